@@ -1,0 +1,545 @@
+//! Field sets: the `managedFields` `fieldsV1` format and set operations on it.
+//!
+//! A field set is a trie of [`PathElement`]s. A node is a *member* when the field itself
+//! is in the set (a leaf, or a list item or map created as a whole, written `"."` in
+//! `fieldsV1`); children are the fields under it.
+//!
+//! ```
+//! use gitops_core::fieldset::FieldSet;
+//! use serde_json::json;
+//! let fields = json!({"f:spec": {"f:replicas": {}, "f:template": {"f:spec": {"f:containers": {
+//!     "k:{\"name\":\"web\"}": {".": {}, "f:image": {}, "f:name": {}}}}}}});
+//! let set = FieldSet::from_fields_v1(&fields).unwrap();
+//! assert_eq!(set.to_fields_v1(), fields);
+//! assert!(set.leaves().iter().any(|p| FieldSet::path_string(p) == ".spec.template.spec.containers[name=\"web\"].image"));
+//! ```
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+use crate::schema::{ListType, Node, Shape};
+
+/// One step of a path in a field set.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PathElement {
+    /// A struct field or map key: `f:name`.
+    Field(String),
+    /// A list-map item by its keys: `k:{"name":"web"}`, holding the canonical JSON
+    /// (keys sorted, compact) of the key fields.
+    Key(String),
+    /// A set item by its value: `v:"a"`, holding the canonical JSON of the value.
+    Value(String),
+    /// A list item by index: `i:3` (atomic-free lists without keys, rare).
+    Index(usize),
+}
+
+impl PathElement {
+    /// Parses a `fieldsV1` key (`f:x`, `k:{...}`, `v:...`, `i:N`).
+    pub fn parse(s: &str) -> Result<Self> {
+        let err = |reason: &str| Error::FieldSet { path: s.into(), reason: reason.into() };
+        let (prefix, rest) = s.split_at_checked(2).ok_or_else(|| err("too short"))?;
+        match prefix {
+            "f:" => Ok(PathElement::Field(rest.into())),
+            "k:" => {
+                let v: Value = serde_json::from_str(rest).map_err(|e| err(&format!("key is not JSON: {e}")))?;
+                if !v.is_object() {
+                    return Err(err("a k: key must be a JSON object"));
+                }
+                Ok(PathElement::Key(v.to_string()))
+            }
+            "v:" => {
+                let v: Value = serde_json::from_str(rest).map_err(|e| err(&format!("value is not JSON: {e}")))?;
+                Ok(PathElement::Value(v.to_string()))
+            }
+            "i:" => rest.parse().map(PathElement::Index).map_err(|_| err("index is not a number")),
+            _ => Err(err("expected a prefix f:, k:, v: or i:")),
+        }
+    }
+
+    /// A list-map key element from the key fields of an item.
+    pub fn key_of(item: &Map<String, Value>, keys: &[&str]) -> Option<Self> {
+        let mut m = Map::new();
+        for k in keys {
+            m.insert((*k).into(), item.get(*k)?.clone());
+        }
+        Some(PathElement::Key(Value::Object(m).to_string()))
+    }
+
+    /// A set element from a value.
+    pub fn value_of(value: &Value) -> Self {
+        PathElement::Value(value.to_string())
+    }
+}
+
+impl std::fmt::Display for PathElement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PathElement::Field(n) => write!(f, "f:{n}"),
+            PathElement::Key(k) => write!(f, "k:{k}"),
+            PathElement::Value(v) => write!(f, "v:{v}"),
+            PathElement::Index(i) => write!(f, "i:{i}"),
+        }
+    }
+}
+
+/// A set of field paths, as `managedFields` records them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FieldSet {
+    member: bool,
+    children: BTreeMap<PathElement, FieldSet>,
+}
+
+impl FieldSet {
+    /// The empty set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Parses a `fieldsV1` value.
+    pub fn from_fields_v1(value: &Value) -> Result<Self> {
+        let mut path = String::new();
+        Self::parse_node(value, &mut path)
+    }
+
+    fn parse_node(value: &Value, path: &mut String) -> Result<Self> {
+        let Value::Object(map) = value else {
+            return Err(Error::FieldSet { path: path.clone(), reason: "expected a JSON object".into() });
+        };
+        let mut set = FieldSet::default();
+        if map.is_empty() {
+            set.member = true;
+        }
+        for (k, v) in map {
+            if k == "." {
+                if v.as_object().is_none_or(|m| !m.is_empty()) {
+                    return Err(Error::FieldSet { path: format!("{path}."), reason: "\".\" must be {}".into() });
+                }
+                set.member = true;
+                continue;
+            }
+            let element = PathElement::parse(k).map_err(|e| match e {
+                Error::FieldSet { reason, .. } => Error::FieldSet { path: format!("{path}/{k}"), reason },
+                other => other,
+            })?;
+            let len = path.len();
+            path.push('/');
+            path.push_str(k);
+            let child = Self::parse_node(v, path)?;
+            path.truncate(len);
+            set.children.insert(element, child);
+        }
+        Ok(set)
+    }
+
+    /// Writes the set as a `fieldsV1` value.
+    pub fn to_fields_v1(&self) -> Value {
+        let mut map = Map::new();
+        if self.member && !self.children.is_empty() {
+            map.insert(".".into(), Value::Object(Map::new()));
+        }
+        for (k, child) in &self.children {
+            map.insert(k.to_string(), child.to_fields_v1());
+        }
+        Value::Object(map)
+    }
+
+    /// Whether the set has no member.
+    pub fn is_empty(&self) -> bool {
+        !self.member && self.children.values().all(FieldSet::is_empty)
+    }
+
+    /// Whether this node itself is a member.
+    pub fn is_member(&self) -> bool {
+        self.member
+    }
+
+    /// The child at one element.
+    pub fn child(&self, element: &PathElement) -> Option<&FieldSet> {
+        self.children.get(element)
+    }
+
+    /// The child node of a field name.
+    pub fn field(&self, name: &str) -> Option<&FieldSet> {
+        self.children.get(&PathElement::Field(name.into()))
+    }
+
+    /// The children.
+    pub fn children(&self) -> impl Iterator<Item = (&PathElement, &FieldSet)> {
+        self.children.iter()
+    }
+
+    /// Adds a path as a member.
+    pub fn insert(&mut self, path: &[PathElement]) {
+        let mut node = self;
+        for e in path {
+            node = node.children.entry(e.clone()).or_default();
+        }
+        node.member = true;
+    }
+
+    /// The subtree at a path, created empty on the way.
+    pub fn entry(&mut self, path: &[PathElement]) -> &mut FieldSet {
+        let mut node = self;
+        for e in path {
+            node = node.children.entry(e.clone()).or_default();
+        }
+        node
+    }
+
+    /// Removes a path and everything under it.
+    pub fn remove(&mut self, path: &[PathElement]) {
+        let Some((last, parents)) = path.split_last() else {
+            *self = FieldSet::default();
+            return;
+        };
+        let mut node = self;
+        for e in parents {
+            match node.children.get_mut(e) {
+                Some(n) => node = n,
+                None => return,
+            }
+        }
+        node.children.remove(last);
+    }
+
+    /// Whether a path is a member.
+    pub fn contains(&self, path: &[PathElement]) -> bool {
+        self.get(path).is_some_and(|n| n.member)
+    }
+
+    /// The node at a path, if the set has anything there.
+    pub fn get(&self, path: &[PathElement]) -> Option<&FieldSet> {
+        let mut node = self;
+        for e in path {
+            node = node.children.get(e)?;
+        }
+        Some(node)
+    }
+
+    /// Whether the set has a member at a path or under it.
+    pub fn has_prefix(&self, path: &[PathElement]) -> bool {
+        self.get(path).is_some_and(|n| !n.is_empty())
+    }
+
+    /// The union of two sets.
+    pub fn union(&self, other: &FieldSet) -> FieldSet {
+        let mut out = self.clone();
+        out.union_with(other);
+        out
+    }
+
+    /// Adds every member of another set.
+    pub fn union_with(&mut self, other: &FieldSet) {
+        self.member |= other.member;
+        for (k, v) in &other.children {
+            self.children.entry(k.clone()).or_default().union_with(v);
+        }
+    }
+
+    /// The members in both sets.
+    pub fn intersection(&self, other: &FieldSet) -> FieldSet {
+        let mut out = FieldSet { member: self.member && other.member, children: BTreeMap::new() };
+        for (k, v) in &self.children {
+            if let Some(w) = other.children.get(k) {
+                let child = v.intersection(w);
+                if !child.is_empty() {
+                    out.children.insert(k.clone(), child);
+                }
+            }
+        }
+        out
+    }
+
+    /// The members of `self` not in `other`.
+    pub fn difference(&self, other: &FieldSet) -> FieldSet {
+        let mut out = FieldSet { member: self.member && !other.member, children: BTreeMap::new() };
+        for (k, v) in &self.children {
+            let child = match other.children.get(k) {
+                Some(w) => v.difference(w),
+                None => v.clone(),
+            };
+            if !child.is_empty() {
+                out.children.insert(k.clone(), child);
+            }
+        }
+        out
+    }
+
+    /// Every member path.
+    pub fn leaves(&self) -> Vec<Vec<PathElement>> {
+        let mut out = Vec::new();
+        let mut path = Vec::new();
+        self.collect(&mut path, &mut out);
+        out
+    }
+
+    fn collect(&self, path: &mut Vec<PathElement>, out: &mut Vec<Vec<PathElement>>) {
+        if self.member {
+            out.push(path.clone());
+        }
+        for (k, v) in &self.children {
+            path.push(k.clone());
+            v.collect(path, out);
+            path.pop();
+        }
+    }
+
+    /// A path as the API server writes it in conflict messages:
+    /// `.spec.containers[name="web"].image`, `.metadata.finalizers[="a"]`.
+    pub fn path_string(path: &[PathElement]) -> String {
+        let mut s = String::new();
+        for e in path {
+            match e {
+                PathElement::Field(n) => {
+                    s.push('.');
+                    s.push_str(n);
+                }
+                PathElement::Key(k) => {
+                    s.push('[');
+                    if let Ok(Value::Object(m)) = serde_json::from_str::<Value>(k) {
+                        let parts: Vec<String> = m.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                        s.push_str(&parts.join(","));
+                    }
+                    s.push(']');
+                }
+                PathElement::Value(v) => {
+                    s.push_str("[=");
+                    s.push_str(v);
+                    s.push(']');
+                }
+                PathElement::Index(i) => s.push_str(&format!("[{i}]")),
+            }
+        }
+        s
+    }
+
+    /// The set of fields a value sets, with list items addressed by the schema's keys:
+    /// what server-side apply records for an applied configuration. Atomic nodes and
+    /// empty maps are leaves; map-list items are members with their fields as children;
+    /// set items are `v:` members. A map-list item without its keys is addressed by index.
+    pub fn from_value(value: &Value, node: Node<'_>) -> FieldSet {
+        let mut set = FieldSet::default();
+        set.add_value(value, node);
+        set
+    }
+
+    fn add_value(&mut self, value: &Value, node: Node<'_>) {
+        match value {
+            Value::Object(map) => {
+                if map.is_empty() || node.is_atomic() && !node.is_untyped() {
+                    self.member = true;
+                    return;
+                }
+                for (k, v) in map {
+                    let child_node = node.field(k).unwrap_or(node);
+                    self.children.entry(PathElement::Field(k.clone())).or_default().add_value(v, child_node);
+                }
+            }
+            Value::Array(items) => {
+                let info = node.list_ref();
+                let item_node = node.item().unwrap_or(node);
+                match info.map(|i| (i.list_type, i.item_keys())) {
+                    Some((ListType::Set, _)) => {
+                        for item in items {
+                            self.children.entry(PathElement::value_of(item)).or_default().member = true;
+                        }
+                        if items.is_empty() {
+                            self.member = true;
+                        }
+                    }
+                    Some((ListType::Map, keys)) if !keys.is_empty() => {
+                        for (i, item) in items.iter().enumerate() {
+                            let element = item
+                                .as_object()
+                                .and_then(|m| PathElement::key_of(m, &keys))
+                                .unwrap_or(PathElement::Index(i));
+                            let child = self.children.entry(element).or_default();
+                            child.member = true;
+                            if let Value::Object(m) = item {
+                                for (k, v) in m {
+                                    let n = item_node.field(k).unwrap_or(item_node);
+                                    child.children.entry(PathElement::Field(k.clone())).or_default().add_value(v, n);
+                                }
+                            }
+                        }
+                        if items.is_empty() {
+                            self.member = true;
+                        }
+                    }
+                    _ => self.member = true,
+                }
+            }
+            _ => self.member = true,
+        }
+    }
+
+    /// Removes what the API server never records in `managedFields`: `apiVersion`,
+    /// `kind`, and `metadata` `name`, `namespace`, `uid`, `resourceVersion`, `generation`,
+    /// `creationTimestamp`, `selfLink`, `managedFields`, `deletionTimestamp`,
+    /// `deletionGracePeriodSeconds`.
+    pub fn strip_bookkeeping(&mut self) {
+        for f in ["apiVersion", "kind"] {
+            self.children.remove(&PathElement::Field(f.into()));
+        }
+        let meta_key = PathElement::Field("metadata".into());
+        if let Some(meta) = self.children.get_mut(&meta_key) {
+            for f in [
+                "name",
+                "namespace",
+                "uid",
+                "resourceVersion",
+                "generation",
+                "creationTimestamp",
+                "selfLink",
+                "managedFields",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+            ] {
+                meta.children.remove(&PathElement::Field(f.into()));
+            }
+            if meta.children.is_empty() {
+                self.children.remove(&meta_key);
+            }
+        }
+    }
+}
+
+/// Whether a schema node is a struct (for callers that walk values with the schema).
+pub fn is_struct(node: Node<'_>) -> bool {
+    matches!(node.shape(), Shape::Struct { .. })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::Schema;
+    use serde_json::json;
+
+    fn deployment_fields() -> Value {
+        // As a real kube-apiserver v1.36 wrote it for `kubectl apply --server-side`.
+        json!({
+            "f:metadata": {"f:labels": {"f:app": {}}},
+            "f:spec": {
+                "f:replicas": {},
+                "f:selector": {},
+                "f:template": {
+                    "f:metadata": {"f:labels": {"f:app": {}}},
+                    "f:spec": {"f:containers": {"k:{\"name\":\"web\"}": {
+                        ".": {}, "f:image": {}, "f:name": {},
+                        "f:env": {"k:{\"name\":\"LOG_LEVEL\"}": {".": {}, "f:name": {}, "f:value": {}}},
+                        "f:ports": {"k:{\"containerPort\":80,\"protocol\":\"TCP\"}": {".": {}, "f:containerPort": {}, "f:protocol": {}}}
+                    }}}
+                }
+            }
+        })
+    }
+
+    #[test]
+    fn parses_and_emits_real_managed_fields() {
+        let v = deployment_fields();
+        let set = FieldSet::from_fields_v1(&v).unwrap();
+        assert_eq!(set.to_fields_v1(), v);
+        let leaves: Vec<String> = set.leaves().iter().map(|p| FieldSet::path_string(p)).collect();
+        assert!(leaves.contains(&".spec.replicas".to_string()));
+        assert!(leaves.contains(&".spec.template.spec.containers[name=\"web\"]".to_string()));
+        assert!(
+            leaves.contains(&".spec.template.spec.containers[name=\"web\"].env[name=\"LOG_LEVEL\"].value".to_string())
+        );
+        assert!(
+            leaves.contains(
+                &".spec.template.spec.containers[name=\"web\"].ports[containerPort=80,protocol=\"TCP\"].containerPort"
+                    .to_string()
+            )
+        );
+    }
+
+    #[test]
+    fn the_set_an_object_sets_matches_the_server() {
+        let deploy = json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "ns", "labels": {"app": "web"}},
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{
+                    "name": "web", "image": "nginx",
+                    "env": [{"name": "LOG_LEVEL", "value": "debug"}],
+                    "ports": [{"containerPort": 80, "protocol": "TCP"}]
+                }]}}
+            }
+        });
+        let node = Schema::builtin().node("apps", "v1", "Deployment").unwrap();
+        let mut set = FieldSet::from_value(&deploy, node);
+        set.strip_bookkeeping();
+        assert_eq!(set.to_fields_v1(), deployment_fields());
+    }
+
+    #[test]
+    fn set_lists_and_empty_maps() {
+        let cm = json!({"metadata": {"finalizers": ["a", "b"]}, "spec": {}});
+        let node = Schema::builtin().node("", "v1", "ConfigMap").unwrap();
+        let set = FieldSet::from_value(&cm, node);
+        assert_eq!(
+            set.to_fields_v1(),
+            json!({"f:metadata": {"f:finalizers": {"v:\"a\"": {}, "v:\"b\"": {}}}, "f:spec": {}})
+        );
+        assert!(set.leaves().iter().any(|p| FieldSet::path_string(p) == ".metadata.finalizers[=\"a\"]"));
+    }
+
+    #[test]
+    fn set_operations() {
+        let a = FieldSet::from_fields_v1(
+            &json!({"f:data": {"f:a": {}, "f:b": {}}, "f:metadata": {"f:labels": {".": {}, "f:x": {}}}}),
+        )
+        .unwrap();
+        let b = FieldSet::from_fields_v1(&json!({"f:data": {"f:b": {}, "f:c": {}}})).unwrap();
+        assert_eq!(
+            a.union(&b).to_fields_v1(),
+            json!({"f:data": {"f:a": {}, "f:b": {}, "f:c": {}}, "f:metadata": {"f:labels": {".": {}, "f:x": {}}}})
+        );
+        assert_eq!(a.intersection(&b).to_fields_v1(), json!({"f:data": {"f:b": {}}}));
+        assert_eq!(
+            a.difference(&b).to_fields_v1(),
+            json!({"f:data": {"f:a": {}}, "f:metadata": {"f:labels": {".": {}, "f:x": {}}}})
+        );
+        assert!(a.difference(&a).is_empty());
+        assert!(!a.is_empty());
+        let path = [PathElement::Field("data".into()), PathElement::Field("a".into())];
+        assert!(a.contains(&path));
+        assert!(!b.contains(&path));
+        assert!(a.has_prefix(&path[..1]));
+        let mut c = a.clone();
+        c.remove(&path);
+        assert!(!c.contains(&path));
+        c.insert(&path);
+        assert_eq!(c, a);
+    }
+
+    #[test]
+    fn rejects_broken_fields_v1() {
+        for bad in [
+            json!([1]),
+            json!({"x:y": {}}),
+            json!({"f:a": 1}),
+            json!({"k:notjson": {}}),
+            json!({"k:[1]": {}}),
+            json!({"i:abc": {}}),
+            json!({"f:a": {".": {"f:b": {}}}}),
+            json!({"": {}}),
+        ] {
+            let err = FieldSet::from_fields_v1(&bad).unwrap_err();
+            assert!(matches!(err, Error::FieldSet { .. }), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn element_round_trip() {
+        for s in ["f:a.b/c", "k:{\"name\":\"x\",\"port\":80}", "v:\"a\"", "v:3", "i:4"] {
+            assert_eq!(PathElement::parse(s).unwrap().to_string(), s);
+        }
+        // Keys are canonicalised (sorted, compact).
+        assert_eq!(PathElement::parse("k:{ \"b\": 1, \"a\": 2 }").unwrap().to_string(), "k:{\"a\":2,\"b\":1}");
+    }
+}

@@ -1,0 +1,48 @@
+//! The vocabulary of the gitops toolkit: every other crate speaks through this one.
+//!
+//! - [`Object`] and [`ObjectKey`]: a manifest as JSON data and its identity;
+//! - [`yaml`]: multi-document YAML in and out, with errors that name file, document, line;
+//! - [`schema`]: the list-merge schema of built-in kinds (strategic merge patch keys and
+//!   server-side apply list types), one table for the renderer, the API server and the diff;
+//! - [`fieldset`]: `managedFields` field sets;
+//! - [`tree`]: [`FileTree`] and its in-memory and on-disk implementations;
+//! - [`stage`]: the traits of the pipeline, [`Source`], [`Renderer`], [`Decryptor`],
+//!   [`Cluster`].
+//!
+//! ```
+//! use gitops_core::{yaml, FileTree, MemTree, ObjectKey};
+//!
+//! let tree = MemTree::new().with_file(
+//!     "app/deploy.yaml",
+//!     "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api, namespace: prod}\nspec: {replicas: 2}\n",
+//! );
+//! let text = tree.read_to_string("app/deploy.yaml")?;
+//! let objects = yaml::parse_objects(&text, "app/deploy.yaml", &Default::default())?;
+//! assert_eq!(objects[0].key(), "apps/Deployment/prod/api".parse::<ObjectKey>()?);
+//! print!("{}", yaml::to_yaml_stream(&objects));
+//! # Ok::<(), gitops_core::Error>(())
+//! ```
+//!
+//! A reconciler of your own composes the stages: resolve a [`Revision`] with a
+//! [`Source`], open its [`FileTree`], render it with a [`Renderer`], decrypt with a
+//! [`Decryptor`], and apply each object to a [`Cluster`] with server-side apply.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod error;
+pub mod fieldset;
+pub mod object;
+pub mod schema;
+pub mod stage;
+pub mod tree;
+pub mod yaml;
+
+pub use error::{Error, Location, Result};
+pub use fieldset::{FieldSet, PathElement};
+pub use object::{GroupVersionKind, Object, ObjectKey};
+pub use schema::{ListInfo, ListType, Schema};
+pub use stage::{
+    ApplyOptions, Cluster, Decryptor, NoDecryption, Propagation, Renderer, ResourceInfo, Revision, Source, WatchEvent,
+    WatchStream,
+};
+pub use tree::{DirEntry, DirTree, EntryKind, FileTree, MemTree};

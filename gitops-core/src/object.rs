@@ -1,0 +1,598 @@
+//! `Object`, a Kubernetes manifest held as JSON data, and `ObjectKey`, its identity.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+
+/// Splits an `apiVersion` into group and version: `apps/v1` is `("apps", "v1")`,
+/// `v1` is `("", "v1")`.
+pub fn split_api_version(api_version: &str) -> (&str, &str) {
+    match api_version.split_once('/') {
+        Some((group, version)) => (group, version),
+        None => ("", api_version),
+    }
+}
+
+/// A group, version and kind: what `apiVersion` and `kind` say together.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct GroupVersionKind {
+    /// API group, empty for the core group.
+    pub group: String,
+    /// API version, such as `v1`.
+    pub version: String,
+    /// Kind, such as `Deployment`.
+    pub kind: String,
+}
+
+impl GroupVersionKind {
+    /// Builds a GVK from its parts.
+    pub fn new(group: &str, version: &str, kind: &str) -> Self {
+        Self { group: group.into(), version: version.into(), kind: kind.into() }
+    }
+
+    /// Builds a GVK from an `apiVersion` and a `kind`.
+    pub fn from_api_version(api_version: &str, kind: &str) -> Self {
+        let (group, version) = split_api_version(api_version);
+        Self::new(group, version, kind)
+    }
+
+    /// The `apiVersion` string: `group/version`, or `version` for the core group.
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() { self.version.clone() } else { format!("{}/{}", self.group, self.version) }
+    }
+}
+
+impl fmt::Display for GroupVersionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}, Kind={}", self.api_version(), self.kind)
+    }
+}
+
+/// The identity of an object: group, kind, namespace and name.
+///
+/// The version is left out on purpose: `apps/v1` and `apps/v1beta1` Deployments of the
+/// same name are the same object to the API server. Cluster-scoped objects have an empty
+/// namespace. The text form is `group/kind/namespace/name` with the core group written
+/// empty, as in `apps/Deployment/payments-prod/api` or `/Service/ns/name`.
+///
+/// ```
+/// use gitops_core::ObjectKey;
+/// let key: ObjectKey = "apps/Deployment/payments-prod/api".parse().unwrap();
+/// assert_eq!(key.kind, "Deployment");
+/// assert_eq!(key.to_string(), "apps/Deployment/payments-prod/api");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ObjectKey {
+    /// API group, empty for the core group.
+    pub group: String,
+    /// Kind.
+    pub kind: String,
+    /// Namespace, empty for cluster-scoped objects.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+}
+
+impl ObjectKey {
+    /// Builds a key from its parts.
+    pub fn new(group: &str, kind: &str, namespace: &str, name: &str) -> Self {
+        Self { group: group.into(), kind: kind.into(), namespace: namespace.into(), name: name.into() }
+    }
+
+    /// Whether the object is namespaced (has a namespace in its key).
+    pub fn is_namespaced(&self) -> bool {
+        !self.namespace.is_empty()
+    }
+}
+
+impl fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}/{}/{}", self.group, self.kind, self.namespace, self.name)
+    }
+}
+
+impl FromStr for ObjectKey {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let err = |reason: &str| Error::InvalidKey { input: s.to_string(), reason: reason.to_string() };
+        let parts: Vec<&str> = s.split('/').collect();
+        if parts.len() != 4 {
+            return Err(err("expected group/kind/namespace/name (the core group is written empty)"));
+        }
+        if parts[1].is_empty() {
+            return Err(err("the kind is empty"));
+        }
+        if parts[3].is_empty() {
+            return Err(err("the name is empty"));
+        }
+        Ok(ObjectKey::new(parts[0], parts[1], parts[2], parts[3]))
+    }
+}
+
+/// A Kubernetes manifest held as JSON data, with typed accessors.
+///
+/// The value is always a JSON object. Accessors return `""` or `None` for missing fields;
+/// [`Object::from_value`] checks that `apiVersion`, `kind` and `metadata.name` (or
+/// `metadata.generateName`) are present.
+///
+/// ```
+/// use gitops_core::Object;
+/// let mut cm = Object::new("v1", "ConfigMap", "settings");
+/// cm.set_namespace("dev");
+/// cm.set("/data/color", "blue".into()).unwrap();
+/// assert_eq!(cm.get("/data/color").unwrap(), "blue");
+/// assert_eq!(cm.key().to_string(), "/ConfigMap/dev/settings");
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "Value", into = "Value")]
+pub struct Object(Value);
+
+impl TryFrom<Value> for Object {
+    type Error = Error;
+
+    fn try_from(value: Value) -> Result<Self> {
+        Object::from_value(value)
+    }
+}
+
+impl From<Object> for Value {
+    fn from(object: Object) -> Value {
+        object.0
+    }
+}
+
+fn str_at<'a>(value: &'a Value, a: &str, b: Option<&str>) -> &'a str {
+    let v = value.get(a);
+    let v = match b {
+        Some(b) => v.and_then(|v| v.get(b)),
+        None => v,
+    };
+    v.and_then(Value::as_str).unwrap_or("")
+}
+
+impl Object {
+    /// A new object with `apiVersion`, `kind` and `metadata.name` set.
+    pub fn new(api_version: &str, kind: &str, name: &str) -> Self {
+        Object(serde_json::json!({
+            "apiVersion": api_version,
+            "kind": kind,
+            "metadata": {"name": name},
+        }))
+    }
+
+    /// Wraps a JSON value, checking that it is a mapping with `apiVersion`, `kind` and
+    /// `metadata.name` (or `metadata.generateName`) as non-empty strings.
+    pub fn from_value(value: Value) -> Result<Self> {
+        validate(&value).map_err(|message| Error::InvalidObject {
+            source_name: "<value>".into(),
+            document: 0,
+            location: None,
+            message,
+        })?;
+        Ok(Object(value))
+    }
+
+    /// Wraps a JSON value without checking it. The value must be a JSON object.
+    pub fn from_value_unchecked(value: Value) -> Self {
+        debug_assert!(value.is_object());
+        Object(value)
+    }
+
+    /// The JSON value.
+    pub fn as_value(&self) -> &Value {
+        &self.0
+    }
+
+    /// The JSON value, mutable.
+    pub fn as_value_mut(&mut self) -> &mut Value {
+        &mut self.0
+    }
+
+    /// The JSON value, owned.
+    pub fn into_value(self) -> Value {
+        self.0
+    }
+
+    /// `apiVersion`, such as `apps/v1`.
+    pub fn api_version(&self) -> &str {
+        str_at(&self.0, "apiVersion", None)
+    }
+
+    /// The API group, empty for the core group.
+    pub fn group(&self) -> &str {
+        split_api_version(self.api_version()).0
+    }
+
+    /// The API version without the group, such as `v1`.
+    pub fn version(&self) -> &str {
+        split_api_version(self.api_version()).1
+    }
+
+    /// `kind`.
+    pub fn kind(&self) -> &str {
+        str_at(&self.0, "kind", None)
+    }
+
+    /// Group, version and kind.
+    pub fn gvk(&self) -> GroupVersionKind {
+        GroupVersionKind::from_api_version(self.api_version(), self.kind())
+    }
+
+    /// `metadata.name`.
+    pub fn name(&self) -> &str {
+        str_at(&self.0, "metadata", Some("name"))
+    }
+
+    /// `metadata.namespace`, empty when unset.
+    pub fn namespace(&self) -> &str {
+        str_at(&self.0, "metadata", Some("namespace"))
+    }
+
+    /// The identity of the object.
+    pub fn key(&self) -> ObjectKey {
+        ObjectKey::new(self.group(), self.kind(), self.namespace(), self.name())
+    }
+
+    /// `metadata.labels`, if present.
+    pub fn labels(&self) -> Option<&Map<String, Value>> {
+        self.0.get("metadata")?.get("labels")?.as_object()
+    }
+
+    /// `metadata.annotations`, if present.
+    pub fn annotations(&self) -> Option<&Map<String, Value>> {
+        self.0.get("metadata")?.get("annotations")?.as_object()
+    }
+
+    /// One label's value.
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.labels()?.get(key)?.as_str()
+    }
+
+    /// One annotation's value.
+    pub fn annotation(&self, key: &str) -> Option<&str> {
+        self.annotations()?.get(key)?.as_str()
+    }
+
+    fn metadata_mut(&mut self) -> &mut Map<String, Value> {
+        let root = self.root_mut();
+        let meta = root.entry("metadata").or_insert_with(|| Value::Object(Map::new()));
+        if !meta.is_object() {
+            *meta = Value::Object(Map::new());
+        }
+        meta.as_object_mut().expect("metadata is an object")
+    }
+
+    fn root_mut(&mut self) -> &mut Map<String, Value> {
+        if !self.0.is_object() {
+            self.0 = Value::Object(Map::new());
+        }
+        self.0.as_object_mut().expect("object root")
+    }
+
+    fn string_map_mut(&mut self, field: &str) -> &mut Map<String, Value> {
+        let meta = self.metadata_mut();
+        let map = meta.entry(field).or_insert_with(|| Value::Object(Map::new()));
+        if !map.is_object() {
+            *map = Value::Object(Map::new());
+        }
+        map.as_object_mut().expect("map is an object")
+    }
+
+    /// Sets `metadata.name`.
+    pub fn set_name(&mut self, name: &str) {
+        self.metadata_mut().insert("name".into(), name.into());
+    }
+
+    /// Sets `metadata.namespace`; an empty string removes it.
+    pub fn set_namespace(&mut self, namespace: &str) {
+        if namespace.is_empty() {
+            self.metadata_mut().remove("namespace");
+        } else {
+            self.metadata_mut().insert("namespace".into(), namespace.into());
+        }
+    }
+
+    /// Sets one label.
+    pub fn set_label(&mut self, key: &str, value: &str) {
+        self.string_map_mut("labels").insert(key.into(), value.into());
+    }
+
+    /// Sets one annotation.
+    pub fn set_annotation(&mut self, key: &str, value: &str) {
+        self.string_map_mut("annotations").insert(key.into(), value.into());
+    }
+
+    /// Removes one annotation, returning its value.
+    pub fn remove_annotation(&mut self, key: &str) -> Option<Value> {
+        let meta = self.0.get_mut("metadata")?.as_object_mut()?;
+        let annotations = meta.get_mut("annotations")?.as_object_mut()?;
+        let old = annotations.remove(key);
+        if annotations.is_empty() {
+            meta.remove("annotations");
+        }
+        old
+    }
+
+    /// The value at a JSON pointer (RFC 6901), such as `/spec/replicas`.
+    pub fn get(&self, pointer: &str) -> Option<&Value> {
+        self.0.pointer(pointer)
+    }
+
+    /// Sets the value at a JSON pointer, creating the maps on the way. A list index
+    /// must exist already, or be `-` to append.
+    pub fn set(&mut self, pointer: &str, value: Value) -> Result<()> {
+        let tokens = parse_pointer(pointer)?;
+        let Some((last, parents)) = tokens.split_last() else {
+            return Err(path_err(pointer, "cannot replace the whole object"));
+        };
+        let mut cur = &mut self.0;
+        for token in parents {
+            cur = match cur {
+                Value::Object(map) => map.entry(token.clone()).or_insert_with(|| Value::Object(Map::new())),
+                Value::Array(items) => {
+                    let i = list_index(pointer, token, items.len())?;
+                    &mut items[i]
+                }
+                Value::Null => {
+                    *cur = Value::Object(Map::new());
+                    cur.as_object_mut().expect("just set").entry(token.clone()).or_insert(Value::Null)
+                }
+                _ => return Err(path_err(pointer, &format!("{token:?} is under a scalar"))),
+            };
+            if cur.is_null() {
+                *cur = Value::Object(Map::new());
+            }
+        }
+        match cur {
+            Value::Object(map) => {
+                map.insert(last.clone(), value);
+                Ok(())
+            }
+            Value::Array(items) => {
+                if last == "-" {
+                    items.push(value);
+                } else {
+                    let i = list_index(pointer, last, items.len())?;
+                    items[i] = value;
+                }
+                Ok(())
+            }
+            _ => Err(path_err(pointer, "the parent is a scalar")),
+        }
+    }
+
+    /// Removes the value at a JSON pointer, returning it.
+    pub fn remove(&mut self, pointer: &str) -> Option<Value> {
+        let tokens = parse_pointer(pointer).ok()?;
+        let (last, parents) = tokens.split_last()?;
+        let mut cur = &mut self.0;
+        for token in parents {
+            cur = match cur {
+                Value::Object(map) => map.get_mut(token)?,
+                Value::Array(items) => items.get_mut(token.parse::<usize>().ok()?)?,
+                _ => return None,
+            };
+        }
+        match cur {
+            Value::Object(map) => map.remove(last),
+            Value::Array(items) => {
+                let i = last.parse::<usize>().ok()?;
+                (i < items.len()).then(|| items.remove(i))
+            }
+            _ => None,
+        }
+    }
+}
+
+fn path_err(pointer: &str, reason: &str) -> Error {
+    Error::Path { path: pointer.into(), reason: reason.into() }
+}
+
+fn list_index(pointer: &str, token: &str, len: usize) -> Result<usize> {
+    let i: usize = token.parse().map_err(|_| path_err(pointer, &format!("{token:?} is not a list index")))?;
+    if i >= len {
+        return Err(path_err(pointer, &format!("index {i} is out of range (the list has {len} items)")));
+    }
+    Ok(i)
+}
+
+/// Splits a JSON pointer into unescaped tokens (`~1` is `/`, `~0` is `~`).
+pub fn parse_pointer(pointer: &str) -> Result<Vec<String>> {
+    if pointer.is_empty() {
+        return Ok(Vec::new());
+    }
+    let Some(rest) = pointer.strip_prefix('/') else {
+        return Err(path_err(pointer, "a JSON pointer starts with '/'"));
+    };
+    Ok(rest.split('/').map(|t| t.replace("~1", "/").replace("~0", "~")).collect())
+}
+
+/// Escapes one token for a JSON pointer.
+pub fn escape_pointer_token(token: &str) -> String {
+    token.replace('~', "~0").replace('/', "~1")
+}
+
+/// Checks the fields every object needs; the message names the missing field.
+pub(crate) fn validate(value: &Value) -> std::result::Result<(), String> {
+    let Value::Object(map) = value else {
+        return Err(format!("expected a mapping (an object), found {}", type_name(value)));
+    };
+    for field in ["apiVersion", "kind"] {
+        match map.get(field) {
+            None | Some(Value::Null) => return Err(format!("missing field {field:?}")),
+            Some(Value::String(s)) if s.is_empty() => return Err(format!("field {field:?} is empty")),
+            Some(Value::String(_)) => {}
+            Some(other) => return Err(format!("field {field:?} must be a string, found {}", type_name(other))),
+        }
+    }
+    let meta = match map.get("metadata") {
+        None | Some(Value::Null) => return Err("missing field \"metadata\"".into()),
+        Some(Value::Object(meta)) => meta,
+        Some(other) => return Err(format!("field \"metadata\" must be a mapping, found {}", type_name(other))),
+    };
+    let has = |f: &str| matches!(meta.get(f), Some(Value::String(s)) if !s.is_empty());
+    if !has("name") && !has("generateName") {
+        return Err(match meta.get("name") {
+            Some(v) if !v.is_null() && !v.is_string() => {
+                format!("field \"metadata.name\" must be a string, found {}", type_name(v))
+            }
+            _ => "missing field \"metadata.name\"".into(),
+        });
+    }
+    if let Some(ns) = meta.get("namespace") {
+        if !ns.is_string() && !ns.is_null() {
+            return Err(format!("field \"metadata.namespace\" must be a string, found {}", type_name(ns)));
+        }
+    }
+    for f in ["labels", "annotations"] {
+        if let Some(v) = meta.get(f) {
+            match v {
+                Value::Null => {}
+                Value::Object(m) => {
+                    if let Some((k, v)) = m.iter().find(|(_, v)| !v.is_string()) {
+                        return Err(format!("field \"metadata.{f}.{k}\" must be a string, found {}", type_name(v)));
+                    }
+                }
+                other => return Err(format!("field \"metadata.{f}\" must be a mapping, found {}", type_name(other))),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A short name of a JSON value's type, for error messages.
+pub fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn key_round_trips() {
+        for s in
+            ["apps/Deployment/payments-prod/api", "/Service/ns/name", "rbac.authorization.k8s.io/ClusterRole//admin"]
+        {
+            let key: ObjectKey = s.parse().unwrap();
+            assert_eq!(key.to_string(), s);
+        }
+        let key: ObjectKey = "/Service/ns/name".parse().unwrap();
+        assert_eq!(key, ObjectKey::new("", "Service", "ns", "name"));
+    }
+
+    #[test]
+    fn key_rejects_bad_input() {
+        for s in ["", "a/b/c", "a/b/c/d/e", "apps//ns/name", "apps/Deployment/ns/"] {
+            let err = s.parse::<ObjectKey>().unwrap_err();
+            assert!(matches!(err, Error::InvalidKey { .. }), "{s}: {err}");
+        }
+    }
+
+    #[test]
+    fn key_orders_by_group_kind_namespace_name() {
+        let mut keys: Vec<ObjectKey> = ["apps/Deployment/b/x", "/Service/a/y", "apps/Deployment/a/z", "/ConfigMap/a/x"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        keys.sort();
+        let texts: Vec<String> = keys.iter().map(ToString::to_string).collect();
+        assert_eq!(texts, ["/ConfigMap/a/x", "/Service/a/y", "apps/Deployment/a/z", "apps/Deployment/b/x"]);
+    }
+
+    #[test]
+    fn accessors() {
+        let o = Object::from_value(json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "api", "namespace": "prod", "labels": {"app": "api"}, "annotations": {"a": "b"}},
+            "spec": {"replicas": 3, "template": {"spec": {"containers": [{"name": "c", "image": "i"}]}}}
+        }))
+        .unwrap();
+        assert_eq!(o.group(), "apps");
+        assert_eq!(o.version(), "v1");
+        assert_eq!(o.kind(), "Deployment");
+        assert_eq!(o.name(), "api");
+        assert_eq!(o.namespace(), "prod");
+        assert_eq!(o.label("app"), Some("api"));
+        assert_eq!(o.annotation("a"), Some("b"));
+        assert_eq!(o.get("/spec/replicas"), Some(&json!(3)));
+        assert_eq!(o.get("/spec/template/spec/containers/0/image"), Some(&json!("i")));
+        assert_eq!(o.key(), ObjectKey::new("apps", "Deployment", "prod", "api"));
+        assert_eq!(o.gvk().api_version(), "apps/v1");
+    }
+
+    #[test]
+    fn set_and_remove_by_path() {
+        let mut o = Object::new("v1", "ConfigMap", "c");
+        o.set("/data/a~1b", json!("x")).unwrap();
+        assert_eq!(o.as_value()["data"]["a/b"], json!("x"));
+        o.set("/spec/list", json!([1, 2])).unwrap();
+        o.set("/spec/list/1", json!(5)).unwrap();
+        o.set("/spec/list/-", json!(6)).unwrap();
+        assert_eq!(o.get("/spec/list"), Some(&json!([1, 5, 6])));
+        assert!(o.set("/spec/list/9", json!(1)).is_err());
+        assert!(o.set("/spec/list/x", json!(1)).is_err());
+        assert!(o.set("/data/a~1b/deeper", json!(1)).is_err());
+        assert!(o.set("", json!(1)).is_err());
+        assert!(o.set("no-slash", json!(1)).is_err());
+        assert_eq!(o.remove("/spec/list/0"), Some(json!(1)));
+        assert_eq!(o.remove("/data/a~1b"), Some(json!("x")));
+        assert_eq!(o.remove("/data/missing"), None);
+        o.set_label("tier", "web");
+        o.set_annotation("note", "n");
+        assert_eq!(o.label("tier"), Some("web"));
+        assert_eq!(o.remove_annotation("note"), Some(json!("n")));
+        assert!(o.annotations().is_none());
+        o.set_namespace("x");
+        assert_eq!(o.namespace(), "x");
+        o.set_namespace("");
+        assert_eq!(o.namespace(), "");
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let cases = [
+            (json!([1]), "expected a mapping"),
+            (json!({"kind": "A", "metadata": {"name": "a"}}), "\"apiVersion\""),
+            (json!({"apiVersion": "v1", "metadata": {"name": "a"}}), "\"kind\""),
+            (json!({"apiVersion": "v1", "kind": "A"}), "\"metadata\""),
+            (json!({"apiVersion": "v1", "kind": "A", "metadata": {}}), "\"metadata.name\""),
+            (json!({"apiVersion": "v1", "kind": "A", "metadata": {"name": 3}}), "\"metadata.name\" must be a string"),
+            (json!({"apiVersion": 1, "kind": "A", "metadata": {"name": "a"}}), "\"apiVersion\" must be a string"),
+            (
+                json!({"apiVersion": "v1", "kind": "A", "metadata": {"name": "a", "labels": {"x": 1}}}),
+                "metadata.labels.x",
+            ),
+        ];
+        for (value, needle) in cases {
+            let err = Object::from_value(value.clone()).unwrap_err().to_string();
+            assert!(err.contains(needle), "{value}: {err}");
+        }
+        assert!(
+            Object::from_value(json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"generateName": "hook-"}}))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn serde_round_trip() {
+        let o = Object::new("v1", "Namespace", "n");
+        let text = serde_json::to_string(&o).unwrap();
+        let back: Object = serde_json::from_str(&text).unwrap();
+        assert_eq!(o, back);
+        assert!(serde_json::from_str::<Object>("{\"kind\": \"x\"}").is_err());
+    }
+}

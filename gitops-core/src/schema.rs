@@ -1,0 +1,622 @@
+//! The list-merge schema: how each list and map of each kind merges.
+//!
+//! One table serves three consumers: strategic merge patch (the renderer's patches and the
+//! test API server's `PATCH`), server-side apply (the test API server) and the diff (list
+//! items matched by key). It is derived from the OpenAPI document a real kube-apiserver
+//! v1.36.2 serves, by `gitops-core/schema/derive.py`, into `src/schema/builtin.json`.
+//!
+//! The schema is a type graph: a cursor ([`Node`]) walks it field by field. Custom
+//! resources default to an untyped node (maps granular, lists atomic), unless the caller
+//! registers their CRD with [`Schema::add_crd`].
+//!
+//! ```
+//! use gitops_core::schema::{Schema, ListType};
+//! let schema = Schema::builtin();
+//! let containers = schema.node("apps", "v1", "Deployment").unwrap()
+//!     .path(&["spec", "template", "spec", "containers"]).unwrap();
+//! let list = containers.list().unwrap();
+//! assert_eq!(list.merge_key.as_deref(), Some("name"));
+//! assert_eq!(list.list_type, ListType::Map);
+//! assert_eq!(list.map_keys, ["name"]);
+//! ```
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::object::Object;
+
+/// How server-side apply treats a list (`x-kubernetes-list-type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ListType {
+    /// Replaced as a whole; one owner.
+    Atomic,
+    /// Items are scalars merged as a set.
+    Set,
+    /// Items are maps keyed by [`ListInfo::map_keys`].
+    Map,
+}
+
+/// What the schema says of one list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListInfo {
+    /// `x-kubernetes-patch-merge-key`: the key strategic merge patch matches items by.
+    pub merge_key: Option<String>,
+    /// `x-kubernetes-patch-strategy`: `merge`, `retainKeys`, `merge,retainKeys` or `replace`.
+    pub patch_strategy: Option<String>,
+    /// `x-kubernetes-list-type`, atomic when unset.
+    pub list_type: ListType,
+    /// `x-kubernetes-list-map-keys` for map lists.
+    pub map_keys: Vec<String>,
+}
+
+impl ListInfo {
+    /// Whether strategic merge patch merges this list (strategy `merge`), rather than
+    /// replacing it.
+    pub fn smp_merges(&self) -> bool {
+        self.patch_strategy.as_deref().is_some_and(|s| s.split(',').any(|p| p == "merge"))
+    }
+
+    /// The keys that identify an item, for matching items across two versions of a list:
+    /// the list-map keys when server-side apply has them, else the patch merge key.
+    pub fn item_keys(&self) -> Vec<&str> {
+        if self.list_type == ListType::Map && !self.map_keys.is_empty() {
+            self.map_keys.iter().map(String::as_str).collect()
+        } else {
+            self.merge_key.iter().map(String::as_str).collect()
+        }
+    }
+
+    /// The atomic list, as custom resources without a schema have.
+    pub fn atomic() -> Self {
+        Self { merge_key: None, patch_strategy: None, list_type: ListType::Atomic, map_keys: Vec::new() }
+    }
+}
+
+/// The shape of one node of the type graph.
+#[derive(Clone, Debug)]
+pub enum Shape {
+    /// A string, number, boolean, quantity, time or int-or-string.
+    Scalar,
+    /// Any JSON: maps granular, lists atomic.
+    Untyped,
+    /// A struct with known fields.
+    Struct {
+        /// Field name to node.
+        fields: HashMap<String, usize>,
+        /// `x-kubernetes-map-type: atomic`: replaced as a whole.
+        atomic: bool,
+    },
+    /// A map with free keys (labels, data).
+    Map {
+        /// The node of the values.
+        value: usize,
+        /// `x-kubernetes-map-type: atomic`.
+        atomic: bool,
+    },
+    /// A list.
+    List {
+        /// The node of the items.
+        item: usize,
+        /// How it merges.
+        info: ListInfo,
+    },
+}
+
+/// A kind the schema knows, with the facts discovery serves about it.
+#[derive(Clone, Debug)]
+pub struct KindInfo {
+    /// API group, empty for core.
+    pub group: String,
+    /// API version.
+    pub version: String,
+    /// Kind.
+    pub kind: String,
+    /// The plural resource name, as in URLs.
+    pub plural: String,
+    /// Whether objects of this kind live in a namespace.
+    pub namespaced: bool,
+    /// The verbs the API server offers.
+    pub verbs: Vec<String>,
+    /// Subresources (`status`, `scale`, ...).
+    pub subresources: Vec<String>,
+    /// The root node of the kind in the type graph.
+    pub root: usize,
+}
+
+/// The merge schema: a type graph and the kinds that enter it.
+#[derive(Clone, Debug)]
+pub struct Schema {
+    nodes: Arc<Vec<Shape>>,
+    extra: Vec<Shape>,
+    kinds: HashMap<(String, String), Vec<KindInfo>>,
+}
+
+/// Node index of the scalar shape.
+pub const SCALAR: usize = 0;
+/// Node index of the untyped shape.
+pub const UNTYPED: usize = 1;
+
+#[derive(Deserialize)]
+struct RawSchema {
+    nodes: Vec<RawNode>,
+    kinds: Vec<RawKind>,
+}
+
+#[derive(Deserialize)]
+struct RawNode {
+    t: String,
+    #[serde(default)]
+    f: HashMap<String, usize>,
+    #[serde(default)]
+    a: u8,
+    v: Option<usize>,
+    i: Option<usize>,
+    mk: Option<String>,
+    ps: Option<String>,
+    lt: Option<String>,
+    #[serde(default)]
+    lk: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct RawKind {
+    g: String,
+    v: String,
+    k: String,
+    n: usize,
+    r: String,
+    ns: bool,
+    verbs: Vec<String>,
+    sub: Vec<String>,
+}
+
+fn list_type(lt: Option<&str>) -> ListType {
+    match lt {
+        Some("map") => ListType::Map,
+        Some("set") => ListType::Set,
+        _ => ListType::Atomic,
+    }
+}
+
+impl Schema {
+    /// The schema of the built-in kinds of Kubernetes v1.36, shared and parsed once.
+    pub fn builtin() -> &'static Schema {
+        static BUILTIN: OnceLock<Schema> = OnceLock::new();
+        BUILTIN.get_or_init(|| {
+            let raw: RawSchema =
+                serde_json::from_str(include_str!("schema/builtin.json")).expect("builtin.json is generated and valid");
+            let nodes = raw
+                .nodes
+                .into_iter()
+                .map(|n| match n.t.as_str() {
+                    "s" => Shape::Scalar,
+                    "o" => Shape::Struct { fields: n.f, atomic: n.a == 1 },
+                    "m" => Shape::Map { value: n.v.unwrap_or(UNTYPED), atomic: n.a == 1 },
+                    "l" => Shape::List {
+                        item: n.i.unwrap_or(UNTYPED),
+                        info: ListInfo {
+                            merge_key: n.mk,
+                            patch_strategy: n.ps,
+                            list_type: list_type(n.lt.as_deref()),
+                            map_keys: n.lk,
+                        },
+                    },
+                    _ => Shape::Untyped,
+                })
+                .collect();
+            let mut kinds: HashMap<(String, String), Vec<KindInfo>> = HashMap::new();
+            for k in raw.kinds {
+                kinds.entry((k.g.clone(), k.k.clone())).or_default().push(KindInfo {
+                    group: k.g,
+                    version: k.v,
+                    kind: k.k,
+                    plural: k.r,
+                    namespaced: k.ns,
+                    verbs: k.verbs,
+                    subresources: k.sub,
+                    root: k.n,
+                });
+            }
+            Schema { nodes: Arc::new(nodes), extra: Vec::new(), kinds }
+        })
+    }
+
+    fn shape(&self, id: usize) -> &Shape {
+        if id < self.nodes.len() { &self.nodes[id] } else { &self.extra[id - self.nodes.len()] }
+    }
+
+    /// Every kind the schema knows.
+    pub fn kinds(&self) -> impl Iterator<Item = &KindInfo> {
+        self.kinds.values().flatten()
+    }
+
+    /// The facts of a kind at a version; with an unknown version, those of another version
+    /// of the same group and kind.
+    pub fn kind_info(&self, group: &str, version: &str, kind: &str) -> Option<&KindInfo> {
+        let versions = self.kinds.get(&(group.to_string(), kind.to_string()))?;
+        versions.iter().find(|k| k.version == version).or_else(|| versions.first())
+    }
+
+    /// The root node of a kind: its schema when known, the untyped node otherwise
+    /// (`None` only for an unknown kind, so the caller can tell).
+    pub fn node(&self, group: &str, version: &str, kind: &str) -> Option<Node<'_>> {
+        self.kind_info(group, version, kind).map(|k| Node { schema: self, id: k.root })
+    }
+
+    /// The root node of an object's kind, the untyped node for unknown kinds.
+    pub fn node_for(&self, object: &Object) -> Node<'_> {
+        self.node(object.group(), object.version(), object.kind()).unwrap_or(Node { schema: self, id: UNTYPED })
+    }
+
+    /// The untyped node: maps granular, lists atomic.
+    pub fn untyped(&self) -> Node<'_> {
+        Node { schema: self, id: UNTYPED }
+    }
+
+    /// Registers the kinds a `CustomResourceDefinition` defines, with the list types and
+    /// map keys of each served version's `openAPIV3Schema`.
+    pub fn add_crd(&mut self, crd: &Object) -> Result<()> {
+        let name = crd.name().to_string();
+        let err = |reason: &str| Error::Schema { crd: name.clone(), reason: reason.into() };
+        let spec = crd.get("/spec").ok_or_else(|| err("missing field \"spec\""))?;
+        let group = spec.get("group").and_then(Value::as_str).ok_or_else(|| err("missing field \"spec.group\""))?;
+        let names = spec.get("names").ok_or_else(|| err("missing field \"spec.names\""))?;
+        let kind = names.get("kind").and_then(Value::as_str).ok_or_else(|| err("missing field \"spec.names.kind\""))?;
+        let plural =
+            names.get("plural").and_then(Value::as_str).ok_or_else(|| err("missing field \"spec.names.plural\""))?;
+        let namespaced = spec.get("scope").and_then(Value::as_str) != Some("Cluster");
+        let versions =
+            spec.get("versions").and_then(Value::as_array).ok_or_else(|| err("missing field \"spec.versions\""))?;
+        let mut infos = Vec::new();
+        for v in versions {
+            let version = v.get("name").and_then(Value::as_str).ok_or_else(|| err("a version has no name"))?;
+            let root = match v.pointer("/schema/openAPIV3Schema") {
+                Some(s) => self.add_json_schema(s),
+                None => UNTYPED,
+            };
+            let mut subresources = Vec::new();
+            if let Some(sub) = v.get("subresources").and_then(Value::as_object) {
+                subresources.extend(sub.keys().cloned());
+            }
+            infos.push(KindInfo {
+                group: group.into(),
+                version: version.into(),
+                kind: kind.into(),
+                plural: plural.into(),
+                namespaced,
+                verbs: ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+                    .map(String::from)
+                    .to_vec(),
+                subresources,
+                root,
+            });
+        }
+        self.kinds.insert((group.into(), kind.into()), infos);
+        Ok(())
+    }
+
+    fn push(&mut self, shape: Shape) -> usize {
+        self.extra.push(shape);
+        self.nodes.len() + self.extra.len() - 1
+    }
+
+    fn add_json_schema(&mut self, s: &Value) -> usize {
+        let preserve = s.get("x-kubernetes-preserve-unknown-fields").and_then(Value::as_bool) == Some(true);
+        if s.get("x-kubernetes-int-or-string").and_then(Value::as_bool) == Some(true) {
+            return SCALAR;
+        }
+        match s.get("type").and_then(Value::as_str) {
+            Some("array") => {
+                let item = s.get("items").map(|i| self.add_json_schema(i)).unwrap_or(UNTYPED);
+                let info = ListInfo {
+                    merge_key: None,
+                    patch_strategy: None,
+                    list_type: list_type(s.get("x-kubernetes-list-type").and_then(Value::as_str)),
+                    map_keys: s
+                        .get("x-kubernetes-list-map-keys")
+                        .and_then(Value::as_array)
+                        .map(|keys| keys.iter().filter_map(|k| k.as_str().map(String::from)).collect())
+                        .unwrap_or_default(),
+                };
+                self.push(Shape::List { item, info })
+            }
+            Some("object") | None if s.get("properties").is_some() => {
+                let atomic = s.get("x-kubernetes-map-type").and_then(Value::as_str) == Some("atomic");
+                let mut fields = HashMap::new();
+                if let Some(props) = s.get("properties").and_then(Value::as_object) {
+                    for (k, v) in props {
+                        let id = self.add_json_schema(v);
+                        fields.insert(k.clone(), id);
+                    }
+                }
+                if preserve {
+                    // Known fields typed, the rest untyped: approximate with a struct.
+                }
+                self.push(Shape::Struct { fields, atomic })
+            }
+            Some("object") => {
+                let atomic = s.get("x-kubernetes-map-type").and_then(Value::as_str) == Some("atomic");
+                let value = match s.get("additionalProperties") {
+                    Some(ap @ Value::Object(_)) => self.add_json_schema(ap),
+                    _ => UNTYPED,
+                };
+                if value == UNTYPED && !atomic {
+                    return UNTYPED;
+                }
+                self.push(Shape::Map { value, atomic })
+            }
+            _ => SCALAR,
+        }
+    }
+
+    /// Every list reachable from a kind's root, as `(dotted path, info)` with `[]` for list
+    /// items (`spec.template.spec.containers[].ports`). Recursive types are cut at the
+    /// first repetition.
+    pub fn list_paths(&self, group: &str, version: &str, kind: &str) -> Vec<(String, ListInfo)> {
+        let mut out = Vec::new();
+        if let Some(root) = self.node(group, version, kind) {
+            let mut stack = Vec::new();
+            self.walk_lists(root.id, String::new(), &mut stack, &mut out);
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    fn walk_lists(&self, id: usize, path: String, stack: &mut Vec<usize>, out: &mut Vec<(String, ListInfo)>) {
+        if stack.contains(&id) {
+            return;
+        }
+        stack.push(id);
+        match self.shape(id) {
+            Shape::Struct { fields, .. } => {
+                for (name, child) in fields {
+                    let p = if path.is_empty() { name.clone() } else { format!("{path}.{name}") };
+                    self.walk_lists(*child, p, stack, out);
+                }
+            }
+            Shape::Map { value, .. } => self.walk_lists(*value, format!("{path}.*"), stack, out),
+            Shape::List { item, info } => {
+                out.push((path.clone(), info.clone()));
+                self.walk_lists(*item, format!("{path}[]"), stack, out);
+            }
+            Shape::Scalar | Shape::Untyped => {}
+        }
+        stack.pop();
+    }
+}
+
+/// A cursor into the type graph.
+#[derive(Clone, Copy, Debug)]
+pub struct Node<'a> {
+    schema: &'a Schema,
+    id: usize,
+}
+
+impl<'a> Node<'a> {
+    /// The shape of this node.
+    pub fn shape(&self) -> &'a Shape {
+        self.schema.shape(self.id)
+    }
+
+    /// The node's index in the graph.
+    pub fn id(&self) -> usize {
+        self.id
+    }
+
+    fn at(&self, id: usize) -> Node<'a> {
+        Node { schema: self.schema, id }
+    }
+
+    /// The node of a map field or map value. Untyped stays untyped; a scalar or list has
+    /// no fields (`None`).
+    pub fn field(&self, name: &str) -> Option<Node<'a>> {
+        match self.shape() {
+            Shape::Struct { fields, .. } => Some(fields.get(name).map(|&id| self.at(id)).unwrap_or(self.at(UNTYPED))),
+            Shape::Map { value, .. } => Some(self.at(*value)),
+            Shape::Untyped => Some(*self),
+            Shape::Scalar | Shape::List { .. } => None,
+        }
+    }
+
+    /// The node of a list's items.
+    pub fn item(&self) -> Option<Node<'a>> {
+        match self.shape() {
+            Shape::List { item, .. } => Some(self.at(*item)),
+            Shape::Untyped => Some(*self),
+            _ => None,
+        }
+    }
+
+    /// Follows field names from this node.
+    pub fn path(&self, fields: &[&str]) -> Option<Node<'a>> {
+        let mut node = *self;
+        for f in fields {
+            node = match node.shape() {
+                Shape::List { .. } => node.item()?.field(f)?,
+                _ => node.field(f)?,
+            };
+        }
+        Some(node)
+    }
+
+    /// The list facts of this node: `Some` for a typed list, the atomic default for an
+    /// untyped node, `None` for anything else.
+    pub fn list(&self) -> Option<ListInfo> {
+        match self.shape() {
+            Shape::List { info, .. } => Some(info.clone()),
+            Shape::Untyped => Some(ListInfo::atomic()),
+            _ => None,
+        }
+    }
+
+    /// The list facts of this node without cloning, `None` for untyped nodes.
+    pub fn list_ref(&self) -> Option<&'a ListInfo> {
+        match self.shape() {
+            Shape::List { info, .. } => Some(info),
+            _ => None,
+        }
+    }
+
+    /// Whether this node is replaced as a whole: an atomic struct or map, a scalar, or an
+    /// atomic list.
+    pub fn is_atomic(&self) -> bool {
+        match self.shape() {
+            Shape::Struct { atomic, .. } | Shape::Map { atomic, .. } => *atomic,
+            Shape::List { info, .. } => info.list_type == ListType::Atomic,
+            Shape::Scalar => true,
+            Shape::Untyped => false,
+        }
+    }
+
+    /// Whether the node is untyped.
+    pub fn is_untyped(&self) -> bool {
+        matches!(self.shape(), Shape::Untyped)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list_at(group: &str, version: &str, kind: &str, path: &[&str]) -> ListInfo {
+        Schema::builtin().node(group, version, kind).unwrap().path(path).unwrap().list().unwrap()
+    }
+
+    #[test]
+    fn pod_template_lists_in_every_workload() {
+        let templates: [(&str, &str, &[&str]); 7] = [
+            ("", "Pod", &["spec"]),
+            ("apps", "Deployment", &["spec", "template", "spec"]),
+            ("apps", "StatefulSet", &["spec", "template", "spec"]),
+            ("apps", "DaemonSet", &["spec", "template", "spec"]),
+            ("apps", "ReplicaSet", &["spec", "template", "spec"]),
+            ("batch", "Job", &["spec", "template", "spec"]),
+            ("batch", "CronJob", &["spec", "jobTemplate", "spec", "template", "spec"]),
+        ];
+        for (group, kind, pod) in templates {
+            let spec = Schema::builtin().node(group, "v1", kind).unwrap().path(pod).unwrap();
+            for list in ["containers", "initContainers", "volumes", "imagePullSecrets"] {
+                let info = spec.field(list).unwrap().list().unwrap();
+                assert_eq!(info.merge_key.as_deref(), Some("name"), "{kind} {list}");
+            }
+            let c = spec.path(&["containers"]).unwrap();
+            let ports = c.path(&["ports"]).unwrap().list().unwrap();
+            assert_eq!(ports.merge_key.as_deref(), Some("containerPort"), "{kind}");
+            assert_eq!(ports.map_keys, ["containerPort", "protocol"]);
+            assert_eq!(c.path(&["env"]).unwrap().list().unwrap().merge_key.as_deref(), Some("name"));
+            assert_eq!(c.path(&["volumeMounts"]).unwrap().list().unwrap().merge_key.as_deref(), Some("mountPath"));
+            assert_eq!(c.path(&["args"]).unwrap().list().unwrap().list_type, ListType::Atomic);
+            assert!(spec.path(&["tolerations"]).unwrap().list().unwrap().merge_key.is_none());
+        }
+    }
+
+    #[test]
+    fn other_kinds() {
+        let ports = list_at("", "v1", "Service", &["spec", "ports"]);
+        assert_eq!(ports.merge_key.as_deref(), Some("port"));
+        assert_eq!(ports.map_keys, ["port", "protocol"]);
+        let subjects = list_at("rbac.authorization.k8s.io", "v1", "RoleBinding", &["subjects"]);
+        assert_eq!(subjects.list_type, ListType::Atomic);
+        let rules = list_at("rbac.authorization.k8s.io", "v1", "ClusterRole", &["rules"]);
+        assert_eq!(rules.list_type, ListType::Atomic);
+        let secrets = list_at("", "v1", "ServiceAccount", &["secrets"]);
+        assert_eq!(secrets.merge_key.as_deref(), Some("name"));
+        let tls = list_at("networking.k8s.io", "v1", "Ingress", &["spec", "tls"]);
+        assert_eq!(tls.list_type, ListType::Atomic);
+        let finalizers = list_at("", "v1", "ConfigMap", &["metadata", "finalizers"]);
+        assert_eq!(finalizers.list_type, ListType::Set);
+        assert!(finalizers.smp_merges());
+        let metrics = list_at("autoscaling", "v2", "HorizontalPodAutoscaler", &["spec", "metrics"]);
+        assert_eq!(metrics.list_type, ListType::Atomic);
+        let conds = list_at("policy", "v1", "PodDisruptionBudget", &["status", "conditions"]);
+        assert_eq!(conds.map_keys, ["type"]);
+        let ingress = list_at("networking.k8s.io", "v1", "NetworkPolicy", &["spec", "ingress"]);
+        assert_eq!(ingress.list_type, ListType::Atomic);
+        let modes = list_at("", "v1", "PersistentVolumeClaim", &["spec", "accessModes"]);
+        assert_eq!(modes.list_type, ListType::Atomic);
+        let versions = list_at("apiextensions.k8s.io", "v1", "CustomResourceDefinition", &["spec", "versions"]);
+        assert_eq!(versions.list_type, ListType::Atomic);
+        let vct = list_at("apps", "v1", "StatefulSet", &["spec", "volumeClaimTemplates"]);
+        assert_eq!(vct.list_type, ListType::Atomic);
+    }
+
+    #[test]
+    fn atomic_maps_and_kind_facts() {
+        let s = Schema::builtin();
+        let selector = s.node("apps", "v1", "Deployment").unwrap().path(&["spec", "selector"]).unwrap();
+        assert!(selector.is_atomic());
+        let labels = s.node("apps", "v1", "Deployment").unwrap().path(&["metadata", "labels"]).unwrap();
+        assert!(!labels.is_atomic());
+        let ns = s.kind_info("", "v1", "Namespace").unwrap();
+        assert!(!ns.namespaced);
+        assert_eq!(ns.plural, "namespaces");
+        let deploy = s.kind_info("apps", "v1", "Deployment").unwrap();
+        assert!(deploy.namespaced);
+        assert!(deploy.subresources.contains(&"status".to_string()));
+        assert!(s.node("example.com", "v1", "Widget").is_none());
+    }
+
+    #[test]
+    fn list_paths_cover_recursive_types() {
+        let paths = Schema::builtin().list_paths("apiextensions.k8s.io", "v1", "CustomResourceDefinition");
+        assert!(paths.iter().any(|(p, _)| p == "spec.versions"));
+        let deploy = Schema::builtin().list_paths("apps", "v1", "Deployment");
+        assert!(
+            deploy.iter().any(|(p, i)| p == "spec.template.spec.containers" && i.merge_key.as_deref() == Some("name"))
+        );
+    }
+
+    #[test]
+    fn custom_resources_from_crds() {
+        let crd: Object = crate::yaml::parse_objects(
+            r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.example.com}
+spec:
+  group: example.com
+  names: {kind: Widget, plural: widgets}
+  scope: Namespaced
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              ports:
+                type: array
+                x-kubernetes-list-type: map
+                x-kubernetes-list-map-keys: [name]
+                items: {type: object, properties: {name: {type: string}, port: {type: integer}}}
+              tags: {type: array, x-kubernetes-list-type: set, items: {type: string}}
+              args: {type: array, items: {type: string}}
+"#,
+            "crd",
+            &Default::default(),
+        )
+        .unwrap()
+        .remove(0);
+        let mut schema = Schema::builtin().clone();
+        schema.add_crd(&crd).unwrap();
+        let spec = schema.node("example.com", "v1", "Widget").unwrap().path(&["spec"]).unwrap();
+        assert_eq!(spec.field("ports").unwrap().list().unwrap().map_keys, ["name"]);
+        assert_eq!(spec.field("tags").unwrap().list().unwrap().list_type, ListType::Set);
+        assert_eq!(spec.field("args").unwrap().list().unwrap().list_type, ListType::Atomic);
+        assert!(schema.kind_info("example.com", "v1", "Widget").unwrap().namespaced);
+        let mut broken = crd.clone();
+        broken.remove("/spec/names");
+        assert!(schema.add_crd(&broken).unwrap_err().to_string().contains("spec.names"));
+        // Without the CRD, lists are atomic and maps granular.
+        let untyped = Schema::builtin().untyped();
+        assert_eq!(untyped.path(&["spec", "ports"]).unwrap().list().unwrap().list_type, ListType::Atomic);
+    }
+}

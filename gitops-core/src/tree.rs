@@ -1,0 +1,312 @@
+//! File trees: what a renderer reads, whether from a Git commit, a directory or memory.
+//!
+//! Paths inside a tree are relative, separated by `/`; `""` and `"."` name the root.
+//! [`normalize`] resolves `.` and `..` and refuses paths that climb above the root, so no
+//! implementation can be led outside its tree by a path.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// What a path in a tree is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A regular file.
+    File,
+    /// A directory.
+    Dir,
+}
+
+/// One entry of a directory listing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirEntry {
+    /// The entry's name (no `/`).
+    pub name: String,
+    /// File or directory (symlinks resolved).
+    pub kind: EntryKind,
+}
+
+/// A read-only tree of files.
+///
+/// Contract: paths are normalized with [`normalize`] (a path above the root is an
+/// [`Error::FileTree`]); a missing path is [`Error::NotFound`]; symlinks are followed when
+/// they stay inside the tree and refused otherwise; [`FileTree::list`] returns entries
+/// sorted by name. Implementations are cheap to share across threads.
+pub trait FileTree: Send + Sync {
+    /// The bytes of a file.
+    fn read(&self, path: &str) -> Result<Vec<u8>>;
+
+    /// The entries of a directory, sorted by name.
+    fn list(&self, dir: &str) -> Result<Vec<DirEntry>>;
+
+    /// What the path is, `None` when it does not exist.
+    fn kind(&self, path: &str) -> Result<Option<EntryKind>>;
+
+    /// A file as UTF-8 text.
+    fn read_to_string(&self, path: &str) -> Result<String> {
+        let bytes = self.read(path)?;
+        String::from_utf8(bytes).map_err(|_| Error::FileTree { path: path.into(), reason: "not valid UTF-8".into() })
+    }
+}
+
+impl<T: FileTree + ?Sized> FileTree for &T {
+    fn read(&self, path: &str) -> Result<Vec<u8>> {
+        (**self).read(path)
+    }
+    fn list(&self, dir: &str) -> Result<Vec<DirEntry>> {
+        (**self).list(dir)
+    }
+    fn kind(&self, path: &str) -> Result<Option<EntryKind>> {
+        (**self).kind(path)
+    }
+}
+
+impl<T: FileTree + ?Sized> FileTree for std::sync::Arc<T> {
+    fn read(&self, path: &str) -> Result<Vec<u8>> {
+        (**self).read(path)
+    }
+    fn list(&self, dir: &str) -> Result<Vec<DirEntry>> {
+        (**self).list(dir)
+    }
+    fn kind(&self, path: &str) -> Result<Option<EntryKind>> {
+        (**self).kind(path)
+    }
+}
+
+/// Normalizes a tree path: drops `.` and empty segments, resolves `..`, and refuses a path
+/// that climbs above the root.
+///
+/// ```
+/// use gitops_core::tree::normalize;
+/// assert_eq!(normalize("overlays/prod/../../base/").unwrap(), "base");
+/// assert_eq!(normalize("./").unwrap(), "");
+/// assert!(normalize("../secrets").is_err());
+/// ```
+pub fn normalize(path: &str) -> Result<String> {
+    let mut parts: Vec<&str> = Vec::new();
+    for seg in path.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                if parts.pop().is_none() {
+                    return Err(Error::FileTree {
+                        path: path.into(),
+                        reason: "the path leaves the root of the tree".into(),
+                    });
+                }
+            }
+            s => parts.push(s),
+        }
+    }
+    Ok(parts.join("/"))
+}
+
+/// Joins a directory and a relative path, then normalizes.
+pub fn join(dir: &str, rel: &str) -> Result<String> {
+    if dir.is_empty() { normalize(rel) } else { normalize(&format!("{dir}/{rel}")) }
+}
+
+/// A tree held in memory: path to bytes; directories are implied by the paths.
+///
+/// ```
+/// use gitops_core::tree::{FileTree, MemTree};
+/// let tree = MemTree::new().with_file("base/cm.yaml", "a: b\n");
+/// assert_eq!(tree.read_to_string("base/../base/cm.yaml").unwrap(), "a: b\n");
+/// assert_eq!(tree.list("base").unwrap()[0].name, "cm.yaml");
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct MemTree {
+    files: BTreeMap<String, Vec<u8>>,
+}
+
+impl MemTree {
+    /// An empty tree.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a file (builder style). The path is normalized; a path above the root panics,
+    /// as it is a programming error in the caller's fixture.
+    pub fn with_file(mut self, path: &str, content: impl Into<Vec<u8>>) -> Self {
+        self.insert(path, content).expect("a path inside the tree");
+        self
+    }
+
+    /// Adds or replaces a file.
+    pub fn insert(&mut self, path: &str, content: impl Into<Vec<u8>>) -> Result<()> {
+        let p = normalize(path)?;
+        if p.is_empty() {
+            return Err(Error::FileTree { path: path.into(), reason: "a file cannot be the root".into() });
+        }
+        self.files.insert(p, content.into());
+        Ok(())
+    }
+
+    /// Every file path.
+    pub fn paths(&self) -> impl Iterator<Item = &str> {
+        self.files.keys().map(String::as_str)
+    }
+}
+
+impl FileTree for MemTree {
+    fn read(&self, path: &str) -> Result<Vec<u8>> {
+        let p = normalize(path)?;
+        match self.files.get(&p) {
+            Some(b) => Ok(b.clone()),
+            None if self.kind(&p)? == Some(EntryKind::Dir) => {
+                Err(Error::FileTree { path: p, reason: "is a directory".into() })
+            }
+            None => Err(Error::NotFound { path: p }),
+        }
+    }
+
+    fn list(&self, dir: &str) -> Result<Vec<DirEntry>> {
+        let d = normalize(dir)?;
+        let prefix = if d.is_empty() { String::new() } else { format!("{d}/") };
+        let mut out: BTreeMap<String, EntryKind> = BTreeMap::new();
+        for p in self.files.range(prefix.clone()..).map(|(k, _)| k).take_while(|k| k.starts_with(&prefix)) {
+            let rest = &p[prefix.len()..];
+            match rest.split_once('/') {
+                Some((name, _)) => out.insert(name.into(), EntryKind::Dir),
+                None => out.insert(rest.into(), EntryKind::File),
+            };
+        }
+        if out.is_empty() {
+            return match self.files.contains_key(&d) {
+                true => Err(Error::FileTree { path: d, reason: "not a directory".into() }),
+                false if d.is_empty() => Ok(Vec::new()),
+                false => Err(Error::NotFound { path: d }),
+            };
+        }
+        Ok(out.into_iter().map(|(name, kind)| DirEntry { name, kind }).collect())
+    }
+
+    fn kind(&self, path: &str) -> Result<Option<EntryKind>> {
+        let p = normalize(path)?;
+        if p.is_empty() {
+            return Ok(Some(EntryKind::Dir));
+        }
+        if self.files.contains_key(&p) {
+            return Ok(Some(EntryKind::File));
+        }
+        let prefix = format!("{p}/");
+        Ok(self.files.range(prefix.clone()..).next().filter(|(k, _)| k.starts_with(&prefix)).map(|_| EntryKind::Dir))
+    }
+}
+
+/// A tree over a local directory. Symlinks are followed only while they stay inside the
+/// root directory.
+#[derive(Clone, Debug)]
+pub struct DirTree {
+    root: PathBuf,
+}
+
+impl DirTree {
+    /// A tree rooted at a directory, which must exist.
+    pub fn new(root: impl AsRef<Path>) -> Result<Self> {
+        let root = root.as_ref();
+        let canonical = root
+            .canonicalize()
+            .map_err(|e| Error::FileTree { path: root.display().to_string(), reason: e.to_string() })?;
+        if !canonical.is_dir() {
+            return Err(Error::FileTree { path: root.display().to_string(), reason: "not a directory".into() });
+        }
+        Ok(Self { root: canonical })
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn resolve(&self, path: &str) -> Result<Option<PathBuf>> {
+        let p = normalize(path)?;
+        let full = self.root.join(&p);
+        match full.canonicalize() {
+            Ok(c) if c.starts_with(&self.root) => Ok(Some(c)),
+            Ok(_) => Err(Error::FileTree { path: p, reason: "a symlink points outside the tree".into() }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::FileTree { path: p, reason: e.to_string() }),
+        }
+    }
+}
+
+impl FileTree for DirTree {
+    fn read(&self, path: &str) -> Result<Vec<u8>> {
+        let full = self.resolve(path)?.ok_or_else(|| Error::NotFound { path: path.into() })?;
+        std::fs::read(&full).map_err(|e| Error::FileTree { path: path.into(), reason: e.to_string() })
+    }
+
+    fn list(&self, dir: &str) -> Result<Vec<DirEntry>> {
+        let full = self.resolve(dir)?.ok_or_else(|| Error::NotFound { path: dir.into() })?;
+        let rd = std::fs::read_dir(&full).map_err(|e| Error::FileTree { path: dir.into(), reason: e.to_string() })?;
+        let mut out = Vec::new();
+        for entry in rd {
+            let entry = entry.map_err(|e| Error::FileTree { path: dir.into(), reason: e.to_string() })?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let child = join(dir, &name)?;
+            // Entries whose symlinks leave the tree are left out of listings; reading
+            // them by name gives the error.
+            if let Ok(Some(kind)) = self.kind(&child) {
+                out.push(DirEntry { name, kind });
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    fn kind(&self, path: &str) -> Result<Option<EntryKind>> {
+        Ok(self.resolve(path)?.map(|p| if p.is_dir() { EntryKind::Dir } else { EntryKind::File }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mem_tree() {
+        let t = MemTree::new().with_file("a/b/c.yaml", "x").with_file("a/d.yaml", "y").with_file("e", "z");
+        assert_eq!(t.read("a/b/c.yaml").unwrap(), b"x");
+        assert_eq!(t.kind("a").unwrap(), Some(EntryKind::Dir));
+        assert_eq!(t.kind("a/d.yaml").unwrap(), Some(EntryKind::File));
+        assert_eq!(t.kind("nope").unwrap(), None);
+        let names: Vec<_> = t.list("a").unwrap().into_iter().map(|e| (e.name, e.kind)).collect();
+        assert_eq!(names, [("b".to_string(), EntryKind::Dir), ("d.yaml".to_string(), EntryKind::File)]);
+        assert_eq!(t.list("").unwrap().len(), 2);
+        assert!(matches!(t.read("missing"), Err(Error::NotFound { .. })));
+        assert!(matches!(t.read("a"), Err(Error::FileTree { .. })));
+        assert!(matches!(t.list("e"), Err(Error::FileTree { .. })));
+        assert!(t.read("../etc/passwd").is_err());
+        assert!(MemTree::new().insert("..", "x").is_err());
+    }
+
+    #[test]
+    fn dir_tree_refuses_symlinks_out() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret"), "s").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("base")).unwrap();
+        std::fs::write(dir.path().join("base/cm.yaml"), "x").unwrap();
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(outside.path().join("secret"), dir.path().join("base/leak")).unwrap();
+            std::os::unix::fs::symlink("cm.yaml", dir.path().join("base/alias.yaml")).unwrap();
+        }
+        let t = DirTree::new(dir.path()).unwrap();
+        assert_eq!(t.read("base/cm.yaml").unwrap(), b"x");
+        assert_eq!(t.kind("base").unwrap(), Some(EntryKind::Dir));
+        #[cfg(unix)]
+        {
+            assert_eq!(t.read("base/alias.yaml").unwrap(), b"x");
+            let err = t.read("base/leak").unwrap_err().to_string();
+            assert!(err.contains("outside"), "{err}");
+            let names: Vec<_> = t.list("base").unwrap().into_iter().map(|e| e.name).collect();
+            assert_eq!(names, ["alias.yaml", "cm.yaml"]);
+        }
+        assert!(t.read("../x").is_err());
+        assert!(matches!(t.read("nope"), Err(Error::NotFound { .. })));
+        assert!(DirTree::new(dir.path().join("missing")).is_err());
+    }
+}

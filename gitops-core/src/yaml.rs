@@ -1,0 +1,400 @@
+//! Multi-document YAML in and out, the one place serde_yaml is used.
+//!
+//! [`parse_objects`] reads a stream into [`Object`]s with errors that name the source,
+//! the document and the line and column; [`to_yaml_stream`] writes objects back in a stable,
+//! kubectl-like layout (keys sorted, sequences not indented under their key, `---` between
+//! documents).
+
+use serde_json::{Map, Number, Value};
+
+use crate::error::{Error, Location, Result};
+use crate::object::{Object, type_name, validate};
+
+/// Limits and switches of the YAML reader.
+#[derive(Clone, Debug)]
+pub struct ParseOptions {
+    /// The largest document accepted, in bytes. Kubernetes stores at most 1.5 MiB per
+    /// object; the default leaves room for comments and generous formatting.
+    pub max_document_bytes: usize,
+    /// Whether `kind: List` documents (and other `*List` kinds with `items`) are replaced
+    /// by their items, as kubectl does.
+    pub flatten_lists: bool,
+}
+
+impl Default for ParseOptions {
+    fn default() -> Self {
+        Self { max_document_bytes: 8 << 20, flatten_lists: true }
+    }
+}
+
+/// One document of a stream, with where it starts.
+#[derive(Clone, Debug)]
+pub struct Document<'a> {
+    /// Index in the stream, from 0, counting empty documents too.
+    pub index: usize,
+    /// The line (from 1) on which the document's text starts.
+    pub first_line: usize,
+    /// The document's text.
+    pub text: &'a str,
+}
+
+/// Splits a stream on `---` and `...` marker lines. Markers are only recognised at the
+/// start of a line, which is also the only place YAML allows them.
+pub fn split_documents(stream: &str) -> Vec<Document<'_>> {
+    let mut docs = Vec::new();
+    let mut start = 0usize;
+    let mut start_line = 1usize;
+    let mut offset = 0usize;
+    let mut line_no = 1usize;
+    let mut index = 0usize;
+    let bytes = stream.as_bytes();
+    while offset < bytes.len() || (offset == bytes.len() && offset == 0) {
+        let end = stream[offset..].find('\n').map(|i| offset + i).unwrap_or(stream.len());
+        let line = stream[offset..end].trim_end_matches('\r');
+        let is_start = line == "---" || line.starts_with("--- ") || line.starts_with("---\t");
+        let is_end = line == "..." || line.starts_with("... ");
+        if is_start || is_end {
+            if offset > start || index > 0 || is_end {
+                docs.push(Document { index, first_line: start_line, text: &stream[start..offset] });
+                index += 1;
+            }
+            if is_start && line.len() > 3 {
+                // Content after `--- ` (a tag, a block scalar header) belongs to the document.
+                start = offset + 4;
+                start_line = line_no;
+            } else {
+                start = (end + 1).min(stream.len());
+                start_line = line_no + 1;
+            }
+        }
+        if end >= stream.len() {
+            break;
+        }
+        offset = end + 1;
+        line_no += 1;
+    }
+    if start < stream.len() || docs.is_empty() {
+        docs.push(Document { index, first_line: start_line, text: &stream[start..] });
+    }
+    docs
+}
+
+fn is_blank(text: &str) -> bool {
+    text.lines().all(|l| {
+        let t = l.trim();
+        t.is_empty() || t.starts_with('#')
+    })
+}
+
+/// Parses one YAML (or JSON) text into a JSON value. Anchors, aliases and `<<` merge keys are
+/// expanded (alias bombs fail fast), duplicate keys are an error, integral floats become
+/// integers (as a round trip through Go's JSON does). `None` for an empty document.
+pub fn parse_value(text: &str, source_name: &str, document: usize, first_line: usize) -> Result<Option<Value>> {
+    if is_blank(text) {
+        return Ok(None);
+    }
+    let yaml_err = |e: serde_yaml::Error| Error::Yaml {
+        source_name: source_name.into(),
+        document,
+        location: e.location().map(|l| Location { line: l.line() + first_line - 1, column: l.column() }),
+        message: strip_location(&e.to_string()),
+    };
+    let mut value: serde_yaml::Value = serde_yaml::from_str(text).map_err(yaml_err)?;
+    value.apply_merge().map_err(yaml_err)?;
+    let json = to_json(value, &mut String::new()).map_err(|message| Error::Yaml {
+        source_name: source_name.into(),
+        document,
+        location: Some(Location { line: first_line, column: 1 }),
+        message,
+    })?;
+    Ok(match json {
+        Value::Null => None,
+        v => Some(v),
+    })
+}
+
+fn strip_location(message: &str) -> String {
+    // serde_yaml appends " at line L column C"; the location is reported separately,
+    // shifted to the stream's line numbers.
+    match message.find(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}
+
+fn to_json(value: serde_yaml::Value, path: &mut String) -> std::result::Result<Value, String> {
+    Ok(match value {
+        serde_yaml::Value::Null => Value::Null,
+        serde_yaml::Value::Bool(b) => Value::Bool(b),
+        serde_yaml::Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Value::Number(i.into())
+            } else if let Some(u) = n.as_u64() {
+                Value::Number(u.into())
+            } else {
+                let f = n.as_f64().unwrap_or(f64::NAN);
+                if f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 {
+                    Value::Number((f as i64).into())
+                } else {
+                    Value::Number(
+                        Number::from_f64(f).ok_or_else(|| format!("{}: {f} is not a JSON number", show(path)))?,
+                    )
+                }
+            }
+        }
+        serde_yaml::Value::String(s) => Value::String(s),
+        serde_yaml::Value::Sequence(items) => {
+            let mut out = Vec::with_capacity(items.len());
+            for (i, item) in items.into_iter().enumerate() {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                out.push(to_json(item, path)?);
+                path.truncate(len);
+            }
+            Value::Array(out)
+        }
+        serde_yaml::Value::Mapping(mapping) => {
+            let mut out = Map::new();
+            for (k, v) in mapping {
+                let key = match k {
+                    serde_yaml::Value::String(s) => s,
+                    serde_yaml::Value::Number(n) => n.to_string(),
+                    serde_yaml::Value::Bool(b) => b.to_string(),
+                    other => return Err(format!("{}: a mapping key must be a scalar, found {other:?}", show(path))),
+                };
+                let len = path.len();
+                path.push('.');
+                path.push_str(&key);
+                let v = to_json(v, path)?;
+                path.truncate(len);
+                out.insert(key, v);
+            }
+            Value::Object(out)
+        }
+        serde_yaml::Value::Tagged(tagged) => to_json(tagged.value, path)?,
+    })
+}
+
+fn show(path: &str) -> String {
+    if path.is_empty() { "the document".into() } else { format!("field {:?}", path.trim_start_matches('.')) }
+}
+
+/// Parses a YAML stream into JSON values, one per non-empty document, without checking
+/// that they are Kubernetes objects. Each value comes with its document index and first line.
+pub fn parse_values(stream: &str, source_name: &str, options: &ParseOptions) -> Result<Vec<(usize, usize, Value)>> {
+    let mut out = Vec::new();
+    for doc in split_documents(stream) {
+        if doc.text.len() > options.max_document_bytes {
+            return Err(Error::Yaml {
+                source_name: source_name.into(),
+                document: doc.index,
+                location: Some(Location { line: doc.first_line, column: 1 }),
+                message: format!(
+                    "the document is {} bytes, over the limit of {} bytes",
+                    doc.text.len(),
+                    options.max_document_bytes
+                ),
+            });
+        }
+        if let Some(value) = parse_value(doc.text, source_name, doc.index, doc.first_line)? {
+            out.push((doc.index, doc.first_line, value));
+        }
+    }
+    Ok(out)
+}
+
+/// Parses a multi-document YAML stream into objects.
+///
+/// `source_name` (a file path or any label) is named in every error, with the document
+/// index and the line and column. Empty documents are skipped; `List` kinds are flattened
+/// into their items when `options.flatten_lists` is set.
+///
+/// ```
+/// use gitops_core::yaml::{parse_objects, ParseOptions};
+/// let text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\n---\napiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: Secret, metadata: {name: b}}\n";
+/// let objects = parse_objects(text, "example.yaml", &ParseOptions::default()).unwrap();
+/// assert_eq!(objects.len(), 2);
+/// assert_eq!(objects[1].kind(), "Secret");
+/// let err = parse_objects("kind: X\n", "bad.yaml", &ParseOptions::default()).unwrap_err();
+/// assert!(err.to_string().contains("bad.yaml: document 0"));
+/// ```
+pub fn parse_objects(stream: &str, source_name: &str, options: &ParseOptions) -> Result<Vec<Object>> {
+    let mut out = Vec::new();
+    for (index, first_line, value) in parse_values(stream, source_name, options)? {
+        let invalid = |message: String| Error::InvalidObject {
+            source_name: source_name.into(),
+            document: index,
+            location: Some(Location { line: first_line, column: 1 }),
+            message,
+        };
+        if options.flatten_lists && is_list(&value) {
+            let Value::Object(mut map) = value else { unreachable!("is_list checks for a mapping") };
+            let items = match map.remove("items") {
+                Some(Value::Array(items)) => items,
+                Some(Value::Null) | None => Vec::new(),
+                Some(other) => {
+                    return Err(invalid(format!("field \"items\" must be a list, found {}", type_name(&other))));
+                }
+            };
+            for (i, item) in items.into_iter().enumerate() {
+                validate(&item).map_err(|m| invalid(format!("items[{i}]: {m}")))?;
+                out.push(Object::from_value_unchecked(item));
+            }
+            continue;
+        }
+        validate(&value).map_err(invalid)?;
+        out.push(Object::from_value_unchecked(value));
+    }
+    Ok(out)
+}
+
+fn is_list(value: &Value) -> bool {
+    let Some(map) = value.as_object() else { return false };
+    let kind = map.get("kind").and_then(Value::as_str).unwrap_or("");
+    kind == "List" || (kind.ends_with("List") && map.get("items").is_some_and(Value::is_array))
+}
+
+/// Writes a JSON value as one YAML document (no `---`).
+pub fn to_yaml(value: &Value) -> String {
+    serde_yaml::to_string(value).unwrap_or_else(|e| format!("# unserializable: {e}\n"))
+}
+
+/// Writes objects as a YAML stream, `---` between documents, keys sorted.
+pub fn to_yaml_stream<'a>(objects: impl IntoIterator<Item = &'a Object>) -> String {
+    let mut out = String::new();
+    for (i, object) in objects.into_iter().enumerate() {
+        if i > 0 {
+            out.push_str("---\n");
+        }
+        out.push_str(&to_yaml(object.as_value()));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn opts() -> ParseOptions {
+        ParseOptions::default()
+    }
+
+    #[test]
+    fn splits_documents_and_skips_empty_ones() {
+        let text = "---\napiVersion: v1\nkind: A\nmetadata: {name: a}\n---\n# only a comment\n---\n\n...\napiVersion: v1\nkind: B\nmetadata:\n  name: b\n";
+        let objects = parse_objects(text, "s", &opts()).unwrap();
+        assert_eq!(objects.iter().map(|o| o.kind()).collect::<Vec<_>>(), ["A", "B"]);
+    }
+
+    #[test]
+    fn document_markers_inside_block_scalars_are_content_only_when_indented() {
+        let text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata:\n  x: |\n    ---\n    not a marker\n";
+        let objects = parse_objects(text, "s", &opts()).unwrap();
+        assert_eq!(objects.len(), 1);
+        assert_eq!(objects[0].get("/data/x").unwrap(), "---\nnot a marker\n");
+    }
+
+    #[test]
+    fn flattens_lists() {
+        let text = "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: a}\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: b}\n";
+        let objects = parse_objects(text, "s", &opts()).unwrap();
+        assert_eq!(objects.len(), 2);
+        let kept = parse_objects(text, "s", &ParseOptions { flatten_lists: false, ..opts() });
+        assert!(kept.is_err(), "a List has no metadata.name");
+        let bad = "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {}\n";
+        let err = parse_objects(bad, "list.yaml", &opts()).unwrap_err().to_string();
+        assert!(err.contains("items[0]") && err.contains("metadata.name"), "{err}");
+    }
+
+    #[test]
+    fn errors_name_source_document_line_and_column() {
+        let text = "apiVersion: v1\nkind: A\nmetadata: {name: a}\n---\napiVersion: v1\nkind: B\nmetadata:\n  name: [unclosed\n";
+        let err = parse_objects(text, "deploy/app.yaml", &opts()).unwrap_err();
+        match &err {
+            Error::Yaml { source_name, document, location, .. } => {
+                assert_eq!(source_name, "deploy/app.yaml");
+                assert_eq!(*document, 1);
+                let loc = location.unwrap();
+                assert!(loc.line >= 8, "line {} should be in the second document", loc.line);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(err.to_string().starts_with("deploy/app.yaml: document 1, line"), "{err}");
+    }
+
+    #[test]
+    fn rejects_non_mappings_and_missing_fields() {
+        for (text, needle) in [
+            ("- a\n- b\n", "expected a mapping"),
+            ("just a string\n", "expected a mapping"),
+            ("kind: A\nmetadata: {name: a}\n", "\"apiVersion\""),
+            ("apiVersion: v1\nmetadata: {name: a}\n", "\"kind\""),
+            ("apiVersion: v1\nkind: A\nmetadata: {namespace: x}\n", "\"metadata.name\""),
+        ] {
+            let err = parse_objects(text, "f.yaml", &opts()).unwrap_err().to_string();
+            assert!(err.contains(needle) && err.contains("f.yaml: document 0"), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn rejects_duplicate_keys() {
+        let text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata:\n  k: 1\n  k: 2\n";
+        let err = parse_objects(text, "dup.yaml", &opts()).unwrap_err().to_string();
+        assert!(err.contains("duplicate"), "{err}");
+    }
+
+    #[test]
+    fn rejects_oversized_documents() {
+        let big = format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: a}}\ndata:\n  k: {}\n", "x".repeat(2000));
+        let err = parse_objects(&big, "big.yaml", &ParseOptions { max_document_bytes: 1000, ..opts() }).unwrap_err();
+        assert!(err.to_string().contains("over the limit of 1000 bytes"), "{err}");
+        assert!(parse_objects(&big, "big.yaml", &opts()).is_ok());
+    }
+
+    #[test]
+    fn billion_laughs_fails_fast() {
+        let mut text =
+            String::from("a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
+        let names = ["a", "b", "c", "d", "e", "f", "g", "h", "i"];
+        for w in names.windows(2) {
+            let refs = vec![format!("*{}", w[0]); 9].join(",");
+            text.push_str(&format!("{}: &{} [{}]\n", w[1], w[1], refs));
+        }
+        let start = std::time::Instant::now();
+        let err = parse_objects(&text, "bomb.yaml", &opts()).unwrap_err();
+        assert!(start.elapsed() < std::time::Duration::from_secs(5));
+        assert!(err.to_string().contains("bomb.yaml"), "{err}");
+    }
+
+    #[test]
+    fn deep_nesting_fails_cleanly() {
+        let text = format!("{}1{}", "[".repeat(10_000), "]".repeat(10_000));
+        assert!(parse_objects(&text, "deep.yaml", &opts()).is_err());
+    }
+
+    #[test]
+    fn anchors_merge_keys_and_numbers() {
+        let text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\nbase: &b {x: 1, y: 2}\nderived:\n  <<: *b\n  y: 3\nf: 1e3\ng: 0.5\nh: 0x1F\n";
+        let o = &parse_objects(text, "s", &opts()).unwrap()[0];
+        assert_eq!(o.get("/derived"), Some(&json!({"x": 1, "y": 3})));
+        assert_eq!(o.get("/f"), Some(&json!(1000)));
+        assert_eq!(o.get("/g"), Some(&json!(0.5)));
+        assert_eq!(o.get("/h"), Some(&json!(31)));
+    }
+
+    #[test]
+    fn emits_a_stable_kubectl_like_stream() {
+        let text = "kind: Deployment\napiVersion: apps/v1\nmetadata: {name: web, labels: {b: '2', a: '1'}}\nspec:\n  template:\n    spec:\n      containers: [{name: c, image: i, args: ['true', '0644']}]\n";
+        let objects = parse_objects(text, "s", &opts()).unwrap();
+        let out = to_yaml_stream(&objects);
+        assert_eq!(
+            out,
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  labels:\n    a: '1'\n    b: '2'\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n      - args:\n        - 'true'\n        - '0644'\n        image: i\n        name: c\n"
+        );
+        let again = parse_objects(&out, "s", &opts()).unwrap();
+        assert_eq!(objects, again);
+        let two = to_yaml_stream(objects.iter().chain(objects.iter()));
+        assert_eq!(two.matches("---\n").count(), 1);
+    }
+}
