@@ -32,6 +32,7 @@
 pub mod error;
 pub mod fieldset;
 pub mod object;
+pub mod patch;
 pub mod schema;
 pub mod stage;
 pub mod tree;
