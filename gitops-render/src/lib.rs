@@ -1,1 +1,36 @@
-//! placeholder
+//! Renderers for the gitops toolkit: `kustomize build` semantics and plain directories of
+//! YAML, over any [`gitops_core::FileTree`] (a Git commit, a directory, memory).
+//!
+//! ```
+//! use gitops_core::{MemTree, Renderer};
+//! use gitops_render::Kustomize;
+//!
+//! let tree = MemTree::new()
+//!     .with_file("base/kustomization.yaml", "resources: [deploy.yaml]\n")
+//!     .with_file("base/deploy.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: app}\nspec:\n  template:\n    spec:\n      containers: [{name: app, image: registry/app:1.0}]\n")
+//!     .with_file("overlays/prod/kustomization.yaml",
+//!         "resources: [../../base]\nnamespace: prod\nimages: [{name: registry/app, newTag: '1.1'}]\nreplicas: [{name: app, count: 3}]\n");
+//! let objects = Kustomize::default().render(&tree, "overlays/prod").unwrap();
+//! assert_eq!(objects[0].get("/spec/replicas").unwrap(), 3);
+//! assert_eq!(objects[0].get("/spec/template/spec/containers/0/image").unwrap(), "registry/app:1.1");
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod directory;
+pub mod error;
+mod fields;
+pub mod kustomization;
+pub mod kustomize;
+mod nameref;
+pub mod order;
+mod replacements;
+pub mod selector;
+pub mod setimage;
+mod tables;
+
+pub use directory::Directory;
+pub use error::Error;
+pub use kustomization::Kustomization;
+pub use kustomize::{Kustomize, LoadRestrictor};
+pub use setimage::set_image;

@@ -1,0 +1,31 @@
+//! The error type of gitops-render.
+
+/// Everything that can go wrong while rendering.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A kustomization file is wrong; names the file and the field.
+    #[error("{file}: {}{message}", if .field.is_empty() { String::new() } else { format!("{}: ", .field) })]
+    Kustomization {
+        /// The kustomization file (or directory).
+        file: String,
+        /// The field, such as `patches[2].target`, empty for the whole file.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A directory is used as a kustomization but has none.
+    #[error("unable to find one of 'kustomization.yaml', 'kustomization.yml' or 'Kustomization' in directory '{dir}'")]
+    NoKustomization {
+        /// The directory.
+        dir: String,
+    },
+    /// Kustomizations include each other in a cycle.
+    #[error("cycle detected: {chain}")]
+    Cycle {
+        /// The chain of directories, ending where it started.
+        chain: String,
+    },
+    /// A file, YAML or object error.
+    #[error(transparent)]
+    Core(#[from] gitops_core::Error),
+}

@@ -1,0 +1,197 @@
+//! Field specs: the paths transformers write to, per kind, and a walker over them.
+
+use serde_json::{Map, Value};
+
+/// A built-in field spec: an optional group and kind filter, a `/`-separated path, and
+/// whether missing fields are created.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Spec {
+    pub group: Option<&'static str>,
+    pub kind: Option<&'static str>,
+    pub path: &'static str,
+    pub create: bool,
+}
+
+const fn spec(group: Option<&'static str>, kind: Option<&'static str>, path: &'static str, create: bool) -> Spec {
+    Spec { group, kind, path, create }
+}
+
+/// An owned field spec, from a kustomization's `labels[].fields` or `configurations`.
+#[derive(Clone, Debug)]
+pub(crate) struct OwnedSpec {
+    pub group: Option<String>,
+    pub kind: Option<String>,
+    pub path: String,
+    pub create: bool,
+}
+
+impl From<&Spec> for OwnedSpec {
+    fn from(s: &Spec) -> Self {
+        OwnedSpec {
+            group: s.group.map(String::from),
+            kind: s.kind.map(String::from),
+            path: s.path.into(),
+            create: s.create,
+        }
+    }
+}
+
+impl OwnedSpec {
+    pub fn matches(&self, group: &str, kind: &str) -> bool {
+        self.group.as_deref().is_none_or(|g| g == group) && self.kind.as_deref().is_none_or(|k| k == kind)
+    }
+}
+
+const TEMPLATE_KINDS: [(&str, &str); 6] = [
+    ("apps", "Deployment"),
+    ("apps", "ReplicaSet"),
+    ("apps", "DaemonSet"),
+    ("apps", "StatefulSet"),
+    ("", "ReplicationController"),
+    ("batch", "Job"),
+];
+
+/// Where `commonLabels` (and `labels` with `includeSelectors`) write.
+pub(crate) fn common_label_specs(include_selectors: bool, include_templates: bool) -> Vec<OwnedSpec> {
+    let mut out: Vec<OwnedSpec> = vec![(&spec(None, None, "metadata/labels", true)).into()];
+    if include_selectors {
+        for s in [
+            spec(Some(""), Some("Service"), "spec/selector", true),
+            spec(Some(""), Some("ReplicationController"), "spec/selector", true),
+            spec(Some("apps"), Some("Deployment"), "spec/selector/matchLabels", true),
+            spec(Some("apps"), Some("ReplicaSet"), "spec/selector/matchLabels", true),
+            spec(Some("apps"), Some("DaemonSet"), "spec/selector/matchLabels", true),
+            spec(Some("apps"), Some("StatefulSet"), "spec/selector/matchLabels", true),
+            spec(Some("batch"), Some("Job"), "spec/selector/matchLabels", false),
+            spec(Some("batch"), Some("CronJob"), "spec/jobTemplate/spec/selector/matchLabels", false),
+            spec(Some("policy"), Some("PodDisruptionBudget"), "spec/selector/matchLabels", false),
+            spec(Some("networking.k8s.io"), Some("NetworkPolicy"), "spec/podSelector/matchLabels", false),
+            spec(Some("networking.k8s.io"), Some("NetworkPolicy"), "spec/ingress/from/podSelector/matchLabels", false),
+            spec(Some("networking.k8s.io"), Some("NetworkPolicy"), "spec/egress/to/podSelector/matchLabels", false),
+        ] {
+            out.push((&s).into());
+        }
+        for kind in ["Deployment", "StatefulSet"] {
+            for aff in ["podAffinity", "podAntiAffinity"] {
+                out.push(OwnedSpec {
+                    group: Some("apps".into()),
+                    kind: Some(kind.into()),
+                    path: format!("spec/template/spec/affinity/{aff}/preferredDuringSchedulingIgnoredDuringExecution/podAffinityTerm/labelSelector/matchLabels"),
+                    create: false,
+                });
+                out.push(OwnedSpec {
+                    group: Some("apps".into()),
+                    kind: Some(kind.into()),
+                    path: format!("spec/template/spec/affinity/{aff}/requiredDuringSchedulingIgnoredDuringExecution/labelSelector/matchLabels"),
+                    create: false,
+                });
+            }
+            out.push(OwnedSpec {
+                group: Some("apps".into()),
+                kind: Some(kind.into()),
+                path: "spec/template/spec/topologySpreadConstraints/labelSelector/matchLabels".into(),
+                create: false,
+            });
+        }
+    }
+    if include_selectors || include_templates {
+        for (g, k) in TEMPLATE_KINDS {
+            out.push(OwnedSpec {
+                group: Some(g.into()),
+                kind: Some(k.into()),
+                path: "spec/template/metadata/labels".into(),
+                create: true,
+            });
+        }
+        for p in ["spec/jobTemplate/metadata/labels", "spec/jobTemplate/spec/template/metadata/labels"] {
+            out.push(OwnedSpec {
+                group: Some("batch".into()),
+                kind: Some("CronJob".into()),
+                path: p.into(),
+                create: true,
+            });
+        }
+        out.push(OwnedSpec {
+            group: Some("apps".into()),
+            kind: Some("StatefulSet".into()),
+            path: "spec/volumeClaimTemplates/metadata/labels".into(),
+            create: true,
+        });
+    }
+    out
+}
+
+/// Where `commonAnnotations` write.
+pub(crate) fn common_annotation_specs() -> Vec<OwnedSpec> {
+    let mut out: Vec<OwnedSpec> = vec![(&spec(None, None, "metadata/annotations", true)).into()];
+    for (g, k) in TEMPLATE_KINDS {
+        out.push(OwnedSpec {
+            group: Some(g.into()),
+            kind: Some(k.into()),
+            path: "spec/template/metadata/annotations".into(),
+            create: true,
+        });
+    }
+    for p in ["spec/jobTemplate/metadata/annotations", "spec/jobTemplate/spec/template/metadata/annotations"] {
+        out.push(OwnedSpec { group: Some("batch".into()), kind: Some("CronJob".into()), path: p.into(), create: true });
+    }
+    out
+}
+
+/// Calls `f` on every value at `path` (segments separated by `/`; lists on the way are
+/// entered item by item). With `create`, missing maps are created, and `f` is called with
+/// a `Null` slot for a missing last field.
+pub(crate) fn walk(value: &mut Value, path: &[&str], create: bool, f: &mut dyn FnMut(&mut Value)) {
+    if let Value::Array(items) = value {
+        for item in items {
+            walk(item, path, create, f);
+        }
+        return;
+    }
+    let Some((first, rest)) = path.split_first() else {
+        f(value);
+        return;
+    };
+    let seg = first.trim_end_matches("[]");
+    let Value::Object(map) = value else { return };
+    if !map.contains_key(seg) {
+        if !create {
+            return;
+        }
+        map.insert(seg.to_string(), if rest.is_empty() { Value::Null } else { Value::Object(Map::new()) });
+    }
+    let child = map.get_mut(seg).expect("present or created");
+    if child.is_null() && !rest.is_empty() {
+        if !create {
+            return;
+        }
+        *child = Value::Object(Map::new());
+    }
+    walk(child, rest, create, f);
+}
+
+/// Sets string pairs into the map at each spec's path.
+pub(crate) fn set_pairs<'a>(
+    value: &mut Value,
+    group: &str,
+    kind: &str,
+    specs: impl IntoIterator<Item = &'a OwnedSpec>,
+    pairs: &[(String, String)],
+) {
+    for s in specs {
+        if !s.matches(group, kind) {
+            continue;
+        }
+        let segs: Vec<&str> = s.path.split('/').collect();
+        walk(value, &segs, s.create, &mut |slot| {
+            if slot.is_null() {
+                *slot = Value::Object(Map::new());
+            }
+            if let Value::Object(m) = slot {
+                for (k, v) in pairs {
+                    m.insert(k.clone(), Value::String(v.clone()));
+                }
+            }
+        });
+    }
+}

@@ -1,0 +1,1085 @@
+//! `kustomize build` over any [`FileTree`].
+//!
+//! The pipeline follows Kustomize v5.5: resources (files and nested kustomizations),
+//! generators, components, then the built-in transformers in their fixed order; at the
+//! root, hash suffixes, name references, the local-config drop and the output order.
+
+use std::collections::{BTreeMap, HashSet};
+
+use base64::Engine;
+use gitops_core::patch::{self, SmpOptions};
+use gitops_core::schema::Schema;
+use gitops_core::tree::{EntryKind, FileTree, join, normalize};
+use gitops_core::yaml::{self, ParseOptions};
+use gitops_core::{Object, Renderer};
+use regex::Regex;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::error::Error;
+use crate::fields::{self, OwnedSpec};
+use crate::kustomization::{
+    FieldSpec, GeneratorArgs, GeneratorOptions, ImageEntry, Kustomization, PatchEntry, ReplacementEntry, Target,
+};
+use crate::selector::LabelSelector;
+use crate::tables;
+
+/// The names a kustomization file may have, in the order Kustomize looks for them.
+pub const KUSTOMIZATION_FILE_NAMES: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
+
+/// Which files a kustomization may read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LoadRestrictor {
+    /// Only files in or below the kustomization's own directory (Kustomize's default);
+    /// other kustomization directories may be anywhere in the tree.
+    #[default]
+    RootOnly,
+    /// Any file of the tree.
+    None,
+}
+
+/// The Kustomize renderer.
+///
+/// ```
+/// use gitops_core::MemTree;
+/// use gitops_render::Kustomize;
+/// let tree = MemTree::new()
+///     .with_file("base/kustomization.yaml", "resources: [cm.yaml]\n")
+///     .with_file("base/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg}\n")
+///     .with_file("prod/kustomization.yaml", "resources: [../base]\nnamespace: prod\nnamePrefix: prod-\n");
+/// let objects = Kustomize::default().build(&tree, "prod").unwrap();
+/// assert_eq!(objects[0].name(), "prod-cfg");
+/// assert_eq!(objects[0].namespace(), "prod");
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Kustomize {
+    /// Which files may be read.
+    pub load_restrictor: LoadRestrictor,
+}
+
+impl Renderer for Kustomize {
+    type Error = Error;
+
+    fn render(&self, tree: &dyn FileTree, path: &str) -> Result<Vec<Object>, Error> {
+        self.build(tree, path)
+    }
+}
+
+/// One resource in the accumulator, with the history Kustomize keeps of it.
+#[derive(Clone, Debug)]
+struct Res {
+    obj: Object,
+    /// Earlier (namespace, name) pairs, oldest first.
+    history: Vec<(String, String)>,
+    needs_hash: bool,
+    /// Ids of the kustomizations the resource went through, innermost first.
+    lineage: Vec<u32>,
+}
+
+impl Res {
+    fn new(obj: Object) -> Self {
+        Res { obj, history: Vec::new(), needs_hash: false, lineage: Vec::new() }
+    }
+
+    fn rename(&mut self, namespace: &str, name: &str) {
+        let (ns, n) = (self.obj.namespace().to_string(), self.obj.name().to_string());
+        if ns == namespace && n == name {
+            return;
+        }
+        self.history.push((ns, n));
+        self.obj.set_name(name);
+        self.obj.set_namespace(namespace);
+    }
+
+    fn has_name(&self, name: &str) -> bool {
+        self.obj.name() == name || self.history.iter().any(|(_, n)| n == name)
+    }
+
+    fn original_name(&self) -> &str {
+        self.history.first().map(|(_, n)| n.as_str()).unwrap_or(self.obj.name())
+    }
+
+    fn id(&self) -> String {
+        let o = &self.obj;
+        let ns = if o.namespace().is_empty() { "[noNs]" } else { o.namespace() };
+        format!("{}.{}.{}/{}.{}", o.kind(), o.version(), o.group(), o.name(), ns)
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    Kustomization,
+    Component,
+}
+
+struct Build<'a> {
+    tree: &'a dyn FileTree,
+    restrictor: LoadRestrictor,
+    stack: Vec<String>,
+    next_id: u32,
+    schema: &'static Schema,
+}
+
+fn kerr(file: &str, field: impl Into<String>, message: impl Into<String>) -> Error {
+    Error::Kustomization { file: file.into(), field: field.into(), message: message.into() }
+}
+
+impl Kustomize {
+    /// Builds the kustomization in directory `path` of `tree`.
+    pub fn build(&self, tree: &dyn FileTree, path: &str) -> Result<Vec<Object>, Error> {
+        let dir = normalize(path)?;
+        let mut b =
+            Build { tree, restrictor: self.load_restrictor, stack: Vec::new(), next_id: 0, schema: Schema::builtin() };
+        let mut acc = Vec::new();
+        let (file, k) = b.run(&dir, &mut acc, Expect::Kustomization)?;
+        finish(&file, &k, acc)
+    }
+}
+
+/// Finds and decodes the kustomization file of a directory.
+pub fn load_kustomization(tree: &dyn FileTree, dir: &str) -> Result<(String, Kustomization), Error> {
+    let mut found = Vec::new();
+    for name in KUSTOMIZATION_FILE_NAMES {
+        let p = join(dir, name)?;
+        if tree.kind(&p)? == Some(EntryKind::File) {
+            found.push(p);
+        }
+    }
+    let shown = if dir.is_empty() { "." } else { dir };
+    let file = match found.len() {
+        0 => {
+            return Err(Error::NoKustomization { dir: shown.into() });
+        }
+        1 => found.remove(0),
+        _ => {
+            return Err(kerr(shown, "", format!("found multiple kustomization files: {}", found.join(", "))));
+        }
+    };
+    let text = tree.read_to_string(&file)?;
+    let value = yaml::parse_value(&text, &file, 0, 1)?;
+    let Some(value) = value else {
+        return Err(kerr(&file, "", "kustomization file is empty"));
+    };
+    let k: Kustomization = serde_path_to_error::deserialize(value).map_err(|e| {
+        let field = e.path().to_string();
+        kerr(&file, if field == "." { String::new() } else { field }, e.into_inner().to_string())
+    })?;
+    Ok((file, k))
+}
+
+fn is_remote(entry: &str) -> bool {
+    entry.contains("://") || entry.starts_with("git@") || entry.starts_with("github.com/")
+}
+
+fn within(dir: &str, path: &str) -> bool {
+    dir.is_empty() || path == dir || path.starts_with(&format!("{dir}/"))
+}
+
+impl Build<'_> {
+    fn read_file(&self, dir: &str, file: &str, field: &str, entry: &str) -> Result<(String, Vec<u8>), Error> {
+        let p = join(dir, entry).map_err(|_| kerr(file, field, format!("{entry:?} is outside the repository")))?;
+        if self.restrictor == LoadRestrictor::RootOnly && !within(dir, &p) {
+            return Err(kerr(
+                file,
+                field,
+                format!(
+                    "security; file {p:?} is not in or below {:?} (the load restrictor is RootOnly)",
+                    if dir.is_empty() { "." } else { dir }
+                ),
+            ));
+        }
+        match self.tree.read(&p) {
+            Ok(b) => Ok((p, b)),
+            Err(gitops_core::Error::NotFound { .. }) => Err(kerr(file, field, format!("{entry:?}: no such file"))),
+            Err(e) => Err(kerr(file, field, e.to_string())),
+        }
+    }
+
+    fn run(&mut self, dir: &str, acc: &mut Vec<Res>, expect: Expect) -> Result<(String, Kustomization), Error> {
+        if self.stack.iter().any(|d| d == dir) {
+            let mut chain = self.stack.clone();
+            chain.push(dir.to_string());
+            return Err(Error::Cycle { chain: chain.join(" -> ") });
+        }
+        self.stack.push(dir.to_string());
+        let id = self.next_id;
+        self.next_id += 1;
+        let (file, k) = load_kustomization(self.tree, dir)?;
+        let kind = k.kind.as_deref().unwrap_or("Kustomization");
+        match (expect, kind) {
+            (Expect::Kustomization, "Kustomization") | (Expect::Component, "Component") => {}
+            (Expect::Kustomization, other) => {
+                return Err(kerr(
+                    &file,
+                    "kind",
+                    format!(
+                        "expected kind 'Kustomization' here, found {other:?} (a Component belongs under 'components')"
+                    ),
+                ));
+            }
+            (Expect::Component, other) => {
+                return Err(kerr(&file, "kind", format!("expected kind 'Component' for a component, found {other:?}")));
+            }
+        }
+        if let Some(api) = &k.api_version {
+            let ok = match kind {
+                "Component" => api == "kustomize.config.k8s.io/v1alpha1",
+                _ => api == "kustomize.config.k8s.io/v1beta1",
+            };
+            if !ok {
+                return Err(kerr(&file, "apiVersion", format!("unsupported apiVersion {api:?} for kind {kind}")));
+            }
+        }
+        for (field, list) in [("helmCharts", k.helm_charts.is_empty()), ("helmGlobals", k.helm_globals.is_none())] {
+            if !list {
+                return Err(kerr(&file, field, "must specify --enable-helm: helm chart inflation is not enabled"));
+            }
+        }
+        for (field, list) in
+            [("transformers", &k.transformers), ("generators", &k.generators), ("validators", &k.validators)]
+        {
+            if !list.is_empty() {
+                return Err(kerr(&file, field, "transformer, generator and validator plugins are not supported yet"));
+            }
+        }
+        for (field, list) in [("crds", &k.crds), ("configurations", &k.configurations)] {
+            if !list.is_empty() {
+                return Err(kerr(&file, field, "not supported yet"));
+            }
+        }
+        if k.openapi.is_some() {
+            return Err(kerr(&file, "openapi", "not supported yet"));
+        }
+
+        // 1. Resources.
+        let entries: Vec<(String, &String)> = k
+            .resources
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (format!("resources[{i}]"), r))
+            .chain(k.bases.iter().enumerate().map(|(i, r)| (format!("bases[{i}]"), r)))
+            .collect();
+        for (field, entry) in entries {
+            if is_remote(entry) {
+                return Err(kerr(
+                    &file,
+                    &field,
+                    format!("remote resource {entry:?}: remote resources are not supported without a Source hook"),
+                ));
+            }
+            let p =
+                join(dir, entry).map_err(|_| kerr(&file, &field, format!("{entry:?} is outside the repository")))?;
+            match self.tree.kind(&p)? {
+                Some(EntryKind::File) => {
+                    let (p, bytes) = self.read_file(dir, &file, &field, entry)?;
+                    let text =
+                        String::from_utf8(bytes).map_err(|_| kerr(&file, &field, format!("{p}: not valid UTF-8")))?;
+                    for obj in yaml::parse_objects(&text, &p, &ParseOptions::default())? {
+                        if obj.kind() == "Kustomization" && obj.group() == "kustomize.config.k8s.io" {
+                            return Err(kerr(&file, &field, format!("{p} is a kustomization file, not a resource")));
+                        }
+                        add_resource(acc, Res::new(obj), &file)?;
+                    }
+                }
+                Some(EntryKind::Dir) => {
+                    let mut sub = Vec::new();
+                    self.run(&p, &mut sub, Expect::Kustomization).map_err(|e| match e {
+                        Error::NoKustomization { dir } => {
+                            kerr(&file, &field, format!("directory {dir:?} has no kustomization file"))
+                        }
+                        other => other,
+                    })?;
+                    for r in sub {
+                        add_resource(acc, r, &file)?;
+                    }
+                }
+                None => return Err(kerr(&file, &field, format!("{entry:?}: no such file or directory"))),
+            }
+        }
+
+        // 2. Generators.
+        let global = k.generator_options.clone().unwrap_or_default();
+        for (i, g) in k.config_map_generator.iter().enumerate() {
+            self.generate(dir, &file, &format!("configMapGenerator[{i}]"), g, &global, false, acc)?;
+        }
+        for (i, g) in k.secret_generator.iter().enumerate() {
+            self.generate(dir, &file, &format!("secretGenerator[{i}]"), g, &global, true, acc)?;
+        }
+
+        // 3. Components, on this accumulator.
+        for (i, c) in k.components.iter().enumerate() {
+            let field = format!("components[{i}]");
+            let p = join(dir, c).map_err(|_| kerr(&file, &field, format!("{c:?} is outside the repository")))?;
+            if self.tree.kind(&p)? != Some(EntryKind::Dir) {
+                return Err(kerr(&file, &field, format!("{c:?} is not a directory")));
+            }
+            self.run(&p, acc, Expect::Component)?;
+        }
+
+        // 4. Transformers, in Kustomize's fixed order.
+        self.transform(dir, &file, &k, acc)?;
+        for r in acc.iter_mut() {
+            r.lineage.push(id);
+        }
+        self.stack.pop();
+        Ok((file, k))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn generate(
+        &self,
+        dir: &str,
+        file: &str,
+        field: &str,
+        g: &GeneratorArgs,
+        global: &GeneratorOptions,
+        secret: bool,
+        acc: &mut Vec<Res>,
+    ) -> Result<(), Error> {
+        let kind = if secret { "Secret" } else { "ConfigMap" };
+        let name = g
+            .name
+            .clone()
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| kerr(file, format!("{field}.name"), "a generator needs a name"))?;
+        let mut pairs: Vec<(String, Vec<u8>)> = Vec::new();
+        for (i, lit) in g.literals.iter().enumerate() {
+            let (key, value) = lit
+                .split_once('=')
+                .ok_or_else(|| kerr(file, format!("{field}.literals[{i}]"), format!("{lit:?} is not KEY=VALUE")))?;
+            pairs.push((key.to_string(), strip_quotes(value).as_bytes().to_vec()));
+        }
+        for (i, f) in g.files.iter().enumerate() {
+            let ff = format!("{field}.files[{i}]");
+            let (key, path) = match f.split_once('=') {
+                Some((k, p)) => (k.to_string(), p),
+                None => (f.rsplit('/').next().unwrap_or(f).to_string(), f.as_str()),
+            };
+            let (_, bytes) = self.read_file(dir, file, &ff, path)?;
+            pairs.push((key, bytes));
+        }
+        let envs: Vec<(String, &String)> = g
+            .envs
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (format!("{field}.envs[{i}]"), e))
+            .chain(g.env.iter().map(|e| (format!("{field}.env"), e)))
+            .collect();
+        for (ff, path) in envs {
+            let (p, bytes) = self.read_file(dir, file, &ff, path)?;
+            let text = String::from_utf8(bytes).map_err(|_| kerr(file, &ff, format!("{p}: not valid UTF-8")))?;
+            for (n, line) in text.trim_start_matches('\u{feff}').lines().enumerate() {
+                let line = line.trim_start();
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                let (key, value) = line.split_once('=').unwrap_or((line, ""));
+                if key.is_empty() || key.contains(char::is_whitespace) {
+                    return Err(kerr(
+                        file,
+                        &ff,
+                        format!("{p}: line {}: {key:?} is not a valid environment variable name", n + 1),
+                    ));
+                }
+                pairs.push((key.to_string(), value.as_bytes().to_vec()));
+            }
+        }
+        let mut data = BTreeMap::new();
+        for (key, value) in pairs {
+            if data.insert(key.clone(), value).is_some() {
+                return Err(kerr(file, field, format!("duplicate key {key:?} in {kind} {name:?}")));
+            }
+        }
+        let local = g.options.clone().unwrap_or_default();
+        let mut labels = global.labels.clone();
+        labels.extend(local.labels);
+        let mut annotations = global.annotations.clone();
+        annotations.extend(local.annotations);
+        let disable_hash =
+            global.disable_name_suffix_hash.unwrap_or(false) || local.disable_name_suffix_hash.unwrap_or(false);
+        let immutable = global.immutable.unwrap_or(false) || local.immutable.unwrap_or(false);
+
+        let mut obj = Object::new("v1", kind, &name);
+        if let Some(ns) = g.namespace.as_deref().filter(|n| !n.is_empty()) {
+            obj.set_namespace(ns);
+        }
+        for (k, v) in &labels {
+            obj.set_label(k, v);
+        }
+        for (k, v) in &annotations {
+            obj.set_annotation(k, v);
+        }
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let mut text_data = Map::new();
+        let mut binary = Map::new();
+        for (k, v) in data {
+            if secret {
+                text_data.insert(k, Value::String(wrap_base64(&b64.encode(&v))));
+            } else {
+                match String::from_utf8(v) {
+                    Ok(s) => {
+                        text_data.insert(k, Value::String(s));
+                    }
+                    Err(e) => {
+                        binary.insert(k, Value::String(wrap_base64(&b64.encode(e.as_bytes()))));
+                    }
+                }
+            }
+        }
+        let root = obj.as_value_mut().as_object_mut().expect("an object");
+        if !text_data.is_empty() {
+            root.insert("data".into(), Value::Object(text_data));
+        }
+        if !binary.is_empty() {
+            root.insert("binaryData".into(), Value::Object(binary));
+        }
+        if secret {
+            root.insert("type".into(), Value::String(g.type_.clone().unwrap_or_else(|| "Opaque".into())));
+        }
+        if immutable {
+            root.insert("immutable".into(), Value::Bool(true));
+        }
+
+        let behavior = g.behavior.as_deref().unwrap_or("create");
+        match behavior {
+            "create" => {
+                let mut r = Res::new(obj);
+                r.needs_hash = !disable_hash;
+                add_resource(acc, r, file)
+            }
+            "merge" | "replace" => {
+                let ns = obj.namespace().to_string();
+                let existing = acc.iter_mut().find(|r| {
+                    r.obj.kind() == kind
+                        && r.obj.group().is_empty()
+                        && r.original_name() == name
+                        && (ns.is_empty() || r.obj.namespace() == ns)
+                });
+                let Some(existing) = existing else {
+                    return Err(kerr(
+                        file,
+                        format!("{field}.behavior"),
+                        format!("{kind} {name:?} to {behavior} was not found in the resources"),
+                    ));
+                };
+                let target = existing.obj.as_value_mut().as_object_mut().expect("an object");
+                let src = obj.as_value().as_object().expect("an object");
+                for f in ["data", "binaryData"] {
+                    if behavior == "replace" {
+                        target.remove(f);
+                    }
+                    if let Some(Value::Object(m)) = src.get(f) {
+                        let t = target.entry(f).or_insert_with(|| Value::Object(Map::new()));
+                        if let Value::Object(t) = t {
+                            for (k, v) in m {
+                                t.insert(k.clone(), v.clone());
+                            }
+                        }
+                    }
+                }
+                if immutable {
+                    target.insert("immutable".into(), Value::Bool(true));
+                }
+                for (k, v) in &labels {
+                    existing.obj.set_label(k, v);
+                }
+                for (k, v) in &annotations {
+                    existing.obj.set_annotation(k, v);
+                }
+                if disable_hash {
+                    existing.needs_hash = false;
+                }
+                Ok(())
+            }
+            other => Err(kerr(
+                file,
+                format!("{field}.behavior"),
+                format!("unknown behavior {other:?} (create, merge or replace)"),
+            )),
+        }
+    }
+
+    fn transform(&self, dir: &str, file: &str, k: &Kustomization, acc: &mut Vec<Res>) -> Result<(), Error> {
+        let smp_opts = SmpOptions { keep_unsupported_directives: true };
+        // patchesStrategicMerge
+        for (i, entry) in k.patches_strategic_merge.iter().enumerate() {
+            let field = format!("patchesStrategicMerge[{i}]");
+            let (source, text) = self.patch_text(dir, file, &field, Some(entry), None)?;
+            for (_, _, doc) in yaml::parse_values(&text, &source, &ParseOptions::default())? {
+                self.untargeted_smp(file, &field, &doc, acc, &smp_opts, false)?;
+            }
+        }
+        // patches
+        for (i, p) in k.patches.iter().enumerate() {
+            let field = format!("patches[{i}]");
+            self.apply_patch_entry(dir, file, &field, p, acc, &smp_opts, true)?;
+        }
+        // namespace
+        if let Some(ns) = k.namespace.as_deref().filter(|n| !n.is_empty()) {
+            for r in acc.iter_mut() {
+                set_namespace(r, ns);
+            }
+        }
+        // namePrefix, nameSuffix
+        for (prefix, suffix) in
+            [(k.name_prefix.as_deref().unwrap_or(""), ""), ("", k.name_suffix.as_deref().unwrap_or(""))]
+        {
+            if prefix.is_empty() && suffix.is_empty() {
+                continue;
+            }
+            for r in acc.iter_mut() {
+                if tables::keeps_name(r.obj.kind()) {
+                    continue;
+                }
+                let name = format!("{prefix}{}{suffix}", r.obj.name());
+                let ns = r.obj.namespace().to_string();
+                r.rename(&ns, &name);
+            }
+        }
+        // labels, then commonLabels
+        for l in &k.labels {
+            let mut specs = fields::common_label_specs(l.include_selectors, l.include_templates);
+            specs.extend(l.fields.iter().map(owned));
+            let pairs: Vec<(String, String)> = l.pairs.iter().map(|(a, b)| (a.clone(), b.clone())).collect();
+            apply_pairs(acc, &specs, &pairs);
+        }
+        if !k.common_labels.is_empty() {
+            let specs = fields::common_label_specs(true, true);
+            let pairs: Vec<(String, String)> = k.common_labels.iter().map(|(a, b)| (a.clone(), b.clone())).collect();
+            apply_pairs(acc, &specs, &pairs);
+        }
+        if !k.common_annotations.is_empty() {
+            let specs = fields::common_annotation_specs();
+            let pairs: Vec<(String, String)> =
+                k.common_annotations.iter().map(|(a, b)| (a.clone(), b.clone())).collect();
+            apply_pairs(acc, &specs, &pairs);
+        }
+        // patchesJson6902
+        for (i, p) in k.patches_json6902.iter().enumerate() {
+            let field = format!("patchesJson6902[{i}]");
+            if p.target.is_none() {
+                return Err(kerr(file, &field, "a patchesJson6902 entry needs a target"));
+            }
+            self.apply_patch_entry(dir, file, &field, p, acc, &smp_opts, false)?;
+        }
+        // replicas
+        for (i, rep) in k.replicas.iter().enumerate() {
+            let mut found = false;
+            for r in acc.iter_mut() {
+                if matches!(r.obj.kind(), "Deployment" | "ReplicationController" | "ReplicaSet" | "StatefulSet")
+                    && r.has_name(&rep.name)
+                {
+                    r.obj
+                        .set("/spec/replicas", Value::from(rep.count))
+                        .map_err(|e| kerr(file, format!("replicas[{i}]"), e.to_string()))?;
+                    found = true;
+                }
+            }
+            let _ = found;
+        }
+        // images
+        let images: Vec<&ImageEntry> = k.images.iter().chain(k.image_tags.iter()).collect();
+        if !images.is_empty() {
+            for r in acc.iter_mut() {
+                set_images(r.obj.as_value_mut(), &images);
+            }
+        }
+        // replacements
+        for (i, rep) in k.replacements.iter().enumerate() {
+            let field = format!("replacements[{i}]");
+            let reps: Vec<ReplacementEntry> = match &rep.path {
+                Some(path) => {
+                    let (p, bytes) = self.read_file(dir, file, &field, path)?;
+                    let text =
+                        String::from_utf8(bytes).map_err(|_| kerr(file, &field, format!("{p}: not valid UTF-8")))?;
+                    let mut out = Vec::new();
+                    for (_, _, v) in yaml::parse_values(&text, &p, &ParseOptions::default())? {
+                        let items = match v {
+                            Value::Array(items) => items,
+                            other => vec![other],
+                        };
+                        for item in items {
+                            out.push(
+                                serde_path_to_error::deserialize(item)
+                                    .map_err(|e| kerr(&p, e.path().to_string(), e.into_inner().to_string()))?,
+                            );
+                        }
+                    }
+                    out
+                }
+                None => vec![rep.clone()],
+            };
+            for r in &reps {
+                crate::replacements::apply(r, acc_objects(acc), file, &field)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn patch_text(
+        &self,
+        dir: &str,
+        file: &str,
+        field: &str,
+        entry: Option<&str>,
+        inline: Option<&str>,
+    ) -> Result<(String, String), Error> {
+        if let Some(text) = inline {
+            return Ok((format!("{file} ({field})"), text.to_string()));
+        }
+        let entry = entry.ok_or_else(|| kerr(file, field, "a patch needs 'path' or 'patch'"))?;
+        let looks_inline = entry.contains('\n') || entry.trim_start().starts_with('{');
+        if !looks_inline {
+            let p = join(dir, entry).ok();
+            if let Some(p) = p {
+                if self.tree.kind(&p)? == Some(EntryKind::File)
+                    || self.restrictor == LoadRestrictor::RootOnly && !within(dir, &p)
+                {
+                    let (p, bytes) = self.read_file(dir, file, field, entry)?;
+                    let text =
+                        String::from_utf8(bytes).map_err(|_| kerr(file, field, format!("{p}: not valid UTF-8")))?;
+                    return Ok((p, text));
+                }
+            }
+            if !entry.contains(':') {
+                return Err(kerr(file, field, format!("{entry:?}: no such file")));
+            }
+        }
+        Ok((format!("{file} ({field})"), entry.to_string()))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn apply_patch_entry(
+        &self,
+        dir: &str,
+        file: &str,
+        field: &str,
+        p: &PatchEntry,
+        acc: &mut Vec<Res>,
+        smp_opts: &SmpOptions,
+        smp_allowed: bool,
+    ) -> Result<(), Error> {
+        if p.path.is_some() && p.patch.is_some() {
+            return Err(kerr(file, field, "a patch takes 'path' or 'patch', not both"));
+        }
+        let (source, text) = self.patch_text(dir, file, field, p.path.as_deref(), p.patch.as_deref())?;
+        let docs = yaml::parse_values(&text, &source, &ParseOptions::default())?;
+        if docs.is_empty() {
+            return Err(kerr(file, field, "the patch is empty"));
+        }
+        let allow_name_change = p.options.get("allowNameChange").copied().unwrap_or(false);
+        let allow_kind_change = p.options.get("allowKindChange").copied().unwrap_or(false);
+        let is_json6902 = matches!(docs[0].2, Value::Array(_));
+        if is_json6902 || !smp_allowed {
+            let ops = &docs[0].2;
+            if !ops.is_array() {
+                return Err(kerr(file, field, "a JSON 6902 patch must be a list of operations"));
+            }
+            let target = p.target.as_ref().ok_or_else(|| kerr(file, field, "a JSON 6902 patch needs a target"))?;
+            let selected = select(acc, target).map_err(|m| kerr(file, format!("{field}.target"), m))?;
+            for i in selected {
+                let r = &mut acc[i];
+                let (ns, name) = (r.obj.namespace().to_string(), r.obj.name().to_string());
+                let mut v = r.obj.as_value().clone();
+                patch::json_patch(&mut v, ops).map_err(|e| kerr(file, field, format!("{}: {e}", r.id())))?;
+                r.obj = Object::from_value(v).map_err(|e| kerr(file, field, e.to_string()))?;
+                let (nns, nname) = (r.obj.namespace().to_string(), r.obj.name().to_string());
+                if nns != ns || nname != name {
+                    r.history.push((ns, name));
+                }
+            }
+            return Ok(());
+        }
+        for (_, _, doc) in &docs {
+            match &p.target {
+                None => self.untargeted_smp(file, field, doc, acc, smp_opts, allow_name_change)?,
+                Some(target) => {
+                    let selected = select(acc, target).map_err(|m| kerr(file, format!("{field}.target"), m))?;
+                    let mut delete = Vec::new();
+                    for i in selected {
+                        if patch::is_delete_patch(doc) {
+                            delete.push(i);
+                            continue;
+                        }
+                        smp_one(&mut acc[i], doc, self.schema, smp_opts, allow_name_change, allow_kind_change)
+                            .map_err(|m| kerr(file, field, m))?;
+                    }
+                    for i in delete.into_iter().rev() {
+                        acc.remove(i);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn untargeted_smp(
+        &self,
+        file: &str,
+        field: &str,
+        doc: &Value,
+        acc: &mut Vec<Res>,
+        opts: &SmpOptions,
+        allow_name_change: bool,
+    ) -> Result<(), Error> {
+        let kind = doc.get("kind").and_then(Value::as_str).unwrap_or("");
+        let api = doc.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+        let name = doc.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+        let ns = doc.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("");
+        if kind.is_empty() || name.is_empty() {
+            return Err(kerr(file, field, "a strategic merge patch without a target needs kind and metadata.name"));
+        }
+        let (group, version) = gitops_core::object::split_api_version(api);
+        let matches: Vec<usize> = acc
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| {
+                r.obj.kind() == kind
+                    && r.obj.group() == group
+                    && (version.is_empty() || r.obj.version() == version)
+                    && r.has_name(name)
+                    && (ns.is_empty() || r.obj.namespace() == ns || r.history.iter().any(|(n, _)| n == ns))
+            })
+            .map(|(i, _)| i)
+            .collect();
+        let shown = format!("{kind}.{version}.{group}/{name}.{}", if ns.is_empty() { "[noNs]" } else { ns });
+        match matches.as_slice() {
+            [] => Err(kerr(file, field, format!("no resource matches the patch target {shown}"))),
+            [i] => {
+                if patch::is_delete_patch(doc) {
+                    acc.remove(*i);
+                    return Ok(());
+                }
+                smp_one(&mut acc[*i], doc, self.schema, opts, allow_name_change, false)
+                    .map_err(|m| kerr(file, field, m))
+            }
+            _ => Err(kerr(file, field, format!("the patch target {shown} matches {} resources", matches.len()))),
+        }
+    }
+}
+
+fn acc_objects(acc: &mut [Res]) -> Vec<&mut Object> {
+    acc.iter_mut().map(|r| &mut r.obj).collect()
+}
+
+fn owned(f: &FieldSpec) -> OwnedSpec {
+    OwnedSpec { group: f.group.clone(), kind: f.kind.clone(), path: f.path.clone(), create: f.create }
+}
+
+fn apply_pairs(acc: &mut [Res], specs: &[OwnedSpec], pairs: &[(String, String)]) {
+    for r in acc.iter_mut() {
+        let (g, k) = (r.obj.group().to_string(), r.obj.kind().to_string());
+        fields::set_pairs(r.obj.as_value_mut(), &g, &k, specs, pairs);
+    }
+}
+
+fn smp_one(
+    r: &mut Res,
+    doc: &Value,
+    schema: &Schema,
+    opts: &SmpOptions,
+    allow_name_change: bool,
+    allow_kind_change: bool,
+) -> Result<(), String> {
+    let before = (
+        r.obj.api_version().to_string(),
+        r.obj.kind().to_string(),
+        r.obj.namespace().to_string(),
+        r.obj.name().to_string(),
+    );
+    let node = schema.node_for(&r.obj);
+    let mut v = r.obj.as_value().clone();
+    patch::strategic_merge(&mut v, doc, node, opts).map_err(|e| format!("{}: {e}", r.id()))?;
+    if !allow_kind_change {
+        v["apiVersion"] = Value::String(before.0.clone());
+        v["kind"] = Value::String(before.1.clone());
+    }
+    let new_name = v.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+    let new_ns = v.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("").to_string();
+    if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+        if !allow_name_change {
+            meta.insert("name".into(), Value::String(before.3.clone()));
+        }
+        if before.2.is_empty() {
+            meta.remove("namespace");
+        } else {
+            meta.insert("namespace".into(), Value::String(before.2.clone()));
+        }
+    }
+    r.obj = Object::from_value(v).map_err(|e| e.to_string())?;
+    if allow_name_change && new_name != before.3 {
+        r.history.push((before.2.clone(), before.3.clone()));
+        r.obj.set_name(&new_name);
+    }
+    let _ = new_ns;
+    Ok(())
+}
+
+fn anchored(pattern: &str) -> Result<Regex, String> {
+    Regex::new(&format!("^(?:{pattern})$")).map_err(|e| format!("invalid regular expression {pattern:?}: {e}"))
+}
+
+/// The indices of resources a patch target selects.
+fn select(acc: &[Res], t: &Target) -> Result<Vec<usize>, String> {
+    let name = t.name.as_deref().map(anchored).transpose()?;
+    let ns = t.namespace.as_deref().map(anchored).transpose()?;
+    let labels = t.label_selector.as_deref().map(LabelSelector::parse).transpose()?;
+    let annotations = t.annotation_selector.as_deref().map(LabelSelector::parse).transpose()?;
+    Ok(acc
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| {
+            let o = &r.obj;
+            t.group.as_deref().is_none_or(|g| g == o.group())
+                && t.version.as_deref().is_none_or(|v| v == o.version())
+                && t.kind.as_deref().is_none_or(|k| k == o.kind())
+                && name.as_ref().is_none_or(|re| re.is_match(o.name()) || r.history.iter().any(|(_, n)| re.is_match(n)))
+                && ns.as_ref().is_none_or(|re| re.is_match(o.namespace()))
+                && labels.as_ref().is_none_or(|s| s.matches(o.labels()))
+                && annotations.as_ref().is_none_or(|s| s.matches(o.annotations()))
+        })
+        .map(|(i, _)| i)
+        .collect())
+}
+
+fn add_resource(acc: &mut Vec<Res>, r: Res, file: &str) -> Result<(), Error> {
+    let same = |a: &Object, b: &Object| {
+        a.kind() == b.kind()
+            && a.group() == b.group()
+            && a.version() == b.version()
+            && a.name() == b.name()
+            && a.namespace() == b.namespace()
+    };
+    if acc.iter().any(|x| same(&x.obj, &r.obj)) {
+        return Err(kerr(file, "resources", format!("may not add resource with an already registered id: {}", r.id())));
+    }
+    acc.push(r);
+    Ok(())
+}
+
+fn strip_quotes(v: &str) -> &str {
+    for q in ['"', '\''] {
+        if v.len() >= 2 && v.starts_with(q) && v.ends_with(q) {
+            return &v[1..v.len() - 1];
+        }
+    }
+    v
+}
+
+/// Kustomize wraps generated base64 at 70 characters, each line ending in a newline.
+fn wrap_base64(s: &str) -> String {
+    if s.len() < 70 {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len() + s.len() / 70 + 1);
+    for chunk in s.as_bytes().chunks(70) {
+        out.push_str(std::str::from_utf8(chunk).expect("base64 is ASCII"));
+        out.push('\n');
+    }
+    out
+}
+
+fn set_namespace(r: &mut Res, ns: &str) {
+    let (api, kind) = (r.obj.api_version().to_string(), r.obj.kind().to_string());
+    if tables::is_cluster_scoped(&api, &kind) {
+        if api == "v1" && kind == "Namespace" {
+            r.rename("", ns);
+        }
+        let v = r.obj.as_value_mut();
+        match kind.as_str() {
+            "APIService" => {
+                fields::walk(v, &["spec", "service", "namespace"], false, &mut |s| *s = Value::String(ns.into()));
+            }
+            "ValidatingWebhookConfiguration" | "MutatingWebhookConfiguration" => {
+                fields::walk(v, &["webhooks", "clientConfig", "service", "namespace"], false, &mut |s| {
+                    *s = Value::String(ns.into())
+                });
+            }
+            "CustomResourceDefinition" => {
+                fields::walk(
+                    v,
+                    &["spec", "conversion", "webhook", "clientConfig", "service", "namespace"],
+                    false,
+                    &mut |s| *s = Value::String(ns.into()),
+                );
+            }
+            "ClusterRoleBinding" => set_subject_namespaces(v, ns),
+            _ => {}
+        }
+        return;
+    }
+    let name = r.obj.name().to_string();
+    r.rename(ns, &name);
+    if kind == "RoleBinding" {
+        set_subject_namespaces(r.obj.as_value_mut(), ns);
+    }
+}
+
+fn set_subject_namespaces(v: &mut Value, ns: &str) {
+    if let Some(Value::Array(subjects)) = v.get_mut("subjects") {
+        for s in subjects {
+            if s.get("name").and_then(Value::as_str) == Some("default")
+                && s.get("kind").and_then(Value::as_str) == Some("ServiceAccount")
+            {
+                s["namespace"] = Value::String(ns.into());
+            }
+        }
+    }
+}
+
+/// Splits an image reference into name, tag and digest.
+pub fn split_image(image: &str) -> (&str, Option<&str>, Option<&str>) {
+    let (rest, digest) = match image.split_once('@') {
+        Some((r, d)) => (r, Some(d)),
+        None => (image, None),
+    };
+    let slash = rest.rfind('/').map(|i| i + 1).unwrap_or(0);
+    match rest[slash..].rfind(':') {
+        Some(i) => (&rest[..slash + i], Some(&rest[slash + i + 1..]), digest),
+        None => (rest, None, digest),
+    }
+}
+
+fn set_images(v: &mut Value, images: &[&ImageEntry]) {
+    match v {
+        Value::Object(map) => {
+            for (k, child) in map.iter_mut() {
+                if matches!(k.as_str(), "containers" | "initContainers") {
+                    if let Value::Array(items) = child {
+                        for c in items.iter_mut() {
+                            if let Some(Value::String(image)) = c.get_mut("image") {
+                                if let Some(new) = new_image(image, images) {
+                                    *image = new;
+                                }
+                            }
+                        }
+                    }
+                }
+                set_images(child, images);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|i| set_images(i, images)),
+        _ => {}
+    }
+}
+
+fn new_image(image: &str, images: &[&ImageEntry]) -> Option<String> {
+    let (name, tag, digest) = split_image(image);
+    let entry = images.iter().find(|e| e.name == name)?;
+    let name = entry.new_name.as_deref().unwrap_or(name);
+    let (tag, digest) = match (entry.new_tag.as_deref(), entry.digest.as_deref()) {
+        (Some(t), Some(d)) => (Some(t), Some(d)),
+        (Some(t), None) => (Some(t), None),
+        (None, Some(d)) => (None, Some(d)),
+        (None, None) => (tag, digest),
+    };
+    let mut out = name.to_string();
+    if let Some(t) = tag {
+        out.push(':');
+        out.push_str(t);
+    }
+    if let Some(d) = digest {
+        out.push('@');
+        out.push_str(d);
+    }
+    Some(out)
+}
+
+/// Kustomize's hash suffix of a generated ConfigMap or Secret.
+pub fn hash_suffix(obj: &Object) -> String {
+    let v = obj.as_value();
+    let data = v
+        .get("data")
+        .filter(|d| d.as_object().is_some_and(|m| !m.is_empty()))
+        .cloned()
+        .unwrap_or(Value::String(String::new()));
+    let mut m = Map::new();
+    m.insert("data".into(), data);
+    m.insert("kind".into(), Value::String(obj.kind().into()));
+    m.insert("name".into(), Value::String(String::new()));
+    if obj.kind() == "ConfigMap" {
+        if let Some(b) = v.get("binaryData").filter(|d| d.as_object().is_some_and(|m| !m.is_empty())) {
+            m.insert("binaryData".into(), b.clone());
+        }
+    } else {
+        m.insert("type".into(), v.get("type").cloned().unwrap_or(Value::String(String::new())));
+        if let Some(s) = v.get("stringData").filter(|d| d.is_object()) {
+            m.insert("stringData".into(), s.clone());
+        }
+    }
+    let json = serde_json::to_string(&Value::Object(m))
+        .expect("JSON values serialize")
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029");
+    let digest = Sha256::digest(json.as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    hex[..10]
+        .chars()
+        .map(|c| match c {
+            '0' => 'g',
+            '1' => 'h',
+            '3' => 'k',
+            'a' => 'm',
+            'e' => 't',
+            c => c,
+        })
+        .collect()
+}
+
+fn finish(file: &str, k: &Kustomization, mut acc: Vec<Res>) -> Result<Vec<Object>, Error> {
+    for r in acc.iter_mut().filter(|r| r.needs_hash) {
+        let name = format!("{}-{}", r.obj.name(), hash_suffix(&r.obj));
+        let ns = r.obj.namespace().to_string();
+        r.rename(&ns, &name);
+    }
+    crate::nameref::fix(&mut acc_view(&mut acc));
+    acc.retain(|r| r.obj.annotation("config.kubernetes.io/local-config") != Some("true"));
+    let mut objects: Vec<Object> = acc.into_iter().map(|r| r.obj).collect();
+    match k.sort_options.as_ref().and_then(|s| s.order.as_deref()) {
+        Some("fifo") => {}
+        Some("legacy") | None => {
+            let legacy = k.sort_options.as_ref().and_then(|s| s.legacy_sort_options.clone());
+            let (first, last): (Vec<String>, Vec<String>) = match legacy {
+                Some(l) => (l.order_first, l.order_last),
+                None => (
+                    tables::ORDER_FIRST.iter().map(|s| s.to_string()).collect(),
+                    tables::ORDER_LAST.iter().map(|s| s.to_string()).collect(),
+                ),
+            };
+            crate::order::sort_legacy(&mut objects, &first, &last);
+        }
+        Some(other) => {
+            return Err(kerr(file, "sortOptions.order", format!("unknown order {other:?} (legacy or fifo)")));
+        }
+    }
+    let mut seen = HashSet::new();
+    for b in &k.build_metadata {
+        if !seen.insert(b.as_str()) {
+            continue;
+        }
+        match b.as_str() {
+            "managedByLabel" => {
+                for o in objects.iter_mut() {
+                    o.set_label("app.kubernetes.io/managed-by", "kustomize-(devel)");
+                }
+            }
+            "originAnnotations" | "transformerAnnotations" => {
+                return Err(kerr(file, "buildMetadata", format!("{b} is not supported yet")));
+            }
+            other => return Err(kerr(file, "buildMetadata", format!("unknown option {other:?}"))),
+        }
+    }
+    if !k.vars.is_empty() {
+        return Err(kerr(file, "vars", "vars are not supported yet; use replacements"));
+    }
+    Ok(objects)
+}
+
+fn acc_view(acc: &mut [Res]) -> Vec<crate::nameref::Entry<'_>> {
+    acc.iter_mut()
+        .map(|r| crate::nameref::Entry { obj: &mut r.obj, history: &r.history, lineage: &r.lineage })
+        .collect()
+}

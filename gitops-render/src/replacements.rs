@@ -1,0 +1,230 @@
+//! `replacements`: copy a field of one object into fields of others.
+
+use gitops_core::Object;
+use serde_json::{Map, Value};
+
+use crate::error::Error;
+use crate::kustomization::{ReplacementEntry, ReplacementOptions, Selector};
+use crate::selector::LabelSelector;
+
+fn kerr(file: &str, field: &str, message: impl Into<String>) -> Error {
+    Error::Kustomization { file: file.into(), field: field.into(), message: message.into() }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Seg {
+    Field(String),
+    Match(String, String),
+    Index(usize),
+    All,
+}
+
+fn parse_path(path: &str) -> Result<Vec<Seg>, String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut depth = 0;
+    let mut chars = path.chars().peekable();
+    let mut parts = Vec::new();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek() == Some(&'.') => {
+                cur.push('.');
+                chars.next();
+            }
+            '[' => {
+                depth += 1;
+                cur.push(c);
+            }
+            ']' => {
+                depth -= 1;
+                cur.push(c);
+            }
+            '.' if depth == 0 => parts.push(std::mem::take(&mut cur)),
+            c => cur.push(c),
+        }
+    }
+    parts.push(cur);
+    for p in parts {
+        if p.is_empty() {
+            return Err(format!("invalid field path {path:?}: empty segment"));
+        }
+        if let Some(inner) = p.strip_prefix('[').and_then(|x| x.strip_suffix(']')) {
+            let (k, v) = inner.split_once('=').ok_or_else(|| format!("invalid selector {p:?} in {path:?}"))?;
+            out.push(Seg::Match(k.into(), v.into()));
+        } else if p == "*" {
+            out.push(Seg::All);
+        } else if let Ok(i) = p.parse::<usize>() {
+            out.push(Seg::Index(i));
+        } else {
+            out.push(Seg::Field(p));
+        }
+    }
+    Ok(out)
+}
+
+fn get<'a>(v: &'a Value, segs: &[Seg]) -> Option<&'a Value> {
+    let Some((first, rest)) = segs.split_first() else { return Some(v) };
+    match (first, v) {
+        (Seg::Field(f), Value::Object(m)) => get(m.get(f)?, rest),
+        (Seg::Index(i), Value::Array(a)) => get(a.get(*i)?, rest),
+        (Seg::Match(k, val), Value::Array(a)) => {
+            get(a.iter().find(|i| i.get(k).map(scalar_text).as_deref() == Some(val.as_str()))?, rest)
+        }
+        _ => None,
+    }
+}
+
+fn scalar_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Visits every slot a path names; returns how many were found. With `create`, missing map
+/// fields are created.
+fn visit(v: &mut Value, segs: &[Seg], create: bool, f: &mut dyn FnMut(&mut Value)) -> usize {
+    let Some((first, rest)) = segs.split_first() else {
+        f(v);
+        return 1;
+    };
+    match first {
+        Seg::Field(name) => {
+            if v.is_null() && create {
+                *v = Value::Object(Map::new());
+            }
+            let Value::Object(m) = v else { return 0 };
+            if !m.contains_key(name) {
+                if !create {
+                    return 0;
+                }
+                m.insert(name.clone(), Value::Null);
+            }
+            visit(m.get_mut(name).expect("present"), rest, create, f)
+        }
+        Seg::Index(i) => match v {
+            Value::Array(a) => a.get_mut(*i).map(|x| visit(x, rest, create, f)).unwrap_or(0),
+            _ => 0,
+        },
+        Seg::Match(k, val) => match v {
+            Value::Array(a) => a
+                .iter_mut()
+                .filter(|i| i.get(k).map(scalar_text).as_deref() == Some(val.as_str()))
+                .map(|i| visit(i, rest, create, f))
+                .sum(),
+            _ => 0,
+        },
+        Seg::All => match v {
+            Value::Array(a) => a.iter_mut().map(|i| visit(i, rest, create, f)).sum(),
+            Value::Object(m) => m.values_mut().map(|i| visit(i, rest, create, f)).sum(),
+            _ => 0,
+        },
+    }
+}
+
+fn selects(o: &Object, s: &Selector) -> Result<bool, String> {
+    let labels = s.label_selector.as_deref().map(LabelSelector::parse).transpose()?;
+    let annotations = s.annotation_selector.as_deref().map(LabelSelector::parse).transpose()?;
+    Ok(s.group.as_deref().is_none_or(|g| g == o.group())
+        && s.version.as_deref().is_none_or(|v| v == o.version())
+        && s.kind.as_deref().is_none_or(|k| k == o.kind())
+        && s.name.as_deref().is_none_or(|n| n == o.name())
+        && s.namespace.as_deref().is_none_or(|n| n == o.namespace())
+        && labels.is_none_or(|l| l.matches(o.labels()))
+        && annotations.is_none_or(|a| a.matches(o.annotations())))
+}
+
+fn pick(value: &Value, opts: Option<&ReplacementOptions>) -> Value {
+    match (opts.and_then(|o| o.delimiter.as_deref()), value) {
+        (Some(d), Value::String(s)) if !d.is_empty() => {
+            let parts: Vec<&str> = s.split(d).collect();
+            let i = opts.map(|o| o.index).unwrap_or(0);
+            let i = if i < 0 { 0 } else { (i as usize).min(parts.len().saturating_sub(1)) };
+            Value::String(parts.get(i).copied().unwrap_or("").to_string())
+        }
+        _ => value.clone(),
+    }
+}
+
+fn put(slot: &mut Value, value: &Value, opts: Option<&ReplacementOptions>) {
+    match (opts.and_then(|o| o.delimiter.as_deref()), &*slot, value) {
+        (Some(d), Value::String(s), v) if !d.is_empty() => {
+            let mut parts: Vec<String> = s.split(d).map(String::from).collect();
+            let i = opts.map(|o| o.index).unwrap_or(0);
+            let text = scalar_text(v);
+            if i < 0 {
+                parts.insert(0, text);
+            } else if (i as usize) >= parts.len() {
+                parts.push(text);
+            } else {
+                parts[i as usize] = text;
+            }
+            *slot = Value::String(parts.join(d));
+        }
+        _ => *slot = value.clone(),
+    }
+}
+
+/// Applies one replacement to the objects.
+pub(crate) fn apply(r: &ReplacementEntry, mut objects: Vec<&mut Object>, file: &str, field: &str) -> Result<(), Error> {
+    let source = r.source.as_ref().ok_or_else(|| kerr(file, field, "a replacement needs a source"))?;
+    let sel = Selector {
+        group: source.group.clone(),
+        version: source.version.clone(),
+        kind: source.kind.clone(),
+        name: source.name.clone(),
+        namespace: source.namespace.clone(),
+        ..Default::default()
+    };
+    let mut found = Vec::new();
+    for (i, o) in objects.iter().enumerate() {
+        if selects(o, &sel).map_err(|m| kerr(file, &format!("{field}.source"), m))? {
+            found.push(i);
+        }
+    }
+    let src = match found.as_slice() {
+        [i] => *i,
+        [] => return Err(kerr(file, &format!("{field}.source"), "nothing selected by the replacement source")),
+        _ => {
+            return Err(kerr(
+                file,
+                &format!("{field}.source"),
+                format!("the replacement source selects {} objects; it must select one", found.len()),
+            ));
+        }
+    };
+    let path = source.field_path.as_deref().unwrap_or("metadata.name");
+    let segs = parse_path(path).map_err(|m| kerr(file, &format!("{field}.source.fieldPath"), m))?;
+    let value = get(objects[src].as_value(), &segs).ok_or_else(|| {
+        kerr(file, &format!("{field}.source.fieldPath"), format!("{path:?} not found in {}", objects[src].key()))
+    })?;
+    let value = pick(value, source.options.as_ref());
+    for (ti, t) in r.targets.iter().enumerate() {
+        let tf = format!("{field}.targets[{ti}]");
+        let select = t.select.clone().unwrap_or_default();
+        for o in objects.iter_mut() {
+            if !selects(o, &select).map_err(|m| kerr(file, &tf, m))? {
+                continue;
+            }
+            let mut rejected = false;
+            for rej in &t.reject {
+                if selects(o, rej).map_err(|m| kerr(file, &tf, m))? {
+                    rejected = true;
+                }
+            }
+            if rejected {
+                continue;
+            }
+            let create = t.options.as_ref().is_some_and(|o| o.create);
+            for fp in &t.field_paths {
+                let segs = parse_path(fp).map_err(|m| kerr(file, &tf, m))?;
+                let key = o.key();
+                let n = visit(o.as_value_mut(), &segs, create, &mut |slot| put(slot, &value, t.options.as_ref()));
+                if n == 0 && !create {
+                    return Err(kerr(file, &tf, format!("unable to find field {fp:?} in replacement target {key}")));
+                }
+            }
+        }
+    }
+    Ok(())
+}
