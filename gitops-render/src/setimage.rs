@@ -13,9 +13,22 @@ pub struct SetImageError {
     pub reason: String,
 }
 
+/// A parsed `kustomize edit set image` argument.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageArg {
+    /// The image name to match.
+    pub name: String,
+    /// The new name, when it changes.
+    pub new_name: Option<String>,
+    /// The new tag.
+    pub new_tag: Option<String>,
+    /// The new digest.
+    pub digest: Option<String>,
+}
+
 /// Parses a `kustomize edit set image` argument: `name=newName:tag`, `name=newName@digest`,
-/// `name:tag`, `name@digest`, `name=newName`. Returns (name, newName, newTag, digest).
-pub fn parse_image_arg(spec: &str) -> Result<(String, Option<String>, Option<String>, Option<String>), SetImageError> {
+/// `name:tag`, `name@digest`, `name=newName`.
+pub fn parse_image_arg(spec: &str) -> Result<ImageArg, SetImageError> {
     let err = |reason: &str| SetImageError { spec: spec.into(), reason: reason.into() };
     let (name, image) = match spec.split_once('=') {
         Some((n, i)) => (n.to_string(), i),
@@ -32,7 +45,7 @@ pub fn parse_image_arg(spec: &str) -> Result<(String, Option<String>, Option<Str
     }
     let (new_name, tag, digest) = split_image(image);
     let new_name = (new_name != name || spec.contains('=')).then(|| new_name.to_string()).filter(|n| *n != name);
-    Ok((name, new_name, tag.map(String::from), digest.map(String::from)))
+    Ok(ImageArg { name, new_name, new_tag: tag.map(String::from), digest: digest.map(String::from) })
 }
 
 /// Sets an image in a kustomization's YAML text as `kustomize edit set image SPEC` does:
@@ -45,7 +58,7 @@ pub fn parse_image_arg(spec: &str) -> Result<(String, Option<String>, Option<Str
 /// assert_eq!(out, "# prod overlay\nresources:\n- ../../base\nimages:\n- name: app\n  newName: registry/app\n  newTag: v1.2.3\n");
 /// ```
 pub fn set_image(text: &str, spec: &str) -> Result<String, SetImageError> {
-    let (name, new_name, tag, digest) = parse_image_arg(spec)?;
+    let ImageArg { name, new_name, new_tag: tag, digest } = parse_image_arg(spec)?;
     let mut entry = vec![format!("- name: {name}")];
     if let Some(n) = &new_name {
         entry.push(format!("  newName: {n}"));
