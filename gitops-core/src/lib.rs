@@ -37,6 +37,8 @@ pub mod schema;
 pub mod stage;
 pub mod tree;
 pub mod yaml;
+mod yaml_emit;
+mod yaml_load;
 
 pub use error::{Error, Location, Result};
 pub use fieldset::{FieldSet, PathElement};

@@ -1,11 +1,11 @@
-//! Multi-document YAML in and out, the one place serde_yaml is used.
+//! Multi-document YAML in and out: the one place YAML is read and written.
 //!
 //! [`parse_objects`] reads a stream into [`Object`]s with errors that name the source,
 //! the document and the line and column; [`to_yaml_stream`] writes objects back in a stable,
 //! kubectl-like layout (keys sorted, sequences not indented under their key, `---` between
 //! documents).
 
-use serde_json::{Map, Number, Value};
+use serde_json::Value;
 
 use crate::error::{Error, Location, Result};
 use crate::object::{Object, type_name, validate};
@@ -87,96 +87,34 @@ fn is_blank(text: &str) -> bool {
 }
 
 /// Parses one YAML (or JSON) text into a JSON value. Anchors, aliases and `<<` merge keys are
-/// expanded (alias bombs fail fast), duplicate keys are an error, integral floats become
-/// integers (as a round trip through Go's JSON does). `None` for an empty document.
+/// expanded (alias bombs fail fast, in bounded memory), duplicate keys are an error, and plain
+/// scalars resolve as Kustomize's YAML library resolves them: `0755` is octal, `1e3` is
+/// 1000, `yes` stays a string, an unquoted date becomes an RFC 3339 string. `None` for an
+/// empty document.
 pub fn parse_value(text: &str, source_name: &str, document: usize, first_line: usize) -> Result<Option<Value>> {
     if is_blank(text) {
         return Ok(None);
     }
-    let yaml_err = |e: serde_yaml::Error| Error::Yaml {
+    let err = |line: usize, column: usize, message: String| Error::Yaml {
         source_name: source_name.into(),
         document,
-        location: e.location().map(|l| Location { line: l.line() + first_line - 1, column: l.column() }),
-        message: strip_location(&e.to_string()),
-    };
-    let mut value: serde_yaml::Value = serde_yaml::from_str(text).map_err(yaml_err)?;
-    value.apply_merge().map_err(yaml_err)?;
-    let json = to_json(value, &mut String::new()).map_err(|message| Error::Yaml {
-        source_name: source_name.into(),
-        document,
-        location: Some(Location { line: first_line, column: 1 }),
+        location: Some(Location { line: line + first_line - 1, column }),
         message,
-    })?;
-    Ok(match json {
-        Value::Null => None,
-        v => Some(v),
-    })
-}
-
-fn strip_location(message: &str) -> String {
-    // serde_yaml appends " at line L column C"; the location is reported separately,
-    // shifted to the stream's line numbers.
-    match message.find(" at line ") {
-        Some(i) => message[..i].to_string(),
-        None => message.to_string(),
+    };
+    let mut builder = crate::yaml_load::Builder::new(text.len());
+    let mut parser = yaml_rust2::parser::Parser::new_from_str(text);
+    loop {
+        let (event, mark) =
+            parser.next_token().map_err(|e| err(e.marker().line(), e.marker().col() + 1, e.info().to_string()))?;
+        if matches!(event, yaml_rust2::Event::StreamEnd) {
+            break;
+        }
+        builder.on_event(event).map_err(|m| err(mark.line(), mark.col() + 1, m))?;
     }
-}
-
-fn to_json(value: serde_yaml::Value, path: &mut String) -> std::result::Result<Value, String> {
-    Ok(match value {
-        serde_yaml::Value::Null => Value::Null,
-        serde_yaml::Value::Bool(b) => Value::Bool(b),
-        serde_yaml::Value::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                Value::Number(i.into())
-            } else if let Some(u) = n.as_u64() {
-                Value::Number(u.into())
-            } else {
-                let f = n.as_f64().unwrap_or(f64::NAN);
-                if f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 {
-                    Value::Number((f as i64).into())
-                } else {
-                    Value::Number(
-                        Number::from_f64(f).ok_or_else(|| format!("{}: {f} is not a JSON number", show(path)))?,
-                    )
-                }
-            }
-        }
-        serde_yaml::Value::String(s) => Value::String(s),
-        serde_yaml::Value::Sequence(items) => {
-            let mut out = Vec::with_capacity(items.len());
-            for (i, item) in items.into_iter().enumerate() {
-                let len = path.len();
-                path.push_str(&format!("[{i}]"));
-                out.push(to_json(item, path)?);
-                path.truncate(len);
-            }
-            Value::Array(out)
-        }
-        serde_yaml::Value::Mapping(mapping) => {
-            let mut out = Map::new();
-            for (k, v) in mapping {
-                let key = match k {
-                    serde_yaml::Value::String(s) => s,
-                    serde_yaml::Value::Number(n) => n.to_string(),
-                    serde_yaml::Value::Bool(b) => b.to_string(),
-                    other => return Err(format!("{}: a mapping key must be a scalar, found {other:?}", show(path))),
-                };
-                let len = path.len();
-                path.push('.');
-                path.push_str(&key);
-                let v = to_json(v, path)?;
-                path.truncate(len);
-                out.insert(key, v);
-            }
-            Value::Object(out)
-        }
-        serde_yaml::Value::Tagged(tagged) => to_json(tagged.value, path)?,
+    Ok(match builder.finish() {
+        Some(Value::Null) | None => None,
+        Some(v) => Some(v),
     })
-}
-
-fn show(path: &str) -> String {
-    if path.is_empty() { "the document".into() } else { format!("field {:?}", path.trim_start_matches('.')) }
 }
 
 /// Parses a YAML stream into JSON values, one per non-empty document, without checking
@@ -254,9 +192,11 @@ fn is_list(value: &Value) -> bool {
     kind == "List" || (kind.ends_with("List") && map.get("items").is_some_and(Value::is_array))
 }
 
-/// Writes a JSON value as one YAML document (no `---`).
+/// Writes a JSON value as one YAML document (no `---`), laid out as kubectl and Kustomize
+/// write it: keys sorted, two-space indent, sequences not indented under their key, strings
+/// quoted only where a YAML reader would take them for something else.
 pub fn to_yaml(value: &Value) -> String {
-    serde_yaml::to_string(value).unwrap_or_else(|e| format!("# unserializable: {e}\n"))
+    crate::yaml_emit::emit(value)
 }
 
 /// Writes objects as a YAML stream, `---` between documents, keys sorted.
@@ -390,7 +330,7 @@ mod tests {
         let out = to_yaml_stream(&objects);
         assert_eq!(
             out,
-            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  labels:\n    a: '1'\n    b: '2'\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n      - args:\n        - 'true'\n        - '0644'\n        image: i\n        name: c\n"
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  labels:\n    a: \"1\"\n    b: \"2\"\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n      - args:\n        - \"true\"\n        - \"0644\"\n        image: i\n        name: c\n"
         );
         let again = parse_objects(&out, "s", &opts()).unwrap();
         assert_eq!(objects, again);

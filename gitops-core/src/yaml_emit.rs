@@ -1,0 +1,234 @@
+//! Writes JSON values as YAML in the layout kubectl and Kustomize use.
+
+use serde_json::{Map, Value};
+
+use crate::yaml_load::resolves_to_non_string;
+
+pub(crate) fn emit(v: &Value) -> String {
+    let mut out = String::new();
+    match v {
+        Value::Object(m) if !m.is_empty() => emit_map(m, 0, &mut out),
+        Value::Array(a) if !a.is_empty() => emit_seq(a, 0, &mut out),
+        other => {
+            out.push_str(&inline_scalar(other));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn pad(out: &mut String, n: usize) {
+    out.extend(std::iter::repeat_n(' ', n));
+}
+
+fn emit_map(m: &Map<String, Value>, indent: usize, out: &mut String) {
+    for (k, v) in m {
+        pad(out, indent);
+        out.push_str(&quote(k));
+        out.push(':');
+        emit_after(v, indent, out);
+    }
+}
+
+/// Writes what follows `key:` or `-`.
+fn emit_after(v: &Value, indent: usize, out: &mut String) {
+    match v {
+        Value::Object(m) if !m.is_empty() => {
+            out.push('\n');
+            emit_map(m, indent + 2, out);
+        }
+        Value::Array(a) if !a.is_empty() => {
+            out.push('\n');
+            emit_seq(a, indent, out);
+        }
+        Value::String(s) if use_block(s) => {
+            out.push_str(" |");
+            let trailing = s.len() - s.trim_end_matches('\n').len();
+            match trailing {
+                0 => out.push('-'),
+                1 => {}
+                _ => out.push('+'),
+            }
+            out.push('\n');
+            let body = if trailing == 1 { &s[..s.len() - 1] } else { s.as_str() };
+            let body = if trailing > 1 { &body[..body.len() - 1] } else { body };
+            for line in body.split('\n') {
+                if !line.is_empty() {
+                    pad(out, indent + 2);
+                    out.push_str(line);
+                }
+                out.push('\n');
+            }
+        }
+        other => {
+            out.push(' ');
+            out.push_str(&inline_scalar(other));
+            out.push('\n');
+        }
+    }
+}
+
+fn emit_seq(a: &[Value], indent: usize, out: &mut String) {
+    for item in a {
+        match item {
+            Value::Object(m) if !m.is_empty() => {
+                let mut inner = String::new();
+                emit_map(m, indent + 2, &mut inner);
+                pad(out, indent);
+                out.push_str("- ");
+                out.push_str(&inner[indent + 2..]);
+            }
+            Value::Array(items) if !items.is_empty() => {
+                let mut inner = String::new();
+                emit_seq(items, indent + 2, &mut inner);
+                pad(out, indent);
+                out.push_str("- ");
+                out.push_str(&inner[indent + 2..]);
+            }
+            other => {
+                pad(out, indent);
+                out.push('-');
+                emit_after(other, indent, out);
+            }
+        }
+    }
+}
+
+fn use_block(s: &str) -> bool {
+    s.contains('\n') && !s.starts_with([' ', '\t']) && !s.chars().any(|c| c.is_control() && c != '\n' && c != '\t')
+}
+
+fn inline_scalar(v: &Value) -> String {
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => {
+            if let Some(f) = n.as_f64().filter(|_| n.is_f64()) {
+                format_float(f)
+            } else {
+                n.to_string()
+            }
+        }
+        Value::String(s) => quote(s),
+        Value::Object(_) => "{}".into(),
+        Value::Array(_) => "[]".into(),
+    }
+}
+
+fn format_float(f: f64) -> String {
+    let a = f.abs();
+    if a != 0.0 && !(1e-4..1e21).contains(&a) {
+        let s = format!("{f:e}");
+        // Go writes 1e+21, Rust 1e21.
+        match s.split_once('e') {
+            Some((m, e)) if !e.starts_with('-') => format!("{m}e+{e}"),
+            _ => s,
+        }
+    } else {
+        f.to_string()
+    }
+}
+
+/// A string as YAML: plain when safe, double-quoted when a reader would take it for another
+/// type or it holds characters that need escapes, single-quoted otherwise.
+pub(crate) fn quote(s: &str) -> String {
+    if resolves_to_non_string(s) || needs_escapes(s) {
+        return double_quoted(s);
+    }
+    if plain_ok(s) {
+        return s.to_string();
+    }
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+fn needs_escapes(s: &str) -> bool {
+    s.chars().any(|c| c.is_control() || c == '\u{feff}' || c == '\u{2028}' || c == '\u{2029}')
+}
+
+fn plain_ok(s: &str) -> bool {
+    let b = s.as_bytes();
+    let Some(&first) = b.first() else { return false };
+    if s.starts_with([' ', '\t']) || s.ends_with([' ', '\t']) {
+        return false;
+    }
+    let followed_by_space = |i: usize| b.get(i + 1).is_none_or(|c| *c == b' ' || *c == b'\t');
+    match first {
+        b'#' | b',' | b'[' | b']' | b'{' | b'}' | b'&' | b'*' | b'!' | b'|' | b'>' | b'\'' | b'"' | b'%' | b'@'
+        | b'`' => {
+            return false;
+        }
+        b'?' | b':' | b'-' if followed_by_space(0) => return false,
+        _ => {}
+    }
+    if s == "-" || s == "?" || s == ":" {
+        return false;
+    }
+    for (i, &c) in b.iter().enumerate() {
+        match c {
+            b':' if followed_by_space(i) => return false,
+            b'#' if i > 0 && (b[i - 1] == b' ' || b[i - 1] == b'\t') => return false,
+            _ => {}
+        }
+    }
+    true
+}
+
+fn double_quoted(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\u{0}' => out.push_str("\\0"),
+            c if c.is_control() || c == '\u{feff}' || c == '\u{2028}' || c == '\u{2029}' => {
+                let n = c as u32;
+                if n <= 0xff {
+                    out.push_str(&format!("\\x{n:02X}"));
+                } else {
+                    out.push_str(&format!("\\u{n:04X}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn layout() {
+        let v = json!({
+            "b": [{"x": 1, "y": [1, 2]}, "s", [], {}],
+            "a": {"n": null, "t": true, "f": 0.5, "e": {}},
+            "y": "yes",
+            "block": "line1\nline2\n",
+            "strip": "a\nb",
+            "star": "*",
+            "colon": "a: b",
+            "hash": "a #b",
+            "num": "0644",
+            "dash": "-x",
+            "tab": "a\tb"
+        });
+        let want = "a:\n  e: {}\n  f: 0.5\n  \"n\": null\n  t: true\nb:\n- x: 1\n  \"y\":\n  - 1\n  - 2\n- s\n- []\n- {}\nblock: |\n  line1\n  line2\ncolon: 'a: b'\ndash: -x\nhash: 'a #b'\nnum: \"0644\"\nstar: '*'\nstrip: |-\n  a\n  b\ntab: \"a\\tb\"\n\"y\": \"yes\"\n";
+        assert_eq!(emit(&v), want);
+    }
+
+    #[test]
+    fn round_trip_through_the_reader() {
+        let v =
+            json!({"k": ["", " lead", "trail ", "it's", "\u{7}", "a\n\nb\n\n", "- x", "{a}", "1.0", ".5", "@x", "%x"]});
+        let text = emit(&v);
+        let back = crate::yaml::parse_value(&text, "t", 0, 1).unwrap().unwrap();
+        assert_eq!(back, v, "{text}");
+    }
+}

@@ -1,0 +1,429 @@
+//! Builds JSON values from YAML parser events, with Kustomize's scalar resolution, merge
+//! keys, duplicate-key errors and a budget on alias expansion.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Number, Value};
+use yaml_rust2::Event;
+use yaml_rust2::parser::Tag;
+use yaml_rust2::scanner::TScalarStyle;
+
+const MERGE_KEY: &str = "\u{0}<<";
+const MAX_DEPTH: usize = 512;
+
+enum Frame {
+    Seq { items: Vec<Value>, anchor: usize, nodes: usize },
+    Map { map: Map<String, Value>, key: Option<String>, merges: Vec<Map<String, Value>>, anchor: usize, nodes: usize },
+}
+
+/// Turns events into one value.
+pub(crate) struct Builder {
+    stack: Vec<Frame>,
+    anchors: HashMap<usize, (Value, usize)>,
+    result: Option<Value>,
+    budget: usize,
+}
+
+impl Builder {
+    /// A builder whose alias expansion may add at most a budget proportional to the text.
+    pub fn new(text_len: usize) -> Self {
+        Builder { stack: Vec::new(), anchors: HashMap::new(), result: None, budget: 20_000 + 4 * text_len }
+    }
+
+    pub fn finish(self) -> Option<Value> {
+        self.result
+    }
+
+    fn in_key_position(&self) -> bool {
+        matches!(self.stack.last(), Some(Frame::Map { key: None, .. }))
+    }
+
+    pub fn on_event(&mut self, event: Event) -> Result<(), String> {
+        match event {
+            Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentEnd => Ok(()),
+            Event::DocumentStart => {
+                if self.result.is_some() {
+                    return Err("more than one document where one was expected".into());
+                }
+                Ok(())
+            }
+            Event::Scalar(text, style, anchor, tag) => {
+                if self.in_key_position() && style == TScalarStyle::Plain && text == "<<" && tag.is_none() {
+                    return self.push(Value::String(MERGE_KEY.into()), 1, anchor);
+                }
+                let v = resolve(text, style, tag.as_ref())?;
+                self.push(v, 1, anchor)
+            }
+            Event::Alias(id) => {
+                let (v, nodes) =
+                    self.anchors.get(&id).cloned().ok_or_else(|| format!("unknown alias (anchor id {id})"))?;
+                if nodes > self.budget {
+                    return Err("aliases expand to more than the limit allows (a YAML alias bomb?)".into());
+                }
+                self.budget -= nodes;
+                self.push(v, nodes, 0)
+            }
+            Event::SequenceStart(anchor, _) => {
+                if self.in_key_position() {
+                    return Err("a mapping key must be a scalar, found a sequence".into());
+                }
+                self.open(Frame::Seq { items: Vec::new(), anchor, nodes: 1 })
+            }
+            Event::MappingStart(anchor, _) => {
+                if self.in_key_position() {
+                    return Err("a mapping key must be a scalar, found a mapping".into());
+                }
+                self.open(Frame::Map { map: Map::new(), key: None, merges: Vec::new(), anchor, nodes: 1 })
+            }
+            Event::SequenceEnd => match self.stack.pop() {
+                Some(Frame::Seq { items, anchor, nodes }) => self.push(Value::Array(items), nodes, anchor),
+                _ => Err("unbalanced sequence end".into()),
+            },
+            Event::MappingEnd => match self.stack.pop() {
+                Some(Frame::Map { mut map, merges, anchor, nodes, key }) => {
+                    if key.is_some() {
+                        return Err("a mapping key has no value".into());
+                    }
+                    for m in merges {
+                        for (k, v) in m {
+                            map.entry(k).or_insert(v);
+                        }
+                    }
+                    self.push(Value::Object(map), nodes, anchor)
+                }
+                _ => Err("unbalanced mapping end".into()),
+            },
+        }
+    }
+
+    fn open(&mut self, frame: Frame) -> Result<(), String> {
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(format!("nesting deeper than {MAX_DEPTH} levels"));
+        }
+        self.stack.push(frame);
+        Ok(())
+    }
+
+    fn push(&mut self, v: Value, nodes: usize, anchor: usize) -> Result<(), String> {
+        if anchor > 0 {
+            self.anchors.insert(anchor, (v.clone(), nodes));
+        }
+        match self.stack.last_mut() {
+            None => {
+                self.result = Some(v);
+                Ok(())
+            }
+            Some(Frame::Seq { items, nodes: n, .. }) => {
+                *n += nodes;
+                items.push(v);
+                Ok(())
+            }
+            Some(Frame::Map { map, key, merges, nodes: n, .. }) => {
+                *n += nodes;
+                match key.take() {
+                    None => {
+                        let k = match v {
+                            Value::String(s) => s,
+                            Value::Number(n) => n.to_string(),
+                            Value::Bool(b) => b.to_string(),
+                            Value::Null => "null".into(),
+                            _ => return Err("a mapping key must be a scalar".into()),
+                        };
+                        if k != MERGE_KEY && map.contains_key(&k) {
+                            return Err(format!("duplicate key {k:?} in a mapping"));
+                        }
+                        *key = Some(k);
+                        Ok(())
+                    }
+                    Some(k) if k == MERGE_KEY => {
+                        match v {
+                            Value::Object(m) => merges.push(m),
+                            Value::Array(items) => {
+                                for item in items {
+                                    match item {
+                                        Value::Object(m) => merges.push(m),
+                                        _ => {
+                                            return Err("a merge key (<<) takes a mapping or a list of mappings".into());
+                                        }
+                                    }
+                                }
+                            }
+                            _ => return Err("a merge key (<<) takes a mapping or a list of mappings".into()),
+                        }
+                        Ok(())
+                    }
+                    Some(k) => {
+                        map.insert(k, v);
+                        Ok(())
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn core_tag(tag: Option<&Tag>) -> Option<&str> {
+    let t = tag?;
+    if t.handle == "!!" || t.handle == "tag:yaml.org,2002:" { Some(t.suffix.as_str()) } else { None }
+}
+
+/// Resolves a scalar as Kustomize's YAML library (go-yaml v3) does, then as its JSON round
+/// trip does (integral floats become integers, timestamps RFC 3339 strings).
+pub(crate) fn resolve(text: String, style: TScalarStyle, tag: Option<&Tag>) -> Result<Value, String> {
+    match core_tag(tag) {
+        Some("str") | Some("binary") => return Ok(Value::String(text)),
+        Some("null") => return Ok(Value::Null),
+        Some("bool") => return parse_bool(&text).map(Value::Bool).ok_or_else(|| format!("{text:?} is not a boolean")),
+        Some("int") => return parse_int(&text).ok_or_else(|| format!("{text:?} is not an integer")),
+        Some("float") => return parse_float(&text).unwrap_or_else(|| Err(format!("{text:?} is not a number"))),
+        _ => {}
+    }
+    if style != TScalarStyle::Plain {
+        return Ok(Value::String(text));
+    }
+    if matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL") {
+        return Ok(Value::Null);
+    }
+    if let Some(b) = parse_bool(&text) {
+        return Ok(Value::Bool(b));
+    }
+    if let Some(v) = parse_int(&text) {
+        return Ok(v);
+    }
+    if let Some(v) = parse_float(&text) {
+        return v;
+    }
+    if let Some(ts) = timestamp(&text) {
+        return Ok(Value::String(ts));
+    }
+    Ok(Value::String(text))
+}
+
+fn parse_bool(s: &str) -> Option<bool> {
+    match s {
+        "true" | "True" | "TRUE" => Some(true),
+        "false" | "False" | "FALSE" => Some(false),
+        _ => None,
+    }
+}
+
+/// Integers as Go's `strconv.ParseInt(s, 0, 64)` reads them: `0x`, `0o`, `0b` prefixes and a
+/// leading `0` for octal.
+pub(crate) fn parse_int(s: &str) -> Option<Value> {
+    let (neg, body) = match s.as_bytes().first()? {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if body.is_empty() {
+        return None;
+    }
+    let (radix, digits) = if let Some(d) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
+        (16, d)
+    } else if let Some(d) = body.strip_prefix("0o").or_else(|| body.strip_prefix("0O")) {
+        (8, d)
+    } else if let Some(d) = body.strip_prefix("0b").or_else(|| body.strip_prefix("0B")) {
+        (2, d)
+    } else if body.len() > 1 && body.starts_with('0') {
+        (8, &body[1..])
+    } else {
+        (10, body)
+    };
+    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+        return None;
+    }
+    let magnitude = u64::from_str_radix(digits, radix).ok();
+    match (neg, magnitude) {
+        (false, Some(m)) => Some(Value::Number(m.into())),
+        (true, Some(m)) if m <= i64::MAX as u64 + 1 => Some(Value::Number((-(m as i128) as i64).into())),
+        _ => Some(Value::String(s.to_string())),
+    }
+}
+
+fn parse_float(s: &str) -> Option<Result<Value, String>> {
+    let b = s.as_bytes();
+    let body = s.trim_start_matches(['-', '+']);
+    if matches!(body, ".inf" | ".Inf" | ".INF" | ".nan" | ".NaN" | ".NAN") {
+        return Some(Err(format!("{s} cannot be represented in JSON")));
+    }
+    // ^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$
+    let mut i = usize::from(matches!(b.first(), Some(b'-' | b'+')));
+    let digits = |i: &mut usize| {
+        let start = *i;
+        while *i < b.len() && b[*i].is_ascii_digit() {
+            *i += 1;
+        }
+        *i - start
+    };
+    if i < b.len() && b[i] == b'.' {
+        i += 1;
+        if digits(&mut i) == 0 {
+            return None;
+        }
+    } else {
+        if digits(&mut i) == 0 {
+            return None;
+        }
+        if i < b.len() && b[i] == b'.' {
+            i += 1;
+            digits(&mut i);
+        }
+    }
+    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
+        i += 1;
+        if i < b.len() && (b[i] == b'-' || b[i] == b'+') {
+            i += 1;
+        }
+        if digits(&mut i) == 0 {
+            return None;
+        }
+    }
+    if i != b.len() {
+        return None;
+    }
+    let f: f64 = s.parse().ok()?;
+    Some(Ok(float_value(f)))
+}
+
+/// A float as Go's JSON round trip leaves it: integral values become integers.
+pub(crate) fn float_value(f: f64) -> Value {
+    if f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 {
+        Value::Number((f as i64).into())
+    } else {
+        Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null)
+    }
+}
+
+/// Plain timestamps as go-yaml v3 reads them, written back in RFC 3339.
+fn timestamp(s: &str) -> Option<String> {
+    let (date, rest) = match s.find(['T', 't', ' ']) {
+        Some(i) => (&s[..i], Some(&s[i + 1..])),
+        None => (s, None),
+    };
+    let parts: Vec<&str> = date.split('-').collect();
+    if parts.len() != 3 || parts[0].len() != 4 || !parts.iter().all(|p| !p.is_empty() && p.len() <= 2 || p.len() == 4) {
+        return None;
+    }
+    let nums: Vec<u32> = parts.iter().map(|p| p.parse().ok()).collect::<Option<_>>()?;
+    let (y, m, d) = (nums[0], nums[1], nums[2]);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    let date = format!("{y:04}-{m:02}-{d:02}");
+    match rest {
+        None => Some(format!("{date}T00:00:00Z")),
+        Some(time) => {
+            let time = time.trim();
+            let (clock, zone) = match time.find(['Z', 'z', '+', '-']) {
+                Some(i) => (&time[..i], &time[i..]),
+                None => (time, ""),
+            };
+            let clock = clock.trim();
+            let hms: Vec<&str> = clock.split(':').collect();
+            if hms.len() != 3
+                || hms[..2].iter().any(|p| p.is_empty() || p.len() > 2 || !p.chars().all(|c| c.is_ascii_digit()))
+            {
+                return None;
+            }
+            let (sec, frac) = hms[2].split_once('.').unwrap_or((hms[2], ""));
+            if sec.is_empty()
+                || sec.len() > 2
+                || !sec.chars().all(|c| c.is_ascii_digit())
+                || !frac.chars().all(|c| c.is_ascii_digit())
+            {
+                return None;
+            }
+            let h: u32 = hms[0].parse().ok()?;
+            let mi: u32 = hms[1].parse().ok()?;
+            let se: u32 = sec.parse().ok()?;
+            let frac = frac.trim_end_matches('0');
+            let frac = if frac.is_empty() { String::new() } else { format!(".{frac}") };
+            let zone = match zone.trim() {
+                "" | "Z" | "z" => "Z".to_string(),
+                z if z.len() == 3 => format!("{z}:00"),
+                z => z.to_string(),
+            };
+            Some(format!("{date}T{h:02}:{mi:02}:{se:02}{frac}{zone}"))
+        }
+    }
+}
+
+/// Whether a plain scalar would be read as something other than this string by a YAML 1.1 or
+/// 1.2 reader: such strings must be quoted when written.
+pub(crate) fn resolves_to_non_string(s: &str) -> bool {
+    matches!(s, "" | "~" | "null" | "Null" | "NULL")
+        || parse_bool(s).is_some()
+        || matches!(
+            s,
+            "y" | "Y"
+                | "yes"
+                | "Yes"
+                | "YES"
+                | "n"
+                | "N"
+                | "no"
+                | "No"
+                | "NO"
+                | "on"
+                | "On"
+                | "ON"
+                | "off"
+                | "Off"
+                | "OFF"
+        )
+        || parse_int(s).is_some()
+        || parse_float(s).is_some()
+        || timestamp(s).is_some()
+        || is_base60(s)
+}
+
+fn is_base60(s: &str) -> bool {
+    let body = s.trim_start_matches(['-', '+']);
+    let parts: Vec<&str> = body.split(':').collect();
+    parts.len() > 1
+        && parts[0].chars().next().is_some_and(|c| c.is_ascii_digit() && c != '0')
+        && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit() || c == '.' || c == '_'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn plain(s: &str) -> Value {
+        resolve(s.to_string(), TScalarStyle::Plain, None).unwrap()
+    }
+
+    #[test]
+    fn scalars_resolve_as_kustomize_reads_them() {
+        assert_eq!(plain("0755"), json!(493));
+        assert_eq!(plain("0o17"), json!(15));
+        assert_eq!(plain("0x1F"), json!(31));
+        assert_eq!(plain("-12"), json!(-12));
+        assert_eq!(plain("1e3"), json!(1000));
+        assert_eq!(plain("0.5"), json!(0.5));
+        assert_eq!(plain("08"), json!(8));
+        assert_eq!(plain("yes"), json!("yes"));
+        assert_eq!(plain("on"), json!("on"));
+        assert_eq!(plain("True"), json!(true));
+        assert_eq!(plain("~"), json!(null));
+        assert_eq!(plain("2024-01-01"), json!("2024-01-01T00:00:00Z"));
+        assert_eq!(plain("2024-01-01 10:20:30"), json!("2024-01-01T10:20:30Z"));
+        assert_eq!(plain("2024-01-01T10:20:30+02:00"), json!("2024-01-01T10:20:30+02:00"));
+        assert_eq!(plain("1.2.3"), json!("1.2.3"));
+        assert_eq!(plain("v1"), json!("v1"));
+        assert_eq!(plain("99999999999999999999"), json!("99999999999999999999"));
+        assert_eq!(resolve("0755".into(), TScalarStyle::DoubleQuoted, None).unwrap(), json!("0755"));
+        assert!(resolve(".inf".into(), TScalarStyle::Plain, None).is_err());
+    }
+
+    #[test]
+    fn strings_that_need_quotes() {
+        for s in ["", "true", "yes", "y", "0644", "1e3", "12", "null", "~", "2024-01-01", "1:20"] {
+            assert!(resolves_to_non_string(s), "{s}");
+        }
+        for s in ["hello", "v1.2.3", "nginx:1.25", "a b", "0x", "1.2.3"] {
+            assert!(!resolves_to_non_string(s), "{s}");
+        }
+    }
+}
