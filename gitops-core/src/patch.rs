@@ -44,10 +44,12 @@ fn perr(path: &str, reason: impl Into<String>) -> PatchError {
 /// Options of strategic merge patch.
 #[derive(Clone, Debug, Default)]
 pub struct SmpOptions {
-    /// Keep `$setElementOrder/...`, `$retainKeys` and `$deleteFromPrimitiveList/...` keys in
-    /// the result, as Kustomize v5.5 does. When false they are dropped, as the API server
-    /// (which honours them partially) leaves no trace of them.
-    pub keep_unsupported_directives: bool,
+    /// Kustomize's variant (kyaml) rather than the API server's: `$setElementOrder/...`,
+    /// `$retainKeys` and `$deleteFromPrimitiveList/...` keys are kept verbatim in the result,
+    /// and a list item marked `$patch: replace` is ignored, as Kustomize v5.5 does. Otherwise
+    /// those keys are dropped and `$patch: replace` in a list replaces the list, as the API
+    /// server does.
+    pub kustomize: bool,
 }
 
 /// Whether the top level of a strategic merge patch asks to delete the whole object.
@@ -101,7 +103,7 @@ fn merge_value(
                     continue;
                 }
                 if is_directive(k) {
-                    if options.keep_unsupported_directives {
+                    if options.kustomize {
                         tmap.insert(k.clone(), pv.clone());
                     }
                     continue;
@@ -164,9 +166,7 @@ fn strip_directives(v: &Value, options: &SmpOptions) -> Value {
     match v {
         Value::Object(m) => Value::Object(
             m.iter()
-                .filter(|(k, v)| {
-                    *k != "$patch" && !v.is_null() && (options.keep_unsupported_directives || !is_directive(k))
-                })
+                .filter(|(k, v)| *k != "$patch" && !v.is_null() && (options.kustomize || !is_directive(k)))
                 .map(|(k, v)| (k.clone(), strip_directives(v, options)))
                 .collect(),
         ),
@@ -187,7 +187,14 @@ fn merge_list(
         Value::Array(a) => a,
         _ => Vec::new(),
     };
-    if items.iter().any(|i| i.get("$patch").and_then(Value::as_str) == Some("replace")) {
+    let is_replace = |i: &Value| i.get("$patch").and_then(Value::as_str) == Some("replace");
+    if options.kustomize {
+        let kept: Vec<Value> = items.iter().filter(|i| !is_replace(i)).cloned().collect();
+        if kept.len() != items.len() {
+            *target = Value::Array(original);
+            return merge_list(target, &kept, info, node, options, path);
+        }
+    } else if items.iter().any(is_replace) {
         *target = Value::Array(
             items.iter().filter(|i| i.get("$patch").is_none()).map(|i| strip_directives(i, options)).collect(),
         );
@@ -474,7 +481,7 @@ mod tests {
         let node = Schema::builtin().node("apps", "v1", "Deployment").unwrap();
         let p = json!({"spec": {"$setElementOrder/containers": [{"name": "a"}], "replicas": 2}});
         let mut kept = json!({"spec": {}});
-        strategic_merge(&mut kept, &p, node, &SmpOptions { keep_unsupported_directives: true }).unwrap();
+        strategic_merge(&mut kept, &p, node, &SmpOptions { kustomize: true }).unwrap();
         assert_eq!(kept, json!({"spec": {"$setElementOrder/containers": [{"name": "a"}], "replicas": 2}}));
         let mut dropped = json!({"spec": {}});
         strategic_merge(&mut dropped, &p, node, &SmpOptions::default()).unwrap();

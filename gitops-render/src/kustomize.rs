@@ -500,7 +500,7 @@ impl Build<'_> {
     }
 
     fn transform(&self, dir: &str, file: &str, k: &Kustomization, acc: &mut Vec<Res>) -> Result<(), Error> {
-        let smp_opts = SmpOptions { keep_unsupported_directives: true };
+        let smp_opts = SmpOptions { kustomize: true };
         // patchesStrategicMerge
         for (i, entry) in k.patches_strategic_merge.iter().enumerate() {
             let field = format!("patchesStrategicMerge[{i}]");
