@@ -13,7 +13,7 @@ recursive (a CRD's JSONSchemaProps). Node 0 is a scalar, node 1 untyped JSON.
            | {"t": "l", "i": node, "mk": key?, "ps": strategy?,
               "lt": "atomic"|"set"|"map"?, "lk": [keys]?}   list
   kinds[j] = {"g", "v", "k", "n": node, "r": plural, "ns": namespaced,
-              "verbs": [...], "sub": [subresources]}
+              "verbs": [...], "sub": {subresource: [verbs]}}
 
 Lists keep the raw extensions: strategic merge patch reads mk/ps, server-side
 apply reads lt/lk; the Rust side applies each consumer's defaults.
@@ -113,8 +113,10 @@ def main():
     # Resources from the paths: plural, namespaced, verbs, subresources.
     resources = {}
     for path, item in doc["paths"].items():
+        is_watch = "/watch/" in path
+        path = path.replace("/watch/", "/")
         m = re.match(r"^/(?:api/(v1)|apis/([^/]+)/([^/]+))/(?:namespaces/\{namespace\}/)?([a-z0-9-]+)(?:/\{name\}(?:/([a-z]+))?)?$", path)
-        if not m or "/watch/" in path:
+        if not m:
             continue
         plural = m.group(4)
         if plural == "namespaces" and "{namespace}" in path:
@@ -128,16 +130,20 @@ def main():
             action = op.get("x-kubernetes-action")
             if sub:
                 key = (m.group(2) or "", m.group(1) or m.group(3), plural)
-                resources.setdefault(key, {"subs": set(), "verbs": set(), "ns": namespaced, "kind": None})["subs"].add(sub)
+                r = resources.setdefault(key, {"subs": {}, "verbs": set(), "ns": namespaced, "kind": None})
+                method = {"get": "get", "put": "update", "patch": "patch", "post": "create", "delete": "delete"}
+                verbs = r["subs"].setdefault(sub, set())
+                for http_method, op2 in item.items():
+                    if isinstance(op2, dict) and http_method in method and "x-kubernetes-action" in op2:
+                        verbs.add(method[http_method])
                 continue
             key = (gvk["group"], gvk["version"], plural)
-            r = resources.setdefault(key, {"subs": set(), "verbs": set(), "ns": namespaced, "kind": None})
+            r = resources.setdefault(key, {"subs": {}, "verbs": set(), "ns": namespaced, "kind": None})
             r["kind"] = gvk["kind"]
             r["ns"] = r["ns"] or namespaced
-            verb = {"put": "update", "post": "create", "deletecollection": "deletecollection",
-                    "watchlist": "watch"}.get(action, action)
-            if action == "list":
-                r["verbs"].update(["list", "watch"])
+            verb = {"put": "update", "post": "create", "watchlist": "watch"}.get(action, action)
+            if is_watch:
+                r["verbs"].add("watch")
             elif verb:
                 r["verbs"].add(verb)
 
@@ -153,7 +159,8 @@ def main():
                 continue
             (g, v, plural), r = res[0]
             kinds.append({"g": g, "v": v, "k": gvk["kind"], "n": def_node(name), "r": plural,
-                          "ns": r["ns"], "verbs": sorted(r["verbs"]), "sub": sorted(r["subs"])})
+                          "ns": r["ns"], "verbs": sorted(r["verbs"]),
+                          "sub": {k: sorted(v) for k, v in sorted(r["subs"].items())}})
 
     out = {"source": doc["info"].get("version", ""), "nodes": nodes, "kinds": kinds}
     json.dump(out, sys.stdout, separators=(",", ":"), sort_keys=True)

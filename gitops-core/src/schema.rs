@@ -121,8 +121,8 @@ pub struct KindInfo {
     pub namespaced: bool,
     /// The verbs the API server offers.
     pub verbs: Vec<String>,
-    /// Subresources (`status`, `scale`, ...).
-    pub subresources: Vec<String>,
+    /// Subresources (`status`, `scale`, ...) with their verbs.
+    pub subresources: Vec<(String, Vec<String>)>,
     /// The root node of the kind in the type graph.
     pub root: usize,
 }
@@ -171,7 +171,7 @@ struct RawKind {
     r: String,
     ns: bool,
     verbs: Vec<String>,
-    sub: Vec<String>,
+    sub: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 fn list_type(lt: Option<&str>) -> ListType {
@@ -217,7 +217,7 @@ impl Schema {
                     plural: k.r,
                     namespaced: k.ns,
                     verbs: k.verbs,
-                    subresources: k.sub,
+                    subresources: k.sub.into_iter().collect(),
                     root: k.n,
                 });
             }
@@ -280,7 +280,10 @@ impl Schema {
             };
             let mut subresources = Vec::new();
             if let Some(sub) = v.get("subresources").and_then(Value::as_object) {
-                subresources.extend(sub.keys().cloned());
+                for name in sub.keys() {
+                    let verbs = ["get", "patch", "update"].map(String::from).to_vec();
+                    subresources.push((name.clone(), verbs));
+                }
             }
             infos.push(KindInfo {
                 group: group.into(),
@@ -556,7 +559,7 @@ mod tests {
         assert_eq!(ns.plural, "namespaces");
         let deploy = s.kind_info("apps", "v1", "Deployment").unwrap();
         assert!(deploy.namespaced);
-        assert!(deploy.subresources.contains(&"status".to_string()));
+        assert!(deploy.subresources.iter().any(|(s, verbs)| s == "status" && verbs.len() == 3));
         assert!(s.node("example.com", "v1", "Widget").is_none());
     }
 
