@@ -34,6 +34,7 @@ pub mod fieldset;
 pub mod object;
 pub mod patch;
 pub mod schema;
+pub mod selector;
 pub mod stage;
 pub mod tree;
 pub mod yaml;

@@ -21,8 +21,8 @@ use crate::fields::{self, OwnedSpec};
 use crate::kustomization::{
     FieldSpec, GeneratorArgs, GeneratorOptions, ImageEntry, Kustomization, PatchEntry, ReplacementEntry, Target,
 };
-use crate::selector::LabelSelector;
 use crate::tables;
+use gitops_core::selector::LabelSelector;
 
 /// The names a kustomization file may have, in the order Kustomize looks for them.
 pub const KUSTOMIZATION_FILE_NAMES: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];

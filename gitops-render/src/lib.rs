@@ -25,7 +25,7 @@ pub mod kustomize;
 mod nameref;
 pub mod order;
 mod replacements;
-pub mod selector;
+
 pub mod setimage;
 mod tables;
 

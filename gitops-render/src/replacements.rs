@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 
 use crate::error::Error;
 use crate::kustomization::{ReplacementEntry, ReplacementOptions, Selector};
-use crate::selector::LabelSelector;
+use gitops_core::selector::LabelSelector;
 
 fn kerr(file: &str, field: &str, message: impl Into<String>) -> Error {
     Error::Kustomization { file: file.into(), field: field.into(), message: message.into() }

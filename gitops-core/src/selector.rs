@@ -1,5 +1,4 @@
-//! Kubernetes label selectors (`a=b,c!=d,e in (f,g),!h`), for patch targets and
-//! replacements.
+//! Kubernetes label selectors (`a=b,c!=d,e in (f,g),!h`): patch targets, list filters.
 
 use serde_json::{Map, Value};
 

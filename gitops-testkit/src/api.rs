@@ -1,0 +1,1432 @@
+//! The API server's state and verbs, independent of HTTP: every write goes through here.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use gitops_core::patch::{self, SmpOptions};
+use gitops_core::schema::Schema;
+use gitops_core::selector::LabelSelector;
+use gitops_core::yaml;
+use gitops_core::{Object, Propagation};
+use serde_json::{Map, Value, json};
+use tokio::sync::broadcast;
+
+use crate::defaults;
+use crate::managed;
+use crate::registry::{Registry, Resource};
+
+/// An error answered as a `metav1.Status`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ApiError {
+    /// HTTP status code.
+    pub code: u16,
+    /// The Status reason (`NotFound`, `Conflict`, ...).
+    pub reason: String,
+    /// The message.
+    pub message: String,
+    /// `details`, when the real server sends them.
+    pub details: Option<Value>,
+}
+
+impl ApiError {
+    fn new(code: u16, reason: &str, message: impl Into<String>, details: Option<Value>) -> Self {
+        ApiError { code, reason: reason.into(), message: message.into(), details }
+    }
+
+    /// 404 for a named object.
+    pub fn not_found(plural: &str, name: &str) -> Self {
+        Self::new(
+            404,
+            "NotFound",
+            format!("{plural} \"{name}\" not found"),
+            Some(json!({"name": name, "kind": plural})),
+        )
+    }
+
+    /// 400.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(400, "BadRequest", message, None)
+    }
+
+    /// 409 for a stale resourceVersion.
+    pub fn conflict(plural: &str, name: &str) -> Self {
+        Self::new(
+            409,
+            "Conflict",
+            format!(
+                "Operation cannot be fulfilled on {plural} \"{name}\": the object has been modified; please apply your changes to the latest version and try again"
+            ),
+            Some(json!({"name": name, "kind": plural})),
+        )
+    }
+
+    /// 422 with field causes.
+    pub fn invalid(kind: &str, group: &str, name: &str, causes: Vec<(String, String, String)>) -> Self {
+        let qualified = if group.is_empty() { kind.to_string() } else { format!("{kind}.{group}") };
+        let texts: Vec<String> = causes.iter().map(|(_, field, msg)| format!("{field}: {msg}")).collect();
+        let message = if texts.len() == 1 {
+            format!("{qualified} \"{name}\" is invalid: {}", texts[0])
+        } else {
+            format!("{qualified} \"{name}\" is invalid: [{}]", texts.join(", "))
+        };
+        let mut details = json!({"name": name, "kind": kind, "causes": causes.iter().map(|(r, f, m)| json!({"reason": r, "message": m, "field": f})).collect::<Vec<_>>()});
+        if !group.is_empty() {
+            details["group"] = json!(group);
+        }
+        Self::new(422, "Invalid", message, Some(details))
+    }
+
+    /// The Status body.
+    pub fn status(&self) -> Value {
+        let mut v = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": self.message, "reason": self.reason, "code": self.code});
+        if let Some(d) = &self.details {
+            v["details"] = d.clone();
+        }
+        v
+    }
+}
+
+/// A change, as watches see it.
+#[derive(Clone, Debug)]
+pub struct Event {
+    /// The resourceVersion of the change.
+    pub rv: u64,
+    /// `ADDED`, `MODIFIED` or `DELETED`.
+    pub kind: &'static str,
+    /// API group of the object.
+    pub group: String,
+    /// Plural resource name.
+    pub plural: String,
+    /// Namespace, empty for cluster-scoped objects.
+    pub namespace: String,
+    /// The object after the change (before it, for deletions, with the new resourceVersion).
+    pub object: Value,
+}
+
+type Key = (String, String, String, String);
+
+/// How many events are kept for resuming watches; older versions get `410 Gone`.
+const HISTORY: usize = 10_000;
+
+/// What one request is about.
+#[derive(Clone, Debug, Default)]
+pub struct Target {
+    /// The namespace from the URL, empty for cluster-scoped requests.
+    pub namespace: String,
+    /// The name from the URL, empty for collections.
+    pub name: String,
+    /// `status`, `scale`, ... or empty.
+    pub subresource: String,
+}
+
+/// Options of a write.
+#[derive(Clone, Debug, Default)]
+pub struct WriteOptions {
+    /// The field manager.
+    pub manager: String,
+    /// `dryRun=All`.
+    pub dry_run: bool,
+    /// `force=true` (apply).
+    pub force: bool,
+}
+
+/// The API server's state.
+pub struct State {
+    /// The served resources.
+    pub registry: Registry,
+    /// The merge schema, built-in kinds plus CRDs.
+    pub schema: Schema,
+    objects: BTreeMap<Key, Value>,
+    rv: u64,
+    history: VecDeque<Event>,
+    /// Watch notifications.
+    pub tx: broadcast::Sender<Event>,
+    seed: u64,
+    counter: u64,
+    node_port: u16,
+}
+
+/// The current time in RFC 3339, seconds precision, UTC.
+pub fn now() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+fn meta_mut(v: &mut Value) -> &mut Map<String, Value> {
+    if !v.is_object() {
+        *v = Value::Object(Map::new());
+    }
+    let m = v.as_object_mut().expect("object").entry("metadata").or_insert_with(|| Value::Object(Map::new()));
+    if !m.is_object() {
+        *m = Value::Object(Map::new());
+    }
+    m.as_object_mut().expect("metadata object")
+}
+
+fn meta_str<'a>(v: &'a Value, field: &str) -> &'a str {
+    v.get("metadata").and_then(|m| m.get(field)).and_then(Value::as_str).unwrap_or("")
+}
+
+fn is_dns_subdomain(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|part| {
+            !part.is_empty()
+                && part.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && !part.starts_with('-')
+                && !part.ends_with('-')
+        })
+}
+
+fn is_label_value(s: &str) -> bool {
+    s.is_empty()
+        || (s.len() <= 63
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            && s.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && s.ends_with(|c: char| c.is_ascii_alphanumeric()))
+}
+
+const SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+const LABEL_MSG: &str = "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')";
+
+fn spec_of(v: &Value) -> Value {
+    let mut c = v.clone();
+    if let Some(m) = c.as_object_mut() {
+        m.remove("metadata");
+        m.remove("status");
+    }
+    c
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl State {
+    /// An empty cluster with the `default`, `kube-system` and `kube-public` namespaces.
+    pub fn new() -> Self {
+        let (tx, _) = broadcast::channel(4096);
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(7);
+        let mut s = State {
+            registry: Registry::builtin(),
+            schema: Schema::builtin().clone(),
+            objects: BTreeMap::new(),
+            rv: 1000,
+            history: VecDeque::new(),
+            tx,
+            seed,
+            counter: 0,
+            node_port: 30000,
+        };
+        for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+            let res = s.registry.by_plural("", "v1", "namespaces").cloned().expect("namespaces are served");
+            let _ = s.create(
+                &res,
+                &Target::default(),
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+                &WriteOptions { manager: "kube-apiserver".into(), ..Default::default() },
+            );
+        }
+        s
+    }
+
+    /// The current resourceVersion.
+    pub fn resource_version(&self) -> u64 {
+        self.rv
+    }
+
+    /// The oldest resourceVersion a watch can resume from.
+    pub fn oldest_resumable(&self) -> u64 {
+        self.history.front().map(|e| e.rv - 1).unwrap_or(self.rv)
+    }
+
+    /// Events after a resourceVersion.
+    pub fn events_since(&self, rv: u64) -> Vec<Event> {
+        self.history.iter().filter(|e| e.rv > rv).cloned().collect()
+    }
+
+    fn uid(&mut self) -> String {
+        self.counter += 1;
+        let mut x = self.seed ^ self.counter.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let (a, b) = (next(), next());
+        format!(
+            "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+            a >> 32,
+            (a >> 16) & 0xffff,
+            a & 0xfff,
+            0x8000 | (b >> 48) & 0x3fff,
+            b & 0xffff_ffff_ffff
+        )
+    }
+
+    fn next_ip(&mut self) -> String {
+        self.counter += 1;
+        format!("10.0.0.{}", 10 + self.counter % 240)
+    }
+
+    fn key(res: &Resource, namespace: &str, name: &str) -> Key {
+        (
+            res.group.clone(),
+            res.plural.clone(),
+            if res.namespaced { namespace.into() } else { String::new() },
+            name.into(),
+        )
+    }
+
+    /// A stored object.
+    pub fn get_object(&self, res: &Resource, namespace: &str, name: &str) -> Option<&Value> {
+        self.objects.get(&Self::key(res, namespace, name))
+    }
+
+    fn render(&self, res: &Resource, v: &Value) -> Value {
+        let mut out = v.clone();
+        if let Some(m) = out.as_object_mut() {
+            m.insert("apiVersion".into(), json!(res.api_version()));
+            m.insert("kind".into(), json!(res.kind));
+        }
+        out
+    }
+
+    fn commit(&mut self, res: &Resource, mut v: Value, kind: &'static str) -> Value {
+        self.rv += 1;
+        meta_mut(&mut v).insert("resourceVersion".into(), json!(self.rv.to_string()));
+        let ns = meta_str(&v, "namespace").to_string();
+        let name = meta_str(&v, "name").to_string();
+        let key = Self::key(res, &ns, &name);
+        if kind == "DELETED" {
+            self.objects.remove(&key);
+        } else {
+            self.objects.insert(key, v.clone());
+        }
+        let event = Event {
+            rv: self.rv,
+            kind,
+            group: res.group.clone(),
+            plural: res.plural.clone(),
+            namespace: ns,
+            object: self.render(res, &v),
+        };
+        self.history.push_back(event.clone());
+        while self.history.len() > HISTORY {
+            self.history.pop_front();
+        }
+        let _ = self.tx.send(event);
+        self.render(res, &v)
+    }
+
+    fn check_namespace(&self, res: &Resource, namespace: &str, creating: bool) -> Result<(), ApiError> {
+        if !res.namespaced {
+            return Ok(());
+        }
+        let ns = self.objects.get(&(String::new(), "namespaces".into(), String::new(), namespace.into()));
+        match ns {
+            None => Err(ApiError::not_found("namespaces", namespace)),
+            Some(n) if creating && n.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating") => {
+                Err(ApiError::new(
+                    403,
+                    "Forbidden",
+                    format!(
+                        "{} \"{}\" is forbidden: unable to create new content in namespace {namespace} because it is being terminated",
+                        res.plural, "object"
+                    ),
+                    Some(json!({"name": namespace, "kind": "namespaces"})),
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn validate_body(&self, res: &Resource, body: &Value, target: &Target) -> Result<(), ApiError> {
+        let Some(m) = body.as_object() else {
+            return Err(ApiError::bad_request(format!(
+                "the object provided is unrecognized (must be of type {})",
+                res.kind
+            )));
+        };
+        let kind = m.get("kind").and_then(Value::as_str).unwrap_or("");
+        let api = m.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+        if !kind.is_empty() && (kind != res.kind || (!api.is_empty() && api != res.api_version())) {
+            return Err(ApiError::bad_request(format!(
+                "{kind} in version \"{}\" cannot be handled as a {}: converting ({}.{kind}) to ({}.{}): unknown conversion",
+                gitops_core::object::split_api_version(api).1,
+                res.kind,
+                gitops_core::object::split_api_version(api).1,
+                if res.group.is_empty() { "core" } else { &res.group },
+                res.kind
+            )));
+        }
+        let ns = meta_str(body, "namespace");
+        if res.namespaced && !ns.is_empty() && ns != target.namespace {
+            return Err(ApiError::bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request",
+            ));
+        }
+        if !target.name.is_empty() {
+            let name = meta_str(body, "name");
+            if !name.is_empty() && name != target.name {
+                return Err(ApiError::bad_request(format!(
+                    "the name of the object ({name}) does not match the name on the URL ({})",
+                    target.name
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_object(&self, res: &Resource, v: &Value) -> Result<(), ApiError> {
+        let name = meta_str(v, "name");
+        let mut causes = Vec::new();
+        if name.is_empty() {
+            causes.push((
+                "FieldValueRequired".to_string(),
+                "metadata.name".to_string(),
+                "Required value: name or generateName is required".to_string(),
+            ));
+        } else if !is_dns_subdomain(name) {
+            causes.push((
+                "FieldValueInvalid".into(),
+                "metadata.name".into(),
+                format!("Invalid value: \"{name}\": {SUBDOMAIN_MSG}"),
+            ));
+        }
+        if let Some(labels) = v.pointer("/metadata/labels").and_then(Value::as_object) {
+            for (_, lv) in labels {
+                let s = lv.as_str().unwrap_or("");
+                if !is_label_value(s) {
+                    causes.push((
+                        "FieldValueInvalid".into(),
+                        "metadata.labels".into(),
+                        format!("Invalid value: \"{s}\": {LABEL_MSG}"),
+                    ));
+                }
+            }
+        }
+        if res.group == "apps" && matches!(res.kind.as_str(), "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet")
+        {
+            if v.pointer("/spec/selector").is_none() {
+                causes.push(("FieldValueRequired".into(), "spec.selector".into(), "Required value".into()));
+                if v.pointer("/spec/template/metadata/labels").is_none() {
+                    causes.push((
+                        "FieldValueInvalid".into(),
+                        "spec.template.metadata.labels".into(),
+                        "Invalid value: null: `selector` does not match template `labels`".into(),
+                    ));
+                }
+            }
+            for (i, c) in
+                v.pointer("/spec/template/spec/containers").and_then(Value::as_array).into_iter().flatten().enumerate()
+            {
+                if c.get("image").and_then(Value::as_str).is_none_or(str::is_empty) {
+                    causes.push((
+                        "FieldValueRequired".into(),
+                        format!("spec.template.spec.containers[{i}].image"),
+                        "Required value".into(),
+                    ));
+                }
+            }
+        }
+        if causes.is_empty() { Ok(()) } else { Err(ApiError::invalid(&res.kind, &res.group, name, causes)) }
+    }
+
+    fn finish_write(
+        &mut self,
+        res: &Resource,
+        old: Option<&Value>,
+        mut new: Value,
+        opts: &WriteOptions,
+        subresource: Option<&str>,
+        apply_entries: Option<Vec<managed::Entry>>,
+    ) -> Result<Value, ApiError> {
+        let node_schema = self.schema.clone();
+        let node = node_schema.node(&res.group, &res.version, &res.kind).unwrap_or_else(|| node_schema.untyped());
+        let time = now();
+        let mut entries = match apply_entries {
+            Some(e) => e,
+            None => {
+                let mut entries = old.map(managed::read).unwrap_or_default();
+                let mut changed = managed::changed_fields(old, &new, node);
+                match subresource {
+                    None => changed.remove(&[gitops_core::PathElement::Field("status".into())]),
+                    Some(_) => {
+                        let status = changed.get(&[gitops_core::PathElement::Field("status".into())]).cloned();
+                        changed = gitops_core::FieldSet::new();
+                        if let Some(s) = status {
+                            changed.entry(&[gitops_core::PathElement::Field("status".into())]).union_with(&s);
+                        }
+                    }
+                }
+                if !changed.is_empty() {
+                    managed::record(
+                        &mut entries,
+                        &opts.manager,
+                        "Update",
+                        &res.api_version(),
+                        subresource,
+                        &changed,
+                        &time,
+                        false,
+                    );
+                }
+                entries
+            }
+        };
+        managed::forget_missing(&mut entries, &new);
+        managed::write(&mut new, &entries);
+        // A write that changes nothing is not stored.
+        if let Some(old) = old {
+            let strip = |v: &Value| {
+                let mut c = v.clone();
+                if let Some(m) = c.get_mut("metadata").and_then(Value::as_object_mut) {
+                    m.remove("resourceVersion");
+                    if let Some(Value::Array(mf)) = m.get_mut("managedFields") {
+                        for e in mf {
+                            if let Some(e) = e.as_object_mut() {
+                                e.remove("time");
+                            }
+                        }
+                    }
+                }
+                c
+            };
+            if strip(old) == strip(&new) {
+                return Ok(self.render(res, old));
+            }
+            let gen_old = old.pointer("/metadata/generation").and_then(Value::as_i64);
+            if let Some(g) = gen_old {
+                let bumped = if spec_of(old) != spec_of(&new) { g + 1 } else { g };
+                meta_mut(&mut new).insert("generation".into(), json!(bumped));
+            }
+            // Removing the last finalizer of an object being deleted completes the deletion.
+            let deleting = old.pointer("/metadata/deletionTimestamp").is_some();
+            let finalizers_left =
+                new.pointer("/metadata/finalizers").and_then(Value::as_array).is_some_and(|f| !f.is_empty());
+            if deleting && !finalizers_left {
+                if opts.dry_run {
+                    return Ok(self.render(res, &new));
+                }
+                let out = self.commit(res, new, "DELETED");
+                self.after_delete(res, &out);
+                return Ok(out);
+            }
+        }
+        self.validate_object(res, &new)?;
+        if opts.dry_run {
+            return Ok(self.render(res, &new));
+        }
+        let kind = if old.is_some() { "MODIFIED" } else { "ADDED" };
+        let out = self.commit(res, new, kind);
+        self.after_write(res, &out);
+        Ok(out)
+    }
+
+    fn prepare_new(&mut self, res: &Resource, target: &Target, mut v: Value) -> Value {
+        let uid = self.uid();
+        let ip = self.next_ip();
+        let meta = meta_mut(&mut v);
+        if meta.get("name").and_then(Value::as_str).is_none_or(str::is_empty) {
+            if let Some(prefix) = meta.get("generateName").and_then(Value::as_str) {
+                let suffix: String = uid.chars().filter(|c| c.is_ascii_alphanumeric()).take(5).collect();
+                meta.insert("name".into(), json!(format!("{prefix}{suffix}")));
+            }
+        }
+        if res.namespaced {
+            meta.insert("namespace".into(), json!(target.namespace));
+        } else {
+            meta.remove("namespace");
+        }
+        meta.insert("uid".into(), json!(uid));
+        meta.insert("creationTimestamp".into(), json!(now()));
+        meta.remove("deletionTimestamp");
+        meta.remove("resourceVersion");
+        meta.remove("managedFields");
+        if defaults::has_generation(&res.group, &res.kind, res.custom) {
+            meta.insert("generation".into(), json!(1));
+        } else {
+            meta.remove("generation");
+        }
+        let mut np = self.node_port;
+        defaults::allocate(&res.group, &res.kind, &mut v, &uid, &ip, &mut np);
+        self.node_port = np;
+        v
+    }
+
+    fn decode(&self, res: &Resource, v: &mut Value) {
+        if let Some(m) = v.as_object_mut() {
+            m.insert("apiVersion".into(), json!(res.api_version()));
+            m.insert("kind".into(), json!(res.kind));
+        }
+        if !res.custom {
+            defaults::apply_defaults(&res.group, &res.kind, v);
+        }
+        if res.kind == "Secret" && res.group.is_empty() {
+            fold_string_data(v);
+        }
+        if res.custom {
+            self.default_custom(res, v);
+        }
+    }
+
+    fn default_custom(&self, res: &Resource, v: &mut Value) {
+        // Pruning of unknown fields and schema defaults, for structural schemas.
+        let crd = self.objects.iter().find(|((g, p, _, _), o)| {
+            g == "apiextensions.k8s.io"
+                && p == "customresourcedefinitions"
+                && o.pointer("/spec/group").and_then(Value::as_str) == Some(&res.group)
+                && o.pointer("/spec/names/plural").and_then(Value::as_str) == Some(&res.plural)
+        });
+        let Some((_, crd)) = crd else { return };
+        let Some(schema) = crd
+            .pointer("/spec/versions")
+            .and_then(Value::as_array)
+            .and_then(|vs| vs.iter().find(|x| x["name"] == json!(res.version)))
+            .and_then(|x| x.pointer("/schema/openAPIV3Schema"))
+        else {
+            return;
+        };
+        let schema = schema.clone();
+        if let Some(m) = v.as_object_mut() {
+            for (k, child) in m.iter_mut() {
+                if k == "metadata" || k == "apiVersion" || k == "kind" {
+                    continue;
+                }
+                if let Some(s) = schema.pointer(&format!("/properties/{k}")) {
+                    prune_and_default(child, s);
+                }
+            }
+            if schema.get("x-kubernetes-preserve-unknown-fields") != Some(&json!(true)) {
+                if let Some(props) = schema.get("properties").and_then(Value::as_object) {
+                    m.retain(|k, _| matches!(k.as_str(), "apiVersion" | "kind" | "metadata") || props.contains_key(k));
+                }
+            }
+        }
+    }
+
+    /// POST.
+    pub fn create(
+        &mut self,
+        res: &Resource,
+        target: &Target,
+        mut body: Value,
+        opts: &WriteOptions,
+    ) -> Result<Value, ApiError> {
+        self.validate_body(res, &body, target)?;
+        self.check_namespace(res, &target.namespace, true)?;
+        self.decode(res, &mut body);
+        let name = meta_str(&body, "name").to_string();
+        if !name.is_empty() && self.get_object(res, &target.namespace, &name).is_some() {
+            return Err(ApiError::new(
+                409,
+                "AlreadyExists",
+                format!("{} \"{name}\" already exists", res.plural),
+                Some(json!({"name": name, "kind": res.plural})),
+            ));
+        }
+        if name.is_empty() && meta_str(&body, "generateName").is_empty() {
+            return Err(ApiError::invalid(
+                &res.kind,
+                &res.group,
+                "",
+                vec![(
+                    "FieldValueRequired".into(),
+                    "metadata.name".into(),
+                    "Required value: name or generateName is required".into(),
+                )],
+            ));
+        }
+        let mut new = self.prepare_new(res, target, body);
+        if let Some(m) = new.as_object_mut() {
+            if res.subresources.iter().any(|(s, _)| s == "status") && res.custom {
+                m.remove("status");
+            }
+        }
+        self.finish_write(res, None, new, opts, None, None)
+    }
+
+    /// PUT (the main resource or a subresource).
+    pub fn update(
+        &mut self,
+        res: &Resource,
+        target: &Target,
+        mut body: Value,
+        opts: &WriteOptions,
+    ) -> Result<Value, ApiError> {
+        self.validate_body(res, &body, target)?;
+        let old = self
+            .get_object(res, &target.namespace, &target.name)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(&res.plural, &target.name))?;
+        let rv = meta_str(&body, "resourceVersion");
+        if !rv.is_empty() && rv != meta_str(&old, "resourceVersion") {
+            return Err(ApiError::conflict(&res.plural, &target.name));
+        }
+        self.decode(res, &mut body);
+        let new = self.merge_into_old(res, &old, body, &target.subresource);
+        let sub = (!target.subresource.is_empty()).then_some(target.subresource.as_str());
+        self.finish_write(res, Some(&old), new, opts, sub, None)
+    }
+
+    fn merge_into_old(&self, res: &Resource, old: &Value, body: Value, subresource: &str) -> Value {
+        let mut new = if subresource == "status" {
+            let mut n = old.clone();
+            if let Some(s) = body.get("status") {
+                n["status"] = s.clone();
+            }
+            n
+        } else {
+            let mut n = body;
+            let has_status = res.subresources.iter().any(|(s, _)| s == "status");
+            if has_status {
+                match old.get("status") {
+                    Some(s) => n["status"] = s.clone(),
+                    None => {
+                        if let Some(m) = n.as_object_mut() {
+                            m.remove("status");
+                        }
+                    }
+                }
+            }
+            n
+        };
+        let meta = meta_mut(&mut new);
+        for f in [
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "generation",
+            "namespace",
+            "name",
+        ] {
+            match old.pointer(&format!("/metadata/{f}")) {
+                Some(v) => {
+                    meta.insert(f.into(), v.clone());
+                }
+                None => {
+                    meta.remove(f);
+                }
+            }
+        }
+        meta.remove("resourceVersion");
+        match old.pointer("/metadata/managedFields") {
+            Some(mf) => {
+                meta.insert("managedFields".into(), mf.clone());
+            }
+            None => {
+                meta.remove("managedFields");
+            }
+        }
+        // Registry-allocated fields survive updates that leave them out.
+        if res.kind == "Service" && res.group.is_empty() {
+            for f in ["clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"] {
+                if new.pointer(&format!("/spec/{f}")).is_none() {
+                    if let (Some(v), Some(spec)) = (
+                        old.pointer(&format!("/spec/{f}")).cloned(),
+                        new.get_mut("spec").and_then(Value::as_object_mut),
+                    ) {
+                        spec.insert(f.into(), v);
+                    }
+                }
+            }
+        }
+        if res.kind == "Namespace" && res.group.is_empty() {
+            if new.get("spec").is_none_or(|s| s.get("finalizers").is_none()) {
+                if let Some(f) = old.pointer("/spec/finalizers").cloned() {
+                    new["spec"]["finalizers"] = f;
+                }
+            }
+            if subresource != "status" {
+                if let Some(s) = old.get("status").cloned() {
+                    new["status"] = s;
+                }
+            }
+        }
+        new
+    }
+
+    /// PATCH: JSON merge, JSON patch, strategic merge, or server-side apply.
+    pub fn patch(
+        &mut self,
+        res: &Resource,
+        target: &Target,
+        content_type: &str,
+        body: &[u8],
+        opts: &WriteOptions,
+    ) -> Result<Value, ApiError> {
+        let ct = content_type.split(';').next().unwrap_or("").trim();
+        let sub = (!target.subresource.is_empty()).then_some(target.subresource.as_str());
+        if ct == "application/apply-patch+yaml" || ct == "application/apply-patch+cbor" {
+            if opts.manager.is_empty() {
+                return Err(ApiError::new(
+                    422,
+                    "Invalid",
+                    "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
+                    Some(
+                        json!({"group": "meta.k8s.io", "kind": "PatchOptions", "causes": [{"reason": "FieldValueRequired", "message": "Required value: is required for apply patch", "field": "fieldManager"}]}),
+                    ),
+                ));
+            }
+            let text = String::from_utf8_lossy(body);
+            let config = yaml::parse_value(&text, "apply patch", 0, 1)
+                .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?
+                .ok_or_else(|| ApiError::bad_request("the apply patch is empty"))?;
+            return self.apply(res, target, config, opts, sub);
+        }
+        let patch_value: Value = serde_json::from_slice(body)
+            .or_else(|_| {
+                yaml::parse_value(&String::from_utf8_lossy(body), "patch", 0, 1).map(|v| v.unwrap_or(Value::Null))
+            })
+            .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
+        if !matches!(
+            ct,
+            "application/merge-patch+json" | "application/json-patch+json" | "application/strategic-merge-patch+json"
+        ) {
+            return Err(ApiError::new(415, "UnsupportedMediaType", "415: Unsupported Media Type", Some(json!({}))));
+        }
+        let old = self
+            .get_object(res, &target.namespace, &target.name)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(&res.plural, &target.name))?;
+        let mut doc = self.render(res, &old);
+        match ct {
+            "application/merge-patch+json" => patch::merge_patch(&mut doc, &patch_value),
+            "application/json-patch+json" => patch::json_patch(&mut doc, &patch_value).map_err(|e| {
+                let msg = e.to_string();
+                if msg.contains("test") {
+                    ApiError::new(422, "Invalid", msg, None)
+                } else {
+                    ApiError::new(422, "Invalid", msg, None)
+                }
+            })?,
+            _ => {
+                if res.custom {
+                    return Err(ApiError::new(
+                        415,
+                        "UnsupportedMediaType",
+                        "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
+                        Some(json!({})),
+                    ));
+                }
+                let node =
+                    self.schema.node(&res.group, &res.version, &res.kind).unwrap_or_else(|| self.schema.untyped());
+                patch::strategic_merge(&mut doc, &patch_value, node, &SmpOptions::default())
+                    .map_err(|e| ApiError::bad_request(e.to_string()))?;
+            }
+        }
+        self.validate_body(res, &doc, target)?;
+        let rv = meta_str(&patch_value, "resourceVersion");
+        if !rv.is_empty() && rv != meta_str(&old, "resourceVersion") {
+            return Err(ApiError::conflict(&res.plural, &target.name));
+        }
+        self.decode(res, &mut doc);
+        let new = self.merge_into_old(res, &old, doc, &target.subresource);
+        self.finish_write(res, Some(&old), new, opts, sub, None)
+    }
+
+    fn apply(
+        &mut self,
+        res: &Resource,
+        target: &Target,
+        mut config: Value,
+        opts: &WriteOptions,
+        sub: Option<&str>,
+    ) -> Result<Value, ApiError> {
+        let kind = config.get("kind").and_then(Value::as_str).unwrap_or("").to_string();
+        let api = config.get("apiVersion").and_then(Value::as_str).unwrap_or("").to_string();
+        if kind != res.kind || api != res.api_version() {
+            return Err(ApiError::bad_request(format!(
+                "invalid object type: {}, Kind={kind}",
+                if api.contains('/') { api.clone() } else { format!("/{api}") }
+            )));
+        }
+        let ns = meta_str(&config, "namespace");
+        if res.namespaced && !ns.is_empty() && ns != target.namespace {
+            return Err(ApiError::bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request",
+            ));
+        }
+        let existing = self.get_object(res, &target.namespace, &target.name).cloned();
+        let name_in_body = meta_str(&config, "name").to_string();
+        let schema = self.schema.clone();
+        let node = schema.node(&res.group, &res.version, &res.kind).unwrap_or_else(|| schema.untyped());
+        let time = now();
+        match existing {
+            Some(old) => {
+                let live = self.render(res, &old);
+                if name_in_body.is_empty() {
+                    meta_mut(&mut config).insert("name".into(), json!(target.name));
+                }
+                let entries = managed::read(&old);
+                let result = managed::apply(
+                    &live,
+                    &config,
+                    node,
+                    &opts.manager,
+                    &res.api_version(),
+                    opts.force,
+                    entries,
+                    &time,
+                    sub,
+                );
+                let (mut merged, entries) = match result {
+                    Ok(r) => r,
+                    Err(conflicts) => return Err(conflict_error(&conflicts)),
+                };
+                if name_in_body != target.name {
+                    return Err(ApiError::bad_request(format!(
+                        "the name of the object ({name_in_body}) does not match the name on the URL ({})",
+                        target.name
+                    )));
+                }
+                self.decode(res, &mut merged);
+                let new = self.merge_into_old(res, &old, merged.clone(), &target.subresource);
+                let new = if sub.is_none() { with_status(new, &old) } else { new };
+                self.finish_write(res, Some(&old), new, opts, sub, Some(entries))
+            }
+            None => {
+                if name_in_body != target.name {
+                    return Err(ApiError::bad_request(format!(
+                        "the name of the object ({name_in_body}) does not match the name on the URL ({})",
+                        target.name
+                    )));
+                }
+                if sub.is_some() {
+                    return Err(ApiError::not_found(&res.plural, &target.name));
+                }
+                self.check_namespace(res, &target.namespace, true)?;
+                let empty =
+                    json!({"apiVersion": res.api_version(), "kind": res.kind, "metadata": {"name": target.name}});
+                let (mut merged, entries) = managed::apply(
+                    &empty,
+                    &config,
+                    node,
+                    &opts.manager,
+                    &res.api_version(),
+                    opts.force,
+                    Vec::new(),
+                    &time,
+                    None,
+                )
+                .map_err(|c| conflict_error(&c))?;
+                self.decode(res, &mut merged);
+                let new = self.prepare_new(res, target, merged);
+                self.finish_write(res, None, new, opts, None, Some(entries))
+            }
+        }
+    }
+
+    /// GET of one object.
+    pub fn get(&self, res: &Resource, target: &Target) -> Result<Value, ApiError> {
+        self.get_object(res, &target.namespace, &target.name)
+            .map(|v| self.render(res, v))
+            .ok_or_else(|| ApiError::not_found(&res.plural, &target.name))
+    }
+
+    /// The objects a list or watch selects.
+    pub fn select(
+        &self,
+        res: &Resource,
+        namespace: &str,
+        labels: &LabelSelector,
+        fields: &FieldSelector,
+    ) -> Vec<Value> {
+        self.objects
+            .iter()
+            .filter(|((g, p, ns, _), _)| {
+                *g == res.group && *p == res.plural && (namespace.is_empty() || ns == namespace)
+            })
+            .filter(|(_, v)| {
+                labels.matches(v.pointer("/metadata/labels").and_then(Value::as_object)) && fields.matches(v)
+            })
+            .map(|(_, v)| self.render(res, v))
+            .collect()
+    }
+
+    /// GET of a collection.
+    pub fn list(
+        &self,
+        res: &Resource,
+        namespace: &str,
+        labels: &LabelSelector,
+        fields: &FieldSelector,
+        limit: usize,
+        continue_from: &str,
+    ) -> Result<Value, ApiError> {
+        let mut items = self.select(res, namespace, labels, fields);
+        if !continue_from.is_empty() {
+            let after =
+                decode_continue(continue_from).ok_or_else(|| ApiError::bad_request("continue key is not valid"))?;
+            items.retain(|v| (meta_str(v, "namespace"), meta_str(v, "name")) > (after.0.as_str(), after.1.as_str()));
+        }
+        let mut meta = json!({"resourceVersion": self.rv.to_string()});
+        if limit > 0 && items.len() > limit {
+            let remaining = items.len() - limit;
+            items.truncate(limit);
+            let last = items.last().expect("limit > 0");
+            meta["continue"] = json!(encode_continue(meta_str(last, "namespace"), meta_str(last, "name")));
+            meta["remainingItemCount"] = json!(remaining);
+        }
+        let items: Vec<Value> = items
+            .into_iter()
+            .map(|mut v| {
+                if let Some(m) = v.as_object_mut() {
+                    m.remove("apiVersion");
+                    m.remove("kind");
+                }
+                v
+            })
+            .collect();
+        Ok(
+            json!({"kind": format!("{}List", res.kind), "apiVersion": res.api_version(), "metadata": meta, "items": items}),
+        )
+    }
+
+    /// DELETE of one object.
+    pub fn delete(
+        &mut self,
+        res: &Resource,
+        target: &Target,
+        propagation: Option<Propagation>,
+        dry_run: bool,
+    ) -> Result<Value, ApiError> {
+        let old = self
+            .get_object(res, &target.namespace, &target.name)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(&res.plural, &target.name))?;
+        let mut finalizers: Vec<Value> =
+            old.pointer("/metadata/finalizers").and_then(Value::as_array).cloned().unwrap_or_default();
+        let is_namespace = res.kind == "Namespace" && res.group.is_empty();
+        match propagation {
+            Some(Propagation::Orphan) if !finalizers.contains(&json!("orphan")) => finalizers.push(json!("orphan")),
+            Some(Propagation::Foreground) if !finalizers.contains(&json!("foregroundDeletion")) => {
+                finalizers.push(json!("foregroundDeletion"))
+            }
+            _ => {}
+        }
+        if old.pointer("/metadata/deletionTimestamp").is_some() {
+            return Ok(self.render(res, &old));
+        }
+        if is_namespace || !finalizers.is_empty() {
+            let mut new = old.clone();
+            let meta = meta_mut(&mut new);
+            meta.insert("deletionTimestamp".into(), json!(now()));
+            meta.insert("deletionGracePeriodSeconds".into(), json!(0));
+            if !finalizers.is_empty() {
+                meta.insert("finalizers".into(), Value::Array(finalizers));
+            }
+            if is_namespace {
+                new["status"] = json!({"phase": "Terminating"});
+            }
+            if dry_run {
+                return Ok(self.render(res, &new));
+            }
+            let out = self.commit(res, new, "MODIFIED");
+            self.after_write(res, &out);
+            return Ok(out);
+        }
+        if dry_run {
+            return Ok(self.render(res, &old));
+        }
+        let out = self.commit(res, old, "DELETED");
+        self.after_delete(res, &out);
+        Ok(out)
+    }
+
+    /// DELETE of a collection.
+    pub fn delete_collection(
+        &mut self,
+        res: &Resource,
+        namespace: &str,
+        labels: &LabelSelector,
+        fields: &FieldSelector,
+        dry_run: bool,
+    ) -> Result<Value, ApiError> {
+        let victims = self.select(res, namespace, labels, fields);
+        let mut items = Vec::new();
+        for v in victims {
+            let t = Target {
+                namespace: meta_str(&v, "namespace").into(),
+                name: meta_str(&v, "name").into(),
+                subresource: String::new(),
+            };
+            if let Ok(out) = self.delete(res, &t, None, dry_run) {
+                items.push(out);
+            }
+        }
+        Ok(
+            json!({"kind": format!("{}List", res.kind), "apiVersion": res.api_version(), "metadata": {"resourceVersion": self.rv.to_string()}, "items": items}),
+        )
+    }
+
+    /// Controllers that react to a write: CRDs become served, namespaces drain.
+    fn after_write(&mut self, res: &Resource, obj: &Value) {
+        if res.group == "apiextensions.k8s.io" && res.kind == "CustomResourceDefinition" {
+            self.establish_crd(res, obj);
+        }
+        if res.kind == "Namespace" && res.group.is_empty() && obj.pointer("/metadata/deletionTimestamp").is_some() {
+            self.drain_namespace(meta_str(obj, "name").to_string());
+        }
+        if obj.pointer("/metadata/deletionTimestamp").is_some() {
+            self.run_finalizers(res, obj);
+        }
+    }
+
+    fn after_delete(&mut self, res: &Resource, obj: &Value) {
+        if res.group == "apiextensions.k8s.io" && res.kind == "CustomResourceDefinition" {
+            let group = obj.pointer("/spec/group").and_then(Value::as_str).unwrap_or("").to_string();
+            let plural = obj.pointer("/spec/names/plural").and_then(Value::as_str).unwrap_or("").to_string();
+            let doomed: Vec<(Resource, Value)> = self
+                .objects
+                .iter()
+                .filter(|((g, p, _, _), _)| *g == group && *p == plural)
+                .filter_map(|((g, p, _, _), v)| {
+                    self.registry
+                        .resources()
+                        .iter()
+                        .find(|r| r.group == *g && r.plural == *p)
+                        .map(|r| (r.clone(), v.clone()))
+                })
+                .collect();
+            for (r, v) in doomed {
+                self.commit(&r, v, "DELETED");
+            }
+            self.registry.remove_crd(&group, &plural);
+        }
+        self.collect_garbage(meta_str(obj, "uid").to_string());
+    }
+
+    fn establish_crd(&mut self, res: &Resource, obj: &Value) {
+        let Ok(crd) = Object::from_value(obj.clone()) else { return };
+        if obj.pointer("/metadata/deletionTimestamp").is_none() {
+            self.registry.add_crd(&crd);
+            let _ = self.schema.add_crd(&crd);
+        }
+        let established = obj
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .is_some_and(|c| c.iter().any(|c| c["type"] == "Established"));
+        if !established {
+            let mut new = obj.clone();
+            let t = now();
+            let names = obj.pointer("/spec/names").cloned().unwrap_or(json!({}));
+            let stored: Vec<Value> = obj
+                .pointer("/spec/versions")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter(|v| v["storage"] == json!(true))
+                .map(|v| v["name"].clone())
+                .collect();
+            new["status"] = json!({
+                "conditions": [
+                    {"type": "NamesAccepted", "status": "True", "lastTransitionTime": t, "reason": "NoConflicts", "message": "no conflicts found"},
+                    {"type": "Established", "status": "True", "lastTransitionTime": t, "reason": "InitialNamesAccepted", "message": "the initial names have been accepted"}
+                ],
+                "acceptedNames": names,
+                "storedVersions": stored,
+            });
+            if let Some(m) = new.as_object_mut() {
+                m.remove("apiVersion");
+                m.remove("kind");
+            }
+            self.commit(res, new, "MODIFIED");
+        }
+    }
+
+    fn drain_namespace(&mut self, ns: String) {
+        let keys: Vec<Key> = self.objects.keys().filter(|(_, _, n, _)| *n == ns).cloned().collect();
+        for key in keys {
+            let Some(res) = self.registry.resources().iter().find(|r| r.group == key.0 && r.plural == key.1).cloned()
+            else {
+                continue;
+            };
+            let t = Target { namespace: key.2.clone(), name: key.3.clone(), subresource: String::new() };
+            let _ = self.delete(&res, &t, Some(Propagation::Background), false);
+        }
+        let left = self.objects.keys().any(|(_, _, n, _)| *n == ns);
+        if !left {
+            let nsres = self.registry.by_plural("", "v1", "namespaces").cloned().expect("namespaces are served");
+            if let Some(obj) = self.get_object(&nsres, "", &ns).cloned() {
+                self.commit(&nsres, obj, "DELETED");
+            }
+        }
+    }
+
+    /// The garbage collector's work for `orphan` and `foregroundDeletion` finalizers.
+    fn run_finalizers(&mut self, res: &Resource, obj: &Value) {
+        let uid = meta_str(obj, "uid").to_string();
+        let finalizers: Vec<String> = obj
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f.as_str().map(String::from))
+            .collect();
+        if finalizers.iter().any(|f| f == "orphan") {
+            self.orphan_dependents(&uid);
+            self.drop_finalizer(res, obj, "orphan");
+        } else if finalizers.iter().any(|f| f == "foregroundDeletion") {
+            self.collect_garbage(uid);
+            self.drop_finalizer(res, obj, "foregroundDeletion");
+        }
+    }
+
+    fn drop_finalizer(&mut self, res: &Resource, obj: &Value, finalizer: &str) {
+        let Some(current) = self.get_object(res, meta_str(obj, "namespace"), meta_str(obj, "name")).cloned() else {
+            return;
+        };
+        let mut new = current.clone();
+        if let Some(Value::Array(f)) = new.pointer_mut("/metadata/finalizers") {
+            f.retain(|x| x != finalizer);
+        }
+        let empty = new.pointer("/metadata/finalizers").and_then(Value::as_array).is_some_and(Vec::is_empty);
+        if empty {
+            meta_mut(&mut new).remove("finalizers");
+            let out = self.commit(res, new, "DELETED");
+            self.after_delete(res, &out);
+        } else {
+            self.commit(res, new, "MODIFIED");
+        }
+    }
+
+    fn dependents(&self, owner_uid: &str) -> Vec<(Resource, Value)> {
+        if owner_uid.is_empty() {
+            return Vec::new();
+        }
+        self.objects
+            .iter()
+            .filter(|(_, v)| {
+                v.pointer("/metadata/ownerReferences")
+                    .and_then(Value::as_array)
+                    .is_some_and(|refs| refs.iter().any(|r| r["uid"] == json!(owner_uid)))
+            })
+            .filter_map(|((g, p, _, _), v)| {
+                self.registry
+                    .resources()
+                    .iter()
+                    .find(|r| r.group == *g && r.plural == *p)
+                    .map(|r| (r.clone(), v.clone()))
+            })
+            .collect()
+    }
+
+    fn collect_garbage(&mut self, owner_uid: String) {
+        for (res, dep) in self.dependents(&owner_uid) {
+            let refs: Vec<Value> =
+                dep.pointer("/metadata/ownerReferences").and_then(Value::as_array).cloned().unwrap_or_default();
+            let others_alive = refs.iter().filter(|r| r["uid"] != json!(owner_uid)).any(|r| {
+                let uid = r["uid"].as_str().unwrap_or("");
+                self.objects.values().any(|o| meta_str(o, "uid") == uid)
+            });
+            let t = Target {
+                namespace: meta_str(&dep, "namespace").into(),
+                name: meta_str(&dep, "name").into(),
+                subresource: String::new(),
+            };
+            if others_alive {
+                let mut new = dep.clone();
+                if let Some(Value::Array(r)) = new.pointer_mut("/metadata/ownerReferences") {
+                    r.retain(|x| x["uid"] != json!(owner_uid));
+                }
+                self.commit(&res, new, "MODIFIED");
+            } else {
+                let _ = self.delete(&res, &t, Some(Propagation::Background), false);
+            }
+        }
+    }
+
+    fn orphan_dependents(&mut self, owner_uid: &str) {
+        for (res, dep) in self.dependents(owner_uid) {
+            let mut new = dep.clone();
+            if let Some(Value::Array(r)) = new.pointer_mut("/metadata/ownerReferences") {
+                r.retain(|x| x["uid"] != json!(owner_uid));
+            }
+            if new.pointer("/metadata/ownerReferences").and_then(Value::as_array).is_some_and(Vec::is_empty) {
+                meta_mut(&mut new).remove("ownerReferences");
+            }
+            let time = now();
+            let mut entries = managed::read(&new);
+            let mut changed = gitops_core::FieldSet::new();
+            changed.insert(&[
+                gitops_core::PathElement::Field("metadata".into()),
+                gitops_core::PathElement::Field("ownerReferences".into()),
+            ]);
+            managed::forget_missing(&mut entries, &new);
+            let _ = (&mut changed, &time);
+            managed::write(&mut new, &entries);
+            self.commit(&res, new, "MODIFIED");
+        }
+    }
+
+    /// Writes an object as a controller would (manager `kube-controller-manager`), creating
+    /// or replacing it, through the same path as any client.
+    pub fn controller_write(&mut self, res: &Resource, obj: Value, subresource: &str) -> Result<Value, ApiError> {
+        let opts = WriteOptions { manager: "kube-controller-manager".into(), ..Default::default() };
+        let target = Target {
+            namespace: meta_str(&obj, "namespace").into(),
+            name: meta_str(&obj, "name").into(),
+            subresource: subresource.into(),
+        };
+        if self.get_object(res, &target.namespace, &target.name).is_some() {
+            self.update(res, &target, obj, &opts)
+        } else {
+            self.create(res, &Target { subresource: String::new(), ..target }, obj, &opts)
+        }
+    }
+
+    /// Every stored object of a resource.
+    pub fn all(&self, res: &Resource) -> Vec<Value> {
+        self.select(res, "", &LabelSelector::default(), &FieldSelector::default())
+    }
+}
+
+fn with_status(mut new: Value, old: &Value) -> Value {
+    if let Some(s) = old.get("status") {
+        new["status"] = s.clone();
+    }
+    new
+}
+
+fn conflict_error(conflicts: &[managed::Conflict]) -> ApiError {
+    let n = conflicts.len();
+    let message = if n == 1 {
+        format!("Apply failed with 1 conflict: conflict with {}: {}", conflicts[0].0, conflicts[0].1)
+    } else {
+        let mut by_owner: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (o, f) in conflicts {
+            by_owner.entry(o).or_default().push(f);
+        }
+        let parts: Vec<String> = by_owner
+            .iter()
+            .map(|(o, fs)| {
+                format!("conflicts with {o}:\n{}", fs.iter().map(|f| format!("- {f}")).collect::<Vec<_>>().join("\n"))
+            })
+            .collect();
+        format!("Apply failed with {n} conflicts: {}", parts.join("\n"))
+    };
+    let causes: Vec<Value> = conflicts
+        .iter()
+        .map(|(o, f)| json!({"reason": "FieldManagerConflict", "message": format!("conflict with {o}"), "field": f}))
+        .collect();
+    ApiError::new(409, "Conflict", message, Some(json!({"causes": causes})))
+}
+
+fn fold_string_data(v: &mut Value) {
+    use base64::Engine;
+    let Some(m) = v.as_object_mut() else { return };
+    let Some(Value::Object(sd)) = m.remove("stringData") else { return };
+    let data = m.entry("data").or_insert_with(|| Value::Object(Map::new()));
+    if let Value::Object(d) = data {
+        for (k, val) in sd {
+            let s = val.as_str().unwrap_or("").to_string();
+            d.insert(k, json!(base64::engine::general_purpose::STANDARD.encode(s)));
+        }
+    }
+}
+
+fn prune_and_default(v: &mut Value, schema: &Value) {
+    let preserve = schema.get("x-kubernetes-preserve-unknown-fields") == Some(&json!(true));
+    match v {
+        Value::Object(m) => {
+            if let Some(props) = schema.get("properties").and_then(Value::as_object) {
+                for (k, s) in props {
+                    if let Some(d) = s.get("default") {
+                        m.entry(k.clone()).or_insert(d.clone());
+                    }
+                }
+                if !preserve {
+                    m.retain(|k, _| props.contains_key(k));
+                }
+                for (k, child) in m.iter_mut() {
+                    if let Some(s) = props.get(k) {
+                        prune_and_default(child, s);
+                    }
+                }
+            } else if let Some(ap) = schema.get("additionalProperties").filter(|a| a.is_object()) {
+                for child in m.values_mut() {
+                    prune_and_default(child, ap);
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(s) = schema.get("items") {
+                for i in items {
+                    prune_and_default(i, s);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Field selectors on `metadata.name` and `metadata.namespace`.
+#[derive(Clone, Debug, Default)]
+pub struct FieldSelector {
+    reqs: Vec<(String, bool, String)>,
+}
+
+impl FieldSelector {
+    /// Parses a field selector; unknown fields are an error, as for built-in kinds.
+    pub fn parse(s: &str) -> Result<Self, ApiError> {
+        let mut reqs = Vec::new();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (field, eq, value) = if let Some((f, v)) = part.split_once("!=") {
+                (f, false, v)
+            } else if let Some((f, v)) = part.split_once("==").or_else(|| part.split_once('=')) {
+                (f, true, v)
+            } else {
+                return Err(ApiError::bad_request(format!("invalid selector: '{part}'; can't understand '{part}'")));
+            };
+            let field = field.trim();
+            if field != "metadata.name" && field != "metadata.namespace" {
+                return Err(ApiError::bad_request(format!(
+                    "\"{field}\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""
+                )));
+            }
+            reqs.push((field.to_string(), eq, value.trim().to_string()));
+        }
+        Ok(Self { reqs })
+    }
+
+    /// Whether an object matches.
+    pub fn matches(&self, v: &Value) -> bool {
+        self.reqs.iter().all(|(f, eq, val)| {
+            let actual = meta_str(v, f.trim_start_matches("metadata."));
+            (actual == val) == *eq
+        })
+    }
+}
+
+fn encode_continue(ns: &str, name: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{ns}/{name}"))
+}
+
+fn decode_continue(token: &str) -> Option<(String, String)> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).ok()?;
+    let s = String::from_utf8(bytes).ok()?;
+    let (ns, name) = s.split_once('/')?;
+    Some((ns.to_string(), name.to_string()))
+}

@@ -1,0 +1,433 @@
+//! managedFields: who owns which field, the field sets of Update operations, and
+//! server-side apply (merge, conflicts, removal of fields a manager stopped applying).
+
+use gitops_core::fieldset::{FieldSet, PathElement};
+use gitops_core::schema::{ListType, Node, Shape};
+use serde_json::{Map, Value, json};
+
+/// One entry of `metadata.managedFields`.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    /// The field manager.
+    pub manager: String,
+    /// `Apply` or `Update`.
+    pub operation: String,
+    /// The apiVersion the fields were written in.
+    pub api_version: String,
+    /// When.
+    pub time: String,
+    /// `status` or `scale` for subresource writes.
+    pub subresource: Option<String>,
+    /// The fields.
+    pub set: FieldSet,
+}
+
+impl Entry {
+    fn same_owner(&self, manager: &str, operation: &str, subresource: Option<&str>) -> bool {
+        self.manager == manager && self.operation == operation && self.subresource.as_deref() == subresource
+    }
+
+    /// How conflict messages name the owner.
+    pub fn describe(&self) -> String {
+        match (&self.subresource, self.operation.as_str()) {
+            (Some(s), _) => format!("{:?} with subresource {s:?} using {}", self.manager, self.api_version),
+            (None, "Update") => format!("{:?} using {}", self.manager, self.api_version),
+            _ => format!("{:?}", self.manager),
+        }
+    }
+}
+
+/// Reads `metadata.managedFields`; malformed entries are skipped.
+pub fn read(obj: &Value) -> Vec<Entry> {
+    let mut out = Vec::new();
+    for e in obj.pointer("/metadata/managedFields").and_then(Value::as_array).into_iter().flatten() {
+        let Ok(set) = FieldSet::from_fields_v1(e.get("fieldsV1").unwrap_or(&Value::Null)) else { continue };
+        out.push(Entry {
+            manager: e["manager"].as_str().unwrap_or("").into(),
+            operation: e["operation"].as_str().unwrap_or("Update").into(),
+            api_version: e["apiVersion"].as_str().unwrap_or("").into(),
+            time: e["time"].as_str().unwrap_or("").into(),
+            subresource: e["subresource"].as_str().map(String::from),
+            set,
+        });
+    }
+    out
+}
+
+/// Writes `metadata.managedFields`, leaving out empty entries.
+pub fn write(obj: &mut Value, entries: &[Entry]) {
+    let list: Vec<Value> = entries
+        .iter()
+        .filter(|e| !e.set.is_empty())
+        .map(|e| {
+            let mut v = json!({
+                "manager": e.manager, "operation": e.operation, "apiVersion": e.api_version,
+                "time": e.time, "fieldsType": "FieldsV1", "fieldsV1": e.set.to_fields_v1(),
+            });
+            if let Some(s) = &e.subresource {
+                v["subresource"] = Value::String(s.clone());
+            }
+            v
+        })
+        .collect();
+    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        if list.is_empty() {
+            meta.remove("managedFields");
+        } else {
+            meta.insert("managedFields".into(), Value::Array(list));
+        }
+    }
+}
+
+/// Records that `manager` wrote `fields` with `operation`: its entry gains them, every other
+/// entry loses them.
+pub fn record(
+    entries: &mut Vec<Entry>,
+    manager: &str,
+    operation: &str,
+    api_version: &str,
+    subresource: Option<&str>,
+    fields: &FieldSet,
+    time: &str,
+    replace: bool,
+) {
+    for e in entries.iter_mut() {
+        if !e.same_owner(manager, operation, subresource) {
+            e.set = e.set.difference(fields);
+        }
+    }
+    match entries.iter_mut().find(|e| e.same_owner(manager, operation, subresource)) {
+        Some(e) => {
+            e.set = if replace { fields.clone() } else { e.set.union(fields) };
+            e.time = time.into();
+            e.api_version = api_version.into();
+        }
+        None => entries.push(Entry {
+            manager: manager.into(),
+            operation: operation.into(),
+            api_version: api_version.into(),
+            time: time.into(),
+            subresource: subresource.map(String::from),
+            set: fields.clone(),
+        }),
+    }
+    entries.retain(|e| !e.set.is_empty());
+}
+
+/// Removes, from every entry, the fields that no longer exist in the object.
+pub fn forget_missing(entries: &mut [Entry], obj: &Value) {
+    for e in entries.iter_mut() {
+        let mut gone = FieldSet::new();
+        for leaf in e.set.leaves() {
+            if value_at(obj, &leaf).is_none() {
+                gone.insert(&leaf);
+            }
+        }
+        if !gone.is_empty() {
+            e.set = e.set.difference(&gone);
+        }
+    }
+}
+
+/// Fields a zero Go object of the built-in types always has (non-pointer structs and lists
+/// serialized without `omitempty`): when created they are not "new", so they get no `.`.
+const ZERO_PRESENT: [&str; 12] = [
+    "metadata",
+    "spec",
+    "status",
+    "template",
+    "strategy",
+    "updateStrategy",
+    "jobTemplate",
+    "containers",
+    "roleRef",
+    "loadBalancer",
+    "podSelector",
+    "scaleTargetRef",
+];
+
+/// The fields an Update operation takes ownership of: those `new` adds or changes compared
+/// with `old` (`None` for a create).
+pub fn changed_fields(old: Option<&Value>, new: &Value, node: Node<'_>) -> FieldSet {
+    let mut set = FieldSet::new();
+    diff(old, new, node, true, &mut set, &mut Vec::new());
+    set.strip_bookkeeping();
+    set
+}
+
+fn diff(old: Option<&Value>, new: &Value, node: Node<'_>, zero: bool, set: &mut FieldSet, path: &mut Vec<PathElement>) {
+    if old == Some(new) {
+        return;
+    }
+    let atomic = node.is_atomic() && !node.is_untyped();
+    match new {
+        Value::Object(map) if !atomic => {
+            let old_map = old.and_then(Value::as_object);
+            if map.is_empty() {
+                if old_map.is_none() {
+                    set.insert(path);
+                }
+                return;
+            }
+            if old_map.is_none() && !zero && !path.is_empty() {
+                set.insert(path);
+            }
+            for (k, v) in map {
+                let child = node.field(k).unwrap_or(node);
+                path.push(PathElement::Field(k.clone()));
+                let child_zero = zero && old_map.is_none() && ZERO_PRESENT.contains(&k.as_str());
+                diff(old_map.and_then(|m| m.get(k)), v, child, child_zero, set, path);
+                path.pop();
+            }
+        }
+        Value::Array(items) => {
+            let info = node.list_ref();
+            let item_node = node.item().unwrap_or(node);
+            let old_items = old.and_then(Value::as_array);
+            match info.map(|i| (i.list_type, i.item_keys())) {
+                Some((ListType::Map, keys)) if !keys.is_empty() => {
+                    if old_items.is_none() && !zero {
+                        set.insert(path);
+                    }
+                    for (i, item) in items.iter().enumerate() {
+                        let element = item
+                            .as_object()
+                            .and_then(|m| PathElement::key_of(m, &keys))
+                            .unwrap_or(PathElement::Index(i));
+                        let old_item = old_items.and_then(|o| find_item(o, &element));
+                        path.push(element);
+                        if old_item.is_none() {
+                            set.insert(path);
+                        }
+                        if let Value::Object(m) = item {
+                            for (k, v) in m {
+                                let child = item_node.field(k).unwrap_or(item_node);
+                                path.push(PathElement::Field(k.clone()));
+                                diff(old_item.and_then(|o| o.get(k)), v, child, false, set, path);
+                                path.pop();
+                            }
+                        }
+                        path.pop();
+                    }
+                }
+                Some((ListType::Set, _)) => {
+                    if old_items.is_none() && !zero {
+                        set.insert(path);
+                    }
+                    for item in items {
+                        if old_items.is_none_or(|o| !o.contains(item)) {
+                            path.push(PathElement::value_of(item));
+                            set.insert(path);
+                            path.pop();
+                        }
+                    }
+                }
+                _ => set.insert(path),
+            }
+        }
+        _ => set.insert(path),
+    }
+}
+
+fn find_item<'a>(items: &'a [Value], element: &PathElement) -> Option<&'a Value> {
+    match element {
+        PathElement::Key(k) => {
+            let key: Map<String, Value> = serde_json::from_str(k).ok()?;
+            items.iter().find(|i| key.iter().all(|(kk, kv)| i.get(kk) == Some(kv)))
+        }
+        PathElement::Value(v) => {
+            let v: Value = serde_json::from_str(v).ok()?;
+            items.iter().find(|i| **i == v)
+        }
+        PathElement::Index(i) => items.get(*i),
+        PathElement::Field(_) => None,
+    }
+}
+
+/// The value at a field-set path.
+pub fn value_at<'a>(v: &'a Value, path: &[PathElement]) -> Option<&'a Value> {
+    let mut cur = v;
+    for e in path {
+        cur = match (e, cur) {
+            (PathElement::Field(f), Value::Object(m)) => m.get(f)?,
+            (_, Value::Array(items)) => find_item(items, e)?,
+            _ => return None,
+        };
+    }
+    Some(cur)
+}
+
+/// Removes the value at a field-set path; maps left empty on the way up are removed too
+/// unless `keep` owns them.
+pub fn remove_at(v: &mut Value, path: &[PathElement], keep: &FieldSet) {
+    let Some((last, parents)) = path.split_last() else { return };
+    let Some(parent) = value_at_mut(v, parents) else { return };
+    match (last, parent) {
+        (PathElement::Field(f), Value::Object(m)) => {
+            m.remove(f);
+        }
+        (e, Value::Array(items)) => {
+            if let Some(pos) = items.iter().position(|i| find_item(std::slice::from_ref(i), e).is_some()) {
+                items.remove(pos);
+            }
+        }
+        _ => return,
+    }
+    if parents.is_empty() {
+        return;
+    }
+    let now_empty = value_at(v, parents).is_some_and(|p| p.as_object().is_some_and(Map::is_empty));
+    if now_empty && !keep.contains(parents) && !matches!(parents.last(), Some(PathElement::Key(_))) {
+        remove_at(v, parents, keep);
+    }
+}
+
+fn value_at_mut<'a>(v: &'a mut Value, path: &[PathElement]) -> Option<&'a mut Value> {
+    let mut cur = v;
+    for e in path {
+        cur = match (e, cur) {
+            (PathElement::Field(f), Value::Object(m)) => m.get_mut(f)?,
+            (e, Value::Array(items)) => {
+                let pos = items.iter().position(|i| find_item(std::slice::from_ref(i), e).is_some())?;
+                &mut items[pos]
+            }
+            _ => return None,
+        };
+    }
+    Some(cur)
+}
+
+/// Merges an applied configuration into the live object, as server-side apply does.
+pub fn merge(live: &Value, config: &Value, node: Node<'_>) -> Value {
+    match (live, config) {
+        (Value::Object(l), Value::Object(c)) if !(node.is_atomic() && !node.is_untyped()) => {
+            let mut out = l.clone();
+            for (k, v) in c {
+                let child = node.field(k).unwrap_or(node);
+                let merged = match l.get(k) {
+                    Some(lv) => merge(lv, v, child),
+                    None => v.clone(),
+                };
+                out.insert(k.clone(), merged);
+            }
+            Value::Object(out)
+        }
+        (Value::Array(l), Value::Array(c)) => {
+            let item_node = node.item().unwrap_or(node);
+            match node.list_ref().map(|i| (i.list_type, i.item_keys())) {
+                Some((ListType::Map, keys)) if !keys.is_empty() => {
+                    let mut out = l.clone();
+                    for item in c {
+                        let key = item.as_object().and_then(|m| PathElement::key_of(m, &keys));
+                        let pos = key
+                            .as_ref()
+                            .and_then(|k| out.iter().position(|o| find_item(std::slice::from_ref(o), k).is_some()));
+                        match pos {
+                            Some(p) => out[p] = merge(&out[p], item, item_node),
+                            None => out.push(item.clone()),
+                        }
+                    }
+                    Value::Array(out)
+                }
+                Some((ListType::Set, _)) => {
+                    let mut out = l.clone();
+                    for item in c {
+                        if !out.contains(item) {
+                            out.push(item.clone());
+                        }
+                    }
+                    Value::Array(out)
+                }
+                _ => config.clone(),
+            }
+        }
+        _ => config.clone(),
+    }
+}
+
+/// A conflict: the owner (described as the API server words it) and the field.
+pub type Conflict = (String, String);
+
+/// Server-side apply of `config` by `manager` onto `live` (with its managedFields already
+/// read into `entries`). On success returns the new object (managedFields not yet written)
+/// and the updated entries; without `force`, fields another manager owns with a different
+/// value are conflicts.
+pub fn apply(
+    live: &Value,
+    config: &Value,
+    node: Node<'_>,
+    manager: &str,
+    api_version: &str,
+    force: bool,
+    mut entries: Vec<Entry>,
+    time: &str,
+    subresource: Option<&str>,
+) -> Result<(Value, Vec<Entry>), Vec<Conflict>> {
+    let mut config_set = FieldSet::from_value(config, node);
+    config_set.strip_bookkeeping();
+    match subresource {
+        None => config_set.remove(&[PathElement::Field("status".into())]),
+        Some("status") => {
+            let status = config_set.get(&[PathElement::Field("status".into())]).cloned();
+            config_set = FieldSet::new();
+            if let Some(s) = status {
+                config_set.entry(&[PathElement::Field("status".into())]).union_with(&s);
+            }
+        }
+        Some(_) => {}
+    }
+    let mut conflicts = Vec::new();
+    for e in entries.iter_mut() {
+        if e.same_owner(manager, "Apply", subresource) {
+            continue;
+        }
+        let overlap = e.set.intersection(&config_set);
+        let mut lost = FieldSet::new();
+        for leaf in overlap.leaves() {
+            if value_at(live, &leaf) != value_at(config, &leaf) && !is_container(value_at(config, &leaf)) {
+                conflicts.push((e.describe(), FieldSet::path_string(&leaf)));
+                lost.insert(&leaf);
+            }
+        }
+        if force && !lost.is_empty() {
+            e.set = e.set.difference(&lost);
+        }
+    }
+    if !conflicts.is_empty() && !force {
+        conflicts.sort_by(|a, b| a.1.cmp(&b.1));
+        return Err(conflicts);
+    }
+    let mut config = config.clone();
+    if subresource.is_none() {
+        if let Some(m) = config.as_object_mut() {
+            m.remove("status");
+        }
+    }
+    let mut merged = merge(live, &config, node);
+    let previous =
+        entries.iter().find(|e| e.same_owner(manager, "Apply", subresource)).map(|e| e.set.clone()).unwrap_or_default();
+    let removed = previous.difference(&config_set);
+    let mut others = FieldSet::new();
+    for e in entries.iter().filter(|e| !e.same_owner(manager, "Apply", subresource)) {
+        others.union_with(&e.set);
+    }
+    let mut leaves = removed.leaves();
+    leaves.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for path in leaves {
+        if others.has_prefix(&path) || config_set.has_prefix(&path) {
+            continue;
+        }
+        remove_at(&mut merged, &path, &others.union(&config_set));
+    }
+    record(&mut entries, manager, "Apply", api_version, subresource, &config_set, time, true);
+    Ok((merged, entries))
+}
+
+fn is_container(v: Option<&Value>) -> bool {
+    matches!(v, Some(Value::Object(m)) if !m.is_empty())
+}
+
+/// Whether a node is a struct with known fields.
+pub fn is_struct(node: Node<'_>) -> bool {
+    matches!(node.shape(), Shape::Struct { .. })
+}

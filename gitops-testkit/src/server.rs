@@ -1,0 +1,458 @@
+//! The HTTP face of the API server: discovery, REST routing, watch streams.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::Response;
+use gitops_core::Propagation;
+use gitops_core::selector::LabelSelector;
+use serde_json::{Value, json};
+
+use crate::api::{ApiError, Event, FieldSelector, State, Target, WriteOptions};
+use crate::registry::Resource;
+
+/// Shared server state.
+pub type Shared = Arc<Mutex<State>>;
+
+fn json_response(code: u16, v: &Value) -> Response {
+    Response::builder()
+        .status(StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(serde_json::to_vec(v).unwrap_or_default()))
+        .expect("a valid response")
+}
+
+fn error_response(e: &ApiError) -> Response {
+    json_response(e.code, &e.status())
+}
+
+fn not_found_page() -> Response {
+    Response::builder()
+        .status(404)
+        .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .body(Body::from("404 page not found\n"))
+        .expect("a valid response")
+}
+
+fn decode_component(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() + 0 && i + 2 <= bytes.len() - 1 => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+                match hex {
+                    Some(b) => {
+                        out.push(b);
+                        i += 3;
+                    }
+                    None => {
+                        out.push(b'%');
+                        i += 1;
+                    }
+                }
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn query(uri: &Uri) -> HashMap<String, String> {
+    uri.query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (decode_component(k), decode_component(v))
+        })
+        .collect()
+}
+
+fn resource_list(state: &State, group: &str, version: &str) -> Value {
+    let mut resources = Vec::new();
+    for r in state.registry.resources().iter().filter(|r| r.group == group && r.version == version) {
+        let mut main = json!({"name": r.plural, "singularName": r.singular, "namespaced": r.namespaced, "kind": r.kind, "verbs": r.verbs});
+        if !r.short_names.is_empty() {
+            main["shortNames"] = json!(r.short_names);
+        }
+        if !r.categories.is_empty() {
+            main["categories"] = json!(r.categories);
+        }
+        resources.push(main);
+        for (sub, verbs) in &r.subresources {
+            let kind = match sub.as_str() {
+                "scale" => "Scale",
+                "eviction" => "Eviction",
+                "binding" => "Binding",
+                "token" => "TokenRequest",
+                _ => r.kind.as_str(),
+            };
+            resources.push(json!({"name": format!("{}/{sub}", r.plural), "singularName": "", "namespaced": r.namespaced, "kind": kind, "verbs": verbs}));
+        }
+    }
+    let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
+    json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources})
+}
+
+fn group_json(name: &str, versions: &[String]) -> Value {
+    let vs: Vec<Value> =
+        versions.iter().map(|v| json!({"groupVersion": format!("{name}/{v}"), "version": v})).collect();
+    json!({"name": name, "versions": vs, "preferredVersion": vs[0]})
+}
+
+/// Handles one request.
+pub async fn handle(shared: Shared, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let path = uri.path().trim_end_matches('/').to_string();
+    let segs: Vec<String> = path.split('/').filter(|s| !s.is_empty()).map(decode_component).collect();
+    let q = query(&uri);
+    let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+    // Discovery.
+    {
+        let state = shared.lock().expect("state lock");
+        match segs.as_slice() {
+            ["version"] => {
+                return json_response(
+                    200,
+                    &json!({"major": "1", "minor": "36", "emulationMajor": "1", "emulationMinor": "36", "minCompatibilityMajor": "1", "minCompatibilityMinor": "35", "gitVersion": "v1.36.2", "gitCommit": "gitops-testkit", "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z", "goVersion": "none", "compiler": "rustc", "platform": "linux/amd64"}),
+                );
+            }
+            ["healthz"] | ["readyz"] | ["livez"] => {
+                return Response::builder().status(200).body(Body::from("ok")).expect("response");
+            }
+            ["api"] => {
+                return json_response(
+                    200,
+                    &json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1:6443"}]}),
+                );
+            }
+            ["api", "v1"] => return json_response(200, &resource_list(&state, "", "v1")),
+            ["apis"] => {
+                let groups: Vec<Value> = state
+                    .registry
+                    .groups()
+                    .iter()
+                    .filter(|(g, _)| !g.is_empty())
+                    .map(|(g, vs)| group_json(g, vs))
+                    .collect();
+                return json_response(200, &json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}));
+            }
+            ["apis", g] => {
+                return match state.registry.groups().iter().find(|(name, _)| name == g) {
+                    Some((name, vs)) => {
+                        let mut v = group_json(name, vs);
+                        v["kind"] = json!("APIGroup");
+                        v["apiVersion"] = json!("v1");
+                        json_response(200, &v)
+                    }
+                    None => not_found_page(),
+                };
+            }
+            ["apis", g, v] => {
+                return if state.registry.serves(g, v) {
+                    json_response(200, &resource_list(&state, g, v))
+                } else {
+                    not_found_page()
+                };
+            }
+            _ => {}
+        }
+    }
+    let (group, version, rest): (&str, &str, &[&str]) = match segs.as_slice() {
+        ["api", "v1", rest @ ..] => ("", "v1", rest),
+        ["apis", g, v, rest @ ..] => (g, v, rest),
+        _ => return not_found_page(),
+    };
+    let resolved = {
+        let state = shared.lock().expect("state lock");
+        if !state.registry.serves(group, version) {
+            return not_found_page();
+        }
+        resolve(&state, group, version, rest)
+    };
+    let Some((res, target)) = resolved else {
+        return error_response(&ApiError {
+            code: 404,
+            reason: "NotFound".into(),
+            message: "the server could not find the requested resource".into(),
+            details: Some(json!({})),
+        });
+    };
+    let agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("unknown");
+    let default_manager = agent.split('/').next().unwrap_or("unknown").to_string();
+    let content_type =
+        headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json").to_string();
+    let dry_run = q.get("dryRun").is_some_and(|v| v == "All");
+    let manager = q.get("fieldManager").cloned();
+    let labels = match LabelSelector::parse(q.get("labelSelector").map(String::as_str).unwrap_or("")) {
+        Ok(l) => l,
+        Err(_) => {
+            return error_response(&ApiError::bad_request(
+                "unable to parse requirement: found '=', expected: identifier",
+            ));
+        }
+    };
+    let fields = match FieldSelector::parse(q.get("fieldSelector").map(String::as_str).unwrap_or("")) {
+        Ok(f) => f,
+        Err(e) => return error_response(&e),
+    };
+    if method == Method::GET && target.name.is_empty() && q.get("watch").is_some_and(|w| w == "1" || w == "true") {
+        return watch(shared, res, target.namespace, labels, fields, &q).await;
+    }
+    let verb_allowed = |verb: &str| {
+        if target.subresource.is_empty() {
+            res.verbs.iter().any(|v| v == verb)
+        } else {
+            res.subresources.iter().any(|(s, vs)| *s == target.subresource && vs.iter().any(|v| v == verb))
+        }
+    };
+    let verb = match (&method, target.name.is_empty()) {
+        (&Method::GET, true) => "list",
+        (&Method::GET, false) => "get",
+        (&Method::POST, true) => "create",
+        (&Method::PUT, false) => "update",
+        (&Method::PATCH, false) => "patch",
+        (&Method::DELETE, false) => "delete",
+        (&Method::DELETE, true) => "deletecollection",
+        _ => "",
+    };
+    if verb.is_empty() || !verb_allowed(verb) {
+        return error_response(&ApiError {
+            code: 405,
+            reason: "MethodNotAllowed".into(),
+            message: format!("the server does not allow this method on the requested resource"),
+            details: Some(json!({})),
+        });
+    }
+    let parse_body = |body: &Bytes| -> Result<Value, ApiError> {
+        serde_json::from_slice(body).or_else(|e| {
+            if content_type.contains("yaml") {
+                gitops_core::yaml::parse_value(&String::from_utf8_lossy(body), "body", 0, 1).map(|v| v.unwrap_or(Value::Null)).map_err(|e| ApiError::bad_request(e.to_string()))
+            } else {
+                let text = String::from_utf8_lossy(body);
+                let head: String = text.chars().take(30).collect();
+                Err(ApiError::bad_request(format!("the object provided is unrecognized (must be of type {}): couldn't get version/kind; json parse error: {} ({head} ...)", res.kind, if e.is_eof() { "unexpected end of JSON input".to_string() } else { e.to_string() })))
+            }
+        })
+    };
+    let mut state = shared.lock().expect("state lock");
+    let result = match verb {
+        "get" => state.get(&res, &target).map(|v| (200, v)),
+        "list" => {
+            let limit = q.get("limit").and_then(|l| l.parse().ok()).unwrap_or(0);
+            state
+                .list(
+                    &res,
+                    &target.namespace,
+                    &labels,
+                    &fields,
+                    limit,
+                    q.get("continue").map(String::as_str).unwrap_or(""),
+                )
+                .map(|v| (200, v))
+        }
+        "create" => parse_body(&body).and_then(|b| {
+            let opts = WriteOptions { manager: manager.unwrap_or(default_manager), dry_run, force: false };
+            state.create(&res, &target, b, &opts).map(|v| (201, v))
+        }),
+        "update" => parse_body(&body).and_then(|b| {
+            let opts = WriteOptions { manager: manager.unwrap_or(default_manager), dry_run, force: false };
+            state.update(&res, &target, b, &opts).map(|v| (200, v))
+        }),
+        "patch" => {
+            let is_apply = content_type.starts_with("application/apply-patch");
+            let existed = state.get_object(&res, &target.namespace, &target.name).is_some();
+            let opts = WriteOptions {
+                manager: if is_apply { manager.unwrap_or_default() } else { manager.unwrap_or(default_manager) },
+                dry_run,
+                force: q.get("force").is_some_and(|f| f == "true"),
+            };
+            state
+                .patch(&res, &target, &content_type, &body, &opts)
+                .map(|v| (if is_apply && !existed { 201 } else { 200 }, v))
+        }
+        "delete" => {
+            let options: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            let policy = q
+                .get("propagationPolicy")
+                .map(String::as_str)
+                .or_else(|| options.get("propagationPolicy").and_then(Value::as_str));
+            let propagation = match policy {
+                Some("Orphan") => Some(Propagation::Orphan),
+                Some("Foreground") => Some(Propagation::Foreground),
+                Some("Background") => Some(Propagation::Background),
+                _ => None,
+            };
+            let dry = dry_run
+                || options.get("dryRun").and_then(Value::as_array).is_some_and(|d| d.iter().any(|x| x == "All"));
+            state.delete(&res, &target, propagation, dry).map(|v| (200, v))
+        }
+        "deletecollection" => {
+            state.delete_collection(&res, &target.namespace, &labels, &fields, dry_run).map(|v| (200, v))
+        }
+        _ => unreachable!("verbs are checked above"),
+    };
+    drop(state);
+    match result {
+        Ok((code, v)) => json_response(code, &v),
+        Err(e) => error_response(&e),
+    }
+}
+
+fn resolve(state: &State, group: &str, version: &str, rest: &[&str]) -> Option<(Resource, Target)> {
+    let find = |plural: &str| state.registry.by_plural(group, version, plural).cloned();
+    let t =
+        |ns: &str, name: &str, sub: &str| Target { namespace: ns.into(), name: name.into(), subresource: sub.into() };
+    let namespaced = |r: &Resource| r.namespaced;
+    match rest {
+        ["namespaces", ns, plural, tail @ ..]
+            if group.is_empty() && !matches!(*plural, "status" | "finalize")
+                || !group.is_empty() && rest[0] == "namespaces" && rest.len() >= 3 =>
+        {
+            let r = find(plural).filter(namespaced)?;
+            match tail {
+                [] => Some((r, t(ns, "", ""))),
+                [name] => Some((r, t(ns, name, ""))),
+                [name, sub] => r.subresources.iter().any(|(s, _)| s == sub).then(|| (r.clone(), t(ns, name, sub))),
+                _ => None,
+            }
+        }
+        [plural] => {
+            let r = find(plural)?;
+            Some((r, t("", "", "")))
+        }
+        [plural, name] => {
+            let r = find(plural).filter(|r| !r.namespaced)?;
+            Some((r, t("", name, "")))
+        }
+        [plural, name, sub] => {
+            let r = find(plural).filter(|r| !r.namespaced)?;
+            r.subresources.iter().any(|(s, _)| s == sub).then(|| (r.clone(), t("", name, sub)))
+        }
+        _ => None,
+    }
+}
+
+fn event_json(kind: &str, object: &Value) -> Bytes {
+    let mut line = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
+    line.push(b'\n');
+    Bytes::from(line)
+}
+
+async fn watch(
+    shared: Shared,
+    res: Resource,
+    namespace: String,
+    labels: LabelSelector,
+    fields: FieldSelector,
+    q: &HashMap<String, String>,
+) -> Response {
+    let timeout = q.get("timeoutSeconds").and_then(|t| t.parse::<u64>().ok()).unwrap_or(1800);
+    let bookmarks = q.get("allowWatchBookmarks").is_some_and(|b| b == "true");
+    let send_initial = q.get("sendInitialEvents").is_some_and(|b| b == "true");
+    let rv_param = q.get("resourceVersion").cloned().unwrap_or_default();
+    let (initial, mut rx, start_rv) = {
+        let state = shared.lock().expect("state lock");
+        let rx = state.tx.subscribe();
+        let matches = |e: &Event| {
+            e.group == res.group && e.plural == res.plural && (namespace.is_empty() || e.namespace == namespace)
+        };
+        let mut initial: Vec<Bytes> = Vec::new();
+        let start_rv;
+        if rv_param.is_empty() || rv_param == "0" || send_initial {
+            for v in state.select(&res, &namespace, &labels, &fields) {
+                initial.push(event_json("ADDED", &v));
+            }
+            start_rv = state.resource_version();
+            if send_initial {
+                let bm = json!({"kind": res.kind, "apiVersion": res.api_version(), "metadata": {"resourceVersion": start_rv.to_string(), "annotations": {"k8s.io/initial-events-end": "true"}}});
+                initial.push(event_json("BOOKMARK", &bm));
+            }
+        } else {
+            let Ok(rv) = rv_param.parse::<u64>() else {
+                return error_response(&ApiError::bad_request(format!("invalid resource version: {rv_param}")));
+            };
+            if rv < state.oldest_resumable() {
+                let status = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": format!("too old resource version: {rv} ({})", state.oldest_resumable()), "reason": "Expired", "code": 410});
+                let body = event_json("ERROR", &status);
+                return Response::builder()
+                    .status(200)
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body(Body::from(body))
+                    .expect("response");
+            }
+            for e in state.events_since(rv).into_iter().filter(matches) {
+                if labels.matches(e.object.pointer("/metadata/labels").and_then(Value::as_object))
+                    && fields.matches(&e.object)
+                {
+                    initial.push(event_json(e.kind, &e.object));
+                }
+            }
+            start_rv = state.resource_version();
+        }
+        (initial, rx, start_rv)
+    };
+    let (tx, out_rx) = tokio::sync::mpsc::channel::<Result<Bytes, Infallible>>(256);
+    let res2 = res.clone();
+    tokio::spawn(async move {
+        for b in initial {
+            if tx.send(Ok(b)).await.is_err() {
+                return;
+            }
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        tick.tick().await;
+        let mut last_rv = start_rv;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => return,
+                _ = tick.tick(), if bookmarks => {
+                    let bm = json!({"kind": res2.kind, "apiVersion": res2.api_version(), "metadata": {"resourceVersion": last_rv.to_string()}});
+                    if tx.send(Ok(event_json("BOOKMARK", &bm))).await.is_err() { return; }
+                }
+                ev = rx.recv() => match ev {
+                    Ok(e) => {
+                        if e.rv <= start_rv { continue; }
+                        last_rv = e.rv;
+                        if e.group != res2.group || e.plural != res2.plural || (!namespace.is_empty() && e.namespace != namespace) { continue; }
+                        if !labels.matches(e.object.pointer("/metadata/labels").and_then(Value::as_object)) || !fields.matches(&e.object) { continue; }
+                        if tx.send(Ok(event_json(e.kind, &e.object))).await.is_err() { return; }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        let status = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": "the watch fell behind", "reason": "Expired", "code": 410});
+                        let _ = tx.send(Ok(event_json("ERROR", &status))).await;
+                        return;
+                    }
+                    Err(_) => return,
+                }
+            }
+        }
+    });
+    let stream = tokio_stream_from(out_rx);
+    Response::builder()
+        .status(200)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::TRANSFER_ENCODING, "chunked")
+        .body(Body::from_stream(stream))
+        .expect("response")
+}
+
+fn tokio_stream_from(
+    mut rx: tokio::sync::mpsc::Receiver<Result<Bytes, Infallible>>,
+) -> impl futures::Stream<Item = Result<Bytes, Infallible>> {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
