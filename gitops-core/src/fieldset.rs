@@ -62,7 +62,11 @@ impl PathElement {
     pub fn key_of(item: &Map<String, Value>, keys: &[&str]) -> Option<Self> {
         let mut m = Map::new();
         for k in keys {
-            m.insert((*k).into(), item.get(*k)?.clone());
+            let v = match item.get(*k) {
+                Some(v) => v.clone(),
+                None => crate::schema::key_default(k)?,
+            };
+            m.insert((*k).into(), v);
         }
         Some(PathElement::Key(Value::Object(m).to_string()))
     }
@@ -357,6 +361,9 @@ impl FieldSet {
                                 .unwrap_or(PathElement::Index(i));
                             let child = self.children.entry(element).or_default();
                             child.member = true;
+                            if item_node.is_atomic() && !item_node.is_untyped() {
+                                continue;
+                            }
                             if let Value::Object(m) = item {
                                 for (k, v) in m {
                                     let n = item_node.field(k).unwrap_or(item_node);

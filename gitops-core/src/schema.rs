@@ -135,6 +135,15 @@ pub struct Schema {
     kinds: HashMap<(String, String), Vec<KindInfo>>,
 }
 
+/// The value the API server defaults a list-map key field to, when an item leaves it out:
+/// ports are keyed by port and protocol, and a missing protocol is `TCP`.
+pub fn key_default(field: &str) -> Option<Value> {
+    match field {
+        "protocol" => Some(Value::String("TCP".into())),
+        _ => None,
+    }
+}
+
 /// Node index of the scalar shape.
 pub const SCALAR: usize = 0;
 /// Node index of the untyped shape.

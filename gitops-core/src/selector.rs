@@ -32,6 +32,11 @@ impl LabelSelector {
         Ok(Self { reqs })
     }
 
+    /// Whether the selector has no requirement (selects everything).
+    pub fn is_empty(&self) -> bool {
+        self.reqs.is_empty()
+    }
+
     /// Whether a label map matches.
     pub fn matches(&self, labels: Option<&Map<String, Value>>) -> bool {
         let get = |k: &str| labels.and_then(|l| l.get(k)).and_then(Value::as_str);
@@ -87,13 +92,14 @@ fn parse_req(part: &str) -> Result<Req, String> {
             return Ok(if neg { Req::NotIn(k.into(), vals) } else { Req::In(k.into(), vals) });
         }
     }
+    let valid_value = |v: &str| v.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
     if let Some((k, v)) = part.split_once("!=") {
-        let k = k.trim();
-        return if valid_key(k) { Ok(Req::Ne(k.into(), v.trim().into())) } else { Err(bad()) };
+        let (k, v) = (k.trim(), v.trim());
+        return if valid_key(k) && valid_value(v) { Ok(Req::Ne(k.into(), v.into())) } else { Err(bad()) };
     }
     if let Some((k, v)) = part.split_once("==").or_else(|| part.split_once('=')) {
-        let k = k.trim();
-        return if valid_key(k) { Ok(Req::Eq(k.into(), v.trim().into())) } else { Err(bad()) };
+        let (k, v) = (k.trim(), v.trim());
+        return if valid_key(k) && valid_value(v) { Ok(Req::Eq(k.into(), v.into())) } else { Err(bad()) };
     }
     if valid_key(part) { Ok(Req::Exists(part.into())) } else { Err(bad()) }
 }
@@ -120,7 +126,7 @@ mod tests {
         ] {
             assert_eq!(LabelSelector::parse(sel).unwrap().matches(l), want, "{sel}");
         }
-        for bad in ["a in b", "=x", "!", "a b c"] {
+        for bad in ["a in b", "=x", "!", "a b c", "env===prod", "a=b!"] {
             assert!(LabelSelector::parse(bad).is_err(), "{bad}");
         }
     }

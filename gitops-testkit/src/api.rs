@@ -42,6 +42,19 @@ impl ApiError {
         )
     }
 
+    /// 404 for a named object of a resource (`deployments.apps "x" not found`).
+    pub fn not_found_in(res: &Resource, name: &str) -> Self {
+        if res.group.is_empty() {
+            return Self::not_found(&res.plural, name);
+        }
+        Self::new(
+            404,
+            "NotFound",
+            format!("{}.{} \"{name}\" not found", res.plural, res.group),
+            Some(json!({"name": name, "group": res.group, "kind": res.plural})),
+        )
+    }
+
     /// 400.
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(400, "BadRequest", message, None)
@@ -143,6 +156,8 @@ pub struct State {
     seed: u64,
     counter: u64,
     node_port: u16,
+    /// How workloads behave (see [`Simulation`]).
+    pub simulation: crate::controllers::Simulation,
 }
 
 /// The current time in RFC 3339, seconds precision, UTC.
@@ -233,6 +248,7 @@ impl State {
             seed,
             counter: 0,
             node_port: 30000,
+            simulation: crate::controllers::Simulation::Off,
         };
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             let res = s.registry.by_plural("", "v1", "namespaces").cloned().expect("namespaces are served");
@@ -450,6 +466,43 @@ impl State {
         if causes.is_empty() { Ok(()) } else { Err(ApiError::invalid(&res.kind, &res.group, name, causes)) }
     }
 
+    fn update_entries(
+        &self,
+        res: &Resource,
+        old: Option<&Value>,
+        new: &Value,
+        opts: &WriteOptions,
+        subresource: Option<&str>,
+        time: &str,
+    ) -> Vec<managed::Entry> {
+        let node = self.schema.node(&res.group, &res.version, &res.kind).unwrap_or_else(|| self.schema.untyped());
+        let mut entries = old.map(managed::read).unwrap_or_default();
+        let mut changed = managed::changed_fields(old, new, node, !res.custom);
+        match subresource {
+            None => changed.remove(&[gitops_core::PathElement::Field("status".into())]),
+            Some(_) => {
+                let status = changed.get(&[gitops_core::PathElement::Field("status".into())]).cloned();
+                changed = gitops_core::FieldSet::new();
+                if let Some(s) = status {
+                    changed.entry(&[gitops_core::PathElement::Field("status".into())]).union_with(&s);
+                }
+            }
+        }
+        if !changed.is_empty() {
+            managed::record(
+                &mut entries,
+                &opts.manager,
+                "Update",
+                &res.api_version(),
+                subresource,
+                &changed,
+                time,
+                false,
+            );
+        }
+        entries
+    }
+
     fn finish_write(
         &mut self,
         res: &Resource,
@@ -459,39 +512,12 @@ impl State {
         subresource: Option<&str>,
         apply_entries: Option<Vec<managed::Entry>>,
     ) -> Result<Value, ApiError> {
-        let node_schema = self.schema.clone();
-        let node = node_schema.node(&res.group, &res.version, &res.kind).unwrap_or_else(|| node_schema.untyped());
         let time = now();
         let mut entries = match apply_entries {
             Some(e) => e,
-            None => {
-                let mut entries = old.map(managed::read).unwrap_or_default();
-                let mut changed = managed::changed_fields(old, &new, node);
-                match subresource {
-                    None => changed.remove(&[gitops_core::PathElement::Field("status".into())]),
-                    Some(_) => {
-                        let status = changed.get(&[gitops_core::PathElement::Field("status".into())]).cloned();
-                        changed = gitops_core::FieldSet::new();
-                        if let Some(s) = status {
-                            changed.entry(&[gitops_core::PathElement::Field("status".into())]).union_with(&s);
-                        }
-                    }
-                }
-                if !changed.is_empty() {
-                    managed::record(
-                        &mut entries,
-                        &opts.manager,
-                        "Update",
-                        &res.api_version(),
-                        subresource,
-                        &changed,
-                        &time,
-                        false,
-                    );
-                }
-                entries
-            }
+            None => self.update_entries(res, old, &new, opts, subresource, &time),
         };
+        prune_empty_metadata(&mut new);
         managed::forget_missing(&mut entries, &new);
         managed::write(&mut new, &entries);
         // A write that changes nothing is not stored.
@@ -523,16 +549,21 @@ impl State {
             let finalizers_left =
                 new.pointer("/metadata/finalizers").and_then(Value::as_array).is_some_and(|f| !f.is_empty());
             if deleting && !finalizers_left {
+                meta_mut(&mut new).insert("resourceVersion".into(), json!(meta_str(old, "resourceVersion")));
                 if opts.dry_run {
                     return Ok(self.render(res, &new));
                 }
+                let response = self.render(res, &new);
                 let out = self.commit(res, new, "DELETED");
                 self.after_delete(res, &out);
-                return Ok(out);
+                return Ok(response);
             }
         }
         self.validate_object(res, &new)?;
         if opts.dry_run {
+            if let Some(old) = old {
+                meta_mut(&mut new).insert("resourceVersion".into(), json!(meta_str(old, "resourceVersion")));
+            }
             return Ok(self.render(res, &new));
         }
         let kind = if old.is_some() { "MODIFIED" } else { "ADDED" };
@@ -655,13 +686,14 @@ impl State {
                 )],
             ));
         }
-        let mut new = self.prepare_new(res, target, body);
-        if let Some(m) = new.as_object_mut() {
+        if let Some(m) = body.as_object_mut() {
             if res.subresources.iter().any(|(s, _)| s == "status") && res.custom {
                 m.remove("status");
             }
         }
-        self.finish_write(res, None, new, opts, None, None)
+        let entries = self.update_entries(res, None, &body, opts, None, &now());
+        let new = self.prepare_new(res, target, body);
+        self.finish_write(res, None, new, opts, None, Some(entries))
     }
 
     /// PUT (the main resource or a subresource).
@@ -676,7 +708,7 @@ impl State {
         let old = self
             .get_object(res, &target.namespace, &target.name)
             .cloned()
-            .ok_or_else(|| ApiError::not_found(&res.plural, &target.name))?;
+            .ok_or_else(|| ApiError::not_found_in(res, &target.name))?;
         let rv = meta_str(&body, "resourceVersion");
         if !rv.is_empty() && rv != meta_str(&old, "resourceVersion") {
             return Err(ApiError::conflict(&res.plural, &target.name));
@@ -807,17 +839,17 @@ impl State {
         let old = self
             .get_object(res, &target.namespace, &target.name)
             .cloned()
-            .ok_or_else(|| ApiError::not_found(&res.plural, &target.name))?;
+            .ok_or_else(|| ApiError::not_found_in(res, &target.name))?;
         let mut doc = self.render(res, &old);
         match ct {
             "application/merge-patch+json" => patch::merge_patch(&mut doc, &patch_value),
             "application/json-patch+json" => patch::json_patch(&mut doc, &patch_value).map_err(|e| {
-                let msg = e.to_string();
-                if msg.contains("test") {
-                    ApiError::new(422, "Invalid", msg, None)
-                } else {
-                    ApiError::new(422, "Invalid", msg, None)
-                }
+                ApiError::new(
+                    422,
+                    "Invalid",
+                    format!("the server rejected our request due to an error in our request: {e}"),
+                    Some(json!({})),
+                )
             })?,
             _ => {
                 if res.custom {
@@ -912,7 +944,7 @@ impl State {
                     )));
                 }
                 if sub.is_some() {
-                    return Err(ApiError::not_found(&res.plural, &target.name));
+                    return Err(ApiError::not_found_in(res, &target.name));
                 }
                 self.check_namespace(res, &target.namespace, true)?;
                 let empty =
@@ -940,7 +972,7 @@ impl State {
     pub fn get(&self, res: &Resource, target: &Target) -> Result<Value, ApiError> {
         self.get_object(res, &target.namespace, &target.name)
             .map(|v| self.render(res, v))
-            .ok_or_else(|| ApiError::not_found(&res.plural, &target.name))
+            .ok_or_else(|| ApiError::not_found_in(res, &target.name))
     }
 
     /// The objects a list or watch selects.
@@ -985,18 +1017,26 @@ impl State {
             items.truncate(limit);
             let last = items.last().expect("limit > 0");
             meta["continue"] = json!(encode_continue(meta_str(last, "namespace"), meta_str(last, "name")));
-            meta["remainingItemCount"] = json!(remaining);
+            // The real server counts the rest only when nothing filters the list.
+            if labels.is_empty() && fields.is_empty() {
+                meta["remainingItemCount"] = json!(remaining);
+            }
         }
+        // Built-in lists carry their items without apiVersion and kind; custom resources
+        // (served as unstructured data) keep them, and always say `continue`.
         let items: Vec<Value> = items
             .into_iter()
             .map(|mut v| {
-                if let Some(m) = v.as_object_mut() {
+                if let (false, Some(m)) = (res.custom, v.as_object_mut()) {
                     m.remove("apiVersion");
                     m.remove("kind");
                 }
                 v
             })
             .collect();
+        if res.custom && meta.get("continue").is_none() {
+            meta["continue"] = json!("");
+        }
         Ok(
             json!({"kind": format!("{}List", res.kind), "apiVersion": res.api_version(), "metadata": meta, "items": items}),
         )
@@ -1013,7 +1053,7 @@ impl State {
         let old = self
             .get_object(res, &target.namespace, &target.name)
             .cloned()
-            .ok_or_else(|| ApiError::not_found(&res.plural, &target.name))?;
+            .ok_or_else(|| ApiError::not_found_in(res, &target.name))?;
         let mut finalizers: Vec<Value> =
             old.pointer("/metadata/finalizers").and_then(Value::as_array).cloned().unwrap_or_default();
         let is_namespace = res.kind == "Namespace" && res.group.is_empty();
@@ -1035,8 +1075,12 @@ impl State {
             if !finalizers.is_empty() {
                 meta.insert("finalizers".into(), Value::Array(finalizers));
             }
+            if let Some(g) = new.pointer("/metadata/generation").and_then(Value::as_i64) {
+                meta_mut(&mut new).insert("generation".into(), json!(g + 1));
+            }
             if is_namespace {
                 new["status"] = json!({"phase": "Terminating"});
+                meta_mut(&mut new).remove("deletionGracePeriodSeconds");
             }
             if dry_run {
                 return Ok(self.render(res, &new));
@@ -1050,7 +1094,11 @@ impl State {
         }
         let out = self.commit(res, old, "DELETED");
         self.after_delete(res, &out);
-        Ok(out)
+        let mut details = json!({"name": meta_str(&out, "name"), "kind": res.plural, "uid": meta_str(&out, "uid")});
+        if !res.group.is_empty() {
+            details["group"] = json!(res.group);
+        }
+        Ok(json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}))
     }
 
     /// DELETE of a collection.
@@ -1090,6 +1138,25 @@ impl State {
         if obj.pointer("/metadata/deletionTimestamp").is_some() {
             self.run_finalizers(res, obj);
         }
+        self.run_controllers(res, obj);
+    }
+
+    /// Stores an object written by a controller (managedFields already set).
+    pub(crate) fn store_as_controller(&mut self, res: &Resource, new: Value, create: bool) -> Value {
+        let mut new = new;
+        if let Some(m) = new.as_object_mut() {
+            m.remove("apiVersion");
+            m.remove("kind");
+        }
+        self.commit(res, new, if create { "ADDED" } else { "MODIFIED" })
+    }
+
+    /// Creates an object as kube-controller-manager.
+    pub(crate) fn controller_create(&mut self, res: &Resource, obj: Value) -> Option<Value> {
+        let target =
+            Target { namespace: meta_str(&obj, "namespace").into(), name: String::new(), subresource: String::new() };
+        let opts = WriteOptions { manager: "kube-controller-manager".into(), ..Default::default() };
+        self.create(res, &target, obj, &opts).ok()
     }
 
     fn after_delete(&mut self, res: &Resource, obj: &Value) {
@@ -1130,27 +1197,15 @@ impl State {
             let mut new = obj.clone();
             let t = now();
             let names = obj.pointer("/spec/names").cloned().unwrap_or(json!({}));
-            let stored: Vec<Value> = obj
-                .pointer("/spec/versions")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter(|v| v["storage"] == json!(true))
-                .map(|v| v["name"].clone())
-                .collect();
-            new["status"] = json!({
-                "conditions": [
-                    {"type": "NamesAccepted", "status": "True", "lastTransitionTime": t, "reason": "NoConflicts", "message": "no conflicts found"},
-                    {"type": "Established", "status": "True", "lastTransitionTime": t, "reason": "InitialNamesAccepted", "message": "the initial names have been accepted"}
-                ],
-                "acceptedNames": names,
-                "storedVersions": stored,
-            });
-            if let Some(m) = new.as_object_mut() {
-                m.remove("apiVersion");
-                m.remove("kind");
-            }
-            self.commit(res, new, "MODIFIED");
+            new["status"]["conditions"] = json!([
+                {"type": "NamesAccepted", "status": "True", "lastTransitionTime": t, "reason": "NoConflicts", "message": "no conflicts found"},
+                {"type": "Established", "status": "True", "lastTransitionTime": t, "reason": "InitialNamesAccepted", "message": "the initial names have been accepted"}
+            ]);
+            new["status"]["acceptedNames"] = names;
+            let target =
+                Target { namespace: String::new(), name: meta_str(obj, "name").into(), subresource: "status".into() };
+            let opts = WriteOptions { manager: "kube-apiserver".into(), ..Default::default() };
+            let _ = self.update(res, &target, new, &opts);
         }
     }
 
@@ -1301,6 +1356,23 @@ impl State {
     }
 }
 
+/// Go drops empty maps and lists of ObjectMeta (`omitempty`).
+fn prune_empty_metadata(v: &mut Value) {
+    if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+        for f in ["labels", "annotations", "finalizers", "ownerReferences"] {
+            let empty = match meta.get(f) {
+                Some(Value::Object(m)) => m.is_empty(),
+                Some(Value::Array(a)) => a.is_empty(),
+                Some(Value::Null) => true,
+                _ => false,
+            };
+            if empty {
+                meta.remove(f);
+            }
+        }
+    }
+}
+
 fn with_status(mut new: Value, old: &Value) -> Value {
     if let Some(s) = old.get("status") {
         new["status"] = s.clone();
@@ -1407,6 +1479,11 @@ impl FieldSelector {
             reqs.push((field.to_string(), eq, value.trim().to_string()));
         }
         Ok(Self { reqs })
+    }
+
+    /// Whether the selector selects everything.
+    pub fn is_empty(&self) -> bool {
+        self.reqs.is_empty()
     }
 
     /// Whether an object matches.

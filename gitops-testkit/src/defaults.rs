@@ -127,6 +127,14 @@ pub fn apply_defaults(group: &str, kind: &str, v: &mut Value) {
             if ty == "LoadBalancer" {
                 default(spec, "allocateLoadBalancerNodePorts", json!(true));
             }
+            if ty == "ClusterIP" || ty == "ExternalName" {
+                if let Some(Value::Array(ports)) = spec.get_mut("ports") {
+                    for p in ports {
+                        obj(p).remove("nodePort");
+                    }
+                }
+                spec.remove("externalTrafficPolicy");
+            }
             if let Some(Value::Array(ports)) = spec.get_mut("ports") {
                 for p in ports {
                     let p = obj(p);
@@ -205,6 +213,7 @@ pub fn apply_defaults(group: &str, kind: &str, v: &mut Value) {
 }
 
 fn job_spec(spec: &mut Map<String, Value>) {
+    default(spec, "manualSelector", json!(false));
     default(spec, "parallelism", json!(1));
     default(spec, "completions", json!(1));
     default(spec, "backoffLimit", json!(6));
@@ -370,6 +379,22 @@ pub fn allocate(group: &str, kind: &str, v: &mut Value, uid: &str, ip: &str, nod
         ),
         ("networking.k8s.io", "Ingress") => default(root, "status", json!({"loadBalancer": {}})),
         ("", "Pod") => default(root, "status", json!({"phase": "Pending", "qosClass": "BestEffort"})),
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => {
+            let stored: Vec<Value> = root
+                .get("spec")
+                .and_then(|s| s.get("versions"))
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter(|v| v["storage"] == json!(true))
+                .map(|v| v["name"].clone())
+                .collect();
+            default(
+                root,
+                "status",
+                json!({"conditions": null, "acceptedNames": {"plural": "", "kind": ""}, "storedVersions": stored}),
+            );
+        }
         _ => {}
     }
 }

@@ -22,6 +22,7 @@
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod controllers;
 pub mod defaults;
 pub mod managed;
 pub mod registry;
@@ -31,6 +32,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 pub use api::{ApiError, State};
+pub use controllers::Simulation;
 pub use registry::{Registry, Resource};
 
 /// Everything that can go wrong in gitops-testkit.

@@ -81,6 +81,7 @@ pub fn write(obj: &mut Value, entries: &[Entry]) {
 
 /// Records that `manager` wrote `fields` with `operation`: its entry gains them, every other
 /// entry loses them.
+#[allow(clippy::too_many_arguments)]
 pub fn record(
     entries: &mut Vec<Entry>,
     manager: &str,
@@ -91,9 +92,13 @@ pub fn record(
     time: &str,
     replace: bool,
 ) {
-    for e in entries.iter_mut() {
-        if !e.same_owner(manager, operation, subresource) {
-            e.set = e.set.difference(fields);
+    // An Update takes the fields it changed from everyone; an Apply shares fields whose
+    // values agree (conflicting ones were settled before).
+    if operation == "Update" {
+        for e in entries.iter_mut() {
+            if !e.same_owner(manager, operation, subresource) {
+                e.set = e.set.difference(fields);
+            }
         }
     }
     match entries.iter_mut().find(|e| e.same_owner(manager, operation, subresource)) {
@@ -131,8 +136,9 @@ pub fn forget_missing(entries: &mut [Entry], obj: &Value) {
 
 /// Fields a zero Go object of the built-in types always has (non-pointer structs and lists
 /// serialized without `omitempty`): when created they are not "new", so they get no `.`.
-const ZERO_PRESENT: [&str; 12] = [
+const ZERO_PRESENT: [&str; 13] = [
     "metadata",
+    "names",
     "spec",
     "status",
     "template",
@@ -148,9 +154,9 @@ const ZERO_PRESENT: [&str; 12] = [
 
 /// The fields an Update operation takes ownership of: those `new` adds or changes compared
 /// with `old` (`None` for a create).
-pub fn changed_fields(old: Option<&Value>, new: &Value, node: Node<'_>) -> FieldSet {
+pub fn changed_fields(old: Option<&Value>, new: &Value, node: Node<'_>, typed: bool) -> FieldSet {
     let mut set = FieldSet::new();
-    diff(old, new, node, true, &mut set, &mut Vec::new());
+    diff(old, new, node, typed, &mut set, &mut Vec::new());
     set.strip_bookkeeping();
     set
 }
@@ -164,7 +170,7 @@ fn diff(old: Option<&Value>, new: &Value, node: Node<'_>, zero: bool, set: &mut 
         Value::Object(map) if !atomic => {
             let old_map = old.and_then(Value::as_object);
             if map.is_empty() {
-                if old_map.is_none() {
+                if old_map.is_none() && !zero {
                     set.insert(path);
                 }
                 return;
@@ -175,7 +181,8 @@ fn diff(old: Option<&Value>, new: &Value, node: Node<'_>, zero: bool, set: &mut 
             for (k, v) in map {
                 let child = node.field(k).unwrap_or(node);
                 path.push(PathElement::Field(k.clone()));
-                let child_zero = zero && old_map.is_none() && ZERO_PRESENT.contains(&k.as_str());
+                let child_zero = (zero && old_map.is_none() && ZERO_PRESENT.contains(&k.as_str()))
+                    || (path.is_empty() && k == "metadata");
                 diff(old_map.and_then(|m| m.get(k)), v, child, child_zero, set, path);
                 path.pop();
             }
@@ -186,7 +193,7 @@ fn diff(old: Option<&Value>, new: &Value, node: Node<'_>, zero: bool, set: &mut 
             let old_items = old.and_then(Value::as_array);
             match info.map(|i| (i.list_type, i.item_keys())) {
                 Some((ListType::Map, keys)) if !keys.is_empty() => {
-                    if old_items.is_none() && !zero {
+                    if old.is_none() && !zero {
                         set.insert(path);
                     }
                     for (i, item) in items.iter().enumerate() {
@@ -198,6 +205,13 @@ fn diff(old: Option<&Value>, new: &Value, node: Node<'_>, zero: bool, set: &mut 
                         path.push(element);
                         if old_item.is_none() {
                             set.insert(path);
+                        }
+                        if item_node.is_atomic() && !item_node.is_untyped() {
+                            if old_item.is_some_and(|o| o != item) {
+                                set.insert(path);
+                            }
+                            path.pop();
+                            continue;
                         }
                         if let Value::Object(m) = item {
                             for (k, v) in m {
@@ -225,6 +239,7 @@ fn diff(old: Option<&Value>, new: &Value, node: Node<'_>, zero: bool, set: &mut 
                 _ => set.insert(path),
             }
         }
+        Value::Object(m) if m.is_empty() && old.is_none() && zero => {}
         _ => set.insert(path),
     }
 }
@@ -300,7 +315,7 @@ fn value_at_mut<'a>(v: &'a mut Value, path: &[PathElement]) -> Option<&'a mut Va
 /// Merges an applied configuration into the live object, as server-side apply does.
 pub fn merge(live: &Value, config: &Value, node: Node<'_>) -> Value {
     match (live, config) {
-        (Value::Object(l), Value::Object(c)) if !(node.is_atomic() && !node.is_untyped()) => {
+        (Value::Object(l), Value::Object(c)) if !node.is_atomic() || node.is_untyped() => {
             let mut out = l.clone();
             for (k, v) in c {
                 let child = node.field(k).unwrap_or(node);
@@ -352,6 +367,7 @@ pub type Conflict = (String, String);
 /// read into `entries`). On success returns the new object (managedFields not yet written)
 /// and the updated entries; without `force`, fields another manager owns with a different
 /// value are conflicts.
+#[allow(clippy::too_many_arguments)]
 pub fn apply(
     live: &Value,
     config: &Value,
@@ -412,12 +428,14 @@ pub fn apply(
         others.union_with(&e.set);
     }
     let mut leaves = removed.leaves();
-    leaves.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    leaves.sort_by_key(Vec::len);
+    let mut gone: Vec<Vec<PathElement>> = Vec::new();
     for path in leaves {
-        if others.has_prefix(&path) || config_set.has_prefix(&path) {
+        if others.has_prefix(&path) || config_set.has_prefix(&path) || gone.iter().any(|g| path.starts_with(g)) {
             continue;
         }
         remove_at(&mut merged, &path, &others.union(&config_set));
+        gone.push(path);
     }
     record(&mut entries, manager, "Apply", api_version, subresource, &config_set, time, true);
     Ok((merged, entries))

@@ -44,7 +44,7 @@ fn decode_component(s: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
-            b'%' if i + 2 < bytes.len() + 0 && i + 2 <= bytes.len() - 1 => {
+            b'%' if i + 2 < bytes.len() => {
                 let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
                 match hex {
                     Some(b) => {
@@ -95,11 +95,15 @@ fn resource_list(state: &State, group: &str, version: &str) -> Value {
         resources.push(main);
         for (sub, verbs) in &r.subresources {
             let kind = match sub.as_str() {
-                "scale" => "Scale",
-                "eviction" => "Eviction",
-                "binding" => "Binding",
-                "token" => "TokenRequest",
-                _ => r.kind.as_str(),
+                "scale" => "Scale".to_string(),
+                "eviction" => "Eviction".to_string(),
+                "binding" => "Binding".to_string(),
+                "token" => "TokenRequest".to_string(),
+                "attach" => "PodAttachOptions".to_string(),
+                "exec" => "PodExecOptions".to_string(),
+                "portforward" => "PodPortForwardOptions".to_string(),
+                "proxy" => format!("{}ProxyOptions", r.kind),
+                _ => r.kind.clone(),
             };
             resources.push(json!({"name": format!("{}/{sub}", r.plural), "singularName": "", "namespaced": r.namespaced, "kind": kind, "verbs": verbs}));
         }
@@ -233,7 +237,7 @@ pub async fn handle(shared: Shared, method: Method, uri: Uri, headers: HeaderMap
         return error_response(&ApiError {
             code: 405,
             reason: "MethodNotAllowed".into(),
-            message: format!("the server does not allow this method on the requested resource"),
+            message: "the server does not allow this method on the requested resource".to_string(),
             details: Some(json!({})),
         });
     }

@@ -1,0 +1,259 @@
+//! What kube-controller-manager does in a cluster without nodes: the Deployment controller
+//! creates ReplicaSets and writes status (Pods never become available), and, when the
+//! workload simulation is on, workloads get the status a healthy rollout would write.
+
+use serde_json::{Value, json};
+
+use crate::api::{State, now};
+use crate::managed;
+use crate::registry::Resource;
+
+/// How workloads behave.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Simulation {
+    /// As a cluster without nodes: nothing becomes ready (what the conformance transcripts
+    /// were recorded against).
+    #[default]
+    Off,
+    /// Every rollout succeeds at once: Deployments, StatefulSets, DaemonSets available,
+    /// Jobs complete.
+    Healthy,
+    /// Every rollout fails: Deployments exceed their progress deadline, Jobs fail.
+    Failing,
+}
+
+fn meta_str<'a>(v: &'a Value, f: &str) -> &'a str {
+    v.get("metadata").and_then(|m| m.get(f)).and_then(Value::as_str).unwrap_or("")
+}
+
+/// A stable hash of a pod template, written in the alphabet Kubernetes uses for
+/// `pod-template-hash` (the exact Go value differs; the transcripts normalize it).
+fn template_hash(template: &Value) -> String {
+    let text = template.to_string();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut out = String::new();
+    for _ in 0..10 {
+        out.push(ALPHABET[(h % ALPHABET.len() as u64) as usize] as char);
+        h /= ALPHABET.len() as u64;
+    }
+    out
+}
+
+impl State {
+    /// Writes `new` over `old` as kube-controller-manager, recording the changed fields as
+    /// an Update with the given subresource (empty for the main resource).
+    fn controller_commit(&mut self, res: &Resource, old: Option<&Value>, mut new: Value, subresource: &str) -> Value {
+        let node = self.schema.node(&res.group, &res.version, &res.kind).unwrap_or_else(|| self.schema.untyped());
+        let mut entries = old.map(managed::read).unwrap_or_default();
+        let changed = managed::changed_fields(old, &new, node, !res.custom);
+        let sub = (!subresource.is_empty()).then_some(subresource);
+        if !changed.is_empty() {
+            managed::record(
+                &mut entries,
+                "kube-controller-manager",
+                "Update",
+                &res.api_version(),
+                sub,
+                &changed,
+                &now(),
+                false,
+            );
+        }
+        managed::write(&mut new, &entries);
+        self.store_as_controller(res, new, old.is_none())
+    }
+
+    /// Runs the controllers that react to a write of `obj`.
+    pub(crate) fn run_controllers(&mut self, res: &Resource, obj: &Value) {
+        if obj.pointer("/metadata/deletionTimestamp").is_some() {
+            return;
+        }
+        match (res.group.as_str(), res.kind.as_str()) {
+            ("apps", "Deployment") => self.reconcile_deployment(obj),
+            ("apps", "StatefulSet" | "DaemonSet") | ("batch", "Job") if self.simulation != Simulation::Off => {
+                self.simulate_workload(res, obj)
+            }
+            _ => {}
+        }
+    }
+
+    fn reconcile_deployment(&mut self, deploy: &Value) {
+        let generation = deploy.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(1);
+        let observed = deploy.pointer("/status/observedGeneration").and_then(Value::as_i64);
+        if observed == Some(generation) && self.simulation == Simulation::Off {
+            return;
+        }
+        let Some(rs_res) = self.registry.by_kind("apps", "v1", "ReplicaSet").cloned() else { return };
+        let Some(d_res) = self.registry.by_kind("apps", "v1", "Deployment").cloned() else { return };
+        let ns = meta_str(deploy, "namespace").to_string();
+        let name = meta_str(deploy, "name").to_string();
+        let uid = meta_str(deploy, "uid").to_string();
+        let replicas = deploy.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
+        let template = deploy.pointer("/spec/template").cloned().unwrap_or(json!({}));
+        let hash = template_hash(&template);
+        let rs_name = format!("{name}-{hash}");
+        // Revision: one more than the highest among this Deployment's ReplicaSets.
+        let owned: Vec<Value> = self
+            .all(&rs_res)
+            .into_iter()
+            .filter(|rs| meta_str(rs, "namespace") == ns)
+            .filter(|rs| {
+                rs.pointer("/metadata/ownerReferences")
+                    .and_then(Value::as_array)
+                    .is_some_and(|r| r.iter().any(|o| o["uid"] == json!(uid)))
+            })
+            .collect();
+        let existing = owned.iter().find(|rs| meta_str(rs, "name") == rs_name).cloned();
+        let max_rev = owned
+            .iter()
+            .filter_map(|rs| {
+                rs.pointer("/metadata/annotations/deployment.kubernetes.io~1revision")
+                    .and_then(Value::as_str)
+                    .and_then(|r| r.parse::<i64>().ok())
+            })
+            .max()
+            .unwrap_or(0);
+        let revision = match &existing {
+            Some(rs) => rs
+                .pointer("/metadata/annotations/deployment.kubernetes.io~1revision")
+                .and_then(Value::as_str)
+                .and_then(|r| r.parse().ok())
+                .unwrap_or(max_rev),
+            None => max_rev + 1,
+        };
+        let surge = 1 + replicas / 4;
+        let mut labels = template.pointer("/metadata/labels").cloned().unwrap_or(json!({}));
+        labels["pod-template-hash"] = json!(hash);
+        let mut selector = deploy.pointer("/spec/selector").cloned().unwrap_or(json!({}));
+        selector["matchLabels"]["pod-template-hash"] = json!(hash);
+        let mut rs_template = template.clone();
+        rs_template["metadata"]["labels"] = labels.clone();
+        let desired = json!({
+            "apiVersion": "apps/v1", "kind": "ReplicaSet",
+            "metadata": {
+                "name": rs_name, "namespace": ns, "labels": labels,
+                "annotations": {"deployment.kubernetes.io/desired-replicas": replicas.to_string(), "deployment.kubernetes.io/max-replicas": (replicas + surge).to_string(), "deployment.kubernetes.io/revision": revision.to_string()},
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": name, "uid": uid, "controller": true, "blockOwnerDeletion": true}],
+            },
+            "spec": {"replicas": replicas, "selector": selector, "template": rs_template},
+        });
+        let rs = match existing {
+            None => {
+                let created = self.controller_create(&rs_res, desired);
+                let Some(created) = created else { return };
+                let mut with_status = created.clone();
+                with_status["status"] = json!({"replicas": replicas, "fullyLabeledReplicas": replicas, "observedGeneration": 1, "terminatingReplicas": 0});
+                self.controller_commit(&rs_res, Some(&created), with_status, "status")
+            }
+            Some(rs) => {
+                let mut updated = rs.clone();
+                updated["spec"]["replicas"] = json!(replicas);
+                updated["metadata"]["annotations"]["deployment.kubernetes.io/desired-replicas"] =
+                    json!(replicas.to_string());
+                updated["metadata"]["annotations"]["deployment.kubernetes.io/max-replicas"] =
+                    json!((replicas + surge).to_string());
+                if updated != rs { self.controller_commit(&rs_res, Some(&rs), updated, "") } else { rs }
+            }
+        };
+        // Older ReplicaSets scale to zero.
+        for old in owned.iter().filter(|o| meta_str(o, "name") != rs_name) {
+            if old.pointer("/spec/replicas").and_then(Value::as_i64) != Some(0) {
+                let mut scaled = old.clone();
+                scaled["spec"]["replicas"] = json!(0);
+                self.controller_commit(&rs_res, Some(old), scaled, "");
+            }
+        }
+        let healthy = self.simulation == Simulation::Healthy;
+        let failing = self.simulation == Simulation::Failing;
+        let t = now();
+        let prev_conditions = deploy.pointer("/status/conditions").cloned().unwrap_or(json!([]));
+        let transition = |ty: &str, status: &str| -> String {
+            prev_conditions
+                .as_array()
+                .and_then(|cs| cs.iter().find(|c| c["type"] == ty && c["status"] == status))
+                .and_then(|c| c["lastTransitionTime"].as_str().map(String::from))
+                .unwrap_or_else(|| t.clone())
+        };
+        let rs_name_msg = meta_str(&rs, "name").to_string();
+        let (available, progressing) = if healthy {
+            (
+                json!({"type": "Available", "status": "True", "lastUpdateTime": t, "lastTransitionTime": transition("Available", "True"), "reason": "MinimumReplicasAvailable", "message": "Deployment has minimum availability."}),
+                json!({"type": "Progressing", "status": "True", "lastUpdateTime": t, "lastTransitionTime": transition("Progressing", "True"), "reason": "NewReplicaSetAvailable", "message": format!("ReplicaSet \"{rs_name_msg}\" has successfully progressed.")}),
+            )
+        } else if failing {
+            (
+                json!({"type": "Available", "status": "False", "lastUpdateTime": t, "lastTransitionTime": transition("Available", "False"), "reason": "MinimumReplicasUnavailable", "message": "Deployment does not have minimum availability."}),
+                json!({"type": "Progressing", "status": "False", "lastUpdateTime": t, "lastTransitionTime": transition("Progressing", "False"), "reason": "ProgressDeadlineExceeded", "message": format!("ReplicaSet \"{rs_name_msg}\" has timed out progressing.")}),
+            )
+        } else {
+            (
+                json!({"type": "Available", "status": "False", "lastUpdateTime": t, "lastTransitionTime": transition("Available", "False"), "reason": "MinimumReplicasUnavailable", "message": "Deployment does not have minimum availability."}),
+                json!({"type": "Progressing", "status": "True", "lastUpdateTime": t, "lastTransitionTime": transition("Progressing", "True"), "reason": "ReplicaSetUpdated", "message": format!("ReplicaSet \"{rs_name_msg}\" is progressing.")}),
+            )
+        };
+        let mut status = json!({"observedGeneration": generation, "replicas": replicas, "updatedReplicas": replicas, "terminatingReplicas": 0, "conditions": [available, progressing]});
+        if healthy {
+            status["readyReplicas"] = json!(replicas);
+            status["availableReplicas"] = json!(replicas);
+        } else {
+            status["unavailableReplicas"] = json!(replicas);
+        }
+        let Some(current) = self.get_object(&d_res, &ns, &name).cloned() else { return };
+        let mut new = current.clone();
+        new["metadata"]["annotations"]["deployment.kubernetes.io/revision"] = json!(revision.to_string());
+        new["status"] = status;
+        self.controller_commit(&d_res, Some(&current), new, "status");
+    }
+
+    fn simulate_workload(&mut self, res: &Resource, obj: &Value) {
+        let healthy = self.simulation == Simulation::Healthy;
+        let generation = obj.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(1);
+        if obj.pointer("/status/observedGeneration").and_then(Value::as_i64) == Some(generation) && res.kind != "Job" {
+            return;
+        }
+        let replicas = obj.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
+        let t = now();
+        let status = match res.kind.as_str() {
+            "StatefulSet" => {
+                let r = if healthy { replicas } else { 0 };
+                json!({"observedGeneration": generation, "replicas": replicas, "readyReplicas": r, "currentReplicas": replicas, "updatedReplicas": replicas, "availableReplicas": r, "currentRevision": "rev-1", "updateRevision": "rev-1", "collisionCount": 0})
+            }
+            "DaemonSet" => {
+                let r = if healthy { 1 } else { 0 };
+                json!({"observedGeneration": generation, "currentNumberScheduled": 1, "numberMisscheduled": 0, "desiredNumberScheduled": 1, "numberReady": r, "updatedNumberScheduled": 1, "numberAvailable": r})
+            }
+            "Job" => {
+                if obj.pointer("/status/completionTime").is_some() || obj.pointer("/status/failed").is_some() {
+                    return;
+                }
+                if healthy {
+                    json!({"startTime": t, "completionTime": t, "succeeded": 1, "active": 0, "ready": 0, "terminating": 0, "uncountedTerminatedPods": {}, "conditions": [
+                        {"type": "SuccessCriteriaMet", "status": "True", "lastProbeTime": t, "lastTransitionTime": t, "reason": "CompletionsReached", "message": "Reached expected number of succeeded pods"},
+                        {"type": "Complete", "status": "True", "lastProbeTime": t, "lastTransitionTime": t, "reason": "CompletionsReached", "message": "Reached expected number of succeeded pods"}]})
+                } else {
+                    json!({"startTime": t, "failed": 1, "active": 0, "ready": 0, "terminating": 0, "uncountedTerminatedPods": {}, "conditions": [
+                        {"type": "FailureTarget", "status": "True", "lastProbeTime": t, "lastTransitionTime": t, "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit"},
+                        {"type": "Failed", "status": "True", "lastProbeTime": t, "lastTransitionTime": t, "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit"}]})
+                }
+            }
+            _ => return,
+        };
+        let mut new = obj.clone();
+        new["status"] = status;
+        if let Some(m) = new.as_object_mut() {
+            m.remove("apiVersion");
+            m.remove("kind");
+        }
+        let mut old = obj.clone();
+        if let Some(m) = old.as_object_mut() {
+            m.remove("apiVersion");
+            m.remove("kind");
+        }
+        self.controller_commit(res, Some(&old), new, "status");
+    }
+}

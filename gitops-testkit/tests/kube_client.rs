@@ -1,0 +1,129 @@
+//! The real kube-client against the in-process server: verbs, server-side apply ownership and
+//! conflicts, dry-run, finalizers, garbage collection, watch resume and 410.
+
+use futures::StreamExt;
+use gitops_testkit::TestCluster;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
+use serde_json::json;
+
+fn cm(name: &str, data: serde_json::Value) -> ConfigMap {
+    serde_json::from_value(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": data}))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn crud_and_list_with_selectors() {
+    let c = TestCluster::start().await.unwrap();
+    let api: Api<ConfigMap> = Api::namespaced(c.client(), "default");
+    let mut a = cm("a", json!({"k": "1"}));
+    a.metadata.labels = Some([("tier".to_string(), "web".to_string())].into());
+    api.create(&PostParams::default(), &a).await.unwrap();
+    api.create(&PostParams::default(), &cm("b", json!({}))).await.unwrap();
+    let err = api.create(&PostParams::default(), &cm("b", json!({}))).await.unwrap_err();
+    assert!(matches!(err, kube::Error::Api(ref s) if s.code == 409 && s.reason == "AlreadyExists"), "{err}");
+    let web = api.list(&ListParams::default().labels("tier=web")).await.unwrap();
+    assert_eq!(web.items.len(), 1);
+    let page = api.list(&ListParams::default().limit(1)).await.unwrap();
+    assert_eq!(page.items.len(), 1);
+    assert!(page.metadata.continue_.is_some());
+    let got = api.get("a").await.unwrap();
+    assert_eq!(got.data.unwrap()["k"], "1");
+    api.delete("a", &DeleteParams::default()).await.unwrap();
+    let err = api.get("a").await.unwrap_err();
+    assert!(matches!(err, kube::Error::Api(ref s) if s.code == 404), "{err}");
+    let missing_ns: Api<ConfigMap> = Api::namespaced(c.client(), "nope");
+    let err = missing_ns.create(&PostParams::default(), &cm("x", json!({}))).await.unwrap_err();
+    assert!(matches!(err, kube::Error::Api(ref s) if s.code == 404), "{err}");
+}
+
+#[tokio::test]
+async fn server_side_apply_ownership_conflicts_and_dry_run() {
+    let c = TestCluster::start().await.unwrap();
+    let api: Api<ConfigMap> = Api::namespaced(c.client(), "default");
+    api.patch("s", &PatchParams::apply("gitops"), &Patch::Apply(&cm("s", json!({"a": "1", "b": "2"})))).await.unwrap();
+    // Another manager changing a field gitops owns conflicts, unless forced.
+    let err =
+        api.patch("s", &PatchParams::apply("other"), &Patch::Apply(&cm("s", json!({"a": "9"})))).await.unwrap_err();
+    assert!(matches!(err, kube::Error::Api(ref s) if s.code == 409 && s.message.contains(".data.a")), "{err}");
+    let forced =
+        api.patch("s", &PatchParams::apply("other").force(), &Patch::Apply(&cm("s", json!({"a": "9"})))).await.unwrap();
+    assert_eq!(forced.data.as_ref().unwrap()["a"], "9");
+    let managers: Vec<String> =
+        forced.metadata.managed_fields.unwrap().iter().filter_map(|m| m.manager.clone()).collect();
+    assert_eq!(managers, ["gitops", "other"]);
+    // gitops drops b: removed, since nobody else owns it.
+    let after = api.patch("s", &PatchParams::apply("gitops"), &Patch::Apply(&cm("s", json!({})))).await.unwrap();
+    assert!(!after.data.unwrap_or_default().contains_key("b"));
+    // Dry run changes nothing.
+    let dry = api
+        .patch("s", &PatchParams::apply("gitops").dry_run(), &Patch::Apply(&cm("s", json!({"z": "1"}))))
+        .await
+        .unwrap();
+    assert_eq!(dry.data.unwrap()["z"], "1");
+    assert!(!api.get("s").await.unwrap().data.unwrap().contains_key("z"));
+}
+
+#[tokio::test]
+async fn finalizers_and_garbage_collection() {
+    let c = TestCluster::start().await.unwrap();
+    let api: Api<ConfigMap> = Api::namespaced(c.client(), "default");
+    let mut held = cm("held", json!({}));
+    held.metadata.finalizers = Some(vec!["example.com/hold".into()]);
+    api.create(&PostParams::default(), &held).await.unwrap();
+    api.delete("held", &DeleteParams::default()).await.unwrap();
+    let still = api.get("held").await.unwrap();
+    assert!(still.metadata.deletion_timestamp.is_some());
+    api.patch("held", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"finalizers": null}}))).await.unwrap();
+    assert!(api.get_opt("held").await.unwrap().is_none());
+
+    let deploys: Api<Deployment> = Api::namespaced(c.client(), "default");
+    let d: Deployment = serde_json::from_value(json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+        "spec": {"selector": {"matchLabels": {"app": "web"}}, "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]}}}})).unwrap();
+    deploys.create(&PostParams::default(), &d).await.unwrap();
+    let rs: Api<ReplicaSet> = Api::namespaced(c.client(), "default");
+    assert_eq!(rs.list(&ListParams::default().labels("app=web")).await.unwrap().items.len(), 1);
+    let status = deploys.get("web").await.unwrap().status.unwrap();
+    assert_eq!(status.observed_generation, Some(1));
+    deploys.delete("web", &DeleteParams::background()).await.unwrap();
+    assert_eq!(rs.list(&ListParams::default().labels("app=web")).await.unwrap().items.len(), 0);
+}
+
+#[tokio::test]
+async fn watch_streams_resumes_and_expires() {
+    let c = TestCluster::start().await.unwrap();
+    let api: Api<ConfigMap> = Api::namespaced(c.client(), "default");
+    let list = api.list(&ListParams::default()).await.unwrap();
+    let rv = list.metadata.resource_version.unwrap();
+    let mut stream = api.watch(&WatchParams::default().timeout(5), &rv).await.unwrap().boxed();
+    api.create(&PostParams::default(), &cm("w", json!({"a": "1"}))).await.unwrap();
+    api.patch("w", &PatchParams::default(), &Patch::Merge(json!({"data": {"a": "2"}}))).await.unwrap();
+    let mut kinds = Vec::new();
+    while let Some(ev) = stream.next().await {
+        match ev.unwrap() {
+            WatchEvent::Added(o) => kinds.push(format!("ADDED {}", o.metadata.name.unwrap())),
+            WatchEvent::Modified(o) => kinds.push(format!("MODIFIED {}", o.data.unwrap()["a"])),
+            _ => {}
+        }
+        if kinds.len() == 2 {
+            break;
+        }
+    }
+    assert_eq!(kinds, ["ADDED w", "MODIFIED 2"]);
+    // Resuming from the list's version replays both changes.
+    let mut resumed = api.watch(&WatchParams::default().timeout(1), &rv).await.unwrap().boxed();
+    let mut n = 0;
+    while let Some(Ok(ev)) = resumed.next().await {
+        if matches!(ev, WatchEvent::Added(_) | WatchEvent::Modified(_)) {
+            n += 1;
+        }
+    }
+    assert_eq!(n, 2);
+    // A version older than the retained history is 410 Gone.
+    let mut expired = api.watch(&WatchParams::default().timeout(1), "1").await.unwrap().boxed();
+    match expired.next().await {
+        Some(Ok(WatchEvent::Error(e))) => assert_eq!(e.code, 410),
+        other => panic!("expected a 410 error event, got {other:?}"),
+    }
+}
