@@ -156,7 +156,7 @@ pub struct State {
     seed: u64,
     counter: u64,
     node_port: u16,
-    /// How workloads behave (see [`Simulation`]).
+    /// How workloads behave (see [`crate::Simulation`]).
     pub simulation: crate::controllers::Simulation,
 }
 
