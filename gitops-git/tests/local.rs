@@ -1,0 +1,91 @@
+//! gitops-git against real repositories made with the git CLI, served as local paths and
+//! `file://` URLs.
+
+use std::path::Path;
+use std::process::Command;
+
+use gitops_core::{EntryKind, FileTree, Source};
+use gitops_git::GitSource;
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .expect("git runs");
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn repo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    git(d, &["init", "-q", "-b", "main"]);
+    std::fs::create_dir_all(d.join("base")).unwrap();
+    std::fs::write(d.join("base/cm.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n").unwrap();
+    std::fs::create_dir_all(d.join("other")).unwrap();
+    std::fs::write(d.join("other/readme.txt"), "x").unwrap();
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink("cm.yaml", d.join("base/alias.yaml")).unwrap();
+        std::os::unix::fs::symlink("../../etc/passwd", d.join("base/escape")).unwrap();
+    }
+    git(d, &["add", "-A"]);
+    git(d, &["commit", "-q", "-m", "first"]);
+    git(d, &["tag", "v1.0.0"]);
+    dir
+}
+
+#[tokio::test]
+async fn clone_resolve_read_and_fetch() {
+    let upstream = repo();
+    let url = format!("file://{}", upstream.path().display());
+    let cache = tempfile::tempdir().unwrap();
+    let source = GitSource::new(cache.path()).unwrap();
+    let head = source.resolve(&url, "HEAD").await.unwrap();
+    let first = git(upstream.path(), &["rev-parse", "HEAD"]);
+    assert_eq!(head.commit, first);
+    for reference in ["main", "refs/heads/main", "v1.0.0", &first[..12], first.as_str()] {
+        assert_eq!(source.resolve(&url, reference).await.unwrap().commit, first, "{reference}");
+    }
+    let err = source.resolve(&url, "no-such-branch").await.unwrap_err();
+    assert!(err.to_string().contains("unknown revision"), "{err}");
+
+    let tree = source.open(&head).await.unwrap();
+    assert!(tree.read_to_string("base/cm.yaml").unwrap().contains("ConfigMap"));
+    assert_eq!(tree.kind("base").unwrap(), Some(EntryKind::Dir));
+    assert_eq!(tree.kind("missing").unwrap(), None);
+    #[cfg(unix)]
+    {
+        assert_eq!(tree.read("base/alias.yaml").unwrap(), tree.read("base/cm.yaml").unwrap());
+        let err = tree.read("base/escape").unwrap_err().to_string();
+        assert!(err.contains("outside"), "{err}");
+    }
+    let names: Vec<String> = tree.list("base").unwrap().into_iter().map(|e| e.name).collect();
+    assert!(names.contains(&"cm.yaml".to_string()));
+
+    // A new commit upstream is fetched into the same cache; only `other/` changed.
+    std::fs::write(upstream.path().join("other/readme.txt"), "y").unwrap();
+    git(upstream.path(), &["commit", "-q", "-am", "second"]);
+    let next = source.resolve(&url, "main").await.unwrap();
+    assert_ne!(next.commit, head.commit);
+    assert!(!source.changed(&head, &next, "base").await.unwrap());
+    assert!(source.changed(&head, &next, "other").await.unwrap());
+
+    // A plain path works as a URL too.
+    let by_path = source.resolve(&upstream.path().display().to_string(), "HEAD").await.unwrap();
+    assert_eq!(by_path.commit, next.commit);
+}
+
+#[tokio::test]
+async fn unreachable_repository_is_a_clear_error() {
+    let cache = tempfile::tempdir().unwrap();
+    let source = GitSource::new(cache.path()).unwrap();
+    let err = source.resolve("file:///nonexistent/repo.git", "HEAD").await.unwrap_err();
+    assert!(err.to_string().contains("fetch failed"), "{err}");
+    assert_eq!(gitops_git::redact("https://user:secret@example.com/r.git"), "https://***@example.com/r.git");
+}
