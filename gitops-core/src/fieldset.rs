@@ -413,6 +413,41 @@ impl FieldSet {
     }
 }
 
+/// The value at a field-set path inside a JSON value: `f:` follows map keys, `k:` finds the
+/// list item whose key fields match, `v:` the set item equal to the value, `i:` an index.
+pub fn value_at<'a>(v: &'a Value, path: &[PathElement]) -> Option<&'a Value> {
+    let mut cur = v;
+    for e in path {
+        cur = match (e, cur) {
+            (PathElement::Field(f), Value::Object(m)) => m.get(f)?,
+            (_, Value::Array(items)) => find_item(items, e)?,
+            _ => return None,
+        };
+    }
+    Some(cur)
+}
+
+/// The item of a list a path element addresses.
+pub fn find_item<'a>(items: &'a [Value], element: &PathElement) -> Option<&'a Value> {
+    match element {
+        PathElement::Key(k) => {
+            let key: Map<String, Value> = serde_json::from_str(k).ok()?;
+            items.iter().find(|i| {
+                key.iter().all(|(kk, kv)| match i.get(kk) {
+                    Some(v) => v == kv,
+                    None => crate::schema::key_default(kk).as_ref() == Some(kv),
+                })
+            })
+        }
+        PathElement::Value(v) => {
+            let v: Value = serde_json::from_str(v).ok()?;
+            items.iter().find(|i| **i == v)
+        }
+        PathElement::Index(i) => items.get(*i),
+        PathElement::Field(_) => None,
+    }
+}
+
 /// Whether a schema node is a struct (for callers that walk values with the schema).
 pub fn is_struct(node: Node<'_>) -> bool {
     matches!(node.shape(), Shape::Struct { .. })

@@ -1,7 +1,8 @@
 //! managedFields: who owns which field, the field sets of Update operations, and
 //! server-side apply (merge, conflicts, removal of fields a manager stopped applying).
 
-use gitops_core::fieldset::{FieldSet, PathElement};
+pub use gitops_core::fieldset::value_at;
+use gitops_core::fieldset::{FieldSet, PathElement, find_item};
 use gitops_core::schema::{ListType, Node, Shape};
 use serde_json::{Map, Value, json};
 
@@ -242,34 +243,6 @@ fn diff(old: Option<&Value>, new: &Value, node: Node<'_>, zero: bool, set: &mut 
         Value::Object(m) if m.is_empty() && old.is_none() && zero => {}
         _ => set.insert(path),
     }
-}
-
-fn find_item<'a>(items: &'a [Value], element: &PathElement) -> Option<&'a Value> {
-    match element {
-        PathElement::Key(k) => {
-            let key: Map<String, Value> = serde_json::from_str(k).ok()?;
-            items.iter().find(|i| key.iter().all(|(kk, kv)| i.get(kk) == Some(kv)))
-        }
-        PathElement::Value(v) => {
-            let v: Value = serde_json::from_str(v).ok()?;
-            items.iter().find(|i| **i == v)
-        }
-        PathElement::Index(i) => items.get(*i),
-        PathElement::Field(_) => None,
-    }
-}
-
-/// The value at a field-set path.
-pub fn value_at<'a>(v: &'a Value, path: &[PathElement]) -> Option<&'a Value> {
-    let mut cur = v;
-    for e in path {
-        cur = match (e, cur) {
-            (PathElement::Field(f), Value::Object(m)) => m.get(f)?,
-            (_, Value::Array(items)) => find_item(items, e)?,
-            _ => return None,
-        };
-    }
-    Some(cur)
 }
 
 /// Removes the value at a field-set path; maps left empty on the way up are removed too

@@ -1,0 +1,224 @@
+//! The Argo CD `Application` subset the reconciler understands.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::Error;
+
+/// An Argo CD `Application` (`argoproj.io/v1alpha1`), the fields this engine honours.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Application {
+    /// `argoproj.io/v1alpha1`.
+    pub api_version: String,
+    /// `Application`.
+    pub kind: String,
+    /// Name and namespace of the Application itself.
+    pub metadata: AppMetadata,
+    /// What to sync where, and how.
+    pub spec: ApplicationSpec,
+}
+
+/// The Application's own metadata.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct AppMetadata {
+    /// The Application's name (names its ApplySet).
+    pub name: String,
+    /// Where the Application lives (`argocd` by convention).
+    #[serde(default)]
+    pub namespace: Option<String>,
+}
+
+/// `spec`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationSpec {
+    /// Argo CD project (kept, not enforced).
+    #[serde(default)]
+    pub project: Option<String>,
+    /// Where desired state comes from.
+    pub source: AppSource,
+    /// Where it goes.
+    pub destination: Destination,
+    /// Automation and options.
+    #[serde(default)]
+    pub sync_policy: SyncPolicy,
+    /// Fields not to compare (Argo CD's `ignoreDifferences`).
+    #[serde(default)]
+    pub ignore_differences: Vec<Value>,
+}
+
+/// `spec.source`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppSource {
+    /// The Git repository.
+    #[serde(rename = "repoURL")]
+    pub repo_url: String,
+    /// Branch, tag, commit or `HEAD`.
+    #[serde(default = "head")]
+    pub target_revision: String,
+    /// Directory in the repository.
+    #[serde(default)]
+    pub path: String,
+    /// Kustomize options.
+    #[serde(default)]
+    pub kustomize: Option<KustomizeSource>,
+    /// Plain-directory options.
+    #[serde(default)]
+    pub directory: Option<DirectorySource>,
+}
+
+fn head() -> String {
+    "HEAD".into()
+}
+
+/// `spec.source.kustomize`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KustomizeSource {
+    /// Image overrides, `name=image:tag` as `kustomize edit set image` takes them.
+    #[serde(default)]
+    pub images: Vec<String>,
+}
+
+/// `spec.source.directory`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DirectorySource {
+    /// Descend into subdirectories.
+    #[serde(default)]
+    pub recurse: bool,
+    /// Include glob.
+    #[serde(default)]
+    pub include: Option<String>,
+    /// Exclude glob.
+    #[serde(default)]
+    pub exclude: Option<String>,
+}
+
+/// `spec.destination`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct Destination {
+    /// The API server URL (`https://kubernetes.default.svc` for the cluster itself).
+    #[serde(default)]
+    pub server: Option<String>,
+    /// The default namespace of namespaced objects without one.
+    #[serde(default)]
+    pub namespace: Option<String>,
+}
+
+/// `spec.syncPolicy`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncPolicy {
+    /// Automated sync; absent means manual (report OutOfSync only).
+    #[serde(default)]
+    pub automated: Option<Automated>,
+    /// `CreateNamespace=true`, `PruneLast=true`, ...
+    #[serde(default)]
+    pub sync_options: Vec<String>,
+    /// Retry policy (kept).
+    #[serde(default)]
+    pub retry: Option<Value>,
+}
+
+/// `spec.syncPolicy.automated`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Automated {
+    /// Delete what left Git.
+    #[serde(default)]
+    pub prune: bool,
+    /// Revert changes made in the cluster.
+    #[serde(default)]
+    pub self_heal: bool,
+    /// Allow syncing an empty render (and so pruning everything).
+    #[serde(default)]
+    pub allow_empty: bool,
+}
+
+impl Application {
+    /// Parses an Application manifest; `source_name` is named in errors.
+    pub fn from_yaml(text: &str, source_name: &str) -> Result<Self, Error> {
+        let value = gitops_core::yaml::parse_value(text, source_name, 0, 1)?
+            .ok_or_else(|| Error::Application { file: source_name.into(), reason: "the file is empty".into() })?;
+        let app: Application = serde_path_to_error::deserialize(value).map_err(|e| Error::Application {
+            file: source_name.into(),
+            reason: format!("field {}: {}", e.path(), e.inner()),
+        })?;
+        if app.kind != "Application" || !app.api_version.starts_with("argoproj.io/") {
+            return Err(Error::Application {
+                file: source_name.into(),
+                reason: format!("expected argoproj.io Application, found {} {}", app.api_version, app.kind),
+            });
+        }
+        if app.metadata.name.is_empty() {
+            return Err(Error::Application { file: source_name.into(), reason: "missing field \"metadata.name\"".into() });
+        }
+        Ok(app)
+    }
+
+    /// Whether a sync option is set (`CreateNamespace=true`).
+    pub fn has_option(&self, option: &str) -> bool {
+        self.spec.sync_policy.sync_options.iter().any(|o| o.eq_ignore_ascii_case(&format!("{option}=true")))
+    }
+
+    /// Whether syncs are automated.
+    pub fn automated(&self) -> bool {
+        self.spec.sync_policy.automated.is_some()
+    }
+
+    /// Whether pruning is on.
+    pub fn prune(&self) -> bool {
+        self.spec.sync_policy.automated.as_ref().is_some_and(|a| a.prune)
+    }
+
+    /// Whether self-heal is on.
+    pub fn self_heal(&self) -> bool {
+        self.spec.sync_policy.automated.as_ref().is_some_and(|a| a.self_heal)
+    }
+
+    /// The destination namespace, `default` when unset.
+    pub fn namespace(&self) -> &str {
+        self.spec.destination.namespace.as_deref().filter(|n| !n.is_empty()).unwrap_or("default")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MANIFEST: &str = "apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata: {name: nordic-payment-gateway, namespace: argocd}
+spec:
+  project: default
+  source: {repoURL: 'git@gitlab.example.no:fintech/payments-config.git', targetRevision: HEAD, path: overlays/prod}
+  destination: {server: 'https://kubernetes.default.svc', namespace: payments-prod}
+  syncPolicy:
+    automated: {prune: true, selfHeal: true}
+    syncOptions: [CreateNamespace=true]
+";
+
+    #[test]
+    fn parses_the_argo_cd_manifest_unchanged() {
+        let app = Application::from_yaml(MANIFEST, "app.yaml").unwrap();
+        assert_eq!(app.metadata.name, "nordic-payment-gateway");
+        assert_eq!(app.spec.source.repo_url, "git@gitlab.example.no:fintech/payments-config.git");
+        assert_eq!(app.spec.source.path, "overlays/prod");
+        assert_eq!(app.namespace(), "payments-prod");
+        assert!(app.prune() && app.self_heal() && app.has_option("CreateNamespace"));
+        assert!(!app.has_option("PruneLast"));
+    }
+
+    #[test]
+    fn broken_manifests_name_the_field() {
+        let err = Application::from_yaml(&MANIFEST.replace("repoURL", "repoUrl"), "app.yaml").unwrap_err().to_string();
+        assert!(err.contains("app.yaml") && err.contains("repoURL"), "{err}");
+        let err = Application::from_yaml(&MANIFEST.replace("kind: Application", "kind: Deployment"), "a.yaml").unwrap_err();
+        assert!(err.to_string().contains("expected argoproj.io Application"), "{err}");
+        assert!(Application::from_yaml("", "empty.yaml").is_err());
+        assert!(Application::from_yaml("a: [", "bad.yaml").is_err());
+    }
+}
