@@ -119,3 +119,27 @@ mod tests {
         assert!(err.contains("d/bad.yaml"), "{err}");
     }
 }
+
+/// Argo CD's source-type detection: Kustomize when the path holds a kustomization file, a
+/// plain directory otherwise.
+#[derive(Clone, Debug, Default)]
+pub struct AutoRenderer {
+    /// The Kustomize renderer used for kustomizations.
+    pub kustomize: crate::Kustomize,
+    /// The directory renderer used otherwise.
+    pub directory: Directory,
+}
+
+impl Renderer for AutoRenderer {
+    type Error = Error;
+
+    fn render(&self, tree: &dyn FileTree, path: &str) -> Result<Vec<Object>, Error> {
+        let dir = normalize(path)?;
+        for name in crate::kustomize::KUSTOMIZATION_FILE_NAMES {
+            if tree.kind(&join(&dir, name)?)? == Some(EntryKind::File) {
+                return self.kustomize.build(tree, &dir);
+            }
+        }
+        self.directory.render(tree, &dir)
+    }
+}

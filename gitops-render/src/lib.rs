@@ -29,7 +29,7 @@ mod replacements;
 pub mod setimage;
 mod tables;
 
-pub use directory::Directory;
+pub use directory::{AutoRenderer, Directory};
 pub use error::Error;
 pub use kustomization::Kustomization;
 pub use kustomize::{Kustomize, LoadRestrictor};

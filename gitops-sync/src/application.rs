@@ -154,7 +154,10 @@ impl Application {
             });
         }
         if app.metadata.name.is_empty() {
-            return Err(Error::Application { file: source_name.into(), reason: "missing field \"metadata.name\"".into() });
+            return Err(Error::Application {
+                file: source_name.into(),
+                reason: "missing field \"metadata.name\"".into(),
+            });
         }
         Ok(app)
     }
@@ -216,7 +219,8 @@ spec:
     fn broken_manifests_name_the_field() {
         let err = Application::from_yaml(&MANIFEST.replace("repoURL", "repoUrl"), "app.yaml").unwrap_err().to_string();
         assert!(err.contains("app.yaml") && err.contains("repoURL"), "{err}");
-        let err = Application::from_yaml(&MANIFEST.replace("kind: Application", "kind: Deployment"), "a.yaml").unwrap_err();
+        let err =
+            Application::from_yaml(&MANIFEST.replace("kind: Application", "kind: Deployment"), "a.yaml").unwrap_err();
         assert!(err.to_string().contains("expected argoproj.io Application"), "{err}");
         assert!(Application::from_yaml("", "empty.yaml").is_err());
         assert!(Application::from_yaml("a: [", "bad.yaml").is_err());

@@ -1,17 +1,45 @@
-//! The sync engine of the gitops toolkit.
+//! The sync engine of the gitops toolkit: make a cluster equal to Git, and keep it so.
 //!
-//! **Status: skeleton.** This crate will hold the kube-client [`gitops_core::Cluster`], the
-//! engine (plan by wave and kind, server-side apply, prune by ApplySet, health, self-heal),
-//! the Argo CD `Application` subset and a reusable `Reconciler`. Until then it only defines
-//! its error type.
+//! - [`cluster`]: [`KubeCluster`], the [`gitops_core::Cluster`] trait over kube-client;
+//! - [`engine`]: plan (waves, kind order), server-side apply of what drifted, prune by
+//!   ApplySet membership (KEP-3659), per-object results;
+//! - [`health`]: kstatus-style health of live objects;
+//! - [`application`]: the Argo CD `Application` subset;
+//! - [`reconciler`]: a [`Reconciler`] generic over `Source`, `Renderer`, `Decryptor` and
+//!   `Cluster`, with self-heal.
 //!
 //! ```
-//! use gitops_sync::Error;
-//! let err = Error::Application { file: "apps/web.yaml".into(), reason: "missing field \"spec.source\"".into() };
-//! assert!(err.to_string().contains("apps/web.yaml"));
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use gitops_core::Object;
+//! use gitops_sync::{KubeCluster, engine::{self, SyncOptions, Action}};
+//!
+//! let testkit = gitops_testkit::TestCluster::start().await?;
+//! let cluster = KubeCluster::new(testkit.client());
+//! let mut cm = Object::new("v1", "ConfigMap", "settings");
+//! cm.set("/data/color", "blue".into())?;
+//! let result = engine::sync(&cluster, vec![cm.clone()], &SyncOptions::new("demo", "default")).await?;
+//! assert_eq!(result.count(Action::Created), 1);
+//! // The second pass writes nothing.
+//! let again = engine::sync(&cluster, vec![cm], &SyncOptions::new("demo", "default")).await?;
+//! assert_eq!(again.count(Action::Unchanged), 1);
+//! # Ok(())
+//! # }
 //! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+pub mod application;
+pub mod cluster;
+pub mod engine;
+pub mod health;
+pub mod reconciler;
+
+pub use application::Application;
+pub use cluster::{ClusterError, KubeCluster};
+pub use engine::{Action, SyncOptions, SyncResult, sync};
+pub use health::Health;
+pub use reconciler::{AppState, AppStatus, Reconciler, SyncStatus};
 
 /// Everything that can go wrong in gitops-sync.
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +52,24 @@ pub enum Error {
         /// What is wrong, naming the field.
         reason: String,
     },
+    /// The render produced nothing and pruning would delete everything.
+    #[error("application {app}: the render is empty; refusing to prune everything (set allowEmpty to allow it)")]
+    EmptyRender {
+        /// The application.
+        app: String,
+    },
+    /// Fetching from the source failed.
+    #[error("source: {0}")]
+    Source(String),
+    /// Rendering failed.
+    #[error("render: {0}")]
+    Render(String),
+    /// Decrypting failed.
+    #[error("decrypt: {0}")]
+    Decrypt(String),
+    /// The cluster failed.
+    #[error("cluster: {0}")]
+    Cluster(String),
     /// An object error.
     #[error(transparent)]
     Core(#[from] gitops_core::Error),

@@ -1,0 +1,246 @@
+//! [`KubeCluster`]: the [`Cluster`] trait over kube-client, with cached discovery.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use gitops_core::{
+    ApplyOptions, Cluster, GroupVersionKind, Object, Propagation, ResourceInfo, WatchEvent, WatchStream,
+};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, WatchParams};
+use kube::core::{ApiResource, GroupVersion};
+use kube::discovery::Scope;
+
+/// An error from the cluster, keeping the server's code and reason.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// The API server answered with an error Status.
+    #[error("{gvk} {name}: {message} ({reason}, {code})")]
+    Api {
+        /// The kind.
+        gvk: String,
+        /// `namespace/name` or the collection.
+        name: String,
+        /// HTTP code.
+        code: u16,
+        /// Status reason.
+        reason: String,
+        /// Status message.
+        message: String,
+    },
+    /// The cluster does not serve the kind.
+    #[error("the cluster does not serve {0}")]
+    UnknownKind(String),
+    /// Transport or decoding failure.
+    #[error("{0}")]
+    Client(String),
+}
+
+impl ClusterError {
+    /// The HTTP code of an API error.
+    pub fn code(&self) -> Option<u16> {
+        match self {
+            ClusterError::Api { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+}
+
+/// Served resources per (group, version), with whether each is namespaced.
+type DiscoveryCache = HashMap<(String, String), Vec<(ApiResource, bool)>>;
+
+/// [`Cluster`] over a kube client.
+#[derive(Clone)]
+pub struct KubeCluster {
+    client: kube::Client,
+    discovery: Arc<Mutex<DiscoveryCache>>,
+}
+
+impl KubeCluster {
+    /// Wraps a client.
+    pub fn new(client: kube::Client) -> Self {
+        KubeCluster { client, discovery: Arc::default() }
+    }
+
+    /// The client.
+    pub fn client(&self) -> &kube::Client {
+        &self.client
+    }
+
+    /// Forgets cached discovery (after a CRD is installed).
+    pub fn refresh(&self) {
+        self.discovery.lock().expect("discovery lock").clear();
+    }
+
+    async fn api_resource(&self, gvk: &GroupVersionKind) -> Result<Option<(ApiResource, bool)>, ClusterError> {
+        let key = (gvk.group.clone(), gvk.version.clone());
+        let cached = self.discovery.lock().expect("discovery lock").get(&key).cloned();
+        let resources = match cached {
+            Some(r) if r.iter().any(|(ar, _)| ar.kind == gvk.kind) => r,
+            _ => {
+                let gv = GroupVersion { group: gvk.group.clone(), version: gvk.version.clone() };
+                let group = match kube::discovery::pinned_group(&self.client, &gv).await {
+                    Ok(g) => g,
+                    Err(kube::Error::Api(s)) if s.code == 404 => return Ok(None),
+                    Err(e) => return Err(ClusterError::Client(e.to_string())),
+                };
+                let list: Vec<(ApiResource, bool)> = group
+                    .versioned_resources(&gvk.version)
+                    .into_iter()
+                    .map(|(ar, caps)| (ar, caps.scope == Scope::Namespaced))
+                    .collect();
+                self.discovery.lock().expect("discovery lock").insert(key, list.clone());
+                list
+            }
+        };
+        Ok(resources.into_iter().find(|(ar, _)| ar.kind == gvk.kind))
+    }
+
+    async fn api(
+        &self,
+        gvk: &GroupVersionKind,
+        namespace: Option<&str>,
+    ) -> Result<(Api<DynamicObject>, ApiResource, bool), ClusterError> {
+        let (ar, namespaced) =
+            self.api_resource(gvk).await?.ok_or_else(|| ClusterError::UnknownKind(gvk.to_string()))?;
+        let api = match (namespaced, namespace) {
+            (true, Some(ns)) if !ns.is_empty() => Api::namespaced_with(self.client.clone(), ns, &ar),
+            _ => Api::all_with(self.client.clone(), &ar),
+        };
+        Ok((api, ar, namespaced))
+    }
+}
+
+fn api_error(gvk: &GroupVersionKind, name: &str, e: kube::Error) -> ClusterError {
+    match e {
+        kube::Error::Api(s) => ClusterError::Api {
+            gvk: gvk.to_string(),
+            name: name.into(),
+            code: s.code,
+            reason: s.reason.clone(),
+            message: s.message.clone(),
+        },
+        other => ClusterError::Client(other.to_string()),
+    }
+}
+
+fn to_object(d: DynamicObject, ar: &ApiResource) -> Result<Object, ClusterError> {
+    let mut v = serde_json::to_value(d).map_err(|e| ClusterError::Client(e.to_string()))?;
+    if let Some(m) = v.as_object_mut() {
+        m.entry("apiVersion").or_insert_with(|| ar.api_version.clone().into());
+        m.entry("kind").or_insert_with(|| ar.kind.clone().into());
+    }
+    Object::from_value(v).map_err(|e| ClusterError::Client(e.to_string()))
+}
+
+#[async_trait]
+impl Cluster for KubeCluster {
+    type Error = ClusterError;
+
+    async fn resource(&self, gvk: &GroupVersionKind) -> Result<Option<ResourceInfo>, ClusterError> {
+        Ok(self.api_resource(gvk).await?.map(|(ar, namespaced)| ResourceInfo {
+            gvk: gvk.clone(),
+            plural: ar.plural,
+            namespaced,
+        }))
+    }
+
+    async fn get(&self, gvk: &GroupVersionKind, namespace: &str, name: &str) -> Result<Option<Object>, ClusterError> {
+        let (api, ar, _) = self.api(gvk, Some(namespace)).await?;
+        match api.get_opt(name).await {
+            Ok(Some(d)) => Ok(Some(to_object(d, &ar)?)),
+            Ok(None) => Ok(None),
+            Err(e) => Err(api_error(gvk, name, e)),
+        }
+    }
+
+    async fn list(
+        &self,
+        gvk: &GroupVersionKind,
+        namespace: Option<&str>,
+        label_selector: &str,
+    ) -> Result<Vec<Object>, ClusterError> {
+        let (api, ar, _) = self.api(gvk, namespace).await?;
+        let lp = if label_selector.is_empty() {
+            ListParams::default()
+        } else {
+            ListParams::default().labels(label_selector)
+        };
+        let list = api.list(&lp).await.map_err(|e| api_error(gvk, "(list)", e))?;
+        list.items.into_iter().map(|d| to_object(d, &ar)).collect()
+    }
+
+    async fn apply(&self, object: &Object, options: &ApplyOptions) -> Result<Object, ClusterError> {
+        let gvk = object.gvk();
+        let (api, ar, _) = self.api(&gvk, Some(object.namespace())).await?;
+        let mut pp = PatchParams::apply(&options.field_manager);
+        if options.force {
+            pp = pp.force();
+        }
+        if options.dry_run {
+            pp = pp.dry_run();
+        }
+        let name = object.name().to_string();
+        let d = api.patch(&name, &pp, &Patch::Apply(object.as_value())).await.map_err(|e| api_error(&gvk, &name, e))?;
+        to_object(d, &ar)
+    }
+
+    async fn delete(
+        &self,
+        gvk: &GroupVersionKind,
+        namespace: &str,
+        name: &str,
+        propagation: Propagation,
+    ) -> Result<bool, ClusterError> {
+        let (api, _, _) = self.api(gvk, Some(namespace)).await?;
+        let dp = match propagation {
+            Propagation::Background => DeleteParams::background(),
+            Propagation::Foreground => DeleteParams::foreground(),
+            Propagation::Orphan => DeleteParams::orphan(),
+        };
+        match api.delete(name, &dp).await {
+            Ok(_) => Ok(true),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
+            Err(e) => Err(api_error(gvk, name, e)),
+        }
+    }
+
+    async fn watch(
+        &self,
+        gvk: &GroupVersionKind,
+        namespace: Option<&str>,
+        label_selector: &str,
+    ) -> Result<WatchStream<ClusterError>, ClusterError> {
+        let (api, ar, _) = self.api(gvk, namespace).await?;
+        let wp = if label_selector.is_empty() {
+            WatchParams::default()
+        } else {
+            WatchParams::default().labels(label_selector)
+        };
+        let gvk2 = gvk.clone();
+        let stream = api.watch(&wp, "0").await.map_err(|e| api_error(gvk, "(watch)", e))?;
+        let mapped = stream.filter_map(move |ev| {
+            let ar = ar.clone();
+            let gvk = gvk2.clone();
+            async move {
+                match ev {
+                    Ok(kube::api::WatchEvent::Added(d)) | Ok(kube::api::WatchEvent::Modified(d)) => {
+                        Some(to_object(d, &ar).map(WatchEvent::Applied))
+                    }
+                    Ok(kube::api::WatchEvent::Deleted(d)) => Some(to_object(d, &ar).map(WatchEvent::Deleted)),
+                    Ok(kube::api::WatchEvent::Bookmark(_)) => None,
+                    Ok(kube::api::WatchEvent::Error(e)) => Some(Err(ClusterError::Api {
+                        gvk: gvk.to_string(),
+                        name: "(watch)".into(),
+                        code: e.code,
+                        reason: e.reason,
+                        message: e.message,
+                    })),
+                    Err(e) => Some(Err(ClusterError::Client(e.to_string()))),
+                }
+            }
+        });
+        Ok(Box::pin(mapped))
+    }
+}

@@ -1,0 +1,470 @@
+//! The sync engine: plan, apply with server-side apply, prune by ApplySet, report health.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use base64::Engine as _;
+use gitops_core::{ApplyOptions, Cluster, GroupVersionKind, Object, ObjectKey, Propagation, Schema, diff};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::Error;
+use crate::health::{Health, health};
+
+/// The ApplySet membership label (KEP-3659).
+pub const PART_OF: &str = "applyset.kubernetes.io/part-of";
+/// The ApplySet id label on the parent.
+pub const APPLYSET_ID: &str = "applyset.kubernetes.io/id";
+/// The group-kinds annotation on the parent.
+pub const CONTAINS_GROUP_KINDS: &str = "applyset.kubernetes.io/contains-group-kinds";
+/// The tooling annotation on the parent.
+pub const TOOLING: &str = "applyset.kubernetes.io/tooling";
+/// Our record of the group-version-kinds ever applied, to list them for pruning.
+pub const CONTAINS_GVKS: &str = "gitops.rs/contains-gvks";
+/// Argo CD's sync-wave annotation.
+pub const SYNC_WAVE: &str = "argocd.argoproj.io/sync-wave";
+/// Argo CD's per-object sync options annotation (`Prune=false`).
+pub const SYNC_OPTIONS: &str = "argocd.argoproj.io/sync-options";
+
+/// What a sync does.
+#[derive(Clone, Debug)]
+pub struct SyncOptions {
+    /// The application's name (names its ApplySet).
+    pub app: String,
+    /// The default namespace of namespaced objects without one, and the parent's namespace.
+    pub namespace: String,
+    /// The field manager.
+    pub field_manager: String,
+    /// Delete members that left Git.
+    pub prune: bool,
+    /// Create the destination namespace first (not tracked).
+    pub create_namespace: bool,
+    /// Allow an empty desired set to prune everything.
+    pub allow_empty: bool,
+    /// Compute, do not write.
+    pub dry_run: bool,
+}
+
+impl SyncOptions {
+    /// Defaults for an application: manager `gitops`, no pruning.
+    pub fn new(app: &str, namespace: &str) -> Self {
+        SyncOptions {
+            app: app.into(),
+            namespace: namespace.into(),
+            field_manager: "gitops".into(),
+            prune: false,
+            create_namespace: false,
+            allow_empty: false,
+            dry_run: false,
+        }
+    }
+}
+
+/// What happened to one object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Action {
+    /// Created.
+    Created,
+    /// Changed (it had drifted or Git changed).
+    Updated,
+    /// Already equal to Git: nothing written.
+    Unchanged,
+    /// Deleted because it left Git.
+    Pruned,
+    /// Would be pruned, but pruning is off or the object opts out.
+    PruneSkipped,
+    /// The write failed.
+    Failed,
+}
+
+/// One object's outcome.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ResourceResult {
+    /// The object.
+    pub key: ObjectKey,
+    /// What was done.
+    pub action: Action,
+    /// Where it differed before the sync.
+    pub drift: Vec<String>,
+    /// Its health after the sync.
+    pub health: Health,
+    /// An error or note.
+    pub message: String,
+}
+
+/// The outcome of a sync.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct SyncResult {
+    /// Per object, in apply order, then pruned ones.
+    pub resources: Vec<ResourceResult>,
+}
+
+impl SyncResult {
+    /// How many objects had an action.
+    pub fn count(&self, action: Action) -> usize {
+        self.resources.iter().filter(|r| r.action == action).count()
+    }
+
+    /// The worst health of the applied objects.
+    pub fn health(&self) -> Health {
+        self.resources.iter().filter(|r| r.action != Action::Pruned).fold(Health::Current, |h, r| h.worst(r.health))
+    }
+
+    /// Whether every write succeeded.
+    pub fn succeeded(&self) -> bool {
+        self.count(Action::Failed) == 0
+    }
+}
+
+/// The ApplySet id of an application's parent ConfigMap (KEP-3659: base64url of the SHA-256
+/// of `name.namespace.kind.group`).
+pub fn applyset_id(app: &str, namespace: &str) -> String {
+    let digest = Sha256::digest(format!("applyset-{app}.{namespace}.ConfigMap.").as_bytes());
+    format!("applyset-{}-v1", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest))
+}
+
+/// The order of kinds within a wave (Argo CD's, then custom resources last).
+pub fn kind_rank(kind: &str, group: &str) -> usize {
+    const ORDER: [&str; 24] = [
+        "Namespace",
+        "NetworkPolicy",
+        "ResourceQuota",
+        "LimitRange",
+        "PodSecurityPolicy",
+        "PodDisruptionBudget",
+        "ServiceAccount",
+        "Secret",
+        "SecretList",
+        "ConfigMap",
+        "StorageClass",
+        "PersistentVolume",
+        "PersistentVolumeClaim",
+        "CustomResourceDefinition",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Role",
+        "RoleBinding",
+        "Service",
+        "DaemonSet",
+        "Pod",
+        "ReplicaSet",
+        "Deployment",
+        "StatefulSet",
+    ];
+    const LATER: [&str; 5] = ["HorizontalPodAutoscaler", "Job", "CronJob", "Ingress", "APIService"];
+    if let Some(i) = ORDER.iter().position(|k| *k == kind) {
+        return i;
+    }
+    if let Some(i) = LATER.iter().position(|k| *k == kind) {
+        return ORDER.len() + i;
+    }
+    let builtin =
+        group.is_empty() || group.ends_with(".k8s.io") || matches!(group, "apps" | "batch" | "policy" | "autoscaling");
+    if builtin { ORDER.len() + LATER.len() } else { ORDER.len() + LATER.len() + 1 }
+}
+
+fn wave(o: &Object) -> i64 {
+    o.annotation(SYNC_WAVE).and_then(|w| w.trim().parse().ok()).unwrap_or(0)
+}
+
+/// Sorts objects into apply order: wave, kind, namespace, name.
+pub fn plan(objects: &mut [Object]) {
+    objects.sort_by(|a, b| {
+        (wave(a), kind_rank(a.kind(), a.group()), a.namespace(), a.name()).cmp(&(
+            wave(b),
+            kind_rank(b.kind(), b.group()),
+            b.namespace(),
+            b.name(),
+        ))
+    });
+}
+
+async fn with_retry<T, E, F, Fut>(mut f: F) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+    E: std::fmt::Display,
+{
+    let mut delay = Duration::from_millis(50);
+    let mut attempt = 0;
+    loop {
+        match f().await {
+            Ok(v) => return Ok(v),
+            Err(e) => {
+                let text = e.to_string();
+                let retryable =
+                    ["429", "500", "502", "503", "504", "409"].iter().any(|c| text.contains(&format!(", {c})")));
+                attempt += 1;
+                if !retryable || attempt >= 5 {
+                    return Err(e);
+                }
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+        }
+    }
+}
+
+fn gvk_of(key: &ObjectKey, gvks: &BTreeSet<String>) -> Option<GroupVersionKind> {
+    gvks.iter().find_map(|g| {
+        let mut p = g.splitn(3, '.');
+        let (kind, version, group) = (p.next()?, p.next()?, p.next().unwrap_or(""));
+        (kind == key.kind && group == key.group).then(|| GroupVersionKind::new(group, version, kind))
+    })
+}
+
+/// Waits until every applied object of a result is Current, one is Failed, or the timeout
+/// passes; returns the last health seen.
+pub async fn wait_healthy<C: Cluster>(cluster: &C, result: &SyncResult, timeout: Duration) -> Result<Health, Error> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let mut worst = Health::Current;
+        for r in result
+            .resources
+            .iter()
+            .filter(|r| !matches!(r.action, Action::Pruned | Action::PruneSkipped | Action::Failed))
+        {
+            let versions = ["v1", "v2", "v1beta1"];
+            let mut found = None;
+            for v in versions {
+                let gvk = GroupVersionKind::new(&r.key.group, v, &r.key.kind);
+                if cluster.resource(&gvk).await.map_err(|e| Error::Cluster(e.to_string()))?.is_some() {
+                    found = cluster
+                        .get(&gvk, &r.key.namespace, &r.key.name)
+                        .await
+                        .map_err(|e| Error::Cluster(e.to_string()))?;
+                    break;
+                }
+            }
+            worst = worst.worst(found.as_ref().map(health).unwrap_or(Health::Unknown));
+        }
+        if worst == Health::Current || worst == Health::Failed || tokio::time::Instant::now() >= deadline {
+            return Ok(worst);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Makes the cluster equal to `desired` for one application.
+pub async fn sync<C: Cluster>(cluster: &C, desired: Vec<Object>, opts: &SyncOptions) -> Result<SyncResult, Error> {
+    if desired.is_empty() && opts.prune && !opts.allow_empty {
+        return Err(Error::EmptyRender { app: opts.app.clone() });
+    }
+    let cerr = |e: C::Error| Error::Cluster(e.to_string());
+    let apply_opts = ApplyOptions { field_manager: opts.field_manager.clone(), force: true, dry_run: opts.dry_run };
+    let id = applyset_id(&opts.app, &opts.namespace);
+    let mut result = SyncResult::default();
+    let mut schema = Schema::builtin().clone();
+
+    if opts.create_namespace {
+        let ns_gvk = GroupVersionKind::new("", "v1", "Namespace");
+        if cluster.get(&ns_gvk, "", &opts.namespace).await.map_err(cerr)?.is_none() {
+            let ns = Object::new("v1", "Namespace", &opts.namespace);
+            with_retry(|| cluster.apply(&ns, &apply_opts)).await.map_err(cerr)?;
+        }
+    }
+
+    let mut objects = desired;
+    plan(&mut objects);
+    for o in objects.iter().filter(|o| o.kind() == "CustomResourceDefinition") {
+        schema.add_crd(o).ok();
+    }
+    // The parent first: it records every kind the set may contain, so an interrupted sync
+    // still prunes what it applied.
+    let parent_gvk = GroupVersionKind::new("", "v1", "ConfigMap");
+    let parent_name = format!("applyset-{}", opts.app);
+    let previous = cluster.get(&parent_gvk, &opts.namespace, &parent_name).await.map_err(cerr)?;
+    let mut gvks: BTreeSet<String> = previous
+        .as_ref()
+        .and_then(|p| p.annotation(CONTAINS_GVKS))
+        .map(|s| s.split(',').filter(|x| !x.is_empty()).map(String::from).collect())
+        .unwrap_or_default();
+    let desired_gvks: BTreeSet<String> =
+        objects.iter().map(|o| format!("{}.{}.{}", o.kind(), o.version(), o.group())).collect();
+    gvks.extend(desired_gvks.iter().cloned());
+    let mut parent = Object::new("v1", "ConfigMap", &parent_name);
+    parent.set_namespace(&opts.namespace);
+    parent.set_label(APPLYSET_ID, &id);
+    parent.set_annotation(TOOLING, "gitops-rs/v0.1");
+    let gks: BTreeSet<String> = gvks
+        .iter()
+        .map(|g| {
+            let mut parts = g.splitn(3, '.');
+            let kind = parts.next().unwrap_or("");
+            let _version = parts.next();
+            let group = parts.next().unwrap_or("");
+            if group.is_empty() { kind.to_string() } else { format!("{kind}.{group}") }
+        })
+        .collect();
+    parent.set_annotation(CONTAINS_GROUP_KINDS, &gks.into_iter().collect::<Vec<_>>().join(","));
+    parent.set_annotation(CONTAINS_GVKS, &gvks.iter().cloned().collect::<Vec<_>>().join(","));
+    if !opts.dry_run {
+        with_retry(|| cluster.apply(&parent, &apply_opts)).await.map_err(cerr)?;
+    }
+
+    let mut keys = BTreeSet::new();
+    for mut o in objects {
+        let gvk = o.gvk();
+        let mut info = cluster.resource(&gvk).await.map_err(cerr)?;
+        if info.is_none() {
+            // A custom resource whose CRD was applied in this sync: wait until it is served.
+            for _ in 0..50 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                info = cluster.resource(&gvk).await.map_err(cerr)?;
+                if info.is_some() {
+                    break;
+                }
+            }
+        }
+        let Some(info) = info else {
+            result.resources.push(ResourceResult {
+                key: o.key(),
+                action: Action::Failed,
+                drift: vec![],
+                health: Health::Unknown,
+                message: format!("the cluster does not serve {gvk}"),
+            });
+            continue;
+        };
+        if info.namespaced {
+            if o.namespace().is_empty() {
+                o.set_namespace(&opts.namespace);
+            }
+        } else {
+            o.set_namespace("");
+        }
+        o.set_label(PART_OF, &id);
+        keys.insert(o.key());
+        let live = cluster.get(&gvk, o.namespace(), o.name()).await.map_err(cerr)?;
+        let drift = match &live {
+            Some(l) => diff::drifted_paths(&o, l, &opts.field_manager, &schema),
+            None => vec![],
+        };
+        if let (Some(l), true) = (&live, drift.is_empty()) {
+            result.resources.push(ResourceResult {
+                key: o.key(),
+                action: Action::Unchanged,
+                drift,
+                health: health(l),
+                message: String::new(),
+            });
+            continue;
+        }
+        match with_retry(|| cluster.apply(&o, &apply_opts)).await {
+            Ok(applied) => {
+                let action = if live.is_some() { Action::Updated } else { Action::Created };
+                tracing::info!(object = %o.key(), ?action, "applied");
+                if o.kind() == "CustomResourceDefinition" {
+                    schema.add_crd(&o).ok();
+                }
+                result.resources.push(ResourceResult {
+                    key: o.key(),
+                    action,
+                    drift,
+                    health: health(&applied),
+                    message: String::new(),
+                });
+            }
+            Err(e) => {
+                let text = e.to_string();
+                let message = if text.contains("field is immutable") || text.contains("Forbidden") {
+                    format!("{text} (an immutable field changed; set Replace=true to recreate the object)")
+                } else {
+                    text
+                };
+                result.resources.push(ResourceResult {
+                    key: o.key(),
+                    action: Action::Failed,
+                    drift,
+                    health: Health::Unknown,
+                    message,
+                });
+            }
+        }
+    }
+
+    // Health as the controllers left it after the writes.
+    if !opts.dry_run {
+        for r in result.resources.iter_mut().filter(|r| matches!(r.action, Action::Created | Action::Updated)) {
+            if let Some(gvk) = gvk_of(&r.key, &gvks) {
+                if let Ok(Some(live)) = cluster.get(&gvk, &r.key.namespace, &r.key.name).await {
+                    r.health = health(&live);
+                }
+            }
+        }
+    }
+
+    // Prune: members of this ApplySet that are not desired.
+    for g in &gvks {
+        let mut parts = g.splitn(3, '.');
+        let (kind, version, group) =
+            (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        let gvk = GroupVersionKind::new(group, version, kind);
+        if cluster.resource(&gvk).await.map_err(cerr)?.is_none() {
+            continue;
+        }
+        let members = cluster.list(&gvk, None, &format!("{PART_OF}={id}")).await.map_err(cerr)?;
+        for m in members {
+            if keys.contains(&m.key()) || m.label(PART_OF) != Some(id.as_str()) {
+                continue;
+            }
+            let opted_out = m.annotation(SYNC_OPTIONS).is_some_and(|s| s.split(',').any(|x| x.trim() == "Prune=false"));
+            if !opts.prune || opted_out {
+                result.resources.push(ResourceResult {
+                    key: m.key(),
+                    action: Action::PruneSkipped,
+                    drift: vec![],
+                    health: health(&m),
+                    message: if opted_out { "Prune=false".into() } else { "pruning is off".into() },
+                });
+                continue;
+            }
+            if opts.dry_run {
+                result.resources.push(ResourceResult {
+                    key: m.key(),
+                    action: Action::Pruned,
+                    drift: vec![],
+                    health: Health::Terminating,
+                    message: "dry run".into(),
+                });
+                continue;
+            }
+            match cluster.delete(&gvk, m.namespace(), m.name(), Propagation::Background).await {
+                Ok(_) => {
+                    tracing::info!(object = %m.key(), "pruned");
+                    result.resources.push(ResourceResult {
+                        key: m.key(),
+                        action: Action::Pruned,
+                        drift: vec![],
+                        health: Health::Terminating,
+                        message: String::new(),
+                    });
+                }
+                Err(e) => result.resources.push(ResourceResult {
+                    key: m.key(),
+                    action: Action::Failed,
+                    drift: vec![],
+                    health: Health::Unknown,
+                    message: e.to_string(),
+                }),
+            }
+        }
+    }
+    // The parent forgets kinds that have no member left.
+    if !opts.dry_run && opts.prune && gvks != desired_gvks {
+        parent.set_annotation(CONTAINS_GVKS, &desired_gvks.iter().cloned().collect::<Vec<_>>().join(","));
+        let gks: BTreeMap<String, ()> = desired_gvks
+            .iter()
+            .map(|g| {
+                let mut p = g.splitn(3, '.');
+                let k = p.next().unwrap_or("");
+                let _ = p.next();
+                let gr = p.next().unwrap_or("");
+                (if gr.is_empty() { k.to_string() } else { format!("{k}.{gr}") }, ())
+            })
+            .collect();
+        parent.set_annotation(CONTAINS_GROUP_KINDS, &gks.into_keys().collect::<Vec<_>>().join(","));
+        with_retry(|| cluster.apply(&parent, &apply_opts)).await.map_err(cerr)?;
+    }
+    Ok(result)
+}

@@ -1,0 +1,172 @@
+//! A reconciler: applications fetched from their [`Source`], rendered, decrypted and synced
+//! to a [`Cluster`], many at once.
+
+use gitops_core::{Cluster, Decryptor, Object, Renderer, Revision, Source};
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+use crate::application::Application;
+use crate::engine::{self, SyncOptions, SyncResult};
+use crate::health::Health;
+
+/// Whether the cluster matches Git.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SyncStatus {
+    /// Equal to Git.
+    Synced,
+    /// Differs from Git.
+    OutOfSync,
+    /// Not known yet.
+    Unknown,
+}
+
+/// An application's state between passes.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// The Application.
+    pub app: Application,
+    /// The revision last rendered.
+    pub revision: Option<Revision>,
+    /// The objects rendered from it (decrypted).
+    pub desired: Vec<Object>,
+    /// The last status.
+    pub status: AppStatus,
+}
+
+/// What the last pass found.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AppStatus {
+    /// Synced or not.
+    pub sync: SyncStatus,
+    /// Health of the applied objects.
+    pub health: Health,
+    /// The commit synced.
+    pub revision: Option<String>,
+    /// Whether this pass rendered (false when the revision had not changed).
+    pub rendered: bool,
+    /// The last sync's per-object results.
+    pub result: Option<SyncResult>,
+    /// The last error.
+    pub error: Option<String>,
+    /// Revisions synced, newest last.
+    pub history: Vec<String>,
+}
+
+impl AppState {
+    /// A new state for an Application.
+    pub fn new(app: Application) -> Self {
+        AppState {
+            app,
+            revision: None,
+            desired: Vec::new(),
+            status: AppStatus {
+                sync: SyncStatus::Unknown,
+                health: Health::Unknown,
+                revision: None,
+                rendered: false,
+                result: None,
+                error: None,
+                history: Vec::new(),
+            },
+        }
+    }
+}
+
+/// The reconciler, generic over the four stages.
+pub struct Reconciler<S, R, D, C> {
+    /// Where desired state comes from.
+    pub source: S,
+    /// How it is rendered.
+    pub renderer: R,
+    /// How secrets are decrypted.
+    pub decryptor: D,
+    /// Where it goes.
+    pub cluster: C,
+    /// The field manager of applies.
+    pub field_manager: String,
+}
+
+impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
+    /// A reconciler with field manager `gitops`.
+    pub fn new(source: S, renderer: R, decryptor: D, cluster: C) -> Self {
+        Reconciler { source, renderer, decryptor, cluster, field_manager: "gitops".into() }
+    }
+
+    fn options(&self, app: &Application, dry_run: bool) -> SyncOptions {
+        let mut o = SyncOptions::new(&app.metadata.name, app.namespace());
+        o.field_manager = self.field_manager.clone();
+        o.prune = app.prune();
+        o.create_namespace = app.has_option("CreateNamespace");
+        o.allow_empty = app.spec.sync_policy.automated.as_ref().is_some_and(|a| a.allow_empty);
+        o.dry_run = dry_run;
+        o
+    }
+
+    /// Fetches the desired revision, renders it when it changed, and syncs (or, without
+    /// automated sync, reports drift).
+    pub async fn reconcile(&self, state: &mut AppState) -> Result<SyncResult, Error> {
+        let outcome = self.reconcile_inner(state).await;
+        match &outcome {
+            Ok(r) => {
+                state.status.error = None;
+                state.status.health = r.health();
+                let drifted = r.resources.iter().any(|x| {
+                    matches!(
+                        x.action,
+                        engine::Action::Created
+                            | engine::Action::Updated
+                            | engine::Action::PruneSkipped
+                            | engine::Action::Failed
+                    )
+                });
+                state.status.sync = if !state.app.automated() && drifted {
+                    SyncStatus::OutOfSync
+                } else if r.succeeded() {
+                    SyncStatus::Synced
+                } else {
+                    SyncStatus::OutOfSync
+                };
+                state.status.result = Some(r.clone());
+            }
+            Err(e) => {
+                state.status.error = Some(e.to_string());
+                state.status.sync = SyncStatus::Unknown;
+            }
+        }
+        outcome
+    }
+
+    async fn reconcile_inner(&self, state: &mut AppState) -> Result<SyncResult, Error> {
+        let src = &state.app.spec.source;
+        let rev =
+            self.source.resolve(&src.repo_url, &src.target_revision).await.map_err(|e| Error::Source(e.to_string()))?;
+        let path_changed = match &state.revision {
+            None => true,
+            Some(old) => self.source.changed(old, &rev, &src.path).await.map_err(|e| Error::Source(e.to_string()))?,
+        };
+        state.status.rendered = path_changed;
+        if path_changed {
+            let tree = self.source.open(&rev).await.map_err(|e| Error::Source(e.to_string()))?;
+            let objects = self.renderer.render(&tree, &src.path).map_err(|e| Error::Render(e.to_string()))?;
+            state.desired = self.decryptor.decrypt(objects).map_err(|e| Error::Decrypt(e.to_string()))?;
+        }
+        if state.revision.as_ref().map(|r| &r.commit) != Some(&rev.commit) {
+            state.status.history.push(rev.commit.clone());
+        }
+        state.status.revision = Some(rev.commit.clone());
+        state.revision = Some(rev);
+        let dry_run = !state.app.automated();
+        engine::sync(&self.cluster, state.desired.clone(), &self.options(&state.app, dry_run)).await
+    }
+
+    /// Re-applies the last rendered objects where the cluster drifted from them (without
+    /// fetching Git): self-heal. Does nothing unless the Application has `selfHeal`.
+    pub async fn self_heal(&self, state: &mut AppState) -> Result<Option<SyncResult>, Error> {
+        if !state.app.self_heal() || state.revision.is_none() {
+            return Ok(None);
+        }
+        let r = engine::sync(&self.cluster, state.desired.clone(), &self.options(&state.app, false)).await?;
+        state.status.health = r.health();
+        Ok(Some(r))
+    }
+}
