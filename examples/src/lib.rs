@@ -1,1 +1,3 @@
-//! Shared helpers of the example binaries.
+//! Shared code of the example binaries.
+
+pub mod quickstart;

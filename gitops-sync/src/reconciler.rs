@@ -1,13 +1,45 @@
 //! A reconciler: applications fetched from their [`Source`], rendered, decrypted and synced
 //! to a [`Cluster`], many at once.
 
-use gitops_core::{Cluster, Decryptor, Object, Renderer, Revision, Source};
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+
+use gitops_core::{Cluster, Decryptor, FileTree, Object, Renderer, Revision, Source};
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
 use crate::application::Application;
 use crate::engine::{self, SyncOptions, SyncResult};
 use crate::health::Health;
+
+/// A file tree that remembers every path the renderer touched.
+struct RecordingTree<'a, T: FileTree> {
+    inner: &'a T,
+    paths: Mutex<BTreeSet<String>>,
+}
+
+impl<T: FileTree> RecordingTree<'_, T> {
+    fn note(&self, path: &str) {
+        if let Ok(mut p) = self.paths.lock() {
+            p.insert(gitops_core::tree::normalize(path).unwrap_or_else(|_| path.to_string()));
+        }
+    }
+}
+
+impl<T: FileTree> FileTree for RecordingTree<'_, T> {
+    fn read(&self, path: &str) -> gitops_core::Result<Vec<u8>> {
+        self.note(path);
+        self.inner.read(path)
+    }
+    fn list(&self, dir: &str) -> gitops_core::Result<Vec<gitops_core::DirEntry>> {
+        self.note(dir);
+        self.inner.list(dir)
+    }
+    fn kind(&self, path: &str) -> gitops_core::Result<Option<gitops_core::EntryKind>> {
+        self.note(path);
+        self.inner.kind(path)
+    }
+}
 
 /// Whether the cluster matches Git.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,6 +61,9 @@ pub struct AppState {
     pub revision: Option<Revision>,
     /// The objects rendered from it (decrypted).
     pub desired: Vec<Object>,
+    /// Every path the last render read: when none of them changed, the next revision renders
+    /// the same objects and rendering is skipped.
+    pub inputs: Vec<String>,
     /// The last status.
     pub status: AppStatus,
 }
@@ -59,6 +94,7 @@ impl AppState {
             app,
             revision: None,
             desired: Vec::new(),
+            inputs: Vec::new(),
             status: AppStatus {
                 sync: SyncStatus::Unknown,
                 health: Health::Unknown,
@@ -140,14 +176,21 @@ impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
         let src = &state.app.spec.source;
         let rev =
             self.source.resolve(&src.repo_url, &src.target_revision).await.map_err(|e| Error::Source(e.to_string()))?;
-        let path_changed = match &state.revision {
-            None => true,
-            Some(old) => self.source.changed(old, &rev, &src.path).await.map_err(|e| Error::Source(e.to_string()))?,
-        };
-        state.status.rendered = path_changed;
-        if path_changed {
+        let mut inputs_changed = state.revision.is_none() || state.inputs.is_empty();
+        if let Some(old) = &state.revision {
+            for p in &state.inputs {
+                if inputs_changed {
+                    break;
+                }
+                inputs_changed = self.source.changed(old, &rev, p).await.map_err(|e| Error::Source(e.to_string()))?;
+            }
+        }
+        state.status.rendered = inputs_changed;
+        if inputs_changed {
             let tree = self.source.open(&rev).await.map_err(|e| Error::Source(e.to_string()))?;
-            let objects = self.renderer.render(&tree, &src.path).map_err(|e| Error::Render(e.to_string()))?;
+            let recorder = RecordingTree { inner: &tree, paths: Mutex::new(BTreeSet::new()) };
+            let objects = self.renderer.render(&recorder, &src.path).map_err(|e| Error::Render(e.to_string()))?;
+            state.inputs = recorder.paths.into_inner().unwrap_or_default().into_iter().collect();
             state.desired = self.decryptor.decrypt(objects).map_err(|e| Error::Decrypt(e.to_string()))?;
         }
         if state.revision.as_ref().map(|r| &r.commit) != Some(&rev.commit) {

@@ -1,0 +1,194 @@
+//! The quickstart: the whole GitOps workflow against the embedded API server (see the
+//! `quickstart` example).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use gitops_core::{ApplyOptions, Cluster, GroupVersionKind, NoDecryption, Object};
+use gitops_git::GitSource;
+use gitops_render::AutoRenderer;
+use gitops_sync::engine::{self, Action, SyncResult};
+use gitops_sync::{AppState, Application, KubeCluster, Reconciler};
+use gitops_testkit::{Simulation, TestCluster};
+
+const FILES: [(&str, &str); 7] = [
+    ("base/kustomization.yaml", include_str!("../config-repo/base/kustomization.yaml")),
+    ("base/deployment.yaml", include_str!("../config-repo/base/deployment.yaml")),
+    ("base/service.yaml", include_str!("../config-repo/base/service.yaml")),
+    ("overlays/dev/kustomization.yaml", include_str!("../config-repo/overlays/dev/kustomization.yaml")),
+    ("overlays/prod/kustomization.yaml", include_str!("../config-repo/overlays/prod/kustomization.yaml")),
+    ("overlays/prod/resources.yaml", include_str!("../config-repo/overlays/prod/resources.yaml")),
+    ("README.md", "# payments-config\n\nThe config repo of the quickstart: base plus overlays.\n"),
+];
+
+const APP: &str = "apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata: {name: nordic-payment-gateway, namespace: argocd}
+spec:
+  project: default
+  source: {repoURL: 'REPO', targetRevision: HEAD, path: overlays/prod}
+  destination: {server: 'https://kubernetes.default.svc', namespace: payments-prod}
+  syncPolicy:
+    automated: {prune: true, selfHeal: true}
+    syncOptions: [CreateNamespace=true]
+";
+
+/// The quickstart's error type.
+pub type Error = Box<dyn std::error::Error>;
+
+fn git(dir: &Path, args: &[&str]) -> Result<String, Error> {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "Quickstart CI")
+        .env("GIT_AUTHOR_EMAIL", "ci@example.com")
+        .env("GIT_COMMITTER_NAME", "Quickstart CI")
+        .env("GIT_COMMITTER_EMAIL", "ci@example.com")
+        .output()
+        .map_err(|e| format!("cannot run git (is it installed?): {e}"))?;
+    if !out.status.success() {
+        return Err(format!("git {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr)).into());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+fn step(n: usize, title: &str) {
+    println!("\n\x1b[1m[{n}/5] {title}\x1b[0m");
+}
+
+fn show(result: &SyncResult) {
+    for r in &result.resources {
+        let drift = if r.drift.is_empty() { String::new() } else { format!("  drift: {}", r.drift.join(", ")) };
+        let drift = if r.message.is_empty() { drift } else { format!("{drift}  {}", r.message) };
+        println!(
+            "      {:<13} {:<40} {:<11}{drift}",
+            format!("{:?}", r.action),
+            r.key.to_string(),
+            format!("{:?}", r.health)
+        );
+    }
+}
+
+struct Row {
+    step: &'static str,
+    outcome: String,
+    ok: bool,
+}
+
+/// Runs the quickstart, printing each step; `Ok(true)` when every step did what it should.
+pub async fn run() -> Result<bool, Error> {
+    let started = Instant::now();
+    let work = tempdir()?;
+    let repo = work.join("payments-config");
+    let mut rows = Vec::new();
+
+    step(1, "a config repo: base/ plus overlays/dev and overlays/prod, committed with Git");
+    for (path, text) in FILES {
+        let p = repo.join(path);
+        std::fs::create_dir_all(p.parent().expect("a parent"))?;
+        std::fs::write(&p, text)?;
+    }
+    git(&repo, &["init", "-q", "-b", "main"])?;
+    git(&repo, &["add", "-A"])?;
+    git(&repo, &["commit", "-q", "-m", "payments: base and overlays"])?;
+    let first = git(&repo, &["rev-parse", "--short", "HEAD"])?;
+    println!("    repo {}  commit {first}", repo.display());
+    for (path, _) in FILES {
+        println!("      {path}");
+    }
+    println!("    (SealedSecrets are not part of this run yet: the gitops-secrets crate is still a skeleton)");
+    rows.push(Row {
+        step: "config repo committed",
+        outcome: format!("commit {first}, {} files", FILES.len()),
+        ok: true,
+    });
+
+    step(2, "the embedded API server, and the Argo CD Application syncing overlays/prod");
+    let testkit = TestCluster::start().await?;
+    testkit.state().lock().map_err(|_| "state lock")?.simulation = Simulation::Healthy;
+    println!("    API server {} (gitops-testkit, healthy rollouts simulated)", testkit.url());
+    let url = format!("file://{}", repo.display());
+    let app = Application::from_yaml(&APP.replace("REPO", &url), "application.yaml")?;
+    println!("    Application {} -> {} (prune, selfHeal, CreateNamespace=true)", app.metadata.name, app.namespace());
+    let cluster = KubeCluster::new(testkit.client());
+    let reconciler =
+        Reconciler::new(GitSource::new(work.join("cache"))?, AutoRenderer::default(), NoDecryption, cluster.clone());
+    let mut state = AppState::new(app);
+    let result = reconciler.reconcile(&mut state).await?;
+    println!("    fetched revision {}", &state.status.revision.clone().unwrap_or_default()[..12]);
+    println!("    rendered {} objects:", state.desired.len());
+    show(&result);
+    let health = engine::wait_healthy(&cluster, &result, Duration::from_secs(10)).await?;
+    println!("    health: {} ({:?})", health.argo(), health);
+    let ok = result.count(Action::Created) == state.desired.len() && health == gitops_sync::Health::Current;
+    rows.push(Row {
+        step: "first sync",
+        outcome: format!("{} created, health {}", result.count(Action::Created), health.argo()),
+        ok,
+    });
+
+    step(3, "drift: someone runs `kubectl scale deployment/web --replicas=5`, self-heal reverts it");
+    let deploy = GroupVersionKind::new("apps", "v1", "Deployment");
+    let scale = Object::from_value(
+        serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "payments-prod"}, "spec": {"replicas": 5}}),
+    )?;
+    cluster.apply(&scale, &ApplyOptions { field_manager: "kubectl".into(), force: true, dry_run: false }).await?;
+    let live = cluster.get(&deploy, "payments-prod", "web").await?.ok_or("the Deployment is gone")?;
+    println!("    live replicas after kubectl: {}", live.get("/spec/replicas").cloned().unwrap_or_default());
+    let healed = reconciler.self_heal(&mut state).await?.ok_or("self-heal is off")?;
+    show(&healed);
+    let live = cluster.get(&deploy, "payments-prod", "web").await?.ok_or("the Deployment is gone")?;
+    let replicas = live.get("/spec/replicas").cloned().unwrap_or_default();
+    println!("    live replicas after self-heal: {replicas}");
+    rows.push(Row { step: "self-heal", outcome: format!("replicas 5 -> {replicas}"), ok: replicas == 3 });
+
+    step(4, "CI: `kustomize edit set image registry.example.com/web=registry.example.com/web:1.2.4`, commit, roll out");
+    let kpath = repo.join("overlays/prod/kustomization.yaml");
+    let edited = gitops_render::set_image(
+        &std::fs::read_to_string(&kpath)?,
+        "registry.example.com/web=registry.example.com/web:1.2.4",
+    )?;
+    std::fs::write(&kpath, edited)?;
+    git(&repo, &["commit", "-q", "-am", "ci: web 1.2.4"])?;
+    println!("    committed {}", git(&repo, &["rev-parse", "--short", "HEAD"])?);
+    let result = reconciler.reconcile(&mut state).await?;
+    show(&result);
+    let live = cluster.get(&deploy, "payments-prod", "web").await?.ok_or("the Deployment is gone")?;
+    let image = live.get("/spec/template/spec/containers/0/image").and_then(|v| v.as_str()).unwrap_or("").to_string();
+    println!("    live image: {image}");
+    rows.push(Row {
+        step: "image update rolled out",
+        outcome: image.clone(),
+        ok: image.ends_with(":1.2.4") && result.count(Action::Updated) == 1,
+    });
+
+    step(5, "a resource leaves Git (the Service), and is pruned");
+    let bpath = repo.join("base/kustomization.yaml");
+    let base = std::fs::read_to_string(&bpath)?.replace("- service.yaml\n", "");
+    std::fs::write(&bpath, base)?;
+    git(&repo, &["commit", "-q", "-am", "drop the web Service"])?;
+    let result = reconciler.reconcile(&mut state).await?;
+    show(&result);
+    let gone = cluster.get(&GroupVersionKind::new("", "v1", "Service"), "payments-prod", "web").await?.is_none();
+    rows.push(Row {
+        step: "prune",
+        outcome: format!("{} pruned, Service gone: {gone}", result.count(Action::Pruned)),
+        ok: gone && result.count(Action::Pruned) == 1,
+    });
+
+    println!("\n\x1b[1msummary\x1b[0m");
+    println!("    {:<26} {:<44} result", "step", "outcome");
+    for r in &rows {
+        println!("    {:<26} {:<44} {}", r.step, r.outcome, if r.ok { "ok" } else { "FAILED" });
+    }
+    println!("    history: {} revisions synced; {:.1}s", state.status.history.len(), started.elapsed().as_secs_f64());
+    let _ = std::fs::remove_dir_all(&work);
+    Ok(rows.iter().all(|r| r.ok))
+}
+
+fn tempdir() -> Result<PathBuf, Error> {
+    let base = std::env::temp_dir().join(format!("gitops-quickstart-{}", std::process::id()));
+    std::fs::create_dir_all(&base)?;
+    Ok(base)
+}
