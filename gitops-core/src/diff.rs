@@ -1,13 +1,18 @@
-//! The offline diff: does applying `desired` with server-side apply change `live`?
-//!
-//! **Status**: the verdict and the drifted paths (what a reconciler needs to decide whether to
-//! apply). Ignore rules, masked unified output and set diffs are the work of the diff issue.
+//! The offline diff, the reconciler's hot path: would applying `desired` with server-side
+//! apply change `live`?
 //!
 //! Drift is decided as the API server would: every field desired sets must hold an equivalent
-//! value in live (quantities compared by value: `1000m` = `1`, `1Gi` = `1024Mi`), and every
-//! field the applier's field manager owns in `live.metadata.managedFields` that desired no
-//! longer sets, and no other manager owns, is drift (applying would remove it). Fields others
-//! own and desired does not set are not drift.
+//! value in live (quantities by value: `1000m` = `1`, `1Gi` = `1024Mi`; int-or-string; empty
+//! maps and lists against absent ones; a Secret's `stringData` folded into `data`); list items
+//! are matched by the schema's keys (containers by name, ports by port and protocol); fields
+//! the field manager owns in `live.metadata.managedFields` that desired dropped, and that no
+//! other manager owns, are drift (applying removes them). Fields others own and desired does
+//! not set are not drift. Server-written fields (`uid`, `resourceVersion`, `managedFields`,
+//! `status`, ...) are never compared, unless `status` is asked for.
+//!
+//! Argo CD's `ignoreDifferences` rules (JSON pointers, simple JQ paths, managers) apply per
+//! group, kind, name and namespace. Secret values never appear in any output: they are
+//! masked, equal values with equal masks.
 //!
 //! ```
 //! use gitops_core::{diff, Object, Schema};
@@ -17,15 +22,20 @@
 //! live.set("/metadata/uid", json!("1234")).unwrap();
 //! assert!(diff::drifted_paths(&desired, &live, "gitops", Schema::builtin()).is_empty());
 //! live.set("/data/a", json!("2")).unwrap();
-//! assert_eq!(diff::drifted_paths(&desired, &live, "gitops", Schema::builtin()), ["/data/a"]);
+//! let d = diff::diff(&desired, &live, &diff::DiffOptions::default(), Schema::builtin());
+//! assert_eq!(d.changes[0].path, "/data/a");
+//! assert!(d.unified().contains("-  a: \"2\"") && d.unified().contains("+  a: \"1\""));
 //! ```
 
+use std::collections::BTreeMap;
+
 use base64::Engine;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::fieldset::{FieldSet, PathElement, value_at};
-use crate::object::{Object, escape_pointer_token};
-use crate::schema::Schema;
+use crate::fieldset::{FieldSet, PathElement, merge, remove_at};
+use crate::object::{Object, ObjectKey, escape_pointer_token, parse_pointer};
+use crate::schema::{ListType, Node, Schema};
 
 /// Parses a Kubernetes resource quantity (`500m`, `1.5Gi`, `1e3`, `2`) to its value.
 pub fn parse_quantity(s: &str) -> Option<f64> {
@@ -136,68 +146,693 @@ pub fn fold_string_data(v: &mut Value) {
     }
 }
 
-/// The paths where applying `desired` (as field manager `manager`) would change `live`,
-/// shallowest point of disagreement first; empty when in sync.
-pub fn drifted_paths(desired: &Object, live: &Object, manager: &str, schema: &Schema) -> Vec<String> {
-    let mut want = desired.as_value().clone();
-    if desired.kind() == "Secret" && desired.group().is_empty() {
-        fold_string_data(&mut want);
+/// What kind of change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Op {
+    /// Desired sets a field live lacks.
+    Add,
+    /// Applying removes a field (the manager dropped it, nobody else owns it).
+    Remove,
+    /// Desired and live disagree.
+    Replace,
+}
+
+/// One difference.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    /// Where: `/spec/template/spec/containers[name=web]/image`.
+    pub path: String,
+    /// What applying does.
+    pub op: Op,
+    /// The live value (masked for Secret data).
+    pub before: Option<Value>,
+    /// The value after applying (masked for Secret data).
+    pub after: Option<Value>,
+}
+
+/// Argo CD's `ignoreDifferences` entry.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IgnoreRule {
+    /// API group the rule targets (any when unset).
+    #[serde(default)]
+    pub group: Option<String>,
+    /// Kind the rule targets.
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// Name the rule targets.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Namespace the rule targets.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// JSON pointers (RFC 6901) not to compare.
+    #[serde(default)]
+    pub json_pointers: Vec<String>,
+    /// Simple JQ paths not to compare: `.spec.replicas`, `.spec.template.spec.containers[].image`,
+    /// `.spec.template.spec.containers[] | select(.name == "web") | .image`.
+    #[serde(default)]
+    pub jq_path_expressions: Vec<String>,
+    /// Fields owned by these managers are not compared.
+    #[serde(default)]
+    pub managed_fields_managers: Vec<String>,
+}
+
+impl IgnoreRule {
+    fn targets(&self, o: &Object) -> bool {
+        self.group.as_deref().is_none_or(|g| g == o.group())
+            && self.kind.as_deref().is_none_or(|k| k == o.kind())
+            && self.name.as_deref().is_none_or(|n| n == o.name())
+            && self.namespace.as_deref().is_none_or(|n| n == o.namespace())
+    }
+}
+
+/// Options of the diff.
+#[derive(Clone, Debug)]
+pub struct DiffOptions {
+    /// The applier's field manager (default `gitops`).
+    pub field_manager: String,
+    /// Fields not to compare.
+    pub ignore: Vec<IgnoreRule>,
+    /// Compare `status` too.
+    pub compare_status: bool,
+}
+
+impl Default for DiffOptions {
+    fn default() -> Self {
+        DiffOptions { field_manager: "gitops".into(), ignore: Vec::new(), compare_status: false }
+    }
+}
+
+/// The diff of one object.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ObjectDiff {
+    /// The object.
+    pub key: ObjectKey,
+    /// The differences, shallowest point of disagreement each.
+    pub changes: Vec<Change>,
+    /// Live as compared (server fields removed, Secret data masked), as YAML.
+    pub live_yaml: String,
+    /// What applying would leave, as YAML, masked alike.
+    pub merged_yaml: String,
+}
+
+impl ObjectDiff {
+    /// Whether desired and live agree.
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    /// A unified diff of live against the result of applying, like `kubectl diff`.
+    pub fn unified(&self) -> String {
+        let name = self.key.to_string();
+        unified_diff(&self.live_yaml, &self.merged_yaml, &format!("live/{name}"), &format!("merged/{name}"))
+    }
+}
+
+const SERVER_METADATA: [&str; 9] = [
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "managedFields",
+    "selfLink",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "ownerReferences",
+];
+
+struct Walk<'a> {
+    changes: Vec<Change>,
+    path: String,
+    owned: Option<&'a Value>,
+    compare_status: bool,
+}
+
+fn key_of(item: &Value, keys: &[&str]) -> Option<Map<String, Value>> {
+    let m = item.as_object()?;
+    let mut out = Map::new();
+    for k in keys {
+        let v = match m.get(*k) {
+            Some(v) => v.clone(),
+            None => crate::schema::key_default(k)?,
+        };
+        out.insert((*k).to_string(), v);
+    }
+    Some(out)
+}
+
+fn matches_key(item: &Value, key: &Map<String, Value>) -> bool {
+    key.iter().all(|(k, v)| match item.get(k) {
+        Some(x) => x == v,
+        None => crate::schema::key_default(k).as_ref() == Some(v),
+    })
+}
+
+fn key_text(key: &Map<String, Value>) -> String {
+    let parts: Vec<String> = key
+        .iter()
+        .map(|(k, v)| format!("{k}={}", v.as_str().map(String::from).unwrap_or_else(|| v.to_string())))
+        .collect();
+    format!("[{}]", parts.join(","))
+}
+
+impl Walk<'_> {
+    fn push(&mut self, op: Op, before: Option<&Value>, after: Option<&Value>) {
+        self.changes.push(Change { path: self.path.clone(), op, before: before.cloned(), after: after.cloned() });
+    }
+
+    fn value(&mut self, d: &Value, l: Option<&Value>, node: Node<'_>, depth: usize) {
+        match d {
+            Value::Object(dm) if !node.is_atomic() || node.is_untyped() => {
+                if dm.is_empty() {
+                    return;
+                }
+                let Some(Value::Object(lm)) = l else {
+                    if !equivalent(Some(d), l) {
+                        self.push(if l.is_none() { Op::Add } else { Op::Replace }, l, Some(d));
+                    }
+                    return;
+                };
+                for (k, dv) in dm {
+                    if depth == 0 && (k == "apiVersion" || k == "kind" || (k == "status" && !self.compare_status)) {
+                        continue;
+                    }
+                    if depth == 1
+                        && self.path == "/metadata"
+                        && (SERVER_METADATA.contains(&k.as_str()) || k == "name" || k == "namespace")
+                    {
+                        continue;
+                    }
+                    let len = self.path.len();
+                    self.path.push('/');
+                    self.path.push_str(&escape_pointer_token(k));
+                    let child = node.field(k).unwrap_or(node);
+                    self.value(dv, lm.get(k), child, depth + 1);
+                    self.path.truncate(len);
+                }
+            }
+            Value::Array(items) => {
+                let info = node.list_ref();
+                match info.map(|i| (i.list_type, i.item_keys())) {
+                    Some((ListType::Map, keys)) if !keys.is_empty() => {
+                        let litems = l.and_then(Value::as_array);
+                        if litems.is_none() && l.is_some_and(|x| !x.is_null()) {
+                            self.push(Op::Replace, l, Some(d));
+                            return;
+                        }
+                        let item_node = node.item().unwrap_or(node);
+                        for item in items {
+                            let Some(key) = key_of(item, &keys) else {
+                                if !litems.is_some_and(|li| li.contains(item)) {
+                                    self.push(Op::Add, None, Some(item));
+                                }
+                                continue;
+                            };
+                            let len = self.path.len();
+                            self.path.push_str(&key_text(&key));
+                            match litems.and_then(|li| li.iter().find(|x| matches_key(x, &key))) {
+                                None => self.push(Op::Add, None, Some(item)),
+                                Some(li) => {
+                                    if item_node.is_atomic() && !item_node.is_untyped() {
+                                        if !equivalent(Some(item), Some(li)) {
+                                            self.push(Op::Replace, Some(li), Some(item));
+                                        }
+                                    } else {
+                                        self.value(item, Some(li), item_node, depth + 1);
+                                    }
+                                }
+                            }
+                            self.path.truncate(len);
+                        }
+                    }
+                    Some((ListType::Set, _)) => {
+                        let litems = l.and_then(Value::as_array);
+                        for item in items {
+                            if !litems.is_some_and(|li| li.contains(item)) {
+                                let len = self.path.len();
+                                self.path.push_str(&format!("[={item}]"));
+                                self.push(Op::Add, None, Some(item));
+                                self.path.truncate(len);
+                            }
+                        }
+                    }
+                    _ => {
+                        if !equivalent(Some(d), l) {
+                            self.push(if l.is_none() { Op::Add } else { Op::Replace }, l, Some(d));
+                        }
+                    }
+                }
+            }
+            _ => {
+                if !equivalent(Some(d), l) {
+                    self.push(if l.is_none() { Op::Add } else { Op::Replace }, l, Some(d));
+                }
+            }
+        }
+    }
+
+    /// Fields the manager owns (its `fieldsV1`) that desired no longer sets: removed by the
+    /// next apply unless another manager owns them.
+    fn removals(&mut self, owned: &Value, d: Option<&Value>, l: &Value, others: &[&Value], trail: &mut Vec<String>) {
+        let Some(om) = owned.as_object() else { return };
+        for (k, child) in om {
+            if k == "." {
+                continue;
+            }
+            let (dv, lv, step): (Option<&Value>, Option<&Value>, String) = if let Some(f) = k.strip_prefix("f:") {
+                if trail.is_empty() && (f == "status" && !self.compare_status || f == "apiVersion" || f == "kind") {
+                    continue;
+                }
+                if trail.len() == 1
+                    && trail[0] == "f:metadata"
+                    && (SERVER_METADATA.contains(&f) || f == "name" || f == "namespace")
+                {
+                    continue;
+                }
+                (d.and_then(|x| x.get(f)), l.get(f), format!("/{}", escape_pointer_token(f)))
+            } else if let Some(kj) = k.strip_prefix("k:") {
+                let Ok(Value::Object(key)) = serde_json::from_str::<Value>(kj) else { continue };
+                (find_keyed(d, &key), find_keyed(Some(l), &key), key_text(&key))
+            } else if let Some(vj) = k.strip_prefix("v:") {
+                let Ok(val) = serde_json::from_str::<Value>(vj) else { continue };
+                (find_equal(d, &val), find_equal(Some(l), &val), format!("[={val}]"))
+            } else {
+                continue;
+            };
+            let Some(lv) = lv else { continue };
+            trail.push(k.clone());
+            let len = self.path.len();
+            self.path.push_str(&step);
+            if dv.is_none() {
+                if !others.iter().any(|o| owns_under(o, trail)) {
+                    self.push(Op::Remove, Some(lv), None);
+                }
+            } else if child.as_object().is_some_and(|m| m.keys().any(|x| x != ".")) {
+                self.removals(child, dv, lv, others, trail);
+            }
+            self.path.truncate(len);
+            trail.pop();
+        }
+    }
+}
+
+fn find_keyed<'v>(list: Option<&'v Value>, key: &Map<String, Value>) -> Option<&'v Value> {
+    list.and_then(Value::as_array).and_then(|a| a.iter().find(|i| matches_key(i, key)))
+}
+
+fn find_equal<'v>(list: Option<&'v Value>, val: &Value) -> Option<&'v Value> {
+    list.and_then(Value::as_array).and_then(|a| a.iter().find(|i| *i == val))
+}
+
+/// Whether a `fieldsV1` tree has anything at or under a path of its keys.
+fn owns_under(fields: &Value, trail: &[String]) -> bool {
+    let mut cur = fields;
+    for k in trail {
+        match cur.get(k) {
+            Some(next) => cur = next,
+            None => return false,
+        }
+    }
+    true
+}
+
+fn mask_secret(v: &mut Value, masks: &mut BTreeMap<String, String>) {
+    for field in ["data", "stringData"] {
+        if let Some(Value::Object(m)) = v.get_mut(field) {
+            for val in m.values_mut() {
+                let text = val.as_str().map(String::from).unwrap_or_else(|| val.to_string());
+                let n = masks.len();
+                let mask = masks.entry(text).or_insert_with(|| "+".repeat(8 + n)).clone();
+                *val = Value::String(mask);
+            }
+        }
+    }
+}
+
+fn clean_live(live: &Value, compare_status: bool) -> Value {
+    let mut v = live.clone();
+    if let Some(m) = v.as_object_mut() {
+        if !compare_status {
+            m.remove("status");
+        }
+        if let Some(Value::Object(meta)) = m.get_mut("metadata") {
+            for f in SERVER_METADATA {
+                meta.remove(f);
+            }
+            if meta
+                .get("annotations")
+                .and_then(Value::as_object)
+                .is_some_and(|a| a.contains_key("kubectl.kubernetes.io/last-applied-configuration"))
+            {
+                if let Some(Value::Object(a)) = meta.get_mut("annotations") {
+                    a.remove("kubectl.kubernetes.io/last-applied-configuration");
+                }
+            }
+        }
+    }
+    v
+}
+
+/// Removes what the ignore rules exclude from a value.
+fn apply_ignores(v: &mut Value, rules: &[&IgnoreRule], managed: Option<&Value>) {
+    for rule in rules {
+        for p in &rule.json_pointers {
+            remove_pointer(v, p);
+        }
+        for jq in &rule.jq_path_expressions {
+            for p in jq_pointers(v, jq) {
+                remove_pointer(v, &p);
+            }
+        }
+        if !rule.managed_fields_managers.is_empty() {
+            let entries = managed.and_then(Value::as_array).cloned().unwrap_or_default();
+            for e in entries.iter().filter(|e| rule.managed_fields_managers.iter().any(|m| e["manager"] == m.as_str()))
+            {
+                if let Ok(set) = FieldSet::from_fields_v1(e.get("fieldsV1").unwrap_or(&Value::Null)) {
+                    let mut leaves = set.leaves();
+                    leaves.sort_by_key(|p| std::cmp::Reverse(p.len()));
+                    for leaf in leaves {
+                        remove_at(v, &leaf, &FieldSet::new());
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn remove_pointer(v: &mut Value, pointer: &str) {
+    let Ok(tokens) = parse_pointer(pointer) else { return };
+    let Some((last, parents)) = tokens.split_last() else { return };
+    let mut cur = v;
+    for t in parents {
+        cur = match cur {
+            Value::Object(m) => match m.get_mut(t) {
+                Some(x) => x,
+                None => return,
+            },
+            Value::Array(a) => match t.parse::<usize>().ok().and_then(|i| a.get_mut(i)) {
+                Some(x) => x,
+                None => return,
+            },
+            _ => return,
+        };
+    }
+    match cur {
+        Value::Object(m) => {
+            m.remove(last);
+        }
+        Value::Array(a) => {
+            if let Some(i) = last.parse::<usize>().ok().filter(|i| *i < a.len()) {
+                a.remove(i);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The JSON pointers a simple JQ path selects in a value.
+pub fn jq_pointers(v: &Value, expr: &str) -> Vec<String> {
+    let mut current: Vec<(String, &Value)> = vec![(String::new(), v)];
+    for stage in expr.split('|').map(str::trim) {
+        if let Some(cond) = stage.strip_prefix("select(").and_then(|s| s.strip_suffix(')')) {
+            let Some((lhs, rhs)) = cond.split_once("==") else { return Vec::new() };
+            let field = lhs.trim().trim_start_matches('.');
+            let want: Value =
+                serde_json::from_str(rhs.trim()).unwrap_or(Value::String(rhs.trim().trim_matches('"').into()));
+            current.retain(|(_, x)| x.pointer(&format!("/{}", field.replace('.', "/"))) == Some(&want));
+            continue;
+        }
+        let mut next = Vec::new();
+        for (ptr, val) in current {
+            let mut frontier = vec![(ptr, val)];
+            for seg in stage.split('.').filter(|s| !s.is_empty()) {
+                let (name, iter) = match seg.strip_suffix("[]") {
+                    Some(n) => (n, true),
+                    None => (seg, false),
+                };
+                let mut grown = Vec::new();
+                for (p, x) in frontier {
+                    let target = if name.is_empty() {
+                        Some((p.clone(), x))
+                    } else {
+                        x.get(name).map(|c| (format!("{p}/{}", escape_pointer_token(name)), c))
+                    };
+                    let Some((tp, tv)) = target else { continue };
+                    if iter {
+                        if let Value::Array(items) = tv {
+                            for (i, it) in items.iter().enumerate() {
+                                grown.push((format!("{tp}/{i}"), it));
+                            }
+                        }
+                    } else {
+                        grown.push((tp, tv));
+                    }
+                }
+                frontier = grown;
+            }
+            next.extend(frontier);
+        }
+        current = next;
+    }
+    let mut out: Vec<String> = current.into_iter().map(|(p, _)| p).filter(|p| !p.is_empty()).collect();
+    // Deepest and last indices first, so removals do not shift later pointers.
+    out.sort_by(|a, b| b.cmp(a));
+    out
+}
+
+/// Diffs one desired object against its live twin.
+pub fn diff(desired: &Object, live: &Object, options: &DiffOptions, schema: &Schema) -> ObjectDiff {
+    let rules: Vec<&IgnoreRule> = options.ignore.iter().filter(|r| r.targets(desired)).collect();
+    let is_secret = desired.kind() == "Secret" && desired.group().is_empty();
+    let mut want_owned;
+    let mut live_owned;
+    let mut want: &Value = desired.as_value();
+    let mut have: &Value = live.as_value();
+    if is_secret || !rules.is_empty() {
+        want_owned = want.clone();
+        live_owned = have.clone();
+        if is_secret {
+            fold_string_data(&mut want_owned);
+        }
+        let managed = live.get("/metadata/managedFields").cloned();
+        apply_ignores(&mut want_owned, &rules, managed.as_ref());
+        apply_ignores(&mut live_owned, &rules, managed.as_ref());
+        want = &want_owned;
+        have = &live_owned;
+        let node = schema.node_for(desired);
+        return finish(desired.key(), want, have, live, node, options, is_secret);
     }
     let node = schema.node_for(desired);
-    let mut set = FieldSet::from_value(&want, node);
-    set.strip_bookkeeping();
-    set.remove(&[PathElement::Field("status".into())]);
-    let live_v = live.as_value();
-    let mut out = Vec::new();
-    let mut seen: Vec<Vec<PathElement>> = Vec::new();
-    for leaf in set.leaves() {
-        if seen.iter().any(|s| leaf.starts_with(s)) {
-            continue;
+    finish(desired.key(), want, have, live, node, options, false)
+}
+
+fn finish(
+    key: ObjectKey,
+    want: &Value,
+    have: &Value,
+    live: &Object,
+    node: Node<'_>,
+    options: &DiffOptions,
+    mask: bool,
+) -> ObjectDiff {
+    let mut w = Walk { changes: Vec::new(), path: String::new(), owned: None, compare_status: options.compare_status };
+    w.value(want, Some(have), node, 0);
+    let entries = live.get("/metadata/managedFields").and_then(Value::as_array);
+    if let Some(entries) = entries {
+        let mine = entries.iter().find(|e| {
+            e["manager"] == options.field_manager.as_str()
+                && e["operation"] == "Apply"
+                && e.get("subresource").is_none_or(Value::is_null)
+        });
+        if let Some(mine) = mine.and_then(|e| e.get("fieldsV1")) {
+            w.owned = Some(mine);
+            let others: Vec<&Value> = entries
+                .iter()
+                .filter(|e| !std::ptr::eq(*e, mine) && e.get("fieldsV1") != Some(mine))
+                .filter_map(|e| e.get("fieldsV1"))
+                .collect();
+            w.removals(mine, Some(want), have, &others, &mut Vec::new());
         }
-        let d = value_at(&want, &leaf);
-        let l = value_at(live_v, &leaf);
-        // A list item or map that desired creates is drift as a whole when live lacks it.
-        let is_item = matches!(leaf.last(), Some(PathElement::Key(_) | PathElement::Value(_)));
-        if is_item {
-            if l.is_none() {
-                out.push(path_text(&leaf));
-                seen.push(leaf);
+    }
+    let mut changes = w.changes;
+    if mask {
+        let mut masks = BTreeMap::new();
+        for c in changes.iter_mut() {
+            if c.path.starts_with("/data") || c.path.starts_with("/stringData") {
+                for v in [&mut c.before, &mut c.after].into_iter().flatten() {
+                    let mut wrapper = serde_json::json!({"data": {"v": v.clone()}});
+                    if let Value::Object(m) = v {
+                        wrapper = serde_json::json!({"data": m.clone()});
+                        mask_secret(&mut wrapper, &mut masks);
+                        *v = wrapper["data"].clone();
+                    } else {
+                        mask_secret(&mut wrapper, &mut masks);
+                        *v = wrapper["data"]["v"].clone();
+                    }
+                }
             }
-            continue;
-        }
-        if !equivalent(d, l) {
-            out.push(path_text(&leaf));
-            seen.push(leaf);
         }
     }
-    // Fields this manager owns that desired dropped, and nobody else owns, would be removed.
-    let entries: Vec<&Value> = live_v
-        .pointer("/metadata/managedFields")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().collect())
-        .unwrap_or_default();
-    let parse = |e: &Value| FieldSet::from_fields_v1(e.get("fieldsV1").unwrap_or(&Value::Null)).ok();
-    let mine = entries
-        .iter()
-        .filter(|e| e["manager"] == manager && e["operation"] == "Apply")
-        .filter_map(|e| parse(e))
-        .fold(FieldSet::new(), |acc, s| acc.union(&s));
-    let mut others = FieldSet::new();
-    for e in entries.iter().filter(|e| !(e["manager"] == manager && e["operation"] == "Apply")) {
-        if let Some(s) = parse(e) {
-            others.union_with(&s);
+    // The YAML views are only built when there is something to show.
+    let (live_yaml, merged_yaml) = if changes.is_empty() {
+        (String::new(), String::new())
+    } else {
+        let mut live_view = clean_live(have, options.compare_status);
+        let mut merged = merge(&live_view, &clean_live(want, options.compare_status), node);
+        for c in changes.iter().filter(|c| c.op == Op::Remove) {
+            if let Some(path) = text_to_path(&c.path) {
+                remove_at(&mut merged, &path, &FieldSet::new());
+            }
+        }
+        if mask {
+            let mut masks = BTreeMap::new();
+            mask_secret(&mut live_view, &mut masks);
+            mask_secret(&mut merged, &mut masks);
+        }
+        (crate::yaml::to_yaml(&live_view), crate::yaml::to_yaml(&merged))
+    };
+    ObjectDiff { key, changes, live_yaml, merged_yaml }
+}
+
+/// Parses a change path back into field-set elements.
+fn text_to_path(text: &str) -> Option<Vec<PathElement>> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix('/') {
+            let end = r.find(['/', '[']).unwrap_or(r.len());
+            out.push(PathElement::Field(r[..end].replace("~1", "/").replace("~0", "~")));
+            rest = &r[end..];
+        } else if let Some(r) = rest.strip_prefix('[') {
+            let end = r.find(']')?;
+            let inner = &r[..end];
+            if let Some(v) = inner.strip_prefix('=') {
+                out.push(PathElement::Value(v.to_string()));
+            } else {
+                let mut m = Map::new();
+                for part in inner.split(',') {
+                    let (k, v) = part.split_once('=')?;
+                    let val = serde_json::from_str::<Value>(v)
+                        .ok()
+                        .filter(|x| !x.is_string())
+                        .unwrap_or(Value::String(v.into()));
+                    m.insert(k.into(), val);
+                }
+                out.push(PathElement::Key(Value::Object(m).to_string()));
+            }
+            rest = &r[end + 1..];
+        } else {
+            return None;
         }
     }
-    let removed = mine.difference(&set);
-    for leaf in removed.leaves() {
-        if others.has_prefix(&leaf) || set.has_prefix(&leaf) || value_at(live_v, &leaf).is_none() {
+    Some(out)
+}
+
+/// The paths where applying `desired` (as field manager `manager`) would change `live`,
+/// shallowest point of disagreement each; empty when in sync.
+pub fn drifted_paths(desired: &Object, live: &Object, manager: &str, schema: &Schema) -> Vec<String> {
+    let options = DiffOptions { field_manager: manager.into(), ..DiffOptions::default() };
+    diff(desired, live, &options, schema).changes.into_iter().map(|c| c.path).collect()
+}
+
+/// Desired set against live set.
+#[derive(Clone, Debug, Default)]
+pub struct SetDiff {
+    /// Desired objects with no live twin.
+    pub create: Vec<ObjectKey>,
+    /// Objects that differ, with their diffs.
+    pub update: Vec<ObjectDiff>,
+    /// Live objects no longer desired (candidates: the caller decides what it owns).
+    pub prune: Vec<ObjectKey>,
+    /// Objects in sync.
+    pub unchanged: Vec<ObjectKey>,
+}
+
+/// Diffs a desired set against a live set, matching objects by [`ObjectKey`].
+pub fn diff_set(desired: &[Object], live: &[Object], options: &DiffOptions, schema: &Schema) -> SetDiff {
+    let index: std::collections::HashMap<ObjectKey, &Object> = live.iter().map(|o| (o.key(), o)).collect();
+    let mut out = SetDiff::default();
+    let mut seen = std::collections::HashSet::with_capacity(desired.len());
+    for d in desired {
+        let key = d.key();
+        match index.get(&key) {
+            None => out.create.push(key.clone()),
+            Some(l) => {
+                let od = diff(d, l, options, schema);
+                if od.is_empty() { out.unchanged.push(key.clone()) } else { out.update.push(od) }
+            }
+        }
+        seen.insert(key);
+    }
+    out.prune = live.iter().map(Object::key).filter(|k| !seen.contains(k)).collect();
+    out.prune.sort();
+    out
+}
+
+/// A unified diff of two texts, 3 lines of context, as `diff -u` writes it.
+pub fn unified_diff(a: &str, b: &str, a_name: &str, b_name: &str) -> String {
+    let x: Vec<&str> = a.lines().collect();
+    let y: Vec<&str> = b.lines().collect();
+    let (n, m) = (x.len(), y.len());
+    // Longest common subsequence table, from the end.
+    let mut lcs = vec![vec![0u32; m + 1]; n + 1];
+    for i in (0..n).rev() {
+        for j in (0..m).rev() {
+            lcs[i][j] = if x[i] == y[j] { lcs[i + 1][j + 1] + 1 } else { lcs[i + 1][j].max(lcs[i][j + 1]) };
+        }
+    }
+    let mut ops: Vec<(char, usize, usize)> = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    while i < n || j < m {
+        if i < n && j < m && x[i] == y[j] {
+            ops.push((' ', i, j));
+            i += 1;
+            j += 1;
+        } else if j < m && (i == n || lcs[i][j + 1] >= lcs[i + 1][j]) {
+            ops.push(('+', i, j));
+            j += 1;
+        } else {
+            ops.push(('-', i, j));
+            i += 1;
+        }
+    }
+    if ops.iter().all(|o| o.0 == ' ') {
+        return String::new();
+    }
+    let mut out = format!("--- {a_name}\n+++ {b_name}\n");
+    let mut k = 0;
+    while k < ops.len() {
+        if ops[k].0 == ' ' {
+            k += 1;
             continue;
         }
-        if seen.iter().any(|s| leaf.starts_with(s)) {
-            continue;
+        let start = k.saturating_sub(3);
+        let mut end = k;
+        loop {
+            while end < ops.len() && ops[end].0 != ' ' {
+                end += 1;
+            }
+            let next_change = (end..ops.len()).find(|&t| ops[t].0 != ' ');
+            match next_change {
+                Some(t) if t - end <= 6 => end = t,
+                _ => break,
+            }
         }
-        out.push(path_text(&leaf));
-        seen.push(leaf);
+        let stop = (end + 3).min(ops.len());
+        let hunk = &ops[start..stop];
+        let a_start = hunk.iter().find(|o| o.0 != '+').map(|o| o.1).unwrap_or(hunk[0].1);
+        let b_start = hunk.iter().find(|o| o.0 != '-').map(|o| o.2).unwrap_or(hunk[0].2);
+        let a_len = hunk.iter().filter(|o| o.0 != '+').count();
+        let b_len = hunk.iter().filter(|o| o.0 != '-').count();
+        out.push_str(&format!("@@ -{},{} +{},{} @@\n", a_start + 1, a_len, b_start + 1, b_len));
+        for (c, ai, bj) in hunk {
+            let line = if *c == '+' { y[*bj] } else { x[*ai] };
+            out.push(*c);
+            out.push_str(line);
+            out.push('\n');
+        }
+        k = stop;
     }
     out
 }

@@ -448,6 +448,96 @@ pub fn find_item<'a>(items: &'a [Value], element: &PathElement) -> Option<&'a Va
     }
 }
 
+/// Removes the value at a field-set path; maps left empty on the way up are removed too
+/// unless `keep` owns them.
+pub fn remove_at(v: &mut Value, path: &[PathElement], keep: &FieldSet) {
+    let Some((last, parents)) = path.split_last() else { return };
+    let Some(parent) = value_at_mut(v, parents) else { return };
+    match (last, parent) {
+        (PathElement::Field(f), Value::Object(m)) => {
+            m.remove(f);
+        }
+        (e, Value::Array(items)) => {
+            if let Some(pos) = items.iter().position(|i| find_item(std::slice::from_ref(i), e).is_some()) {
+                items.remove(pos);
+            }
+        }
+        _ => return,
+    }
+    if parents.is_empty() {
+        return;
+    }
+    let now_empty = value_at(v, parents).is_some_and(|p| p.as_object().is_some_and(Map::is_empty));
+    if now_empty && !keep.contains(parents) && !matches!(parents.last(), Some(PathElement::Key(_))) {
+        remove_at(v, parents, keep);
+    }
+}
+
+fn value_at_mut<'a>(v: &'a mut Value, path: &[PathElement]) -> Option<&'a mut Value> {
+    let mut cur = v;
+    for e in path {
+        cur = match (e, cur) {
+            (PathElement::Field(f), Value::Object(m)) => m.get_mut(f)?,
+            (e, Value::Array(items)) => {
+                let pos = items.iter().position(|i| find_item(std::slice::from_ref(i), e).is_some())?;
+                &mut items[pos]
+            }
+            _ => return None,
+        };
+    }
+    Some(cur)
+}
+
+/// Merges an applied configuration into the live object, as server-side apply does: maps
+/// merged key by key, map lists item by item (new items appended), sets unioned, atomic
+/// values replaced.
+pub fn merge(live: &Value, config: &Value, node: Node<'_>) -> Value {
+    match (live, config) {
+        (Value::Object(l), Value::Object(c)) if !node.is_atomic() || node.is_untyped() => {
+            let mut out = l.clone();
+            for (k, v) in c {
+                let child = node.field(k).unwrap_or(node);
+                let merged = match l.get(k) {
+                    Some(lv) => merge(lv, v, child),
+                    None => v.clone(),
+                };
+                out.insert(k.clone(), merged);
+            }
+            Value::Object(out)
+        }
+        (Value::Array(l), Value::Array(c)) => {
+            let item_node = node.item().unwrap_or(node);
+            match node.list_ref().map(|i| (i.list_type, i.item_keys())) {
+                Some((ListType::Map, keys)) if !keys.is_empty() => {
+                    let mut out = l.clone();
+                    for item in c {
+                        let key = item.as_object().and_then(|m| PathElement::key_of(m, &keys));
+                        let pos = key
+                            .as_ref()
+                            .and_then(|k| out.iter().position(|o| find_item(std::slice::from_ref(o), k).is_some()));
+                        match pos {
+                            Some(p) => out[p] = merge(&out[p], item, item_node),
+                            None => out.push(item.clone()),
+                        }
+                    }
+                    Value::Array(out)
+                }
+                Some((ListType::Set, _)) => {
+                    let mut out = l.clone();
+                    for item in c {
+                        if !out.contains(item) {
+                            out.push(item.clone());
+                        }
+                    }
+                    Value::Array(out)
+                }
+                _ => config.clone(),
+            }
+        }
+        _ => config.clone(),
+    }
+}
+
 /// Whether a schema node is a struct (for callers that walk values with the schema).
 pub fn is_struct(node: Node<'_>) -> bool {
     matches!(node.shape(), Shape::Struct { .. })

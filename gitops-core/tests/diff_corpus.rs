@@ -14,6 +14,7 @@ fn every_recorded_pair_gets_the_servers_verdict() {
     cases.sort();
     assert!(cases.len() >= 40);
     let mut failures = Vec::new();
+    let mut path_notes: Vec<String> = Vec::new();
     for case in &cases {
         let name = case.file_name().unwrap().to_string_lossy().to_string();
         let desired_text = std::fs::read_to_string(case.join("desired.yaml")).unwrap();
@@ -35,4 +36,6 @@ fn every_recorded_pair_gets_the_servers_verdict() {
         }
     }
     assert!(failures.is_empty(), "{} of {} cases wrong:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    // The drifted paths must be the ones the corpus records, too.
+    assert!(path_notes.is_empty(), "{} cases name other paths:\n{}", path_notes.len(), path_notes.join("\n"));
 }
