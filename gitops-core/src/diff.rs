@@ -336,6 +336,12 @@ impl Walk<'_> {
                 let info = node.list_ref();
                 match info.map(|i| (i.list_type, i.item_keys())) {
                     Some((ListType::Map, keys)) if !keys.is_empty() => {
+                        // Paths name items by the strategic-merge key when the list has one
+                        // (`ports[port=80]`), as kubectl and the corpus do.
+                        let shown: Vec<&str> = match info.and_then(|i| i.merge_key.as_deref()) {
+                            Some(k) => vec![k],
+                            None => keys.clone(),
+                        };
                         let litems = l.and_then(Value::as_array);
                         if litems.is_none() && l.is_some_and(|x| !x.is_null()) {
                             self.push(Op::Replace, l, Some(d));
@@ -350,7 +356,9 @@ impl Walk<'_> {
                                 continue;
                             };
                             let len = self.path.len();
-                            self.path.push_str(&key_text(&key));
+                            let mut label = key.clone();
+                            label.retain(|k, _| shown.contains(&k.as_str()));
+                            self.path.push_str(&key_text(if label.is_empty() { &key } else { &label }));
                             match litems.and_then(|li| li.iter().find(|x| matches_key(x, &key))) {
                                 None => self.push(Op::Add, None, Some(item)),
                                 Some(li) => {

@@ -34,6 +34,14 @@ fn every_recorded_pair_gets_the_servers_verdict() {
             failures
                 .push(format!("{name}: expected drift={want}, got {paths:?} (expected paths {})", expected["paths"]));
         }
+        let mut expected_paths: Vec<String> =
+            expected["paths"].as_array().unwrap().iter().map(|p| p.as_str().unwrap().to_string()).collect();
+        expected_paths.sort();
+        let mut got = paths.clone();
+        got.sort();
+        if got != expected_paths {
+            path_notes.push(format!("{name}: paths {got:?}, recorded {expected_paths:?}"));
+        }
     }
     assert!(failures.is_empty(), "{} of {} cases wrong:\n{}", failures.len(), cases.len(), failures.join("\n"));
     // The drifted paths must be the ones the corpus records, too.
