@@ -797,7 +797,7 @@ pub fn unified_diff(a: &str, b: &str, a_name: &str, b_name: &str) -> String {
             ops.push((' ', i, j));
             i += 1;
             j += 1;
-        } else if j < m && (i == n || lcs[i][j + 1] >= lcs[i + 1][j]) {
+        } else if j < m && (i == n || lcs[i][j + 1] > lcs[i + 1][j]) {
             ops.push(('+', i, j));
             j += 1;
         } else {
