@@ -27,18 +27,22 @@ fn live_of(desired: &Object) -> Object {
 }
 
 fn objects() -> Vec<(&'static str, Object, Object)> {
-    let corpus = concat!(env!("CARGO_MANIFEST_DIR"), "/../gitops-core/tests/data/diff-corpus/cases/01-deployment-basic-after-status");
+    let corpus = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../gitops-core/tests/data/diff-corpus/cases/01-deployment-basic-after-status"
+    );
     let desired_text = std::fs::read_to_string(format!("{corpus}/desired.yaml")).unwrap();
     let deploy = yaml::parse_objects(&desired_text, "desired", &ParseOptions::default()).unwrap().remove(0);
     let live: Value = serde_json::from_str(&std::fs::read_to_string(format!("{corpus}/live.json")).unwrap()).unwrap();
     let deploy_live = Object::from_value(live).unwrap();
     // A 10 KB ConfigMap.
-    let data: serde_json::Map<String, Value> = (0..100).map(|i| (format!("key-{i:03}"), Value::String(format!("value {i} ").repeat(10)))).collect();
+    let data: serde_json::Map<String, Value> =
+        (0..100).map(|i| (format!("key-{i:03}"), Value::String(format!("value {i} ").repeat(10)))).collect();
     let cm = Object::from_value(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "big", "namespace": "bench"}, "data": data})).unwrap();
     // A 50 KB custom resource (no schema: maps granular, lists atomic).
-    let rules: Vec<Value> = (0..120).map(|i| json!({"name": format!("rule-{i}"), "match": {"host": format!("svc-{i}.example.com"), "path": format!("/api/v{i}")}, "weight": i, "headers": {"x-team": "payments", "x-tier": "gold"}})).collect();
+    let rules: Vec<Value> = (0..280).map(|i| json!({"name": format!("rule-{i}"), "match": {"host": format!("svc-{i}.example.com"), "path": format!("/api/v{i}")}, "weight": i, "headers": {"x-team": "payments", "x-tier": "gold"}})).collect();
     let cr = Object::from_value(json!({"apiVersion": "example.com/v1", "kind": "Router", "metadata": {"name": "edge", "namespace": "bench"},
-        "spec": {"rules": rules, "routes": (0..120).map(|i| (format!("route-{i}"), json!({"target": format!("svc-{i}"), "timeout": "30s"}))).collect::<serde_json::Map<_, _>>()}})).unwrap();
+        "spec": {"rules": rules, "routes": (0..280).map(|i| (format!("route-{i}"), json!({"target": format!("svc-{i}"), "timeout": "30s"}))).collect::<serde_json::Map<_, _>>()}})).unwrap();
     let cm_live = live_of(&cm);
     let cr_live = live_of(&cr);
     eprintln!(
@@ -56,17 +60,23 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("diff");
     for (name, desired, live) in objects() {
         assert!(diff::diff(&desired, &live, &opts, schema).is_empty(), "{name} must be in sync");
-        group.bench_function(format!("normalized/{name}"), |b| b.iter(|| black_box(diff::diff(black_box(&desired), black_box(&live), &opts, schema).is_empty())));
+        group.bench_function(format!("normalized/{name}"), |b| {
+            b.iter(|| black_box(diff::diff(black_box(&desired), black_box(&live), &opts, schema).is_empty()))
+        });
         let value = desired.as_value().clone();
-        group.bench_function(format!("visit/{name}"), |b| b.iter(|| black_box(black_box(&value) == &black_box(&value).clone())));
+        group.bench_function(format!("visit/{name}"), |b| {
+            b.iter(|| black_box(black_box(&value) == &black_box(&value).clone()))
+        });
         let mut drifted = live.clone();
         match name {
             "deployment" => drifted.set("/spec/replicas", json!(9)).unwrap(),
             "configmap-10k" => drifted.set("/data/key-050", json!("changed")).unwrap(),
-            _ => drifted.set("/spec/routes/route-60/timeout", json!("5s")).unwrap(),
+            _ => drifted.set("/spec/routes/route-160/timeout", json!("5s")).unwrap(),
         }
         assert_eq!(diff::diff(&desired, &drifted, &opts, schema).changes.len(), 1);
-        group.bench_function(format!("drifted/{name}"), |b| b.iter(|| black_box(diff::diff(black_box(&desired), black_box(&drifted), &opts, schema).changes.len())));
+        group.bench_function(format!("drifted/{name}"), |b| {
+            b.iter(|| black_box(diff::diff(black_box(&desired), black_box(&drifted), &opts, schema).changes.len()))
+        });
     }
     // 10,000 objects: Deployments, Services, ConfigMaps; 1% drifted.
     let mut desired = Vec::with_capacity(10_000);
@@ -82,14 +92,22 @@ fn bench(c: &mut Criterion) {
             l.set("/metadata/labels", json!({"drifted": "yes"})).unwrap();
             l.remove("/metadata/labels");
             l.set("/metadata/annotations", json!({"x": "y"})).unwrap();
-            if o.kind() == "ConfigMap" { l.set("/data/a", json!("9")).unwrap() } else if o.kind() == "Service" { l.set("/spec/ports/0/targetPort", json!(9090)).unwrap() } else { l.set("/spec/replicas", json!(7)).unwrap() }
+            if o.kind() == "ConfigMap" {
+                l.set("/data/a", json!("9")).unwrap()
+            } else if o.kind() == "Service" {
+                l.set("/spec/ports/0/targetPort", json!(9090)).unwrap()
+            } else {
+                l.set("/spec/replicas", json!(7)).unwrap()
+            }
         }
         desired.push(o);
         live.push(l);
     }
     let s = diff::diff_set(&desired, &live, &opts, schema);
     assert_eq!(s.update.len(), 100, "1% drifted");
-    group.bench_function("set/10000", |b| b.iter(|| black_box(diff::diff_set(black_box(&desired), black_box(&live), &opts, schema).update.len())));
+    group.bench_function("set/10000", |b| {
+        b.iter(|| black_box(diff::diff_set(black_box(&desired), black_box(&live), &opts, schema).update.len()))
+    });
     group.finish();
 }
 

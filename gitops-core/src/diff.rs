@@ -269,17 +269,61 @@ struct Walk<'a> {
     compare_status: bool,
 }
 
-fn key_of(item: &Value, keys: &[&str]) -> Option<Map<String, Value>> {
-    let m = item.as_object()?;
-    let mut out = Map::new();
-    for k in keys {
-        let v = match m.get(*k) {
-            Some(v) => v.clone(),
-            None => crate::schema::key_default(k)?,
-        };
-        out.insert((*k).to_string(), v);
+/// Appends `/token` with JSON-pointer escaping, without allocating.
+fn push_token(path: &mut String, token: &str) {
+    path.push('/');
+    if token.contains(['~', '/']) {
+        for c in token.chars() {
+            match c {
+                '~' => path.push_str("~0"),
+                '/' => path.push_str("~1"),
+                c => path.push(c),
+            }
+        }
+    } else {
+        path.push_str(token);
     }
-    Some(out)
+}
+
+fn key_field<'v>(item: &'v Value, k: &str) -> Option<std::borrow::Cow<'v, Value>> {
+    match item.get(k) {
+        Some(v) => Some(std::borrow::Cow::Borrowed(v)),
+        None => crate::schema::key_default(k).map(std::borrow::Cow::Owned),
+    }
+}
+
+/// Whether an item carries every key field (or its default).
+fn has_keys(item: &Value, keys: &[&str]) -> bool {
+    item.is_object() && keys.iter().all(|k| item.get(*k).is_some() || crate::schema::key_default(k).is_some())
+}
+
+/// Whether two items have the same key, without building the key.
+fn same_key(a: &Value, b: &Value, keys: &[&str]) -> bool {
+    keys.iter().all(|k| match (a.get(*k), b.get(*k)) {
+        (Some(x), Some(y)) => x == y,
+        _ => key_field(a, k) == key_field(b, k),
+    })
+}
+
+/// Appends `[k=v,...]` for an item's shown key fields.
+fn push_key_label(path: &mut String, item: &Value, shown: &[&str]) {
+    use std::fmt::Write;
+    path.push('[');
+    for (i, k) in shown.iter().enumerate() {
+        if i > 0 {
+            path.push(',');
+        }
+        match key_field(item, k).as_deref() {
+            Some(Value::String(s)) => {
+                let _ = write!(path, "{k}={s}");
+            }
+            Some(v) => {
+                let _ = write!(path, "{k}={v}");
+            }
+            None => {}
+        }
+    }
+    path.push(']');
 }
 
 fn matches_key(item: &Value, key: &Map<String, Value>) -> bool {
@@ -325,8 +369,7 @@ impl Walk<'_> {
                         continue;
                     }
                     let len = self.path.len();
-                    self.path.push('/');
-                    self.path.push_str(&escape_pointer_token(k));
+                    push_token(&mut self.path, k);
                     let child = node.field(k).unwrap_or(node);
                     self.value(dv, lm.get(k), child, depth + 1);
                     self.path.truncate(len);
@@ -339,8 +382,8 @@ impl Walk<'_> {
                         // Paths name items by the strategic-merge key when the list has one
                         // (`ports[port=80]`), as kubectl and the corpus do.
                         let shown: Vec<&str> = match info.and_then(|i| i.merge_key.as_deref()) {
-                            Some(k) => vec![k],
-                            None => keys.clone(),
+                            Some(k) if keys.contains(&k) => vec![k],
+                            _ => Vec::new(),
                         };
                         let litems = l.and_then(Value::as_array);
                         if litems.is_none() && l.is_some_and(|x| !x.is_null()) {
@@ -349,17 +392,15 @@ impl Walk<'_> {
                         }
                         let item_node = node.item().unwrap_or(node);
                         for item in items {
-                            let Some(key) = key_of(item, &keys) else {
+                            if !has_keys(item, &keys) {
                                 if !litems.is_some_and(|li| li.contains(item)) {
                                     self.push(Op::Add, None, Some(item));
                                 }
                                 continue;
-                            };
+                            }
                             let len = self.path.len();
-                            let mut label = key.clone();
-                            label.retain(|k, _| shown.contains(&k.as_str()));
-                            self.path.push_str(&key_text(if label.is_empty() { &key } else { &label }));
-                            match litems.and_then(|li| li.iter().find(|x| matches_key(x, &key))) {
+                            push_key_label(&mut self.path, item, if shown.is_empty() { &keys } else { &shown });
+                            match litems.and_then(|li| li.iter().find(|x| same_key(item, x, &keys))) {
                                 None => self.push(Op::Add, None, Some(item)),
                                 Some(li) => {
                                     if item_node.is_atomic() && !item_node.is_untyped() {
@@ -402,13 +443,20 @@ impl Walk<'_> {
 
     /// Fields the manager owns (its `fieldsV1`) that desired no longer sets: removed by the
     /// next apply unless another manager owns them.
-    fn removals(&mut self, owned: &Value, d: Option<&Value>, l: &Value, others: &[&Value], trail: &mut Vec<String>) {
+    fn removals<'f>(
+        &mut self,
+        owned: &'f Value,
+        d: Option<&Value>,
+        l: &Value,
+        others: &[&Value],
+        trail: &mut Vec<&'f str>,
+    ) {
         let Some(om) = owned.as_object() else { return };
         for (k, child) in om {
             if k == "." {
                 continue;
             }
-            let (dv, lv, step): (Option<&Value>, Option<&Value>, String) = if let Some(f) = k.strip_prefix("f:") {
+            let (dv, lv): (Option<&Value>, Option<&Value>) = if let Some(f) = k.strip_prefix("f:") {
                 if trail.is_empty() && (f == "status" && !self.compare_status || f == "apiVersion" || f == "kind") {
                     continue;
                 }
@@ -418,31 +466,46 @@ impl Walk<'_> {
                 {
                     continue;
                 }
-                (d.and_then(|x| x.get(f)), l.get(f), format!("/{}", escape_pointer_token(f)))
+                (d.and_then(|x| x.get(f)), l.get(f))
             } else if let Some(kj) = k.strip_prefix("k:") {
                 let Ok(Value::Object(key)) = serde_json::from_str::<Value>(kj) else { continue };
-                (find_keyed(d, &key), find_keyed(Some(l), &key), key_text(&key))
+                (find_keyed(d, &key), find_keyed(Some(l), &key))
             } else if let Some(vj) = k.strip_prefix("v:") {
                 let Ok(val) = serde_json::from_str::<Value>(vj) else { continue };
-                (find_equal(d, &val), find_equal(Some(l), &val), format!("[={val}]"))
+                (find_equal(d, &val), find_equal(Some(l), &val))
             } else {
                 continue;
             };
             let Some(lv) = lv else { continue };
-            trail.push(k.clone());
-            let len = self.path.len();
-            self.path.push_str(&step);
+            trail.push(k.as_str());
             if dv.is_none() {
                 if !others.iter().any(|o| owns_under(o, trail)) {
-                    self.push(Op::Remove, Some(lv), None);
+                    let path = trail_text(trail);
+                    self.changes.push(Change { path, op: Op::Remove, before: Some(lv.clone()), after: None });
                 }
             } else if child.as_object().is_some_and(|m| m.keys().any(|x| x != ".")) {
                 self.removals(child, dv, lv, others, trail);
             }
-            self.path.truncate(len);
             trail.pop();
         }
     }
+}
+
+/// A change path from `fieldsV1` keys.
+fn trail_text(trail: &[&str]) -> String {
+    let mut out = String::new();
+    for k in trail {
+        if let Some(f) = k.strip_prefix("f:") {
+            push_token(&mut out, f);
+        } else if let Some(kj) = k.strip_prefix("k:") {
+            if let Ok(Value::Object(key)) = serde_json::from_str::<Value>(kj) {
+                out.push_str(&key_text(&key));
+            }
+        } else if let Some(vj) = k.strip_prefix("v:") {
+            out.push_str(&format!("[={vj}]"));
+        }
+    }
+    out
 }
 
 fn find_keyed<'v>(list: Option<&'v Value>, key: &Map<String, Value>) -> Option<&'v Value> {
@@ -454,10 +517,10 @@ fn find_equal<'v>(list: Option<&'v Value>, val: &Value) -> Option<&'v Value> {
 }
 
 /// Whether a `fieldsV1` tree has anything at or under a path of its keys.
-fn owns_under(fields: &Value, trail: &[String]) -> bool {
+fn owns_under(fields: &Value, trail: &[&str]) -> bool {
     let mut cur = fields;
     for k in trail {
-        match cur.get(k) {
+        match cur.get(*k) {
             Some(next) => cur = next,
             None => return false,
         }
@@ -757,23 +820,42 @@ pub struct SetDiff {
     pub unchanged: Vec<ObjectKey>,
 }
 
+fn str_at(v: Option<&Value>) -> &str {
+    v.and_then(Value::as_str).unwrap_or("")
+}
+
+/// Group, kind, namespace and name, borrowed.
+fn object_id(o: &Object) -> (&str, &str, &str, &str) {
+    let v = o.as_value();
+    let meta = v.get("metadata");
+    let api = str_at(v.get("apiVersion"));
+    let group = api.split_once('/').map(|(g, _)| g).unwrap_or("");
+    (
+        group,
+        str_at(v.get("kind")),
+        str_at(meta.and_then(|m| m.get("namespace"))),
+        str_at(meta.and_then(|m| m.get("name"))),
+    )
+}
+
 /// Diffs a desired set against a live set, matching objects by [`ObjectKey`].
 pub fn diff_set(desired: &[Object], live: &[Object], options: &DiffOptions, schema: &Schema) -> SetDiff {
-    let index: std::collections::HashMap<ObjectKey, &Object> = live.iter().map(|o| (o.key(), o)).collect();
+    type Id<'o> = (&'o str, &'o str, &'o str, &'o str);
+    let index: std::collections::HashMap<Id<'_>, &Object> = live.iter().map(|o| (object_id(o), o)).collect();
     let mut out = SetDiff::default();
-    let mut seen = std::collections::HashSet::with_capacity(desired.len());
+    let mut seen: std::collections::HashSet<Id<'_>> = std::collections::HashSet::with_capacity(desired.len());
     for d in desired {
-        let key = d.key();
+        let key = object_id(d);
         match index.get(&key) {
-            None => out.create.push(key.clone()),
+            None => out.create.push(d.key()),
             Some(l) => {
                 let od = diff(d, l, options, schema);
-                if od.is_empty() { out.unchanged.push(key.clone()) } else { out.update.push(od) }
+                if od.is_empty() { out.unchanged.push(d.key()) } else { out.update.push(od) }
             }
         }
         seen.insert(key);
     }
-    out.prune = live.iter().map(Object::key).filter(|k| !seen.contains(k)).collect();
+    out.prune = live.iter().filter(|o| !seen.contains(&object_id(o))).map(Object::key).collect();
     out.prune.sort();
     out
 }

@@ -132,7 +132,8 @@ pub struct KindInfo {
 pub struct Schema {
     nodes: Arc<Vec<Shape>>,
     extra: Vec<Shape>,
-    kinds: HashMap<(String, String), Vec<KindInfo>>,
+    /// Group, then kind, to the versions of the kind (nested so lookups borrow).
+    kinds: HashMap<String, HashMap<String, Vec<KindInfo>>>,
 }
 
 /// The value the API server defaults a list-map key field to, when an item leaves it out:
@@ -217,9 +218,9 @@ impl Schema {
                     _ => Shape::Untyped,
                 })
                 .collect();
-            let mut kinds: HashMap<(String, String), Vec<KindInfo>> = HashMap::new();
+            let mut kinds: HashMap<String, HashMap<String, Vec<KindInfo>>> = HashMap::new();
             for k in raw.kinds {
-                kinds.entry((k.g.clone(), k.k.clone())).or_default().push(KindInfo {
+                kinds.entry(k.g.clone()).or_default().entry(k.k.clone()).or_default().push(KindInfo {
                     group: k.g,
                     version: k.v,
                     kind: k.k,
@@ -240,13 +241,13 @@ impl Schema {
 
     /// Every kind the schema knows.
     pub fn kinds(&self) -> impl Iterator<Item = &KindInfo> {
-        self.kinds.values().flatten()
+        self.kinds.values().flat_map(|m| m.values()).flatten()
     }
 
     /// The facts of a kind at a version; with an unknown version, those of another version
     /// of the same group and kind.
     pub fn kind_info(&self, group: &str, version: &str, kind: &str) -> Option<&KindInfo> {
-        let versions = self.kinds.get(&(group.to_string(), kind.to_string()))?;
+        let versions = self.kinds.get(group)?.get(kind)?;
         versions.iter().find(|k| k.version == version).or_else(|| versions.first())
     }
 
@@ -307,7 +308,7 @@ impl Schema {
                 root,
             });
         }
-        self.kinds.insert((group.into(), kind.into()), infos);
+        self.kinds.entry(group.into()).or_default().insert(kind.into(), infos);
         Ok(())
     }
 

@@ -23,7 +23,9 @@ fn live_of(desired: &Object, extra_managers: Value) -> Object {
     let node = Schema::builtin().node_for(desired);
     let mut set = gitops_core::FieldSet::from_value(&v, node);
     set.strip_bookkeeping();
-    let mut managed = vec![json!({"manager": "gitops", "operation": "Apply", "apiVersion": desired.api_version(), "fieldsType": "FieldsV1", "fieldsV1": set.to_fields_v1()})];
+    let mut managed = vec![
+        json!({"manager": "gitops", "operation": "Apply", "apiVersion": desired.api_version(), "fieldsType": "FieldsV1", "fieldsV1": set.to_fields_v1()}),
+    ];
     if let Value::Array(extra) = extra_managers {
         managed.extend(extra);
     }
@@ -45,7 +47,8 @@ fn classic_false_out_of_sync_cases() {
     // Server defaults and canonical quantities are not drift.
     live["spec"]["strategy"] = json!({"type": "RollingUpdate"});
     live["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"] = json!("IfNotPresent");
-    live["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"] = json!({"cpu": "0.5", "memory": "1024Mi"});
+    live["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"] =
+        json!({"cpu": "0.5", "memory": "1024Mi"});
     // Another manager's annotation is not drift.
     live["metadata"]["annotations"] = json!({"deployment.kubernetes.io/revision": "1"});
     assert!(paths(&d, &obj(live.clone())).is_empty());
@@ -54,8 +57,12 @@ fn classic_false_out_of_sync_cases() {
     d2.set("/spec/template/spec/securityContext", json!({})).unwrap();
     assert!(paths(&d2, &obj(live)).is_empty());
     // Secret stringData is compared with base64 data.
-    let s = obj(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "stringData": {"password": "hunter2"}}));
-    let l = obj(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "data": {"password": "aHVudGVyMg=="}, "type": "Opaque"}));
+    let s = obj(
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "stringData": {"password": "hunter2"}}),
+    );
+    let l = obj(
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "data": {"password": "aHVudGVyMg=="}, "type": "Opaque"}),
+    );
     assert!(paths(&s, &l).is_empty());
 }
 
@@ -97,16 +104,28 @@ fn ignore_rules() {
     live["spec"]["template"]["spec"]["containers"][0]["image"] = json!("nginx:9");
     let live = obj(live);
     let rule = |r: IgnoreRule| DiffOptions { ignore: vec![r], ..DiffOptions::default() };
-    let by_pointer = rule(IgnoreRule { kind: Some("Deployment".into()), json_pointers: vec!["/spec/replicas".into()], ..Default::default() });
-    let got: Vec<String> = diff::diff(&d, &live, &by_pointer, Schema::builtin()).changes.into_iter().map(|c| c.path).collect();
+    let by_pointer = rule(IgnoreRule {
+        kind: Some("Deployment".into()),
+        json_pointers: vec!["/spec/replicas".into()],
+        ..Default::default()
+    });
+    let got: Vec<String> =
+        diff::diff(&d, &live, &by_pointer, Schema::builtin()).changes.into_iter().map(|c| c.path).collect();
     assert_eq!(got, ["/spec/template/spec/containers[name=web]/image"]);
     let by_jq = rule(IgnoreRule {
         group: Some("apps".into()),
-        jq_path_expressions: vec![".spec.replicas".into(), ".spec.template.spec.containers[] | select(.name == \"web\") | .image".into()],
+        jq_path_expressions: vec![
+            ".spec.replicas".into(),
+            ".spec.template.spec.containers[] | select(.name == \"web\") | .image".into(),
+        ],
         ..Default::default()
     });
     assert!(diff::diff(&d, &live, &by_jq, Schema::builtin()).is_empty());
-    let other_kind = rule(IgnoreRule { kind: Some("Service".into()), json_pointers: vec!["/spec/replicas".into()], ..Default::default() });
+    let other_kind = rule(IgnoreRule {
+        kind: Some("Service".into()),
+        json_pointers: vec!["/spec/replicas".into()],
+        ..Default::default()
+    });
     assert_eq!(diff::diff(&d, &live, &other_kind, Schema::builtin()).changes.len(), 2);
     // managedFieldsManagers: fields an HPA owns are not compared.
     let mut live2 = live_of(&d, json!([{"manager": "hpa", "operation": "Update", "apiVersion": "apps/v1", "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:replicas": {}}}}])).into_value();
@@ -129,7 +148,8 @@ fn set_diff() {
     assert_eq!(s.create, [b.key()]);
     assert_eq!(s.update.len(), 1);
     assert_eq!(s.prune, [stale.key()]);
-    let s = diff::diff_set(&[a.clone()], &[live_of(&a, json!([]))], &DiffOptions::default(), Schema::builtin());
+    let s =
+        diff::diff_set(std::slice::from_ref(&a), &[live_of(&a, json!([]))], &DiffOptions::default(), Schema::builtin());
     assert_eq!(s.unchanged, [a.key()]);
 }
 
