@@ -26,3 +26,52 @@ pub fn deployment(name: &str, containers: usize) -> Object {
     }))
     .expect("a valid object")
 }
+
+/// Writes a synthetic config repo of `n` applications under `dir`: for each, a base
+/// (Deployment, Service, ConfigMap generator) and a prod overlay (namespace, prefix, replicas
+/// and resources patches, an image override), and one top-level kustomization including all
+/// the overlays. Returns the path of the top-level kustomization directory.
+pub fn write_config_repo(dir: &std::path::Path, n: usize) -> std::io::Result<std::path::PathBuf> {
+    use std::fs;
+    let mut top = String::from("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n");
+    for i in 0..n {
+        let app = format!("app{i:04}");
+        let base = dir.join("apps").join(&app).join("base");
+        let prod = dir.join("apps").join(&app).join("overlays/prod");
+        fs::create_dir_all(&base)?;
+        fs::create_dir_all(&prod)?;
+        fs::write(
+            base.join("kustomization.yaml"),
+            format!(
+                "resources:\n- deployment.yaml\n- service.yaml\nconfigMapGenerator:\n- name: {app}-config\n  literals:\n  - LOG_LEVEL=info\n  - APP={app}\nlabels:\n- pairs:\n    app.kubernetes.io/name: {app}\n  includeSelectors: true\n"
+            ),
+        )?;
+        fs::write(
+            base.join("deployment.yaml"),
+            format!(
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {app}\nspec:\n  replicas: 1\n  template:\n    spec:\n      containers:\n      - name: {app}\n        image: registry.example.com/{app}:1.0.0\n        ports:\n        - containerPort: 8080\n        envFrom:\n        - configMapRef:\n            name: {app}-config\n"
+            ),
+        )?;
+        fs::write(
+            base.join("service.yaml"),
+            format!(
+                "apiVersion: v1\nkind: Service\nmetadata:\n  name: {app}\nspec:\n  ports:\n  - port: 80\n    targetPort: 8080\n"
+            ),
+        )?;
+        fs::write(
+            prod.join("kustomization.yaml"),
+            format!(
+                "resources:\n- ../../base\nnamespace: {app}-prod\nnamePrefix: prod-\nreplicas:\n- name: {app}\n  count: 3\nimages:\n- name: registry.example.com/{app}\n  newTag: 1.2.{i}\npatches:\n- path: resources.yaml\n"
+            ),
+        )?;
+        fs::write(
+            prod.join("resources.yaml"),
+            format!(
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {app}\nspec:\n  template:\n    spec:\n      containers:\n      - name: {app}\n        resources:\n          requests:\n            cpu: 250m\n            memory: 256Mi\n"
+            ),
+        )?;
+        top.push_str(&format!("- apps/{app}/overlays/prod\n"));
+    }
+    fs::write(dir.join("kustomization.yaml"), top)?;
+    Ok(dir.to_path_buf())
+}
