@@ -134,6 +134,54 @@ pub async fn handle(shared: Shared, method: Method, uri: Uri, headers: HeaderMap
                     &json!({"major": "1", "minor": "36", "emulationMajor": "1", "emulationMinor": "36", "minCompatibilityMajor": "1", "minCompatibilityMinor": "35", "gitVersion": "v1.36.2", "gitCommit": "gitops-testkit", "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z", "goVersion": "none", "compiler": "rustc", "platform": "linux/amd64"}),
                 );
             }
+            // kubectl asks for OpenAPI v3 to learn that the server validates fields itself.
+            ["openapi", "v3"] => {
+                let mut paths = serde_json::Map::new();
+                paths.insert("api/v1".into(), json!({"serverRelativeURL": "/openapi/v3/api/v1"}));
+                for (g, vs) in state.registry.groups().iter().filter(|(g, _)| !g.is_empty()) {
+                    for v in vs {
+                        paths.insert(
+                            format!("apis/{g}/{v}"),
+                            json!({"serverRelativeURL": format!("/openapi/v3/apis/{g}/{v}")}),
+                        );
+                    }
+                }
+                return json_response(200, &json!({"paths": paths}));
+            }
+            // Permissive schemas: the server validates on its own; kubectl only needs to find
+            // each kind's schema by its group-version-kind.
+            ["openapi", "v3", rest @ ..] => {
+                let (group, version) = match rest {
+                    ["api", v] => ("", *v),
+                    ["apis", g, v] => (*g, *v),
+                    _ => return not_found_page(),
+                };
+                let mut schemas = serde_json::Map::new();
+                let mut paths = serde_json::Map::new();
+                for r in state.registry.resources().iter().filter(|r| r.group == group && r.version == version) {
+                    // The fieldValidation parameter tells kubectl the server validates fields.
+                    let gvk = json!({"group": group, "version": version, "kind": r.kind});
+                    let op = json!({"x-kubernetes-group-version-kind": gvk, "parameters": [{"name": "fieldValidation", "in": "query", "schema": {"type": "string"}}]});
+                    let prefix =
+                        if group.is_empty() { format!("/api/{version}") } else { format!("/apis/{group}/{version}") };
+                    let collection = if r.namespaced {
+                        format!("{prefix}/namespaces/{{namespace}}/{}", r.plural)
+                    } else {
+                        format!("{prefix}/{}", r.plural)
+                    };
+                    paths.insert(collection.clone(), json!({"post": op}));
+                    paths.insert(format!("{collection}/{{name}}"), json!({"put": op, "patch": op}));
+                    schemas.insert(
+                        format!("{}.{}.{}", if group.is_empty() { "core" } else { group }, version, r.kind),
+                        json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true,
+                               "x-kubernetes-group-version-kind": [{"group": group, "version": version, "kind": r.kind}]}),
+                    );
+                }
+                return json_response(
+                    200,
+                    &json!({"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.36.2"}, "paths": paths, "components": {"schemas": schemas}}),
+                );
+            }
             ["healthz"] | ["readyz"] | ["livez"] => {
                 return Response::builder().status(200).body(Body::from("ok")).expect("response");
             }
