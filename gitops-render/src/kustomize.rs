@@ -116,7 +116,7 @@ struct Build<'a> {
     tree: &'a dyn FileTree,
     restrictor: LoadRestrictor,
     stack: Vec<String>,
-    next_id: u32,
+    next_id: &'a std::sync::atomic::AtomicU32,
     schema: &'static Schema,
 }
 
@@ -128,8 +128,14 @@ impl Kustomize {
     /// Builds the kustomization in directory `path` of `tree`.
     pub fn build(&self, tree: &dyn FileTree, path: &str) -> Result<Vec<Object>, Error> {
         let dir = normalize(path)?;
-        let mut b =
-            Build { tree, restrictor: self.load_restrictor, stack: Vec::new(), next_id: 0, schema: Schema::builtin() };
+        let ids = std::sync::atomic::AtomicU32::new(0);
+        let mut b = Build {
+            tree,
+            restrictor: self.load_restrictor,
+            stack: Vec::new(),
+            next_id: &ids,
+            schema: Schema::builtin(),
+        };
         let mut acc = Vec::new();
         let (file, k) = b.run(&dir, &mut acc, Expect::Kustomization)?;
         finish(&file, &k, acc)
@@ -202,8 +208,7 @@ impl Build<'_> {
             return Err(Error::Cycle { chain: chain.join(" -> ") });
         }
         self.stack.push(dir.to_string());
-        let id = self.next_id;
-        self.next_id += 1;
+        let id = self.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (file, k) = load_kustomization(self.tree, dir)?;
         let kind = k.kind.as_deref().unwrap_or("Kustomization");
         match (expect, kind) {
@@ -259,33 +264,82 @@ impl Build<'_> {
             .map(|(i, r)| (format!("resources[{i}]"), r))
             .chain(k.bases.iter().enumerate().map(|(i, r)| (format!("bases[{i}]"), r)))
             .collect();
-        for (field, entry) in entries {
+        // Nested kustomizations are independent builds: with several, they run in parallel
+        // (each with its own copy of the cycle-detection stack); results keep list order.
+        let mut kinds = Vec::with_capacity(entries.len());
+        for (field, entry) in &entries {
             if is_remote(entry) {
                 return Err(kerr(
                     &file,
-                    &field,
+                    field,
                     format!("remote resource {entry:?}: remote resources are not supported without a Source hook"),
                 ));
             }
-            let p =
-                join(dir, entry).map_err(|_| kerr(&file, &field, format!("{entry:?} is outside the repository")))?;
-            match self.tree.kind(&p)? {
+            let p = join(dir, entry).map_err(|_| kerr(&file, field, format!("{entry:?} is outside the repository")))?;
+            let kind = self.tree.kind(&p)?;
+            kinds.push((p, kind));
+        }
+        let dirs: Vec<usize> = (0..entries.len()).filter(|&i| kinds[i].1 == Some(EntryKind::Dir)).collect();
+        let mut built: Vec<Option<Result<Vec<Res>, Error>>> = (0..entries.len()).map(|_| None).collect();
+        let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(dirs.len());
+        if workers > 1 {
+            let chunks: Vec<Vec<usize>> =
+                (0..workers).map(|w| dirs.iter().copied().skip(w).step_by(workers).collect()).collect();
+            let results: Vec<Vec<(usize, Result<Vec<Res>, Error>)>> = std::thread::scope(|scope| {
+                let handles: Vec<_> = chunks
+                    .into_iter()
+                    .map(|chunk| {
+                        let mut sub = Build {
+                            tree: self.tree,
+                            restrictor: self.restrictor,
+                            stack: self.stack.clone(),
+                            next_id: self.next_id,
+                            schema: self.schema,
+                        };
+                        let kinds = &kinds;
+                        scope.spawn(move || {
+                            chunk
+                                .into_iter()
+                                .map(|i| {
+                                    let mut out = Vec::new();
+                                    let r = sub.run(&kinds[i].0, &mut out, Expect::Kustomization).map(|_| out);
+                                    (i, r)
+                                })
+                                .collect::<Vec<_>>()
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
+            });
+            for (i, r) in results.into_iter().flatten() {
+                built[i] = Some(r);
+            }
+        }
+        for (i, (field, entry)) in entries.iter().enumerate() {
+            let p = &kinds[i].0;
+            match kinds[i].1 {
                 Some(EntryKind::File) => {
-                    let (p, bytes) = self.read_file(dir, &file, &field, entry)?;
+                    let (p, bytes) = self.read_file(dir, &file, field, entry)?;
                     let text =
-                        String::from_utf8(bytes).map_err(|_| kerr(&file, &field, format!("{p}: not valid UTF-8")))?;
+                        String::from_utf8(bytes).map_err(|_| kerr(&file, field, format!("{p}: not valid UTF-8")))?;
                     for obj in yaml::parse_objects(&text, &p, &ParseOptions::default())? {
                         if obj.kind() == "Kustomization" && obj.group() == "kustomize.config.k8s.io" {
-                            return Err(kerr(&file, &field, format!("{p} is a kustomization file, not a resource")));
+                            return Err(kerr(&file, field, format!("{p} is a kustomization file, not a resource")));
                         }
                         add_resource(acc, Res::new(obj), &file)?;
                     }
                 }
                 Some(EntryKind::Dir) => {
-                    let mut sub = Vec::new();
-                    self.run(&p, &mut sub, Expect::Kustomization).map_err(|e| match e {
+                    let result = match built[i].take() {
+                        Some(r) => r,
+                        None => {
+                            let mut sub = Vec::new();
+                            self.run(p, &mut sub, Expect::Kustomization).map(|_| sub)
+                        }
+                    };
+                    let sub = result.map_err(|e| match e {
                         Error::NoKustomization { dir } => {
-                            kerr(&file, &field, format!("directory {dir:?} has no kustomization file"))
+                            kerr(&file, field, format!("directory {dir:?} has no kustomization file"))
                         }
                         other => other,
                     })?;
@@ -293,9 +347,11 @@ impl Build<'_> {
                         add_resource(acc, r, &file)?;
                     }
                 }
-                None => return Err(kerr(&file, &field, format!("{entry:?}: no such file or directory"))),
+                None => return Err(kerr(&file, field, format!("{entry:?}: no such file or directory"))),
             }
         }
+
+        check_duplicates(acc, &file)?;
 
         // 2. Generators.
         let global = k.generator_options.clone().unwrap_or_default();
@@ -305,6 +361,8 @@ impl Build<'_> {
         for (i, g) in k.secret_generator.iter().enumerate() {
             self.generate(dir, &file, &format!("secretGenerator[{i}]"), g, &global, true, acc)?;
         }
+
+        check_duplicates(acc, &file)?;
 
         // 3. Components, on this accumulator.
         for (i, c) in k.components.iter().enumerate() {
@@ -842,18 +900,25 @@ fn select(acc: &[Res], t: &Target) -> Result<Vec<usize>, String> {
         .collect())
 }
 
-fn add_resource(acc: &mut Vec<Res>, r: Res, file: &str) -> Result<(), Error> {
-    let same = |a: &Object, b: &Object| {
-        a.kind() == b.kind()
-            && a.group() == b.group()
-            && a.version() == b.version()
-            && a.name() == b.name()
-            && a.namespace() == b.namespace()
-    };
-    if acc.iter().any(|x| same(&x.obj, &r.obj)) {
-        return Err(kerr(file, "resources", format!("may not add resource with an already registered id: {}", r.id())));
-    }
+fn add_resource(acc: &mut Vec<Res>, r: Res, _file: &str) -> Result<(), Error> {
     acc.push(r);
+    Ok(())
+}
+
+/// Fails on two resources with the same id (group, version, kind, namespace, name), in one
+/// pass over the accumulator.
+fn check_duplicates(acc: &[Res], file: &str) -> Result<(), Error> {
+    let mut seen = std::collections::HashSet::with_capacity(acc.len());
+    for r in acc {
+        let o = &r.obj;
+        if !seen.insert((o.api_version(), o.kind(), o.namespace(), o.name())) {
+            return Err(kerr(
+                file,
+                "resources",
+                format!("may not add resource with an already registered id: {}", r.id()),
+            ));
+        }
+    }
     Ok(())
 }
 

@@ -55,17 +55,28 @@ pub(crate) fn fix(entries: &mut [Entry<'_>]) {
     if candidates.is_empty() {
         return;
     }
+    // Candidates by (kind, old name): a referrer's value is looked up, not scanned for.
+    let mut by_name: std::collections::HashMap<(&str, &str), Vec<&Candidate>> = std::collections::HashMap::new();
+    for c in &candidates {
+        for (_, n) in &c.old_names {
+            let list = by_name.entry((c.kind.as_str(), n.as_str())).or_default();
+            if !list.iter().any(|x| std::ptr::eq(*x, c)) {
+                list.push(c);
+            }
+        }
+    }
     for e in entries.iter_mut() {
         let kind = e.obj.kind().to_string();
         let ns = e.obj.namespace().to_string();
         let lineage = e.lineage.to_vec();
         let resolve = |target_kind: &str, target_group: &str, value: &str| -> Option<String> {
-            let mut found: Vec<&Candidate> = candidates
-                .iter()
+            let mut found: Vec<&Candidate> = by_name
+                .get(&(target_kind, value))
+                .into_iter()
+                .flatten()
+                .copied()
                 .filter(|c| {
-                    c.kind == target_kind
-                        && c.group == target_group
-                        && c.old_names.iter().any(|(_, n)| n == value)
+                    c.group == target_group
                         && (c.cluster_scoped
                             || ns.is_empty()
                             || c.namespace == ns
