@@ -106,6 +106,9 @@ impl Res {
     }
 }
 
+/// One nested kustomization built by a worker: its index in the resource list and result.
+type Built = (usize, Result<Vec<Res>, Error>);
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Expect {
     Kustomization,
@@ -285,7 +288,7 @@ impl Build<'_> {
         if workers > 1 {
             let chunks: Vec<Vec<usize>> =
                 (0..workers).map(|w| dirs.iter().copied().skip(w).step_by(workers).collect()).collect();
-            let results: Vec<Vec<(usize, Result<Vec<Res>, Error>)>> = std::thread::scope(|scope| {
+            let results: Vec<Vec<Built>> = std::thread::scope(|scope| {
                 let handles: Vec<_> = chunks
                     .into_iter()
                     .map(|chunk| {
