@@ -87,3 +87,37 @@ async fn drift_is_reverted_and_prune_false_is_respected() {
     let r = engine::sync(&cluster, desired[..1].to_vec(), &opts()).await.unwrap();
     assert_eq!(r.count(Action::PruneSkipped), 1, "{r:?}");
 }
+
+#[tokio::test]
+async fn injected_faults_are_retried_without_losing_or_duplicating_anything() {
+    use gitops_testkit::{Fault, FaultAction};
+    let tk = TestCluster::start().await.unwrap();
+    {
+        let state = tk.state();
+        let mut s = state.lock().unwrap();
+        s.faults.push(Fault::new(Some("patch"), Some("deployments"), FaultAction::Status(500), 2));
+        s.faults.push(Fault::new(Some("patch"), Some("services"), FaultAction::TooManyRequests { retry_after: 0 }, 1));
+        s.faults.push(Fault::new(Some("patch"), Some("configmaps"), FaultAction::Status(409), 1));
+        s.faults.push(Fault::new(Some("get"), None, FaultAction::Delay(std::time::Duration::from_millis(20)), 3));
+    }
+    let cluster = KubeCluster::new(tk.client());
+    let r = engine::sync(&cluster, objects("nginx:1.25", true), &opts()).await.unwrap();
+    assert!(r.succeeded(), "{r:?}");
+    assert_eq!(r.count(Action::Created), 2, "{r:?}");
+    assert!(tk.state().lock().unwrap().faults.injected >= 6, "the faults were hit");
+    // Exactly one of each, and the next pass is a no-op.
+    let deploys =
+        cluster.list(&GroupVersionKind::new("apps", "v1", "Deployment"), Some("shop-prod"), "").await.unwrap();
+    assert_eq!(deploys.len(), 1);
+    let r = engine::sync(&cluster, objects("nginx:1.25", true), &opts()).await.unwrap();
+    assert_eq!(r.count(Action::Unchanged), 2);
+    // A fault that never stops is reported, not retried forever.
+    tk.state().lock().unwrap().faults.push(gitops_testkit::Fault::random(
+        Some("patch"),
+        Some("deployments"),
+        FaultAction::Status(500),
+        1.0,
+    ));
+    let r = engine::sync(&cluster, objects("nginx:1.26", true), &opts()).await.unwrap();
+    assert_eq!(r.count(Action::Failed), 1, "{r:?}");
+}

@@ -158,6 +158,8 @@ pub struct State {
     node_port: u16,
     /// How workloads behave (see [`crate::Simulation`]).
     pub simulation: crate::controllers::Simulation,
+    /// Injected failures.
+    pub faults: crate::faults::Faults,
 }
 
 /// The current time in RFC 3339, seconds precision, UTC.
@@ -249,6 +251,7 @@ impl State {
             counter: 0,
             node_port: 30000,
             simulation: crate::controllers::Simulation::Off,
+            faults: crate::faults::Faults::default(),
         };
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             let res = s.registry.by_plural("", "v1", "namespaces").cloned().expect("namespaces are served");

@@ -24,6 +24,7 @@
 pub mod api;
 pub mod controllers;
 pub mod defaults;
+pub mod faults;
 pub mod managed;
 pub mod registry;
 pub mod server;
@@ -33,6 +34,7 @@ use std::sync::{Arc, Mutex};
 
 pub use api::{ApiError, State};
 pub use controllers::Simulation;
+pub use faults::{Fault, FaultAction};
 pub use registry::{Registry, Resource};
 
 /// Everything that can go wrong in gitops-testkit.

@@ -13,6 +13,7 @@ use gitops_core::selector::LabelSelector;
 use serde_json::{Value, json};
 
 use crate::api::{ApiError, Event, FieldSelector, State, Target, WriteOptions};
+use crate::faults::FaultAction;
 use crate::registry::Resource;
 
 /// Shared server state.
@@ -261,9 +262,6 @@ pub async fn handle(shared: Shared, method: Method, uri: Uri, headers: HeaderMap
         Ok(f) => f,
         Err(e) => return error_response(&e),
     };
-    if method == Method::GET && target.name.is_empty() && q.get("watch").is_some_and(|w| w == "1" || w == "true") {
-        return watch(shared, res, target.namespace, labels, fields, &q).await;
-    }
     let verb_allowed = |verb: &str| {
         if target.subresource.is_empty() {
             res.verbs.iter().any(|v| v == verb)
@@ -288,6 +286,51 @@ pub async fn handle(shared: Shared, method: Method, uri: Uri, headers: HeaderMap
             message: "the server does not allow this method on the requested resource".to_string(),
             details: Some(json!({})),
         });
+    }
+    let is_watch =
+        method == Method::GET && target.name.is_empty() && q.get("watch").is_some_and(|w| w == "1" || w == "true");
+    let fault = shared.lock().expect("state lock").faults.take(if is_watch { "watch" } else { verb }, &res.plural);
+    match fault {
+        Some(FaultAction::Status(code)) => {
+            let reason = match code {
+                409 => "Conflict",
+                500 => "InternalError",
+                503 => "ServiceUnavailable",
+                504 => "Timeout",
+                _ => "InternalError",
+            };
+            return error_response(&ApiError {
+                code,
+                reason: reason.into(),
+                message: format!("injected fault: {code}"),
+                details: Some(json!({})),
+            });
+        }
+        Some(FaultAction::TooManyRequests { retry_after }) => {
+            let body = ApiError {
+                code: 429,
+                reason: "TooManyRequests".into(),
+                message: "injected fault: too many requests, please try again later".into(),
+                details: Some(json!({"retryAfterSeconds": retry_after})),
+            }
+            .status();
+            return Response::builder()
+                .status(429)
+                .header(header::CONTENT_TYPE, "application/json")
+                .header(header::RETRY_AFTER, retry_after.to_string())
+                .body(Body::from(serde_json::to_vec(&body).unwrap_or_default()))
+                .expect("response");
+        }
+        Some(FaultAction::Delay(d)) => tokio::time::sleep(d).await,
+        Some(FaultAction::DropWatchAfter(d)) if is_watch => {
+            let mut q2 = q.clone();
+            q2.insert("timeoutSeconds".into(), d.as_secs().max(1).to_string());
+            return watch(shared, res, target.namespace, labels, fields, &q2).await;
+        }
+        _ => {}
+    }
+    if is_watch {
+        return watch(shared, res, target.namespace, labels, fields, &q).await;
     }
     let parse_body = |body: &Bytes| -> Result<Value, ApiError> {
         serde_json::from_slice(body).or_else(|e| {
