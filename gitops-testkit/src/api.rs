@@ -1060,6 +1060,13 @@ impl State {
         let mut finalizers: Vec<Value> =
             old.pointer("/metadata/finalizers").and_then(Value::as_array).cloned().unwrap_or_default();
         let is_namespace = res.kind == "Namespace" && res.group.is_empty();
+        // The apiextensions server removes a CRD's custom resources before the CRD itself.
+        if res.group == "apiextensions.k8s.io" && res.kind == "CustomResourceDefinition" {
+            let f = json!("customresourcecleanup.apiextensions.k8s.io");
+            if !finalizers.contains(&f) {
+                finalizers.push(f);
+            }
+        }
         match propagation {
             Some(Propagation::Orphan) if !finalizers.contains(&json!("orphan")) => finalizers.push(json!("orphan")),
             Some(Propagation::Foreground) if !finalizers.contains(&json!("foregroundDeletion")) => {
@@ -1164,6 +1171,14 @@ impl State {
 
     fn after_delete(&mut self, res: &Resource, obj: &Value) {
         if res.group == "apiextensions.k8s.io" && res.kind == "CustomResourceDefinition" {
+            self.remove_custom_resources(obj);
+        }
+        self.collect_garbage(meta_str(obj, "uid").to_string());
+    }
+
+    /// Deletes every custom resource of a CRD and stops serving its kinds.
+    fn remove_custom_resources(&mut self, obj: &Value) {
+        {
             let group = obj.pointer("/spec/group").and_then(Value::as_str).unwrap_or("").to_string();
             let plural = obj.pointer("/spec/names/plural").and_then(Value::as_str).unwrap_or("").to_string();
             let doomed: Vec<(Resource, Value)> = self
@@ -1183,7 +1198,6 @@ impl State {
             }
             self.registry.remove_crd(&group, &plural);
         }
-        self.collect_garbage(meta_str(obj, "uid").to_string());
     }
 
     fn establish_crd(&mut self, res: &Resource, obj: &Value) {
@@ -1241,6 +1255,11 @@ impl State {
             .flatten()
             .filter_map(|f| f.as_str().map(String::from))
             .collect();
+        if finalizers.iter().any(|f| f == "customresourcecleanup.apiextensions.k8s.io") {
+            self.remove_custom_resources(obj);
+            self.drop_finalizer(res, obj, "customresourcecleanup.apiextensions.k8s.io");
+            return;
+        }
         if finalizers.iter().any(|f| f == "orphan") {
             self.orphan_dependents(&uid);
             self.drop_finalizer(res, obj, "orphan");

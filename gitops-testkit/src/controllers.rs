@@ -75,6 +75,24 @@ impl State {
         }
         match (res.group.as_str(), res.kind.as_str()) {
             ("apps", "Deployment") => self.reconcile_deployment(obj),
+            ("batch", "Job")
+                if self.simulation == Simulation::Off
+                    && obj.pointer("/spec/suspend").and_then(Value::as_bool) == Some(true)
+                    && obj.pointer("/status/conditions").is_none() =>
+            {
+                let t = now();
+                let mut new = obj.clone();
+                new["status"] = json!({"conditions": [{"type": "Suspended", "status": "True", "lastProbeTime": t, "lastTransitionTime": t, "reason": "JobSuspended", "message": "Job suspended"}],
+                    "terminating": 0, "uncountedTerminatedPods": {}, "ready": 0});
+                let mut old = obj.clone();
+                for v in [&mut new, &mut old] {
+                    if let Some(m) = v.as_object_mut() {
+                        m.remove("apiVersion");
+                        m.remove("kind");
+                    }
+                }
+                self.controller_commit(res, Some(&old), new, "status");
+            }
             ("apps", "StatefulSet" | "DaemonSet") | ("batch", "Job") if self.simulation != Simulation::Off => {
                 self.simulate_workload(res, obj)
             }

@@ -314,7 +314,9 @@ pub fn allocate(group: &str, kind: &str, v: &mut Value, uid: &str, ip: &str, nod
                 default(spec, "ipFamilies", json!(["IPv4"]));
                 default(spec, "ipFamilyPolicy", json!("SingleStack"));
             }
-            if ty == "NodePort" || ty == "LoadBalancer" {
+            let lb_without_ports =
+                ty == "LoadBalancer" && spec.get("allocateLoadBalancerNodePorts") == Some(&json!(false));
+            if (ty == "NodePort" || ty == "LoadBalancer") && !lb_without_ports {
                 if let Some(Value::Array(ports)) = spec.get_mut("ports") {
                     for p in ports {
                         let p = obj(p);
