@@ -75,6 +75,10 @@ impl State {
         }
         match (res.group.as_str(), res.kind.as_str()) {
             ("apps", "Deployment") => self.reconcile_deployment(obj),
+            ("autoscaling", "HorizontalPodAutoscaler") if obj.pointer("/status/conditions").is_none() => {
+                self.reconcile_hpa(res, obj)
+            }
+            ("policy", "PodDisruptionBudget") => self.reconcile_pdb(res, obj),
             ("batch", "Job")
                 if self.simulation == Simulation::Off
                     && obj.pointer("/spec/suspend").and_then(Value::as_bool) == Some(true)
@@ -226,6 +230,60 @@ impl State {
         new["metadata"]["annotations"]["deployment.kubernetes.io/revision"] = json!(revision.to_string());
         new["status"] = status;
         self.controller_commit(&d_res, Some(&current), new, "status");
+    }
+
+    fn without_type(v: &Value) -> Value {
+        let mut c = v.clone();
+        if let Some(m) = c.as_object_mut() {
+            m.remove("apiVersion");
+            m.remove("kind");
+        }
+        c
+    }
+
+    /// The HPA controller's first look: can it read the target's scale?
+    fn reconcile_hpa(&mut self, res: &Resource, obj: &Value) {
+        let ns = meta_str(obj, "namespace").to_string();
+        let target = obj.pointer("/spec/scaleTargetRef").cloned().unwrap_or_default();
+        let (group, version) =
+            gitops_core::object::split_api_version(target["apiVersion"].as_str().unwrap_or("apps/v1"));
+        let (group, version) = (group.to_string(), version.to_string());
+        let kind = target["kind"].as_str().unwrap_or("").to_string();
+        let name = target["name"].as_str().unwrap_or("").to_string();
+        let t = now();
+        let condition = match self.registry.by_kind(&group, &version, &kind).cloned() {
+            Some(tr) if self.get_object(&tr, &ns, &name).is_some() => {
+                json!({"type": "AbleToScale", "status": "True", "lastTransitionTime": t, "reason": "SucceededGetScale", "message": "the HPA controller was able to get the target's current scale"})
+            }
+            Some(tr) => {
+                let qualified =
+                    if tr.group.is_empty() { tr.plural.clone() } else { format!("{}.{}", tr.plural, tr.group) };
+                json!({"type": "AbleToScale", "status": "False", "lastTransitionTime": t, "reason": "FailedGetScale", "message": format!("the HPA controller was unable to get the target's current scale: {qualified} \"{name}\" not found")})
+            }
+            None => {
+                json!({"type": "AbleToScale", "status": "False", "lastTransitionTime": t, "reason": "FailedGetScale", "message": format!("the HPA controller was unable to get the target's current scale: no matches for kind \"{kind}\" in group \"{group}\"")})
+            }
+        };
+        let old = Self::without_type(obj);
+        let mut new = old.clone();
+        new["status"]["conditions"] = json!([condition]);
+        self.controller_commit(res, Some(&old), new, "status");
+    }
+
+    /// The disruption controller, with no pods to count.
+    fn reconcile_pdb(&mut self, res: &Resource, obj: &Value) {
+        let generation = obj.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(1);
+        if obj.pointer("/status/observedGeneration").and_then(Value::as_i64) == Some(generation) {
+            return;
+        }
+        let desired = obj.pointer("/spec/minAvailable").and_then(Value::as_i64).unwrap_or(0);
+        let t = now();
+        let old = Self::without_type(obj);
+        let mut new = old.clone();
+        new["status"]["observedGeneration"] = json!(generation);
+        new["status"]["desiredHealthy"] = json!(desired);
+        new["status"]["conditions"] = json!([{"type": "DisruptionAllowed", "status": "False", "observedGeneration": generation, "lastTransitionTime": t, "reason": "InsufficientPods", "message": ""}]);
+        self.controller_commit(res, Some(&old), new, "status");
     }
 
     fn simulate_workload(&mut self, res: &Resource, obj: &Value) {
