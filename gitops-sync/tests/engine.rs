@@ -121,3 +121,29 @@ async fn injected_faults_are_retried_without_losing_or_duplicating_anything() {
     let r = engine::sync(&cluster, objects("nginx:1.26", true), &opts()).await.unwrap();
     assert_eq!(r.count(Action::Failed), 1, "{r:?}");
 }
+
+#[tokio::test]
+async fn a_crd_and_its_custom_resource_in_one_sync() {
+    let tk = TestCluster::start().await.unwrap();
+    let cluster = KubeCluster::new(tk.client());
+    let crd = Object::from_value(json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "widgets.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced", "names": {"kind": "Widget", "plural": "widgets", "singular": "widget"},
+                 "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object",
+                     "properties": {"spec": {"type": "object", "properties": {"color": {"type": "string"}}}}}}}]}
+    }))
+    .unwrap();
+    let widget = Object::from_value(
+        json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"color": "blue"}}),
+    )
+    .unwrap();
+    // The custom resource comes first in Git; the plan applies the CRD first anyway.
+    let r = engine::sync(&cluster, vec![widget.clone(), crd.clone()], &opts()).await.unwrap();
+    assert!(r.succeeded(), "{r:?}");
+    assert_eq!(r.resources[0].key.kind, "CustomResourceDefinition");
+    let live =
+        cluster.get(&GroupVersionKind::new("example.com", "v1", "Widget"), "shop-prod", "w").await.unwrap().unwrap();
+    assert_eq!(live.get("/spec/color").unwrap(), "blue");
+    let r = engine::sync(&cluster, vec![widget, crd], &opts()).await.unwrap();
+    assert_eq!(r.count(Action::Unchanged), 2, "{r:?}");
+}
