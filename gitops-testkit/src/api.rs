@@ -615,7 +615,7 @@ impl State {
             defaults::apply_defaults(&res.group, &res.kind, v);
         }
         if res.kind == "Secret" && res.group.is_empty() {
-            fold_string_data(v);
+            gitops_core::diff::fold_string_data(v);
         }
         if res.custom {
             self.default_custom(res, v);
@@ -1424,19 +1424,6 @@ fn conflict_error(conflicts: &[managed::Conflict]) -> ApiError {
         .map(|(o, f)| json!({"reason": "FieldManagerConflict", "message": format!("conflict with {o}"), "field": f}))
         .collect();
     ApiError::new(409, "Conflict", message, Some(json!({"causes": causes})))
-}
-
-fn fold_string_data(v: &mut Value) {
-    use base64::Engine;
-    let Some(m) = v.as_object_mut() else { return };
-    let Some(Value::Object(sd)) = m.remove("stringData") else { return };
-    let data = m.entry("data").or_insert_with(|| Value::Object(Map::new()));
-    if let Value::Object(d) = data {
-        for (k, val) in sd {
-            let s = val.as_str().unwrap_or("").to_string();
-            d.insert(k, json!(base64::engine::general_purpose::STANDARD.encode(s)));
-        }
-    }
 }
 
 fn prune_and_default(v: &mut Value, schema: &Value) {
