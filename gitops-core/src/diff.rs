@@ -33,7 +33,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::fieldset::{FieldSet, PathElement, merge, remove_at};
+use crate::fieldset::{FieldSet, PathElement, item_matches_key, merge, remove_at};
 use crate::object::{Object, ObjectKey, escape_pointer_token, parse_pointer};
 use crate::schema::{ListType, Node, Schema};
 
@@ -262,10 +262,11 @@ const SERVER_METADATA: [&str; 9] = [
     "ownerReferences",
 ];
 
-struct Walk<'a> {
+struct Walk {
     changes: Vec<Change>,
     path: String,
-    owned: Option<&'a Value>,
+    /// Paths of the Remove changes, as field-set paths for building the merged view.
+    removed: Vec<Vec<PathElement>>,
     compare_status: bool,
 }
 
@@ -326,13 +327,6 @@ fn push_key_label(path: &mut String, item: &Value, shown: &[&str]) {
     path.push(']');
 }
 
-fn matches_key(item: &Value, key: &Map<String, Value>) -> bool {
-    key.iter().all(|(k, v)| match item.get(k) {
-        Some(x) => x == v,
-        None => crate::schema::key_default(k).as_ref() == Some(v),
-    })
-}
-
 fn key_text(key: &Map<String, Value>) -> String {
     let parts: Vec<String> = key
         .iter()
@@ -341,7 +335,7 @@ fn key_text(key: &Map<String, Value>) -> String {
     format!("[{}]", parts.join(","))
 }
 
-impl Walk<'_> {
+impl Walk {
     fn push(&mut self, op: Op, before: Option<&Value>, after: Option<&Value>) {
         self.changes.push(Change { path: self.path.clone(), op, before: before.cloned(), after: after.cloned() });
     }
@@ -482,6 +476,7 @@ impl Walk<'_> {
                 if !others.iter().any(|o| owns_under(o, trail)) {
                     let path = trail_text(trail);
                     self.changes.push(Change { path, op: Op::Remove, before: Some(lv.clone()), after: None });
+                    self.removed.push(trail.iter().filter_map(|k| PathElement::parse(k).ok()).collect());
                 }
             } else if child.as_object().is_some_and(|m| m.keys().any(|x| x != ".")) {
                 self.removals(child, dv, lv, others, trail);
@@ -509,7 +504,7 @@ fn trail_text(trail: &[&str]) -> String {
 }
 
 fn find_keyed<'v>(list: Option<&'v Value>, key: &Map<String, Value>) -> Option<&'v Value> {
-    list.and_then(Value::as_array).and_then(|a| a.iter().find(|i| matches_key(i, key)))
+    list.and_then(Value::as_array).and_then(|a| a.iter().find(|i| item_matches_key(i, key)))
 }
 
 fn find_equal<'v>(list: Option<&'v Value>, val: &Value) -> Option<&'v Value> {
@@ -676,26 +671,20 @@ pub fn jq_pointers(v: &Value, expr: &str) -> Vec<String> {
 pub fn diff(desired: &Object, live: &Object, options: &DiffOptions, schema: &Schema) -> ObjectDiff {
     let rules: Vec<&IgnoreRule> = options.ignore.iter().filter(|r| r.targets(desired)).collect();
     let is_secret = desired.kind() == "Secret" && desired.group().is_empty();
-    let mut want_owned;
-    let mut live_owned;
-    let mut want: &Value = desired.as_value();
-    let mut have: &Value = live.as_value();
-    if is_secret || !rules.is_empty() {
-        want_owned = want.clone();
-        live_owned = have.clone();
-        if is_secret {
-            fold_string_data(&mut want_owned);
-        }
-        let managed = live.get("/metadata/managedFields").cloned();
-        apply_ignores(&mut want_owned, &rules, managed.as_ref());
-        apply_ignores(&mut live_owned, &rules, managed.as_ref());
-        want = &want_owned;
-        have = &live_owned;
-        let node = schema.node_for(desired);
-        return finish(desired.key(), want, have, live, node, options, is_secret);
-    }
     let node = schema.node_for(desired);
-    finish(desired.key(), want, have, live, node, options, false)
+    if !is_secret && rules.is_empty() {
+        // The hot path: no copies.
+        return finish(desired.key(), desired.as_value(), live.as_value(), live, node, options, false);
+    }
+    let mut want = desired.as_value().clone();
+    let mut have = live.as_value().clone();
+    if is_secret {
+        fold_string_data(&mut want);
+    }
+    let managed = live.get("/metadata/managedFields").cloned();
+    apply_ignores(&mut want, &rules, managed.as_ref());
+    apply_ignores(&mut have, &rules, managed.as_ref());
+    finish(desired.key(), &want, &have, live, node, options, is_secret)
 }
 
 fn finish(
@@ -707,25 +696,23 @@ fn finish(
     options: &DiffOptions,
     mask: bool,
 ) -> ObjectDiff {
-    let mut w = Walk { changes: Vec::new(), path: String::new(), owned: None, compare_status: options.compare_status };
+    let mut w =
+        Walk { changes: Vec::new(), path: String::new(), removed: Vec::new(), compare_status: options.compare_status };
     w.value(want, Some(have), node, 0);
     let entries = live.get("/metadata/managedFields").and_then(Value::as_array);
     if let Some(entries) = entries {
-        let mine = entries.iter().find(|e| {
+        let mine = entries.iter().position(|e| {
             e["manager"] == options.field_manager.as_str()
                 && e["operation"] == "Apply"
                 && e.get("subresource").is_none_or(Value::is_null)
         });
-        if let Some(mine) = mine.and_then(|e| e.get("fieldsV1")) {
-            w.owned = Some(mine);
-            let others: Vec<&Value> = entries
-                .iter()
-                .filter(|e| !std::ptr::eq(*e, mine) && e.get("fieldsV1") != Some(mine))
-                .filter_map(|e| e.get("fieldsV1"))
-                .collect();
+        if let Some((i, mine)) = mine.and_then(|i| entries[i].get("fieldsV1").map(|f| (i, f))) {
+            let others: Vec<&Value> =
+                entries.iter().enumerate().filter(|(j, _)| *j != i).filter_map(|(_, e)| e.get("fieldsV1")).collect();
             w.removals(mine, Some(want), have, &others, &mut Vec::new());
         }
     }
+    let removed = std::mem::take(&mut w.removed);
     let mut changes = w.changes;
     if mask {
         let mut masks = BTreeMap::new();
@@ -751,10 +738,8 @@ fn finish(
     } else {
         let mut live_view = clean_live(have, options.compare_status);
         let mut merged = merge(&live_view, &clean_live(want, options.compare_status), node);
-        for c in changes.iter().filter(|c| c.op == Op::Remove) {
-            if let Some(path) = text_to_path(&c.path) {
-                remove_at(&mut merged, &path, &FieldSet::new());
-            }
+        for path in &removed {
+            remove_at(&mut merged, path, &FieldSet::new());
         }
         if mask {
             let mut masks = BTreeMap::new();
@@ -764,40 +749,6 @@ fn finish(
         (crate::yaml::to_yaml(&live_view), crate::yaml::to_yaml(&merged))
     };
     ObjectDiff { key, changes, live_yaml, merged_yaml }
-}
-
-/// Parses a change path back into field-set elements.
-fn text_to_path(text: &str) -> Option<Vec<PathElement>> {
-    let mut out = Vec::new();
-    let mut rest = text;
-    while !rest.is_empty() {
-        if let Some(r) = rest.strip_prefix('/') {
-            let end = r.find(['/', '[']).unwrap_or(r.len());
-            out.push(PathElement::Field(r[..end].replace("~1", "/").replace("~0", "~")));
-            rest = &r[end..];
-        } else if let Some(r) = rest.strip_prefix('[') {
-            let end = r.find(']')?;
-            let inner = &r[..end];
-            if let Some(v) = inner.strip_prefix('=') {
-                out.push(PathElement::Value(v.to_string()));
-            } else {
-                let mut m = Map::new();
-                for part in inner.split(',') {
-                    let (k, v) = part.split_once('=')?;
-                    let val = serde_json::from_str::<Value>(v)
-                        .ok()
-                        .filter(|x| !x.is_string())
-                        .unwrap_or(Value::String(v.into()));
-                    m.insert(k.into(), val);
-                }
-                out.push(PathElement::Key(Value::Object(m).to_string()));
-            }
-            rest = &r[end + 1..];
-        } else {
-            return None;
-        }
-    }
-    Some(out)
 }
 
 /// The paths where applying `desired` (as field manager `manager`) would change `live`,

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
-use crate::schema::{ListType, Node, Shape};
+use crate::schema::{ListType, Node};
 
 /// One step of a path in a field set.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -427,17 +427,21 @@ pub fn value_at<'a>(v: &'a Value, path: &[PathElement]) -> Option<&'a Value> {
     Some(cur)
 }
 
+/// Whether a list-map item has the given key values, a missing key field counting as its
+/// server default (a port's protocol is `TCP`).
+pub fn item_matches_key(item: &Value, key: &Map<String, Value>) -> bool {
+    key.iter().all(|(k, v)| match item.get(k) {
+        Some(x) => x == v,
+        None => crate::schema::key_default(k).as_ref() == Some(v),
+    })
+}
+
 /// The item of a list a path element addresses.
 pub fn find_item<'a>(items: &'a [Value], element: &PathElement) -> Option<&'a Value> {
     match element {
         PathElement::Key(k) => {
             let key: Map<String, Value> = serde_json::from_str(k).ok()?;
-            items.iter().find(|i| {
-                key.iter().all(|(kk, kv)| match i.get(kk) {
-                    Some(v) => v == kv,
-                    None => crate::schema::key_default(kk).as_ref() == Some(kv),
-                })
-            })
+            items.iter().find(|i| item_matches_key(i, &key))
         }
         PathElement::Value(v) => {
             let v: Value = serde_json::from_str(v).ok()?;
@@ -536,11 +540,6 @@ pub fn merge(live: &Value, config: &Value, node: Node<'_>) -> Value {
         }
         _ => config.clone(),
     }
-}
-
-/// Whether a schema node is a struct (for callers that walk values with the schema).
-pub fn is_struct(node: Node<'_>) -> bool {
-    matches!(node.shape(), Shape::Struct { .. })
 }
 
 #[cfg(test)]

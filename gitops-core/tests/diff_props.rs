@@ -78,6 +78,9 @@ fn true_drift_cases() {
     let newer = deployment("nginx:1.25", 2, &[("A", "1")]);
     let live = live_of(&old, json!([]));
     assert_eq!(paths(&newer, &live), ["/spec/template/spec/containers[name=web]/env[name=B]"]);
+    // The merged view shows the removal.
+    let od = diff::diff(&newer, &live, &DiffOptions::default(), Schema::builtin());
+    assert!(od.live_yaml.contains("name: B") && !od.merged_yaml.contains("name: B"), "{}", od.unified());
     // Replicas changed by kubectl scale (we set replicas): drift.
     let mut live = live_of(&d, json!([])).into_value();
     live["spec"]["replicas"] = json!(5);

@@ -3,7 +3,7 @@
 
 use gitops_core::fieldset::{FieldSet, PathElement, find_item};
 pub use gitops_core::fieldset::{merge, remove_at, value_at};
-use gitops_core::schema::{ListType, Node, Shape};
+use gitops_core::schema::{ListType, Node};
 use serde_json::{Value, json};
 
 /// One entry of `metadata.managedFields`.
@@ -328,9 +328,4 @@ pub fn apply(
 
 fn is_container(v: Option<&Value>) -> bool {
     matches!(v, Some(Value::Object(m)) if !m.is_empty())
-}
-
-/// Whether a node is a struct with known fields.
-pub fn is_struct(node: Node<'_>) -> bool {
-    matches!(node.shape(), Shape::Struct { .. })
 }
