@@ -197,6 +197,13 @@ pub trait Cluster: Send + Sync {
         propagation: Propagation,
     ) -> Result<bool, Self::Error>;
 
+    /// Whether an error is worth retrying: throttling (429), a server error (5xx) or an
+    /// optimistic-concurrency conflict (409). The default says no.
+    fn is_transient(&self, error: &Self::Error) -> bool {
+        let _ = error;
+        false
+    }
+
     /// Watches a kind, in one namespace or all, filtered by a label selector.
     async fn watch(
         &self,

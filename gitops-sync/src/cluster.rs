@@ -138,6 +138,10 @@ fn to_object(d: DynamicObject, ar: &ApiResource) -> Result<Object, ClusterError>
 impl Cluster for KubeCluster {
     type Error = ClusterError;
 
+    fn is_transient(&self, error: &ClusterError) -> bool {
+        matches!(error.code(), Some(409 | 429 | 500 | 502 | 503 | 504))
+    }
+
     async fn resource(&self, gvk: &GroupVersionKind) -> Result<Option<ResourceInfo>, ClusterError> {
         Ok(self.api_resource(gvk).await?.map(|(ar, namespaced)| ResourceInfo {
             gvk: gvk.clone(),

@@ -1,6 +1,6 @@
 //! The sync engine: plan, apply with server-side apply, prune by ApplySet, report health.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -82,6 +82,8 @@ pub enum Action {
 pub struct ResourceResult {
     /// The object.
     pub key: ObjectKey,
+    /// Its group, version and kind (the version it was applied or found in).
+    pub gvk: GroupVersionKind,
     /// What was done.
     pub action: Action,
     /// Where it differed before the sync.
@@ -179,11 +181,12 @@ pub fn plan(objects: &mut [Object]) {
     });
 }
 
-async fn with_retry<T, E, F, Fut>(mut f: F) -> Result<T, E>
+/// Runs `f` again, with exponential backoff, while it fails with an error `transient` calls
+/// transient (429, 5xx, 409 for the kube client), at most 5 times.
+async fn with_retry<T, E, F, Fut>(transient: impl Fn(&E) -> bool, mut f: F) -> Result<T, E>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, E>>,
-    E: std::fmt::Display,
 {
     let mut delay = Duration::from_millis(50);
     let mut attempt = 0;
@@ -191,11 +194,8 @@ where
         match f().await {
             Ok(v) => return Ok(v),
             Err(e) => {
-                let text = e.to_string();
-                let retryable =
-                    ["429", "500", "502", "503", "504", "409"].iter().any(|c| text.contains(&format!(", {c})")));
                 attempt += 1;
-                if !retryable || attempt >= 5 {
+                if !transient(&e) || attempt >= 5 {
                     return Err(e);
                 }
                 tokio::time::sleep(delay).await;
@@ -205,12 +205,41 @@ where
     }
 }
 
-fn gvk_of(key: &ObjectKey, gvks: &BTreeSet<String>) -> Option<GroupVersionKind> {
-    gvks.iter().find_map(|g| {
-        let mut p = g.splitn(3, '.');
-        let (kind, version, group) = (p.next()?, p.next()?, p.next().unwrap_or(""));
-        (kind == key.kind && group == key.group).then(|| GroupVersionKind::new(group, version, kind))
-    })
+/// `Kind.version.group`, how the parent records a kind it may contain.
+fn gvk_text(g: &GroupVersionKind) -> String {
+    format!("{}.{}.{}", g.kind, g.version, g.group)
+}
+
+fn parse_gvk_text(s: &str) -> Option<GroupVersionKind> {
+    let mut p = s.splitn(3, '.');
+    let (kind, version, group) = (p.next()?, p.next()?, p.next().unwrap_or(""));
+    (!kind.is_empty() && !version.is_empty()).then(|| GroupVersionKind::new(group, version, kind))
+}
+
+/// Records the kinds on the parent: our versioned list and the KEP-3659 group-kinds.
+fn record_kinds(parent: &mut Object, gvks: &BTreeSet<GroupVersionKind>) {
+    let gks: BTreeSet<String> = gvks
+        .iter()
+        .map(|g| if g.group.is_empty() { g.kind.clone() } else { format!("{}.{}", g.kind, g.group) })
+        .collect();
+    parent.set_annotation(CONTAINS_GROUP_KINDS, &gks.into_iter().collect::<Vec<_>>().join(","));
+    parent.set_annotation(CONTAINS_GVKS, &gvks.iter().map(gvk_text).collect::<Vec<_>>().join(","));
+}
+
+impl ResourceResult {
+    fn new(key: ObjectKey, gvk: GroupVersionKind, action: Action, health: Health) -> Self {
+        ResourceResult { key, gvk, action, drift: Vec::new(), health, message: String::new() }
+    }
+
+    fn message(mut self, message: impl Into<String>) -> Self {
+        self.message = message.into();
+        self
+    }
+
+    fn drift(mut self, drift: Vec<String>) -> Self {
+        self.drift = drift;
+        self
+    }
 }
 
 /// Waits until every applied object of a result is Current, one is Failed, or the timeout
@@ -224,19 +253,9 @@ pub async fn wait_healthy<C: Cluster>(cluster: &C, result: &SyncResult, timeout:
             .iter()
             .filter(|r| !matches!(r.action, Action::Pruned | Action::PruneSkipped | Action::Failed))
         {
-            let versions = ["v1", "v2", "v1beta1"];
-            let mut found = None;
-            for v in versions {
-                let gvk = GroupVersionKind::new(&r.key.group, v, &r.key.kind);
-                if cluster.resource(&gvk).await.map_err(|e| Error::Cluster(e.to_string()))?.is_some() {
-                    found = cluster
-                        .get(&gvk, &r.key.namespace, &r.key.name)
-                        .await
-                        .map_err(|e| Error::Cluster(e.to_string()))?;
-                    break;
-                }
-            }
-            worst = worst.worst(found.as_ref().map(health).unwrap_or(Health::Unknown));
+            let live =
+                cluster.get(&r.gvk, &r.key.namespace, &r.key.name).await.map_err(|e| Error::Cluster(e.to_string()))?;
+            worst = worst.worst(live.as_ref().map(health).unwrap_or(Health::Unknown));
         }
         if worst == Health::Current || worst == Health::Failed || tokio::time::Instant::now() >= deadline {
             return Ok(worst);
@@ -251,6 +270,7 @@ pub async fn sync<C: Cluster>(cluster: &C, desired: Vec<Object>, opts: &SyncOpti
         return Err(Error::EmptyRender { app: opts.app.clone() });
     }
     let cerr = |e: C::Error| Error::Cluster(e.to_string());
+    let transient = |e: &C::Error| cluster.is_transient(e);
     let apply_opts = ApplyOptions { field_manager: opts.field_manager.clone(), force: true, dry_run: opts.dry_run };
     let id = applyset_id(&opts.app, &opts.namespace);
     let mut result = SyncResult::default();
@@ -260,7 +280,7 @@ pub async fn sync<C: Cluster>(cluster: &C, desired: Vec<Object>, opts: &SyncOpti
         let ns_gvk = GroupVersionKind::new("", "v1", "Namespace");
         if cluster.get(&ns_gvk, "", &opts.namespace).await.map_err(cerr)?.is_none() {
             let ns = Object::new("v1", "Namespace", &opts.namespace);
-            with_retry(|| cluster.apply(&ns, &apply_opts)).await.map_err(cerr)?;
+            with_retry(transient, || cluster.apply(&ns, &apply_opts)).await.map_err(cerr)?;
         }
     }
 
@@ -274,32 +294,20 @@ pub async fn sync<C: Cluster>(cluster: &C, desired: Vec<Object>, opts: &SyncOpti
     let parent_gvk = GroupVersionKind::new("", "v1", "ConfigMap");
     let parent_name = format!("applyset-{}", opts.app);
     let previous = cluster.get(&parent_gvk, &opts.namespace, &parent_name).await.map_err(cerr)?;
-    let mut gvks: BTreeSet<String> = previous
+    let mut gvks: BTreeSet<GroupVersionKind> = previous
         .as_ref()
         .and_then(|p| p.annotation(CONTAINS_GVKS))
-        .map(|s| s.split(',').filter(|x| !x.is_empty()).map(String::from).collect())
+        .map(|s| s.split(',').filter_map(parse_gvk_text).collect())
         .unwrap_or_default();
-    let desired_gvks: BTreeSet<String> =
-        objects.iter().map(|o| format!("{}.{}.{}", o.kind(), o.version(), o.group())).collect();
+    let desired_gvks: BTreeSet<GroupVersionKind> = objects.iter().map(Object::gvk).collect();
     gvks.extend(desired_gvks.iter().cloned());
     let mut parent = Object::new("v1", "ConfigMap", &parent_name);
     parent.set_namespace(&opts.namespace);
     parent.set_label(APPLYSET_ID, &id);
     parent.set_annotation(TOOLING, "gitops-rs/v0.1");
-    let gks: BTreeSet<String> = gvks
-        .iter()
-        .map(|g| {
-            let mut parts = g.splitn(3, '.');
-            let kind = parts.next().unwrap_or("");
-            let _version = parts.next();
-            let group = parts.next().unwrap_or("");
-            if group.is_empty() { kind.to_string() } else { format!("{kind}.{group}") }
-        })
-        .collect();
-    parent.set_annotation(CONTAINS_GROUP_KINDS, &gks.into_iter().collect::<Vec<_>>().join(","));
-    parent.set_annotation(CONTAINS_GVKS, &gvks.iter().cloned().collect::<Vec<_>>().join(","));
+    record_kinds(&mut parent, &gvks);
     if !opts.dry_run {
-        with_retry(|| cluster.apply(&parent, &apply_opts)).await.map_err(cerr)?;
+        with_retry(transient, || cluster.apply(&parent, &apply_opts)).await.map_err(cerr)?;
     }
 
     let mut keys = BTreeSet::new();
@@ -317,13 +325,8 @@ pub async fn sync<C: Cluster>(cluster: &C, desired: Vec<Object>, opts: &SyncOpti
             }
         }
         let Some(info) = info else {
-            result.resources.push(ResourceResult {
-                key: o.key(),
-                action: Action::Failed,
-                drift: vec![],
-                health: Health::Unknown,
-                message: format!("the cluster does not serve {gvk}"),
-            });
+            let message = format!("the cluster does not serve {gvk}");
+            result.resources.push(ResourceResult::new(o.key(), gvk, Action::Failed, Health::Unknown).message(message));
             continue;
         };
         if info.namespaced {
@@ -341,29 +344,17 @@ pub async fn sync<C: Cluster>(cluster: &C, desired: Vec<Object>, opts: &SyncOpti
             None => vec![],
         };
         if let (Some(l), true) = (&live, drift.is_empty()) {
-            result.resources.push(ResourceResult {
-                key: o.key(),
-                action: Action::Unchanged,
-                drift,
-                health: health(l),
-                message: String::new(),
-            });
+            result.resources.push(ResourceResult::new(o.key(), gvk, Action::Unchanged, health(l)));
             continue;
         }
-        match with_retry(|| cluster.apply(&o, &apply_opts)).await {
+        match with_retry(transient, || cluster.apply(&o, &apply_opts)).await {
             Ok(applied) => {
                 let action = if live.is_some() { Action::Updated } else { Action::Created };
                 tracing::info!(object = %o.key(), ?action, "applied");
                 if o.kind() == "CustomResourceDefinition" {
                     schema.add_crd(&o).ok();
                 }
-                result.resources.push(ResourceResult {
-                    key: o.key(),
-                    action,
-                    drift,
-                    health: health(&applied),
-                    message: String::new(),
-                });
+                result.resources.push(ResourceResult::new(o.key(), gvk, action, health(&applied)).drift(drift));
             }
             Err(e) => {
                 let text = e.to_string();
@@ -372,13 +363,9 @@ pub async fn sync<C: Cluster>(cluster: &C, desired: Vec<Object>, opts: &SyncOpti
                 } else {
                     text
                 };
-                result.resources.push(ResourceResult {
-                    key: o.key(),
-                    action: Action::Failed,
-                    drift,
-                    health: Health::Unknown,
-                    message,
-                });
+                result.resources.push(
+                    ResourceResult::new(o.key(), gvk, Action::Failed, Health::Unknown).drift(drift).message(message),
+                );
             }
         }
     }
@@ -386,85 +373,51 @@ pub async fn sync<C: Cluster>(cluster: &C, desired: Vec<Object>, opts: &SyncOpti
     // Health as the controllers left it after the writes.
     if !opts.dry_run {
         for r in result.resources.iter_mut().filter(|r| matches!(r.action, Action::Created | Action::Updated)) {
-            if let Some(gvk) = gvk_of(&r.key, &gvks) {
-                if let Ok(Some(live)) = cluster.get(&gvk, &r.key.namespace, &r.key.name).await {
-                    r.health = health(&live);
-                }
+            if let Ok(Some(live)) = cluster.get(&r.gvk, &r.key.namespace, &r.key.name).await {
+                r.health = health(&live);
             }
         }
     }
 
-    // Prune: members of this ApplySet that are not desired.
-    for g in &gvks {
-        let mut parts = g.splitn(3, '.');
-        let (kind, version, group) =
-            (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-        let gvk = GroupVersionKind::new(group, version, kind);
-        if cluster.resource(&gvk).await.map_err(cerr)?.is_none() {
+    // Prune: members of this ApplySet that are not desired. Kinds that keep a member (pruning
+    // off, `Prune=false`, a failed delete) stay recorded on the parent.
+    let mut kept = desired_gvks;
+    for gvk in &gvks {
+        if cluster.resource(gvk).await.map_err(cerr)?.is_none() {
             continue;
         }
-        let members = cluster.list(&gvk, None, &format!("{PART_OF}={id}")).await.map_err(cerr)?;
+        let members = cluster.list(gvk, None, &format!("{PART_OF}={id}")).await.map_err(cerr)?;
         for m in members {
             if keys.contains(&m.key()) || m.label(PART_OF) != Some(id.as_str()) {
                 continue;
             }
             let opted_out = m.annotation(SYNC_OPTIONS).is_some_and(|s| s.split(',').any(|x| x.trim() == "Prune=false"));
-            if !opts.prune || opted_out {
-                result.resources.push(ResourceResult {
-                    key: m.key(),
-                    action: Action::PruneSkipped,
-                    drift: vec![],
-                    health: health(&m),
-                    message: if opted_out { "Prune=false".into() } else { "pruning is off".into() },
-                });
-                continue;
-            }
-            if opts.dry_run {
-                result.resources.push(ResourceResult {
-                    key: m.key(),
-                    action: Action::Pruned,
-                    drift: vec![],
-                    health: Health::Terminating,
-                    message: "dry run".into(),
-                });
-                continue;
-            }
-            match cluster.delete(&gvk, m.namespace(), m.name(), Propagation::Background).await {
-                Ok(_) => {
-                    tracing::info!(object = %m.key(), "pruned");
-                    result.resources.push(ResourceResult {
-                        key: m.key(),
-                        action: Action::Pruned,
-                        drift: vec![],
-                        health: Health::Terminating,
-                        message: String::new(),
-                    });
+            let r = if !opts.prune || opted_out {
+                kept.insert(gvk.clone());
+                let why = if opted_out { "Prune=false" } else { "pruning is off" };
+                ResourceResult::new(m.key(), gvk.clone(), Action::PruneSkipped, health(&m)).message(why)
+            } else if opts.dry_run {
+                ResourceResult::new(m.key(), gvk.clone(), Action::Pruned, Health::Terminating).message("dry run")
+            } else {
+                match cluster.delete(gvk, m.namespace(), m.name(), Propagation::Background).await {
+                    Ok(_) => {
+                        tracing::info!(object = %m.key(), "pruned");
+                        ResourceResult::new(m.key(), gvk.clone(), Action::Pruned, Health::Terminating)
+                    }
+                    Err(e) => {
+                        kept.insert(gvk.clone());
+                        ResourceResult::new(m.key(), gvk.clone(), Action::Failed, Health::Unknown)
+                            .message(e.to_string())
+                    }
                 }
-                Err(e) => result.resources.push(ResourceResult {
-                    key: m.key(),
-                    action: Action::Failed,
-                    drift: vec![],
-                    health: Health::Unknown,
-                    message: e.to_string(),
-                }),
-            }
+            };
+            result.resources.push(r);
         }
     }
     // The parent forgets kinds that have no member left.
-    if !opts.dry_run && opts.prune && gvks != desired_gvks {
-        parent.set_annotation(CONTAINS_GVKS, &desired_gvks.iter().cloned().collect::<Vec<_>>().join(","));
-        let gks: BTreeMap<String, ()> = desired_gvks
-            .iter()
-            .map(|g| {
-                let mut p = g.splitn(3, '.');
-                let k = p.next().unwrap_or("");
-                let _ = p.next();
-                let gr = p.next().unwrap_or("");
-                (if gr.is_empty() { k.to_string() } else { format!("{k}.{gr}") }, ())
-            })
-            .collect();
-        parent.set_annotation(CONTAINS_GROUP_KINDS, &gks.into_keys().collect::<Vec<_>>().join(","));
-        with_retry(|| cluster.apply(&parent, &apply_opts)).await.map_err(cerr)?;
+    if !opts.dry_run && kept != gvks {
+        record_kinds(&mut parent, &kept);
+        with_retry(transient, || cluster.apply(&parent, &apply_opts)).await.map_err(cerr)?;
     }
     Ok(result)
 }
