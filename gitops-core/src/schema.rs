@@ -125,6 +125,14 @@ pub struct KindInfo {
     pub subresources: Vec<(String, Vec<String>)>,
     /// The root node of the kind in the type graph.
     pub root: usize,
+    /// The lower-case singular name.
+    pub singular: String,
+    /// Short names (`deploy`); from a CRD's `spec.names`, empty for built-in kinds.
+    pub short_names: Vec<String>,
+    /// Categories (`all`); from a CRD's `spec.names`, empty for built-in kinds.
+    pub categories: Vec<String>,
+    /// Whether the API server serves this version (`served: false` CRD versions are not).
+    pub served: bool,
 }
 
 /// The merge schema: a type graph and the kinds that enter it.
@@ -223,12 +231,16 @@ impl Schema {
                 kinds.entry(k.g.clone()).or_default().entry(k.k.clone()).or_default().push(KindInfo {
                     group: k.g,
                     version: k.v,
-                    kind: k.k,
+                    kind: k.k.clone(),
                     plural: k.r,
                     namespaced: k.ns,
                     verbs: k.verbs,
                     subresources: k.sub.into_iter().collect(),
                     root: k.n,
+                    singular: k.k.to_ascii_lowercase(),
+                    short_names: Vec::new(),
+                    categories: Vec::new(),
+                    served: true,
                 });
             }
             Schema { nodes: Arc::new(nodes), extra: Vec::new(), kinds }
@@ -268,8 +280,8 @@ impl Schema {
     }
 
     /// Registers the kinds a `CustomResourceDefinition` defines, with the list types and
-    /// map keys of each served version's `openAPIV3Schema`.
-    pub fn add_crd(&mut self, crd: &Object) -> Result<()> {
+    /// map keys of each version's `openAPIV3Schema`; returns them (one per version).
+    pub fn add_crd(&mut self, crd: &Object) -> Result<Vec<KindInfo>> {
         let name = crd.name().to_string();
         let err = |reason: &str| Error::Schema { crd: name.clone(), reason: reason.into() };
         let spec = crd.get("/spec").ok_or_else(|| err("missing field \"spec\""))?;
@@ -279,6 +291,18 @@ impl Schema {
         let plural =
             names.get("plural").and_then(Value::as_str).ok_or_else(|| err("missing field \"spec.names.plural\""))?;
         let namespaced = spec.get("scope").and_then(Value::as_str) != Some("Cluster");
+        let strings = |field: &str| -> Vec<String> {
+            names
+                .get(field)
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+                .unwrap_or_default()
+        };
+        let singular = names
+            .get("singular")
+            .and_then(Value::as_str)
+            .map(String::from)
+            .unwrap_or_else(|| kind.to_ascii_lowercase());
         let versions =
             spec.get("versions").and_then(Value::as_array).ok_or_else(|| err("missing field \"spec.versions\""))?;
         let mut infos = Vec::new();
@@ -306,10 +330,14 @@ impl Schema {
                     .to_vec(),
                 subresources,
                 root,
+                singular: singular.clone(),
+                short_names: strings("shortNames"),
+                categories: strings("categories"),
+                served: v.get("served").and_then(Value::as_bool) != Some(false),
             });
         }
-        self.kinds.entry(group.into()).or_default().insert(kind.into(), infos);
-        Ok(())
+        self.kinds.entry(group.into()).or_default().insert(kind.into(), infos.clone());
+        Ok(infos)
     }
 
     fn push(&mut self, shape: Shape) -> usize {

@@ -1203,8 +1203,9 @@ impl State {
     fn establish_crd(&mut self, res: &Resource, obj: &Value) {
         let Ok(crd) = Object::from_value(obj.clone()) else { return };
         if obj.pointer("/metadata/deletionTimestamp").is_none() {
-            self.registry.add_crd(&crd);
-            let _ = self.schema.add_crd(&crd);
+            if let Ok(kinds) = self.schema.add_crd(&crd) {
+                self.registry.add_crd_kinds(&kinds);
+            }
         }
         let established = obj
             .pointer("/status/conditions")

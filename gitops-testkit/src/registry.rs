@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use gitops_core::GroupVersionKind;
 use gitops_core::schema::{KindInfo, Schema};
-use gitops_core::{GroupVersionKind, Object};
 
 /// One served resource.
 #[derive(Clone, Debug)]
@@ -44,20 +44,25 @@ impl Resource {
         GroupVersionKind::new(&self.group, &self.version, &self.kind)
     }
 
-    fn from_kind(k: &KindInfo) -> Self {
+    /// A served resource from the schema's facts; short names and categories of built-in
+    /// kinds come from the table below, those of custom resources from their CRD.
+    fn from_kind(k: &KindInfo, custom: bool) -> Self {
         let (short, cats) = names(&k.group, &k.kind);
+        let or_table = |own: &[String], table: &[&str]| -> Vec<String> {
+            if own.is_empty() { table.iter().map(|s| s.to_string()).collect() } else { own.to_vec() }
+        };
         Resource {
             group: k.group.clone(),
             version: k.version.clone(),
             kind: k.kind.clone(),
             plural: k.plural.clone(),
-            singular: k.kind.to_ascii_lowercase(),
+            singular: k.singular.clone(),
             namespaced: k.namespaced,
             verbs: k.verbs.clone(),
-            short_names: short.iter().map(|s| s.to_string()).collect(),
+            short_names: or_table(&k.short_names, short),
             subresources: k.subresources.clone(),
-            categories: cats.iter().map(|s| s.to_string()).collect(),
-            custom: false,
+            categories: or_table(&k.categories, cats),
+            custom,
         }
     }
 }
@@ -146,7 +151,7 @@ impl Registry {
                     continue;
                 }
                 kinds.sort_by(|a, b| a.plural.cmp(&b.plural));
-                resources.extend(kinds.into_iter().map(Resource::from_kind));
+                resources.extend(kinds.into_iter().map(|k| Resource::from_kind(k, false)));
                 served_versions.push(v.to_string());
             }
             if !served_versions.is_empty() {
@@ -181,52 +186,15 @@ impl Registry {
         self.groups.iter().any(|(g, vs)| g == group && vs.iter().any(|v| v == version))
     }
 
-    /// Adds the kinds of an established CRD.
-    pub fn add_crd(&mut self, crd: &Object) {
-        let spec = crd.get("/spec").cloned().unwrap_or_default();
-        let group = spec["group"].as_str().unwrap_or("").to_string();
-        let names = &spec["names"];
-        let kind = names["kind"].as_str().unwrap_or("").to_string();
-        let plural = names["plural"].as_str().unwrap_or("").to_string();
-        let singular = names["singular"].as_str().map(String::from).unwrap_or_else(|| kind.to_ascii_lowercase());
-        let short: Vec<String> = names["shortNames"]
-            .as_array()
-            .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
-            .unwrap_or_default();
-        let cats: Vec<String> = names["categories"]
-            .as_array()
-            .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
-            .unwrap_or_default();
-        let namespaced = spec["scope"].as_str() != Some("Cluster");
+    /// Serves the kinds of an established CRD, as [`Schema::add_crd`] read them.
+    pub fn add_crd_kinds(&mut self, kinds: &[KindInfo]) {
+        let Some(first) = kinds.first() else { return };
+        let (group, plural) = (first.group.clone(), first.plural.clone());
         self.remove_crd(&group, &plural);
         let mut versions = Vec::new();
-        for v in spec["versions"].as_array().into_iter().flatten() {
-            if v["served"].as_bool() == Some(false) {
-                continue;
-            }
-            let version = v["name"].as_str().unwrap_or("").to_string();
-            let mut subresources = Vec::new();
-            if let Some(sub) = v["subresources"].as_object() {
-                for name in sub.keys() {
-                    subresources.push((name.clone(), vec!["get".into(), "patch".into(), "update".into()]));
-                }
-            }
-            versions.push(version.clone());
-            self.resources.push(Resource {
-                group: group.clone(),
-                version,
-                kind: kind.clone(),
-                plural: plural.clone(),
-                singular: singular.clone(),
-                namespaced,
-                verbs: ["delete", "deletecollection", "get", "list", "patch", "create", "update", "watch"]
-                    .map(String::from)
-                    .to_vec(),
-                short_names: short.clone(),
-                subresources,
-                categories: cats.clone(),
-                custom: true,
-            });
+        for k in kinds.iter().filter(|k| k.served) {
+            versions.push(k.version.clone());
+            self.resources.push(Resource::from_kind(k, true));
         }
         if let Some((_, vs)) = self.groups.iter_mut().find(|(g, _)| *g == group) {
             for v in versions {
