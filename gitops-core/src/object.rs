@@ -17,6 +17,20 @@ pub fn split_api_version(api_version: &str) -> (&str, &str) {
     }
 }
 
+/// Splits a container image reference into name, tag and digest:
+/// `registry:5000/team/app:1.2@sha256:ab` is (`registry:5000/team/app`, `1.2`, `sha256:ab`).
+pub fn split_image(image: &str) -> (&str, Option<&str>, Option<&str>) {
+    let (rest, digest) = match image.split_once('@') {
+        Some((r, d)) => (r, Some(d)),
+        None => (image, None),
+    };
+    let slash = rest.rfind('/').map(|i| i + 1).unwrap_or(0);
+    match rest[slash..].rfind(':') {
+        Some(i) => (&rest[..slash + i], Some(&rest[slash + i + 1..]), digest),
+        None => (rest, None, digest),
+    }
+}
+
 /// A group, version and kind: what `apiVersion` and `kind` say together.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct GroupVersionKind {
@@ -481,6 +495,16 @@ pub fn type_name(value: &Value) -> &'static str {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn image_references() {
+        assert_eq!(split_image("nginx"), ("nginx", None, None));
+        assert_eq!(
+            split_image("registry:5000/team/app:1.2@sha256:ab"),
+            ("registry:5000/team/app", Some("1.2"), Some("sha256:ab"))
+        );
+        assert_eq!(split_image("registry:5000/app"), ("registry:5000/app", None, None));
+    }
 
     #[test]
     fn key_round_trips() {

@@ -118,19 +118,8 @@ pub struct ReplicaEntry {
     pub count: i64,
 }
 
-/// A patch target selector.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-#[allow(missing_docs)]
-pub struct Target {
-    pub group: Option<String>,
-    pub version: Option<String>,
-    pub kind: Option<String>,
-    pub name: Option<String>,
-    pub namespace: Option<String>,
-    pub label_selector: Option<String>,
-    pub annotation_selector: Option<String>,
-}
+/// A patch target: Kustomize's selector (name and namespace are regular expressions there).
+pub type Target = Selector;
 
 /// An entry of `patches` or `patchesJson6902`.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -215,7 +204,7 @@ pub struct ReplacementTarget {
     pub options: Option<ReplacementOptions>,
 }
 
-/// A selector of replacements.
+/// A selector of objects: patch targets, replacement sources and targets.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[allow(missing_docs)]

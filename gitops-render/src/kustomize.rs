@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use base64::Engine;
+use gitops_core::object::split_image;
 use gitops_core::patch::{self, SmpOptions};
 use gitops_core::schema::Schema;
 use gitops_core::tree::{EntryKind, FileTree, join, normalize};
@@ -992,19 +993,6 @@ fn set_subject_namespaces(v: &mut Value, ns: &str) {
                 s["namespace"] = Value::String(ns.into());
             }
         }
-    }
-}
-
-/// Splits an image reference into name, tag and digest.
-pub fn split_image(image: &str) -> (&str, Option<&str>, Option<&str>) {
-    let (rest, digest) = match image.split_once('@') {
-        Some((r, d)) => (r, Some(d)),
-        None => (image, None),
-    };
-    let slash = rest.rfind('/').map(|i| i + 1).unwrap_or(0);
-    match rest[slash..].rfind(':') {
-        Some(i) => (&rest[..slash + i], Some(&rest[slash + i + 1..]), digest),
-        None => (rest, None, digest),
     }
 }
 

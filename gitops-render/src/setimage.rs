@@ -1,7 +1,7 @@
 //! `kustomize edit set image` on a kustomization file's text, keeping the rest of the file,
 //! its order and its comments.
 
-use crate::kustomize::split_image;
+use gitops_core::object::split_image;
 
 /// An error editing a kustomization.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

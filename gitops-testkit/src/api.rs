@@ -191,7 +191,7 @@ fn meta_mut(v: &mut Value) -> &mut Map<String, Value> {
     m.as_object_mut().expect("metadata object")
 }
 
-fn meta_str<'a>(v: &'a Value, field: &str) -> &'a str {
+pub(crate) fn meta_str<'a>(v: &'a Value, field: &str) -> &'a str {
     v.get("metadata").and_then(|m| m.get(field)).and_then(Value::as_str).unwrap_or("")
 }
 

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::api::{State, now};
+use crate::api::{State, meta_str, now};
 use crate::managed;
 use crate::registry::Resource;
 
@@ -20,10 +20,6 @@ pub enum Simulation {
     Healthy,
     /// Every rollout fails: Deployments exceed their progress deadline, Jobs fail.
     Failing,
-}
-
-fn meta_str<'a>(v: &'a Value, f: &str) -> &'a str {
-    v.get("metadata").and_then(|m| m.get(f)).and_then(Value::as_str).unwrap_or("")
 }
 
 /// A stable hash of a pod template, written in the alphabet Kubernetes uses for

@@ -265,9 +265,8 @@ fn container(c: &mut Map<String, Value>) {
     default(c, "terminationMessagePath", json!("/dev/termination-log"));
     default(c, "terminationMessagePolicy", json!("File"));
     let image = c.get("image").and_then(Value::as_str).unwrap_or("").to_string();
-    let tag = image.rsplit('/').next().unwrap_or("").split_once(':').map(|(_, t)| t.to_string());
-    let policy =
-        if image.contains('@') || tag.as_deref().is_some_and(|t| t != "latest") { "IfNotPresent" } else { "Always" };
+    let (_, tag, digest) = gitops_core::object::split_image(&image);
+    let policy = if digest.is_some() || tag.is_some_and(|t| t != "latest") { "IfNotPresent" } else { "Always" };
     default(c, "imagePullPolicy", json!(policy));
     if let Some(Value::Array(ports)) = c.get_mut("ports") {
         for p in ports {
