@@ -199,6 +199,13 @@ pub fn to_yaml(value: &Value) -> String {
     crate::yaml_emit::emit(value)
 }
 
+/// Writes a JSON value as one YAML document the way go-yaml v2 does (kubeseal's `-o yaml`):
+/// as [`to_yaml`], but long values are folded at spaces once a line passes `width` columns
+/// (go-yaml v2 uses 80).
+pub fn to_yaml_folded(value: &Value, width: usize) -> String {
+    crate::yaml_emit::emit_wrapped(value, width)
+}
+
 /// Writes objects as a YAML stream, `---` between documents, keys sorted.
 pub fn to_yaml_stream<'a>(objects: impl IntoIterator<Item = &'a Object>) -> String {
     let mut out = String::new();

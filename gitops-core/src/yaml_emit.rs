@@ -5,10 +5,16 @@ use serde_json::{Map, Value};
 use crate::yaml_load::resolves_to_non_string;
 
 pub(crate) fn emit(v: &Value) -> String {
+    emit_wrapped(v, 0)
+}
+
+/// Like [`emit`], folding long plain and quoted values at spaces once a line passes `width`
+/// columns, as go-yaml v2 (`yaml.Marshal` in kubeseal and older kubectl) does; 0 never folds.
+pub(crate) fn emit_wrapped(v: &Value, width: usize) -> String {
     let mut out = String::new();
     match v {
-        Value::Object(m) if !m.is_empty() => emit_map(m, 0, &mut out),
-        Value::Array(a) if !a.is_empty() => emit_seq(a, 0, &mut out),
+        Value::Object(m) if !m.is_empty() => emit_map(m, 0, width, &mut out),
+        Value::Array(a) if !a.is_empty() => emit_seq(a, 0, width, &mut out),
         other => {
             out.push_str(&inline_scalar(other));
             out.push('\n');
@@ -21,25 +27,25 @@ fn pad(out: &mut String, n: usize) {
     out.extend(std::iter::repeat_n(' ', n));
 }
 
-fn emit_map(m: &Map<String, Value>, indent: usize, out: &mut String) {
+fn emit_map(m: &Map<String, Value>, indent: usize, width: usize, out: &mut String) {
     for (k, v) in m {
         pad(out, indent);
         out.push_str(&quote(k));
         out.push(':');
-        emit_after(v, indent, out);
+        emit_after(v, indent, width, out);
     }
 }
 
 /// Writes what follows `key:` or `-`.
-fn emit_after(v: &Value, indent: usize, out: &mut String) {
+fn emit_after(v: &Value, indent: usize, width: usize, out: &mut String) {
     match v {
         Value::Object(m) if !m.is_empty() => {
             out.push('\n');
-            emit_map(m, indent + 2, out);
+            emit_map(m, indent + 2, width, out);
         }
         Value::Array(a) if !a.is_empty() => {
             out.push('\n');
-            emit_seq(a, indent, out);
+            emit_seq(a, indent, width, out);
         }
         Value::String(s) if use_block(s) => {
             out.push_str(" |");
@@ -62,25 +68,64 @@ fn emit_after(v: &Value, indent: usize, out: &mut String) {
         }
         other => {
             out.push(' ');
-            out.push_str(&inline_scalar(other));
+            let text = inline_scalar(other);
+            if width > 0 && matches!(other, Value::String(_)) {
+                let column = out[out.rfind('\n').map_or(0, |i| i + 1)..].chars().count();
+                fold(&text, column, indent + 2, width, out);
+            } else {
+                out.push_str(&text);
+            }
             out.push('\n');
         }
     }
 }
 
-fn emit_seq(a: &[Value], indent: usize, out: &mut String) {
+/// Writes a scalar starting at `column`, replacing a single space by a line break and
+/// `indent` spaces whenever the line already passed `width` (libyaml's rule). Double-quoted
+/// text escapes a space that would start the next line.
+fn fold(text: &str, column: usize, indent: usize, width: usize, out: &mut String) {
+    let chars: Vec<char> = text.chars().collect();
+    let quoted = matches!(chars.first(), Some('"' | '\''));
+    let double = chars.first() == Some(&'"');
+    let mut col = column;
+    let mut prev_space = false;
+    for (i, &c) in chars.iter().enumerate() {
+        let interior = !quoted || (i > 1 && i + 2 < chars.len());
+        if c == ' ' {
+            let next_space = chars.get(i + 1) == Some(&' ');
+            if !prev_space && col > width && interior && (double || !next_space) {
+                out.push('\n');
+                pad(out, indent);
+                col = indent;
+                if double && next_space {
+                    out.push('\\');
+                    col += 1;
+                }
+                prev_space = true;
+                continue;
+            }
+            prev_space = true;
+        } else {
+            prev_space = false;
+        }
+        out.push(c);
+        col += 1;
+    }
+}
+
+fn emit_seq(a: &[Value], indent: usize, width: usize, out: &mut String) {
     for item in a {
         match item {
             Value::Object(m) if !m.is_empty() => {
                 let mut inner = String::new();
-                emit_map(m, indent + 2, &mut inner);
+                emit_map(m, indent + 2, width, &mut inner);
                 pad(out, indent);
                 out.push_str("- ");
                 out.push_str(&inner[indent + 2..]);
             }
             Value::Array(items) if !items.is_empty() => {
                 let mut inner = String::new();
-                emit_seq(items, indent + 2, &mut inner);
+                emit_seq(items, indent + 2, width, &mut inner);
                 pad(out, indent);
                 out.push_str("- ");
                 out.push_str(&inner[indent + 2..]);
@@ -88,7 +133,7 @@ fn emit_seq(a: &[Value], indent: usize, out: &mut String) {
             other => {
                 pad(out, indent);
                 out.push('-');
-                emit_after(other, indent, out);
+                emit_after(other, indent, width, out);
             }
         }
     }
@@ -203,6 +248,17 @@ fn double_quoted(s: &str) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn folds_like_go_yaml_v2() {
+        let long = "word ".repeat(30).trim_end().to_string();
+        let v = serde_json::json!({ "k": long, "q": format!("{{ {long}") });
+        let folded = emit_wrapped(&v, 80);
+        assert!(folded.lines().all(|l| l.len() <= 86), "{folded}");
+        assert!(folded.contains("\n  word"), "{folded}");
+        assert_eq!(crate::yaml::parse_value(&folded, "t", 0, 1).unwrap().unwrap(), v);
+        assert_eq!(emit(&v).lines().count(), 2);
+    }
 
     #[test]
     fn layout() {
