@@ -7,4 +7,5 @@
 //! # Ok(()) }
 //! ```
 
+pub mod args;
 pub mod quickstart;
