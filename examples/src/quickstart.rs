@@ -5,9 +5,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use gitops_core::{ApplyOptions, Cluster, GroupVersionKind, NoDecryption, Object};
+use base64::Engine;
+use gitops_core::{ApplyOptions, Cluster, GroupVersionKind, Object};
 use gitops_git::GitSource;
 use gitops_render::AutoRenderer;
+use gitops_secrets::keys::{DEFAULT_KEY_TTL, KEY_LABEL};
+use gitops_secrets::{KeyPair, KeyRing, SealOptions, SealedSecretsDecryptor, SystemEntropy};
 use gitops_sync::engine::{self, Action, SyncResult};
 use gitops_sync::{AppState, Application, KubeCluster, Reconciler};
 use gitops_testkit::{Simulation, TestCluster};
@@ -89,6 +92,23 @@ pub async fn run() -> Result<bool, Error> {
         std::fs::create_dir_all(p.parent().expect("a parent"))?;
         std::fs::write(&p, text)?;
     }
+    // The cluster's sealing key (the Bitnami controller makes one at start-up); the
+    // workstation only ever sees its certificate.
+    let controller_key = KeyPair::generate(4096, "", DEFAULT_KEY_TTL)?;
+    let cert = controller_key.certificate.clone().ok_or("the key has a certificate")?;
+    let password = format!("pw-{}", std::process::id());
+    let secret = serde_json::json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "db-credentials", "namespace": "payments-prod"},
+        "type": "Opaque", "stringData": {"username": "payments", "password": password}});
+    let sealed = gitops_secrets::seal(&secret, &cert, &SealOptions::default(), &mut SystemEntropy::default())?;
+    std::fs::write(repo.join("overlays/prod/db-credentials.sealed.yaml"), gitops_secrets::output::to_go_yaml(&sealed))?;
+    let kpath = repo.join("overlays/prod/kustomization.yaml");
+    let k = std::fs::read_to_string(&kpath)?.replace("- ../../base\n", "- ../../base\n- db-credentials.sealed.yaml\n");
+    std::fs::write(&kpath, k)?;
+    println!(
+        "    sealed Secret payments-prod/db-credentials (strict scope) with the cluster's certificate {}",
+        cert.public_key().fingerprint()
+    );
     git(&repo, &["init", "-q", "-b", "main"])?;
     git(&repo, &["add", "-A"])?;
     git(&repo, &["commit", "-q", "-m", "payments: base and overlays"])?;
@@ -97,10 +117,10 @@ pub async fn run() -> Result<bool, Error> {
     for (path, _) in FILES {
         println!("      {path}");
     }
-    println!("    (SealedSecrets are not part of this run yet: the gitops-secrets crate is still a skeleton)");
+    println!("      overlays/prod/db-credentials.sealed.yaml  (SealedSecret, as kubeseal writes it)");
     rows.push(Row {
         step: "config repo committed",
-        outcome: format!("commit {first}, {} files", FILES.len()),
+        outcome: format!("commit {first}, {} files + 1 SealedSecret", FILES.len()),
         ok: true,
     });
 
@@ -112,8 +132,28 @@ pub async fn run() -> Result<bool, Error> {
     let app = Application::from_yaml(&APP.replace("REPO", &url), "application.yaml")?;
     println!("    Application {} -> {} (prune, selfHeal, CreateNamespace=true)", app.metadata.name, app.namespace());
     let cluster = KubeCluster::new(testkit.client());
-    let reconciler =
-        Reconciler::new(GitSource::new(work.join("cache"))?, AutoRenderer::default(), NoDecryption, cluster.clone());
+    // The controller's key lives in kube-system; the reconciler reads it as the Bitnami
+    // controller does (Secrets labelled sealed-secrets-key=active) and unseals in-process.
+    cluster
+        .apply(
+            &controller_key.to_secret("kube-system", "sealed-secrets-key")?,
+            &ApplyOptions { field_manager: "sealed-secrets".into(), force: true, dry_run: false },
+        )
+        .await?;
+    let secret_gvk = GroupVersionKind::new("", "v1", "Secret");
+    let key_secrets = cluster.list(&secret_gvk, Some("kube-system"), &format!("{KEY_LABEL}=active")).await?;
+    let mut ring = KeyRing::new();
+    ring.add_controller_secrets(key_secrets.iter().map(Object::as_value), None)?;
+    println!(
+        "    Sealed Secrets keys from kube-system: {}",
+        ring.keys().iter().map(KeyPair::fingerprint).collect::<Vec<_>>().join(", ")
+    );
+    let reconciler = Reconciler::new(
+        GitSource::new(work.join("cache"))?,
+        AutoRenderer::default(),
+        SealedSecretsDecryptor::new(ring),
+        cluster.clone(),
+    );
     let mut state = AppState::new(app);
     let result = reconciler.reconcile(&mut state).await?;
     println!("    fetched revision {}", &state.status.revision.clone().unwrap_or_default()[..12]);
@@ -127,6 +167,18 @@ pub async fn run() -> Result<bool, Error> {
         outcome: format!("{} created, health {}", result.count(Action::Created), health.argo()),
         ok,
     });
+    let live_secret = cluster.get(&secret_gvk, "payments-prod", "db-credentials").await?;
+    let unsealed = live_secret
+        .as_ref()
+        .and_then(|s| s.get("/data/password"))
+        .and_then(|v| v.as_str())
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .is_some_and(|b| b == password.as_bytes());
+    println!(
+        "    Secret payments-prod/db-credentials unsealed in-process and applied: {} (values not shown)",
+        if unsealed { "matches what was sealed" } else { "MISSING or different" }
+    );
+    rows.push(Row { step: "SealedSecret unsealed", outcome: "Secret db-credentials applied".into(), ok: unsealed });
 
     step(3, "drift: someone runs `kubectl scale deployment/web --replicas=5`, self-heal reverts it");
     let deploy = GroupVersionKind::new("apps", "v1", "Deployment");
