@@ -47,7 +47,7 @@ pub use fieldset::{FieldSet, PathElement};
 pub use object::{GroupVersionKind, Object, ObjectKey};
 pub use schema::{ListInfo, ListType, Schema};
 pub use stage::{
-    ApplyOptions, Cluster, Decryptor, NoDecryption, Propagation, Renderer, ResourceInfo, Revision, Source, WatchEvent,
-    WatchStream,
+    ApplyOptions, Cluster, Decryptor, MemSource, NoDecryption, Propagation, Renderer, ResourceInfo, Revision, Source,
+    WatchEvent, WatchStream,
 };
 pub use tree::{DirEntry, DirTree, EntryKind, FileTree, MemTree};

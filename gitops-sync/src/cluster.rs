@@ -12,6 +12,8 @@ use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams
 use kube::core::{ApiResource, GroupVersion};
 use kube::discovery::Scope;
 
+use crate::cache::{Change, LiveCache};
+
 /// An error from the cluster, keeping the server's code and reason.
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
@@ -51,16 +53,32 @@ impl ClusterError {
 type DiscoveryCache = HashMap<(String, String), Vec<(ApiResource, bool)>>;
 
 /// [`Cluster`] over a kube client.
+///
+/// With [`KubeCluster::with_cache`], reads (`get`, `list`) are answered from a live-state cache
+/// fed by one kube-runtime watcher per kind, started the first time a kind is read; writes go
+/// to the server and are recorded in the cache at once. Without it, every read is a request.
 #[derive(Clone)]
 pub struct KubeCluster {
     client: kube::Client,
     discovery: Arc<Mutex<DiscoveryCache>>,
+    cache: Option<Arc<LiveCache>>,
 }
 
 impl KubeCluster {
-    /// Wraps a client.
+    /// Wraps a client; every read goes to the server.
     pub fn new(client: kube::Client) -> Self {
-        KubeCluster { client, discovery: Arc::default() }
+        KubeCluster { client, discovery: Arc::default(), cache: None }
+    }
+
+    /// Wraps a client, with reads served from a watch-fed cache (needs a Tokio runtime).
+    pub fn with_cache(client: kube::Client) -> Self {
+        KubeCluster { client, discovery: Arc::default(), cache: Some(Arc::new(LiveCache::new())) }
+    }
+
+    /// Changes to objects that carry an ApplySet membership label, as the cache's watches see
+    /// them (`None` without the cache). Self-heal listens to this.
+    pub fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<Change>> {
+        self.cache.as_ref().map(|c| c.subscribe())
     }
 
     /// The client.
@@ -152,6 +170,11 @@ impl Cluster for KubeCluster {
 
     async fn get(&self, gvk: &GroupVersionKind, namespace: &str, name: &str) -> Result<Option<Object>, ClusterError> {
         let (api, ar, _) = self.api(gvk, Some(namespace)).await?;
+        if let Some(cache) = &self.cache
+            && let Some(hit) = cache.get(&self.client, gvk, &ar, namespace, name).await
+        {
+            return Ok(hit);
+        }
         match api.get_opt(name).await {
             Ok(Some(d)) => Ok(Some(to_object(d, &ar)?)),
             Ok(None) => Ok(None),
@@ -166,6 +189,11 @@ impl Cluster for KubeCluster {
         label_selector: &str,
     ) -> Result<Vec<Object>, ClusterError> {
         let (api, ar, _) = self.api(gvk, namespace).await?;
+        if let Some(cache) = &self.cache
+            && let Some(hit) = cache.list(&self.client, gvk, &ar, namespace, label_selector).await
+        {
+            return Ok(hit);
+        }
         let lp = if label_selector.is_empty() {
             ListParams::default()
         } else {
@@ -187,7 +215,11 @@ impl Cluster for KubeCluster {
         }
         let name = object.name().to_string();
         let d = api.patch(&name, &pp, &Patch::Apply(object.as_value())).await.map_err(|e| api_error(&gvk, &name, e))?;
-        to_object(d, &ar)
+        let applied = to_object(d, &ar)?;
+        if let (Some(cache), false) = (&self.cache, options.dry_run) {
+            cache.written(&gvk, &applied);
+        }
+        Ok(applied)
     }
 
     async fn delete(
@@ -204,7 +236,20 @@ impl Cluster for KubeCluster {
             Propagation::Orphan => DeleteParams::orphan(),
         };
         match api.delete(name, &dp).await {
-            Ok(_) => Ok(true),
+            Ok(either) => {
+                // Deleted at once, or marked for deletion (finalizers): the cache follows the server.
+                if let Some(cache) = &self.cache {
+                    match either.left() {
+                        Some(d) => {
+                            if let Ok(o) = to_object(d, &self.api(gvk, Some(namespace)).await?.1) {
+                                cache.written(gvk, &o);
+                            }
+                        }
+                        None => cache.deleted(gvk, namespace, name),
+                    }
+                }
+                Ok(true)
+            }
             Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
             Err(e) => Err(api_error(gvk, name, e)),
         }

@@ -264,6 +264,17 @@ pub async fn wait_healthy<C: Cluster>(cluster: &C, result: &SyncResult, timeout:
     }
 }
 
+/// Whether `live` already carries every label and annotation of `wanted` (so applying the
+/// ApplySet parent again would change nothing and is skipped: a steady pass writes nothing).
+fn same_metadata(live: Option<&Object>, wanted: &Object) -> bool {
+    let Some(live) = live else { return false };
+    let covered = |want: Option<&serde_json::Map<String, serde_json::Value>>,
+                   have: Option<&serde_json::Map<String, serde_json::Value>>| {
+        want.is_none_or(|w| w.iter().all(|(k, v)| have.and_then(|h| h.get(k)) == Some(v)))
+    };
+    covered(wanted.labels(), live.labels()) && covered(wanted.annotations(), live.annotations())
+}
+
 /// Makes the cluster equal to `desired` for one application.
 pub async fn sync<C: Cluster>(cluster: &C, desired: Vec<Object>, opts: &SyncOptions) -> Result<SyncResult, Error> {
     if desired.is_empty() && opts.prune && !opts.allow_empty {
@@ -306,7 +317,7 @@ pub async fn sync<C: Cluster>(cluster: &C, desired: Vec<Object>, opts: &SyncOpti
     parent.set_label(APPLYSET_ID, &id);
     parent.set_annotation(TOOLING, "gitops-rs/v0.1");
     record_kinds(&mut parent, &gvks);
-    if !opts.dry_run {
+    if !opts.dry_run && !same_metadata(previous.as_ref(), &parent) {
         with_retry(transient, || cluster.apply(&parent, &apply_opts)).await.map_err(cerr)?;
     }
 

@@ -1,9 +1,12 @@
 //! The sync engine of the gitops toolkit: make a cluster equal to Git, and keep it so.
 //!
-//! - [`cluster`]: [`KubeCluster`], the [`gitops_core::Cluster`] trait over kube-client;
+//! - [`cluster`]: [`KubeCluster`], the [`gitops_core::Cluster`] trait over kube-client, with an
+//!   optional watch-fed live-state cache ([`cache`]);
 //! - [`engine`]: plan (waves, kind order), server-side apply of what drifted, prune by
 //!   ApplySet membership (KEP-3659), per-object results;
 //! - [`health`]: kstatus-style health of live objects;
+//! - [`manager`]: a [`Manager`] running many applications: bounded concurrency, polling,
+//!   self-heal on watch events with back-off when another controller fights;
 //! - [`application`]: the Argo CD `Application` subset;
 //! - [`reconciler`]: a [`Reconciler`] generic over `Source`, `Renderer`, `Decryptor` and
 //!   `Cluster`, with self-heal.
@@ -30,15 +33,19 @@
 #![deny(missing_docs)]
 
 pub mod application;
+pub mod cache;
 pub mod cluster;
 pub mod engine;
 pub mod health;
+pub mod manager;
 pub mod reconciler;
 
 pub use application::Application;
+pub use cache::Change;
 pub use cluster::{ClusterError, KubeCluster};
 pub use engine::{Action, SyncOptions, SyncResult, sync};
 pub use health::Health;
+pub use manager::{Manager, ManagerOptions, PassResult};
 pub use reconciler::{AppState, AppStatus, Reconciler, SyncStatus};
 
 /// Everything that can go wrong in gitops-sync.

@@ -160,6 +160,38 @@ pub struct State {
     pub simulation: crate::controllers::Simulation,
     /// Injected failures.
     pub faults: crate::faults::Faults,
+    /// Requests served, by verb.
+    pub requests: RequestCounts,
+}
+
+/// Resource requests the server answered, by verb (`get`, `list`, `watch`, `create`,
+/// `update`, `patch`, `delete`, `deletecollection`); dry-run writes are counted apart.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RequestCounts {
+    /// Count per verb; dry-run writes under `<verb>(dry-run)`.
+    pub by_verb: BTreeMap<String, u64>,
+}
+
+impl RequestCounts {
+    pub(crate) fn record(&mut self, verb: &str, dry_run: bool) {
+        let key = if dry_run { format!("{verb}(dry-run)") } else { verb.to_string() };
+        *self.by_verb.entry(key).or_default() += 1;
+    }
+
+    /// Requests of one verb.
+    pub fn get(&self, verb: &str) -> u64 {
+        self.by_verb.get(verb).copied().unwrap_or(0)
+    }
+
+    /// Writes that changed or could have changed state (dry runs excluded).
+    pub fn writes(&self) -> u64 {
+        ["create", "update", "patch", "delete", "deletecollection"].iter().map(|v| self.get(v)).sum()
+    }
+
+    /// All requests.
+    pub fn total(&self) -> u64 {
+        self.by_verb.values().sum()
+    }
 }
 
 /// The current time in RFC 3339, seconds precision, UTC.
@@ -252,6 +284,7 @@ impl State {
             node_port: 30000,
             simulation: crate::controllers::Simulation::Off,
             faults: crate::faults::Faults::default(),
+            requests: RequestCounts::default(),
         };
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             let res = s.registry.by_plural("", "v1", "namespaces").cloned().expect("namespaces are served");
@@ -986,9 +1019,11 @@ impl State {
         labels: &LabelSelector,
         fields: &FieldSelector,
     ) -> Vec<Value> {
+        // Keys sort by (group, plural, namespace, name): one range, not a scan of everything.
+        let start = (res.group.clone(), res.plural.clone(), namespace.to_string(), String::new());
         self.objects
-            .iter()
-            .filter(|((g, p, ns, _), _)| {
+            .range(start..)
+            .take_while(|((g, p, ns, _), _)| {
                 *g == res.group && *p == res.plural && (namespace.is_empty() || ns == namespace)
             })
             .filter(|(_, v)| {

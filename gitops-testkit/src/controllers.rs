@@ -117,9 +117,8 @@ impl State {
         let rs_name = format!("{name}-{hash}");
         // Revision: one more than the highest among this Deployment's ReplicaSets.
         let owned: Vec<Value> = self
-            .all(&rs_res)
+            .select(&rs_res, &ns, &Default::default(), &Default::default())
             .into_iter()
-            .filter(|rs| meta_str(rs, "namespace") == ns)
             .filter(|rs| {
                 rs.pointer("/metadata/ownerReferences")
                     .and_then(Value::as_array)

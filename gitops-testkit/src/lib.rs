@@ -32,7 +32,7 @@ pub mod server;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-pub use api::{ApiError, State};
+pub use api::{ApiError, RequestCounts, State};
 pub use controllers::Simulation;
 pub use faults::{Fault, FaultAction};
 pub use registry::{Registry, Resource};

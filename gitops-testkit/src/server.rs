@@ -289,7 +289,12 @@ pub async fn handle(shared: Shared, method: Method, uri: Uri, headers: HeaderMap
     }
     let is_watch =
         method == Method::GET && target.name.is_empty() && q.get("watch").is_some_and(|w| w == "1" || w == "true");
-    let fault = shared.lock().expect("state lock").faults.take(if is_watch { "watch" } else { verb }, &res.plural);
+    let fault = {
+        let mut st = shared.lock().expect("state lock");
+        let dry_run = q.get("dryRun").is_some_and(|d| d == "All");
+        st.requests.record(if is_watch { "watch" } else { verb }, dry_run);
+        st.faults.take(if is_watch { "watch" } else { verb }, &res.plural)
+    };
     match fault {
         Some(FaultAction::Status(code)) => {
             let reason = match code {

@@ -1,0 +1,161 @@
+//! Whole-process bench of the sync engine at scale, shaped like Flux's public benchmark:
+//! `SYNC_APPS` applications (default 500) of 4 objects each (Deployment, Service,
+//! ServiceAccount, Ingress), each in its own namespace (CreateNamespace=true), against the
+//! testkit API server over HTTP with the real kube-client and the watch-fed live-state cache,
+//! in one process. Measures, over `SYNC_RUNS` fresh clusters (default 3), medians of:
+//!
+//! - the initial sync of every application;
+//! - a no-change pass over every application, and the write requests it sent (must be 0);
+//! - a one-field drift (a Deployment scaled by another field manager) until it is reverted by
+//!   self-heal, driven by the watch.
+//!
+//! ```text
+//! cargo bench -p gitops-benches --bench sync_500
+//! ```
+
+use std::time::{Duration, Instant};
+
+use gitops_core::{ApplyOptions, Cluster, GroupVersionKind, MemSource, MemTree, NoDecryption, Object};
+use gitops_render::AutoRenderer;
+use gitops_sync::{Application, KubeCluster, Manager, ManagerOptions, Reconciler};
+use gitops_testkit::{Simulation, TestCluster};
+
+const REPO: &str = "mem://flux-bench";
+
+fn tree(n: usize) -> MemTree {
+    let mut t = MemTree::new();
+    for i in 0..n {
+        let app = format!("app-{i}");
+        let dir = format!("apps/{app}");
+        t.insert(&format!("{dir}/deployment.yaml"), format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {app}\nspec:\n  replicas: 2\n  selector:\n    matchLabels: {{app: {app}}}\n  template:\n    metadata:\n      labels: {{app: {app}}}\n    spec:\n      serviceAccountName: {app}\n      containers:\n      - name: web\n        image: ghcr.io/stefanprodan/podinfo:6.5.{}\n        ports:\n        - containerPort: 9898\n        resources:\n          requests: {{cpu: 100m, memory: 64Mi}}\n", i % 10)).unwrap();
+        t.insert(&format!("{dir}/service.yaml"), format!("apiVersion: v1\nkind: Service\nmetadata:\n  name: {app}\nspec:\n  selector: {{app: {app}}}\n  ports:\n  - port: 80\n    targetPort: 9898\n")).unwrap();
+        t.insert(
+            &format!("{dir}/serviceaccount.yaml"),
+            format!("apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: {app}\n"),
+        )
+        .unwrap();
+        t.insert(&format!("{dir}/ingress.yaml"), format!("apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: {app}\nspec:\n  rules:\n  - host: {app}.example.com\n    http:\n      paths:\n      - path: /\n        pathType: Prefix\n        backend:\n          service:\n            name: {app}\n            port: {{number: 80}}\n")).unwrap();
+    }
+    t
+}
+
+fn application(i: usize) -> Application {
+    let yaml = format!(
+        "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {{name: app-{i}, namespace: argocd}}\nspec:\n  project: default\n  source: {{repoURL: '{REPO}', targetRevision: HEAD, path: apps/app-{i}}}\n  destination: {{server: 'https://kubernetes.default.svc', namespace: bench-{i}}}\n  syncPolicy:\n    automated: {{prune: true, selfHeal: true}}\n    syncOptions: [CreateNamespace=true]\n"
+    );
+    Application::from_yaml(&yaml, "bench").expect("a valid Application")
+}
+
+struct Run {
+    initial: Duration,
+    no_change: Duration,
+    no_change_writes: u64,
+    no_change_requests: u64,
+    drift_reverted: Duration,
+}
+
+async fn run_once(n: usize) -> Run {
+    let testkit = TestCluster::start().await.expect("testkit");
+    testkit.state().lock().unwrap().simulation = Simulation::Healthy;
+    let source = MemSource::default();
+    source.set(REPO, "c0ffee", tree(n));
+    let cluster = KubeCluster::with_cache(testkit.client());
+    let reconciler = Reconciler::new(source, AutoRenderer::default(), NoDecryption, cluster.clone());
+    let manager =
+        std::sync::Arc::new(Manager::new(reconciler, (0..n).map(application).collect(), ManagerOptions::default()));
+
+    let t = Instant::now();
+    let results = manager.reconcile_all().await;
+    let initial = t.elapsed();
+    for r in &results {
+        let ok = r.result.as_ref().map(|s| s.succeeded() && s.resources.len() == 4).unwrap_or(false);
+        assert!(ok, "{}: {:?}", r.app, r.result);
+    }
+
+    testkit.state().lock().unwrap().requests = Default::default();
+    let t = Instant::now();
+    let results = manager.reconcile_all().await;
+    let no_change = t.elapsed();
+    let counts = testkit.state().lock().unwrap().requests.clone();
+    for r in &results {
+        let s = r.result.as_ref().expect("no-change pass");
+        assert_eq!(s.count(gitops_sync::Action::Unchanged), 4, "{}", r.app);
+    }
+
+    // Self-heal driven by the watch: someone scales app-7's Deployment with kubectl.
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (first_tx, first_rx) = tokio::sync::oneshot::channel::<()>();
+    let m = manager.clone();
+    let changes = cluster.changes();
+    let runner = tokio::spawn(async move {
+        let mut first = Some(first_tx);
+        m.run(
+            Duration::from_secs(3600),
+            changes,
+            async {
+                let _ = stop_rx.await;
+            },
+            |_, _| {
+                if let Some(tx) = first.take() {
+                    let _ = tx.send(());
+                }
+            },
+        )
+        .await;
+    });
+    let _ = first_rx.await; // the run loop's first full pass is over
+    let direct = KubeCluster::new(testkit.client());
+    let deploy = GroupVersionKind::new("apps", "v1", "Deployment");
+    let app = n / 2;
+    let scale = Object::from_value(serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": format!("app-{app}"), "namespace": format!("bench-{app}")}, "spec": {"replicas": 5}}))
+    .unwrap();
+    let t = Instant::now();
+    direct.apply(&scale, &ApplyOptions { field_manager: "kubectl".into(), force: true, dry_run: false }).await.unwrap();
+    let drift_reverted = loop {
+        let live = direct.get(&deploy, &format!("bench-{app}"), &format!("app-{app}")).await.unwrap().unwrap();
+        if live.get("/spec/replicas").and_then(|v| v.as_i64()) == Some(2) {
+            break t.elapsed();
+        }
+        assert!(t.elapsed() < Duration::from_secs(30), "drift never reverted");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    };
+    let _ = stop_tx.send(());
+    let _ = runner.await;
+    Run { initial, no_change, no_change_writes: counts.writes(), no_change_requests: counts.total(), drift_reverted }
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list" || a == "--test") {
+        return;
+    }
+    let n: usize = std::env::var("SYNC_APPS").ok().and_then(|s| s.parse().ok()).unwrap_or(500);
+    let runs: usize = std::env::var("SYNC_RUNS").ok().and_then(|s| s.parse().ok()).unwrap_or(3);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let mut all = Vec::new();
+    for i in 0..runs {
+        let r = rt.block_on(run_once(n));
+        println!(
+            "run {i}: initial {:.2}s, no-change {:.3}s ({} requests, {} writes), drift reverted in {:.0}ms",
+            r.initial.as_secs_f64(),
+            r.no_change.as_secs_f64(),
+            r.no_change_requests,
+            r.no_change_writes,
+            r.drift_reverted.as_secs_f64() * 1000.0
+        );
+        all.push(r);
+    }
+    println!(
+        "sync_500 ({n} apps x 4 objects, median of {runs}): initial sync {:.2}s (goal < 10s), no-change pass {:.3}s \
+         (goal < 1s) with {} write requests (goal 0), drift reverted {:.0}ms after it happened (goal < 1s)",
+        median(all.iter().map(|r| r.initial).collect()).as_secs_f64(),
+        median(all.iter().map(|r| r.no_change).collect()).as_secs_f64(),
+        all.iter().map(|r| r.no_change_writes).max().unwrap_or(0),
+        median(all.iter().map(|r| r.drift_reverted).collect()).as_secs_f64() * 1000.0,
+    );
+}

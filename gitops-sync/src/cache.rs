@@ -1,0 +1,243 @@
+//! The live-state cache: one kube-runtime watcher per kind an application uses, so
+//! steady-state reconciles read memory instead of the API server (what Argo CD's cluster
+//! cache does), and a broadcast of changes to managed objects, which feeds self-heal.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use futures::StreamExt;
+use gitops_core::selector::LabelSelector;
+use gitops_core::{GroupVersionKind, Object, ObjectKey};
+use kube::api::{Api, DynamicObject};
+use kube::core::ApiResource;
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
+use tokio::sync::{broadcast, watch};
+
+use crate::engine::PART_OF;
+
+/// A change to an object that carries an ApplySet membership label.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    /// The object.
+    pub key: ObjectKey,
+    /// The ApplySet id it belongs to (`applyset.kubernetes.io/part-of`).
+    pub applyset: String,
+    /// Whether it was deleted.
+    pub deleted: bool,
+}
+
+type Key = (String, String);
+
+/// A kind's objects, indexed by ApplySet membership so pruning lists one set, not the kind.
+#[derive(Default)]
+struct Store {
+    objects: HashMap<Key, Object>,
+    by_set: HashMap<String, std::collections::BTreeSet<Key>>,
+}
+
+impl Store {
+    fn get(&self, k: &Key) -> Option<&Object> {
+        self.objects.get(k)
+    }
+
+    fn insert(&mut self, k: Key, o: Object) {
+        self.remove(&k);
+        if let Some(id) = o.label(PART_OF) {
+            self.by_set.entry(id.to_string()).or_default().insert(k.clone());
+        }
+        self.objects.insert(k, o);
+    }
+
+    fn remove(&mut self, k: &Key) {
+        if let Some(old) = self.objects.remove(k)
+            && let Some(id) = old.label(PART_OF)
+            && let Some(set) = self.by_set.get_mut(id)
+        {
+            set.remove(k);
+            if set.is_empty() {
+                self.by_set.remove(id);
+            }
+        }
+    }
+}
+
+struct KindCache {
+    objects: Arc<RwLock<Store>>,
+    ready: watch::Receiver<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for KindCache {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Watch-fed objects of every kind asked for so far.
+pub(crate) struct LiveCache {
+    kinds: Mutex<HashMap<GroupVersionKind, Arc<KindCache>>>,
+    changes: broadcast::Sender<Change>,
+    /// How long a first read waits for a kind's initial list before asking the server.
+    sync_timeout: Duration,
+}
+
+fn key_of(o: &Object) -> (String, String) {
+    (o.namespace().to_string(), o.name().to_string())
+}
+
+fn rv(o: &Object) -> Option<u64> {
+    o.get("/metadata/resourceVersion").and_then(|v| v.as_str()).and_then(|s| s.parse().ok())
+}
+
+impl LiveCache {
+    pub(crate) fn new() -> Self {
+        Self {
+            kinds: Mutex::new(HashMap::new()),
+            changes: broadcast::channel(4096).0,
+            sync_timeout: Duration::from_secs(10),
+        }
+    }
+
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Change> {
+        self.changes.subscribe()
+    }
+
+    /// The kind's cache, started on first use; `None` until its initial list arrived (within
+    /// the sync timeout), so callers fall back to the server.
+    async fn kind(&self, client: &kube::Client, gvk: &GroupVersionKind, ar: &ApiResource) -> Option<Arc<KindCache>> {
+        let cache = {
+            let mut kinds = self.kinds.lock().expect("cache lock");
+            kinds
+                .entry(gvk.clone())
+                .or_insert_with(|| Arc::new(start(client.clone(), ar.clone(), self.changes.clone())))
+                .clone()
+        };
+        let mut ready = cache.ready.clone();
+        if *ready.borrow() {
+            return Some(cache);
+        }
+        match tokio::time::timeout(self.sync_timeout, ready.wait_for(|r| *r)).await {
+            Ok(Ok(_)) => Some(cache),
+            _ => None,
+        }
+    }
+
+    pub(crate) async fn get(
+        &self,
+        client: &kube::Client,
+        gvk: &GroupVersionKind,
+        ar: &ApiResource,
+        namespace: &str,
+        name: &str,
+    ) -> Option<Option<Object>> {
+        let cache = self.kind(client, gvk, ar).await?;
+        let objects = cache.objects.read().expect("store lock");
+        Some(objects.get(&(namespace.to_string(), name.to_string())).cloned())
+    }
+
+    pub(crate) async fn list(
+        &self,
+        client: &kube::Client,
+        gvk: &GroupVersionKind,
+        ar: &ApiResource,
+        namespace: Option<&str>,
+        selector: &str,
+    ) -> Option<Vec<Object>> {
+        let parsed = LabelSelector::parse(selector).ok()?;
+        let cache = self.kind(client, gvk, ar).await?;
+        let store = cache.objects.read().expect("store lock");
+        let in_ns = |o: &&Object| namespace.is_none_or(|ns| ns.is_empty() || o.namespace() == ns);
+        let set = selector.strip_prefix(PART_OF).and_then(|r| r.strip_prefix('=')).filter(|v| !v.contains([',', '!']));
+        let mut out: Vec<Object> = match set {
+            Some(id) => store
+                .by_set
+                .get(id)
+                .map(|keys| keys.iter().filter_map(|k| store.objects.get(k)).filter(in_ns).cloned().collect())
+                .unwrap_or_default(),
+            None => store.objects.values().filter(in_ns).filter(|o| parsed.matches(o.labels())).cloned().collect(),
+        };
+        out.sort_by_key(key_of);
+        Some(out)
+    }
+
+    /// Records what a write returned, so the next read sees it before the watch does.
+    pub(crate) fn written(&self, gvk: &GroupVersionKind, object: &Object) {
+        if let Some(cache) = self.kinds.lock().expect("cache lock").get(gvk) {
+            upsert(&mut cache.objects.write().expect("store lock"), object.clone());
+        }
+    }
+
+    pub(crate) fn deleted(&self, gvk: &GroupVersionKind, namespace: &str, name: &str) {
+        if let Some(cache) = self.kinds.lock().expect("cache lock").get(gvk) {
+            cache.objects.write().expect("store lock").remove(&(namespace.to_string(), name.to_string()));
+        }
+    }
+}
+
+/// Inserts unless the store already holds a newer resourceVersion of the object.
+fn upsert(store: &mut Store, object: Object) {
+    let k = key_of(&object);
+    if let (Some(old), Some(new)) = (store.get(&k).and_then(rv), rv(&object))
+        && old > new
+    {
+        return;
+    }
+    store.insert(k, object);
+}
+
+fn to_object(d: DynamicObject, ar: &ApiResource) -> Option<Object> {
+    let mut v = serde_json::to_value(d).ok()?;
+    if let Some(m) = v.as_object_mut() {
+        m.entry("apiVersion").or_insert_with(|| ar.api_version.clone().into());
+        m.entry("kind").or_insert_with(|| ar.kind.clone().into());
+    }
+    Object::from_value(v).ok()
+}
+
+fn start(client: kube::Client, ar: ApiResource, changes: broadcast::Sender<Change>) -> KindCache {
+    let (ready_tx, ready) = watch::channel(false);
+    let objects_holder: Arc<RwLock<Store>> = Arc::default();
+    let store = objects_holder.clone();
+    let api: Api<DynamicObject> = Api::all_with(client, &ar);
+    let task = tokio::spawn(async move {
+        let mut pending: Option<Store> = None;
+        let mut stream = watcher::watcher(api, watcher::Config::default()).default_backoff().boxed();
+        let notify = |o: &Object, deleted: bool| {
+            if let Some(id) = o.label(PART_OF) {
+                let _ = changes.send(Change { key: o.key(), applyset: id.to_string(), deleted });
+            }
+        };
+        while let Some(event) = stream.next().await {
+            match event {
+                Ok(Event::Init) => pending = Some(Store::default()),
+                Ok(Event::InitApply(d)) => {
+                    if let (Some(p), Some(o)) = (pending.as_mut(), to_object(d, &ar)) {
+                        p.insert(key_of(&o), o);
+                    }
+                }
+                Ok(Event::InitDone) => {
+                    if let Some(p) = pending.take() {
+                        *store.write().expect("store lock") = p;
+                    }
+                    let _ = ready_tx.send(true);
+                }
+                Ok(Event::Apply(d)) => {
+                    if let Some(o) = to_object(d, &ar) {
+                        notify(&o, false);
+                        upsert(&mut store.write().expect("store lock"), o);
+                    }
+                }
+                Ok(Event::Delete(d)) => {
+                    if let Some(o) = to_object(d, &ar) {
+                        store.write().expect("store lock").remove(&key_of(&o));
+                        notify(&o, true);
+                    }
+                }
+                Err(e) => tracing::warn!(kind = %ar.kind, error = %e, "watch failed; retrying with backoff"),
+            }
+        }
+    });
+    KindCache { objects: objects_holder, ready, task }
+}

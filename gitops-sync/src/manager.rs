@@ -1,0 +1,246 @@
+//! Many applications at once: a [`Manager`] reconciles them concurrently (bounded), polls
+//! their sources on an interval, and self-heals an application within a moment of a change to
+//! one of its objects, backing off when another controller keeps fighting back.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use gitops_core::{Cluster, Decryptor, Renderer, Source};
+use tokio::sync::{Mutex, broadcast};
+
+use crate::cache::Change;
+use crate::engine::{Action, SyncResult, applyset_id};
+use crate::{AppState, Application, Error, Reconciler};
+
+/// How the manager paces itself.
+#[derive(Clone, Debug)]
+pub struct ManagerOptions {
+    /// Applications reconciled at once.
+    pub concurrency: usize,
+    /// How long changes are collected before healing (debounce).
+    pub debounce: Duration,
+    /// Heals that wrote something, within `fight_window`, before self-heal backs off.
+    pub fight_limit: usize,
+    /// The window of `fight_limit`.
+    pub fight_window: Duration,
+}
+
+impl Default for ManagerOptions {
+    fn default() -> Self {
+        Self {
+            concurrency: 32,
+            debounce: Duration::from_millis(50),
+            fight_limit: 5,
+            fight_window: Duration::from_secs(60),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Fight {
+    writes: VecDeque<Instant>,
+    paused_until: Option<Instant>,
+    strikes: u32,
+}
+
+/// One pass's outcome for one application.
+#[derive(Debug)]
+pub struct PassResult {
+    /// The application's name.
+    pub app: String,
+    /// Its sync result, or the error that stopped it.
+    pub result: Result<SyncResult, Error>,
+    /// How long it took.
+    pub duration: Duration,
+}
+
+/// Reconciles many applications with one [`Reconciler`].
+pub struct Manager<S, R, D, C> {
+    reconciler: Arc<Reconciler<S, R, D, C>>,
+    states: Vec<Arc<Mutex<AppState>>>,
+    by_applyset: HashMap<String, usize>,
+    fights: std::sync::Mutex<HashMap<usize, Fight>>,
+    options: ManagerOptions,
+}
+
+impl<S, R, D, C> Manager<S, R, D, C>
+where
+    S: Source + 'static,
+    R: Renderer + 'static,
+    D: Decryptor + 'static,
+    C: Cluster + 'static,
+{
+    /// A manager of `apps`.
+    pub fn new(reconciler: Reconciler<S, R, D, C>, apps: Vec<Application>, options: ManagerOptions) -> Self {
+        let by_applyset =
+            apps.iter().enumerate().map(|(i, a)| (applyset_id(&a.metadata.name, a.namespace()), i)).collect();
+        let states = apps.into_iter().map(|a| Arc::new(Mutex::new(AppState::new(a)))).collect();
+        Self { reconciler: Arc::new(reconciler), states, by_applyset, fights: Default::default(), options }
+    }
+
+    /// The applications' states.
+    pub fn states(&self) -> &[Arc<Mutex<AppState>>] {
+        &self.states
+    }
+
+    /// The reconciler.
+    pub fn reconciler(&self) -> &Reconciler<S, R, D, C> {
+        &self.reconciler
+    }
+
+    /// Reconciles every application once (fetch, render when inputs changed, sync),
+    /// `concurrency` at a time.
+    pub async fn reconcile_all(&self) -> Vec<PassResult> {
+        futures::stream::iter(self.states.iter().cloned().map(|state| {
+            let reconciler = self.reconciler.clone();
+            async move {
+                let started = Instant::now();
+                let mut st = state.lock().await;
+                let app = st.app.metadata.name.clone();
+                let result = reconciler.reconcile(&mut st).await;
+                PassResult { app, result, duration: started.elapsed() }
+            }
+        }))
+        .buffer_unordered(self.options.concurrency.max(1))
+        .collect()
+        .await
+    }
+
+    /// Self-heals the given applications (those with `selfHeal`), skipping any whose
+    /// self-heal is paused after a fight.
+    pub async fn heal(&self, indices: BTreeSet<usize>) -> Vec<PassResult> {
+        let now = Instant::now();
+        let runnable: Vec<usize> = {
+            let fights = self.fights.lock().expect("fights lock");
+            indices
+                .into_iter()
+                .filter(|i| fights.get(i).and_then(|f| f.paused_until).is_none_or(|t| t <= now))
+                .collect()
+        };
+        let results = futures::stream::iter(runnable.into_iter().map(|i| {
+            let reconciler = self.reconciler.clone();
+            let state = self.states[i].clone();
+            async move {
+                let started = Instant::now();
+                let mut st = state.lock().await;
+                let app = st.app.metadata.name.clone();
+                let result = reconciler.self_heal(&mut st).await;
+                let r = match result {
+                    Ok(Some(r)) => Ok(r),
+                    Ok(None) => Ok(SyncResult::default()),
+                    Err(e) => Err(e),
+                };
+                (i, PassResult { app, result: r, duration: started.elapsed() })
+            }
+        }))
+        .buffer_unordered(self.options.concurrency.max(1))
+        .collect::<Vec<_>>()
+        .await;
+        let mut out = Vec::with_capacity(results.len());
+        for (i, pass) in results {
+            if let Ok(r) = &pass.result
+                && r.resources.iter().any(|x| matches!(x.action, Action::Created | Action::Updated))
+            {
+                self.record_write(i, &pass.app, r).await;
+            }
+            out.push(pass);
+        }
+        out
+    }
+
+    async fn record_write(&self, i: usize, app: &str, r: &SyncResult) {
+        let now = Instant::now();
+        let note = {
+            let mut fights = self.fights.lock().expect("fights lock");
+            let f = fights.entry(i).or_default();
+            f.writes.push_back(now);
+            while f.writes.front().is_some_and(|t| now.duration_since(*t) > self.options.fight_window) {
+                f.writes.pop_front();
+            }
+            if f.writes.len() < self.options.fight_limit {
+                return;
+            }
+            f.strikes += 1;
+            let pause = Duration::from_secs(10u64.saturating_mul(1 << f.strikes.min(5)));
+            f.paused_until = Some(now + pause);
+            f.writes.clear();
+            let objects: Vec<String> = r
+                .resources
+                .iter()
+                .filter(|x| matches!(x.action, Action::Created | Action::Updated))
+                .map(|x| format!("{} ({})", x.key, x.drift.join(", ")))
+                .collect();
+            format!(
+                "self-heal paused for {}s: {} reverted {} times within {}s; another controller keeps changing {}",
+                pause.as_secs(),
+                app,
+                self.options.fight_limit,
+                self.options.fight_window.as_secs(),
+                objects.join("; ")
+            )
+        };
+        tracing::warn!(app, "{note}");
+        self.states[i].lock().await.status.error = Some(note);
+    }
+
+    /// Runs until `shutdown` completes: a full pass every `interval`, and self-heal of an
+    /// application shortly after `changes` reports one of its objects changed or deleted.
+    /// `on_pass` sees every pass's results (for logs and metrics).
+    pub async fn run(
+        &self,
+        interval: Duration,
+        mut changes: Option<broadcast::Receiver<Change>>,
+        shutdown: impl std::future::Future<Output = ()>,
+        mut on_pass: impl FnMut(&str, &[PassResult]),
+    ) {
+        tokio::pin!(shutdown);
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => return,
+                _ = tick.tick() => {
+                    let results = self.reconcile_all().await;
+                    on_pass("reconcile", &results);
+                }
+                change = recv(&mut changes) => {
+                    let mut dirty = BTreeSet::new();
+                    if let Some(i) = change.and_then(|c| self.by_applyset.get(&c.applyset).copied()) {
+                        dirty.insert(i);
+                    }
+                    // Debounce: collect what else changes in the next moment.
+                    let until = tokio::time::Instant::now() + self.options.debounce;
+                    while let Ok(Some(c)) = tokio::time::timeout_at(until, recv(&mut changes)).await {
+                        if let Some(i) = self.by_applyset.get(&c.applyset) {
+                            dirty.insert(*i);
+                        }
+                    }
+                    if !dirty.is_empty() {
+                        let results = self.heal(dirty).await;
+                        on_pass("self-heal", &results);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The next change, or pending forever without a change stream; a lagging receiver skips
+/// what it missed (the next full pass covers it).
+async fn recv(changes: &mut Option<broadcast::Receiver<Change>>) -> Option<Change> {
+    match changes {
+        None => std::future::pending().await,
+        Some(rx) => loop {
+            match rx.recv().await {
+                Ok(c) => return Some(c),
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => {
+                    *changes = None;
+                    return std::future::pending().await;
+                }
+            }
+        },
+    }
+}

@@ -1,0 +1,177 @@
+//! The watch-fed cache and the manager: steady passes that send nothing, self-heal driven by
+//! the watch (a scaled Deployment, a deleted Service), and back-off when another controller
+//! fights.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gitops_core::{
+    ApplyOptions, Cluster, FileTree, GroupVersionKind, MemSource, MemTree, NoDecryption, Object, Propagation, Renderer,
+};
+use gitops_sync::{Application, KubeCluster, Manager, ManagerOptions, Reconciler};
+use gitops_testkit::{Simulation, TestCluster};
+
+/// Every YAML file directly under the path, in name order.
+struct Yamls;
+
+impl Renderer for Yamls {
+    type Error = gitops_core::Error;
+    fn render(&self, tree: &dyn FileTree, path: &str) -> Result<Vec<Object>, Self::Error> {
+        let mut out = Vec::new();
+        for e in tree.list(path)? {
+            let file = format!("{path}/{}", e.name);
+            let text = String::from_utf8_lossy(&tree.read(&file)?).into_owned();
+            out.extend(gitops_core::yaml::parse_objects(&text, &file, &Default::default())?);
+        }
+        Ok(out)
+    }
+}
+
+const REPO: &str = "mem://config";
+
+fn tree() -> MemTree {
+    MemTree::new()
+        .with_file(
+            "apps/web/deployment.yaml",
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  replicas: 2\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: web, image: nginx:1.27}]}\n",
+        )
+        .with_file("apps/web/service.yaml", "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  selector: {app: web}\n  ports: [{port: 80}]\n")
+}
+
+fn app(name: &str) -> Application {
+    Application::from_yaml(
+        &format!("apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {{name: {name}, namespace: argocd}}\nspec:\n  source: {{repoURL: '{REPO}', targetRevision: HEAD, path: apps/web}}\n  destination: {{namespace: {name}}}\n  syncPolicy:\n    automated: {{prune: true, selfHeal: true}}\n    syncOptions: [CreateNamespace=true]\n"),
+        "test",
+    )
+    .unwrap()
+}
+
+type TestManager = Manager<MemSource, Yamls, NoDecryption, KubeCluster>;
+
+async fn setup(apps: &[&str], options: ManagerOptions) -> (TestCluster, KubeCluster, Arc<TestManager>) {
+    let testkit = TestCluster::start().await.unwrap();
+    testkit.state().lock().unwrap().simulation = Simulation::Healthy;
+    let source = MemSource::default();
+    source.set(REPO, "c1", tree());
+    let cluster = KubeCluster::with_cache(testkit.client());
+    let reconciler = Reconciler::new(source, Yamls, NoDecryption, cluster.clone());
+    let manager = Manager::new(reconciler, apps.iter().map(|a| app(a)).collect(), options);
+    (testkit, cluster, Arc::new(manager))
+}
+
+fn deployment() -> GroupVersionKind {
+    GroupVersionKind::new("apps", "v1", "Deployment")
+}
+
+async fn replicas(cluster: &KubeCluster, ns: &str) -> Option<i64> {
+    cluster.get(&deployment(), ns, "web").await.unwrap().and_then(|d| d.get("/spec/replicas").and_then(|v| v.as_i64()))
+}
+
+fn scale(ns: &str, n: i64) -> Object {
+    Object::from_value(serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": ns}, "spec": {"replicas": n}}))
+    .unwrap()
+}
+
+const KUBECTL: ApplyOptions = ApplyOptions { field_manager: String::new(), force: true, dry_run: false };
+
+fn kubectl() -> ApplyOptions {
+    ApplyOptions { field_manager: "kubectl".into(), ..KUBECTL }
+}
+
+#[tokio::test]
+async fn a_steady_pass_reads_the_cache_and_sends_no_request() {
+    let (testkit, _cluster, manager) = setup(&["one", "two"], ManagerOptions::default()).await;
+    for r in manager.reconcile_all().await {
+        assert_eq!(r.result.unwrap().count(gitops_sync::Action::Created), 2, "{}", r.app);
+    }
+    testkit.state().lock().unwrap().requests = Default::default();
+    for r in manager.reconcile_all().await {
+        assert_eq!(r.result.unwrap().count(gitops_sync::Action::Unchanged), 2, "{}", r.app);
+    }
+    let counts = testkit.state().lock().unwrap().requests.clone();
+    assert_eq!(counts.writes(), 0, "{counts:?}");
+    assert_eq!(counts.total(), 0, "steady state is read from the watch-fed cache: {counts:?}");
+}
+
+async fn wait_for(what: &str, timeout: Duration, mut check: impl AsyncFnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    loop {
+        if check().await {
+            return start.elapsed();
+        }
+        assert!(start.elapsed() < timeout, "{what}: not within {timeout:?}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_watch_drives_self_heal_of_a_scaled_deployment_and_a_deleted_service() {
+    let (testkit, cluster, manager) = setup(&["shop"], ManagerOptions::default()).await;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (first_tx, first_rx) = tokio::sync::oneshot::channel::<()>();
+    let m = manager.clone();
+    let changes = cluster.changes();
+    let runner = tokio::spawn(async move {
+        let mut first = Some(first_tx);
+        m.run(
+            Duration::from_secs(3600),
+            changes,
+            async {
+                let _ = stop_rx.await;
+            },
+            |_, _| {
+                if let Some(tx) = first.take() {
+                    let _ = tx.send(());
+                }
+            },
+        )
+        .await
+    });
+    first_rx.await.unwrap();
+    let direct = KubeCluster::new(testkit.client());
+    assert_eq!(replicas(&direct, "shop").await, Some(2));
+
+    direct.apply(&scale("shop", 7), &kubectl()).await.unwrap();
+    // The requirement is "within a second"; the bound here leaves room for a loaded CI machine.
+    let took = wait_for("the scaled Deployment reverted", Duration::from_secs(5), async || {
+        replicas(&direct, "shop").await == Some(2)
+    })
+    .await;
+    eprintln!("scaled Deployment reverted after {took:?}");
+
+    let svc = GroupVersionKind::new("", "v1", "Service");
+    assert!(direct.delete(&svc, "shop", "web", Propagation::Background).await.unwrap());
+    let took = wait_for("the deleted Service recreated", Duration::from_secs(5), async || {
+        direct.get(&svc, "shop", "web").await.unwrap().is_some()
+    })
+    .await;
+    eprintln!("deleted Service recreated after {took:?}");
+    let _ = stop_tx.send(());
+    runner.await.unwrap();
+}
+
+#[tokio::test]
+async fn self_heal_backs_off_when_another_controller_keeps_fighting() {
+    let options = ManagerOptions { fight_limit: 3, ..ManagerOptions::default() };
+    let (testkit, _cluster, manager) = setup(&["fight"], options).await;
+    manager.reconcile_all().await;
+    let direct = KubeCluster::new(testkit.client());
+    let mut heals_that_wrote = 0;
+    for round in 0..6 {
+        direct.apply(&scale("fight", 9), &kubectl()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await; // the cache sees it
+        let results = manager.heal([0].into_iter().collect()).await;
+        let wrote = results.iter().any(|r| r.result.as_ref().is_ok_and(|s| s.count(gitops_sync::Action::Updated) > 0));
+        if wrote {
+            heals_that_wrote += 1;
+        } else {
+            assert!(round >= 3, "healing stopped too early, at round {round}");
+        }
+    }
+    assert_eq!(heals_that_wrote, 3, "paused after the third revert within the window");
+    let status = manager.states()[0].lock().await.status.error.clone().unwrap_or_default();
+    assert!(status.contains("self-heal paused") && status.contains("another controller keeps changing"), "{status}");
+    assert!(status.contains("/spec/replicas"), "{status}");
+    assert_eq!(replicas(&direct, "fight").await, Some(9), "left alone while paused");
+}
