@@ -7,5 +7,6 @@
 //! # Ok(()) }
 //! ```
 
+pub mod agent;
 pub mod args;
 pub mod quickstart;

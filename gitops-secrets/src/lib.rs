@@ -136,7 +136,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// its Secret, in place, with the keys of its ring. The Secret gets no owner reference (no
 /// SealedSecret object exists in the cluster; the applier owns the Secret instead); all other
 /// objects pass through. One SealedSecret that fails fails the whole batch, so nothing is
-/// applied half-decrypted.
+/// applied half-decrypted. With an empty ring, SealedSecrets pass through unchanged, to be
+/// applied for an in-cluster controller to unseal.
 #[derive(Clone, Debug, Default)]
 pub struct SealedSecretsDecryptor {
     ring: KeyRing,
@@ -158,6 +159,9 @@ impl gitops_core::Decryptor for SealedSecretsDecryptor {
     type Error = Error;
 
     fn decrypt(&self, objects: Vec<Object>) -> Result<Vec<Object>> {
+        if self.ring.is_empty() {
+            return Ok(objects);
+        }
         let options = UnsealOptions { accept_legacy_data: true, without_owner_reference: true };
         let mut failures = Vec::new();
         let mut out = Vec::with_capacity(objects.len());

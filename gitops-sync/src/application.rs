@@ -153,6 +153,10 @@ impl Application {
                 reason: format!("expected argoproj.io Application, found {} {}", app.api_version, app.kind),
             });
         }
+        app.ignore_rules().map_err(|e| match e {
+            Error::Application { reason, .. } => Error::Application { file: source_name.into(), reason },
+            other => other,
+        })?;
         if app.metadata.name.is_empty() {
             return Err(Error::Application {
                 file: source_name.into(),
@@ -182,6 +186,21 @@ impl Application {
         self.spec.sync_policy.automated.as_ref().is_some_and(|a| a.self_heal)
     }
 
+    /// `spec.ignoreDifferences` as diff ignore rules.
+    pub fn ignore_rules(&self) -> Result<Vec<gitops_core::diff::IgnoreRule>, Error> {
+        self.spec
+            .ignore_differences
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                serde_path_to_error::deserialize(v.clone()).map_err(|e| Error::Application {
+                    file: self.metadata.name.clone(),
+                    reason: format!("field spec.ignoreDifferences[{i}].{}: {}", e.path(), e.inner()),
+                })
+            })
+            .collect()
+    }
+
     /// The destination namespace, `default` when unset.
     pub fn namespace(&self) -> &str {
         self.spec.destination.namespace.as_deref().filter(|n| !n.is_empty()).unwrap_or("default")
@@ -203,6 +222,19 @@ spec:
     automated: {prune: true, selfHeal: true}
     syncOptions: [CreateNamespace=true]
 ";
+
+    #[test]
+    fn ignore_differences_are_read_and_broken_ones_named() {
+        let base = "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {name: a}\nspec:\n  source: {repoURL: r, path: p}\n  destination: {namespace: n}\n";
+        let ok = format!(
+            "{base}  ignoreDifferences:\n  - group: apps\n    kind: Deployment\n    jsonPointers: [/spec/replicas]\n"
+        );
+        let app = Application::from_yaml(&ok, "app.yaml").unwrap();
+        assert_eq!(app.ignore_rules().unwrap()[0].json_pointers, vec!["/spec/replicas".to_string()]);
+        let bad = format!("{base}  ignoreDifferences:\n  - kind: Deployment\n    jsonPointers: /spec/replicas\n");
+        let err = Application::from_yaml(&bad, "app.yaml").unwrap_err().to_string();
+        assert!(err.contains("app.yaml") && err.contains("spec.ignoreDifferences[0].jsonPointers"), "{err}");
+    }
 
     #[test]
     fn parses_the_argo_cd_manifest_unchanged() {

@@ -43,6 +43,8 @@ pub struct SyncOptions {
     pub allow_empty: bool,
     /// Compute, do not write.
     pub dry_run: bool,
+    /// Fields not compared (Argo CD's `ignoreDifferences`).
+    pub ignore: Vec<diff::IgnoreRule>,
 }
 
 impl SyncOptions {
@@ -56,6 +58,7 @@ impl SyncOptions {
             create_namespace: false,
             allow_empty: false,
             dry_run: false,
+            ignore: Vec::new(),
         }
     }
 }
@@ -92,6 +95,9 @@ pub struct ResourceResult {
     pub health: Health,
     /// An error or note.
     pub message: String,
+    /// The masked unified diff (live against what applying leaves) when it had drifted.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub diff: String,
 }
 
 /// The outcome of a sync.
@@ -228,7 +234,7 @@ fn record_kinds(parent: &mut Object, gvks: &BTreeSet<GroupVersionKind>) {
 
 impl ResourceResult {
     fn new(key: ObjectKey, gvk: GroupVersionKind, action: Action, health: Health) -> Self {
-        ResourceResult { key, gvk, action, drift: Vec::new(), health, message: String::new() }
+        ResourceResult { key, gvk, action, drift: Vec::new(), health, message: String::new(), diff: String::new() }
     }
 
     fn message(mut self, message: impl Into<String>) -> Self {
@@ -321,6 +327,11 @@ pub async fn sync<C: Cluster>(cluster: &C, desired: Vec<Object>, opts: &SyncOpti
         with_retry(transient, || cluster.apply(&parent, &apply_opts)).await.map_err(cerr)?;
     }
 
+    let diff_options = diff::DiffOptions {
+        field_manager: opts.field_manager.clone(),
+        ignore: opts.ignore.clone(),
+        ..Default::default()
+    };
     let mut keys = BTreeSet::new();
     for mut o in objects {
         let gvk = o.gvk();
@@ -350,9 +361,13 @@ pub async fn sync<C: Cluster>(cluster: &C, desired: Vec<Object>, opts: &SyncOpti
         o.set_label(PART_OF, &id);
         keys.insert(o.key());
         let live = cluster.get(&gvk, o.namespace(), o.name()).await.map_err(cerr)?;
-        let drift = match &live {
-            Some(l) => diff::drifted_paths(&o, l, &opts.field_manager, &schema),
-            None => vec![],
+        let (drift, unified) = match &live {
+            Some(l) => {
+                let d = diff::diff(&o, l, &diff_options, &schema);
+                let unified = if d.changes.is_empty() { String::new() } else { d.unified() };
+                (d.changes.into_iter().map(|c| c.path).collect::<Vec<_>>(), unified)
+            }
+            None => (vec![], String::new()),
         };
         if let (Some(l), true) = (&live, drift.is_empty()) {
             result.resources.push(ResourceResult::new(o.key(), gvk, Action::Unchanged, health(l)));
@@ -365,7 +380,9 @@ pub async fn sync<C: Cluster>(cluster: &C, desired: Vec<Object>, opts: &SyncOpti
                 if o.kind() == "CustomResourceDefinition" {
                     schema.add_crd(&o).ok();
                 }
-                result.resources.push(ResourceResult::new(o.key(), gvk, action, health(&applied)).drift(drift));
+                let mut r = ResourceResult::new(o.key(), gvk, action, health(&applied)).drift(drift);
+                r.diff = unified;
+                result.resources.push(r);
             }
             Err(e) => {
                 let text = e.to_string();
@@ -374,9 +391,10 @@ pub async fn sync<C: Cluster>(cluster: &C, desired: Vec<Object>, opts: &SyncOpti
                 } else {
                     text
                 };
-                result.resources.push(
-                    ResourceResult::new(o.key(), gvk, Action::Failed, Health::Unknown).drift(drift).message(message),
-                );
+                let mut r =
+                    ResourceResult::new(o.key(), gvk, Action::Failed, Health::Unknown).drift(drift).message(message);
+                r.diff = unified;
+                result.resources.push(r);
             }
         }
     }

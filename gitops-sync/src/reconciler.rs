@@ -120,22 +120,25 @@ pub struct Reconciler<S, R, D, C> {
     pub cluster: C,
     /// The field manager of applies.
     pub field_manager: String,
+    /// Compute and report, never write (every application, automated or not).
+    pub dry_run: bool,
 }
 
 impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
     /// A reconciler with field manager `gitops`.
     pub fn new(source: S, renderer: R, decryptor: D, cluster: C) -> Self {
-        Reconciler { source, renderer, decryptor, cluster, field_manager: "gitops".into() }
+        Reconciler { source, renderer, decryptor, cluster, field_manager: "gitops".into(), dry_run: false }
     }
 
-    fn options(&self, app: &Application, dry_run: bool) -> SyncOptions {
+    fn options(&self, app: &Application, dry_run: bool) -> Result<SyncOptions, Error> {
         let mut o = SyncOptions::new(&app.metadata.name, app.namespace());
+        o.ignore = app.ignore_rules()?;
         o.field_manager = self.field_manager.clone();
         o.prune = app.prune();
         o.create_namespace = app.has_option("CreateNamespace");
         o.allow_empty = app.spec.sync_policy.automated.as_ref().is_some_and(|a| a.allow_empty);
-        o.dry_run = dry_run;
-        o
+        o.dry_run = dry_run || self.dry_run;
+        Ok(o)
     }
 
     /// Fetches the desired revision, renders it when it changed, and syncs (or, without
@@ -199,7 +202,7 @@ impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
         state.status.revision = Some(rev.commit.clone());
         state.revision = Some(rev);
         let dry_run = !state.app.automated();
-        engine::sync(&self.cluster, state.desired.clone(), &self.options(&state.app, dry_run)).await
+        engine::sync(&self.cluster, state.desired.clone(), &self.options(&state.app, dry_run)?).await
     }
 
     /// Re-applies the last rendered objects where the cluster drifted from them (without
@@ -208,7 +211,7 @@ impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
         if !state.app.self_heal() || state.revision.is_none() {
             return Ok(None);
         }
-        let r = engine::sync(&self.cluster, state.desired.clone(), &self.options(&state.app, false)).await?;
+        let r = engine::sync(&self.cluster, state.desired.clone(), &self.options(&state.app, false)?).await?;
         state.status.health = r.health();
         Ok(Some(r))
     }

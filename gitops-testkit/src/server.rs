@@ -349,6 +349,15 @@ pub async fn handle(shared: Shared, method: Method, uri: Uri, headers: HeaderMap
         })
     };
     let mut state = shared.lock().expect("state lock");
+    if target.subresource == "scale" {
+        let opts = WriteOptions { manager: manager.unwrap_or(default_manager), dry_run, force: false };
+        let result = scale(&mut state, &res, &target, verb, &content_type, &body, &opts);
+        drop(state);
+        return match result {
+            Ok(v) => json_response(200, &v),
+            Err(e) => error_response(&e),
+        };
+    }
     let result = match verb {
         "get" => state.get(&res, &target).map(|v| (200, v)),
         "list" => {
@@ -555,4 +564,68 @@ fn tokio_stream_from(
     mut rx: tokio::sync::mpsc::Receiver<Result<Bytes, Infallible>>,
 ) -> impl futures::Stream<Item = Result<Bytes, Infallible>> {
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+/// The `autoscaling/v1` Scale view of a scalable object.
+fn scale_of(obj: &Value) -> Value {
+    let meta = obj.get("metadata").cloned().unwrap_or_default();
+    let mut m = serde_json::Map::new();
+    for f in ["name", "namespace", "uid", "resourceVersion", "creationTimestamp"] {
+        if let Some(v) = meta.get(f) {
+            m.insert(f.into(), v.clone());
+        }
+    }
+    let selector = obj
+        .pointer("/spec/selector/matchLabels")
+        .and_then(Value::as_object)
+        .map(|l| l.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect::<Vec<_>>().join(","))
+        .unwrap_or_default();
+    let mut status = json!({"replicas": obj.pointer("/status/replicas").and_then(Value::as_i64).unwrap_or(0)});
+    if !selector.is_empty() {
+        status["selector"] = json!(selector);
+    }
+    json!({"kind": "Scale", "apiVersion": "autoscaling/v1", "metadata": m,
+           "spec": {"replicas": obj.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1)}, "status": status})
+}
+
+/// GET, PUT and PATCH of the `scale` subresource: reads and writes `spec.replicas` of the
+/// parent object, answering with a Scale.
+fn scale(
+    state: &mut State,
+    res: &crate::registry::Resource,
+    target: &Target,
+    verb: &str,
+    content_type: &str,
+    body: &[u8],
+    opts: &WriteOptions,
+) -> Result<Value, ApiError> {
+    let main = Target { subresource: String::new(), ..target.clone() };
+    let current = state.get(res, &main)?;
+    let replicas = match verb {
+        "get" => return Ok(scale_of(&current)),
+        "update" => {
+            let v: Value = serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("Scale: {e}")))?;
+            let rv = v.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or("");
+            if !rv.is_empty() && Some(rv) != current.pointer("/metadata/resourceVersion").and_then(Value::as_str) {
+                return Err(ApiError::conflict(&res.plural, &target.name));
+            }
+            v.pointer("/spec/replicas").and_then(Value::as_i64)
+        }
+        "patch" => {
+            let v: Value =
+                serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("Scale patch: {e}")))?;
+            if content_type.starts_with("application/json-patch") {
+                v.as_array().and_then(|ops| {
+                    ops.iter().rev().find(|op| op["path"] == "/spec/replicas").and_then(|op| op["value"].as_i64())
+                })
+            } else {
+                v.pointer("/spec/replicas").and_then(Value::as_i64)
+            }
+        }
+        _ => return Err(ApiError::bad_request(format!("{verb} is not supported on scale"))),
+    };
+    let replicas = replicas.ok_or_else(|| ApiError::bad_request("Scale: spec.replicas must be an integer"))?;
+    let patch = serde_json::to_vec(&json!({"spec": {"replicas": replicas}})).unwrap_or_default();
+    let updated = state.patch(res, &main, "application/merge-patch+json", &patch, opts)?;
+    Ok(scale_of(&updated))
 }

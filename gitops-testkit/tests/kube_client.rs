@@ -127,3 +127,25 @@ async fn watch_streams_resumes_and_expires() {
         other => panic!("expected a 410 error event, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn the_scale_subresource_reads_and_writes_replicas() {
+    let c = TestCluster::start().await.unwrap();
+    let api: Api<Deployment> = Api::namespaced(c.client(), "default");
+    let d: Deployment = serde_json::from_value(json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web"}, "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+        "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "web", "image": "nginx"}]}}}}))
+    .unwrap();
+    api.create(&PostParams::default(), &d).await.unwrap();
+    let scale = api.get_scale("web").await.unwrap();
+    assert_eq!(scale.spec.and_then(|s| s.replicas), Some(2));
+    assert_eq!(scale.status.and_then(|s| s.selector).as_deref(), Some("app=web"));
+    let patched =
+        api.patch_scale("web", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 5}}))).await.unwrap();
+    assert_eq!(patched.spec.and_then(|s| s.replicas), Some(5));
+    assert_eq!(api.get("web").await.unwrap().spec.replicas, Some(5));
+    let err =
+        api.patch_scale("web", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": "many"}}))).await;
+    assert!(matches!(err, Err(kube::Error::Api(ref s)) if s.code == 400), "{err:?}");
+    assert!(api.get_scale("missing").await.is_err());
+}

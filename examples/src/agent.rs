@@ -1,0 +1,500 @@
+//! The reconciler as a program (the `gitops-agent` example): Applications from files, a
+//! cluster from a kubeconfig, in-cluster config or the embedded test server, Sealed Secrets
+//! keys from a directory or the cluster, one pass (`--once`) or a loop with watch-driven
+//! self-heal, structured logs, `/healthz`, Prometheus `/metrics` and a read-only status page.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use gitops_core::{Cluster, GroupVersionKind, Object, Revision, Source};
+use gitops_git::GitSource;
+use gitops_render::AutoRenderer;
+use gitops_secrets::keys::KEY_LABEL;
+use gitops_secrets::{KeyRing, SealedSecretsDecryptor};
+use gitops_sync::engine::Action;
+use gitops_sync::{Application, KubeCluster, Manager, ManagerOptions, PassResult, Reconciler, SyncStatus};
+
+/// The agent's error type.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// What the agent runs with (the command-line flags).
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Application manifests: files, or directories of `*.yaml`/`*.yml`.
+    pub apps: Vec<PathBuf>,
+    /// A kubeconfig file (else `KUBECONFIG`, else in-cluster).
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context (else its current one).
+    pub context: Option<String>,
+    /// Start the embedded test API server instead of using a cluster.
+    pub embedded: bool,
+    /// One pass, then exit.
+    pub once: bool,
+    /// With `once`: wait for health, failing on Degraded or timeout.
+    pub wait: bool,
+    /// How long `wait` waits.
+    pub timeout: Duration,
+    /// Compute and report, never write.
+    pub dry_run: bool,
+    /// Time between full passes.
+    pub interval: Duration,
+    /// Where `/healthz`, `/metrics` and the status page listen (`None`: no server).
+    pub listen: Option<SocketAddr>,
+    /// Sealed Secrets keys: PEM files or key-Secret backups in this directory.
+    pub sealed_keys: Option<PathBuf>,
+    /// Else read the controller's key Secrets from this namespace of the cluster.
+    pub sealed_keys_namespace: String,
+    /// Where Git repositories are cached.
+    pub cache_dir: PathBuf,
+    /// Applications reconciled at once.
+    pub concurrency: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            apps: Vec::new(),
+            kubeconfig: None,
+            context: None,
+            embedded: false,
+            once: false,
+            wait: false,
+            timeout: Duration::from_secs(300),
+            dry_run: false,
+            interval: Duration::from_secs(180),
+            listen: None,
+            sealed_keys: None,
+            sealed_keys_namespace: "kube-system".into(),
+            cache_dir: std::env::temp_dir().join("gitops-agent-cache"),
+            concurrency: 16,
+        }
+    }
+}
+
+/// Reads every Application manifest of `paths` (files, or directories of YAML files).
+pub fn load_apps(paths: &[PathBuf]) -> Result<Vec<Application>, Error> {
+    let mut files = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
+                .map_err(|e| format!("{}: {e}", p.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+                .collect();
+            entries.sort();
+            files.extend(entries);
+        } else {
+            files.push(p.clone());
+        }
+    }
+    if files.is_empty() {
+        return Err("no Application manifests: give --app FILE or --app DIR".into());
+    }
+    let mut apps: Vec<Application> = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).map_err(|e| format!("{}: {e}", f.display()))?;
+        let app = Application::from_yaml(&text, &f.display().to_string())?;
+        if apps.iter().any(|a| a.metadata.name == app.metadata.name) {
+            return Err(format!("{}: a second Application named {}", f.display(), app.metadata.name).into());
+        }
+        apps.push(app);
+    }
+    Ok(apps)
+}
+
+/// Counters and histograms for `/metrics`.
+#[derive(Default)]
+pub struct Metrics {
+    reconcile: Histogram,
+    fetch: Histogram,
+    syncs: BTreeMap<(String, String), u64>,
+    drift: BTreeMap<String, u64>,
+    errors: BTreeMap<String, u64>,
+}
+
+#[derive(Default)]
+struct Histogram {
+    buckets: [u64; 10],
+    sum: f64,
+    count: u64,
+}
+
+const BOUNDS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+
+impl Histogram {
+    fn observe(&mut self, secs: f64) {
+        for (b, bound) in self.buckets.iter_mut().zip(BOUNDS) {
+            if secs <= bound {
+                *b += 1;
+            }
+        }
+        self.sum += secs;
+        self.count += 1;
+    }
+
+    fn render(&self, name: &str, help: &str, out: &mut String) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        for (b, bound) in self.buckets.iter().zip(BOUNDS) {
+            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {b}");
+        }
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{le=\"+Inf\"}} {}\n{name}_sum {}\n{name}_count {}",
+            self.count, self.sum, self.count
+        );
+    }
+}
+
+impl Metrics {
+    fn record(&mut self, passes: &[PassResult]) {
+        for p in passes {
+            self.reconcile.observe(p.duration.as_secs_f64());
+            match &p.result {
+                Ok(r) => {
+                    for res in &r.resources {
+                        *self.syncs.entry((p.app.clone(), format!("{:?}", res.action))).or_default() += 1;
+                        if !res.drift.is_empty() {
+                            *self.drift.entry(p.app.clone()).or_default() += 1;
+                        }
+                    }
+                }
+                Err(_) => *self.errors.entry(p.app.clone()).or_default() += 1,
+            }
+        }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        self.reconcile.render(
+            "gitops_reconcile_duration_seconds",
+            "Time of one application's reconcile or self-heal pass.",
+            &mut out,
+        );
+        self.fetch.render(
+            "gitops_git_fetch_duration_seconds",
+            "Time to resolve a revision (fetching when needed).",
+            &mut out,
+        );
+        out.push_str("# HELP gitops_sync_objects_total Objects by application and action.\n# TYPE gitops_sync_objects_total counter\n");
+        for ((app, action), n) in &self.syncs {
+            let _ = writeln!(out, "gitops_sync_objects_total{{app=\"{app}\",action=\"{action}\"}} {n}");
+        }
+        out.push_str("# HELP gitops_drift_objects_total Objects found drifted from Git.\n# TYPE gitops_drift_objects_total counter\n");
+        for (app, n) in &self.drift {
+            let _ = writeln!(out, "gitops_drift_objects_total{{app=\"{app}\"}} {n}");
+        }
+        out.push_str(
+            "# HELP gitops_reconcile_errors_total Passes that failed.\n# TYPE gitops_reconcile_errors_total counter\n",
+        );
+        for (app, n) in &self.errors {
+            let _ = writeln!(out, "gitops_reconcile_errors_total{{app=\"{app}\"}} {n}");
+        }
+        out
+    }
+}
+
+/// A [`Source`] that times `resolve` (the fetch) into the metrics.
+pub struct TimedSource<S> {
+    inner: S,
+    metrics: Arc<Mutex<Metrics>>,
+}
+
+#[async_trait]
+impl<S: Source> Source for TimedSource<S> {
+    type Tree = S::Tree;
+    type Error = S::Error;
+
+    async fn resolve(&self, repo_url: &str, reference: &str) -> Result<Revision, Self::Error> {
+        let start = Instant::now();
+        let r = self.inner.resolve(repo_url, reference).await;
+        self.metrics.lock().expect("metrics lock").fetch.observe(start.elapsed().as_secs_f64());
+        r
+    }
+
+    async fn open(&self, revision: &Revision) -> Result<Self::Tree, Self::Error> {
+        self.inner.open(revision).await
+    }
+
+    async fn changed(&self, from: &Revision, to: &Revision, path: &str) -> Result<bool, Self::Error> {
+        self.inner.changed(from, to, path).await
+    }
+}
+
+type AgentManager = Manager<TimedSource<GitSource>, AutoRenderer, SealedSecretsDecryptor, KubeCluster>;
+
+/// A running agent: the manager and what the HTTP endpoints read.
+pub struct Agent {
+    /// The applications' manager.
+    pub manager: Arc<AgentManager>,
+    /// The cluster.
+    pub cluster: KubeCluster,
+    /// The metrics.
+    pub metrics: Arc<Mutex<Metrics>>,
+    /// The embedded server, when started.
+    pub embedded: Option<gitops_testkit::TestCluster>,
+}
+
+async fn connect(config: &Config) -> Result<(kube::Client, Option<gitops_testkit::TestCluster>), Error> {
+    if config.embedded {
+        let testkit = gitops_testkit::TestCluster::start().await?;
+        testkit.state().lock().map_err(|_| "state lock")?.simulation = gitops_testkit::Simulation::Healthy;
+        let kubeconfig = config.cache_dir.join("embedded.kubeconfig");
+        std::fs::create_dir_all(&config.cache_dir)?;
+        std::fs::write(&kubeconfig, testkit.kubeconfig())?;
+        tracing::info!(url = %testkit.url(), kubeconfig = %kubeconfig.display(), "embedded API server started");
+        return Ok((testkit.client(), Some(testkit)));
+    }
+    let kconfig = match &config.kubeconfig {
+        Some(path) => {
+            let kc = kube::config::Kubeconfig::read_from(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let options = kube::config::KubeConfigOptions { context: config.context.clone(), ..Default::default() };
+            kube::Config::from_custom_kubeconfig(kc, &options).await.map_err(|e| format!("{}: {e}", path.display()))?
+        }
+        None => kube::Config::infer().await.map_err(|e| {
+            format!("no cluster configuration (give --kubeconfig, set KUBECONFIG, or run in a cluster): {e}")
+        })?,
+    };
+    let url = kconfig.cluster_url.to_string();
+    let client = kube::Client::try_from(kconfig).map_err(|e| format!("{url}: {e}"))?;
+    match tokio::time::timeout(Duration::from_secs(15), client.apiserver_version()).await {
+        Ok(Ok(v)) => tracing::info!(url = %url, version = %v.git_version, "connected to the cluster"),
+        Ok(Err(e)) => return Err(format!("cannot reach the cluster at {url}: {e}").into()),
+        Err(_) => return Err(format!("cannot reach the cluster at {url}: no answer within 15s").into()),
+    }
+    Ok((client, None))
+}
+
+async fn key_ring(config: &Config, cluster: &KubeCluster) -> Result<KeyRing, Error> {
+    let mut ring = KeyRing::new();
+    match &config.sealed_keys {
+        Some(dir) => {
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+                .map_err(|e| format!("--sealed-keys {}: {e}", dir.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_file())
+                .collect();
+            entries.sort();
+            for p in entries {
+                let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+                ring.add_file_contents(&text, &p.display().to_string())?;
+            }
+        }
+        None => {
+            let gvk = GroupVersionKind::new("", "v1", "Secret");
+            let selector = format!("{KEY_LABEL}=active");
+            match cluster.list(&gvk, Some(&config.sealed_keys_namespace), &selector).await {
+                Ok(secrets) => {
+                    ring.add_controller_secrets(secrets.iter().map(Object::as_value), None)?;
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot read Sealed Secrets keys from the cluster"),
+            }
+        }
+    }
+    if ring.is_empty() {
+        tracing::info!("no Sealed Secrets keys: SealedSecrets are applied as they are, for an in-cluster controller");
+    } else {
+        let fps: Vec<String> = ring.keys().iter().map(|k| k.fingerprint()).collect();
+        tracing::info!(keys = %fps.join(","), "Sealed Secrets keys loaded; SealedSecrets are unsealed in-process");
+    }
+    Ok(ring)
+}
+
+impl Agent {
+    /// Connects, loads keys and applications.
+    pub async fn start(config: &Config) -> Result<Self, Error> {
+        let apps = load_apps(&config.apps)?;
+        let (client, embedded) = connect(config).await?;
+        let cluster = KubeCluster::with_cache(client);
+        let ring = key_ring(config, &cluster).await?;
+        let metrics = Arc::new(Mutex::new(Metrics::default()));
+        let source = TimedSource { inner: GitSource::new(&config.cache_dir)?, metrics: metrics.clone() };
+        let mut reconciler =
+            Reconciler::new(source, AutoRenderer::default(), SealedSecretsDecryptor::new(ring), cluster.clone());
+        reconciler.dry_run = config.dry_run;
+        let options = ManagerOptions { concurrency: config.concurrency, ..ManagerOptions::default() };
+        let manager = Arc::new(Manager::new(reconciler, apps, options));
+        Ok(Self { manager, cluster, metrics, embedded })
+    }
+
+    /// Records and logs one pass.
+    pub fn observe(&self, kind: &str, passes: &[PassResult]) {
+        self.metrics.lock().expect("metrics lock").record(passes);
+        log_passes(kind, passes);
+    }
+
+    /// One pass over every application; with `wait`, then waits for health. Returns whether
+    /// every application synced (and became healthy).
+    pub async fn once(&self, wait: bool, timeout: Duration) -> Result<bool, Error> {
+        let passes = self.manager.reconcile_all().await;
+        self.observe("reconcile", &passes);
+        let mut ok = true;
+        println!("{:<32} {:<10} {:<12} {:<14} message", "APPLICATION", "SYNC", "HEALTH", "REVISION");
+        for state in self.manager.states() {
+            let st = state.lock().await;
+            let mut health = st.status.health;
+            if wait && st.status.error.is_none() {
+                if let Some(result) = &st.status.result {
+                    health = gitops_sync::engine::wait_healthy(&self.cluster, result, timeout).await?;
+                }
+                if health != gitops_sync::Health::Current {
+                    ok = false;
+                }
+            }
+            let synced = st.status.sync == SyncStatus::Synced && st.status.error.is_none();
+            ok &= synced;
+            let rev = st.status.revision.as_deref().map(|r| &r[..r.len().min(12)]).unwrap_or("-");
+            let message = st.status.error.clone().unwrap_or_default();
+            println!(
+                "{:<32} {:<10} {:<12} {:<14} {}",
+                st.app.metadata.name,
+                format!("{:?}", st.status.sync),
+                health.argo(),
+                rev,
+                message.lines().next().unwrap_or("")
+            );
+            if let Some(r) = &st.status.result {
+                for res in r.resources.iter().filter(|x| !x.diff.is_empty()) {
+                    println!("  {:?} {}:\n{}", res.action, res.key, indent(&res.diff, "    "));
+                }
+            }
+        }
+        Ok(ok)
+    }
+
+    /// Runs until `shutdown`: passes every `interval`, self-heal from the watch.
+    pub async fn run(self: &Arc<Self>, interval: Duration, shutdown: impl std::future::Future<Output = ()>) {
+        let me = self.clone();
+        self.manager
+            .run(interval, self.cluster.changes(), shutdown, move |kind, passes| me.observe(kind, passes))
+            .await;
+    }
+
+    /// The read-only status page (HTML).
+    pub async fn status_page(&self) -> String {
+        let mut html = String::from(
+            "<!doctype html><html><head><meta charset=\"utf-8\"><title>gitops-agent</title><style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}pre{background:#f6f6f6;padding:8px}.OutOfSync,.Degraded{color:#b00}.Synced,.Healthy{color:#070}</style></head><body><h1>gitops-agent</h1><table><tr><th>application</th><th>sync</th><th>health</th><th>revision</th><th>objects</th><th>message</th></tr>",
+        );
+        let mut details = String::new();
+        for state in self.manager.states() {
+            let st = state.lock().await;
+            let name = escape(&st.app.metadata.name);
+            let sync = format!("{:?}", st.status.sync);
+            let health = st.status.health.argo();
+            let rev = st.status.revision.as_deref().map(|r| &r[..r.len().min(12)]).unwrap_or("-");
+            let objects = st.status.result.as_ref().map_or(0, |r| r.resources.len());
+            let _ = write!(
+                html,
+                "<tr><td><a href=\"#{name}\">{name}</a></td><td class=\"{sync}\">{sync}</td><td class=\"{health}\">{health}</td><td>{rev}</td><td>{objects}</td><td>{}</td></tr>",
+                escape(st.status.error.as_deref().unwrap_or(""))
+            );
+            let _ = write!(
+                details,
+                "<h2 id=\"{name}\">{name}</h2><p>{} {} &rarr; {}</p><table><tr><th>object</th><th>action</th><th>health</th><th>drift</th></tr>",
+                escape(&st.app.spec.source.repo_url),
+                escape(&st.app.spec.source.path),
+                escape(st.app.namespace())
+            );
+            let mut diffs = String::new();
+            if let Some(r) = &st.status.result {
+                for res in &r.resources {
+                    let _ = write!(
+                        details,
+                        "<tr><td>{}</td><td>{:?}</td><td>{}</td><td>{}</td></tr>",
+                        escape(&res.key.to_string()),
+                        res.action,
+                        res.health.argo(),
+                        escape(&res.drift.join(", "))
+                    );
+                    if !res.diff.is_empty() {
+                        let _ =
+                            write!(diffs, "<h3>{}</h3><pre>{}</pre>", escape(&res.key.to_string()), escape(&res.diff));
+                    }
+                }
+            }
+            details.push_str("</table>");
+            details.push_str(&diffs);
+        }
+        html.push_str("</table>");
+        html.push_str(&details);
+        html.push_str("</body></html>\n");
+        html
+    }
+
+    /// Serves `/healthz`, `/metrics` and the status page on `addr` until `shutdown`.
+    pub async fn serve(
+        self: Arc<Self>,
+        addr: SocketAddr,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<SocketAddr, Error> {
+        use axum::routing::get;
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("--listen {addr}: {e}"))?;
+        let bound = listener.local_addr()?;
+        let m = self.clone();
+        let s = self.clone();
+        let app = axum::Router::new()
+            .route("/healthz", get(|| async { "ok\n" }))
+            .route(
+                "/metrics",
+                get(move || {
+                    let m = m.clone();
+                    async move {
+                        let text = m.metrics.lock().expect("metrics lock").render();
+                        ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
+                    }
+                }),
+            )
+            .route(
+                "/",
+                get(move || {
+                    let s = s.clone();
+                    async move { axum::response::Html(s.status_page().await) }
+                }),
+            );
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+        });
+        tracing::info!(addr = %bound, "serving /healthz, /metrics and the status page");
+        Ok(bound)
+    }
+}
+
+fn log_passes(kind: &str, passes: &[PassResult]) {
+    for p in passes {
+        match &p.result {
+            Ok(r) => {
+                let changed = r.count(Action::Created) + r.count(Action::Updated) + r.count(Action::Pruned);
+                if changed > 0 || r.count(Action::Failed) > 0 {
+                    tracing::info!(
+                        pass = kind,
+                        app = %p.app,
+                        created = r.count(Action::Created),
+                        updated = r.count(Action::Updated),
+                        pruned = r.count(Action::Pruned),
+                        failed = r.count(Action::Failed),
+                        unchanged = r.count(Action::Unchanged),
+                        ms = p.duration.as_millis() as u64,
+                        "synced"
+                    );
+                } else {
+                    tracing::debug!(pass = kind, app = %p.app, ms = p.duration.as_millis() as u64, "in sync");
+                }
+            }
+            Err(e) => tracing::error!(pass = kind, app = %p.app, error = %e, "reconcile failed"),
+        }
+    }
+}
+
+fn indent(text: &str, pad: &str) -> String {
+    text.lines().map(|l| format!("{pad}{l}")).collect::<Vec<_>>().join("\n")
+}
+
+/// HTML-escapes text.
+pub fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}

@@ -1,0 +1,207 @@
+//! The agent end to end on the embedded server: one pass, health, the status page and metrics,
+//! dry-run showing a masked diff without writing, SealedSecrets unsealed with keys from a
+//! directory, and clear errors for bad flags' inputs.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+
+use gitops_core::{Cluster, GroupVersionKind};
+use gitops_examples::agent::{Agent, Config};
+
+fn git(dir: &Path, args: &[&str]) {
+    let ok = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "git {args:?}");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
+
+/// A config repo (the quickstart's) with a SealedSecret in overlays/prod; returns the key dir.
+fn repo(dir: &Path) -> std::path::PathBuf {
+    let repo = dir.join("repo");
+    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config-repo"), &repo);
+    let pair = gitops_secrets::KeyPair::generate(2048, "", gitops_secrets::keys::DEFAULT_KEY_TTL).unwrap();
+    let secret = serde_json::json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "db", "namespace": "payments-prod"}, "stringData": {"password": "s3cr3t-value"}});
+    let sealed = gitops_secrets::seal(
+        &secret,
+        pair.certificate.as_ref().unwrap(),
+        &Default::default(),
+        &mut gitops_secrets::SystemEntropy::default(),
+    )
+    .unwrap();
+    std::fs::write(repo.join("overlays/prod/db.yaml"), gitops_secrets::output::to_go_yaml(&sealed)).unwrap();
+    let k = repo.join("overlays/prod/kustomization.yaml");
+    let text = std::fs::read_to_string(&k).unwrap().replace("- ../../base\n", "- ../../base\n- db.yaml\n");
+    std::fs::write(&k, text).unwrap();
+    git(&repo, &["init", "-q", "-b", "main"]);
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-q", "-m", "init"]);
+    let keys = dir.join("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    std::fs::write(keys.join("key.pem"), pair.key.to_pkcs1_pem().as_bytes()).unwrap();
+    keys
+}
+
+fn app(dir: &Path, automated: bool) -> std::path::PathBuf {
+    let policy = if automated {
+        "  syncPolicy:\n    automated: {prune: true, selfHeal: true}\n    syncOptions: [CreateNamespace=true]\n"
+    } else {
+        "  syncPolicy:\n    syncOptions: [CreateNamespace=true]\n"
+    };
+    let text = format!(
+        "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {{name: payments, namespace: argocd}}\nspec:\n  source: {{repoURL: 'file://{}', targetRevision: HEAD, path: overlays/prod}}\n  destination: {{namespace: payments-prod}}\n{policy}",
+        dir.join("repo").display()
+    );
+    let apps = dir.join("apps");
+    std::fs::create_dir_all(&apps).unwrap();
+    std::fs::write(apps.join("payments.yaml"), text).unwrap();
+    apps
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_pass_syncs_unseals_and_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = repo(dir.path());
+    let config = Config {
+        apps: vec![app(dir.path(), true)],
+        embedded: true,
+        sealed_keys: Some(keys),
+        cache_dir: dir.path().join("cache"),
+        ..Config::default()
+    };
+    let agent = Arc::new(Agent::start(&config).await.unwrap());
+    assert!(agent.once(true, std::time::Duration::from_secs(10)).await.unwrap(), "synced and healthy");
+    let secret = agent.cluster.get(&GroupVersionKind::new("", "v1", "Secret"), "payments-prod", "db").await.unwrap();
+    assert!(secret.is_some(), "the SealedSecret was unsealed and applied");
+
+    let page = agent.status_page().await;
+    assert!(page.contains("payments") && page.contains("Synced") && page.contains("Healthy"), "{page}");
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let addr = agent
+        .clone()
+        .serve("127.0.0.1:0".parse().unwrap(), async {
+            let _ = stop_rx.await;
+        })
+        .await
+        .unwrap();
+    let body = |path: String| async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut out = String::new();
+        stream.read_to_string(&mut out).await.unwrap();
+        out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()
+    };
+    assert_eq!(body("/healthz".into()).await, "ok\n");
+    let metrics = body("/metrics".into()).await;
+    assert!(metrics.contains("gitops_reconcile_duration_seconds_count 1"), "{metrics}");
+    assert!(metrics.contains("gitops_sync_objects_total{app=\"payments\",action=\"Created\"} 4"), "{metrics}");
+    assert!(metrics.contains("gitops_git_fetch_duration_seconds_count 1"), "{metrics}");
+    assert!(body("/".into()).await.contains("<h2 id=\"payments\">"));
+    let _ = stop_tx.send(());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dry_run_shows_a_masked_diff_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = repo(dir.path());
+    let apps = app(dir.path(), true);
+    let cache = dir.path().join("cache");
+    let config = Config {
+        apps: vec![apps.clone()],
+        embedded: true,
+        sealed_keys: Some(keys.clone()),
+        cache_dir: cache.clone(),
+        ..Config::default()
+    };
+    let agent = Agent::start(&config).await.unwrap();
+    assert!(agent.once(false, std::time::Duration::from_secs(1)).await.unwrap());
+    // Someone edits the Secret by hand; a dry-run agent on the same cluster reports it, masked.
+    let secret_gvk = GroupVersionKind::new("", "v1", "Secret");
+    let edit = gitops_core::Object::from_value(serde_json::json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "db", "namespace": "payments-prod"}, "data": {"password": "aGFja2Vk"}}))
+    .unwrap();
+    agent
+        .cluster
+        .apply(&edit, &gitops_core::ApplyOptions { field_manager: "kubectl".into(), force: true, dry_run: false })
+        .await
+        .unwrap();
+
+    let mut reconciler_dry = gitops_sync::Reconciler::new(
+        gitops_git::GitSource::new(&cache).unwrap(),
+        gitops_render::AutoRenderer::default(),
+        gitops_secrets::SealedSecretsDecryptor::new({
+            let mut r = gitops_secrets::KeyRing::new();
+            r.add_file_contents(&std::fs::read_to_string(keys.join("key.pem")).unwrap(), "key.pem").unwrap();
+            r
+        }),
+        agent.cluster.clone(),
+    );
+    reconciler_dry.dry_run = true;
+    let mut state = gitops_sync::AppState::new(gitops_examples::agent::load_apps(&[apps]).unwrap().remove(0));
+    let result = reconciler_dry.reconcile(&mut state).await.unwrap();
+    let drifted: Vec<_> = result.resources.iter().filter(|r| !r.diff.is_empty()).collect();
+    assert_eq!(drifted.len(), 1, "{result:?}");
+    assert!(
+        drifted[0].diff.contains("password")
+            && !drifted[0].diff.contains("aGFja2Vk")
+            && !drifted[0].diff.contains("s3cr3t"),
+        "{}",
+        drifted[0].diff
+    );
+    let after = agent.cluster.get(&secret_gvk, "payments-prod", "db").await.unwrap().unwrap();
+    assert_eq!(after.get("/data/password").and_then(|v| v.as_str()), Some("aGFja2Vk"), "dry run wrote nothing");
+}
+
+#[tokio::test]
+async fn bad_inputs_fail_with_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = |c: Config| async move { Agent::start(&c).await.err().map(|e| e.to_string()).unwrap_or_default() };
+    let e = err(Config { apps: vec![dir.path().join("missing.yaml")], embedded: true, ..Config::default() }).await;
+    assert!(e.contains("missing.yaml"), "{e}");
+    std::fs::write(
+        dir.path().join("bad.yaml"),
+        "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {name: x}\nspec: {source: {path: p}}\n",
+    )
+    .unwrap();
+    let e = err(Config { apps: vec![dir.path().join("bad.yaml")], embedded: true, ..Config::default() }).await;
+    assert!(e.contains("bad.yaml") && e.contains("repoURL"), "{e}");
+    std::fs::write(dir.path().join("app.yaml"), "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {name: x}\nspec: {source: {repoURL: r, path: p}, destination: {namespace: n}}\n").unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\ncurrent-context: c\nusers: [{name: u, user: {}}]\n").unwrap();
+    let e = err(Config { apps: vec![dir.path().join("app.yaml")], kubeconfig: Some(kubeconfig), ..Config::default() })
+        .await;
+    assert!(e.contains("cannot reach the cluster at https://127.0.0.1:1"), "{e}");
+    let e = err(Config {
+        apps: vec![dir.path().join("app.yaml")],
+        embedded: true,
+        sealed_keys: Some(dir.path().join("nokeys")),
+        ..Config::default()
+    })
+    .await;
+    assert!(e.contains("--sealed-keys") && e.contains("nokeys"), "{e}");
+}
