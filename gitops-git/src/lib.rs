@@ -16,9 +16,19 @@
 //! # Ok(()) }
 //! ```
 //!
-//! **Status**: local paths and `file://` URLs (and any URL gix's blocking client serves
-//! without credentials) work; authentication, semver ranges, shallow fetches and pushing are
-//! the work left for the Git issue.
+//! URLs: local paths, `file://`, `git://`, smart `http(s)://`, `ssh://` and the scp-like
+//! `git@host:org/repo.git`. Credentials ([`Credentials`]) are set per URL prefix: SSH keys with
+//! strict `known_hosts` checking (an unknown host key fails unless explicitly allowed), HTTPS
+//! basic or bearer tokens, a CA bundle; they never appear in errors or logs. Revisions:
+//! `HEAD`, branches, tags, full ref names, commit ids (full or abbreviated) and semver ranges
+//! over tags (`>=1.2.0 <2.0.0`). Clones are shallow (depth 1) unless
+//! [`GitSource::full_history`] is set, and deepen when an older commit is asked for; a fetch
+//! whose remote tips equal the cache receives no pack.
+//!
+//! Writing (for image-update automation) is in [`write`]: commits with the given author and
+//! committer, and pushes. gix has no push yet, so [`write::push`] runs the `git` CLI, with the
+//! same credentials passed through its environment and `-c` options, never on its command line
+//! in clear.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -65,9 +75,159 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A URL that is malformed, of an unsupported scheme, or that tries to smuggle options to
+    /// ssh or the transport.
+    #[error("{url}: {reason}")]
+    InvalidUrl {
+        /// The URL (credentials removed).
+        url: String,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// A local operation (commit, push) failed.
+    #[error("{0}")]
+    Write(String),
     /// A file tree error.
     #[error(transparent)]
     Tree(#[from] gitops_core::Error),
+}
+
+pub mod write;
+
+/// How to authenticate to repositories whose URL starts with a prefix.
+#[derive(Clone, Default)]
+pub struct Credentials {
+    /// SSH private key (OpenSSH format, without passphrase).
+    pub ssh_key: Option<PathBuf>,
+    /// `known_hosts` file for SSH (else `~/.ssh/known_hosts`); host keys are always checked.
+    pub known_hosts: Option<PathBuf>,
+    /// Accept any SSH host key: an explicit, insecure opt-out of host key checking.
+    pub insecure_accept_any_host_key: bool,
+    /// HTTPS basic authentication user.
+    pub username: Option<String>,
+    /// HTTPS basic authentication password (or a personal access token).
+    pub password: Option<String>,
+    /// HTTPS bearer token (`Authorization: Bearer`).
+    pub bearer_token: Option<String>,
+    /// A PEM CA bundle for HTTPS.
+    pub ca_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("ssh_key", &self.ssh_key)
+            .field("known_hosts", &self.known_hosts)
+            .field("insecure_accept_any_host_key", &self.insecure_accept_any_host_key)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("bearer_token", &self.bearer_token.as_ref().map(|_| "***"))
+            .field("ca_file", &self.ca_file)
+            .finish()
+    }
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+impl Credentials {
+    /// The `ssh` command line (for `core.sshCommand` / `GIT_SSH_COMMAND`): batch mode, a
+    /// connect timeout, the key, and strict host key checking.
+    pub fn ssh_command(&self, connect_timeout: std::time::Duration) -> String {
+        let mut cmd = format!("ssh -o BatchMode=yes -o ConnectTimeout={}", connect_timeout.as_secs().max(1));
+        if let Some(key) = &self.ssh_key {
+            cmd.push_str(&format!(" -o IdentitiesOnly=yes -i {}", shell_quote(&key.display().to_string())));
+        }
+        if self.insecure_accept_any_host_key {
+            cmd.push_str(" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null");
+        } else {
+            cmd.push_str(" -o StrictHostKeyChecking=yes");
+            if let Some(kh) = &self.known_hosts {
+                cmd.push_str(&format!(" -o UserKnownHostsFile={}", shell_quote(&kh.display().to_string())));
+            }
+        }
+        cmd
+    }
+
+    /// Git configuration overrides (`key=value`) carrying these credentials.
+    fn config_overrides(&self, timeout: std::time::Duration) -> Vec<String> {
+        let mut out = vec![
+            format!("core.sshCommand={}", self.ssh_command(timeout)),
+            format!("gitoxide.http.connectTimeout={}", timeout.as_millis()),
+        ];
+        if let Some(t) = &self.bearer_token {
+            out.push(format!("http.extraHeader=Authorization: Bearer {t}"));
+        }
+        if let Some(ca) = &self.ca_file {
+            out.push(format!("http.sslCAInfo={}", ca.display()));
+        }
+        out
+    }
+}
+
+/// Refuses URLs that are not Git URLs we serve, or that try to inject options: a host, user or
+/// path beginning with `-` (as in `ssh://-oProxyCommand=...`), `ext::` and `fd::` transports,
+/// control characters.
+pub fn validate_url(url: &str) -> Result<(), Error> {
+    let bad = |reason: &str| Err(Error::InvalidUrl { url: redact(url), reason: reason.into() });
+    if url.is_empty() {
+        return bad("empty URL");
+    }
+    if url.chars().any(|c| c.is_control() || c == ' ') {
+        return bad("URLs may not contain spaces or control characters");
+    }
+    if url.starts_with('-') {
+        return bad("a URL may not begin with '-'");
+    }
+    let lower = url.to_ascii_lowercase();
+    if lower.starts_with("ext::") || lower.starts_with("fd::") {
+        return bad("the ext:: and fd:: transports run commands and are refused");
+    }
+    let parsed = match gix::url::parse(url.as_bytes()) {
+        Ok(u) => u,
+        Err(e) => return Err(Error::InvalidUrl { url: redact(url), reason: e.to_string() }),
+    };
+    use gix::url::Scheme;
+    match parsed.scheme {
+        Scheme::File | Scheme::Git | Scheme::Ssh | Scheme::Http | Scheme::Https => {}
+        ref other => return bad(&format!("unsupported scheme {other:?}")),
+    }
+    if parsed.host().is_some_and(|h| h.starts_with('-')) || parsed.user().is_some_and(|u| u.starts_with('-')) {
+        return bad("a host or user beginning with '-' would be read as an option by ssh");
+    }
+    if parsed.scheme == Scheme::Ssh && parsed.path.starts_with(b"-") {
+        return bad("a path beginning with '-' would be read as an option");
+    }
+    if matches!(parsed.scheme, Scheme::Git | Scheme::Ssh | Scheme::Http | Scheme::Https)
+        && parsed.host().is_none_or(str::is_empty)
+    {
+        return bad("no host");
+    }
+    Ok(())
+}
+
+/// Whether a target revision is a semver range over tags rather than a ref or commit.
+fn semver_range(reference: &str) -> Option<semver::VersionReq> {
+    let r = reference.trim();
+    let looks = r.starts_with(['<', '>', '=', '~', '^'])
+        || r.contains(' ')
+        || r.contains('*')
+        || r.contains(".x")
+        || r.contains(',');
+    if !looks {
+        return None;
+    }
+    // Argo CD and Flux write comparators separated by spaces (`>=1.2.0 <2.0.0`); the semver
+    // crate wants commas. An operator standing alone joins the version after it.
+    let mut parts: Vec<String> = Vec::new();
+    for tok in r.split([' ', ',']).filter(|t| !t.is_empty()) {
+        match parts.last_mut() {
+            Some(last) if last.chars().all(|c| "<>=~^".contains(c)) => last.push_str(tok),
+            _ => parts.push(tok.to_string()),
+        }
+    }
+    semver::VersionReq::parse(&parts.join(", ")).ok()
 }
 
 /// Removes credentials (`user:password@`) from a URL, for errors and logs.
@@ -83,15 +243,57 @@ pub fn redact(url: &str) -> String {
 pub struct GitSource {
     cache: PathBuf,
     locks: Arc<Mutex<std::collections::HashMap<String, Arc<Mutex<()>>>>>,
+    credentials: Arc<Vec<(String, Credentials)>>,
+    timeout: std::time::Duration,
+    shallow: bool,
 }
 
 impl GitSource {
-    /// A source caching repositories under `cache_dir` (created if missing).
+    /// A source caching repositories under `cache_dir` (created if missing): shallow clones,
+    /// no credentials, a 60 s limit per fetch.
     pub fn new(cache_dir: impl AsRef<Path>) -> Result<Self, Error> {
         let cache = cache_dir.as_ref().to_path_buf();
         std::fs::create_dir_all(&cache)
             .map_err(|e| Error::Cache { path: cache.display().to_string(), reason: e.to_string() })?;
-        Ok(GitSource { cache, locks: Arc::default() })
+        Ok(GitSource {
+            cache,
+            locks: Arc::default(),
+            credentials: Arc::default(),
+            timeout: std::time::Duration::from_secs(60),
+            shallow: true,
+        })
+    }
+
+    /// Uses `credentials` for URLs starting with `url_prefix` (the longest prefix wins).
+    pub fn with_credentials(mut self, url_prefix: &str, credentials: Credentials) -> Self {
+        Arc::make_mut(&mut self.credentials).push((url_prefix.to_string(), credentials));
+        self
+    }
+
+    /// Gives up a fetch (and connecting) after `timeout`.
+    pub fn with_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Clones with the whole history instead of depth 1.
+    pub fn full_history(mut self) -> Self {
+        self.shallow = false;
+        self
+    }
+
+    fn credentials_for(&self, url: &str) -> Credentials {
+        self.credentials
+            .iter()
+            .filter(|(p, _)| url.starts_with(p.as_str()))
+            .max_by_key(|(p, _)| p.len())
+            .map(|(_, c)| c.clone())
+            .unwrap_or_default()
+    }
+
+    /// The cache directory of a URL.
+    pub fn cache_dir_of(&self, url: &str) -> PathBuf {
+        self.cache_path(url)
     }
 
     fn cache_path(&self, url: &str) -> PathBuf {
@@ -120,49 +322,68 @@ impl GitSource {
     /// cache directory. Two callers for the same URL take turns; a cache that cannot be opened
     /// is removed and cloned again.
     pub fn sync(&self, url: &str) -> Result<PathBuf, Error> {
+        self.sync_with(url, gix::remote::fetch::Shallow::NoChange)
+    }
+
+    fn sync_with(&self, url: &str, deepen: gix::remote::fetch::Shallow) -> Result<PathBuf, Error> {
+        validate_url(url)?;
         let lock = self.lock_for(url);
         let _guard = lock.lock().expect("repository lock");
         let path = self.cache_path(url);
-        let fetch_err = |e: &dyn std::fmt::Display| Error::Fetch { repo_url: redact(url), reason: e.to_string() };
-        let interrupt = AtomicBool::new(false);
-        if path.exists() {
-            match gix::open(&path) {
-                Ok(repo) => {
-                    // A bare mirror of branches and tags: the remote's refs land under the same
-                    // names, so revisions resolve as they do upstream.
-                    let remote = repo
-                        .find_remote("origin")
-                        .map_err(|e| fetch_err(&e))?
-                        .with_refspecs(
-                            ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"],
-                            gix::remote::Direction::Fetch,
-                        )
-                        .map_err(|e| fetch_err(&e))?;
-                    remote
-                        .connect(gix::remote::Direction::Fetch)
-                        .map_err(|e| fetch_err(&e))?
-                        .prepare_fetch(gix::progress::Discard, Default::default())
-                        .map_err(|e| fetch_err(&e))?
-                        .receive(gix::progress::Discard, &interrupt)
-                        .map_err(|e| fetch_err(&e))?;
-                    return Ok(path);
-                }
-                Err(_) => {
+        let creds = self.credentials_for(url);
+        let fetch_err =
+            |e: &dyn std::error::Error| Error::Fetch { repo_url: redact(url), reason: scrub(&chain(e), &creds) };
+        let open = |p: &Path| {
+            gix::open_opts(p, gix::open::Options::isolated().config_overrides(creds.config_overrides(self.timeout)))
+        };
+        let mut fresh = false;
+        let repo = match path.exists().then(|| open(&path)) {
+            Some(Ok(repo)) => repo,
+            other => {
+                if other.is_some() {
                     tracing::warn!(cache = %path.display(), "corrupt repository cache, cloning again");
                     std::fs::remove_dir_all(&path)
                         .map_err(|e| Error::Cache { path: path.display().to_string(), reason: e.to_string() })?;
                 }
+                gix::init_bare(&path)
+                    .map_err(|e| Error::Cache { path: path.display().to_string(), reason: chain(&e) })?;
+                fresh = true;
+                open(&path).map_err(|e| Error::Cache { path: path.display().to_string(), reason: chain(&e) })?
             }
+        };
+        let shallow = if fresh && self.shallow {
+            gix::remote::fetch::Shallow::DepthAtRemote(1.try_into().expect("non-zero"))
+        } else {
+            deepen
+        };
+        let result = fetch(&repo, url, &creds, shallow);
+        if let Err(e) = result {
+            if fresh {
+                let _ = std::fs::remove_dir_all(&path);
+            }
+            return Err(fetch_err(&*e));
         }
-        let mut prepare = gix::prepare_clone_bare(url, &path).map_err(|e| fetch_err(&e))?;
-        prepare.fetch_only(gix::progress::Discard, &interrupt).map_err(|e| fetch_err(&e))?;
         Ok(path)
     }
 
     fn resolve_blocking(&self, url: &str, reference: &str) -> Result<Revision, Error> {
         let path = self.sync(url)?;
-        let repo = gix::open(&path).map_err(|e| Error::Read { repo_url: redact(url), reason: e.to_string() })?;
+        match self.resolve_in(&path, url, reference) {
+            Err(Error::UnknownRevision { .. }) if is_commit_like(reference) && is_shallow(&path) => {
+                // An older commit than the shallow clone holds: fetch the whole history once.
+                self.sync_with(url, gix::remote::fetch::Shallow::undo())?;
+                self.resolve_in(&path, url, reference)
+            }
+            other => other,
+        }
+    }
+
+    fn resolve_in(&self, path: &Path, url: &str, reference: &str) -> Result<Revision, Error> {
+        let repo = gix::open(path).map_err(|e| Error::Read { repo_url: redact(url), reason: e.to_string() })?;
         let unknown = || Error::UnknownRevision { repo_url: redact(url), reference: reference.to_string() };
+        if let Some(req) = semver_range(reference) {
+            return resolve_semver(&repo, url, reference, &req);
+        }
         let candidates: Vec<String> = if reference.is_empty() || reference == "HEAD" {
             vec!["HEAD".into()]
         } else if reference.starts_with("refs/") {
@@ -185,6 +406,144 @@ impl GitSource {
     }
 }
 
+fn is_commit_like(reference: &str) -> bool {
+    (4..=40).contains(&reference.len()) && reference.chars().all(|c| c.is_ascii_hexdigit())
+}
+
+fn is_shallow(path: &Path) -> bool {
+    path.join("shallow").exists()
+}
+
+/// The highest tag matching a semver range (a leading `v` allowed; pre-releases only when
+/// the range names one).
+fn resolve_semver(
+    repo: &gix::Repository,
+    url: &str,
+    reference: &str,
+    req: &semver::VersionReq,
+) -> Result<Revision, Error> {
+    let read = |e: &dyn std::fmt::Display| Error::Read { repo_url: redact(url), reason: e.to_string() };
+    let refs = repo.references().map_err(|e| read(&e))?;
+    let mut best: Option<(semver::Version, String, gix::ObjectId)> = None;
+    for r in refs.prefixed("refs/tags/").map_err(|e| read(&e))? {
+        let Ok(mut r) = r else { continue };
+        let name = r.name().as_bstr().to_string();
+        let short = name.trim_start_matches("refs/tags/");
+        let Ok(v) = semver::Version::parse(short.strip_prefix('v').unwrap_or(short)) else { continue };
+        if !req.matches(&v) || best.as_ref().is_some_and(|(b, _, _)| *b >= v) {
+            continue;
+        }
+        let Ok(id) = r.peel_to_id() else { continue };
+        let Some(commit) = repo.find_object(id).ok().and_then(|o| o.peel_to_commit().ok()) else { continue };
+        best = Some((v, name, commit.id));
+    }
+    let (_, name, id) = best.ok_or_else(|| Error::UnknownRevision {
+        repo_url: redact(url),
+        reference: format!("{reference} (no tag matches this semver range)"),
+    })?;
+    Ok(Revision { repo_url: url.to_string(), commit: id.to_string(), reference: name })
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Fetches the remote's branches and tags into the same names (a bare mirror) and points HEAD
+/// where the remote's HEAD points. A fetch whose remote tips are all known receives no pack.
+fn fetch(
+    repo: &gix::Repository,
+    url: &str,
+    creds: &Credentials,
+    shallow: gix::remote::fetch::Shallow,
+) -> Result<(), BoxError> {
+    let interrupt = AtomicBool::new(false);
+    let remote = repo
+        .remote_at(url)?
+        .with_refspecs(["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"], gix::remote::Direction::Fetch)?;
+    let mut connection = remote.connect(gix::remote::Direction::Fetch)?;
+    let c = creds.clone();
+    connection.set_credentials(move |action| basic_auth(&c, action));
+    if let Some(ca) = &creds.ca_file {
+        // gix's reqwest backend does not read http.sslCAInfo: add the bundle to its client.
+        let mut options = repo.transport_options(url.as_bytes(), None)?.ok_or("no transport options for this URL")?;
+        if let Some(http) = options.downcast_mut::<gix::protocol::transport::client::blocking_io::http::Options>() {
+            let pem = std::fs::read(ca).map_err(|e| format!("CA bundle {}: {e}", ca.display()))?;
+            let certs =
+                reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| format!("CA bundle {}: {e}", ca.display()))?;
+            let backend = gix::protocol::transport::client::blocking_io::http::reqwest::Options {
+                configure_client: Some(Box::new(move |mut builder| {
+                    for cert in &certs {
+                        builder = builder.add_root_certificate(cert.clone());
+                    }
+                    Ok(builder)
+                })),
+                configure_request: None,
+            };
+            http.backend = Some(Arc::new(Mutex::new(backend)));
+        }
+        connection = connection.with_transport_options(options);
+    }
+    let outcome = connection
+        .prepare_fetch(gix::progress::Discard, Default::default())?
+        .with_shallow(shallow)
+        .receive(gix::progress::Discard, &interrupt)?;
+    // HEAD follows the remote's default branch.
+    for r in &outcome.ref_map.remote_refs {
+        if let gix::protocol::handshake::Ref::Symbolic { full_ref_name, target, .. } = r
+            && full_ref_name == "HEAD"
+        {
+            std::fs::write(repo.git_dir().join("HEAD"), format!("ref: {target}\n"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Answers gix's credential requests with the configured user and password.
+fn basic_auth(
+    creds: &Credentials,
+    action: gix::credentials::helper::Action,
+) -> gix::Result<Option<gix::credentials::protocol::Outcome>> {
+    use gix::credentials::helper::Action;
+    match action {
+        Action::Get(ctx) => match (&creds.username, &creds.password) {
+            (Some(u), Some(p)) => Ok(Some(gix::credentials::protocol::Outcome {
+                identity: gix::sec::identity::Account {
+                    username: u.clone(),
+                    password: p.clone(),
+                    oauth_refresh_token: None,
+                },
+                next: ctx.into(),
+            })),
+            _ => Ok(None),
+        },
+        Action::Store(_) | Action::Erase(_) => Ok(None),
+    }
+}
+
+/// An error with its causes, `a: b: c`, for messages that say what actually failed.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let text = c.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cur = c.source();
+    }
+    out
+}
+
+/// Removes secrets from a message.
+fn scrub(message: &str, creds: &Credentials) -> String {
+    let mut m = message.to_string();
+    for secret in [&creds.password, &creds.bearer_token].into_iter().flatten() {
+        if !secret.is_empty() {
+            m = m.replace(secret.as_str(), "***");
+        }
+    }
+    m
+}
+
 #[async_trait]
 impl Source for GitSource {
     type Tree = GitTree;
@@ -193,9 +552,14 @@ impl Source for GitSource {
     async fn resolve(&self, repo_url: &str, reference: &str) -> Result<Revision, Error> {
         let this = self.clone();
         let (url, reference) = (repo_url.to_string(), reference.to_string());
-        tokio::task::spawn_blocking(move || this.resolve_blocking(&url, &reference))
-            .await
-            .map_err(|e| Error::Read { repo_url: redact(repo_url), reason: e.to_string() })?
+        let task = tokio::task::spawn_blocking(move || this.resolve_blocking(&url, &reference));
+        match tokio::time::timeout(self.timeout + std::time::Duration::from_secs(1), task).await {
+            Ok(joined) => joined.map_err(|e| Error::Read { repo_url: redact(repo_url), reason: e.to_string() })?,
+            Err(_) => Err(Error::Fetch {
+                repo_url: redact(repo_url),
+                reason: format!("no answer within {}s", self.timeout.as_secs()),
+            }),
+        }
     }
 
     async fn open(&self, revision: &Revision) -> Result<GitTree, Error> {

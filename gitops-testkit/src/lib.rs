@@ -25,6 +25,7 @@ pub mod api;
 pub mod controllers;
 pub mod defaults;
 pub mod faults;
+pub mod git;
 pub mod managed;
 pub mod registry;
 pub mod server;
