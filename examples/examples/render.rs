@@ -1,7 +1,10 @@
-//! `render DIR`: prints what `kubectl kustomize DIR` prints, from the Rust renderer.
+//! `render DIR`: prints what `kubectl kustomize DIR` prints, from the Rust renderer; with
+//! `--repo URL --rev REV [--path P]`, renders a path of a remote repository straight from its
+//! object database, without a checkout.
 //!
 //! ```text
 //! cargo run --release --example render -- [--load-restrictor none] DIR
+//! cargo run --release --example render -- --repo https://github.com/org/config.git --rev main --path overlays/prod
 //! ```
 
 use std::process::ExitCode;
@@ -10,10 +13,18 @@ use gitops_core::{DirTree, yaml};
 use gitops_render::{Kustomize, LoadRestrictor};
 
 const USAGE: &str = "usage: render [--load-restrictor rootOnly|none] DIR
+       render --repo URL [--rev REV] [--path P] [--cache-dir DIR]
 
-Renders the kustomization in DIR as `kubectl kustomize DIR` does and prints the YAML stream.
+Renders the kustomization in DIR as `kubectl kustomize DIR` does and prints the YAML stream;
+or fetches REV (a branch, tag, commit or semver range; default HEAD) of the Git repository URL
+into a cache and renders P (default the root) from the object database, with no checkout
+(a directory without a kustomization renders as plain manifests).
 
 options:
+  --repo URL              a Git repository (path, file://, git://, http(s)://, ssh://, git@host:path)
+  --rev REV               what to render (default HEAD)
+  --path P                the path inside the repository (default .)
+  --cache-dir DIR         where the repository is cached (default $TMPDIR/gitops-render-cache)
   --load-restrictor MODE  rootOnly (default): files outside a kustomization's directory are
                           refused; none: any file of the tree may be read
   -h, --help              this help";
@@ -22,7 +33,24 @@ fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     let mut dir = None;
     let mut restrictor = LoadRestrictor::RootOnly;
+    let (mut repo, mut rev, mut path, mut cache) = (None, "HEAD".to_string(), ".".to_string(), None);
     while let Some(a) = args.next() {
+        let mut value = |flag: &str| args.next().ok_or_else(|| format!("{flag} takes a value"));
+        let taken = match a.as_str() {
+            "--repo" => Some(value("--repo").map(|v| repo = Some(v))),
+            "--rev" => Some(value("--rev").map(|v| rev = v)),
+            "--path" => Some(value("--path").map(|v| path = v)),
+            "--cache-dir" => Some(value("--cache-dir").map(|v| cache = Some(v))),
+            _ => None,
+        };
+        match taken {
+            Some(Ok(())) => continue,
+            Some(Err(e)) => {
+                eprintln!("error: {e}\n\n{USAGE}");
+                return ExitCode::from(2);
+            }
+            None => {}
+        }
         match a.as_str() {
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -51,11 +79,23 @@ fn main() -> ExitCode {
             }
         }
     }
-    let Some(dir) = dir else {
-        eprintln!("error: no directory given\n\n{USAGE}");
-        return ExitCode::from(2);
+    let result = match (dir, repo) {
+        (Some(_), Some(_)) => {
+            eprintln!("error: give DIR or --repo, not both\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+        (None, None) => {
+            eprintln!("error: no directory given\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+        (Some(dir), None) => render(&dir, restrictor),
+        (None, Some(url)) => {
+            let cache =
+                cache.map(std::path::PathBuf::from).unwrap_or_else(|| std::env::temp_dir().join("gitops-render-cache"));
+            render_repo(&url, &rev, &path, &cache, restrictor)
+        }
     };
-    match render(&dir, restrictor) {
+    match result {
         Ok(text) => {
             print!("{text}");
             ExitCode::SUCCESS
@@ -74,5 +114,28 @@ fn render(dir: &str, restrictor: LoadRestrictor) -> Result<String, Box<dyn std::
     let tree = DirTree::new("/")?;
     let rel = abs.to_string_lossy().trim_start_matches('/').to_string();
     let objects = Kustomize { load_restrictor: restrictor }.build(&tree, &rel)?;
+    Ok(yaml::to_yaml_stream(&objects))
+}
+
+fn render_repo(
+    url: &str,
+    rev: &str,
+    path: &str,
+    cache: &std::path::Path,
+    restrictor: LoadRestrictor,
+) -> Result<String, Box<dyn std::error::Error>> {
+    use gitops_core::{Renderer, Source};
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let source = gitops_git::GitSource::new(cache)?;
+    let (revision, tree) = rt.block_on(async {
+        let revision = source.resolve(url, rev).await?;
+        let tree = source.open(&revision).await?;
+        Ok::<_, gitops_git::Error>((revision, tree))
+    })?;
+    eprintln!("# {} at {} ({})", gitops_git::redact(url), revision.commit, revision.reference);
+    let path = gitops_core::tree::normalize(path)?;
+    let renderer =
+        gitops_render::AutoRenderer { kustomize: Kustomize { load_restrictor: restrictor }, ..Default::default() };
+    let objects = renderer.render(&tree, &path)?;
     Ok(yaml::to_yaml_stream(&objects))
 }

@@ -53,6 +53,8 @@ pub struct Config {
     pub cache_dir: PathBuf,
     /// Applications reconciled at once.
     pub concurrency: usize,
+    /// The field manager of applies.
+    pub field_manager: String,
 }
 
 impl Default for Config {
@@ -72,6 +74,7 @@ impl Default for Config {
             sealed_keys_namespace: "kube-system".into(),
             cache_dir: std::env::temp_dir().join("gitops-agent-cache"),
             concurrency: 16,
+            field_manager: "gitops".into(),
         }
     }
 }
@@ -240,7 +243,9 @@ pub struct Agent {
     pub embedded: Option<gitops_testkit::TestCluster>,
 }
 
-async fn connect(config: &Config) -> Result<(kube::Client, Option<gitops_testkit::TestCluster>), Error> {
+/// Connects as the flags say: the embedded server, a kubeconfig (and context), or the inferred
+/// configuration (KUBECONFIG, in-cluster); fails clearly when the cluster does not answer.
+pub async fn connect(config: &Config) -> Result<(kube::Client, Option<gitops_testkit::TestCluster>), Error> {
     if config.embedded {
         let testkit = gitops_testkit::TestCluster::start().await?;
         testkit.state().lock().map_err(|_| "state lock")?.simulation = gitops_testkit::Simulation::Healthy;
@@ -270,7 +275,8 @@ async fn connect(config: &Config) -> Result<(kube::Client, Option<gitops_testkit
     Ok((client, None))
 }
 
-async fn key_ring(config: &Config, cluster: &KubeCluster) -> Result<KeyRing, Error> {
+/// The Sealed Secrets keys: from `--sealed-keys`, else the controller's key Secrets in the cluster.
+pub async fn key_ring(config: &Config, cluster: &KubeCluster) -> Result<KeyRing, Error> {
     let mut ring = KeyRing::new();
     match &config.sealed_keys {
         Some(dir) => {
@@ -317,6 +323,7 @@ impl Agent {
         let mut reconciler =
             Reconciler::new(source, AutoRenderer::default(), SealedSecretsDecryptor::new(ring), cluster.clone());
         reconciler.dry_run = config.dry_run;
+        reconciler.field_manager = config.field_manager.clone();
         let options = ManagerOptions { concurrency: config.concurrency, ..ManagerOptions::default() };
         let manager = Arc::new(Manager::new(reconciler, apps, options));
         Ok(Self { manager, cluster, metrics, embedded })

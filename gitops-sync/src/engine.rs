@@ -373,6 +373,13 @@ pub async fn sync<C: Cluster>(cluster: &C, desired: Vec<Object>, opts: &SyncOpti
             result.resources.push(ResourceResult::new(o.key(), gvk, Action::Unchanged, health(l)));
             continue;
         }
+        if opts.dry_run && live.is_none() {
+            // Nothing to compare with, and its namespace may not exist yet either.
+            result
+                .resources
+                .push(ResourceResult::new(o.key(), gvk, Action::Created, Health::Unknown).message("dry run"));
+            continue;
+        }
         match with_retry(transient, || cluster.apply(&o, &apply_opts)).await {
             Ok(applied) => {
                 let action = if live.is_some() { Action::Updated } else { Action::Created };
