@@ -356,7 +356,7 @@ impl GitSource {
         } else {
             deepen
         };
-        let result = fetch(&repo, url, &creds, shallow);
+        let result = fetch(&repo, url, &creds, shallow, self.timeout);
         if let Err(e) = result {
             if fresh {
                 let _ = std::fs::remove_dir_all(&path);
@@ -453,11 +453,34 @@ fn fetch(
     url: &str,
     creds: &Credentials,
     shallow: gix::remote::fetch::Shallow,
+    timeout: std::time::Duration,
 ) -> Result<(), BoxError> {
-    let interrupt = AtomicBool::new(false);
     let remote = repo
         .remote_at(url)?
         .with_refspecs(["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"], gix::remote::Direction::Fetch)?;
+    let parsed = gix::url::parse(url.as_bytes())?;
+    if parsed.scheme == gix::url::Scheme::Git {
+        // Our own TCP connection for git://, with Nagle's algorithm off: gix writes packet
+        // lines in small pieces, and on a delayed-ACK peer each exchange would wait ~40 ms.
+        let host = parsed.host().ok_or("no host")?.to_string();
+        let port = parsed.port.unwrap_or(9418);
+        let addr = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))?
+            .next()
+            .ok_or_else(|| format!("cannot resolve {host}"))?;
+        let stream = std::net::TcpStream::connect_timeout(&addr, timeout)?;
+        stream.set_nodelay(true)?;
+        let write = stream.try_clone()?;
+        let transport = gix::protocol::transport::client::git::blocking_io::Connection::new(
+            stream,
+            write,
+            gix::protocol::transport::Protocol::V2,
+            parsed.path.clone(),
+            Some((host, parsed.port)),
+            gix::protocol::transport::client::git::ConnectMode::Daemon,
+            false,
+        );
+        return receive(repo, remote.to_connection_with_transport(transport), shallow);
+    }
     let mut connection = remote.connect(gix::remote::Direction::Fetch)?;
     let c = creds.clone();
     connection.set_credentials(move |action| basic_auth(&c, action));
@@ -481,6 +504,18 @@ fn fetch(
         }
         connection = connection.with_transport_options(options);
     }
+    receive(repo, connection, shallow)
+}
+
+fn receive<T>(
+    repo: &gix::Repository,
+    connection: gix::remote::Connection<'_, '_, '_, T>,
+    shallow: gix::remote::fetch::Shallow,
+) -> Result<(), BoxError>
+where
+    T: gix::protocol::transport::client::blocking_io::Transport,
+{
+    let interrupt = AtomicBool::new(false);
     let outcome = connection
         .prepare_fetch(gix::progress::Discard, Default::default())?
         .with_shallow(shallow)
