@@ -131,6 +131,7 @@ async fn cluster_diff(config: &gitops_examples::agent::Config) -> Result<bool, g
         for r in &result.resources {
             match r.action {
                 Action::Unchanged | Action::PruneSkipped => {}
+                Action::Hook => println!("~ {} ({})", r.key, r.message),
                 Action::Created => {
                     drift = true;
                     println!("+ {} (to create)", r.key);

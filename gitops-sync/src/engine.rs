@@ -1,10 +1,12 @@
 //! The sync engine: plan, apply with server-side apply, prune by ApplySet, report health.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use base64::Engine as _;
-use gitops_core::{ApplyOptions, Cluster, GroupVersionKind, Object, ObjectKey, Propagation, Schema, diff};
+use gitops_core::{
+    ApplyOptions, Cluster, GroupVersionKind, Object, ObjectKey, Propagation, ResourceInfo, Schema, diff,
+};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -45,6 +47,17 @@ pub struct SyncOptions {
     pub dry_run: bool,
     /// Fields not compared (Argo CD's `ignoreDifferences`).
     pub ignore: Vec<diff::IgnoreRule>,
+    /// Prune after every wave rather than in each member's wave (`PruneLast=true`).
+    pub prune_last: bool,
+    /// Recreate objects whose immutable fields changed (`Replace=true`).
+    pub replace: bool,
+    /// Detect drift with a server-side dry-run apply instead of the offline diff: exact (the
+    /// server's defaulting and webhooks), one request per object.
+    pub server_side_diff: bool,
+    /// Objects of one kind applied at once within a wave.
+    pub concurrency: usize,
+    /// How long a hook may run, and how long PostSync waits for health.
+    pub hook_timeout: Duration,
 }
 
 impl SyncOptions {
@@ -59,6 +72,11 @@ impl SyncOptions {
             allow_empty: false,
             dry_run: false,
             ignore: Vec::new(),
+            prune_last: false,
+            replace: false,
+            server_side_diff: false,
+            concurrency: 8,
+            hook_timeout: Duration::from_secs(300),
         }
     }
 }
@@ -78,6 +96,8 @@ pub enum Action {
     PruneSkipped,
     /// The write failed.
     Failed,
+    /// A hook ran (its health says how it ended).
+    Hook,
 }
 
 /// One object's outcome.
@@ -257,7 +277,7 @@ pub async fn wait_healthy<C: Cluster>(cluster: &C, result: &SyncResult, timeout:
         for r in result
             .resources
             .iter()
-            .filter(|r| !matches!(r.action, Action::Pruned | Action::PruneSkipped | Action::Failed))
+            .filter(|r| !matches!(r.action, Action::Pruned | Action::PruneSkipped | Action::Failed | Action::Hook))
         {
             let live =
                 cluster.get(&r.gvk, &r.key.namespace, &r.key.name).await.map_err(|e| Error::Cluster(e.to_string()))?;
@@ -281,8 +301,180 @@ fn same_metadata(live: Option<&Object>, wanted: &Object) -> bool {
     covered(wanted.labels(), live.labels()) && covered(wanted.annotations(), live.annotations())
 }
 
+/// Argo CD's hook annotation (`PreSync`, `Sync`, `PostSync`, `SyncFail`, `Skip`).
+pub const HOOK: &str = "argocd.argoproj.io/hook";
+/// Argo CD's hook delete policy annotation (`HookSucceeded`, `HookFailed`,
+/// `BeforeHookCreation`, the default).
+pub const HOOK_DELETE_POLICY: &str = "argocd.argoproj.io/hook-delete-policy";
+
+fn has_sync_option(o: &Object, option: &str) -> bool {
+    o.annotation(SYNC_OPTIONS).is_some_and(|s| s.split(',').any(|x| x.trim().eq_ignore_ascii_case(option)))
+}
+
+/// Which hook phases an object belongs to (empty for ordinary resources).
+fn hook_phases(o: &Object) -> Vec<String> {
+    o.annotation(HOOK)
+        .map(|h| h.split(',').map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect())
+        .unwrap_or_default()
+}
+
+/// An object ready to write: where it goes, what it looks like live, how it differs.
+struct Planned {
+    object: Object,
+    gvk: GroupVersionKind,
+    live: Option<Object>,
+    drift: Vec<String>,
+    diff: String,
+    served: bool,
+}
+
+fn strip_server_fields(v: &serde_json::Value) -> serde_json::Value {
+    let mut v = v.clone();
+    if let Some(meta) = v.get_mut("metadata").and_then(serde_json::Value::as_object_mut) {
+        for k in ["resourceVersion", "managedFields", "generation", "uid", "creationTimestamp"] {
+            meta.remove(k);
+        }
+    }
+    if let Some(m) = v.as_object_mut() {
+        m.remove("status");
+    }
+    v
+}
+
+/// Paths where two JSON values differ (for the server-side dry-run diff).
+fn json_diff_paths(a: &serde_json::Value, b: &serde_json::Value, path: &str, out: &mut Vec<String>) {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let keys: BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            for k in keys {
+                let p = format!("{path}/{}", gitops_core::object::escape_pointer_token(k));
+                match (x.get(k), y.get(k)) {
+                    (Some(l), Some(r)) => json_diff_paths(l, r, &p, out),
+                    _ => out.push(p),
+                }
+            }
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            for (i, (l, r)) in x.iter().zip(y).enumerate() {
+                json_diff_paths(l, r, &format!("{path}/{i}"), out);
+            }
+        }
+        (l, r) if l != r => out.push(if path.is_empty() { "/".into() } else { path.to_string() }),
+        _ => {}
+    }
+}
+
+async fn wait_served<C: Cluster>(cluster: &C, gvk: &GroupVersionKind) -> Result<Option<ResourceInfo>, C::Error> {
+    for _ in 0..50 {
+        if let Some(info) = cluster.resource(gvk).await? {
+            return Ok(Some(info));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(None)
+}
+
+/// Runs the hooks of one phase to completion (Jobs complete, Pods succeed), honouring their
+/// delete policies; `Err` carries the failing hook's result.
+async fn run_hooks<C: Cluster>(
+    cluster: &C,
+    hooks: &[Object],
+    phase: &str,
+    opts: &SyncOptions,
+    result: &mut SyncResult,
+) -> Result<bool, Error> {
+    let apply_opts = ApplyOptions { field_manager: opts.field_manager.clone(), force: true, dry_run: false };
+    let mut ordered: Vec<Object> =
+        hooks.iter().filter(|h| hook_phases(h).iter().any(|p| p == phase)).cloned().collect();
+    plan(&mut ordered);
+    for mut hook in ordered {
+        let gvk = hook.gvk();
+        let namespaced =
+            cluster.resource(&gvk).await.map_err(|e| Error::Cluster(e.to_string()))?.is_none_or(|i| i.namespaced);
+        if namespaced && hook.namespace().is_empty() {
+            hook.set_namespace(&opts.namespace);
+        }
+        let policies: Vec<String> = hook
+            .annotation(HOOK_DELETE_POLICY)
+            .map(|p| p.split(',').map(|x| x.trim().to_string()).collect())
+            .unwrap_or_else(|| vec!["BeforeHookCreation".into()]);
+        if opts.dry_run {
+            result.resources.push(
+                ResourceResult::new(hook.key(), gvk, Action::Hook, Health::Unknown)
+                    .message(format!("{phase} hook (dry run)")),
+            );
+            continue;
+        }
+        if policies.iter().any(|p| p == "BeforeHookCreation") {
+            let deleted = cluster
+                .delete(&gvk, hook.namespace(), hook.name(), Propagation::Foreground)
+                .await
+                .map_err(|e| Error::Cluster(e.to_string()))?;
+            if deleted {
+                for _ in 0..100 {
+                    let gone = cluster
+                        .get(&gvk, hook.namespace(), hook.name())
+                        .await
+                        .map_err(|e| Error::Cluster(e.to_string()))?;
+                    if gone.is_none() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+        let applied = cluster.apply(&hook, &apply_opts).await.map_err(|e| Error::Cluster(e.to_string()))?;
+        let deadline = tokio::time::Instant::now() + opts.hook_timeout;
+        let mut h = health(&applied);
+        while h != Health::Current && h != Health::Failed && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            h = cluster
+                .get(&gvk, hook.namespace(), hook.name())
+                .await
+                .map_err(|e| Error::Cluster(e.to_string()))?
+                .as_ref()
+                .map(health)
+                .unwrap_or(Health::Unknown);
+        }
+        let ok = h == Health::Current;
+        let message = match (ok, h) {
+            (true, _) => format!("{phase} hook succeeded"),
+            (false, Health::Failed) => format!("{phase} hook failed"),
+            _ => format!("{phase} hook did not finish within {}s", opts.hook_timeout.as_secs()),
+        };
+        tracing::info!(object = %hook.key(), phase, ok, "hook");
+        let delete = (ok && policies.iter().any(|p| p == "HookSucceeded"))
+            || (!ok && policies.iter().any(|p| p == "HookFailed"));
+        if delete {
+            cluster
+                .delete(&gvk, hook.namespace(), hook.name(), Propagation::Background)
+                .await
+                .map_err(|e| Error::Cluster(e.to_string()))?;
+        }
+        result.resources.push(
+            ResourceResult::new(hook.key(), gvk, Action::Hook, if ok { Health::Current } else { Health::Failed })
+                .message(message),
+        );
+        if !ok {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 /// Makes the cluster equal to `desired` for one application.
+///
+/// 1. Every object is compared with its live twin (the offline diff, or a server-side dry run
+///    with [`SyncOptions::server_side_diff`]); ApplySet members that left Git are found.
+/// 2. Nothing differs: nothing is written, no hook runs.
+/// 3. Otherwise: `PreSync` hooks, then each sync wave (kinds in Argo CD's order; objects of
+///    one kind applied concurrently, `Sync` hooks in their wave; prunes in their wave unless
+///    `PruneLast`), pruned members last with `PruneLast`, then `PostSync` hooks once everything
+///    is healthy; `SyncFail` hooks when something failed.
 pub async fn sync<C: Cluster>(cluster: &C, desired: Vec<Object>, opts: &SyncOptions) -> Result<SyncResult, Error> {
+    let (hooks, desired): (Vec<Object>, Vec<Object>) = desired.into_iter().partition(|o| !hook_phases(o).is_empty());
+    let hooks: Vec<Object> = hooks.into_iter().filter(|h| !hook_phases(h).iter().any(|p| p == "Skip")).collect();
     if desired.is_empty() && opts.prune && !opts.allow_empty {
         return Err(Error::EmptyRender { app: opts.app.clone() });
     }
@@ -293,65 +485,41 @@ pub async fn sync<C: Cluster>(cluster: &C, desired: Vec<Object>, opts: &SyncOpti
     let mut result = SyncResult::default();
     let mut schema = Schema::builtin().clone();
 
-    if opts.create_namespace {
-        let ns_gvk = GroupVersionKind::new("", "v1", "Namespace");
-        if cluster.get(&ns_gvk, "", &opts.namespace).await.map_err(cerr)?.is_none() {
-            let ns = Object::new("v1", "Namespace", &opts.namespace);
-            with_retry(transient, || cluster.apply(&ns, &apply_opts)).await.map_err(cerr)?;
+    let mut objects = desired;
+    plan(&mut objects);
+    // Kinds this sync defines (CRDs), so their objects are planned before they are served.
+    let mut defined: BTreeMap<GroupVersionKind, bool> = BTreeMap::new();
+    for o in objects.iter().filter(|o| o.kind() == "CustomResourceDefinition") {
+        if let Ok(kinds) = schema.add_crd(o) {
+            for k in kinds {
+                defined.insert(GroupVersionKind::new(&k.group, &k.version, &k.kind), k.namespaced);
+            }
         }
     }
 
-    let mut objects = desired;
-    plan(&mut objects);
-    for o in objects.iter().filter(|o| o.kind() == "CustomResourceDefinition") {
-        schema.add_crd(o).ok();
-    }
-    // The parent first: it records every kind the set may contain, so an interrupted sync
-    // still prunes what it applied.
-    let parent_gvk = GroupVersionKind::new("", "v1", "ConfigMap");
-    let parent_name = format!("applyset-{}", opts.app);
-    let previous = cluster.get(&parent_gvk, &opts.namespace, &parent_name).await.map_err(cerr)?;
-    let mut gvks: BTreeSet<GroupVersionKind> = previous
-        .as_ref()
-        .and_then(|p| p.annotation(CONTAINS_GVKS))
-        .map(|s| s.split(',').filter_map(parse_gvk_text).collect())
-        .unwrap_or_default();
-    let desired_gvks: BTreeSet<GroupVersionKind> = objects.iter().map(Object::gvk).collect();
-    gvks.extend(desired_gvks.iter().cloned());
-    let mut parent = Object::new("v1", "ConfigMap", &parent_name);
-    parent.set_namespace(&opts.namespace);
-    parent.set_label(APPLYSET_ID, &id);
-    parent.set_annotation(TOOLING, "gitops-rs/v0.1");
-    record_kinds(&mut parent, &gvks);
-    if !opts.dry_run && !same_metadata(previous.as_ref(), &parent) {
-        with_retry(transient, || cluster.apply(&parent, &apply_opts)).await.map_err(cerr)?;
-    }
-
+    // 1. Compare.
     let diff_options = diff::DiffOptions {
         field_manager: opts.field_manager.clone(),
         ignore: opts.ignore.clone(),
         ..Default::default()
     };
+    let mut planned: Vec<Planned> = Vec::with_capacity(objects.len());
     let mut keys = BTreeSet::new();
     for mut o in objects {
         let gvk = o.gvk();
-        let mut info = cluster.resource(&gvk).await.map_err(cerr)?;
-        if info.is_none() {
-            // A custom resource whose CRD was applied in this sync: wait until it is served.
-            for _ in 0..50 {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                info = cluster.resource(&gvk).await.map_err(cerr)?;
-                if info.is_some() {
-                    break;
-                }
+        let info = cluster.resource(&gvk).await.map_err(cerr)?;
+        let (namespaced, served) = match (&info, defined.get(&gvk)) {
+            (Some(i), _) => (i.namespaced, true),
+            (None, Some(n)) => (*n, false),
+            (None, None) => {
+                let message = format!("the cluster does not serve {gvk}");
+                result
+                    .resources
+                    .push(ResourceResult::new(o.key(), gvk, Action::Failed, Health::Unknown).message(message));
+                continue;
             }
-        }
-        let Some(info) = info else {
-            let message = format!("the cluster does not serve {gvk}");
-            result.resources.push(ResourceResult::new(o.key(), gvk, Action::Failed, Health::Unknown).message(message));
-            continue;
         };
-        if info.namespaced {
+        if namespaced {
             if o.namespace().is_empty() {
                 o.set_namespace(&opts.namespace);
             }
@@ -360,50 +528,151 @@ pub async fn sync<C: Cluster>(cluster: &C, desired: Vec<Object>, opts: &SyncOpti
         }
         o.set_label(PART_OF, &id);
         keys.insert(o.key());
-        let live = cluster.get(&gvk, o.namespace(), o.name()).await.map_err(cerr)?;
-        let (drift, unified) = match &live {
-            Some(l) => {
-                let d = diff::diff(&o, l, &diff_options, &schema);
-                let unified = if d.changes.is_empty() { String::new() } else { d.unified() };
-                (d.changes.into_iter().map(|c| c.path).collect::<Vec<_>>(), unified)
-            }
-            None => (vec![], String::new()),
-        };
-        if let (Some(l), true) = (&live, drift.is_empty()) {
-            result.resources.push(ResourceResult::new(o.key(), gvk, Action::Unchanged, health(l)));
-            continue;
-        }
-        if opts.dry_run && live.is_none() {
-            // Nothing to compare with, and its namespace may not exist yet either.
-            result
-                .resources
-                .push(ResourceResult::new(o.key(), gvk, Action::Created, Health::Unknown).message("dry run"));
-            continue;
-        }
-        match with_retry(transient, || cluster.apply(&o, &apply_opts)).await {
-            Ok(applied) => {
-                let action = if live.is_some() { Action::Updated } else { Action::Created };
-                tracing::info!(object = %o.key(), ?action, "applied");
-                if o.kind() == "CustomResourceDefinition" {
-                    schema.add_crd(&o).ok();
+        let live = if served { cluster.get(&gvk, o.namespace(), o.name()).await.map_err(cerr)? } else { None };
+        let (mut drift, mut unified) = (Vec::new(), String::new());
+        if let Some(l) = &live {
+            if opts.server_side_diff {
+                let dry = ApplyOptions { dry_run: true, ..apply_opts.clone() };
+                match with_retry(transient, || cluster.apply(&o, &dry)).await {
+                    Ok(after) => {
+                        let (a, b) = (strip_server_fields(l.as_value()), strip_server_fields(after.as_value()));
+                        json_diff_paths(&a, &b, "", &mut drift);
+                        if !drift.is_empty() {
+                            unified = diff::unified_diff(
+                                &gitops_core::yaml::to_yaml(&a),
+                                &gitops_core::yaml::to_yaml(&b),
+                                &format!("live/{}", o.key()),
+                                &format!("merged/{}", o.key()),
+                            );
+                        }
+                    }
+                    Err(e) => drift.push(format!("(server-side dry run failed: {e})")),
                 }
-                let mut r = ResourceResult::new(o.key(), gvk, action, health(&applied)).drift(drift);
-                r.diff = unified;
-                result.resources.push(r);
+            } else {
+                let d = diff::diff(&o, l, &diff_options, &schema);
+                if !d.changes.is_empty() {
+                    unified = d.unified();
+                }
+                drift = d.changes.into_iter().map(|c| c.path).collect();
             }
-            Err(e) => {
-                let text = e.to_string();
-                let message = if text.contains("field is immutable") || text.contains("Forbidden") {
-                    format!("{text} (an immutable field changed; set Replace=true to recreate the object)")
-                } else {
-                    text
-                };
-                let mut r =
-                    ResourceResult::new(o.key(), gvk, Action::Failed, Health::Unknown).drift(drift).message(message);
-                r.diff = unified;
+        }
+        planned.push(Planned { object: o, gvk, live, drift, diff: unified, served });
+    }
+
+    // ApplySet parent and members that left Git.
+    let parent_gvk = GroupVersionKind::new("", "v1", "ConfigMap");
+    let parent_name = format!("applyset-{}", opts.app);
+    let previous = cluster.get(&parent_gvk, &opts.namespace, &parent_name).await.map_err(cerr)?;
+    let mut gvks: BTreeSet<GroupVersionKind> = previous
+        .as_ref()
+        .and_then(|p| p.annotation(CONTAINS_GVKS))
+        .map(|s| s.split(',').filter_map(parse_gvk_text).collect())
+        .unwrap_or_default();
+    let desired_gvks: BTreeSet<GroupVersionKind> = planned.iter().map(|p| p.gvk.clone()).collect();
+    gvks.extend(desired_gvks.iter().cloned());
+    let mut orphans: Vec<(GroupVersionKind, Object)> = Vec::new();
+    for gvk in &gvks {
+        if cluster.resource(gvk).await.map_err(cerr)?.is_none() {
+            continue;
+        }
+        for m in cluster.list(gvk, None, &format!("{PART_OF}={id}")).await.map_err(cerr)? {
+            if !keys.contains(&m.key()) && m.label(PART_OF) == Some(id.as_str()) {
+                orphans.push((gvk.clone(), m));
+            }
+        }
+    }
+
+    // 2. Nothing to do?
+    let changes = planned.iter().any(|p| p.live.is_none() || !p.drift.is_empty());
+    let ns_missing = opts.create_namespace
+        && cluster
+            .get(&GroupVersionKind::new("", "v1", "Namespace"), "", &opts.namespace)
+            .await
+            .map_err(cerr)?
+            .is_none();
+    if !changes && orphans.is_empty() && !ns_missing {
+        for p in &planned {
+            let h = p.live.as_ref().map(health).unwrap_or(Health::Unknown);
+            result.resources.push(ResourceResult::new(p.object.key(), p.gvk.clone(), Action::Unchanged, h));
+        }
+        return Ok(result);
+    }
+
+    // 3. Write.
+    if ns_missing {
+        let ns = Object::new("v1", "Namespace", &opts.namespace);
+        with_retry(transient, || cluster.apply(&ns, &apply_opts)).await.map_err(cerr)?;
+    }
+    let mut parent = Object::new("v1", "ConfigMap", &parent_name);
+    parent.set_namespace(&opts.namespace);
+    parent.set_label(APPLYSET_ID, &id);
+    parent.set_annotation(TOOLING, "gitops-rs/v0.1");
+    record_kinds(&mut parent, &gvks);
+    // The parent first: it records every kind the set may contain, so an interrupted sync
+    // still prunes what it applied.
+    if !opts.dry_run && !same_metadata(previous.as_ref(), &parent) {
+        with_retry(transient, || cluster.apply(&parent, &apply_opts)).await.map_err(cerr)?;
+    }
+    if !hooks.is_empty() && !run_hooks(cluster, &hooks, "PreSync", opts, &mut result).await? {
+        run_hooks(cluster, &hooks, "SyncFail", opts, &mut result).await?;
+        return Ok(result);
+    }
+
+    let prune_last = opts.prune_last;
+    let mut kept = desired_gvks;
+    let mut waves: BTreeSet<i64> = planned.iter().map(|p| wave(&p.object)).collect();
+    waves.extend(orphans.iter().map(|(_, m)| wave(m)));
+    waves.extend(hooks.iter().filter(|h| hook_phases(h).iter().any(|p| p == "Sync")).map(wave));
+    let mut failed = false;
+    for w in waves {
+        // Prunes of this wave (unless PruneLast), then its objects kind by kind.
+        if !prune_last {
+            let these: Vec<_> = orphans
+                .iter()
+                .filter(|(_, m)| wave(m) == w && !has_sync_option(m, "PruneLast=true"))
+                .cloned()
+                .collect();
+            prune(cluster, &these, opts, &mut kept, &mut result).await;
+        }
+        let in_wave: Vec<&Planned> = planned.iter().filter(|p| wave(&p.object) == w).collect();
+        let mut ranks: Vec<usize> = in_wave.iter().map(|p| kind_rank(p.object.kind(), p.object.group())).collect();
+        ranks.dedup();
+        for rank in ranks {
+            let group: Vec<&Planned> =
+                in_wave.iter().copied().filter(|p| kind_rank(p.object.kind(), p.object.group()) == rank).collect();
+            let mut outcomes = Vec::with_capacity(group.len());
+            for chunk in group.chunks(opts.concurrency.max(1)) {
+                let mut futs = Vec::with_capacity(chunk.len());
+                for p in chunk {
+                    futs.push(apply_one(cluster, p, opts, &apply_opts));
+                }
+                outcomes.extend(futures::future::join_all(futs).await);
+            }
+            for r in outcomes {
+                failed |= r.action == Action::Failed;
+                if r.action != Action::Failed && r.gvk.kind == "CustomResourceDefinition" {
+                    if let Some(p) = planned.iter().find(|p| p.object.key() == r.key) {
+                        schema.add_crd(&p.object).ok();
+                    }
+                }
                 result.resources.push(r);
             }
         }
+        let sync_hooks: Vec<Object> = hooks.iter().filter(|h| wave(h) == w).cloned().collect();
+        if !sync_hooks.is_empty() && !run_hooks(cluster, &sync_hooks, "Sync", opts, &mut result).await? {
+            failed = true;
+        }
+        if failed {
+            break;
+        }
+    }
+    if !failed {
+        let last: Vec<_> =
+            orphans.iter().filter(|(_, m)| prune_last || has_sync_option(m, "PruneLast=true")).cloned().collect();
+        prune(cluster, &last, opts, &mut kept, &mut result).await;
+    } else {
+        // Members not reached stay recorded so the next sync prunes them.
+        kept.extend(orphans.iter().map(|(g, _)| g.clone()));
     }
 
     // Health as the controllers left it after the writes.
@@ -414,46 +683,149 @@ pub async fn sync<C: Cluster>(cluster: &C, desired: Vec<Object>, opts: &SyncOpti
             }
         }
     }
-
-    // Prune: members of this ApplySet that are not desired. Kinds that keep a member (pruning
-    // off, `Prune=false`, a failed delete) stay recorded on the parent.
-    let mut kept = desired_gvks;
-    for gvk in &gvks {
-        if cluster.resource(gvk).await.map_err(cerr)?.is_none() {
-            continue;
-        }
-        let members = cluster.list(gvk, None, &format!("{PART_OF}={id}")).await.map_err(cerr)?;
-        for m in members {
-            if keys.contains(&m.key()) || m.label(PART_OF) != Some(id.as_str()) {
-                continue;
-            }
-            let opted_out = m.annotation(SYNC_OPTIONS).is_some_and(|s| s.split(',').any(|x| x.trim() == "Prune=false"));
-            let r = if !opts.prune || opted_out {
-                kept.insert(gvk.clone());
-                let why = if opted_out { "Prune=false" } else { "pruning is off" };
-                ResourceResult::new(m.key(), gvk.clone(), Action::PruneSkipped, health(&m)).message(why)
-            } else if opts.dry_run {
-                ResourceResult::new(m.key(), gvk.clone(), Action::Pruned, Health::Terminating).message("dry run")
-            } else {
-                match cluster.delete(gvk, m.namespace(), m.name(), Propagation::Background).await {
-                    Ok(_) => {
-                        tracing::info!(object = %m.key(), "pruned");
-                        ResourceResult::new(m.key(), gvk.clone(), Action::Pruned, Health::Terminating)
-                    }
-                    Err(e) => {
-                        kept.insert(gvk.clone());
-                        ResourceResult::new(m.key(), gvk.clone(), Action::Failed, Health::Unknown)
-                            .message(e.to_string())
-                    }
-                }
-            };
-            result.resources.push(r);
-        }
-    }
     // The parent forgets kinds that have no member left.
     if !opts.dry_run && kept != gvks {
         record_kinds(&mut parent, &kept);
         with_retry(transient, || cluster.apply(&parent, &apply_opts)).await.map_err(cerr)?;
     }
+    if failed {
+        if !hooks.is_empty() {
+            run_hooks(cluster, &hooks, "SyncFail", opts, &mut result).await?;
+        }
+        return Ok(result);
+    }
+    if hooks.iter().any(|h| hook_phases(h).iter().any(|p| p == "PostSync")) && !opts.dry_run {
+        let health = wait_healthy(cluster, &result, opts.hook_timeout).await?;
+        if health != Health::Current {
+            let mut r = ResourceResult::new(
+                ObjectKey::new("", "Application", &opts.namespace, &opts.app),
+                GroupVersionKind::new("argoproj.io", "v1alpha1", "Application"),
+                Action::Failed,
+                health,
+            );
+            r.message = format!("PostSync hooks not run: the application is {}", health.argo());
+            result.resources.push(r);
+            return Ok(result);
+        }
+        if !run_hooks(cluster, &hooks, "PostSync", opts, &mut result).await? {
+            run_hooks(cluster, &hooks, "SyncFail", opts, &mut result).await?;
+        }
+    }
     Ok(result)
+}
+
+/// Applies one planned object (nothing when it has no drift), retrying transient errors;
+/// an immutable-field error recreates the object only with `Replace=true` or `Force=true`.
+async fn apply_one<C: Cluster>(
+    cluster: &C,
+    p: &Planned,
+    opts: &SyncOptions,
+    apply_opts: &ApplyOptions,
+) -> ResourceResult {
+    let o = &p.object;
+    let gvk = p.gvk.clone();
+    if let (Some(l), true) = (&p.live, p.drift.is_empty()) {
+        return ResourceResult::new(o.key(), gvk, Action::Unchanged, health(l));
+    }
+    if opts.dry_run && p.live.is_none() {
+        // Nothing to compare with, and its namespace may not exist yet either.
+        return ResourceResult::new(o.key(), gvk, Action::Created, Health::Unknown).message("dry run");
+    }
+    if !p.served {
+        match wait_served(cluster, &gvk).await {
+            Ok(Some(_)) => {}
+            _ => {
+                return ResourceResult::new(o.key(), gvk.clone(), Action::Failed, Health::Unknown)
+                    .message(format!("the cluster does not serve {gvk} (its CRD did not become established)"));
+            }
+        }
+    }
+    let transient = |e: &C::Error| cluster.is_transient(e);
+    let outcome = with_retry(transient, || cluster.apply(o, apply_opts)).await;
+    let outcome = match outcome {
+        Err(e)
+            if is_immutable(&e.to_string())
+                && (opts.replace || has_sync_option(o, "Replace=true") || has_sync_option(o, "Force=true")) =>
+        {
+            tracing::info!(object = %o.key(), "immutable field changed: recreating (Replace=true)");
+            match recreate(cluster, o, &gvk, apply_opts).await {
+                Ok(applied) => Ok(applied),
+                Err(e) => Err(e.to_string()),
+            }
+        }
+        other => other.map_err(|e| e.to_string()),
+    };
+    match outcome {
+        Ok(applied) => {
+            let action = if p.live.is_some() { Action::Updated } else { Action::Created };
+            tracing::info!(object = %o.key(), ?action, "applied");
+            let mut r = ResourceResult::new(o.key(), gvk, action, health(&applied)).drift(p.drift.clone());
+            r.diff = p.diff.clone();
+            r
+        }
+        Err(text) => {
+            let message = if is_immutable(&text) {
+                format!("{text} (an immutable field changed; add the sync option Replace=true to recreate the object)")
+            } else {
+                text
+            };
+            let mut r = ResourceResult::new(o.key(), gvk, Action::Failed, Health::Unknown)
+                .drift(p.drift.clone())
+                .message(message);
+            r.diff = p.diff.clone();
+            r
+        }
+    }
+}
+
+fn is_immutable(text: &str) -> bool {
+    text.contains("field is immutable") || text.contains("Forbidden: updates to")
+}
+
+async fn recreate<C: Cluster>(
+    cluster: &C,
+    o: &Object,
+    gvk: &GroupVersionKind,
+    apply_opts: &ApplyOptions,
+) -> Result<Object, C::Error> {
+    cluster.delete(gvk, o.namespace(), o.name(), Propagation::Foreground).await?;
+    for _ in 0..200 {
+        if cluster.get(gvk, o.namespace(), o.name()).await?.is_none() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    cluster.apply(o, apply_opts).await
+}
+
+/// Deletes members that left Git (or records why not).
+async fn prune<C: Cluster>(
+    cluster: &C,
+    members: &[(GroupVersionKind, Object)],
+    opts: &SyncOptions,
+    kept: &mut BTreeSet<GroupVersionKind>,
+    result: &mut SyncResult,
+) {
+    for (gvk, m) in members {
+        let opted_out = has_sync_option(m, "Prune=false");
+        let r = if !opts.prune || opted_out {
+            kept.insert(gvk.clone());
+            let why = if opted_out { "Prune=false" } else { "pruning is off" };
+            ResourceResult::new(m.key(), gvk.clone(), Action::PruneSkipped, health(m)).message(why)
+        } else if opts.dry_run {
+            ResourceResult::new(m.key(), gvk.clone(), Action::Pruned, Health::Terminating).message("dry run")
+        } else {
+            match cluster.delete(gvk, m.namespace(), m.name(), Propagation::Background).await {
+                Ok(_) => {
+                    tracing::info!(object = %m.key(), "pruned");
+                    ResourceResult::new(m.key(), gvk.clone(), Action::Pruned, Health::Terminating)
+                }
+                Err(e) => {
+                    kept.insert(gvk.clone());
+                    ResourceResult::new(m.key(), gvk.clone(), Action::Failed, Health::Unknown).message(e.to_string())
+                }
+            }
+        };
+        result.resources.push(r);
+    }
 }

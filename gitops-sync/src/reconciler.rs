@@ -138,6 +138,9 @@ impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
         o.create_namespace = app.has_option("CreateNamespace");
         o.allow_empty = app.spec.sync_policy.automated.as_ref().is_some_and(|a| a.allow_empty);
         o.dry_run = dry_run || self.dry_run;
+        o.prune_last = app.has_option("PruneLast");
+        o.replace = app.has_option("Replace");
+        o.server_side_diff = app.has_option("ServerSideDiff");
         Ok(o)
     }
 

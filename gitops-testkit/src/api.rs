@@ -548,6 +548,9 @@ impl State {
         subresource: Option<&str>,
         apply_entries: Option<Vec<managed::Entry>>,
     ) -> Result<Value, ApiError> {
+        if let Some(old) = old {
+            check_immutable(res, old, &new)?;
+        }
         let time = now();
         let mut entries = match apply_entries {
             Some(e) => e,
@@ -1412,6 +1415,51 @@ impl State {
     pub fn all(&self, res: &Resource) -> Vec<Value> {
         self.select(res, "", &LabelSelector::default(), &FieldSelector::default())
     }
+}
+
+/// Fields the real server refuses to change after creation (apps/v1 selectors, a Job's
+/// selector and pod template, a Service's cluster IP once set).
+fn check_immutable(res: &Resource, old: &Value, new: &Value) -> Result<(), ApiError> {
+    let name = meta_str(old, "name");
+    let fields: &[&str] = match (res.group.as_str(), res.kind.as_str()) {
+        ("apps", "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet") => &["/spec/selector"],
+        ("batch", "Job") => &["/spec/selector", "/spec/template"],
+        ("", "Service") => &["/spec/clusterIP"],
+        _ => &[],
+    };
+    for f in fields {
+        let (before, after) = (old.pointer(f), new.pointer(f));
+        // A Job's template gains the controller-uid labels the server adds; compare what the
+        // client controls.
+        let strip = |v: Option<&Value>| {
+            let mut v = v.cloned().unwrap_or(Value::Null);
+            if *f == "/spec/template" {
+                if let Some(l) = v.pointer_mut("/metadata/labels").and_then(Value::as_object_mut) {
+                    l.retain(|k, _| !k.starts_with("batch.kubernetes.io/") && k != "controller-uid" && k != "job-name");
+                }
+            }
+            if *f == "/spec/selector" {
+                if let Some(l) = v.pointer_mut("/matchLabels").and_then(Value::as_object_mut) {
+                    l.retain(|k, _| !k.starts_with("batch.kubernetes.io/") && k != "controller-uid");
+                }
+            }
+            v
+        };
+        if before.is_some() && after.is_some() && strip(before) != strip(after) {
+            let field = f.trim_start_matches('/').replace('/', ".");
+            return Err(ApiError::invalid(
+                &res.kind,
+                &res.group,
+                name,
+                vec![(
+                    "FieldValueInvalid".into(),
+                    field.clone(),
+                    format!("Invalid value: {}: field is immutable", after.map(Value::to_string).unwrap_or_default()),
+                )],
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Go drops empty maps and lists of ObjectMeta (`omitempty`).
