@@ -29,6 +29,54 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # A reconciler of your own
+//!
+//! The four stages are traits of `gitops-core`: any [`gitops_core::Source`] (Git, or memory),
+//! [`gitops_core::Renderer`] (Kustomize, or your generator), [`gitops_core::Decryptor`] and
+//! [`gitops_core::Cluster`]. Here desired state comes from memory and is rendered by a
+//! renderer of a few lines; [`Reconciler::reconcile`] fetches, renders, diffs and syncs.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use gitops_core::{FileTree, MemSource, MemTree, NoDecryption, Object, Renderer};
+//! use gitops_sync::{AppState, Application, KubeCluster, Reconciler, SyncStatus};
+//!
+//! /// Every file under the path is one YAML object.
+//! struct OneObjectPerFile;
+//! impl Renderer for OneObjectPerFile {
+//!     type Error = gitops_core::Error;
+//!     fn render(&self, tree: &dyn FileTree, path: &str) -> Result<Vec<Object>, Self::Error> {
+//!         let mut out = Vec::new();
+//!         for entry in tree.list(path)? {
+//!             let file = format!("{path}/{}", entry.name);
+//!             let text = String::from_utf8_lossy(&tree.read(&file)?).into_owned();
+//!             out.extend(gitops_core::yaml::parse_objects(&text, &file, &Default::default())?);
+//!         }
+//!         Ok(out)
+//!     }
+//! }
+//!
+//! let source = MemSource::default();
+//! source.set("mem://config", "c1", MemTree::new().with_file("app/cm.yaml",
+//!     "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {color: blue}\n"));
+//! let testkit = gitops_testkit::TestCluster::start().await?;
+//! let cluster = KubeCluster::with_cache(testkit.client());
+//! let reconciler = Reconciler::new(source, OneObjectPerFile, NoDecryption, cluster);
+//! let app = Application::from_yaml("apiVersion: argoproj.io/v1alpha1\nkind: Application
+//! metadata: {name: demo}
+//! spec:
+//!   source: {repoURL: 'mem://config', path: app}
+//!   destination: {namespace: demo}
+//!   syncPolicy: {automated: {prune: true, selfHeal: true}, syncOptions: [CreateNamespace=true]}
+//! ", "demo.yaml")?;
+//! let mut state = AppState::new(app);
+//! reconciler.reconcile(&mut state).await?;
+//! assert_eq!(state.status.sync, SyncStatus::Synced);
+//! # Ok(())
+//! # }
+//! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

@@ -197,6 +197,10 @@ impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
             let recorder = RecordingTree { inner: &tree, paths: Mutex::new(BTreeSet::new()) };
             let objects = self.renderer.render(&recorder, &src.path).map_err(|e| Error::Render(e.to_string()))?;
             state.inputs = recorder.paths.into_inner().unwrap_or_default().into_iter().collect();
+            let mut objects = objects;
+            if let Some(k) = &src.kustomize {
+                apply_images(&mut objects, &k.images);
+            }
             state.desired = self.decryptor.decrypt(objects).map_err(|e| Error::Decrypt(e.to_string()))?;
         }
         if state.revision.as_ref().map(|r| &r.commit) != Some(&rev.commit) {
@@ -217,5 +221,92 @@ impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
         let r = engine::sync(&self.cluster, state.desired.clone(), &self.options(&state.app, false)?).await?;
         state.status.health = r.health();
         Ok(Some(r))
+    }
+}
+
+/// Argo CD's `spec.source.kustomize.images` (`[name=]image[:tag][@digest]`, as
+/// `kustomize edit set image` takes them): every container image whose name matches is
+/// replaced; without a tag or digest in the override, the old tag stays.
+pub fn apply_images(objects: &mut [gitops_core::Object], overrides: &[String]) {
+    use gitops_core::object::split_image;
+    if overrides.is_empty() {
+        return;
+    }
+    let parsed: Vec<(String, String)> = overrides
+        .iter()
+        .map(|o| match o.split_once('=') {
+            Some((name, image)) => (name.to_string(), image.to_string()),
+            None => (split_image(o).0.to_string(), o.clone()),
+        })
+        .collect();
+    fn walk(v: &mut serde_json::Value, parsed: &[(String, String)], in_containers: bool) {
+        match v {
+            serde_json::Value::Object(m) => {
+                if in_containers && let Some(serde_json::Value::String(image)) = m.get_mut("image") {
+                    let (name, tag, digest) = split_image(image);
+                    if let Some((_, new)) = parsed.iter().find(|(n, _)| n == name) {
+                        let (new_name, new_tag, new_digest) = split_image(new);
+                        let mut out = new_name.to_string();
+                        let (t, d) = if new_tag.is_some() || new_digest.is_some() {
+                            (new_tag, new_digest)
+                        } else {
+                            (tag, digest)
+                        };
+                        if let Some(t) = t {
+                            out.push(':');
+                            out.push_str(t);
+                        }
+                        if let Some(d) = d {
+                            out.push('@');
+                            out.push_str(d);
+                        }
+                        *image = out;
+                    }
+                }
+                for (k, child) in m.iter_mut() {
+                    let containers = matches!(k.as_str(), "containers" | "initContainers" | "ephemeralContainers");
+                    walk(child, parsed, containers);
+                }
+            }
+            serde_json::Value::Array(a) => {
+                for item in a {
+                    walk(item, parsed, in_containers);
+                }
+            }
+            _ => {}
+        }
+    }
+    for o in objects {
+        walk(o.as_value_mut(), &parsed, false);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kustomize_images_override_as_argo_cd_does() {
+        let mut objects = vec![
+            gitops_core::Object::from_value(serde_json::json!({
+            "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+            "spec": {"template": {"spec": {
+                "initContainers": [{"name": "init", "image": "busybox:1.36"}],
+                "containers": [{"name": "web", "image": "registry.example.com/web:1.2.3"},
+                               {"name": "side", "image": "envoy:1.30@sha256:abc"}]}}}}))
+            .unwrap(),
+        ];
+        apply_images(
+            &mut objects,
+            &[
+                "registry.example.com/web=registry.example.com/web:1.2.4".into(),
+                "busybox:1.37".into(),
+                "envoy=mirror/envoy".into(),
+            ],
+        );
+        let v = objects[0].as_value();
+        assert_eq!(v["spec"]["template"]["spec"]["containers"][0]["image"], "registry.example.com/web:1.2.4");
+        assert_eq!(v["spec"]["template"]["spec"]["initContainers"][0]["image"], "busybox:1.37");
+        assert_eq!(v["spec"]["template"]["spec"]["containers"][1]["image"], "mirror/envoy:1.30@sha256:abc");
     }
 }
