@@ -25,7 +25,7 @@
 //! [`GitSource::full_history`] is set, and deepen when an older commit is asked for; a fetch
 //! whose remote tips equal the cache receives no pack.
 //!
-//! Writing (for image-update automation) is in [`write`]: commits with the given author and
+//! Writing (for image-update automation) is in [`write`](mod@write): commits with the given author and
 //! committer, and pushes. gix has no push yet, so [`write::push`] runs the `git` CLI, with the
 //! same credentials passed through its environment and `-c` options, never on its command line
 //! in clear.
