@@ -258,7 +258,9 @@ pub struct VarObjRef {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[allow(missing_docs)]
 pub struct VarFieldRef {
-    pub field_path: String,
+    /// `fieldpath` (all lower case, as Kustomize spells it).
+    #[serde(rename = "fieldpath", default)]
+    pub fieldpath: String,
 }
 
 /// `sortOptions`.

@@ -122,6 +122,11 @@ struct Build<'a> {
     stack: Vec<String>,
     next_id: &'a std::sync::atomic::AtomicU32,
     schema: &'static Schema,
+    vars: &'a std::sync::Mutex<Vec<crate::kustomization::Var>>,
+}
+
+pub(crate) fn kerr_pub(file: &str, field: impl Into<String>, message: impl Into<String>) -> Error {
+    kerr(file, field, message)
 }
 
 fn kerr(file: &str, field: impl Into<String>, message: impl Into<String>) -> Error {
@@ -133,16 +138,19 @@ impl Kustomize {
     pub fn build(&self, tree: &dyn FileTree, path: &str) -> Result<Vec<Object>, Error> {
         let dir = normalize(path)?;
         let ids = std::sync::atomic::AtomicU32::new(0);
+        let vars = std::sync::Mutex::new(Vec::new());
         let mut b = Build {
             tree,
             restrictor: self.load_restrictor,
             stack: Vec::new(),
             next_id: &ids,
             schema: Schema::builtin(),
+            vars: &vars,
         };
         let mut acc = Vec::new();
         let (file, k) = b.run(&dir, &mut acc, Expect::Kustomization)?;
-        finish(&file, &k, acc)
+        let vars = vars.into_inner().unwrap_or_default();
+        finish(&file, &k, acc, &vars)
     }
 }
 
@@ -299,6 +307,7 @@ impl Build<'_> {
                             stack: self.stack.clone(),
                             next_id: self.next_id,
                             schema: self.schema,
+                            vars: self.vars,
                         };
                         let kinds = &kinds;
                         scope.spawn(move || {
@@ -384,6 +393,20 @@ impl Build<'_> {
             r.lineage.push(id);
         }
         self.stack.pop();
+        if !k.vars.is_empty() {
+            let mut all = self.vars.lock().expect("vars lock");
+            for v in &k.vars {
+                if all.iter().any(|x| x.name == v.name) {
+                    let list: Vec<String> = k.vars.iter().map(|x| crate::vars::describe(x, false)).collect();
+                    return Err(kerr(
+                        &file,
+                        "vars",
+                        format!("merging vars [{}]: var '{}' already encountered", list.join(" "), v.name),
+                    ));
+                }
+                all.push(v.clone());
+            }
+        }
         Ok((file, k))
     }
 
@@ -1085,15 +1108,24 @@ pub fn hash_suffix(obj: &Object) -> String {
         .collect()
 }
 
-fn finish(file: &str, k: &Kustomization, mut acc: Vec<Res>) -> Result<Vec<Object>, Error> {
+fn finish(
+    file: &str,
+    k: &Kustomization,
+    mut acc: Vec<Res>,
+    vars: &[crate::kustomization::Var],
+) -> Result<Vec<Object>, Error> {
     for r in acc.iter_mut().filter(|r| r.needs_hash) {
         let name = format!("{}-{}", r.obj.name(), hash_suffix(&r.obj));
         let ns = r.obj.namespace().to_string();
         r.rename(&ns, &name);
     }
     crate::nameref::fix(&mut acc_view(&mut acc));
-    acc.retain(|r| r.obj.annotation("config.kubernetes.io/local-config") != Some("true"));
-    let mut objects: Vec<Object> = acc.into_iter().map(|r| r.obj).collect();
+    let earlier: Vec<Vec<String>> = acc.iter().map(|r| r.history.iter().map(|(_, n)| n.clone()).collect()).collect();
+    let mut objects: Vec<Object> = acc.iter().map(|r| r.obj.clone()).collect();
+    crate::vars::apply(file, vars, &mut objects, &earlier)?;
+    let local: Vec<bool> =
+        acc.iter().map(|r| r.obj.annotation("config.kubernetes.io/local-config") == Some("true")).collect();
+    let mut objects: Vec<Object> = objects.into_iter().zip(local).filter(|(_, l)| !l).map(|(o, _)| o).collect();
     match k.sort_options.as_ref().and_then(|s| s.order.as_deref()) {
         Some("fifo") => {}
         Some("legacy") | None => {
@@ -1127,9 +1159,6 @@ fn finish(file: &str, k: &Kustomization, mut acc: Vec<Res>) -> Result<Vec<Object
             }
             other => return Err(kerr(file, "buildMetadata", format!("unknown option {other:?}"))),
         }
-    }
-    if !k.vars.is_empty() {
-        return Err(kerr(file, "vars", "vars are not supported yet; use replacements"));
     }
     Ok(objects)
 }

@@ -28,6 +28,7 @@ mod replacements;
 
 pub mod setimage;
 mod tables;
+mod vars;
 
 pub use directory::{AutoRenderer, Directory};
 pub use error::Error;
