@@ -180,7 +180,7 @@ pub(crate) fn apply(
                     && group.as_deref().is_none_or(|g| g == o.group())
                     && version.as_deref().is_none_or(|ver| ver.is_empty() || ver == o.version())
                     && v.objref.namespace.as_deref().is_none_or(|ns| ns == o.namespace())
-                    && (o.name() == v.objref.name || earlier_names[*i].iter().any(|n| *n == v.objref.name))
+                    && (o.name() == v.objref.name || earlier_names[*i].contains(&v.objref.name))
             })
             .map(|(_, o)| o)
             .collect();
