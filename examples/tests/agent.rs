@@ -94,6 +94,14 @@ async fn one_pass_syncs_unseals_and_reports() {
     assert!(agent.once(true, std::time::Duration::from_secs(10)).await.unwrap(), "synced and healthy");
     let secret = agent.cluster.get(&GroupVersionKind::new("", "v1", "Secret"), "payments-prod", "db").await.unwrap();
     assert!(secret.is_some(), "the SealedSecret was unsealed and applied");
+    let events =
+        agent.cluster.list(&GroupVersionKind::new("", "v1", "Event"), Some("payments-prod"), "").await.unwrap();
+    let synced: Vec<_> =
+        events.iter().filter(|e| e.get("/reason").and_then(|r| r.as_str()) == Some("Synced")).collect();
+    assert_eq!(synced.len(), 1, "{events:?}");
+    let message = synced[0].get("/message").and_then(|m| m.as_str()).unwrap_or_default();
+    assert!(message.contains("4 created") && !message.contains("s3cr3t"), "{message}");
+    assert_eq!(synced[0].get("/involvedObject/name").and_then(|m| m.as_str()), Some("applyset-payments"));
 
     let page = agent.status_page().await;
     assert!(page.contains("payments") && page.contains("Synced") && page.contains("Healthy"), "{page}");

@@ -138,6 +138,54 @@ pub struct Automated {
     pub allow_empty: bool,
 }
 
+/// Argo CD's retry of failed syncs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt (negative: no limit).
+    pub limit: i64,
+    /// The first wait.
+    pub duration: std::time::Duration,
+    /// How much each wait grows.
+    pub factor: f64,
+    /// The longest wait.
+    pub max_duration: std::time::Duration,
+}
+
+impl RetryPolicy {
+    /// The wait before retry number `n` (0-based).
+    pub fn backoff(&self, n: u32) -> std::time::Duration {
+        let secs = self.duration.as_secs_f64() * self.factor.max(1.0).powi(n as i32);
+        std::time::Duration::from_secs_f64(secs.min(self.max_duration.as_secs_f64()))
+    }
+}
+
+/// A Go duration (`5s`, `3m`, `1h30m`, `250ms`).
+pub fn parse_go_duration(s: &str) -> Option<std::time::Duration> {
+    let mut total = 0f64;
+    let mut rest = s.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let n: f64 = rest[..num_len].parse().ok()?;
+        rest = &rest[num_len..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit = match &rest[..unit_len] {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 0.001,
+            "us" | "µs" => 1e-6,
+            "ns" => 1e-9,
+            _ => return None,
+        };
+        total += n * unit;
+        rest = &rest[unit_len..];
+    }
+    Some(std::time::Duration::from_secs_f64(total))
+}
+
 impl Application {
     /// Parses an Application manifest; `source_name` is named in errors.
     pub fn from_yaml(text: &str, source_name: &str) -> Result<Self, Error> {
@@ -186,6 +234,21 @@ impl Application {
         self.spec.sync_policy.automated.as_ref().is_some_and(|a| a.self_heal)
     }
 
+    /// `spec.syncPolicy.retry`: how failed syncs are retried (`None`: not at all).
+    pub fn retry_policy(&self) -> Option<RetryPolicy> {
+        let r = self.spec.sync_policy.retry.as_ref()?;
+        let b = r.get("backoff");
+        let dur = |k: &str, d: std::time::Duration| {
+            b.and_then(|b| b.get(k)).and_then(serde_json::Value::as_str).and_then(parse_go_duration).unwrap_or(d)
+        };
+        Some(RetryPolicy {
+            limit: r.get("limit").and_then(serde_json::Value::as_i64).unwrap_or(2),
+            duration: dur("duration", std::time::Duration::from_secs(5)),
+            factor: b.and_then(|b| b.get("factor")).and_then(serde_json::Value::as_f64).unwrap_or(2.0),
+            max_duration: dur("maxDuration", std::time::Duration::from_secs(180)),
+        })
+    }
+
     /// `spec.ignoreDifferences` as diff ignore rules.
     pub fn ignore_rules(&self) -> Result<Vec<gitops_core::diff::IgnoreRule>, Error> {
         self.spec
@@ -222,6 +285,19 @@ spec:
     automated: {prune: true, selfHeal: true}
     syncOptions: [CreateNamespace=true]
 ";
+
+    #[test]
+    fn retry_policy_and_go_durations() {
+        assert_eq!(parse_go_duration("1h30m"), Some(std::time::Duration::from_secs(5400)));
+        assert_eq!(parse_go_duration("250ms"), Some(std::time::Duration::from_millis(250)));
+        assert_eq!(parse_go_duration("5x"), None);
+        let text = "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {name: a}\nspec:\n  source: {repoURL: r, path: p}\n  destination: {namespace: n}\n  syncPolicy:\n    retry: {limit: 3, backoff: {duration: 1s, factor: 3, maxDuration: 5s}}\n";
+        let p = Application::from_yaml(text, "a.yaml").unwrap().retry_policy().unwrap();
+        assert_eq!(p.limit, 3);
+        assert_eq!(p.backoff(0), std::time::Duration::from_secs(1));
+        assert_eq!(p.backoff(1), std::time::Duration::from_secs(3));
+        assert_eq!(p.backoff(2), std::time::Duration::from_secs(5), "capped by maxDuration");
+    }
 
     #[test]
     fn ignore_differences_are_read_and_broken_ones_named() {

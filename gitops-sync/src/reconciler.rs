@@ -122,12 +122,23 @@ pub struct Reconciler<S, R, D, C> {
     pub field_manager: String,
     /// Compute and report, never write (every application, automated or not).
     pub dry_run: bool,
+    /// Record a Kubernetes Event (core/v1) in the destination namespace for each sync that
+    /// wrote, pruned or failed something, on the application's ApplySet parent.
+    pub events: bool,
 }
 
 impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
     /// A reconciler with field manager `gitops`.
     pub fn new(source: S, renderer: R, decryptor: D, cluster: C) -> Self {
-        Reconciler { source, renderer, decryptor, cluster, field_manager: "gitops".into(), dry_run: false }
+        Reconciler {
+            source,
+            renderer,
+            decryptor,
+            cluster,
+            field_manager: "gitops".into(),
+            dry_run: false,
+            events: true,
+        }
     }
 
     fn options(&self, app: &Application, dry_run: bool) -> Result<SyncOptions, Error> {
@@ -147,7 +158,20 @@ impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
     /// Fetches the desired revision, renders it when it changed, and syncs (or, without
     /// automated sync, reports drift).
     pub async fn reconcile(&self, state: &mut AppState) -> Result<SyncResult, Error> {
-        let outcome = self.reconcile_inner(state).await;
+        let mut outcome = self.reconcile_inner(state).await;
+        // syncPolicy.retry: a failed sync (an error, or an object that failed) is tried again.
+        if let (Some(policy), false) = (state.app.retry_policy(), self.dry_run) {
+            let mut n = 0u32;
+            while (policy.limit < 0 || i64::from(n) < policy.limit) && outcome.as_ref().map_or(true, |r| !r.succeeded())
+            {
+                let wait = policy.backoff(n);
+                tracing::info!(app = %state.app.metadata.name, attempt = n + 2, wait_ms = wait.as_millis() as u64, "sync failed: retrying");
+                tokio::time::sleep(wait).await;
+                outcome = self.reconcile_inner(state).await;
+                n += 1;
+            }
+        }
+        self.record_event(&state.app, "Sync", &outcome, state.status.revision.as_deref()).await;
         match &outcome {
             Ok(r) => {
                 state.status.error = None;
@@ -212,16 +236,90 @@ impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
         engine::sync(&self.cluster, state.desired.clone(), &self.options(&state.app, dry_run)?).await
     }
 
+    /// Records what a sync did as a core/v1 Event (nothing for a pass that changed nothing).
+    async fn record_event(
+        &self,
+        app: &Application,
+        what: &str,
+        outcome: &Result<SyncResult, Error>,
+        revision: Option<&str>,
+    ) {
+        if !self.events || self.dry_run || !app.automated() {
+            return;
+        }
+        let (kind, reason, message) = match outcome {
+            Ok(r) => {
+                let (c, u, p, f) = (
+                    r.count(engine::Action::Created),
+                    r.count(engine::Action::Updated),
+                    r.count(engine::Action::Pruned),
+                    r.count(engine::Action::Failed),
+                );
+                if c + u + p + f == 0 {
+                    return;
+                }
+                let rev = revision.map(|r| &r[..r.len().min(12)]).unwrap_or("-");
+                let text = format!("{what} to {rev}: {c} created, {u} updated, {p} pruned, {f} failed");
+                if f > 0 {
+                    let failed: Vec<String> = r
+                        .resources
+                        .iter()
+                        .filter(|x| x.action == engine::Action::Failed)
+                        .map(|x| format!("{}: {}", x.key, x.message))
+                        .collect();
+                    ("Warning", format!("{what}Failed"), format!("{text}; {}", failed.join("; ")))
+                } else {
+                    ("Normal", if what == "SelfHeal" { "SelfHealed".to_string() } else { "Synced".to_string() }, text)
+                }
+            }
+            Err(e) => ("Warning", format!("{what}Failed"), e.to_string()),
+        };
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let ts = rfc3339(now.as_secs() as i64);
+        let ns = app.namespace();
+        let parent = format!("applyset-{}", app.metadata.name);
+        let event = serde_json::json!({
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": format!("{parent}.{:x}", now.as_nanos()), "namespace": ns},
+            "involvedObject": {"apiVersion": "v1", "kind": "ConfigMap", "namespace": ns, "name": parent},
+            "reason": reason, "message": message.chars().take(1024).collect::<String>(), "type": kind,
+            "source": {"component": self.field_manager.clone()},
+            "firstTimestamp": ts, "lastTimestamp": ts, "count": 1,
+        });
+        let Ok(event) = gitops_core::Object::from_value(event) else { return };
+        let opts = gitops_core::ApplyOptions { field_manager: self.field_manager.clone(), force: true, dry_run: false };
+        if let Err(e) = self.cluster.apply(&event, &opts).await {
+            tracing::debug!(error = %e, "could not record an event");
+        }
+    }
+
     /// Re-applies the last rendered objects where the cluster drifted from them (without
     /// fetching Git): self-heal. Does nothing unless the Application has `selfHeal`.
     pub async fn self_heal(&self, state: &mut AppState) -> Result<Option<SyncResult>, Error> {
         if !state.app.self_heal() || state.revision.is_none() {
             return Ok(None);
         }
-        let r = engine::sync(&self.cluster, state.desired.clone(), &self.options(&state.app, false)?).await?;
+        let outcome = engine::sync(&self.cluster, state.desired.clone(), &self.options(&state.app, false)?).await;
+        self.record_event(&state.app, "SelfHeal", &outcome, state.status.revision.as_deref()).await;
+        let r = outcome?;
         state.status.health = r.health();
         Ok(Some(r))
     }
+}
+
+/// `2026-11-27T14:02:20Z` of a Unix time.
+fn rfc3339(secs: i64) -> String {
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 /// Argo CD's `spec.source.kustomize.images` (`[name=]image[:tag][@digest]`, as
@@ -284,6 +382,12 @@ pub fn apply_images(objects: &mut [gitops_core::Object], overrides: &[String]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_795_788_140), "2026-11-27T14:02:20Z");
+    }
 
     #[test]
     fn kustomize_images_override_as_argo_cd_does() {

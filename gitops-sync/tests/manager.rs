@@ -175,3 +175,28 @@ async fn self_heal_backs_off_when_another_controller_keeps_fighting() {
     assert!(status.contains("/spec/replicas"), "{status}");
     assert_eq!(replicas(&direct, "fight").await, Some(9), "left alone while paused");
 }
+
+#[tokio::test]
+async fn a_failed_sync_is_retried_as_sync_policy_retry_says() {
+    let testkit = TestCluster::start().await.unwrap();
+    let source = MemSource::default();
+    source.set(REPO, "c1", tree());
+    let cluster = KubeCluster::new(testkit.client());
+    let reconciler = Reconciler::new(source, Yamls, NoDecryption, cluster.clone());
+    let text = format!(
+        "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {{name: retry}}\nspec:\n  source: {{repoURL: '{REPO}', path: apps/web}}\n  destination: {{namespace: retry}}\n  syncPolicy:\n    automated: {{prune: true}}\n    syncOptions: [CreateNamespace=true]\n    retry: {{limit: 2, backoff: {{duration: 10ms, factor: 2}}}}\n"
+    );
+    let mut state = gitops_sync::AppState::new(Application::from_yaml(&text, "retry.yaml").unwrap());
+    // Six failures: the engine's own retries of one attempt (5) are not enough; the
+    // Application's retry makes the next attempt succeed.
+    testkit.state().lock().unwrap().faults.push(gitops_testkit::Fault::new(
+        Some("patch"),
+        Some("services"),
+        gitops_testkit::FaultAction::Status(500),
+        6,
+    ));
+    let r = reconciler.reconcile(&mut state).await.unwrap();
+    assert!(r.succeeded(), "{r:?}");
+    assert_eq!(testkit.state().lock().unwrap().faults.injected, 6);
+    assert!(cluster.get(&GroupVersionKind::new("", "v1", "Service"), "retry", "web").await.unwrap().is_some());
+}
