@@ -10,14 +10,11 @@ use crate::kustomization::Var;
 /// Container fields vars reach in every pod-template kind.
 const CONTAINER_FIELDS: [&str; 4] = ["args", "command", "env/value", "volumeMounts/mountPath"];
 
-/// Where a kind keeps its pod spec.
+/// The workload kinds whose containers take vars (not PodTemplate, not ReplicationController).
+const VAR_POD_KINDS: [&str; 7] = ["Pod", "Deployment", "DaemonSet", "ReplicaSet", "StatefulSet", "Job", "CronJob"];
+
 fn pod_spec_path(kind: &str) -> Option<&'static str> {
-    Some(match kind {
-        "Pod" => "spec",
-        "Deployment" | "DaemonSet" | "ReplicaSet" | "StatefulSet" | "Job" => "spec/template/spec",
-        "CronJob" => "spec/jobTemplate/spec/template/spec",
-        _ => return None,
-    })
+    crate::tables::pod_spec_path(kind).filter(|_| VAR_POD_KINDS.contains(&kind))
 }
 
 /// The field paths (`/`-separated, lists crossed implicitly) of a kind that take vars.
