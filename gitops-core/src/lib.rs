@@ -37,6 +37,7 @@ pub mod patch;
 pub mod schema;
 pub mod selector;
 pub mod stage;
+pub mod time;
 pub mod tree;
 pub mod yaml;
 mod yaml_emit;

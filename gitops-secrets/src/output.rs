@@ -66,7 +66,8 @@ enum Ctx {
     Sorted,
 }
 
-const META: &[&str] = &[
+/// ObjectMeta's fields in Go struct order.
+pub(crate) const META: &[&str] = &[
     "name",
     "generateName",
     "namespace",

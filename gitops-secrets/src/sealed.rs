@@ -393,23 +393,7 @@ pub struct UnsealOptions {
 }
 
 /// ObjectMeta fields that survive from `spec.template.metadata` onto the Secret.
-const OBJECT_META: &[&str] = &[
-    "name",
-    "generateName",
-    "namespace",
-    "selfLink",
-    "uid",
-    "resourceVersion",
-    "generation",
-    "creationTimestamp",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-    "labels",
-    "annotations",
-    "ownerReferences",
-    "finalizers",
-    "managedFields",
-];
+const OBJECT_META: &[&str] = crate::output::META;
 
 /// Unseals a SealedSecret into the Secret the controller would create (spec §5.1, §5.5):
 /// all or nothing; the error names every failing item and the likely cause, never a value.

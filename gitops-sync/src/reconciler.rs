@@ -275,7 +275,7 @@ impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
             Err(e) => ("Warning", format!("{what}Failed"), e.to_string()),
         };
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-        let ts = rfc3339(now.as_secs() as i64);
+        let ts = gitops_core::time::rfc3339(now.as_secs() as i64);
         let ns = app.namespace();
         let parent = format!("applyset-{}", app.metadata.name);
         let event = serde_json::json!({
@@ -305,21 +305,6 @@ impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
         state.status.health = r.health();
         Ok(Some(r))
     }
-}
-
-/// `2026-11-27T14:02:20Z` of a Unix time.
-fn rfc3339(secs: i64) -> String {
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 /// Argo CD's `spec.source.kustomize.images` (`[name=]image[:tag][@digest]`, as
@@ -382,12 +367,6 @@ pub fn apply_images(objects: &mut [gitops_core::Object], overrides: &[String]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn timestamps() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_795_788_140), "2026-11-27T14:02:20Z");
-    }
 
     #[test]
     fn kustomize_images_override_as_argo_cd_does() {

@@ -176,16 +176,8 @@ impl GitHttp {
     pub async fn start(root: &Path, auth: HttpAuth) -> Result<Self, ServerError> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| err("git http", e))?;
         let addr = listener.local_addr().map_err(|e| err("git http", e))?;
-        let root = root.to_path_buf();
         let requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let counter = requests.clone();
-        let app = axum::Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-            let (root, auth, counter) = (root.clone(), auth.clone(), counter.clone());
-            async move {
-                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                cgi(&root, &auth, method, uri, headers, body).await
-            }
-        });
+        let app = router(root, auth, requests.clone());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
             let _ = axum::serve(listener, app)
@@ -218,16 +210,8 @@ impl GitHttp {
         let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| err("git https", e))?;
         let addr = listener.local_addr().map_err(|e| err("git https", e))?;
-        let root = root.to_path_buf();
         let requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let counter = requests.clone();
-        let app = axum::Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-            let (root, auth, counter) = (root.clone(), auth.clone(), counter.clone());
-            async move {
-                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                cgi(&root, &auth, method, uri, headers, body).await
-            }
-        });
+        let app = router(root, auth, requests.clone());
         let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
             loop {
@@ -271,6 +255,18 @@ impl Drop for GitHttp {
             let _ = tx.send(());
         }
     }
+}
+
+/// The HTTP front of `git http-backend`, counting requests.
+fn router(root: &Path, auth: HttpAuth, counter: std::sync::Arc<std::sync::atomic::AtomicUsize>) -> axum::Router {
+    let root = root.to_path_buf();
+    axum::Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+        let (root, auth, counter) = (root.clone(), auth.clone(), counter.clone());
+        async move {
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            cgi(&root, &auth, method, uri, headers, body).await
+        }
+    })
 }
 
 fn unauthorized() -> Response {
