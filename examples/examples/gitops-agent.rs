@@ -33,12 +33,26 @@ secrets and repositories:
                            controller's key Secrets are read from --sealed-keys-namespace
   --sealed-keys-namespace NS   (default kube-system)
   --cache-dir DIR          where Git repositories are cached (default $TMPDIR/gitops-agent-cache)
+  --ssh-key FILE           SSH private key for ssh:// and git@host:path repositories
+  --ssh-passphrase-env VAR its passphrase, read from environment variable VAR
+  --known-hosts FILE       known_hosts for SSH (host keys are always checked; default ~/.ssh/known_hosts)
+  --insecure-ignore-host-key  accept any SSH host key (explicit opt-out)
+  --https-token-env VAR    HTTPS bearer token from environment variable VAR
+  --https-user U --https-password-env VAR   HTTPS basic authentication
+  --ca-file FILE           CA bundle for HTTPS repositories
 
 service:
   --listen ADDR            serve /healthz, /metrics (Prometheus) and the status page (e.g. 127.0.0.1:8080)
   --concurrency N          applications reconciled at once (default 16)
   --log-format text|json   (default text); RUST_LOG sets the level (default info)
   -h, --help               this help";
+
+fn env_secret(flag: &str, var: &str) -> Result<String, String> {
+    std::env::var(var)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| format!("{flag}: environment variable {var} is not set"))
+}
 
 fn parse() -> Result<Option<(Config, String)>, String> {
     let mut c = Config::default();
@@ -73,6 +87,16 @@ fn parse() -> Result<Option<(Config, String)>, String> {
             "--sealed-keys" => c.sealed_keys = Some(PathBuf::from(args.value(&flag, inline)?)),
             "--sealed-keys-namespace" => c.sealed_keys_namespace = args.value(&flag, inline)?,
             "--cache-dir" => c.cache_dir = PathBuf::from(args.value(&flag, inline)?),
+            "--ssh-key" => c.credentials.ssh_key = Some(PathBuf::from(args.value(&flag, inline)?)),
+            "--ssh-passphrase-env" => {
+                c.credentials.ssh_passphrase = Some(env_secret(&flag, &args.value(&flag, inline)?)?)
+            }
+            "--known-hosts" => c.credentials.known_hosts = Some(PathBuf::from(args.value(&flag, inline)?)),
+            "--insecure-ignore-host-key" => c.credentials.insecure_accept_any_host_key = true,
+            "--https-token-env" => c.credentials.bearer_token = Some(env_secret(&flag, &args.value(&flag, inline)?)?),
+            "--https-user" => c.credentials.username = Some(args.value(&flag, inline)?),
+            "--https-password-env" => c.credentials.password = Some(env_secret(&flag, &args.value(&flag, inline)?)?),
+            "--ca-file" => c.credentials.ca_file = Some(PathBuf::from(args.value(&flag, inline)?)),
             "--listen" => {
                 let v = args.value(&flag, inline)?;
                 c.listen =

@@ -27,6 +27,7 @@ options:
   --push                 push the branch (implies --commit)
   --remote R             the remote or URL to push to (default origin)
   --ssh-key FILE         SSH key for the push; --known-hosts FILE checks the host (strict)
+  --ssh-passphrase-env VAR  the key's passphrase, from environment variable VAR
   --https-token-env VAR  a bearer token for HTTPS, read from environment variable VAR
   --https-user U --https-password-env VAR   HTTPS basic authentication
   --ca-file FILE         CA bundle for HTTPS
@@ -93,6 +94,10 @@ fn run() -> Result<(), String> {
             "--remote" => remote = args.value(&flag, inline)?,
             "--ssh-key" => creds.ssh_key = Some(PathBuf::from(args.value(&flag, inline)?)),
             "--known-hosts" => creds.known_hosts = Some(PathBuf::from(args.value(&flag, inline)?)),
+            "--ssh-passphrase-env" => {
+                let var = args.value(&flag, inline)?;
+                creds.ssh_passphrase = Some(env_secret("--ssh-passphrase-env", &var)?);
+            }
             "--https-token-env" => {
                 let var = args.value(&flag, inline)?;
                 creds.bearer_token = Some(env_secret("--https-token-env", &var)?);

@@ -55,6 +55,8 @@ pub struct Config {
     pub concurrency: usize,
     /// The field manager of applies.
     pub field_manager: String,
+    /// Repository credentials, for every repository URL.
+    pub credentials: gitops_git::Credentials,
 }
 
 impl Default for Config {
@@ -75,6 +77,7 @@ impl Default for Config {
             cache_dir: std::env::temp_dir().join("gitops-agent-cache"),
             concurrency: 16,
             field_manager: "gitops".into(),
+            credentials: gitops_git::Credentials::default(),
         }
     }
 }
@@ -319,7 +322,8 @@ impl Agent {
         let cluster = KubeCluster::with_cache(client);
         let ring = key_ring(config, &cluster).await?;
         let metrics = Arc::new(Mutex::new(Metrics::default()));
-        let source = TimedSource { inner: GitSource::new(&config.cache_dir)?, metrics: metrics.clone() };
+        let git = GitSource::new(&config.cache_dir)?.with_credentials("", config.credentials.clone());
+        let source = TimedSource { inner: git, metrics: metrics.clone() };
         let mut reconciler =
             Reconciler::new(source, AutoRenderer::default(), SealedSecretsDecryptor::new(ring), cluster.clone());
         reconciler.dry_run = config.dry_run;

@@ -97,8 +97,11 @@ pub mod write;
 /// How to authenticate to repositories whose URL starts with a prefix.
 #[derive(Clone, Default)]
 pub struct Credentials {
-    /// SSH private key (OpenSSH format, without passphrase).
+    /// SSH private key (OpenSSH or PEM format).
     pub ssh_key: Option<PathBuf>,
+    /// The key's passphrase, when it has one (given to ssh through a private askpass helper,
+    /// never on a command line).
+    pub ssh_passphrase: Option<String>,
     /// `known_hosts` file for SSH (else `~/.ssh/known_hosts`); host keys are always checked.
     pub known_hosts: Option<PathBuf>,
     /// Accept any SSH host key: an explicit, insecure opt-out of host key checking.
@@ -117,6 +120,7 @@ impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Credentials")
             .field("ssh_key", &self.ssh_key)
+            .field("ssh_passphrase", &self.ssh_passphrase.as_ref().map(|_| "***"))
             .field("known_hosts", &self.known_hosts)
             .field("insecure_accept_any_host_key", &self.insecure_accept_any_host_key)
             .field("username", &self.username)
@@ -135,7 +139,19 @@ impl Credentials {
     /// The `ssh` command line (for `core.sshCommand` / `GIT_SSH_COMMAND`): batch mode, a
     /// connect timeout, the key, and strict host key checking.
     pub fn ssh_command(&self, connect_timeout: std::time::Duration) -> String {
-        let mut cmd = format!("ssh -o BatchMode=yes -o ConnectTimeout={}", connect_timeout.as_secs().max(1));
+        let timeout = connect_timeout.as_secs().max(1);
+        let mut cmd = match self.ssh_passphrase.as_deref().map(askpass_ssh) {
+            // ssh asks the helper for the passphrase once; nothing else may prompt.
+            Some(Ok(wrapper)) => format!(
+                "{} -o BatchMode=no -o NumberOfPasswordPrompts=1 -o PasswordAuthentication=no -o KbdInteractiveAuthentication=no -o ConnectTimeout={timeout}",
+                shell_quote(&wrapper.display().to_string())
+            ),
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "cannot prepare the SSH passphrase helper");
+                format!("ssh -o BatchMode=yes -o ConnectTimeout={timeout}")
+            }
+            None => format!("ssh -o BatchMode=yes -o ConnectTimeout={timeout}"),
+        };
         if let Some(key) = &self.ssh_key {
             cmd.push_str(&format!(" -o IdentitiesOnly=yes -i {}", shell_quote(&key.display().to_string())));
         }
@@ -164,6 +180,45 @@ impl Credentials {
         }
         out
     }
+}
+
+/// A private `ssh` wrapper that hands `passphrase` to ssh through `SSH_ASKPASS`: a 0700
+/// directory per passphrase under the temporary directory, holding the passphrase (0600), the
+/// askpass helper and the wrapper, named `ssh` so Git's ssh-variant detection still applies.
+fn askpass_ssh(passphrase: &str) -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let digest = {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in passphrase.as_bytes() {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        h
+    };
+    let dir = std::env::temp_dir().join(format!("gitops-askpass-{}-{digest:016x}", std::process::id()));
+    let wrapper = dir.join("ssh");
+    if wrapper.exists() {
+        return Ok(wrapper);
+    }
+    std::fs::create_dir_all(&dir)?;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+    let write = |name: &str, mode: u32, content: &str| -> std::io::Result<()> {
+        use std::io::Write;
+        let mut f =
+            std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(dir.join(name))?;
+        f.write_all(content.as_bytes())
+    };
+    write("passphrase", 0o600, passphrase)?;
+    write("askpass", 0o700, "#!/bin/sh\ncat \"$(dirname \"$0\")/passphrase\"\n")?;
+    let d = shell_quote(&dir.display().to_string());
+    write(
+        "ssh",
+        0o700,
+        &format!(
+            "#!/bin/sh\nSSH_ASKPASS={d}/askpass SSH_ASKPASS_REQUIRE=force DISPLAY=${{DISPLAY:-none}} exec ssh \"$@\"\n"
+        ),
+    )?;
+    Ok(wrapper)
 }
 
 /// Refuses URLs that are not Git URLs we serve, or that try to inject options: a host, user or

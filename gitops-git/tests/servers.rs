@@ -256,6 +256,27 @@ async fn ssh_with_keys_and_known_hosts() {
     let cache = tempfile::tempdir().unwrap();
     assert!(source(cache.path()).with_credentials("ssh://", lax).resolve(&url, "HEAD").await.is_ok());
 
+    // A key with a passphrase: the right one opens it, a wrong one does not.
+    let with_pass = Credentials {
+        ssh_key: Some(server.passphrase_key()),
+        ssh_passphrase: Some(SshServer::PASSPHRASE.into()),
+        ..creds.clone()
+    };
+    let cache = tempfile::tempdir().unwrap();
+    let rev = source(cache.path()).with_credentials("ssh://", with_pass).resolve(&url, "HEAD").await.unwrap();
+    assert_eq!(rev.commit, git(&fx.work, &["rev-parse", "HEAD"]));
+    let wrong =
+        Credentials { ssh_key: Some(server.passphrase_key()), ssh_passphrase: Some("wrong".into()), ..creds.clone() };
+    let cache = tempfile::tempdir().unwrap();
+    let err = source(cache.path()).with_credentials("ssh://", wrong).resolve(&url, "HEAD").await.unwrap_err();
+    assert!(!err.to_string().contains("correct horse"), "{err}");
+    let none = Credentials { ssh_key: Some(server.passphrase_key()), ..creds.clone() };
+    let cache = tempfile::tempdir().unwrap();
+    assert!(
+        source(cache.path()).with_credentials("ssh://", none).resolve(&url, "HEAD").await.is_err(),
+        "no passphrase: refused, no prompt"
+    );
+
     // A key the server does not know.
     let other = Credentials { ssh_key: Some(server.other_key()), ..creds.clone() };
     let cache = tempfile::tempdir().unwrap();

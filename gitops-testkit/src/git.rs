@@ -372,7 +372,12 @@ pub struct SshServer {
     user: String,
 }
 
+const PASSPHRASE: &str = "correct horse battery staple";
+
 impl SshServer {
+    /// The passphrase of [`SshServer::passphrase_key`].
+    pub const PASSPHRASE: &'static str = PASSPHRASE;
+
     /// Starts `sshd` with keys generated into `dir`.
     pub fn start(root: &Path, dir: &Path) -> Result<Self, ServerError> {
         let sshd = ["/usr/sbin/sshd", "/usr/bin/sshd"]
@@ -380,13 +385,13 @@ impl SshServer {
             .find(|p| Path::new(p).exists())
             .ok_or_else(|| err("sshd", "not installed (Debian: apt-get install openssh-server)"))?;
         std::fs::create_dir_all(dir).map_err(|e| err("sshd", e))?;
-        let keygen = |file: &str| -> Result<(), ServerError> {
+        let keygen = |file: &str, passphrase: &str| -> Result<(), ServerError> {
             let path = dir.join(file);
             if path.exists() {
                 return Ok(());
             }
             let ok = Command::new("ssh-keygen")
-                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+                .args(["-q", "-t", "ed25519", "-N", passphrase, "-f"])
                 .arg(&path)
                 .stdout(Stdio::null())
                 .status()
@@ -394,11 +399,13 @@ impl SshServer {
                 .success();
             if ok { Ok(()) } else { Err(err("ssh-keygen", format!("could not make {file}"))) }
         };
-        keygen("host_key")?;
-        keygen("user_key")?;
-        keygen("other_key")?;
-        let user_pub = std::fs::read_to_string(dir.join("user_key.pub")).map_err(|e| err("sshd", e))?;
-        std::fs::write(dir.join("authorized_keys"), &user_pub).map_err(|e| err("sshd", e))?;
+        keygen("host_key", "")?;
+        keygen("user_key", "")?;
+        keygen("other_key", "")?;
+        keygen("passphrase_key", PASSPHRASE)?;
+        let mut authorized = std::fs::read_to_string(dir.join("user_key.pub")).map_err(|e| err("sshd", e))?;
+        authorized.push_str(&std::fs::read_to_string(dir.join("passphrase_key.pub")).map_err(|e| err("sshd", e))?);
+        std::fs::write(dir.join("authorized_keys"), &authorized).map_err(|e| err("sshd", e))?;
         let port = free_port()?;
         let host_pub = std::fs::read_to_string(dir.join("host_key.pub")).map_err(|e| err("sshd", e))?;
         let host_pub = host_pub.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
@@ -439,6 +446,11 @@ impl SshServer {
     /// The private key the server accepts.
     pub fn user_key(&self) -> PathBuf {
         self.dir.join("user_key")
+    }
+
+    /// A private key the server accepts, protected by [`SshServer::PASSPHRASE`].
+    pub fn passphrase_key(&self) -> PathBuf {
+        self.dir.join("passphrase_key")
     }
 
     /// A private key the server does not accept.
