@@ -1,7 +1,8 @@
 //! The diff, the reconciler's hot path. Benchmark ids (read by scripts):
 //! `diff/normalized/<object>` (desired against an in-sync live object), `diff/visit/<object>`
 //! (the baseline: `desired == desired.clone()`), `diff/drifted/<object>` (one field drifted),
-//! `diff/set/10000` (10,000 objects, 1% drifted).
+//! `diff/set/10000` (10,000 objects, 1% drifted), `diff/set-cached/10000` (the same set with
+//! the verdicts of the previous pass, a reconciler's steady state).
 
 use std::hint::black_box;
 
@@ -107,6 +108,16 @@ fn bench(c: &mut Criterion) {
     assert_eq!(s.update.len(), 100, "1% drifted");
     group.bench_function("set/10000", |b| {
         b.iter(|| black_box(diff::diff_set(black_box(&desired), black_box(&live), &opts, schema).update.len()))
+    });
+    // A reconciler's steady pass: the same pairs again, with the verdicts of the last pass.
+    let mut cache = diff::DiffCache::new();
+    assert_eq!(diff::diff_set_cached(&desired, &live, &opts, schema, &mut cache).update.len(), 100);
+    group.bench_function("set-cached/10000", |b| {
+        b.iter(|| {
+            black_box(
+                diff::diff_set_cached(black_box(&desired), black_box(&live), &opts, schema, &mut cache).update.len(),
+            )
+        })
     });
     group.finish();
 }

@@ -462,8 +462,13 @@ impl Walk {
                 }
                 (d.and_then(|x| x.get(f)), l.get(f))
             } else if let Some(kj) = k.strip_prefix("k:") {
-                let Ok(Value::Object(key)) = serde_json::from_str::<Value>(kj) else { continue };
-                (find_keyed(d, &key), find_keyed(Some(l), &key))
+                match parse_flat_key(kj) {
+                    Some(key) => (find_keyed_flat(d, &key), find_keyed_flat(Some(l), &key)),
+                    None => {
+                        let Ok(Value::Object(key)) = serde_json::from_str::<Value>(kj) else { continue };
+                        (find_keyed(d, &key), find_keyed(Some(l), &key))
+                    }
+                }
             } else if let Some(vj) = k.strip_prefix("v:") {
                 let Ok(val) = serde_json::from_str::<Value>(vj) else { continue };
                 (find_equal(d, &val), find_equal(Some(l), &val))
@@ -478,7 +483,7 @@ impl Walk {
                     self.changes.push(Change { path, op: Op::Remove, before: Some(lv.clone()), after: None });
                     self.removed.push(trail.iter().filter_map(|k| PathElement::parse(k).ok()).collect());
                 }
-            } else if child.as_object().is_some_and(|m| m.keys().any(|x| x != ".")) {
+            } else if child.as_object().is_some_and(|m| m.len() > 1 || (m.len() == 1 && !m.contains_key("."))) {
                 self.removals(child, dv, lv, others, trail);
             }
             trail.pop();
@@ -501,6 +506,80 @@ fn trail_text(trail: &[&str]) -> String {
         }
     }
     out
+}
+
+/// A scalar of a `k:` key, as written.
+#[derive(Debug, PartialEq)]
+enum Lit<'a> {
+    Str(&'a str),
+    Num(&'a str),
+    Word(&'a str),
+}
+
+/// Reads a `k:` key of scalars (`{"containerPort":8080,"protocol":"TCP"}`) without allocating
+/// per value; `None` for anything else (escapes, nested values), which the caller parses.
+fn parse_flat_key(kj: &str) -> Option<Vec<(&str, Lit<'_>)>> {
+    let inner = kj.trim().strip_prefix('{')?.strip_suffix('}')?;
+    let mut out = Vec::with_capacity(2);
+    let mut rest = inner.trim_start();
+    while !rest.is_empty() {
+        let r = rest.strip_prefix('"')?;
+        let end = r.find(['"', '\\'])?;
+        if r.as_bytes()[end] != b'"' {
+            return None;
+        }
+        let key = &r[..end];
+        rest = r[end + 1..].trim_start().strip_prefix(':')?.trim_start();
+        let value = if let Some(r) = rest.strip_prefix('"') {
+            let end = r.find(['"', '\\'])?;
+            if r.as_bytes()[end] != b'"' {
+                return None;
+            }
+            rest = &r[end + 1..];
+            Lit::Str(&r[..end])
+        } else {
+            let end = rest.find([',', '}']).unwrap_or(rest.len());
+            let raw = rest[..end].trim();
+            rest = &rest[end..];
+            match raw {
+                "true" | "false" | "null" => Lit::Word(raw),
+                _ if raw.parse::<f64>().is_ok() => Lit::Num(raw),
+                _ => return None,
+            }
+        };
+        out.push((key, value));
+        rest = rest.trim_start();
+        rest = match rest.strip_prefix(',') {
+            Some(r) => r.trim_start(),
+            None if rest.is_empty() => rest,
+            None => return None,
+        };
+    }
+    Some(out)
+}
+
+fn lit_matches(v: &Value, lit: &Lit<'_>) -> bool {
+    match (v, lit) {
+        (Value::String(s), Lit::Str(t)) => s == t,
+        (Value::Number(n), Lit::Num(t)) => match (n.as_i64(), t.parse::<i64>()) {
+            (Some(a), Ok(b)) => a == b,
+            _ => n.as_f64().zip(t.parse::<f64>().ok()).is_some_and(|(a, b)| a == b),
+        },
+        (Value::Bool(b), Lit::Word(t)) => (*b && *t == "true") || (!*b && *t == "false"),
+        (Value::Null, Lit::Word("null")) => true,
+        _ => false,
+    }
+}
+
+fn find_keyed_flat<'v>(list: Option<&'v Value>, key: &[(&str, Lit<'_>)]) -> Option<&'v Value> {
+    list.and_then(Value::as_array).and_then(|a| {
+        a.iter().find(|item| {
+            key.iter().all(|(k, lit)| match item.get(*k) {
+                Some(x) => lit_matches(x, lit),
+                None => crate::schema::key_default(k).is_some_and(|d| lit_matches(&d, lit)),
+            })
+        })
+    })
 }
 
 fn find_keyed<'v>(list: Option<&'v Value>, key: &Map<String, Value>) -> Option<&'v Value> {
@@ -791,22 +870,176 @@ fn object_id(o: &Object) -> (&str, &str, &str, &str) {
 
 /// Diffs a desired set against a live set, matching objects by [`ObjectKey`].
 pub fn diff_set(desired: &[Object], live: &[Object], options: &DiffOptions, schema: &Schema) -> SetDiff {
-    type Id<'o> = (&'o str, &'o str, &'o str, &'o str);
-    let index: std::collections::HashMap<Id<'_>, &Object> = live.iter().map(|o| (object_id(o), o)).collect();
+    // Each object's identity is read once; live objects are found by index, and those no
+    // desired object matched are the prune candidates.
+    let index: std::collections::HashMap<(&str, &str, &str, &str), usize, FxBuild> =
+        live.iter().enumerate().map(|(i, o)| (object_id(o), i)).collect();
+    let mut matched = vec![false; live.len()];
     let mut out = SetDiff::default();
-    let mut seen: std::collections::HashSet<Id<'_>> = std::collections::HashSet::with_capacity(desired.len());
     for d in desired {
-        let key = object_id(d);
-        match index.get(&key) {
+        match index.get(&object_id(d)) {
             None => out.create.push(d.key()),
-            Some(l) => {
-                let od = diff(d, l, options, schema);
-                if od.is_empty() { out.unchanged.push(d.key()) } else { out.update.push(od) }
+            Some(&i) => {
+                matched[i] = true;
+                let od = diff(d, &live[i], options, schema);
+                if od.is_empty() { out.unchanged.push(od.key) } else { out.update.push(od) }
             }
         }
-        seen.insert(key);
     }
-    out.prune = live.iter().filter(|o| !seen.contains(&object_id(o))).map(Object::key).collect();
+    out.prune = live.iter().zip(&matched).filter(|(_, m)| !**m).map(|(o, _)| o.key()).collect();
+    out.prune.sort();
+    out
+}
+
+/// Verdicts of earlier diffs, reused while neither side changed: an in-sync verdict is kept
+/// under the hash of the desired object's content, the live object's `uid` and
+/// `resourceVersion` (any change to the live object changes its resourceVersion) and the diff
+/// options. A reconciler's steady passes re-diff the same pairs; with a cache they skip the
+/// walk. Entries not used by the latest call are dropped, so the cache stays the size of the
+/// set.
+#[derive(Debug, Default)]
+pub struct DiffCache {
+    in_sync: std::collections::HashSet<u64, FxBuild>,
+}
+
+impl DiffCache {
+    /// An empty cache.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many in-sync verdicts it holds.
+    pub fn len(&self) -> usize {
+        self.in_sync.len()
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.in_sync.is_empty()
+    }
+}
+
+/// FxHash-style hashing (fast, not DoS-resistant; the keys are our own objects).
+#[derive(Default)]
+struct Fx(u64);
+
+type FxBuild = std::hash::BuildHasherDefault<Fx>;
+
+impl std::hash::Hasher for Fx {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes(c.try_into().unwrap_or_default()));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut buf = [0u8; 8];
+            buf[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(buf) ^ (rest.len() as u64) << 59);
+        }
+    }
+}
+
+impl Fx {
+    fn add(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+fn hash_value(v: &Value, h: &mut Fx) {
+    use std::hash::Hasher;
+    match v {
+        Value::Null => h.add(1),
+        Value::Bool(b) => h.add(2 + u64::from(*b)),
+        Value::Number(n) => {
+            h.add(4);
+            match (n.as_i64(), n.as_u64()) {
+                (Some(i), _) => h.add(i as u64),
+                (None, Some(u)) => h.add(u ^ 0x8000_0000_0000_0000),
+                _ => h.add(n.as_f64().unwrap_or(0.0).to_bits() ^ 0x4000_0000_0000_0000),
+            }
+        }
+        Value::String(s) => {
+            h.add(5);
+            h.write(s.as_bytes());
+        }
+        Value::Array(a) => {
+            h.add(6 ^ (a.len() as u64) << 8);
+            for x in a {
+                hash_value(x, h);
+            }
+        }
+        Value::Object(m) => {
+            h.add(7 ^ (m.len() as u64) << 8);
+            for (k, x) in m {
+                h.write(k.as_bytes());
+                hash_value(x, h);
+            }
+        }
+    }
+}
+
+/// [`diff_set`] with a [`DiffCache`]: pairs whose desired content, live resourceVersion and
+/// options match an earlier in-sync verdict are not walked again.
+pub fn diff_set_cached(
+    desired: &[Object],
+    live: &[Object],
+    options: &DiffOptions,
+    schema: &Schema,
+    cache: &mut DiffCache,
+) -> SetDiff {
+    use std::hash::Hasher;
+    let mut salt = Fx(0);
+    salt.write(options.field_manager.as_bytes());
+    salt.add(u64::from(options.compare_status));
+    for r in &options.ignore {
+        salt.write(format!("{r:?}").as_bytes());
+    }
+    let index: std::collections::HashMap<(&str, &str, &str, &str), usize, FxBuild> =
+        live.iter().enumerate().map(|(i, o)| (object_id(o), i)).collect();
+    let mut matched = vec![false; live.len()];
+    let mut used = std::collections::HashSet::with_capacity_and_hasher(cache.in_sync.len(), FxBuild::default());
+    let mut out = SetDiff::default();
+    for d in desired {
+        let Some(&i) = index.get(&object_id(d)) else {
+            out.create.push(d.key());
+            continue;
+        };
+        matched[i] = true;
+        let l = &live[i];
+        let meta = l.as_value().get("metadata");
+        let (uid, rv) = (str_at(meta.and_then(|m| m.get("uid"))), str_at(meta.and_then(|m| m.get("resourceVersion"))));
+        let key = if rv.is_empty() {
+            None
+        } else {
+            let mut h = Fx(salt.0);
+            hash_value(d.as_value(), &mut h);
+            h.write(uid.as_bytes());
+            h.write(rv.as_bytes());
+            Some(h.finish())
+        };
+        if let Some(k) = key
+            && cache.in_sync.contains(&k)
+        {
+            used.insert(k);
+            out.unchanged.push(d.key());
+            continue;
+        }
+        let od = diff(d, l, options, schema);
+        if od.is_empty() {
+            if let Some(k) = key {
+                used.insert(k);
+            }
+            out.unchanged.push(od.key);
+        } else {
+            out.update.push(od);
+        }
+    }
+    cache.in_sync = used;
+    out.prune = live.iter().zip(&matched).filter(|(_, m)| !**m).map(|(o, _)| o.key()).collect();
     out.prune.sort();
     out
 }
@@ -880,6 +1113,48 @@ pub fn unified_diff(a: &str, b: &str, a_name: &str, b_name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_cache_reuses_in_sync_verdicts_only_while_nothing_changed() {
+        let schema = Schema::builtin();
+        let opts = DiffOptions::default();
+        let mk = |name: &str, color: &str, rv: &str| {
+            Object::from_value(serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": name, "namespace": "n", "uid": format!("u-{name}"), "resourceVersion": rv},
+                "data": {"color": color}}))
+            .unwrap()
+        };
+        let desired = vec![mk("a", "blue", ""), mk("b", "red", "")];
+        let mut live = vec![mk("a", "blue", "1"), mk("b", "red", "1")];
+        let mut cache = DiffCache::new();
+        let first = diff_set_cached(&desired, &live, &opts, schema, &mut cache);
+        assert_eq!((first.unchanged.len(), cache.len()), (2, 2));
+        let again = diff_set_cached(&desired, &live, &opts, schema, &mut cache);
+        assert_eq!(again.unchanged.len(), 2);
+        // Live changed (a new resourceVersion): walked again, drift found.
+        live[0] = mk("a", "green", "2");
+        let changed = diff_set_cached(&desired, &live, &opts, schema, &mut cache);
+        assert_eq!(changed.update.len(), 1);
+        assert_eq!(cache.len(), 1, "the stale verdict is gone");
+        // Desired changed: walked again.
+        let desired2 = vec![mk("a", "green", ""), mk("b", "pink", "")];
+        let d2 = diff_set_cached(&desired2, &live, &opts, schema, &mut cache);
+        assert_eq!((d2.unchanged.len(), d2.update.len()), (1, 1));
+        assert_eq!(diff_set(&desired2, &live, &opts, schema).update.len(), 1);
+    }
+
+    #[test]
+    fn flat_field_set_keys() {
+        let k = parse_flat_key(r#"{"containerPort":8080,"protocol":"TCP"}"#).unwrap();
+        assert_eq!(k, vec![("containerPort", Lit::Num("8080")), ("protocol", Lit::Str("TCP"))]);
+        let items = serde_json::json!([{"containerPort": 80}, {"containerPort": 8080}]);
+        assert_eq!(find_keyed_flat(Some(&items), &k), Some(&items[1]), "protocol defaults to TCP");
+        assert!(parse_flat_key(r#"{"name":"a\"b"}"#).is_none(), "escapes go to the full parser");
+        assert!(parse_flat_key(r#"{"a":{"b":1}}"#).is_none());
+        assert_eq!(parse_flat_key("{}"), Some(vec![]));
+        assert!(parse_flat_key("not json").is_none());
+    }
+
     use super::*;
 
     #[test]
