@@ -1049,28 +1049,35 @@ pub fn unified_diff(a: &str, b: &str, a_name: &str, b_name: &str) -> String {
     let x: Vec<&str> = a.lines().collect();
     let y: Vec<&str> = b.lines().collect();
     let (n, m) = (x.len(), y.len());
-    // Longest common subsequence table, from the end.
-    let mut lcs = vec![vec![0u32; m + 1]; n + 1];
-    for i in (0..n).rev() {
-        for j in (0..m).rev() {
-            lcs[i][j] = if x[i] == y[j] { lcs[i + 1][j + 1] + 1 } else { lcs[i + 1][j].max(lcs[i][j + 1]) };
+    // Common leading and trailing lines need no table: a one-field drift in a large object
+    // leaves a small middle.
+    let pre = x.iter().zip(&y).take_while(|(a, b)| a == b).count();
+    let suf = x[pre..].iter().rev().zip(y[pre..].iter().rev()).take_while(|(a, b)| a == b).count();
+    let (xm, ym) = (&x[pre..n - suf], &y[pre..m - suf]);
+    let (mn, mm) = (xm.len(), ym.len());
+    // Longest common subsequence table of the middle, from the end.
+    let mut lcs = vec![vec![0u32; mm + 1]; mn + 1];
+    for i in (0..mn).rev() {
+        for j in (0..mm).rev() {
+            lcs[i][j] = if xm[i] == ym[j] { lcs[i + 1][j + 1] + 1 } else { lcs[i + 1][j].max(lcs[i][j + 1]) };
         }
     }
-    let mut ops: Vec<(char, usize, usize)> = Vec::new();
+    let mut ops: Vec<(char, usize, usize)> = (0..pre).map(|k| (' ', k, k)).collect();
     let (mut i, mut j) = (0, 0);
-    while i < n || j < m {
-        if i < n && j < m && x[i] == y[j] {
-            ops.push((' ', i, j));
+    while i < mn || j < mm {
+        if i < mn && j < mm && xm[i] == ym[j] {
+            ops.push((' ', pre + i, pre + j));
             i += 1;
             j += 1;
-        } else if j < m && (i == n || lcs[i][j + 1] > lcs[i + 1][j]) {
-            ops.push(('+', i, j));
+        } else if j < mm && (i == mn || lcs[i][j + 1] > lcs[i + 1][j]) {
+            ops.push(('+', pre + i, pre + j));
             j += 1;
         } else {
-            ops.push(('-', i, j));
+            ops.push(('-', pre + i, pre + j));
             i += 1;
         }
     }
+    ops.extend((0..suf).map(|k| (' ', n - suf + k, m - suf + k)));
     if ops.iter().all(|o| o.0 == ' ') {
         return String::new();
     }
