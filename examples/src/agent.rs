@@ -437,7 +437,8 @@ impl Agent {
         html
     }
 
-    /// Serves `/healthz`, `/metrics` and the status page on `addr` until `shutdown`.
+    /// Serves `/healthz`, `/metrics`, the status page and `POST /refresh/<app>` (reconcile one
+    /// application now, for a Git webhook) on `addr` until `shutdown`.
     pub async fn serve(
         self: Arc<Self>,
         addr: SocketAddr,
@@ -448,7 +449,33 @@ impl Agent {
         let bound = listener.local_addr()?;
         let m = self.clone();
         let s = self.clone();
+        let r = self.clone();
         let app = axum::Router::new()
+            .route(
+                "/refresh/{app}",
+                axum::routing::post(move |axum::extract::Path(name): axum::extract::Path<String>| {
+                    let r = r.clone();
+                    async move {
+                        match r.manager.reconcile_app(&name).await {
+                            Some(pass) => {
+                                r.observe("refresh", std::slice::from_ref(&pass));
+                                let status = if pass.result.is_ok() { 200 } else { 500 };
+                                (
+                                    axum::http::StatusCode::from_u16(status).unwrap_or_default(),
+                                    format!(
+                                        "{}\n",
+                                        match &pass.result {
+                                            Ok(_) => "reconciled".to_string(),
+                                            Err(e) => e.to_string(),
+                                        }
+                                    ),
+                                )
+                            }
+                            None => (axum::http::StatusCode::NOT_FOUND, format!("no application {name}\n")),
+                        }
+                    }
+                }),
+            )
             .route("/healthz", get(|| async { "ok\n" }))
             .route(
                 "/metrics",

@@ -130,6 +130,20 @@ async fn one_pass_syncs_unseals_and_reports() {
     assert!(metrics.contains("gitops_sync_objects_total{app=\"payments\",action=\"Created\"} 4"), "{metrics}");
     assert!(metrics.contains("gitops_git_fetch_duration_seconds_count 1"), "{metrics}");
     assert!(body("/".into()).await.contains("<h2 id=\"payments\">"));
+    let post = |path: &str| {
+        let path = path.to_string();
+        async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let req = format!("POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            stream.write_all(req.as_bytes()).await.unwrap();
+            let mut out = String::new();
+            stream.read_to_string(&mut out).await.unwrap();
+            out
+        }
+    };
+    assert!(post("/refresh/payments").await.starts_with("HTTP/1.1 200"));
+    assert!(post("/refresh/nope").await.starts_with("HTTP/1.1 404"));
     let _ = stop_tx.send(());
 }
 

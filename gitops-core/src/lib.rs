@@ -26,6 +26,14 @@
 //! A reconciler of your own composes the stages: resolve a [`Revision`] with a
 //! [`Source`], open its [`FileTree`], render it with a [`Renderer`], decrypt with a
 //! [`Decryptor`], and apply each object to a [`Cluster`] with server-side apply.
+//!
+//! # In a reconciler
+//!
+//! A reconciler is four stages joined by these traits: a [`Source`] resolves a [`Revision`]
+//! and opens its [`FileTree`]; a [`Renderer`] turns a path of it into [`Object`]s; a
+//! [`Decryptor`] unseals what is sealed; a [`Cluster`] receives server-side applies. Implement
+//! any of them (a generator instead of Kustomize, an HSM-backed decryptor) and plug it into
+//! `gitops_sync::Reconciler`, whose front page assembles a complete one in a few lines.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

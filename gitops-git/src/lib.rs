@@ -29,6 +29,12 @@
 //! committer, and pushes. gix has no push yet, so [`write::push`] runs the `git` CLI, with the
 //! same credentials passed through its environment and `-c` options, never on its command line
 //! in clear.
+//!
+//! # In a reconciler
+//!
+//! [`GitSource`] is the [`gitops_core::Source`] of `gitops_sync::Reconciler`: the reconciler
+//! resolves each Application's `targetRevision`, renders only when the files it read changed
+//! ([`gitops_core::Source::changed`]), and reads manifests from the object database.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

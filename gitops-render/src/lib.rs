@@ -14,6 +14,12 @@
 //! assert_eq!(objects[0].get("/spec/replicas").unwrap(), 3);
 //! assert_eq!(objects[0].get("/spec/template/spec/containers/0/image").unwrap(), "registry/app:1.1");
 //! ```
+//!
+//! # In a reconciler
+//!
+//! [`AutoRenderer`] (Kustomize when the path has a kustomization, plain manifests otherwise)
+//! implements [`gitops_core::Renderer`]: pass it to `gitops_sync::Reconciler::new` with any
+//! `Source` (a Git revision's tree renders without a checkout).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

@@ -56,6 +56,13 @@
 //! public key and a fresh random session key on the sealing machine; it is not an oracle an
 //! attacker can query. Secret material (session keys, plaintexts, key DER) is held in
 //! `Zeroizing` buffers and wiped on drop.
+//!
+//! # In a reconciler
+//!
+//! Give a [`SealedSecretsDecryptor`] (with the controller's keys, e.g. from
+//! [`KeyRing::add_controller_secrets`]) to `gitops_sync::Reconciler::new`: rendered
+//! SealedSecrets become Secrets before the diff, so they are applied, pruned and masked like any
+//! other object. With an empty ring they pass through for an in-cluster controller.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

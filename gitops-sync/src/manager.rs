@@ -108,6 +108,20 @@ where
         .await
     }
 
+    /// Reconciles one application now, by name (for a Git webhook or a user's "refresh");
+    /// `None` when no application has that name.
+    pub async fn reconcile_app(&self, name: &str) -> Option<PassResult> {
+        for state in &self.states {
+            let mut st = state.lock().await;
+            if st.app.metadata.name == name {
+                let started = Instant::now();
+                let result = self.reconciler.reconcile(&mut st).await;
+                return Some(PassResult { app: name.to_string(), result, duration: started.elapsed() });
+            }
+        }
+        None
+    }
+
     /// Self-heals the given applications (those with `selfHeal`), skipping any whose
     /// self-heal is paused after a fight.
     pub async fn heal(&self, indices: BTreeSet<usize>) -> Vec<PassResult> {

@@ -158,6 +158,12 @@ impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
     /// Fetches the desired revision, renders it when it changed, and syncs (or, without
     /// automated sync, reports drift).
     pub async fn reconcile(&self, state: &mut AppState) -> Result<SyncResult, Error> {
+        use tracing::Instrument;
+        let span = tracing::info_span!("reconcile", app = %state.app.metadata.name, namespace = %state.app.namespace());
+        self.reconcile_with_retry(state).instrument(span).await
+    }
+
+    async fn reconcile_with_retry(&self, state: &mut AppState) -> Result<SyncResult, Error> {
         let mut outcome = self.reconcile_inner(state).await;
         // syncPolicy.retry: a failed sync (an error, or an object that failed) is tried again.
         if let (Some(policy), false) = (state.app.retry_policy(), self.dry_run) {
@@ -296,6 +302,12 @@ impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
     /// Re-applies the last rendered objects where the cluster drifted from them (without
     /// fetching Git): self-heal. Does nothing unless the Application has `selfHeal`.
     pub async fn self_heal(&self, state: &mut AppState) -> Result<Option<SyncResult>, Error> {
+        use tracing::Instrument;
+        let span = tracing::info_span!("self_heal", app = %state.app.metadata.name);
+        self.self_heal_inner(state).instrument(span).await
+    }
+
+    async fn self_heal_inner(&self, state: &mut AppState) -> Result<Option<SyncResult>, Error> {
         if !state.app.self_heal() || state.revision.is_none() {
             return Ok(None);
         }

@@ -92,6 +92,10 @@ async fn a_steady_pass_reads_the_cache_and_sends_no_request() {
     let counts = testkit.state().lock().unwrap().requests.clone();
     assert_eq!(counts.writes(), 0, "{counts:?}");
     assert_eq!(counts.total(), 0, "steady state is read from the watch-fed cache: {counts:?}");
+    // A refresh of one application by name (a Git webhook).
+    let one = manager.reconcile_app("two").await.expect("known");
+    assert_eq!(one.result.unwrap().count(gitops_sync::Action::Unchanged), 2);
+    assert!(manager.reconcile_app("three").await.is_none());
 }
 
 async fn wait_for(what: &str, timeout: Duration, mut check: impl AsyncFnMut() -> bool) -> Duration {

@@ -18,6 +18,12 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # In a reconciler's tests
+//!
+//! [`TestCluster::client`] is a real kube-client over HTTP, so `gitops_sync::KubeCluster`
+//! and any `Reconciler` run against it unchanged; [`TestCluster::state`] lets a test inject
+//! faults, switch workload simulation and count requests; [`git`] starts real Git servers.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
