@@ -1,6 +1,8 @@
-//! The live-state cache: one kube-runtime watcher per kind an application uses, so
-//! steady-state reconciles read memory instead of the API server (what Argo CD's cluster
-//! cache does), and a broadcast of changes to managed objects, which feeds self-heal.
+//! The live-state cache: kube-runtime watchers of the kinds an application uses, filtered by
+//! label to the objects the sync engine manages (ApplySet members and parents; Namespaces
+//! whole), so steady-state reconciles read memory instead of the API server, and a broadcast
+//! of changes to managed objects, which feeds self-heal. Objects outside the filters (not yet
+//! managed) are read from the server.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -75,12 +77,29 @@ impl Drop for KindCache {
     }
 }
 
-/// Watch-fed objects of every kind asked for so far.
+/// Watch-fed objects of every kind asked for so far, filtered to what the sync engine manages:
+/// members of an ApplySet (`applyset.kubernetes.io/part-of`), ApplySet parents
+/// (`applyset.kubernetes.io/id`, ConfigMaps) and every Namespace. A read the filters do not
+/// cover (an object we do not manage yet) goes to the server.
 pub(crate) struct LiveCache {
-    kinds: Mutex<HashMap<GroupVersionKind, Arc<KindCache>>>,
+    kinds: Mutex<HashMap<(GroupVersionKind, &'static str), Arc<KindCache>>>,
     changes: broadcast::Sender<Change>,
     /// How long a first read waits for a kind's initial list before asking the server.
     sync_timeout: Duration,
+}
+
+/// The label selectors a kind is watched with (`""` watches every object of the kind).
+fn selectors(gvk: &GroupVersionKind) -> &'static [&'static str] {
+    match (gvk.group.as_str(), gvk.kind.as_str()) {
+        ("", "Namespace") => &[""],
+        ("", "ConfigMap") => &[PART_OF, crate::engine::APPLYSET_ID],
+        _ => &[PART_OF],
+    }
+}
+
+/// Whether an object falls under a watch's selector (an existence selector, or none).
+fn covered(selector: &str, o: &Object) -> bool {
+    selector.is_empty() || o.label(selector).is_some()
 }
 
 fn key_of(o: &Object) -> (String, String) {
@@ -104,26 +123,42 @@ impl LiveCache {
         self.changes.subscribe()
     }
 
-    /// The kind's cache, started on first use; `None` until its initial list arrived (within
-    /// the sync timeout), so callers fall back to the server.
-    async fn kind(&self, client: &kube::Client, gvk: &GroupVersionKind, ar: &ApiResource) -> Option<Arc<KindCache>> {
-        let cache = {
+    /// A kind's caches (one per selector), started on first use; `None` until their initial
+    /// lists arrived (within the sync timeout), so callers fall back to the server.
+    async fn kind(
+        &self,
+        client: &kube::Client,
+        gvk: &GroupVersionKind,
+        ar: &ApiResource,
+    ) -> Option<Vec<(&'static str, Arc<KindCache>)>> {
+        let caches: Vec<(&'static str, Arc<KindCache>)> = {
             let mut kinds = self.kinds.lock().expect("cache lock");
-            kinds
-                .entry(gvk.clone())
-                .or_insert_with(|| Arc::new(start(client.clone(), ar.clone(), self.changes.clone())))
-                .clone()
+            selectors(gvk)
+                .iter()
+                .map(|sel| {
+                    let c = kinds
+                        .entry((gvk.clone(), *sel))
+                        .or_insert_with(|| Arc::new(start(client.clone(), ar.clone(), sel, self.changes.clone())))
+                        .clone();
+                    (*sel, c)
+                })
+                .collect()
         };
-        let mut ready = cache.ready.clone();
-        if *ready.borrow() {
-            return Some(cache);
+        for (_, cache) in &caches {
+            let mut ready = cache.ready.clone();
+            if *ready.borrow() {
+                continue;
+            }
+            match tokio::time::timeout(self.sync_timeout, ready.wait_for(|r| *r)).await {
+                Ok(Ok(_)) => {}
+                _ => return None,
+            }
         }
-        match tokio::time::timeout(self.sync_timeout, ready.wait_for(|r| *r)).await {
-            Ok(Ok(_)) => Some(cache),
-            _ => None,
-        }
+        Some(caches)
     }
 
+    /// `Some(found)` when the caches can answer (found, or a watch that sees every object of
+    /// the kind); `None` when the server must be asked.
     pub(crate) async fn get(
         &self,
         client: &kube::Client,
@@ -132,11 +167,18 @@ impl LiveCache {
         namespace: &str,
         name: &str,
     ) -> Option<Option<Object>> {
-        let cache = self.kind(client, gvk, ar).await?;
-        let objects = cache.objects.read().expect("store lock");
-        Some(objects.get(&(namespace.to_string(), name.to_string())).cloned())
+        let caches = self.kind(client, gvk, ar).await?;
+        let key = (namespace.to_string(), name.to_string());
+        for (_, cache) in &caches {
+            if let Some(o) = cache.objects.read().expect("store lock").get(&key) {
+                return Some(Some(o.clone()));
+            }
+        }
+        caches.iter().any(|(sel, _)| sel.is_empty()).then_some(None)
     }
 
+    /// Members of one ApplySet (`part-of=<id>`), or anything of a fully watched kind; `None`
+    /// for selections the caches do not cover.
     pub(crate) async fn list(
         &self,
         client: &kube::Client,
@@ -146,17 +188,24 @@ impl LiveCache {
         selector: &str,
     ) -> Option<Vec<Object>> {
         let parsed = LabelSelector::parse(selector).ok()?;
-        let cache = self.kind(client, gvk, ar).await?;
-        let store = cache.objects.read().expect("store lock");
-        let in_ns = |o: &&Object| namespace.is_none_or(|ns| ns.is_empty() || o.namespace() == ns);
         let set = selector.strip_prefix(PART_OF).and_then(|r| r.strip_prefix('=')).filter(|v| !v.contains([',', '!']));
-        let mut out: Vec<Object> = match set {
-            Some(id) => store
-                .by_set
-                .get(id)
-                .map(|keys| keys.iter().filter_map(|k| store.objects.get(k)).filter(in_ns).cloned().collect())
-                .unwrap_or_default(),
-            None => store.objects.values().filter(in_ns).filter(|o| parsed.matches(o.labels())).cloned().collect(),
+        let caches = self.kind(client, gvk, ar).await?;
+        let in_ns = |o: &&Object| namespace.is_none_or(|ns| ns.is_empty() || o.namespace() == ns);
+        let mut out: Vec<Object> = match (set, caches.iter().find(|(sel, _)| sel.is_empty())) {
+            (_, Some((_, all))) => {
+                let store = all.objects.read().expect("store lock");
+                store.objects.values().filter(in_ns).filter(|o| parsed.matches(o.labels())).cloned().collect()
+            }
+            (Some(id), None) => {
+                let (_, members) = caches.iter().find(|(sel, _)| *sel == PART_OF)?;
+                let store = members.objects.read().expect("store lock");
+                store
+                    .by_set
+                    .get(id)
+                    .map(|keys| keys.iter().filter_map(|k| store.objects.get(k)).filter(in_ns).cloned().collect())
+                    .unwrap_or_default()
+            }
+            (None, None) => return None,
         };
         out.sort_by_key(key_of);
         Some(out)
@@ -164,14 +213,25 @@ impl LiveCache {
 
     /// Records what a write returned, so the next read sees it before the watch does.
     pub(crate) fn written(&self, gvk: &GroupVersionKind, object: &Object) {
-        if let Some(cache) = self.kinds.lock().expect("cache lock").get(gvk) {
-            upsert(&mut cache.objects.write().expect("store lock"), object.clone());
+        let kinds = self.kinds.lock().expect("cache lock");
+        for sel in selectors(gvk) {
+            if let Some(cache) = kinds.get(&(gvk.clone(), *sel)) {
+                let mut store = cache.objects.write().expect("store lock");
+                if covered(sel, object) {
+                    upsert(&mut store, object.clone());
+                } else {
+                    store.remove(&key_of(object));
+                }
+            }
         }
     }
 
     pub(crate) fn deleted(&self, gvk: &GroupVersionKind, namespace: &str, name: &str) {
-        if let Some(cache) = self.kinds.lock().expect("cache lock").get(gvk) {
-            cache.objects.write().expect("store lock").remove(&(namespace.to_string(), name.to_string()));
+        let kinds = self.kinds.lock().expect("cache lock");
+        for sel in selectors(gvk) {
+            if let Some(cache) = kinds.get(&(gvk.clone(), *sel)) {
+                cache.objects.write().expect("store lock").remove(&(namespace.to_string(), name.to_string()));
+            }
         }
     }
 }
@@ -196,14 +256,16 @@ fn to_object(d: DynamicObject, ar: &ApiResource) -> Option<Object> {
     Object::from_value(v).ok()
 }
 
-fn start(client: kube::Client, ar: ApiResource, changes: broadcast::Sender<Change>) -> KindCache {
+fn start(client: kube::Client, ar: ApiResource, selector: &str, changes: broadcast::Sender<Change>) -> KindCache {
     let (ready_tx, ready) = watch::channel(false);
     let objects_holder: Arc<RwLock<Store>> = Arc::default();
     let store = objects_holder.clone();
     let api: Api<DynamicObject> = Api::all_with(client, &ar);
+    let config =
+        if selector.is_empty() { watcher::Config::default() } else { watcher::Config::default().labels(selector) };
     let task = tokio::spawn(async move {
         let mut pending: Option<Store> = None;
-        let mut stream = watcher::watcher(api, watcher::Config::default()).default_backoff().boxed();
+        let mut stream = watcher::watcher(api, config).default_backoff().boxed();
         let notify = |o: &Object, deleted: bool| {
             if let Some(id) = o.label(PART_OF) {
                 let _ = changes.send(Change { key: o.key(), applyset: id.to_string(), deleted });
