@@ -195,3 +195,53 @@ async fn the_server_side_dry_run_diff_sees_drift_and_not_defaults() {
     );
     assert!(testkit.state().lock().unwrap().requests.get("patch(dry-run)") >= 1);
 }
+
+#[tokio::test]
+async fn health_waits_succeed_or_fail_fast() {
+    for (sim, want) in [(Simulation::Healthy, Health::Current), (Simulation::Failing, Health::Failed)] {
+        let (_t, c) = cluster(sim).await;
+        let r = engine::sync(&c, vec![deployment("web")], &opts()).await.unwrap();
+        let start = std::time::Instant::now();
+        let h = engine::wait_healthy(&c, &r, std::time::Duration::from_secs(60)).await.unwrap();
+        assert_eq!(h, want, "{sim:?}");
+        assert!(start.elapsed() < std::time::Duration::from_secs(10), "{sim:?}: took {:?}", start.elapsed());
+    }
+    // Nothing becomes ready (no nodes): the wait ends at its timeout, InProgress.
+    let (_t, c) = cluster(Simulation::Off).await;
+    let r = engine::sync(&c, vec![deployment("web")], &opts()).await.unwrap();
+    let h = engine::wait_healthy(&c, &r, std::time::Duration::from_millis(300)).await.unwrap();
+    assert_eq!(h, Health::InProgress);
+}
+
+#[tokio::test]
+async fn an_interrupted_sync_is_completed_by_the_next_one() {
+    let (testkit, c) = cluster(Simulation::Off).await;
+    let svc = obj(json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+        "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}}));
+    let mut web = deployment("web");
+    web.set_annotation("argocd.argoproj.io/sync-wave", "1");
+    let desired = vec![cm("config", 0), svc, web];
+    // The Service's writes fail for longer than the engine retries: the sync stops after its
+    // wave (as Argo CD, later waves wait for earlier ones to succeed).
+    testkit.state().lock().unwrap().faults.push(gitops_testkit::Fault::new(
+        Some("patch"),
+        Some("services"),
+        gitops_testkit::FaultAction::Status(500),
+        5,
+    ));
+    let first = engine::sync(&c, desired.clone(), &opts()).await.unwrap();
+    assert!(!first.succeeded(), "{first:?}");
+    assert_eq!(first.resources.iter().find(|r| r.key.name == "config").map(|r| r.action), Some(Action::Created));
+    assert!(first.resources.iter().all(|r| r.key.kind != "Deployment"), "no later wave after a failure: {first:?}");
+    let second = engine::sync(&c, desired, &opts()).await.unwrap();
+    assert!(second.succeeded(), "{second:?}");
+    let actions: Vec<(String, Action)> = second.resources.iter().map(|r| (r.key.kind.clone(), r.action)).collect();
+    assert_eq!(
+        actions,
+        vec![
+            ("ConfigMap".into(), Action::Unchanged),
+            ("Service".into(), Action::Created),
+            ("Deployment".into(), Action::Created)
+        ]
+    );
+}
