@@ -391,6 +391,15 @@ impl GitSource {
         let lock = self.lock_for(url);
         let _guard = lock.lock().expect("repository lock");
         let path = self.cache_path(url);
+        // Other processes sharing the cache directory take turns too (an advisory lock on a
+        // file beside the repository, released when the file is closed).
+        let lock_file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path.with_extension("lock"))
+            .map_err(|e| Error::Cache { path: path.display().to_string(), reason: e.to_string() })?;
+        lock_file.lock().map_err(|e| Error::Cache { path: path.display().to_string(), reason: e.to_string() })?;
         let creds = self.credentials_for(url);
         let fetch_err =
             |e: &dyn std::error::Error| Error::Fetch { repo_url: redact(url), reason: scrub(&chain(e), &creds) };

@@ -89,3 +89,32 @@ async fn unreachable_repository_is_a_clear_error() {
     assert!(err.to_string().contains("fetch failed"), "{err}");
     assert_eq!(gitops_git::redact("https://user:secret@example.com/r.git"), "https://***@example.com/r.git");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_fetches_share_a_cache_and_a_corrupt_cache_is_rebuilt() {
+    let upstream = repo();
+    let url = format!("file://{}", upstream.path().display());
+    let cache = tempfile::tempdir().unwrap();
+    // Separate sources (as separate processes would be) on one cache directory, at once.
+    let tasks: Vec<_> = (0..6)
+        .map(|_| {
+            let (url, dir) = (url.clone(), cache.path().to_path_buf());
+            tokio::spawn(async move { GitSource::new(&dir).unwrap().resolve(&url, "HEAD").await })
+        })
+        .collect();
+    let head = git(upstream.path(), &["rev-parse", "HEAD"]);
+    for t in tasks {
+        assert_eq!(t.await.unwrap().unwrap().commit, head);
+    }
+    let source = GitSource::new(cache.path()).unwrap();
+    let dir = source.cache_dir_of(&url);
+    let fsck = Command::new("git").args(["fsck", "--no-progress"]).current_dir(&dir).output().unwrap();
+    assert!(fsck.status.success(), "{}", String::from_utf8_lossy(&fsck.stderr));
+
+    // Corrupt the cache: it is detected, removed and cloned again.
+    std::fs::remove_dir_all(dir.join("objects")).unwrap();
+    std::fs::write(dir.join("HEAD"), "garbage").unwrap();
+    let rev = source.resolve(&url, "HEAD").await.unwrap();
+    assert_eq!(rev.commit, head);
+    assert!(source.open(&rev).await.unwrap().read_to_string("base/cm.yaml").is_ok());
+}
