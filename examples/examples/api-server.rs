@@ -56,11 +56,11 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Some(path) = kubeconfig {
-        if let Err(e) = std::fs::write(&path, cluster.kubeconfig()) {
-            eprintln!("error: cannot write {path}: {e}");
-            return ExitCode::FAILURE;
-        }
+    if let Some(path) = kubeconfig
+        && let Err(e) = std::fs::write(&path, cluster.kubeconfig())
+    {
+        eprintln!("error: cannot write {path}: {e}");
+        return ExitCode::FAILURE;
     }
     println!("serving on {}", cluster.url());
     let _ = tokio::signal::ctrl_c().await;

@@ -629,10 +629,9 @@ fn clean_live(live: &Value, compare_status: bool) -> Value {
                 .get("annotations")
                 .and_then(Value::as_object)
                 .is_some_and(|a| a.contains_key("kubectl.kubernetes.io/last-applied-configuration"))
+                && let Some(Value::Object(a)) = meta.get_mut("annotations")
             {
-                if let Some(Value::Object(a)) = meta.get_mut("annotations") {
-                    a.remove("kubectl.kubernetes.io/last-applied-configuration");
-                }
+                a.remove("kubectl.kubernetes.io/last-applied-configuration");
             }
         }
     }

@@ -458,10 +458,11 @@ pub(crate) fn validate(value: &Value) -> std::result::Result<(), String> {
             _ => "missing field \"metadata.name\"".into(),
         });
     }
-    if let Some(ns) = meta.get("namespace") {
-        if !ns.is_string() && !ns.is_null() {
-            return Err(format!("field \"metadata.namespace\" must be a string, found {}", type_name(ns)));
-        }
+    if let Some(ns) = meta.get("namespace")
+        && !ns.is_string()
+        && !ns.is_null()
+    {
+        return Err(format!("field \"metadata.namespace\" must be a string, found {}", type_name(ns)));
     }
     for f in ["labels", "annotations"] {
         if let Some(v) = meta.get(f) {

@@ -72,12 +72,12 @@ impl Directory {
 /// Matches a path against a glob: `*` within a segment, `**` across segments, `?` one
 /// character, `{a,b}` alternatives.
 pub fn glob_match(glob: &str, path: &str) -> bool {
-    if let (Some(open), Some(close)) = (glob.find('{'), glob.find('}')) {
-        if open < close {
-            return glob[open + 1..close]
-                .split(',')
-                .any(|alt| glob_match(&format!("{}{}{}", &glob[..open], alt, &glob[close + 1..]), path));
-        }
+    if let (Some(open), Some(close)) = (glob.find('{'), glob.find('}'))
+        && open < close
+    {
+        return glob[open + 1..close]
+            .split(',')
+            .any(|alt| glob_match(&format!("{}{}{}", &glob[..open], alt, &glob[close + 1..]), path));
     }
     let g: Vec<char> = glob.chars().collect();
     let p: Vec<char> = path.chars().collect();

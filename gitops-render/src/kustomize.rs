@@ -716,15 +716,13 @@ impl Build<'_> {
         let looks_inline = entry.contains('\n') || entry.trim_start().starts_with('{');
         if !looks_inline {
             let p = join(dir, entry).ok();
-            if let Some(p) = p {
-                if self.tree.kind(&p)? == Some(EntryKind::File)
-                    || self.restrictor == LoadRestrictor::RootOnly && !within(dir, &p)
-                {
-                    let (p, bytes) = self.read_file(dir, file, field, entry)?;
-                    let text =
-                        String::from_utf8(bytes).map_err(|_| kerr(file, field, format!("{p}: not valid UTF-8")))?;
-                    return Ok((p, text));
-                }
+            if let Some(p) = p
+                && (self.tree.kind(&p)? == Some(EntryKind::File)
+                    || self.restrictor == LoadRestrictor::RootOnly && !within(dir, &p))
+            {
+                let (p, bytes) = self.read_file(dir, file, field, entry)?;
+                let text = String::from_utf8(bytes).map_err(|_| kerr(file, field, format!("{p}: not valid UTF-8")))?;
+                return Ok((p, text));
             }
             if !entry.contains(':') {
                 return Err(kerr(file, field, format!("{entry:?}: no such file")));
@@ -1023,14 +1021,14 @@ fn set_images(v: &mut Value, images: &[&ImageEntry]) {
     match v {
         Value::Object(map) => {
             for (k, child) in map.iter_mut() {
-                if matches!(k.as_str(), "containers" | "initContainers") {
-                    if let Value::Array(items) = child {
-                        for c in items.iter_mut() {
-                            if let Some(Value::String(image)) = c.get_mut("image") {
-                                if let Some(new) = new_image(image, images) {
-                                    *image = new;
-                                }
-                            }
+                if matches!(k.as_str(), "containers" | "initContainers")
+                    && let Value::Array(items) = child
+                {
+                    for c in items.iter_mut() {
+                        if let Some(Value::String(image)) = c.get_mut("image")
+                            && let Some(new) = new_image(image, images)
+                        {
+                            *image = new;
                         }
                     }
                 }

@@ -111,10 +111,10 @@ pub(crate) fn fix(entries: &mut [Entry<'_>]) {
             let segs: Vec<String> = path.split('/').map(|s| s.replace("~1", "/")).collect();
             let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
             walk(v, &segs, false, &mut |slot| {
-                if let Value::String(s) = slot {
-                    if let Some(new) = resolve(target_kind, target_group, s) {
-                        *s = new;
-                    }
+                if let Value::String(s) = slot
+                    && let Some(new) = resolve(target_kind, target_group, s)
+                {
+                    *s = new;
                 }
             });
         };
@@ -136,25 +136,25 @@ pub(crate) fn fix(entries: &mut [Entry<'_>]) {
                 }
             }
         }
-        if matches!(kind.as_str(), "RoleBinding" | "ClusterRoleBinding") {
-            if let Some(Value::Array(subjects)) = v.get_mut("subjects") {
-                for s in subjects {
-                    if s.get("kind").and_then(Value::as_str) != Some("ServiceAccount") {
-                        continue;
-                    }
-                    let name = s.get("name").and_then(Value::as_str).unwrap_or("").to_string();
-                    let sns = s.get("namespace").and_then(Value::as_str).unwrap_or("").to_string();
-                    let hit = candidates.iter().find(|c| {
-                        c.kind == "ServiceAccount"
-                            && c.old_names
-                                .iter()
-                                .any(|(n, nm)| *nm == name && (sns.is_empty() || *n == sns || c.namespace == sns))
-                    });
-                    if let Some(c) = hit {
-                        s["name"] = Value::String(c.name.clone());
-                        if !c.namespace.is_empty() {
-                            s["namespace"] = Value::String(c.namespace.clone());
-                        }
+        if matches!(kind.as_str(), "RoleBinding" | "ClusterRoleBinding")
+            && let Some(Value::Array(subjects)) = v.get_mut("subjects")
+        {
+            for s in subjects {
+                if s.get("kind").and_then(Value::as_str) != Some("ServiceAccount") {
+                    continue;
+                }
+                let name = s.get("name").and_then(Value::as_str).unwrap_or("").to_string();
+                let sns = s.get("namespace").and_then(Value::as_str).unwrap_or("").to_string();
+                let hit = candidates.iter().find(|c| {
+                    c.kind == "ServiceAccount"
+                        && c.old_names
+                            .iter()
+                            .any(|(n, nm)| *nm == name && (sns.is_empty() || *n == sns || c.namespace == sns))
+                });
+                if let Some(c) = hit {
+                    s["name"] = Value::String(c.name.clone());
+                    if !c.namespace.is_empty() {
+                        s["namespace"] = Value::String(c.namespace.clone());
                     }
                 }
             }

@@ -315,14 +315,14 @@ pub fn merge_into(
     let mut input = secret.clone();
     let name = existing.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
     let namespace = existing.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("").to_string();
-    if let Some(meta) = input.as_object_mut().map(|o| o.entry("metadata").or_insert_with(|| json!({}))) {
-        if let Some(m) = meta.as_object_mut() {
-            m.insert("name".into(), json!(name));
-            if namespace.is_empty() {
-                m.remove("namespace");
-            } else {
-                m.insert("namespace".into(), json!(namespace));
-            }
+    if let Some(meta) = input.as_object_mut().map(|o| o.entry("metadata").or_insert_with(|| json!({})))
+        && let Some(m) = meta.as_object_mut()
+    {
+        m.insert("name".into(), json!(name));
+        if namespace.is_empty() {
+            m.remove("namespace");
+        } else {
+            m.insert("namespace".into(), json!(namespace));
         }
     }
     let opts = SealOptions { name: None, namespace: None, allow_empty_data: true, ..options.clone() };

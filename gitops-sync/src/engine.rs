@@ -650,10 +650,11 @@ pub async fn sync<C: Cluster>(cluster: &C, desired: Vec<Object>, opts: &SyncOpti
             }
             for r in outcomes {
                 failed |= r.action == Action::Failed;
-                if r.action != Action::Failed && r.gvk.kind == "CustomResourceDefinition" {
-                    if let Some(p) = planned.iter().find(|p| p.object.key() == r.key) {
-                        schema.add_crd(&p.object).ok();
-                    }
+                if r.action != Action::Failed
+                    && r.gvk.kind == "CustomResourceDefinition"
+                    && let Some(p) = planned.iter().find(|p| p.object.key() == r.key)
+                {
+                    schema.add_crd(&p.object).ok();
                 }
                 result.resources.push(r);
             }

@@ -602,11 +602,11 @@ impl State {
         let uid = self.uid();
         let ip = self.next_ip();
         let meta = meta_mut(&mut v);
-        if meta.get("name").and_then(Value::as_str).is_none_or(str::is_empty) {
-            if let Some(prefix) = meta.get("generateName").and_then(Value::as_str) {
-                let suffix: String = uid.chars().filter(|c| c.is_ascii_alphanumeric()).take(5).collect();
-                meta.insert("name".into(), json!(format!("{prefix}{suffix}")));
-            }
+        if meta.get("name").and_then(Value::as_str).is_none_or(str::is_empty)
+            && let Some(prefix) = meta.get("generateName").and_then(Value::as_str)
+        {
+            let suffix: String = uid.chars().filter(|c| c.is_ascii_alphanumeric()).take(5).collect();
+            meta.insert("name".into(), json!(format!("{prefix}{suffix}")));
         }
         if res.namespaced {
             meta.insert("namespace".into(), json!(target.namespace));
@@ -672,10 +672,10 @@ impl State {
                     prune_and_default(child, s);
                 }
             }
-            if schema.get("x-kubernetes-preserve-unknown-fields") != Some(&json!(true)) {
-                if let Some(props) = schema.get("properties").and_then(Value::as_object) {
-                    m.retain(|k, _| matches!(k.as_str(), "apiVersion" | "kind" | "metadata") || props.contains_key(k));
-                }
+            if schema.get("x-kubernetes-preserve-unknown-fields") != Some(&json!(true))
+                && let Some(props) = schema.get("properties").and_then(Value::as_object)
+            {
+                m.retain(|k, _| matches!(k.as_str(), "apiVersion" | "kind" | "metadata") || props.contains_key(k));
             }
         }
     }
@@ -712,10 +712,11 @@ impl State {
                 )],
             ));
         }
-        if let Some(m) = body.as_object_mut() {
-            if res.subresources.iter().any(|(s, _)| s == "status") && res.custom {
-                m.remove("status");
-            }
+        if let Some(m) = body.as_object_mut()
+            && res.subresources.iter().any(|(s, _)| s == "status")
+            && res.custom
+        {
+            m.remove("status");
         }
         let entries = self.update_entries(res, None, &body, opts, None, &now());
         let new = self.prepare_new(res, target, body);
@@ -798,26 +799,26 @@ impl State {
         // Registry-allocated fields survive updates that leave them out.
         if res.kind == "Service" && res.group.is_empty() {
             for f in ["clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"] {
-                if new.pointer(&format!("/spec/{f}")).is_none() {
-                    if let (Some(v), Some(spec)) = (
+                if new.pointer(&format!("/spec/{f}")).is_none()
+                    && let (Some(v), Some(spec)) = (
                         old.pointer(&format!("/spec/{f}")).cloned(),
                         new.get_mut("spec").and_then(Value::as_object_mut),
-                    ) {
-                        spec.insert(f.into(), v);
-                    }
+                    )
+                {
+                    spec.insert(f.into(), v);
                 }
             }
         }
         if res.kind == "Namespace" && res.group.is_empty() {
-            if new.get("spec").is_none_or(|s| s.get("finalizers").is_none()) {
-                if let Some(f) = old.pointer("/spec/finalizers").cloned() {
-                    new["spec"]["finalizers"] = f;
-                }
+            if new.get("spec").is_none_or(|s| s.get("finalizers").is_none())
+                && let Some(f) = old.pointer("/spec/finalizers").cloned()
+            {
+                new["spec"]["finalizers"] = f;
             }
-            if subresource != "status" {
-                if let Some(s) = old.get("status").cloned() {
-                    new["status"] = s;
-                }
+            if subresource != "status"
+                && let Some(s) = old.get("status").cloned()
+            {
+                new["status"] = s;
             }
         }
         new
@@ -1227,10 +1228,10 @@ impl State {
 
     fn establish_crd(&mut self, res: &Resource, obj: &Value) {
         let Ok(crd) = Object::from_value(obj.clone()) else { return };
-        if obj.pointer("/metadata/deletionTimestamp").is_none() {
-            if let Ok(kinds) = self.schema.add_crd(&crd) {
-                self.registry.add_crd_kinds(&kinds);
-            }
+        if obj.pointer("/metadata/deletionTimestamp").is_none()
+            && let Ok(kinds) = self.schema.add_crd(&crd)
+        {
+            self.registry.add_crd_kinds(&kinds);
         }
         let established = obj
             .pointer("/status/conditions")
@@ -1420,15 +1421,15 @@ fn check_immutable(res: &Resource, old: &Value, new: &Value) -> Result<(), ApiEr
         // client controls.
         let strip = |v: Option<&Value>| {
             let mut v = v.cloned().unwrap_or(Value::Null);
-            if *f == "/spec/template" {
-                if let Some(l) = v.pointer_mut("/metadata/labels").and_then(Value::as_object_mut) {
-                    l.retain(|k, _| !k.starts_with("batch.kubernetes.io/") && k != "controller-uid" && k != "job-name");
-                }
+            if *f == "/spec/template"
+                && let Some(l) = v.pointer_mut("/metadata/labels").and_then(Value::as_object_mut)
+            {
+                l.retain(|k, _| !k.starts_with("batch.kubernetes.io/") && k != "controller-uid" && k != "job-name");
             }
-            if *f == "/spec/selector" {
-                if let Some(l) = v.pointer_mut("/matchLabels").and_then(Value::as_object_mut) {
-                    l.retain(|k, _| !k.starts_with("batch.kubernetes.io/") && k != "controller-uid");
-                }
+            if *f == "/spec/selector"
+                && let Some(l) = v.pointer_mut("/matchLabels").and_then(Value::as_object_mut)
+            {
+                l.retain(|k, _| !k.starts_with("batch.kubernetes.io/") && k != "controller-uid");
             }
             v
         };

@@ -315,14 +315,15 @@ pub fn allocate(group: &str, kind: &str, v: &mut Value, uid: &str, ip: &str, nod
             }
             let lb_without_ports =
                 ty == "LoadBalancer" && spec.get("allocateLoadBalancerNodePorts") == Some(&json!(false));
-            if (ty == "NodePort" || ty == "LoadBalancer") && !lb_without_ports {
-                if let Some(Value::Array(ports)) = spec.get_mut("ports") {
-                    for p in ports {
-                        let p = obj(p);
-                        if p.get("nodePort").is_none() {
-                            *node_port = if *node_port >= 32767 { 30000 } else { *node_port + 1 };
-                            p.insert("nodePort".into(), json!(*node_port));
-                        }
+            if (ty == "NodePort" || ty == "LoadBalancer")
+                && !lb_without_ports
+                && let Some(Value::Array(ports)) = spec.get_mut("ports")
+            {
+                for p in ports {
+                    let p = obj(p);
+                    if p.get("nodePort").is_none() {
+                        *node_port = if *node_port >= 32767 { 30000 } else { *node_port + 1 };
+                        p.insert("nodePort".into(), json!(*node_port));
                     }
                 }
             }

@@ -299,10 +299,10 @@ pub fn apply(
         return Err(conflicts);
     }
     let mut config = config.clone();
-    if subresource.is_none() {
-        if let Some(m) = config.as_object_mut() {
-            m.remove("status");
-        }
+    if subresource.is_none()
+        && let Some(m) = config.as_object_mut()
+    {
+        m.remove("status");
     }
     let mut merged = merge(live, &config, node);
     let previous =
