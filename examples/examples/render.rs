@@ -113,7 +113,9 @@ fn render(dir: &str, restrictor: LoadRestrictor) -> Result<String, Box<dyn std::
     let abs = std::fs::canonicalize(dir).map_err(|e| format!("{dir}: {e}"))?;
     let tree = DirTree::new("/")?;
     let rel = abs.to_string_lossy().trim_start_matches('/').to_string();
-    let objects = Kustomize { load_restrictor: restrictor }.build(&tree, &rel)?;
+    let cache = std::env::temp_dir().join("gitops-render-cache");
+    let remote = gitops_git::GitSource::new(&cache)?.remote_loader();
+    let objects = Kustomize { load_restrictor: restrictor, remote: Some(remote) }.build(&tree, &rel)?;
     Ok(yaml::to_yaml_stream(&objects))
 }
 
@@ -134,8 +136,10 @@ fn render_repo(
     })?;
     eprintln!("# {} at {} ({})", gitops_git::redact(url), revision.commit, revision.reference);
     let path = gitops_core::tree::normalize(path)?;
-    let renderer =
-        gitops_render::AutoRenderer { kustomize: Kustomize { load_restrictor: restrictor }, ..Default::default() };
+    let renderer = gitops_render::AutoRenderer {
+        kustomize: Kustomize { load_restrictor: restrictor, remote: Some(source.remote_loader()) },
+        ..Default::default()
+    };
     let objects = renderer.render(&tree, &path)?;
     Ok(yaml::to_yaml_stream(&objects))
 }

@@ -227,3 +227,29 @@ async fn bad_inputs_fail_with_clear_errors() {
     .await;
     assert!(e.contains("--sealed-keys") && e.contains("nokeys"), "{e}");
 }
+
+#[test]
+fn remote_bases_come_through_the_git_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = dir.path().join("platform");
+    std::fs::create_dir_all(upstream.join("deploy/base")).unwrap();
+    std::fs::write(upstream.join("deploy/base/kustomization.yaml"), "resources:\n- cm.yaml\n").unwrap();
+    std::fs::write(
+        upstream.join("deploy/base/cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: shared}\ndata: {v: '1'}\n",
+    )
+    .unwrap();
+    git(&upstream, &["init", "-q", "-b", "main"]);
+    git(&upstream, &["add", "-A"]);
+    git(&upstream, &["commit", "-q", "-m", "v1"]);
+    git(&upstream, &["tag", "v1.0.0"]);
+    let overlay = gitops_core::MemTree::new().with_file(
+        "app/kustomization.yaml",
+        format!("namespace: team\nresources:\n- file://{}//deploy/base?ref=v1.0.0\n", upstream.display()),
+    );
+    let source = gitops_git::GitSource::new(dir.path().join("cache")).unwrap();
+    let k = gitops_render::Kustomize { remote: Some(source.remote_loader()), ..Default::default() };
+    let objects = k.build(&overlay, "app").unwrap();
+    assert_eq!(objects.len(), 1);
+    assert_eq!((objects[0].namespace(), objects[0].name()), ("team", "shared"));
+}

@@ -352,6 +352,28 @@ impl GitSource {
             .unwrap_or_default()
     }
 
+    /// Resolves and opens a revision synchronously (`""` means HEAD): for code that cannot await,
+    /// such as a renderer fetching a remote base.
+    pub fn tree_blocking(&self, url: &str, reference: &str) -> Result<GitTree, Error> {
+        let rev = self.resolve_blocking(url, if reference.is_empty() { "HEAD" } else { reference })?;
+        GitTree::open(&self.cache_path(url), url, &rev.commit)
+    }
+
+    /// A loader of remote Kustomize bases over this source (the shape of
+    /// `gitops_render::RemoteLoader`): `resources: [https://github.com/org/repo//base?ref=v1]`
+    /// is fetched into the cache and rendered from its object database.
+    #[allow(clippy::type_complexity)]
+    pub fn remote_loader(
+        &self,
+    ) -> Arc<dyn Fn(&str, &str) -> Result<Arc<dyn FileTree + Send + Sync>, String> + Send + Sync> {
+        let this = self.clone();
+        Arc::new(move |url: &str, reference: &str| {
+            this.tree_blocking(url, reference)
+                .map(|t| Arc::new(t) as Arc<dyn FileTree + Send + Sync>)
+                .map_err(|e| e.to_string())
+        })
+    }
+
     /// The cache directory of a URL.
     pub fn cache_dir_of(&self, url: &str) -> PathBuf {
         self.cache_path(url)

@@ -52,10 +52,63 @@ pub enum LoadRestrictor {
 /// assert_eq!(objects[0].name(), "prod-cfg");
 /// assert_eq!(objects[0].namespace(), "prod");
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct Kustomize {
     /// Which files may be read.
     pub load_restrictor: LoadRestrictor,
+    /// How remote resources (`https://github.com/org/repo//path?ref=v1`, `github.com/org/repo/path`,
+    /// `git@host:org/repo.git/path`) are fetched; without it they are an error. See
+    /// [`RemoteLoader`].
+    pub remote: Option<RemoteLoader>,
+}
+
+impl std::fmt::Debug for Kustomize {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kustomize")
+            .field("load_restrictor", &self.load_restrictor)
+            .field("remote", &self.remote.as_ref().map(|_| "loader"))
+            .finish()
+    }
+}
+
+/// Fetches a remote base: given a repository URL and a reference (`""` for the default branch),
+/// returns the tree of that revision. `gitops_git::GitSource::tree_blocking` fits.
+pub type RemoteLoader =
+    std::sync::Arc<dyn Fn(&str, &str) -> Result<std::sync::Arc<dyn FileTree + Send + Sync>, String> + Send + Sync>;
+
+/// A remote resource: repository URL, path inside it, reference.
+pub(crate) fn parse_remote(entry: &str) -> Option<(String, String, String)> {
+    let (base, query) = entry.split_once('?').unwrap_or((entry, ""));
+    let reference = query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("ref=").or_else(|| kv.strip_prefix("version=")))
+        .unwrap_or("")
+        .to_string();
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let (repo, path) = if let Some(i) = base[scheme_end..].find("//") {
+        (base[..scheme_end + i].to_string(), base[scheme_end + i + 2..].to_string())
+    } else if let Some(i) = base.find(".git/") {
+        (base[..i + 4].to_string(), base[i + 5..].to_string())
+    } else {
+        let rest = &base[scheme_end..];
+        let host_end = rest.find('/')?;
+        let (host, after) = (&rest[..host_end], &rest[host_end + 1..]);
+        if host == "github.com" || host == "gitlab.com" || host == "bitbucket.org" {
+            let mut seg = after.splitn(3, '/');
+            let (org, name) = (seg.next()?, seg.next()?);
+            let path = seg.next().unwrap_or("").to_string();
+            let prefix = if scheme_end == 0 { "https://".to_string() } else { base[..scheme_end].to_string() };
+            (format!("{prefix}{host}/{org}/{name}"), path)
+        } else {
+            (base.to_string(), String::new())
+        }
+    };
+    let repo = if repo.starts_with("github.com/") || repo.starts_with("gitlab.com/") {
+        format!("https://{repo}")
+    } else {
+        repo
+    };
+    Some((repo, path.trim_matches('/').to_string(), reference))
 }
 
 impl Renderer for Kustomize {
@@ -123,6 +176,7 @@ struct Build<'a> {
     next_id: &'a std::sync::atomic::AtomicU32,
     schema: &'static Schema,
     vars: &'a std::sync::Mutex<Vec<crate::kustomization::Var>>,
+    remote: Option<&'a RemoteLoader>,
 }
 
 pub(crate) fn kerr_pub(file: &str, field: impl Into<String>, message: impl Into<String>) -> Error {
@@ -146,6 +200,7 @@ impl Kustomize {
             next_id: &ids,
             schema: Schema::builtin(),
             vars: &vars,
+            remote: self.remote.as_ref(),
         };
         let mut acc = Vec::new();
         let (file, k) = b.run(&dir, &mut acc, Expect::Kustomization)?;
@@ -194,6 +249,39 @@ fn within(dir: &str, path: &str) -> bool {
 }
 
 impl Build<'_> {
+    /// Builds a remote base through the loader, in its own tree.
+    fn build_remote(&self, file: &str, field: &str, entry: &str) -> Result<Vec<Res>, Error> {
+        let Some(loader) = self.remote else {
+            return Err(kerr(
+                file,
+                field,
+                format!("remote resource {entry:?}: remote resources need a loader (Kustomize::remote)"),
+            ));
+        };
+        let (repo, path, reference) = parse_remote(entry)
+            .filter(|(r, _, _)| !r.starts_with("http") || !r.ends_with(".yaml") && !r.ends_with(".yml"))
+            .ok_or_else(|| kerr(file, field, format!("remote resource {entry:?}: not a Git repository URL")))?;
+        let tree =
+            loader(&repo, &reference).map_err(|e| kerr(file, field, format!("remote resource {entry:?}: {e}")))?;
+        let mut sub = Build {
+            tree: &*tree,
+            restrictor: self.restrictor,
+            stack: Vec::new(),
+            next_id: self.next_id,
+            schema: self.schema,
+            vars: self.vars,
+            remote: self.remote,
+        };
+        let mut out = Vec::new();
+        sub.run(&normalize(&path)?, &mut out, Expect::Kustomization).map_err(|e| match e {
+            Error::NoKustomization { dir } => {
+                kerr(file, field, format!("remote resource {entry:?}: {dir:?} has no kustomization file"))
+            }
+            other => other,
+        })?;
+        Ok(out)
+    }
+
     fn read_file(&self, dir: &str, file: &str, field: &str, entry: &str) -> Result<(String, Vec<u8>), Error> {
         let p = join(dir, entry).map_err(|_| kerr(file, field, format!("{entry:?} is outside the repository")))?;
         if self.restrictor == LoadRestrictor::RootOnly && !within(dir, &p) {
@@ -279,20 +367,21 @@ impl Build<'_> {
         // Nested kustomizations are independent builds: with several, they run in parallel
         // (each with its own copy of the cycle-detection stack); results keep list order.
         let mut kinds = Vec::with_capacity(entries.len());
-        for (field, entry) in &entries {
+        let mut built: Vec<Option<Result<Vec<Res>, Error>>> = (0..entries.len()).map(|_| None).collect();
+        let mut remote = vec![false; entries.len()];
+        for (i, (field, entry)) in entries.iter().enumerate() {
             if is_remote(entry) {
-                return Err(kerr(
-                    &file,
-                    field,
-                    format!("remote resource {entry:?}: remote resources are not supported without a Source hook"),
-                ));
+                built[i] = Some(self.build_remote(&file, field, entry));
+                remote[i] = true;
+                kinds.push((entry.to_string(), Some(EntryKind::Dir)));
+                continue;
             }
             let p = join(dir, entry).map_err(|_| kerr(&file, field, format!("{entry:?} is outside the repository")))?;
             let kind = self.tree.kind(&p)?;
             kinds.push((p, kind));
         }
-        let dirs: Vec<usize> = (0..entries.len()).filter(|&i| kinds[i].1 == Some(EntryKind::Dir)).collect();
-        let mut built: Vec<Option<Result<Vec<Res>, Error>>> = (0..entries.len()).map(|_| None).collect();
+        let dirs: Vec<usize> =
+            (0..entries.len()).filter(|&i| kinds[i].1 == Some(EntryKind::Dir) && !remote[i]).collect();
         let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(dirs.len());
         if workers > 1 {
             let chunks: Vec<Vec<usize>> =
@@ -308,6 +397,7 @@ impl Build<'_> {
                             next_id: self.next_id,
                             schema: self.schema,
                             vars: self.vars,
+                            remote: self.remote,
                         };
                         let kinds = &kinds;
                         scope.spawn(move || {
@@ -1165,4 +1255,34 @@ fn acc_view(acc: &mut [Res]) -> Vec<crate::nameref::Entry<'_>> {
     acc.iter_mut()
         .map(|r| crate::nameref::Entry { obj: &mut r.obj, history: &r.history, lineage: &r.lineage })
         .collect()
+}
+
+#[cfg(test)]
+mod remote_tests {
+    use super::parse_remote;
+
+    #[test]
+    fn remote_resource_urls() {
+        let p = |s: &str| parse_remote(s).unwrap();
+        assert_eq!(
+            p("https://github.com/kubernetes-sigs/kustomize//examples/multibases?ref=v1.0.6"),
+            ("https://github.com/kubernetes-sigs/kustomize".into(), "examples/multibases".into(), "v1.0.6".into())
+        );
+        assert_eq!(
+            p("github.com/org/repo/base?ref=main"),
+            ("https://github.com/org/repo".into(), "base".into(), "main".into())
+        );
+        assert_eq!(
+            p("git@gitlab.example.no:fintech/payments.git/base?version=v2"),
+            ("git@gitlab.example.no:fintech/payments.git".into(), "base".into(), "v2".into())
+        );
+        assert_eq!(
+            p("ssh://git@host/org/repo.git//deploy/prod"),
+            ("ssh://git@host/org/repo.git".into(), "deploy/prod".into(), "".into())
+        );
+        assert_eq!(
+            p("file:///srv/git/config.git//base?ref=v1"),
+            ("file:///srv/git/config.git".into(), "base".into(), "v1".into())
+        );
+    }
 }

@@ -39,5 +39,5 @@ mod vars;
 pub use directory::{AutoRenderer, Directory};
 pub use error::Error;
 pub use kustomization::Kustomization;
-pub use kustomize::{Kustomize, LoadRestrictor};
+pub use kustomize::{Kustomize, LoadRestrictor, RemoteLoader};
 pub use setimage::set_image;

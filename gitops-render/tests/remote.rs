@@ -1,0 +1,57 @@
+//! Remote bases through a loader: the overlay's `resources` names a repository URL with a path
+//! and a ref; the loader returns that revision's tree, which is built like a local base.
+
+use std::sync::{Arc, Mutex};
+
+use gitops_core::{FileTree, MemTree};
+use gitops_render::{Kustomize, RemoteLoader};
+
+fn base_tree(tag: &str) -> MemTree {
+    MemTree::new().with_file("deploy/base/kustomization.yaml", "resources:\n- cm.yaml\n").with_file(
+        "deploy/base/cm.yaml",
+        format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  tag: {tag}\n"),
+    )
+}
+
+#[test]
+fn a_remote_base_is_fetched_through_the_loader_and_built() {
+    let asked: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let log = asked.clone();
+    let loader: RemoteLoader = Arc::new(move |url: &str, reference: &str| {
+        log.lock().unwrap().push((url.to_string(), reference.to_string()));
+        match (url, reference) {
+            ("https://github.com/acme/platform", "v1.2.0") => {
+                Ok(Arc::new(base_tree("v1.2.0")) as Arc<dyn FileTree + Send + Sync>)
+            }
+            _ => Err(format!("{url}: no such repository")),
+        }
+    });
+    let overlay = MemTree::new().with_file(
+        "overlays/prod/kustomization.yaml",
+        "namePrefix: prod-\nresources:\n- https://github.com/acme/platform//deploy/base?ref=v1.2.0\n",
+    );
+    let k = Kustomize { remote: Some(loader.clone()), ..Default::default() };
+    let objects = k.build(&overlay, "overlays/prod").unwrap();
+    assert_eq!(objects.len(), 1);
+    assert_eq!(objects[0].name(), "prod-settings");
+    assert_eq!(objects[0].get("/data/tag").and_then(|v| v.as_str()), Some("v1.2.0"));
+    assert_eq!(
+        asked.lock().unwrap().as_slice(),
+        &[("https://github.com/acme/platform".to_string(), "v1.2.0".to_string())]
+    );
+
+    // Errors name the kustomization, the field and the entry.
+    let bad = MemTree::new().with_file("k/kustomization.yaml", "resources:\n- https://github.com/acme/missing//base\n");
+    let err = k.build(&bad, "k").unwrap_err().to_string();
+    assert!(
+        err.contains("k/kustomization.yaml") && err.contains("resources[0]") && err.contains("no such repository"),
+        "{err}"
+    );
+    let no_dir = MemTree::new()
+        .with_file("k/kustomization.yaml", "resources:\n- https://github.com/acme/platform//nowhere?ref=v1.2.0\n");
+    let err = k.build(&no_dir, "k").unwrap_err().to_string();
+    assert!(err.contains("no kustomization"), "{err}");
+    // Without a loader: a clear error.
+    let err = Kustomize::default().build(&overlay, "overlays/prod").unwrap_err().to_string();
+    assert!(err.contains("need a loader"), "{err}");
+}
