@@ -128,11 +128,31 @@ struct Res {
     needs_hash: bool,
     /// Ids of the kustomizations the resource went through, innermost first.
     lineage: Vec<u32>,
+    /// Where it came from, for `buildMetadata: [originAnnotations]`.
+    origin: Option<Origin>,
+}
+
+/// A resource's origin: the file it was read from, or the kustomization and generator that
+/// made it (paths inside the tree).
+#[derive(Clone, Debug)]
+enum Origin {
+    File(String),
+    Generator { kustomization: String, kind: &'static str },
+}
+
+/// `to` relative to directory `from` (both inside the tree), as Kustomize prints origins.
+fn relative(from: &str, to: &str) -> String {
+    let a: Vec<&str> = from.split('/').filter(|s| !s.is_empty()).collect();
+    let b: Vec<&str> = to.split('/').filter(|s| !s.is_empty()).collect();
+    let common = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let mut parts: Vec<&str> = std::iter::repeat_n("..", a.len() - common).collect();
+    parts.extend(&b[common..]);
+    parts.join("/")
 }
 
 impl Res {
     fn new(obj: Object) -> Self {
-        Res { obj, history: Vec::new(), needs_hash: false, lineage: Vec::new() }
+        Res { obj, history: Vec::new(), needs_hash: false, lineage: Vec::new(), origin: None }
     }
 
     fn rename(&mut self, namespace: &str, name: &str) {
@@ -429,7 +449,9 @@ impl Build<'_> {
                         if obj.kind() == "Kustomization" && obj.group() == "kustomize.config.k8s.io" {
                             return Err(kerr(&file, field, format!("{p} is a kustomization file, not a resource")));
                         }
-                        add_resource(acc, Res::new(obj), &file)?;
+                        let mut r = Res::new(obj);
+                        r.origin = Some(Origin::File(p.clone()));
+                        add_resource(acc, r, &file)?;
                     }
                 }
                 Some(EntryKind::Dir) => {
@@ -620,6 +642,8 @@ impl Build<'_> {
             "create" => {
                 let mut r = Res::new(obj);
                 r.needs_hash = !disable_hash;
+                let kind = if secret { "SecretGenerator" } else { "ConfigMapGenerator" };
+                r.origin = Some(Origin::Generator { kustomization: file.to_string(), kind });
                 add_resource(acc, r, file)
             }
             "merge" | "replace" => {
@@ -1209,10 +1233,30 @@ fn finish(
     }
     crate::nameref::fix(&mut acc_view(&mut acc));
     let earlier: Vec<Vec<String>> = acc.iter().map(|r| r.history.iter().map(|(_, n)| n.clone()).collect()).collect();
+    let root_dir = file.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+    let origins: Vec<Option<String>> = acc
+        .iter()
+        .map(|r| {
+            r.origin.as_ref().map(|o| match o {
+                Origin::File(p) => format!("path: {}\n", relative(root_dir, p)),
+                Origin::Generator { kustomization, kind } => format!(
+                    "configuredIn: {}\nconfiguredBy:\n  apiVersion: builtin\n  kind: {kind}\n",
+                    relative(root_dir, kustomization)
+                ),
+            })
+        })
+        .collect();
     let mut objects: Vec<Object> = acc.iter().map(|r| r.obj.clone()).collect();
     crate::vars::apply(file, vars, &mut objects, &earlier)?;
     let local: Vec<bool> =
         acc.iter().map(|r| r.obj.annotation("config.kubernetes.io/local-config") == Some("true")).collect();
+    if k.build_metadata.iter().any(|b| b == "originAnnotations") {
+        for (o, origin) in objects.iter_mut().zip(&origins) {
+            if let Some(text) = origin {
+                o.set_annotation("config.kubernetes.io/origin", text);
+            }
+        }
+    }
     let mut objects: Vec<Object> = objects.into_iter().zip(local).filter(|(_, l)| !l).map(|(o, _)| o).collect();
     match k.sort_options.as_ref().and_then(|s| s.order.as_deref()) {
         Some("fifo") => {}
@@ -1242,7 +1286,8 @@ fn finish(
                     o.set_label("app.kubernetes.io/managed-by", "kustomize-(devel)");
                 }
             }
-            "originAnnotations" | "transformerAnnotations" => {
+            "originAnnotations" => {}
+            "transformerAnnotations" => {
                 return Err(kerr(file, "buildMetadata", format!("{b} is not supported yet")));
             }
             other => return Err(kerr(file, "buildMetadata", format!("unknown option {other:?}"))),
