@@ -42,7 +42,8 @@ secrets and repositories:
   --ca-file FILE           CA bundle for HTTPS repositories
 
 service:
-  --listen ADDR            serve /healthz, /metrics (Prometheus) and the status page (e.g. 127.0.0.1:8080)
+  --listen ADDR            serve /healthz, /metrics (Prometheus), the status page and
+                           POST /refresh/<app> (a Git webhook's target) (e.g. 127.0.0.1:8080)
   --concurrency N          applications reconciled at once (default 16)
   --log-format text|json   (default text); RUST_LOG sets the level (default info)
   -h, --help               this help";
