@@ -68,6 +68,9 @@ impl Store {
 struct KindCache {
     objects: Arc<RwLock<Store>>,
     ready: watch::Receiver<bool>,
+    /// Set when a first read gave up waiting (no list permission, say): later reads go to the
+    /// server at once until the watch catches up.
+    gave_up: std::sync::atomic::AtomicBool,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -111,12 +114,8 @@ fn rv(o: &Object) -> Option<u64> {
 }
 
 impl LiveCache {
-    pub(crate) fn new() -> Self {
-        Self {
-            kinds: Mutex::new(HashMap::new()),
-            changes: broadcast::channel(4096).0,
-            sync_timeout: Duration::from_secs(10),
-        }
+    pub(crate) fn new(sync_timeout: Duration) -> Self {
+        Self { kinds: Mutex::new(HashMap::new()), changes: broadcast::channel(4096).0, sync_timeout }
     }
 
     pub(crate) fn subscribe(&self) -> broadcast::Receiver<Change> {
@@ -149,9 +148,16 @@ impl LiveCache {
             if *ready.borrow() {
                 continue;
             }
+            if cache.gave_up.load(std::sync::atomic::Ordering::Relaxed) {
+                return None;
+            }
             match tokio::time::timeout(self.sync_timeout, ready.wait_for(|r| *r)).await {
                 Ok(Ok(_)) => {}
-                _ => return None,
+                _ => {
+                    cache.gave_up.store(true, std::sync::atomic::Ordering::Relaxed);
+                    tracing::warn!(kind = %gvk, "the watch has not listed this kind; reading it from the server");
+                    return None;
+                }
             }
         }
         Some(caches)
@@ -301,5 +307,5 @@ fn start(client: kube::Client, ar: ApiResource, selector: &str, changes: broadca
             }
         }
     });
-    KindCache { objects: objects_holder, ready, task }
+    KindCache { objects: objects_holder, ready, gave_up: Default::default(), task }
 }

@@ -72,7 +72,13 @@ impl KubeCluster {
 
     /// Wraps a client, with reads served from a watch-fed cache (needs a Tokio runtime).
     pub fn with_cache(client: kube::Client) -> Self {
-        KubeCluster { client, discovery: Arc::default(), cache: Some(Arc::new(LiveCache::new())) }
+        Self::with_cache_timeout(client, std::time::Duration::from_secs(10))
+    }
+
+    /// As [`KubeCluster::with_cache`], waiting at most `sync_timeout` for a kind's first list;
+    /// a kind that cannot be listed in time (no permission, say) is read from the server.
+    pub fn with_cache_timeout(client: kube::Client, sync_timeout: std::time::Duration) -> Self {
+        KubeCluster { client, discovery: Arc::default(), cache: Some(Arc::new(LiveCache::new(sync_timeout))) }
     }
 
     /// Changes to objects that carry an ApplySet membership label, as the cache's watches see

@@ -204,3 +204,27 @@ async fn a_failed_sync_is_retried_as_sync_policy_retry_says() {
     assert_eq!(testkit.state().lock().unwrap().faults.injected, 6);
     assert!(cluster.get(&GroupVersionKind::new("", "v1", "Service"), "retry", "web").await.unwrap().is_some());
 }
+
+#[tokio::test]
+async fn a_kind_the_watch_cannot_list_is_read_from_the_server_without_waiting_again() {
+    let testkit = TestCluster::start().await.unwrap();
+    let c = KubeCluster::with_cache_timeout(testkit.client(), Duration::from_millis(300));
+    let cm = Object::from_value(serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "x", "namespace": "default"}, "data": {}}))
+    .unwrap();
+    c.apply(&cm, &kubectl()).await.unwrap();
+    // Every list of ConfigMaps is refused (as without RBAC permission): the watch never syncs.
+    testkit.state().lock().unwrap().faults.push(gitops_testkit::Fault::random(
+        Some("list"),
+        Some("configmaps"),
+        gitops_testkit::FaultAction::Status(500),
+        1.0,
+    ));
+    let gvk = GroupVersionKind::new("", "v1", "ConfigMap");
+    let t = Instant::now();
+    assert!(c.get(&gvk, "default", "x").await.unwrap().is_some());
+    assert!(t.elapsed() >= Duration::from_millis(250), "the first read waited for the watch");
+    let t = Instant::now();
+    assert!(c.get(&gvk, "default", "x").await.unwrap().is_some());
+    assert!(t.elapsed() < Duration::from_millis(250), "later reads do not wait: {:?}", t.elapsed());
+}
