@@ -196,7 +196,60 @@ struct Build<'a> {
     next_id: &'a std::sync::atomic::AtomicU32,
     schema: &'static Schema,
     vars: &'a std::sync::Mutex<Vec<crate::kustomization::Var>>,
+    config: &'a std::sync::Mutex<TransformerConfig>,
     remote: Option<&'a RemoteLoader>,
+}
+
+/// The part of Kustomize's `configurations` files this renderer reads: extra name references
+/// and var references (both applied at the end of the build, over everything).
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct TransformerConfig {
+    #[serde(default)]
+    pub name_reference: Vec<NameReferenceSpec>,
+    #[serde(default)]
+    pub var_reference: Vec<FieldSpecEntry>,
+}
+
+impl TransformerConfig {
+    fn merge(&mut self, other: TransformerConfig) {
+        self.name_reference.extend(other.name_reference);
+        self.var_reference.extend(other.var_reference);
+    }
+}
+
+/// One `nameReference` entry: the referenced kind and the fields that name it.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct NameReferenceSpec {
+    pub kind: String,
+    #[serde(default)]
+    pub group: String,
+    /// Accepted; names are matched by kind and group, as objects of one kind share names.
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub version: String,
+    #[serde(default)]
+    pub field_specs: Vec<FieldSpecEntry>,
+}
+
+/// A field spec: a `/`-separated path in objects of a kind (any kind when unset).
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct FieldSpecEntry {
+    pub path: String,
+    #[serde(default)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub group: Option<String>,
+    /// Accepted; a referrer is matched by kind and group.
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub version: Option<String>,
+    /// Accepted; name and var references never create fields.
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub create: bool,
 }
 
 pub(crate) fn kerr_pub(file: &str, field: impl Into<String>, message: impl Into<String>) -> Error {
@@ -213,6 +266,7 @@ impl Kustomize {
         let dir = normalize(path)?;
         let ids = std::sync::atomic::AtomicU32::new(0);
         let vars = std::sync::Mutex::new(Vec::new());
+        let config = std::sync::Mutex::new(TransformerConfig::default());
         let mut b = Build {
             tree,
             restrictor: self.load_restrictor,
@@ -220,12 +274,14 @@ impl Kustomize {
             next_id: &ids,
             schema: Schema::builtin(),
             vars: &vars,
+            config: &config,
             remote: self.remote.as_ref(),
         };
         let mut acc = Vec::new();
         let (file, k) = b.run(&dir, &mut acc, Expect::Kustomization)?;
         let vars = vars.into_inner().unwrap_or_default();
-        finish(&file, &k, acc, &vars)
+        let config = config.into_inner().unwrap_or_default();
+        finish(&file, &k, acc, &vars, &config)
     }
 }
 
@@ -290,6 +346,7 @@ impl Build<'_> {
             next_id: self.next_id,
             schema: self.schema,
             vars: self.vars,
+            config: self.config,
             remote: self.remote,
         };
         let mut out = Vec::new();
@@ -367,10 +424,22 @@ impl Build<'_> {
                 return Err(kerr(&file, field, "transformer, generator and validator plugins are not supported yet"));
             }
         }
-        for (field, list) in [("crds", &k.crds), ("configurations", &k.configurations)] {
-            if !list.is_empty() {
-                return Err(kerr(&file, field, "not supported yet"));
-            }
+        if !k.crds.is_empty() {
+            return Err(kerr(&file, "crds", "not supported yet"));
+        }
+        for (i, c) in k.configurations.iter().enumerate() {
+            let field = format!("configurations[{i}]");
+            let (p, bytes) = self.read_file(dir, &file, &field, c)?;
+            let text = String::from_utf8(bytes).map_err(|_| kerr(&file, &field, format!("{p}: not valid UTF-8")))?;
+            let value = yaml::parse_value(&text, &p, 0, 1)?.unwrap_or(Value::Null);
+            let config: TransformerConfig = serde_path_to_error::deserialize(value).map_err(|e| {
+                kerr(
+                    &p,
+                    e.path().to_string(),
+                    format!("{} (only nameReference and varReference are supported)", e.inner()),
+                )
+            })?;
+            self.config.lock().expect("config lock").merge(config);
         }
         if k.openapi.is_some() {
             return Err(kerr(&file, "openapi", "not supported yet"));
@@ -417,6 +486,7 @@ impl Build<'_> {
                             next_id: self.next_id,
                             schema: self.schema,
                             vars: self.vars,
+                            config: self.config,
                             remote: self.remote,
                         };
                         let kinds = &kinds;
@@ -1225,13 +1295,27 @@ fn finish(
     k: &Kustomization,
     mut acc: Vec<Res>,
     vars: &[crate::kustomization::Var],
+    config: &TransformerConfig,
 ) -> Result<Vec<Object>, Error> {
     for r in acc.iter_mut().filter(|r| r.needs_hash) {
         let name = format!("{}-{}", r.obj.name(), hash_suffix(&r.obj));
         let ns = r.obj.namespace().to_string();
         r.rename(&ns, &name);
     }
-    crate::nameref::fix(&mut acc_view(&mut acc));
+    let extra: Vec<crate::nameref::ExtraRef> = config
+        .name_reference
+        .iter()
+        .flat_map(|n| {
+            n.field_specs.iter().map(move |f| crate::nameref::ExtraRef {
+                kind: n.kind.clone(),
+                group: n.group.clone(),
+                referrer_kind: f.kind.clone(),
+                referrer_group: f.group.clone(),
+                path: f.path.clone(),
+            })
+        })
+        .collect();
+    crate::nameref::fix(&mut acc_view(&mut acc), &extra);
     let earlier: Vec<Vec<String>> = acc.iter().map(|r| r.history.iter().map(|(_, n)| n.clone()).collect()).collect();
     let root_dir = file.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
     let origins: Vec<Option<String>> = acc
@@ -1247,7 +1331,9 @@ fn finish(
         })
         .collect();
     let mut objects: Vec<Object> = acc.iter().map(|r| r.obj.clone()).collect();
-    crate::vars::apply(file, vars, &mut objects, &earlier)?;
+    let extra_vars: Vec<(Option<String>, String)> =
+        config.var_reference.iter().map(|f| (f.kind.clone(), f.path.clone())).collect();
+    crate::vars::apply(file, vars, &mut objects, &earlier, &extra_vars)?;
     let local: Vec<bool> =
         acc.iter().map(|r| r.obj.annotation("config.kubernetes.io/local-config") == Some("true")).collect();
     if k.build_metadata.iter().any(|b| b == "originAnnotations") {

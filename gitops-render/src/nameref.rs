@@ -38,7 +38,16 @@ fn is_cluster_kind(kind: &str) -> bool {
     )
 }
 
-pub(crate) fn fix(entries: &mut [Entry<'_>]) {
+/// A name reference added by a `configurations` file.
+pub(crate) struct ExtraRef {
+    pub kind: String,
+    pub group: String,
+    pub referrer_kind: Option<String>,
+    pub referrer_group: Option<String>,
+    pub path: String,
+}
+
+pub(crate) fn fix(entries: &mut [Entry<'_>], extra: &[ExtraRef]) {
     let candidates: Vec<Candidate> = entries
         .iter()
         .filter(|e| !e.history.is_empty())
@@ -67,6 +76,7 @@ pub(crate) fn fix(entries: &mut [Entry<'_>]) {
     }
     for e in entries.iter_mut() {
         let kind = e.obj.kind().to_string();
+        let group = e.obj.group().to_string();
         let ns = e.obj.namespace().to_string();
         let lineage = e.lineage.to_vec();
         let resolve = |target_kind: &str, target_group: &str, value: &str| -> Option<String> {
@@ -134,6 +144,13 @@ pub(crate) fn fix(entries: &mut [Entry<'_>]) {
                 if referrer.is_none_or(|r| r == kind) {
                     rewrite(path, rule.kind, rule.group);
                 }
+            }
+        }
+        for x in extra {
+            if x.referrer_kind.as_deref().is_none_or(|r| r == kind)
+                && x.referrer_group.as_deref().is_none_or(|g| g == group)
+            {
+                rewrite(&x.path, &x.kind, &x.group);
             }
         }
         if matches!(kind.as_str(), "RoleBinding" | "ClusterRoleBinding")

@@ -156,6 +156,7 @@ pub(crate) fn apply(
     vars: &[Var],
     objects: &mut [gitops_core::Object],
     earlier_names: &[Vec<String>],
+    extra: &[(Option<String>, String)],
 ) -> Result<(), Error> {
     if vars.is_empty() {
         return Ok(());
@@ -215,7 +216,8 @@ pub(crate) fn apply(
     }
     for o in objects.iter_mut() {
         let kind = o.kind().to_string();
-        for field in fields_of(&kind) {
+        let extra_fields = extra.iter().filter(|(k, _)| k.as_deref().is_none_or(|k| k == kind)).map(|(_, p)| p.clone());
+        for field in fields_of(&kind).into_iter().chain(extra_fields) {
             let parts: Vec<&str> = field.split('/').collect();
             substitute(o.as_value_mut(), &parts, &values);
         }

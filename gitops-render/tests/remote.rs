@@ -55,3 +55,16 @@ fn a_remote_base_is_fetched_through_the_loader_and_built() {
     let err = Kustomize::default().build(&overlay, "overlays/prod").unwrap_err().to_string();
     assert!(err.contains("need a loader"), "{err}");
 }
+
+#[test]
+fn configurations_other_than_name_and_var_references_are_refused_clearly() {
+    let tree = MemTree::new()
+        .with_file("k/kustomization.yaml", "resources:\n- cm.yaml\nconfigurations:\n- conf.yaml\n")
+        .with_file("k/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n")
+        .with_file("k/conf.yaml", "images:\n- path: spec/image\n  kind: MyApp\n");
+    let err = Kustomize::default().build(&tree, "k").unwrap_err().to_string();
+    assert!(err.contains("k/conf.yaml") && err.contains("only nameReference and varReference"), "{err}");
+    let missing = MemTree::new().with_file("k/kustomization.yaml", "configurations:\n- nope.yaml\n");
+    let err = Kustomize::default().build(&missing, "k").unwrap_err().to_string();
+    assert!(err.contains("configurations[0]") && err.contains("nope.yaml"), "{err}");
+}
