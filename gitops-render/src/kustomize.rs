@@ -1316,10 +1316,17 @@ fn finish(
         })
         .collect();
     crate::nameref::fix(&mut acc_view(&mut acc), &extra);
-    let earlier: Vec<Vec<String>> = acc.iter().map(|r| r.history.iter().map(|(_, n)| n.clone()).collect()).collect();
+    // Earlier names (for vars) and origins (for originAnnotations) only when asked for.
+    let earlier: Vec<Vec<String>> = if vars.is_empty() {
+        Vec::new()
+    } else {
+        acc.iter().map(|r| r.history.iter().map(|(_, n)| n.clone()).collect()).collect()
+    };
     let root_dir = file.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+    let want_origins = k.build_metadata.iter().any(|b| b == "originAnnotations");
     let origins: Vec<Option<String>> = acc
         .iter()
+        .filter(|_| want_origins)
         .map(|r| {
             r.origin.as_ref().map(|o| match o {
                 Origin::File(p) => format!("path: {}\n", relative(root_dir, p)),
@@ -1330,13 +1337,13 @@ fn finish(
             })
         })
         .collect();
-    let mut objects: Vec<Object> = acc.iter().map(|r| r.obj.clone()).collect();
+    let local: Vec<bool> =
+        acc.iter().map(|r| r.obj.annotation("config.kubernetes.io/local-config") == Some("true")).collect();
+    let mut objects: Vec<Object> = acc.into_iter().map(|r| r.obj).collect();
     let extra_vars: Vec<(Option<String>, String)> =
         config.var_reference.iter().map(|f| (f.kind.clone(), f.path.clone())).collect();
     crate::vars::apply(file, vars, &mut objects, &earlier, &extra_vars)?;
-    let local: Vec<bool> =
-        acc.iter().map(|r| r.obj.annotation("config.kubernetes.io/local-config") == Some("true")).collect();
-    if k.build_metadata.iter().any(|b| b == "originAnnotations") {
+    if want_origins {
         for (o, origin) in objects.iter_mut().zip(&origins) {
             if let Some(text) = origin {
                 o.set_annotation("config.kubernetes.io/origin", text);
