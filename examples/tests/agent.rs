@@ -3,25 +3,12 @@
 //! directory, and clear errors for bad flags' inputs.
 
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 
 use gitops_core::{Cluster, GroupVersionKind};
 use gitops_examples::agent::{Agent, Config};
 
-fn git(dir: &Path, args: &[&str]) {
-    let ok = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "git {args:?}");
-}
+use gitops_testkit::git::run_git as git;
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();

@@ -615,7 +615,10 @@ fn mask_secret(v: &mut Value, masks: &mut BTreeMap<String, String>) {
     }
 }
 
-fn clean_live(live: &Value, compare_status: bool) -> Value {
+/// An object without what the server writes (`status` unless compared, uid, resourceVersion,
+/// generation, creationTimestamp, managedFields, ... and kubectl's last-applied annotation): what
+/// two versions of an object are compared on.
+pub fn without_server_fields(live: &Value, compare_status: bool) -> Value {
     let mut v = live.clone();
     if let Some(m) = v.as_object_mut() {
         if !compare_status {
@@ -814,8 +817,8 @@ fn finish(
     let (live_yaml, merged_yaml) = if changes.is_empty() {
         (String::new(), String::new())
     } else {
-        let mut live_view = clean_live(have, options.compare_status);
-        let mut merged = merge(&live_view, &clean_live(want, options.compare_status), node);
+        let mut live_view = without_server_fields(have, options.compare_status);
+        let mut merged = merge(&live_view, &without_server_fields(want, options.compare_status), node);
         for path in &removed {
             remove_at(&mut merged, path, &FieldSet::new());
         }
@@ -869,8 +872,16 @@ fn object_id(o: &Object) -> (&str, &str, &str, &str) {
 
 /// Diffs a desired set against a live set, matching objects by [`ObjectKey`].
 pub fn diff_set(desired: &[Object], live: &[Object], options: &DiffOptions, schema: &Schema) -> SetDiff {
-    // Each object's identity is read once; live objects are found by index, and those no
-    // desired object matched are the prune candidates.
+    pair_and_diff(desired, live, |d, l| diff(d, l, options, schema))
+}
+
+/// Pairs desired with live objects by identity (read once per object), diffs each pair with
+/// `verdict`, lists creates and the live objects no desired object matched (prune candidates).
+fn pair_and_diff(
+    desired: &[Object],
+    live: &[Object],
+    mut verdict: impl FnMut(&Object, &Object) -> ObjectDiff,
+) -> SetDiff {
     let index: std::collections::HashMap<(&str, &str, &str, &str), usize, FxBuild> =
         live.iter().enumerate().map(|(i, o)| (object_id(o), i)).collect();
     let mut matched = vec![false; live.len()];
@@ -880,7 +891,7 @@ pub fn diff_set(desired: &[Object], live: &[Object], options: &DiffOptions, sche
             None => out.create.push(d.key()),
             Some(&i) => {
                 matched[i] = true;
-                let od = diff(d, &live[i], options, schema);
+                let od = verdict(d, &live[i]);
                 if od.is_empty() { out.unchanged.push(od.key) } else { out.update.push(od) }
             }
         }
@@ -997,49 +1008,35 @@ pub fn diff_set_cached(
     for r in &options.ignore {
         salt.write(format!("{r:?}").as_bytes());
     }
-    let index: std::collections::HashMap<(&str, &str, &str, &str), usize, FxBuild> =
-        live.iter().enumerate().map(|(i, o)| (object_id(o), i)).collect();
-    let mut matched = vec![false; live.len()];
     let mut used = std::collections::HashSet::with_capacity_and_hasher(cache.in_sync.len(), FxBuild::default());
-    let mut out = SetDiff::default();
-    for d in desired {
-        let Some(&i) = index.get(&object_id(d)) else {
-            out.create.push(d.key());
-            continue;
-        };
-        matched[i] = true;
-        let l = &live[i];
+    let out = pair_and_diff(desired, live, |d, l| {
         let meta = l.as_value().get("metadata");
         let (uid, rv) = (str_at(meta.and_then(|m| m.get("uid"))), str_at(meta.and_then(|m| m.get("resourceVersion"))));
-        let key = if rv.is_empty() {
-            None
-        } else {
+        let key = (!rv.is_empty()).then(|| {
             let mut h = Fx(salt.0);
             hash_value(d.as_value(), &mut h);
             h.write(uid.as_bytes());
             h.write(rv.as_bytes());
-            Some(h.finish())
-        };
+            h.finish()
+        });
         if let Some(k) = key
             && cache.in_sync.contains(&k)
         {
             used.insert(k);
-            out.unchanged.push(d.key());
-            continue;
+            return ObjectDiff {
+                key: d.key(),
+                changes: Vec::new(),
+                live_yaml: String::new(),
+                merged_yaml: String::new(),
+            };
         }
         let od = diff(d, l, options, schema);
-        if od.is_empty() {
-            if let Some(k) = key {
-                used.insert(k);
-            }
-            out.unchanged.push(od.key);
-        } else {
-            out.update.push(od);
+        if let (true, Some(k)) = (od.is_empty(), key) {
+            used.insert(k);
         }
-    }
+        od
+    });
     cache.in_sync = used;
-    out.prune = live.iter().zip(&matched).filter(|(_, m)| !**m).map(|(o, _)| o.key()).collect();
-    out.prune.sort();
     out
 }
 

@@ -31,6 +31,88 @@ pub fn split_image(image: &str) -> (&str, Option<&str>, Option<&str>) {
     }
 }
 
+/// One image override, as Kustomize's `images` entries and `kustomize edit set image`
+/// arguments say it: containers whose image name is `name` get `new_name` (when set) and the
+/// new tag and/or digest (when neither is set, the old ones stay).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImageOverride {
+    /// The image name to match.
+    pub name: String,
+    /// The new name, when it changes.
+    pub new_name: Option<String>,
+    /// The new tag.
+    pub new_tag: Option<String>,
+    /// The new digest.
+    pub digest: Option<String>,
+}
+
+impl ImageOverride {
+    /// Parses `name=newName:tag`, `name=newName@digest`, `name:tag`, `name@digest`,
+    /// `name=newName` (the `kustomize edit set image` and Argo CD `kustomize.images` form).
+    pub fn parse(spec: &str) -> std::result::Result<Self, String> {
+        let (name, image) = match spec.split_once('=') {
+            Some((n, i)) => (n.to_string(), i),
+            None => (split_image(spec).0.to_string(), spec),
+        };
+        if name.is_empty() || image.is_empty() {
+            return Err("expected NAME=IMAGE[:TAG|@DIGEST] or IMAGE[:TAG|@DIGEST]".into());
+        }
+        if image.chars().any(char::is_whitespace) || name.chars().any(char::is_whitespace) {
+            return Err("image names cannot contain whitespace".into());
+        }
+        let (new_name, tag, digest) = split_image(image);
+        let new_name = (new_name != name).then(|| new_name.to_string());
+        Ok(Self { name, new_name, new_tag: tag.map(String::from), digest: digest.map(String::from) })
+    }
+
+    /// The image this override makes of `image`, `None` when the name does not match.
+    pub fn rewrite(&self, image: &str) -> Option<String> {
+        let (name, tag, digest) = split_image(image);
+        if name != self.name {
+            return None;
+        }
+        let (tag, digest) = match (self.new_tag.as_deref(), self.digest.as_deref()) {
+            (None, None) => (tag, digest),
+            set => set,
+        };
+        let mut out = self.new_name.as_deref().unwrap_or(name).to_string();
+        if let Some(t) = tag {
+            out.push(':');
+            out.push_str(t);
+        }
+        if let Some(d) = digest {
+            out.push('@');
+            out.push_str(d);
+        }
+        Some(out)
+    }
+}
+
+/// Applies image overrides to every `containers` and `initContainers` list anywhere in an
+/// object, as Kustomize's images transformer does (the first matching override wins).
+pub fn override_images(v: &mut Value, overrides: &[ImageOverride]) {
+    match v {
+        Value::Object(map) => {
+            for (k, child) in map.iter_mut() {
+                if matches!(k.as_str(), "containers" | "initContainers")
+                    && let Value::Array(items) = child
+                {
+                    for c in items.iter_mut() {
+                        if let Some(Value::String(image)) = c.get_mut("image")
+                            && let Some(new) = overrides.iter().find_map(|o| o.rewrite(image))
+                        {
+                            *image = new;
+                        }
+                    }
+                }
+                override_images(child, overrides);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|i| override_images(i, overrides)),
+        _ => {}
+    }
+}
+
 /// A group, version and kind: what `apiVersion` and `kind` say together.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct GroupVersionKind {

@@ -1,25 +1,12 @@
 //! gitops-git against real repositories made with the git CLI, served as local paths and
 //! `file://` URLs.
 
-use std::path::Path;
 use std::process::Command;
 
 use gitops_core::{EntryKind, FileTree, Source};
 use gitops_git::GitSource;
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .output()
-        .expect("git runs");
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
+use gitops_testkit::git::run_git as git;
 
 fn repo() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();

@@ -5,7 +5,6 @@
 //! host key, unknown ref, malformed and option-injecting URLs.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use gitops_core::{FileTree, Source};
@@ -13,19 +12,7 @@ use gitops_git::write::{Signature, commit_files, push};
 use gitops_git::{Credentials, Error, GitSource};
 use gitops_testkit::git::{GitDaemon, GitHttp, HttpAuth, SshServer};
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
+use gitops_testkit::git::run_git as git;
 
 struct Fixture {
     _dir: tempfile::TempDir,

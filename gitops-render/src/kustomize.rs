@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use base64::Engine;
-use gitops_core::object::split_image;
+use gitops_core::object::{ImageOverride, override_images};
 use gitops_core::patch::{self, SmpOptions};
 use gitops_core::schema::Schema;
 use gitops_core::tree::{EntryKind, FileTree, join, normalize};
@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use crate::error::Error;
 use crate::fields::{self, OwnedSpec};
 use crate::kustomization::{
-    FieldSpec, GeneratorArgs, GeneratorOptions, ImageEntry, Kustomization, PatchEntry, ReplacementEntry, Target,
+    FieldSpec, GeneratorArgs, GeneratorOptions, Kustomization, PatchEntry, ReplacementEntry, Target,
 };
 use crate::tables;
 use gitops_core::selector::LabelSelector;
@@ -847,10 +847,20 @@ impl Build<'_> {
             let _ = found;
         }
         // images
-        let images: Vec<&ImageEntry> = k.images.iter().chain(k.image_tags.iter()).collect();
+        let images: Vec<ImageOverride> = k
+            .images
+            .iter()
+            .chain(k.image_tags.iter())
+            .map(|e| ImageOverride {
+                name: e.name.clone(),
+                new_name: e.new_name.clone(),
+                new_tag: e.new_tag.clone(),
+                digest: e.digest.clone(),
+            })
+            .collect();
         if !images.is_empty() {
             for r in acc.iter_mut() {
-                set_images(r.obj.as_value_mut(), &images);
+                override_images(r.obj.as_value_mut(), &images);
             }
         }
         // replacements
@@ -1199,51 +1209,6 @@ fn set_subject_namespaces(v: &mut Value, ns: &str) {
             }
         }
     }
-}
-
-fn set_images(v: &mut Value, images: &[&ImageEntry]) {
-    match v {
-        Value::Object(map) => {
-            for (k, child) in map.iter_mut() {
-                if matches!(k.as_str(), "containers" | "initContainers")
-                    && let Value::Array(items) = child
-                {
-                    for c in items.iter_mut() {
-                        if let Some(Value::String(image)) = c.get_mut("image")
-                            && let Some(new) = new_image(image, images)
-                        {
-                            *image = new;
-                        }
-                    }
-                }
-                set_images(child, images);
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(|i| set_images(i, images)),
-        _ => {}
-    }
-}
-
-fn new_image(image: &str, images: &[&ImageEntry]) -> Option<String> {
-    let (name, tag, digest) = split_image(image);
-    let entry = images.iter().find(|e| e.name == name)?;
-    let name = entry.new_name.as_deref().unwrap_or(name);
-    let (tag, digest) = match (entry.new_tag.as_deref(), entry.digest.as_deref()) {
-        (Some(t), Some(d)) => (Some(t), Some(d)),
-        (Some(t), None) => (Some(t), None),
-        (None, Some(d)) => (None, Some(d)),
-        (None, None) => (tag, digest),
-    };
-    let mut out = name.to_string();
-    if let Some(t) = tag {
-        out.push(':');
-        out.push_str(t);
-    }
-    if let Some(d) = digest {
-        out.push('@');
-        out.push_str(d);
-    }
-    Some(out)
 }
 
 /// Kustomize's hash suffix of a generated ConfigMap or Secret.

@@ -1,8 +1,6 @@
 //! `kustomize edit set image` on a kustomization file's text, keeping the rest of the file,
 //! its order and its comments.
 
-use gitops_core::object::split_image;
-
 /// An error editing a kustomization.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("set image {spec:?}: {reason}")]
@@ -13,39 +11,13 @@ pub struct SetImageError {
     pub reason: String,
 }
 
-/// A parsed `kustomize edit set image` argument.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ImageArg {
-    /// The image name to match.
-    pub name: String,
-    /// The new name, when it changes.
-    pub new_name: Option<String>,
-    /// The new tag.
-    pub new_tag: Option<String>,
-    /// The new digest.
-    pub digest: Option<String>,
-}
+/// A parsed `kustomize edit set image` argument (the override gitops-core applies).
+pub type ImageArg = gitops_core::object::ImageOverride;
 
 /// Parses a `kustomize edit set image` argument: `name=newName:tag`, `name=newName@digest`,
 /// `name:tag`, `name@digest`, `name=newName`.
 pub fn parse_image_arg(spec: &str) -> Result<ImageArg, SetImageError> {
-    let err = |reason: &str| SetImageError { spec: spec.into(), reason: reason.into() };
-    let (name, image) = match spec.split_once('=') {
-        Some((n, i)) => (n.to_string(), i),
-        None => {
-            let (n, _, _) = split_image(spec);
-            (n.to_string(), spec)
-        }
-    };
-    if name.is_empty() || image.is_empty() {
-        return Err(err("expected NAME=IMAGE[:TAG|@DIGEST] or IMAGE[:TAG|@DIGEST]"));
-    }
-    if image.chars().any(char::is_whitespace) || name.chars().any(char::is_whitespace) {
-        return Err(err("image names cannot contain whitespace"));
-    }
-    let (new_name, tag, digest) = split_image(image);
-    let new_name = (new_name != name || spec.contains('=')).then(|| new_name.to_string()).filter(|n| *n != name);
-    Ok(ImageArg { name, new_name, new_tag: tag.map(String::from), digest: digest.map(String::from) })
+    ImageArg::parse(spec).map_err(|reason| SetImageError { spec: spec.into(), reason })
 }
 
 /// Sets an image in a kustomization's YAML text as `kustomize edit set image SPEC` does:

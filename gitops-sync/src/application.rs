@@ -201,6 +201,12 @@ impl Application {
                 reason: format!("expected argoproj.io Application, found {} {}", app.api_version, app.kind),
             });
         }
+        for (i, image) in app.spec.source.kustomize.iter().flat_map(|k| k.images.iter()).enumerate() {
+            gitops_core::object::ImageOverride::parse(image).map_err(|reason| Error::Application {
+                file: source_name.into(),
+                reason: format!("field spec.source.kustomize.images[{i}]: {image:?}: {reason}"),
+            })?;
+        }
         app.ignore_rules().map_err(|e| match e {
             Error::Application { reason, .. } => Error::Application { file: source_name.into(), reason },
             other => other,
@@ -285,6 +291,13 @@ spec:
     automated: {prune: true, selfHeal: true}
     syncOptions: [CreateNamespace=true]
 ";
+
+    #[test]
+    fn a_malformed_kustomize_image_is_named() {
+        let text = "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {name: a}\nspec:\n  source: {repoURL: r, path: p, kustomize: {images: ['app=']}}\n  destination: {namespace: n}\n";
+        let err = Application::from_yaml(text, "a.yaml").unwrap_err().to_string();
+        assert!(err.contains("a.yaml") && err.contains("spec.source.kustomize.images[0]"), "{err}");
+    }
 
     #[test]
     fn retry_policy_and_go_durations() {

@@ -253,15 +253,6 @@ fn upsert(store: &mut Store, object: Object) {
     store.insert(k, object);
 }
 
-fn to_object(d: DynamicObject, ar: &ApiResource) -> Option<Object> {
-    let mut v = serde_json::to_value(d).ok()?;
-    if let Some(m) = v.as_object_mut() {
-        m.entry("apiVersion").or_insert_with(|| ar.api_version.clone().into());
-        m.entry("kind").or_insert_with(|| ar.kind.clone().into());
-    }
-    Object::from_value(v).ok()
-}
-
 fn start(client: kube::Client, ar: ApiResource, selector: &str, changes: broadcast::Sender<Change>) -> KindCache {
     let (ready_tx, ready) = watch::channel(false);
     let objects_holder: Arc<RwLock<Store>> = Arc::default();
@@ -281,7 +272,7 @@ fn start(client: kube::Client, ar: ApiResource, selector: &str, changes: broadca
             match event {
                 Ok(Event::Init) => pending = Some(Store::default()),
                 Ok(Event::InitApply(d)) => {
-                    if let (Some(p), Some(o)) = (pending.as_mut(), to_object(d, &ar)) {
+                    if let (Some(p), Some(o)) = (pending.as_mut(), crate::cluster::to_object(d, &ar).ok()) {
                         p.insert(key_of(&o), o);
                     }
                 }
@@ -292,13 +283,13 @@ fn start(client: kube::Client, ar: ApiResource, selector: &str, changes: broadca
                     let _ = ready_tx.send(true);
                 }
                 Ok(Event::Apply(d)) => {
-                    if let Some(o) = to_object(d, &ar) {
+                    if let Ok(o) = crate::cluster::to_object(d, &ar) {
                         notify(&o, false);
                         upsert(&mut store.write().expect("store lock"), o);
                     }
                 }
                 Ok(Event::Delete(d)) => {
-                    if let Some(o) = to_object(d, &ar) {
+                    if let Ok(o) = crate::cluster::to_object(d, &ar) {
                         store.write().expect("store lock").remove(&key_of(&o));
                         notify(&o, true);
                     }

@@ -149,7 +149,8 @@ fn api_error(gvk: &GroupVersionKind, name: &str, e: kube::Error) -> ClusterError
     }
 }
 
-fn to_object(d: DynamicObject, ar: &ApiResource) -> Result<Object, ClusterError> {
+/// A dynamic object as an [`Object`], with the `apiVersion` and `kind` a list item may lack.
+pub(crate) fn to_object(d: DynamicObject, ar: &ApiResource) -> Result<Object, ClusterError> {
     let mut v = serde_json::to_value(d).map_err(|e| ClusterError::Client(e.to_string()))?;
     if let Some(m) = v.as_object_mut() {
         m.entry("apiVersion").or_insert_with(|| ar.api_version.clone().into());

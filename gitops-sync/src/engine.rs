@@ -328,19 +328,6 @@ struct Planned {
     served: bool,
 }
 
-fn strip_server_fields(v: &serde_json::Value) -> serde_json::Value {
-    let mut v = v.clone();
-    if let Some(meta) = v.get_mut("metadata").and_then(serde_json::Value::as_object_mut) {
-        for k in ["resourceVersion", "managedFields", "generation", "uid", "creationTimestamp"] {
-            meta.remove(k);
-        }
-    }
-    if let Some(m) = v.as_object_mut() {
-        m.remove("status");
-    }
-    v
-}
-
 /// Paths where two JSON values differ (for the server-side dry-run diff).
 fn json_diff_paths(a: &serde_json::Value, b: &serde_json::Value, path: &str, out: &mut Vec<String>) {
     use serde_json::Value;
@@ -535,7 +522,10 @@ pub async fn sync<C: Cluster>(cluster: &C, desired: Vec<Object>, opts: &SyncOpti
                 let dry = ApplyOptions { dry_run: true, ..apply_opts.clone() };
                 match with_retry(transient, || cluster.apply(&o, &dry)).await {
                     Ok(after) => {
-                        let (a, b) = (strip_server_fields(l.as_value()), strip_server_fields(after.as_value()));
+                        let (a, b) = (
+                            diff::without_server_fields(l.as_value(), false),
+                            diff::without_server_fields(after.as_value(), false),
+                        );
                         json_diff_paths(&a, &b, "", &mut drift);
                         if !drift.is_empty() {
                             unified = diff::unified_diff(

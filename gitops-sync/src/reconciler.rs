@@ -320,59 +320,15 @@ impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
 }
 
 /// Argo CD's `spec.source.kustomize.images` (`[name=]image[:tag][@digest]`, as
-/// `kustomize edit set image` takes them): every container image whose name matches is
-/// replaced; without a tag or digest in the override, the old tag stays.
+/// `kustomize edit set image` takes them), applied to the rendered objects as Kustomize's images
+/// transformer would; overrides that do not parse were refused when the Application was read.
 pub fn apply_images(objects: &mut [gitops_core::Object], overrides: &[String]) {
-    use gitops_core::object::split_image;
-    if overrides.is_empty() {
+    let parsed: Vec<_> = overrides.iter().filter_map(|o| gitops_core::object::ImageOverride::parse(o).ok()).collect();
+    if parsed.is_empty() {
         return;
     }
-    let parsed: Vec<(String, String)> = overrides
-        .iter()
-        .map(|o| match o.split_once('=') {
-            Some((name, image)) => (name.to_string(), image.to_string()),
-            None => (split_image(o).0.to_string(), o.clone()),
-        })
-        .collect();
-    fn walk(v: &mut serde_json::Value, parsed: &[(String, String)], in_containers: bool) {
-        match v {
-            serde_json::Value::Object(m) => {
-                if in_containers && let Some(serde_json::Value::String(image)) = m.get_mut("image") {
-                    let (name, tag, digest) = split_image(image);
-                    if let Some((_, new)) = parsed.iter().find(|(n, _)| n == name) {
-                        let (new_name, new_tag, new_digest) = split_image(new);
-                        let mut out = new_name.to_string();
-                        let (t, d) = if new_tag.is_some() || new_digest.is_some() {
-                            (new_tag, new_digest)
-                        } else {
-                            (tag, digest)
-                        };
-                        if let Some(t) = t {
-                            out.push(':');
-                            out.push_str(t);
-                        }
-                        if let Some(d) = d {
-                            out.push('@');
-                            out.push_str(d);
-                        }
-                        *image = out;
-                    }
-                }
-                for (k, child) in m.iter_mut() {
-                    let containers = matches!(k.as_str(), "containers" | "initContainers" | "ephemeralContainers");
-                    walk(child, parsed, containers);
-                }
-            }
-            serde_json::Value::Array(a) => {
-                for item in a {
-                    walk(item, parsed, in_containers);
-                }
-            }
-            _ => {}
-        }
-    }
     for o in objects {
-        walk(o.as_value_mut(), &parsed, false);
+        gitops_core::object::override_images(o.as_value_mut(), &parsed);
     }
 }
 

@@ -27,6 +27,22 @@ fn err(server: &'static str, reason: impl std::fmt::Display) -> ServerError {
     ServerError { server, reason: reason.to_string() }
 }
 
+/// Runs `git` in `dir` with a fixed author and committer, for tests that make repositories:
+/// panics with git's message when it fails, returns its output trimmed.
+pub fn run_git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .expect("git runs");
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 fn free_port() -> Result<u16, ServerError> {
     let l = StdListener::bind("127.0.0.1:0").map_err(|e| err("port", e))?;
     Ok(l.local_addr().map_err(|e| err("port", e))?.port())
