@@ -34,6 +34,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::fieldset::{FieldSet, PathElement, item_matches_key, merge, remove_at};
+use crate::hash::{FxHashMap, FxHashSet, FxHasher};
 use crate::object::{Object, ObjectKey, escape_pointer_token, parse_pointer};
 use crate::schema::{ListType, Node, Schema};
 
@@ -262,9 +263,18 @@ const SERVER_METADATA: [&str; 9] = [
     "ownerReferences",
 ];
 
-struct Walk {
+/// One step of the path from the root to where the walk is: a field, a list item named by
+/// its key fields, or a set item. The text of the path is only written for a change.
+#[derive(Clone, Copy)]
+enum Step<'a> {
+    Field(&'a str),
+    Item(&'a Value, &'a [String]),
+    SetItem(&'a Value),
+}
+
+struct Walk<'a> {
     changes: Vec<Change>,
-    path: String,
+    steps: Vec<Step<'a>>,
     /// Paths of the Remove changes, as field-set paths for building the merged view.
     removed: Vec<Vec<PathElement>>,
     compare_status: bool,
@@ -294,20 +304,20 @@ fn key_field<'v>(item: &'v Value, k: &str) -> Option<std::borrow::Cow<'v, Value>
 }
 
 /// Whether an item carries every key field (or its default).
-fn has_keys(item: &Value, keys: &[&str]) -> bool {
-    item.is_object() && keys.iter().all(|k| item.get(*k).is_some() || crate::schema::key_default(k).is_some())
+fn has_keys(item: &Value, keys: &[String]) -> bool {
+    item.is_object() && keys.iter().all(|k| item.get(k).is_some() || crate::schema::key_default(k).is_some())
 }
 
 /// Whether two items have the same key, without building the key.
-fn same_key(a: &Value, b: &Value, keys: &[&str]) -> bool {
-    keys.iter().all(|k| match (a.get(*k), b.get(*k)) {
+fn same_key(a: &Value, b: &Value, keys: &[String]) -> bool {
+    keys.iter().all(|k| match (a.get(k), b.get(k)) {
         (Some(x), Some(y)) => x == y,
         _ => key_field(a, k) == key_field(b, k),
     })
 }
 
 /// Appends `[k=v,...]` for an item's shown key fields.
-fn push_key_label(path: &mut String, item: &Value, shown: &[&str]) {
+fn push_key_label(path: &mut String, item: &Value, shown: &[String]) {
     use std::fmt::Write;
     path.push('[');
     for (i, k) in shown.iter().enumerate() {
@@ -335,12 +345,28 @@ fn key_text(key: &Map<String, Value>) -> String {
     format!("[{}]", parts.join(","))
 }
 
-impl Walk {
-    fn push(&mut self, op: Op, before: Option<&Value>, after: Option<&Value>) {
-        self.changes.push(Change { path: self.path.clone(), op, before: before.cloned(), after: after.cloned() });
+impl<'a> Walk<'a> {
+    /// The path of where the walk is, as text: `/spec/template/spec/containers[name=web]/image`.
+    fn path(&self) -> String {
+        let mut path = String::new();
+        for step in &self.steps {
+            match *step {
+                Step::Field(f) => push_token(&mut path, f),
+                Step::Item(item, shown) => push_key_label(&mut path, item, shown),
+                Step::SetItem(item) => {
+                    use std::fmt::Write;
+                    let _ = write!(path, "[={item}]");
+                }
+            }
+        }
+        path
     }
 
-    fn value(&mut self, d: &Value, l: Option<&Value>, node: Node<'_>, depth: usize) {
+    fn push(&mut self, op: Op, before: Option<&Value>, after: Option<&Value>) {
+        self.changes.push(Change { path: self.path(), op, before: before.cloned(), after: after.cloned() });
+    }
+
+    fn value(&mut self, d: &'a Value, l: Option<&'a Value>, node: Node<'a>, depth: usize) {
         match d {
             Value::Object(dm) if !node.is_atomic() || node.is_untyped() => {
                 if dm.is_empty() {
@@ -352,32 +378,35 @@ impl Walk {
                     }
                     return;
                 };
+                let in_metadata = depth == 1 && matches!(self.steps.as_slice(), [Step::Field("metadata")]);
+                let mut live_fields = SortedCursor::new(lm);
                 for (k, dv) in dm {
                     if depth == 0 && (k == "apiVersion" || k == "kind" || (k == "status" && !self.compare_status)) {
                         continue;
                     }
-                    if depth == 1
-                        && self.path == "/metadata"
-                        && (SERVER_METADATA.contains(&k.as_str()) || k == "name" || k == "namespace")
-                    {
+                    if in_metadata && (SERVER_METADATA.contains(&k.as_str()) || k == "name" || k == "namespace") {
                         continue;
                     }
-                    let len = self.path.len();
-                    push_token(&mut self.path, k);
+                    let lv = live_fields.find(k);
+                    // Equal scalars need neither a path nor a schema lookup.
+                    if !dv.is_object() && !dv.is_array() && lv == Some(dv) {
+                        continue;
+                    }
+                    self.steps.push(Step::Field(k));
                     let child = node.field(k).unwrap_or(node);
-                    self.value(dv, lm.get(k), child, depth + 1);
-                    self.path.truncate(len);
+                    self.value(dv, lv, child, depth + 1);
+                    self.steps.pop();
                 }
             }
             Value::Array(items) => {
                 let info = node.list_ref();
-                match info.map(|i| (i.list_type, i.item_keys())) {
+                match info.map(|i| (i.list_type, item_keys(i))) {
                     Some((ListType::Map, keys)) if !keys.is_empty() => {
                         // Paths name items by the strategic-merge key when the list has one
                         // (`ports[port=80]`), as kubectl and the corpus do.
-                        let shown: Vec<&str> = match info.and_then(|i| i.merge_key.as_deref()) {
-                            Some(k) if keys.contains(&k) => vec![k],
-                            _ => Vec::new(),
+                        let shown: &[String] = match info.and_then(|i| i.merge_key.as_ref()) {
+                            Some(k) if keys.contains(k) => std::slice::from_ref(k),
+                            _ => keys,
                         };
                         let litems = l.and_then(Value::as_array);
                         if litems.is_none() && l.is_some_and(|x| !x.is_null()) {
@@ -386,15 +415,14 @@ impl Walk {
                         }
                         let item_node = node.item().unwrap_or(node);
                         for item in items {
-                            if !has_keys(item, &keys) {
+                            if !has_keys(item, keys) {
                                 if !litems.is_some_and(|li| li.contains(item)) {
                                     self.push(Op::Add, None, Some(item));
                                 }
                                 continue;
                             }
-                            let len = self.path.len();
-                            push_key_label(&mut self.path, item, if shown.is_empty() { &keys } else { &shown });
-                            match litems.and_then(|li| li.iter().find(|x| same_key(item, x, &keys))) {
+                            self.steps.push(Step::Item(item, shown));
+                            match litems.and_then(|li| li.iter().find(|x| same_key(item, x, keys))) {
                                 None => self.push(Op::Add, None, Some(item)),
                                 Some(li) => {
                                     if item_node.is_atomic() && !item_node.is_untyped() {
@@ -406,17 +434,16 @@ impl Walk {
                                     }
                                 }
                             }
-                            self.path.truncate(len);
+                            self.steps.pop();
                         }
                     }
                     Some((ListType::Set, _)) => {
                         let litems = l.and_then(Value::as_array);
                         for item in items {
                             if !litems.is_some_and(|li| li.contains(item)) {
-                                let len = self.path.len();
-                                self.path.push_str(&format!("[={item}]"));
+                                self.steps.push(Step::SetItem(item));
                                 self.push(Op::Add, None, Some(item));
-                                self.path.truncate(len);
+                                self.steps.pop();
                             }
                         }
                     }
@@ -491,6 +518,46 @@ impl Walk {
     }
 }
 
+/// The keys that identify a list's items ([`ListInfo::item_keys`](crate::schema::ListInfo::item_keys), borrowed).
+fn item_keys(info: &crate::schema::ListInfo) -> &[String] {
+    if info.list_type == ListType::Map && !info.map_keys.is_empty() {
+        &info.map_keys
+    } else {
+        info.merge_key.as_slice()
+    }
+}
+
+/// Finds keys of a map in ascending order by walking its sorted entries alongside the caller's
+/// own sorted keys, each key string read once; keys not met on the way fall back to a lookup,
+/// so the result is right whatever the order.
+struct SortedCursor<'a> {
+    iter: std::iter::Peekable<serde_json::map::Iter<'a>>,
+    map: &'a Map<String, Value>,
+}
+
+impl<'a> SortedCursor<'a> {
+    fn new(map: &'a Map<String, Value>) -> Self {
+        Self { iter: map.iter().peekable(), map }
+    }
+
+    fn find(&mut self, key: &str) -> Option<&'a Value> {
+        while let Some((k, v)) = self.iter.peek() {
+            match k.as_str().cmp(key) {
+                std::cmp::Ordering::Less => {
+                    self.iter.next();
+                }
+                std::cmp::Ordering::Equal => {
+                    let v = *v;
+                    self.iter.next();
+                    return Some(v);
+                }
+                std::cmp::Ordering::Greater => break,
+            }
+        }
+        self.map.get(key)
+    }
+}
+
 /// A change path from `fieldsV1` keys.
 fn trail_text(trail: &[&str]) -> String {
     let mut out = String::new();
@@ -509,18 +576,41 @@ fn trail_text(trail: &[&str]) -> String {
 }
 
 /// A scalar of a `k:` key, as written.
-#[derive(Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 enum Lit<'a> {
     Str(&'a str),
     Num(&'a str),
     Word(&'a str),
 }
 
-/// Reads a `k:` key of scalars (`{"containerPort":8080,"protocol":"TCP"}`) without allocating
-/// per value; `None` for anything else (escapes, nested values), which the caller parses.
-fn parse_flat_key(kj: &str) -> Option<Vec<(&str, Lit<'_>)>> {
+/// The fields of a `k:` key of up to four scalars, borrowed from the key's text.
+#[derive(Debug)]
+struct FlatKey<'a> {
+    parts: [(&'a str, Lit<'a>); 4],
+    len: usize,
+}
+
+impl<'a> FlatKey<'a> {
+    fn push(&mut self, part: (&'a str, Lit<'a>)) -> Option<()> {
+        *self.parts.get_mut(self.len)? = part;
+        self.len += 1;
+        Some(())
+    }
+}
+
+impl<'a> std::ops::Deref for FlatKey<'a> {
+    type Target = [(&'a str, Lit<'a>)];
+    fn deref(&self) -> &Self::Target {
+        &self.parts[..self.len]
+    }
+}
+
+/// Reads a `k:` key of scalars (`{"containerPort":8080,"protocol":"TCP"}`) without allocating;
+/// `None` for anything else (escapes, nested values, more than four fields), which the caller
+/// parses.
+fn parse_flat_key(kj: &str) -> Option<FlatKey<'_>> {
     let inner = kj.trim().strip_prefix('{')?.strip_suffix('}')?;
-    let mut out = Vec::with_capacity(2);
+    let mut out = FlatKey { parts: [("", Lit::Word("")); 4], len: 0 };
     let mut rest = inner.trim_start();
     while !rest.is_empty() {
         let r = rest.strip_prefix('"')?;
@@ -547,7 +637,7 @@ fn parse_flat_key(kj: &str) -> Option<Vec<(&str, Lit<'_>)>> {
                 _ => return None,
             }
         };
-        out.push((key, value));
+        out.push((key, value))?;
         rest = rest.trim_start();
         rest = match rest.strip_prefix(',') {
             Some(r) => r.trim_start(),
@@ -778,9 +868,9 @@ fn finish(
     mask: bool,
 ) -> ObjectDiff {
     let mut w =
-        Walk { changes: Vec::new(), path: String::new(), removed: Vec::new(), compare_status: options.compare_status };
+        Walk { changes: Vec::new(), steps: Vec::new(), removed: Vec::new(), compare_status: options.compare_status };
     w.value(want, Some(have), node, 0);
-    let entries = live.get("/metadata/managedFields").and_then(Value::as_array);
+    let entries = live.as_value().get("metadata").and_then(|m| m.get("managedFields")).and_then(Value::as_array);
     if let Some(entries) = entries {
         let mine = entries.iter().position(|e| {
             e["manager"] == options.field_manager.as_str()
@@ -875,21 +965,33 @@ pub fn diff_set(desired: &[Object], live: &[Object], options: &DiffOptions, sche
     pair_and_diff(desired, live, |d, l| diff(d, l, options, schema))
 }
 
-/// Pairs desired with live objects by identity (read once per object), diffs each pair with
-/// `verdict`, lists creates and the live objects no desired object matched (prune candidates).
+/// Pairs desired with live objects by identity, diffs each pair with `verdict`, lists creates
+/// and the live objects no desired object matched (prune candidates). When `live[i]` is the
+/// twin of `desired[i]` (live read object by object for the desired set, the usual way to get
+/// it), pairs are taken by position and no index is built; the index over all live objects is
+/// built at the first object out of place.
 fn pair_and_diff(
     desired: &[Object],
     live: &[Object],
     mut verdict: impl FnMut(&Object, &Object) -> ObjectDiff,
 ) -> SetDiff {
-    let index: std::collections::HashMap<(&str, &str, &str, &str), usize, FxBuild> =
-        live.iter().enumerate().map(|(i, o)| (object_id(o), i)).collect();
+    type Index<'a> = FxHashMap<(&'a str, &'a str, &'a str, &'a str), usize>;
+    let mut index: Option<Index<'_>> = None;
     let mut matched = vec![false; live.len()];
     let mut out = SetDiff::default();
-    for d in desired {
-        match index.get(&object_id(d)) {
+    for (i, d) in desired.iter().enumerate() {
+        let id = object_id(d);
+        let twin = match live.get(i) {
+            Some(l) if object_id(l) == id => Some(i),
+            // The first of equal identities, as by position.
+            _ => index
+                .get_or_insert_with(|| live.iter().enumerate().rev().map(|(i, o)| (object_id(o), i)).collect())
+                .get(&id)
+                .copied(),
+        };
+        match twin {
             None => out.create.push(d.key()),
-            Some(&i) => {
+            Some(i) => {
                 matched[i] = true;
                 let od = verdict(d, &live[i]);
                 if od.is_empty() { out.unchanged.push(od.key) } else { out.update.push(od) }
@@ -909,7 +1011,7 @@ fn pair_and_diff(
 /// set.
 #[derive(Debug, Default)]
 pub struct DiffCache {
-    in_sync: std::collections::HashSet<u64, FxBuild>,
+    in_sync: FxHashSet<u64>,
 }
 
 impl DiffCache {
@@ -929,37 +1031,7 @@ impl DiffCache {
     }
 }
 
-/// FxHash-style hashing (fast, not DoS-resistant; the keys are our own objects).
-#[derive(Default)]
-struct Fx(u64);
-
-type FxBuild = std::hash::BuildHasherDefault<Fx>;
-
-impl std::hash::Hasher for Fx {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            self.add(u64::from_le_bytes(c.try_into().unwrap_or_default()));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut buf = [0u8; 8];
-            buf[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(buf) ^ (rest.len() as u64) << 59);
-        }
-    }
-}
-
-impl Fx {
-    fn add(&mut self, v: u64) {
-        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
-
-fn hash_value(v: &Value, h: &mut Fx) {
+fn hash_value(v: &Value, h: &mut FxHasher) {
     use std::hash::Hasher;
     match v {
         Value::Null => h.add(1),
@@ -1002,18 +1074,18 @@ pub fn diff_set_cached(
     cache: &mut DiffCache,
 ) -> SetDiff {
     use std::hash::Hasher;
-    let mut salt = Fx(0);
+    let mut salt = FxHasher::default();
     salt.write(options.field_manager.as_bytes());
     salt.add(u64::from(options.compare_status));
     for r in &options.ignore {
         salt.write(format!("{r:?}").as_bytes());
     }
-    let mut used = std::collections::HashSet::with_capacity_and_hasher(cache.in_sync.len(), FxBuild::default());
+    let mut used = FxHashSet::with_capacity_and_hasher(cache.in_sync.len(), Default::default());
     let out = pair_and_diff(desired, live, |d, l| {
         let meta = l.as_value().get("metadata");
         let (uid, rv) = (str_at(meta.and_then(|m| m.get("uid"))), str_at(meta.and_then(|m| m.get("resourceVersion"))));
         let key = (!rv.is_empty()).then(|| {
-            let mut h = Fx(salt.0);
+            let mut h = salt;
             hash_value(d.as_value(), &mut h);
             h.write(uid.as_bytes());
             h.write(rv.as_bytes());
@@ -1149,12 +1221,17 @@ mod tests {
     #[test]
     fn flat_field_set_keys() {
         let k = parse_flat_key(r#"{"containerPort":8080,"protocol":"TCP"}"#).unwrap();
-        assert_eq!(k, vec![("containerPort", Lit::Num("8080")), ("protocol", Lit::Str("TCP"))]);
+        assert_eq!(&*k, &[("containerPort", Lit::Num("8080")), ("protocol", Lit::Str("TCP"))]);
         let items = serde_json::json!([{"containerPort": 80}, {"containerPort": 8080}]);
         assert_eq!(find_keyed_flat(Some(&items), &k), Some(&items[1]), "protocol defaults to TCP");
         assert!(parse_flat_key(r#"{"name":"a\"b"}"#).is_none(), "escapes go to the full parser");
         assert!(parse_flat_key(r#"{"a":{"b":1}}"#).is_none());
-        assert_eq!(parse_flat_key("{}"), Some(vec![]));
+        assert_eq!(parse_flat_key("{}").map(|k| k.len()), Some(0));
+        assert_eq!(
+            &*parse_flat_key(r#"{"a":1,"b":"x","c":true,"d":null}"#).unwrap(),
+            &[("a", Lit::Num("1")), ("b", Lit::Str("x")), ("c", Lit::Word("true")), ("d", Lit::Word("null"))]
+        );
+        assert!(parse_flat_key(r#"{"a":1,"b":2,"c":3,"d":4,"e":5}"#).is_none(), "more than four: the full parser");
         assert!(parse_flat_key("not json").is_none());
     }
 

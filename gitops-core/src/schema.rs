@@ -20,13 +20,13 @@
 //! assert_eq!(list.map_keys, ["name"]);
 //! ```
 
-use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::hash::FxHashMap;
 use crate::object::Object;
 
 /// How server-side apply treats a list (`x-kubernetes-list-type`).
@@ -86,7 +86,7 @@ pub enum Shape {
     /// A struct with known fields.
     Struct {
         /// Field name to node.
-        fields: HashMap<String, usize>,
+        fields: FxHashMap<String, usize>,
         /// `x-kubernetes-map-type: atomic`: replaced as a whole.
         atomic: bool,
     },
@@ -141,7 +141,7 @@ pub struct Schema {
     nodes: Arc<Vec<Shape>>,
     extra: Vec<Shape>,
     /// Group, then kind, to the versions of the kind (nested so lookups borrow).
-    kinds: HashMap<String, HashMap<String, Vec<KindInfo>>>,
+    kinds: FxHashMap<String, FxHashMap<String, Vec<KindInfo>>>,
 }
 
 /// The value the API server defaults a list-map key field to, when an item leaves it out:
@@ -168,7 +168,7 @@ struct RawSchema {
 struct RawNode {
     t: String,
     #[serde(default)]
-    f: HashMap<String, usize>,
+    f: FxHashMap<String, usize>,
     #[serde(default)]
     a: u8,
     v: Option<usize>,
@@ -226,7 +226,7 @@ impl Schema {
                     _ => Shape::Untyped,
                 })
                 .collect();
-            let mut kinds: HashMap<String, HashMap<String, Vec<KindInfo>>> = HashMap::new();
+            let mut kinds: FxHashMap<String, FxHashMap<String, Vec<KindInfo>>> = FxHashMap::default();
             for k in raw.kinds {
                 kinds.entry(k.g.clone()).or_default().entry(k.k.clone()).or_default().push(KindInfo {
                     group: k.g,
@@ -367,7 +367,7 @@ impl Schema {
             }
             Some("object") | None if s.get("properties").is_some() => {
                 let atomic = s.get("x-kubernetes-map-type").and_then(Value::as_str) == Some("atomic");
-                let mut fields = HashMap::new();
+                let mut fields = FxHashMap::default();
                 if let Some(props) = s.get("properties").and_then(Value::as_object) {
                     for (k, v) in props {
                         let id = self.add_json_schema(v);
