@@ -463,21 +463,23 @@ impl<'a> Walk<'a> {
     }
 
     /// Fields the manager owns (its `fieldsV1`) that desired no longer sets: removed by the
-    /// next apply unless another manager owns them.
+    /// next apply unless another manager owns them. Walks the owned fields beside desired;
+    /// live (`live_root`) is only read where a field is missing from desired.
     fn removals<'f>(
         &mut self,
         owned: &'f Value,
-        d: Option<&Value>,
-        l: &Value,
+        d: &Value,
+        live_root: &Value,
         others: &[&Value],
         trail: &mut Vec<&'f str>,
     ) {
         let Some(om) = owned.as_object() else { return };
+        let mut d_fields = d.as_object().map(SortedCursor::new);
         for (k, child) in om {
             if k == "." {
                 continue;
             }
-            let (dv, lv): (Option<&Value>, Option<&Value>) = if let Some(f) = k.strip_prefix("f:") {
+            let dv = if let Some(f) = k.strip_prefix("f:") {
                 if trail.is_empty() && (f == "status" && !self.compare_status || f == "apiVersion" || f == "kind") {
                     continue;
                 }
@@ -487,34 +489,51 @@ impl<'a> Walk<'a> {
                 {
                     continue;
                 }
-                (d.and_then(|x| x.get(f)), l.get(f))
-            } else if let Some(kj) = k.strip_prefix("k:") {
-                match parse_flat_key(kj) {
-                    Some(key) => (find_keyed_flat(d, &key), find_keyed_flat(Some(l), &key)),
-                    None => {
-                        let Ok(Value::Object(key)) = serde_json::from_str::<Value>(kj) else { continue };
-                        (find_keyed(d, &key), find_keyed(Some(l), &key))
-                    }
-                }
-            } else if let Some(vj) = k.strip_prefix("v:") {
-                let Ok(val) = serde_json::from_str::<Value>(vj) else { continue };
-                (find_equal(d, &val), find_equal(Some(l), &val))
+                d_fields.as_mut().and_then(|c| c.find(f))
+            } else if k.starts_with("k:") || k.starts_with("v:") {
+                fields_v1_step(d, k)
             } else {
                 continue;
             };
-            let Some(lv) = lv else { continue };
             trail.push(k.as_str());
-            if dv.is_none() {
-                if !others.iter().any(|o| owns_under(o, trail)) {
-                    let path = trail_text(trail);
-                    self.changes.push(Change { path, op: Op::Remove, before: Some(lv.clone()), after: None });
-                    self.removed.push(trail.iter().filter_map(|k| PathElement::parse(k).ok()).collect());
+            match dv {
+                None => {
+                    if let Some(lv) = trail.iter().try_fold(live_root, |v, k| fields_v1_step(v, k))
+                        && !others.iter().any(|o| owns_under(o, trail))
+                    {
+                        let path = trail_text(trail);
+                        self.changes.push(Change { path, op: Op::Remove, before: Some(lv.clone()), after: None });
+                        self.removed.push(trail.iter().filter_map(|k| PathElement::parse(k).ok()).collect());
+                    }
                 }
-            } else if child.as_object().is_some_and(|m| m.len() > 1 || (m.len() == 1 && !m.contains_key("."))) {
-                self.removals(child, dv, lv, others, trail);
+                Some(dv) => {
+                    if child.as_object().is_some_and(|m| m.len() > 1 || (m.len() == 1 && !m.contains_key("."))) {
+                        self.removals(child, dv, live_root, others, trail);
+                    }
+                }
             }
             trail.pop();
         }
+    }
+}
+
+/// The value under one `fieldsV1` key (`f:name`, `k:{...}`, `v:...`) of a value.
+fn fields_v1_step<'v>(v: &'v Value, k: &str) -> Option<&'v Value> {
+    if let Some(f) = k.strip_prefix("f:") {
+        v.get(f)
+    } else if let Some(kj) = k.strip_prefix("k:") {
+        match parse_flat_key(kj) {
+            Some(key) => find_keyed_flat(Some(v), &key),
+            None => {
+                let Ok(Value::Object(key)) = serde_json::from_str::<Value>(kj) else { return None };
+                find_keyed(Some(v), &key)
+            }
+        }
+    } else if let Some(vj) = k.strip_prefix("v:") {
+        let val = serde_json::from_str::<Value>(vj).ok()?;
+        find_equal(Some(v), &val)
+    } else {
+        None
     }
 }
 
@@ -880,7 +899,7 @@ fn finish(
         if let Some((i, mine)) = mine.and_then(|i| entries[i].get("fieldsV1").map(|f| (i, f))) {
             let others: Vec<&Value> =
                 entries.iter().enumerate().filter(|(j, _)| *j != i).filter_map(|(_, e)| e.get("fieldsV1")).collect();
-            w.removals(mine, Some(want), have, &others, &mut Vec::new());
+            w.removals(mine, want, have, &others, &mut Vec::new());
         }
     }
     let removed = std::mem::take(&mut w.removed);
