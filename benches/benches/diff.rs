@@ -106,6 +106,17 @@ fn bench(c: &mut Criterion) {
     }
     let s = diff::diff_set(&desired, &live, &opts, schema);
     assert_eq!(s.update.len(), 100, "1% drifted");
+    let idx: Vec<usize> = (0..10_000).filter(|i| i % 100 != 0).take(30).collect();
+    let small: (Vec<Object>, Vec<Object>) = idx.iter().map(|&i| (desired[i].clone(), live[i].clone())).unzip();
+    eprintln!("warm updates: {}", diff::diff_set(&small.0, &small.1, &opts, schema).update.len());
+    group.bench_function("set-warm/10000", |b| {
+        b.iter(|| { let mut n = 0; for _ in 0..333 { n += diff::diff_set(black_box(&small.0), black_box(&small.1), &opts, schema).update.len(); } n })
+    });
+    let live_parsed: Vec<Object> = live.iter().map(|l| Object::from_value(serde_json::from_slice(&serde_json::to_vec(l.as_value()).unwrap()).unwrap()).unwrap()).collect();
+    let desired_parsed: Vec<Object> = desired.iter().map(|l| Object::from_value(serde_json::from_slice(&serde_json::to_vec(l.as_value()).unwrap()).unwrap()).unwrap()).collect();
+    group.bench_function("set-parsed/10000", |b| {
+        b.iter(|| black_box(diff::diff_set(black_box(&desired_parsed), black_box(&live_parsed), &opts, schema).update.len()))
+    });
     group.bench_function("set/10000", |b| {
         b.iter(|| black_box(diff::diff_set(black_box(&desired), black_box(&live), &opts, schema).update.len()))
     });

@@ -33,7 +33,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::fieldset::{FieldSet, PathElement, item_matches_key, merge, remove_at};
+use crate::fieldset::{FieldSet, PathElement, item_matches_key, merge_into, remove_at};
 use crate::hash::{FxHashMap, FxHashSet, FxHasher};
 use crate::object::{Object, ObjectKey, escape_pointer_token, parse_pointer};
 use crate::schema::{ListType, Node, Schema};
@@ -728,26 +728,35 @@ fn mask_secret(v: &mut Value, masks: &mut BTreeMap<String, String>) {
 /// generation, creationTimestamp, managedFields, ... and kubectl's last-applied annotation): what
 /// two versions of an object are compared on.
 pub fn without_server_fields(live: &Value, compare_status: bool) -> Value {
-    let mut v = live.clone();
-    if let Some(m) = v.as_object_mut() {
-        if !compare_status {
-            m.remove("status");
-        }
-        if let Some(Value::Object(meta)) = m.get_mut("metadata") {
-            for f in SERVER_METADATA {
-                meta.remove(f);
+    const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+    let Value::Object(top) = live else { return live.clone() };
+    // Copies only what is kept: managedFields and status are most of a live object.
+    let mut out = Map::new();
+    for (k, v) in top {
+        match (k.as_str(), v) {
+            ("status", _) if !compare_status => {}
+            ("metadata", Value::Object(meta)) => {
+                let mut kept = Map::new();
+                for (mk, mv) in meta {
+                    match (mk.as_str(), mv) {
+                        (f, _) if SERVER_METADATA.contains(&f) => {}
+                        ("annotations", Value::Object(a)) if a.contains_key(LAST_APPLIED) => {
+                            let rest = a.iter().filter(|(ak, _)| *ak != LAST_APPLIED);
+                            kept.insert(mk.clone(), Value::Object(rest.map(|(ak, av)| (ak.clone(), av.clone())).collect()));
+                        }
+                        _ => {
+                            kept.insert(mk.clone(), mv.clone());
+                        }
+                    }
+                }
+                out.insert(k.clone(), Value::Object(kept));
             }
-            if meta
-                .get("annotations")
-                .and_then(Value::as_object)
-                .is_some_and(|a| a.contains_key("kubectl.kubernetes.io/last-applied-configuration"))
-                && let Some(Value::Object(a)) = meta.get_mut("annotations")
-            {
-                a.remove("kubectl.kubernetes.io/last-applied-configuration");
+            _ => {
+                out.insert(k.clone(), v.clone());
             }
         }
     }
-    v
+    Value::Object(out)
 }
 
 /// Removes what the ignore rules exclude from a value.
@@ -927,7 +936,8 @@ fn finish(
         (String::new(), String::new())
     } else {
         let mut live_view = without_server_fields(have, options.compare_status);
-        let mut merged = merge(&live_view, &without_server_fields(want, options.compare_status), node);
+        let mut merged = live_view.clone();
+        merge_into(&mut merged, &without_server_fields(want, options.compare_status), node);
         for path in &removed {
             remove_at(&mut merged, path, &FieldSet::new());
         }

@@ -496,49 +496,52 @@ fn value_at_mut<'a>(v: &'a mut Value, path: &[PathElement]) -> Option<&'a mut Va
 /// merged key by key, map lists item by item (new items appended), sets unioned, atomic
 /// values replaced.
 pub fn merge(live: &Value, config: &Value, node: Node<'_>) -> Value {
-    match (live, config) {
+    let mut out = live.clone();
+    merge_into(&mut out, config, node);
+    out
+}
+
+/// [`merge`] in place: `live` becomes the merged object (each field copied once, where
+/// `merge` would copy a subtree at every level above it).
+pub fn merge_into(live: &mut Value, config: &Value, node: Node<'_>) {
+    match (&mut *live, config) {
         (Value::Object(l), Value::Object(c)) if !node.is_atomic() || node.is_untyped() => {
-            let mut out = l.clone();
             for (k, v) in c {
                 let child = node.field(k).unwrap_or(node);
-                let merged = match l.get(k) {
-                    Some(lv) => merge(lv, v, child),
-                    None => v.clone(),
-                };
-                out.insert(k.clone(), merged);
+                match l.get_mut(k) {
+                    Some(lv) => merge_into(lv, v, child),
+                    None => {
+                        l.insert(k.clone(), v.clone());
+                    }
+                }
             }
-            Value::Object(out)
         }
         (Value::Array(l), Value::Array(c)) => {
             let item_node = node.item().unwrap_or(node);
             match node.list_ref().map(|i| (i.list_type, i.item_keys())) {
                 Some((ListType::Map, keys)) if !keys.is_empty() => {
-                    let mut out = l.clone();
                     for item in c {
                         let key = item.as_object().and_then(|m| PathElement::key_of(m, &keys));
                         let pos = key
                             .as_ref()
-                            .and_then(|k| out.iter().position(|o| find_item(std::slice::from_ref(o), k).is_some()));
+                            .and_then(|k| l.iter().position(|o| find_item(std::slice::from_ref(o), k).is_some()));
                         match pos {
-                            Some(p) => out[p] = merge(&out[p], item, item_node),
-                            None => out.push(item.clone()),
+                            Some(p) => merge_into(&mut l[p], item, item_node),
+                            None => l.push(item.clone()),
                         }
                     }
-                    Value::Array(out)
                 }
                 Some((ListType::Set, _)) => {
-                    let mut out = l.clone();
                     for item in c {
-                        if !out.contains(item) {
-                            out.push(item.clone());
+                        if !l.contains(item) {
+                            l.push(item.clone());
                         }
                     }
-                    Value::Array(out)
                 }
-                _ => config.clone(),
+                _ => *live = config.clone(),
             }
         }
-        _ => config.clone(),
+        _ => *live = config.clone(),
     }
 }
 
