@@ -7,6 +7,8 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use gitops_core::diff::{self, DiffOptions};
 use gitops_core::yaml::{self, ParseOptions};
 use gitops_core::{FieldSet, Object, Schema};

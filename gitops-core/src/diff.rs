@@ -546,6 +546,16 @@ fn item_keys(info: &crate::schema::ListInfo) -> &[String] {
     }
 }
 
+/// `a.cmp(b)`, deciding on the first byte inline when it differs (most comparisons of field
+/// names), without a call to `memcmp`.
+#[inline]
+fn cmp_keys(a: &str, b: &str) -> std::cmp::Ordering {
+    match (a.as_bytes().first(), b.as_bytes().first()) {
+        (Some(x), Some(y)) if x != y => x.cmp(y),
+        _ => a.cmp(b),
+    }
+}
+
 /// Finds keys of a map in ascending order by walking its sorted entries alongside the caller's
 /// own sorted keys, each key string read once; keys not met on the way fall back to a lookup,
 /// so the result is right whatever the order.
@@ -561,7 +571,7 @@ impl<'a> SortedCursor<'a> {
 
     fn find(&mut self, key: &str) -> Option<&'a Value> {
         while let Some((k, v)) = self.iter.peek() {
-            match k.as_str().cmp(key) {
+            match cmp_keys(k, key) {
                 std::cmp::Ordering::Less => {
                     self.iter.next();
                 }
@@ -900,12 +910,11 @@ fn finish(
     w.value(want, Some(have), node, 0);
     let entries = live.as_value().get("metadata").and_then(|m| m.get("managedFields")).and_then(Value::as_array);
     if let Some(entries) = entries {
-        let mine = entries.iter().position(|e| {
-            e["manager"] == options.field_manager.as_str()
-                && e["operation"] == "Apply"
-                && e.get("subresource").is_none_or(Value::is_null)
+        let mine = entries.iter().enumerate().find_map(|(i, e)| {
+            let fields = managed_entry(e, &options.field_manager)?;
+            Some((i, fields))
         });
-        if let Some((i, mine)) = mine.and_then(|i| entries[i].get("fieldsV1").map(|f| (i, f))) {
+        if let Some((i, mine)) = mine {
             let others: Vec<&Value> =
                 entries.iter().enumerate().filter(|(j, _)| *j != i).filter_map(|(_, e)| e.get("fieldsV1")).collect();
             w.removals(mine, want, have, &others, &mut Vec::new());
@@ -949,6 +958,22 @@ fn finish(
         (crate::yaml::to_yaml(&live_view), crate::yaml::to_yaml(&merged))
     };
     ObjectDiff { key, changes, live_yaml, merged_yaml }
+}
+
+/// The `fieldsV1` of a managedFields entry when it is `manager`'s apply on the main resource
+/// (not a subresource); the entry's fields are read in one pass.
+fn managed_entry<'v>(entry: &'v Value, manager: &str) -> Option<&'v Value> {
+    let (mut is_manager, mut is_apply, mut fields) = (false, false, None);
+    for (k, v) in entry.as_object()? {
+        match k.as_str() {
+            "manager" => is_manager = v.as_str() == Some(manager),
+            "operation" => is_apply = v.as_str() == Some("Apply"),
+            "subresource" if !v.is_null() => return None,
+            "fieldsV1" => fields = Some(v),
+            _ => {}
+        }
+    }
+    if is_manager && is_apply { fields } else { None }
 }
 
 /// The paths where applying `desired` (as field manager `manager`) would change `live`,
