@@ -132,6 +132,11 @@ fn parse() -> Result<Option<(Config, String)>, String> {
     Ok(Some((c, log_format)))
 }
 
+/// mimalloc: the agent holds every managed object in its cache and diffs them on every
+/// pass; mimalloc packs them more tightly than the system allocator (`cargo bench --bench diff`).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let (config, log_format) = match parse() {
         Ok(Some(c)) => c,
