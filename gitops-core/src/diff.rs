@@ -752,7 +752,10 @@ pub fn without_server_fields(live: &Value, compare_status: bool) -> Value {
                         (f, _) if SERVER_METADATA.contains(&f) => {}
                         ("annotations", Value::Object(a)) if a.contains_key(LAST_APPLIED) => {
                             let rest = a.iter().filter(|(ak, _)| *ak != LAST_APPLIED);
-                            kept.insert(mk.clone(), Value::Object(rest.map(|(ak, av)| (ak.clone(), av.clone())).collect()));
+                            kept.insert(
+                                mk.clone(),
+                                Value::Object(rest.map(|(ak, av)| (ak.clone(), av.clone())).collect()),
+                            );
                         }
                         _ => {
                             kept.insert(mk.clone(), mv.clone());

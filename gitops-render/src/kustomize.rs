@@ -180,8 +180,8 @@ impl Res {
     }
 }
 
-/// One nested kustomization built by a worker: its index in the resource list and result.
-type Built = (usize, Result<Vec<Res>, Error>);
+/// A nested kustomization's resources and transformer configuration.
+type Built = (Vec<Res>, TransformerConfig);
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Expect {
@@ -196,26 +196,81 @@ struct Build<'a> {
     next_id: &'a std::sync::atomic::AtomicU32,
     schema: &'static Schema,
     vars: &'a std::sync::Mutex<Vec<crate::kustomization::Var>>,
-    config: &'a std::sync::Mutex<TransformerConfig>,
     remote: Option<&'a RemoteLoader>,
 }
 
-/// The part of Kustomize's `configurations` files this renderer reads: extra name references
-/// and var references (both applied at the end of the build, over everything).
+/// Kustomize's transformer configuration: the extra field specs a kustomization's
+/// `configurations` files give each built-in transformer, on top of the built-in ones. A
+/// kustomization's transformers use its own files' specs and those of everything it
+/// accumulated (its resources' kustomizations and its components), as Kustomize merges them;
+/// name and var references use the whole build's, at the end.
 #[derive(Clone, Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct TransformerConfig {
     #[serde(default)]
+    pub name_prefix: Vec<FieldSpecEntry>,
+    #[serde(default)]
+    pub name_suffix: Vec<FieldSpecEntry>,
+    #[serde(default)]
+    pub namespace: Vec<FieldSpecEntry>,
+    #[serde(default)]
+    pub common_labels: Vec<FieldSpecEntry>,
+    /// Accepted as Kustomize does; no built-in transformer reads it.
+    #[serde(default)]
+    pub labels: Vec<FieldSpecEntry>,
+    #[serde(default)]
+    pub template_labels: Vec<FieldSpecEntry>,
+    #[serde(default)]
+    pub common_annotations: Vec<FieldSpecEntry>,
+    #[serde(default)]
     pub name_reference: Vec<NameReferenceSpec>,
     #[serde(default)]
     pub var_reference: Vec<FieldSpecEntry>,
+    #[serde(default)]
+    pub images: Vec<FieldSpecEntry>,
+    #[serde(default)]
+    pub replicas: Vec<FieldSpecEntry>,
 }
 
 impl TransformerConfig {
-    fn merge(&mut self, other: TransformerConfig) {
-        self.name_reference.extend(other.name_reference);
-        self.var_reference.extend(other.var_reference);
+    /// Merges `other` in: a spec already present (same group, version, kind and path) is
+    /// kept once; the same spec with a different `create` is Kustomize's "conflicting
+    /// fieldspecs" error, named by the list it is in.
+    fn merge(&mut self, other: TransformerConfig) -> Result<(), String> {
+        for (name, into, from) in [
+            ("NamePrefix", &mut self.name_prefix, other.name_prefix),
+            ("NameSuffix", &mut self.name_suffix, other.name_suffix),
+            ("NameSpace", &mut self.namespace, other.namespace),
+            ("CommonLabels", &mut self.common_labels, other.common_labels),
+            ("Labels", &mut self.labels, other.labels),
+            ("TemplateLabels", &mut self.template_labels, other.template_labels),
+            ("CommonAnnotations", &mut self.common_annotations, other.common_annotations),
+            ("VarReference", &mut self.var_reference, other.var_reference),
+            ("Images", &mut self.images, other.images),
+            ("Replicas", &mut self.replicas, other.replicas),
+        ] {
+            merge_specs(into, from).map_err(|e| format!("failed to merge {name} fieldSpec: {e}"))?;
+        }
+        for nr in other.name_reference {
+            match self.name_reference.iter_mut().find(|x| x.kind == nr.kind && x.group == nr.group) {
+                Some(x) => merge_specs(&mut x.field_specs, nr.field_specs)
+                    .map_err(|e| format!("failed to merge NameReference fieldSpec: {e}"))?,
+                None => self.name_reference.push(nr),
+            }
+        }
+        Ok(())
     }
+}
+
+fn merge_specs(into: &mut Vec<FieldSpecEntry>, from: Vec<FieldSpecEntry>) -> Result<(), String> {
+    for f in from {
+        match into.iter().find(|x| x.same_target(&f)) {
+            Some(x) if x.create != f.create => return Err("conflicting fieldspecs".into()),
+            Some(_) => {}
+            None => into.push(f),
+        }
+    }
+    Ok(())
 }
 
 /// One `nameReference` entry: the referenced kind and the fields that name it.
@@ -242,14 +297,26 @@ pub(crate) struct FieldSpecEntry {
     pub kind: Option<String>,
     #[serde(default)]
     pub group: Option<String>,
-    /// Accepted; a referrer is matched by kind and group.
+    /// Told apart when merging; objects are matched by kind and group.
     #[serde(default)]
-    #[allow(dead_code)]
     pub version: Option<String>,
-    /// Accepted; name and var references never create fields.
+    /// Whether a missing field is created (name and var references never create).
     #[serde(default)]
-    #[allow(dead_code)]
     pub create: bool,
+}
+
+impl FieldSpecEntry {
+    fn same_target(&self, other: &FieldSpecEntry) -> bool {
+        let norm = |o: &Option<String>| o.clone().unwrap_or_default();
+        self.path == other.path
+            && norm(&self.kind) == norm(&other.kind)
+            && norm(&self.group) == norm(&other.group)
+            && norm(&self.version) == norm(&other.version)
+    }
+
+    fn owned(&self) -> OwnedSpec {
+        OwnedSpec { group: self.group.clone(), kind: self.kind.clone(), path: self.path.clone(), create: self.create }
+    }
 }
 
 pub(crate) fn kerr_pub(file: &str, field: impl Into<String>, message: impl Into<String>) -> Error {
@@ -266,7 +333,7 @@ impl Kustomize {
         let dir = normalize(path)?;
         let ids = std::sync::atomic::AtomicU32::new(0);
         let vars = std::sync::Mutex::new(Vec::new());
-        let config = std::sync::Mutex::new(TransformerConfig::default());
+        let mut config = TransformerConfig::default();
         let mut b = Build {
             tree,
             restrictor: self.load_restrictor,
@@ -274,13 +341,11 @@ impl Kustomize {
             next_id: &ids,
             schema: Schema::builtin(),
             vars: &vars,
-            config: &config,
             remote: self.remote.as_ref(),
         };
         let mut acc = Vec::new();
-        let (file, k) = b.run(&dir, &mut acc, Expect::Kustomization)?;
+        let (file, k) = b.run(&dir, &mut acc, Expect::Kustomization, &mut config)?;
         let vars = vars.into_inner().unwrap_or_default();
-        let config = config.into_inner().unwrap_or_default();
         finish(&file, &k, acc, &vars, &config)
     }
 }
@@ -326,7 +391,7 @@ fn within(dir: &str, path: &str) -> bool {
 
 impl Build<'_> {
     /// Builds a remote base through the loader, in its own tree.
-    fn build_remote(&self, file: &str, field: &str, entry: &str) -> Result<Vec<Res>, Error> {
+    fn build_remote(&self, file: &str, field: &str, entry: &str) -> Result<Built, Error> {
         let Some(loader) = self.remote else {
             return Err(kerr(
                 file,
@@ -346,17 +411,17 @@ impl Build<'_> {
             next_id: self.next_id,
             schema: self.schema,
             vars: self.vars,
-            config: self.config,
             remote: self.remote,
         };
         let mut out = Vec::new();
-        sub.run(&normalize(&path)?, &mut out, Expect::Kustomization).map_err(|e| match e {
+        let mut config = TransformerConfig::default();
+        sub.run(&normalize(&path)?, &mut out, Expect::Kustomization, &mut config).map_err(|e| match e {
             Error::NoKustomization { dir } => {
                 kerr(file, field, format!("remote resource {entry:?}: {dir:?} has no kustomization file"))
             }
             other => other,
         })?;
-        Ok(out)
+        Ok((out, config))
     }
 
     fn read_file(&self, dir: &str, file: &str, field: &str, entry: &str) -> Result<(String, Vec<u8>), Error> {
@@ -378,7 +443,15 @@ impl Build<'_> {
         }
     }
 
-    fn run(&mut self, dir: &str, acc: &mut Vec<Res>, expect: Expect) -> Result<(String, Kustomization), Error> {
+    /// Builds the kustomization (or component) in `dir` into `acc`; `cfg` gathers the
+    /// transformer configuration of everything built into `acc`.
+    fn run(
+        &mut self,
+        dir: &str,
+        acc: &mut Vec<Res>,
+        expect: Expect,
+        cfg: &mut TransformerConfig,
+    ) -> Result<(String, Kustomization), Error> {
         if self.stack.iter().any(|d| d == dir) {
             let mut chain = self.stack.clone();
             chain.push(dir.to_string());
@@ -427,20 +500,6 @@ impl Build<'_> {
         if !k.crds.is_empty() {
             return Err(kerr(&file, "crds", "not supported yet"));
         }
-        for (i, c) in k.configurations.iter().enumerate() {
-            let field = format!("configurations[{i}]");
-            let (p, bytes) = self.read_file(dir, &file, &field, c)?;
-            let text = String::from_utf8(bytes).map_err(|_| kerr(&file, &field, format!("{p}: not valid UTF-8")))?;
-            let value = yaml::parse_value(&text, &p, 0, 1)?.unwrap_or(Value::Null);
-            let config: TransformerConfig = serde_path_to_error::deserialize(value).map_err(|e| {
-                kerr(
-                    &p,
-                    e.path().to_string(),
-                    format!("{} (only nameReference and varReference are supported)", e.inner()),
-                )
-            })?;
-            self.config.lock().expect("config lock").merge(config);
-        }
         if k.openapi.is_some() {
             return Err(kerr(&file, "openapi", "not supported yet"));
         }
@@ -456,7 +515,7 @@ impl Build<'_> {
         // Nested kustomizations are independent builds: with several, they run in parallel
         // (each with its own copy of the cycle-detection stack); results keep list order.
         let mut kinds = Vec::with_capacity(entries.len());
-        let mut built: Vec<Option<Result<Vec<Res>, Error>>> = (0..entries.len()).map(|_| None).collect();
+        let mut built: Vec<Option<Result<Built, Error>>> = (0..entries.len()).map(|_| None).collect();
         let mut remote = vec![false; entries.len()];
         for (i, (field, entry)) in entries.iter().enumerate() {
             if is_remote(entry) {
@@ -475,7 +534,7 @@ impl Build<'_> {
         if workers > 1 {
             let chunks: Vec<Vec<usize>> =
                 (0..workers).map(|w| dirs.iter().copied().skip(w).step_by(workers).collect()).collect();
-            let results: Vec<Vec<Built>> = std::thread::scope(|scope| {
+            let results: Vec<Vec<(usize, Result<Built, Error>)>> = std::thread::scope(|scope| {
                 let handles: Vec<_> = chunks
                     .into_iter()
                     .map(|chunk| {
@@ -486,7 +545,6 @@ impl Build<'_> {
                             next_id: self.next_id,
                             schema: self.schema,
                             vars: self.vars,
-                            config: self.config,
                             remote: self.remote,
                         };
                         let kinds = &kinds;
@@ -495,7 +553,10 @@ impl Build<'_> {
                                 .into_iter()
                                 .map(|i| {
                                     let mut out = Vec::new();
-                                    let r = sub.run(&kinds[i].0, &mut out, Expect::Kustomization).map(|_| out);
+                                    let mut config = TransformerConfig::default();
+                                    let r = sub
+                                        .run(&kinds[i].0, &mut out, Expect::Kustomization, &mut config)
+                                        .map(|_| (out, config));
                                     (i, r)
                                 })
                                 .collect::<Vec<_>>()
@@ -529,10 +590,11 @@ impl Build<'_> {
                         Some(r) => r,
                         None => {
                             let mut sub = Vec::new();
-                            self.run(p, &mut sub, Expect::Kustomization).map(|_| sub)
+                            let mut config = TransformerConfig::default();
+                            self.run(p, &mut sub, Expect::Kustomization, &mut config).map(|_| (sub, config))
                         }
                     };
-                    let sub = result.map_err(|e| match e {
+                    let (sub, sub_config) = result.map_err(|e| match e {
                         Error::NoKustomization { dir } => {
                             kerr(&file, field, format!("directory {dir:?} has no kustomization file"))
                         }
@@ -541,9 +603,21 @@ impl Build<'_> {
                     for r in sub {
                         add_resource(acc, r, &file)?;
                     }
+                    cfg.merge(sub_config).map_err(|e| kerr(&file, field, e))?;
                 }
                 None => return Err(kerr(&file, field, format!("{entry:?}: no such file or directory"))),
             }
+        }
+
+        // Transformer configuration: this kustomization's files, over its resources'.
+        for (i, c) in k.configurations.iter().enumerate() {
+            let field = format!("configurations[{i}]");
+            let (p, bytes) = self.read_file(dir, &file, &field, c)?;
+            let text = String::from_utf8(bytes).map_err(|_| kerr(&file, &field, format!("{p}: not valid UTF-8")))?;
+            let value = yaml::parse_value(&text, &p, 0, 1)?.unwrap_or(Value::Null);
+            let config: TransformerConfig = serde_path_to_error::deserialize(value)
+                .map_err(|e| kerr(&p, e.path().to_string(), e.inner().to_string()))?;
+            cfg.merge(config).map_err(|e| kerr(&file, &field, e))?;
         }
 
         check_duplicates(acc, &file)?;
@@ -566,11 +640,11 @@ impl Build<'_> {
             if self.tree.kind(&p)? != Some(EntryKind::Dir) {
                 return Err(kerr(&file, &field, format!("{c:?} is not a directory")));
             }
-            self.run(&p, acc, Expect::Component)?;
+            self.run(&p, acc, Expect::Component, cfg)?;
         }
 
         // 4. Transformers, in Kustomize's fixed order.
-        self.transform(dir, &file, &k, acc)?;
+        self.transform(dir, &file, &k, acc, cfg)?;
         for r in acc.iter_mut() {
             r.lineage.push(id);
         }
@@ -768,7 +842,14 @@ impl Build<'_> {
         }
     }
 
-    fn transform(&self, dir: &str, file: &str, k: &Kustomization, acc: &mut Vec<Res>) -> Result<(), Error> {
+    fn transform(
+        &self,
+        dir: &str,
+        file: &str,
+        k: &Kustomization,
+        acc: &mut Vec<Res>,
+        cfg: &TransformerConfig,
+    ) -> Result<(), Error> {
         let smp_opts = SmpOptions { kustomize: true };
         // patchesStrategicMerge
         for (i, entry) in k.patches_strategic_merge.iter().enumerate() {
@@ -788,11 +869,13 @@ impl Build<'_> {
             for r in acc.iter_mut() {
                 set_namespace(r, ns);
             }
+            on_extra_fields(acc, &cfg.namespace, true, &mut |slot| *slot = Value::String(ns.into()));
         }
         // namePrefix, nameSuffix
-        for (prefix, suffix) in
-            [(k.name_prefix.as_deref().unwrap_or(""), ""), ("", k.name_suffix.as_deref().unwrap_or(""))]
-        {
+        for (prefix, suffix, extra) in [
+            (k.name_prefix.as_deref().unwrap_or(""), "", &cfg.name_prefix),
+            ("", k.name_suffix.as_deref().unwrap_or(""), &cfg.name_suffix),
+        ] {
             if prefix.is_empty() && suffix.is_empty() {
                 continue;
             }
@@ -803,22 +886,35 @@ impl Build<'_> {
                 let name = format!("{prefix}{}{suffix}", r.obj.name());
                 let ns = r.obj.namespace().to_string();
                 r.rename(&ns, &name);
+                // Other fields configured to carry the name: changed, never created.
+                on_extra_fields(std::slice::from_mut(r), extra, false, &mut |slot| {
+                    if let Value::String(v) = slot {
+                        *v = format!("{prefix}{v}{suffix}");
+                    }
+                });
             }
         }
         // labels, then commonLabels
         for l in &k.labels {
             let mut specs = fields::common_label_specs(l.include_selectors, l.include_templates);
             specs.extend(l.fields.iter().map(owned));
+            if l.include_selectors {
+                specs.extend(cfg.common_labels.iter().map(FieldSpecEntry::owned));
+            } else if l.include_templates {
+                specs.extend(cfg.template_labels.iter().map(FieldSpecEntry::owned));
+            }
             let pairs: Vec<(String, String)> = l.pairs.iter().map(|(a, b)| (a.clone(), b.clone())).collect();
             apply_pairs(acc, &specs, &pairs);
         }
         if !k.common_labels.is_empty() {
-            let specs = fields::common_label_specs(true, true);
+            let mut specs = fields::common_label_specs(true, true);
+            specs.extend(cfg.common_labels.iter().map(FieldSpecEntry::owned));
             let pairs: Vec<(String, String)> = k.common_labels.iter().map(|(a, b)| (a.clone(), b.clone())).collect();
             apply_pairs(acc, &specs, &pairs);
         }
         if !k.common_annotations.is_empty() {
-            let specs = fields::common_annotation_specs();
+            let mut specs = fields::common_annotation_specs();
+            specs.extend(cfg.common_annotations.iter().map(FieldSpecEntry::owned));
             let pairs: Vec<(String, String)> =
                 k.common_annotations.iter().map(|(a, b)| (a.clone(), b.clone())).collect();
             apply_pairs(acc, &specs, &pairs);
@@ -845,6 +941,11 @@ impl Build<'_> {
                 }
             }
             let _ = found;
+            for r in acc.iter_mut().filter(|r| r.has_name(&rep.name)) {
+                on_extra_fields(std::slice::from_mut(r), &cfg.replicas, true, &mut |slot| {
+                    *slot = Value::from(rep.count)
+                });
+            }
         }
         // images
         let images: Vec<ImageOverride> = k
@@ -862,6 +963,15 @@ impl Build<'_> {
             for r in acc.iter_mut() {
                 override_images(r.obj.as_value_mut(), &images);
             }
+            // Image fields configured elsewhere (a custom resource's `spec/image`): changed
+            // where they name a matching image, never created.
+            on_extra_fields(acc, &cfg.images, false, &mut |slot| {
+                if let Value::String(image) = slot
+                    && let Some(new) = images.iter().find_map(|o| o.rewrite(image))
+                {
+                    *image = new;
+                }
+            });
         }
         // replacements
         for (i, rep) in k.replacements.iter().enumerate() {
@@ -1041,6 +1151,23 @@ fn acc_objects(acc: &mut [Res]) -> Vec<&mut Object> {
 
 fn owned(f: &FieldSpec) -> OwnedSpec {
     OwnedSpec { group: f.group.clone(), kind: f.kind.clone(), path: f.path.clone(), create: f.create }
+}
+
+/// Calls `f` on every field the configured specs select (with `create`, and a spec that asks
+/// for it, missing fields are created as `Null` first).
+fn on_extra_fields(acc: &mut [Res], specs: &[FieldSpecEntry], create: bool, f: &mut dyn FnMut(&mut Value)) {
+    if specs.is_empty() {
+        return;
+    }
+    for r in acc.iter_mut() {
+        let (g, k) = (r.obj.group().to_string(), r.obj.kind().to_string());
+        for s in specs {
+            if s.group.as_deref().is_none_or(|x| x == g) && s.kind.as_deref().is_none_or(|x| x == k) {
+                let segs: Vec<&str> = s.path.split('/').collect();
+                fields::walk(r.obj.as_value_mut(), &segs, create && s.create, f);
+            }
+        }
+    }
 }
 
 fn apply_pairs(acc: &mut [Res], specs: &[OwnedSpec], pairs: &[(String, String)]) {

@@ -57,13 +57,25 @@ fn a_remote_base_is_fetched_through_the_loader_and_built() {
 }
 
 #[test]
-fn configurations_other_than_name_and_var_references_are_refused_clearly() {
-    let tree = MemTree::new()
-        .with_file("k/kustomization.yaml", "resources:\n- cm.yaml\nconfigurations:\n- conf.yaml\n")
-        .with_file("k/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n")
-        .with_file("k/conf.yaml", "images:\n- path: spec/image\n  kind: MyApp\n");
-    let err = Kustomize::default().build(&tree, "k").unwrap_err().to_string();
-    assert!(err.contains("k/conf.yaml") && err.contains("only nameReference and varReference"), "{err}");
+fn broken_configurations_name_the_file_and_field() {
+    let with_conf = |conf: &str| {
+        MemTree::new()
+            .with_file("k/kustomization.yaml", "resources:\n- cm.yaml\nconfigurations:\n- conf.yaml\n")
+            .with_file("k/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n")
+            .with_file("k/conf.yaml", conf)
+    };
+    // An unknown section, as kubectl refuses it.
+    let err = Kustomize::default().build(&with_conf("imagez:\n- path: spec/image\n"), "k").unwrap_err().to_string();
+    assert!(err.contains("k/conf.yaml") && err.contains("imagez"), "{err}");
+    // A section of the wrong type.
+    let err = Kustomize::default().build(&with_conf("images: 3\n"), "k").unwrap_err().to_string();
+    assert!(err.contains("k/conf.yaml") && err.contains("images"), "{err}");
+    // Malformed YAML.
+    let err = Kustomize::default().build(&with_conf("images: [\n"), "k").unwrap_err().to_string();
+    assert!(err.contains("k/conf.yaml"), "{err}");
+    // A spec without its path.
+    let err = Kustomize::default().build(&with_conf("images:\n- kind: MyApp\n"), "k").unwrap_err().to_string();
+    assert!(err.contains("k/conf.yaml") && err.contains("path"), "{err}");
     let missing = MemTree::new().with_file("k/kustomization.yaml", "configurations:\n- nope.yaml\n");
     let err = Kustomize::default().build(&missing, "k").unwrap_err().to_string();
     assert!(err.contains("configurations[0]") && err.contains("nope.yaml"), "{err}");
