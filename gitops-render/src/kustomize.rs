@@ -236,7 +236,7 @@ impl TransformerConfig {
     /// Merges `other` in: a spec already present (same group, version, kind and path) is
     /// kept once; the same spec with a different `create` is Kustomize's "conflicting
     /// fieldspecs" error, named by the list it is in.
-    fn merge(&mut self, other: TransformerConfig) -> Result<(), String> {
+    pub(crate) fn merge(&mut self, other: TransformerConfig) -> Result<(), String> {
         for (name, into, from) in [
             ("NamePrefix", &mut self.name_prefix, other.name_prefix),
             ("NameSuffix", &mut self.name_suffix, other.name_suffix),
@@ -278,8 +278,9 @@ fn merge_specs(into: &mut Vec<FieldSpecEntry>, from: Vec<FieldSpecEntry>) -> Res
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct NameReferenceSpec {
     pub kind: String,
+    /// The referenced kind's group; any group when unset.
     #[serde(default)]
-    pub group: String,
+    pub group: Option<String>,
     /// Accepted; names are matched by kind and group, as objects of one kind share names.
     #[serde(default)]
     #[allow(dead_code)]
@@ -497,9 +498,6 @@ impl Build<'_> {
                 return Err(kerr(&file, field, "transformer, generator and validator plugins are not supported yet"));
             }
         }
-        if !k.crds.is_empty() {
-            return Err(kerr(&file, "crds", "not supported yet"));
-        }
         if k.openapi.is_some() {
             return Err(kerr(&file, "openapi", "not supported yet"));
         }
@@ -617,6 +615,21 @@ impl Build<'_> {
             let value = yaml::parse_value(&text, &p, 0, 1)?.unwrap_or(Value::Null);
             let config: TransformerConfig = serde_path_to_error::deserialize(value)
                 .map_err(|e| kerr(&p, e.path().to_string(), e.inner().to_string()))?;
+            cfg.merge(config).map_err(|e| kerr(&file, &field, e))?;
+        }
+        // `crds`: OpenAPI definitions whose markers add field specs.
+        for (i, c) in k.crds.iter().enumerate() {
+            let field = format!("crds[{i}]");
+            let (p, bytes) = self.read_file(dir, &file, &field, c)?;
+            let text = String::from_utf8(bytes).map_err(|_| kerr(&file, &field, format!("{p}: not valid UTF-8")))?;
+            let unparsable =
+                |e: String| kerr(&file, &field, format!("unable to parse open API definition from {p:?}: {e}"));
+            let value = if text.starts_with('{') {
+                serde_json::from_str(&text).map_err(|e| unparsable(e.to_string()))?
+            } else {
+                yaml::parse_value(&text, &p, 0, 1).map_err(|e| unparsable(e.to_string()))?.unwrap_or(Value::Null)
+            };
+            let config = crate::crds::config_from_definitions(&value).map_err(unparsable)?;
             cfg.merge(config).map_err(|e| kerr(&file, &field, e))?;
         }
 

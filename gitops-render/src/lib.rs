@@ -23,6 +23,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod crds;
 pub mod directory;
 pub mod error;
 mod fields;

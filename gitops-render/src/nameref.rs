@@ -41,7 +41,8 @@ fn is_cluster_kind(kind: &str) -> bool {
 /// A name reference added by a `configurations` file.
 pub(crate) struct ExtraRef {
     pub kind: String,
-    pub group: String,
+    /// The referenced object's group; any group when unset (as Kustomize matches).
+    pub group: Option<String>,
     pub referrer_kind: Option<String>,
     pub referrer_group: Option<String>,
     pub path: String,
@@ -79,14 +80,14 @@ pub(crate) fn fix(entries: &mut [Entry<'_>], extra: &[ExtraRef]) {
         let group = e.obj.group().to_string();
         let ns = e.obj.namespace().to_string();
         let lineage = e.lineage.to_vec();
-        let resolve = |target_kind: &str, target_group: &str, value: &str| -> Option<String> {
+        let resolve = |target_kind: &str, target_group: Option<&str>, value: &str| -> Option<String> {
             let mut found: Vec<&Candidate> = by_name
                 .get(&(target_kind, value))
                 .into_iter()
                 .flatten()
                 .copied()
                 .filter(|c| {
-                    c.group == target_group
+                    target_group.is_none_or(|g| c.group == g)
                         && (c.cluster_scoped
                             || ns.is_empty()
                             || c.namespace == ns
@@ -117,7 +118,7 @@ pub(crate) fn fix(entries: &mut [Entry<'_>], extra: &[ExtraRef]) {
             found.iter().all(|c| c.name == first.name).then(|| first.name.clone())
         };
         let v = e.obj.as_value_mut();
-        let mut rewrite = |path: &str, target_kind: &str, target_group: &str| {
+        let mut rewrite = |path: &str, target_kind: &str, target_group: Option<&str>| {
             let segs: Vec<String> = path.split('/').map(|s| s.replace("~1", "/")).collect();
             let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
             walk(v, &segs, false, &mut |slot| {
@@ -130,19 +131,19 @@ pub(crate) fn fix(entries: &mut [Entry<'_>], extra: &[ExtraRef]) {
         };
         if let Some(pod) = tables::pod_spec_path(&kind).filter(|_| tables::has_pod_spec(&kind)) {
             for p in POD_CONFIGMAP_PATHS {
-                rewrite(&format!("{pod}/{p}"), "ConfigMap", "");
+                rewrite(&format!("{pod}/{p}"), "ConfigMap", Some(""));
             }
             for p in POD_SECRET_PATHS {
-                rewrite(&format!("{pod}/{p}"), "Secret", "");
+                rewrite(&format!("{pod}/{p}"), "Secret", Some(""));
             }
-            rewrite(&format!("{pod}/serviceAccountName"), "ServiceAccount", "");
-            rewrite(&format!("{pod}/volumes/persistentVolumeClaim/claimName"), "PersistentVolumeClaim", "");
-            rewrite(&format!("{pod}/priorityClassName"), "PriorityClass", "scheduling.k8s.io");
+            rewrite(&format!("{pod}/serviceAccountName"), "ServiceAccount", Some(""));
+            rewrite(&format!("{pod}/volumes/persistentVolumeClaim/claimName"), "PersistentVolumeClaim", Some(""));
+            rewrite(&format!("{pod}/priorityClassName"), "PriorityClass", Some("scheduling.k8s.io"));
         }
         for rule in NAME_REFS.iter() {
             for (referrer, path) in rule.referrers {
                 if referrer.is_none_or(|r| r == kind) {
-                    rewrite(path, rule.kind, rule.group);
+                    rewrite(path, rule.kind, Some(rule.group));
                 }
             }
         }
@@ -150,7 +151,7 @@ pub(crate) fn fix(entries: &mut [Entry<'_>], extra: &[ExtraRef]) {
             if x.referrer_kind.as_deref().is_none_or(|r| r == kind)
                 && x.referrer_group.as_deref().is_none_or(|g| g == group)
             {
-                rewrite(&x.path, &x.kind, &x.group);
+                rewrite(&x.path, &x.kind, x.group.as_deref());
             }
         }
         if matches!(kind.as_str(), "RoleBinding" | "ClusterRoleBinding")

@@ -144,6 +144,8 @@ fn errors_name_the_kustomization_file() {
         ("e15-type-mismatch", "namePrefix"),
         ("e16-helm-without-enable", "--enable-helm"),
         ("e17-replacement-source-missing", "nothing selected"),
+        ("e20-conflicting-fieldspecs", "conflicting fieldspecs"),
+        ("e21-crds-malformed", "unable to parse open API definition"),
     ] {
         let err = render(&dir.join(case)).unwrap_err();
         assert!(err.contains(needle), "{case}: {err}");
