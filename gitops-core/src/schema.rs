@@ -23,7 +23,7 @@
 use std::sync::{Arc, OnceLock};
 
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 use crate::hash::FxHashMap;
@@ -133,6 +133,97 @@ pub struct KindInfo {
     pub categories: Vec<String>,
     /// Whether the API server serves this version (`served: false` CRD versions are not).
     pub served: bool,
+}
+
+/// Builds the type graph of an OpenAPI v2 document's definitions (as `derive.py` does for the
+/// built-in one): named definitions once each, so recursive types end.
+struct V2Reader<'d> {
+    defs: &'d Map<String, Value>,
+    shapes: Vec<Shape>,
+    memo: FxHashMap<String, usize>,
+    depth: usize,
+}
+
+impl V2Reader<'_> {
+    fn push(&mut self, shape: Shape) -> usize {
+        self.shapes.push(shape);
+        self.shapes.len() - 1
+    }
+
+    fn definition(&mut self, name: &str) -> usize {
+        if let Some(&id) = self.memo.get(name) {
+            return id;
+        }
+        let Some(def) = self.defs.get(name) else { return UNTYPED };
+        if def.get("properties").is_some() {
+            // Reserved before the fields, so a field of the type's own type finds it.
+            let id = self.push(Shape::Untyped);
+            self.memo.insert(name.to_string(), id);
+            self.shapes[id] = self.struct_shape(def);
+            return id;
+        }
+        let id = self.node(def);
+        self.memo.insert(name.to_string(), id);
+        id
+    }
+
+    fn struct_shape(&mut self, s: &Value) -> Shape {
+        let mut fields = FxHashMap::default();
+        if let Some(props) = s.get("properties").and_then(Value::as_object) {
+            for (k, v) in props {
+                let id = self.node(v);
+                fields.insert(k.clone(), id);
+            }
+        }
+        Shape::Struct { fields, atomic: s.get("x-kubernetes-map-type").and_then(Value::as_str) == Some("atomic") }
+    }
+
+    fn node(&mut self, s: &Value) -> usize {
+        let reference = s.get("$ref").or_else(|| {
+            s.get("allOf").and_then(Value::as_array).filter(|a| a.len() == 1).and_then(|a| a[0].get("$ref"))
+        });
+        if let Some(r) = reference.and_then(Value::as_str) {
+            return self.definition(r.rsplit('/').next().unwrap_or(r));
+        }
+        // Inline schemas nest as deep as the document does; a bound keeps a hostile one finite.
+        if self.depth > 64 {
+            return UNTYPED;
+        }
+        self.depth += 1;
+        let id = match s.get("type").and_then(Value::as_str) {
+            Some("array") => {
+                let item = s.get("items").map(|i| self.node(i)).unwrap_or(UNTYPED);
+                let text = |k: &str| s.get(k).and_then(Value::as_str).map(String::from);
+                let info = ListInfo {
+                    merge_key: text("x-kubernetes-patch-merge-key"),
+                    patch_strategy: text("x-kubernetes-patch-strategy"),
+                    list_type: list_type(s.get("x-kubernetes-list-type").and_then(Value::as_str)),
+                    map_keys: s
+                        .get("x-kubernetes-list-map-keys")
+                        .and_then(Value::as_array)
+                        .map(|keys| keys.iter().filter_map(|k| k.as_str().map(String::from)).collect())
+                        .unwrap_or_default(),
+                };
+                self.push(Shape::List { item, info })
+            }
+            Some("object") | None if s.get("properties").is_some() => {
+                let shape = self.struct_shape(s);
+                self.push(shape)
+            }
+            Some("object") => match s.get("additionalProperties") {
+                Some(ap @ Value::Object(_)) => {
+                    let value = self.node(ap);
+                    let atomic = s.get("x-kubernetes-map-type").and_then(Value::as_str) == Some("atomic");
+                    self.push(Shape::Map { value, atomic })
+                }
+                _ => UNTYPED,
+            },
+            None if s.as_object().is_none_or(|m| m.is_empty()) => UNTYPED,
+            _ => SCALAR,
+        };
+        self.depth -= 1;
+        id
+    }
 }
 
 /// The merge schema: a type graph and the kinds that enter it.
@@ -247,6 +338,52 @@ impl Schema {
         })
     }
 
+    /// A schema read from an OpenAPI v2 (Swagger) document such as `kubectl get --raw
+    /// /openapi/v2` serves, or Kustomize's `openapi: {path: ...}` files hold: every definition
+    /// with `x-kubernetes-group-version-kind` becomes a kind, with the list extensions
+    /// (`x-kubernetes-patch-merge-key`, `x-kubernetes-patch-strategy`,
+    /// `x-kubernetes-list-type`, `x-kubernetes-list-map-keys`) and atomic map types of its
+    /// fields, through `$ref`s. It holds only what the document defines (no built-in kinds).
+    /// Kinds are namespaced unless the document's paths say otherwise (it is not read for
+    /// them).
+    pub fn from_openapi_v2(doc: &Value) -> std::result::Result<Schema, String> {
+        let defs = doc
+            .get("definitions")
+            .and_then(Value::as_object)
+            .ok_or("expected an OpenAPI v2 document with a \"definitions\" map")?;
+        let mut reader =
+            V2Reader { defs, shapes: vec![Shape::Scalar, Shape::Untyped], memo: FxHashMap::default(), depth: 0 };
+        let mut kinds: FxHashMap<String, FxHashMap<String, Vec<KindInfo>>> = FxHashMap::default();
+        for (name, def) in defs {
+            let Some(gvks) = def.get("x-kubernetes-group-version-kind").and_then(Value::as_array) else { continue };
+            let root = reader.definition(name);
+            for gvk in gvks {
+                let field = |f: &str| gvk.get(f).and_then(Value::as_str).unwrap_or("").to_string();
+                let (group, version, kind) = (field("group"), field("version"), field("kind"));
+                if kind.is_empty() || version.is_empty() {
+                    return Err(format!(
+                        "definition {name:?}: x-kubernetes-group-version-kind needs a version and a kind"
+                    ));
+                }
+                kinds.entry(group.clone()).or_default().entry(kind.clone()).or_default().push(KindInfo {
+                    group,
+                    version,
+                    singular: kind.to_ascii_lowercase(),
+                    plural: String::new(),
+                    kind,
+                    namespaced: true,
+                    verbs: Vec::new(),
+                    subresources: Vec::new(),
+                    root,
+                    short_names: Vec::new(),
+                    categories: Vec::new(),
+                    served: true,
+                });
+            }
+        }
+        Ok(Schema { nodes: Arc::new(reader.shapes), extra: Vec::new(), kinds })
+    }
+
     fn shape(&self, id: usize) -> &Shape {
         if id < self.nodes.len() { &self.nodes[id] } else { &self.extra[id - self.nodes.len()] }
     }
@@ -277,6 +414,33 @@ impl Schema {
     /// The untyped node: maps granular, lists atomic.
     pub fn untyped(&self) -> Node<'_> {
         Node { schema: self, id: UNTYPED }
+    }
+
+    /// This schema with `other`'s kinds added; a kind both know (same group, version and
+    /// kind) is `other`'s.
+    pub fn with_overrides(&self, other: &Schema) -> Schema {
+        let mut out = self.clone();
+        let offset = out.nodes.len() + out.extra.len() - 2;
+        // Node ids of `other` past its scalar and untyped nodes move by `offset`.
+        let map = |id: usize| if id < 2 { id } else { id + offset };
+        for id in 2..other.nodes.len() + other.extra.len() {
+            let shape = match other.shape(id) {
+                Shape::Struct { fields, atomic } => Shape::Struct {
+                    fields: fields.iter().map(|(k, v)| (k.clone(), map(*v))).collect(),
+                    atomic: *atomic,
+                },
+                Shape::Map { value, atomic } => Shape::Map { value: map(*value), atomic: *atomic },
+                Shape::List { item, info } => Shape::List { item: map(*item), info: info.clone() },
+                s => s.clone(),
+            };
+            out.extra.push(shape);
+        }
+        for info in other.kinds() {
+            let versions = out.kinds.entry(info.group.clone()).or_default().entry(info.kind.clone()).or_default();
+            versions.retain(|k| k.version != info.version);
+            versions.insert(0, KindInfo { root: map(info.root), ..info.clone() });
+        }
+        out
     }
 
     /// Registers the kinds a `CustomResourceDefinition` defines, with the list types and
@@ -609,6 +773,51 @@ mod tests {
         assert!(
             deploy.iter().any(|(p, i)| p == "spec.template.spec.containers" && i.merge_key.as_deref() == Some("name"))
         );
+    }
+
+    #[test]
+    fn openapi_v2_documents() {
+        let doc = serde_json::json!({"definitions": {
+            "v1.Runner": {
+                "type": "object",
+                "x-kubernetes-group-version-kind": [{"group": "ci.example.com", "version": "v1", "kind": "Runner"}],
+                "properties": {
+                    "spec": {"type": "object", "properties": {
+                        "steps": {"type": "array", "items": {"$ref": "#/definitions/v1.Step"},
+                                  "x-kubernetes-patch-merge-key": "name", "x-kubernetes-patch-strategy": "merge"},
+                        "ports": {"type": "array", "items": {"type": "object"},
+                                  "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["port"]},
+                        "labels": {"type": "object", "additionalProperties": {"type": "string"},
+                                   "x-kubernetes-map-type": "atomic"}}}}},
+            "v1.Step": {"type": "object", "properties": {
+                "name": {"type": "string"},
+                "children": {"type": "array", "items": {"$ref": "#/definitions/v1.Step"},
+                             "x-kubernetes-patch-merge-key": "name", "x-kubernetes-patch-strategy": "merge"}}}
+        }});
+        let schema = Schema::from_openapi_v2(&doc).unwrap();
+        let root = schema.node("ci.example.com", "v1", "Runner").unwrap();
+        let steps = root.path(&["spec", "steps"]).unwrap().list().unwrap();
+        assert_eq!((steps.merge_key.as_deref(), steps.smp_merges()), (Some("name"), true));
+        // A recursive type ends: a step's children are steps.
+        let children = root.path(&["spec", "steps", "children", "children"]).unwrap().list().unwrap();
+        assert_eq!(children.merge_key.as_deref(), Some("name"));
+        let ports = root.path(&["spec", "ports"]).unwrap().list().unwrap();
+        assert_eq!((ports.list_type, ports.map_keys.clone()), (ListType::Map, vec!["port".to_string()]));
+        assert!(root.path(&["spec", "labels"]).unwrap().is_atomic());
+        // Only what the document defines.
+        assert!(schema.node("apps", "v1", "Deployment").is_none());
+        // Broken documents are refused with the reason.
+        assert!(Schema::from_openapi_v2(&serde_json::json!({"swagger": "2.0"})).unwrap_err().contains("definitions"));
+        // Over the built-in kinds: both, the document's first.
+        let both = Schema::builtin().with_overrides(&schema);
+        let steps =
+            both.node("ci.example.com", "v1", "Runner").unwrap().path(&["spec", "steps"]).unwrap().list().unwrap();
+        assert_eq!(steps.merge_key.as_deref(), Some("name"));
+        let containers =
+            both.node("apps", "v1", "Deployment").unwrap().path(&["spec", "template", "spec", "containers"]);
+        assert_eq!(containers.unwrap().list().unwrap().merge_key.as_deref(), Some("name"));
+        let bad = serde_json::json!({"definitions": {"x": {"x-kubernetes-group-version-kind": [{"group": "g"}]}}});
+        assert!(Schema::from_openapi_v2(&bad).unwrap_err().contains("\"x\""));
     }
 
     #[test]

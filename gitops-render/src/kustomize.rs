@@ -194,10 +194,30 @@ struct Build<'a> {
     restrictor: LoadRestrictor,
     stack: Vec<String>,
     next_id: &'a std::sync::atomic::AtomicU32,
-    schema: &'static Schema,
     vars: &'a std::sync::Mutex<Vec<crate::kustomization::Var>>,
     remote: Option<&'a RemoteLoader>,
+    /// Where this kustomization is in Kustomize's depth-first walk: the index of each entry
+    /// (resources, then components) from the top.
+    position: Vec<usize>,
+    /// The `openapi` fields met, and the earliest point in the walk where a resource was read
+    /// (first pass).
+    openapi: &'a std::sync::Mutex<(Vec<OpenApiDecl>, Option<Vec<usize>>)>,
+    /// The custom schema of the build, with the position of the kustomization that set it
+    /// (second pass).
+    custom: Option<&'a (Vec<usize>, Schema)>,
 }
+
+/// A kustomization's `openapi` field: where it is in the walk, and what it asks for.
+struct OpenApiDecl {
+    position: Vec<usize>,
+    file: String,
+    version: Option<String>,
+    /// The schema file's path and text.
+    schema: Option<(String, String)>,
+}
+
+/// The one OpenAPI version Kustomize v5.5 has built in.
+const BUILTIN_OPENAPI_VERSION: &str = "v1.21.2";
 
 /// Kustomize's transformer configuration: the extra field specs a kustomization's
 /// `configurations` files give each built-in transformer, on top of the built-in ones. A
@@ -330,8 +350,55 @@ fn kerr(file: &str, field: impl Into<String>, message: impl Into<String>) -> Err
 
 impl Kustomize {
     /// Builds the kustomization in directory `path` of `tree`.
+    ///
+    /// An `openapi` field replaces the schema strategic merge patches use, for the whole
+    /// build from the point Kustomize meets it on (the first one met wins, as in Kustomize,
+    /// where it is process-wide state): a build that has one is run a second time with it.
     pub fn build(&self, tree: &dyn FileTree, path: &str) -> Result<Vec<Object>, Error> {
         let dir = normalize(path)?;
+        let declared = std::sync::Mutex::new((Vec::new(), None));
+        let first = self.build_with(tree, &dir, &declared, None)?;
+        let (declared, first_read) = declared.into_inner().unwrap_or_default();
+        let Some(decl) = declared.into_iter().min_by(|a, b| a.position.cmp(&b.position)) else {
+            return Ok(first);
+        };
+        match (decl.version, decl.schema) {
+            (Some(_), Some(_)) => {
+                Err(kerr(&decl.file, "openapi", "builtin version and custom schema provided, cannot use both"))
+            }
+            (Some(v), None) if v != BUILTIN_OPENAPI_VERSION => Err(kerr(
+                &decl.file,
+                "openapi.version",
+                format!("the specified OpenAPI version is not built in (only {BUILTIN_OPENAPI_VERSION} is)"),
+            )),
+            (_, None) => Ok(first),
+            (None, Some((p, text))) => {
+                let invalid = |e: String| kerr(&decl.file, "openapi.path", format!("invalid schema file {p:?}: {e}"));
+                let doc = if text.trim_start().starts_with('{') {
+                    serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?
+                } else {
+                    yaml::parse_value(&text, &p, 0, 1).map_err(|e| invalid(e.to_string()))?.unwrap_or(Value::Null)
+                };
+                let schema = Schema::from_openapi_v2(&doc).map_err(invalid)?;
+                // Kustomize reads its built-in schema when it reads the first resource, and a
+                // custom schema set later adds to it; set before any resource, it replaces it.
+                let schema = match first_read {
+                    Some(read) if read < decl.position => Schema::builtin().with_overrides(&schema),
+                    _ => schema,
+                };
+                let custom = (decl.position, schema);
+                self.build_with(tree, &dir, &std::sync::Mutex::new((Vec::new(), None)), Some(&custom))
+            }
+        }
+    }
+
+    fn build_with(
+        &self,
+        tree: &dyn FileTree,
+        dir: &str,
+        openapi: &std::sync::Mutex<(Vec<OpenApiDecl>, Option<Vec<usize>>)>,
+        custom: Option<&(Vec<usize>, Schema)>,
+    ) -> Result<Vec<Object>, Error> {
         let ids = std::sync::atomic::AtomicU32::new(0);
         let vars = std::sync::Mutex::new(Vec::new());
         let mut config = TransformerConfig::default();
@@ -340,12 +407,14 @@ impl Kustomize {
             restrictor: self.load_restrictor,
             stack: Vec::new(),
             next_id: &ids,
-            schema: Schema::builtin(),
             vars: &vars,
             remote: self.remote.as_ref(),
+            position: Vec::new(),
+            openapi,
+            custom,
         };
         let mut acc = Vec::new();
-        let (file, k) = b.run(&dir, &mut acc, Expect::Kustomization, &mut config)?;
+        let (file, k) = b.run(dir, &mut acc, Expect::Kustomization, &mut config)?;
         let vars = vars.into_inner().unwrap_or_default();
         finish(&file, &k, acc, &vars, &config)
     }
@@ -391,8 +460,34 @@ fn within(dir: &str, path: &str) -> bool {
 }
 
 impl Build<'_> {
+    /// Notes that resources were read at entry `index` of this kustomization (the entries
+    /// past the resources: generators, then components).
+    fn resources_read_at(&self, index: usize) {
+        let at = self.child_position(index);
+        let mut seen = self.openapi.lock().expect("openapi lock");
+        if seen.1.as_ref().is_none_or(|p| at < *p) {
+            seen.1 = Some(at);
+        }
+    }
+
+    fn child_position(&self, index: usize) -> Vec<usize> {
+        let mut p = self.position.clone();
+        p.push(index);
+        p
+    }
+
+    /// The schema strategic merge patches use here: the build's custom one, unless this
+    /// kustomization was done before Kustomize met the kustomization that set it (it comes
+    /// earlier in the walk and does not contain it).
+    fn schema(&self) -> &Schema {
+        match self.custom {
+            Some((set_at, schema)) if !(self.position < *set_at && !set_at.starts_with(&self.position)) => schema,
+            _ => Schema::builtin(),
+        }
+    }
+
     /// Builds a remote base through the loader, in its own tree.
-    fn build_remote(&self, file: &str, field: &str, entry: &str) -> Result<Built, Error> {
+    fn build_remote(&self, file: &str, field: &str, entry: &str, index: usize) -> Result<Built, Error> {
         let Some(loader) = self.remote else {
             return Err(kerr(
                 file,
@@ -410,9 +505,11 @@ impl Build<'_> {
             restrictor: self.restrictor,
             stack: Vec::new(),
             next_id: self.next_id,
-            schema: self.schema,
             vars: self.vars,
             remote: self.remote,
+            position: self.child_position(index),
+            openapi: self.openapi,
+            custom: self.custom,
         };
         let mut out = Vec::new();
         let mut config = TransformerConfig::default();
@@ -498,8 +595,24 @@ impl Build<'_> {
                 return Err(kerr(&file, field, "transformer, generator and validator plugins are not supported yet"));
             }
         }
-        if k.openapi.is_some() {
-            return Err(kerr(&file, "openapi", "not supported yet"));
+        if let Some(o) = &k.openapi {
+            // Read now, as Kustomize loads it on entering the kustomization; used (or not)
+            // after the first pass.
+            let schema = match o.get("path") {
+                Some(path) => {
+                    let (p, bytes) = self.read_file(dir, &file, "openapi.path", path)?;
+                    let text = String::from_utf8(bytes)
+                        .map_err(|_| kerr(&file, "openapi.path", format!("{p}: not valid UTF-8")))?;
+                    Some((p, text))
+                }
+                None => None,
+            };
+            self.openapi.lock().expect("openapi lock").0.push(OpenApiDecl {
+                position: self.position.clone(),
+                file: file.clone(),
+                version: o.get("version").cloned(),
+                schema,
+            });
         }
 
         // 1. Resources.
@@ -517,7 +630,7 @@ impl Build<'_> {
         let mut remote = vec![false; entries.len()];
         for (i, (field, entry)) in entries.iter().enumerate() {
             if is_remote(entry) {
-                built[i] = Some(self.build_remote(&file, field, entry));
+                built[i] = Some(self.build_remote(&file, field, entry, i));
                 remote[i] = true;
                 kinds.push((entry.to_string(), Some(EntryKind::Dir)));
                 continue;
@@ -541,9 +654,11 @@ impl Build<'_> {
                             restrictor: self.restrictor,
                             stack: self.stack.clone(),
                             next_id: self.next_id,
-                            schema: self.schema,
                             vars: self.vars,
                             remote: self.remote,
+                            position: self.position.clone(),
+                            openapi: self.openapi,
+                            custom: self.custom,
                         };
                         let kinds = &kinds;
                         scope.spawn(move || {
@@ -552,9 +667,11 @@ impl Build<'_> {
                                 .map(|i| {
                                     let mut out = Vec::new();
                                     let mut config = TransformerConfig::default();
+                                    sub.position.push(i);
                                     let r = sub
                                         .run(&kinds[i].0, &mut out, Expect::Kustomization, &mut config)
                                         .map(|_| (out, config));
+                                    sub.position.pop();
                                     (i, r)
                                 })
                                 .collect::<Vec<_>>()
@@ -574,7 +691,11 @@ impl Build<'_> {
                     let (p, bytes) = self.read_file(dir, &file, field, entry)?;
                     let text =
                         String::from_utf8(bytes).map_err(|_| kerr(&file, field, format!("{p}: not valid UTF-8")))?;
-                    for obj in yaml::parse_objects(&text, &p, &ParseOptions::default())? {
+                    let objects = yaml::parse_objects(&text, &p, &ParseOptions::default())?;
+                    if !objects.is_empty() {
+                        self.resources_read_at(i);
+                    }
+                    for obj in objects {
                         if obj.kind() == "Kustomization" && obj.group() == "kustomize.config.k8s.io" {
                             return Err(kerr(&file, field, format!("{p} is a kustomization file, not a resource")));
                         }
@@ -589,7 +710,10 @@ impl Build<'_> {
                         None => {
                             let mut sub = Vec::new();
                             let mut config = TransformerConfig::default();
-                            self.run(p, &mut sub, Expect::Kustomization, &mut config).map(|_| (sub, config))
+                            self.position.push(i);
+                            let r = self.run(p, &mut sub, Expect::Kustomization, &mut config).map(|_| (sub, config));
+                            self.position.pop();
+                            r
                         }
                     };
                     let (sub, sub_config) = result.map_err(|e| match e {
@@ -636,6 +760,9 @@ impl Build<'_> {
         check_duplicates(acc, &file)?;
 
         // 2. Generators.
+        if !k.config_map_generator.is_empty() || !k.secret_generator.is_empty() {
+            self.resources_read_at(entries.len());
+        }
         let global = k.generator_options.clone().unwrap_or_default();
         for (i, g) in k.config_map_generator.iter().enumerate() {
             self.generate(dir, &file, &format!("configMapGenerator[{i}]"), g, &global, false, acc)?;
@@ -653,7 +780,10 @@ impl Build<'_> {
             if self.tree.kind(&p)? != Some(EntryKind::Dir) {
                 return Err(kerr(&file, &field, format!("{c:?} is not a directory")));
             }
-            self.run(&p, acc, Expect::Component, cfg)?;
+            self.position.push(entries.len() + 1 + i);
+            let r = self.run(&p, acc, Expect::Component, cfg);
+            self.position.pop();
+            r?;
         }
 
         // 4. Transformers, in Kustomize's fixed order.
@@ -1101,7 +1231,7 @@ impl Build<'_> {
                             delete.push(i);
                             continue;
                         }
-                        smp_one(&mut acc[i], doc, self.schema, smp_opts, allow_name_change, allow_kind_change)
+                        smp_one(&mut acc[i], doc, self.schema(), smp_opts, allow_name_change, allow_kind_change)
                             .map_err(|m| kerr(file, field, m))?;
                     }
                     for i in delete.into_iter().rev() {
@@ -1150,7 +1280,7 @@ impl Build<'_> {
                     acc.remove(*i);
                     return Ok(());
                 }
-                smp_one(&mut acc[*i], doc, self.schema, opts, allow_name_change, false)
+                smp_one(&mut acc[*i], doc, self.schema(), opts, allow_name_change, false)
                     .map_err(|m| kerr(file, field, m))
             }
             _ => Err(kerr(file, field, format!("the patch target {shown} matches {} resources", matches.len()))),

@@ -146,6 +146,8 @@ fn errors_name_the_kustomization_file() {
         ("e17-replacement-source-missing", "nothing selected"),
         ("e20-conflicting-fieldspecs", "conflicting fieldspecs"),
         ("e21-crds-malformed", "unable to parse open API definition"),
+        ("e22-openapi-version-not-builtin", "not built in"),
+        ("e23-openapi-version-and-path", "cannot use both"),
     ] {
         let err = render(&dir.join(case)).unwrap_err();
         assert!(err.contains(needle), "{case}: {err}");

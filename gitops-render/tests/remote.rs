@@ -80,3 +80,30 @@ fn broken_configurations_name_the_file_and_field() {
     let err = Kustomize::default().build(&missing, "k").unwrap_err().to_string();
     assert!(err.contains("configurations[0]") && err.contains("nope.yaml"), "{err}");
 }
+
+#[test]
+fn broken_openapi_schemas_name_the_file_and_field() {
+    let with_schema = |schema: &str| {
+        MemTree::new()
+            .with_file("k/kustomization.yaml", "openapi:\n  path: schema.json\nresources:\n- cm.yaml\n")
+            .with_file("k/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n")
+            .with_file("k/schema.json", schema)
+    };
+    // kubectl panics on these; the renderer names the kustomization, the field and the file.
+    for (schema, needle) in [
+        ("{\"definitions\": {", "EOF"),
+        ("{\"definitions\": 5}", "definitions"),
+        ("{\"swagger\": \"2.0\"}", "definitions"),
+        ("definitions: [\n", "schema.json"),
+    ] {
+        let err = Kustomize::default().build(&with_schema(schema), "k").unwrap_err().to_string();
+        assert!(
+            err.contains("k/kustomization.yaml") && err.contains("openapi.path") && err.contains(needle),
+            "{schema}: {err}"
+        );
+    }
+    // A missing schema file.
+    let missing = MemTree::new().with_file("k/kustomization.yaml", "openapi:\n  path: nope.json\n");
+    let err = Kustomize::default().build(&missing, "k").unwrap_err().to_string();
+    assert!(err.contains("openapi.path") && err.contains("nope.json"), "{err}");
+}
