@@ -198,11 +198,7 @@ impl V2Reader<'_> {
                     merge_key: text("x-kubernetes-patch-merge-key"),
                     patch_strategy: text("x-kubernetes-patch-strategy"),
                     list_type: list_type(s.get("x-kubernetes-list-type").and_then(Value::as_str)),
-                    map_keys: s
-                        .get("x-kubernetes-list-map-keys")
-                        .and_then(Value::as_array)
-                        .map(|keys| keys.iter().filter_map(|k| k.as_str().map(String::from)).collect())
-                        .unwrap_or_default(),
+                    map_keys: list_map_keys(s),
                 };
                 self.push(Shape::List { item, info })
             }
@@ -281,6 +277,14 @@ struct RawKind {
     ns: bool,
     verbs: Vec<String>,
     sub: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+/// A JSON schema's `x-kubernetes-list-map-keys`.
+fn list_map_keys(s: &Value) -> Vec<String> {
+    s.get("x-kubernetes-list-map-keys")
+        .and_then(Value::as_array)
+        .map(|keys| keys.iter().filter_map(|k| k.as_str().map(String::from)).collect())
+        .unwrap_or_default()
 }
 
 fn list_type(lt: Option<&str>) -> ListType {
@@ -521,11 +525,7 @@ impl Schema {
                     merge_key: None,
                     patch_strategy: None,
                     list_type: list_type(s.get("x-kubernetes-list-type").and_then(Value::as_str)),
-                    map_keys: s
-                        .get("x-kubernetes-list-map-keys")
-                        .and_then(Value::as_array)
-                        .map(|keys| keys.iter().filter_map(|k| k.as_str().map(String::from)).collect())
-                        .unwrap_or_default(),
+                    map_keys: list_map_keys(s),
                 };
                 self.push(Shape::List { item, info })
             }

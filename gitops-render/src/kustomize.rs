@@ -481,7 +481,7 @@ impl Build<'_> {
     /// earlier in the walk and does not contain it).
     fn schema(&self) -> &Schema {
         match self.custom {
-            Some((set_at, schema)) if !(self.position < *set_at && !set_at.starts_with(&self.position)) => schema,
+            Some((set_at, schema)) if self.position >= *set_at || set_at.starts_with(&self.position) => schema,
             _ => Schema::builtin(),
         }
     }
