@@ -130,6 +130,9 @@ struct Res {
     lineage: Vec<u32>,
     /// Where it came from, for `buildMetadata: [originAnnotations]`.
     origin: Option<Origin>,
+    /// The built-in transformers that ran over it (the kustomization file that configured
+    /// each, and its kind), for `buildMetadata: [transformerAnnotations]`.
+    transformations: Vec<(std::sync::Arc<str>, &'static str)>,
 }
 
 /// A resource's origin: the file it was read from, or the kustomization and generator that
@@ -152,7 +155,14 @@ fn relative(from: &str, to: &str) -> String {
 
 impl Res {
     fn new(obj: Object) -> Self {
-        Res { obj, history: Vec::new(), needs_hash: false, lineage: Vec::new(), origin: None }
+        Res {
+            obj,
+            history: Vec::new(),
+            needs_hash: false,
+            lineage: Vec::new(),
+            origin: None,
+            transformations: Vec::new(),
+        }
     }
 
     fn rename(&mut self, namespace: &str, name: &str) {
@@ -205,6 +215,9 @@ struct Build<'a> {
     /// The custom schema of the build, with the position of the kustomization that set it
     /// (second pass).
     custom: Option<&'a (Vec<usize>, Schema)>,
+    /// Whether the top kustomization asks for `buildMetadata: [transformerAnnotations]`
+    /// (Kustomize gives every kustomization of the build the top one's `buildMetadata`).
+    record_transformations: bool,
 }
 
 /// A kustomization's `openapi` field: where it is in the walk, and what it asks for.
@@ -412,6 +425,7 @@ impl Kustomize {
             position: Vec::new(),
             openapi,
             custom,
+            record_transformations: false,
         };
         let mut acc = Vec::new();
         let (file, k) = b.run(dir, &mut acc, Expect::Kustomization, &mut config)?;
@@ -510,6 +524,7 @@ impl Build<'_> {
             position: self.child_position(index),
             openapi: self.openapi,
             custom: self.custom,
+            record_transformations: self.record_transformations,
         };
         let mut out = Vec::new();
         let mut config = TransformerConfig::default();
@@ -558,6 +573,9 @@ impl Build<'_> {
         self.stack.push(dir.to_string());
         let id = self.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (file, k) = load_kustomization(self.tree, dir)?;
+        if self.position.is_empty() && self.stack.len() == 1 {
+            self.record_transformations = k.build_metadata.iter().any(|b| b == "transformerAnnotations");
+        }
         let kind = k.kind.as_deref().unwrap_or("Kustomization");
         match (expect, kind) {
             (Expect::Kustomization, "Kustomization") | (Expect::Component, "Component") => {}
@@ -659,6 +677,7 @@ impl Build<'_> {
                             position: self.position.clone(),
                             openapi: self.openapi,
                             custom: self.custom,
+                            record_transformations: self.record_transformations,
                         };
                         let kinds = &kinds;
                         scope.spawn(move || {
@@ -994,6 +1013,17 @@ impl Build<'_> {
         cfg: &TransformerConfig,
     ) -> Result<(), Error> {
         let smp_opts = SmpOptions { kustomize: true };
+        // Each built-in transformer Kustomize configures is noted on every resource it ran
+        // over (when `transformerAnnotations` asks), whether or not it changed it.
+        let configured_in: std::sync::Arc<str> = file.into();
+        let record = self.record_transformations;
+        let ran = |acc: &mut Vec<Res>, kind: &'static str| {
+            if record {
+                for r in acc.iter_mut() {
+                    r.transformations.push((configured_in.clone(), kind));
+                }
+            }
+        };
         // patchesStrategicMerge
         for (i, entry) in k.patches_strategic_merge.iter().enumerate() {
             let field = format!("patchesStrategicMerge[{i}]");
@@ -1002,10 +1032,14 @@ impl Build<'_> {
                 self.untargeted_smp(file, &field, &doc, acc, &smp_opts, false)?;
             }
         }
+        if !k.patches_strategic_merge.is_empty() {
+            ran(acc, "PatchStrategicMergeTransformer");
+        }
         // patches
         for (i, p) in k.patches.iter().enumerate() {
             let field = format!("patches[{i}]");
             self.apply_patch_entry(dir, file, &field, p, acc, &smp_opts, true)?;
+            ran(acc, "PatchTransformer");
         }
         // namespace
         if let Some(ns) = k.namespace.as_deref().filter(|n| !n.is_empty()) {
@@ -1013,11 +1047,12 @@ impl Build<'_> {
                 set_namespace(r, ns);
             }
             on_extra_fields(acc, &cfg.namespace, true, &mut |slot| *slot = Value::String(ns.into()));
+            ran(acc, "NamespaceTransformer");
         }
         // namePrefix, nameSuffix
-        for (prefix, suffix, extra) in [
-            (k.name_prefix.as_deref().unwrap_or(""), "", &cfg.name_prefix),
-            ("", k.name_suffix.as_deref().unwrap_or(""), &cfg.name_suffix),
+        for (prefix, suffix, extra, kind) in [
+            (k.name_prefix.as_deref().unwrap_or(""), "", &cfg.name_prefix, "PrefixTransformer"),
+            ("", k.name_suffix.as_deref().unwrap_or(""), &cfg.name_suffix, "SuffixTransformer"),
         ] {
             if prefix.is_empty() && suffix.is_empty() {
                 continue;
@@ -1036,6 +1071,7 @@ impl Build<'_> {
                     }
                 });
             }
+            ran(acc, kind);
         }
         // labels, then commonLabels
         for l in &k.labels {
@@ -1048,6 +1084,7 @@ impl Build<'_> {
             }
             let pairs: Vec<(String, String)> = l.pairs.iter().map(|(a, b)| (a.clone(), b.clone())).collect();
             apply_pairs(acc, &specs, &pairs);
+            ran(acc, "LabelTransformer");
         }
         if !k.common_labels.is_empty() {
             let mut specs = fields::common_label_specs(true, true);
@@ -1055,12 +1092,17 @@ impl Build<'_> {
             let pairs: Vec<(String, String)> = k.common_labels.iter().map(|(a, b)| (a.clone(), b.clone())).collect();
             apply_pairs(acc, &specs, &pairs);
         }
+        // The commonLabels transformer is configured whenever there are labels of either kind.
+        if !k.common_labels.is_empty() || !k.labels.is_empty() {
+            ran(acc, "LabelTransformer");
+        }
         if !k.common_annotations.is_empty() {
             let mut specs = fields::common_annotation_specs();
             specs.extend(cfg.common_annotations.iter().map(FieldSpecEntry::owned));
             let pairs: Vec<(String, String)> =
                 k.common_annotations.iter().map(|(a, b)| (a.clone(), b.clone())).collect();
             apply_pairs(acc, &specs, &pairs);
+            ran(acc, "AnnotationsTransformer");
         }
         // patchesJson6902
         for (i, p) in k.patches_json6902.iter().enumerate() {
@@ -1069,6 +1111,7 @@ impl Build<'_> {
                 return Err(kerr(file, &field, "a patchesJson6902 entry needs a target"));
             }
             self.apply_patch_entry(dir, file, &field, p, acc, &smp_opts, false)?;
+            ran(acc, "PatchJson6902Transformer");
         }
         // replicas
         for (i, rep) in k.replicas.iter().enumerate() {
@@ -1083,12 +1126,39 @@ impl Build<'_> {
                     found = true;
                 }
             }
-            let _ = found;
             for r in acc.iter_mut().filter(|r| r.has_name(&rep.name)) {
+                let (g, kind) = (r.obj.group().to_string(), r.obj.kind().to_string());
+                found |= cfg
+                    .replicas
+                    .iter()
+                    .any(|s| s.group.as_deref().is_none_or(|x| x == g) && s.kind.as_deref().is_none_or(|x| x == kind));
                 on_extra_fields(std::slice::from_mut(r), &cfg.replicas, true, &mut |slot| {
                     *slot = Value::from(rep.count)
                 });
             }
+            if !found {
+                let gvk = |kind: &str, group: &str| {
+                    let g = if group.is_empty() { "[noGrp]" } else { group };
+                    format!("{kind}.[noVer].{g}")
+                };
+                let mut gvks: Vec<String> = ["Deployment", "StatefulSet", "ReplicaSet", "ReplicationController"]
+                    .iter()
+                    .map(|k| gvk(k, ""))
+                    .collect();
+                gvks.extend(
+                    cfg.replicas.iter().map(|s| gvk(s.kind.as_deref().unwrap_or(""), s.group.as_deref().unwrap_or(""))),
+                );
+                return Err(kerr(
+                    file,
+                    format!("replicas[{i}]"),
+                    format!(
+                        "resource with name {} does not match a config with the following GVK [{}]",
+                        rep.name,
+                        gvks.join(" ")
+                    ),
+                ));
+            }
+            ran(acc, "ReplicaCountTransformer");
         }
         // images
         let images: Vec<ImageOverride> = k
@@ -1115,6 +1185,9 @@ impl Build<'_> {
                     *image = new;
                 }
             });
+            for _ in &images {
+                ran(acc, "ImageTagTransformer");
+            }
         }
         // replacements
         for (i, rep) in k.replacements.iter().enumerate() {
@@ -1144,6 +1217,9 @@ impl Build<'_> {
             for r in &reps {
                 crate::replacements::apply(r, acc_objects(acc), file, &field)?;
             }
+        }
+        if !k.replacements.is_empty() {
+            ran(acc, "ReplacementTransformer");
         }
         Ok(())
     }
@@ -1572,6 +1648,22 @@ fn finish(
             })
         })
         .collect();
+    let want_transformations = k.build_metadata.iter().any(|b| b == "transformerAnnotations");
+    let transformations: Vec<String> = acc
+        .iter()
+        .filter(|_| want_transformations)
+        .map(|r| {
+            r.transformations
+                .iter()
+                .map(|(configured_in, kind)| {
+                    format!(
+                        "- configuredIn: {}\n  configuredBy:\n    apiVersion: builtin\n    kind: {kind}\n",
+                        relative(root_dir, configured_in)
+                    )
+                })
+                .collect()
+        })
+        .collect();
     let local: Vec<bool> =
         acc.iter().map(|r| r.obj.annotation("config.kubernetes.io/local-config") == Some("true")).collect();
     let mut objects: Vec<Object> = acc.into_iter().map(|r| r.obj).collect();
@@ -1583,6 +1675,11 @@ fn finish(
             if let Some(text) = origin {
                 o.set_annotation("config.kubernetes.io/origin", text);
             }
+        }
+    }
+    for (o, text) in objects.iter_mut().zip(&transformations) {
+        if !text.is_empty() {
+            o.set_annotation("alpha.config.kubernetes.io/transformations", text);
         }
     }
     let mut objects: Vec<Object> = objects.into_iter().zip(local).filter(|(_, l)| !l).map(|(o, _)| o).collect();
@@ -1614,10 +1711,7 @@ fn finish(
                     o.set_label("app.kubernetes.io/managed-by", "kustomize-(devel)");
                 }
             }
-            "originAnnotations" => {}
-            "transformerAnnotations" => {
-                return Err(kerr(file, "buildMetadata", format!("{b} is not supported yet")));
-            }
+            "originAnnotations" | "transformerAnnotations" => {}
             other => return Err(kerr(file, "buildMetadata", format!("unknown option {other:?}"))),
         }
     }

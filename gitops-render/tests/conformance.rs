@@ -148,6 +148,7 @@ fn errors_name_the_kustomization_file() {
         ("e21-crds-malformed", "unable to parse open API definition"),
         ("e22-openapi-version-not-builtin", "not built in"),
         ("e23-openapi-version-and-path", "cannot use both"),
+        ("e24-replicas-no-match", "resource with name zz does not match"),
     ] {
         let err = render(&dir.join(case)).unwrap_err();
         assert!(err.contains(needle), "{case}: {err}");
