@@ -114,8 +114,13 @@ fn render(dir: &str, restrictor: LoadRestrictor) -> Result<String, Box<dyn std::
     let tree = DirTree::new("/")?;
     let rel = abs.to_string_lossy().trim_start_matches('/').to_string();
     let cache = std::env::temp_dir().join("gitops-render-cache");
-    let remote = gitops_git::GitSource::new(&cache)?.remote_loader();
-    let objects = Kustomize { load_restrictor: restrictor, remote: Some(remote) }.build(&tree, &rel)?;
+    let source = gitops_git::GitSource::new(&cache)?;
+    let objects = Kustomize {
+        load_restrictor: restrictor,
+        remote: Some(source.remote_loader()),
+        remote_files: Some(source.remote_file_loader()),
+    }
+    .build(&tree, &rel)?;
     Ok(yaml::to_yaml_stream(&objects))
 }
 
@@ -137,7 +142,11 @@ fn render_repo(
     eprintln!("# {} at {} ({})", gitops_git::redact(url), revision.commit, revision.reference);
     let path = gitops_core::tree::normalize(path)?;
     let renderer = gitops_render::AutoRenderer {
-        kustomize: Kustomize { load_restrictor: restrictor, remote: Some(source.remote_loader()) },
+        kustomize: Kustomize {
+            load_restrictor: restrictor,
+            remote: Some(source.remote_loader()),
+            remote_files: Some(source.remote_file_loader()),
+        },
         ..Default::default()
     };
     let objects = renderer.render(&tree, &path)?;

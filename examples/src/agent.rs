@@ -323,9 +323,17 @@ impl Agent {
         let ring = key_ring(config, &cluster).await?;
         let metrics = Arc::new(Mutex::new(Metrics::default()));
         let git = GitSource::new(&config.cache_dir)?.with_credentials("", config.credentials.clone());
+        // Remote bases and remote files come through the same cache and credentials.
+        let renderer = AutoRenderer {
+            kustomize: gitops_render::Kustomize {
+                remote: Some(git.remote_loader()),
+                remote_files: Some(git.remote_file_loader()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
         let source = TimedSource { inner: git, metrics: metrics.clone() };
-        let mut reconciler =
-            Reconciler::new(source, AutoRenderer::default(), SealedSecretsDecryptor::new(ring), cluster.clone());
+        let mut reconciler = Reconciler::new(source, renderer, SealedSecretsDecryptor::new(ring), cluster.clone());
         reconciler.dry_run = config.dry_run;
         reconciler.field_manager = config.field_manager.clone();
         let options = ManagerOptions { concurrency: config.concurrency, ..ManagerOptions::default() };

@@ -240,3 +240,77 @@ fn remote_bases_come_through_the_git_source() {
     assert_eq!(objects.len(), 1);
     assert_eq!((objects[0].namespace(), objects[0].name()), ("team", "shared"));
 }
+
+/// A minimal HTTP server on 127.0.0.1 serving `files` (path to body), 404 otherwise.
+fn static_server(files: Vec<(&'static str, String)>) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+            // Skip the headers.
+            let mut header = String::new();
+            while reader.read_line(&mut header).map(|n| n > 2).unwrap_or(false) {
+                header.clear();
+            }
+            let (status, body) = match files.iter().find(|(p, _)| *p == path) {
+                Some((_, body)) => ("200 OK", body.clone()),
+                None => ("404 Not Found", "not found".to_string()),
+            };
+            let mut stream = stream;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[test]
+fn remote_files_come_through_the_git_source_as_kubectl_reads_them() {
+    let base = static_server(vec![
+        ("/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: remote\ndata:\n  a: \"1\"\n".into()),
+        ("/patch.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: remote\ndata:\n  b: \"2\"\n".into()),
+        ("/settings.env.yaml", "key: value\n".into()),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::write(
+        app.join("kustomization.yaml"),
+        format!(
+            "namePrefix: p-\nresources:\n- {base}/cm.yaml\npatches:\n- path: {base}/patch.yaml\nconfigMapGenerator:\n- name: gen\n  files:\n  - {base}/settings.env.yaml\n"
+        ),
+    )
+    .unwrap();
+    let source = gitops_git::GitSource::new(dir.path().join("cache")).unwrap();
+    let k = gitops_render::Kustomize { remote_files: Some(source.remote_file_loader()), ..Default::default() };
+    let tree = gitops_core::tree::DirTree::new(dir.path()).unwrap();
+    let objects = k.build(&tree, "app").unwrap();
+    let names: Vec<&str> = objects.iter().map(|o| o.name()).collect();
+    assert!(names.contains(&"p-remote") && names.iter().any(|n| n.starts_with("p-gen-")), "{names:?}");
+    let remote = objects.iter().find(|o| o.name() == "p-remote").unwrap();
+    assert_eq!(remote.get("/data").unwrap(), &serde_json::json!({"a": "1", "b": "2"}));
+    // The same objects as kubectl, when it is here.
+    if let Ok(out) = std::process::Command::new("kubectl").arg("kustomize").arg(&app).output()
+        && out.status.success()
+    {
+        let ours = gitops_core::yaml::to_yaml_stream(&objects);
+        assert_eq!(ours.trim_end(), String::from_utf8_lossy(&out.stdout).trim_end());
+    }
+    // A missing file: the server's status, naming the kustomization and the entry.
+    std::fs::write(app.join("kustomization.yaml"), format!("resources:\n- {base}/missing.yaml\n")).unwrap();
+    let err = k.build(&tree, "app").unwrap_err().to_string();
+    assert!(err.contains("resources[0]") && err.contains("HTTP Error: status code 404"), "{err}");
+    // Without a loader: a clear error.
+    let err = gitops_render::Kustomize::default().build(&tree, "app").unwrap_err().to_string();
+    assert!(err.contains("need a loader"), "{err}");
+}

@@ -60,6 +60,10 @@ pub struct Kustomize {
     /// `git@host:org/repo.git/path`) are fetched; without it they are an error. See
     /// [`RemoteLoader`].
     pub remote: Option<RemoteLoader>,
+    /// How files named by an `http://` or `https://` URL (a resource ending in `.yaml`,
+    /// `.yml` or `.json`, a patch, a generator's file) are fetched; without it they are an
+    /// error. See [`RemoteFileLoader`].
+    pub remote_files: Option<RemoteFileLoader>,
 }
 
 impl std::fmt::Debug for Kustomize {
@@ -67,6 +71,7 @@ impl std::fmt::Debug for Kustomize {
         f.debug_struct("Kustomize")
             .field("load_restrictor", &self.load_restrictor)
             .field("remote", &self.remote.as_ref().map(|_| "loader"))
+            .field("remote_files", &self.remote_files.as_ref().map(|_| "loader"))
             .finish()
     }
 }
@@ -75,6 +80,18 @@ impl std::fmt::Debug for Kustomize {
 /// returns the tree of that revision. `gitops_git::GitSource::tree_blocking` fits.
 pub type RemoteLoader =
     std::sync::Arc<dyn Fn(&str, &str) -> Result<std::sync::Arc<dyn FileTree + Send + Sync>, String> + Send + Sync>;
+
+/// Fetches a file by its `http(s)://` URL: its bytes, or why not (an HTTP error status is an
+/// error). `gitops_git::GitSource::remote_file_loader` fits.
+pub type RemoteFileLoader = std::sync::Arc<dyn Fn(&str) -> Result<Vec<u8>, String> + Send + Sync>;
+
+/// Whether an entry is a URL of a plain file, read through [`Kustomize::remote_files`]
+/// rather than cloned as a repository.
+fn is_remote_file(entry: &str) -> bool {
+    let lower = entry.to_ascii_lowercase();
+    (lower.starts_with("http://") || lower.starts_with("https://"))
+        && [".yaml", ".yml", ".json"].iter().any(|ext| lower.split(['?', '#']).next().unwrap_or("").ends_with(ext))
+}
 
 /// A remote resource: repository URL, path inside it, reference.
 pub(crate) fn parse_remote(entry: &str) -> Option<(String, String, String)> {
@@ -206,6 +223,7 @@ struct Build<'a> {
     next_id: &'a std::sync::atomic::AtomicU32,
     vars: &'a std::sync::Mutex<Vec<crate::kustomization::Var>>,
     remote: Option<&'a RemoteLoader>,
+    remote_files: Option<&'a RemoteFileLoader>,
     /// Where this kustomization is in Kustomize's depth-first walk: the index of each entry
     /// (resources, then components) from the top.
     position: Vec<usize>,
@@ -422,6 +440,7 @@ impl Kustomize {
             next_id: &ids,
             vars: &vars,
             remote: self.remote.as_ref(),
+            remote_files: self.remote_files.as_ref(),
             position: Vec::new(),
             openapi,
             custom,
@@ -521,6 +540,7 @@ impl Build<'_> {
             next_id: self.next_id,
             vars: self.vars,
             remote: self.remote,
+            remote_files: self.remote_files,
             position: self.child_position(index),
             openapi: self.openapi,
             custom: self.custom,
@@ -538,6 +558,17 @@ impl Build<'_> {
     }
 
     fn read_file(&self, dir: &str, file: &str, field: &str, entry: &str) -> Result<(String, Vec<u8>), Error> {
+        if entry.starts_with("http://") || entry.starts_with("https://") {
+            let Some(fetch) = self.remote_files else {
+                return Err(kerr(
+                    file,
+                    field,
+                    format!("remote file {entry:?}: remote files need a loader (Kustomize::remote_files)"),
+                ));
+            };
+            let bytes = fetch(entry).map_err(|e| kerr(file, field, format!("remote file {entry:?}: {e}")))?;
+            return Ok((entry.to_string(), bytes));
+        }
         let p = join(dir, entry).map_err(|_| kerr(file, field, format!("{entry:?} is outside the repository")))?;
         if self.restrictor == LoadRestrictor::RootOnly && !within(dir, &p) {
             return Err(kerr(
@@ -647,6 +678,10 @@ impl Build<'_> {
         let mut built: Vec<Option<Result<Built, Error>>> = (0..entries.len()).map(|_| None).collect();
         let mut remote = vec![false; entries.len()];
         for (i, (field, entry)) in entries.iter().enumerate() {
+            if is_remote_file(entry) {
+                kinds.push((entry.to_string(), Some(EntryKind::File)));
+                continue;
+            }
             if is_remote(entry) {
                 built[i] = Some(self.build_remote(&file, field, entry, i));
                 remote[i] = true;
@@ -674,6 +709,7 @@ impl Build<'_> {
                             next_id: self.next_id,
                             vars: self.vars,
                             remote: self.remote,
+                            remote_files: self.remote_files,
                             position: self.position.clone(),
                             openapi: self.openapi,
                             custom: self.custom,
@@ -1237,6 +1273,11 @@ impl Build<'_> {
         }
         let entry = entry.ok_or_else(|| kerr(file, field, "a patch needs 'path' or 'patch'"))?;
         let looks_inline = entry.contains('\n') || entry.trim_start().starts_with('{');
+        if !looks_inline && (entry.starts_with("http://") || entry.starts_with("https://")) {
+            let (p, bytes) = self.read_file(dir, file, field, entry)?;
+            let text = String::from_utf8(bytes).map_err(|_| kerr(file, field, format!("{p}: not valid UTF-8")))?;
+            return Ok((p, text));
+        }
         if !looks_inline {
             let p = join(dir, entry).ok();
             if let Some(p) = p

@@ -40,5 +40,5 @@ mod vars;
 pub use directory::{AutoRenderer, Directory};
 pub use error::Error;
 pub use kustomization::Kustomization;
-pub use kustomize::{Kustomize, LoadRestrictor, RemoteLoader};
+pub use kustomize::{Kustomize, LoadRestrictor, RemoteFileLoader, RemoteLoader};
 pub use setimage::set_image;
