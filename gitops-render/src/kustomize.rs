@@ -1208,22 +1208,23 @@ impl Build<'_> {
                 digest: e.digest.clone(),
             })
             .collect();
-        if !images.is_empty() {
+        // One transformer per entry, in order: an entry sees what the ones before it wrote
+        // (`a` renamed to `b`, then `b` given a tag, tags the renamed image too).
+        for image in &images {
+            let one = std::slice::from_ref(image);
             for r in acc.iter_mut() {
-                override_images(r.obj.as_value_mut(), &images);
+                override_images(r.obj.as_value_mut(), one);
             }
             // Image fields configured elsewhere (a custom resource's `spec/image`): changed
             // where they name a matching image, never created.
             on_extra_fields(acc, &cfg.images, false, &mut |slot| {
-                if let Value::String(image) = slot
-                    && let Some(new) = images.iter().find_map(|o| o.rewrite(image))
+                if let Value::String(current) = slot
+                    && let Some(new) = image.rewrite(current)
                 {
-                    *image = new;
+                    *current = new;
                 }
             });
-            for _ in &images {
-                ran(acc, "ImageTagTransformer");
-            }
+            ran(acc, "ImageTagTransformer");
         }
         // replacements
         for (i, rep) in k.replacements.iter().enumerate() {
