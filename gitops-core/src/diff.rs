@@ -546,14 +546,17 @@ fn item_keys(info: &crate::schema::ListInfo) -> &[String] {
     }
 }
 
-/// `a.cmp(b)`, deciding on the first byte inline when it differs (most comparisons of field
-/// names), without a call to `memcmp`.
+/// `a.cmp(b)` for field names, inline.
 #[inline]
 fn cmp_keys(a: &str, b: &str) -> std::cmp::Ordering {
-    match (a.as_bytes().first(), b.as_bytes().first()) {
-        (Some(x), Some(y)) if x != y => x.cmp(y),
-        _ => a.cmp(b),
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    // Field names are short: a byte loop beats a call to `memcmp`.
+    for (x, y) in a.iter().zip(b) {
+        if x != y {
+            return x.cmp(y);
+        }
     }
+    a.len().cmp(&b.len())
 }
 
 /// Finds keys of a map in ascending order by walking its sorted entries alongside the caller's
@@ -881,12 +884,27 @@ pub fn jq_pointers(v: &Value, expr: &str) -> Vec<String> {
 
 /// Diffs one desired object against its live twin.
 pub fn diff(desired: &Object, live: &Object, options: &DiffOptions, schema: &Schema) -> ObjectDiff {
-    let rules: Vec<&IgnoreRule> = options.ignore.iter().filter(|r| r.targets(desired)).collect();
-    let is_secret = desired.kind() == "Secret" && desired.group().is_empty();
-    let node = schema.node_for(desired);
+    diff_identified(desired, &Identity::of(desired), live, options, schema)
+}
+
+/// [`diff`] with desired's identity already read.
+fn diff_identified(
+    desired: &Object,
+    id: &Identity<'_>,
+    live: &Object,
+    options: &DiffOptions,
+    schema: &Schema,
+) -> ObjectDiff {
+    let rules: Vec<&IgnoreRule> = if options.ignore.is_empty() {
+        Vec::new()
+    } else {
+        options.ignore.iter().filter(|r| r.targets(desired)).collect()
+    };
+    let is_secret = id.kind == "Secret" && id.group.is_empty();
+    let node = schema.node(id.group, id.version, id.kind).unwrap_or_else(|| schema.untyped());
     if !is_secret && rules.is_empty() {
         // The hot path: no copies.
-        return finish(desired.key(), desired.as_value(), live.as_value(), live, node, options, false);
+        return finish(id.key(), desired.as_value(), live.as_value(), live, node, options, false);
     }
     let mut want = desired.as_value().clone();
     let mut have = live.as_value().clone();
@@ -1003,23 +1021,56 @@ fn str_at(v: Option<&Value>) -> &str {
     v.and_then(Value::as_str).unwrap_or("")
 }
 
-/// Group, kind, namespace and name, borrowed.
-fn object_id(o: &Object) -> (&str, &str, &str, &str) {
-    let v = o.as_value();
-    let meta = v.get("metadata");
-    let api = str_at(v.get("apiVersion"));
-    let group = api.split_once('/').map(|(g, _)| g).unwrap_or("");
-    (
-        group,
-        str_at(v.get("kind")),
-        str_at(meta.and_then(|m| m.get("namespace"))),
-        str_at(meta.and_then(|m| m.get("name"))),
-    )
+/// An object's identity and version, borrowed, read in one pass over its top fields and one
+/// over its metadata.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct Identity<'a> {
+    group: &'a str,
+    version: &'a str,
+    kind: &'a str,
+    namespace: &'a str,
+    name: &'a str,
+}
+
+impl<'a> Identity<'a> {
+    fn of(o: &'a Object) -> Self {
+        let mut id = Identity { group: "", version: "", kind: "", namespace: "", name: "" };
+        let Some(top) = o.as_value().as_object() else { return id };
+        for (k, v) in top {
+            match k.as_str() {
+                "apiVersion" => {
+                    let api = v.as_str().unwrap_or("");
+                    (id.group, id.version) = api.split_once('/').unwrap_or(("", api));
+                }
+                "kind" => id.kind = v.as_str().unwrap_or(""),
+                "metadata" => {
+                    for (mk, mv) in v.as_object().into_iter().flatten() {
+                        match mk.as_str() {
+                            "name" => id.name = mv.as_str().unwrap_or(""),
+                            "namespace" => id.namespace = mv.as_str().unwrap_or(""),
+                            _ => {}
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        id
+    }
+
+    /// Group, kind, namespace and name: what objects are paired by.
+    fn pairing(&self) -> (&'a str, &'a str, &'a str, &'a str) {
+        (self.group, self.kind, self.namespace, self.name)
+    }
+
+    fn key(&self) -> ObjectKey {
+        ObjectKey::new(self.group, self.kind, self.namespace, self.name)
+    }
 }
 
 /// Diffs a desired set against a live set, matching objects by [`ObjectKey`].
 pub fn diff_set(desired: &[Object], live: &[Object], options: &DiffOptions, schema: &Schema) -> SetDiff {
-    pair_and_diff(desired, live, |d, l| diff(d, l, options, schema))
+    pair_and_diff(desired, live, |d, id, l| diff_identified(d, id, l, options, schema))
 }
 
 /// Pairs desired with live objects by identity, diffs each pair with `verdict`, lists creates
@@ -1030,27 +1081,29 @@ pub fn diff_set(desired: &[Object], live: &[Object], options: &DiffOptions, sche
 fn pair_and_diff(
     desired: &[Object],
     live: &[Object],
-    mut verdict: impl FnMut(&Object, &Object) -> ObjectDiff,
+    mut verdict: impl FnMut(&Object, &Identity<'_>, &Object) -> ObjectDiff,
 ) -> SetDiff {
     type Index<'a> = FxHashMap<(&'a str, &'a str, &'a str, &'a str), usize>;
     let mut index: Option<Index<'_>> = None;
     let mut matched = vec![false; live.len()];
     let mut out = SetDiff::default();
     for (i, d) in desired.iter().enumerate() {
-        let id = object_id(d);
+        let id = Identity::of(d);
         let twin = match live.get(i) {
-            Some(l) if object_id(l) == id => Some(i),
+            Some(l) if Identity::of(l).pairing() == id.pairing() => Some(i),
             // The first of equal identities, as by position.
             _ => index
-                .get_or_insert_with(|| live.iter().enumerate().rev().map(|(i, o)| (object_id(o), i)).collect())
-                .get(&id)
+                .get_or_insert_with(|| {
+                    live.iter().enumerate().rev().map(|(i, o)| (Identity::of(o).pairing(), i)).collect()
+                })
+                .get(&id.pairing())
                 .copied(),
         };
         match twin {
-            None => out.create.push(d.key()),
+            None => out.create.push(id.key()),
             Some(i) => {
                 matched[i] = true;
-                let od = verdict(d, &live[i]);
+                let od = verdict(d, &id, &live[i]);
                 if od.is_empty() { out.unchanged.push(od.key) } else { out.update.push(od) }
             }
         }
@@ -1138,7 +1191,7 @@ pub fn diff_set_cached(
         salt.write(format!("{r:?}").as_bytes());
     }
     let mut used = FxHashSet::with_capacity_and_hasher(cache.in_sync.len(), Default::default());
-    let out = pair_and_diff(desired, live, |d, l| {
+    let out = pair_and_diff(desired, live, |d, id, l| {
         let meta = l.as_value().get("metadata");
         let (uid, rv) = (str_at(meta.and_then(|m| m.get("uid"))), str_at(meta.and_then(|m| m.get("resourceVersion"))));
         let key = (!rv.is_empty()).then(|| {
@@ -1153,13 +1206,13 @@ pub fn diff_set_cached(
         {
             used.insert(k);
             return ObjectDiff {
-                key: d.key(),
+                key: id.key(),
                 changes: Vec::new(),
                 live_yaml: String::new(),
                 merged_yaml: String::new(),
             };
         }
-        let od = diff(d, l, options, schema);
+        let od = diff_identified(d, id, l, options, schema);
         if let (true, Some(k)) = (od.is_empty(), key) {
             used.insert(k);
         }
