@@ -31,8 +31,11 @@ fn main() {
     }
     let n: usize = std::env::var("RENDER_APPS").ok().and_then(|s| s.parse().ok()).unwrap_or(500);
     let runs: usize = std::env::var("RENDER_RUNS").ok().and_then(|s| s.parse().ok()).unwrap_or(3);
-    let dir = tempfile::tempdir().unwrap();
-    gitops_benches::write_config_repo(dir.path(), n).unwrap();
+    // RENDER_KEEP=DIR writes the tree there and keeps it (to profile either tool on it).
+    let kept = std::env::var_os("RENDER_KEEP").map(std::path::PathBuf::from);
+    let temp = tempfile::tempdir().unwrap();
+    let root = kept.clone().unwrap_or_else(|| temp.path().to_path_buf());
+    gitops_benches::write_config_repo(&root, n).unwrap();
     let ours = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release/examples/render");
     assert!(std::path::Path::new(ours).exists(), "build it first: cargo build --release --example render");
     let timed = std::path::Path::new("/usr/bin/time").exists();
@@ -44,7 +47,7 @@ fn main() {
         c.args(args);
         c
     };
-    let path = dir.path().to_str().unwrap();
+    let path = root.to_str().unwrap();
     let (mut ot, mut kt, mut om, mut km) = (Vec::new(), Vec::new(), 0, 0);
     for _ in 0..runs {
         let (s, m) = run(&mut cmd(ours, &[path]));

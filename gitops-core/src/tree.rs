@@ -196,10 +196,13 @@ impl FileTree for MemTree {
 }
 
 /// A tree over a local directory. Symlinks are followed only while they stay inside the
-/// root directory.
+/// root directory. The resolved (symlink-free) path of each directory is remembered for the
+/// tree's lifetime, so reading many files costs one `lstat` each rather than a walk of every
+/// path component; files themselves are read afresh each time.
 #[derive(Clone, Debug)]
 pub struct DirTree {
     root: PathBuf,
+    dirs: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, PathBuf>>>,
 }
 
 impl DirTree {
@@ -212,7 +215,7 @@ impl DirTree {
         if !canonical.is_dir() {
             return Err(Error::FileTree { path: root.display().to_string(), reason: "not a directory".into() });
         }
-        Ok(Self { root: canonical })
+        Ok(Self { root: canonical, dirs: Default::default() })
     }
 
     /// The root directory.
@@ -222,14 +225,49 @@ impl DirTree {
 
     fn resolve(&self, path: &str) -> Result<Option<PathBuf>> {
         let p = normalize(path)?;
-        let full = self.root.join(&p);
-        match full.canonicalize() {
-            Ok(c) if c.starts_with(&self.root) => Ok(Some(c)),
-            Ok(_) => Err(Error::FileTree { path: p, reason: "a symlink points outside the tree".into() }),
+        if p.is_empty() {
+            return Ok(Some(self.root.clone()));
+        }
+        let (parent, name) = p.rsplit_once('/').unwrap_or(("", &p));
+        let Some(dir) = self.resolve_dir(parent)? else { return Ok(None) };
+        let full = dir.join(name);
+        match std::fs::symlink_metadata(&full) {
+            // Not a symlink: its path is already free of them.
+            Ok(m) if !m.file_type().is_symlink() => Ok(Some(full)),
+            Ok(_) => self.canonical(&p, &full),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::FileTree { path: p, reason: e.to_string() }),
         }
     }
+
+    /// A directory's resolved path, remembered.
+    fn resolve_dir(&self, dir: &str) -> Result<Option<PathBuf>> {
+        if dir.is_empty() {
+            return Ok(Some(self.root.clone()));
+        }
+        if let Some(known) = self.dirs.lock().map_err(|_| poisoned())?.get(dir) {
+            return Ok(Some(known.clone()));
+        }
+        let resolved = self.canonical(dir, &self.root.join(dir))?;
+        // Only found directories are remembered: one created later is still seen.
+        if let Some(found) = &resolved {
+            self.dirs.lock().map_err(|_| poisoned())?.insert(dir.to_string(), found.clone());
+        }
+        Ok(resolved)
+    }
+
+    fn canonical(&self, p: &str, full: &Path) -> Result<Option<PathBuf>> {
+        match full.canonicalize() {
+            Ok(c) if c.starts_with(&self.root) => Ok(Some(c)),
+            Ok(_) => Err(Error::FileTree { path: p.into(), reason: "a symlink points outside the tree".into() }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::FileTree { path: p.into(), reason: e.to_string() }),
+        }
+    }
+}
+
+fn poisoned() -> Error {
+    Error::FileTree { path: String::new(), reason: "the directory cache lock was poisoned".into() }
 }
 
 impl FileTree for DirTree {
@@ -308,5 +346,18 @@ mod tests {
         assert!(t.read("../x").is_err());
         assert!(matches!(t.read("nope"), Err(Error::NotFound { .. })));
         assert!(DirTree::new(dir.path().join("missing")).is_err());
+        // Directories through symlinks: inside the tree followed, outside refused; a directory
+        // created after a lookup missed it is seen.
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(dir.path().join("base"), dir.path().join("linked")).unwrap();
+            std::os::unix::fs::symlink(outside.path(), dir.path().join("out")).unwrap();
+            assert_eq!(t.read("linked/cm.yaml").unwrap(), b"x");
+            assert!(t.read("out/secret").unwrap_err().to_string().contains("outside"));
+        }
+        assert!(matches!(t.read("later/a.yaml"), Err(Error::NotFound { .. })));
+        std::fs::create_dir(dir.path().join("later")).unwrap();
+        std::fs::write(dir.path().join("later/a.yaml"), "y").unwrap();
+        assert_eq!(t.read("later/a.yaml").unwrap(), b"y");
     }
 }
