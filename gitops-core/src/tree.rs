@@ -224,17 +224,26 @@ impl DirTree {
     }
 
     fn resolve(&self, path: &str) -> Result<Option<PathBuf>> {
+        Ok(self.resolve_kind(path)?.map(|(p, _)| p))
+    }
+
+    /// The resolved path of an entry and whether it is a directory (one `lstat` when it is
+    /// not a symlink).
+    fn resolve_kind(&self, path: &str) -> Result<Option<(PathBuf, bool)>> {
         let p = normalize(path)?;
         if p.is_empty() {
-            return Ok(Some(self.root.clone()));
+            return Ok(Some((self.root.clone(), true)));
         }
         let (parent, name) = p.rsplit_once('/').unwrap_or(("", &p));
         let Some(dir) = self.resolve_dir(parent)? else { return Ok(None) };
         let full = dir.join(name);
         match std::fs::symlink_metadata(&full) {
             // Not a symlink: its path is already free of them.
-            Ok(m) if !m.file_type().is_symlink() => Ok(Some(full)),
-            Ok(_) => self.canonical(&p, &full),
+            Ok(m) if !m.file_type().is_symlink() => Ok(Some((full, m.is_dir()))),
+            Ok(_) => Ok(self.canonical(&p, &full)?.map(|c| {
+                let is_dir = c.is_dir();
+                (c, is_dir)
+            })),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::FileTree { path: p, reason: e.to_string() }),
         }
@@ -295,7 +304,7 @@ impl FileTree for DirTree {
     }
 
     fn kind(&self, path: &str) -> Result<Option<EntryKind>> {
-        Ok(self.resolve(path)?.map(|p| if p.is_dir() { EntryKind::Dir } else { EntryKind::File }))
+        Ok(self.resolve_kind(path)?.map(|(_, dir)| if dir { EntryKind::Dir } else { EntryKind::File }))
     }
 }
 
