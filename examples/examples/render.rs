@@ -10,7 +10,7 @@
 use std::process::ExitCode;
 
 use gitops_core::{DirTree, yaml};
-use gitops_render::{Kustomize, LoadRestrictor};
+use gitops_render::{HelmOptions, Kustomize, LoadRestrictor};
 
 const USAGE: &str = "usage: render [--load-restrictor rootOnly|none] DIR
        render --repo URL [--rev REV] [--path P] [--cache-dir DIR]
@@ -27,6 +27,9 @@ options:
   --cache-dir DIR         where the repository is cached (default $TMPDIR/gitops-render-cache)
   --load-restrictor MODE  rootOnly (default): files outside a kustomization's directory are
                           refused; none: any file of the tree may be read
+  --enable-helm           inflate helmCharts with the helm binary (v3), as kubectl does
+  --helm-command CMD      the helm binary (default helm)
+  --helm-kube-version V   helm template's --kube-version for every chart
   -h, --help              this help";
 
 fn main() -> ExitCode {
@@ -34,6 +37,7 @@ fn main() -> ExitCode {
     let mut dir = None;
     let mut restrictor = LoadRestrictor::RootOnly;
     let (mut repo, mut rev, mut path, mut cache) = (None, "HEAD".to_string(), ".".to_string(), None);
+    let (mut enable_helm, mut helm) = (false, HelmOptions::default());
     while let Some(a) = args.next() {
         let mut value = |flag: &str| args.next().ok_or_else(|| format!("{flag} takes a value"));
         let taken = match a.as_str() {
@@ -41,6 +45,12 @@ fn main() -> ExitCode {
             "--rev" => Some(value("--rev").map(|v| rev = v)),
             "--path" => Some(value("--path").map(|v| path = v)),
             "--cache-dir" => Some(value("--cache-dir").map(|v| cache = Some(v))),
+            "--helm-command" => Some(value("--helm-command").map(|v| helm.command = v.into())),
+            "--helm-kube-version" => Some(value("--helm-kube-version").map(|v| helm.kube_version = Some(v))),
+            "--enable-helm" => {
+                enable_helm = true;
+                Some(Ok(()))
+            }
             _ => None,
         };
         match taken {
@@ -88,11 +98,11 @@ fn main() -> ExitCode {
             eprintln!("error: no directory given\n\n{USAGE}");
             return ExitCode::from(2);
         }
-        (Some(dir), None) => render(&dir, restrictor),
+        (Some(dir), None) => render(&dir, restrictor, enable_helm.then_some(helm)),
         (None, Some(url)) => {
             let cache =
                 cache.map(std::path::PathBuf::from).unwrap_or_else(|| std::env::temp_dir().join("gitops-render-cache"));
-            render_repo(&url, &rev, &path, &cache, restrictor)
+            render_repo(&url, &rev, &path, &cache, restrictor, enable_helm.then_some(helm))
         }
     };
     match result {
@@ -107,7 +117,11 @@ fn main() -> ExitCode {
     }
 }
 
-fn render(dir: &str, restrictor: LoadRestrictor) -> Result<String, Box<dyn std::error::Error>> {
+fn render(
+    dir: &str,
+    restrictor: LoadRestrictor,
+    helm: Option<HelmOptions>,
+) -> Result<String, Box<dyn std::error::Error>> {
     // The tree is rooted at the filesystem root so that `../base` outside DIR resolves, as
     // it does for kubectl; the load restrictor still keeps files inside each kustomization.
     let abs = std::fs::canonicalize(dir).map_err(|e| format!("{dir}: {e}"))?;
@@ -119,6 +133,7 @@ fn render(dir: &str, restrictor: LoadRestrictor) -> Result<String, Box<dyn std::
         load_restrictor: restrictor,
         remote: Some(source.remote_loader()),
         remote_files: Some(source.remote_file_loader()),
+        helm,
     }
     .build(&tree, &rel)?;
     Ok(yaml::to_yaml_stream(&objects))
@@ -130,6 +145,7 @@ fn render_repo(
     path: &str,
     cache: &std::path::Path,
     restrictor: LoadRestrictor,
+    helm: Option<HelmOptions>,
 ) -> Result<String, Box<dyn std::error::Error>> {
     use gitops_core::{Renderer, Source};
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -146,6 +162,7 @@ fn render_repo(
             load_restrictor: restrictor,
             remote: Some(source.remote_loader()),
             remote_files: Some(source.remote_file_loader()),
+            helm,
         },
         ..Default::default()
     };

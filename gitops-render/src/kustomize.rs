@@ -64,6 +64,9 @@ pub struct Kustomize {
     /// `.yml` or `.json`, a patch, a generator's file) are fetched; without it they are an
     /// error. See [`RemoteFileLoader`].
     pub remote_files: Option<RemoteFileLoader>,
+    /// Helm chart inflation (`kubectl kustomize --enable-helm`): without it, `helmCharts` is
+    /// kubectl's "must specify --enable-helm" error.
+    pub helm: Option<crate::helm::HelmOptions>,
 }
 
 impl std::fmt::Debug for Kustomize {
@@ -72,6 +75,7 @@ impl std::fmt::Debug for Kustomize {
             .field("load_restrictor", &self.load_restrictor)
             .field("remote", &self.remote.as_ref().map(|_| "loader"))
             .field("remote_files", &self.remote_files.as_ref().map(|_| "loader"))
+            .field("helm", &self.helm)
             .finish()
     }
 }
@@ -224,6 +228,7 @@ struct Build<'a> {
     vars: &'a std::sync::Mutex<Vec<crate::kustomization::Var>>,
     remote: Option<&'a RemoteLoader>,
     remote_files: Option<&'a RemoteFileLoader>,
+    helm: Option<&'a crate::helm::HelmOptions>,
     /// Where this kustomization is in Kustomize's depth-first walk: the index of each entry
     /// (resources, then components) from the top.
     position: Vec<usize>,
@@ -441,6 +446,7 @@ impl Kustomize {
             vars: &vars,
             remote: self.remote.as_ref(),
             remote_files: self.remote_files.as_ref(),
+            helm: self.helm.as_ref(),
             position: Vec::new(),
             openapi,
             custom,
@@ -541,6 +547,7 @@ impl Build<'_> {
             vars: self.vars,
             remote: self.remote,
             remote_files: self.remote_files,
+            helm: self.helm,
             position: self.child_position(index),
             openapi: self.openapi,
             custom: self.custom,
@@ -632,10 +639,8 @@ impl Build<'_> {
                 return Err(kerr(&file, "apiVersion", format!("unsupported apiVersion {api:?} for kind {kind}")));
             }
         }
-        for (field, list) in [("helmCharts", k.helm_charts.is_empty()), ("helmGlobals", k.helm_globals.is_none())] {
-            if !list {
-                return Err(kerr(&file, field, "must specify --enable-helm: helm chart inflation is not enabled"));
-            }
+        if !k.helm_charts.is_empty() && self.helm.is_none() {
+            return Err(kerr(&file, "helmCharts", "must specify --enable-helm: helm chart inflation is not enabled"));
         }
         for (field, list) in
             [("transformers", &k.transformers), ("generators", &k.generators), ("validators", &k.validators)]
@@ -710,6 +715,7 @@ impl Build<'_> {
                             vars: self.vars,
                             remote: self.remote,
                             remote_files: self.remote_files,
+                            helm: self.helm,
                             position: self.position.clone(),
                             openapi: self.openapi,
                             custom: self.custom,
@@ -824,6 +830,28 @@ impl Build<'_> {
         }
         for (i, g) in k.secret_generator.iter().enumerate() {
             self.generate(dir, &file, &format!("secretGenerator[{i}]"), g, &global, true, acc)?;
+        }
+        if let Some(helm) = self.helm.filter(|_| !k.helm_charts.is_empty()) {
+            self.resources_read_at(entries.len());
+            let globals: crate::helm::HelmGlobals = match &k.helm_globals {
+                Some(v) => serde_path_to_error::deserialize(v.clone())
+                    .map_err(|e| kerr(&file, format!("helmGlobals.{}", e.path()), e.into_inner().to_string()))?,
+                None => Default::default(),
+            };
+            for (i, v) in k.helm_charts.iter().enumerate() {
+                let field = format!("helmCharts[{i}]");
+                let chart: crate::helm::HelmChart = serde_path_to_error::deserialize(v.clone())
+                    .map_err(|e| kerr(&file, format!("{field}.{}", e.path()), e.into_inner().to_string()))?;
+                let read = |entry: &str| self.read_file(dir, &file, &field, entry).map_err(|e| e.to_string());
+                let objects = crate::helm::inflate(helm, self.tree, dir, &globals, &chart, &read)
+                    .map_err(|e| kerr(&file, &field, e))?;
+                for obj in objects {
+                    let mut r = Res::new(obj);
+                    r.origin =
+                        Some(Origin::Generator { kustomization: file.clone(), kind: "HelmChartInflationGenerator" });
+                    add_resource(acc, r, &file)?;
+                }
+            }
         }
 
         check_duplicates(acc, &file)?;

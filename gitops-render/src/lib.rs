@@ -27,6 +27,7 @@ mod crds;
 pub mod directory;
 pub mod error;
 mod fields;
+pub mod helm;
 pub mod kustomization;
 pub mod kustomize;
 mod nameref;
@@ -39,6 +40,7 @@ mod vars;
 
 pub use directory::{AutoRenderer, Directory};
 pub use error::Error;
+pub use helm::HelmOptions;
 pub use kustomization::Kustomization;
 pub use kustomize::{Kustomize, LoadRestrictor, RemoteFileLoader, RemoteLoader};
 pub use setimage::set_image;
