@@ -40,6 +40,8 @@ secrets and repositories:
   --https-token-env VAR    HTTPS bearer token from environment variable VAR
   --https-user U --https-password-env VAR   HTTPS basic authentication
   --ca-file FILE           CA bundle for HTTPS repositories
+  --enable-helm            inflate Kustomize helmCharts with the helm v3 binary
+  --helm-command CMD       that binary (default helm; implies --enable-helm)
 
 service:
   --listen ADDR            serve /healthz, /metrics (Prometheus), the status page and
@@ -98,6 +100,12 @@ fn parse() -> Result<Option<(Config, String)>, String> {
             "--https-user" => c.credentials.username = Some(args.value(&flag, inline)?),
             "--https-password-env" => c.credentials.password = Some(env_secret(&flag, &args.value(&flag, inline)?)?),
             "--ca-file" => c.credentials.ca_file = Some(PathBuf::from(args.value(&flag, inline)?)),
+            "--enable-helm" => {
+                c.helm.get_or_insert_with(Default::default);
+            }
+            "--helm-command" => {
+                c.helm.get_or_insert_with(Default::default).command = PathBuf::from(args.value(&flag, inline)?)
+            }
             "--listen" => {
                 let v = args.value(&flag, inline)?;
                 c.listen =

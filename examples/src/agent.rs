@@ -57,6 +57,9 @@ pub struct Config {
     pub field_manager: String,
     /// Repository credentials, for every repository URL.
     pub credentials: gitops_git::Credentials,
+    /// Inflate `helmCharts` with this helm v3 binary (`kubectl kustomize --enable-helm`);
+    /// `None`: charts are an error.
+    pub helm: Option<gitops_render::HelmOptions>,
 }
 
 impl Default for Config {
@@ -78,6 +81,7 @@ impl Default for Config {
             concurrency: 16,
             field_manager: "gitops".into(),
             credentials: gitops_git::Credentials::default(),
+            helm: None,
         }
     }
 }
@@ -328,6 +332,7 @@ impl Agent {
             kustomize: gitops_render::Kustomize {
                 remote: Some(git.remote_loader()),
                 remote_files: Some(git.remote_file_loader()),
+                helm: config.helm.clone(),
                 ..Default::default()
             },
             ..Default::default()
