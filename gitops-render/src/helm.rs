@@ -214,6 +214,7 @@ pub(crate) fn inflate(
     globals: &HelmGlobals,
     chart: &HelmChart,
     read: ReadFile<'_>,
+    allowed: &dyn Fn(&str) -> bool,
 ) -> Result<Vec<Object>, HelmError> {
     if chart.name.is_empty() {
         return Err("chart name cannot be empty".into());
@@ -238,6 +239,14 @@ pub(crate) fn inflate(
         chart_home
     };
     let chart_in_tree = join(dir, &format!("{home_in_tree}/{}", chart.name)).map_err(|e| e.to_string())?;
+    // The chart home is read like any file: under the kustomization's root unless the load
+    // restrictor is lifted.
+    if !allowed(&chart_in_tree) {
+        return Err(format!(
+            "security; chart {chart_in_tree:?} is not in or below {:?} (the load restrictor is RootOnly)",
+            if dir.is_empty() { "." } else { dir }
+        ));
+    }
     let charts_on_disk = tmp.0.join("charts");
     let chart_dir = charts_on_disk.join(&chart.name);
     if tree.kind(&chart_in_tree).map_err(|e| e.to_string())? == Some(EntryKind::Dir) {

@@ -843,7 +843,8 @@ impl Build<'_> {
                 let chart: crate::helm::HelmChart = serde_path_to_error::deserialize(v.clone())
                     .map_err(|e| kerr(&file, format!("{field}.{}", e.path()), e.into_inner().to_string()))?;
                 let read = |entry: &str| self.read_file(dir, &file, &field, entry).map_err(|e| e.to_string());
-                let objects = crate::helm::inflate(helm, self.tree, dir, &globals, &chart, &read)
+                let allowed = |p: &str| self.restrictor == LoadRestrictor::None || within(dir, p);
+                let objects = crate::helm::inflate(helm, self.tree, dir, &globals, &chart, &read, &allowed)
                     .map_err(|e| kerr(&file, &field, e))?;
                 for obj in objects {
                     let mut r = Res::new(obj);

@@ -98,4 +98,11 @@ fn helm_errors_name_the_kustomization_and_the_chart() {
     assert!(err.contains("includeCRDs"), "{err}");
     let err = write("helmCharts:\n- releaseName: x\n");
     assert!(err.contains("chart name cannot be empty"), "{err}");
+    // A chart home outside the kustomization's root, under the default load restrictor.
+    let k = Kustomize { helm: Some(HelmOptions { command: helm.clone(), ..Default::default() }), ..Default::default() };
+    let outside = gitops_core::MemTree::new()
+        .with_file("charts/web/Chart.yaml", "apiVersion: v2\nname: web\nversion: 0.1.0\n")
+        .with_file("k/kustomization.yaml", "helmGlobals:\n  chartHome: ../charts\nhelmCharts:\n- name: web\n");
+    let err = k.build(&outside, "k").unwrap_err().to_string();
+    assert!(err.contains("security") && err.contains("charts/web"), "{err}");
 }
