@@ -991,6 +991,8 @@ fn managed_entry<'v>(entry: &'v Value, manager: &str) -> Option<&'v Value> {
             "operation" => is_apply = v.as_str() == Some("Apply"),
             "subresource" if !v.is_null() => return None,
             "fieldsV1" => fields = Some(v),
+            // Sorted keys: nothing after `subresource` (`time`) is needed.
+            k if k > "subresource" => break,
             _ => {}
         }
     }
@@ -1048,9 +1050,14 @@ impl<'a> Identity<'a> {
                         match mk.as_str() {
                             "name" => id.name = mv.as_str().unwrap_or(""),
                             "namespace" => id.namespace = mv.as_str().unwrap_or(""),
+                            // Keys come sorted (a test holds serde_json to that): nothing
+                            // after `namespace` is needed, and those keys are not read.
+                            k if k > "namespace" => break,
                             _ => {}
                         }
                     }
+                    // `metadata` comes after `apiVersion` and `kind`.
+                    break;
                 }
                 _ => {}
             }
@@ -1298,6 +1305,21 @@ pub fn unified_diff(a: &str, b: &str, a_name: &str, b_name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn maps_iterate_in_key_order() {
+        // The diff reads fields in key order (merge-style cursors, early exits). serde_json's
+        // `preserve_order` feature, if anything in the build turned it on, would break that:
+        // this test says so first.
+        let v: Value = serde_json::from_str(r#"{"spec": 1, "metadata": 2, "apiVersion": 3, "kind": 4}"#).unwrap();
+        let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["apiVersion", "kind", "metadata", "spec"]);
+        let o = Object::from_value(serde_json::json!({"metadata": {"uid": "u", "namespace": "n", "name": "a"},
+            "kind": "ConfigMap", "apiVersion": "v1"}))
+        .unwrap();
+        let id = Identity::of(&o);
+        assert_eq!((id.group, id.version, id.kind, id.namespace, id.name), ("", "v1", "ConfigMap", "n", "a"));
+    }
 
     #[test]
     fn the_cache_reuses_in_sync_verdicts_only_while_nothing_changed() {
