@@ -35,7 +35,7 @@ use serde_json::{Map, Value};
 
 use crate::fieldset::{FieldSet, PathElement, item_matches_key, merge_into, remove_at};
 use crate::hash::{FxHashMap, FxHashSet, FxHasher};
-use crate::object::{Object, ObjectKey, escape_pointer_token, parse_pointer};
+use crate::object::{LAST_APPLIED_ANNOTATION, Object, ObjectKey, escape_pointer_token, parse_pointer};
 use crate::schema::{ListType, Node, Schema};
 
 /// Parses a Kubernetes resource quantity (`500m`, `1.5Gi`, `1e3`, `2`) to its value.
@@ -400,7 +400,7 @@ impl<'a> Walk<'a> {
             }
             Value::Array(items) => {
                 let info = node.list_ref();
-                match info.map(|i| (i.list_type, item_keys(i))) {
+                match info.map(|i| (i.list_type, i.item_keys())) {
                     Some((ListType::Map, keys)) if !keys.is_empty() => {
                         // Paths name items by the strategic-merge key when the list has one
                         // (`ports[port=80]`), as kubectl and the corpus do.
@@ -534,15 +534,6 @@ fn fields_v1_step<'v>(v: &'v Value, k: &str) -> Option<&'v Value> {
         find_equal(Some(v), &val)
     } else {
         None
-    }
-}
-
-/// The keys that identify a list's items ([`ListInfo::item_keys`](crate::schema::ListInfo::item_keys), borrowed).
-fn item_keys(info: &crate::schema::ListInfo) -> &[String] {
-    if info.list_type == ListType::Map && !info.map_keys.is_empty() {
-        &info.map_keys
-    } else {
-        info.merge_key.as_slice()
     }
 }
 
@@ -741,7 +732,6 @@ fn mask_secret(v: &mut Value, masks: &mut BTreeMap<String, String>) {
 /// generation, creationTimestamp, managedFields, ... and kubectl's last-applied annotation): what
 /// two versions of an object are compared on.
 pub fn without_server_fields(live: &Value, compare_status: bool) -> Value {
-    const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
     let Value::Object(top) = live else { return live.clone() };
     // Copies only what is kept: managedFields and status are most of a live object.
     let mut out = Map::new();
@@ -753,8 +743,8 @@ pub fn without_server_fields(live: &Value, compare_status: bool) -> Value {
                 for (mk, mv) in meta {
                     match (mk.as_str(), mv) {
                         (f, _) if SERVER_METADATA.contains(&f) => {}
-                        ("annotations", Value::Object(a)) if a.contains_key(LAST_APPLIED) => {
-                            let rest = a.iter().filter(|(ak, _)| *ak != LAST_APPLIED);
+                        ("annotations", Value::Object(a)) if a.contains_key(LAST_APPLIED_ANNOTATION) => {
+                            let rest = a.iter().filter(|(ak, _)| *ak != LAST_APPLIED_ANNOTATION);
                             kept.insert(
                                 mk.clone(),
                                 Value::Object(rest.map(|(ak, av)| (ak.clone(), av.clone())).collect()),

@@ -59,14 +59,14 @@ impl PathElement {
     }
 
     /// A list-map key element from the key fields of an item.
-    pub fn key_of(item: &Map<String, Value>, keys: &[&str]) -> Option<Self> {
+    pub fn key_of(item: &Map<String, Value>, keys: &[String]) -> Option<Self> {
         let mut m = Map::new();
         for k in keys {
-            let v = match item.get(*k) {
+            let v = match item.get(k) {
                 Some(v) => v.clone(),
                 None => crate::schema::key_default(k)?,
             };
-            m.insert((*k).into(), v);
+            m.insert(k.clone(), v);
         }
         Some(PathElement::Key(Value::Object(m).to_string()))
     }
@@ -357,7 +357,7 @@ impl FieldSet {
                         for (i, item) in items.iter().enumerate() {
                             let element = item
                                 .as_object()
-                                .and_then(|m| PathElement::key_of(m, &keys))
+                                .and_then(|m| PathElement::key_of(m, keys))
                                 .unwrap_or(PathElement::Index(i));
                             let child = self.children.entry(element).or_default();
                             child.member = true;
@@ -521,7 +521,7 @@ pub fn merge_into(live: &mut Value, config: &Value, node: Node<'_>) {
             match node.list_ref().map(|i| (i.list_type, i.item_keys())) {
                 Some((ListType::Map, keys)) if !keys.is_empty() => {
                     for item in c {
-                        let key = item.as_object().and_then(|m| PathElement::key_of(m, &keys));
+                        let key = item.as_object().and_then(|m| PathElement::key_of(m, keys));
                         let pos = key
                             .as_ref()
                             .and_then(|k| l.iter().position(|o| find_item(std::slice::from_ref(o), k).is_some()));

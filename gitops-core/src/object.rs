@@ -31,6 +31,10 @@ pub fn split_image(image: &str) -> (&str, Option<&str>, Option<&str>) {
     }
 }
 
+/// The annotation `kubectl apply` (client-side) keeps the last applied configuration in: not
+/// part of what an object says, so diffs and sealing leave it out.
+pub const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
 /// One image override, as Kustomize's `images` entries and `kustomize edit set image`
 /// arguments say it: containers whose image name is `name` get `new_name` (when set) and the
 /// new tag and/or digest (when neither is set, the old ones stay).

@@ -62,11 +62,11 @@ impl ListInfo {
 
     /// The keys that identify an item, for matching items across two versions of a list:
     /// the list-map keys when server-side apply has them, else the patch merge key.
-    pub fn item_keys(&self) -> Vec<&str> {
+    pub fn item_keys(&self) -> &[String] {
         if self.list_type == ListType::Map && !self.map_keys.is_empty() {
-            self.map_keys.iter().map(String::as_str).collect()
+            &self.map_keys
         } else {
-            self.merge_key.iter().map(String::as_str).collect()
+            self.merge_key.as_slice()
         }
     }
 

@@ -137,6 +137,12 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
+/// The certificates of a PEM CA bundle, for reqwest clients (ours, and gix's).
+fn ca_certificates(ca: &Path) -> Result<Vec<reqwest::Certificate>, String> {
+    let pem = std::fs::read(ca).map_err(|e| format!("CA bundle {}: {e}", ca.display()))?;
+    reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| format!("CA bundle {}: {e}", ca.display()))
+}
+
 /// A reqwest error's text with its causes, without the URL it carries (which may hold
 /// credentials).
 fn without_url(e: reqwest::Error) -> String {
@@ -405,10 +411,7 @@ impl GitSource {
         let creds = self.credentials_for(url);
         let mut builder = reqwest::blocking::Client::builder().timeout(self.timeout).connect_timeout(self.timeout);
         if let Some(ca) = &creds.ca_file {
-            let pem = std::fs::read(ca).map_err(|e| format!("CA bundle {}: {e}", ca.display()))?;
-            for cert in
-                reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| format!("CA bundle {}: {e}", ca.display()))?
-            {
+            for cert in ca_certificates(ca)? {
                 builder = builder.add_root_certificate(cert);
             }
         }
@@ -647,9 +650,7 @@ fn fetch(
         // gix's reqwest backend does not read http.sslCAInfo: add the bundle to its client.
         let mut options = repo.transport_options(url.as_bytes(), None)?.ok_or("no transport options for this URL")?;
         if let Some(http) = options.downcast_mut::<gix::protocol::transport::client::blocking_io::http::Options>() {
-            let pem = std::fs::read(ca).map_err(|e| format!("CA bundle {}: {e}", ca.display()))?;
-            let certs =
-                reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| format!("CA bundle {}: {e}", ca.display()))?;
+            let certs = ca_certificates(ca)?;
             let backend = gix::protocol::transport::client::blocking_io::http::reqwest::Options {
                 configure_client: Some(Box::new(move |mut builder| {
                     for cert in &certs {

@@ -10,7 +10,8 @@
 
 use serde_json::{Map, Value};
 
-use crate::kustomize::{FieldSpecEntry, NameReferenceSpec, TransformerConfig};
+use crate::kustomization::FieldSpec;
+use crate::kustomize::{NameReferenceSpec, TransformerConfig};
 
 /// How deep `$ref`s are followed (a type that contains itself would never end).
 const MAX_DEPTH: usize = 32;
@@ -27,9 +28,9 @@ pub(crate) fn config_from_definitions(defs: &Value) -> Result<TransformerConfig,
             continue;
         }
         let kind = name.rsplit('.').next().unwrap_or(name);
-        let mut one = TransformerConfig::default();
-        load(&mut one, kind, types, name, &mut Vec::new());
-        tc.merge(one)?;
+        let mut found = TransformerConfig::default();
+        load(&mut found, kind, types, name, &mut Vec::new());
+        tc.merge(found)?;
     }
     Ok(tc)
 }
@@ -45,8 +46,8 @@ fn marker<'v>(prop: &'v Value, name: &str) -> Option<&'v str> {
     prop.get(name).and_then(Value::as_str)
 }
 
-fn spec(kind: &str, path: &[String]) -> FieldSpecEntry {
-    FieldSpecEntry { path: path.join("/"), kind: Some(kind.into()), group: None, version: None, create: false }
+fn spec(kind: &str, path: &[String]) -> FieldSpec {
+    FieldSpec { path: path.join("/"), kind: Some(kind.into()), group: None, version: None, create: false }
 }
 
 fn load(tc: &mut TransformerConfig, kind: &str, types: &Map<String, Value>, type_name: &str, path: &mut Vec<String>) {
@@ -56,14 +57,15 @@ fn load(tc: &mut TransformerConfig, kind: &str, types: &Map<String, Value>, type
     let Some(props) = types.get(type_name).and_then(properties) else { return };
     for (name, prop) in props {
         path.push(name.clone());
+        // Pushed as found; merging into the build's configuration keeps each spec once.
         if marker(prop, "x-kubernetes-annotation").is_some() {
-            push_unique(&mut tc.common_annotations, spec(kind, path));
+            tc.common_annotations.push(spec(kind, path));
         }
         if marker(prop, "x-kubernetes-label-selector").is_some() {
-            push_unique(&mut tc.common_labels, spec(kind, path));
+            tc.common_labels.push(spec(kind, path));
         }
         if marker(prop, "x-kubernetes-identity").is_some() {
-            push_unique(&mut tc.name_prefix, spec(kind, path));
+            tc.name_prefix.push(spec(kind, path));
         }
         if let (Some(_version), Some(target)) =
             (marker(prop, "x-kubernetes-object-ref-api-version"), marker(prop, "x-kubernetes-object-ref-kind"))
@@ -71,27 +73,17 @@ fn load(tc: &mut TransformerConfig, kind: &str, types: &Map<String, Value>, type
             let key = marker(prop, "x-kubernetes-object-ref-name-key").unwrap_or("name");
             let mut p = path.clone();
             p.push(key.into());
-            let field = spec(kind, &p);
-            match tc.name_reference.iter_mut().find(|n| n.kind == target && n.group.is_none()) {
-                Some(n) => push_unique(&mut n.field_specs, field),
-                None => tc.name_reference.push(NameReferenceSpec {
-                    kind: target.into(),
-                    group: None,
-                    version: String::new(),
-                    field_specs: vec![field],
-                }),
-            }
+            tc.name_reference.push(NameReferenceSpec {
+                kind: target.into(),
+                group: None,
+                version: String::new(),
+                field_specs: vec![spec(kind, &p)],
+            });
         }
         if let Some(target) = prop.get("$ref").and_then(Value::as_str) {
             load(tc, kind, types, target, path);
         }
         path.pop();
-    }
-}
-
-fn push_unique(list: &mut Vec<FieldSpecEntry>, f: FieldSpecEntry) {
-    if !list.iter().any(|x| x.path == f.path && x.kind == f.kind) {
-        list.push(f);
     }
 }
 
@@ -117,7 +109,7 @@ mod tests {
             "example.com/v1.NotAKind": {"Schema": {"properties": {"notes": {"x-kubernetes-annotation": ""}}}}
         });
         let tc = config_from_definitions(&defs).unwrap();
-        let paths = |l: &[FieldSpecEntry]| l.iter().map(|f| f.path.clone()).collect::<Vec<_>>();
+        let paths = |l: &[FieldSpec]| l.iter().map(|f| f.path.clone()).collect::<Vec<_>>();
         assert_eq!(paths(&tc.common_annotations)[0], "spec/notes");
         assert_eq!(paths(&tc.common_labels)[0], "spec/selector");
         assert_eq!(paths(&tc.name_prefix)[0], "spec/alias");

@@ -2,6 +2,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::kustomization::FieldSpec;
+
 /// A built-in field spec: an optional group and kind filter, a `/`-separated path, and
 /// whether missing fields are created.
 #[derive(Clone, Copy, Debug)]
@@ -16,29 +18,20 @@ const fn spec(group: Option<&'static str>, kind: Option<&'static str>, path: &'s
     Spec { group, kind, path, create }
 }
 
-/// An owned field spec, from a kustomization's `labels[].fields` or `configurations`.
-#[derive(Clone, Debug)]
-pub(crate) struct OwnedSpec {
-    pub group: Option<String>,
-    pub kind: Option<String>,
-    pub path: String,
-    pub create: bool,
+/// A spec for objects of one group and kind.
+fn typed(group: &str, kind: &str, path: impl Into<String>, create: bool) -> FieldSpec {
+    FieldSpec { group: Some(group.into()), version: None, kind: Some(kind.into()), path: path.into(), create }
 }
 
-impl From<&Spec> for OwnedSpec {
+impl From<&Spec> for FieldSpec {
     fn from(s: &Spec) -> Self {
-        OwnedSpec {
+        FieldSpec {
             group: s.group.map(String::from),
+            version: None,
             kind: s.kind.map(String::from),
             path: s.path.into(),
             create: s.create,
         }
-    }
-}
-
-impl OwnedSpec {
-    pub fn matches(&self, group: &str, kind: &str) -> bool {
-        self.group.as_deref().is_none_or(|g| g == group) && self.kind.as_deref().is_none_or(|k| k == kind)
     }
 }
 
@@ -52,8 +45,8 @@ const TEMPLATE_KINDS: [(&str, &str); 6] = [
 ];
 
 /// Where `commonLabels` (and `labels` with `includeSelectors`) write.
-pub(crate) fn common_label_specs(include_selectors: bool, include_templates: bool) -> Vec<OwnedSpec> {
-    let mut out: Vec<OwnedSpec> = vec![(&spec(None, None, "metadata/labels", true)).into()];
+pub(crate) fn common_label_specs(include_selectors: bool, include_templates: bool) -> Vec<FieldSpec> {
+    let mut out: Vec<FieldSpec> = vec![(&spec(None, None, "metadata/labels", true)).into()];
     if include_selectors {
         for s in [
             spec(Some(""), Some("Service"), "spec/selector", true),
@@ -73,67 +66,46 @@ pub(crate) fn common_label_specs(include_selectors: bool, include_templates: boo
         }
         for kind in ["Deployment", "StatefulSet"] {
             for aff in ["podAffinity", "podAntiAffinity"] {
-                out.push(OwnedSpec {
-                    group: Some("apps".into()),
-                    kind: Some(kind.into()),
-                    path: format!("spec/template/spec/affinity/{aff}/preferredDuringSchedulingIgnoredDuringExecution/podAffinityTerm/labelSelector/matchLabels"),
-                    create: false,
-                });
-                out.push(OwnedSpec {
-                    group: Some("apps".into()),
-                    kind: Some(kind.into()),
-                    path: format!("spec/template/spec/affinity/{aff}/requiredDuringSchedulingIgnoredDuringExecution/labelSelector/matchLabels"),
-                    create: false,
-                });
+                out.push(typed("apps", kind, format!("spec/template/spec/affinity/{aff}/preferredDuringSchedulingIgnoredDuringExecution/podAffinityTerm/labelSelector/matchLabels"), false));
+                out.push(typed("apps", kind, format!("spec/template/spec/affinity/{aff}/requiredDuringSchedulingIgnoredDuringExecution/labelSelector/matchLabels"), false));
             }
-            out.push(OwnedSpec {
-                group: Some("apps".into()),
-                kind: Some(kind.into()),
-                path: "spec/template/spec/topologySpreadConstraints/labelSelector/matchLabels".into(),
-                create: false,
-            });
+            out.push(typed(
+                "apps",
+                kind,
+                "spec/template/spec/topologySpreadConstraints/labelSelector/matchLabels",
+                false,
+            ));
         }
     }
     if include_selectors || include_templates {
         for (g, k) in TEMPLATE_KINDS {
-            out.push(OwnedSpec {
-                group: Some(g.into()),
-                kind: Some(k.into()),
-                path: "spec/template/metadata/labels".into(),
-                create: true,
-            });
+            out.push(typed(g, k, "spec/template/metadata/labels", true));
         }
         for p in ["spec/jobTemplate/metadata/labels", "spec/jobTemplate/spec/template/metadata/labels"] {
-            out.push(OwnedSpec {
-                group: Some("batch".into()),
-                kind: Some("CronJob".into()),
-                path: p.into(),
-                create: true,
-            });
+            out.push(typed("batch", "CronJob", p, true));
         }
-        out.push(OwnedSpec {
-            group: Some("apps".into()),
-            kind: Some("StatefulSet".into()),
-            path: "spec/volumeClaimTemplates/metadata/labels".into(),
-            create: true,
-        });
+        out.push(typed("apps", "StatefulSet", "spec/volumeClaimTemplates/metadata/labels", true));
     }
     out
 }
 
+/// Where `replicas` write: `spec/replicas` of the workload kinds, in any group (Kustomize's
+/// order, which its "does not match" error lists).
+pub(crate) fn replica_specs() -> Vec<FieldSpec> {
+    ["Deployment", "StatefulSet", "ReplicaSet", "ReplicationController"]
+        .iter()
+        .map(|k| (&spec(None, Some(k), "spec/replicas", true)).into())
+        .collect()
+}
+
 /// Where `commonAnnotations` write.
-pub(crate) fn common_annotation_specs() -> Vec<OwnedSpec> {
-    let mut out: Vec<OwnedSpec> = vec![(&spec(None, None, "metadata/annotations", true)).into()];
+pub(crate) fn common_annotation_specs() -> Vec<FieldSpec> {
+    let mut out: Vec<FieldSpec> = vec![(&spec(None, None, "metadata/annotations", true)).into()];
     for (g, k) in TEMPLATE_KINDS {
-        out.push(OwnedSpec {
-            group: Some(g.into()),
-            kind: Some(k.into()),
-            path: "spec/template/metadata/annotations".into(),
-            create: true,
-        });
+        out.push(typed(g, k, "spec/template/metadata/annotations", true));
     }
     for p in ["spec/jobTemplate/metadata/annotations", "spec/jobTemplate/spec/template/metadata/annotations"] {
-        out.push(OwnedSpec { group: Some("batch".into()), kind: Some("CronJob".into()), path: p.into(), create: true });
+        out.push(typed("batch", "CronJob", p, true));
     }
     out
 }
@@ -175,7 +147,7 @@ pub(crate) fn set_pairs<'a>(
     value: &mut Value,
     group: &str,
     kind: &str,
-    specs: impl IntoIterator<Item = &'a OwnedSpec>,
+    specs: impl IntoIterator<Item = &'a FieldSpec>,
     pairs: &[(String, String)],
 ) {
     for s in specs {

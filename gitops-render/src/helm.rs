@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use gitops_core::Object;
+use gitops_core::patch::merge_patch;
 use gitops_core::tree::{EntryKind, FileTree, join};
 use gitops_core::yaml::{self, ParseOptions};
 use serde_json::{Map, Value};
@@ -90,31 +91,6 @@ pub(crate) type HelmError = String;
 /// its path and bytes.
 pub(crate) type ReadFile<'a> = &'a dyn Fn(&str) -> Result<(String, Vec<u8>), HelmError>;
 
-/// A private directory removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Result<Self, HelmError> {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        static SEQ: AtomicU64 = AtomicU64::new(0);
-        let nanos =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-        let dir = std::env::temp_dir().join(format!(
-            "gitops-helm-{}-{nanos}-{}",
-            std::process::id(),
-            SEQ.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create a directory for helm: {e}"))?;
-        Ok(Self(dir))
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// Copies a directory of the tree to disk.
 fn copy_out(tree: &dyn FileTree, from: &str, to: &Path) -> Result<(), HelmError> {
     std::fs::create_dir_all(to).map_err(|e| format!("{}: {e}", to.display()))?;
@@ -132,22 +108,6 @@ fn copy_out(tree: &dyn FileTree, from: &str, to: &Path) -> Result<(), HelmError>
     Ok(())
 }
 
-/// Kyaml's merge of plain values: maps key by key, a `null` in `src` removes the key,
-/// anything else in `src` replaces.
-fn merge_values(dest: &mut Map<String, Value>, src: &Map<String, Value>) {
-    for (k, v) in src {
-        match (dest.get_mut(k), v) {
-            (_, Value::Null) => {
-                dest.remove(k);
-            }
-            (Some(Value::Object(d)), Value::Object(s)) => merge_values(d, s),
-            _ => {
-                dest.insert(k.clone(), v.clone());
-            }
-        }
-    }
-}
-
 /// The values `helm template` gets for a chart, as YAML.
 pub(crate) fn values(chart: &HelmChart, chart_values: Option<&str>, source: &str) -> Result<String, HelmError> {
     let read = |text: Option<&str>| -> Result<Map<String, Value>, HelmError> {
@@ -163,20 +123,22 @@ pub(crate) fn values(chart: &HelmChart, chart_values: Option<&str>, source: &str
         return chart_values.map(String::from).ok_or_else(|| format!("{source}: no such file"));
     }
     let merged = match chart.values_merge.as_str() {
+        // Kustomize merges with kyaml: maps key by key, a `null` removes the key, anything
+        // else replaces, which is a JSON merge patch (RFC 7386).
         "" | "override" => {
-            let mut out = read(chart_values)?;
-            merge_values(&mut out, &chart.values_inline);
+            let mut out = Value::Object(read(chart_values)?);
+            merge_patch(&mut out, &Value::Object(chart.values_inline.clone()));
             out
         }
         "merge" => {
-            let mut out = chart.values_inline.clone();
-            merge_values(&mut out, &read(chart_values)?);
+            let mut out = Value::Object(chart.values_inline.clone());
+            merge_patch(&mut out, &Value::Object(read(chart_values)?));
             out
         }
-        "replace" => chart.values_inline.clone(),
+        "replace" => Value::Object(chart.values_inline.clone()),
         other => return Err(format!("valuesMerge must be one of [merge override replace], not {other:?}")),
     };
-    Ok(yaml::to_yaml(&Value::Object(merged)))
+    Ok(yaml::to_yaml(&merged))
 }
 
 /// Runs `helm` with its config, cache and data homes under `home`.
@@ -219,10 +181,15 @@ pub(crate) fn inflate(
     if chart.name.is_empty() {
         return Err("chart name cannot be empty".into());
     }
-    let tmp = TempDir::new()?;
+    // A private directory (mode 0700), removed when the chart is done.
+    let tmp = tempfile::Builder::new()
+        .prefix("gitops-helm-")
+        .tempdir()
+        .map_err(|e| format!("cannot create a directory for helm: {e}"))?;
+    let tmp_dir = tmp.path();
     let home = match globals.config_home.as_deref() {
         Some(h) if !h.is_empty() => PathBuf::from(h),
-        _ => tmp.0.join("helm"),
+        _ => tmp_dir.join("helm"),
     };
     // Kustomize v5.5 checks for helm 3 first.
     let version = run(opts, &home, &["version".into(), "-c".into(), "--short".into()])?;
@@ -247,7 +214,7 @@ pub(crate) fn inflate(
             if dir.is_empty() { "." } else { dir }
         ));
     }
-    let charts_on_disk = tmp.0.join("charts");
+    let charts_on_disk = tmp_dir.join("charts");
     let chart_dir = charts_on_disk.join(&chart.name);
     if tree.kind(&chart_in_tree).map_err(|e| e.to_string())? == Some(EntryKind::Dir) {
         copy_out(tree, &chart_in_tree, &chart_dir)?;
@@ -274,7 +241,7 @@ pub(crate) fn inflate(
         let (p, bytes) = read(&chart.values_file)?;
         (p, Some(String::from_utf8(bytes).map_err(|_| format!("{}: not valid UTF-8", chart.values_file))?))
     };
-    let values_path = tmp.0.join(format!("{}-kustomize-values.yaml", chart.name));
+    let values_path = tmp_dir.join(format!("{}-kustomize-values.yaml", chart.name));
     std::fs::write(&values_path, values(chart, chart_values.as_deref(), &source)?)
         .map_err(|e| format!("failed to write values file: {e}"))?;
     let mut args: Vec<String> = vec!["template".into()];
@@ -293,7 +260,7 @@ pub(crate) fn inflate(
     args.extend(["-f".into(), values_path.display().to_string()]);
     for (i, f) in chart.additional_values_files.iter().enumerate() {
         let (_, bytes) = read(f)?;
-        let p = tmp.0.join(format!("additional-{i}.yaml"));
+        let p = tmp_dir.join(format!("additional-{i}.yaml"));
         std::fs::write(&p, bytes).map_err(|e| format!("{}: {e}", p.display()))?;
         args.extend(["-f".into(), p.display().to_string()]);
     }

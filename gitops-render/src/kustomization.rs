@@ -97,6 +97,23 @@ pub struct FieldSpec {
     pub create: bool,
 }
 
+impl FieldSpec {
+    /// Whether the spec selects objects of this group and kind (unset: any).
+    pub(crate) fn matches(&self, group: &str, kind: &str) -> bool {
+        self.group.as_deref().is_none_or(|g| g == group) && self.kind.as_deref().is_none_or(|k| k == kind)
+    }
+
+    /// Whether two specs name the same field of the same kinds (Kustomize's merge identity:
+    /// group, version, kind and path).
+    pub(crate) fn same_target(&self, other: &FieldSpec) -> bool {
+        let norm = |o: &Option<String>| o.as_deref().unwrap_or("").to_string();
+        self.path == other.path
+            && norm(&self.kind) == norm(&other.kind)
+            && norm(&self.group) == norm(&other.group)
+            && norm(&self.version) == norm(&other.version)
+    }
+}
+
 /// An entry of `images`.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]

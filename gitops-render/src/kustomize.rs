@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::error::Error;
-use crate::fields::{self, OwnedSpec};
+use crate::fields;
 use crate::kustomization::{
     FieldSpec, GeneratorArgs, GeneratorOptions, Kustomization, PatchEntry, ReplacementEntry, Target,
 };
@@ -92,9 +92,11 @@ pub type RemoteFileLoader = std::sync::Arc<dyn Fn(&str) -> Result<Vec<u8>, Strin
 /// Whether an entry is a URL of a plain file, read through [`Kustomize::remote_files`]
 /// rather than cloned as a repository.
 fn is_remote_file(entry: &str) -> bool {
-    let lower = entry.to_ascii_lowercase();
-    (lower.starts_with("http://") || lower.starts_with("https://"))
-        && [".yaml", ".yml", ".json"].iter().any(|ext| lower.split(['?', '#']).next().unwrap_or("").ends_with(ext))
+    let has_prefix = |p: &str| entry.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p));
+    let path = entry.split(['?', '#']).next().unwrap_or("");
+    let has_ext =
+        |e: &str| path.len() >= e.len() && path.get(path.len() - e.len()..).is_some_and(|t| t.eq_ignore_ascii_case(e));
+    (has_prefix("http://") || has_prefix("https://")) && [".yaml", ".yml", ".json"].into_iter().any(has_ext)
 }
 
 /// A remote resource: repository URL, path inside it, reference.
@@ -264,28 +266,28 @@ const BUILTIN_OPENAPI_VERSION: &str = "v1.21.2";
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct TransformerConfig {
     #[serde(default)]
-    pub name_prefix: Vec<FieldSpecEntry>,
+    pub name_prefix: Vec<FieldSpec>,
     #[serde(default)]
-    pub name_suffix: Vec<FieldSpecEntry>,
+    pub name_suffix: Vec<FieldSpec>,
     #[serde(default)]
-    pub namespace: Vec<FieldSpecEntry>,
+    pub namespace: Vec<FieldSpec>,
     #[serde(default)]
-    pub common_labels: Vec<FieldSpecEntry>,
+    pub common_labels: Vec<FieldSpec>,
     /// Accepted as Kustomize does; no built-in transformer reads it.
     #[serde(default)]
-    pub labels: Vec<FieldSpecEntry>,
+    pub labels: Vec<FieldSpec>,
     #[serde(default)]
-    pub template_labels: Vec<FieldSpecEntry>,
+    pub template_labels: Vec<FieldSpec>,
     #[serde(default)]
-    pub common_annotations: Vec<FieldSpecEntry>,
+    pub common_annotations: Vec<FieldSpec>,
     #[serde(default)]
     pub name_reference: Vec<NameReferenceSpec>,
     #[serde(default)]
-    pub var_reference: Vec<FieldSpecEntry>,
+    pub var_reference: Vec<FieldSpec>,
     #[serde(default)]
-    pub images: Vec<FieldSpecEntry>,
+    pub images: Vec<FieldSpec>,
     #[serde(default)]
-    pub replicas: Vec<FieldSpecEntry>,
+    pub replicas: Vec<FieldSpec>,
 }
 
 impl TransformerConfig {
@@ -318,7 +320,7 @@ impl TransformerConfig {
     }
 }
 
-fn merge_specs(into: &mut Vec<FieldSpecEntry>, from: Vec<FieldSpecEntry>) -> Result<(), String> {
+fn merge_specs(into: &mut Vec<FieldSpec>, from: Vec<FieldSpec>) -> Result<(), String> {
     for f in from {
         match into.iter().find(|x| x.same_target(&f)) {
             Some(x) if x.create != f.create => return Err("conflicting fieldspecs".into()),
@@ -342,45 +344,11 @@ pub(crate) struct NameReferenceSpec {
     #[allow(dead_code)]
     pub version: String,
     #[serde(default)]
-    pub field_specs: Vec<FieldSpecEntry>,
+    pub field_specs: Vec<FieldSpec>,
 }
 
-/// A field spec: a `/`-separated path in objects of a kind (any kind when unset).
-#[derive(Clone, Debug, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub(crate) struct FieldSpecEntry {
-    pub path: String,
-    #[serde(default)]
-    pub kind: Option<String>,
-    #[serde(default)]
-    pub group: Option<String>,
-    /// Told apart when merging; objects are matched by kind and group.
-    #[serde(default)]
-    pub version: Option<String>,
-    /// Whether a missing field is created (name and var references never create).
-    #[serde(default)]
-    pub create: bool,
-}
-
-impl FieldSpecEntry {
-    fn same_target(&self, other: &FieldSpecEntry) -> bool {
-        let norm = |o: &Option<String>| o.clone().unwrap_or_default();
-        self.path == other.path
-            && norm(&self.kind) == norm(&other.kind)
-            && norm(&self.group) == norm(&other.group)
-            && norm(&self.version) == norm(&other.version)
-    }
-
-    fn owned(&self) -> OwnedSpec {
-        OwnedSpec { group: self.group.clone(), kind: self.kind.clone(), path: self.path.clone(), create: self.create }
-    }
-}
-
-pub(crate) fn kerr_pub(file: &str, field: impl Into<String>, message: impl Into<String>) -> Error {
-    kerr(file, field, message)
-}
-
-fn kerr(file: &str, field: impl Into<String>, message: impl Into<String>) -> Error {
+/// An error in a kustomization file, naming the file and the field.
+pub(crate) fn kerr(file: &str, field: impl Into<String>, message: impl Into<String>) -> Error {
     Error::Kustomization { file: file.into(), field: field.into(), message: message.into() }
 }
 
@@ -502,10 +470,11 @@ impl Build<'_> {
     /// Notes that resources were read at entry `index` of this kustomization (the entries
     /// past the resources: generators, then components).
     fn resources_read_at(&self, index: usize) {
-        let at = self.child_position(index);
         let mut seen = self.openapi.lock().expect("openapi lock");
-        if seen.1.as_ref().is_none_or(|p| at < *p) {
-            seen.1 = Some(at);
+        // Compared in place: a position is only copied when it is the earliest yet.
+        let here = || self.position.iter().copied().chain([index]);
+        if seen.1.as_ref().is_none_or(|p| here().lt(p.iter().copied())) {
+            seen.1 = Some(here().collect());
         }
     }
 
@@ -1080,10 +1049,9 @@ impl Build<'_> {
         let smp_opts = SmpOptions { kustomize: true };
         // Each built-in transformer Kustomize configures is noted on every resource it ran
         // over (when `transformerAnnotations` asks), whether or not it changed it.
-        let configured_in: std::sync::Arc<str> = file.into();
-        let record = self.record_transformations;
+        let configured_in: Option<std::sync::Arc<str>> = self.record_transformations.then(|| file.into());
         let ran = |acc: &mut Vec<Res>, kind: &'static str| {
-            if record {
+            if let Some(configured_in) = &configured_in {
                 for r in acc.iter_mut() {
                     r.transformations.push((configured_in.clone(), kind));
                 }
@@ -1130,7 +1098,7 @@ impl Build<'_> {
                 let ns = r.obj.namespace().to_string();
                 r.rename(&ns, &name);
                 // Other fields configured to carry the name: changed, never created.
-                on_extra_fields(std::slice::from_mut(r), extra, false, &mut |slot| {
+                on_fields(r, extra, false, &mut |slot| {
                     if let Value::String(v) = slot {
                         *v = format!("{prefix}{v}{suffix}");
                     }
@@ -1141,11 +1109,11 @@ impl Build<'_> {
         // labels, then commonLabels
         for l in &k.labels {
             let mut specs = fields::common_label_specs(l.include_selectors, l.include_templates);
-            specs.extend(l.fields.iter().map(owned));
+            specs.extend(l.fields.iter().cloned());
             if l.include_selectors {
-                specs.extend(cfg.common_labels.iter().map(FieldSpecEntry::owned));
+                specs.extend(cfg.common_labels.iter().map(FieldSpec::clone));
             } else if l.include_templates {
-                specs.extend(cfg.template_labels.iter().map(FieldSpecEntry::owned));
+                specs.extend(cfg.template_labels.iter().map(FieldSpec::clone));
             }
             let pairs: Vec<(String, String)> = l.pairs.iter().map(|(a, b)| (a.clone(), b.clone())).collect();
             apply_pairs(acc, &specs, &pairs);
@@ -1153,7 +1121,7 @@ impl Build<'_> {
         }
         if !k.common_labels.is_empty() {
             let mut specs = fields::common_label_specs(true, true);
-            specs.extend(cfg.common_labels.iter().map(FieldSpecEntry::owned));
+            specs.extend(cfg.common_labels.iter().map(FieldSpec::clone));
             let pairs: Vec<(String, String)> = k.common_labels.iter().map(|(a, b)| (a.clone(), b.clone())).collect();
             apply_pairs(acc, &specs, &pairs);
         }
@@ -1163,7 +1131,7 @@ impl Build<'_> {
         }
         if !k.common_annotations.is_empty() {
             let mut specs = fields::common_annotation_specs();
-            specs.extend(cfg.common_annotations.iter().map(FieldSpecEntry::owned));
+            specs.extend(cfg.common_annotations.iter().map(FieldSpec::clone));
             let pairs: Vec<(String, String)> =
                 k.common_annotations.iter().map(|(a, b)| (a.clone(), b.clone())).collect();
             apply_pairs(acc, &specs, &pairs);
@@ -1178,52 +1146,35 @@ impl Build<'_> {
             self.apply_patch_entry(dir, file, &field, p, acc, &smp_opts, false)?;
             ran(acc, "PatchJson6902Transformer");
         }
-        // replicas
-        for (i, rep) in k.replicas.iter().enumerate() {
-            let mut found = false;
-            for r in acc.iter_mut() {
-                if matches!(r.obj.kind(), "Deployment" | "ReplicationController" | "ReplicaSet" | "StatefulSet")
-                    && r.has_name(&rep.name)
-                {
-                    r.obj
-                        .set("/spec/replicas", Value::from(rep.count))
-                        .map_err(|e| kerr(file, format!("replicas[{i}]"), e.to_string()))?;
-                    found = true;
+        // replicas: the built-in specs and the configured ones, one list as in Kustomize.
+        if !k.replicas.is_empty() {
+            let mut specs = fields::replica_specs();
+            specs.extend(cfg.replicas.iter().cloned());
+            for (i, rep) in k.replicas.iter().enumerate() {
+                let mut found = false;
+                for r in acc.iter_mut().filter(|r| r.has_name(&rep.name)) {
+                    found |= on_fields(r, &specs, true, &mut |slot| *slot = Value::from(rep.count));
                 }
+                if !found {
+                    let gvks: Vec<String> = specs
+                        .iter()
+                        .map(|s| {
+                            let group = s.group.as_deref().filter(|g| !g.is_empty()).unwrap_or("[noGrp]");
+                            format!("{}.[noVer].{group}", s.kind.as_deref().unwrap_or(""))
+                        })
+                        .collect();
+                    return Err(kerr(
+                        file,
+                        format!("replicas[{i}]"),
+                        format!(
+                            "resource with name {} does not match a config with the following GVK [{}]",
+                            rep.name,
+                            gvks.join(" ")
+                        ),
+                    ));
+                }
+                ran(acc, "ReplicaCountTransformer");
             }
-            for r in acc.iter_mut().filter(|r| r.has_name(&rep.name)) {
-                let (g, kind) = (r.obj.group().to_string(), r.obj.kind().to_string());
-                found |= cfg
-                    .replicas
-                    .iter()
-                    .any(|s| s.group.as_deref().is_none_or(|x| x == g) && s.kind.as_deref().is_none_or(|x| x == kind));
-                on_extra_fields(std::slice::from_mut(r), &cfg.replicas, true, &mut |slot| {
-                    *slot = Value::from(rep.count)
-                });
-            }
-            if !found {
-                let gvk = |kind: &str, group: &str| {
-                    let g = if group.is_empty() { "[noGrp]" } else { group };
-                    format!("{kind}.[noVer].{g}")
-                };
-                let mut gvks: Vec<String> = ["Deployment", "StatefulSet", "ReplicaSet", "ReplicationController"]
-                    .iter()
-                    .map(|k| gvk(k, ""))
-                    .collect();
-                gvks.extend(
-                    cfg.replicas.iter().map(|s| gvk(s.kind.as_deref().unwrap_or(""), s.group.as_deref().unwrap_or(""))),
-                );
-                return Err(kerr(
-                    file,
-                    format!("replicas[{i}]"),
-                    format!(
-                        "resource with name {} does not match a config with the following GVK [{}]",
-                        rep.name,
-                        gvks.join(" ")
-                    ),
-                ));
-            }
-            ran(acc, "ReplicaCountTransformer");
         }
         // images
         let images: Vec<ImageOverride> = k
@@ -1439,28 +1390,28 @@ fn acc_objects(acc: &mut [Res]) -> Vec<&mut Object> {
     acc.iter_mut().map(|r| &mut r.obj).collect()
 }
 
-fn owned(f: &FieldSpec) -> OwnedSpec {
-    OwnedSpec { group: f.group.clone(), kind: f.kind.clone(), path: f.path.clone(), create: f.create }
-}
-
 /// Calls `f` on every field the configured specs select (with `create`, and a spec that asks
 /// for it, missing fields are created as `Null` first).
-fn on_extra_fields(acc: &mut [Res], specs: &[FieldSpecEntry], create: bool, f: &mut dyn FnMut(&mut Value)) {
+fn on_extra_fields(acc: &mut [Res], specs: &[FieldSpec], create: bool, f: &mut dyn FnMut(&mut Value)) {
     if specs.is_empty() {
         return;
     }
     for r in acc.iter_mut() {
-        let (g, k) = (r.obj.group().to_string(), r.obj.kind().to_string());
-        for s in specs {
-            if s.group.as_deref().is_none_or(|x| x == g) && s.kind.as_deref().is_none_or(|x| x == k) {
-                let segs: Vec<&str> = s.path.split('/').collect();
-                fields::walk(r.obj.as_value_mut(), &segs, create && s.create, f);
-            }
-        }
+        on_fields(r, specs, create, f);
     }
 }
 
-fn apply_pairs(acc: &mut [Res], specs: &[OwnedSpec], pairs: &[(String, String)]) {
+/// [`on_extra_fields`] for one resource; whether any spec selected it.
+fn on_fields(r: &mut Res, specs: &[FieldSpec], create: bool, f: &mut dyn FnMut(&mut Value)) -> bool {
+    let hits: Vec<&FieldSpec> = specs.iter().filter(|s| s.matches(r.obj.group(), r.obj.kind())).collect();
+    for s in &hits {
+        let segs: Vec<&str> = s.path.split('/').collect();
+        fields::walk(r.obj.as_value_mut(), &segs, create && s.create, f);
+    }
+    !hits.is_empty()
+}
+
+fn apply_pairs(acc: &mut [Res], specs: &[FieldSpec], pairs: &[(String, String)]) {
     for r in acc.iter_mut() {
         let (g, k) = (r.obj.group().to_string(), r.obj.kind().to_string());
         fields::set_pairs(r.obj.as_value_mut(), &g, &k, specs, pairs);
@@ -1797,7 +1748,18 @@ fn acc_view(acc: &mut [Res]) -> Vec<crate::nameref::Entry<'_>> {
 
 #[cfg(test)]
 mod remote_tests {
-    use super::parse_remote;
+    use super::{is_remote_file, parse_remote};
+
+    #[test]
+    fn remote_file_urls() {
+        assert!(is_remote_file("https://example.com/app.yaml"));
+        assert!(is_remote_file("HTTP://example.com/deploy/app.YML?token=x#frag"));
+        assert!(is_remote_file("https://example.com/schema.json"));
+        assert!(!is_remote_file("https://github.com/org/repo//base?ref=v1"), "a repository");
+        assert!(!is_remote_file("base/app.yaml"), "a local file");
+        assert!(!is_remote_file("https://example.com/yaml"));
+        assert!(!is_remote_file("https://é.example/ç"));
+    }
 
     #[test]
     fn remote_resource_urls() {

@@ -7,9 +7,7 @@ use crate::error::Error;
 use crate::kustomization::{ReplacementEntry, ReplacementOptions, Selector};
 use gitops_core::selector::LabelSelector;
 
-fn kerr(file: &str, field: &str, message: impl Into<String>) -> Error {
-    Error::Kustomization { file: file.into(), field: field.into(), message: message.into() }
-}
+use crate::kustomize::kerr;
 
 #[derive(Debug, Clone, PartialEq)]
 enum Seg {
@@ -178,25 +176,25 @@ pub(crate) fn apply(r: &ReplacementEntry, mut objects: Vec<&mut Object>, file: &
     };
     let mut found = Vec::new();
     for (i, o) in objects.iter().enumerate() {
-        if selects(o, &sel).map_err(|m| kerr(file, &format!("{field}.source"), m))? {
+        if selects(o, &sel).map_err(|m| kerr(file, format!("{field}.source"), m))? {
             found.push(i);
         }
     }
     let src = match found.as_slice() {
         [i] => *i,
-        [] => return Err(kerr(file, &format!("{field}.source"), "nothing selected by the replacement source")),
+        [] => return Err(kerr(file, format!("{field}.source"), "nothing selected by the replacement source")),
         _ => {
             return Err(kerr(
                 file,
-                &format!("{field}.source"),
+                format!("{field}.source"),
                 format!("the replacement source selects {} objects; it must select one", found.len()),
             ));
         }
     };
     let path = source.field_path.as_deref().unwrap_or("metadata.name");
-    let segs = parse_path(path).map_err(|m| kerr(file, &format!("{field}.source.fieldPath"), m))?;
+    let segs = parse_path(path).map_err(|m| kerr(file, format!("{field}.source.fieldPath"), m))?;
     let value = get(objects[src].as_value(), &segs).ok_or_else(|| {
-        kerr(file, &format!("{field}.source.fieldPath"), format!("{path:?} not found in {}", objects[src].key()))
+        kerr(file, format!("{field}.source.fieldPath"), format!("{path:?} not found in {}", objects[src].key()))
     })?;
     let value = pick(value, source.options.as_ref());
     for (ti, t) in r.targets.iter().enumerate() {

@@ -185,14 +185,14 @@ pub(crate) fn apply(
         let obj = match matches.as_slice() {
             [one] => *one,
             [] => {
-                return Err(crate::kustomize::kerr_pub(
+                return Err(crate::kustomize::kerr(
                     file,
                     "vars",
                     format!("var '{}' cannot be mapped to a field in the set of known resources", describe(v, true)),
                 ));
             }
             many => {
-                return Err(crate::kustomize::kerr_pub(
+                return Err(crate::kustomize::kerr(
                     file,
                     "vars",
                     format!(
@@ -206,7 +206,7 @@ pub(crate) fn apply(
         let path =
             v.fieldref.as_ref().map(|f| f.fieldpath.as_str()).filter(|p| !p.is_empty()).unwrap_or("metadata.name");
         let value = read_field(obj.as_value(), path).cloned().ok_or_else(|| {
-            crate::kustomize::kerr_pub(
+            crate::kustomize::kerr(
                 file,
                 "vars",
                 format!("field specified in var '{}' not found in corresponding resource", describe(v, true)),

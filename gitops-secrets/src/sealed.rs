@@ -235,7 +235,7 @@ pub fn seal(secret: &Value, cert: &Certificate, options: &SealOptions, entropy: 
         meta.remove(k);
     }
     if let Some(Value::Object(a)) = meta.get_mut("annotations") {
-        a.remove("kubectl.kubernetes.io/last-applied-configuration");
+        a.remove(gitops_core::object::LAST_APPLIED_ANNOTATION);
         a.remove("kubecfg.ksonnet.io/last-applied-configuration");
     }
     meta.retain(|_, v| !matches!(v, Value::Object(m) if m.is_empty()) && !matches!(v, Value::Array(a) if a.is_empty()));

@@ -49,6 +49,13 @@ async fn cluster(sim: Simulation) -> (TestCluster, KubeCluster) {
     (t, c)
 }
 
+/// An object's resourceVersion in namespace `shop`, as a number (the testkit's grow with
+/// each write).
+async fn resource_version(c: &KubeCluster, gvk: &GroupVersionKind, name: &str) -> u64 {
+    let o = c.get(gvk, "shop", name).await.unwrap().unwrap();
+    o.get("/metadata/resourceVersion").unwrap().as_str().unwrap().parse().unwrap()
+}
+
 fn order(r: &gitops_sync::SyncResult) -> Vec<(String, Action)> {
     r.resources.iter().map(|x| (x.key.name.clone(), x.action)).collect()
 }
@@ -83,28 +90,8 @@ async fn hooks_and_waves_run_in_order_and_only_when_something_changes() {
     let jobs = GroupVersionKind::new("batch", "v1", "Job");
     assert!(c.get(&jobs, "shop", "migrate").await.unwrap().is_none(), "HookSucceeded deletes the hook");
     assert!(c.get(&jobs, "shop", "notify").await.unwrap().is_some(), "BeforeHookCreation keeps it until the next run");
-    let notify_rv: u64 = c
-        .get(&jobs, "shop", "notify")
-        .await
-        .unwrap()
-        .unwrap()
-        .get("/metadata/resourceVersion")
-        .unwrap()
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let web_rv: u64 = c
-        .get(&GroupVersionKind::new("apps", "v1", "Deployment"), "shop", "web")
-        .await
-        .unwrap()
-        .unwrap()
-        .get("/metadata/resourceVersion")
-        .unwrap()
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let notify_rv = resource_version(&c, &jobs, "notify").await;
+    let web_rv = resource_version(&c, &GroupVersionKind::new("apps", "v1", "Deployment"), "web").await;
     assert!(notify_rv > web_rv, "PostSync after the workloads");
 
     // In sync: no hook runs, nothing is written.

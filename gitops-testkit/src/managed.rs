@@ -200,7 +200,7 @@ fn diff(old: Option<&Value>, new: &Value, node: Node<'_>, zero: bool, set: &mut 
                     for (i, item) in items.iter().enumerate() {
                         let element = item
                             .as_object()
-                            .and_then(|m| PathElement::key_of(m, &keys))
+                            .and_then(|m| PathElement::key_of(m, keys))
                             .unwrap_or(PathElement::Index(i));
                         let old_item = old_items.and_then(|o| find_item(o, &element));
                         path.push(element);
