@@ -161,17 +161,36 @@ fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
+/// An `ssh` command line, with the private passphrase helper it names when the key has a
+/// passphrase: the helper (and the passphrase with it) is removed when this is dropped, so
+/// keep it for as long as the command runs.
+pub struct SshCommand {
+    line: String,
+    _helper: Option<tempfile::TempDir>,
+}
+
+impl SshCommand {
+    /// The command line.
+    pub fn line(&self) -> &str {
+        &self.line
+    }
+}
+
 impl Credentials {
-    /// The `ssh` command line (for `core.sshCommand` / `GIT_SSH_COMMAND`): batch mode, a
-    /// connect timeout, the key, and strict host key checking.
-    pub fn ssh_command(&self, connect_timeout: std::time::Duration) -> String {
+    /// The `ssh` command (for `core.sshCommand` / `GIT_SSH_COMMAND`): batch mode, a connect
+    /// timeout, the key, and strict host key checking.
+    pub fn ssh_command(&self, connect_timeout: std::time::Duration) -> SshCommand {
         let timeout = connect_timeout.as_secs().max(1);
+        let mut helper = None;
         let mut cmd = match self.ssh_passphrase.as_deref().map(askpass_ssh) {
             // ssh asks the helper for the passphrase once; nothing else may prompt.
-            Some(Ok(wrapper)) => format!(
-                "{} -o BatchMode=no -o NumberOfPasswordPrompts=1 -o PasswordAuthentication=no -o KbdInteractiveAuthentication=no -o ConnectTimeout={timeout}",
-                shell_quote(&wrapper.display().to_string())
-            ),
+            Some(Ok((dir, wrapper))) => {
+                helper = Some(dir);
+                format!(
+                    "{} -o BatchMode=no -o NumberOfPasswordPrompts=1 -o PasswordAuthentication=no -o KbdInteractiveAuthentication=no -o ConnectTimeout={timeout}",
+                    shell_quote(&wrapper.display().to_string())
+                )
+            }
             Some(Err(e)) => {
                 tracing::warn!(error = %e, "cannot prepare the SSH passphrase helper");
                 format!("ssh -o BatchMode=yes -o ConnectTimeout={timeout}")
@@ -189,13 +208,14 @@ impl Credentials {
                 cmd.push_str(&format!(" -o UserKnownHostsFile={}", shell_quote(&kh.display().to_string())));
             }
         }
-        cmd
+        SshCommand { line: cmd, _helper: helper }
     }
 
-    /// Git configuration overrides (`key=value`) carrying these credentials.
-    fn config_overrides(&self, timeout: std::time::Duration) -> Vec<String> {
+    /// Git configuration overrides (`key=value`) carrying these credentials, with `ssh` from
+    /// [`Self::ssh_command`].
+    fn config_overrides(&self, timeout: std::time::Duration, ssh: &SshCommand) -> Vec<String> {
         let mut out = vec![
-            format!("core.sshCommand={}", self.ssh_command(timeout)),
+            format!("core.sshCommand={}", ssh.line()),
             format!("gitoxide.http.connectTimeout={}", timeout.as_millis()),
         ];
         if let Some(t) = &self.bearer_token {
@@ -208,26 +228,15 @@ impl Credentials {
     }
 }
 
-/// A private `ssh` wrapper that hands `passphrase` to ssh through `SSH_ASKPASS`: a 0700
-/// directory per passphrase under the temporary directory, holding the passphrase (0600), the
-/// askpass helper and the wrapper, named `ssh` so Git's ssh-variant detection still applies.
-fn askpass_ssh(passphrase: &str) -> std::io::Result<PathBuf> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let digest = {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in passphrase.as_bytes() {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        h
-    };
-    let dir = std::env::temp_dir().join(format!("gitops-askpass-{}-{digest:016x}", std::process::id()));
+/// A private `ssh` wrapper that hands `passphrase` to ssh through `SSH_ASKPASS`: a fresh 0700
+/// directory under the temporary directory, holding the passphrase (0600), the askpass helper
+/// and the wrapper, named `ssh` so Git's ssh-variant detection still applies. The directory
+/// goes when the returned handle is dropped.
+fn askpass_ssh(passphrase: &str) -> std::io::Result<(tempfile::TempDir, PathBuf)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = tempfile::Builder::new().prefix("gitops-askpass-").tempdir()?;
+    let dir = tmp.path().to_path_buf();
     let wrapper = dir.join("ssh");
-    if wrapper.exists() {
-        return Ok(wrapper);
-    }
-    std::fs::create_dir_all(&dir)?;
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
     let write = |name: &str, mode: u32, content: &str| -> std::io::Result<()> {
         use std::io::Write;
         let mut f =
@@ -244,7 +253,7 @@ fn askpass_ssh(passphrase: &str) -> std::io::Result<PathBuf> {
             "#!/bin/sh\nSSH_ASKPASS={d}/askpass SSH_ASKPASS_REQUIRE=force DISPLAY=${{DISPLAY:-none}} exec ssh \"$@\"\n"
         ),
     )?;
-    Ok(wrapper)
+    Ok((tmp, wrapper))
 }
 
 /// Refuses URLs that are not Git URLs we serve, or that try to inject options: a host, user or
@@ -495,8 +504,13 @@ impl GitSource {
         let creds = self.credentials_for(url);
         let fetch_err =
             |e: &dyn std::error::Error| Error::Fetch { repo_url: redact(url), reason: scrub(&chain(e), &creds) };
+        // The ssh command (and its passphrase helper) lives until this fetch is done.
+        let ssh = creds.ssh_command(self.timeout);
         let open = |p: &Path| {
-            gix::open_opts(p, gix::open::Options::isolated().config_overrides(creds.config_overrides(self.timeout)))
+            gix::open_opts(
+                p,
+                gix::open::Options::isolated().config_overrides(creds.config_overrides(self.timeout, &ssh)),
+            )
         };
         let mut fresh = false;
         let repo = match path.exists().then(|| open(&path)) {

@@ -102,7 +102,9 @@ pub fn push(workdir: &Path, remote: &str, branch: &str, creds: &Credentials) -> 
     if branch.starts_with('-') {
         return Err(Error::Write(format!("invalid branch name {branch:?}")));
     }
-    let mut envs = vec![("GIT_SSH_COMMAND".to_string(), creds.ssh_command(std::time::Duration::from_secs(30)))];
+    // The ssh command (and its passphrase helper) lives until the push is done.
+    let ssh = creds.ssh_command(std::time::Duration::from_secs(30));
+    let mut envs = vec![("GIT_SSH_COMMAND".to_string(), ssh.line().to_string())];
     let mut config: Vec<(String, String)> = Vec::new();
     if let Some(t) = &creds.bearer_token {
         config.push(("http.extraHeader".into(), format!("Authorization: Bearer {t}")));

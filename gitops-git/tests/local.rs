@@ -105,3 +105,20 @@ async fn concurrent_fetches_share_a_cache_and_a_corrupt_cache_is_rebuilt() {
     assert_eq!(rev.commit, head);
     assert!(source.open(&rev).await.unwrap().read_to_string("base/cm.yaml").is_ok());
 }
+
+/// A passphrase reaches ssh through a private helper that lives only as long as the command
+/// that names it: nothing of it stays on disk afterwards.
+#[test]
+fn the_passphrase_helper_goes_with_its_command() {
+    let creds = gitops_git::Credentials { ssh_passphrase: Some("s3cret words".into()), ..Default::default() };
+    let ssh = creds.ssh_command(std::time::Duration::from_secs(5));
+    let wrapper = ssh.line().split_whitespace().next().unwrap().trim_matches('\'').to_string();
+    let dir = std::path::Path::new(&wrapper).parent().unwrap().to_path_buf();
+    assert_eq!(std::fs::read_to_string(dir.join("passphrase")).unwrap(), "s3cret words");
+    assert!(!ssh.line().contains("s3cret"), "the passphrase is never on the command line");
+    drop(ssh);
+    assert!(!dir.exists(), "{} is left behind", dir.display());
+    // Without a passphrase: plain ssh, no helper.
+    let plain = gitops_git::Credentials::default().ssh_command(std::time::Duration::from_secs(5));
+    assert!(plain.line().starts_with("ssh -o BatchMode=yes"), "{}", plain.line());
+}
