@@ -263,18 +263,83 @@ const SERVER_METADATA: [&str; 9] = [
     "ownerReferences",
 ];
 
-/// One step of the path from the root to where the walk is: a field, a list item named by
-/// its key fields, or a set item. The text of the path is only written for a change.
+/// One step of the path from the root to where the walk is: a field, a list item (with the
+/// key fields shown in paths and all the list's key fields), or a set item. The text of the
+/// path is only written for a change.
 #[derive(Clone, Copy)]
 enum Step<'a> {
     Field(&'a str),
-    Item(&'a Value, &'a [String]),
+    Item(&'a Value, &'a [String], &'a [String]),
     SetItem(&'a Value),
+}
+
+impl Step<'_> {
+    /// The field-set path element of the step.
+    fn element(&self) -> Option<PathElement> {
+        match *self {
+            Step::Field(f) => Some(PathElement::Field(f.to_string())),
+            Step::Item(item, _, keys) => item.as_object().and_then(|m| PathElement::key_of(m, keys)),
+            Step::SetItem(v) => Some(PathElement::value_of(v)),
+        }
+    }
+}
+
+/// The `fieldsV1` trees of live's managers, found the first time the walk needs them: only
+/// where live has a field that desired lacks can a field be removed.
+struct Owners<'a> {
+    /// Live, whose `metadata.managedFields` holds the trees.
+    live: &'a Value,
+    manager: &'a str,
+    /// The entries, and the index and tree of the manager's own (its apply on the main
+    /// resource).
+    mine: Option<ManagedEntries<'a>>,
+    /// Every other entry's tree, only read when the manager's tree names a removal.
+    others: Option<Vec<&'a Value>>,
+}
+
+type ManagedEntries<'a> = (&'a [Value], Option<(usize, &'a Value)>);
+
+impl<'a> Owners<'a> {
+    fn new(live: &'a Value, manager: &'a str) -> Self {
+        Owners { live, manager, mine: None, others: None }
+    }
+
+    fn entries_and_mine(&mut self) -> ManagedEntries<'a> {
+        let (live, manager) = (self.live, self.manager);
+        *self.mine.get_or_insert_with(|| {
+            let entries = live
+                .get("metadata")
+                .and_then(|m| m.get("managedFields"))
+                .and_then(Value::as_array)
+                .map_or(&[][..], Vec::as_slice);
+            (entries, entries.iter().enumerate().find_map(|(i, e)| Some((i, managed_entry(e, manager)?))))
+        })
+    }
+
+    /// The manager's tree.
+    fn mine(&mut self) -> Option<&'a Value> {
+        self.entries_and_mine().1.map(|(_, v)| v)
+    }
+
+    /// The other entries' trees.
+    fn others(&mut self) -> &[&'a Value] {
+        let (entries, mine) = self.entries_and_mine();
+        let i = mine.map_or(usize::MAX, |(i, _)| i);
+        self.others.get_or_insert_with(|| {
+            entries.iter().enumerate().filter(|(j, _)| *j != i).filter_map(|(_, e)| e.get("fieldsV1")).collect()
+        })
+    }
 }
 
 struct Walk<'a> {
     changes: Vec<Change>,
     steps: Vec<Step<'a>>,
+    /// The manager's `fieldsV1` node after each of the first steps (`None`: it owns nothing
+    /// there), resolved on demand; never longer than `steps`.
+    owned: Vec<Option<&'a Value>>,
+    owners: Owners<'a>,
+    /// The Remove changes, listed after the others.
+    removals: Vec<Change>,
     /// Paths of the Remove changes, as field-set paths for building the merged view.
     removed: Vec<Vec<PathElement>>,
     compare_status: bool,
@@ -345,14 +410,50 @@ fn key_text(key: &Map<String, Value>) -> String {
     format!("[{}]", parts.join(","))
 }
 
+/// Which live items a keyed list's desired items matched.
+struct Matched {
+    small: u128,
+    big: Vec<bool>,
+}
+
+impl Matched {
+    fn new(len: usize) -> Self {
+        Self { small: 0, big: if len > 128 { vec![false; len] } else { Vec::new() } }
+    }
+
+    fn set(&mut self, i: usize) {
+        match self.big.get_mut(i) {
+            Some(b) => *b = true,
+            None if i < 128 => self.small |= 1 << i,
+            None => {}
+        }
+    }
+
+    fn all(&self, len: usize) -> bool {
+        if len > 128 { self.big.iter().all(|b| *b) } else { self.small.count_ones() as usize == len }
+    }
+}
+
 impl<'a> Walk<'a> {
+    fn new(compare_status: bool, owners: Owners<'a>) -> Self {
+        Walk {
+            changes: Vec::new(),
+            steps: Vec::new(),
+            owned: Vec::new(),
+            owners,
+            removals: Vec::new(),
+            removed: Vec::new(),
+            compare_status,
+        }
+    }
+
     /// The path of where the walk is, as text: `/spec/template/spec/containers[name=web]/image`.
     fn path(&self) -> String {
         let mut path = String::new();
         for step in &self.steps {
             match *step {
                 Step::Field(f) => push_token(&mut path, f),
-                Step::Item(item, shown) => push_key_label(&mut path, item, shown),
+                Step::Item(item, shown, _) => push_key_label(&mut path, item, shown),
                 Step::SetItem(item) => {
                     use std::fmt::Write;
                     let _ = write!(path, "[={item}]");
@@ -366,36 +467,53 @@ impl<'a> Walk<'a> {
         self.changes.push(Change { path: self.path(), op, before: before.cloned(), after: after.cloned() });
     }
 
+    fn pop(&mut self) {
+        self.steps.pop();
+        self.owned.truncate(self.steps.len());
+    }
+
+    /// Whether a field is never compared: `apiVersion`, `kind` and (unless asked) `status` at
+    /// the top, what the server writes in `metadata`, and the identity there.
+    fn skipped(&self, depth: usize, in_metadata: bool, k: &str) -> bool {
+        (depth == 0 && (k == "apiVersion" || k == "kind" || (k == "status" && !self.compare_status)))
+            || (in_metadata && (SERVER_METADATA.contains(&k) || k == "name" || k == "namespace"))
+    }
+
     fn value(&mut self, d: &'a Value, l: Option<&'a Value>, node: Node<'a>, depth: usize) {
         match d {
             Value::Object(dm) if !node.is_atomic() || node.is_untyped() => {
-                if dm.is_empty() {
-                    return;
-                }
-                let Some(Value::Object(lm)) = l else {
-                    if !equivalent(Some(d), l) {
+                let Some(lval @ Value::Object(lm)) = l else {
+                    if !dm.is_empty() && !equivalent(Some(d), l) {
                         self.push(if l.is_none() { Op::Add } else { Op::Replace }, l, Some(d));
                     }
                     return;
                 };
                 let in_metadata = depth == 1 && matches!(self.steps.as_slice(), [Step::Field("metadata")]);
                 let mut live_fields = SortedCursor::new(lm);
+                // Desired fields live has: when live has more, it has fields desired lacks.
+                let mut found = 0;
                 for (k, dv) in dm {
-                    if depth == 0 && (k == "apiVersion" || k == "kind" || (k == "status" && !self.compare_status)) {
-                        continue;
-                    }
-                    if in_metadata && (SERVER_METADATA.contains(&k.as_str()) || k == "name" || k == "namespace") {
+                    if (depth == 0 || in_metadata) && self.skipped(depth, in_metadata, k) {
                         continue;
                     }
                     let lv = live_fields.find(k);
+                    found += usize::from(lv.is_some());
                     // Equal scalars need neither a path nor a schema lookup.
-                    if !dv.is_object() && !dv.is_array() && lv == Some(dv) {
+                    if same_scalar(dv, lv) {
                         continue;
                     }
                     self.steps.push(Step::Field(k));
                     let child = node.field(k).unwrap_or(node);
                     self.value(dv, lv, child, depth + 1);
-                    self.steps.pop();
+                    self.pop();
+                }
+                let extra = if depth == 0 || in_metadata {
+                    lm.keys().any(|k| !self.skipped(depth, in_metadata, k) && !dm.contains_key(k))
+                } else {
+                    lm.len() > found
+                };
+                if extra {
+                    self.removals_here(d, lval);
                 }
             }
             Value::Array(items) => {
@@ -413,6 +531,7 @@ impl<'a> Walk<'a> {
                             self.push(Op::Replace, l, Some(d));
                             return;
                         }
+                        let mut matched = Matched::new(litems.map_or(0, Vec::len));
                         let item_node = node.item().unwrap_or(node);
                         for item in items {
                             if !has_keys(item, keys) {
@@ -421,10 +540,12 @@ impl<'a> Walk<'a> {
                                 }
                                 continue;
                             }
-                            self.steps.push(Step::Item(item, shown));
-                            match litems.and_then(|li| li.iter().find(|x| same_key(item, x, keys))) {
+                            self.steps.push(Step::Item(item, shown, keys));
+                            match litems.and_then(|li| li.iter().position(|x| same_key(item, x, keys))) {
                                 None => self.push(Op::Add, None, Some(item)),
-                                Some(li) => {
+                                Some(i) => {
+                                    matched.set(i);
+                                    let li = &litems.expect("a live list")[i];
                                     if item_node.is_atomic() && !item_node.is_untyped() {
                                         if !equivalent(Some(item), Some(li)) {
                                             self.push(Op::Replace, Some(li), Some(item));
@@ -434,7 +555,12 @@ impl<'a> Walk<'a> {
                                     }
                                 }
                             }
-                            self.steps.pop();
+                            self.pop();
+                        }
+                        if let (Some(li), Some(l)) = (litems, l)
+                            && !matched.all(li.len())
+                        {
+                            self.removals_here(d, l);
                         }
                     }
                     Some((ListType::Set, _)) => {
@@ -443,8 +569,13 @@ impl<'a> Walk<'a> {
                             if !litems.is_some_and(|li| li.contains(item)) {
                                 self.steps.push(Step::SetItem(item));
                                 self.push(Op::Add, None, Some(item));
-                                self.steps.pop();
+                                self.pop();
                             }
+                        }
+                        if let (Some(li), Some(l)) = (litems, l)
+                            && li.iter().any(|x| !items.contains(x))
+                        {
+                            self.removals_here(d, l);
                         }
                     }
                     _ => {
@@ -462,61 +593,109 @@ impl<'a> Walk<'a> {
         }
     }
 
-    /// Fields the manager owns (its `fieldsV1`) that desired no longer sets: removed by the
-    /// next apply unless another manager owns them. Walks the owned fields beside desired;
-    /// live (`live_root`) is only read where a field is missing from desired.
-    fn removals<'f>(
-        &mut self,
-        owned: &'f Value,
-        d: &Value,
-        live_root: &Value,
-        others: &[&Value],
-        trail: &mut Vec<&'f str>,
-    ) {
-        let Some(om) = owned.as_object() else { return };
+    /// The manager's `fieldsV1` node where the walk is, if it owns anything there.
+    fn owned_here(&mut self) -> Option<&'a Value> {
+        let root = self.owners.mine()?;
+        while self.owned.len() < self.steps.len() {
+            let parent = self.owned.last().copied().unwrap_or(Some(root));
+            let next = parent.and_then(|p| fields_child(p, self.steps[self.owned.len()]));
+            self.owned.push(next);
+        }
+        self.owned.last().copied().unwrap_or(Some(root))
+    }
+
+    /// Fields here (in map or list `l`) that desired (`d`) lacks and the manager owns, that no
+    /// other manager owns: the next apply removes them. Called only where live has something
+    /// desired lacks.
+    fn removals_here(&mut self, d: &'a Value, l: &'a Value) {
+        let Some(owned) = self.owned_here().and_then(Value::as_object) else { return };
+        let at_root = self.steps.is_empty();
+        let in_metadata = matches!(self.steps.as_slice(), [Step::Field("metadata")]);
+        // `f:` keys come in the order of the names: desired's fields are found with a cursor.
         let mut d_fields = d.as_object().map(SortedCursor::new);
-        for (k, child) in om {
-            if k == "." {
-                continue;
-            }
-            let dv = if let Some(f) = k.strip_prefix("f:") {
-                if trail.is_empty() && (f == "status" && !self.compare_status || f == "apiVersion" || f == "kind") {
-                    continue;
-                }
-                if trail.len() == 1
-                    && trail[0] == "f:metadata"
-                    && (SERVER_METADATA.contains(&f) || f == "name" || f == "namespace")
+        for k in owned.keys() {
+            let lv = if let Some(f) = k.strip_prefix("f:") {
+                if self.skipped(if at_root { 0 } else { 1 }, in_metadata, f)
+                    || d_fields.as_mut().and_then(|c| c.find(f)).is_some()
                 {
                     continue;
                 }
-                d_fields.as_mut().and_then(|c| c.find(f))
+                l.get(f)
             } else if k.starts_with("k:") || k.starts_with("v:") {
-                fields_v1_step(d, k)
+                if fields_v1_step(d, k).is_some() {
+                    continue;
+                }
+                fields_v1_step(l, k)
             } else {
                 continue;
             };
-            trail.push(k.as_str());
-            match dv {
-                None => {
-                    if let Some(lv) = trail.iter().try_fold(live_root, |v, k| fields_v1_step(v, k))
-                        && !others.iter().any(|o| owns_under(o, trail))
-                    {
-                        let path = trail_text(trail);
-                        self.changes.push(Change { path, op: Op::Remove, before: Some(lv.clone()), after: None });
-                        self.removed.push(trail.iter().filter_map(|k| PathElement::parse(k).ok()).collect());
-                    }
-                }
-                Some(dv) => {
-                    if child.as_object().is_some_and(|m| m.len() > 1 || (m.len() == 1 && !m.contains_key("."))) {
-                        self.removals(child, dv, live_root, others, trail);
-                    }
-                }
+            let Some(lv) = lv else { continue };
+            let steps = &self.steps;
+            let others = self.owners.others();
+            if others
+                .iter()
+                .any(|o| steps.iter().try_fold(*o, |f, s| fields_child(f, *s)).and_then(|f| f.get(k)).is_some())
+            {
+                continue;
             }
-            trail.pop();
+            let mut path = self.path();
+            push_fields_v1_key(&mut path, k);
+            self.removals.push(Change { path, op: Op::Remove, before: Some(lv.clone()), after: None });
+            let mut elements: Vec<PathElement> = self.steps.iter().filter_map(Step::element).collect();
+            elements.extend(PathElement::parse(k).ok());
+            self.removed.push(elements);
         }
     }
 }
 
+/// The child of a `fieldsV1` node for one step of the walk.
+fn fields_child<'f>(fields: &'f Value, step: Step<'_>) -> Option<&'f Value> {
+    let m = fields.as_object()?;
+    match step {
+        Step::Field(f) => {
+            // `f:` and the name, on the stack when short.
+            let mut buf = [0u8; 64];
+            let key = if f.len() + 2 <= buf.len() {
+                buf[..2].copy_from_slice(b"f:");
+                buf[2..2 + f.len()].copy_from_slice(f.as_bytes());
+                std::borrow::Cow::Borrowed(std::str::from_utf8(&buf[..2 + f.len()]).ok()?)
+            } else {
+                std::borrow::Cow::Owned(format!("f:{f}"))
+            };
+            m.get(key.as_ref())
+        }
+        Step::Item(item, _, _) => {
+            m.iter().find(|(k, _)| k.strip_prefix("k:").is_some_and(|kj| key_names(kj, item))).map(|(_, v)| v)
+        }
+        Step::SetItem(item) => m
+            .iter()
+            .find(|(k, _)| {
+                k.strip_prefix("v:").and_then(|vj| serde_json::from_str::<Value>(vj).ok()).is_some_and(|v| v == *item)
+            })
+            .map(|(_, v)| v),
+    }
+}
+
+/// Whether the `k:` key text `kj` names `item`.
+fn key_names(kj: &str, item: &Value) -> bool {
+    match parse_flat_key(kj) {
+        Some(key) => flat_key_matches(item, &key),
+        None => matches!(serde_json::from_str::<Value>(kj), Ok(Value::Object(key)) if item_matches_key(item, &key)),
+    }
+}
+
+/// Appends the path text of one `fieldsV1` key.
+fn push_fields_v1_key(out: &mut String, k: &str) {
+    if let Some(f) = k.strip_prefix("f:") {
+        push_token(out, f);
+    } else if let Some(kj) = k.strip_prefix("k:") {
+        if let Ok(Value::Object(key)) = serde_json::from_str::<Value>(kj) {
+            out.push_str(&key_text(&key));
+        }
+    } else if let Some(vj) = k.strip_prefix("v:") {
+        out.push_str(&format!("[={vj}]"));
+    }
+}
 /// The value under one `fieldsV1` key (`f:name`, `k:{...}`, `v:...`) of a value.
 fn fields_v1_step<'v>(v: &'v Value, k: &str) -> Option<&'v Value> {
     if let Some(f) = k.strip_prefix("f:") {
@@ -579,23 +758,6 @@ impl<'a> SortedCursor<'a> {
         }
         self.map.get(key)
     }
-}
-
-/// A change path from `fieldsV1` keys.
-fn trail_text(trail: &[&str]) -> String {
-    let mut out = String::new();
-    for k in trail {
-        if let Some(f) = k.strip_prefix("f:") {
-            push_token(&mut out, f);
-        } else if let Some(kj) = k.strip_prefix("k:") {
-            if let Ok(Value::Object(key)) = serde_json::from_str::<Value>(kj) {
-                out.push_str(&key_text(&key));
-            }
-        } else if let Some(vj) = k.strip_prefix("v:") {
-            out.push_str(&format!("[={vj}]"));
-        }
-    }
-    out
 }
 
 /// A scalar of a `k:` key, as written.
@@ -684,15 +846,16 @@ fn lit_matches(v: &Value, lit: &Lit<'_>) -> bool {
     }
 }
 
-fn find_keyed_flat<'v>(list: Option<&'v Value>, key: &[(&str, Lit<'_>)]) -> Option<&'v Value> {
-    list.and_then(Value::as_array).and_then(|a| {
-        a.iter().find(|item| {
-            key.iter().all(|(k, lit)| match item.get(*k) {
-                Some(x) => lit_matches(x, lit),
-                None => crate::schema::key_default(k).is_some_and(|d| lit_matches(&d, lit)),
-            })
-        })
+/// Whether an item has the key fields (or their defaults) of a `k:` key.
+fn flat_key_matches(item: &Value, key: &[(&str, Lit<'_>)]) -> bool {
+    key.iter().all(|(k, lit)| match item.get(*k) {
+        Some(x) => lit_matches(x, lit),
+        None => crate::schema::key_default(k).is_some_and(|d| lit_matches(&d, lit)),
     })
+}
+
+fn find_keyed_flat<'v>(list: Option<&'v Value>, key: &[(&str, Lit<'_>)]) -> Option<&'v Value> {
+    list.and_then(Value::as_array).and_then(|a| a.iter().find(|item| flat_key_matches(item, key)))
 }
 
 fn find_keyed<'v>(list: Option<&'v Value>, key: &Map<String, Value>) -> Option<&'v Value> {
@@ -701,18 +864,6 @@ fn find_keyed<'v>(list: Option<&'v Value>, key: &Map<String, Value>) -> Option<&
 
 fn find_equal<'v>(list: Option<&'v Value>, val: &Value) -> Option<&'v Value> {
     list.and_then(Value::as_array).and_then(|a| a.iter().find(|i| *i == val))
-}
-
-/// Whether a `fieldsV1` tree has anything at or under a path of its keys.
-fn owns_under(fields: &Value, trail: &[&str]) -> bool {
-    let mut cur = fields;
-    for k in trail {
-        match cur.get(*k) {
-            Some(next) => cur = next,
-            None => return false,
-        }
-    }
-    true
 }
 
 fn mask_secret(v: &mut Value, masks: &mut BTreeMap<String, String>) {
@@ -874,16 +1025,62 @@ pub fn jq_pointers(v: &Value, expr: &str) -> Vec<String> {
 
 /// Diffs one desired object against its live twin.
 pub fn diff(desired: &Object, live: &Object, options: &DiffOptions, schema: &Schema) -> ObjectDiff {
-    diff_identified(desired, &Identity::of(desired), live, options, schema)
+    let id = Identity::of(desired);
+    let node = schema.node(id.group, id.version, id.kind).unwrap_or_else(|| schema.untyped());
+    diff_identified(desired, &id, live, options, node)
 }
 
-/// [`diff`] with desired's identity already read.
+/// `a == b` for short strings, inline (no call to `memcmp`).
+#[inline]
+fn same_str(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
+}
+
+/// Whether `d` is a scalar equal to `l`; strings compared inline.
+#[inline]
+fn same_scalar(d: &Value, l: Option<&Value>) -> bool {
+    match (d, l) {
+        (Value::String(a), Some(Value::String(b))) => same_str(a, b),
+        (Value::Object(_) | Value::Array(_), _) | (_, None) => false,
+        (d, Some(l)) => d == l,
+    }
+}
+
+/// Schema nodes of the kinds met in a set: a set holds few kinds, and comparing three short
+/// strings costs less than hashing them.
+struct KindNodes<'s> {
+    schema: &'s Schema,
+    seen: Vec<([String; 3], Node<'s>)>,
+}
+
+impl<'s> KindNodes<'s> {
+    fn new(schema: &'s Schema) -> Self {
+        KindNodes { schema, seen: Vec::new() }
+    }
+
+    fn node(&mut self, id: &Identity<'_>) -> Node<'s> {
+        let known = self
+            .seen
+            .iter()
+            .find(|([g, v, k], _)| same_str(k, id.kind) && same_str(g, id.group) && same_str(v, id.version));
+        if let Some((_, node)) = known {
+            return *node;
+        }
+        let node = self.schema.node(id.group, id.version, id.kind).unwrap_or_else(|| self.schema.untyped());
+        if self.seen.len() < 32 {
+            self.seen.push(([id.group.into(), id.version.into(), id.kind.into()], node));
+        }
+        node
+    }
+}
+
+/// [`diff`] with desired's identity and schema node already found.
 fn diff_identified(
     desired: &Object,
     id: &Identity<'_>,
     live: &Object,
     options: &DiffOptions,
-    schema: &Schema,
+    node: Node<'_>,
 ) -> ObjectDiff {
     let rules: Vec<&IgnoreRule> = if options.ignore.is_empty() {
         Vec::new()
@@ -891,7 +1088,6 @@ fn diff_identified(
         options.ignore.iter().filter(|r| r.targets(desired)).collect()
     };
     let is_secret = id.kind == "Secret" && id.group.is_empty();
-    let node = schema.node(id.group, id.version, id.kind).unwrap_or_else(|| schema.untyped());
     if !is_secret && rules.is_empty() {
         // The hot path: no copies.
         return finish(id.key(), desired.as_value(), live.as_value(), live, node, options, false);
@@ -916,23 +1112,11 @@ fn finish(
     options: &DiffOptions,
     mask: bool,
 ) -> ObjectDiff {
-    let mut w =
-        Walk { changes: Vec::new(), steps: Vec::new(), removed: Vec::new(), compare_status: options.compare_status };
+    let mut w = Walk::new(options.compare_status, Owners::new(live.as_value(), &options.field_manager));
     w.value(want, Some(have), node, 0);
-    let entries = live.as_value().get("metadata").and_then(|m| m.get("managedFields")).and_then(Value::as_array);
-    if let Some(entries) = entries {
-        let mine = entries.iter().enumerate().find_map(|(i, e)| {
-            let fields = managed_entry(e, &options.field_manager)?;
-            Some((i, fields))
-        });
-        if let Some((i, mine)) = mine {
-            let others: Vec<&Value> =
-                entries.iter().enumerate().filter(|(j, _)| *j != i).filter_map(|(_, e)| e.get("fieldsV1")).collect();
-            w.removals(mine, want, have, &others, &mut Vec::new());
-        }
-    }
     let removed = std::mem::take(&mut w.removed);
     let mut changes = w.changes;
+    changes.append(&mut w.removals);
     if mask {
         let mut masks = BTreeMap::new();
         for c in changes.iter_mut() {
@@ -1055,6 +1239,14 @@ impl<'a> Identity<'a> {
         id
     }
 
+    /// Whether both have the same [`Identity::pairing`].
+    fn same_pairing(&self, other: &Identity<'_>) -> bool {
+        same_str(self.name, other.name)
+            && same_str(self.namespace, other.namespace)
+            && same_str(self.kind, other.kind)
+            && same_str(self.group, other.group)
+    }
+
     /// Group, kind, namespace and name: what objects are paired by.
     fn pairing(&self) -> (&'a str, &'a str, &'a str, &'a str) {
         (self.group, self.kind, self.namespace, self.name)
@@ -1067,7 +1259,8 @@ impl<'a> Identity<'a> {
 
 /// Diffs a desired set against a live set, matching objects by [`ObjectKey`].
 pub fn diff_set(desired: &[Object], live: &[Object], options: &DiffOptions, schema: &Schema) -> SetDiff {
-    pair_and_diff(desired, live, |d, id, l| diff_identified(d, id, l, options, schema))
+    let mut nodes = KindNodes::new(schema);
+    pair_and_diff(desired, live, |d, id, l| diff_identified(d, id, l, options, nodes.node(id)))
 }
 
 /// Pairs desired with live objects by identity, diffs each pair with `verdict`, lists creates
@@ -1087,7 +1280,7 @@ fn pair_and_diff(
     for (i, d) in desired.iter().enumerate() {
         let id = Identity::of(d);
         let twin = match live.get(i) {
-            Some(l) if Identity::of(l).pairing() == id.pairing() => Some(i),
+            Some(l) if Identity::of(l).same_pairing(&id) => Some(i),
             // The first of equal identities, as by position.
             _ => index
                 .get_or_insert_with(|| {
@@ -1181,6 +1374,7 @@ pub fn diff_set_cached(
     cache: &mut DiffCache,
 ) -> SetDiff {
     use std::hash::Hasher;
+    let mut nodes = KindNodes::new(schema);
     let mut salt = FxHasher::default();
     salt.write(options.field_manager.as_bytes());
     salt.add(u64::from(options.compare_status));
@@ -1209,7 +1403,7 @@ pub fn diff_set_cached(
                 merged_yaml: String::new(),
             };
         }
-        let od = diff_identified(d, id, l, options, schema);
+        let od = diff_identified(d, id, l, options, nodes.node(id));
         if let (true, Some(k)) = (od.is_empty(), key) {
             used.insert(k);
         }
@@ -1358,6 +1552,124 @@ mod tests {
     }
 
     use super::*;
+
+    /// The first way removals were found, kept as the oracle of the lazy one: walk the
+    /// manager's whole `fieldsV1` beside desired and report every owned field desired lacks
+    /// and live has, unless another manager owns it. Returns field-set paths.
+    fn full_walk_removals<'f>(
+        owned: &'f Value,
+        d: &Value,
+        live_root: &Value,
+        others: &[&Value],
+        trail: &mut Vec<&'f str>,
+        out: &mut Vec<Vec<PathElement>>,
+    ) {
+        let Some(om) = owned.as_object() else { return };
+        for (k, child) in om {
+            if let Some(f) = k.strip_prefix("f:") {
+                if trail.is_empty() && (f == "status" || f == "apiVersion" || f == "kind") {
+                    continue;
+                }
+                if trail.len() == 1
+                    && trail[0] == "f:metadata"
+                    && (SERVER_METADATA.contains(&f) || f == "name" || f == "namespace")
+                {
+                    continue;
+                }
+            } else if !k.starts_with("k:") && !k.starts_with("v:") {
+                continue;
+            }
+            trail.push(k.as_str());
+            match fields_v1_step(d, k) {
+                None => {
+                    let owned_by_other = |o: &&Value| trail.iter().try_fold(*o, |v, k| v.get(*k)).is_some();
+                    if trail.iter().try_fold(live_root, |v, k| fields_v1_step(v, k)).is_some()
+                        && !others.iter().any(owned_by_other)
+                    {
+                        out.push(trail.iter().filter_map(|k| PathElement::parse(k).ok()).collect());
+                    }
+                }
+                Some(dv) => full_walk_removals(child, dv, live_root, others, trail, out),
+            }
+            trail.pop();
+        }
+    }
+
+    fn removals_both_ways(desired: &Object, live: &Object, schema: &Schema) -> (Vec<String>, Vec<String>) {
+        let show = |mut paths: Vec<Vec<PathElement>>| {
+            paths.sort();
+            paths.iter().map(|p| p.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(".")).collect::<Vec<_>>()
+        };
+        let id = Identity::of(desired);
+        let node = schema.node(id.group, id.version, id.kind).unwrap_or_else(|| schema.untyped());
+        let entries = live.get("/metadata/managedFields").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
+        let mut w = Walk::new(false, Owners::new(live.as_value(), "gitops"));
+        w.value(desired.as_value(), Some(live.as_value()), node, 0);
+        let mut old = Vec::new();
+        if let Some((i, mine)) = entries.iter().enumerate().find_map(|(i, e)| Some((i, managed_entry(e, "gitops")?))) {
+            let others: Vec<&Value> =
+                entries.iter().enumerate().filter(|(j, _)| *j != i).filter_map(|(_, e)| e.get("fieldsV1")).collect();
+            full_walk_removals(mine, desired.as_value(), live.as_value(), &others, &mut Vec::new(), &mut old);
+        }
+        (show(w.removed), show(old))
+    }
+
+    /// Every leaf pointer of a value (map fields and list indices).
+    fn leaf_pointers(v: &Value, at: &str, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) if !m.is_empty() => {
+                for (k, x) in m {
+                    leaf_pointers(x, &format!("{at}/{}", escape_pointer_token(k)), out)
+                }
+            }
+            Value::Array(a) if !a.is_empty() => {
+                for (i, x) in a.iter().enumerate() {
+                    leaf_pointers(x, &format!("{at}/{i}"), out)
+                }
+            }
+            _ => out.push(at.to_string()),
+        }
+    }
+
+    #[test]
+    fn removals_found_lazily_are_the_ones_the_full_fields_walk_finds() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/diff-corpus/cases");
+        let mut cases: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+        cases.sort();
+        let (mut compared, mut with_removals) = (0, 0);
+        for case in &cases {
+            let text = std::fs::read_to_string(case.join("desired.yaml")).unwrap();
+            let desired =
+                crate::yaml::parse_objects(&text, "desired", &crate::yaml::ParseOptions::default()).unwrap().remove(0);
+            let live: Value = serde_json::from_str(&std::fs::read_to_string(case.join("live.json")).unwrap()).unwrap();
+            let live = Object::from_value(live).unwrap();
+            let mut schema = Schema::builtin().clone();
+            if desired.kind() == "CustomResourceDefinition" {
+                schema.add_crd(&desired).ok();
+            }
+            // The case as recorded, then desired with each of its fields dropped in turn (and
+            // each field's parent, so whole maps and list items go too).
+            let mut variants = vec![desired.clone()];
+            let mut leaves = Vec::new();
+            leaf_pointers(desired.as_value(), "", &mut leaves);
+            let mut pointers: Vec<String> = leaves.clone();
+            pointers.extend(leaves.iter().filter_map(|p| p.rsplit_once('/').map(|(a, _)| a.to_string())));
+            pointers.sort();
+            pointers.dedup();
+            for p in pointers.iter().filter(|p| !p.is_empty() && !p.starts_with("/metadata/name")) {
+                let mut v = desired.clone();
+                v.remove(p);
+                variants.push(v);
+            }
+            for v in &variants {
+                let (lazy, full) = removals_both_ways(v, &live, &schema);
+                assert_eq!(lazy, full, "{}", case.display());
+                compared += 1;
+                with_removals += usize::from(!full.is_empty());
+            }
+        }
+        assert!(compared > 600 && with_removals > 250, "{compared} variants, {with_removals} with removals");
+    }
 
     #[test]
     fn quantities() {
