@@ -1027,7 +1027,12 @@ pub fn jq_pointers(v: &Value, expr: &str) -> Vec<String> {
 pub fn diff(desired: &Object, live: &Object, options: &DiffOptions, schema: &Schema) -> ObjectDiff {
     let id = Identity::of(desired);
     let node = schema.node(id.group, id.version, id.kind).unwrap_or_else(|| schema.untyped());
-    diff_identified(desired, &id, live, options, node)
+    diff_identified(desired, &id, live, options, node).unwrap_or_else(|| ObjectDiff {
+        key: id.key(),
+        changes: Vec::new(),
+        live_yaml: String::new(),
+        merged_yaml: String::new(),
+    })
 }
 
 /// `a == b` for short strings, inline (no call to `memcmp`).
@@ -1081,7 +1086,7 @@ fn diff_identified(
     live: &Object,
     options: &DiffOptions,
     node: Node<'_>,
-) -> ObjectDiff {
+) -> Option<ObjectDiff> {
     let rules: Vec<&IgnoreRule> = if options.ignore.is_empty() {
         Vec::new()
     } else {
@@ -1090,7 +1095,7 @@ fn diff_identified(
     let is_secret = id.kind == "Secret" && id.group.is_empty();
     if !is_secret && rules.is_empty() {
         // The hot path: no copies.
-        return finish(id.key(), desired.as_value(), live.as_value(), live, node, options, false);
+        return finish(|| id.key(), desired.as_value(), live.as_value(), live, node, options, false);
     }
     let mut want = desired.as_value().clone();
     let mut have = live.as_value().clone();
@@ -1100,18 +1105,20 @@ fn diff_identified(
     let managed = live.get("/metadata/managedFields").cloned();
     apply_ignores(&mut want, &rules, managed.as_ref());
     apply_ignores(&mut have, &rules, managed.as_ref());
-    finish(desired.key(), &want, &have, live, node, options, is_secret)
+    finish(|| id.key(), &want, &have, live, node, options, is_secret)
 }
 
+/// The diff of `want` against `have`, `None` when they agree (the key is only built for a
+/// diff).
 fn finish(
-    key: ObjectKey,
+    key: impl FnOnce() -> ObjectKey,
     want: &Value,
     have: &Value,
     live: &Object,
     node: Node<'_>,
     options: &DiffOptions,
     mask: bool,
-) -> ObjectDiff {
+) -> Option<ObjectDiff> {
     let mut w = Walk::new(options.compare_status, Owners::new(live.as_value(), &options.field_manager));
     w.value(want, Some(have), node, 0);
     let removed = std::mem::take(&mut w.removed);
@@ -1136,9 +1143,10 @@ fn finish(
         }
     }
     // The YAML views are only built when there is something to show.
-    let (live_yaml, merged_yaml) = if changes.is_empty() {
-        (String::new(), String::new())
-    } else {
+    if changes.is_empty() {
+        return None;
+    }
+    let (live_yaml, merged_yaml) = {
         let mut live_view = without_server_fields(have, options.compare_status);
         let mut merged = live_view.clone();
         merge_into(&mut merged, &without_server_fields(want, options.compare_status), node);
@@ -1152,7 +1160,7 @@ fn finish(
         }
         (crate::yaml::to_yaml(&live_view), crate::yaml::to_yaml(&merged))
     };
-    ObjectDiff { key, changes, live_yaml, merged_yaml }
+    Some(ObjectDiff { key: key(), changes, live_yaml, merged_yaml })
 }
 
 /// The `fieldsV1` of a managedFields entry when it is `manager`'s apply on the main resource
@@ -1189,8 +1197,9 @@ pub struct SetDiff {
     pub update: Vec<ObjectDiff>,
     /// Live objects no longer desired (candidates: the caller decides what it owns).
     pub prune: Vec<ObjectKey>,
-    /// Objects in sync.
-    pub unchanged: Vec<ObjectKey>,
+    /// Indices in the desired set of the objects in sync (the caller has the objects; no key
+    /// is built for them).
+    pub unchanged: Vec<usize>,
 }
 
 fn str_at(v: Option<&Value>) -> &str {
@@ -1271,7 +1280,7 @@ pub fn diff_set(desired: &[Object], live: &[Object], options: &DiffOptions, sche
 fn pair_and_diff(
     desired: &[Object],
     live: &[Object],
-    mut verdict: impl FnMut(&Object, &Identity<'_>, &Object) -> ObjectDiff,
+    mut verdict: impl FnMut(&Object, &Identity<'_>, &Object) -> Option<ObjectDiff>,
 ) -> SetDiff {
     type Index<'a> = FxHashMap<(&'a str, &'a str, &'a str, &'a str), usize>;
     let mut index: Option<Index<'_>> = None;
@@ -1291,10 +1300,12 @@ fn pair_and_diff(
         };
         match twin {
             None => out.create.push(id.key()),
-            Some(i) => {
-                matched[i] = true;
-                let od = verdict(d, &id, &live[i]);
-                if od.is_empty() { out.unchanged.push(od.key) } else { out.update.push(od) }
+            Some(twin) => {
+                matched[twin] = true;
+                match verdict(d, &id, &live[twin]) {
+                    Some(od) => out.update.push(od),
+                    None => out.unchanged.push(i),
+                }
             }
         }
     }
@@ -1396,15 +1407,10 @@ pub fn diff_set_cached(
             && cache.in_sync.contains(&k)
         {
             used.insert(k);
-            return ObjectDiff {
-                key: id.key(),
-                changes: Vec::new(),
-                live_yaml: String::new(),
-                merged_yaml: String::new(),
-            };
+            return None;
         }
         let od = diff_identified(d, id, l, options, nodes.node(id));
-        if let (true, Some(k)) = (od.is_empty(), key) {
+        if let (None, Some(k)) = (&od, key) {
             used.insert(k);
         }
         od
