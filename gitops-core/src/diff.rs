@@ -361,8 +361,13 @@ fn push_token(path: &mut String, token: &str) {
     }
 }
 
+/// A field of a list item (a small map), as [`field`] finds it.
+fn item_field<'v>(item: &'v Value, k: &str) -> Option<&'v Value> {
+    item.as_object().and_then(|m| field(m, k))
+}
+
 fn key_field<'v>(item: &'v Value, k: &str) -> Option<std::borrow::Cow<'v, Value>> {
-    match item.get(k) {
+    match item_field(item, k) {
         Some(v) => Some(std::borrow::Cow::Borrowed(v)),
         None => crate::schema::key_default(k).map(std::borrow::Cow::Owned),
     }
@@ -370,12 +375,12 @@ fn key_field<'v>(item: &'v Value, k: &str) -> Option<std::borrow::Cow<'v, Value>
 
 /// Whether an item carries every key field (or its default).
 fn has_keys(item: &Value, keys: &[String]) -> bool {
-    item.is_object() && keys.iter().all(|k| item.get(k).is_some() || crate::schema::key_default(k).is_some())
+    item.is_object() && keys.iter().all(|k| item_field(item, k).is_some() || crate::schema::key_default(k).is_some())
 }
 
 /// Whether two items have the same key, without building the key.
 fn same_key(a: &Value, b: &Value, keys: &[String]) -> bool {
-    keys.iter().all(|k| match (a.get(k), b.get(k)) {
+    keys.iter().all(|k| match (item_field(a, k), item_field(b, k)) {
         (Some(x), Some(y)) => x == y,
         _ => key_field(a, k) == key_field(b, k),
     })
@@ -508,7 +513,7 @@ impl<'a> Walk<'a> {
                     self.pop();
                 }
                 let extra = if depth == 0 || in_metadata {
-                    lm.keys().any(|k| !self.skipped(depth, in_metadata, k) && !dm.contains_key(k))
+                    lm.keys().any(|k| !self.skipped(depth, in_metadata, k) && field(dm, k).is_none())
                 } else {
                     lm.len() > found
                 };
@@ -652,18 +657,7 @@ impl<'a> Walk<'a> {
 fn fields_child<'f>(fields: &'f Value, step: Step<'_>) -> Option<&'f Value> {
     let m = fields.as_object()?;
     match step {
-        Step::Field(f) => {
-            // `f:` and the name, on the stack when short.
-            let mut buf = [0u8; 64];
-            let key = if f.len() + 2 <= buf.len() {
-                buf[..2].copy_from_slice(b"f:");
-                buf[2..2 + f.len()].copy_from_slice(f.as_bytes());
-                std::borrow::Cow::Borrowed(std::str::from_utf8(&buf[..2 + f.len()]).ok()?)
-            } else {
-                std::borrow::Cow::Owned(format!("f:{f}"))
-            };
-            m.get(key.as_ref())
-        }
+        Step::Field(f) => owned_field(m, f),
         Step::Item(item, _, _) => {
             m.iter().find(|(k, _)| k.strip_prefix("k:").is_some_and(|kj| key_names(kj, item))).map(|(_, v)| v)
         }
@@ -674,6 +668,24 @@ fn fields_child<'f>(fields: &'f Value, step: Step<'_>) -> Option<&'f Value> {
             })
             .map(|(_, v)| v),
     }
+}
+
+/// The `f:<name>` node of a `fieldsV1` map: small maps are scanned, lengths compared before
+/// text; larger ones looked up.
+fn owned_field<'f>(m: &'f Map<String, Value>, name: &str) -> Option<&'f Value> {
+    if m.len() > 16 {
+        return m.get(&format!("f:{name}"));
+    }
+    m.iter().find(|(k, _)| k.len() == name.len() + 2 && k.starts_with("f:") && same_str(&k[2..], name)).map(|(_, v)| v)
+}
+
+/// A field of a small map by name, lengths compared before text; a lookup in larger maps.
+#[inline]
+fn field<'v>(m: &'v Map<String, Value>, name: &str) -> Option<&'v Value> {
+    if m.len() > 16 {
+        return m.get(name);
+    }
+    m.iter().find(|(k, _)| same_str(k, name)).map(|(_, v)| v)
 }
 
 /// Whether the `k:` key text `kj` names `item`.
@@ -1169,12 +1181,11 @@ fn managed_entry<'v>(entry: &'v Value, manager: &str) -> Option<&'v Value> {
     let (mut is_manager, mut is_apply, mut fields) = (false, false, None);
     for (k, v) in entry.as_object()? {
         match k.as_str() {
-            "manager" => is_manager = v.as_str() == Some(manager),
-            "operation" => is_apply = v.as_str() == Some("Apply"),
+            // Names are told apart by length first: the text of the other keys is not read.
+            "manager" => is_manager = v.as_str().is_some_and(|m| same_str(m, manager)),
+            "operation" => is_apply = v.as_str().is_some_and(|o| same_str(o, "Apply")),
             "subresource" if !v.is_null() => return None,
             "fieldsV1" => fields = Some(v),
-            // Sorted keys: nothing after `subresource` (`time`) is needed.
-            k if k > "subresource" => break,
             _ => {}
         }
     }
@@ -1232,10 +1243,13 @@ impl<'a> Identity<'a> {
                     for (mk, mv) in v.as_object().into_iter().flatten() {
                         match mk.as_str() {
                             "name" => id.name = mv.as_str().unwrap_or(""),
-                            "namespace" => id.namespace = mv.as_str().unwrap_or(""),
                             // Keys come sorted (a test holds serde_json to that): nothing
-                            // after `namespace` is needed, and those keys are not read.
-                            k if k > "namespace" => break,
+                            // after `namespace` is needed. The other keys' text is not read
+                            // (no other metadata field has the length of these two).
+                            "namespace" => {
+                                id.namespace = mv.as_str().unwrap_or("");
+                                break;
+                            }
                             _ => {}
                         }
                     }
