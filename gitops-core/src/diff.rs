@@ -508,7 +508,8 @@ impl<'a> Walk<'a> {
                         continue;
                     }
                     self.steps.push(Step::Field(k));
-                    let child = node.field(k).unwrap_or(node);
+                    // Scalars have no schema below them.
+                    let child = if dv.is_object() || dv.is_array() { node.field(k).unwrap_or(node) } else { node };
                     self.value(dv, lv, child, depth + 1);
                     self.pop();
                 }
@@ -538,7 +539,7 @@ impl<'a> Walk<'a> {
                         }
                         let mut matched = Matched::new(litems.map_or(0, Vec::len));
                         let item_node = node.item().unwrap_or(node);
-                        for item in items {
+                        for (at, item) in items.iter().enumerate() {
                             if !has_keys(item, keys) {
                                 if !litems.is_some_and(|li| li.contains(item)) {
                                     self.push(Op::Add, None, Some(item));
@@ -546,7 +547,12 @@ impl<'a> Walk<'a> {
                                 continue;
                             }
                             self.steps.push(Step::Item(item, shown, keys));
-                            match litems.and_then(|li| li.iter().position(|x| same_key(item, x, keys))) {
+                            // The twin is usually at the same place: tried first.
+                            let twin = litems.and_then(|li| match li.get(at) {
+                                Some(x) if same_key(item, x, keys) => Some(at),
+                                _ => li.iter().position(|x| same_key(item, x, keys)),
+                            });
+                            match twin {
                                 None => self.push(Op::Add, None, Some(item)),
                                 Some(i) => {
                                     matched.set(i);
