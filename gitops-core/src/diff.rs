@@ -232,10 +232,10 @@ pub struct ObjectDiff {
     pub key: ObjectKey,
     /// The differences, shallowest point of disagreement each.
     pub changes: Vec<Change>,
-    /// Live as compared (server fields removed, Secret data masked), as YAML.
-    pub live_yaml: String,
-    /// What applying would leave, as YAML, masked alike.
-    pub merged_yaml: String,
+    /// Live as compared (server fields removed, Secret data masked); `Null` when in sync.
+    pub live: Value,
+    /// What applying would leave, masked alike; `Null` when in sync.
+    pub merged: Value,
 }
 
 impl ObjectDiff {
@@ -244,11 +244,26 @@ impl ObjectDiff {
         self.changes.is_empty()
     }
 
+    /// [`ObjectDiff::live`] as YAML (rendered on demand: a reconciler that only needs the
+    /// verdict never pays for it); empty when in sync.
+    pub fn live_yaml(&self) -> String {
+        view_yaml(&self.live)
+    }
+
+    /// [`ObjectDiff::merged`] as YAML; empty when in sync.
+    pub fn merged_yaml(&self) -> String {
+        view_yaml(&self.merged)
+    }
+
     /// A unified diff of live against the result of applying, like `kubectl diff`.
     pub fn unified(&self) -> String {
         let name = self.key.to_string();
-        unified_diff(&self.live_yaml, &self.merged_yaml, &format!("live/{name}"), &format!("merged/{name}"))
+        unified_diff(&self.live_yaml(), &self.merged_yaml(), &format!("live/{name}"), &format!("merged/{name}"))
     }
+}
+
+fn view_yaml(v: &Value) -> String {
+    if v.is_null() { String::new() } else { crate::yaml::to_yaml(v) }
 }
 
 const SERVER_METADATA: [&str; 9] = [
@@ -1048,15 +1063,15 @@ pub fn diff(desired: &Object, live: &Object, options: &DiffOptions, schema: &Sch
     diff_identified(desired, &id, live, options, node).unwrap_or_else(|| ObjectDiff {
         key: id.key(),
         changes: Vec::new(),
-        live_yaml: String::new(),
-        merged_yaml: String::new(),
+        live: Value::Null,
+        merged: Value::Null,
     })
 }
 
-/// `a == b` for short strings, inline (no call to `memcmp`).
+/// `a == b`, inline for short strings (no call to `memcmp`); longer ones compared by `memcmp`.
 #[inline]
 fn same_str(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
+    a.len() == b.len() && if a.len() <= 16 { a.bytes().zip(b.bytes()).all(|(x, y)| x == y) } else { a == b }
 }
 
 /// Whether `d` is a scalar equal to `l`; strings compared inline.
@@ -1160,11 +1175,11 @@ fn finish(
             }
         }
     }
-    // The YAML views are only built when there is something to show.
+    // The views are only built when there is something to show (their YAML on demand).
     if changes.is_empty() {
         return None;
     }
-    let (live_yaml, merged_yaml) = {
+    let (live_view, merged) = {
         let mut live_view = without_server_fields(have, options.compare_status);
         let mut merged = live_view.clone();
         merge_into(&mut merged, &without_server_fields(want, options.compare_status), node);
@@ -1176,9 +1191,9 @@ fn finish(
             mask_secret(&mut live_view, &mut masks);
             mask_secret(&mut merged, &mut masks);
         }
-        (crate::yaml::to_yaml(&live_view), crate::yaml::to_yaml(&merged))
+        (live_view, merged)
     };
-    Some(ObjectDiff { key: key(), changes, live_yaml, merged_yaml })
+    Some(ObjectDiff { key: key(), changes, live: live_view, merged })
 }
 
 /// The `fieldsV1` of a managedFields entry when it is `manager`'s apply on the main resource

@@ -80,7 +80,7 @@ fn true_drift_cases() {
     assert_eq!(paths(&newer, &live), ["/spec/template/spec/containers[name=web]/env[name=B]"]);
     // The merged view shows the removal.
     let od = diff::diff(&newer, &live, &DiffOptions::default(), Schema::builtin());
-    assert!(od.live_yaml.contains("name: B") && !od.merged_yaml.contains("name: B"), "{}", od.unified());
+    assert!(od.live_yaml().contains("name: B") && !od.merged_yaml().contains("name: B"), "{}", od.unified());
     // Replicas changed by kubectl scale (we set replicas): drift.
     let mut live = live_of(&d, json!([])).into_value();
     live["spec"]["replicas"] = json!(5);
