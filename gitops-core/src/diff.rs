@@ -1141,6 +1141,19 @@ fn diff_identified(
     finish(|| id.key(), &want, &have, live, node, options, is_secret)
 }
 
+thread_local! {
+    /// The walk's emptied stacks, kept for the next object of the thread.
+    static STACKS: std::cell::Cell<(Vec<Step<'static>>, Vec<Option<&'static Value>>)> =
+        const { std::cell::Cell::new((Vec::new(), Vec::new())) };
+}
+
+/// An emptied vector's memory as a vector of another type of the same layout (the standard
+/// library collects in place; there is nothing to convert).
+fn recycle<T, U>(mut v: Vec<T>) -> Vec<U> {
+    v.clear();
+    v.into_iter().map(|_| unreachable!("the vector is empty")).collect()
+}
+
 /// The diff of `want` against `have`, `None` when they agree (the key is only built for a
 /// diff).
 fn finish(
@@ -1153,7 +1166,11 @@ fn finish(
     mask: bool,
 ) -> Option<ObjectDiff> {
     let mut w = Walk::new(options.compare_status, Owners::new(live.as_value(), &options.field_manager));
+    // The walk's stacks keep their memory from one object to the next.
+    let (steps, owned) = STACKS.take();
+    (w.steps, w.owned) = (recycle(steps), recycle(owned));
     w.value(want, Some(have), node, 0);
+    STACKS.set((recycle(std::mem::take(&mut w.steps)), recycle(std::mem::take(&mut w.owned))));
     let removed = std::mem::take(&mut w.removed);
     let mut changes = w.changes;
     changes.append(&mut w.removals);
@@ -1573,6 +1590,18 @@ mod tests {
         let d2 = diff_set_cached(&desired2, &live, &opts, schema, &mut cache);
         assert_eq!((d2.unchanged.len(), d2.update.len()), (1, 1));
         assert_eq!(diff_set(&desired2, &live, &opts, schema).update.len(), 1);
+    }
+
+    #[test]
+    fn recycled_stacks_keep_their_memory() {
+        let steps: Vec<Step<'static>> = Vec::with_capacity(32);
+        let at = steps.as_ptr() as usize;
+        let v = Value::Null;
+        let mut mine: Vec<Step<'_>> = recycle(steps);
+        assert_eq!((mine.capacity(), mine.as_ptr() as usize), (32, at), "no new allocation");
+        mine.push(Step::SetItem(&v));
+        let back: Vec<Step<'static>> = recycle(mine);
+        assert!(back.is_empty() && back.capacity() == 32);
     }
 
     #[test]
