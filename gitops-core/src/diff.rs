@@ -749,44 +749,30 @@ fn fields_v1_step<'v>(v: &'v Value, k: &str) -> Option<&'v Value> {
     }
 }
 
-/// `a.cmp(b)` for field names, inline.
-#[inline]
-fn cmp_keys(a: &str, b: &str) -> std::cmp::Ordering {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    // Field names are short: a byte loop beats a call to `memcmp`.
-    for (x, y) in a.iter().zip(b) {
-        if x != y {
-            return x.cmp(y);
-        }
-    }
-    a.len().cmp(&b.len())
-}
-
 /// Finds keys of a map in ascending order by walking its sorted entries alongside the caller's
-/// own sorted keys, each key string read once; keys not met on the way fall back to a lookup,
-/// so the result is right whatever the order.
+/// own sorted keys (a test holds serde_json to sorted maps). A key is matched by length before
+/// its text is read, so the text of the
+/// keys passed over (live's defaulted and server fields), which lives apart from the map's
+/// node, is mostly never loaded. A key not found ahead falls back to a lookup, so the result
+/// is right whatever the order.
 struct SortedCursor<'a> {
-    iter: std::iter::Peekable<serde_json::map::Iter<'a>>,
+    iter: serde_json::map::Iter<'a>,
     map: &'a Map<String, Value>,
 }
 
 impl<'a> SortedCursor<'a> {
     fn new(map: &'a Map<String, Value>) -> Self {
-        Self { iter: map.iter().peekable(), map }
+        Self { iter: map.iter(), map }
     }
 
     fn find(&mut self, key: &str) -> Option<&'a Value> {
-        while let Some((k, v)) = self.iter.peek() {
-            match cmp_keys(k, key) {
-                std::cmp::Ordering::Less => {
-                    self.iter.next();
-                }
-                std::cmp::Ordering::Equal => {
-                    let v = *v;
-                    self.iter.next();
-                    return Some(v);
-                }
-                std::cmp::Ordering::Greater => break,
+        let mut ahead = self.iter.clone();
+        // A bounded look ahead: a key missing from a large map costs a lookup, not a scan.
+        for _ in 0..32 {
+            let Some((k, v)) = ahead.next() else { break };
+            if same_str(k, key) {
+                self.iter = ahead;
+                return Some(v);
             }
         }
         self.map.get(key)
