@@ -529,7 +529,10 @@ impl<'a> Walk<'a> {
                     self.pop();
                 }
                 let extra = if depth == 0 || in_metadata {
-                    lm.keys().any(|k| !self.skipped(depth, in_metadata, k) && field(dm, k).is_none())
+                    lm.keys().any(|k| {
+                        let skipped = if in_metadata { skipped_metadata_key(k) } else { self.skipped(depth, false, k) };
+                        !skipped && field(dm, k).is_none()
+                    })
                 } else {
                     lm.len() > found
                 };
@@ -776,6 +779,21 @@ impl<'a> SortedCursor<'a> {
             }
         }
         self.map.get(key)
+    }
+}
+
+/// Whether a key of live's `metadata` is one the walk never compares (what the server writes,
+/// and the identity), told by its length alone, so that the text of live's server fields is
+/// not loaded: ObjectMeta's fields have distinct lengths but for `generation` and
+/// `finalizers` (a test holds this against the schema). A key that is not an ObjectMeta field
+/// is never stored by the server, so it cannot be in a field set and cannot be removed.
+fn skipped_metadata_key(k: &str) -> bool {
+    match k.len() {
+        // uid, name, selfLink, namespace, managedFields, resourceVersion or ownerReferences,
+        // creationTimestamp or deletionTimestamp, deletionGracePeriodSeconds.
+        3 | 4 | 8 | 9 | 13 | 15 | 17 | 26 => true,
+        10 => k == "generation",
+        _ => false,
     }
 }
 
@@ -1588,6 +1606,18 @@ mod tests {
         mine.push(Step::SetItem(&v));
         let back: Vec<Step<'static>> = recycle(mine);
         assert!(back.is_empty() && back.capacity() == 32);
+    }
+
+    #[test]
+    fn metadata_keys_told_apart_by_length() {
+        let schema = Schema::builtin();
+        let meta = schema.node("apps", "v1", "Deployment").unwrap().field("metadata").unwrap();
+        let crate::schema::Shape::Struct { fields, .. } = meta.shape() else { panic!("ObjectMeta is a struct") };
+        assert!(fields.len() >= 15, "{:?}", fields.keys());
+        for name in fields.keys() {
+            let skipped = SERVER_METADATA.contains(&name.as_str()) || name == "name" || name == "namespace";
+            assert_eq!(skipped_metadata_key(name), skipped, "{name}");
+        }
     }
 
     #[test]
