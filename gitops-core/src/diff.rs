@@ -1758,6 +1758,61 @@ mod tests {
     }
 
     #[test]
+    fn a_field_applied_then_dropped_is_found_at_every_depth() {
+        // For every map in each corpus case's desired object: gitops applied desired plus one
+        // more field there (live and the field set have it, merged into the recorded live
+        // object with its defaults and other managers), and Git dropped it again.
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/diff-corpus/cases");
+        let mut cases: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+        cases.sort();
+        let mut compared = 0;
+        for case in &cases {
+            let text = std::fs::read_to_string(case.join("desired.yaml")).unwrap();
+            let desired =
+                crate::yaml::parse_objects(&text, "desired", &crate::yaml::ParseOptions::default()).unwrap().remove(0);
+            let recorded: Value =
+                serde_json::from_str(&std::fs::read_to_string(case.join("live.json")).unwrap()).unwrap();
+            let mut schema = Schema::builtin().clone();
+            if desired.kind() == "CustomResourceDefinition" {
+                schema.add_crd(&desired).ok();
+            }
+            let node = schema.node_for(&desired);
+            let mut leaves = Vec::new();
+            leaf_pointers(desired.as_value(), "", &mut leaves);
+            let mut maps: Vec<String> =
+                leaves.iter().filter_map(|p| p.rsplit_once('/').map(|(a, _)| a.to_string())).collect();
+            maps.sort();
+            maps.dedup();
+            for at in maps.iter().filter(|p| !p.is_empty() && p.as_str() != "/metadata") {
+                if !desired.get(at).is_some_and(Value::is_object) {
+                    continue;
+                }
+                let mut applied = desired.clone();
+                applied.set(&format!("{at}/zz-dropped"), Value::from("x")).unwrap();
+                let mut live = recorded.clone();
+                merge_into(&mut live, applied.as_value(), node);
+                let mut set = FieldSet::from_value(applied.as_value(), node);
+                set.strip_bookkeeping();
+                let Some(entries) = live.pointer_mut("/metadata/managedFields").and_then(Value::as_array_mut) else {
+                    continue;
+                };
+                let Some(mine) = entries.iter_mut().find(|e| managed_entry(e, "gitops").is_some()) else { continue };
+                let fields = set.to_fields_v1();
+                // Inside an atomic map the field set holds the map, not its fields: no removal.
+                let owned = fields.to_string().contains("f:zz-dropped");
+                mine["fieldsV1"] = fields;
+                let live = Object::from_value(live).unwrap();
+                let (lazy, full) = removals_both_ways(&desired, &live, &schema);
+                assert_eq!(lazy, full, "{} at {at}", case.display());
+                let found = full.iter().any(|p| p.ends_with("f:zz-dropped"));
+                assert_eq!(found, owned, "{} at {at}: {full:?}", case.display());
+                compared += usize::from(owned);
+            }
+        }
+        assert!(compared >= 100, "{compared} places");
+    }
+
+    #[test]
     fn quantities() {
         for (a, b) in [("1000m", "1"), ("1Gi", "1024Mi"), ("0.5", "500m"), ("1e9", "1G"), ("0.1", "100m")] {
             assert!(equivalent(Some(&Value::from(a)), Some(&Value::from(b))), "{a} {b}");
