@@ -117,6 +117,18 @@ pub fn override_images(v: &mut Value, overrides: &[ImageOverride]) {
     }
 }
 
+/// [`override_images`] over objects, from `kustomize edit set image` arguments (those that do
+/// not parse are left out: callers check them first).
+pub fn override_object_images(objects: &mut [Object], args: &[String]) {
+    let parsed: Vec<ImageOverride> = args.iter().filter_map(|a| ImageOverride::parse(a).ok()).collect();
+    if parsed.is_empty() {
+        return;
+    }
+    for o in objects {
+        override_images(o.as_value_mut(), &parsed);
+    }
+}
+
 /// A group, version and kind: what `apiVersion` and `kind` say together.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct GroupVersionKind {

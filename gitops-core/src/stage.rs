@@ -118,6 +118,21 @@ pub trait Renderer: Send + Sync {
 
     /// Renders the directory `path` of `tree`.
     fn render(&self, tree: &dyn FileTree, path: &str) -> Result<Vec<Object>, Self::Error>;
+
+    /// Renders `path` with Argo CD's `spec.source.kustomize.images` (`kustomize edit set image`
+    /// arguments, in order; they were checked when the Application was read). This default
+    /// rewrites the rendered objects' container images, the first matching argument winning; a
+    /// Kustomize renderer edits the kustomization first and then builds, as Argo CD does.
+    fn render_with_images(
+        &self,
+        tree: &dyn FileTree,
+        path: &str,
+        images: &[String],
+    ) -> Result<Vec<Object>, Self::Error> {
+        let mut objects = self.render(tree, path)?;
+        crate::object::override_object_images(&mut objects, images);
+        Ok(objects)
+    }
 }
 
 /// Turns encrypted objects among rendered ones into plain ones (SealedSecrets into

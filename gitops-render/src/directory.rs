@@ -142,4 +142,18 @@ impl Renderer for AutoRenderer {
         }
         self.directory.render(tree, &dir)
     }
+
+    /// Kustomize's way for a kustomization (the kustomization edited, then built); for a
+    /// plain directory, the rendered containers' images rewritten.
+    fn render_with_images(&self, tree: &dyn FileTree, path: &str, images: &[String]) -> Result<Vec<Object>, Error> {
+        let dir = normalize(path)?;
+        for name in crate::kustomize::KUSTOMIZATION_FILE_NAMES {
+            if tree.kind(&join(&dir, name)?)? == Some(EntryKind::File) {
+                return self.kustomize.render_with_images(tree, &dir, images);
+            }
+        }
+        let mut objects = self.directory.render(tree, &dir)?;
+        gitops_core::object::override_object_images(&mut objects, images);
+        Ok(objects)
+    }
 }

@@ -140,6 +140,56 @@ impl Renderer for Kustomize {
     fn render(&self, tree: &dyn FileTree, path: &str) -> Result<Vec<Object>, Error> {
         self.build(tree, path)
     }
+
+    /// As Argo CD does: `kustomize edit set image` for each argument, in order, on the
+    /// kustomization of `path` (an entry of the same name is replaced), then the build. The
+    /// edit is made in memory; the tree is not written.
+    fn render_with_images(&self, tree: &dyn FileTree, path: &str, images: &[String]) -> Result<Vec<Object>, Error> {
+        let dir = normalize(path)?;
+        let mut file = None;
+        for name in KUSTOMIZATION_FILE_NAMES {
+            let f = join(&dir, name)?;
+            if tree.kind(&f)? == Some(EntryKind::File) {
+                file = Some(f);
+                break;
+            }
+        }
+        let Some(file) = file else { return Err(Error::NoKustomization { dir }) };
+        let mut text = tree.read_to_string(&file)?;
+        for (i, image) in images.iter().enumerate() {
+            text = crate::setimage::set_image(&text, image).map_err(|e| Error::Kustomization {
+                file: file.clone(),
+                field: format!("images (set from the Application's spec.source.kustomize.images[{i}])"),
+                message: e.reason,
+            })?;
+        }
+        self.build(&EditedTree { inner: tree, path: file, bytes: text.into_bytes() }, &dir)
+    }
+}
+
+/// A file tree with one file's bytes replaced in memory.
+struct EditedTree<'a> {
+    inner: &'a dyn FileTree,
+    /// The replaced file, normalized.
+    path: String,
+    bytes: Vec<u8>,
+}
+
+impl FileTree for EditedTree<'_> {
+    fn read(&self, path: &str) -> gitops_core::Result<Vec<u8>> {
+        if normalize(path).is_ok_and(|p| p == self.path) {
+            return Ok(self.bytes.clone());
+        }
+        self.inner.read(path)
+    }
+
+    fn list(&self, dir: &str) -> gitops_core::Result<Vec<gitops_core::DirEntry>> {
+        self.inner.list(dir)
+    }
+
+    fn kind(&self, path: &str) -> gitops_core::Result<Option<EntryKind>> {
+        self.inner.kind(path)
+    }
 }
 
 /// One resource in the accumulator, with the history Kustomize keeps of it.

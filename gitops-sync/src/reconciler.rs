@@ -225,12 +225,14 @@ impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
         if inputs_changed {
             let tree = self.source.open(&rev).await.map_err(|e| Error::Source(e.to_string()))?;
             let recorder = RecordingTree { inner: &tree, paths: Mutex::new(BTreeSet::new()) };
-            let objects = self.renderer.render(&recorder, &src.path).map_err(|e| Error::Render(e.to_string()))?;
-            state.inputs = recorder.paths.into_inner().unwrap_or_default().into_iter().collect();
-            let mut objects = objects;
-            if let Some(k) = &src.kustomize {
-                apply_images(&mut objects, &k.images);
+            let images = src.kustomize.as_ref().map_or(&[][..], |k| k.images.as_slice());
+            let objects = if images.is_empty() {
+                self.renderer.render(&recorder, &src.path)
+            } else {
+                self.renderer.render_with_images(&recorder, &src.path, images)
             }
+            .map_err(|e| Error::Render(e.to_string()))?;
+            state.inputs = recorder.paths.into_inner().unwrap_or_default().into_iter().collect();
             state.desired = self.decryptor.decrypt(objects).map_err(|e| Error::Decrypt(e.to_string()))?;
         }
         if state.revision.as_ref().map(|r| &r.commit) != Some(&rev.commit) {
@@ -320,16 +322,11 @@ impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
 }
 
 /// Argo CD's `spec.source.kustomize.images` (`[name=]image[:tag][@digest]`, as
-/// `kustomize edit set image` takes them), applied to the rendered objects as Kustomize's images
-/// transformer would; overrides that do not parse were refused when the Application was read.
+/// `kustomize edit set image` takes them) applied to rendered objects, the first matching
+/// override winning: what [`Renderer::render_with_images`] does for renderers that are not
+/// Kustomize. Overrides that do not parse were refused when the Application was read.
 pub fn apply_images(objects: &mut [gitops_core::Object], overrides: &[String]) {
-    let parsed: Vec<_> = overrides.iter().filter_map(|o| gitops_core::object::ImageOverride::parse(o).ok()).collect();
-    if parsed.is_empty() {
-        return;
-    }
-    for o in objects {
-        gitops_core::object::override_images(o.as_value_mut(), &parsed);
-    }
+    gitops_core::object::override_object_images(objects, overrides);
 }
 
 #[cfg(test)]
