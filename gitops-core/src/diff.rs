@@ -659,21 +659,45 @@ impl<'a> Walk<'a> {
                 continue;
             };
             let Some(lv) = lv else { continue };
-            let steps = &self.steps;
-            let others = self.owners.others();
-            if others
-                .iter()
-                .any(|o| steps.iter().try_fold(*o, |f, s| fields_child(f, *s)).and_then(|f| f.get(k)).is_some())
-            {
-                continue;
-            }
-            let mut path = self.path();
-            push_fields_v1_key(&mut path, k);
-            self.removals.push(Change { path, op: Op::Remove, before: Some(lv.clone()), after: None });
-            let mut elements: Vec<PathElement> = self.steps.iter().filter_map(Step::element).collect();
-            elements.extend(PathElement::parse(k).ok());
-            self.removed.push(elements);
+            let child = &owned[k];
+            self.remove_unshared(child, lv, &mut vec![k.as_str()]);
         }
+    }
+
+    /// The removal of what `trail` (`fieldsV1` keys below where the walk is) names: `owned` is
+    /// the manager's node there and `lv` live's value. When another manager owns something
+    /// there too, the field stays, and only what the manager alone owns below it goes (Git
+    /// dropped a map of annotations, one of them set by another manager: the others go).
+    fn remove_unshared(&mut self, owned: &'a Value, lv: &'a Value, trail: &mut Vec<&'a str>) {
+        let steps = &self.steps;
+        let shared = self.owners.others().iter().any(|o| {
+            steps
+                .iter()
+                .try_fold(*o, |f, s| fields_child(f, *s))
+                .and_then(|f| trail.iter().try_fold(f, |f, k| f.get(*k)))
+                .is_some()
+        });
+        if shared {
+            for (k, child) in owned.as_object().into_iter().flatten() {
+                if !(k.starts_with("f:") || k.starts_with("k:") || k.starts_with("v:")) {
+                    continue;
+                }
+                if let Some(lc) = fields_v1_step(lv, k) {
+                    trail.push(k);
+                    self.remove_unshared(child, lc, trail);
+                    trail.pop();
+                }
+            }
+            return;
+        }
+        let mut path = self.path();
+        for k in trail.iter() {
+            push_fields_v1_key(&mut path, k);
+        }
+        self.removals.push(Change { path, op: Op::Remove, before: Some(lv.clone()), after: None });
+        let mut elements: Vec<PathElement> = self.steps.iter().filter_map(Step::element).collect();
+        elements.extend(trail.iter().filter_map(|k| PathElement::parse(k).ok()));
+        self.removed.push(elements);
     }
 }
 
@@ -1667,17 +1691,35 @@ mod tests {
             }
             trail.push(k.as_str());
             match fields_v1_step(d, k) {
-                None => {
-                    let owned_by_other = |o: &&Value| trail.iter().try_fold(*o, |v, k| v.get(*k)).is_some();
-                    if trail.iter().try_fold(live_root, |v, k| fields_v1_step(v, k)).is_some()
-                        && !others.iter().any(owned_by_other)
-                    {
-                        out.push(trail.iter().filter_map(|k| PathElement::parse(k).ok()).collect());
-                    }
-                }
+                None => unshared(child, live_root, others, trail, out),
                 Some(dv) => full_walk_removals(child, dv, live_root, others, trail, out),
             }
             trail.pop();
+        }
+    }
+
+    /// The oracle's removal of an owned field desired lacks: the field when live has it and no
+    /// other manager owns anything there, else the fields below it that only the manager owns.
+    fn unshared<'f>(
+        owned: &'f Value,
+        live_root: &Value,
+        others: &[&Value],
+        trail: &mut Vec<&'f str>,
+        out: &mut Vec<Vec<PathElement>>,
+    ) {
+        if trail.iter().try_fold(live_root, |v, k| fields_v1_step(v, k)).is_none() {
+            return;
+        }
+        if !others.iter().any(|o| trail.iter().try_fold(*o, |v, k| v.get(*k)).is_some()) {
+            out.push(trail.iter().filter_map(|k| PathElement::parse(k).ok()).collect());
+            return;
+        }
+        for (k, child) in owned.as_object().into_iter().flatten() {
+            if k.starts_with("f:") || k.starts_with("k:") || k.starts_with("v:") {
+                trail.push(k.as_str());
+                unshared(child, live_root, others, trail, out);
+                trail.pop();
+            }
         }
     }
 

@@ -100,6 +100,33 @@ fn true_drift_cases() {
 }
 
 #[test]
+fn git_drops_a_map_another_manager_shares() {
+    // gitops applied annotation `team`, the controller wrote `revision`; Git drops all the
+    // annotations. Applying removes `team` only: the map stays, with the controller's key.
+    let desired = obj(
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "n"}, "data": {"a": "1"}}),
+    );
+    let live = obj(json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "c", "namespace": "n", "annotations": {"team": "payments", "revision": "3"},
+            "managedFields": [
+                {"manager": "gitops", "operation": "Apply", "apiVersion": "v1", "fieldsType": "FieldsV1",
+                 "fieldsV1": {"f:data": {"f:a": {}}, "f:metadata": {"f:annotations": {"f:team": {}}}}},
+                {"manager": "controller", "operation": "Update", "apiVersion": "v1", "fieldsType": "FieldsV1",
+                 "fieldsV1": {"f:metadata": {"f:annotations": {".": {}, "f:revision": {}}}}}]},
+        "data": {"a": "1"}}));
+    assert_eq!(paths(&desired, &live), ["/metadata/annotations/team"]);
+    let od = diff::diff(&desired, &live, &DiffOptions::default(), Schema::builtin());
+    assert_eq!(od.changes[0].op, Op::Remove);
+    let merged = od.merged_yaml();
+    assert!(merged.contains("revision: \"3\"") && !merged.contains("team"), "{merged}");
+    // Not shared: the whole map goes.
+    let mut alone = live.clone();
+    alone.remove("/metadata/annotations/revision");
+    alone.remove("/metadata/managedFields/1");
+    assert_eq!(paths(&desired, &alone), ["/metadata/annotations"]);
+}
+
+#[test]
 fn ignore_rules() {
     let d = deployment("nginx:1.25", 2, &[]);
     let mut live = live_of(&d, json!([])).into_value();
