@@ -494,8 +494,8 @@ impl<'a> Walk<'a> {
 
     /// Whether a field is never compared: `apiVersion`, `kind` and (unless asked) `status` at
     /// the top, what the server writes in `metadata`, and the identity there.
-    fn skipped(&self, depth: usize, in_metadata: bool, k: &str) -> bool {
-        (depth == 0 && (k == "apiVersion" || k == "kind" || (k == "status" && !self.compare_status)))
+    fn skipped(&self, at_root: bool, in_metadata: bool, k: &str) -> bool {
+        (at_root && (k == "apiVersion" || k == "kind" || (k == "status" && !self.compare_status)))
             || (in_metadata && (SERVER_METADATA.contains(&k) || k == "name" || k == "namespace"))
     }
 
@@ -513,7 +513,7 @@ impl<'a> Walk<'a> {
                 // Desired fields live has: when live has more, it has fields desired lacks.
                 let mut found = 0;
                 for (k, dv) in dm {
-                    if (depth == 0 || in_metadata) && self.skipped(depth, in_metadata, k) {
+                    if (depth == 0 || in_metadata) && self.skipped(depth == 0, in_metadata, k) {
                         continue;
                     }
                     let lv = live_fields.find(k);
@@ -530,7 +530,7 @@ impl<'a> Walk<'a> {
                 }
                 let extra = if depth == 0 || in_metadata {
                     lm.keys().any(|k| {
-                        let skipped = if in_metadata { skipped_metadata_key(k) } else { self.skipped(depth, false, k) };
+                        let skipped = if in_metadata { skipped_metadata_key(k) } else { self.skipped(true, false, k) };
                         !skipped && field(dm, k).is_none()
                     })
                 } else {
@@ -644,9 +644,7 @@ impl<'a> Walk<'a> {
         let mut d_fields = d.as_object().map(SortedCursor::new);
         for k in owned.keys() {
             let lv = if let Some(f) = k.strip_prefix("f:") {
-                if self.skipped(if at_root { 0 } else { 1 }, in_metadata, f)
-                    || d_fields.as_mut().and_then(|c| c.find(f)).is_some()
-                {
+                if self.skipped(at_root, in_metadata, f) || d_fields.as_mut().and_then(|c| c.find(f)).is_some() {
                     continue;
                 }
                 l.get(f)
@@ -718,8 +716,7 @@ fn fields_child<'f>(fields: &'f Value, step: Step<'_>) -> Option<&'f Value> {
     }
 }
 
-/// The `f:<name>` node of a `fieldsV1` map: small maps are scanned, lengths compared before
-/// text; larger ones looked up.
+/// The `f:<name>` node of a `fieldsV1` map, as [`field`] finds a field.
 fn owned_field<'f>(m: &'f Map<String, Value>, name: &str) -> Option<&'f Value> {
     if m.len() > 16 {
         return m.get(&format!("f:{name}"));
@@ -727,7 +724,8 @@ fn owned_field<'f>(m: &'f Map<String, Value>, name: &str) -> Option<&'f Value> {
     m.iter().find(|(k, _)| k.len() == name.len() + 2 && k.starts_with("f:") && same_str(&k[2..], name)).map(|(_, v)| v)
 }
 
-/// A field of a small map by name, lengths compared before text; a lookup in larger maps.
+/// A field of a small map by name, lengths compared before text, so keys of another length
+/// are passed over unread; a lookup in larger maps.
 #[inline]
 fn field<'v>(m: &'v Map<String, Value>, name: &str) -> Option<&'v Value> {
     if m.len() > 16 {

@@ -596,6 +596,32 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn kustomize_images_override_as_argo_cd_does() {
+        // What a renderer that is not Kustomize does with an Application's kustomize.images.
+        let mut objects = vec![
+            Object::from_value(json!({
+            "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+            "spec": {"template": {"spec": {
+                "initContainers": [{"name": "init", "image": "busybox:1.36"}],
+                "containers": [{"name": "web", "image": "registry.example.com/web:1.2.3"},
+                               {"name": "side", "image": "envoy:1.30@sha256:abc"}]}}}}))
+            .unwrap(),
+        ];
+        override_object_images(
+            &mut objects,
+            &[
+                "registry.example.com/web=registry.example.com/web:1.2.4".into(),
+                "busybox:1.37".into(),
+                "envoy=mirror/envoy".into(),
+            ],
+        );
+        let v = objects[0].as_value();
+        assert_eq!(v["spec"]["template"]["spec"]["containers"][0]["image"], "registry.example.com/web:1.2.4");
+        assert_eq!(v["spec"]["template"]["spec"]["initContainers"][0]["image"], "busybox:1.37");
+        assert_eq!(v["spec"]["template"]["spec"]["containers"][1]["image"], "mirror/envoy:1.30@sha256:abc");
+    }
+
+    #[test]
     fn image_references() {
         assert_eq!(split_image("nginx"), ("nginx", None, None));
         assert_eq!(

@@ -130,30 +130,38 @@ pub struct AutoRenderer {
     pub directory: Directory,
 }
 
+impl AutoRenderer {
+    /// Whether `dir` holds a kustomization file (Argo CD's test for the Kustomize source type).
+    fn is_kustomization(tree: &dyn FileTree, dir: &str) -> Result<bool, Error> {
+        for name in crate::kustomize::KUSTOMIZATION_FILE_NAMES {
+            if tree.kind(&join(dir, name)?)? == Some(EntryKind::File) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}
+
 impl Renderer for AutoRenderer {
     type Error = Error;
 
     fn render(&self, tree: &dyn FileTree, path: &str) -> Result<Vec<Object>, Error> {
         let dir = normalize(path)?;
-        for name in crate::kustomize::KUSTOMIZATION_FILE_NAMES {
-            if tree.kind(&join(&dir, name)?)? == Some(EntryKind::File) {
-                return self.kustomize.build(tree, &dir);
-            }
+        if Self::is_kustomization(tree, &dir)? {
+            self.kustomize.build(tree, &dir)
+        } else {
+            self.directory.render(tree, &dir)
         }
-        self.directory.render(tree, &dir)
     }
 
     /// Kustomize's way for a kustomization (the kustomization edited, then built); for a
     /// plain directory, the rendered containers' images rewritten.
     fn render_with_images(&self, tree: &dyn FileTree, path: &str, images: &[String]) -> Result<Vec<Object>, Error> {
         let dir = normalize(path)?;
-        for name in crate::kustomize::KUSTOMIZATION_FILE_NAMES {
-            if tree.kind(&join(&dir, name)?)? == Some(EntryKind::File) {
-                return self.kustomize.render_with_images(tree, &dir, images);
-            }
+        if Self::is_kustomization(tree, &dir)? {
+            self.kustomize.render_with_images(tree, &dir, images)
+        } else {
+            self.directory.render_with_images(tree, &dir, images)
         }
-        let mut objects = self.directory.render(tree, &dir)?;
-        gitops_core::object::override_object_images(&mut objects, images);
-        Ok(objects)
     }
 }

@@ -145,16 +145,11 @@ impl Renderer for Kustomize {
     /// kustomization of `path` (an entry of the same name is replaced), then the build. The
     /// edit is made in memory; the tree is not written.
     fn render_with_images(&self, tree: &dyn FileTree, path: &str, images: &[String]) -> Result<Vec<Object>, Error> {
-        let dir = normalize(path)?;
-        let mut file = None;
-        for name in KUSTOMIZATION_FILE_NAMES {
-            let f = join(&dir, name)?;
-            if tree.kind(&f)? == Some(EntryKind::File) {
-                file = Some(f);
-                break;
-            }
+        if images.is_empty() {
+            return self.build(tree, path);
         }
-        let Some(file) = file else { return Err(Error::NoKustomization { dir }) };
+        let dir = normalize(path)?;
+        let file = kustomization_file(tree, &dir)?;
         let mut text = tree.read_to_string(&file)?;
         for (i, image) in images.iter().enumerate() {
             text = crate::setimage::set_image(&text, image).map_err(|e| Error::Kustomization {
@@ -477,8 +472,9 @@ impl Kustomize {
     }
 }
 
-/// Finds and decodes the kustomization file of a directory.
-pub fn load_kustomization(tree: &dyn FileTree, dir: &str) -> Result<(String, Kustomization), Error> {
+/// The path of a directory's kustomization file: Kustomize's errors when there is none or
+/// more than one.
+pub(crate) fn kustomization_file(tree: &dyn FileTree, dir: &str) -> Result<String, Error> {
     let mut found = Vec::new();
     for name in KUSTOMIZATION_FILE_NAMES {
         let p = join(dir, name)?;
@@ -487,15 +483,16 @@ pub fn load_kustomization(tree: &dyn FileTree, dir: &str) -> Result<(String, Kus
         }
     }
     let shown = if dir.is_empty() { "." } else { dir };
-    let file = match found.len() {
-        0 => {
-            return Err(Error::NoKustomization { dir: shown.into() });
-        }
-        1 => found.remove(0),
-        _ => {
-            return Err(kerr(shown, "", format!("found multiple kustomization files: {}", found.join(", "))));
-        }
-    };
+    match found.len() {
+        0 => Err(Error::NoKustomization { dir: shown.into() }),
+        1 => Ok(found.remove(0)),
+        _ => Err(kerr(shown, "", format!("found multiple kustomization files: {}", found.join(", ")))),
+    }
+}
+
+/// Finds and decodes the kustomization file of a directory.
+pub fn load_kustomization(tree: &dyn FileTree, dir: &str) -> Result<(String, Kustomization), Error> {
+    let file = kustomization_file(tree, dir)?;
     let text = tree.read_to_string(&file)?;
     let value = yaml::parse_value(&text, &file, 0, 1)?;
     let Some(value) = value else {

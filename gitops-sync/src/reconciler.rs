@@ -226,12 +226,10 @@ impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
             let tree = self.source.open(&rev).await.map_err(|e| Error::Source(e.to_string()))?;
             let recorder = RecordingTree { inner: &tree, paths: Mutex::new(BTreeSet::new()) };
             let images = src.kustomize.as_ref().map_or(&[][..], |k| k.images.as_slice());
-            let objects = if images.is_empty() {
-                self.renderer.render(&recorder, &src.path)
-            } else {
-                self.renderer.render_with_images(&recorder, &src.path, images)
-            }
-            .map_err(|e| Error::Render(e.to_string()))?;
+            let objects = self
+                .renderer
+                .render_with_images(&recorder, &src.path, images)
+                .map_err(|e| Error::Render(e.to_string()))?;
             state.inputs = recorder.paths.into_inner().unwrap_or_default().into_iter().collect();
             state.desired = self.decryptor.decrypt(objects).map_err(|e| Error::Decrypt(e.to_string()))?;
         }
@@ -318,43 +316,5 @@ impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
         let r = outcome?;
         state.status.health = r.health();
         Ok(Some(r))
-    }
-}
-
-/// Argo CD's `spec.source.kustomize.images` (`[name=]image[:tag][@digest]`, as
-/// `kustomize edit set image` takes them) applied to rendered objects, the first matching
-/// override winning: what [`Renderer::render_with_images`] does for renderers that are not
-/// Kustomize. Overrides that do not parse were refused when the Application was read.
-pub fn apply_images(objects: &mut [gitops_core::Object], overrides: &[String]) {
-    gitops_core::object::override_object_images(objects, overrides);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn kustomize_images_override_as_argo_cd_does() {
-        let mut objects = vec![
-            gitops_core::Object::from_value(serde_json::json!({
-            "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
-            "spec": {"template": {"spec": {
-                "initContainers": [{"name": "init", "image": "busybox:1.36"}],
-                "containers": [{"name": "web", "image": "registry.example.com/web:1.2.3"},
-                               {"name": "side", "image": "envoy:1.30@sha256:abc"}]}}}}))
-            .unwrap(),
-        ];
-        apply_images(
-            &mut objects,
-            &[
-                "registry.example.com/web=registry.example.com/web:1.2.4".into(),
-                "busybox:1.37".into(),
-                "envoy=mirror/envoy".into(),
-            ],
-        );
-        let v = objects[0].as_value();
-        assert_eq!(v["spec"]["template"]["spec"]["containers"][0]["image"], "registry.example.com/web:1.2.4");
-        assert_eq!(v["spec"]["template"]["spec"]["initContainers"][0]["image"], "busybox:1.37");
-        assert_eq!(v["spec"]["template"]["spec"]["containers"][1]["image"], "mirror/envoy:1.30@sha256:abc");
     }
 }
