@@ -314,3 +314,35 @@ fn remote_files_come_through_the_git_source_as_kubectl_reads_them() {
     let err = gitops_render::Kustomize::default().build(&tree, "app").unwrap_err().to_string();
     assert!(err.contains("need a loader"), "{err}");
 }
+
+/// A Git tree applies the load restrictor to where a file really is: a link inside the
+/// repository but out of the kustomization's root is refused, as `kubectl kustomize` refuses it
+/// on a checkout; a link inside the root is followed.
+#[test]
+fn git_trees_restrict_links_out_of_the_kustomization_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    std::fs::create_dir_all(repo.join("app")).unwrap();
+    std::fs::create_dir_all(repo.join("private")).unwrap();
+    std::fs::write(repo.join("private/token"), "s3cr3t-token\n").unwrap();
+    std::fs::write(repo.join("app/kustomization.yaml"), "configMapGenerator:\n- name: t\n  files:\n  - token\n")
+        .unwrap();
+    std::os::unix::fs::symlink("../private/token", repo.join("app/token")).unwrap();
+    std::fs::create_dir_all(repo.join("ok")).unwrap();
+    std::fs::write(repo.join("ok/real"), "fine\n").unwrap();
+    std::os::unix::fs::symlink("real", repo.join("ok/token")).unwrap();
+    std::fs::write(repo.join("ok/kustomization.yaml"), "configMapGenerator:\n- name: t\n  files:\n  - token\n")
+        .unwrap();
+    git(&repo, &["init", "-q", "-b", "master"]);
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-q", "-m", "links"]);
+    let source = gitops_git::GitSource::new(dir.path().join("cache")).unwrap();
+    let tree = source.tree_blocking(&format!("file://{}", repo.display()), "HEAD").unwrap();
+    let err = gitops_render::Kustomize::default().build(&tree, "app").unwrap_err().to_string();
+    assert!(err.contains("security; file") && !err.contains("s3cr3t"), "{err}");
+    let objects = gitops_render::Kustomize::default().build(&tree, "ok").unwrap();
+    assert_eq!(objects[0].get("/data/token").and_then(|v| v.as_str()), Some("fine\n"));
+    if let Ok(out) = std::process::Command::new("kubectl").arg("kustomize").arg(repo.join("app")).output() {
+        assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("security; file"));
+    }
+}

@@ -43,6 +43,15 @@ pub trait FileTree: Send + Sync {
     /// What the path is, `None` when it does not exist.
     fn kind(&self, path: &str) -> Result<Option<EntryKind>>;
 
+    /// The path with every symlink resolved (where the entry really is inside the tree), or
+    /// `None` when it does not exist. A load restrictor applies to this path, as Kustomize's
+    /// applies to the real location of a file. Trees without symlinks return the normalized
+    /// path.
+    fn real_path(&self, path: &str) -> Result<Option<String>> {
+        let p = normalize(path)?;
+        Ok(self.kind(&p)?.map(|_| p))
+    }
+
     /// A file as UTF-8 text.
     fn read_to_string(&self, path: &str) -> Result<String> {
         let bytes = self.read(path)?;
@@ -60,6 +69,9 @@ impl<T: FileTree + ?Sized> FileTree for &T {
     fn kind(&self, path: &str) -> Result<Option<EntryKind>> {
         (**self).kind(path)
     }
+    fn real_path(&self, path: &str) -> Result<Option<String>> {
+        (**self).real_path(path)
+    }
 }
 
 impl<T: FileTree + ?Sized> FileTree for std::sync::Arc<T> {
@@ -71,6 +83,9 @@ impl<T: FileTree + ?Sized> FileTree for std::sync::Arc<T> {
     }
     fn kind(&self, path: &str) -> Result<Option<EntryKind>> {
         (**self).kind(path)
+    }
+    fn real_path(&self, path: &str) -> Result<Option<String>> {
+        (**self).real_path(path)
     }
 }
 
@@ -305,6 +320,18 @@ impl FileTree for DirTree {
 
     fn kind(&self, path: &str) -> Result<Option<EntryKind>> {
         Ok(self.resolve_kind(path)?.map(|(_, dir)| if dir { EntryKind::Dir } else { EntryKind::File }))
+    }
+
+    fn real_path(&self, path: &str) -> Result<Option<String>> {
+        let Some(full) = self.resolve(path)? else { return Ok(None) };
+        // Resolved paths are canonical and inside the root (`canonical` refuses the others).
+        let rel = full
+            .strip_prefix(&self.root)
+            .map_err(|_| Error::FileTree { path: path.into(), reason: "a symlink points outside the tree".into() })?;
+        let text = rel
+            .to_str()
+            .ok_or_else(|| Error::FileTree { path: path.into(), reason: "the path is not valid UTF-8".into() })?;
+        Ok(Some(text.replace(std::path::MAIN_SEPARATOR, "/")))
     }
 }
 

@@ -690,16 +690,30 @@ where
     T: gix::protocol::transport::client::blocking_io::Transport,
 {
     let interrupt = AtomicBool::new(false);
+    // Ask for HEAD too: protocol v2 lists only the refs whose prefixes are asked for, and
+    // without HEAD in the listing its symref (the default branch) is never seen.
+    let head = gix::refspec::parse("HEAD".into(), gix::refspec::parse::Operation::Fetch)?.to_owned();
+    let options = gix::remote::ref_map::Options { extra_refspecs: vec![head], ..Default::default() };
     let outcome = connection
-        .prepare_fetch(gix::progress::Discard, Default::default())?
+        .prepare_fetch(gix::progress::Discard, options)?
         .with_shallow(shallow)
         .receive(gix::progress::Discard, &interrupt)?;
-    // HEAD follows the remote's default branch.
+    // HEAD follows the remote's default branch (or its detached commit), as advertised now:
+    // a default branch renamed since the last fetch is followed.
+    use gix::protocol::handshake::Ref;
     for r in &outcome.ref_map.remote_refs {
-        if let gix::protocol::handshake::Ref::Symbolic { full_ref_name, target, .. } = r
-            && full_ref_name == "HEAD"
-        {
-            std::fs::write(repo.git_dir().join("HEAD"), format!("ref: {target}\n"))?;
+        let head = match r {
+            Ref::Symbolic { full_ref_name, target, .. } | Ref::Unborn { full_ref_name, target }
+                if full_ref_name == "HEAD" =>
+            {
+                format!("ref: {target}\n")
+            }
+            Ref::Direct { full_ref_name, object } if full_ref_name == "HEAD" => format!("{object}\n"),
+            _ => continue,
+        };
+        let path = repo.git_dir().join("HEAD");
+        if std::fs::read_to_string(&path).ok().as_deref() != Some(head.as_str()) {
+            std::fs::write(path, head)?;
         }
     }
     Ok(())
@@ -827,54 +841,57 @@ impl GitTree {
 
     /// Follows symlinks inside the repository; refuses those that leave it.
     fn entry(&self, path: &str, depth: usize) -> Result<Option<(gix::ObjectId, EntryKind)>, gitops_core::Error> {
+        Ok(self.resolve(path, depth)?.map(|e| (e.id, e.kind)))
+    }
+
+    /// An entry with its real path (every symlink on the way resolved). A link's target is
+    /// taken relative to the real directory that holds the link, as the file system does.
+    fn resolve(&self, path: &str, depth: usize) -> Result<Option<Resolved>, gitops_core::Error> {
         let p = normalize(path)?;
         if p.is_empty() {
-            return Ok(Some((self.tree, EntryKind::Dir)));
+            return Ok(Some(Resolved { id: self.tree, kind: EntryKind::Dir, path: String::new() }));
         }
         if depth > 16 {
             return Err(self.err(&p, "too many levels of symbolic links"));
         }
         let repo = self.repo.to_thread_local();
-        let tree = repo.find_tree(self.tree).map_err(|e| self.err(&p, e))?;
         // Resolve parent directories first, so links in the middle of a path are followed.
-        if let Some((parent, name)) = p.rsplit_once('/') {
-            if let Some((pid, EntryKind::Dir)) = self.entry(parent, depth)? {
-                let ptree = repo.find_tree(pid).map_err(|e| self.err(&p, e))?;
-                return self.entry_in(&repo, &ptree, parent, name, depth);
-            }
-            return Ok(None);
-        }
-        self.entry_in(&repo, &tree, "", &p, depth)
-    }
-
-    fn entry_in(
-        &self,
-        repo: &gix::Repository,
-        tree: &gix::Tree<'_>,
-        parent: &str,
-        name: &str,
-        depth: usize,
-    ) -> Result<Option<(gix::ObjectId, EntryKind)>, gitops_core::Error> {
-        let full = if parent.is_empty() { name.to_string() } else { format!("{parent}/{name}") };
-        let Some(entry) = tree.lookup_entry_by_path(name).map_err(|e| self.err(&full, e))? else { return Ok(None) };
+        let (parent, name) = match p.rsplit_once('/') {
+            Some((parent, name)) => match self.resolve(parent, depth)? {
+                Some(dir) if dir.kind == EntryKind::Dir => (dir, name),
+                _ => return Ok(None),
+            },
+            None => (Resolved { id: self.tree, kind: EntryKind::Dir, path: String::new() }, p.as_str()),
+        };
+        let tree = repo.find_tree(parent.id).map_err(|e| self.err(&p, e))?;
+        let Some(entry) = tree.lookup_entry_by_path(name).map_err(|e| self.err(&p, e))? else { return Ok(None) };
+        let real = if parent.path.is_empty() { name.to_string() } else { format!("{}/{name}", parent.path) };
         let mode = entry.mode();
         if mode.is_commit() {
-            return Err(self.err(&full, "is a Git submodule, which is not supported"));
+            return Err(self.err(&p, "is a Git submodule, which is not supported"));
         }
         if mode.is_link() {
-            let blob = repo.find_blob(entry.object_id()).map_err(|e| self.err(&full, e))?;
+            let blob = repo.find_blob(entry.object_id()).map_err(|e| self.err(&p, e))?;
             let target = String::from_utf8_lossy(&blob.data).to_string();
+            let outside = || self.err(&p, format!("symlink to {target:?} points outside the repository"));
             if target.starts_with('/') {
-                return Err(self.err(&full, format!("symlink to {target:?} points outside the repository")));
+                return Err(outside());
             }
-            let joined = if parent.is_empty() { target.clone() } else { format!("{parent}/{target}") };
-            let resolved = normalize(&joined)
-                .map_err(|_| self.err(&full, format!("symlink to {target:?} points outside the repository")))?;
-            return self.entry(&resolved, depth + 1);
+            let joined = if parent.path.is_empty() { target.clone() } else { format!("{}/{target}", parent.path) };
+            let resolved = normalize(&joined).map_err(|_| outside())?;
+            return self.resolve(&resolved, depth + 1);
         }
         let kind = if mode.is_tree() { EntryKind::Dir } else { EntryKind::File };
-        Ok(Some((entry.object_id(), kind)))
+        Ok(Some(Resolved { id: entry.object_id(), kind, path: real }))
     }
+}
+
+/// A tree entry found by [`GitTree::resolve`].
+struct Resolved {
+    id: gix::ObjectId,
+    kind: EntryKind,
+    /// Where the entry really is, symlinks resolved.
+    path: String,
 }
 
 impl FileTree for GitTree {
@@ -913,5 +930,9 @@ impl FileTree for GitTree {
 
     fn kind(&self, path: &str) -> gitops_core::Result<Option<EntryKind>> {
         Ok(self.entry(path, 0)?.map(|(_, k)| k))
+    }
+
+    fn real_path(&self, path: &str) -> gitops_core::Result<Option<String>> {
+        Ok(self.resolve(path, 0)?.map(|e| e.path))
     }
 }

@@ -122,3 +122,36 @@ fn the_passphrase_helper_goes_with_its_command() {
     let plain = gitops_git::Credentials::default().ssh_command(std::time::Duration::from_secs(5));
     assert!(plain.line().starts_with("ssh -o BatchMode=yes"), "{}", plain.line());
 }
+
+/// The real path of an entry (every symlink resolved, a link's target taken relative to the
+/// real directory holding it): what a load restrictor judges.
+#[cfg(unix)]
+#[tokio::test]
+async fn real_paths_resolve_every_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    git(d, &["init", "-q", "-b", "main"]);
+    std::fs::create_dir_all(d.join("a/b")).unwrap();
+    std::fs::create_dir_all(d.join("deep")).unwrap();
+    std::fs::write(d.join("a/x.yaml"), "x: 1\n").unwrap();
+    std::fs::write(d.join("a/b/file.yaml"), "y: 1\n").unwrap();
+    std::os::unix::fs::symlink("../x.yaml", d.join("a/b/up.yaml")).unwrap();
+    std::os::unix::fs::symlink("../a/b", d.join("deep/link")).unwrap();
+    git(d, &["add", "-A"]);
+    git(d, &["commit", "-q", "-m", "links"]);
+    let cache = tempfile::tempdir().unwrap();
+    let source = GitSource::new(cache.path()).unwrap();
+    let rev = source.resolve(&format!("file://{}", d.display()), "HEAD").await.unwrap();
+    let tree = source.open(&rev).await.unwrap();
+    assert_eq!(tree.real_path("a/b/file.yaml").unwrap().as_deref(), Some("a/b/file.yaml"));
+    assert_eq!(tree.real_path("deep/link").unwrap().as_deref(), Some("a/b"));
+    assert_eq!(tree.real_path("deep/link/file.yaml").unwrap().as_deref(), Some("a/b/file.yaml"));
+    // `up.yaml` points at `../x.yaml` from its real directory `a/b`, not from `deep/link`.
+    assert_eq!(tree.real_path("deep/link/up.yaml").unwrap().as_deref(), Some("a/x.yaml"));
+    assert_eq!(tree.read_to_string("deep/link/up.yaml").unwrap(), "x: 1\n");
+    assert_eq!(tree.real_path("deep/missing").unwrap(), None);
+    // The same over a directory on disk.
+    let disk = gitops_core::DirTree::new(d).unwrap();
+    assert_eq!(disk.real_path("deep/link/up.yaml").unwrap().as_deref(), Some("a/x.yaml"));
+    assert_eq!(disk.real_path("deep/link/file.yaml").unwrap().as_deref(), Some("a/b/file.yaml"));
+}

@@ -91,15 +91,21 @@ pub(crate) type HelmError = String;
 /// its path and bytes.
 pub(crate) type ReadFile<'a> = &'a dyn Fn(&str) -> Result<(String, Vec<u8>), HelmError>;
 
-/// Copies a directory of the tree to disk.
-fn copy_out(tree: &dyn FileTree, from: &str, to: &Path) -> Result<(), HelmError> {
+/// Copies a directory of the tree to disk; a file whose real location the load restrictor
+/// does not allow (a symlink out of the kustomization's root) is refused.
+fn copy_out(tree: &dyn FileTree, from: &str, to: &Path, allowed: &dyn Fn(&str) -> bool) -> Result<(), HelmError> {
     std::fs::create_dir_all(to).map_err(|e| format!("{}: {e}", to.display()))?;
     for entry in tree.list(from).map_err(|e| e.to_string())? {
         let src = join(from, &entry.name).map_err(|e| e.to_string())?;
         let dst = to.join(&entry.name);
         match entry.kind {
-            EntryKind::Dir => copy_out(tree, &src, &dst)?,
+            EntryKind::Dir => copy_out(tree, &src, &dst, allowed)?,
             EntryKind::File => {
+                if !allowed(&src) {
+                    return Err(format!(
+                        "security; file {src:?} of the chart is a symlink to a file outside the kustomization's root"
+                    ));
+                }
                 let bytes = tree.read(&src).map_err(|e| e.to_string())?;
                 std::fs::write(&dst, bytes).map_err(|e| format!("{}: {e}", dst.display()))?;
             }
@@ -217,7 +223,7 @@ pub(crate) fn inflate(
     let charts_on_disk = tmp_dir.join("charts");
     let chart_dir = charts_on_disk.join(&chart.name);
     if tree.kind(&chart_in_tree).map_err(|e| e.to_string())? == Some(EntryKind::Dir) {
-        copy_out(tree, &chart_in_tree, &chart_dir)?;
+        copy_out(tree, &chart_in_tree, &chart_dir, allowed)?;
     } else if chart.repo.is_empty() {
         return Err(format!("no repo specified for pull, no chart found at '{chart_in_tree}'"));
     } else {

@@ -185,6 +185,10 @@ impl FileTree for EditedTree<'_> {
     fn kind(&self, path: &str) -> gitops_core::Result<Option<EntryKind>> {
         self.inner.kind(path)
     }
+
+    fn real_path(&self, path: &str) -> gitops_core::Result<Option<String>> {
+        self.inner.real_path(path)
+    }
 }
 
 /// One resource in the accumulator, with the history Kustomize keeps of it.
@@ -509,11 +513,32 @@ fn is_remote(entry: &str) -> bool {
     entry.contains("://") || entry.starts_with("git@") || entry.starts_with("github.com/")
 }
 
+/// Kustomize's refusal of a file outside the kustomization's root.
+fn outside_root(file: &str, field: &str, path: &str, dir: &str) -> Error {
+    let root = if dir.is_empty() { "." } else { dir };
+    kerr(file, field, format!("security; file {path:?} is not in or below {root:?} (the load restrictor is RootOnly)"))
+}
+
 fn within(dir: &str, path: &str) -> bool {
     dir.is_empty() || path == dir || path.starts_with(&format!("{dir}/"))
 }
 
 impl Build<'_> {
+    /// Whether `path` may be read from the kustomization in `dir`: always when the load
+    /// restrictor is lifted; otherwise only when the file's real location (every symlink
+    /// resolved) is in or below the kustomization's real directory, as Kustomize checks it.
+    fn loadable(&self, dir: &str, path: &str) -> bool {
+        if self.restrictor == LoadRestrictor::None {
+            return true;
+        }
+        if !within(dir, path) {
+            return false;
+        }
+        // A path that does not resolve is judged as written; reading it gives the error.
+        let real = |p: &str| self.tree.real_path(p).ok().flatten().unwrap_or_else(|| p.to_string());
+        within(&real(dir), &real(path))
+    }
+
     /// Notes that resources were read at entry `index` of this kustomization (the entries
     /// past the resources: generators, then components).
     fn resources_read_at(&self, index: usize) {
@@ -593,15 +618,8 @@ impl Build<'_> {
             return Ok((entry.to_string(), bytes));
         }
         let p = join(dir, entry).map_err(|_| kerr(file, field, format!("{entry:?} is outside the repository")))?;
-        if self.restrictor == LoadRestrictor::RootOnly && !within(dir, &p) {
-            return Err(kerr(
-                file,
-                field,
-                format!(
-                    "security; file {p:?} is not in or below {:?} (the load restrictor is RootOnly)",
-                    if dir.is_empty() { "." } else { dir }
-                ),
-            ));
+        if !self.loadable(dir, &p) {
+            return Err(outside_root(file, field, &p, dir));
         }
         match self.tree.read(&p) {
             Ok(b) => Ok((p, b)),
@@ -619,14 +637,22 @@ impl Build<'_> {
         expect: Expect,
         cfg: &mut TransformerConfig,
     ) -> Result<(String, Kustomization), Error> {
-        if self.stack.iter().any(|d| d == dir) {
+        // Kustomize knows a kustomization by its real directory, so a cycle through a
+        // symlinked directory is a cycle too.
+        let real_dir = self.tree.real_path(dir).ok().flatten().unwrap_or_else(|| dir.to_string());
+        if self.stack.contains(&real_dir) {
             let mut chain = self.stack.clone();
-            chain.push(dir.to_string());
+            chain.push(real_dir);
             return Err(Error::Cycle { chain: chain.join(" -> ") });
         }
-        self.stack.push(dir.to_string());
+        self.stack.push(real_dir);
         let id = self.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (file, k) = load_kustomization(self.tree, dir)?;
+        // Kustomize reads the kustomization file through the load restrictor and takes a
+        // refused one for a missing one.
+        if !self.loadable(dir, &file) {
+            return Err(Error::NoKustomization { dir: if dir.is_empty() { ".".into() } else { dir.into() } });
+        }
         if self.position.is_empty() && self.stack.len() == 1 {
             self.record_transformations = k.build_metadata.iter().any(|b| b == "transformerAnnotations");
         }
@@ -859,7 +885,7 @@ impl Build<'_> {
                 let chart: crate::helm::HelmChart = serde_path_to_error::deserialize(v.clone())
                     .map_err(|e| kerr(&file, format!("{field}.{}", e.path()), e.into_inner().to_string()))?;
                 let read = |entry: &str| self.read_file(dir, &file, &field, entry).map_err(|e| e.to_string());
-                let allowed = |p: &str| self.restrictor == LoadRestrictor::None || within(dir, p);
+                let allowed = |p: &str| self.loadable(dir, p);
                 let objects = crate::helm::inflate(helm, self.tree, dir, &globals, &chart, &read, &allowed)
                     .map_err(|e| kerr(&file, &field, e))?;
                 for obj in objects {
@@ -1309,8 +1335,7 @@ impl Build<'_> {
         if !looks_inline {
             let p = join(dir, entry).ok();
             if let Some(p) = p
-                && (self.tree.kind(&p)? == Some(EntryKind::File)
-                    || self.restrictor == LoadRestrictor::RootOnly && !within(dir, &p))
+                && (self.tree.kind(&p)? == Some(EntryKind::File) || !self.loadable(dir, &p))
             {
                 let (p, bytes) = self.read_file(dir, file, field, entry)?;
                 let text = String::from_utf8(bytes).map_err(|_| kerr(file, field, format!("{p}: not valid UTF-8")))?;

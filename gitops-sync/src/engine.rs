@@ -58,6 +58,9 @@ pub struct SyncOptions {
     pub concurrency: usize,
     /// How long a hook may run, and how long PostSync waits for health.
     pub hook_timeout: Duration,
+    /// The commit being synced: part of the name given to a hook that has only
+    /// `metadata.generateName`, as Argo CD names it.
+    pub revision: String,
 }
 
 impl SyncOptions {
@@ -77,6 +80,7 @@ impl SyncOptions {
             server_side_diff: false,
             concurrency: 8,
             hook_timeout: Duration::from_secs(300),
+            revision: String::new(),
         }
     }
 }
@@ -191,8 +195,9 @@ pub fn kind_rank(kind: &str, group: &str) -> usize {
     if builtin { ORDER.len() + LATER.len() } else { ORDER.len() + LATER.len() + 1 }
 }
 
+/// An object's sync wave: Argo CD's annotation, else a Helm hook's weight, else 0.
 fn wave(o: &Object) -> i64 {
-    o.annotation(SYNC_WAVE).and_then(|w| w.trim().parse().ok()).unwrap_or(0)
+    [SYNC_WAVE, HELM_HOOK_WEIGHT].iter().find_map(|a| o.annotation(a).and_then(|w| w.trim().parse().ok())).unwrap_or(0)
 }
 
 /// Sorts objects into apply order: wave, kind, namespace, name.
@@ -311,11 +316,77 @@ fn has_sync_option(o: &Object, option: &str) -> bool {
     o.annotation(SYNC_OPTIONS).is_some_and(|s| s.split(',').any(|x| x.trim().eq_ignore_ascii_case(option)))
 }
 
-/// Which hook phases an object belongs to (empty for ordinary resources).
+/// Helm's hook annotation (`pre-install`, `post-upgrade`, ...), read when Argo CD's is absent.
+pub const HELM_HOOK: &str = "helm.sh/hook";
+/// Helm's hook weight, the wave of an object without Argo CD's sync-wave annotation.
+pub const HELM_HOOK_WEIGHT: &str = "helm.sh/hook-weight";
+/// Helm's hook delete policy (`before-hook-creation`, `hook-succeeded`, `hook-failed`).
+pub const HELM_HOOK_DELETE_POLICY: &str = "helm.sh/hook-delete-policy";
+
+fn csv(text: &str) -> impl Iterator<Item = &str> {
+    text.split(',').map(str::trim).filter(|p| !p.is_empty())
+}
+
+/// Whether an object is a hook rather than a resource of the application, as Argo CD tells
+/// them apart: any `argocd.argoproj.io/hook` annotation (a lone `Skip` included: such an
+/// object is neither applied nor run), else any `helm.sh/hook` but Helm's `crd-install`. A
+/// Helm hook of a type Argo CD does not map (`test`, `pre-delete`, ...) is a hook that never
+/// runs.
+fn is_hook(o: &Object) -> bool {
+    o.annotation(HOOK).is_some() || o.annotation(HELM_HOOK).is_some_and(|h| h.trim() != "crd-install")
+}
+
+/// Which hook phases an object belongs to: Argo CD's annotation, or without it the Helm hook
+/// types mapped as Argo CD maps them (`pre-install`/`pre-upgrade` to PreSync,
+/// `post-install`/`post-upgrade` to PostSync).
 fn hook_phases(o: &Object) -> Vec<String> {
-    o.annotation(HOOK)
-        .map(|h| h.split(',').map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect())
-        .unwrap_or_default()
+    if let Some(h) = o.annotation(HOOK) {
+        return csv(h).map(str::to_string).collect();
+    }
+    let Some(h) = o.annotation(HELM_HOOK) else { return Vec::new() };
+    let mut out: Vec<String> = Vec::new();
+    for t in csv(h) {
+        let phase = match t {
+            "pre-install" | "pre-upgrade" => "PreSync",
+            "post-install" | "post-upgrade" => "PostSync",
+            _ => continue,
+        };
+        if !out.iter().any(|p| p == phase) {
+            out.push(phase.to_string());
+        }
+    }
+    out
+}
+
+/// A hook's delete policies: Argo CD's annotation, else Helm's mapped, else
+/// `BeforeHookCreation`.
+fn hook_delete_policies(o: &Object) -> Vec<String> {
+    if let Some(p) = o.annotation(HOOK_DELETE_POLICY) {
+        return csv(p).map(str::to_string).collect();
+    }
+    let helm: Vec<String> = o
+        .annotation(HELM_HOOK_DELETE_POLICY)
+        .map(|p| {
+            csv(p)
+                .filter_map(|x| match x {
+                    "before-hook-creation" => Some("BeforeHookCreation".to_string()),
+                    "hook-succeeded" => Some("HookSucceeded".to_string()),
+                    "hook-failed" => Some("HookFailed".to_string()),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if helm.is_empty() { vec!["BeforeHookCreation".into()] } else { helm }
+}
+
+/// The name Argo CD gives a hook that has only `metadata.generateName`: the prefix, then the
+/// revision's first seven characters, the phase and the operation's start (Unix seconds),
+/// lower-cased. Deterministic within one operation, so the hook is waited on and its delete
+/// policy applied by that name, and a new operation creates a new object.
+pub fn hook_name(generate_name: &str, revision: &str, phase: &str, started_at_unix: u64) -> String {
+    let rev: String = revision.chars().take(7).collect();
+    format!("{generate_name}{}", format!("{rev}-{phase}-{started_at_unix}").to_lowercase())
 }
 
 /// An object ready to write: where it goes, what it looks like live, how it differs.
@@ -369,6 +440,7 @@ async fn run_hooks<C: Cluster>(
     hooks: &[Object],
     phase: &str,
     opts: &SyncOptions,
+    started_at: u64,
     result: &mut SyncResult,
 ) -> Result<bool, Error> {
     let apply_opts = ApplyOptions { field_manager: opts.field_manager.clone(), force: true, dry_run: false };
@@ -376,16 +448,18 @@ async fn run_hooks<C: Cluster>(
         hooks.iter().filter(|h| hook_phases(h).iter().any(|p| p == phase)).cloned().collect();
     plan(&mut ordered);
     for mut hook in ordered {
+        if hook.name().is_empty()
+            && let Some(prefix) = hook.get("/metadata/generateName").and_then(|v| v.as_str()).map(str::to_string)
+        {
+            hook.set_name(&hook_name(&prefix, &opts.revision, phase, started_at));
+        }
         let gvk = hook.gvk();
         let namespaced =
             cluster.resource(&gvk).await.map_err(|e| Error::Cluster(e.to_string()))?.is_none_or(|i| i.namespaced);
         if namespaced && hook.namespace().is_empty() {
             hook.set_namespace(&opts.namespace);
         }
-        let policies: Vec<String> = hook
-            .annotation(HOOK_DELETE_POLICY)
-            .map(|p| p.split(',').map(|x| x.trim().to_string()).collect())
-            .unwrap_or_else(|| vec!["BeforeHookCreation".into()]);
+        let policies = hook_delete_policies(&hook);
         if opts.dry_run {
             result.resources.push(
                 ResourceResult::new(hook.key(), gvk, Action::Hook, Health::Unknown)
@@ -460,7 +534,8 @@ async fn run_hooks<C: Cluster>(
 ///    `PruneLast`), pruned members last with `PruneLast`, then `PostSync` hooks once everything
 ///    is healthy; `SyncFail` hooks when something failed.
 pub async fn sync<C: Cluster>(cluster: &C, desired: Vec<Object>, opts: &SyncOptions) -> Result<SyncResult, Error> {
-    let (hooks, desired): (Vec<Object>, Vec<Object>) = desired.into_iter().partition(|o| !hook_phases(o).is_empty());
+    let started_at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let (hooks, desired): (Vec<Object>, Vec<Object>) = desired.into_iter().partition(is_hook);
     let hooks: Vec<Object> = hooks.into_iter().filter(|h| !hook_phases(h).iter().any(|p| p == "Skip")).collect();
     if desired.is_empty() && opts.prune && !opts.allow_empty {
         return Err(Error::EmptyRender { app: opts.app.clone() });
@@ -603,8 +678,8 @@ pub async fn sync<C: Cluster>(cluster: &C, desired: Vec<Object>, opts: &SyncOpti
     if !opts.dry_run && !same_metadata(previous.as_ref(), &parent) {
         with_retry(transient, || cluster.apply(&parent, &apply_opts)).await.map_err(cerr)?;
     }
-    if !hooks.is_empty() && !run_hooks(cluster, &hooks, "PreSync", opts, &mut result).await? {
-        run_hooks(cluster, &hooks, "SyncFail", opts, &mut result).await?;
+    if !hooks.is_empty() && !run_hooks(cluster, &hooks, "PreSync", opts, started_at, &mut result).await? {
+        run_hooks(cluster, &hooks, "SyncFail", opts, started_at, &mut result).await?;
         return Ok(result);
     }
 
@@ -650,7 +725,7 @@ pub async fn sync<C: Cluster>(cluster: &C, desired: Vec<Object>, opts: &SyncOpti
             }
         }
         let sync_hooks: Vec<Object> = hooks.iter().filter(|h| wave(h) == w).cloned().collect();
-        if !sync_hooks.is_empty() && !run_hooks(cluster, &sync_hooks, "Sync", opts, &mut result).await? {
+        if !sync_hooks.is_empty() && !run_hooks(cluster, &sync_hooks, "Sync", opts, started_at, &mut result).await? {
             failed = true;
         }
         if failed {
@@ -681,7 +756,7 @@ pub async fn sync<C: Cluster>(cluster: &C, desired: Vec<Object>, opts: &SyncOpti
     }
     if failed {
         if !hooks.is_empty() {
-            run_hooks(cluster, &hooks, "SyncFail", opts, &mut result).await?;
+            run_hooks(cluster, &hooks, "SyncFail", opts, started_at, &mut result).await?;
         }
         return Ok(result);
     }
@@ -698,8 +773,8 @@ pub async fn sync<C: Cluster>(cluster: &C, desired: Vec<Object>, opts: &SyncOpti
             result.resources.push(r);
             return Ok(result);
         }
-        if !run_hooks(cluster, &hooks, "PostSync", opts, &mut result).await? {
-            run_hooks(cluster, &hooks, "SyncFail", opts, &mut result).await?;
+        if !run_hooks(cluster, &hooks, "PostSync", opts, started_at, &mut result).await? {
+            run_hooks(cluster, &hooks, "SyncFail", opts, started_at, &mut result).await?;
         }
     }
     Ok(result)

@@ -39,6 +39,10 @@ impl<T: FileTree> FileTree for RecordingTree<'_, T> {
         self.note(path);
         self.inner.kind(path)
     }
+    fn real_path(&self, path: &str) -> gitops_core::Result<Option<String>> {
+        self.note(path);
+        self.inner.real_path(path)
+    }
 }
 
 /// Whether the cluster matches Git.
@@ -141,8 +145,10 @@ impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
         }
     }
 
-    fn options(&self, app: &Application, dry_run: bool) -> Result<SyncOptions, Error> {
+    fn options(&self, state: &AppState, dry_run: bool) -> Result<SyncOptions, Error> {
+        let app = &state.app;
         let mut o = SyncOptions::new(&app.metadata.name, app.namespace());
+        o.revision = state.revision.as_ref().map(|r| r.commit.clone()).unwrap_or_default();
         o.ignore = app.ignore_rules()?;
         o.field_manager = self.field_manager.clone();
         o.prune = app.prune();
@@ -239,7 +245,7 @@ impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
         state.status.revision = Some(rev.commit.clone());
         state.revision = Some(rev);
         let dry_run = !state.app.automated();
-        engine::sync(&self.cluster, state.desired.clone(), &self.options(&state.app, dry_run)?).await
+        engine::sync(&self.cluster, state.desired.clone(), &self.options(state, dry_run)?).await
     }
 
     /// Records what a sync did as a core/v1 Event (nothing for a pass that changed nothing).
@@ -311,7 +317,7 @@ impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
         if !state.app.self_heal() || state.revision.is_none() {
             return Ok(None);
         }
-        let outcome = engine::sync(&self.cluster, state.desired.clone(), &self.options(&state.app, false)?).await;
+        let outcome = engine::sync(&self.cluster, state.desired.clone(), &self.options(state, false)?).await;
         self.record_event(&state.app, "SelfHeal", &outcome, state.status.revision.as_deref()).await;
         let r = outcome?;
         state.status.health = r.health();

@@ -232,3 +232,67 @@ async fn an_interrupted_sync_is_completed_by_the_next_one() {
         ]
     );
 }
+
+/// Hooks with only `metadata.generateName` are named as Argo CD names them (prefix, the
+/// revision's first seven characters, the phase and the operation's start), waited on by that
+/// name and their delete policy applied to it; plain manifests with Helm hook annotations are
+/// hooks too, mapped as Argo CD maps them (pre-install to PreSync, post-upgrade to PostSync,
+/// Helm's delete policies and weights), and Helm hook types Argo CD does not map never run.
+#[tokio::test]
+async fn generate_name_and_helm_hooks_run_as_argo_cd_runs_them() {
+    let (_t, c) = cluster(Simulation::Healthy).await;
+    let with_generate_name = |prefix: &str, annotations: serde_json::Value| {
+        obj(json!({"apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"generateName": prefix, "annotations": annotations},
+            "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "run", "image": "busybox"}]}}}}))
+    };
+    let desired = vec![
+        deployment("web"),
+        with_generate_name("upgrade-sql-schema-", json!({"argocd.argoproj.io/hook": "PreSync"})),
+        with_generate_name(
+            "helm-pre-",
+            json!({"helm.sh/hook": "pre-install,pre-upgrade", "helm.sh/hook-delete-policy": "hook-succeeded",
+                   "helm.sh/hook-weight": "-5"}),
+        ),
+        with_generate_name("helm-post-", json!({"helm.sh/hook": "post-upgrade"})),
+        obj(json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "chart-test", "annotations": {"helm.sh/hook": "test"}},
+            "spec": {"containers": [{"name": "t", "image": "busybox"}]}})),
+        obj(json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "crd-like", "annotations": {"helm.sh/hook": "crd-install"}}, "data": {"a": "b"}})),
+    ];
+    let mut o = opts();
+    o.revision = "0A1b2c3d4e5f60718293a4b5c6d7e8f901234567".into();
+    let before = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let r = engine::sync(&c, desired, &o).await.unwrap();
+    let after = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let hooks: Vec<&str> =
+        r.resources.iter().filter(|x| x.action == Action::Hook).map(|x| x.key.name.as_str()).collect();
+    assert_eq!(hooks.len(), 3, "{r:?}");
+    let named = |prefix: &str, phase: &str| {
+        let name = hooks.iter().find(|n| n.starts_with(prefix)).unwrap_or_else(|| panic!("{prefix}: {hooks:?}"));
+        let rest = name.strip_prefix(&format!("{prefix}0a1b2c3-{phase}-")).unwrap_or_else(|| panic!("{name}"));
+        let t: u64 = rest.parse().unwrap_or_else(|_| panic!("{name}"));
+        assert!((before..=after).contains(&t), "{name}");
+        name.to_string()
+    };
+    let argo = named("upgrade-sql-schema-", "presync");
+    let helm_pre = named("helm-pre-", "presync");
+    let helm_post = named("helm-post-", "postsync");
+    // The Helm weight orders the two PreSync hooks: -5 before 0.
+    let position = |n: &str| r.resources.iter().position(|x| x.key.name == n).unwrap();
+    assert!(position(&helm_pre) < position(&argo), "{r:?}");
+    assert!(position("web") < position(&helm_post), "{r:?}");
+    assert!(r.resources.iter().filter(|x| x.action == Action::Hook).all(|x| x.health == Health::Current), "{r:?}");
+    let jobs = GroupVersionKind::new("batch", "v1", "Job");
+    assert!(c.get(&jobs, "shop", &argo).await.unwrap().is_some(), "the default policy keeps the hook");
+    assert!(c.get(&jobs, "shop", &helm_pre).await.unwrap().is_none(), "hook-succeeded deleted it by its name");
+    let pods = GroupVersionKind::new("", "v1", "Pod");
+    assert!(c.get(&pods, "shop", "chart-test").await.unwrap().is_none(), "a Helm test hook never runs");
+    let cms = GroupVersionKind::new("", "v1", "ConfigMap");
+    assert!(c.get(&cms, "shop", "crd-like").await.unwrap().is_some(), "crd-install is not a hook");
+    assert_eq!(
+        engine::hook_name("migrate-", "ABCDEF0123", "PreSync", 1700000000),
+        "migrate-abcdef0-presync-1700000000"
+    );
+}
