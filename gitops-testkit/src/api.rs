@@ -55,6 +55,16 @@ impl ApiError {
         )
     }
 
+    /// 403 from an admission plugin: `pods "x" is forbidden: reason`.
+    pub fn forbidden(plural: &str, name: &str, reason: &str) -> Self {
+        Self::new(
+            403,
+            "Forbidden",
+            format!("{plural} \"{name}\" is forbidden: {reason}"),
+            Some(json!({"name": name, "kind": plural})),
+        )
+    }
+
     /// 400.
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(400, "BadRequest", message, None)
@@ -81,7 +91,10 @@ impl ApiError {
         } else {
             format!("{qualified} \"{name}\" is invalid: [{}]", texts.join(", "))
         };
-        let mut details = json!({"name": name, "kind": kind, "causes": causes.iter().map(|(r, f, m)| json!({"reason": r, "message": m, "field": f})).collect::<Vec<_>>()});
+        let mut details = json!({"kind": kind, "causes": causes.iter().map(|(r, f, m)| json!({"reason": r, "message": m, "field": f})).collect::<Vec<_>>()});
+        if !name.is_empty() {
+            details["name"] = json!(name);
+        }
         if !group.is_empty() {
             details["group"] = json!(group);
         }
@@ -113,6 +126,27 @@ pub struct Event {
     pub namespace: String,
     /// The object after the change (before it, for deletions, with the new resourceVersion).
     pub object: Value,
+    /// For `MODIFIED`: the object before the change, at the new resourceVersion. A filtered
+    /// watch that matched it but not `object` sees the change as `DELETED` of this state.
+    pub old: Option<Value>,
+}
+
+impl Event {
+    /// How a watch filtered by selectors sees this change, as the real watch cache shows it:
+    /// an object entering the selection is `ADDED`, one leaving it `DELETED` (carrying its last
+    /// matching state at the new resourceVersion), changes outside it nothing.
+    pub fn as_seen(&self, matches: impl Fn(&Value) -> bool) -> Option<(&'static str, &Value)> {
+        let now = matches(&self.object);
+        match (self.kind, &self.old) {
+            ("MODIFIED", Some(old)) => match (matches(old), now) {
+                (true, true) => Some(("MODIFIED", &self.object)),
+                (false, true) => Some(("ADDED", &self.object)),
+                (true, false) => Some(("DELETED", old)),
+                (false, false) => None,
+            },
+            (kind, _) => now.then_some((kind, &self.object)),
+        }
+    }
 }
 
 type Key = (String, String, String, String);
@@ -354,11 +388,11 @@ impl State {
         let ns = meta_str(&v, "namespace").to_string();
         let name = meta_str(&v, "name").to_string();
         let key = Self::key(res, &ns, &name);
-        if kind == "DELETED" {
-            self.objects.remove(&key);
-        } else {
-            self.objects.insert(key, v.clone());
-        }
+        let previous = if kind == "DELETED" { self.objects.remove(&key) } else { self.objects.insert(key, v.clone()) };
+        let old = previous.filter(|_| kind == "MODIFIED").map(|mut o| {
+            meta_mut(&mut o).insert("resourceVersion".into(), json!(self.rv.to_string()));
+            self.render(res, &o)
+        });
         let event = Event {
             rv: self.rv,
             kind,
@@ -366,6 +400,7 @@ impl State {
             plural: res.plural.clone(),
             namespace: ns,
             object: self.render(res, &v),
+            old,
         };
         self.history.push_back(event.clone());
         while self.history.len() > HISTORY {
@@ -474,17 +509,15 @@ impl State {
                     ));
                 }
             }
-            for (i, c) in
-                v.pointer("/spec/template/spec/containers").and_then(Value::as_array).into_iter().flatten().enumerate()
-            {
-                if c.get("image").and_then(Value::as_str).is_none_or(str::is_empty) {
-                    causes.push((
-                        "FieldValueRequired".into(),
-                        format!("spec.template.spec.containers[{i}].image"),
-                        "Required value".into(),
-                    ));
-                }
+            if let Some(spec) = v.pointer("/spec/template/spec") {
+                causes.extend(crate::admission::pod_spec_causes("spec.template.spec", spec, &["Always"]));
             }
+        }
+        if res.group.is_empty()
+            && res.kind == "Pod"
+            && let Some(spec) = v.get("spec")
+        {
+            causes.extend(crate::admission::pod_spec_causes("spec", spec, &["Always", "OnFailure", "Never"]));
         }
         if causes.is_empty() { Ok(()) } else { Err(ApiError::invalid(&res.kind, &res.group, name, causes)) }
     }
@@ -536,6 +569,12 @@ impl State {
         apply_entries: Option<Vec<managed::Entry>>,
     ) -> Result<Value, ApiError> {
         if let Some(old) = old {
+            if res.group.is_empty() && res.kind == "Pod" {
+                let causes = crate::admission::pod_update_causes(old, &mut new);
+                if !causes.is_empty() {
+                    return Err(ApiError::invalid(&res.kind, &res.group, meta_str(old, "name"), causes));
+                }
+            }
             check_immutable(res, old, &new)?;
         }
         let time = now();
@@ -719,8 +758,17 @@ impl State {
             m.remove("status");
         }
         let entries = self.update_entries(res, None, &body, opts, None, &now());
-        let new = self.prepare_new(res, target, body);
-        self.finish_write(res, None, new, opts, None, Some(entries))
+        let mut new = self.prepare_new(res, target, body);
+        if res.kind == "Pod" && res.group.is_empty() {
+            let suffix: String = self.uid().chars().filter(char::is_ascii_alphanumeric).take(5).collect();
+            let name = meta_str(&new, "name").to_string();
+            self.admit_pod(&mut new, &target.namespace, &name, &suffix)?;
+        }
+        let out = self.finish_write(res, None, new, opts, None, Some(entries))?;
+        if res.kind == "Namespace" && res.group.is_empty() && !opts.dry_run {
+            self.populate_namespace(meta_str(&out, "name"));
+        }
+        Ok(out)
     }
 
     /// PUT (the main resource or a subresource).
@@ -1051,18 +1099,8 @@ impl State {
                 meta["remainingItemCount"] = json!(remaining);
             }
         }
-        // Built-in lists carry their items without apiVersion and kind; custom resources
-        // (served as unstructured data) keep them, and always say `continue`.
-        let items: Vec<Value> = items
-            .into_iter()
-            .map(|mut v| {
-                if let (false, Some(m)) = (res.custom, v.as_object_mut()) {
-                    m.remove("apiVersion");
-                    m.remove("kind");
-                }
-                v
-            })
-            .collect();
+        let items = list_items(res, items);
+        // Custom resources' lists always say `continue`.
         if res.custom && meta.get("continue").is_none() {
             meta["continue"] = json!("");
         }
@@ -1146,18 +1184,18 @@ impl State {
         fields: &FieldSelector,
         dry_run: bool,
     ) -> Result<Value, ApiError> {
+        // The answer lists what was selected, as it was before this deletion (objects held by
+        // finalizers included, and again on a second call).
         let victims = self.select(res, namespace, labels, fields);
-        let mut items = Vec::new();
-        for v in victims {
+        for v in &victims {
             let t = Target {
-                namespace: meta_str(&v, "namespace").into(),
-                name: meta_str(&v, "name").into(),
+                namespace: meta_str(v, "namespace").into(),
+                name: meta_str(v, "name").into(),
                 subresource: String::new(),
             };
-            if let Ok(out) = self.delete(res, &t, None, dry_run) {
-                items.push(out);
-            }
+            self.delete(res, &t, None, dry_run)?;
         }
+        let items = list_items(res, victims);
         Ok(
             json!({"kind": format!("{}List", res.kind), "apiVersion": res.api_version(), "metadata": {"resourceVersion": self.rv.to_string()}, "items": items}),
         )
@@ -1413,6 +1451,7 @@ fn check_immutable(res: &Resource, old: &Value, new: &Value) -> Result<(), ApiEr
         ("apps", "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet") => &["/spec/selector"],
         ("batch", "Job") => &["/spec/selector", "/spec/template"],
         ("", "Service") => &["/spec/clusterIP"],
+        ("", "Secret") => &["/type"],
         _ => &[],
     };
     for f in fields {
@@ -1448,6 +1487,21 @@ fn check_immutable(res: &Resource, old: &Value, new: &Value) -> Result<(), ApiEr
         }
     }
     Ok(())
+}
+
+/// A list's items: built-in kinds' without apiVersion and kind (the real server lists typed
+/// objects), custom resources' (unstructured data) as they are.
+fn list_items(res: &Resource, items: Vec<Value>) -> Vec<Value> {
+    items
+        .into_iter()
+        .map(|mut v| {
+            if let (false, Some(m)) = (res.custom, v.as_object_mut()) {
+                m.remove("apiVersion");
+                m.remove("kind");
+            }
+            v
+        })
+        .collect()
 }
 
 /// Go drops empty maps and lists of ObjectMeta (`omitempty`).
@@ -1533,15 +1587,58 @@ fn prune_and_default(v: &mut Value, schema: &Value) {
     }
 }
 
-/// Field selectors on `metadata.name` and `metadata.namespace`.
+/// A field selector: `metadata.name` and `metadata.namespace` for every kind, plus the fields
+/// each built-in kind registers with the real server (Secret `type`, Pod `spec.nodeName`, Event
+/// `involvedObject.*`, ...).
 #[derive(Clone, Debug, Default)]
 pub struct FieldSelector {
     reqs: Vec<(String, bool, String)>,
 }
 
+/// The fields a kind can be selected by besides `metadata.name`/`metadata.namespace`, for the
+/// kinds that register field label conversions (they answer unknown fields with "field label
+/// not supported"); `None` for the others (answered with the list of the two metadata fields).
+fn selectable_fields(group: &str, kind: &str) -> Option<&'static [&'static str]> {
+    Some(match (group, kind) {
+        ("", "Pod") => &[
+            "spec.nodeName",
+            "spec.restartPolicy",
+            "spec.schedulerName",
+            "spec.serviceAccountName",
+            "spec.hostNetwork",
+            "status.phase",
+            "status.podIP",
+            "status.podIPs",
+            "status.nominatedNodeName",
+        ],
+        ("", "Secret") => &["type"],
+        ("", "Event") => &[
+            "involvedObject.kind",
+            "involvedObject.namespace",
+            "involvedObject.name",
+            "involvedObject.uid",
+            "involvedObject.apiVersion",
+            "involvedObject.resourceVersion",
+            "involvedObject.fieldPath",
+            "reason",
+            "reportingComponent",
+            "source",
+            "type",
+        ],
+        ("", "Service") => &["spec.clusterIP", "spec.type"],
+        ("", "Namespace") => &["status.phase"],
+        ("", "Node") => &["spec.unschedulable"],
+        ("", "ReplicationController") | ("apps", "ReplicaSet") => &["status.replicas"],
+        ("batch", "Job") => &["status.successful"],
+        ("certificates.k8s.io", "CertificateSigningRequest") => &["spec.signerName"],
+        _ => return None,
+    })
+}
+
 impl FieldSelector {
-    /// Parses a field selector; unknown fields are an error, as for built-in kinds.
-    pub fn parse(s: &str) -> Result<Self, ApiError> {
+    /// Parses a field selector for a kind; a field the kind does not offer is the real
+    /// server's error.
+    pub fn parse(s: &str, group: &str, kind: &str) -> Result<Self, ApiError> {
         let mut reqs = Vec::new();
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (field, eq, value) = if let Some((f, v)) = part.split_once("!=") {
@@ -1553,9 +1650,15 @@ impl FieldSelector {
             };
             let field = field.trim();
             if field != "metadata.name" && field != "metadata.namespace" {
-                return Err(ApiError::bad_request(format!(
-                    "\"{field}\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""
-                )));
+                match selectable_fields(group, kind) {
+                    Some(known) if known.contains(&field) => {}
+                    Some(_) => return Err(ApiError::bad_request(format!("field label not supported: {field}"))),
+                    None => {
+                        return Err(ApiError::bad_request(format!(
+                            "\"{field}\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""
+                        )));
+                    }
+                }
             }
             reqs.push((field.to_string(), eq, value.trim().to_string()));
         }
@@ -1567,11 +1670,24 @@ impl FieldSelector {
         self.reqs.is_empty()
     }
 
-    /// Whether an object matches.
+    /// Whether an object matches. A missing field reads as the empty string, booleans and
+    /// numbers as their text (as the real server's field sets hold them).
     pub fn matches(&self, v: &Value) -> bool {
         self.reqs.iter().all(|(f, eq, val)| {
-            let actual = meta_str(v, f.trim_start_matches("metadata."));
-            (actual == val) == *eq
+            let pointer = format!("/{}", f.replace('.', "/"));
+            let actual = match v.pointer(&pointer) {
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Bool(b)) => b.to_string(),
+                Some(Value::Number(n)) => n.to_string(),
+                Some(Value::Array(items)) if f == "status.podIPs" => {
+                    // Any of the pod's IPs matches.
+                    return items.iter().any(|i| i.get("ip").and_then(Value::as_str) == Some(val.as_str())) == *eq;
+                }
+                // Booleans the server defaults to false read as such.
+                None if f == "spec.hostNetwork" || f == "spec.unschedulable" => "false".into(),
+                _ => String::new(),
+            };
+            (actual == *val) == *eq
         })
     }
 }

@@ -102,11 +102,33 @@ pub fn apply_defaults(group: &str, kind: &str, v: &mut Value) {
             pod_template(js);
         }
         ("", "Pod") => {
+            // A condition's times are Go structs, written as null when unset.
+            for c in root
+                .get_mut("status")
+                .and_then(|s| s.get_mut("conditions"))
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
+                let c = obj(c);
+                default(c, "lastProbeTime", Value::Null);
+                default(c, "lastTransitionTime", Value::Null);
+            }
             let spec = obj(child(root, "spec"));
             pod_spec(spec);
             default(spec, "enableServiceLinks", json!(true));
-            default(spec, "preemptionPolicy", json!("PreemptLowerPriority"));
-            default(spec, "priority", json!(0));
+            // Requests default to the limits.
+            for list in ["initContainers", "containers"] {
+                for c in spec.get_mut(list).and_then(Value::as_array_mut).into_iter().flatten() {
+                    let Some(limits) = c.pointer("/resources/limits").and_then(Value::as_object).cloned() else {
+                        continue;
+                    };
+                    let requests = obj(child(obj(child(obj(c), "resources")), "requests"));
+                    for (k, v) in limits {
+                        requests.entry(k).or_insert(v);
+                    }
+                }
+            }
         }
         ("", "PodTemplate") => {
             let t = obj(child(root, "template"));
@@ -381,6 +403,16 @@ pub fn allocate(group: &str, kind: &str, v: &mut Value, uid: &str, ip: &str, nod
         ),
         ("networking.k8s.io", "Ingress") => default(root, "status", json!({"loadBalancer": {}})),
         ("", "Pod") => default(root, "status", json!({"phase": "Pending", "qosClass": "BestEffort"})),
+        ("", "Event") => {
+            // Go writes these fields of the typed Event even when empty; being zero values,
+            // they are no writer's fields.
+            default(root, "source", json!({}));
+            for t in ["firstTimestamp", "lastTimestamp", "eventTime"] {
+                default(root, t, Value::Null);
+            }
+            default(root, "reportingComponent", json!(""));
+            default(root, "reportingInstance", json!(""));
+        }
         ("apiextensions.k8s.io", "CustomResourceDefinition") => {
             let stored: Vec<Value> = root
                 .get("spec")

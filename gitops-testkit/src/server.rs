@@ -252,16 +252,13 @@ pub async fn handle(shared: Shared, method: Method, uri: Uri, headers: HeaderMap
     let manager = q.get("fieldManager").cloned();
     let labels = match LabelSelector::parse(q.get("labelSelector").map(String::as_str).unwrap_or("")) {
         Ok(l) => l,
-        Err(_) => {
-            return error_response(&ApiError::bad_request(
-                "unable to parse requirement: found '=', expected: identifier",
-            ));
-        }
+        Err(e) => return error_response(&ApiError::bad_request(e)),
     };
-    let fields = match FieldSelector::parse(q.get("fieldSelector").map(String::as_str).unwrap_or("")) {
-        Ok(f) => f,
-        Err(e) => return error_response(&e),
-    };
+    let fields =
+        match FieldSelector::parse(q.get("fieldSelector").map(String::as_str).unwrap_or(""), &res.group, &res.kind) {
+            Ok(f) => f,
+            Err(e) => return error_response(&e),
+        };
     let verb_allowed = |verb: &str| {
         if target.subresource.is_empty() {
             res.verbs.iter().any(|v| v == verb)
@@ -289,6 +286,11 @@ pub async fn handle(shared: Shared, method: Method, uri: Uri, headers: HeaderMap
     }
     let is_watch =
         method == Method::GET && target.name.is_empty() && q.get("watch").is_some_and(|w| w == "1" || w == "true");
+    if verb == "list"
+        && let Err(e) = validate_list_options(&q, is_watch)
+    {
+        return error_response(&e);
+    }
     let fault = {
         let mut st = shared.lock().expect("state lock");
         let dry_run = q.get("dryRun").is_some_and(|d| d == "All");
@@ -455,6 +457,83 @@ fn resolve(state: &State, group: &str, version: &str, rest: &[&str]) -> Option<(
     }
 }
 
+/// The list and watch options' combination rules of the real server (resourceVersionMatch and
+/// sendInitialEvents), with its messages.
+fn validate_list_options(q: &HashMap<String, String>, watch: bool) -> Result<(), ApiError> {
+    let rv = q.get("resourceVersion").map(String::as_str).unwrap_or("");
+    let matching = q.get("resourceVersionMatch").map(String::as_str).unwrap_or("");
+    let cont = q.get("continue").is_some_and(|c| !c.is_empty());
+    let initial = q.contains_key("sendInitialEvents");
+    let forbidden =
+        |field: &str, text: &str| ("FieldValueForbidden".to_string(), field.to_string(), format!("Forbidden: {text}"));
+    let unsupported = |value: &str, allowed: &str| {
+        (
+            "FieldValueNotSupported".to_string(),
+            "resourceVersionMatch".to_string(),
+            format!("Unsupported value: \"{value}\": supported values: {allowed}"),
+        )
+    };
+    let mut causes = Vec::new();
+    if watch {
+        if initial && matching != "NotOlderThan" {
+            causes.push(forbidden(
+                "resourceVersionMatch",
+                "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+            ));
+        }
+        if !matching.is_empty() {
+            if !initial {
+                causes.push(forbidden(
+                    "resourceVersionMatch",
+                    "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
+                ));
+            }
+            if matching != "NotOlderThan" {
+                causes.push(unsupported(matching, "\"NotOlderThan\""));
+            }
+            if cont {
+                causes.push(forbidden(
+                    "resourceVersionMatch",
+                    "resourceVersionMatch is forbidden when continue is provided",
+                ));
+            }
+        }
+    } else {
+        if !matching.is_empty() {
+            if rv.is_empty() {
+                causes.push(forbidden(
+                    "resourceVersionMatch",
+                    "resourceVersionMatch is forbidden unless resourceVersion is provided",
+                ));
+            }
+            if cont {
+                causes.push(forbidden(
+                    "resourceVersionMatch",
+                    "resourceVersionMatch is forbidden when continue is provided",
+                ));
+            }
+            if matching != "Exact" && matching != "NotOlderThan" {
+                causes.push(unsupported(matching, "\"Exact\", \"NotOlderThan\", \"\""));
+            }
+            if matching == "Exact" && rv == "0" {
+                causes.push(forbidden(
+                    "resourceVersionMatch",
+                    "resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"",
+                ));
+            }
+        }
+        if initial {
+            causes.push(forbidden("sendInitialEvents", "sendInitialEvents is forbidden for list"));
+        }
+    }
+    if causes.is_empty() { Ok(()) } else { Err(ApiError::invalid("ListOptions", "meta.k8s.io", "", causes)) }
+}
+
+/// Whether an object is in a watch's selection.
+fn selected(labels: &LabelSelector, fields: &FieldSelector, object: &Value) -> bool {
+    labels.matches(object.pointer("/metadata/labels").and_then(Value::as_object)) && fields.matches(object)
+}
+
 fn event_json(kind: &str, object: &Value) -> Bytes {
     let mut line = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
     line.push(b'\n');
@@ -486,7 +565,9 @@ async fn watch(
                 initial.push(event_json("ADDED", &v));
             }
             start_rv = state.resource_version();
-            if send_initial {
+            // Without a resourceVersion, a client that accepts bookmarks is told where the
+            // initial events end too.
+            if send_initial || (rv_param.is_empty() && bookmarks) {
                 let bm = json!({"kind": res.kind, "apiVersion": res.api_version(), "metadata": {"resourceVersion": start_rv.to_string(), "annotations": {"k8s.io/initial-events-end": "true"}}});
                 initial.push(event_json("BOOKMARK", &bm));
             }
@@ -504,10 +585,8 @@ async fn watch(
                     .expect("response");
             }
             for e in state.events_since(rv).into_iter().filter(matches) {
-                if labels.matches(e.object.pointer("/metadata/labels").and_then(Value::as_object))
-                    && fields.matches(&e.object)
-                {
-                    initial.push(event_json(e.kind, &e.object));
+                if let Some((kind, object)) = e.as_seen(|o| selected(&labels, &fields, o)) {
+                    initial.push(event_json(kind, object));
                 }
             }
             start_rv = state.resource_version();
@@ -538,8 +617,8 @@ async fn watch(
                         if e.rv <= start_rv { continue; }
                         last_rv = e.rv;
                         if e.group != res2.group || e.plural != res2.plural || (!namespace.is_empty() && e.namespace != namespace) { continue; }
-                        if !labels.matches(e.object.pointer("/metadata/labels").and_then(Value::as_object)) || !fields.matches(&e.object) { continue; }
-                        if tx.send(Ok(event_json(e.kind, &e.object))).await.is_err() { return; }
+                        let Some((kind, object)) = e.as_seen(|o| selected(&labels, &fields, o)) else { continue };
+                        if tx.send(Ok(event_json(kind, object))).await.is_err() { return; }
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
                         let status = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": "the watch fell behind", "reason": "Expired", "code": 410});
