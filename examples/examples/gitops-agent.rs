@@ -8,12 +8,18 @@ use std::time::Duration;
 use gitops_examples::agent::{Agent, Config};
 use gitops_examples::args::{Arg, Args};
 
-const USAGE: &str = "usage: gitops-agent --app FILE|DIR [--app ...] [flags]
+const USAGE: &str = "usage: gitops-agent (--app FILE|DIR | --app-namespace NS) [...] [flags]
 
 Keeps clusters equal to Git, configured by Argo CD Application manifests: fetches each
 application's repository, renders its path (Kustomize or plain manifests), unseals
 SealedSecrets, diffs against the cluster, applies with server-side apply, prunes what left
 Git (ApplySet), and reverts manual drift as soon as the watch sees it.
+
+applications:
+  --app FILE|DIR           Application manifests (repeatable)
+  --app-namespace NS       reconcile the Application resources of namespace NS, as Argo CD's
+                           application controller does: status, .operation, refresh,
+                           finalizers (repeatable; mixes with --app)
 
 cluster:
   --kubeconfig FILE        kubeconfig (else KUBECONFIG, else in-cluster config)
@@ -79,6 +85,7 @@ fn parse() -> Result<Option<(Config, String)>, String> {
                 return Ok(None);
             }
             "--app" => c.apps.push(PathBuf::from(args.value(&flag, inline)?)),
+            "--app-namespace" => c.app_namespaces.push(args.value(&flag, inline)?),
             "--kubeconfig" => c.kubeconfig = Some(PathBuf::from(args.value(&flag, inline)?)),
             "--context" => c.context = Some(args.value(&flag, inline)?),
             "--embedded" => c.embedded = true,
@@ -128,8 +135,8 @@ fn parse() -> Result<Option<(Config, String)>, String> {
             other => return Err(format!("unknown flag: {other}")),
         }
     }
-    if c.apps.is_empty() {
-        return Err("--app is required".into());
+    if c.apps.is_empty() && c.app_namespaces.is_empty() {
+        return Err("--app or --app-namespace is required".into());
     }
     if c.wait && !c.once {
         return Err("--wait goes with --once".into());

@@ -27,6 +27,8 @@ pub type Error = Box<dyn std::error::Error + Send + Sync>;
 pub struct Config {
     /// Application manifests: files, or directories of `*.yaml`/`*.yml`.
     pub apps: Vec<PathBuf>,
+    /// Namespaces whose Application resources are reconciled (the controller mode).
+    pub app_namespaces: Vec<String>,
     /// A kubeconfig file (else `KUBECONFIG`, else in-cluster).
     pub kubeconfig: Option<PathBuf>,
     /// The kubeconfig context (else its current one).
@@ -66,6 +68,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             apps: Vec::new(),
+            app_namespaces: Vec::new(),
             kubeconfig: None,
             context: None,
             embedded: false,
@@ -248,7 +251,13 @@ pub struct Agent {
     pub metrics: Arc<Mutex<Metrics>>,
     /// The embedded server, when started.
     pub embedded: Option<gitops_testkit::TestCluster>,
+    /// The controller of Application resources, with `--app-namespace`.
+    pub controller: Option<Arc<AgentController>>,
 }
+
+/// The agent's controller of Application resources.
+pub type AgentController =
+    gitops_sync::ApplicationController<TimedSource<GitSource>, AutoRenderer, SealedSecretsDecryptor>;
 
 /// Connects as the flags say: the embedded server, a kubeconfig (and context), or the inferred
 /// configuration (KUBECONFIG, in-cluster); fails clearly when the cluster does not answer.
@@ -343,7 +352,15 @@ impl Agent {
         reconciler.field_manager = config.field_manager.clone();
         let options = ManagerOptions { concurrency: config.concurrency, ..ManagerOptions::default() };
         let manager = Arc::new(Manager::new(reconciler, apps, options));
-        Ok(Self { manager, cluster, metrics, embedded })
+        let controller = (!config.app_namespaces.is_empty()).then(|| {
+            let options = gitops_sync::ControllerOptions {
+                namespaces: config.app_namespaces.clone(),
+                interval: config.interval,
+                field_manager: config.field_manager.clone(),
+            };
+            Arc::new(gitops_sync::ApplicationController::new(manager.clone(), cluster.client().clone(), options))
+        });
+        Ok(Self { manager, cluster, metrics, embedded, controller })
     }
 
     /// Records and logs one pass.
@@ -355,8 +372,14 @@ impl Agent {
     /// One pass over every application; with `wait`, then waits for health. Returns whether
     /// every application synced (and became healthy).
     pub async fn once(&self, wait: bool, timeout: Duration) -> Result<bool, Error> {
+        if let Some(c) = &self.controller {
+            c.load().await.map_err(|e| format!("listing Applications: {e}"))?;
+        }
         let passes = self.manager.reconcile_all().await;
         self.observe("reconcile", &passes);
+        if let Some(c) = &self.controller {
+            c.write_statuses(&passes).await;
+        }
         let mut ok = true;
         println!("{:<32} {:<10} {:<12} {:<14} message", "APPLICATION", "SYNC", "HEALTH", "REVISION");
         for state in self.manager.states() {
@@ -394,6 +417,10 @@ impl Agent {
     /// Runs until `shutdown`: passes every `interval`, self-heal from the watch.
     pub async fn run(self: &Arc<Self>, interval: Duration, shutdown: impl std::future::Future<Output = ()>) {
         let me = self.clone();
+        if let Some(c) = &self.controller {
+            c.clone().run(shutdown, move |kind, passes| me.observe(kind, passes)).await;
+            return;
+        }
         self.manager
             .run(interval, self.cluster.changes(), shutdown, move |kind, passes| me.observe(kind, passes))
             .await;

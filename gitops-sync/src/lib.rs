@@ -8,6 +8,8 @@
 //! - [`manager`]: a [`Manager`] running many applications: bounded concurrency, polling,
 //!   self-heal on watch events with back-off when another controller fights;
 //! - [`application`]: the Argo CD `Application` subset;
+//! - [`controller`]: an [`ApplicationController`] of Argo CD `Application` resources
+//!   (status, operations, refresh, finalizers);
 //! - [`reconciler`]: a [`Reconciler`] generic over `Source`, `Renderer`, `Decryptor` and
 //!   `Cluster`, with self-heal.
 //!
@@ -83,6 +85,7 @@
 pub mod application;
 pub mod cache;
 pub mod cluster;
+pub mod controller;
 pub mod engine;
 pub mod health;
 pub mod manager;
@@ -91,10 +94,11 @@ pub mod reconciler;
 pub use application::Application;
 pub use cache::Change;
 pub use cluster::{ClusterError, KubeCluster};
+pub use controller::{ApplicationController, ControllerOptions};
 pub use engine::{Action, SyncOptions, SyncResult, sync};
 pub use health::Health;
 pub use manager::{Manager, ManagerOptions, PassResult};
-pub use reconciler::{AppState, AppStatus, Reconciler, SyncStatus};
+pub use reconciler::{AppState, AppStatus, Reconciler, SyncRequest, SyncStatus};
 
 /// Everything that can go wrong in gitops-sync.
 #[derive(Debug, thiserror::Error)]

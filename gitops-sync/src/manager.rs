@@ -56,13 +56,20 @@ pub struct PassResult {
     pub duration: Duration,
 }
 
-/// Reconciles many applications with one [`Reconciler`].
+/// Reconciles many applications with one [`Reconciler`]. The set can change while it runs
+/// ([`Manager::upsert`], [`Manager::remove`]), as a controller of Application resources needs.
 pub struct Manager<S, R, D, C> {
     reconciler: Arc<Reconciler<S, R, D, C>>,
-    states: Vec<Arc<Mutex<AppState>>>,
-    by_applyset: HashMap<String, usize>,
-    fights: std::sync::Mutex<HashMap<usize, Fight>>,
+    apps: std::sync::RwLock<Apps>,
+    fights: std::sync::Mutex<HashMap<String, Fight>>,
     options: ManagerOptions,
+}
+
+/// The applications, by ApplySet id, in the order they were added.
+#[derive(Default)]
+struct Apps {
+    order: Vec<String>,
+    by_id: HashMap<String, Arc<Mutex<AppState>>>,
 }
 
 impl<S, R, D, C> Manager<S, R, D, C>
@@ -74,15 +81,56 @@ where
 {
     /// A manager of `apps`.
     pub fn new(reconciler: Reconciler<S, R, D, C>, apps: Vec<Application>, options: ManagerOptions) -> Self {
-        let by_applyset =
-            apps.iter().enumerate().map(|(i, a)| (applyset_id(&a.metadata.name, a.namespace()), i)).collect();
-        let states = apps.into_iter().map(|a| Arc::new(Mutex::new(AppState::new(a)))).collect();
-        Self { reconciler: Arc::new(reconciler), states, by_applyset, fights: Default::default(), options }
+        let manager =
+            Self { reconciler: Arc::new(reconciler), apps: Default::default(), fights: Default::default(), options };
+        for app in apps {
+            manager.insert(app);
+        }
+        manager
     }
 
-    /// The applications' states.
-    pub fn states(&self) -> &[Arc<Mutex<AppState>>] {
-        &self.states
+    /// The applications' states, in the order they were added.
+    pub fn states(&self) -> Vec<Arc<Mutex<AppState>>> {
+        let apps = self.apps.read().expect("apps lock");
+        apps.order.iter().filter_map(|id| apps.by_id.get(id).cloned()).collect()
+    }
+
+    /// One application's state.
+    pub fn state(&self, namespace: &str, name: &str) -> Option<Arc<Mutex<AppState>>> {
+        self.apps.read().expect("apps lock").by_id.get(&applyset_id(name, namespace)).cloned()
+    }
+
+    fn insert(&self, app: Application) -> Arc<Mutex<AppState>> {
+        let id = applyset_id(&app.metadata.name, app.namespace());
+        let mut apps = self.apps.write().expect("apps lock");
+        let state = Arc::new(Mutex::new(AppState::new(app)));
+        if apps.by_id.insert(id.clone(), state.clone()).is_none() {
+            apps.order.push(id);
+        }
+        state
+    }
+
+    /// Adds an application, or gives an existing one (same namespace and name) its new
+    /// definition (waiting for a pass that holds it); returns its state and whether the
+    /// definition is new or changed. A changed definition is rendered again on the next pass.
+    pub async fn upsert(&self, app: Application) -> (Arc<Mutex<AppState>>, bool) {
+        let existing = self.state(app.namespace(), &app.metadata.name);
+        match existing {
+            Some(state) => {
+                let changed = state.lock().await.redefine(app);
+                (state, changed)
+            }
+            None => (self.insert(app), true),
+        }
+    }
+
+    /// Removes an application (its objects stay); returns its state.
+    pub fn remove(&self, namespace: &str, name: &str) -> Option<Arc<Mutex<AppState>>> {
+        let id = applyset_id(name, namespace);
+        let mut apps = self.apps.write().expect("apps lock");
+        apps.order.retain(|x| *x != id);
+        self.fights.lock().expect("fights lock").remove(&id);
+        apps.by_id.remove(&id)
     }
 
     /// The reconciler.
@@ -93,7 +141,20 @@ where
     /// Reconciles every application once (fetch, render when inputs changed, sync),
     /// `concurrency` at a time.
     pub async fn reconcile_all(&self) -> Vec<PassResult> {
-        futures::stream::iter(self.states.iter().cloned().map(|state| {
+        self.reconcile_states(self.states()).await
+    }
+
+    /// Reconciles the applications of these ApplySet ids, `concurrency` at a time.
+    pub async fn reconcile_some(&self, applysets: &BTreeSet<String>) -> Vec<PassResult> {
+        let states: Vec<_> = {
+            let apps = self.apps.read().expect("apps lock");
+            applysets.iter().filter_map(|id| apps.by_id.get(id).cloned()).collect()
+        };
+        self.reconcile_states(states).await
+    }
+
+    async fn reconcile_states(&self, states: Vec<Arc<Mutex<AppState>>>) -> Vec<PassResult> {
+        futures::stream::iter(states.into_iter().map(|state| {
             let reconciler = self.reconciler.clone();
             async move {
                 let started = Instant::now();
@@ -111,7 +172,7 @@ where
     /// Reconciles one application now, by name (for a Git webhook or a user's "refresh");
     /// `None` when no application has that name.
     pub async fn reconcile_app(&self, name: &str) -> Option<PassResult> {
-        for state in &self.states {
+        for state in self.states() {
             let mut st = state.lock().await;
             if st.app.metadata.name == name {
                 let started = Instant::now();
@@ -124,18 +185,19 @@ where
 
     /// Self-heals the given applications (those with `selfHeal`), skipping any whose
     /// self-heal is paused after a fight.
-    pub async fn heal(&self, indices: BTreeSet<usize>) -> Vec<PassResult> {
+    pub async fn heal(&self, applysets: BTreeSet<String>) -> Vec<PassResult> {
         let now = Instant::now();
-        let runnable: Vec<usize> = {
+        let runnable: Vec<(String, Arc<Mutex<AppState>>)> = {
             let fights = self.fights.lock().expect("fights lock");
-            indices
+            let apps = self.apps.read().expect("apps lock");
+            applysets
                 .into_iter()
                 .filter(|i| fights.get(i).and_then(|f| f.paused_until).is_none_or(|t| t <= now))
+                .filter_map(|i| apps.by_id.get(&i).cloned().map(|s| (i, s)))
                 .collect()
         };
-        let results = futures::stream::iter(runnable.into_iter().map(|i| {
+        let results = futures::stream::iter(runnable.into_iter().map(|(i, state)| {
             let reconciler = self.reconciler.clone();
-            let state = self.states[i].clone();
             async move {
                 let started = Instant::now();
                 let mut st = state.lock().await;
@@ -157,18 +219,18 @@ where
             if let Ok(r) = &pass.result
                 && r.resources.iter().any(|x| matches!(x.action, Action::Created | Action::Updated))
             {
-                self.record_write(i, &pass.app, r).await;
+                self.record_write(&i, &pass.app, r).await;
             }
             out.push(pass);
         }
         out
     }
 
-    async fn record_write(&self, i: usize, app: &str, r: &SyncResult) {
+    async fn record_write(&self, id: &str, app: &str, r: &SyncResult) {
         let now = Instant::now();
         let note = {
             let mut fights = self.fights.lock().expect("fights lock");
-            let f = fights.entry(i).or_default();
+            let f = fights.entry(id.to_string()).or_default();
             f.writes.push_back(now);
             while f.writes.front().is_some_and(|t| now.duration_since(*t) > self.options.fight_window) {
                 f.writes.pop_front();
@@ -196,7 +258,10 @@ where
             )
         };
         tracing::warn!(app, "{note}");
-        self.states[i].lock().await.status.error = Some(note);
+        let state = self.apps.read().expect("apps lock").by_id.get(id).cloned();
+        if let Some(state) = state {
+            state.lock().await.status.error = Some(note);
+        }
     }
 
     /// Runs until `shutdown` completes: a full pass every `interval`, and self-heal of an
@@ -221,15 +286,13 @@ where
                 }
                 change = recv(&mut changes) => {
                     let mut dirty = BTreeSet::new();
-                    if let Some(i) = change.and_then(|c| self.by_applyset.get(&c.applyset).copied()) {
-                        dirty.insert(i);
+                    if let Some(c) = change {
+                        dirty.insert(c.applyset);
                     }
                     // Debounce: collect what else changes in the next moment.
                     let until = tokio::time::Instant::now() + self.options.debounce;
                     while let Ok(Some(c)) = tokio::time::timeout_at(until, recv(&mut changes)).await {
-                        if let Some(i) = self.by_applyset.get(&c.applyset) {
-                            dirty.insert(*i);
-                        }
+                        dirty.insert(c.applyset);
                     }
                     if !dirty.is_empty() {
                         let results = self.heal(dirty).await;

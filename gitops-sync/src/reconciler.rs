@@ -70,6 +70,20 @@ pub struct AppState {
     pub inputs: Vec<String>,
     /// The last status.
     pub status: AppStatus,
+    /// A sync someone asked for (Argo CD's `.operation.sync`), run by the next pass instead of
+    /// the automated policy.
+    pub operation: Option<SyncRequest>,
+}
+
+/// A requested sync: Argo CD's `.operation.sync`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SyncRequest {
+    /// The revision to sync (else the Application's `targetRevision`).
+    pub revision: Option<String>,
+    /// Prune, whatever the automated policy says.
+    pub prune: Option<bool>,
+    /// Compute and report only.
+    pub dry_run: bool,
 }
 
 /// What the last pass found.
@@ -108,7 +122,26 @@ impl AppState {
                 error: None,
                 history: Vec::new(),
             },
+            operation: None,
         }
+    }
+
+    /// Whether the next pass only reports (a manual Application with no requested sync, or a
+    /// requested dry run).
+    pub fn dry_run(&self) -> bool {
+        self.operation.as_ref().map_or(!self.app.automated(), |o| o.dry_run)
+    }
+
+    /// Gives the state a new definition of its Application; `true` when the spec changed, and
+    /// then the next pass renders again (the cached render was for the old spec).
+    pub fn redefine(&mut self, app: Application) -> bool {
+        let same = serde_json::to_value(&self.app.spec).ok() == serde_json::to_value(&app.spec).ok();
+        self.app = app;
+        if !same {
+            self.revision = None;
+            self.inputs.clear();
+        }
+        !same
     }
 }
 
@@ -170,6 +203,7 @@ impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
     }
 
     async fn reconcile_with_retry(&self, state: &mut AppState) -> Result<SyncResult, Error> {
+        let was_dry_run = state.dry_run() || self.dry_run;
         let mut outcome = self.reconcile_inner(state).await;
         // syncPolicy.retry: a failed sync (an error, or an object that failed) is tried again.
         if let (Some(policy), false) = (state.app.retry_policy(), self.dry_run) {
@@ -197,7 +231,7 @@ impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
                             | engine::Action::Failed
                     )
                 });
-                state.status.sync = if !state.app.automated() && drifted {
+                state.status.sync = if was_dry_run && drifted {
                     SyncStatus::OutOfSync
                 } else if r.succeeded() {
                     SyncStatus::Synced
@@ -216,8 +250,13 @@ impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
 
     async fn reconcile_inner(&self, state: &mut AppState) -> Result<SyncResult, Error> {
         let src = &state.app.spec.source;
-        let rev =
-            self.source.resolve(&src.repo_url, &src.target_revision).await.map_err(|e| Error::Source(e.to_string()))?;
+        let target = state
+            .operation
+            .as_ref()
+            .and_then(|o| o.revision.clone())
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(|| src.target_revision.clone());
+        let rev = self.source.resolve(&src.repo_url, &target).await.map_err(|e| Error::Source(e.to_string()))?;
         let mut inputs_changed = state.revision.is_none() || state.inputs.is_empty();
         if let Some(old) = &state.revision {
             for p in &state.inputs {
@@ -244,8 +283,11 @@ impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
         }
         state.status.revision = Some(rev.commit.clone());
         state.revision = Some(rev);
-        let dry_run = !state.app.automated();
-        engine::sync(&self.cluster, state.desired.clone(), &self.options(state, dry_run)?).await
+        let mut options = self.options(state, state.dry_run())?;
+        if let Some(prune) = state.operation.as_ref().and_then(|o| o.prune) {
+            options.prune = prune;
+        }
+        engine::sync(&self.cluster, state.desired.clone(), &options).await
     }
 
     /// Records what a sync did as a core/v1 Event (nothing for a pass that changed nothing).

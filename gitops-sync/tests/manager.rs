@@ -165,7 +165,7 @@ async fn self_heal_backs_off_when_another_controller_keeps_fighting() {
     for round in 0..6 {
         direct.apply(&scale("fight", 9), &kubectl()).await.unwrap();
         tokio::time::sleep(Duration::from_millis(50)).await; // the cache sees it
-        let results = manager.heal([0].into_iter().collect()).await;
+        let results = manager.heal([gitops_sync::engine::applyset_id("fight", "fight")].into_iter().collect()).await;
         let wrote = results.iter().any(|r| r.result.as_ref().is_ok_and(|s| s.count(gitops_sync::Action::Updated) > 0));
         if wrote {
             heals_that_wrote += 1;

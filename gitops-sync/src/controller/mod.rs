@@ -1,0 +1,512 @@
+//! The controller of Argo CD `Application` resources: watches Applications in the namespaces
+//! it is given, reconciles each with a [`Manager`], and writes their `.status` in Argo CD's
+//! shapes (only when it changed). People and tools drive it as they drive Argo CD's
+//! application controller: `.operation.sync` (a sync, a rollback), the
+//! `argocd.argoproj.io/refresh` annotation, the `resources-finalizer.argocd.argoproj.io`
+//! finalizer.
+//!
+//! The watch is kube-runtime's [`watcher`](kube::runtime::watcher) with its back-off; the
+//! objects the applications own are healed from the [`KubeCluster`]'s change stream.
+
+pub mod status;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use gitops_core::{Decryptor, Renderer, Source};
+use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher;
+use serde_json::{Value, json};
+use tokio::sync::{Mutex, mpsc};
+
+use crate::engine::applyset_id;
+use crate::manager::{Manager, PassResult};
+use crate::reconciler::{AppState, SyncRequest};
+use crate::{Application, KubeCluster};
+
+/// Argo CD's refresh annotation (`normal` or `hard`).
+pub const REFRESH_ANNOTATION: &str = "argocd.argoproj.io/refresh";
+/// The finalizer that makes deleting an Application delete its resources first.
+pub const RESOURCES_FINALIZER: &str = "resources-finalizer.argocd.argoproj.io";
+
+/// The `argoproj.io/v1alpha1` Application resource.
+pub fn application_resource() -> ApiResource {
+    ApiResource {
+        group: "argoproj.io".into(),
+        version: "v1alpha1".into(),
+        api_version: "argoproj.io/v1alpha1".into(),
+        kind: "Application".into(),
+        plural: "applications".into(),
+    }
+}
+
+/// How the controller runs.
+#[derive(Clone, Debug)]
+pub struct ControllerOptions {
+    /// The namespaces whose Applications it reconciles.
+    pub namespaces: Vec<String>,
+    /// Time between full passes (each application is also reconciled when it changes).
+    pub interval: Duration,
+    /// The field manager of its writes to Applications.
+    pub field_manager: String,
+}
+
+impl Default for ControllerOptions {
+    fn default() -> Self {
+        Self { namespaces: vec!["argocd".into()], interval: Duration::from_secs(180), field_manager: "gitops".into() }
+    }
+}
+
+/// What the controller remembers of an application between passes.
+#[derive(Default)]
+struct Record {
+    /// The status last written (or read), to write only changes.
+    status: Value,
+    /// `revisionHistoryLimit`.
+    history_limit: usize,
+}
+
+/// The Application controller: a [`Manager`] fed by a watch of Application resources.
+pub struct ApplicationController<S, R, D> {
+    manager: Arc<Manager<S, R, D, KubeCluster>>,
+    client: kube::Client,
+    options: ControllerOptions,
+    records: Mutex<HashMap<String, Record>>,
+    /// Whether the Application CRD serves the status subresource (ours does; Argo CD's does
+    /// not, and then status is written to the main resource, as Argo CD writes it).
+    status_subresource: std::sync::atomic::AtomicBool,
+}
+
+impl<S, R, D> ApplicationController<S, R, D>
+where
+    S: Source + 'static,
+    R: Renderer + 'static,
+    D: Decryptor + 'static,
+{
+    /// A controller over `manager` (which may hold Applications from files too).
+    pub fn new(manager: Arc<Manager<S, R, D, KubeCluster>>, client: kube::Client, options: ControllerOptions) -> Self {
+        Self {
+            manager,
+            client,
+            options,
+            records: Mutex::new(HashMap::new()),
+            status_subresource: std::sync::atomic::AtomicBool::new(true),
+        }
+    }
+
+    /// The manager.
+    pub fn manager(&self) -> &Arc<Manager<S, R, D, KubeCluster>> {
+        &self.manager
+    }
+
+    fn api(&self, namespace: &str) -> Api<DynamicObject> {
+        Api::namespaced_with(self.client.clone(), namespace, &application_resource())
+    }
+
+    async fn discover_status_subresource(&self) {
+        let found = kube::discovery::pinned_kind(
+            &self.client,
+            &kube::api::GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Application"),
+        )
+        .await;
+        if let Ok((_, caps)) = found {
+            let has = caps.subresources.iter().any(|(r, _)| r.plural == "status");
+            self.status_subresource.store(has, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// Runs until `shutdown`: watches Applications, reconciles each when it changes and every
+    /// `interval`, heals when an owned object changes, writes status.
+    /// `on_pass` sees every pass's results (for logs and metrics).
+    pub async fn run(
+        self: Arc<Self>,
+        shutdown: impl std::future::Future<Output = ()>,
+        on_pass: impl Fn(&str, &[PassResult]),
+    ) {
+        self.discover_status_subresource().await;
+        let (tx, mut rx) = mpsc::channel::<watcher::Event<DynamicObject>>(1024);
+        let mut watchers = Vec::new();
+        for ns in &self.options.namespaces {
+            let api = self.api(ns);
+            let tx = tx.clone();
+            watchers.push(tokio::spawn(async move {
+                let mut stream = watcher(api, watcher::Config::default()).default_backoff().boxed();
+                while let Some(event) = stream.next().await {
+                    match event {
+                        Ok(e) => {
+                            if tx.send(e).await.is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) => tracing::warn!(error = %e, "watch of Applications failed; retrying"),
+                    }
+                }
+            }));
+        }
+        drop(tx);
+        let mut changes = self.manager.reconciler().cluster.changes();
+        tokio::pin!(shutdown);
+        let mut tick = tokio::time::interval(self.options.interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                event = rx.recv() => {
+                    // Every event already waiting is taken in, then the applications they
+                    // touched are reconciled together.
+                    let mut due = Due::default();
+                    let mut next = event;
+                    loop {
+                        match next {
+                            Some(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => self.observe(o, &mut due).await,
+                            Some(watcher::Event::Delete(o)) => self.forget(&o).await,
+                            Some(_) => {}
+                            None => break,
+                        }
+                        next = match rx.try_recv() {
+                            Ok(e) => Some(e),
+                            Err(_) => break,
+                        };
+                    }
+                    if !due.reconcile.is_empty() {
+                        let passes = self.manager.reconcile_some(&due.reconcile).await;
+                        on_pass("reconcile", &passes);
+                        self.write_statuses(&passes).await;
+                    }
+                    self.clear_refresh(&due.refreshed).await;
+                }
+                _ = tick.tick() => {
+                    let passes = self.manager.reconcile_all().await;
+                    on_pass("reconcile", &passes);
+                    self.write_statuses(&passes).await;
+                }
+                change = next_change(&mut changes) => {
+                    let mut dirty = BTreeSet::new();
+                    if let Some(c) = change { dirty.insert(c.applyset); }
+                    let until = tokio::time::Instant::now() + Duration::from_millis(50);
+                    while let Ok(Some(c)) = tokio::time::timeout_at(until, next_change(&mut changes)).await {
+                        dirty.insert(c.applyset);
+                    }
+                    let passes = self.manager.heal(dirty).await;
+                    on_pass("self-heal", &passes);
+                    let wrote: Vec<PassResult> = passes.into_iter().filter(|p| p.result.as_ref().is_ok_and(status::wrote)).collect();
+                    self.write_statuses(&wrote).await;
+                }
+            }
+        }
+        for w in watchers {
+            w.abort();
+        }
+    }
+
+    /// Lists the Applications of the controller's namespaces and gives them to the manager
+    /// (for a single pass, without the watch).
+    pub async fn load(&self) -> Result<usize, kube::Error> {
+        self.discover_status_subresource().await;
+        let mut n = 0;
+        let mut due = Due::default();
+        for ns in &self.options.namespaces {
+            for o in self.api(ns).list(&Default::default()).await? {
+                self.observe(o, &mut due).await;
+                n += 1;
+            }
+        }
+        self.clear_refresh(&due.refreshed).await;
+        Ok(n)
+    }
+
+    async fn clear_refresh(&self, refreshed: &[(String, String)]) {
+        for (namespace, name) in refreshed {
+            let patch = json!({"metadata": {"annotations": {REFRESH_ANNOTATION: null}}});
+            if let Err(e) = self.api(namespace).patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+                tracing::warn!(app = %name, error = %e, "could not remove the refresh annotation");
+            }
+        }
+    }
+
+    /// An Application appeared or changed: taken into the manager; what needs a pass is noted
+    /// in `due` (a requested operation runs at once).
+    async fn observe(&self, object: DynamicObject, due: &mut Due) {
+        let namespace = object.metadata.namespace.clone().unwrap_or_default();
+        let name = object.metadata.name.clone().unwrap_or_default();
+        let mut value = match serde_json::to_value(&object) {
+            Ok(v) => v,
+            Err(_) => return,
+        };
+        let id = record_key(&namespace, &name);
+        let live_status = value.get("status").cloned().unwrap_or(Value::Null);
+        {
+            let mut records = self.records.lock().await;
+            let record = records.entry(id.clone()).or_default();
+            if record.status.is_null() {
+                record.status = live_status.clone();
+            }
+            record.history_limit =
+                value.pointer("/spec/revisionHistoryLimit").and_then(Value::as_u64).unwrap_or(10) as usize;
+        }
+        if object.metadata.deletion_timestamp.is_some() {
+            self.delete_application(&object, &namespace, &name).await;
+            return;
+        }
+        let operation = value.get("operation").cloned().filter(|o| !o.is_null());
+        let refresh = object.metadata.annotations.as_ref().and_then(|a| a.get(REFRESH_ANNOTATION)).cloned();
+        if let Some(m) = value.as_object_mut() {
+            m.remove("status");
+            m.remove("operation");
+        }
+        let app = match serde_json::from_value::<Application>(value.clone())
+            .map_err(|e| e.to_string())
+            .and_then(|a| validate(&a).map(|_| a))
+        {
+            Ok(app) => app,
+            Err(e) => {
+                let message = format!("invalid Application spec: {e}");
+                tracing::warn!(app = %name, namespace = %namespace, "{message}");
+                let mut st = live_status.clone();
+                if !st.is_object() {
+                    st = json!({});
+                }
+                st["conditions"] = json!([{"type": "InvalidSpecError", "message": message, "lastTransitionTime": gitops_core::time::now_rfc3339()}]);
+                self.write_status(&namespace, &name, &id, st).await;
+                return;
+            }
+        };
+        let (state, changed) = self.manager.upsert(app).await;
+        if let Some(op) = operation {
+            self.run_operation(&state, &namespace, &name, &id, op).await;
+            return;
+        }
+        if refresh.as_deref() == Some("hard") {
+            let mut st = state.lock().await;
+            st.revision = None;
+            st.inputs.clear();
+        }
+        if changed || refresh.is_some() {
+            let st = state.lock().await;
+            due.reconcile.insert(applyset_id(&st.app.metadata.name, st.app.namespace()));
+        }
+        if refresh.is_some() {
+            due.refreshed.push((namespace, name));
+        }
+    }
+
+    async fn reconcile(&self, state: &Arc<Mutex<AppState>>) -> PassResult {
+        let started = std::time::Instant::now();
+        let mut st = state.lock().await;
+        let app = st.app.metadata.name.clone();
+        let result = self.manager.reconciler().reconcile(&mut st).await;
+        PassResult { app, result, duration: started.elapsed() }
+    }
+
+    /// `.operation.sync` (or a rollback written as one): run it, record `operationState` and
+    /// history, clear `.operation`.
+    async fn run_operation(&self, state: &Arc<Mutex<AppState>>, namespace: &str, name: &str, id: &str, op: Value) {
+        let started = gitops_core::time::now_rfc3339();
+        let sync = op.get("sync").cloned().unwrap_or(json!({}));
+        let automated = state.lock().await.app.automated();
+        let rollback = op
+            .pointer("/info")
+            .and_then(Value::as_array)
+            .is_some_and(|i| i.iter().any(|x| x.get("name").and_then(Value::as_str) == Some("Rollback")));
+        let request = SyncRequest {
+            revision: sync.get("revision").and_then(Value::as_str).map(str::to_string),
+            prune: sync.get("prune").and_then(Value::as_bool),
+            dry_run: sync.get("dryRun").and_then(Value::as_bool).unwrap_or(false),
+        };
+        let outcome = if rollback && automated {
+            Err("rollback cannot be initiated when auto-sync is enabled".to_string())
+        } else {
+            state.lock().await.operation = Some(request);
+            let pass = self.reconcile(state).await;
+            state.lock().await.operation = None;
+            pass.result.map_err(|e| e.to_string())
+        };
+        let finished = gitops_core::time::now_rfc3339();
+        let st = state.lock().await;
+        let previous = self.records.lock().await.get(id).map(|r| r.status.clone()).unwrap_or(Value::Null);
+        let mut new = status::application_status(&st, &previous, &finished);
+        let op_state =
+            status::operation_state(&st, outcome.as_ref().map_err(String::as_str), op.clone(), &started, &finished);
+        new["operationState"] = op_state;
+        if outcome.as_ref().is_ok_and(|r| r.succeeded())
+            && !sync.get("dryRun").and_then(Value::as_bool).unwrap_or(false)
+        {
+            let limit = self.records.lock().await.get(id).map_or(10, |r| r.history_limit);
+            status::push_history(&mut new, &st, &started, &finished, limit);
+        }
+        drop(st);
+        self.write_status(namespace, name, id, new).await;
+        let clear = json!({"operation": null});
+        if let Err(e) = self.api(namespace).patch(name, &PatchParams::default(), &Patch::Merge(&clear)).await {
+            tracing::warn!(app = %name, error = %e, "could not clear the operation");
+        }
+    }
+
+    /// An Application being deleted: with the resources finalizer, its ApplySet members are
+    /// deleted first, then the finalizer removed; without it, the resources stay.
+    async fn delete_application(&self, object: &DynamicObject, namespace: &str, name: &str) {
+        let finalizers = object.metadata.finalizers.clone().unwrap_or_default();
+        let ours: Vec<&String> = finalizers.iter().filter(|f| f.starts_with(RESOURCES_FINALIZER)).collect();
+        let destination = destination_namespace(object);
+        if ours.is_empty() {
+            self.manager.remove(&destination, name);
+            return;
+        }
+        if let Some(state) = self.manager.state(&destination, name) {
+            let st = state.lock().await;
+            let mut options = crate::engine::SyncOptions::new(&st.app.metadata.name, st.app.namespace());
+            options.prune = true;
+            options.allow_empty = true;
+            options.field_manager = self.options.field_manager.clone();
+            drop(st);
+            match crate::engine::sync(&self.manager.reconciler().cluster, Vec::new(), &options).await {
+                Ok(r) => {
+                    tracing::info!(app = %name, pruned = r.count(crate::Action::Pruned), "application deleted with its resources")
+                }
+                Err(e) => {
+                    tracing::warn!(app = %name, error = %e, "could not delete the application's resources; retrying on the next pass");
+                    return;
+                }
+            }
+        }
+        self.manager.remove(&destination, name);
+        let keep: Vec<&String> = finalizers.iter().filter(|f| !f.starts_with(RESOURCES_FINALIZER)).collect();
+        let patch = json!({"metadata": {"finalizers": keep, "resourceVersion": object.metadata.resource_version}});
+        if let Err(e) = self.api(namespace).patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+            tracing::warn!(app = %name, error = %e, "could not remove the resources finalizer");
+        }
+    }
+
+    async fn forget(&self, object: &DynamicObject) {
+        let namespace = object.metadata.namespace.clone().unwrap_or_default();
+        let name = object.metadata.name.clone().unwrap_or_default();
+        self.manager.remove(&destination_namespace(object), &name);
+        self.records.lock().await.remove(&record_key(&namespace, &name));
+    }
+
+    /// Writes the status of the applications of `passes` that changed.
+    pub async fn write_statuses(&self, passes: &[PassResult]) {
+        for state in self.manager.states() {
+            let st = state.lock().await;
+            if !passes.iter().any(|p| p.app == st.app.metadata.name) {
+                continue;
+            }
+            let namespace = st.app.metadata.namespace.clone().unwrap_or_default();
+            let name = st.app.metadata.name.clone();
+            let id = record_key(&namespace, &name);
+            // Only Applications seen as cluster resources have a status to write (the manager
+            // may hold Applications from files too).
+            if !self.records.lock().await.contains_key(&id) {
+                continue;
+            }
+            let previous = self.records.lock().await.get(&id).map(|r| r.status.clone()).unwrap_or(Value::Null);
+            let now = gitops_core::time::now_rfc3339();
+            let mut new = status::application_status(&st, &previous, &now);
+            // An automated sync that wrote is an operation too, with its record and history.
+            if let Some(pass) = passes.iter().find(|p| p.app == name)
+                && let Ok(r) = &pass.result
+                && st.app.automated()
+                && status::wrote(r)
+            {
+                let op = json!({"sync": {"revision": st.status.revision, "prune": st.app.prune()}, "initiatedBy": {"automated": true}});
+                new["operationState"] = status::operation_state(&st, Ok(r), op, &now, &now);
+                if r.succeeded() {
+                    let limit = self.records.lock().await.get(&id).map_or(10, |r| r.history_limit);
+                    status::push_history(&mut new, &st, &now, &now, limit);
+                }
+            }
+            drop(st);
+            tracing::debug!(app = %name, namespace, changed = !status::same(&previous, &new), "status computed");
+            if !status::same(&previous, &new) {
+                self.write_status(&namespace, &name, &id, new).await;
+            }
+        }
+    }
+
+    async fn write_status(&self, namespace: &str, name: &str, id: &str, mut new: Value) {
+        new["reconciledAt"] = json!(gitops_core::time::now_rfc3339());
+        let previous = self.records.lock().await.get(id).map(|r| r.status.clone()).unwrap_or(Value::Null);
+        // A merge patch: keys the new status no longer has are removed explicitly.
+        let mut patch = new.clone();
+        if let (Some(p), Some(old)) = (patch.as_object_mut(), previous.as_object()) {
+            for k in old.keys() {
+                if !p.contains_key(k) {
+                    p.insert(k.clone(), Value::Null);
+                }
+            }
+        }
+        let body = json!({"status": patch});
+        let api = self.api(namespace);
+        let params = PatchParams::default();
+        let written = if self.status_subresource.load(std::sync::atomic::Ordering::Relaxed) {
+            api.patch_status(name, &params, &Patch::Merge(&body)).await
+        } else {
+            api.patch(name, &params, &Patch::Merge(&body)).await
+        };
+        match written {
+            Ok(o) => {
+                tracing::debug!(app = %name, namespace, status = %o.data.get("status").cloned().unwrap_or_default(), "status written");
+                self.records.lock().await.entry(id.to_string()).or_default().status = new;
+            }
+            Err(e) => tracing::warn!(app = %name, namespace, error = %e, "could not write the Application's status"),
+        }
+    }
+}
+
+/// The controller's key of an Application: its own namespace and name.
+fn record_key(namespace: &str, name: &str) -> String {
+    format!("{namespace}/{name}")
+}
+
+/// An Application object's destination namespace (`default` when unset), which with its name
+/// identifies its ApplySet and its state in the manager.
+fn destination_namespace(object: &DynamicObject) -> String {
+    object
+        .data
+        .pointer("/spec/destination/namespace")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+        .unwrap_or("default")
+        .to_string()
+}
+
+/// What a batch of watch events asks for.
+#[derive(Default)]
+struct Due {
+    /// ApplySet ids of the applications to reconcile.
+    reconcile: BTreeSet<String>,
+    /// Applications whose refresh annotation is removed after the pass.
+    refreshed: Vec<(String, String)>,
+}
+
+/// The checks an Application passes before it is reconciled.
+fn validate(app: &Application) -> Result<(), String> {
+    if app.spec.source.repo_url.is_empty() {
+        return Err("spec.source.repoURL is required".into());
+    }
+    for (i, image) in app.spec.source.kustomize.iter().flat_map(|k| k.images.iter()).enumerate() {
+        gitops_core::object::ImageOverride::parse(image)
+            .map_err(|reason| format!("spec.source.kustomize.images[{i}]: {image:?}: {reason}"))?;
+    }
+    app.ignore_rules().map(|_| ()).map_err(|e| e.to_string())
+}
+
+async fn next_change(changes: &mut Option<tokio::sync::broadcast::Receiver<crate::Change>>) -> Option<crate::Change> {
+    match changes {
+        None => std::future::pending().await,
+        Some(rx) => loop {
+            match rx.recv().await {
+                Ok(c) => return Some(c),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                    *changes = None;
+                    return std::future::pending().await;
+                }
+            }
+        },
+    }
+}

@@ -1,0 +1,320 @@
+//! The controller of Application resources against the testkit, through the real kube-client:
+//! the project's own CRDs (`deploy/crds`) installed, Applications created as a person creates
+//! them, status written in Argo CD's shapes and only when it changed, `.operation.sync` for a
+//! manual Application, the refresh annotation, an invalid spec, and deletion with and without
+//! the resources finalizer.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gitops_core::{
+    ApplyOptions, Cluster, FileTree, GroupVersionKind, MemSource, MemTree, NoDecryption, Object, Renderer,
+};
+use gitops_sync::{ApplicationController, ControllerOptions, KubeCluster, Manager, ManagerOptions, Reconciler};
+use gitops_testkit::{Simulation, TestCluster};
+use serde_json::{Value, json};
+
+/// Every YAML file directly under the path.
+struct Yamls;
+
+impl Renderer for Yamls {
+    type Error = gitops_core::Error;
+    fn render(&self, tree: &dyn FileTree, path: &str) -> Result<Vec<Object>, Self::Error> {
+        let mut out = Vec::new();
+        for e in tree.list(path)? {
+            let file = format!("{path}/{}", e.name);
+            let text = String::from_utf8_lossy(&tree.read(&file)?).into_owned();
+            out.extend(gitops_core::yaml::parse_objects(&text, &file, &Default::default())?);
+        }
+        Ok(out)
+    }
+}
+
+const REPO: &str = "mem://config";
+
+fn tree(image: &str) -> MemTree {
+    MemTree::new()
+        .with_file(
+            "apps/web/deployment.yaml",
+            format!("apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web}}\nspec:\n  replicas: 2\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec: {{containers: [{{name: web, image: '{image}'}}]}}\n"),
+        )
+        .with_file("apps/web/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {a: b}\n")
+}
+
+fn kubectl() -> ApplyOptions {
+    ApplyOptions { field_manager: "kubectl".into(), force: true, dry_run: false }
+}
+
+fn applications() -> GroupVersionKind {
+    GroupVersionKind::new("argoproj.io", "v1alpha1", "Application")
+}
+
+fn application(name: &str, automated: bool, extra: Value) -> Object {
+    let mut v = json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": name, "namespace": "argocd"},
+        "spec": {
+            "project": "default",
+            "source": {"repoURL": REPO, "targetRevision": "HEAD", "path": "apps/web"},
+            "destination": {"server": "https://kubernetes.default.svc", "namespace": name},
+            "syncPolicy": {"syncOptions": ["CreateNamespace=true"]},
+        },
+    });
+    if automated {
+        v["spec"]["syncPolicy"]["automated"] = json!({"prune": true, "selfHeal": true});
+    }
+    if let (Some(m), Some(x)) = (v.as_object_mut(), extra.as_object()) {
+        for (k, val) in x {
+            if k == "metadata" {
+                for (mk, mv) in val.as_object().unwrap() {
+                    m["metadata"][mk] = mv.clone();
+                }
+            } else {
+                m.insert(k.clone(), val.clone());
+            }
+        }
+    }
+    Object::from_value(v).unwrap()
+}
+
+struct Fixture {
+    testkit: TestCluster,
+    direct: KubeCluster,
+    source: MemSource,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    runner: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Fixture {
+    async fn start() -> Fixture {
+        let _ = tracing_subscriber::fmt().with_env_filter("gitops_sync=debug").with_test_writer().try_init();
+        let testkit = TestCluster::start().await.unwrap();
+        testkit.state().lock().unwrap().simulation = Simulation::Healthy;
+        let direct = KubeCluster::new(testkit.client());
+        // The project's own install manifests' CRDs, as `kubectl apply` installs them.
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/crds");
+        for file in ["application-crd.yaml", "appproject-crd.yaml"] {
+            let text = std::fs::read_to_string(dir.join(file)).unwrap();
+            for crd in gitops_core::yaml::parse_objects(&text, file, &Default::default()).unwrap() {
+                direct.apply(&crd, &kubectl()).await.unwrap();
+            }
+        }
+        let ns = Object::from_value(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "argocd"}}));
+        direct.apply(&ns.unwrap(), &kubectl()).await.unwrap();
+        wait_for("the Application CRD served", || async {
+            direct.resource(&applications()).await.ok().flatten().is_some()
+        })
+        .await;
+        let source = MemSource::default();
+        source.set(REPO, "c1", tree("nginx:1.27"));
+        let cluster = KubeCluster::with_cache(testkit.client());
+        let reconciler = Reconciler::new(source.clone(), Yamls, NoDecryption, cluster.clone());
+        let manager = Arc::new(Manager::new(reconciler, Vec::new(), ManagerOptions::default()));
+        let options = ControllerOptions {
+            namespaces: vec!["argocd".into()],
+            interval: Duration::from_millis(300),
+            ..ControllerOptions::default()
+        };
+        let controller = Arc::new(ApplicationController::new(manager, testkit.client(), options));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let runner = tokio::spawn(async move {
+            controller
+                .run(
+                    async {
+                        let _ = stopped.await;
+                    },
+                    |_, _| {},
+                )
+                .await
+        });
+        Fixture { testkit, direct, source, stop: Some(stop), runner: Some(runner) }
+    }
+
+    async fn app(&self, name: &str) -> Option<Value> {
+        self.direct.get(&applications(), "argocd", name).await.unwrap().map(Object::into_value)
+    }
+
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        self.runner.take().unwrap().await.unwrap();
+    }
+}
+
+async fn wait_for<F, Fut>(what: &str, mut check: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    while !check().await {
+        assert!(started.elapsed() < Duration::from_secs(20), "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    started.elapsed()
+}
+
+fn at<'a>(v: &'a Value, pointer: &str) -> &'a Value {
+    v.pointer(pointer).unwrap_or(&Value::Null)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn automated_application_is_synced_and_its_status_written_once() {
+    let fx = Fixture::start().await;
+    fx.direct.apply(&application("shop", true, json!({})), &kubectl()).await.unwrap();
+    let took = wait_for("shop Synced and Healthy", || async {
+        let a = fx.app("shop").await.unwrap_or_default();
+        at(&a, "/status/sync/status") == "Synced" && at(&a, "/status/health/status") == "Healthy"
+    })
+    .await;
+    eprintln!("synced and healthy after {took:?}");
+    let a = fx.app("shop").await.unwrap();
+    // Argo CD's shapes.
+    assert_eq!(at(&a, "/status/sync/revision"), "c1");
+    assert_eq!(at(&a, "/status/sync/comparedTo/source/repoURL"), REPO);
+    let resources = at(&a, "/status/resources").as_array().unwrap();
+    let kinds: Vec<&str> = resources.iter().map(|r| r["kind"].as_str().unwrap()).collect();
+    // Sorted as Argo CD sorts them: group, kind, namespace, name.
+    assert_eq!(kinds, ["ConfigMap", "Deployment"]);
+    assert!(resources.iter().all(|r| r["status"] == "Synced" && r["health"]["status"].is_string()), "{resources:?}");
+    let deployment = resources.iter().find(|r| r["kind"] == "Deployment").unwrap();
+    assert_eq!((deployment["group"].as_str(), deployment["version"].as_str()), (Some("apps"), Some("v1")));
+    assert_eq!(at(&a, "/status/summary/images"), &json!(["nginx:1.27"]));
+    assert_eq!(at(&a, "/status/operationState/phase"), "Succeeded");
+    assert_eq!(at(&a, "/status/operationState/operation/initiatedBy/automated"), true);
+    assert_eq!(at(&a, "/status/history").as_array().map(Vec::len), Some(1));
+    assert_eq!(at(&a, "/status/history/0/revision"), "c1");
+    assert!(at(&a, "/status/reconciledAt").is_string());
+    assert!(fx.direct.get(&GroupVersionKind::new("", "v1", "ConfigMap"), "shop", "settings").await.unwrap().is_some());
+
+    // Passes that change nothing write no status (three intervals).
+    let rv = at(&a, "/metadata/resourceVersion").clone();
+    fx.testkit.state().lock().unwrap().requests = Default::default();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let again = fx.app("shop").await.unwrap();
+    assert_eq!(at(&again, "/metadata/resourceVersion"), &rv, "no status write on a no-change pass");
+    assert_eq!(fx.testkit.state().lock().unwrap().requests.writes(), 0);
+
+    // A new commit: synced, a second history entry, the new image in the summary.
+    fx.source.set(REPO, "c2", tree("nginx:1.28"));
+    wait_for("revision c2", || async {
+        let a = fx.app("shop").await.unwrap();
+        at(&a, "/status/sync/revision") == "c2" && at(&a, "/status/history").as_array().map(Vec::len) == Some(2)
+    })
+    .await;
+    let a = fx.app("shop").await.unwrap();
+    assert_eq!(at(&a, "/status/summary/images"), &json!(["nginx:1.28"]));
+    assert_eq!(at(&a, "/status/history/1/id"), 1);
+    fx.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manual_sync_through_the_operation_field_and_refresh() {
+    let fx = Fixture::start().await;
+    fx.direct.apply(&application("manual", false, json!({})), &kubectl()).await.unwrap();
+    wait_for("manual OutOfSync", || async {
+        let a = fx.app("manual").await.unwrap_or_default();
+        at(&a, "/status/sync/status") == "OutOfSync"
+    })
+    .await;
+    let a = fx.app("manual").await.unwrap();
+    assert!(at(&a, "/status/resources").as_array().unwrap().iter().all(|r| r["status"] == "OutOfSync"));
+    assert!(at(&a, "/status/operationState").is_null(), "nothing was synced");
+    assert!(
+        fx.direct.get(&GroupVersionKind::new("", "v1", "ConfigMap"), "manual", "settings").await.unwrap().is_none()
+    );
+
+    // `argocd app sync` writes `.operation`; the controller syncs and clears it.
+    let op = application(
+        "manual",
+        false,
+        json!({"operation": {"sync": {"revision": "HEAD", "prune": true}, "initiatedBy": {"username": "alice"}}}),
+    );
+    fx.direct.apply(&op, &ApplyOptions { field_manager: "argocd-cli".into(), ..kubectl() }).await.unwrap();
+    wait_for("the operation done", || async {
+        let a = fx.app("manual").await.unwrap();
+        at(&a, "/status/operationState/phase") == "Succeeded" && at(&a, "/operation").is_null()
+    })
+    .await;
+    let a = fx.app("manual").await.unwrap();
+    assert_eq!(at(&a, "/status/sync/status"), "Synced");
+    assert_eq!(at(&a, "/status/operationState/operation/initiatedBy/username"), "alice");
+    assert_eq!(at(&a, "/status/history/0/revision"), "c1");
+    let results = at(&a, "/status/operationState/syncResult/resources").as_array().unwrap();
+    assert!(results.iter().any(|r| r["kind"] == "ConfigMap" && r["status"] == "Synced"), "{results:?}");
+    assert!(
+        fx.direct.get(&GroupVersionKind::new("", "v1", "ConfigMap"), "manual", "settings").await.unwrap().is_some()
+    );
+
+    // The refresh annotation: compared now, then removed.
+    let refresh =
+        application("manual", false, json!({"metadata": {"annotations": {"argocd.argoproj.io/refresh": "hard"}}}));
+    fx.direct.apply(&refresh, &ApplyOptions { field_manager: "argocd-cli".into(), ..kubectl() }).await.unwrap();
+    wait_for("the refresh annotation removed", || async {
+        let a = fx.app("manual").await.unwrap();
+        at(&a, "/metadata/annotations/argocd.argoproj.io~1refresh").is_null()
+    })
+    .await;
+    fx.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_specs_get_a_condition_and_others_are_unaffected() {
+    let fx = Fixture::start().await;
+    let bad = application(
+        "bad",
+        true,
+        json!({"spec": {"project": "default", "source": {"repoURL": REPO, "path": "apps/web", "kustomize": {"images": ["=broken"]}},
+                        "destination": {"namespace": "bad"}, "syncPolicy": {"automated": {}}}}),
+    );
+    fx.direct.apply(&bad, &kubectl()).await.unwrap();
+    let missing = application(
+        "missing-path",
+        true,
+        json!({"spec": {"project": "default", "source": {"repoURL": "mem://nowhere", "path": "apps/web"},
+                        "destination": {"namespace": "missing-path"}, "syncPolicy": {"automated": {}}}}),
+    );
+    fx.direct.apply(&missing, &kubectl()).await.unwrap();
+    fx.direct.apply(&application("good", true, json!({})), &kubectl()).await.unwrap();
+    wait_for("conditions and a synced neighbour", || async {
+        let bad = fx.app("bad").await.unwrap();
+        let missing = fx.app("missing-path").await.unwrap();
+        let good = fx.app("good").await.unwrap();
+        at(&bad, "/status/conditions/0/type") == "InvalidSpecError"
+            && at(&missing, "/status/conditions/0/type") == "ComparisonError"
+            && at(&good, "/status/sync/status") == "Synced"
+    })
+    .await;
+    let bad = fx.app("bad").await.unwrap();
+    let message = at(&bad, "/status/conditions/0/message").as_str().unwrap();
+    assert!(message.contains("spec.source.kustomize.images[0]"), "{message}");
+    let missing = fx.app("missing-path").await.unwrap();
+    let message = at(&missing, "/status/conditions/0/message").as_str().unwrap();
+    assert!(message.contains("mem://nowhere"), "{message}");
+    assert_eq!(at(&missing, "/status/sync/status"), "Unknown");
+    fx.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_an_application_deletes_its_resources_only_with_the_finalizer() {
+    let fx = Fixture::start().await;
+    let finalized =
+        application("finalized", true, json!({"metadata": {"finalizers": ["resources-finalizer.argocd.argoproj.io"]}}));
+    fx.direct.apply(&finalized, &kubectl()).await.unwrap();
+    fx.direct.apply(&application("kept", true, json!({})), &kubectl()).await.unwrap();
+    let cm = GroupVersionKind::new("", "v1", "ConfigMap");
+    wait_for("both synced", || async {
+        fx.direct.get(&cm, "finalized", "settings").await.unwrap().is_some()
+            && fx.direct.get(&cm, "kept", "settings").await.unwrap().is_some()
+    })
+    .await;
+    for name in ["finalized", "kept"] {
+        fx.direct.delete(&applications(), "argocd", name, gitops_core::Propagation::Background).await.unwrap();
+    }
+    wait_for("the finalized Application gone with its resources", || async {
+        fx.app("finalized").await.is_none() && fx.direct.get(&cm, "finalized", "settings").await.unwrap().is_none()
+    })
+    .await;
+    assert!(fx.app("kept").await.is_none());
+    assert!(fx.direct.get(&cm, "kept", "settings").await.unwrap().is_some(), "without the finalizer, resources stay");
+    fx.stop().await;
+}
