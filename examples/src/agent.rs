@@ -330,7 +330,12 @@ pub async fn key_ring(config: &Config, cluster: &KubeCluster) -> Result<KeyRing,
 impl Agent {
     /// Connects, loads keys and applications.
     pub async fn start(config: &Config) -> Result<Self, Error> {
-        let apps = load_apps(&config.apps)?;
+        // Applications from files, or none when they come from the cluster (--app-namespace).
+        let apps = if config.apps.is_empty() && !config.app_namespaces.is_empty() {
+            Vec::new()
+        } else {
+            load_apps(&config.apps)?
+        };
         let (client, embedded) = connect(config).await?;
         let cluster = KubeCluster::with_cache(client);
         let ring = key_ring(config, &cluster).await?;
@@ -377,17 +382,15 @@ impl Agent {
         }
         let passes = self.manager.reconcile_all().await;
         self.observe("reconcile", &passes);
-        if let Some(c) = &self.controller {
-            c.write_statuses(&passes).await;
-        }
         let mut ok = true;
         println!("{:<32} {:<10} {:<12} {:<14} message", "APPLICATION", "SYNC", "HEALTH", "REVISION");
         for state in self.manager.states() {
-            let st = state.lock().await;
+            let mut st = state.lock().await;
             let mut health = st.status.health;
             if wait && st.status.error.is_none() {
                 if let Some(result) = &st.status.result {
                     health = gitops_sync::engine::wait_healthy(&self.cluster, result, timeout).await?;
+                    st.status.health = health;
                 }
                 if health != gitops_sync::Health::Current {
                     ok = false;
@@ -410,6 +413,10 @@ impl Agent {
                     println!("  {:?} {}:\n{}", res.action, res.key, indent(&res.diff, "    "));
                 }
             }
+        }
+        // Application resources get their status (with the health waited for).
+        if let Some(c) = &self.controller {
+            c.write_statuses(&passes).await;
         }
         Ok(ok)
     }

@@ -346,3 +346,86 @@ fn git_trees_restrict_links_out_of_the_kustomization_root() {
         assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("security; file"));
     }
 }
+
+fn kubectl_available() -> bool {
+    std::process::Command::new("kubectl").args(["version", "--client"]).output().is_ok_and(|o| o.status.success())
+}
+
+/// The install as a team does it: `kubectl apply --server-side -k deploy/` into the API server,
+/// the seed workflow's Application (its repository's default branch is `master`, at `HEAD`)
+/// created with `kubectl apply`, the agent as a controller of the `argocd` namespace, and
+/// `kubectl get applications` showing it Synced and Healthy through the CRD's printer columns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn install_with_kubectl_and_sync_the_seed_application() {
+    if !kubectl_available() {
+        println!("kubectl is not on PATH: skipped");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let keys = repo(dir.path());
+    git(&dir.path().join("repo"), &["branch", "-m", "main", "master"]);
+    let testkit = gitops_testkit::TestCluster::start().await.unwrap();
+    testkit.state().lock().unwrap().simulation = gitops_testkit::Simulation::Healthy;
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, testkit.kubeconfig()).unwrap();
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
+    let application = dir.path().join("application.yaml");
+    std::fs::write(
+        &application,
+        format!(
+            "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: payments\n  namespace: argocd\nspec:\n  project: default\n  source:\n    repoURL: file://{}\n    targetRevision: HEAD\n    path: overlays/prod\n  destination:\n    server: https://kubernetes.default.svc\n    namespace: payments-prod\n  syncPolicy:\n    automated: {{prune: true, selfHeal: true}}\n    syncOptions: [CreateNamespace=true]\n",
+            dir.path().join("repo").display()
+        ),
+    )
+    .unwrap();
+    let kc = kubeconfig.clone();
+    let kubectl = move |args: Vec<String>| -> String {
+        let out = std::process::Command::new("kubectl").env("KUBECONFIG", &kc).args(&args).output().unwrap();
+        assert!(out.status.success(), "kubectl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let k = kubectl.clone();
+    let (deploy_s, app_s) = (deploy.display().to_string(), application.display().to_string());
+    tokio::task::spawn_blocking(move || {
+        let out = k(vec!["apply".into(), "--server-side".into(), "-k".into(), deploy_s]);
+        for expected in [
+            "customresourcedefinition.apiextensions.k8s.io/applications.argoproj.io serverside-applied",
+            "customresourcedefinition.apiextensions.k8s.io/appprojects.argoproj.io serverside-applied",
+            "clusterrole.rbac.authorization.k8s.io/gitops-agent-read serverside-applied",
+            "deployment.apps/gitops-agent serverside-applied",
+        ] {
+            assert!(out.contains(expected), "{out}");
+        }
+        let out = k(vec!["apply".into(), "--server-side".into(), "-f".into(), app_s]);
+        assert!(out.contains("application.argoproj.io/payments serverside-applied"), "{out}");
+    })
+    .await
+    .unwrap();
+
+    let config = Config {
+        app_namespaces: vec!["argocd".into()],
+        kubeconfig: Some(kubeconfig.clone()),
+        sealed_keys: Some(keys),
+        cache_dir: dir.path().join("cache"),
+        ..Config::default()
+    };
+    let agent = Arc::new(Agent::start(&config).await.unwrap());
+    assert!(agent.once(true, std::time::Duration::from_secs(10)).await.unwrap(), "synced and healthy");
+    let k = kubectl.clone();
+    let table =
+        tokio::task::spawn_blocking(move || k(vec!["get".into(), "applications".into(), "-n".into(), "argocd".into()]))
+            .await
+            .unwrap();
+    let header: Vec<&str> = table.lines().next().unwrap_or("").split_whitespace().collect();
+    assert_eq!(header, ["NAME", "SYNC", "STATUS", "HEALTH", "STATUS", "AGE"], "{table}");
+    let row: Vec<&str> = table.lines().nth(1).unwrap_or("").split_whitespace().collect();
+    assert_eq!(&row[..3], ["payments", "Synced", "Healthy"], "{table}");
+    // The default project exists, as Argo CD creates it.
+    let k = kubectl.clone();
+    let projects = tokio::task::spawn_blocking(move || {
+        k(vec!["get".into(), "appprojects".into(), "-n".into(), "argocd".into(), "-o".into(), "name".into()])
+    })
+    .await
+    .unwrap();
+    assert_eq!(projects.trim(), "appproject.argoproj.io/default");
+}

@@ -39,9 +39,35 @@ pub fn now_rfc3339() -> String {
     rfc3339(secs as i64)
 }
 
+/// The Unix time of an RFC 3339 UTC timestamp as Kubernetes writes them
+/// (`2026-11-27T14:02:20Z`, fractional seconds allowed); `None` for anything else.
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| text.get(r)?.parse::<i64>().ok();
+    let (y, mo, d, h, mi, s) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
+    let rest = &text[19..];
+    let rest = rest.strip_prefix('.').map_or(rest, |r| r.trim_start_matches(|c: char| c.is_ascii_digit()));
+    if rest != "Z" || !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
+        return None;
+    }
+    Some(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_what_it_writes() {
+        for secs in [0, 1_764_000_000, 1_800_000_123] {
+            assert_eq!(parse_rfc3339(&rfc3339(secs)), Some(secs));
+        }
+        assert_eq!(parse_rfc3339("2026-11-27T14:02:20.123456Z"), parse_rfc3339("2026-11-27T14:02:20Z"));
+        assert_eq!(parse_rfc3339("2026-11-27 14:02:20"), None);
+    }
 
     #[test]
     fn round_trips() {

@@ -684,6 +684,29 @@ impl State {
         }
     }
 
+    /// The `additionalPrinterColumns` of a custom resource's version (`None` for built-in
+    /// kinds and CRDs without any).
+    pub fn printer_columns(&self, res: &Resource) -> Option<Vec<Value>> {
+        if !res.custom {
+            return None;
+        }
+        let crd = self.objects.iter().find(|((g, p, _, _), o)| {
+            g == "apiextensions.k8s.io"
+                && p == "customresourcedefinitions"
+                && o.pointer("/spec/group").and_then(Value::as_str) == Some(&res.group)
+                && o.pointer("/spec/names/plural").and_then(Value::as_str) == Some(&res.plural)
+        })?;
+        crd.1
+            .pointer("/spec/versions")
+            .and_then(Value::as_array)?
+            .iter()
+            .find(|x| x["name"] == json!(res.version))?
+            .get("additionalPrinterColumns")
+            .and_then(Value::as_array)
+            .filter(|c| !c.is_empty())
+            .cloned()
+    }
+
     fn default_custom(&self, res: &Resource, v: &mut Value) {
         // Pruning of unknown fields and schema defaults, for structural schemas.
         let crd = self.objects.iter().find(|((g, p, _, _), o)| {

@@ -36,6 +36,7 @@ pub mod git;
 pub mod managed;
 pub mod registry;
 pub mod server;
+pub mod table;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

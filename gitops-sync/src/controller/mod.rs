@@ -118,6 +118,36 @@ where
         }
     }
 
+    /// Creates the `default` AppProject in the first Application namespace when it is missing,
+    /// as Argo CD does at start: any repository, any destination, any kind.
+    pub async fn ensure_default_project(&self) -> Result<(), kube::Error> {
+        let Some(namespace) = self.options.namespaces.first() else { return Ok(()) };
+        let resource = ApiResource {
+            group: "argoproj.io".into(),
+            version: "v1alpha1".into(),
+            api_version: "argoproj.io/v1alpha1".into(),
+            kind: "AppProject".into(),
+            plural: "appprojects".into(),
+        };
+        let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), namespace, &resource);
+        if api.get_opt("default").await?.is_some() {
+            return Ok(());
+        }
+        let project = json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
+            "metadata": {"name": "default", "namespace": namespace},
+            "spec": {"sourceRepos": ["*"], "destinations": [{"namespace": "*", "server": "*"}],
+                     "clusterResourceWhitelist": [{"group": "*", "kind": "*"}]},
+        });
+        let project: DynamicObject = serde_json::from_value(project).map_err(kube::Error::SerdeError)?;
+        match api.create(&Default::default(), &project).await {
+            Ok(_) => Ok(()),
+            // Created meanwhile by another replica or Argo CD.
+            Err(kube::Error::Api(e)) if e.code == 409 => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Runs until `shutdown`: watches Applications, reconciles each when it changes and every
     /// `interval`, heals when an owned object changes, writes status.
     /// `on_pass` sees every pass's results (for logs and metrics).
@@ -127,6 +157,9 @@ where
         on_pass: impl Fn(&str, &[PassResult]),
     ) {
         self.discover_status_subresource().await;
+        if let Err(e) = self.ensure_default_project().await {
+            tracing::warn!(error = %e, "could not create the default AppProject");
+        }
         let (tx, mut rx) = mpsc::channel::<watcher::Event<DynamicObject>>(1024);
         let mut watchers = Vec::new();
         for ns in &self.options.namespaces {
@@ -207,6 +240,7 @@ where
     /// (for a single pass, without the watch).
     pub async fn load(&self) -> Result<usize, kube::Error> {
         self.discover_status_subresource().await;
+        self.ensure_default_project().await?;
         let mut n = 0;
         let mut due = Due::default();
         for ns in &self.options.namespaces {
