@@ -89,6 +89,7 @@ pub mod controller;
 pub mod engine;
 pub mod health;
 pub mod manager;
+pub mod project;
 pub mod reconciler;
 
 pub use application::Application;
@@ -98,6 +99,7 @@ pub use controller::{ApplicationController, ControllerOptions};
 pub use engine::{Action, SyncOptions, SyncResult, sync};
 pub use health::Health;
 pub use manager::{Manager, ManagerOptions, PassResult};
+pub use project::AppProject;
 pub use reconciler::{AppState, AppStatus, Reconciler, SyncRequest, SyncStatus};
 
 /// Everything that can go wrong in gitops-sync.
@@ -129,6 +131,9 @@ pub enum Error {
     /// The cluster failed.
     #[error("cluster: {0}")]
     Cluster(String),
+    /// The application breaks its AppProject's rules (nothing was applied or pruned).
+    #[error("project: {0}")]
+    Project(String),
     /// An object error.
     #[error(transparent)]
     Core(#[from] gitops_core::Error),

@@ -73,6 +73,9 @@ pub struct AppState {
     /// A sync someone asked for (Argo CD's `.operation.sync`), run by the next pass instead of
     /// the automated policy.
     pub operation: Option<SyncRequest>,
+    /// The AppProject whose rules the application must keep (`Err`: the project named does
+    /// not exist); `None`: no project policy (Applications from files).
+    pub project: Option<Result<crate::project::AppProject, String>>,
 }
 
 /// A requested sync: Argo CD's `.operation.sync`.
@@ -123,6 +126,7 @@ impl AppState {
                 history: Vec::new(),
             },
             operation: None,
+            project: None,
         }
     }
 
@@ -249,6 +253,10 @@ impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
     }
 
     async fn reconcile_inner(&self, state: &mut AppState) -> Result<SyncResult, Error> {
+        if let Some(project) = &state.project {
+            let project = project.as_ref().map_err(|e| Error::Project(e.clone()))?;
+            project.check_application(&state.app).map_err(Error::Project)?;
+        }
         let src = &state.app.spec.source;
         let target = state
             .operation
@@ -283,11 +291,36 @@ impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
         }
         state.status.revision = Some(rev.commit.clone());
         state.revision = Some(rev);
+        if let Some(Ok(project)) = &state.project {
+            self.check_kinds(project, state).await?;
+        }
         let mut options = self.options(state, state.dry_run())?;
         if let Some(prune) = state.operation.as_ref().and_then(|o| o.prune) {
             options.prune = prune;
         }
         engine::sync(&self.cluster, state.desired.clone(), &options).await
+    }
+
+    /// Whether every rendered kind is allowed by the project (a kind the cluster does not
+    /// serve yet, such as a custom resource of a CRD in the same render, counts as
+    /// namespaced).
+    async fn check_kinds(&self, project: &crate::project::AppProject, state: &AppState) -> Result<(), Error> {
+        let mut scope = std::collections::HashMap::new();
+        for o in &state.desired {
+            let gvk = o.gvk();
+            if !scope.contains_key(&gvk) {
+                let namespaced = self.cluster.resource(&gvk).await.map_err(|e| Error::Cluster(e.to_string()))?;
+                scope.insert(gvk, namespaced.is_none_or(|i| i.namespaced));
+            }
+        }
+        let server = state.app.spec.destination.server.as_deref().filter(|s| !s.is_empty());
+        project
+            .check_objects(
+                &state.desired,
+                |o| scope.get(&o.gvk()).copied().unwrap_or(true),
+                server.unwrap_or(crate::project::IN_CLUSTER),
+            )
+            .map_err(Error::Project)
     }
 
     /// Records what a sync did as a core/v1 Event (nothing for a pass that changed nothing).

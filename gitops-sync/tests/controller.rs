@@ -318,3 +318,97 @@ async fn deleting_an_application_deletes_its_resources_only_with_the_finalizer()
     assert!(fx.direct.get(&cm, "kept", "settings").await.unwrap().is_some(), "without the finalizer, resources stay");
     fx.stop().await;
 }
+
+/// AppProjects: the project must exist; repositories, destinations and kinds outside its
+/// rules are an InvalidSpecError and nothing of the application is applied; an application
+/// inside the rules syncs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn applications_keep_to_their_project() {
+    let fx = Fixture::start().await;
+    let project = Object::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
+        "metadata": {"name": "team-a", "namespace": "argocd"},
+        "spec": {
+            "sourceRepos": [REPO, "mem://admin"],
+            "destinations": [{"server": "*", "namespace": "team-a-*"}],
+            "namespaceResourceBlacklist": [{"group": "", "kind": "Secret"}],
+        },
+    }))
+    .unwrap();
+    fx.direct.apply(&project, &kubectl()).await.unwrap();
+    fx.source.set(
+        "mem://admin",
+        "a1",
+        MemTree::new()
+            .with_file("apps/admin/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {a: b}\n")
+            .with_file(
+                "apps/admin/crb.yaml",
+                "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: team-a-admin}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}\nsubjects: [{kind: Group, name: team-a, apiGroup: rbac.authorization.k8s.io}]\n",
+            ),
+    );
+    let in_project = |name: &str, project: &str, repo: &str, path: &str, namespace: &str| {
+        application(
+            name,
+            true,
+            json!({"spec": {"project": project, "source": {"repoURL": repo, "targetRevision": "HEAD", "path": path},
+                            "destination": {"server": "https://kubernetes.default.svc", "namespace": namespace},
+                            "syncPolicy": {"automated": {"prune": true}, "syncOptions": ["CreateNamespace=true"]}}}),
+        )
+    };
+    for app in [
+        in_project("ok", "team-a", REPO, "apps/web", "team-a-ok"),
+        in_project("escape", "team-a", REPO, "apps/web", "kube-system"),
+        in_project("admin", "team-a", "mem://admin", "apps/admin", "team-a-admin"),
+        in_project("other-repo", "team-a", "mem://elsewhere", "apps/web", "team-a-x"),
+        in_project("orphan", "nope", REPO, "apps/web", "team-a-orphan"),
+    ] {
+        fx.direct.apply(&app, &kubectl()).await.unwrap();
+    }
+    let condition = |a: &Value| at(a, "/status/conditions/0/message").as_str().unwrap_or("").to_string();
+    wait_for("every application judged", || async {
+        let mut done = 0;
+        for name in ["escape", "admin", "other-repo", "orphan"] {
+            if at(&fx.app(name).await.unwrap(), "/status/conditions/0/type") == "InvalidSpecError" {
+                done += 1;
+            }
+        }
+        done == 4 && at(&fx.app("ok").await.unwrap(), "/status/sync/status") == "Synced"
+    })
+    .await;
+    let escape = condition(&fx.app("escape").await.unwrap());
+    assert!(
+        escape.contains("namespace 'kube-system' do not match any of the allowed destinations in project 'team-a'"),
+        "{escape}"
+    );
+    let admin = condition(&fx.app("admin").await.unwrap());
+    assert!(
+        admin.contains("rbac.authorization.k8s.io:ClusterRoleBinding team-a-admin is not permitted in project team-a"),
+        "{admin}"
+    );
+    let other = condition(&fx.app("other-repo").await.unwrap());
+    assert!(other.contains("application repo mem://elsewhere is not permitted in project 'team-a'"), "{other}");
+    let orphan = condition(&fx.app("orphan").await.unwrap());
+    assert!(orphan.contains("project nope which does not exist"), "{orphan}");
+    // Nothing of the refused applications reached the cluster.
+    let cm = GroupVersionKind::new("", "v1", "ConfigMap");
+    assert!(fx.direct.get(&cm, "kube-system", "settings").await.unwrap().is_none());
+    assert!(fx.direct.get(&cm, "team-a-admin", "settings").await.unwrap().is_none());
+    let crb = GroupVersionKind::new("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding");
+    assert!(fx.direct.get(&crb, "", "team-a-admin").await.unwrap().is_none());
+    assert!(fx.direct.get(&cm, "team-a-ok", "settings").await.unwrap().is_some());
+
+    // The project allows cluster RBAC: the next pass applies the admin application.
+    let mut widened = project.clone();
+    widened
+        .set(
+            "/spec/clusterResourceWhitelist",
+            json!([{"group": "rbac.authorization.k8s.io", "kind": "ClusterRoleBinding"}]),
+        )
+        .unwrap();
+    fx.direct.apply(&widened, &kubectl()).await.unwrap();
+    wait_for("the admin application synced", || async {
+        fx.direct.get(&crb, "", "team-a-admin").await.unwrap().is_some()
+    })
+    .await;
+    fx.stop().await;
+}

@@ -43,6 +43,17 @@ pub fn application_resource() -> ApiResource {
     }
 }
 
+/// The `argoproj.io/v1alpha1` AppProject resource.
+pub fn project_resource() -> ApiResource {
+    ApiResource {
+        group: "argoproj.io".into(),
+        version: "v1alpha1".into(),
+        api_version: "argoproj.io/v1alpha1".into(),
+        kind: "AppProject".into(),
+        plural: "appprojects".into(),
+    }
+}
+
 /// How the controller runs.
 #[derive(Clone, Debug)]
 pub struct ControllerOptions {
@@ -75,6 +86,8 @@ pub struct ApplicationController<S, R, D> {
     client: kube::Client,
     options: ControllerOptions,
     records: Mutex<HashMap<String, Record>>,
+    /// AppProjects by `namespace/name`.
+    projects: std::sync::RwLock<HashMap<String, crate::project::AppProject>>,
     /// Whether the Application CRD serves the status subresource (ours does; Argo CD's does
     /// not, and then status is written to the main resource, as Argo CD writes it).
     status_subresource: std::sync::atomic::AtomicBool,
@@ -93,6 +106,7 @@ where
             client,
             options,
             records: Mutex::new(HashMap::new()),
+            projects: Default::default(),
             status_subresource: std::sync::atomic::AtomicBool::new(true),
         }
     }
@@ -118,18 +132,69 @@ where
         }
     }
 
+    fn project_api(&self, namespace: &str) -> Api<DynamicObject> {
+        Api::namespaced_with(self.client.clone(), namespace, &project_resource())
+    }
+
+    /// Reads every AppProject of the controller's namespaces.
+    async fn load_projects(&self) -> Result<(), kube::Error> {
+        for ns in &self.options.namespaces {
+            for o in self.project_api(ns).list(&Default::default()).await? {
+                self.remember_project(&o, false);
+            }
+        }
+        Ok(())
+    }
+
+    fn remember_project(&self, object: &DynamicObject, deleted: bool) {
+        let key = record_key(
+            object.metadata.namespace.as_deref().unwrap_or(""),
+            object.metadata.name.as_deref().unwrap_or(""),
+        );
+        let mut projects = self.projects.write().expect("projects lock");
+        if deleted {
+            projects.remove(&key);
+            return;
+        }
+        let value = serde_json::to_value(object).unwrap_or_default();
+        match crate::project::AppProject::from_value(&value) {
+            Ok(p) => {
+                projects.insert(key, p);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "unreadable AppProject: its applications are refused");
+                projects.remove(&key);
+            }
+        }
+    }
+
+    /// The project an Application names (`default` when it names none), looked up in its own
+    /// namespace, then in the controller's first.
+    fn project_of(&self, app: &Application) -> Result<crate::project::AppProject, String> {
+        let name = app.spec.project.as_deref().filter(|p| !p.is_empty()).unwrap_or("default");
+        let own = app.metadata.namespace.as_deref().unwrap_or("");
+        let projects = self.projects.read().expect("projects lock");
+        [own, self.options.namespaces.first().map(String::as_str).unwrap_or("")]
+            .iter()
+            .find_map(|ns| projects.get(&record_key(ns, name)).cloned())
+            .ok_or_else(|| format!("Application referencing project {name} which does not exist"))
+    }
+
+    /// Gives every application its project's current rules.
+    async fn refresh_projects(&self) {
+        for state in self.manager.states() {
+            let mut st = state.lock().await;
+            if st.project.is_some() {
+                st.project = Some(self.project_of(&st.app));
+            }
+        }
+    }
+
     /// Creates the `default` AppProject in the first Application namespace when it is missing,
     /// as Argo CD does at start: any repository, any destination, any kind.
     pub async fn ensure_default_project(&self) -> Result<(), kube::Error> {
         let Some(namespace) = self.options.namespaces.first() else { return Ok(()) };
-        let resource = ApiResource {
-            group: "argoproj.io".into(),
-            version: "v1alpha1".into(),
-            api_version: "argoproj.io/v1alpha1".into(),
-            kind: "AppProject".into(),
-            plural: "appprojects".into(),
-        };
-        let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), namespace, &resource);
+        let api = self.project_api(namespace);
         if api.get_opt("default").await?.is_some() {
             return Ok(());
         }
@@ -160,8 +225,27 @@ where
         if let Err(e) = self.ensure_default_project().await {
             tracing::warn!(error = %e, "could not create the default AppProject");
         }
-        let (tx, mut rx) = mpsc::channel::<watcher::Event<DynamicObject>>(1024);
         let mut watchers = Vec::new();
+        if let Err(e) = self.load_projects().await {
+            tracing::warn!(error = %e, "could not list AppProjects");
+        }
+        let (project_tx, mut project_rx) = mpsc::channel::<watcher::Event<DynamicObject>>(256);
+        for ns in &self.options.namespaces {
+            let api = self.project_api(ns);
+            let tx = project_tx.clone();
+            watchers.push(tokio::spawn(async move {
+                let mut stream = watcher(api, watcher::Config::default()).default_backoff().boxed();
+                while let Some(event) = stream.next().await {
+                    if let Ok(e) = event
+                        && tx.send(e).await.is_err()
+                    {
+                        return;
+                    }
+                }
+            }));
+        }
+        drop(project_tx);
+        let (tx, mut rx) = mpsc::channel::<watcher::Event<DynamicObject>>(1024);
         for ns in &self.options.namespaces {
             let api = self.api(ns);
             let tx = tx.clone();
@@ -212,6 +296,14 @@ where
                     }
                     self.clear_refresh(&due.refreshed).await;
                 }
+                Some(event) = project_rx.recv() => {
+                    match event {
+                        watcher::Event::Apply(o) | watcher::Event::InitApply(o) => self.remember_project(&o, false),
+                        watcher::Event::Delete(o) => self.remember_project(&o, true),
+                        _ => continue,
+                    }
+                    self.refresh_projects().await;
+                }
                 _ = tick.tick() => {
                     let passes = self.manager.reconcile_all().await;
                     on_pass("reconcile", &passes);
@@ -241,6 +333,7 @@ where
     pub async fn load(&self) -> Result<usize, kube::Error> {
         self.discover_status_subresource().await;
         self.ensure_default_project().await?;
+        self.load_projects().await?;
         let mut n = 0;
         let mut due = Due::default();
         for ns in &self.options.namespaces {
@@ -309,7 +402,14 @@ where
                 return;
             }
         };
-        let (state, changed) = self.manager.upsert(app).await;
+        let project = self.project_of(&app);
+        let (state, mut changed) = self.manager.upsert(app).await;
+        {
+            let mut st = state.lock().await;
+            let project = Some(project);
+            changed |= st.project != project;
+            st.project = project;
+        }
         if let Some(op) = operation {
             self.run_operation(&state, &namespace, &name, &id, op).await;
             return;

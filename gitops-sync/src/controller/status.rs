@@ -151,7 +151,7 @@ pub fn operation_state(
 pub fn condition_type(error: &str) -> &'static str {
     if error.starts_with("source") || error.starts_with("render") || error.starts_with("decrypt") {
         "ComparisonError"
-    } else if error.contains("project") || error.starts_with("invalid") {
+    } else if error.starts_with("project") || error.starts_with("invalid") {
         "InvalidSpecError"
     } else {
         "SyncError"
