@@ -307,10 +307,9 @@ impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
     async fn check_kinds(&self, project: &crate::project::AppProject, state: &AppState) -> Result<(), Error> {
         let mut scope = std::collections::HashMap::new();
         for o in &state.desired {
-            let gvk = o.gvk();
-            if !scope.contains_key(&gvk) {
-                let namespaced = self.cluster.resource(&gvk).await.map_err(|e| Error::Cluster(e.to_string()))?;
-                scope.insert(gvk, namespaced.is_none_or(|i| i.namespaced));
+            if let std::collections::hash_map::Entry::Vacant(slot) = scope.entry(o.gvk()) {
+                let found = self.cluster.resource(slot.key()).await.map_err(|e| Error::Cluster(e.to_string()))?;
+                slot.insert(found.is_none_or(|i| i.namespaced));
             }
         }
         let server = state.app.spec.destination.server.as_deref().filter(|s| !s.is_empty());
