@@ -429,3 +429,53 @@ async fn install_with_kubectl_and_sync_the_seed_application() {
     .unwrap();
     assert_eq!(projects.trim(), "appproject.argoproj.io/default");
 }
+
+/// What the container image holds: the agent binary alone, run with an empty environment (no
+/// PATH, no git, no helm) from a directory of its own, links only the C library's parts that
+/// the image's Debian base has, and still syncs (the embedded server, a file:// repository).
+#[test]
+fn the_agent_binary_runs_alone_as_in_its_image() {
+    // The example binaries are built beside this test's executable (target/<profile>/examples).
+    let exe = std::env::current_exe().unwrap();
+    let built = exe.parent().and_then(|d| d.parent()).map(|d| d.join("examples/gitops-agent")).unwrap();
+    if !built.exists() {
+        println!("{} not built: skipped", built.display());
+        return;
+    }
+    if let Ok(out) = std::process::Command::new("ldd").arg(&built).output() {
+        let text = String::from_utf8_lossy(&out.stdout);
+        for line in text.lines() {
+            let lib = line.split_whitespace().next().unwrap_or("");
+            assert!(
+                ["linux-vdso", "libgcc_s.so", "libm.so", "libc.so", "/lib64/ld-linux"]
+                    .iter()
+                    .any(|l| lib.starts_with(l)),
+                "the image has no {lib}:\n{text}"
+            );
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let keys = repo(dir.path());
+    let apps = app(dir.path(), true);
+    let image = dir.path().join("image/usr/local/bin");
+    std::fs::create_dir_all(&image).unwrap();
+    std::fs::copy(&built, image.join("gitops-agent")).unwrap();
+    let tmp = dir.path().join("image/tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let out = std::process::Command::new(image.join("gitops-agent"))
+        .env_clear()
+        .env("HOME", &tmp)
+        .current_dir(&tmp)
+        .args(["--embedded", "--once", "--log-format", "json"])
+        .arg("--app")
+        .arg(&apps)
+        .arg("--sealed-keys")
+        .arg(&keys)
+        .arg("--cache-dir")
+        .arg(dir.path().join("image/var/cache/gitops"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.lines().any(|l| l.starts_with("payments") && l.contains("Synced")), "{stdout}");
+}
