@@ -132,6 +132,7 @@ async fn cluster_diff(config: &gitops_examples::agent::Config) -> Result<bool, g
             match r.action {
                 Action::Unchanged | Action::PruneSkipped => {}
                 Action::Hook => println!("~ {} ({})", r.key, r.message),
+                Action::Shared => println!("! {} (left to its owner: {})", r.key, r.message),
                 Action::Created => {
                     drift = true;
                     println!("+ {} (to create)", r.key);

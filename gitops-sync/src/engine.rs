@@ -58,6 +58,9 @@ pub struct SyncOptions {
     pub concurrency: usize,
     /// How long a hook may run, and how long PostSync waits for health.
     pub hook_timeout: Duration,
+    /// Fail the sync, applying nothing, when an object belongs to another application
+    /// (`FailOnSharedResource=true`); otherwise such objects are left to their owner.
+    pub fail_on_shared_resource: bool,
     /// The commit being synced: part of the name given to a hook that has only
     /// `metadata.generateName`, as Argo CD names it.
     pub revision: String,
@@ -81,6 +84,7 @@ impl SyncOptions {
             concurrency: 8,
             hook_timeout: Duration::from_secs(300),
             revision: String::new(),
+            fail_on_shared_resource: false,
         }
     }
 }
@@ -102,6 +106,9 @@ pub enum Action {
     Failed,
     /// A hook ran (its health says how it ended).
     Hook,
+    /// Another application's ApplySet holds the object: it was left to that application
+    /// (Argo CD's SharedResourceWarning; the message names the owner).
+    Shared,
 }
 
 /// One object's outcome.
@@ -153,6 +160,14 @@ impl SyncResult {
 pub fn applyset_id(app: &str, namespace: &str) -> String {
     let digest = Sha256::digest(format!("applyset-{app}.{namespace}.ConfigMap.").as_bytes());
     format!("applyset-{}-v1", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest))
+}
+
+/// The application an ApplySet id belongs to, found through its parent ConfigMap
+/// (`applyset-NAME`, labelled with the id); `None` when no such parent exists.
+async fn applyset_owner<C: Cluster>(cluster: &C, id: &str) -> Result<Option<String>, C::Error> {
+    let parents =
+        cluster.list(&GroupVersionKind::new("", "v1", "ConfigMap"), None, &format!("{APPLYSET_ID}={id}")).await?;
+    Ok(parents.first().and_then(|p| p.name().strip_prefix("applyset-").map(str::to_string)))
 }
 
 /// The order of kinds within a wave (Argo CD's, then custom resources last).
@@ -591,6 +606,20 @@ pub async fn sync<C: Cluster>(cluster: &C, desired: Vec<Object>, opts: &SyncOpti
         o.set_label(PART_OF, &id);
         keys.insert(o.key());
         let live = if served { cluster.get(&gvk, o.namespace(), o.name()).await.map_err(cerr)? } else { None };
+        // An object of another application's ApplySet (one whose parent exists) stays with
+        // it; a label naming no live ApplySet is ours to correct.
+        let other = live.as_ref().and_then(|l| l.label(PART_OF)).filter(|owner| *owner != id);
+        let owner = match other {
+            Some(other) => applyset_owner(cluster, other).await.map_err(cerr)?,
+            None => None,
+        };
+        if let Some(owner) = owner {
+            let message = format!("{}/{} is part of applications {owner} and {}", o.kind(), o.name(), opts.app);
+            let h = live.as_ref().map(health).unwrap_or(Health::Unknown);
+            result.resources.push(ResourceResult::new(o.key(), gvk, Action::Shared, h).message(message));
+            keys.insert(o.key());
+            continue;
+        }
         let (mut drift, mut unified) = (Vec::new(), String::new());
         if let Some(l) = &live {
             if opts.server_side_diff {
@@ -622,6 +651,14 @@ pub async fn sync<C: Cluster>(cluster: &C, desired: Vec<Object>, opts: &SyncOpti
             }
         }
         planned.push(Planned { object: o, gvk, live, drift, diff: unified, served });
+    }
+
+    if opts.fail_on_shared_resource && result.resources.iter().any(|r| r.action == Action::Shared) {
+        for r in result.resources.iter_mut().filter(|r| r.action == Action::Shared) {
+            r.action = Action::Failed;
+            r.message = format!("shared resource found (FailOnSharedResource=true): {}", r.message);
+        }
+        return Ok(result);
     }
 
     // ApplySet parent and members that left Git.

@@ -195,6 +195,7 @@ impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
         o.prune_last = app.has_option("PruneLast");
         o.replace = app.has_option("Replace");
         o.server_side_diff = app.has_option("ServerSideDiff");
+        o.fail_on_shared_resource = app.has_option("FailOnSharedResource");
         Ok(o)
     }
 

@@ -412,3 +412,45 @@ async fn applications_keep_to_their_project() {
     .await;
     fx.stop().await;
 }
+
+/// Two Applications rendering the same objects: the first keeps them, the second gets a
+/// SharedResourceWarning naming both and writes nothing to them; with FailOnSharedResource
+/// the sync fails and applies nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_resources_are_left_to_their_owner() {
+    let fx = Fixture::start().await;
+    let same_place = |name: &str, options: &[&str]| {
+        application(
+            name,
+            true,
+            json!({"spec": {"project": "default", "source": {"repoURL": REPO, "targetRevision": "HEAD", "path": "apps/web"},
+                            "destination": {"namespace": "shared"},
+                            "syncPolicy": {"automated": {"prune": true}, "syncOptions": options}}}),
+        )
+    };
+    fx.direct.apply(&same_place("first", &["CreateNamespace=true"]), &kubectl()).await.unwrap();
+    wait_for("first synced", || async { at(&fx.app("first").await.unwrap(), "/status/sync/status") == "Synced" }).await;
+    let cm = GroupVersionKind::new("", "v1", "ConfigMap");
+    let owner = |o: Option<Object>| o.and_then(|o| o.label("applyset.kubernetes.io/part-of").map(str::to_string));
+    let first_owner = owner(fx.direct.get(&cm, "shared", "settings").await.unwrap());
+    fx.direct.apply(&same_place("second", &[]), &kubectl()).await.unwrap();
+    fx.direct.apply(&same_place("strict", &["FailOnSharedResource=true"]), &kubectl()).await.unwrap();
+    wait_for("the warnings", || async {
+        at(&fx.app("second").await.unwrap(), "/status/conditions/0/type") == "SharedResourceWarning"
+            && at(&fx.app("strict").await.unwrap(), "/status/conditions/0/type") == "SyncError"
+    })
+    .await;
+    let second = fx.app("second").await.unwrap();
+    let message = at(&second, "/status/conditions/0/message").as_str().unwrap();
+    assert!(message.contains("ConfigMap/settings is part of applications first and second"), "{message}");
+    let strict = fx.app("strict").await.unwrap();
+    let message = at(&strict, "/status/conditions/0/message").as_str().unwrap();
+    assert!(message.contains("FailOnSharedResource=true"), "{message}");
+    assert_eq!(at(&strict, "/status/sync/status"), "OutOfSync");
+    assert_eq!(owner(fx.direct.get(&cm, "shared", "settings").await.unwrap()), first_owner, "the owner keeps it");
+    assert!(
+        fx.direct.get(&cm, "shared", "applyset-strict").await.unwrap().is_none(),
+        "the failed sync wrote nothing, not even its ApplySet parent"
+    );
+    fx.stop().await;
+}

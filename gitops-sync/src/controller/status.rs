@@ -199,6 +199,50 @@ pub fn application_status(state: &AppState, previous: &Value, now: &str) -> Valu
             .unwrap_or_else(|| json!(now));
         conditions.push(json!({"type": kind, "message": e, "lastTransitionTime": since}));
     }
+    // Objects whose write failed.
+    let failed: Vec<String> = state
+        .status
+        .result
+        .iter()
+        .flat_map(|r| r.resources.iter())
+        .filter(|x| x.action == Action::Failed)
+        .map(|x| format!("{}: {}", x.key, x.message))
+        .collect();
+    if state.status.error.is_none() && !failed.is_empty() {
+        let message = failed.join("; ");
+        let since = previous
+            .get("conditions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .find(|c| c.get("type") == Some(&json!("SyncError")) && c.get("message") == Some(&json!(message)))
+            .and_then(|c| c.get("lastTransitionTime").cloned())
+            .unwrap_or_else(|| json!(now));
+        conditions.push(json!({"type": "SyncError", "message": message, "lastTransitionTime": since}));
+    }
+    // Objects left to the application that owns them.
+    let shared: Vec<&str> = state
+        .status
+        .result
+        .iter()
+        .flat_map(|r| r.resources.iter())
+        .filter(|x| x.action == Action::Shared)
+        .map(|x| x.message.as_str())
+        .collect();
+    if !shared.is_empty() {
+        let message = shared.join("; ");
+        let since = previous
+            .get("conditions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .find(|c| {
+                c.get("type") == Some(&json!("SharedResourceWarning")) && c.get("message") == Some(&json!(message))
+            })
+            .and_then(|c| c.get("lastTransitionTime").cloned())
+            .unwrap_or_else(|| json!(now));
+        conditions.push(json!({"type": "SharedResourceWarning", "message": message, "lastTransitionTime": since}));
+    }
     if !conditions.is_empty() {
         status.insert("conditions".into(), json!(conditions));
     }
