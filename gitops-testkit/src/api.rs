@@ -513,6 +513,24 @@ impl State {
                 causes.extend(crate::admission::pod_spec_causes("spec.template.spec", spec, &["Always"]));
             }
         }
+        // Custom resources: the CRD's schema, field by field (metadata has its own checks).
+        if let Some(schema) = self.crd_version(res).and_then(|x| x.pointer("/schema/openAPIV3Schema")) {
+            if let (Some(props), Some(obj)) = (schema.get("properties").and_then(Value::as_object), v.as_object()) {
+                for (k, child) in obj {
+                    if matches!(k.as_str(), "apiVersion" | "kind" | "metadata") {
+                        continue;
+                    }
+                    if let Some(sub) = props.get(k) {
+                        crate::validation::validate(child, sub, k, &mut causes);
+                    }
+                }
+            }
+            for r in schema.get("required").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
+                if !matches!(r, "apiVersion" | "kind" | "metadata") && v.get(r).is_none_or(Value::is_null) {
+                    causes.push(("FieldValueRequired".into(), r.into(), "Required value".into()));
+                }
+            }
+        }
         if res.group.is_empty()
             && res.kind == "Pod"
             && let Some(spec) = v.get("spec")
@@ -684,23 +702,24 @@ impl State {
         }
     }
 
-    /// The `additionalPrinterColumns` of a custom resource's version (`None` for built-in
-    /// kinds and CRDs without any).
-    pub fn printer_columns(&self, res: &Resource) -> Option<Vec<Value>> {
+    /// The CRD version that serves a custom resource.
+    fn crd_version(&self, res: &Resource) -> Option<&Value> {
         if !res.custom {
             return None;
         }
-        let crd = self.objects.iter().find(|((g, p, _, _), o)| {
+        let (_, crd) = self.objects.iter().find(|((g, p, _, _), o)| {
             g == "apiextensions.k8s.io"
                 && p == "customresourcedefinitions"
                 && o.pointer("/spec/group").and_then(Value::as_str) == Some(&res.group)
                 && o.pointer("/spec/names/plural").and_then(Value::as_str) == Some(&res.plural)
         })?;
-        crd.1
-            .pointer("/spec/versions")
-            .and_then(Value::as_array)?
-            .iter()
-            .find(|x| x["name"] == json!(res.version))?
+        crd.pointer("/spec/versions").and_then(Value::as_array)?.iter().find(|x| x["name"] == json!(res.version))
+    }
+
+    /// The `additionalPrinterColumns` of a custom resource's version (`None` for built-in
+    /// kinds and CRDs without any).
+    pub fn printer_columns(&self, res: &Resource) -> Option<Vec<Value>> {
+        self.crd_version(res)?
             .get("additionalPrinterColumns")
             .and_then(Value::as_array)
             .filter(|c| !c.is_empty())
@@ -709,19 +728,7 @@ impl State {
 
     fn default_custom(&self, res: &Resource, v: &mut Value) {
         // Pruning of unknown fields and schema defaults, for structural schemas.
-        let crd = self.objects.iter().find(|((g, p, _, _), o)| {
-            g == "apiextensions.k8s.io"
-                && p == "customresourcedefinitions"
-                && o.pointer("/spec/group").and_then(Value::as_str) == Some(&res.group)
-                && o.pointer("/spec/names/plural").and_then(Value::as_str) == Some(&res.plural)
-        });
-        let Some((_, crd)) = crd else { return };
-        let Some(schema) = crd
-            .pointer("/spec/versions")
-            .and_then(Value::as_array)
-            .and_then(|vs| vs.iter().find(|x| x["name"] == json!(res.version)))
-            .and_then(|x| x.pointer("/schema/openAPIV3Schema"))
-        else {
+        let Some(schema) = self.crd_version(res).and_then(|x| x.pointer("/schema/openAPIV3Schema")) else {
             return;
         };
         let schema = schema.clone();
@@ -810,6 +817,19 @@ impl State {
         let rv = meta_str(&body, "resourceVersion");
         if !rv.is_empty() && rv != meta_str(&old, "resourceVersion") {
             return Err(ApiError::conflict(&res.plural, &target.name));
+        }
+        // Custom resources allow no unconditional update.
+        if rv.is_empty() && res.custom {
+            return Err(ApiError::invalid(
+                &res.plural,
+                &res.group,
+                &target.name,
+                vec![(
+                    "FieldValueInvalid".into(),
+                    "metadata.resourceVersion".into(),
+                    "Invalid value: 0: must be specified for an update".into(),
+                )],
+            ));
         }
         self.decode(res, &mut body);
         let new = self.merge_into_old(res, &old, body, &target.subresource);

@@ -37,6 +37,7 @@ pub mod managed;
 pub mod registry;
 pub mod server;
 pub mod table;
+pub mod validation;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
