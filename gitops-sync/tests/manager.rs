@@ -228,3 +228,48 @@ async fn a_kind_the_watch_cannot_list_is_read_from_the_server_without_waiting_ag
     assert!(c.get(&gvk, "default", "x").await.unwrap().is_some());
     assert!(t.elapsed() < Duration::from_millis(250), "later reads do not wait: {:?}", t.elapsed());
 }
+
+/// A person removes a member's ApplySet label by hand. A real server's watch filtered by that
+/// label reports the object as DELETED (it left the selection), and the testkit now does the
+/// same: the watch-fed cache forgets it and self-heal applies it again, label included.
+#[tokio::test]
+async fn a_member_that_loses_its_applyset_label_is_healed() {
+    use kube::api::{Api, DynamicObject, Patch, PatchParams};
+    let (testkit, cluster, manager) = setup(&["label"], ManagerOptions::default()).await;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (first_tx, first_rx) = tokio::sync::oneshot::channel::<()>();
+    let m = manager.clone();
+    let changes = cluster.changes();
+    let runner = tokio::spawn(async move {
+        let mut first = Some(first_tx);
+        m.run(
+            Duration::from_secs(3600),
+            changes,
+            async {
+                let _ = stop_rx.await;
+            },
+            |_, _| {
+                if let Some(tx) = first.take() {
+                    let _ = tx.send(());
+                }
+            },
+        )
+        .await
+    });
+    first_rx.await.unwrap();
+    let id = gitops_sync::engine::applyset_id("label", "label");
+    let resource = kube::api::ApiResource::erase::<k8s_openapi::api::apps::v1::Deployment>(&());
+    let api: Api<DynamicObject> = Api::namespaced_with(testkit.client(), "label", &resource);
+    let label_of =
+        |d: DynamicObject| d.metadata.labels.unwrap_or_default().get("applyset.kubernetes.io/part-of").cloned();
+    assert_eq!(label_of(api.get("web").await.unwrap()), Some(id.clone()));
+    let unlabel = serde_json::json!({"metadata": {"labels": {"applyset.kubernetes.io/part-of": null}}});
+    api.patch("web", &PatchParams::default(), &Patch::Merge(&unlabel)).await.unwrap();
+    let took = wait_for("the label restored", Duration::from_secs(5), async || {
+        label_of(api.get("web").await.unwrap()).as_deref() == Some(id.as_str())
+    })
+    .await;
+    eprintln!("label restored after {took:?}");
+    let _ = stop_tx.send(());
+    runner.await.unwrap();
+}
