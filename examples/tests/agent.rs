@@ -428,6 +428,36 @@ async fn install_with_kubectl_and_sync_the_seed_application() {
     .await
     .unwrap();
     assert_eq!(projects.trim(), "appproject.argoproj.io/default");
+
+    // The `app` client reads the same status.
+    let exe = std::env::current_exe().unwrap();
+    let app_bin = exe.parent().and_then(|d| d.parent()).map(|d| d.join("examples/app")).unwrap();
+    if app_bin.exists() {
+        let run_app = |args: &[&str]| {
+            let out = std::process::Command::new(&app_bin).env("KUBECONFIG", &kubeconfig).args(args).output().unwrap();
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        };
+        let (code, list, err) = tokio::task::block_in_place(|| run_app(&["list"]));
+        assert_eq!(code, Some(0), "{err}");
+        let row: Vec<&str> = list.lines().nth(1).unwrap_or("").split_whitespace().collect();
+        assert_eq!(row, ["payments", "default", "payments-prod", "Synced", "Healthy", "Auto", "<none>"], "{list}");
+        let (code, get, err) = tokio::task::block_in_place(|| run_app(&["get", "payments"]));
+        assert_eq!(code, Some(0), "{err}");
+        assert!(
+            get.contains("Sync Status:   Synced") && get.contains("Deployment") && get.contains("REVISION"),
+            "{get}"
+        );
+        let (code, _, err) = tokio::task::block_in_place(|| run_app(&["rollback", "payments", "0"]));
+        assert_eq!(code, Some(2));
+        assert!(err.contains("rollback cannot be initiated when auto-sync is enabled"), "{err}");
+        let (code, _, err) = tokio::task::block_in_place(|| run_app(&["lsit"]));
+        assert_eq!(code, Some(2));
+        assert!(err.contains("unrecognized subcommand") && err.contains("list"), "{err}");
+    }
 }
 
 /// What the container image holds: the agent binary alone, run with an empty environment (no

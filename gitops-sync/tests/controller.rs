@@ -454,3 +454,50 @@ async fn shared_resources_are_left_to_their_owner() {
     );
     fx.stop().await;
 }
+
+/// The client's requests (`app sync`, `app rollback`, `app refresh`): a manual application
+/// synced at two revisions, rolled back to the first history entry; a rollback of an
+/// automated application refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_sync_rollback_and_refresh() {
+    use gitops_sync::controller::client;
+    let fx = Fixture::start().await;
+    fx.direct.apply(&application("roll", false, json!({})), &kubectl()).await.unwrap();
+    fx.direct.apply(&application("auto", true, json!({})), &kubectl()).await.unwrap();
+    let api = client::applications(&fx.testkit.client(), "argocd");
+    let image =
+        || async {
+            fx.direct.get(&GroupVersionKind::new("apps", "v1", "Deployment"), "roll", "web").await.unwrap().and_then(
+                |d| d.get("/spec/template/spec/containers/0/image").and_then(Value::as_str).map(str::to_string),
+            )
+        };
+    wait_for("roll compared", || async { at(&fx.app("roll").await.unwrap(), "/status/sync/status") == "OutOfSync" })
+        .await;
+    client::request_sync(&api, "roll", None, true, false).await.unwrap();
+    wait_for("first sync", || async { at(&fx.app("roll").await.unwrap(), "/status/history/0/revision") == "c1" }).await;
+    assert_eq!(image().await.as_deref(), Some("nginx:1.27"));
+    fx.source.set(REPO, "c2", tree("nginx:1.28"));
+    client::request_refresh(&api, "roll", false).await.unwrap();
+    wait_for("c2 seen", || async { at(&fx.app("roll").await.unwrap(), "/status/sync/revision") == "c2" }).await;
+    client::request_sync(&api, "roll", None, true, false).await.unwrap();
+    wait_for("second sync", || async { at(&fx.app("roll").await.unwrap(), "/status/history/1/revision") == "c2" })
+        .await;
+    assert_eq!(image().await.as_deref(), Some("nginx:1.28"));
+    // Roll back to entry 0: revision c1 again, a third history entry.
+    assert_eq!(client::request_rollback(&api, "roll", 0).await.unwrap(), "c1");
+    wait_for("rolled back", || async { at(&fx.app("roll").await.unwrap(), "/status/history/2/revision") == "c1" })
+        .await;
+    assert_eq!(image().await.as_deref(), Some("nginx:1.27"));
+    // Each request ran once: three history entries, no more.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let roll = fx.app("roll").await.unwrap();
+    assert_eq!(at(&roll, "/status/history").as_array().map(Vec::len), Some(3), "{roll}");
+    assert_eq!(at(&roll, "/status/operationState/operation/info/0/name"), "Rollback");
+    let err = client::request_rollback(&api, "roll", 9).await.unwrap_err().to_string();
+    assert!(err.contains("no history entry 9"), "{err}");
+    // Automated applications are not rolled back.
+    wait_for("auto synced", || async { at(&fx.app("auto").await.unwrap(), "/status/history/0/id") == 0 }).await;
+    let err = client::request_rollback(&api, "auto", 0).await.unwrap_err().to_string();
+    assert!(err.contains("rollback cannot be initiated when auto-sync is enabled"), "{err}");
+    fx.stop().await;
+}

@@ -8,6 +8,7 @@
 //! The watch is kube-runtime's [`watcher`](kube::runtime::watcher) with its back-off; the
 //! objects the applications own are healed from the [`KubeCluster`]'s change stream.
 
+pub mod client;
 pub mod status;
 
 use std::collections::{BTreeSet, HashMap};
@@ -78,6 +79,9 @@ struct Record {
     status: Value,
     /// `revisionHistoryLimit`.
     history_limit: usize,
+    /// The `.operation` being run or just run: events that still carry it (before the clear
+    /// reaches the watch) do not run it again.
+    handled_operation: Option<Value>,
 }
 
 /// The Application controller: a [`Manager`] fed by a watch of Application resources.
@@ -380,6 +384,15 @@ where
             return;
         }
         let operation = value.get("operation").cloned().filter(|o| !o.is_null());
+        {
+            let mut records = self.records.lock().await;
+            let record = records.entry(id.clone()).or_default();
+            match &operation {
+                None => record.handled_operation = None,
+                Some(op) if record.handled_operation.as_ref() == Some(op) => return,
+                Some(op) => record.handled_operation = Some(op.clone()),
+            }
+        }
         let refresh = object.metadata.annotations.as_ref().and_then(|a| a.get(REFRESH_ANNOTATION)).cloned();
         if let Some(m) = value.as_object_mut() {
             m.remove("status");
@@ -473,11 +486,12 @@ where
             status::push_history(&mut new, &st, &started, &finished, limit);
         }
         drop(st);
-        self.write_status(namespace, name, id, new).await;
+        // The request is cleared first, so no later event runs it again.
         let clear = json!({"operation": null});
         if let Err(e) = self.api(namespace).patch(name, &PatchParams::default(), &Patch::Merge(&clear)).await {
             tracing::warn!(app = %name, error = %e, "could not clear the operation");
         }
+        self.write_status(namespace, name, id, new).await;
     }
 
     /// An Application being deleted: with the resources finalizer, its ApplySet members are

@@ -1,0 +1,82 @@
+//! What a person's client (the `app` example, as `argocd app ...`) does: it never syncs by
+//! itself; it writes what the controller acts on (`.operation`, the refresh annotation) and
+//! reads `.status`, through the Kubernetes API.
+
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use serde_json::{Value, json};
+
+use super::{REFRESH_ANNOTATION, application_resource};
+
+/// Why a request was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The Kubernetes API failed (a missing Application included).
+    #[error(transparent)]
+    Kube(#[from] kube::Error),
+    /// The request does not fit the Application.
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// The Applications API of a namespace.
+pub fn applications(client: &kube::Client, namespace: &str) -> Api<DynamicObject> {
+    Api::namespaced_with(client.clone(), namespace, &application_resource())
+}
+
+/// Who asks, as Argo CD records it in `initiatedBy`.
+fn initiated_by() -> Value {
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    json!({"username": user})
+}
+
+/// A sync of `name` (a revision, prune, dry run), written to `.operation.sync`.
+pub async fn request_sync(
+    api: &Api<DynamicObject>,
+    name: &str,
+    revision: Option<&str>,
+    prune: bool,
+    dry_run: bool,
+) -> Result<(), ClientError> {
+    let app = api.get(name).await?;
+    if app.data.get("operation").is_some_and(|o| !o.is_null()) {
+        return Err(ClientError::Refused(format!("another operation is already in progress on {name}")));
+    }
+    let mut sync = json!({"prune": prune, "dryRun": dry_run});
+    if let Some(r) = revision {
+        sync["revision"] = json!(r);
+    }
+    let patch = json!({"operation": {"sync": sync, "initiatedBy": initiated_by()}});
+    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    Ok(())
+}
+
+/// A rollback to history entry `id`: a sync of that entry's revision, refused while automated
+/// sync is on, as Argo CD refuses it.
+pub async fn request_rollback(api: &Api<DynamicObject>, name: &str, id: i64) -> Result<String, ClientError> {
+    let app = api.get(name).await?;
+    if app.data.pointer("/spec/syncPolicy/automated").is_some_and(|a| !a.is_null()) {
+        return Err(ClientError::Refused(format!(
+            "rollback cannot be initiated when auto-sync is enabled (application {name})"
+        )));
+    }
+    let history = app.data.pointer("/status/history").and_then(Value::as_array).cloned().unwrap_or_default();
+    let entry = history.iter().find(|h| h.get("id").and_then(Value::as_i64) == Some(id)).ok_or_else(|| {
+        let ids: Vec<String> = history.iter().filter_map(|h| h.get("id").map(Value::to_string)).collect();
+        ClientError::Refused(format!("application {name} has no history entry {id} (entries: {})", ids.join(", ")))
+    })?;
+    let revision = entry.get("revision").and_then(Value::as_str).unwrap_or_default().to_string();
+    let patch = json!({"operation": {
+        "sync": {"revision": revision, "source": entry.get("source")},
+        "initiatedBy": initiated_by(),
+        "info": [{"name": "Rollback", "value": id.to_string()}],
+    }});
+    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    Ok(revision)
+}
+
+/// A refresh (`hard`: render again, bypassing caches), through the annotation.
+pub async fn request_refresh(api: &Api<DynamicObject>, name: &str, hard: bool) -> Result<(), ClientError> {
+    let patch = json!({"metadata": {"annotations": {REFRESH_ANNOTATION: if hard { "hard" } else { "normal" }}}});
+    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    Ok(())
+}
