@@ -552,7 +552,10 @@ impl State {
         let node = self.schema.node(&res.group, &res.version, &res.kind).unwrap_or_else(|| self.schema.untyped());
         let mut entries = old.map(managed::read).unwrap_or_default();
         let mut changed = managed::changed_fields(old, new, node, !res.custom);
+        let has_status = res.subresources.iter().any(|(s, _)| s == "status");
         match subresource {
+            // Without a status subresource, status is an ordinary field of the main resource.
+            None if !has_status => {}
             None => changed.remove(&[gitops_core::PathElement::Field("status".into())]),
             Some(_) => {
                 let status = changed.get(&[gitops_core::PathElement::Field("status".into())]).cloned();
@@ -687,6 +690,10 @@ impl State {
     }
 
     fn decode(&self, res: &Resource, v: &mut Value) {
+        // ObjectMeta has no other fields: unknown ones are dropped, as typed decoding drops them.
+        if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.retain(|k, _| OBJECT_META_FIELDS.contains(&k.as_str()));
+        }
         if let Some(m) = v.as_object_mut() {
             m.insert("apiVersion".into(), json!(res.api_version()));
             m.insert("kind".into(), json!(res.kind));
@@ -1532,6 +1539,25 @@ fn check_immutable(res: &Resource, old: &Value, new: &Value) -> Result<(), ApiEr
     Ok(())
 }
 
+/// The fields of ObjectMeta (metav1).
+const OBJECT_META_FIELDS: &[&str] = &[
+    "name",
+    "generateName",
+    "namespace",
+    "selfLink",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "labels",
+    "annotations",
+    "ownerReferences",
+    "finalizers",
+    "managedFields",
+];
+
 /// A list's items: built-in kinds' without apiVersion and kind (the real server lists typed
 /// objects), custom resources' (unstructured data) as they are.
 fn list_items(res: &Resource, items: Vec<Value>) -> Vec<Value> {
@@ -1600,6 +1626,8 @@ fn prune_and_default(v: &mut Value, schema: &Value) {
     match v {
         Value::Object(m) => {
             if let Some(props) = schema.get("properties").and_then(Value::as_object) {
+                // A null where the schema does not allow one is dropped, so a default applies.
+                m.retain(|k, v| !v.is_null() || props.get(k).is_some_and(|s| s.get("nullable") == Some(&json!(true))));
                 for (k, s) in props {
                     if let Some(d) = s.get("default") {
                         m.entry(k.clone()).or_insert(d.clone());

@@ -183,7 +183,7 @@ fn diff(old: Option<&Value>, new: &Value, node: Node<'_>, zero: bool, set: &mut 
                 let child = node.field(k).unwrap_or(node);
                 path.push(PathElement::Field(k.clone()));
                 let child_zero = (zero && old_map.is_none() && ZERO_PRESENT.contains(&k.as_str()))
-                    || (path.is_empty() && k == "metadata");
+                    || (path.len() == 1 && k == "metadata");
                 diff(old_map.and_then(|m| m.get(k)), v, child, child_zero, set, path);
                 path.pop();
             }
@@ -245,6 +245,42 @@ fn diff(old: Option<&Value>, new: &Value, node: Node<'_>, zero: bool, set: &mut 
     }
 }
 
+/// The schema node at a field path (list items through the list's item node).
+fn node_at<'a>(node: Node<'a>, path: &[PathElement]) -> Option<Node<'a>> {
+    let mut cur = node;
+    for p in path {
+        cur = match p {
+            PathElement::Field(k) => cur.field(k)?,
+            _ => cur.item()?,
+        };
+    }
+    Some(cur)
+}
+
+/// Maps met below an untyped node (a CRD's `x-kubernetes-preserve-unknown-fields` subtree)
+/// are granular members of an applied configuration's set, as structured-merge-diff's deduced
+/// type makes them ("." recorded); typed maps and structs are not.
+fn mark_deduced_maps(set: &mut FieldSet, value: &Value, node: Node<'_>, path: &mut Vec<PathElement>, deduced: bool) {
+    let Value::Object(map) = value else { return };
+    if deduced && !map.is_empty() && !path.is_empty() {
+        set.insert(path);
+    }
+    if node.is_atomic() && !node.is_untyped() {
+        return;
+    }
+    for (k, v) in map {
+        // ObjectMeta is typed in every kind, custom resources included.
+        if path.is_empty() && k == "metadata" {
+            continue;
+        }
+        let child = node.field(k);
+        path.push(PathElement::Field(k.clone()));
+        let child_node = child.unwrap_or(node);
+        mark_deduced_maps(set, v, child_node, path, deduced || node.is_untyped());
+        path.pop();
+    }
+}
+
 /// A conflict: the owner (described as the API server words it) and the field.
 pub type Conflict = (String, String);
 
@@ -265,6 +301,7 @@ pub fn apply(
     subresource: Option<&str>,
 ) -> Result<(Value, Vec<Entry>), Vec<Conflict>> {
     let mut config_set = FieldSet::from_value(config, node);
+    mark_deduced_maps(&mut config_set, config, node, &mut Vec::new(), false);
     config_set.strip_bookkeeping();
     match subresource {
         None => config_set.remove(&[PathElement::Field("status".into())]),
@@ -285,7 +322,8 @@ pub fn apply(
         let overlap = e.set.intersection(&config_set);
         let mut lost = FieldSet::new();
         for leaf in overlap.leaves() {
-            if value_at(live, &leaf) != value_at(config, &leaf) && !is_container(value_at(config, &leaf)) {
+            let atomic = node_at(node, &leaf).is_some_and(|n| n.is_atomic() && !n.is_untyped());
+            if value_at(live, &leaf) != value_at(config, &leaf) && (atomic || !is_container(value_at(config, &leaf))) {
                 conflicts.push((e.describe(), FieldSet::path_string(&leaf)));
                 lost.insert(&leaf);
             }

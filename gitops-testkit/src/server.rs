@@ -237,6 +237,13 @@ pub async fn handle(shared: Shared, method: Method, uri: Uri, headers: HeaderMap
         resolve(&state, group, version, rest)
     };
     let Some((res, target)) = resolved else {
+        // A cluster-scoped resource under a namespace has no route at all.
+        if let ["namespaces", _, plural, ..] = rest {
+            let state = shared.lock().expect("state lock");
+            if state.registry.by_plural(group, version, plural).is_some_and(|r| !r.namespaced) {
+                return not_found_page();
+            }
+        }
         return error_response(&ApiError {
             code: 404,
             reason: "NotFound".into(),
