@@ -125,6 +125,105 @@ async fn run_once(n: usize) -> Run {
     Run { initial, no_change, no_change_writes: counts.writes(), no_change_requests: counts.total(), drift_reverted }
 }
 
+/// The same applications as Application resources, reconciled by the controller: the time
+/// from the controller's start until every Application's status says Synced, then a
+/// no-change pass (with its status writes, which must be 0).
+async fn run_controller(n: usize) -> (Duration, Duration, u64) {
+    use gitops_sync::{ApplicationController, ControllerOptions};
+    let testkit = TestCluster::start().await.expect("testkit");
+    testkit.state().lock().unwrap().simulation = Simulation::Healthy;
+    let direct = KubeCluster::new(testkit.client());
+    for (file, text) in [
+        ("application-crd.yaml", include_str!("../../deploy/crds/application-crd.yaml")),
+        ("appproject-crd.yaml", include_str!("../../deploy/crds/appproject-crd.yaml")),
+    ] {
+        for crd in gitops_core::yaml::parse_objects(text, file, &Default::default()).unwrap() {
+            direct.apply(&crd, &ApplyOptions::default()).await.unwrap();
+        }
+    }
+    let projects = GroupVersionKind::new("argoproj.io", "v1alpha1", "AppProject");
+    let ns = Object::from_value(
+        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "argocd"}}),
+    );
+    direct.apply(&ns.unwrap(), &ApplyOptions::default()).await.unwrap();
+    let apps = GroupVersionKind::new("argoproj.io", "v1alpha1", "Application");
+    while direct.resource(&apps).await.unwrap().is_none() || direct.resource(&projects).await.unwrap().is_none() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for i in 0..n {
+        let app = serde_json::to_value(application(i)).unwrap();
+        direct.apply(&Object::from_value(app).unwrap(), &ApplyOptions::default()).await.unwrap();
+    }
+    let source = MemSource::default();
+    source.set(REPO, "c0ffee", tree(n));
+    let cluster = KubeCluster::with_cache(testkit.client());
+    let reconciler = Reconciler::new(source, AutoRenderer::default(), NoDecryption, cluster.clone());
+    let manager = std::sync::Arc::new(Manager::new(reconciler, Vec::new(), ManagerOptions::default()));
+    let options = ControllerOptions {
+        namespaces: vec!["argocd".into()],
+        interval: Duration::from_secs(3600),
+        ..ControllerOptions::default()
+    };
+    let controller = std::sync::Arc::new(ApplicationController::new(manager.clone(), testkit.client(), options));
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let c = controller.clone();
+    let t = Instant::now();
+    let runner = tokio::spawn(async move {
+        c.run(
+            async {
+                let _ = stop_rx.await;
+            },
+            |_, _| {},
+        )
+        .await
+    });
+    let initial = loop {
+        let listed = direct.list(&apps, Some("argocd"), "").await.unwrap();
+        let synced =
+            listed.iter().filter(|a| a.get("/status/sync/status").and_then(|v| v.as_str()) == Some("Synced")).count();
+        if synced == n {
+            break t.elapsed();
+        }
+        assert!(t.elapsed() < Duration::from_secs(300), "only {synced} of {n} Applications synced");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    // Then until every status says Healthy (the controller follows the workloads' status).
+    let started = Instant::now();
+    loop {
+        let listed = direct.list(&apps, Some("argocd"), "").await.unwrap();
+        let healthy = listed
+            .iter()
+            .filter(|a| a.get("/status/health/status").and_then(|v| v.as_str()) == Some("Healthy"))
+            .count();
+        if healthy == n {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "only {healthy} of {n} Applications healthy");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Quiet: no request for half a second (the controller has caught up).
+    loop {
+        let before = testkit.state().lock().unwrap().requests.total();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if testkit.state().lock().unwrap().requests.total() == before {
+            break;
+        }
+    }
+    testkit.state().lock().unwrap().requests = Default::default();
+    let t = Instant::now();
+    let passes = manager.reconcile_all().await;
+    controller.write_statuses(&passes).await;
+    let no_change = t.elapsed();
+    let requests = testkit.state().lock().unwrap().requests.clone();
+    let writes = requests.writes();
+    if writes > 0 {
+        eprintln!("no-change pass requests: {:?}", requests.by_verb);
+    }
+    let _ = stop_tx.send(());
+    let _ = runner.await;
+    (initial, no_change, writes)
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -150,6 +249,26 @@ fn main() {
         );
         all.push(r);
     }
+    let mut controller_runs = Vec::new();
+    for i in 0..runs {
+        let (initial, no_change, writes) = rt.block_on(run_controller(n));
+        println!(
+            "controller run {i}: all {n} Applications Synced after {:.2}s, no-change pass {:.3}s with {writes} writes",
+            initial.as_secs_f64(),
+            no_change.as_secs_f64()
+        );
+        controller_runs.push((initial, no_change, writes));
+    }
+    let from_files = median(all.iter().map(|r| r.initial).collect());
+    let as_resources = median(controller_runs.iter().map(|r| r.0).collect());
+    println!(
+        "controller ({n} Application resources, median of {runs}): all Synced after {:.2}s = {:.2}x the sync from files \
+         (goal <= 1.5x); no-change pass {:.3}s with {} writes (goal 0)",
+        as_resources.as_secs_f64(),
+        as_resources.as_secs_f64() / from_files.as_secs_f64(),
+        median(controller_runs.iter().map(|r| r.1).collect()).as_secs_f64(),
+        controller_runs.iter().map(|r| r.2).max().unwrap_or(0),
+    );
     println!(
         "sync_500 ({n} apps x 4 objects, median of {runs}): initial sync {:.2}s (goal < 10s), no-change pass {:.3}s \
          (goal < 1s) with {} write requests (goal 0), drift reverted {:.0}ms after it happened (goal < 1s)",

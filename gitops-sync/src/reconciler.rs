@@ -396,6 +396,8 @@ impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
         self.record_event(&state.app, "SelfHeal", &outcome, state.status.revision.as_deref()).await;
         let r = outcome?;
         state.status.health = r.health();
+        // The objects' state as this pass found it (their health follows their controllers).
+        state.status.result = Some(r.clone());
         Ok(Some(r))
     }
 }

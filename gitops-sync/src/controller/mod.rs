@@ -270,6 +270,8 @@ where
         drop(tx);
         let mut changes = self.manager.reconciler().cluster.changes();
         tokio::pin!(shutdown);
+        let mut pending = Due::default();
+        let mut listing = 0usize;
         let mut tick = tokio::time::interval(self.options.interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
@@ -277,15 +279,16 @@ where
             tokio::select! {
                 _ = &mut shutdown => break,
                 event = rx.recv() => {
-                    // Every event already waiting is taken in, then the applications they
-                    // touched are reconciled together.
-                    let mut due = Due::default();
+                    // Every event already waiting is taken in; a (re)list is taken in whole
+                    // (Init to InitDone); then the applications touched are reconciled
+                    // together, `concurrency` at a time.
                     let mut next = event;
                     loop {
                         match next {
-                            Some(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => self.observe(o, &mut due).await,
+                            Some(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => self.observe(o, &mut pending).await,
                             Some(watcher::Event::Delete(o)) => self.forget(&o).await,
-                            Some(_) => {}
+                            Some(watcher::Event::Init) => listing += 1,
+                            Some(watcher::Event::InitDone) => listing = listing.saturating_sub(1),
                             None => break,
                         }
                         next = match rx.try_recv() {
@@ -293,6 +296,10 @@ where
                             Err(_) => break,
                         };
                     }
+                    if listing > 0 {
+                        continue;
+                    }
+                    let due = std::mem::take(&mut pending);
                     if !due.reconcile.is_empty() {
                         let passes = self.manager.reconcile_some(&due.reconcile).await;
                         on_pass("reconcile", &passes);
@@ -320,10 +327,11 @@ where
                     while let Ok(Some(c)) = tokio::time::timeout_at(until, next_change(&mut changes)).await {
                         dirty.insert(c.applyset);
                     }
+                    // A change to an owned object: healed, and the status follows (health
+                    // included) when it changed.
                     let passes = self.manager.heal(dirty).await;
                     on_pass("self-heal", &passes);
-                    let wrote: Vec<PassResult> = passes.into_iter().filter(|p| p.result.as_ref().is_ok_and(status::wrote)).collect();
-                    self.write_statuses(&wrote).await;
+                    self.write_statuses(&passes).await;
                 }
             }
         }
@@ -538,9 +546,11 @@ where
 
     /// Writes the status of the applications of `passes` that changed.
     pub async fn write_statuses(&self, passes: &[PassResult]) {
+        let by_name: HashMap<&str, &PassResult> = passes.iter().map(|p| (p.app.as_str(), p)).collect();
+        let mut writes = Vec::new();
         for state in self.manager.states() {
             let st = state.lock().await;
-            if !passes.iter().any(|p| p.app == st.app.metadata.name) {
+            if !by_name.contains_key(st.app.metadata.name.as_str()) {
                 continue;
             }
             let namespace = st.app.metadata.namespace.clone().unwrap_or_default();
@@ -555,7 +565,7 @@ where
             let now = gitops_core::time::now_rfc3339();
             let mut new = status::application_status(&st, &previous, &now);
             // An automated sync that wrote is an operation too, with its record and history.
-            if let Some(pass) = passes.iter().find(|p| p.app == name)
+            if let Some(pass) = by_name.get(name.as_str())
                 && let Ok(r) = &pass.result
                 && st.app.automated()
                 && status::wrote(r)
@@ -568,11 +578,16 @@ where
                 }
             }
             drop(st);
-            tracing::debug!(app = %name, namespace, changed = !status::same(&previous, &new), "status computed");
             if !status::same(&previous, &new) {
-                self.write_status(&namespace, &name, &id, new).await;
+                writes.push((namespace, name, id, new));
             }
         }
+        // The writes go out concurrently, as the syncs did.
+        futures::stream::iter(writes)
+            .for_each_concurrent(16, |(namespace, name, id, new)| async move {
+                self.write_status(&namespace, &name, &id, new).await
+            })
+            .await;
     }
 
     async fn write_status(&self, namespace: &str, name: &str, id: &str, mut new: Value) {
