@@ -501,3 +501,49 @@ async fn client_sync_rollback_and_refresh() {
     assert!(err.contains("rollback cannot be initiated when auto-sync is enabled"), "{err}");
     fx.stop().await;
 }
+
+/// App of apps: a parent Application whose path holds Application manifests applies them into
+/// the Application namespace, the controller picks the children up and syncs them; a child
+/// removed from Git is pruned, and its Application goes away.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn app_of_apps() {
+    let fx = Fixture::start().await;
+    let child = |name: &str| {
+        format!(
+            "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {{name: {name}, namespace: argocd}}\nspec:\n  project: default\n  source: {{repoURL: '{REPO}', targetRevision: HEAD, path: apps/web}}\n  destination: {{server: 'https://kubernetes.default.svc', namespace: {name}}}\n  syncPolicy:\n    automated: {{prune: true}}\n    syncOptions: [CreateNamespace=true]\n"
+        )
+    };
+    let parent_tree = |children: &[&str]| {
+        let mut t = MemTree::new();
+        for c in children {
+            t.insert(&format!("apps/{c}.yaml"), child(c)).unwrap();
+        }
+        t
+    };
+    fx.source.set("mem://parent", "p1", parent_tree(&["child-a", "child-b"]));
+    let parent = application(
+        "parent",
+        true,
+        json!({"spec": {"project": "default", "source": {"repoURL": "mem://parent", "targetRevision": "HEAD", "path": "apps"},
+                        "destination": {"server": "https://kubernetes.default.svc", "namespace": "argocd"},
+                        "syncPolicy": {"automated": {"prune": true}}}}),
+    );
+    fx.direct.apply(&parent, &kubectl()).await.unwrap();
+    let cm = GroupVersionKind::new("", "v1", "ConfigMap");
+    wait_for("the children synced", || async {
+        let a = fx.app("child-a").await.unwrap_or_default();
+        let b = fx.app("child-b").await.unwrap_or_default();
+        at(&a, "/status/sync/status") == "Synced" && at(&b, "/status/sync/status") == "Synced"
+    })
+    .await;
+    assert!(fx.direct.get(&cm, "child-b", "settings").await.unwrap().is_some());
+    let p = fx.app("parent").await.unwrap();
+    let kinds: Vec<&str> =
+        at(&p, "/status/resources").as_array().unwrap().iter().filter_map(|r| r["kind"].as_str()).collect();
+    assert_eq!(kinds, ["Application", "Application"]);
+    // child-b leaves Git: the parent prunes its Application.
+    fx.source.set("mem://parent", "p2", parent_tree(&["child-a"]));
+    wait_for("child-b pruned", || async { fx.app("child-b").await.is_none() }).await;
+    assert!(fx.app("child-a").await.is_some());
+    fx.stop().await;
+}
