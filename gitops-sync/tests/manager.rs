@@ -98,20 +98,12 @@ async fn a_steady_pass_reads_the_cache_and_sends_no_request() {
     assert!(manager.reconcile_app("three").await.is_none());
 }
 
-async fn wait_for(what: &str, timeout: Duration, mut check: impl AsyncFnMut() -> bool) -> Duration {
-    let start = Instant::now();
-    loop {
-        if check().await {
-            return start.elapsed();
-        }
-        assert!(start.elapsed() < timeout, "{what}: not within {timeout:?}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
-#[tokio::test]
-async fn the_watch_drives_self_heal_of_a_scaled_deployment_and_a_deleted_service() {
-    let (testkit, cluster, manager) = setup(&["shop"], ManagerOptions::default()).await;
+/// The manager's run loop in a task (watch-driven self-heal), once its first pass is over;
+/// the sender stops it.
+async fn run_in_background(
+    manager: &Arc<TestManager>,
+    cluster: &KubeCluster,
+) -> (tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (first_tx, first_rx) = tokio::sync::oneshot::channel::<()>();
     let m = manager.clone();
@@ -133,6 +125,24 @@ async fn the_watch_drives_self_heal_of_a_scaled_deployment_and_a_deleted_service
         .await
     });
     first_rx.await.unwrap();
+    (stop_tx, runner)
+}
+
+async fn wait_for(what: &str, timeout: Duration, mut check: impl AsyncFnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    loop {
+        if check().await {
+            return start.elapsed();
+        }
+        assert!(start.elapsed() < timeout, "{what}: not within {timeout:?}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_watch_drives_self_heal_of_a_scaled_deployment_and_a_deleted_service() {
+    let (testkit, cluster, manager) = setup(&["shop"], ManagerOptions::default()).await;
+    let (stop_tx, runner) = run_in_background(&manager, &cluster).await;
     let direct = KubeCluster::new(testkit.client());
     assert_eq!(replicas(&direct, "shop").await, Some(2));
 
@@ -236,27 +246,7 @@ async fn a_kind_the_watch_cannot_list_is_read_from_the_server_without_waiting_ag
 async fn a_member_that_loses_its_applyset_label_is_healed() {
     use kube::api::{Api, DynamicObject, Patch, PatchParams};
     let (testkit, cluster, manager) = setup(&["label"], ManagerOptions::default()).await;
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let (first_tx, first_rx) = tokio::sync::oneshot::channel::<()>();
-    let m = manager.clone();
-    let changes = cluster.changes();
-    let runner = tokio::spawn(async move {
-        let mut first = Some(first_tx);
-        m.run(
-            Duration::from_secs(3600),
-            changes,
-            async {
-                let _ = stop_rx.await;
-            },
-            |_, _| {
-                if let Some(tx) = first.take() {
-                    let _ = tx.send(());
-                }
-            },
-        )
-        .await
-    });
-    first_rx.await.unwrap();
+    let (stop_tx, runner) = run_in_background(&manager, &cluster).await;
     let id = gitops_sync::engine::applyset_id("label", "label");
     let resource = kube::api::ApiResource::erase::<k8s_openapi::api::apps::v1::Deployment>(&());
     let api: Api<DynamicObject> = Api::namespaced_with(testkit.client(), "label", &resource);
