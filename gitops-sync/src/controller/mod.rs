@@ -5,7 +5,7 @@
 //! `argocd.argoproj.io/refresh` annotation, the `resources-finalizer.argocd.argoproj.io`
 //! finalizer.
 //!
-//! The watch is kube-runtime's [`watcher`](kube::runtime::watcher) with its back-off; the
+//! The watch is kube-runtime's [`watcher`](fn@kube::runtime::watcher) with its back-off; the
 //! objects the applications own are healed from the [`KubeCluster`]'s change stream.
 
 pub mod client;
