@@ -531,6 +531,9 @@ impl State {
                 }
             }
         }
+        if res.group.is_empty() && res.kind == "Secret" {
+            causes.extend(secret_type_causes(v));
+        }
         if res.group.is_empty()
             && res.kind == "Pod"
             && let Some(spec) = v.get("spec")
@@ -1524,19 +1527,35 @@ fn check_immutable(res: &Resource, old: &Value, new: &Value) -> Result<(), ApiEr
         };
         if before.is_some() && after.is_some() && strip(before) != strip(after) {
             let field = f.trim_start_matches('/').replace('/', ".");
-            return Err(ApiError::invalid(
-                &res.kind,
-                &res.group,
-                name,
-                vec![(
-                    "FieldValueInvalid".into(),
-                    field.clone(),
-                    format!("Invalid value: {}: field is immutable", after.map(Value::to_string).unwrap_or_default()),
-                )],
-            ));
+            let mut causes = vec![(
+                "FieldValueInvalid".to_string(),
+                field.clone(),
+                format!("Invalid value: {}: field is immutable", after.map(Value::to_string).unwrap_or_default()),
+            )];
+            // The real server validates the new Secret in the same pass.
+            if res.group.is_empty() && res.kind == "Secret" {
+                causes.extend(secret_type_causes(new));
+            }
+            return Err(ApiError::invalid(&res.kind, &res.group, name, causes));
         }
     }
     Ok(())
+}
+
+/// The keys a Secret of a well-known type must hold (`data[key]: Required value`).
+fn secret_type_causes(v: &Value) -> Vec<(String, String, String)> {
+    let has = |k: &str| v.pointer(&format!("/data/{}", gitops_core::object::escape_pointer_token(k))).is_some();
+    let required = |k: &str| ("FieldValueRequired".to_string(), format!("data[{k}]"), "Required value".to_string());
+    match v.get("type").and_then(Value::as_str).unwrap_or("") {
+        "kubernetes.io/basic-auth" if !has("username") && !has("password") => {
+            vec![required("username"), required("password")]
+        }
+        "kubernetes.io/tls" => ["tls.crt", "tls.key"].iter().filter(|k| !has(k)).map(|k| required(k)).collect(),
+        "kubernetes.io/ssh-auth" if !has("ssh-privatekey") => vec![required("ssh-privatekey")],
+        "kubernetes.io/dockerconfigjson" if !has(".dockerconfigjson") => vec![required(".dockerconfigjson")],
+        "kubernetes.io/dockercfg" if !has(".dockercfg") => vec![required(".dockercfg")],
+        _ => Vec::new(),
+    }
 }
 
 /// The fields of ObjectMeta (metav1).

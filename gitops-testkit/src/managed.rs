@@ -122,6 +122,16 @@ pub fn record(
 
 /// Removes, from every entry, the fields that no longer exist in the object.
 pub fn forget_missing(entries: &mut [Entry], obj: &Value) {
+    // A Secret stores stringData as data: an owned stringData key is there while its data key is.
+    let with_string_data;
+    let obj = if is_secret(obj) && obj.get("data").is_some() {
+        let mut o = obj.clone();
+        o["stringData"] = obj["data"].clone();
+        with_string_data = o;
+        &with_string_data
+    } else {
+        obj
+    };
     for e in entries.iter_mut() {
         let mut gone = FieldSet::new();
         for leaf in e.set.leaves() {
@@ -245,6 +255,10 @@ fn diff(old: Option<&Value>, new: &Value, node: Node<'_>, zero: bool, set: &mut 
     }
 }
 
+fn is_secret(v: &Value) -> bool {
+    v.get("kind").and_then(Value::as_str) == Some("Secret") && v.get("apiVersion").and_then(Value::as_str) == Some("v1")
+}
+
 /// The schema node at a field path (list items through the list's item node).
 fn node_at<'a>(node: Node<'a>, path: &[PathElement]) -> Option<Node<'a>> {
     let mut cur = node;
@@ -358,6 +372,17 @@ pub fn apply(
             continue;
         }
         remove_at(&mut merged, &path, &others.union(&config_set));
+        // A dropped stringData key of a Secret drops the data key it became, unless someone
+        // still owns that data key.
+        if is_secret(live)
+            && let [PathElement::Field(f), PathElement::Field(k)] = path.as_slice()
+            && f == "stringData"
+        {
+            let data_path = [PathElement::Field("data".into()), PathElement::Field(k.clone())];
+            if !others.has_prefix(&data_path) && !config_set.has_prefix(&data_path) {
+                remove_at(&mut merged, &data_path, &others.union(&config_set));
+            }
+        }
         gone.push(path);
     }
     record(&mut entries, manager, "Apply", api_version, subresource, &config_set, time, true);
