@@ -969,13 +969,27 @@ impl State {
             .cloned()
             .ok_or_else(|| ApiError::not_found_in(res, &target.name))?;
         let mut doc = self.render(res, &old);
+        if ct == "application/json-patch+json" && !patch_value.is_array() {
+            let go_type = match &patch_value {
+                Value::Object(_) => "object",
+                Value::String(_) => "string",
+                Value::Number(_) => "number",
+                Value::Bool(_) => "bool",
+                _ => "null",
+            };
+            return Err(ApiError::bad_request(format!(
+                "error decoding patch: json: cannot unmarshal {go_type} into Go value of type []handlers.jsonPatchOp"
+            )));
+        }
         match ct {
             "application/merge-patch+json" => patch::merge_patch(&mut doc, &patch_value),
-            "application/json-patch+json" => patch::json_patch(&mut doc, &patch_value).map_err(|e| {
+            // The real server says no more than this about a failing operation.
+            "application/json-patch+json" => server_json_patch(&mut doc, &patch_value).map_err(|e| {
+                tracing::debug!(error = %e, "JSON patch failed");
                 ApiError::new(
                     422,
                     "Invalid",
-                    format!("the server rejected our request due to an error in our request: {e}"),
+                    "the server rejected our request due to an error in our request",
                     Some(json!({})),
                 )
             })?,
@@ -1540,6 +1554,29 @@ fn check_immutable(res: &Resource, old: &Value, new: &Value) -> Result<(), ApiEr
         }
     }
     Ok(())
+}
+
+/// A JSON patch as the API server applies it (evanphx/json-patch): `replace` of a missing key
+/// of an object adds it, as that library does; everything else is RFC 6902.
+fn server_json_patch(doc: &mut Value, ops: &Value) -> Result<(), patch::PatchError> {
+    let Some(list) = ops.as_array() else { return patch::json_patch(doc, ops) };
+    let mut probe = doc.clone();
+    let mut rewritten = Vec::with_capacity(list.len());
+    for op in list {
+        let mut op = op.clone();
+        if op.get("op").and_then(Value::as_str) == Some("replace")
+            && let Some(path) = op.get("path").and_then(Value::as_str)
+            && probe.pointer(path).is_none()
+            && let Some((parent, _)) = path.rsplit_once('/')
+            && probe.pointer(parent).is_some_and(Value::is_object)
+        {
+            op["op"] = json!("add");
+        }
+        // Ops that fail are left for the real application to report with their index.
+        let _ = patch::json_patch(&mut probe, &json!([op.clone()]));
+        rewritten.push(op);
+    }
+    patch::json_patch(doc, &Value::Array(rewritten))
 }
 
 /// The keys a Secret of a well-known type must hold (`data[key]: Required value`).
