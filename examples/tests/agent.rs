@@ -496,7 +496,7 @@ fn the_agent_binary_runs_alone_as_in_its_image() {
         .env_clear()
         .env("HOME", &tmp)
         .current_dir(&tmp)
-        .args(["--embedded", "--once", "--log-format", "json"])
+        .args(["--embedded", "--once"])
         .arg("--app")
         .arg(&apps)
         .arg("--sealed-keys")
@@ -508,4 +508,7 @@ fn the_agent_binary_runs_alone_as_in_its_image() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.lines().any(|l| l.starts_with("payments") && l.contains("Synced")), "{stdout}");
+    // Text logs into a pipe carry no colour escape codes.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("INFO") && !stderr.contains('\u{1b}'), "{stderr}");
 }
