@@ -5,61 +5,44 @@
 //! kubectl --kubeconfig /tmp/testkit.kubeconfig get ns
 //! ```
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::Parser;
 use gitops_testkit::TestCluster;
 
-const USAGE: &str = "usage: api-server [--port PORT] [--kubeconfig OUT]
-
-Serves an in-process Kubernetes API server (plain HTTP) on 127.0.0.1 until killed.
-
-options:
-  --port PORT        the port (default 0: a free one, printed on start)
-  --kubeconfig OUT   write a kubeconfig for kubectl to OUT
-  -h, --help         this help";
+/// Serves an in-process Kubernetes API server (plain HTTP) on 127.0.0.1 until killed.
+#[derive(Parser, Debug)]
+#[command(
+    name = "api-server",
+    version,
+    after_help = "Example:
+  api-server --port 6443 --kubeconfig /tmp/testkit.kubeconfig
+  kubectl --kubeconfig /tmp/testkit.kubeconfig get namespaces"
+)]
+struct Cli {
+    /// The port (0: a free one, printed on start).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Write a kubeconfig for kubectl to this file.
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+}
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let mut port = 0u16;
-    let mut kubeconfig = None;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return ExitCode::SUCCESS;
-            }
-            "--port" => match args.next().and_then(|p| p.parse().ok()) {
-                Some(p) => port = p,
-                None => {
-                    eprintln!("error: --port takes a number\n\n{USAGE}");
-                    return ExitCode::from(2);
-                }
-            },
-            "--kubeconfig" => match args.next() {
-                Some(f) => kubeconfig = Some(f),
-                None => {
-                    eprintln!("error: --kubeconfig takes a file name\n\n{USAGE}");
-                    return ExitCode::from(2);
-                }
-            },
-            other => {
-                eprintln!("error: unknown argument {other}\n\n{USAGE}");
-                return ExitCode::from(2);
-            }
-        }
-    }
-    let cluster = match TestCluster::start_on(port).await {
+    let cli = Cli::parse();
+    let cluster = match TestCluster::start_on(cli.port).await {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
     };
-    if let Some(path) = kubeconfig
-        && let Err(e) = std::fs::write(&path, cluster.kubeconfig())
+    if let Some(path) = &cli.kubeconfig
+        && let Err(e) = std::fs::write(path, cluster.kubeconfig())
     {
-        eprintln!("error: cannot write {path}: {e}");
+        eprintln!("error: cannot write {}: {e}", path.display());
         return ExitCode::FAILURE;
     }
     println!("serving on {}", cluster.url());

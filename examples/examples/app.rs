@@ -13,12 +13,16 @@ use serde_json::Value;
 
 /// Argo CD Applications from the command line: list, inspect, sync, roll back, refresh.
 #[derive(Parser, Debug)]
-#[command(name = "app", version, about, long_about = None, after_help = "Examples:
+#[command(
+    name = "app",
+    version,
+    after_help = "Examples:
   app list
   app get payments
   app sync payments --revision v1.4.0 --prune --wait
   app rollback payments 3
-  app refresh payments --hard")]
+  app refresh payments --hard"
+)]
 struct Cli {
     /// The kubeconfig file (else KUBECONFIG, else in-cluster).
     #[arg(long, global = true, env = "KUBECONFIG")]
