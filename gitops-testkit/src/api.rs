@@ -248,28 +248,6 @@ pub(crate) fn meta_str<'a>(v: &'a Value, field: &str) -> &'a str {
     v.get("metadata").and_then(|m| m.get(field)).and_then(Value::as_str).unwrap_or("")
 }
 
-fn is_dns_subdomain(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 253
-        && s.split('.').all(|part| {
-            !part.is_empty()
-                && part.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-                && !part.starts_with('-')
-                && !part.ends_with('-')
-        })
-}
-
-fn is_label_value(s: &str) -> bool {
-    s.is_empty()
-        || (s.len() <= 63
-            && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-            && s.starts_with(|c: char| c.is_ascii_alphanumeric())
-            && s.ends_with(|c: char| c.is_ascii_alphanumeric()))
-}
-
-const SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
-const LABEL_MSG: &str = "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')";
-
 fn spec_of(v: &Value) -> Value {
     let mut c = v.clone();
     if let Some(m) = c.as_object_mut() {
@@ -478,25 +456,10 @@ impl State {
                 "metadata.name".to_string(),
                 "Required value: name or generateName is required".to_string(),
             ));
-        } else if !is_dns_subdomain(name) {
-            causes.push((
-                "FieldValueInvalid".into(),
-                "metadata.name".into(),
-                format!("Invalid value: \"{name}\": {SUBDOMAIN_MSG}"),
-            ));
+        } else {
+            causes.extend(crate::names::name_causes(res.group.is_empty(), &res.kind, name));
         }
-        if let Some(labels) = v.pointer("/metadata/labels").and_then(Value::as_object) {
-            for (_, lv) in labels {
-                let s = lv.as_str().unwrap_or("");
-                if !is_label_value(s) {
-                    causes.push((
-                        "FieldValueInvalid".into(),
-                        "metadata.labels".into(),
-                        format!("Invalid value: \"{s}\": {LABEL_MSG}"),
-                    ));
-                }
-            }
-        }
+        causes.extend(crate::names::causes(res.group.is_empty(), &res.kind, v));
         if res.group == "apps" && matches!(res.kind.as_str(), "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet")
         {
             if v.pointer("/spec/selector").is_none() {
@@ -669,6 +632,7 @@ impl State {
             && let Some(prefix) = meta.get("generateName").and_then(Value::as_str)
         {
             let suffix: String = uid.chars().filter(|c| c.is_ascii_alphanumeric()).take(5).collect();
+            let prefix: String = prefix.chars().take(crate::names::MAX_GENERATED_PREFIX).collect();
             meta.insert("name".into(), json!(format!("{prefix}{suffix}")));
         }
         if res.namespaced {

@@ -34,6 +34,7 @@ pub mod defaults;
 pub mod faults;
 pub mod git;
 pub mod managed;
+pub mod names;
 pub mod registry;
 pub mod server;
 pub mod table;
