@@ -48,6 +48,7 @@ pub mod selector;
 pub mod stage;
 pub mod time;
 pub mod tree;
+pub mod validation;
 pub mod yaml;
 mod yaml_emit;
 mod yaml_load;

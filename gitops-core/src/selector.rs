@@ -2,6 +2,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::validation::{is_dns_subdomain, is_name_part, label_value_error};
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Req {
     Eq(String, String),
@@ -126,43 +128,16 @@ enum Mode {
 }
 
 const KEY_MSG: &str = "a valid label key must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')";
-const VALUE_MSG: &str = "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')";
-
-fn is_label_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        && s.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && s.ends_with(|c: char| c.is_ascii_alphanumeric())
-}
-
-fn is_dns_subdomain(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 253
-        && s.split('.').all(|l| {
-            !l.is_empty()
-                && l.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-        })
-}
-
 fn validate_key(k: &str) -> Result<(), String> {
     let ok = match k.split_once('/') {
-        Some((prefix, name)) => is_dns_subdomain(prefix) && is_label_name(name),
-        None => is_label_name(k),
+        Some((prefix, name)) => is_dns_subdomain(prefix) && is_name_part(name),
+        None => is_name_part(k),
     };
     if ok { Ok(()) } else { Err(format!("<nil>: Invalid value: \"{k}\": {KEY_MSG}")) }
 }
 
 fn validate_value(key: &str, i: usize, v: &str) -> Result<(), String> {
-    let reason = if v.len() > 63 {
-        "must be no more than 63 bytes"
-    } else if !v.is_empty() && !is_label_name(v) {
-        VALUE_MSG
-    } else {
-        return Ok(());
-    };
+    let Some(reason) = label_value_error(v) else { return Ok(()) };
     Err(format!("values[{i}][{key}]: Invalid value: \"{v}\": {reason}"))
 }
 

@@ -119,14 +119,7 @@ async fn smart_http() {
 async fn ssh() {
     let (_dir, root) = fixture();
     let keys = tempfile::tempdir().unwrap();
-    let server = match SshServer::start(&root, keys.path()) {
-        Ok(s) => s,
-        Err(e) if std::env::var("CI").is_err() && e.to_string().contains("not installed") => {
-            eprintln!("skipped: {e}");
-            return;
-        }
-        Err(e) => panic!("{e}"),
-    };
+    let Some(server) = SshServer::start_or_skip(&root, keys.path()) else { return };
     let creds =
         Credentials { ssh_key: Some(server.user_key()), known_hosts: Some(server.known_hosts()), ..Default::default() };
     let cache = tempfile::tempdir().unwrap();

@@ -536,7 +536,10 @@ impl Build<'_> {
         }
         // A path that does not resolve is judged as written; reading it gives the error.
         let real = |p: &str| self.tree.real_path(p).ok().flatten().unwrap_or_else(|| p.to_string());
-        within(&real(dir), &real(path))
+        let real_path = real(path);
+        // No symlink on the file's path means none on the directory's, a prefix of it: the
+        // lexical check stands, and the directory is not resolved (one lookup per file).
+        real_path == path || within(&real(dir), &real_path)
     }
 
     /// Notes that resources were read at entry `index` of this kustomization (the entries

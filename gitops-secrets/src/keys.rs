@@ -618,18 +618,12 @@ impl KeyPair {
                 message: "data.tls.crt does not belong to data.tls.key (different public keys)".into(),
             });
         }
-        let created = secret.pointer("/metadata/creationTimestamp").and_then(Value::as_str).and_then(parse_rfc3339);
+        let created = secret
+            .pointer("/metadata/creationTimestamp")
+            .and_then(Value::as_str)
+            .and_then(gitops_core::time::parse_rfc3339);
         Ok(Self { key, certificate, created, source })
     }
-}
-
-fn parse_rfc3339(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' {
-        return None;
-    }
-    let n = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    Some(days_from_civil(n(0..4)?, n(5..7)?, n(8..10)?) * 86_400 + n(11..13)? * 3600 + n(14..16)? * 60 + n(17..19)?)
 }
 
 /// Which key is "most recent", the controller's `--key-order-priority`.
@@ -763,7 +757,7 @@ mod tests {
     fn dates() {
         let t = days_from_civil(2024, 2, 29) * 86_400 + 3661;
         assert_eq!(go_long_date(days_from_civil(2027, 6, 18) * 86_400), "June 18, 2027");
-        assert_eq!(parse_rfc3339("2024-02-29T01:01:01Z"), Some(t));
+        assert_eq!(gitops_core::time::parse_rfc3339("2024-02-29T01:01:01Z"), Some(t));
         let enc = write_time(t);
         assert_eq!(read_time(&mut Reader::new(&enc), "t").unwrap(), t);
         let far = days_from_civil(2126, 1, 1) * 86_400;

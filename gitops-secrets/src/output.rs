@@ -67,23 +67,7 @@ enum Ctx {
 }
 
 /// ObjectMeta's fields in Go struct order.
-pub(crate) const META: &[&str] = &[
-    "name",
-    "generateName",
-    "namespace",
-    "selfLink",
-    "uid",
-    "resourceVersion",
-    "generation",
-    "creationTimestamp",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-    "labels",
-    "annotations",
-    "ownerReferences",
-    "finalizers",
-    "managedFields",
-];
+pub(crate) const META: &[&str] = gitops_core::object::OBJECT_META_FIELDS;
 
 fn field_order(ctx: Ctx, map: &Map<String, Value>) -> &'static [&'static str] {
     match ctx {

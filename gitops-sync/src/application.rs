@@ -201,23 +201,29 @@ impl Application {
                 reason: format!("expected argoproj.io Application, found {} {}", app.api_version, app.kind),
             });
         }
-        for (i, image) in app.spec.source.kustomize.iter().flat_map(|k| k.images.iter()).enumerate() {
-            gitops_core::object::ImageOverride::parse(image).map_err(|reason| Error::Application {
-                file: source_name.into(),
-                reason: format!("field spec.source.kustomize.images[{i}]: {image:?}: {reason}"),
-            })?;
-        }
-        app.ignore_rules().map_err(|e| match e {
-            Error::Application { reason, .. } => Error::Application { file: source_name.into(), reason },
-            other => other,
-        })?;
-        if app.metadata.name.is_empty() {
-            return Err(Error::Application {
-                file: source_name.into(),
-                reason: "missing field \"metadata.name\"".into(),
-            });
-        }
+        app.validate(source_name)?;
         Ok(app)
+    }
+
+    /// The checks an Application passes before it is reconciled (from a file or the cluster):
+    /// a name, a repository, valid image overrides and ignore rules; `source_name` is named in
+    /// the error.
+    pub fn validate(&self, source_name: &str) -> Result<(), Error> {
+        let invalid = |reason: String| Error::Application { file: source_name.into(), reason };
+        if self.metadata.name.is_empty() {
+            return Err(invalid("missing field \"metadata.name\"".into()));
+        }
+        if self.spec.source.repo_url.is_empty() {
+            return Err(invalid("field spec.source.repoURL: a repository is required".into()));
+        }
+        for (i, image) in self.spec.source.kustomize.iter().flat_map(|k| k.images.iter()).enumerate() {
+            gitops_core::object::ImageOverride::parse(image)
+                .map_err(|reason| invalid(format!("field spec.source.kustomize.images[{i}]: {image:?}: {reason}")))?;
+        }
+        self.ignore_rules().map(|_| ()).map_err(|e| match e {
+            Error::Application { reason, .. } => invalid(reason),
+            other => other,
+        })
     }
 
     /// Whether a sync option is set (`CreateNamespace=true`).

@@ -306,7 +306,7 @@ where
 
 /// The next change, or pending forever without a change stream; a lagging receiver skips
 /// what it missed (the next full pass covers it).
-async fn recv(changes: &mut Option<broadcast::Receiver<Change>>) -> Option<Change> {
+pub(crate) async fn recv(changes: &mut Option<broadcast::Receiver<Change>>) -> Option<Change> {
     match changes {
         None => std::future::pending().await,
         Some(rx) => loop {

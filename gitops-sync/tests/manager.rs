@@ -5,27 +5,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gitops_core::{
-    ApplyOptions, Cluster, FileTree, GroupVersionKind, MemSource, MemTree, NoDecryption, Object, Propagation, Renderer,
-};
+use gitops_core::{ApplyOptions, Cluster, GroupVersionKind, MemSource, MemTree, NoDecryption, Object, Propagation};
 use gitops_sync::{Application, KubeCluster, Manager, ManagerOptions, Reconciler};
 use gitops_testkit::{Simulation, TestCluster};
 
-/// Every YAML file directly under the path, in name order.
-struct Yamls;
-
-impl Renderer for Yamls {
-    type Error = gitops_core::Error;
-    fn render(&self, tree: &dyn FileTree, path: &str) -> Result<Vec<Object>, Self::Error> {
-        let mut out = Vec::new();
-        for e in tree.list(path)? {
-            let file = format!("{path}/{}", e.name);
-            let text = String::from_utf8_lossy(&tree.read(&file)?).into_owned();
-            out.extend(gitops_core::yaml::parse_objects(&text, &file, &Default::default())?);
-        }
-        Ok(out)
-    }
-}
+mod common;
+use common::Yamls;
 
 const REPO: &str = "mem://config";
 

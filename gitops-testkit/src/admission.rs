@@ -173,16 +173,6 @@ pub fn qos_class(spec: &serde_json::Map<String, Value>) -> &'static str {
 /// A validation failure: (reason, field, message), as [`ApiError::invalid`] takes them.
 pub type Cause = (String, String, String);
 
-const LABEL_RFC1123: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
-
-fn is_rfc1123_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-}
-
 /// The checks of a pod spec the real server makes on every write: container names (RFC 1123
 /// labels, unique across init and app containers), images required, a supported restart
 /// policy (`allowed`: a Pod's three, a workload template's `Always`).
@@ -195,11 +185,11 @@ pub fn pod_spec_causes(prefix: &str, spec: &Value, allowed: &[&str]) -> Vec<Caus
             let name = c.get("name").and_then(Value::as_str).unwrap_or("");
             if name.is_empty() {
                 causes.push(("FieldValueRequired".into(), format!("{field}.name"), "Required value".into()));
-            } else if !is_rfc1123_label(name) {
+            } else if !gitops_core::validation::is_dns_label(name) {
                 causes.push((
                     "FieldValueInvalid".into(),
                     format!("{field}.name"),
-                    format!("Invalid value: \"{name}\": {LABEL_RFC1123}"),
+                    format!("Invalid value: \"{name}\": {}", gitops_core::validation::DNS_LABEL_MSG),
                 ));
             } else if !seen.insert(name.to_string()) {
                 causes.push((

@@ -659,7 +659,7 @@ impl State {
     fn decode(&self, res: &Resource, v: &mut Value) {
         // ObjectMeta has no other fields: unknown ones are dropped, as typed decoding drops them.
         if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-            meta.retain(|k, _| OBJECT_META_FIELDS.contains(&k.as_str()));
+            meta.retain(|k, _| gitops_core::object::OBJECT_META_FIELDS.contains(&k.as_str()));
         }
         if let Some(m) = v.as_object_mut() {
             m.insert("apiVersion".into(), json!(res.api_version()));
@@ -1558,25 +1558,6 @@ fn secret_type_causes(v: &Value) -> Vec<(String, String, String)> {
         _ => Vec::new(),
     }
 }
-
-/// The fields of ObjectMeta (metav1).
-const OBJECT_META_FIELDS: &[&str] = &[
-    "name",
-    "generateName",
-    "namespace",
-    "selfLink",
-    "uid",
-    "resourceVersion",
-    "generation",
-    "creationTimestamp",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-    "labels",
-    "annotations",
-    "ownerReferences",
-    "finalizers",
-    "managedFields",
-];
 
 /// A list's items: built-in kinds' without apiVersion and kind (the real server lists typed
 /// objects), custom resources' (unstructured data) as they are.

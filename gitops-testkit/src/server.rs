@@ -367,34 +367,7 @@ pub async fn handle(shared: Shared, method: Method, uri: Uri, headers: HeaderMap
             Err(e) => error_response(&e),
         };
     }
-    // `kubectl get` asks for a Table: custom resources with printer columns get one.
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if (verb == "get" || verb == "list")
-        && crate::table::wants_table(accept)
-        && let Some(columns) = state.printer_columns(&res)
-    {
-        let limit = q.get("limit").and_then(|l| l.parse().ok()).unwrap_or(0);
-        let listed = if verb == "get" {
-            state.get(&res, &target).map(|v| vec![v])
-        } else {
-            state
-                .list(
-                    &res,
-                    &target.namespace,
-                    &labels,
-                    &fields,
-                    limit,
-                    q.get("continue").map(String::as_str).unwrap_or(""),
-                )
-                .map(|l| l.get("items").and_then(Value::as_array).cloned().unwrap_or_default())
-        };
-        let rv = state.resource_version().to_string();
-        drop(state);
-        return match listed {
-            Ok(objects) => json_response(200, &crate::table::table(&objects, &columns, &rv)),
-            Err(e) => error_response(&e),
-        };
-    }
     let result = match verb {
         "get" => state.get(&res, &target).map(|v| (200, v)),
         "list" => {
@@ -450,6 +423,18 @@ pub async fn handle(shared: Shared, method: Method, uri: Uri, headers: HeaderMap
             state.delete_collection(&res, &target.namespace, &labels, &fields, dry_run).map(|v| (200, v))
         }
         _ => unreachable!("verbs are checked above"),
+    };
+    // `kubectl get` asks for a Table: custom resources with printer columns get one, made from
+    // the object or the list's items.
+    let result = match (result, verb) {
+        (Ok((code, v)), "get" | "list") if crate::table::wants_table(accept) => match state.printer_columns(&res) {
+            Some(columns) => {
+                let objects = if verb == "get" { vec![v] } else { v["items"].as_array().cloned().unwrap_or_default() };
+                Ok((code, crate::table::table(&objects, &columns, &state.resource_version().to_string())))
+            }
+            None => Ok((code, v)),
+        },
+        (other, _) => other,
     };
     drop(state);
     match result {

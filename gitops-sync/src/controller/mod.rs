@@ -33,26 +33,25 @@ pub const REFRESH_ANNOTATION: &str = "argocd.argoproj.io/refresh";
 /// The finalizer that makes deleting an Application delete its resources first.
 pub const RESOURCES_FINALIZER: &str = "resources-finalizer.argocd.argoproj.io";
 
-/// The `argoproj.io/v1alpha1` Application resource.
-pub fn application_resource() -> ApiResource {
+/// An `argoproj.io/v1alpha1` resource.
+fn argoproj(kind: &str, plural: &str) -> ApiResource {
     ApiResource {
         group: "argoproj.io".into(),
         version: "v1alpha1".into(),
         api_version: "argoproj.io/v1alpha1".into(),
-        kind: "Application".into(),
-        plural: "applications".into(),
+        kind: kind.into(),
+        plural: plural.into(),
     }
+}
+
+/// The `argoproj.io/v1alpha1` Application resource.
+pub fn application_resource() -> ApiResource {
+    argoproj("Application", "applications")
 }
 
 /// The `argoproj.io/v1alpha1` AppProject resource.
 pub fn project_resource() -> ApiResource {
-    ApiResource {
-        group: "argoproj.io".into(),
-        version: "v1alpha1".into(),
-        api_version: "argoproj.io/v1alpha1".into(),
-        kind: "AppProject".into(),
-        plural: "appprojects".into(),
-    }
+    argoproj("AppProject", "appprojects")
 }
 
 /// How the controller runs.
@@ -320,11 +319,11 @@ where
                     on_pass("reconcile", &passes);
                     self.write_statuses(&passes).await;
                 }
-                change = next_change(&mut changes) => {
+                change = crate::manager::recv(&mut changes) => {
                     let mut dirty = BTreeSet::new();
                     if let Some(c) = change { dirty.insert(c.applyset); }
                     let until = tokio::time::Instant::now() + Duration::from_millis(50);
-                    while let Ok(Some(c)) = tokio::time::timeout_at(until, next_change(&mut changes)).await {
+                    while let Ok(Some(c)) = tokio::time::timeout_at(until, crate::manager::recv(&mut changes)).await {
                         dirty.insert(c.applyset);
                     }
                     // A change to an owned object: healed, and the status follows (health
@@ -408,7 +407,7 @@ where
         }
         let app = match serde_json::from_value::<Application>(value.clone())
             .map_err(|e| e.to_string())
-            .and_then(|a| validate(&a).map(|_| a))
+            .and_then(|a| a.validate(&id).map(|_| a).map_err(|e| e.to_string()))
         {
             Ok(app) => app,
             Err(e) => {
@@ -644,32 +643,4 @@ struct Due {
     reconcile: BTreeSet<String>,
     /// Applications whose refresh annotation is removed after the pass.
     refreshed: Vec<(String, String)>,
-}
-
-/// The checks an Application passes before it is reconciled.
-fn validate(app: &Application) -> Result<(), String> {
-    if app.spec.source.repo_url.is_empty() {
-        return Err("spec.source.repoURL is required".into());
-    }
-    for (i, image) in app.spec.source.kustomize.iter().flat_map(|k| k.images.iter()).enumerate() {
-        gitops_core::object::ImageOverride::parse(image)
-            .map_err(|reason| format!("spec.source.kustomize.images[{i}]: {image:?}: {reason}"))?;
-    }
-    app.ignore_rules().map(|_| ()).map_err(|e| e.to_string())
-}
-
-async fn next_change(changes: &mut Option<tokio::sync::broadcast::Receiver<crate::Change>>) -> Option<crate::Change> {
-    match changes {
-        None => std::future::pending().await,
-        Some(rx) => loop {
-            match rx.recv().await {
-                Ok(c) => return Some(c),
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => {
-                    *changes = None;
-                    return std::future::pending().await;
-                }
-            }
-        },
-    }
 }

@@ -158,6 +158,19 @@ pub fn condition_type(error: &str) -> &'static str {
     }
 }
 
+/// A condition; the time it first appeared is kept while the same condition stays.
+fn condition(kind: &str, message: &str, previous: &Value, now: &str) -> Value {
+    let since = previous
+        .get("conditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|c| c.get("type") == Some(&json!(kind)) && c.get("message") == Some(&json!(message)))
+        .and_then(|c| c.get("lastTransitionTime").cloned())
+        .unwrap_or_else(|| json!(now));
+    json!({"type": kind, "message": message, "lastTransitionTime": since})
+}
+
 /// The status of an application after a pass, keeping what the previous status records that
 /// a pass does not recompute (history, the last operation, condition times). `reconciledAt`
 /// is left out: the caller sets it when the status is written.
@@ -187,17 +200,7 @@ pub fn application_status(state: &AppState, previous: &Value, now: &str) -> Valu
     status.insert("sourceType".into(), json!(source_type(state)));
     let mut conditions = Vec::new();
     if let Some(e) = &state.status.error {
-        let kind = condition_type(e);
-        // The time a condition first appeared is kept while it stays.
-        let since = previous
-            .get("conditions")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .find(|c| c.get("type") == Some(&json!(kind)) && c.get("message") == Some(&json!(e)))
-            .and_then(|c| c.get("lastTransitionTime").cloned())
-            .unwrap_or_else(|| json!(now));
-        conditions.push(json!({"type": kind, "message": e, "lastTransitionTime": since}));
+        conditions.push(condition(condition_type(e), e, previous, now));
     }
     // Objects whose write failed.
     let failed: Vec<String> = state
@@ -209,16 +212,7 @@ pub fn application_status(state: &AppState, previous: &Value, now: &str) -> Valu
         .map(|x| format!("{}: {}", x.key, x.message))
         .collect();
     if state.status.error.is_none() && !failed.is_empty() {
-        let message = failed.join("; ");
-        let since = previous
-            .get("conditions")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .find(|c| c.get("type") == Some(&json!("SyncError")) && c.get("message") == Some(&json!(message)))
-            .and_then(|c| c.get("lastTransitionTime").cloned())
-            .unwrap_or_else(|| json!(now));
-        conditions.push(json!({"type": "SyncError", "message": message, "lastTransitionTime": since}));
+        conditions.push(condition("SyncError", &failed.join("; "), previous, now));
     }
     // Objects left to the application that owns them.
     let shared: Vec<&str> = state
@@ -230,18 +224,7 @@ pub fn application_status(state: &AppState, previous: &Value, now: &str) -> Valu
         .map(|x| x.message.as_str())
         .collect();
     if !shared.is_empty() {
-        let message = shared.join("; ");
-        let since = previous
-            .get("conditions")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .find(|c| {
-                c.get("type") == Some(&json!("SharedResourceWarning")) && c.get("message") == Some(&json!(message))
-            })
-            .and_then(|c| c.get("lastTransitionTime").cloned())
-            .unwrap_or_else(|| json!(now));
-        conditions.push(json!({"type": "SharedResourceWarning", "message": message, "lastTransitionTime": since}));
+        conditions.push(condition("SharedResourceWarning", &shared.join("; "), previous, now));
     }
     if !conditions.is_empty() {
         status.insert("conditions".into(), json!(conditions));
