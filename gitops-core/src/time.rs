@@ -39,6 +39,13 @@ pub fn now_rfc3339() -> String {
     rfc3339(secs as i64)
 }
 
+/// A time as Kubernetes' `MicroTime` writes it (`2026-11-27T14:02:20.123456Z`), UTC.
+pub fn rfc3339_micros(t: std::time::SystemTime) -> String {
+    let d = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let (y, m, day, hh, mm, ss) = civil(d.as_secs() as i64);
+    format!("{y:04}-{m:02}-{day:02}T{hh:02}:{mm:02}:{ss:02}.{:06}Z", d.subsec_micros())
+}
+
 /// The Unix time of an RFC 3339 UTC timestamp as Kubernetes writes them
 /// (`2026-11-27T14:02:20Z`, fractional seconds allowed); `None` for anything else.
 pub fn parse_rfc3339(text: &str) -> Option<i64> {

@@ -10,6 +10,8 @@
 //! - [`application`]: the Argo CD `Application` subset;
 //! - [`controller`]: an [`ApplicationController`] of Argo CD `Application` resources
 //!   (status, operations, refresh, finalizers);
+//! - [`shard`]: applications shared among replicas through Kubernetes Leases (rendezvous
+//!   hashing, handover without two writers), or fixed shards;
 //! - [`reconciler`]: a [`Reconciler`] generic over `Source`, `Renderer`, `Decryptor` and
 //!   `Cluster`, with self-heal.
 //!
@@ -91,6 +93,7 @@ pub mod health;
 pub mod manager;
 pub mod project;
 pub mod reconciler;
+pub mod shard;
 
 pub use application::Application;
 pub use cache::Change;

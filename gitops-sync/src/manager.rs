@@ -2,8 +2,9 @@
 //! their sources on an interval, and self-heals an application within a moment of a change to
 //! one of its objects, backing off when another controller keeps fighting back.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -12,6 +13,7 @@ use tokio::sync::{Mutex, broadcast};
 
 use crate::cache::Change;
 use crate::engine::{Action, SyncResult, applyset_id};
+use crate::shard::Ownership;
 use crate::{AppState, Application, Error, Reconciler};
 
 /// How the manager paces itself.
@@ -52,6 +54,8 @@ pub struct PassResult {
     pub app: String,
     /// Its sync result, or the error that stopped it.
     pub result: Result<SyncResult, Error>,
+    /// When it started (with its application's lock held).
+    pub started: Instant,
     /// How long it took.
     pub duration: Duration,
 }
@@ -63,6 +67,11 @@ pub struct Manager<S, R, D, C> {
     apps: std::sync::RwLock<Apps>,
     fights: std::sync::Mutex<HashMap<String, Fight>>,
     options: ManagerOptions,
+    /// Which applications this replica may work on (all without one).
+    ownership: std::sync::RwLock<Option<Arc<dyn Ownership>>>,
+    /// The ApplySet ids owned, and those known, at the last [`Manager::claim`].
+    owned: std::sync::Mutex<Option<(HashSet<String>, HashSet<String>)>>,
+    handovers: AtomicU64,
 }
 
 /// The applications, by ApplySet id, in the order they were added.
@@ -70,6 +79,8 @@ pub struct Manager<S, R, D, C> {
 struct Apps {
     order: Vec<String>,
     by_id: HashMap<String, Arc<Mutex<AppState>>>,
+    /// The Application's own namespace and name, by ApplySet id (the key of ownership).
+    keys: HashMap<String, (String, String)>,
 }
 
 impl<S, R, D, C> Manager<S, R, D, C>
@@ -81,8 +92,15 @@ where
 {
     /// A manager of `apps`.
     pub fn new(reconciler: Reconciler<S, R, D, C>, apps: Vec<Application>, options: ManagerOptions) -> Self {
-        let manager =
-            Self { reconciler: Arc::new(reconciler), apps: Default::default(), fights: Default::default(), options };
+        let manager = Self {
+            reconciler: Arc::new(reconciler),
+            apps: Default::default(),
+            fights: Default::default(),
+            options,
+            ownership: Default::default(),
+            owned: Default::default(),
+            handovers: AtomicU64::new(0),
+        };
         for app in apps {
             manager.insert(app);
         }
@@ -103,7 +121,9 @@ where
     fn insert(&self, app: Application) -> Arc<Mutex<AppState>> {
         let id = applyset_id(&app.metadata.name, app.namespace());
         let mut apps = self.apps.write().expect("apps lock");
+        let key = (app.metadata.namespace.clone().unwrap_or_default(), app.metadata.name.clone());
         let state = Arc::new(Mutex::new(AppState::new(app)));
+        apps.keys.insert(id.clone(), key);
         if apps.by_id.insert(id.clone(), state.clone()).is_none() {
             apps.order.push(id);
         }
@@ -129,8 +149,73 @@ where
         let id = applyset_id(name, namespace);
         let mut apps = self.apps.write().expect("apps lock");
         apps.order.retain(|x| *x != id);
+        apps.keys.remove(&id);
         self.fights.lock().expect("fights lock").remove(&id);
         apps.by_id.remove(&id)
+    }
+
+    /// Shares the work with other replicas: from now on only the applications `ownership`
+    /// gives this replica are reconciled, healed or operated on.
+    pub fn set_ownership(&self, ownership: Arc<dyn Ownership>) {
+        *self.ownership.write().expect("ownership lock") = Some(ownership);
+    }
+
+    /// The ownership set with [`Manager::set_ownership`].
+    pub fn ownership(&self) -> Option<Arc<dyn Ownership>> {
+        self.ownership.read().expect("ownership lock").clone()
+    }
+
+    /// Whether this replica may work on the Application `namespace/name` (its own namespace,
+    /// empty for one from a file without one) now.
+    pub fn owns(&self, namespace: &str, name: &str) -> bool {
+        self.ownership.read().expect("ownership lock").as_ref().is_none_or(|o| o.owns(namespace, name))
+    }
+
+    fn owns_id(&self, id: &str) -> bool {
+        let key = self.apps.read().expect("apps lock").keys.get(id).cloned();
+        key.is_some_and(|(ns, name)| self.owns(&ns, &name))
+    }
+
+    /// The applications (ApplySet ids) this replica owns now that it did not own at the last
+    /// call (every owned one on the first call): reconcile them, they were just handed over.
+    /// Those known at the last call count as handovers; new applications do not.
+    pub fn claim(&self) -> BTreeSet<String> {
+        let ids: Vec<String> = self.apps.read().expect("apps lock").order.clone();
+        let now: HashSet<String> = ids.iter().filter(|id| self.owns_id(id)).cloned().collect();
+        let known: HashSet<String> = ids.into_iter().collect();
+        let mut owned = self.owned.lock().expect("owned lock");
+        let gained: BTreeSet<String> = match owned.as_ref() {
+            Some((before, known_before)) => {
+                let g: BTreeSet<String> = now.difference(before).cloned().collect();
+                let handed = g.iter().filter(|id| known_before.contains(*id)).count();
+                self.handovers.fetch_add(handed as u64, Ordering::Relaxed);
+                g
+            }
+            None => now.iter().cloned().collect(),
+        };
+        *owned = Some((now, known));
+        gained
+    }
+
+    /// The Application's own namespace and name of an ApplySet id.
+    pub fn key_of(&self, applyset: &str) -> Option<(String, String)> {
+        self.apps.read().expect("apps lock").keys.get(applyset).cloned()
+    }
+
+    /// How many applications this replica owns now.
+    pub fn owned_count(&self) -> usize {
+        let ids: Vec<String> = self.apps.read().expect("apps lock").order.clone();
+        ids.iter().filter(|id| self.owns_id(id)).count()
+    }
+
+    /// Applications handed over to this replica since it started (see [`Manager::claim`]).
+    pub fn handovers(&self) -> u64 {
+        self.handovers.load(Ordering::Relaxed)
+    }
+
+    /// A receiver that changes with ownership (never without an ownership).
+    pub fn ownership_changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        self.ownership().map(|o| o.changed())
     }
 
     /// The reconciler.
@@ -157,16 +242,25 @@ where
         futures::stream::iter(states.into_iter().map(|state| {
             let reconciler = self.reconciler.clone();
             async move {
-                let started = Instant::now();
                 let mut st = state.lock().await;
+                if !self.owns_state(&st) {
+                    return None;
+                }
+                let started = Instant::now();
                 let app = st.app.metadata.name.clone();
                 let result = reconciler.reconcile(&mut st).await;
-                PassResult { app, result, duration: started.elapsed() }
+                Some(PassResult { app, result, started, duration: started.elapsed() })
             }
         }))
         .buffer_unordered(self.options.concurrency.max(1))
+        .filter_map(std::future::ready)
         .collect()
         .await
+    }
+
+    /// Whether this replica may work on the application of `st` now.
+    pub fn owns_state(&self, st: &AppState) -> bool {
+        self.owns(st.app.metadata.namespace.as_deref().unwrap_or(""), &st.app.metadata.name)
     }
 
     /// Reconciles one application now, by name (for a Git webhook or a user's "refresh");
@@ -174,10 +268,10 @@ where
     pub async fn reconcile_app(&self, name: &str) -> Option<PassResult> {
         for state in self.states() {
             let mut st = state.lock().await;
-            if st.app.metadata.name == name {
+            if st.app.metadata.name == name && self.owns_state(&st) {
                 let started = Instant::now();
                 let result = self.reconciler.reconcile(&mut st).await;
-                return Some(PassResult { app: name.to_string(), result, duration: started.elapsed() });
+                return Some(PassResult { app: name.to_string(), result, started, duration: started.elapsed() });
             }
         }
         None
@@ -199,8 +293,11 @@ where
         let results = futures::stream::iter(runnable.into_iter().map(|(i, state)| {
             let reconciler = self.reconciler.clone();
             async move {
-                let started = Instant::now();
                 let mut st = state.lock().await;
+                if !self.owns_state(&st) {
+                    return None;
+                }
+                let started = Instant::now();
                 let app = st.app.metadata.name.clone();
                 let result = reconciler.self_heal(&mut st).await;
                 let r = match result {
@@ -208,10 +305,11 @@ where
                     Ok(None) => Ok(SyncResult::default()),
                     Err(e) => Err(e),
                 };
-                (i, PassResult { app, result: r, duration: started.elapsed() })
+                Some((i, PassResult { app, result: r, started, duration: started.elapsed() }))
             }
         }))
         .buffer_unordered(self.options.concurrency.max(1))
+        .filter_map(std::future::ready)
         .collect::<Vec<_>>()
         .await;
         let mut out = Vec::with_capacity(results.len());
@@ -277,9 +375,18 @@ where
         tokio::pin!(shutdown);
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut owners = self.ownership_changes();
+        self.claim();
         loop {
             tokio::select! {
                 _ = &mut shutdown => return,
+                Some(()) = ownership_changed(&mut owners) => {
+                    let gained = self.claim();
+                    if !gained.is_empty() {
+                        let results = self.reconcile_some(&gained).await;
+                        on_pass("handover", &results);
+                    }
+                }
                 _ = tick.tick() => {
                     let results = self.reconcile_all().await;
                     on_pass("reconcile", &results);
@@ -301,6 +408,21 @@ where
                 }
             }
         }
+    }
+}
+
+/// Completes when ownership changed; pending forever without an ownership (or once its sender
+/// is gone).
+pub(crate) async fn ownership_changed(rx: &mut Option<tokio::sync::watch::Receiver<u64>>) -> Option<()> {
+    match rx {
+        Some(r) => match r.changed().await {
+            Ok(()) => Some(()),
+            Err(_) => {
+                *rx = None;
+                std::future::pending().await
+            }
+        },
+        None => std::future::pending().await,
     }
 }
 

@@ -26,6 +26,9 @@ pub struct Fault {
     pub verb: Option<String>,
     /// The plural resource name (`deployments`), any when unset.
     pub resource: Option<String>,
+    /// The object's name (requests naming one object: get, update, patch, delete), any when
+    /// unset.
+    pub name: Option<String>,
     /// What it does.
     pub action: FaultAction,
     /// How many requests it hits; `None` for all of them.
@@ -41,6 +44,7 @@ impl Fault {
         Fault {
             verb: verb.map(String::from),
             resource: resource.map(String::from),
+            name: None,
             action,
             times: Some(times),
             probability: 1.0,
@@ -49,7 +53,20 @@ impl Fault {
 
     /// A fault hitting a share of matching requests, forever.
     pub fn random(verb: Option<&str>, resource: Option<&str>, action: FaultAction, probability: f64) -> Self {
-        Fault { verb: verb.map(String::from), resource: resource.map(String::from), action, times: None, probability }
+        Fault {
+            verb: verb.map(String::from),
+            resource: resource.map(String::from),
+            name: None,
+            action,
+            times: None,
+            probability,
+        }
+    }
+
+    /// The same fault, only for requests naming the object `name`.
+    pub fn named(mut self, name: &str) -> Self {
+        self.name = Some(name.to_string());
+        self
     }
 }
 
@@ -84,10 +101,13 @@ impl Faults {
     }
 
     /// The fault that hits a request, if any (consuming one of its `times`).
-    pub fn take(&mut self, verb: &str, resource: &str) -> Option<FaultAction> {
+    pub fn take(&mut self, verb: &str, resource: &str, name: &str) -> Option<FaultAction> {
         for i in 0..self.list.len() {
             let f = &self.list[i];
-            if f.verb.as_deref().is_some_and(|v| v != verb) || f.resource.as_deref().is_some_and(|r| r != resource) {
+            if f.verb.as_deref().is_some_and(|v| v != verb)
+                || f.resource.as_deref().is_some_and(|r| r != resource)
+                || f.name.as_deref().is_some_and(|n| n != name)
+            {
                 continue;
             }
             if f.times == Some(0) {

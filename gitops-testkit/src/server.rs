@@ -302,7 +302,7 @@ pub async fn handle(shared: Shared, method: Method, uri: Uri, headers: HeaderMap
         let mut st = shared.lock().expect("state lock");
         let dry_run = q.get("dryRun").is_some_and(|d| d == "All");
         st.requests.record(if is_watch { "watch" } else { verb }, dry_run);
-        st.faults.take(if is_watch { "watch" } else { verb }, &res.plural)
+        st.faults.take(if is_watch { "watch" } else { verb }, &res.plural, &target.name)
     };
     match fault {
         Some(FaultAction::Status(code)) => {

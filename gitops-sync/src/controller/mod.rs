@@ -81,6 +81,9 @@ struct Record {
     /// The `.operation` being run or just run: events that still carry it (before the clear
     /// reaches the watch) do not run it again.
     handled_operation: Option<Value>,
+    /// The Application as last seen, while another replica owns it: taken up again (its
+    /// operation, refresh or deletion) when it is handed over.
+    latest: Option<DynamicObject>,
 }
 
 /// The Application controller: a [`Manager`] fed by a watch of Application resources.
@@ -268,6 +271,7 @@ where
         }
         drop(tx);
         let mut changes = self.manager.reconciler().cluster.changes();
+        let mut owners = self.manager.ownership_changes();
         tokio::pin!(shutdown);
         let mut pending = Due::default();
         let mut listing = 0usize;
@@ -298,12 +302,27 @@ where
                     if listing > 0 {
                         continue;
                     }
+                    let gained = self.manager.claim();
+                    self.take_over(gained, &mut pending).await;
                     let due = std::mem::take(&mut pending);
                     if !due.reconcile.is_empty() {
                         let passes = self.manager.reconcile_some(&due.reconcile).await;
                         on_pass("reconcile", &passes);
                         self.write_statuses(&passes).await;
                     }
+                    self.clear_refresh(&due.refreshed).await;
+                }
+                Some(()) = crate::manager::ownership_changed(&mut owners) => {
+                    let gained = self.manager.claim();
+                    if gained.is_empty() {
+                        continue;
+                    }
+                    tracing::info!(applications = gained.len(), "applications handed over to this replica");
+                    let mut due = Due::default();
+                    self.take_over(gained, &mut due).await;
+                    let passes = self.manager.reconcile_some(&due.reconcile).await;
+                    on_pass("handover", &passes);
+                    self.write_statuses(&passes).await;
                     self.clear_refresh(&due.refreshed).await;
                 }
                 Some(event) = project_rx.recv() => {
@@ -357,6 +376,23 @@ where
         Ok(n)
     }
 
+    /// Applications just handed over: each is reconciled, and what it asked for while another
+    /// replica owned it (an operation, a refresh, its deletion) is taken up.
+    async fn take_over(&self, gained: BTreeSet<String>, due: &mut Due) {
+        for id in gained {
+            let latest = match self.manager.key_of(&id) {
+                Some((ns, name)) => {
+                    self.records.lock().await.get_mut(&record_key(&ns, &name)).and_then(|r| r.latest.take())
+                }
+                None => None,
+            };
+            due.reconcile.insert(id);
+            if let Some(object) = latest {
+                self.observe(object, due).await;
+            }
+        }
+    }
+
     async fn clear_refresh(&self, refreshed: &[(String, String)]) {
         for (namespace, name) in refreshed {
             let patch = json!({"metadata": {"annotations": {REFRESH_ANNOTATION: null}}});
@@ -377,20 +413,26 @@ where
         };
         let id = record_key(&namespace, &name);
         let live_status = value.get("status").cloned().unwrap_or(Value::Null);
+        let owner = self.manager.owns(&namespace, &name);
         {
             let mut records = self.records.lock().await;
             let record = records.entry(id.clone()).or_default();
-            if record.status.is_null() {
+            // The owner's own writes are the truth for it (events of older writes may still
+            // come); another replica's writes are read from the watch.
+            if record.status.is_null() || !owner {
                 record.status = live_status.clone();
             }
+            record.latest = if owner { None } else { Some(object.clone()) };
             record.history_limit =
                 value.pointer("/spec/revisionHistoryLimit").and_then(Value::as_u64).unwrap_or(10) as usize;
         }
         if object.metadata.deletion_timestamp.is_some() {
-            self.delete_application(&object, &namespace, &name).await;
+            if owner {
+                self.delete_application(&object, &namespace, &name).await;
+            }
             return;
         }
-        let operation = value.get("operation").cloned().filter(|o| !o.is_null());
+        let operation = value.get("operation").cloned().filter(|o| !o.is_null()).filter(|_| owner);
         {
             let mut records = self.records.lock().await;
             let record = records.entry(id.clone()).or_default();
@@ -410,6 +452,7 @@ where
             .and_then(|a| a.validate(&id).map(|_| a).map_err(|e| e.to_string()))
         {
             Ok(app) => app,
+            Err(_) if !owner => return,
             Err(e) => {
                 let message = format!("invalid Application spec: {e}");
                 tracing::warn!(app = %name, namespace = %namespace, "{message}");
@@ -443,17 +486,17 @@ where
             let st = state.lock().await;
             due.reconcile.insert(applyset_id(&st.app.metadata.name, st.app.namespace()));
         }
-        if refresh.is_some() {
+        if refresh.is_some() && owner {
             due.refreshed.push((namespace, name));
         }
     }
 
     async fn reconcile(&self, state: &Arc<Mutex<AppState>>) -> PassResult {
-        let started = std::time::Instant::now();
         let mut st = state.lock().await;
+        let started = std::time::Instant::now();
         let app = st.app.metadata.name.clone();
         let result = self.manager.reconciler().reconcile(&mut st).await;
-        PassResult { app, result, duration: started.elapsed() }
+        PassResult { app, result, started, duration: started.elapsed() }
     }
 
     /// `.operation.sync` (or a rollback written as one): run it, record `operationState` and
