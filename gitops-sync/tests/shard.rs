@@ -126,10 +126,10 @@ impl Replica {
 
 /// The tests run one at a time: each keeps the two cores busy with three replicas, and the
 /// timing checks mean something only without the other.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 struct Fixture {
-    _serial: std::sync::MutexGuard<'static, ()>,
+    _serial: tokio::sync::MutexGuard<'static, ()>,
     testkit: TestCluster,
     direct: KubeCluster,
     source: MemSource,
@@ -138,7 +138,7 @@ struct Fixture {
 
 impl Fixture {
     async fn start() -> Fixture {
-        let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let serial = SERIAL.lock().await;
         let _ = tracing_subscriber::fmt().with_env_filter("gitops_sync::shard=info").with_test_writer().try_init();
         let testkit = TestCluster::start().await.unwrap();
         testkit.state().lock().unwrap().simulation = Simulation::Healthy;
