@@ -33,8 +33,24 @@ struct Cli {
     /// The namespace of the Applications.
     #[arg(long, global = true, env = "ARGOCD_APP_NAMESPACE", default_value = "argocd")]
     app_namespace: String,
+    /// The namespace of the agent replicas' Leases (for the OWNER column of `list -o wide`).
+    #[arg(long, global = true, default_value = "gitops-system")]
+    replicas_lease_namespace: String,
+    /// The agent group whose Leases say who owns what.
+    #[arg(long, global = true, default_value = "gitops-agent")]
+    replicas_group: String,
     #[command(subcommand)]
     command: Command,
+}
+
+/// Who owns each Application when the agent runs as several replicas: the live members of the
+/// group, from their Leases; `None` when there are none to read.
+async fn members(kube: &kube::Client, namespace: &str, group: &str) -> Option<Vec<String>> {
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> = Api::namespaced(kube.clone(), namespace);
+    let selector = format!("{}={group}", gitops_sync::shard::GROUP_LABEL);
+    let list = leases.list(&kube::api::ListParams::default().labels(&selector)).await.ok()?;
+    let members = gitops_sync::shard::members_at(&list.items, std::time::SystemTime::now());
+    (!members.is_empty()).then_some(members)
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -140,7 +156,7 @@ fn print_value(v: &Value, output: Output) {
     }
 }
 
-async fn list(api: &Api<DynamicObject>, output: Option<Output>) -> Result<bool, String> {
+async fn list(api: &Api<DynamicObject>, output: Option<Output>, members: Option<Vec<String>>) -> Result<bool, String> {
     let items: Vec<Value> = api
         .list(&Default::default())
         .await
@@ -178,13 +194,18 @@ async fn list(api: &Api<DynamicObject>, output: Option<Output>) -> Result<bool, 
                 row.push(short(at(i, "/status/sync/revision")).to_string());
                 row.push(at(i, "/spec/source/repoURL").to_string());
                 row.push(at(i, "/spec/source/path").to_string());
+                let key = gitops_sync::shard::app_key(at(i, "/metadata/namespace"), at(i, "/metadata/name"));
+                let owner = members
+                    .as_ref()
+                    .and_then(|m| gitops_sync::shard::rendezvous_owner(&key, m.iter().map(String::as_str)));
+                row.push(owner.unwrap_or("-").to_string());
             }
             row
         })
         .collect();
     let mut header: Vec<&str> = vec!["NAME", "PROJECT", "NAMESPACE", "STATUS", "HEALTH", "SYNCPOLICY", "CONDITIONS"];
     if wide {
-        header.extend(["REVISION", "REPO", "PATH"]);
+        header.extend(["REVISION", "REPO", "PATH", "OWNER"]);
     }
     print_table(&header, &rows);
     Ok(true)
@@ -303,7 +324,13 @@ async fn run(cli: Cli) -> Result<bool, String> {
     let api = client::applications(&kube, &cli.app_namespace);
     let refused = |e: ClientError| e.to_string();
     match cli.command {
-        Command::List { output } => list(&api, output).await,
+        Command::List { output } => {
+            let members = match output {
+                Some(Output::Wide) => members(&kube, &cli.replicas_lease_namespace, &cli.replicas_group).await,
+                _ => None,
+            };
+            list(&api, output, members).await
+        }
         Command::Get { name, output } => get(&api, &name, output).await,
         Command::Diff { name } => diff(&api, &name).await,
         Command::Sync { name, revision, prune, dry_run, wait: w, timeout } => {

@@ -5,56 +5,148 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gitops_examples::agent::{Agent, Config};
-use gitops_examples::args::{Arg, Args};
+use clap::{Parser, ValueEnum};
+use gitops_examples::agent::{Agent, Config, Sharding};
 
-const USAGE: &str = "usage: gitops-agent (--app FILE|DIR | --app-namespace NS) [...] [flags]
+/// Keeps clusters equal to Git, configured by Argo CD Application manifests: fetches each
+/// application's repository, renders its path (Kustomize or plain manifests), unseals
+/// SealedSecrets, diffs against the cluster, applies with server-side apply, prunes what left
+/// Git (ApplySet), and reverts manual drift as soon as the watch sees it.
+#[derive(Parser, Debug)]
+#[command(
+    name = "gitops-agent",
+    version,
+    after_help = "Examples:
+  gitops-agent --app-namespace argocd                    # in a cluster, as Argo CD's controller
+  gitops-agent --app apps/ --once --wait                 # one pass over manifests, wait for health
+  gitops-agent --app-namespace argocd --replicas-lease-namespace argocd   # one of several replicas
+  gitops-agent --app apps/ --embedded --listen 127.0.0.1:8080             # no cluster at all
 
-Keeps clusters equal to Git, configured by Argo CD Application manifests: fetches each
-application's repository, renders its path (Kustomize or plain manifests), unseals
-SealedSecrets, diffs against the cluster, applies with server-side apply, prunes what left
-Git (ApplySet), and reverts manual drift as soon as the watch sees it.
+Exit codes: 0 every application synced (--once), or stopped cleanly; 1 an application is out of
+sync or failed (--once); 2 a usage or input error."
+)]
+struct Cli {
+    /// Application manifests: a file, or a directory of YAML files (repeatable).
+    #[arg(long = "app", value_name = "FILE|DIR", help_heading = "Applications")]
+    apps: Vec<PathBuf>,
+    /// Reconcile the Application resources of this namespace, as Argo CD's application
+    /// controller does: status, .operation, refresh, finalizers (repeatable; mixes with --app).
+    #[arg(long = "app-namespace", value_name = "NS", help_heading = "Applications")]
+    app_namespaces: Vec<String>,
 
-applications:
-  --app FILE|DIR           Application manifests (repeatable)
-  --app-namespace NS       reconcile the Application resources of namespace NS, as Argo CD's
-                           application controller does: status, .operation, refresh,
-                           finalizers (repeatable; mixes with --app)
+    /// The kubeconfig (else KUBECONFIG, else the in-cluster configuration).
+    #[arg(long, env = "KUBECONFIG", value_name = "FILE", help_heading = "Cluster")]
+    kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context (else its current one).
+    #[arg(long, value_name = "NAME", help_heading = "Cluster")]
+    context: Option<String>,
+    /// Start the embedded test API server (gitops-testkit) instead; its kubeconfig is written
+    /// into the cache directory.
+    #[arg(long, conflicts_with = "kubeconfig", help_heading = "Cluster")]
+    embedded: bool,
 
-cluster:
-  --kubeconfig FILE        kubeconfig (else KUBECONFIG, else in-cluster config)
-  --context NAME           kubeconfig context (else the current one)
-  --embedded               start the embedded test API server (gitops-testkit) instead;
-                           its kubeconfig is written into the cache directory
+    /// One pass; exit 0 when every application synced, 1 otherwise.
+    #[arg(long, help_heading = "Mode")]
+    once: bool,
+    /// With --once: wait for health; fail on Degraded or timeout.
+    #[arg(long, requires = "once", help_heading = "Mode")]
+    wait: bool,
+    /// How long --wait waits, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value = "300", value_parser = seconds, help_heading = "Mode")]
+    timeout: Duration,
+    /// Compute and report diffs, never write.
+    #[arg(long, help_heading = "Mode")]
+    dry_run: bool,
+    /// Time between full passes, in seconds (drift is healed at once).
+    #[arg(long, value_name = "SECONDS", default_value = "180", value_parser = seconds, help_heading = "Mode")]
+    interval: Duration,
 
-mode:
-  --once                   one pass; exit 0 when every application synced, 1 otherwise
-  --wait                   with --once: wait for health; fail on Degraded or timeout
-  --timeout SECONDS        how long --wait waits (default 300)
-  --dry-run                compute and report diffs, never write
-  --interval SECONDS       time between full passes (default 180); drift is healed at once
+    /// Share the applications with the other replicas: `auto` (Leases; the default with
+    /// --replicas-lease-namespace or in a pod) or a fixed count M with --shard N.
+    #[arg(long, value_name = "auto|M", help_heading = "Replicas")]
+    shards: Option<String>,
+    /// This replica's fixed shard, from 0 (with --shards M).
+    #[arg(long, value_name = "N", requires = "shards", help_heading = "Replicas")]
+    shard: Option<usize>,
+    /// The namespace of the replicas' Leases (in a pod: its own namespace).
+    #[arg(long, env = "POD_NAMESPACE", value_name = "NS", help_heading = "Replicas")]
+    replicas_lease_namespace: Option<String>,
+    /// This replica's name, its Lease's name (in a pod: the pod's name; else the host name).
+    #[arg(long, env = "POD_NAME", value_name = "NAME", help_heading = "Replicas")]
+    replica_name: Option<String>,
+    /// The group whose replicas share the work (the Leases' gitops.dev/agent-group label).
+    #[arg(long, default_value = "gitops-agent", value_name = "NAME", help_heading = "Replicas")]
+    replicas_group: String,
+    /// How long a replica's Lease lives without renewal, in seconds.
+    #[arg(long, default_value = "15", value_name = "SECONDS", value_parser = seconds, help_heading = "Replicas")]
+    lease_duration: Duration,
 
-secrets and repositories:
-  --sealed-keys DIR        Sealed Secrets private keys (PEM, or key-Secret backups); else the
-                           controller's key Secrets are read from --sealed-keys-namespace
-  --sealed-keys-namespace NS   (default kube-system)
-  --cache-dir DIR          where Git repositories are cached (default $TMPDIR/gitops-agent-cache)
-  --ssh-key FILE           SSH private key for ssh:// and git@host:path repositories
-  --ssh-passphrase-env VAR its passphrase, read from environment variable VAR
-  --known-hosts FILE       known_hosts for SSH (host keys are always checked; default ~/.ssh/known_hosts)
-  --insecure-ignore-host-key  accept any SSH host key (explicit opt-out)
-  --https-token-env VAR    HTTPS bearer token from environment variable VAR
-  --https-user U --https-password-env VAR   HTTPS basic authentication
-  --ca-file FILE           CA bundle for HTTPS repositories
-  --enable-helm            inflate Kustomize helmCharts with the helm v3 binary
-  --helm-command CMD       that binary (default helm; implies --enable-helm)
+    /// Sealed Secrets private keys (PEM, or key-Secret backups); else the controller's key
+    /// Secrets are read from --sealed-keys-namespace.
+    #[arg(long, value_name = "DIR", help_heading = "Secrets and repositories")]
+    sealed_keys: Option<PathBuf>,
+    /// Where the Sealed Secrets controller keeps its keys.
+    #[arg(long, default_value = "kube-system", value_name = "NS", help_heading = "Secrets and repositories")]
+    sealed_keys_namespace: String,
+    /// Where Git repositories are cached (default $TMPDIR/gitops-agent-cache).
+    #[arg(long, value_name = "DIR", help_heading = "Secrets and repositories")]
+    cache_dir: Option<PathBuf>,
+    /// SSH private key for ssh:// and git@host:path repositories.
+    #[arg(long, value_name = "FILE", help_heading = "Secrets and repositories")]
+    ssh_key: Option<PathBuf>,
+    /// The SSH key's passphrase, read from this environment variable.
+    #[arg(long, value_name = "VAR", help_heading = "Secrets and repositories")]
+    ssh_passphrase_env: Option<String>,
+    /// known_hosts for SSH (host keys are always checked; default ~/.ssh/known_hosts).
+    #[arg(long, value_name = "FILE", help_heading = "Secrets and repositories")]
+    known_hosts: Option<PathBuf>,
+    /// Accept any SSH host key (an explicit opt-out).
+    #[arg(long, help_heading = "Secrets and repositories")]
+    insecure_ignore_host_key: bool,
+    /// HTTPS bearer token, read from this environment variable.
+    #[arg(long, value_name = "VAR", help_heading = "Secrets and repositories")]
+    https_token_env: Option<String>,
+    /// HTTPS basic authentication user (with --https-password-env).
+    #[arg(long, value_name = "USER", help_heading = "Secrets and repositories")]
+    https_user: Option<String>,
+    /// HTTPS basic authentication password, read from this environment variable.
+    #[arg(long, value_name = "VAR", help_heading = "Secrets and repositories")]
+    https_password_env: Option<String>,
+    /// CA bundle for HTTPS repositories.
+    #[arg(long, value_name = "FILE", help_heading = "Secrets and repositories")]
+    ca_file: Option<PathBuf>,
+    /// Inflate Kustomize helmCharts with the helm v3 binary.
+    #[arg(long, help_heading = "Secrets and repositories")]
+    enable_helm: bool,
+    /// That binary (implies --enable-helm).
+    #[arg(long, value_name = "CMD", help_heading = "Secrets and repositories")]
+    helm_command: Option<PathBuf>,
 
-service:
-  --listen ADDR            serve /healthz, /metrics (Prometheus), the status page and
-                           POST /refresh/<app> (a Git webhook's target) (e.g. 127.0.0.1:8080)
-  --concurrency N          applications reconciled at once (default 16)
-  --log-format text|json   (default text); RUST_LOG sets the level (default info)
-  -h, --help               this help";
+    /// Serve /healthz, /metrics (Prometheus), the status page and POST /refresh/<app> (a Git
+    /// webhook's target) on this address, e.g. 127.0.0.1:8080.
+    #[arg(long, value_name = "ADDR", help_heading = "Service")]
+    listen: Option<std::net::SocketAddr>,
+    /// Applications reconciled at once.
+    #[arg(long, default_value = "16", value_parser = clap::value_parser!(u32).range(1..), help_heading = "Service")]
+    concurrency: u32,
+    /// Log format (RUST_LOG sets the level; default info).
+    #[arg(long, value_enum, default_value = "text", help_heading = "Service")]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn seconds(v: &str) -> Result<Duration, String> {
+    v.parse::<f64>()
+        .ok()
+        .filter(|s| *s > 0.0 && s.is_finite())
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| format!("`{v}` is not a positive number of seconds"))
+}
 
 fn env_secret(flag: &str, var: &str) -> Result<String, String> {
     std::env::var(var)
@@ -63,88 +155,96 @@ fn env_secret(flag: &str, var: &str) -> Result<String, String> {
         .ok_or_else(|| format!("{flag}: environment variable {var} is not set"))
 }
 
-fn parse() -> Result<Option<(Config, String)>, String> {
-    let mut c = Config::default();
-    let mut log_format = "text".to_string();
-    let mut args = Args::from_env(&[]);
-    let secs = |flag: &str, v: String| -> Result<Duration, String> {
-        v.parse::<f64>()
-            .ok()
-            .filter(|s| *s > 0.0)
-            .map(Duration::from_secs_f64)
-            .ok_or_else(|| format!("{flag}: `{v}` is not a positive number of seconds"))
+fn config(cli: Cli) -> Result<Config, String> {
+    let mut c = Config {
+        apps: cli.apps,
+        app_namespaces: cli.app_namespaces,
+        kubeconfig: cli.kubeconfig,
+        context: cli.context,
+        embedded: cli.embedded,
+        once: cli.once,
+        wait: cli.wait,
+        timeout: cli.timeout,
+        dry_run: cli.dry_run,
+        interval: cli.interval,
+        listen: cli.listen,
+        sealed_keys: cli.sealed_keys,
+        sealed_keys_namespace: cli.sealed_keys_namespace,
+        concurrency: cli.concurrency as usize,
+        ..Config::default()
     };
-    while let Some(a) = args.next_arg() {
-        let (flag, inline) = match a {
-            Arg::Flag(f, v) => (f, v),
-            Arg::Word(w) => return Err(format!("unexpected argument `{w}`")),
-        };
-        match flag.as_str() {
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return Ok(None);
-            }
-            "--app" => c.apps.push(PathBuf::from(args.value(&flag, inline)?)),
-            "--app-namespace" => c.app_namespaces.push(args.value(&flag, inline)?),
-            "--kubeconfig" => c.kubeconfig = Some(PathBuf::from(args.value(&flag, inline)?)),
-            "--context" => c.context = Some(args.value(&flag, inline)?),
-            "--embedded" => c.embedded = true,
-            "--once" => c.once = true,
-            "--wait" => c.wait = true,
-            "--timeout" => c.timeout = secs(&flag, args.value(&flag, inline)?)?,
-            "--dry-run" => c.dry_run = true,
-            "--interval" => c.interval = secs(&flag, args.value(&flag, inline)?)?,
-            "--sealed-keys" => c.sealed_keys = Some(PathBuf::from(args.value(&flag, inline)?)),
-            "--sealed-keys-namespace" => c.sealed_keys_namespace = args.value(&flag, inline)?,
-            "--cache-dir" => c.cache_dir = PathBuf::from(args.value(&flag, inline)?),
-            "--ssh-key" => c.credentials.ssh_key = Some(PathBuf::from(args.value(&flag, inline)?)),
-            "--ssh-passphrase-env" => {
-                c.credentials.ssh_passphrase = Some(env_secret(&flag, &args.value(&flag, inline)?)?)
-            }
-            "--known-hosts" => c.credentials.known_hosts = Some(PathBuf::from(args.value(&flag, inline)?)),
-            "--insecure-ignore-host-key" => c.credentials.insecure_accept_any_host_key = true,
-            "--https-token-env" => c.credentials.bearer_token = Some(env_secret(&flag, &args.value(&flag, inline)?)?),
-            "--https-user" => c.credentials.username = Some(args.value(&flag, inline)?),
-            "--https-password-env" => c.credentials.password = Some(env_secret(&flag, &args.value(&flag, inline)?)?),
-            "--ca-file" => c.credentials.ca_file = Some(PathBuf::from(args.value(&flag, inline)?)),
-            "--enable-helm" => {
-                c.helm.get_or_insert_with(Default::default);
-            }
-            "--helm-command" => {
-                c.helm.get_or_insert_with(Default::default).command = PathBuf::from(args.value(&flag, inline)?)
-            }
-            "--listen" => {
-                let v = args.value(&flag, inline)?;
-                c.listen =
-                    Some(v.parse().map_err(|_| format!("--listen: `{v}` is not an address like 127.0.0.1:8080"))?);
-            }
-            "--concurrency" => {
-                let v = args.value(&flag, inline)?;
-                c.concurrency = v
-                    .parse()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or(format!("--concurrency: `{v}` is not a positive number"))?;
-            }
-            "--log-format" => {
-                log_format = args.value(&flag, inline)?;
-                if log_format != "text" && log_format != "json" {
-                    return Err(format!("--log-format: `{log_format}` is neither text nor json"));
-                }
-            }
-            other => return Err(format!("unknown flag: {other}")),
+    if let Some(dir) = cli.cache_dir {
+        c.cache_dir = dir;
+    }
+    c.credentials.ssh_key = cli.ssh_key;
+    if let Some(var) = cli.ssh_passphrase_env {
+        c.credentials.ssh_passphrase = Some(env_secret("--ssh-passphrase-env", &var)?);
+    }
+    c.credentials.known_hosts = cli.known_hosts;
+    c.credentials.insecure_accept_any_host_key = cli.insecure_ignore_host_key;
+    if let Some(var) = cli.https_token_env {
+        c.credentials.bearer_token = Some(env_secret("--https-token-env", &var)?);
+    }
+    c.credentials.username = cli.https_user;
+    if let Some(var) = cli.https_password_env {
+        c.credentials.password = Some(env_secret("--https-password-env", &var)?);
+    }
+    c.credentials.ca_file = cli.ca_file;
+    if cli.enable_helm || cli.helm_command.is_some() {
+        let helm = c.helm.get_or_insert_with(Default::default);
+        if let Some(cmd) = cli.helm_command {
+            helm.command = cmd;
         }
     }
     if c.apps.is_empty() && c.app_namespaces.is_empty() {
         return Err("--app or --app-namespace is required".into());
     }
-    if c.wait && !c.once {
-        return Err("--wait goes with --once".into());
+    c.sharding = sharding(
+        cli.shards.as_deref(),
+        cli.shard,
+        cli.replicas_lease_namespace,
+        cli.replica_name,
+        cli.replicas_group,
+        cli.lease_duration,
+    )?;
+    Ok(c)
+}
+
+/// `--shards auto|M`, `--shard N` and the Lease flags as one choice.
+fn sharding(
+    shards: Option<&str>,
+    shard: Option<usize>,
+    namespace: Option<String>,
+    name: Option<String>,
+    group: String,
+    lease: Duration,
+) -> Result<Sharding, String> {
+    let identity = || {
+        name.clone()
+            .filter(|n| !n.is_empty())
+            .or_else(|| std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()))
+            .ok_or_else(|| "--replica-name is required (no POD_NAME or HOSTNAME)".to_string())
+    };
+    match (shards, shard) {
+        (Some("auto"), Some(_)) => Err("--shard goes with --shards M, not auto".into()),
+        (Some("auto"), None) | (None, None) if namespace.is_some() => Ok(Sharding::Leases {
+            namespace: namespace.unwrap_or_default(),
+            group,
+            identity: identity()?,
+            lease_duration: lease,
+        }),
+        (Some("auto"), None) => Err("--shards auto needs --replicas-lease-namespace (or POD_NAMESPACE)".into()),
+        (None, _) => Ok(Sharding::None),
+        (Some(m), n) => {
+            let m: usize =
+                m.parse().ok().filter(|m| *m > 0).ok_or(format!("--shards: `{m}` is neither auto nor a count"))?;
+            let n = n.ok_or("--shards M needs --shard N")?;
+            if n >= m {
+                return Err(format!("--shard {n} is not one of 0..{m}"));
+            }
+            Ok(Sharding::Static { shard: n, shards: m })
+        }
     }
-    if c.kubeconfig.is_some() && c.embedded {
-        return Err("--kubeconfig and --embedded exclude each other".into());
-    }
-    Ok(Some((c, log_format)))
 }
 
 /// mimalloc: the agent holds every managed object in its cache and diffs them on every
@@ -153,16 +253,17 @@ fn parse() -> Result<Option<(Config, String)>, String> {
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let (config, log_format) = match parse() {
-        Ok(Some(c)) => c,
-        Ok(None) => return ExitCode::SUCCESS,
+    let cli = Cli::parse();
+    let log_format = cli.log_format;
+    let config = match config(cli) {
+        Ok(c) => c,
         Err(e) => {
-            eprintln!("error: {e}\n\n{USAGE}");
+            eprintln!("error: {e}\n\nFor more information, try '--help'.");
             return ExitCode::from(2);
         }
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    if log_format == "json" {
+    if log_format == LogFormat::Json {
         tracing_subscriber::fmt().json().with_env_filter(filter).with_writer(std::io::stderr).init();
     } else {
         tracing_subscriber::fmt()
@@ -206,10 +307,33 @@ async fn run(config: Config) -> Result<bool, gitops_examples::agent::Error> {
         return Ok(ok);
     }
     let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-        tracing::info!("interrupted: stopping after the current pass");
+        terminated().await;
+        tracing::info!("stopping after the current pass");
     };
     agent.run(config.interval, shutdown).await;
     let _ = stop_tx.send(true);
     Ok(true)
+}
+
+/// Ctrl-C, or SIGTERM (as Kubernetes stops a pod).
+async fn terminated() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

@@ -3,7 +3,6 @@
 //! keys from a directory or the cluster, one pass (`--once`) or a loop with watch-driven
 //! self-heal, structured logs, `/healthz`, Prometheus `/metrics` and a read-only status page.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -62,6 +61,8 @@ pub struct Config {
     /// Inflate `helmCharts` with this helm v3 binary (`kubectl kustomize --enable-helm`);
     /// `None`: charts are an error.
     pub helm: Option<gitops_render::HelmOptions>,
+    /// How the applications are shared with other replicas.
+    pub sharding: Sharding,
 }
 
 impl Default for Config {
@@ -85,6 +86,7 @@ impl Default for Config {
             field_manager: "gitops".into(),
             credentials: gitops_git::Credentials::default(),
             helm: None,
+            sharding: Sharding::None,
         }
     }
 }
@@ -120,96 +122,32 @@ pub fn load_apps(paths: &[PathBuf]) -> Result<Vec<Application>, Error> {
     Ok(apps)
 }
 
-/// Counters and histograms for `/metrics`.
-#[derive(Default)]
-pub struct Metrics {
-    reconcile: Histogram,
-    fetch: Histogram,
-    syncs: BTreeMap<(String, String), u64>,
-    drift: BTreeMap<String, u64>,
-    errors: BTreeMap<String, u64>,
-}
+pub use crate::metrics::Metrics;
 
-#[derive(Default)]
-struct Histogram {
-    buckets: [u64; 10],
-    sum: f64,
-    count: u64,
-}
-
-const BOUNDS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
-
-impl Histogram {
-    fn observe(&mut self, secs: f64) {
-        for (b, bound) in self.buckets.iter_mut().zip(BOUNDS) {
-            if secs <= bound {
-                *b += 1;
-            }
-        }
-        self.sum += secs;
-        self.count += 1;
-    }
-
-    fn render(&self, name: &str, help: &str, out: &mut String) {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
-        for (b, bound) in self.buckets.iter().zip(BOUNDS) {
-            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {b}");
-        }
-        let _ = writeln!(
-            out,
-            "{name}_bucket{{le=\"+Inf\"}} {}\n{name}_sum {}\n{name}_count {}",
-            self.count, self.sum, self.count
-        );
-    }
-}
-
-impl Metrics {
-    fn record(&mut self, passes: &[PassResult]) {
-        for p in passes {
-            self.reconcile.observe(p.duration.as_secs_f64());
-            match &p.result {
-                Ok(r) => {
-                    for res in &r.resources {
-                        *self.syncs.entry((p.app.clone(), format!("{:?}", res.action))).or_default() += 1;
-                        if !res.drift.is_empty() {
-                            *self.drift.entry(p.app.clone()).or_default() += 1;
-                        }
-                    }
-                }
-                Err(_) => *self.errors.entry(p.app.clone()).or_default() += 1,
-            }
-        }
-    }
-
-    /// The Prometheus text exposition.
-    pub fn render(&self) -> String {
-        let mut out = String::new();
-        self.reconcile.render(
-            "gitops_reconcile_duration_seconds",
-            "Time of one application's reconcile or self-heal pass.",
-            &mut out,
-        );
-        self.fetch.render(
-            "gitops_git_fetch_duration_seconds",
-            "Time to resolve a revision (fetching when needed).",
-            &mut out,
-        );
-        out.push_str("# HELP gitops_sync_objects_total Objects by application and action.\n# TYPE gitops_sync_objects_total counter\n");
-        for ((app, action), n) in &self.syncs {
-            let _ = writeln!(out, "gitops_sync_objects_total{{app=\"{app}\",action=\"{action}\"}} {n}");
-        }
-        out.push_str("# HELP gitops_drift_objects_total Objects found drifted from Git.\n# TYPE gitops_drift_objects_total counter\n");
-        for (app, n) in &self.drift {
-            let _ = writeln!(out, "gitops_drift_objects_total{{app=\"{app}\"}} {n}");
-        }
-        out.push_str(
-            "# HELP gitops_reconcile_errors_total Passes that failed.\n# TYPE gitops_reconcile_errors_total counter\n",
-        );
-        for (app, n) in &self.errors {
-            let _ = writeln!(out, "gitops_reconcile_errors_total{{app=\"{app}\"}} {n}");
-        }
-        out
-    }
+/// How the agent shares applications with other replicas.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Sharding {
+    /// It owns every application.
+    #[default]
+    None,
+    /// Fixed shards (`--shard N --shards M`).
+    Static {
+        /// This replica's shard, from 0.
+        shard: usize,
+        /// The number of shards.
+        shards: usize,
+    },
+    /// Dynamic membership through Leases (`--shards auto`).
+    Leases {
+        /// The Leases' namespace.
+        namespace: String,
+        /// The agent group.
+        group: String,
+        /// This replica's name.
+        identity: String,
+        /// The Lease duration.
+        lease_duration: Duration,
+    },
 }
 
 /// A [`Source`] that times `resolve` (the fetch) into the metrics.
@@ -226,7 +164,7 @@ impl<S: Source> Source for TimedSource<S> {
     async fn resolve(&self, repo_url: &str, reference: &str) -> Result<Revision, Self::Error> {
         let start = Instant::now();
         let r = self.inner.resolve(repo_url, reference).await;
-        self.metrics.lock().expect("metrics lock").fetch.observe(start.elapsed().as_secs_f64());
+        self.metrics.lock().expect("metrics lock").git_request(repo_url, start.elapsed().as_secs_f64());
         r
     }
 
@@ -253,6 +191,8 @@ pub struct Agent {
     pub embedded: Option<gitops_testkit::TestCluster>,
     /// The controller of Application resources, with `--app-namespace`.
     pub controller: Option<Arc<AgentController>>,
+    /// The membership of the agent group, with `--shards auto`.
+    pub membership: Option<Arc<gitops_sync::shard::Membership>>,
 }
 
 /// The agent's controller of Application resources.
@@ -339,7 +279,7 @@ impl Agent {
         let (client, embedded) = connect(config).await?;
         let cluster = KubeCluster::with_cache(client);
         let ring = key_ring(config, &cluster).await?;
-        let metrics = Arc::new(Mutex::new(Metrics::default()));
+        let metrics = Arc::new(Mutex::new(Metrics::new()));
         let git = GitSource::new(&config.cache_dir)?.with_credentials("", config.credentials.clone());
         // Remote bases and remote files come through the same cache and credentials.
         let renderer = AutoRenderer {
@@ -365,12 +305,37 @@ impl Agent {
             };
             Arc::new(gitops_sync::ApplicationController::new(manager.clone(), cluster.client().clone(), options))
         });
-        Ok(Self { manager, cluster, metrics, embedded, controller })
+        let membership = match &config.sharding {
+            Sharding::None => None,
+            Sharding::Static { shard, shards } => {
+                manager.set_ownership(Arc::new(gitops_sync::shard::StaticShards::new(*shard, *shards)?));
+                tracing::info!(shard, shards, "fixed shard: this replica owns its share of the applications");
+                None
+            }
+            Sharding::Leases { namespace, group, identity, lease_duration } => {
+                let options = gitops_sync::shard::MembershipOptions::new(namespace, group, identity);
+                let options = if *lease_duration == options.lease_duration {
+                    options
+                } else {
+                    options.with_lease_duration(*lease_duration)
+                };
+                let membership = gitops_sync::shard::Membership::new(cluster.client().clone(), options);
+                membership.set_observer(Arc::new(metrics.lock().expect("metrics lock").lease_observer()));
+                manager.set_ownership(membership.clone());
+                tracing::info!(%namespace, %group, %identity, "sharing the applications with the agent group's replicas through Leases");
+                Some(membership)
+            }
+        };
+        Ok(Self { manager, cluster, metrics, embedded, controller, membership })
     }
 
     /// Records and logs one pass.
     pub fn observe(&self, kind: &str, passes: &[PassResult]) {
-        self.metrics.lock().expect("metrics lock").record(passes);
+        let stats = self.membership.as_ref().map(|m| m.stats());
+        let mut metrics = self.metrics.lock().expect("metrics lock");
+        metrics.record(passes);
+        metrics.shard(self.manager.owned_count(), self.manager.handovers(), stats.as_ref());
+        drop(metrics);
         log_passes(kind, passes);
     }
 
@@ -422,22 +387,64 @@ impl Agent {
     }
 
     /// Runs until `shutdown`: passes every `interval`, self-heal from the watch.
+    /// With Leases, the replica joins its group first, and on `shutdown` stops working
+    /// before it releases its Lease, so the others take over at once and never alongside it.
     pub async fn run(self: &Arc<Self>, interval: Duration, shutdown: impl std::future::Future<Output = ()>) {
         let me = self.clone();
+        let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
+        let member = self.membership.as_ref().map(|m| {
+            m.spawn(async move {
+                let _ = release_rx.await;
+            })
+        });
         if let Some(c) = &self.controller {
             c.clone().run(shutdown, move |kind, passes| me.observe(kind, passes)).await;
-            return;
+        } else {
+            self.manager
+                .run(interval, self.cluster.changes(), shutdown, move |kind, passes| me.observe(kind, passes))
+                .await;
         }
-        self.manager
-            .run(interval, self.cluster.changes(), shutdown, move |kind, passes| me.observe(kind, passes))
-            .await;
+        let _ = release_tx.send(());
+        if let Some(task) = member {
+            let _ = task.await;
+        }
+    }
+
+    /// The metrics, with `gitops_app_info` made from the applications' states now.
+    pub async fn metrics_text(&self) -> String {
+        let ownership = self.manager.ownership();
+        let mut info = Vec::new();
+        for state in self.manager.states() {
+            let st = state.lock().await;
+            let namespace = st.app.metadata.namespace.clone().unwrap_or_default();
+            let owner = ownership.as_ref().and_then(|o| o.owner(&namespace, &st.app.metadata.name)).unwrap_or_default();
+            info.push(crate::metrics::InfoLabels {
+                name: st.app.metadata.name.clone(),
+                namespace,
+                project: st.app.spec.project.clone().unwrap_or_else(|| "default".into()),
+                repo: st.app.spec.source.repo_url.clone(),
+                dest_namespace: st.app.namespace().to_string(),
+                sync_status: format!("{:?}", st.status.sync),
+                health_status: st.status.health.argo().to_string(),
+                owner,
+            });
+        }
+        let stats = self.membership.as_ref().map(|m| m.stats());
+        let mut metrics = self.metrics.lock().expect("metrics lock");
+        metrics.shard(self.manager.owned_count(), self.manager.handovers(), stats.as_ref());
+        metrics.info.clear();
+        for labels in info {
+            metrics.info.get_or_create(&labels).set(1);
+        }
+        metrics.render()
     }
 
     /// The read-only status page (HTML).
     pub async fn status_page(&self) -> String {
         let mut html = String::from(
-            "<!doctype html><html><head><meta charset=\"utf-8\"><title>gitops-agent</title><style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}pre{background:#f6f6f6;padding:8px}.OutOfSync,.Degraded{color:#b00}.Synced,.Healthy{color:#070}</style></head><body><h1>gitops-agent</h1><table><tr><th>application</th><th>sync</th><th>health</th><th>revision</th><th>objects</th><th>message</th></tr>",
+            "<!doctype html><html><head><meta charset=\"utf-8\"><title>gitops-agent</title><style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}pre{background:#f6f6f6;padding:8px}.OutOfSync,.Degraded{color:#b00}.Synced,.Healthy{color:#070}</style></head><body><h1>gitops-agent</h1><table><tr><th>application</th><th>sync</th><th>health</th><th>revision</th><th>objects</th><th>owner</th><th>message</th></tr>",
         );
+        let ownership = self.manager.ownership();
         let mut details = String::new();
         for state in self.manager.states() {
             let st = state.lock().await;
@@ -446,9 +453,14 @@ impl Agent {
             let health = st.status.health.argo();
             let rev = st.status.revision.as_deref().map(|r| &r[..r.len().min(12)]).unwrap_or("-");
             let objects = st.status.result.as_ref().map_or(0, |r| r.resources.len());
+            let owner = ownership
+                .as_ref()
+                .and_then(|o| o.owner(st.app.metadata.namespace.as_deref().unwrap_or(""), &st.app.metadata.name))
+                .unwrap_or_else(|| "this replica".into());
             let _ = write!(
                 html,
-                "<tr><td><a href=\"#{name}\">{name}</a></td><td class=\"{sync}\">{sync}</td><td class=\"{health}\">{health}</td><td>{rev}</td><td>{objects}</td><td>{}</td></tr>",
+                "<tr><td><a href=\"#{name}\">{name}</a></td><td class=\"{sync}\">{sync}</td><td class=\"{health}\">{health}</td><td>{rev}</td><td>{objects}</td><td>{}</td><td>{}</td></tr>",
+                escape(&owner),
                 escape(st.status.error.as_deref().unwrap_or(""))
             );
             let _ = write!(
@@ -529,8 +541,14 @@ impl Agent {
                 get(move || {
                     let m = m.clone();
                     async move {
-                        let text = m.metrics.lock().expect("metrics lock").render();
-                        ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
+                        let text = m.metrics_text().await;
+                        (
+                            [(
+                                axum::http::header::CONTENT_TYPE,
+                                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                            )],
+                            text,
+                        )
                     }
                 }),
             )

@@ -9,6 +9,7 @@
 
 pub mod agent;
 pub mod args;
+pub mod metrics;
 pub mod quickstart;
 
 /// Whether to colour what goes to standard error: only on a terminal, and never with

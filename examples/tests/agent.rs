@@ -113,9 +113,31 @@ async fn one_pass_syncs_unseals_and_reports() {
     };
     assert_eq!(body("/healthz".into()).await, "ok\n");
     let metrics = body("/metrics".into()).await;
-    assert!(metrics.contains("gitops_reconcile_duration_seconds_count 1"), "{metrics}");
-    assert!(metrics.contains("gitops_sync_objects_total{app=\"payments\",action=\"Created\"} 4"), "{metrics}");
-    assert!(metrics.contains("gitops_git_fetch_duration_seconds_count 1"), "{metrics}");
+    // Parsed as Prometheus parses the text format.
+    let lines = metrics.lines().map(|l| Ok(l.to_string()));
+    let scrape = prometheus_parse::Scrape::parse(lines).unwrap();
+    let sample = |name: &str, labels: &[(&str, &str)]| {
+        scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+            .map(|s| match s.value {
+                prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Gauge(v) => v,
+                prometheus_parse::Value::Untyped(v) => v,
+                prometheus_parse::Value::Histogram(ref h) => h.iter().map(|b| b.count).fold(0.0, f64::max),
+                _ => f64::NAN,
+            })
+            .unwrap_or_else(|| panic!("no sample {name} {labels:?} in\n{metrics}"))
+    };
+    assert_eq!(sample("gitops_app_reconcile_seconds_count", &[("name", "payments")]), 1.0);
+    assert_eq!(sample("gitops_sync_objects_total", &[("app", "payments"), ("action", "Created")]), 4.0);
+    assert_eq!(sample("gitops_app_sync_total", &[("name", "payments"), ("phase", "Succeeded")]), 1.0);
+    assert_eq!(sample("gitops_git_request_total", &[("request_type", "fetch")]), 1.0);
+    assert_eq!(
+        sample("gitops_app_info", &[("name", "payments"), ("sync_status", "Synced"), ("health_status", "Healthy")]),
+        1.0
+    );
+    assert!(metrics.contains("gitops_app_reconcile_seconds_bucket{le=\"0.25\",name=\"payments\"}"), "{metrics}");
     assert!(body("/".into()).await.contains("<h2 id=\"payments\">"));
     let post = |path: &str| {
         let path = path.to_string();
@@ -393,6 +415,7 @@ async fn install_with_kubectl_and_sync_the_seed_application() {
             "customresourcedefinition.apiextensions.k8s.io/appprojects.argoproj.io serverside-applied",
             "clusterrole.rbac.authorization.k8s.io/gitops-agent-read serverside-applied",
             "deployment.apps/gitops-agent serverside-applied",
+            "poddisruptionbudget.policy/gitops-agent serverside-applied",
         ] {
             assert!(out.contains(expected), "{out}");
         }

@@ -86,6 +86,25 @@ pub fn app_key(namespace: &str, name: &str) -> String {
     format!("{namespace}/{name}")
 }
 
+/// The members of an agent group as one reading of its Leases shows them, for clients that
+/// show owners (`app list -o wide`): Leases whose `renewTime` plus duration is after `now`.
+/// (The replicas themselves judge expiry on their own clocks, see the module.)
+pub fn members_at(leases: &[k8s_openapi::api::coordination::v1::Lease], now: std::time::SystemTime) -> Vec<String> {
+    let now = now.duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs_f64();
+    let mut members: Vec<String> = leases
+        .iter()
+        .filter(|l| {
+            let Some(spec) = &l.spec else { return false };
+            let renewed = spec.renew_time.as_ref().map(|t| t.0.as_second() as f64);
+            let duration = spec.lease_duration_seconds.unwrap_or(15) as f64;
+            renewed.is_some_and(|r| r + duration > now)
+        })
+        .filter_map(|l| l.metadata.name.clone())
+        .collect();
+    members.sort();
+    members
+}
+
 /// Fixed shards: replica `shard` of `shards` owns the applications whose rendezvous winner
 /// among `shard-0 .. shard-(M-1)` is its own.
 pub struct StaticShards {
@@ -204,7 +223,11 @@ pub struct Membership {
     leases: Api<k8s_openapi::api::coordination::v1::Lease>,
     view: Mutex<View>,
     tx: tokio::sync::watch::Sender<u64>,
+    observer: Mutex<Option<RenewObserver>>,
 }
+
+/// Sees every renewal: its latency and whether it succeeded.
+pub type RenewObserver = Arc<dyn Fn(Duration, bool) + Send + Sync>;
 
 /// A Lease's `MicroTime`.
 fn micro_time(t: std::time::SystemTime) -> String {
@@ -228,7 +251,20 @@ impl Membership {
                 stats: MembershipStats::default(),
             }),
             tx: tokio::sync::watch::channel(0).0,
+            observer: Mutex::new(None),
         })
+    }
+
+    /// Calls `observer` after every renewal (for metrics).
+    pub fn set_observer(&self, observer: RenewObserver) {
+        *self.observer.lock().expect("observer lock") = Some(observer);
+    }
+
+    fn observed(&self, took: Duration, ok: bool) {
+        let observer = self.observer.lock().expect("observer lock").clone();
+        if let Some(o) = observer {
+            o(took, ok);
+        }
     }
 
     /// The options.
@@ -278,11 +314,13 @@ impl Membership {
             Ok(list) => list,
             Err(e) => {
                 self.view.lock().expect("view lock").stats.renew_failures += 1;
+                self.observed(started.elapsed(), false);
                 self.expire();
                 return Err(e);
             }
         };
         let latency = started.elapsed();
+        self.observed(latency, true);
         let mut view = self.view.lock().expect("view lock");
         if view.released {
             return Ok(());
@@ -377,6 +415,7 @@ impl Membership {
                         }
                         Err(_) => {
                             self.view.lock().expect("view lock").stats.renew_failures += 1;
+                            self.observed(limit, false);
                             tracing::warn!(identity = %self.options.identity, "renewing the Lease timed out");
                         }
                     }
