@@ -15,36 +15,12 @@
 
 use std::time::{Duration, Instant};
 
-use gitops_core::{ApplyOptions, Cluster, GroupVersionKind, MemSource, MemTree, NoDecryption, Object};
+use gitops_core::{ApplyOptions, Cluster, GroupVersionKind, MemSource, NoDecryption, Object};
 use gitops_render::AutoRenderer;
-use gitops_sync::{Application, KubeCluster, Manager, ManagerOptions, Reconciler};
+use gitops_sync::{KubeCluster, Manager, ManagerOptions, Reconciler};
 use gitops_testkit::{Simulation, TestCluster};
 
-const REPO: &str = "mem://flux-bench";
-
-fn tree(n: usize) -> MemTree {
-    let mut t = MemTree::new();
-    for i in 0..n {
-        let app = format!("app-{i}");
-        let dir = format!("apps/{app}");
-        t.insert(&format!("{dir}/deployment.yaml"), format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {app}\nspec:\n  replicas: 2\n  selector:\n    matchLabels: {{app: {app}}}\n  template:\n    metadata:\n      labels: {{app: {app}}}\n    spec:\n      serviceAccountName: {app}\n      containers:\n      - name: web\n        image: ghcr.io/stefanprodan/podinfo:6.5.{}\n        ports:\n        - containerPort: 9898\n        resources:\n          requests: {{cpu: 100m, memory: 64Mi}}\n", i % 10)).unwrap();
-        t.insert(&format!("{dir}/service.yaml"), format!("apiVersion: v1\nkind: Service\nmetadata:\n  name: {app}\nspec:\n  selector: {{app: {app}}}\n  ports:\n  - port: 80\n    targetPort: 9898\n")).unwrap();
-        t.insert(
-            &format!("{dir}/serviceaccount.yaml"),
-            format!("apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: {app}\n"),
-        )
-        .unwrap();
-        t.insert(&format!("{dir}/ingress.yaml"), format!("apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: {app}\nspec:\n  rules:\n  - host: {app}.example.com\n    http:\n      paths:\n      - path: /\n        pathType: Prefix\n        backend:\n          service:\n            name: {app}\n            port: {{number: 80}}\n")).unwrap();
-    }
-    t
-}
-
-fn application(i: usize) -> Application {
-    let yaml = format!(
-        "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {{name: app-{i}, namespace: argocd}}\nspec:\n  project: default\n  source: {{repoURL: '{REPO}', targetRevision: HEAD, path: apps/app-{i}}}\n  destination: {{server: 'https://kubernetes.default.svc', namespace: bench-{i}}}\n  syncPolicy:\n    automated: {{prune: true, selfHeal: true}}\n    syncOptions: [CreateNamespace=true]\n"
-    );
-    Application::from_yaml(&yaml, "bench").expect("a valid Application")
-}
+use gitops_benches::fleet::{REPO, application, tree};
 
 struct Run {
     initial: Duration,

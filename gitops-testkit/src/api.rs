@@ -204,12 +204,24 @@ pub struct State {
 pub struct RequestCounts {
     /// Count per verb; dry-run writes under `<verb>(dry-run)`.
     pub by_verb: BTreeMap<String, u64>,
+    /// Writes (dry runs excluded) per plural resource name.
+    pub writes_by_resource: BTreeMap<String, u64>,
 }
 
+const WRITE_VERBS: [&str; 5] = ["create", "update", "patch", "delete", "deletecollection"];
+
 impl RequestCounts {
-    pub(crate) fn record(&mut self, verb: &str, dry_run: bool) {
+    pub(crate) fn record(&mut self, verb: &str, dry_run: bool, resource: &str) {
         let key = if dry_run { format!("{verb}(dry-run)") } else { verb.to_string() };
         *self.by_verb.entry(key).or_default() += 1;
+        if !dry_run && WRITE_VERBS.contains(&verb) {
+            *self.writes_by_resource.entry(resource.to_string()).or_default() += 1;
+        }
+    }
+
+    /// Writes of one resource (plural name, e.g. `leases`).
+    pub fn writes_of(&self, resource: &str) -> u64 {
+        self.writes_by_resource.get(resource).copied().unwrap_or(0)
     }
 
     /// Requests of one verb.
@@ -219,7 +231,7 @@ impl RequestCounts {
 
     /// Writes that changed or could have changed state (dry runs excluded).
     pub fn writes(&self) -> u64 {
-        ["create", "update", "patch", "delete", "deletecollection"].iter().map(|v| self.get(v)).sum()
+        WRITE_VERBS.iter().map(|v| self.get(v)).sum()
     }
 
     /// All requests.

@@ -301,7 +301,7 @@ pub async fn handle(shared: Shared, method: Method, uri: Uri, headers: HeaderMap
     let fault = {
         let mut st = shared.lock().expect("state lock");
         let dry_run = q.get("dryRun").is_some_and(|d| d == "All");
-        st.requests.record(if is_watch { "watch" } else { verb }, dry_run);
+        st.requests.record(if is_watch { "watch" } else { verb }, dry_run, &res.plural);
         st.faults.take(if is_watch { "watch" } else { verb }, &res.plural, &target.name)
     };
     match fault {

@@ -1,0 +1,236 @@
+//! Sharding at scale: `SHARD_APPS` applications (default 2,000) of 4 objects each against the
+//! testkit API server, synced by one replica, then (on a fresh cluster) by `SHARD_REPLICAS`
+//! replicas (default 4) sharing them through Leases, all in this process, each replica with its
+//! own kube-client, watch-fed cache and Lease. Medians over `SHARD_RUNS` (default 3) of:
+//!
+//! - the initial sync of every application (the replicas at once);
+//! - a no-change pass (and its write requests, Lease renewals aside, which must be 0);
+//! - the process's resident memory growth per replica (VmRSS after the run, less before it,
+//!   divided by the replicas; the testkit's own objects are in both numbers).
+//!
+//! The replicas share this machine's cores with each other and with the API server; the
+//! report says how much of the CPU the API server took.
+//!
+//! ```text
+//! cargo bench -p gitops-benches --bench sync_sharded
+//! ```
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gitops_benches::fleet::{REPO, application, tree};
+use gitops_core::{MemSource, NoDecryption};
+use gitops_render::AutoRenderer;
+use gitops_sync::shard::{Membership, MembershipOptions};
+use gitops_sync::{KubeCluster, Manager, ManagerOptions, Reconciler};
+use gitops_testkit::{Simulation, TestCluster};
+
+type BenchManager = Manager<MemSource, AutoRenderer, NoDecryption, KubeCluster>;
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(str::to_string))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        .unwrap_or(0)
+}
+
+struct Run {
+    /// The API server thread's CPU time over the initial sync's wall time (1.0: one core busy).
+    server_share: f64,
+    initial: Duration,
+    no_change: Duration,
+    writes: u64,
+    rss_per_replica_mib: f64,
+}
+
+/// CPU time (user + system) of one thread of this process, from /proc.
+fn thread_cpu(tid: i32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).unwrap_or_default();
+    // The fields after the command name (in parentheses), from the state: utime is the 12th,
+    // stime the 13th (clock ticks of 10 ms).
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    let ticks = field(11) + field(12);
+    Duration::from_millis(ticks * 10)
+}
+
+/// The API server on a thread of its own (a current-thread runtime), so its CPU time can be
+/// told apart from the replicas'.
+struct Server {
+    config: kube::Config,
+    state: Arc<std::sync::Mutex<gitops_testkit::State>>,
+    tid: i32,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    fn start() -> Server {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            rt.block_on(async move {
+                let testkit = TestCluster::start().await.expect("testkit");
+                testkit.state().lock().unwrap().simulation = Simulation::Healthy;
+                let tid = std::fs::read_link("/proc/thread-self")
+                    .ok()
+                    .and_then(|p| p.file_name().and_then(|f| f.to_str()).and_then(|f| f.parse().ok()))
+                    .unwrap_or(0);
+                tx.send((testkit.config(), testkit.state(), tid)).expect("the bench waits");
+                let _ = stopped.await;
+                drop(testkit);
+            });
+        });
+        let (config, state, tid) = rx.recv().expect("the testkit started");
+        Server { config, state, tid, stop: Some(stop), thread: Some(thread) }
+    }
+
+    fn client(&self) -> kube::Client {
+        kube::Client::try_from(self.config.clone()).expect("a client")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+async fn run(n: usize, replicas: usize) -> Run {
+    let before = rss_kib();
+    let testkit = Server::start();
+    let source = MemSource::default();
+    source.set(REPO, "c0ffee", tree(n));
+    let lease = Duration::from_secs(3);
+    let mut managers: Vec<Arc<BenchManager>> = Vec::new();
+    let mut stops = Vec::new();
+    for r in 0..replicas {
+        let cluster = KubeCluster::with_cache(testkit.client());
+        let reconciler = Reconciler::new(source.clone(), AutoRenderer::default(), NoDecryption, cluster);
+        let manager = Arc::new(Manager::new(reconciler, (0..n).map(application).collect(), ManagerOptions::default()));
+        if replicas > 1 {
+            let options =
+                MembershipOptions::new("default", "bench", &format!("replica-{r}")).with_lease_duration(lease);
+            let membership = Membership::new(testkit.client(), options);
+            manager.set_ownership(membership.clone());
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            membership.spawn(async move {
+                let _ = rx.await;
+            });
+            stops.push((tx, membership));
+        }
+        managers.push(manager);
+    }
+    if replicas > 1 {
+        // Every replica sees every other, and the handover waits of the start are over.
+        while stops.iter().any(|(_, m)| m.members().len() != replicas) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(lease + Duration::from_millis(200)).await;
+        let owned: usize = managers.iter().map(|m| m.owned_count()).sum();
+        assert_eq!(owned, n, "every application has one owner");
+    }
+    let all = |managers: Vec<Arc<BenchManager>>| async move {
+        let passes = futures_join(managers.iter().map(|m| {
+            let m = m.clone();
+            async move { m.reconcile_all().await }
+        }))
+        .await;
+        passes.into_iter().flatten().collect::<Vec<_>>()
+    };
+    let (t, cpu) = (Instant::now(), thread_cpu(testkit.tid));
+    let passes = all(managers.clone()).await;
+    let initial = t.elapsed();
+    let server_share = (thread_cpu(testkit.tid) - cpu).as_secs_f64() / initial.as_secs_f64();
+    assert_eq!(passes.len(), n, "each application synced once");
+    for p in &passes {
+        assert!(p.result.as_ref().is_ok_and(|r| r.succeeded() && r.resources.len() == 4), "{}: {:?}", p.app, p.result);
+    }
+    testkit.state.lock().unwrap().requests = Default::default();
+    let t = Instant::now();
+    let passes = all(managers.clone()).await;
+    let no_change = t.elapsed();
+    assert_eq!(passes.len(), n);
+    // Lease renewals go on; every other write would be the pass's.
+    let writes = {
+        let requests = testkit.state.lock().unwrap().requests.clone();
+        requests.writes() - requests.writes_of("leases")
+    };
+    let after = rss_kib();
+    for (tx, _) in stops {
+        let _ = tx.send(());
+    }
+    Run {
+        server_share,
+        initial,
+        no_change,
+        writes,
+        rss_per_replica_mib: after.saturating_sub(before) as f64 / 1024.0 / replicas as f64,
+    }
+}
+
+/// Runs the futures concurrently and collects their outputs in order.
+async fn futures_join<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output>
+where
+    F: Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.expect("a replica's pass"));
+    }
+    out
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list" || a == "--test") {
+        return;
+    }
+    let n: usize = std::env::var("SHARD_APPS").ok().and_then(|s| s.parse().ok()).unwrap_or(2000);
+    let replicas: usize = std::env::var("SHARD_REPLICAS").ok().and_then(|s| s.parse().ok()).unwrap_or(4);
+    let runs: usize = std::env::var("SHARD_RUNS").ok().and_then(|s| s.parse().ok()).unwrap_or(3);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let mut table = Vec::new();
+    for r in [1, replicas] {
+        let mut results = Vec::new();
+        for i in 0..runs {
+            let x = rt.block_on(run(n, r));
+            println!(
+                "{r} replica(s), run {i}: initial {:.2}s (API server busy {:.0}% of a core), no-change {:.3}s ({} writes), {:.0} MiB RSS per replica",
+                x.initial.as_secs_f64(),
+                x.server_share * 100.0,
+                x.no_change.as_secs_f64(),
+                x.writes,
+                x.rss_per_replica_mib
+            );
+            assert_eq!(x.writes, 0, "a no-change pass wrote");
+            results.push(x);
+        }
+        let initial = median(results.iter().map(|x| x.initial.as_secs_f64()).collect());
+        let no_change = median(results.iter().map(|x| x.no_change.as_secs_f64()).collect());
+        let rss = median(results.iter().map(|x| x.rss_per_replica_mib).collect());
+        table.push((r, initial, no_change, rss));
+    }
+    println!("\n{n} applications x 4 objects, medians of {runs}:");
+    println!("{:<10} {:>10} {:>11} {:>18}", "replicas", "initial", "no-change", "RSS/replica (MiB)");
+    for (r, initial, no_change, rss) in &table {
+        println!("{r:<10} {initial:>9.2}s {no_change:>10.3}s {rss:>18.0}");
+    }
+    let (one, many) = (table[0].1, table[1].1);
+    println!("initial sync: {replicas} replicas are {:.2}x one", one / many);
+    println!("no-change pass: {replicas} replicas are {:.2}x one", table[0].2 / table[1].2);
+}
