@@ -5,8 +5,8 @@
 //!
 //! - the initial sync of every application (the replicas at once);
 //! - a no-change pass (and its write requests, Lease renewals aside, which must be 0);
-//! - the process's resident memory growth per replica (VmRSS after the run, less before it,
-//!   divided by the replicas; the testkit's own objects are in both numbers).
+//! - the peak resident memory (VmHWM) of a process running them, per replica; each setup runs in
+//!   a child process of its own, and the testkit's own objects are in both numbers.
 //!
 //! The replicas share this machine's cores with each other and with the API server; the
 //! report says how much of the CPU the API server took.
@@ -27,10 +27,11 @@ use gitops_testkit::{Simulation, TestCluster};
 
 type BenchManager = Manager<MemSource, AutoRenderer, NoDecryption, KubeCluster>;
 
-fn rss_kib() -> u64 {
+/// The peak resident memory of this process, KiB.
+fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(str::to_string))
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_string))
         .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
         .unwrap_or(0)
 }
@@ -41,7 +42,6 @@ struct Run {
     initial: Duration,
     no_change: Duration,
     writes: u64,
-    rss_per_replica_mib: f64,
 }
 
 /// CPU time (user + system) of one thread of this process, from /proc.
@@ -105,7 +105,6 @@ impl Drop for Server {
 }
 
 async fn run(n: usize, replicas: usize) -> Run {
-    let before = rss_kib();
     let testkit = Server::start();
     let source = MemSource::default();
     source.set(REPO, "c0ffee", tree(n));
@@ -164,17 +163,10 @@ async fn run(n: usize, replicas: usize) -> Run {
         let requests = testkit.state.lock().unwrap().requests.clone();
         requests.writes() - requests.writes_of("leases")
     };
-    let after = rss_kib();
     for (tx, _) in stops {
         let _ = tx.send(());
     }
-    Run {
-        server_share,
-        initial,
-        no_change,
-        writes,
-        rss_per_replica_mib: after.saturating_sub(before) as f64 / 1024.0 / replicas as f64,
-    }
+    Run { server_share, initial, no_change, writes }
 }
 
 /// Runs the futures concurrently and collects their outputs in order.
@@ -203,34 +195,56 @@ fn main() {
     let n: usize = std::env::var("SHARD_APPS").ok().and_then(|s| s.parse().ok()).unwrap_or(2000);
     let replicas: usize = std::env::var("SHARD_REPLICAS").ok().and_then(|s| s.parse().ok()).unwrap_or(4);
     let runs: usize = std::env::var("SHARD_RUNS").ok().and_then(|s| s.parse().ok()).unwrap_or(3);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    // A child runs one setup and reports; the parent compares.
+    if let Some(r) = std::env::var("SHARD_CHILD").ok().and_then(|s| s.parse::<usize>().ok()) {
+        child(n, r, runs);
+        return;
+    }
     let mut table = Vec::new();
     for r in [1, replicas] {
-        let mut results = Vec::new();
-        for i in 0..runs {
-            let x = rt.block_on(run(n, r));
-            println!(
-                "{r} replica(s), run {i}: initial {:.2}s (API server busy {:.0}% of a core), no-change {:.3}s ({} writes), {:.0} MiB RSS per replica",
-                x.initial.as_secs_f64(),
-                x.server_share * 100.0,
-                x.no_change.as_secs_f64(),
-                x.writes,
-                x.rss_per_replica_mib
-            );
-            assert_eq!(x.writes, 0, "a no-change pass wrote");
-            results.push(x);
-        }
-        let initial = median(results.iter().map(|x| x.initial.as_secs_f64()).collect());
-        let no_change = median(results.iter().map(|x| x.no_change.as_secs_f64()).collect());
-        let rss = median(results.iter().map(|x| x.rss_per_replica_mib).collect());
-        table.push((r, initial, no_change, rss));
+        let out = std::process::Command::new(std::env::current_exe().expect("the bench binary"))
+            .arg("--bench")
+            .env("SHARD_CHILD", r.to_string())
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .expect("a child run");
+        let text = String::from_utf8_lossy(&out.stdout);
+        print!("{text}");
+        assert!(out.status.success(), "the run of {r} replica(s) failed");
+        let line = text.lines().find_map(|l| l.strip_prefix("RESULT ")).expect("a RESULT line");
+        let v: Vec<f64> = line.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+        table.push((r, v[0], v[1], v[2], v[3]));
     }
     println!("\n{n} applications x 4 objects, medians of {runs}:");
-    println!("{:<10} {:>10} {:>11} {:>18}", "replicas", "initial", "no-change", "RSS/replica (MiB)");
-    for (r, initial, no_change, rss) in &table {
-        println!("{r:<10} {initial:>9.2}s {no_change:>10.3}s {rss:>18.0}");
+    println!(
+        "{:<10} {:>10} {:>11} {:>22} {:>20}",
+        "replicas", "initial", "no-change", "peak RSS/replica (MiB)", "API server CPU"
+    );
+    for (r, initial, no_change, rss, server) in &table {
+        println!("{r:<10} {initial:>9.2}s {no_change:>10.3}s {rss:>22.0} {:>19.0}%", server * 100.0);
     }
-    let (one, many) = (table[0].1, table[1].1);
-    println!("initial sync: {replicas} replicas are {:.2}x one", one / many);
+    println!("initial sync: {replicas} replicas are {:.2}x one", table[0].1 / table[1].1);
     println!("no-change pass: {replicas} replicas are {:.2}x one", table[0].2 / table[1].2);
+}
+
+fn child(n: usize, r: usize, runs: usize) {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let mut results = Vec::new();
+    for i in 0..runs {
+        let x = rt.block_on(run(n, r));
+        println!(
+            "{r} replica(s), run {i}: initial {:.2}s (API server busy {:.0}% of a core), no-change {:.3}s ({} writes)",
+            x.initial.as_secs_f64(),
+            x.server_share * 100.0,
+            x.no_change.as_secs_f64(),
+            x.writes,
+        );
+        assert_eq!(x.writes, 0, "a no-change pass wrote");
+        results.push(x);
+    }
+    let initial = median(results.iter().map(|x| x.initial.as_secs_f64()).collect());
+    let no_change = median(results.iter().map(|x| x.no_change.as_secs_f64()).collect());
+    let server = median(results.iter().map(|x| x.server_share).collect());
+    let rss = peak_rss_kib() as f64 / 1024.0 / r as f64;
+    println!("RESULT {initial} {no_change} {rss} {server}");
 }

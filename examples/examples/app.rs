@@ -95,6 +95,10 @@ enum Command {
         /// Compute only.
         #[arg(long)]
         dry_run: bool,
+        /// Sync only this resource, GROUP:KIND:NAME or GROUP:KIND:NAMESPACE/NAME (repeatable;
+        /// the group empty for the core group), as `argocd app sync --resource`.
+        #[arg(long = "resource", value_parser = client::parse_resource)]
+        resources: Vec<gitops_sync::engine::ResourceSelector>,
         /// Wait for the operation to finish.
         #[arg(long)]
         wait: bool,
@@ -333,9 +337,11 @@ async fn run(cli: Cli) -> Result<bool, String> {
         }
         Command::Get { name, output } => get(&api, &name, output).await,
         Command::Diff { name } => diff(&api, &name).await,
-        Command::Sync { name, revision, prune, dry_run, wait: w, timeout } => {
+        Command::Sync { name, revision, prune, dry_run, resources, wait: w, timeout } => {
             let since = gitops_core::time::now_rfc3339();
-            client::request_sync(&api, &name, revision.as_deref(), prune, dry_run).await.map_err(refused)?;
+            client::request_sync(&api, &name, revision.as_deref(), prune, dry_run, &resources)
+                .await
+                .map_err(refused)?;
             println!("{name}: sync requested");
             if w { wait(&api, &name, &since, Duration::from_secs(timeout)).await } else { Ok(true) }
         }

@@ -141,7 +141,7 @@ async fn cluster_diff(config: &gitops_examples::agent::Config) -> Result<bool, g
                     drift = true;
                     println!("- {} (to prune: left Git)", r.key);
                 }
-                Action::Updated => {
+                Action::Updated | Action::Skipped => {
                     drift = true;
                     print!("{}", r.diff);
                     if !r.diff.ends_with('\n') {

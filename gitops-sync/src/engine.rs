@@ -64,6 +64,9 @@ pub struct SyncOptions {
     /// The commit being synced: part of the name given to a hook that has only
     /// `metadata.generateName`, as Argo CD names it.
     pub revision: String,
+    /// A selective sync: only these resources are applied (or pruned); the others are
+    /// compared and left as they are, and no hook runs, as Argo CD does. `None`: all.
+    pub only: Option<Vec<ResourceSelector>>,
 }
 
 impl SyncOptions {
@@ -85,6 +88,7 @@ impl SyncOptions {
             hook_timeout: Duration::from_secs(300),
             revision: String::new(),
             fail_on_shared_resource: false,
+            only: None,
         }
     }
 }
@@ -109,6 +113,34 @@ pub enum Action {
     /// Another application's ApplySet holds the object: it was left to that application
     /// (Argo CD's SharedResourceWarning; the message names the owner).
     Shared,
+    /// Left as it is by a selective sync that did not name it, though it differs from Git
+    /// (or is missing): still out of sync.
+    Skipped,
+}
+
+/// One resource a selective sync names (Argo CD's `.operation.sync.resources[]`): empty
+/// fields match any value.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceSelector {
+    /// The API group (`""` for the core group; matches any when `None`).
+    pub group: Option<String>,
+    /// The kind.
+    pub kind: String,
+    /// The namespace (any when empty).
+    #[serde(default)]
+    pub namespace: String,
+    /// The name.
+    pub name: String,
+}
+
+impl ResourceSelector {
+    /// Whether it names `key`.
+    pub fn matches(&self, key: &ObjectKey) -> bool {
+        self.group.as_deref().is_none_or(|g| g == key.group)
+            && self.kind == key.kind
+            && self.name == key.name
+            && (self.namespace.is_empty() || self.namespace == key.namespace)
+    }
 }
 
 /// One object's outcome.
@@ -661,6 +693,19 @@ pub async fn sync<C: Cluster>(cluster: &C, desired: Vec<Object>, opts: &SyncOpti
         return Ok(result);
     }
 
+    // A selective sync: what it does not name is reported and left alone, hooks do not run.
+    let selected = |key: &ObjectKey| opts.only.as_ref().is_none_or(|only| only.iter().any(|s| s.matches(key)));
+    let hooks = if opts.only.is_some() { Vec::new() } else { hooks };
+    let (planned, left): (Vec<Planned>, Vec<Planned>) = planned.into_iter().partition(|p| selected(&p.object.key()));
+    for p in &left {
+        let h = p.live.as_ref().map(health).unwrap_or(Health::Unknown);
+        let action = if p.live.is_none() || !p.drift.is_empty() { Action::Skipped } else { Action::Unchanged };
+        let mut r = ResourceResult::new(p.object.key(), p.gvk.clone(), action, h);
+        r.drift = p.drift.clone();
+        r.diff = p.diff.clone();
+        result.resources.push(r);
+    }
+
     // ApplySet parent and members that left Git.
     let parent_gvk = GroupVersionKind::new("", "v1", "ConfigMap");
     let parent_name = format!("applyset-{}", opts.app);
@@ -670,7 +715,7 @@ pub async fn sync<C: Cluster>(cluster: &C, desired: Vec<Object>, opts: &SyncOpti
         .and_then(|p| p.annotation(CONTAINS_GVKS))
         .map(|s| s.split(',').filter_map(parse_gvk_text).collect())
         .unwrap_or_default();
-    let desired_gvks: BTreeSet<GroupVersionKind> = planned.iter().map(|p| p.gvk.clone()).collect();
+    let desired_gvks: BTreeSet<GroupVersionKind> = planned.iter().chain(&left).map(|p| p.gvk.clone()).collect();
     gvks.extend(desired_gvks.iter().cloned());
     let mut orphans: Vec<(GroupVersionKind, Object)> = Vec::new();
     for gvk in &gvks {
@@ -678,7 +723,7 @@ pub async fn sync<C: Cluster>(cluster: &C, desired: Vec<Object>, opts: &SyncOpti
             continue;
         }
         for m in cluster.list(gvk, None, &format!("{PART_OF}={id}")).await.map_err(cerr)? {
-            if !keys.contains(&m.key()) && m.label(PART_OF) == Some(id.as_str()) {
+            if !keys.contains(&m.key()) && m.label(PART_OF) == Some(id.as_str()) && selected(&m.key()) {
                 orphans.push((gvk.clone(), m));
             }
         }

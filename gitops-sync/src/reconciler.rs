@@ -87,6 +87,8 @@ pub struct SyncRequest {
     pub prune: Option<bool>,
     /// Compute and report only.
     pub dry_run: bool,
+    /// A selective sync of these resources only (`.operation.sync.resources`).
+    pub resources: Option<Vec<engine::ResourceSelector>>,
 }
 
 /// What the last pass found.
@@ -102,6 +104,9 @@ pub struct AppStatus {
     pub rendered: bool,
     /// The last sync's per-object results.
     pub result: Option<SyncResult>,
+    /// Whether those results were computed without writing (a dry run).
+    #[serde(default)]
+    pub result_dry_run: bool,
     /// The last error.
     pub error: Option<String>,
     /// Revisions synced, newest last.
@@ -122,6 +127,7 @@ impl AppState {
                 revision: None,
                 rendered: false,
                 result: None,
+                result_dry_run: false,
                 error: None,
                 history: Vec::new(),
             },
@@ -236,7 +242,8 @@ impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
                             | engine::Action::Failed
                     )
                 });
-                state.status.sync = if was_dry_run && drifted {
+                let skipped = r.resources.iter().any(|x| x.action == engine::Action::Skipped);
+                state.status.sync = if (was_dry_run && drifted) || skipped {
                     SyncStatus::OutOfSync
                 } else if r.succeeded() {
                     SyncStatus::Synced
@@ -244,6 +251,7 @@ impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
                     SyncStatus::OutOfSync
                 };
                 state.status.result = Some(r.clone());
+                state.status.result_dry_run = was_dry_run;
             }
             Err(e) => {
                 state.status.error = Some(e.to_string());
@@ -299,6 +307,7 @@ impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
         if let Some(prune) = state.operation.as_ref().and_then(|o| o.prune) {
             options.prune = prune;
         }
+        options.only = state.operation.as_ref().and_then(|o| o.resources.clone());
         engine::sync(&self.cluster, state.desired.clone(), &options).await
     }
 
@@ -398,6 +407,7 @@ impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
         state.status.health = r.health();
         // The objects' state as this pass found it (their health follows their controllers).
         state.status.result = Some(r.clone());
+        state.status.result_dry_run = false;
         Ok(Some(r))
     }
 }

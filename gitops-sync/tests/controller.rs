@@ -242,6 +242,54 @@ async fn manual_sync_through_the_operation_field_and_refresh() {
     fx.stop().await;
 }
 
+/// `argocd app sync --resource :ConfigMap:settings`: only the named resource is applied, the
+/// others stay as they are (and out of sync), no hook runs; then a full sync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_selective_sync_applies_only_the_named_resources() {
+    let fx = Fixture::start().await;
+    fx.direct.apply(&application("partial", false, json!({})), &kubectl()).await.unwrap();
+    wait_for("partial OutOfSync", || async {
+        at(&fx.app("partial").await.unwrap_or_default(), "/status/sync/status") == "OutOfSync"
+    })
+    .await;
+    let op = application(
+        "partial",
+        false,
+        json!({"operation": {"sync": {"resources": [{"group": "", "kind": "ConfigMap", "name": "settings"}]},
+                             "initiatedBy": {"username": "alice"}}}),
+    );
+    fx.direct.apply(&op, &ApplyOptions { field_manager: "argocd-cli".into(), ..kubectl() }).await.unwrap();
+    wait_for("the selective sync done", || async {
+        let a = fx.app("partial").await.unwrap();
+        at(&a, "/status/operationState/phase") == "Succeeded" && at(&a, "/operation").is_null()
+    })
+    .await;
+    let (cm, deploy) =
+        (GroupVersionKind::new("", "v1", "ConfigMap"), GroupVersionKind::new("apps", "v1", "Deployment"));
+    assert!(fx.direct.get(&cm, "partial", "settings").await.unwrap().is_some(), "the named resource applied");
+    assert!(fx.direct.get(&deploy, "partial", "web").await.unwrap().is_none(), "the other left alone");
+    let a = fx.app("partial").await.unwrap();
+    assert_eq!(at(&a, "/status/sync/status"), "OutOfSync", "the Deployment is still missing");
+    let results = at(&a, "/status/operationState/syncResult/resources").as_array().unwrap();
+    let kinds: Vec<&str> = results.iter().map(|r| r["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["ConfigMap"], "only the named resource in the result");
+    let resources = at(&a, "/status/resources").as_array().unwrap();
+    let status = |kind: &str| resources.iter().find(|r| r["kind"] == kind).map(|r| r["status"].clone());
+    assert_eq!(status("ConfigMap"), Some(json!("Synced")));
+    assert_eq!(status("Deployment"), Some(json!("OutOfSync")));
+
+    // A full sync then applies the rest.
+    let op = application("partial", false, json!({"operation": {"sync": {"revision": "HEAD"}}}));
+    fx.direct.apply(&op, &ApplyOptions { field_manager: "argocd-cli".into(), ..kubectl() }).await.unwrap();
+    wait_for("the full sync", || async {
+        let a = fx.app("partial").await.unwrap();
+        at(&a, "/status/sync/status") == "Synced" && at(&a, "/operation").is_null()
+    })
+    .await;
+    assert!(fx.direct.get(&deploy, "partial", "web").await.unwrap().is_some());
+    fx.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_specs_get_a_condition_and_others_are_unaffected() {
     let fx = Fixture::start().await;
@@ -458,13 +506,13 @@ async fn client_sync_rollback_and_refresh() {
         };
     wait_for("roll compared", || async { at(&fx.app("roll").await.unwrap(), "/status/sync/status") == "OutOfSync" })
         .await;
-    client::request_sync(&api, "roll", None, true, false).await.unwrap();
+    client::request_sync(&api, "roll", None, true, false, &[]).await.unwrap();
     wait_for("first sync", || async { at(&fx.app("roll").await.unwrap(), "/status/history/0/revision") == "c1" }).await;
     assert_eq!(image().await.as_deref(), Some("nginx:1.27"));
     fx.source.set(REPO, "c2", tree("nginx:1.28"));
     client::request_refresh(&api, "roll", false).await.unwrap();
     wait_for("c2 seen", || async { at(&fx.app("roll").await.unwrap(), "/status/sync/revision") == "c2" }).await;
-    client::request_sync(&api, "roll", None, true, false).await.unwrap();
+    client::request_sync(&api, "roll", None, true, false, &[]).await.unwrap();
     wait_for("second sync", || async { at(&fx.app("roll").await.unwrap(), "/status/history/1/revision") == "c2" })
         .await;
     assert_eq!(image().await.as_deref(), Some("nginx:1.28"));

@@ -36,6 +36,7 @@ pub async fn request_sync(
     revision: Option<&str>,
     prune: bool,
     dry_run: bool,
+    resources: &[crate::engine::ResourceSelector],
 ) -> Result<(), ClientError> {
     let app = api.get(name).await?;
     if app.data.get("operation").is_some_and(|o| !o.is_null()) {
@@ -44,6 +45,9 @@ pub async fn request_sync(
     let mut sync = json!({"prune": prune, "dryRun": dry_run});
     if let Some(r) = revision {
         sync["revision"] = json!(r);
+    }
+    if !resources.is_empty() {
+        sync["resources"] = json!(resources);
     }
     let patch = json!({"operation": {"sync": sync, "initiatedBy": initiated_by()}});
     api.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
@@ -79,4 +83,41 @@ pub async fn request_refresh(api: &Api<DynamicObject>, name: &str, hard: bool) -
     let patch = json!({"metadata": {"annotations": {REFRESH_ANNOTATION: if hard { "hard" } else { "normal" }}}});
     api.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
     Ok(())
+}
+
+/// A resource as `argocd app sync --resource` names it: `GROUP:KIND:NAME` or
+/// `GROUP:KIND:NAMESPACE/NAME` (the group empty for the core group).
+pub fn parse_resource(text: &str) -> Result<crate::engine::ResourceSelector, String> {
+    let parts: Vec<&str> = text.splitn(3, ':').collect();
+    let [group, kind, rest] = parts[..] else {
+        return Err(format!("--resource {text}: expected GROUP:KIND:NAME or GROUP:KIND:NAMESPACE/NAME"));
+    };
+    let (namespace, name) = rest.split_once('/').unwrap_or(("", rest));
+    if kind.is_empty() || name.is_empty() {
+        return Err(format!("--resource {text}: the kind and the name are required"));
+    }
+    Ok(crate::engine::ResourceSelector {
+        group: Some(group.to_string()),
+        kind: kind.to_string(),
+        namespace: namespace.to_string(),
+        name: name.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_resource;
+
+    #[test]
+    fn resources_as_argocd_names_them() {
+        let r = parse_resource(":ConfigMap:settings").unwrap();
+        assert_eq!(
+            (r.group.as_deref(), r.kind.as_str(), r.namespace.as_str(), r.name.as_str()),
+            (Some(""), "ConfigMap", "", "settings")
+        );
+        let r = parse_resource("apps:Deployment:shop/web").unwrap();
+        assert_eq!((r.group.as_deref(), r.namespace.as_str(), r.name.as_str()), (Some("apps"), "shop", "web"));
+        assert!(parse_resource("Deployment/web").is_err());
+        assert!(parse_resource("apps::web").is_err());
+    }
 }

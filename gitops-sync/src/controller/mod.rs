@@ -513,6 +513,10 @@ where
             revision: sync.get("revision").and_then(Value::as_str).map(str::to_string),
             prune: sync.get("prune").and_then(Value::as_bool),
             dry_run: sync.get("dryRun").and_then(Value::as_bool).unwrap_or(false),
+            resources: sync
+                .get("resources")
+                .filter(|r| r.as_array().is_some_and(|a| !a.is_empty()))
+                .and_then(|r| serde_json::from_value(r.clone()).ok()),
         };
         let outcome = if rollback && automated {
             Err("rollback cannot be initiated when auto-sync is enabled".to_string())

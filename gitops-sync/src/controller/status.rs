@@ -21,7 +21,7 @@ fn sync_name(s: SyncStatus) -> &'static str {
 fn resource_sync(action: Action, dry_run: bool) -> &'static str {
     match action {
         Action::Created | Action::Updated if dry_run => "OutOfSync",
-        Action::Failed | Action::PruneSkipped => "OutOfSync",
+        Action::Failed | Action::PruneSkipped | Action::Skipped => "OutOfSync",
         _ => "Synced",
     }
 }
@@ -136,7 +136,7 @@ pub fn operation_state(
                 "startedAt": started_at, "finishedAt": finished_at,
                 "syncResult": {
                     "revision": revision, "source": source,
-                    "resources": r.resources.iter().map(operation_resource).collect::<Vec<_>>(),
+                    "resources": r.resources.iter().filter(|x| x.action != Action::Skipped).map(operation_resource).collect::<Vec<_>>(),
                 },
             })
         }
@@ -175,7 +175,7 @@ fn condition(kind: &str, message: &str, previous: &Value, now: &str) -> Value {
 /// a pass does not recompute (history, the last operation, condition times). `reconciledAt`
 /// is left out: the caller sets it when the status is written.
 pub fn application_status(state: &AppState, previous: &Value, now: &str) -> Value {
-    let dry_run = !state.app.automated();
+    let dry_run = state.status.result_dry_run;
     let mut status = Map::new();
     let mut sync = json!({
         "status": sync_name(state.status.sync),
