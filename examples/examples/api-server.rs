@@ -15,10 +15,13 @@ use gitops_testkit::TestCluster;
 #[derive(Parser, Debug)]
 #[command(
     name = "api-server",
-    version,
+    version = gitops_examples::cli::VERSION,
     after_help = "Example:
   api-server --port 6443 --kubeconfig /tmp/testkit.kubeconfig
-  kubectl --kubeconfig /tmp/testkit.kubeconfig get namespaces"
+  kubectl --kubeconfig /tmp/testkit.kubeconfig get namespaces
+
+Exit codes: 0 stopped; 1 the port could not be bound; 2 a usage error.
+`api-server completion bash|zsh|fish` prints shell completions, `api-server man` the man page."
 )]
 struct Cli {
     /// The port (0: a free one, printed on start).
@@ -31,6 +34,9 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    if let Some(code) = gitops_examples::cli::meta::<Cli>("api-server") {
+        return code;
+    }
     let cli = Cli::parse();
     let cluster = match TestCluster::start_on(cli.port).await {
         Ok(c) => c,

@@ -15,13 +15,18 @@ use serde_json::Value;
 #[derive(Parser, Debug)]
 #[command(
     name = "app",
-    version,
+    version = gitops_examples::cli::VERSION,
     after_help = "Examples:
-  app list
+  app list -o wide
   app get payments
   app sync payments --revision v1.4.0 --prune --wait
+  app sync payments --resource apps:Deployment:web
   app rollback payments 3
-  app refresh payments --hard"
+  app refresh payments --hard
+
+Exit codes: 0 done (synced, no diff); 1 out of sync, a diff, or an operation that failed;
+2 a usage error or a request refused.
+`app completion bash|zsh|fish` prints shell completions, `app man` the man page."
 )]
 struct Cli {
     /// The kubeconfig file (else KUBECONFIG, else in-cluster).
@@ -360,6 +365,9 @@ async fn run(cli: Cli) -> Result<bool, String> {
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = gitops_examples::cli::meta::<Cli>("app") {
+        return code;
+    }
     let cli = Cli::parse();
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,

@@ -6,30 +6,54 @@
 
 use std::process::ExitCode;
 
+use clap::Parser;
 use gitops_core::diff::{self, DiffOptions};
 use gitops_core::yaml::{self, ParseOptions};
 use gitops_core::{Object, Schema};
 
-const USAGE: &str = "usage: diff --desired FILE --live FILE [--field-manager NAME]
-       diff --app FILE [--kubeconfig FILE [--context NAME] | --embedded] [--sealed-keys DIR]
+/// Drift, offline or against a cluster. Offline: compares a desired manifest (YAML) with the
+/// live object (JSON or YAML, as the API server returns it, managedFields included). Cluster:
+/// fetches and renders an Application's source, unseals SealedSecrets when keys are given, and
+/// diffs every object against the cluster (nothing written): changed objects as masked
+/// unified diffs, objects to create, objects to prune.
+#[derive(Parser, Debug)]
+#[command(
+    name = "diff",
+    version = gitops_examples::cli::VERSION,
+    after_help = "Examples:
+  diff --desired deployment.yaml --live live.json
+  diff --app application.yaml --kubeconfig ~/.kube/config
+  diff --app application.yaml --embedded
 
-Offline: compares a desired manifest (YAML) with the live object (JSON or YAML, as the API
-server returns it, managedFields included).
-Cluster: fetches and renders the Application's source, unseals SealedSecrets when keys are
-given, and diffs every object against the cluster (server-side dry-run apply, nothing
-written): changed objects as masked unified diffs, objects to create, objects to prune.
-Exit status: 0 no drift, 1 drift, 2 error.
-
-options:
-  --desired FILE        the manifest from Git
-  --live FILE           the object from the cluster
-  --field-manager NAME  the applier's field manager (default gitops)
-  --app FILE            an Argo CD Application manifest
-  --kubeconfig FILE     kubeconfig (else KUBECONFIG, else in-cluster)
-  --context NAME        kubeconfig context
-  --embedded            diff against a fresh embedded test server (everything is new)
-  --sealed-keys DIR     Sealed Secrets private keys (else read from the cluster)
-  -h, --help            this help";
+Exit codes: 0 no drift; 1 drift; 2 an error (as kubectl diff).
+`diff completion bash|zsh|fish` prints shell completions, `diff man` the man page."
+)]
+struct Cli {
+    /// The manifest from Git.
+    #[arg(long, value_name = "FILE", requires = "live", conflicts_with = "app")]
+    desired: Option<String>,
+    /// The object from the cluster.
+    #[arg(long, value_name = "FILE", requires = "desired")]
+    live: Option<String>,
+    /// The applier's field manager.
+    #[arg(long, default_value = "gitops", value_name = "NAME")]
+    field_manager: String,
+    /// An Argo CD Application manifest (repeatable).
+    #[arg(long, value_name = "FILE", required_unless_present = "desired")]
+    app: Vec<std::path::PathBuf>,
+    /// kubeconfig (else KUBECONFIG, else in-cluster).
+    #[arg(long, env = "KUBECONFIG", value_name = "FILE")]
+    kubeconfig: Option<std::path::PathBuf>,
+    /// kubeconfig context.
+    #[arg(long, value_name = "NAME")]
+    context: Option<String>,
+    /// Diff against a fresh embedded test server (everything is new).
+    #[arg(long, conflicts_with = "kubeconfig")]
+    embedded: bool,
+    /// Sealed Secrets private keys (else read from the cluster).
+    #[arg(long, value_name = "DIR")]
+    sealed_keys: Option<std::path::PathBuf>,
+}
 
 fn load(path: &str) -> Result<Object, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
@@ -41,43 +65,22 @@ fn load(path: &str) -> Result<Object, String> {
 }
 
 fn main() -> ExitCode {
-    let mut desired = None;
-    let mut live = None;
-    let mut manager = "gitops".to_string();
-    let mut config = gitops_examples::agent::Config::default();
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        let mut value = |flag: &str| args.next().ok_or_else(|| format!("{flag} takes a value"));
-        let r = match a.as_str() {
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return ExitCode::SUCCESS;
-            }
-            "--desired" => value("--desired").map(|v| desired = Some(v)),
-            "--live" => value("--live").map(|v| live = Some(v)),
-            "--field-manager" => value("--field-manager").map(|v| manager = v),
-            "--app" => value("--app").map(|v| config.apps.push(v.into())),
-            "--kubeconfig" => value("--kubeconfig").map(|v| config.kubeconfig = Some(v.into())),
-            "--context" => value("--context").map(|v| config.context = Some(v)),
-            "--sealed-keys" => value("--sealed-keys").map(|v| config.sealed_keys = Some(v.into())),
-            "--embedded" => {
-                config.embedded = true;
-                Ok(())
-            }
-            other => Err(format!("unknown argument {other}")),
-        };
-        if let Err(e) = r {
-            eprintln!("error: {e}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
+    if let Some(code) = gitops_examples::cli::meta::<Cli>("diff") {
+        return code;
     }
-    if !config.apps.is_empty() {
-        if desired.is_some() || live.is_some() {
-            eprintln!("error: --app excludes --desired and --live\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-        config.dry_run = true;
-        config.field_manager = manager;
+    let cli = Cli::parse();
+    let manager = cli.field_manager.clone();
+    if !cli.app.is_empty() {
+        let config = gitops_examples::agent::Config {
+            apps: cli.app,
+            kubeconfig: cli.kubeconfig,
+            context: cli.context,
+            embedded: cli.embedded,
+            sealed_keys: cli.sealed_keys,
+            dry_run: true,
+            field_manager: manager,
+            ..Default::default()
+        };
         let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
             Ok(rt) => rt,
             Err(e) => {
@@ -94,8 +97,8 @@ fn main() -> ExitCode {
             }
         };
     }
-    let (Some(desired), Some(live)) = (desired, live) else {
-        eprintln!("error: --desired and --live are required\n\n{USAGE}");
+    let (Some(desired), Some(live)) = (cli.desired, cli.live) else {
+        eprintln!("error: --desired and --live are required");
         return ExitCode::from(2);
     };
     let (desired, live) = match (load(&desired), load(&live)) {

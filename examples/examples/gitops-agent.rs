@@ -15,7 +15,7 @@ use gitops_examples::agent::{Agent, Config, Sharding};
 #[derive(Parser, Debug)]
 #[command(
     name = "gitops-agent",
-    version,
+    version = gitops_examples::cli::VERSION,
     after_help = "Examples:
   gitops-agent --app-namespace argocd                    # in a cluster, as Argo CD's controller
   gitops-agent --app apps/ --once --wait                 # one pass over manifests, wait for health
@@ -23,7 +23,8 @@ use gitops_examples::agent::{Agent, Config, Sharding};
   gitops-agent --app apps/ --embedded --listen 127.0.0.1:8080             # no cluster at all
 
 Exit codes: 0 every application synced (--once), or stopped cleanly; 1 an application is out of
-sync or failed (--once); 2 a usage or input error."
+sync or failed (--once); 2 a usage or input error.
+`gitops-agent completion bash|zsh|fish` prints shell completions, `gitops-agent man` the man page."
 )]
 struct Cli {
     /// Application manifests: a file, or a directory of YAML files (repeatable).
@@ -253,6 +254,9 @@ fn sharding(
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    if let Some(code) = gitops_examples::cli::meta::<Cli>("gitops-agent") {
+        return code;
+    }
     let cli = Cli::parse();
     let log_format = cli.log_format;
     let config = match config(cli) {

@@ -13,14 +13,30 @@
 
 use std::process::ExitCode;
 
+use clap::Parser;
+
+/// Runs the whole GitOps workflow against an embedded API server, in a temporary directory:
+/// a config repo, an Application syncing it, drift reverted, an image tag committed by CI and
+/// rolled out, a resource removed from Git and pruned.
+#[derive(Parser, Debug)]
+#[command(
+    name = "quickstart",
+    version = gitops_examples::cli::VERSION,
+    after_help = "Examples:
+  quickstart
+  quickstart | cat        # the summary without colours, for a log
+
+Exit codes: 0 every step passed; 1 a step failed.
+`quickstart completion bash|zsh|fish` prints shell completions, `quickstart man` the man page."
+)]
+struct Cli {}
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    if std::env::args().any(|a| a == "-h" || a == "--help") {
-        println!(
-            "usage: quickstart\n\nRuns the whole GitOps workflow against an embedded API server, in a temporary directory."
-        );
-        return ExitCode::SUCCESS;
+    if let Some(code) = gitops_examples::cli::meta::<Cli>("quickstart") {
+        return code;
     }
+    Cli::parse();
     match gitops_examples::quickstart::run().await {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,

@@ -9,101 +9,83 @@
 
 use std::process::ExitCode;
 
+use clap::Parser;
 use gitops_core::{DirTree, yaml};
 use gitops_render::{HelmOptions, Kustomize, LoadRestrictor};
 
-const USAGE: &str = "usage: render [--load-restrictor rootOnly|none] DIR
-       render --repo URL [--rev REV] [--path P] [--cache-dir DIR]
+/// Renders the kustomization in DIR as `kubectl kustomize DIR` does and prints the YAML stream;
+/// or fetches REV of a Git repository into a cache and renders a path of it straight from the
+/// object database, with no checkout (a directory without a kustomization renders as plain
+/// manifests).
+#[derive(Parser, Debug)]
+#[command(
+    name = "render",
+    version = gitops_examples::cli::VERSION,
+    after_help = "Examples:
+  render overlays/prod
+  render --load-restrictor none overlays/prod
+  render --repo https://github.com/org/config.git --rev main --path overlays/prod
+  render --enable-helm charts-overlay
 
-Renders the kustomization in DIR as `kubectl kustomize DIR` does and prints the YAML stream;
-or fetches REV (a branch, tag, commit or semver range; default HEAD) of the Git repository URL
-into a cache and renders P (default the root) from the object database, with no checkout
-(a directory without a kustomization renders as plain manifests).
+Exit codes: 0 rendered; 1 the build failed; 2 a usage error.
+`render completion bash|zsh|fish` prints shell completions, `render man` the man page."
+)]
+struct Cli {
+    /// The kustomization's directory.
+    #[arg(value_name = "DIR", required_unless_present = "repo", conflicts_with = "repo")]
+    dir: Option<String>,
+    /// A Git repository (path, file://, git://, http(s)://, ssh://, git@host:path).
+    #[arg(long, value_name = "URL")]
+    repo: Option<String>,
+    /// What to render: a branch, tag, commit or semver range.
+    #[arg(long, default_value = "HEAD", requires = "repo")]
+    rev: String,
+    /// The path inside the repository.
+    #[arg(long, default_value = ".", requires = "repo")]
+    path: String,
+    /// Where the repository is cached (default $TMPDIR/gitops-render-cache).
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<std::path::PathBuf>,
+    /// rootOnly: files outside a kustomization's directory are refused; none: any file of the
+    /// tree may be read.
+    #[arg(long, alias = "load_restrictor", value_name = "rootOnly|none", default_value = "rootOnly", value_parser = restrictor)]
+    load_restrictor: LoadRestrictor,
+    /// Inflate helmCharts with the helm binary (v3), as kubectl does.
+    #[arg(long)]
+    enable_helm: bool,
+    /// The helm binary.
+    #[arg(long, value_name = "CMD", default_value = "helm")]
+    helm_command: std::path::PathBuf,
+    /// helm template's --kube-version for every chart.
+    #[arg(long, value_name = "V")]
+    helm_kube_version: Option<String>,
+}
 
-options:
-  --repo URL              a Git repository (path, file://, git://, http(s)://, ssh://, git@host:path)
-  --rev REV               what to render (default HEAD)
-  --path P                the path inside the repository (default .)
-  --cache-dir DIR         where the repository is cached (default $TMPDIR/gitops-render-cache)
-  --load-restrictor MODE  rootOnly (default): files outside a kustomization's directory are
-                          refused; none: any file of the tree may be read
-  --enable-helm           inflate helmCharts with the helm binary (v3), as kubectl does
-  --helm-command CMD      the helm binary (default helm)
-  --helm-kube-version V   helm template's --kube-version for every chart
-  -h, --help              this help";
+fn restrictor(v: &str) -> Result<LoadRestrictor, String> {
+    match v {
+        "none" | "LoadRestrictionsNone" => Ok(LoadRestrictor::None),
+        "rootOnly" | "LoadRestrictionsRootOnly" => Ok(LoadRestrictor::RootOnly),
+        other => Err(format!("`{other}` is neither rootOnly nor none")),
+    }
+}
 
 fn main() -> ExitCode {
-    let mut args = std::env::args().skip(1);
-    let mut dir = None;
-    let mut restrictor = LoadRestrictor::RootOnly;
-    let (mut repo, mut rev, mut path, mut cache) = (None, "HEAD".to_string(), ".".to_string(), None);
-    let (mut enable_helm, mut helm) = (false, HelmOptions::default());
-    while let Some(a) = args.next() {
-        let mut value = |flag: &str| args.next().ok_or_else(|| format!("{flag} takes a value"));
-        let taken = match a.as_str() {
-            "--repo" => Some(value("--repo").map(|v| repo = Some(v))),
-            "--rev" => Some(value("--rev").map(|v| rev = v)),
-            "--path" => Some(value("--path").map(|v| path = v)),
-            "--cache-dir" => Some(value("--cache-dir").map(|v| cache = Some(v))),
-            "--helm-command" => Some(value("--helm-command").map(|v| helm.command = v.into())),
-            "--helm-kube-version" => Some(value("--helm-kube-version").map(|v| helm.kube_version = Some(v))),
-            "--enable-helm" => {
-                enable_helm = true;
-                Some(Ok(()))
-            }
-            _ => None,
-        };
-        match taken {
-            Some(Ok(())) => continue,
-            Some(Err(e)) => {
-                eprintln!("error: {e}\n\n{USAGE}");
-                return ExitCode::from(2);
-            }
-            None => {}
-        }
-        match a.as_str() {
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return ExitCode::SUCCESS;
-            }
-            "--load-restrictor" | "--load_restrictor" => match args.next().as_deref() {
-                Some("none" | "LoadRestrictionsNone") => restrictor = LoadRestrictor::None,
-                Some("rootOnly" | "LoadRestrictionsRootOnly") => restrictor = LoadRestrictor::RootOnly,
-                other => {
-                    eprintln!("error: --load-restrictor takes rootOnly or none, got {other:?}\n\n{USAGE}");
-                    return ExitCode::from(2);
-                }
-            },
-            s if s.starts_with("--load-restrictor=") => {
-                restrictor = if s.ends_with("=none") { LoadRestrictor::None } else { LoadRestrictor::RootOnly };
-            }
-            s if s.starts_with('-') => {
-                eprintln!("error: unknown flag {s}\n\n{USAGE}");
-                return ExitCode::from(2);
-            }
-            s => {
-                if dir.replace(s.to_string()).is_some() {
-                    eprintln!("error: more than one directory given\n\n{USAGE}");
-                    return ExitCode::from(2);
-                }
-            }
-        }
+    if let Some(code) = gitops_examples::cli::meta::<Cli>("render") {
+        return code;
     }
-    let result = match (dir, repo) {
-        (Some(_), Some(_)) => {
-            eprintln!("error: give DIR or --repo, not both\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-        (None, None) => {
-            eprintln!("error: no directory given\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-        (Some(dir), None) => render(&dir, restrictor, enable_helm.then_some(helm)),
+    let cli = Cli::parse();
+    let helm = cli.enable_helm.then(|| HelmOptions {
+        command: cli.helm_command.clone(),
+        kube_version: cli.helm_kube_version.clone(),
+        ..HelmOptions::default()
+    });
+    let result = match (&cli.dir, &cli.repo) {
+        (Some(dir), _) => render(dir, cli.load_restrictor, helm),
         (None, Some(url)) => {
-            let cache =
-                cache.map(std::path::PathBuf::from).unwrap_or_else(|| std::env::temp_dir().join("gitops-render-cache"));
-            render_repo(&url, &rev, &path, &cache, restrictor, enable_helm.then_some(helm))
+            let cache = cli.cache_dir.clone().unwrap_or_else(|| std::env::temp_dir().join("gitops-render-cache"));
+            render_repo(url, &cli.rev, &cli.path, &cache, cli.load_restrictor, helm)
         }
+        (None, None) => unreachable!("clap requires DIR or --repo"),
     };
     match result {
         Ok(text) => {

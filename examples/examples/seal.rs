@@ -5,71 +5,115 @@ use std::io::{Read, Write};
 use std::process::ExitCode;
 use std::time::SystemTime;
 
-use gitops_examples::args::{Arg, Args};
+use clap::{Parser, Subcommand};
 use gitops_secrets::keys::DEFAULT_KEY_TTL;
 use gitops_secrets::output::{self, Format};
 use gitops_secrets::{Certificate, KeyPair, KeyRing, Scope, SealOptions, SystemEntropy, UnsealOptions};
 
-const USAGE: &str = "usage: seal [flags] < secret.yaml > sealedsecret.json
-       seal keygen --out-key FILE --out-cert FILE [--bits N] [--cn NAME] [--out-secret FILE [-n NAMESPACE]]
+/// Seals Kubernetes Secrets into SealedSecrets exactly as kubeseal does (same flags, same
+/// defaults, same output), offline, with the controller's certificate.
+#[derive(Parser, Debug, Default)]
+#[command(
+    name = "seal",
+    version = gitops_examples::cli::VERSION,
+    args_conflicts_with_subcommands = true,
+    after_help = "Examples:
+  seal --cert cert.pem < secret.yaml > sealedsecret.json
+  seal --cert cert.pem -o yaml -f secret.yaml -w sealed.yaml
+  seal --cert cert.pem --raw --scope cluster-wide --from-file password.txt
+  seal --recovery-unseal --recovery-private-key key.pem < sealed.yaml
+  seal keygen --out-key key.pem --out-cert cert.pem
 
-Seals Kubernetes Secrets into SealedSecrets exactly as kubeseal does (same flags, same
-defaults, same output), offline, with the controller's certificate.
-
-flags (kubeseal's):
-  --cert FILE                    the controller's certificate, PEM (env SEALED_SECRETS_CERT);
-                                 file path or file:// URL
-  -o, --format json|yaml         output format (default json)
-  -w, --sealed-secret-file FILE  write here instead of stdout (atomically; .yaml/.yml selects YAML)
-  -f, --secret-file FILE         read here instead of stdin
-      --scope SCOPE              strict (default), namespace-wide or cluster-wide
-  -n, --namespace NAME           namespace of inputs without one (default: default)
-      --name NAME                name of the sealed Secret
-      --allow-empty-data         allow a Secret without data
-      --raw                      seal one value (stdin or --from-file), print its base64 only
-      --from-file [KEY=]PATH     the value for --raw
-      --merge-into FILE          seal stdin into the existing SealedSecret FILE (rewritten in place)
-      --recovery-unseal          unseal a SealedSecret with --recovery-private-key (disaster recovery)
-      --recovery-private-key F   private key(s): PEM (PKCS#1/PKCS#8) or key-Secret backup
-                                 (Secret, several documents, v1 List); comma-separated, repeatable
-      --re-encrypt               re-seal SealedSecrets with the newest key (offline: give
-                                 --recovery-private-key, and --cert for the new key)
-      --fetch-cert               print the certificate given by --cert
-  -h, --help                     this help
-
-keygen (the controller's key pair, for tests and bring-your-own keys):
-  --out-key FILE  --out-cert FILE  [--bits 4096] [--cn NAME]
-  --out-secret FILE  the pair as the controller's kubernetes.io/tls key Secret (label active)
-  -n NAMESPACE       namespace of that Secret (default kube-system)";
-
-#[derive(Default)]
+Exit codes: 0 done; 1 the input could not be sealed or unsealed; 2 a usage error.
+`seal completion bash|zsh|fish` prints shell completions, `seal man` the man page."
+)]
 struct Opts {
+    /// The controller's certificate, PEM: a file path or file:// URL.
+    #[arg(long, env = "SEALED_SECRETS_CERT", value_name = "FILE")]
     cert: Option<String>,
+    /// Output format.
+    #[arg(short = 'o', long = "format", value_name = "json|yaml", value_parser = |s: &str| s.parse::<Format>().map_err(|e| e.to_string()))]
     format: Option<Format>,
+    /// Write here instead of stdout (atomically; .yaml/.yml selects YAML).
+    #[arg(short = 'w', long = "sealed-secret-file", value_name = "FILE")]
     out_file: Option<String>,
+    /// Read here instead of stdin.
+    #[arg(short = 'f', long = "secret-file", value_name = "FILE")]
     in_file: Option<String>,
+    /// strict (default), namespace-wide or cluster-wide.
+    #[arg(long, value_name = "SCOPE", value_parser = |s: &str| s.parse::<Scope>().map_err(|e| e.to_string()))]
     scope: Option<Scope>,
+    /// Namespace of inputs without one (default: default).
+    #[arg(short = 'n', long, value_name = "NAME")]
     namespace: Option<String>,
+    /// Name of the sealed Secret.
+    #[arg(long, value_name = "NAME")]
     name: Option<String>,
+    /// Allow a Secret without data.
+    #[arg(long = "allow-empty-data")]
     allow_empty: bool,
+    /// Seal one value (stdin or --from-file), print its base64 only.
+    #[arg(long)]
     raw: bool,
+    /// The value for --raw, [KEY=]PATH.
+    #[arg(long = "from-file", value_name = "[KEY=]PATH")]
     from_file: Vec<String>,
+    /// Seal stdin into the existing SealedSecret FILE (rewritten in place).
+    #[arg(long = "merge-into", value_name = "FILE")]
     merge_into: Option<String>,
+    /// Unseal a SealedSecret with --recovery-private-key (disaster recovery).
+    #[arg(long = "recovery-unseal")]
     recovery_unseal: bool,
+    /// Private key(s): PEM (PKCS#1/PKCS#8) or key-Secret backup (Secret, several documents,
+    /// v1 List); comma-separated, repeatable.
+    #[arg(long = "recovery-private-key", value_name = "FILE", value_delimiter = ',')]
     recovery_keys: Vec<String>,
+    /// Re-seal SealedSecrets with the newest key (offline: give --recovery-private-key, and
+    /// --cert for the new key).
+    #[arg(long = "re-encrypt", alias = "rotate")]
     re_encrypt: bool,
+    /// Print the certificate given by --cert.
+    #[arg(long = "fetch-cert")]
     fetch_cert: bool,
+    #[command(subcommand)]
+    command: Option<SealCommand>,
+}
+
+#[derive(Subcommand, Debug)]
+enum SealCommand {
+    /// The controller's key pair, for tests and bring-your-own keys.
+    Keygen {
+        /// Where the private key goes (PEM, PKCS#1).
+        #[arg(long = "out-key", value_name = "FILE")]
+        out_key: Option<String>,
+        /// Where the certificate goes (PEM).
+        #[arg(long = "out-cert", value_name = "FILE")]
+        out_cert: Option<String>,
+        /// The pair as the controller's kubernetes.io/tls key Secret (label active).
+        #[arg(long = "out-secret", value_name = "FILE")]
+        out_secret: Option<String>,
+        /// RSA key size.
+        #[arg(long, default_value_t = 4096)]
+        bits: usize,
+        /// The certificate's common name.
+        #[arg(long, default_value = "")]
+        cn: String,
+        /// Namespace of the key Secret.
+        #[arg(short = 'n', long, default_value = "kube-system")]
+        namespace: String,
+    },
 }
 
 fn main() -> ExitCode {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    let result = if argv.first().map(String::as_str) == Some("keygen") {
-        keygen(Args::new(argv.into_iter().skip(1), &['n']))
-    } else {
-        parse(Args::new(argv, &['o', 'n', 'w', 'f'])).and_then(|o| match o {
-            None => Ok(()),
-            Some(o) => run(o),
-        })
+    if let Some(code) = gitops_examples::cli::meta::<Opts>("seal") {
+        return code;
+    }
+    let mut o = Opts::parse();
+    let result = match o.command.take() {
+        Some(SealCommand::Keygen { out_key, out_cert, out_secret, bits, cn, namespace }) => {
+            keygen(out_key, out_cert, out_secret, bits, &cn, &namespace)
+        }
+        None => run(o),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -78,41 +122,6 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
-}
-
-fn parse(mut args: Args) -> Result<Option<Opts>, String> {
-    let mut o = Opts::default();
-    while let Some(a) = args.next_arg() {
-        let (flag, inline) = match a {
-            Arg::Flag(f, v) => (f, v),
-            Arg::Word(w) => return Err(format!("unexpected argument `{w}`\n\n{USAGE}")),
-        };
-        match flag.as_str() {
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return Ok(None);
-            }
-            "--cert" => o.cert = Some(args.value(&flag, inline)?),
-            "-o" | "--format" => o.format = Some(args.value(&flag, inline)?.parse()?),
-            "-w" | "--sealed-secret-file" => o.out_file = Some(args.value(&flag, inline)?),
-            "-f" | "--secret-file" => o.in_file = Some(args.value(&flag, inline)?),
-            "--scope" => o.scope = Some(args.value(&flag, inline)?.parse().map_err(|e| format!("{e}"))?),
-            "-n" | "--namespace" => o.namespace = Some(args.value(&flag, inline)?),
-            "--name" => o.name = Some(args.value(&flag, inline)?),
-            "--allow-empty-data" => o.allow_empty = true,
-            "--raw" => o.raw = true,
-            "--from-file" => o.from_file.push(args.value(&flag, inline)?),
-            "--merge-into" => o.merge_into = Some(args.value(&flag, inline)?),
-            "--recovery-unseal" => o.recovery_unseal = true,
-            "--recovery-private-key" => o
-                .recovery_keys
-                .extend(args.value(&flag, inline)?.split(',').filter(|s| !s.is_empty()).map(String::from)),
-            "--re-encrypt" | "--rotate" => o.re_encrypt = true,
-            "--fetch-cert" => o.fetch_cert = true,
-            other => return Err(format!("unknown flag: {other}\n\n{USAGE}")),
-        }
-    }
-    Ok(Some(o))
 }
 
 fn read_path(path: &str) -> Result<String, String> {
@@ -261,35 +270,18 @@ fn run(o: Opts) -> Result<(), String> {
     emit(o.out_file.as_deref(), &out)
 }
 
-fn keygen(mut args: Args) -> Result<(), String> {
-    let (mut out_key, mut out_cert, mut out_secret) = (None, None, None);
-    let (mut bits, mut cn, mut namespace) = (4096usize, String::new(), "kube-system".to_string());
-    while let Some(a) = args.next_arg() {
-        let (flag, inline) = match a {
-            Arg::Flag(f, v) => (f, v),
-            Arg::Word(w) => return Err(format!("unexpected argument `{w}`\n\n{USAGE}")),
-        };
-        match flag.as_str() {
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return Ok(());
-            }
-            "--out-key" => out_key = Some(args.value(&flag, inline)?),
-            "--out-cert" => out_cert = Some(args.value(&flag, inline)?),
-            "--out-secret" => out_secret = Some(args.value(&flag, inline)?),
-            "--bits" => {
-                let v = args.value(&flag, inline)?;
-                bits = v.parse().map_err(|_| format!("--bits: `{v}` is not a number"))?;
-            }
-            "--cn" => cn = args.value(&flag, inline)?,
-            "-n" | "--namespace" => namespace = args.value(&flag, inline)?,
-            other => return Err(format!("unknown flag: {other}\n\n{USAGE}")),
-        }
-    }
+fn keygen(
+    out_key: Option<String>,
+    out_cert: Option<String>,
+    out_secret: Option<String>,
+    bits: usize,
+    cn: &str,
+    namespace: &str,
+) -> Result<(), String> {
     if out_key.is_none() && out_cert.is_none() && out_secret.is_none() {
-        return Err(format!("keygen needs --out-key and --out-cert (or --out-secret)\n\n{USAGE}"));
+        return Err("keygen needs --out-key and --out-cert (or --out-secret)".into());
     }
-    let pair = KeyPair::generate(bits, &cn, DEFAULT_KEY_TTL).map_err(|e| e.to_string())?;
+    let pair = KeyPair::generate(bits, cn, DEFAULT_KEY_TTL).map_err(|e| e.to_string())?;
     if let Some(p) = out_key {
         write_private(&p, pair.key.to_pkcs1_pem().as_bytes())?;
     }
@@ -298,7 +290,7 @@ fn keygen(mut args: Args) -> Result<(), String> {
             .map_err(|e| format!("{p}: {e}"))?;
     }
     if let Some(p) = out_secret {
-        let secret = pair.to_secret(&namespace, "sealed-secrets-key").map_err(|e| e.to_string())?;
+        let secret = pair.to_secret(namespace, "sealed-secrets-key").map_err(|e| e.to_string())?;
         write_private(&p, gitops_core::yaml::to_yaml(secret.as_value()).as_bytes())?;
     }
     eprintln!("generated RSA-{bits} key {}", pair.fingerprint());

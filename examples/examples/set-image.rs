@@ -5,36 +5,82 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use gitops_examples::args::{Arg, Args};
+use clap::Parser;
 use gitops_git::Credentials;
 use gitops_git::write::{Signature, commit_files, push};
 
-const USAGE: &str =
-    "usage: set-image --repo DIR --path overlays/prod NAME=IMAGE[:TAG][@DIGEST] [...] [--commit [-m MSG]] [--push]
+/// Sets images in the kustomization of PATH inside a working clone, as `kustomize edit set
+/// image` does (NAME=NEWNAME:TAG, NAME:TAG, NAME@sha256:..., comments kept). With --commit,
+/// commits the change (author and committer from --author / GIT_AUTHOR_* / GIT_COMMITTER_*);
+/// with --push, pushes the branch.
+#[derive(Parser, Debug)]
+#[command(
+    name = "set-image",
+    version = gitops_examples::cli::VERSION,
+    after_help = "Examples:
+  set-image --path overlays/prod web=ghcr.io/org/web:1.4.2
+  set-image --repo config --path overlays/prod web:1.4.2 --commit -m 'web 1.4.2' --push
+  set-image --path overlays/prod web@sha256:0123...abcd --push --ssh-key deploy_key --known-hosts known_hosts
 
-Sets images in the kustomization of PATH inside the working clone DIR, as
-`kustomize edit set image` does (NAME=NEWNAME:TAG, NAME:TAG, NAME@sha256:..., comments kept).
-With --commit, commits the change (author and committer from --author / GIT_AUTHOR_* /
-GIT_COMMITTER_*); with --push, pushes the branch.
-
-options:
-  --repo DIR             the working clone (default .)
-  --path P               the kustomization's directory inside it
-  --commit               commit the edit
-  -m, --message MSG      the commit message (default: \"set image NAME=IMAGE ...\")
-  --author \"NAME <EMAIL>\" commit author (default GIT_AUTHOR_NAME/EMAIL, else gitops-bot)
-  --branch B             commit on branch B (created from the current commit if missing)
-  --push                 push the branch (implies --commit)
-  --remote R             the remote or URL to push to (default origin)
-  --ssh-key FILE         SSH key for the push; --known-hosts FILE checks the host (strict)
-  --ssh-passphrase-env VAR  the key's passphrase, from environment variable VAR
-  --https-token-env VAR  a bearer token for HTTPS, read from environment variable VAR
-  --https-user U --https-password-env VAR   HTTPS basic authentication
-  --ca-file FILE         CA bundle for HTTPS
-  -h, --help             this help";
+Exit codes: 0 done; 1 the edit, commit or push failed; 2 a usage error.
+`set-image completion bash|zsh|fish` prints shell completions, `set-image man` the man page."
+)]
+struct Cli {
+    /// The images: NAME=IMAGE[:TAG][@DIGEST], NAME:TAG or NAME@DIGEST.
+    #[arg(value_name = "IMAGE", required = true)]
+    specs: Vec<String>,
+    /// The working clone.
+    #[arg(long, default_value = ".", value_name = "DIR")]
+    repo: PathBuf,
+    /// The kustomization's directory inside it.
+    #[arg(long, value_name = "P")]
+    path: String,
+    /// Commit the edit.
+    #[arg(long)]
+    commit: bool,
+    /// The commit message (default: "set image NAME=IMAGE ...").
+    #[arg(short = 'm', long, value_name = "MSG")]
+    message: Option<String>,
+    /// Commit author, "NAME <EMAIL>" (default GIT_AUTHOR_NAME/EMAIL, else gitops-bot).
+    #[arg(long, value_name = "NAME <EMAIL>")]
+    author: Option<String>,
+    /// Commit on this branch (created from the current commit if missing).
+    #[arg(long, value_name = "B")]
+    branch: Option<String>,
+    /// Push the branch (implies --commit).
+    #[arg(long)]
+    push: bool,
+    /// The remote or URL to push to.
+    #[arg(long, default_value = "origin", value_name = "R")]
+    remote: String,
+    /// SSH key for the push.
+    #[arg(long, value_name = "FILE")]
+    ssh_key: Option<PathBuf>,
+    /// known_hosts that checks the host (strict).
+    #[arg(long, value_name = "FILE")]
+    known_hosts: Option<PathBuf>,
+    /// The SSH key's passphrase, read from this environment variable.
+    #[arg(long, value_name = "VAR")]
+    ssh_passphrase_env: Option<String>,
+    /// A bearer token for HTTPS, read from this environment variable.
+    #[arg(long, value_name = "VAR")]
+    https_token_env: Option<String>,
+    /// HTTPS basic authentication user.
+    #[arg(long, value_name = "U")]
+    https_user: Option<String>,
+    /// HTTPS basic authentication password, read from this environment variable.
+    #[arg(long, value_name = "VAR")]
+    https_password_env: Option<String>,
+    /// CA bundle for HTTPS.
+    #[arg(long, value_name = "FILE")]
+    ca_file: Option<PathBuf>,
+}
 
 fn main() -> ExitCode {
-    match run() {
+    if let Some(code) = gitops_examples::cli::meta::<Cli>("set-image") {
+        return code;
+    }
+    match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
@@ -65,56 +111,26 @@ fn env_secret(flag: &str, var: &str) -> Result<String, String> {
         .ok_or_else(|| format!("{flag}: environment variable {var} is not set"))
 }
 
-fn run() -> Result<(), String> {
-    let mut args = Args::from_env(&['m']);
-    let (mut repo, mut path, mut specs) = (PathBuf::from("."), None, Vec::new());
-    let (mut commit, mut push_it, mut message, mut author, mut branch, mut remote) =
-        (false, false, None, None, None, "origin".to_string());
-    let mut creds = Credentials::default();
-    while let Some(a) = args.next_arg() {
-        let (flag, inline) = match a {
-            Arg::Word(w) => {
-                specs.push(w);
-                continue;
-            }
-            Arg::Flag(f, v) => (f, v),
-        };
-        match flag.as_str() {
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return Ok(());
-            }
-            "--repo" => repo = PathBuf::from(args.value(&flag, inline)?),
-            "--path" => path = Some(args.value(&flag, inline)?),
-            "--commit" => commit = true,
-            "-m" | "--message" => message = Some(args.value(&flag, inline)?),
-            "--author" => author = Some(args.value(&flag, inline)?),
-            "--branch" => branch = Some(args.value(&flag, inline)?),
-            "--push" => push_it = true,
-            "--remote" => remote = args.value(&flag, inline)?,
-            "--ssh-key" => creds.ssh_key = Some(PathBuf::from(args.value(&flag, inline)?)),
-            "--known-hosts" => creds.known_hosts = Some(PathBuf::from(args.value(&flag, inline)?)),
-            "--ssh-passphrase-env" => {
-                let var = args.value(&flag, inline)?;
-                creds.ssh_passphrase = Some(env_secret("--ssh-passphrase-env", &var)?);
-            }
-            "--https-token-env" => {
-                let var = args.value(&flag, inline)?;
-                creds.bearer_token = Some(env_secret("--https-token-env", &var)?);
-            }
-            "--https-user" => creds.username = Some(args.value(&flag, inline)?),
-            "--https-password-env" => {
-                let var = args.value(&flag, inline)?;
-                creds.password = Some(env_secret("--https-password-env", &var)?);
-            }
-            "--ca-file" => creds.ca_file = Some(PathBuf::from(args.value(&flag, inline)?)),
-            other => return Err(format!("unknown flag: {other}\n\n{USAGE}")),
-        }
+fn run(cli: Cli) -> Result<(), String> {
+    let mut creds = Credentials {
+        ssh_key: cli.ssh_key,
+        known_hosts: cli.known_hosts,
+        username: cli.https_user,
+        ca_file: cli.ca_file,
+        ..Credentials::default()
+    };
+    if let Some(var) = &cli.ssh_passphrase_env {
+        creds.ssh_passphrase = Some(env_secret("--ssh-passphrase-env", var)?);
     }
-    let path = path.ok_or(format!("--path is required\n\n{USAGE}"))?;
-    if specs.is_empty() {
-        return Err(format!("no image given (NAME=IMAGE:TAG)\n\n{USAGE}"));
+    if let Some(var) = &cli.https_token_env {
+        creds.bearer_token = Some(env_secret("--https-token-env", var)?);
     }
+    if let Some(var) = &cli.https_password_env {
+        creds.password = Some(env_secret("--https-password-env", var)?);
+    }
+    let (repo, path, specs) = (cli.repo, cli.path, cli.specs);
+    let (commit, push_it, message, author, branch, remote) =
+        (cli.commit, cli.push, cli.message, cli.author, cli.branch, cli.remote);
     let dir = repo.join(&path);
     let names = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
     let found: Vec<&str> = names.iter().copied().filter(|n| dir.join(n).is_file()).collect();

@@ -8,7 +8,7 @@
 //! ```
 
 pub mod agent;
-pub mod args;
+pub mod cli;
 pub mod metrics;
 pub mod quickstart;
 

@@ -1,5 +1,6 @@
-//! The binaries on clap: `--help` describes them, `--version` answers, a mistyped flag is an
-//! error (exit 2) that suggests the right one.
+//! The binaries on clap: `--help` describes them with examples and exit codes, `--version`
+//! names the commit, `completion SHELL` and `man` print completions and the man page, and a
+//! mistyped flag is an error (exit 2) that suggests the right one.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -11,11 +12,16 @@ fn example(name: &str) -> Option<PathBuf> {
 }
 
 #[test]
-fn help_version_and_a_mistyped_flag() {
+fn help_version_completion_man_and_a_mistyped_flag() {
     for (name, about, wrong, right) in [
         ("api-server", "Serves an in-process Kubernetes API server", "--prot", "--port"),
         ("app", "Argo CD Applications from the command line", "--app-namespce", "--app-namespace"),
         ("gitops-agent", "Keeps clusters equal to Git", "--replicas-lease-namepsace", "--replicas-lease-namespace"),
+        ("render", "Renders the kustomization in DIR", "--load-restrictr", "--load-restrictor"),
+        ("diff", "Drift, offline or against a cluster", "--desird", "--desired"),
+        ("set-image", "Sets images in the kustomization", "--comit", "--commit"),
+        ("seal", "Seals Kubernetes Secrets into SealedSecrets", "--sealed-secret-fil", "--sealed-secret-file"),
+        ("quickstart", "Runs the whole GitOps workflow", "--helpp", "--help"),
     ] {
         let Some(bin) = example(name) else {
             println!("{name} not built: skipped");
@@ -24,13 +30,26 @@ fn help_version_and_a_mistyped_flag() {
         let help = Command::new(&bin).arg("--help").output().unwrap();
         assert!(help.status.success());
         let text = String::from_utf8_lossy(&help.stdout);
-        assert!(text.starts_with(about) && text.contains("Example"), "{name}: {text}");
+        assert!(text.starts_with(about) && text.contains("Example") && text.contains("Exit codes"), "{name}: {text}");
         let version = Command::new(&bin).arg("--version").output().unwrap();
-        assert_eq!(String::from_utf8_lossy(&version.stdout).trim(), format!("{name} {}", env!("CARGO_PKG_VERSION")));
+        let version = String::from_utf8_lossy(&version.stdout);
+        let expected = format!("{name} {} (commit ", env!("CARGO_PKG_VERSION"));
+        assert!(version.starts_with(&expected) && version.trim_end().ends_with(')'), "{name}: {version}");
         let bad = Command::new(&bin).arg(wrong).output().unwrap();
         assert_eq!(bad.status.code(), Some(2), "{name}");
         let err = String::from_utf8_lossy(&bad.stderr);
         assert!(err.contains(&format!("a similar argument exists: '{right}'")), "{name}: {err}");
+        for (shell, marker) in [("bash", "complete -F"), ("zsh", "#compdef"), ("fish", "complete -c")] {
+            let out = Command::new(&bin).args(["completion", shell]).output().unwrap();
+            assert!(out.status.success(), "{name} completion {shell}");
+            let script = String::from_utf8_lossy(&out.stdout);
+            assert!(script.contains(marker) && script.contains(name), "{name} completion {shell}: {script}");
+        }
+        let man = Command::new(&bin).arg("man").output().unwrap();
+        let page = String::from_utf8_lossy(&man.stdout);
+        assert!(man.status.success() && page.contains(".TH"), "{name} man: {page}");
+        let no_shell = Command::new(&bin).args(["completion", "tcsh"]).output().unwrap();
+        assert_eq!(no_shell.status.code(), Some(2), "{name} completion tcsh");
     }
 }
 
