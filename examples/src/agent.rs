@@ -202,6 +202,26 @@ pub type AgentController =
 /// Connects as the flags say: the embedded server, a kubeconfig (and context), or the inferred
 /// configuration (KUBECONFIG, in-cluster); fails clearly when the cluster does not answer.
 pub async fn connect(config: &Config) -> Result<(kube::Client, Option<gitops_testkit::TestCluster>), Error> {
+    connect_counted(config, None).await
+}
+
+/// A client over `kconfig`, its requests counted by `layer` when given.
+fn client(
+    kconfig: kube::Config,
+    layer: Option<&crate::metrics::KubeRequestLayer>,
+) -> Result<kube::Client, kube::Error> {
+    let builder = kube::client::ClientBuilder::try_from(kconfig)?;
+    Ok(match layer {
+        Some(l) => builder.with_layer(l).build(),
+        None => builder.build(),
+    })
+}
+
+/// [`connect`], with every request counted into the metrics' `gitops_kube_request_total`.
+pub async fn connect_counted(
+    config: &Config,
+    layer: Option<&crate::metrics::KubeRequestLayer>,
+) -> Result<(kube::Client, Option<gitops_testkit::TestCluster>), Error> {
     if config.embedded {
         let testkit = gitops_testkit::TestCluster::start().await?;
         testkit.state().lock().map_err(|_| "state lock")?.simulation = gitops_testkit::Simulation::Healthy;
@@ -209,7 +229,7 @@ pub async fn connect(config: &Config) -> Result<(kube::Client, Option<gitops_tes
         std::fs::create_dir_all(&config.cache_dir)?;
         std::fs::write(&kubeconfig, testkit.kubeconfig())?;
         tracing::info!(url = %testkit.url(), kubeconfig = %kubeconfig.display(), "embedded API server started");
-        return Ok((testkit.client(), Some(testkit)));
+        return Ok((client(testkit.config(), layer)?, Some(testkit)));
     }
     let kconfig = match &config.kubeconfig {
         Some(path) => {
@@ -222,7 +242,7 @@ pub async fn connect(config: &Config) -> Result<(kube::Client, Option<gitops_tes
         })?,
     };
     let url = kconfig.cluster_url.to_string();
-    let client = kube::Client::try_from(kconfig).map_err(|e| format!("{url}: {e}"))?;
+    let client = client(kconfig, layer).map_err(|e| format!("{url}: {e}"))?;
     match tokio::time::timeout(Duration::from_secs(15), client.apiserver_version()).await {
         Ok(Ok(v)) => tracing::info!(url = %url, version = %v.git_version, "connected to the cluster"),
         Ok(Err(e)) => return Err(format!("cannot reach the cluster at {url}: {e}").into()),
@@ -276,10 +296,11 @@ impl Agent {
         } else {
             load_apps(&config.apps)?
         };
-        let (client, embedded) = connect(config).await?;
+        let metrics = Arc::new(Mutex::new(Metrics::new()));
+        let layer = metrics.lock().expect("metrics lock").kube_layer();
+        let (client, embedded) = connect_counted(config, Some(&layer)).await?;
         let cluster = KubeCluster::with_cache(client);
         let ring = key_ring(config, &cluster).await?;
-        let metrics = Arc::new(Mutex::new(Metrics::new()));
         let git = GitSource::new(&config.cache_dir)?.with_credentials("", config.credentials.clone());
         // Remote bases and remote files come through the same cache and credentials.
         let renderer = AutoRenderer {

@@ -92,6 +92,7 @@ pub struct Metrics {
     handovers_seen: u64,
     lease_renew: Histogram,
     lease_renew_failures: Counter,
+    kube_requests: Family<KubeLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -153,7 +154,14 @@ impl Metrics {
             "Lease renewals that failed",
             lease_renew_failures.clone(),
         );
+        let kube_requests = Family::<KubeLabels, Counter>::default();
+        registry.register(
+            "gitops_kube_request",
+            "Kubernetes API requests by verb and status code",
+            kube_requests.clone(),
+        );
         Self {
+            kube_requests,
             registry,
             reconcile,
             sync,
@@ -232,6 +240,11 @@ impl Metrics {
         }
     }
 
+    /// The layer that counts the Kubernetes API requests of a client.
+    pub fn kube_layer(&self) -> KubeRequestLayer {
+        KubeRequestLayer { counts: self.kube_requests.clone() }
+    }
+
     /// The OpenMetrics text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -239,5 +252,115 @@ impl Metrics {
             out.clear();
         }
         out
+    }
+}
+
+/// A request to the Kubernetes API and how it ended.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KubeLabels {
+    /// `get`, `list`, `watch`, `create`, `update`, `patch` or `delete` (a GET naming no object
+    /// counts as a list).
+    pub verb: String,
+    /// The HTTP status code, or `error` when no answer came.
+    pub code: String,
+}
+
+/// A tower layer over kube-client's HTTP service that counts every request by verb and code
+/// into `gitops_kube_request_total`.
+#[derive(Clone)]
+pub struct KubeRequestLayer {
+    counts: Family<KubeLabels, Counter>,
+}
+
+impl<S> tower::Layer<S> for KubeRequestLayer {
+    type Service = KubeRequests<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        KubeRequests { inner, counts: self.counts.clone() }
+    }
+}
+
+/// The service of [`KubeRequestLayer`].
+#[derive(Clone)]
+pub struct KubeRequests<S> {
+    inner: S,
+    counts: Family<KubeLabels, Counter>,
+}
+
+/// The Kubernetes verb of a request, from its method, path and query.
+fn verb<B>(req: &http::Request<B>) -> &'static str {
+    let query = req.uri().query().unwrap_or("");
+    let watch = query.split('&').any(|kv| kv == "watch=true" || kv == "watch=1");
+    match *req.method() {
+        http::Method::GET if watch => "watch",
+        http::Method::GET => {
+            // After /api/v1 or /apis/GROUP/VERSION (and namespaces/NS for a namespaced
+            // resource): RESOURCE is a list, RESOURCE/NAME[/SUBRESOURCE] a get.
+            let parts: Vec<&str> = req.uri().path().split('/').filter(|p| !p.is_empty()).collect();
+            let skip = match parts.first() {
+                Some(&"api") => 2,
+                Some(&"apis") => 3,
+                _ => parts.len(),
+            };
+            let mut rest = parts.get(skip..).unwrap_or(&[]);
+            if rest.first() == Some(&"namespaces") && rest.len() >= 3 {
+                rest = &rest[2..];
+            }
+            if rest.len() >= 2 { "get" } else { "list" }
+        }
+        http::Method::POST => "create",
+        http::Method::PUT => "update",
+        http::Method::PATCH => "patch",
+        http::Method::DELETE => "delete",
+        _ => "other",
+    }
+}
+
+impl<S, B, R> tower::Service<http::Request<B>> for KubeRequests<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<R>>,
+    S::Future: Send + 'static,
+    S::Error: 'static,
+    R: 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let verb = verb(&req).to_string();
+        let counts = self.counts.clone();
+        let future = self.inner.call(req);
+        Box::pin(async move {
+            let result = future.await;
+            let code = match &result {
+                Ok(r) => r.status().as_u16().to_string(),
+                Err(_) => "error".to_string(),
+            };
+            counts.get_or_create(&KubeLabels { verb, code }).inc();
+            result
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::verb;
+
+    #[test]
+    fn verbs_from_paths() {
+        let req = |m: http::Method, uri: &str| http::Request::builder().method(m).uri(uri).body(()).unwrap();
+        assert_eq!(verb(&req(http::Method::GET, "/api/v1/namespaces/a/pods")), "list");
+        assert_eq!(verb(&req(http::Method::GET, "/api/v1/namespaces/a/pods/p")), "get");
+        assert_eq!(verb(&req(http::Method::GET, "/api/v1/namespaces")), "list");
+        assert_eq!(verb(&req(http::Method::GET, "/api/v1/namespaces/a")), "get");
+        assert_eq!(verb(&req(http::Method::GET, "/apis/apps/v1/deployments")), "list");
+        assert_eq!(verb(&req(http::Method::GET, "/apis/apps/v1/namespaces/a/deployments/d")), "get");
+        assert_eq!(verb(&req(http::Method::GET, "/apis/apps/v1/namespaces/a/deployments/d/status")), "get");
+        assert_eq!(verb(&req(http::Method::GET, "/apis/apps/v1/namespaces/a/deployments?watch=true")), "watch");
+        assert_eq!(verb(&req(http::Method::PATCH, "/api/v1/namespaces/a/configmaps/c")), "patch");
     }
 }

@@ -138,6 +138,9 @@ async fn one_pass_syncs_unseals_and_reports() {
         1.0
     );
     assert!(metrics.contains("gitops_app_reconcile_seconds_bucket{le=\"0.25\",name=\"payments\"}"), "{metrics}");
+    // Kubernetes API requests by verb and code: the first sync created with apply (patch, 201).
+    assert!(sample("gitops_kube_request_total", &[("verb", "patch"), ("code", "201")]) >= 4.0, "{metrics}");
+    assert!(sample("gitops_kube_request_total", &[("verb", "list"), ("code", "200")]) >= 1.0, "{metrics}");
     assert!(body("/".into()).await.contains("<h2 id=\"payments\">"));
     let post = |path: &str| {
         let path = path.to_string();
