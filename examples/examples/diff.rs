@@ -53,6 +53,89 @@ struct Cli {
     /// Sealed Secrets private keys (else read from the cluster).
     #[arg(long, value_name = "DIR")]
     sealed_keys: Option<std::path::PathBuf>,
+    /// Output: the unified diff (default); wide: the diff and a table of what differs and
+    /// where; name: kind.group/name of each object that differs; json or yaml: a list of
+    /// them with the action, the changed paths and the masked diff.
+    #[arg(short, long, value_enum)]
+    output: Option<Output>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Output {
+    Wide,
+    Json,
+    Yaml,
+    Name,
+}
+
+/// One object that differs.
+struct Drift {
+    app: String,
+    key: gitops_core::ObjectKey,
+    /// create, update, prune, or skipped (a hook, a shared object: reported, not drift).
+    action: &'static str,
+    paths: Vec<String>,
+    diff: String,
+}
+
+impl Drift {
+    fn name(&self) -> String {
+        let kind = self.key.kind.to_lowercase();
+        match self.key.group.as_str() {
+            "" => format!("{kind}/{}", self.key.name),
+            g => format!("{kind}.{g}/{}", self.key.name),
+        }
+    }
+
+    fn to_value(&self) -> serde_json::Value {
+        serde_json::json!({
+            "application": self.app,
+            "object": {"group": self.key.group, "kind": self.key.kind, "namespace": self.key.namespace, "name": self.key.name},
+            "action": self.action, "paths": self.paths, "diff": self.diff,
+        })
+    }
+}
+
+/// Prints what differs in the chosen format; the unified diffs themselves in the default one.
+fn print(drifts: &[Drift], output: Option<Output>) {
+    match output {
+        None | Some(Output::Wide) => {
+            for d in drifts {
+                match d.action {
+                    "create" => println!("+ {} (to create)", d.key),
+                    "prune" => println!("- {} (to prune: left Git)", d.key),
+                    _ if d.diff.is_empty() => {}
+                    _ => {
+                        print!("{}", d.diff);
+                        if !d.diff.ends_with('\n') {
+                            println!();
+                        }
+                    }
+                }
+            }
+            if output == Some(Output::Wide) && !drifts.is_empty() {
+                let w = drifts.iter().map(|d| d.name().len()).max().unwrap_or(0).max(6);
+                let a = drifts.iter().map(|d| d.app.len()).max().unwrap_or(0).max(11);
+                println!("\n{:<a$}  {:<w$}  {:<8}  PATHS", "APPLICATION", "OBJECT", "ACTION");
+                for d in drifts {
+                    println!("{:<a$}  {:<w$}  {:<8}  {}", d.app, d.name(), d.action, d.paths.join(","));
+                }
+            }
+        }
+        Some(Output::Name) => {
+            for d in drifts {
+                println!("{}", d.name());
+            }
+        }
+        Some(o @ (Output::Json | Output::Yaml)) => {
+            let list = serde_json::json!({"items": drifts.iter().map(Drift::to_value).collect::<Vec<_>>()});
+            if o == Output::Json {
+                println!("{}", serde_json::to_string_pretty(&list).unwrap_or_default());
+            } else {
+                print!("{}", gitops_core::yaml::to_yaml(&list));
+            }
+        }
+    }
 }
 
 fn load(path: &str) -> Result<Object, String> {
@@ -88,7 +171,7 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         };
-        return match rt.block_on(cluster_diff(&config)) {
+        return match rt.block_on(cluster_diff(&config, cli.output)) {
             Ok(false) => ExitCode::SUCCESS,
             Ok(true) => ExitCode::from(1),
             Err(e) => {
@@ -115,45 +198,64 @@ fn main() -> ExitCode {
     let options = DiffOptions { field_manager: manager, ..DiffOptions::default() };
     let d = diff::diff(&desired, &live, &options, &schema);
     if d.is_empty() {
+        if matches!(cli.output, Some(Output::Json | Output::Yaml)) {
+            print(&[], cli.output);
+        }
         return ExitCode::SUCCESS;
     }
-    print!("{}", d.unified());
-    for c in &d.changes {
-        println!("# {:?} {}", c.op, c.path);
+    if cli.output.is_none() {
+        print!("{}", d.unified());
+        for c in &d.changes {
+            println!("# {:?} {}", c.op, c.path);
+        }
+    } else {
+        let drift = Drift {
+            app: String::new(),
+            key: desired.key(),
+            action: "update",
+            paths: d.changes.iter().map(|c| c.path.clone()).collect(),
+            diff: d.unified(),
+        };
+        print(&[drift], cli.output);
     }
     ExitCode::from(1)
 }
 
 /// Diffs every Application against the cluster; `Ok(true)` when anything differs.
-async fn cluster_diff(config: &gitops_examples::agent::Config) -> Result<bool, gitops_examples::agent::Error> {
+async fn cluster_diff(
+    config: &gitops_examples::agent::Config,
+    output: Option<Output>,
+) -> Result<bool, gitops_examples::agent::Error> {
     use gitops_sync::engine::Action;
     let agent = gitops_examples::agent::Agent::start(config).await?;
-    let mut drift = false;
+    let mut drifts = Vec::new();
     for pass in agent.manager.reconcile_all().await {
         let result = pass.result.map_err(|e| format!("{}: {e}", pass.app))?;
         for r in &result.resources {
-            match r.action {
-                Action::Unchanged | Action::PruneSkipped => {}
-                Action::Hook => println!("~ {} ({})", r.key, r.message),
-                Action::Shared => println!("! {} (left to its owner: {})", r.key, r.message),
-                Action::Created => {
-                    drift = true;
-                    println!("+ {} (to create)", r.key);
+            let action = match r.action {
+                Action::Unchanged | Action::PruneSkipped => continue,
+                Action::Hook => {
+                    eprintln!("~ {} (a hook: {})", r.key, r.message);
+                    continue;
                 }
-                Action::Pruned => {
-                    drift = true;
-                    println!("- {} (to prune: left Git)", r.key);
+                Action::Shared => {
+                    eprintln!("! {} (left to its owner: {})", r.key, r.message);
+                    continue;
                 }
-                Action::Updated | Action::Skipped => {
-                    drift = true;
-                    print!("{}", r.diff);
-                    if !r.diff.ends_with('\n') {
-                        println!();
-                    }
-                }
+                Action::Created => "create",
+                Action::Pruned => "prune",
+                Action::Updated | Action::Skipped => "update",
                 Action::Failed => return Err(format!("{}: {}: {}", pass.app, r.key, r.message).into()),
-            }
+            };
+            drifts.push(Drift {
+                app: pass.app.clone(),
+                key: r.key.clone(),
+                action,
+                paths: r.drift.clone(),
+                diff: r.diff.clone(),
+            });
         }
     }
-    Ok(drift)
+    print(&drifts, output);
+    Ok(!drifts.is_empty())
 }

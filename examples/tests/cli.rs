@@ -74,3 +74,66 @@ fn the_agent_refuses_contradictory_flags() {
         assert!(err.contains(message), "{args:?}: {err}");
     }
 }
+
+/// `diff -o`: the unified diff, the names, or a list as JSON or YAML, with the exit codes of
+/// `kubectl diff`; a Secret's values never in any of them.
+#[test]
+fn diff_output_formats() {
+    let Some(bin) = example("diff") else {
+        println!("diff not built: skipped");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    };
+    let desired = write(
+        "desired.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: shop}\nspec:\n  replicas: 3\n",
+    );
+    let live = write(
+        "live.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: shop\n  managedFields:\n  - {manager: gitops, operation: Apply, apiVersion: apps/v1, fieldsType: FieldsV1, fieldsV1: {f:spec: {f:replicas: {}}}}\nspec:\n  replicas: 5\n",
+    );
+    let run = |args: &[&str]| {
+        let out = Command::new(&bin).args(args).output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let (code, text) = run(&["--desired", &desired, "--live", &live]);
+    assert_eq!(code, Some(1));
+    assert!(text.contains("-  replicas: 5") && text.contains("+  replicas: 3"), "{text}");
+    let (code, text) = run(&["--desired", &desired, "--live", &live, "-o", "name"]);
+    assert_eq!((code, text.trim()), (Some(1), "deployment.apps/web"));
+    let (_, text) = run(&["--desired", &desired, "--live", &live, "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["items"][0]["object"]["kind"], "Deployment");
+    assert_eq!(v["items"][0]["action"], "update");
+    assert_eq!(v["items"][0]["paths"], serde_json::json!(["/spec/replicas"]));
+    let (_, text) = run(&["--desired", &desired, "--live", &live, "-o", "yaml"]);
+    assert!(text.contains("kind: Deployment") && text.contains("- /spec/replicas"), "{text}");
+    let (code, text) = run(&["--desired", &desired, "--live", &desired, "-o", "json"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&text).unwrap(), serde_json::json!({"items": []}));
+
+    let secret = write(
+        "secret.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: db, namespace: shop}\nstringData: {password: hunter2-new}\n",
+    );
+    let live_secret = write(
+        "live-secret.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: db, namespace: shop}\ndata: {password: aHVudGVyMi1vbGQ=}\ntype: Opaque\n",
+    );
+    for format in ["", "json", "yaml", "wide"] {
+        let mut args = vec!["--desired", &secret, "--live", &live_secret];
+        if !format.is_empty() {
+            args.extend(["-o", format]);
+        }
+        let (code, text) = run(&args);
+        assert_eq!(code, Some(1), "-o {format}");
+        for value in ["hunter2", "aHVudGVy"] {
+            assert!(!text.contains(value), "-o {format} shows a secret value: {text}");
+        }
+    }
+}
