@@ -200,6 +200,7 @@ fn config(cli: Cli) -> Result<Config, String> {
     if c.apps.is_empty() && c.app_namespaces.is_empty() {
         return Err("--app or --app-namespace is required".into());
     }
+    c.progress = gitops_examples::progress::Progress::on_terminal();
     c.sharding = sharding(
         cli.shards.as_deref(),
         cli.shard,

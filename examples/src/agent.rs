@@ -63,6 +63,9 @@ pub struct Config {
     pub helm: Option<gitops_render::HelmOptions>,
     /// How the applications are shared with other replicas.
     pub sharding: Sharding,
+    /// Progress bars (fetches, the applications of `--once`, `--wait`'s countdown): the
+    /// binary turns them on when standard error is a terminal.
+    pub progress: crate::progress::Progress,
 }
 
 impl Default for Config {
@@ -87,6 +90,7 @@ impl Default for Config {
             credentials: gitops_git::Credentials::default(),
             helm: None,
             sharding: Sharding::None,
+            progress: crate::progress::Progress::default(),
         }
     }
 }
@@ -193,6 +197,8 @@ pub struct Agent {
     pub controller: Option<Arc<AgentController>>,
     /// The membership of the agent group, with `--shards auto`.
     pub membership: Option<Arc<gitops_sync::shard::Membership>>,
+    /// Progress bars, when on a terminal.
+    pub progress: crate::progress::Progress,
 }
 
 /// The agent's controller of Application resources.
@@ -301,7 +307,10 @@ impl Agent {
         let (client, embedded) = connect_counted(config, Some(&layer)).await?;
         let cluster = KubeCluster::with_cache(client);
         let ring = key_ring(config, &cluster).await?;
-        let git = GitSource::new(&config.cache_dir)?.with_credentials("", config.credentials.clone());
+        let mut git = GitSource::new(&config.cache_dir)?.with_credentials("", config.credentials.clone());
+        if let Some(report) = config.progress.fetches() {
+            git = git.with_progress(report);
+        }
         // Remote bases and remote files come through the same cache and credentials.
         let renderer = AutoRenderer {
             kustomize: gitops_render::Kustomize {
@@ -347,7 +356,7 @@ impl Agent {
                 Some(membership)
             }
         };
-        Ok(Self { manager, cluster, metrics, embedded, controller, membership })
+        Ok(Self { manager, cluster, metrics, embedded, controller, membership, progress: config.progress.clone() })
     }
 
     /// Records and logs one pass.
@@ -366,7 +375,18 @@ impl Agent {
         if let Some(c) = &self.controller {
             c.load().await.map_err(|e| format!("listing Applications: {e}"))?;
         }
-        let passes = self.manager.reconcile_all().await;
+        let bar = self.progress.bar(self.manager.states().len() as u64, "syncing applications");
+        let passes = self
+            .manager
+            .reconcile_all_with(&|_| {
+                if let Some(b) = &bar {
+                    b.inc(1);
+                }
+            })
+            .await;
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
         self.observe("reconcile", &passes);
         let mut ok = true;
         println!("{:<32} {:<10} {:<12} {:<14} message", "APPLICATION", "SYNC", "HEALTH", "REVISION");
@@ -375,7 +395,25 @@ impl Agent {
             let mut health = st.status.health;
             if wait && st.status.error.is_none() {
                 if let Some(result) = &st.status.result {
+                    let countdown =
+                        self.progress.spinner(&format!("waiting for {} to be healthy", st.app.metadata.name));
+                    let ticker = countdown.clone().map(|bar| {
+                        let (name, started) = (st.app.metadata.name.clone(), std::time::Instant::now());
+                        tokio::spawn(async move {
+                            loop {
+                                let left = timeout.saturating_sub(started.elapsed()).as_secs();
+                                bar.set_message(format!("waiting for {name} to be healthy: {left}s left"));
+                                tokio::time::sleep(Duration::from_millis(250)).await;
+                            }
+                        })
+                    });
                     health = gitops_sync::engine::wait_healthy(&self.cluster, result, timeout).await?;
+                    if let Some(t) = ticker {
+                        t.abort();
+                    }
+                    if let Some(bar) = countdown {
+                        bar.finish_and_clear();
+                    }
                     st.status.health = health;
                 }
                 if health != gitops_sync::Health::Current {

@@ -10,6 +10,7 @@
 pub mod agent;
 pub mod cli;
 pub mod metrics;
+pub mod progress;
 pub mod quickstart;
 
 /// Whether to colour what goes to standard error: only on a terminal, and never with

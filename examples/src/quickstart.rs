@@ -56,21 +56,47 @@ fn git(dir: &Path, args: &[&str]) -> Result<String, Error> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
+/// A heading: bold on a terminal (without `NO_COLOR`), plain text in a pipe.
+fn heading(text: &str) -> String {
+    use std::io::IsTerminal;
+    if crate::colour_allowed(std::env::var_os("NO_COLOR").as_deref(), std::io::stdout().is_terminal()) {
+        format!("\x1b[1m{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
+}
+
 fn step(n: usize, title: &str) {
-    println!("\n\x1b[1m[{n}/5] {title}\x1b[0m");
+    println!("\n{}", heading(&format!("[{n}/5] {title}")));
+}
+
+/// Rows padded to each column's widest cell (the last column is not padded).
+fn table(indent: &str, rows: &[Vec<String>]) {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| rows.iter().filter_map(|r| r.get(c)).map(|x| x.chars().count()).max().unwrap_or(0))
+        .collect();
+    for r in rows {
+        let cells: Vec<String> = r
+            .iter()
+            .enumerate()
+            .map(|(i, c)| if i + 1 == r.len() { c.clone() } else { format!("{c:<w$}", w = widths[i]) })
+            .collect();
+        println!("{indent}{}", cells.join("  ").trim_end());
+    }
 }
 
 fn show(result: &SyncResult) {
-    for r in &result.resources {
-        let drift = if r.drift.is_empty() { String::new() } else { format!("  drift: {}", r.drift.join(", ")) };
-        let drift = if r.message.is_empty() { drift } else { format!("{drift}  {}", r.message) };
-        println!(
-            "      {:<13} {:<40} {:<11}{drift}",
-            format!("{:?}", r.action),
-            r.key.to_string(),
-            format!("{:?}", r.health)
-        );
-    }
+    let rows: Vec<Vec<String>> = result
+        .resources
+        .iter()
+        .map(|r| {
+            let drift = if r.drift.is_empty() { String::new() } else { format!("drift: {}", r.drift.join(", ")) };
+            let note = [drift, r.message.clone()].into_iter().filter(|x| !x.is_empty()).collect::<Vec<_>>().join("  ");
+            vec![format!("{:?}", r.action), r.key.to_string(), format!("{:?}", r.health), note]
+        })
+        .collect();
+    table("      ", &rows);
 }
 
 struct Row {
@@ -229,11 +255,12 @@ pub async fn run() -> Result<bool, Error> {
         ok: gone && result.count(Action::Pruned) == 1,
     });
 
-    println!("\n\x1b[1msummary\x1b[0m");
-    println!("    {:<26} {:<44} result", "step", "outcome");
+    println!("\n{}", heading("summary"));
+    let mut summary = vec![vec!["step".to_string(), "outcome".to_string(), "result".to_string()]];
     for r in &rows {
-        println!("    {:<26} {:<44} {}", r.step, r.outcome, if r.ok { "ok" } else { "FAILED" });
+        summary.push(vec![r.step.to_string(), r.outcome.clone(), (if r.ok { "ok" } else { "FAILED" }).to_string()]);
     }
+    table("    ", &summary);
     println!("    history: {} revisions synced; {:.1}s", state.status.history.len(), started.elapsed().as_secs_f64());
     let _ = std::fs::remove_dir_all(&work);
     Ok(rows.iter().all(|r| r.ok))

@@ -538,3 +538,34 @@ fn the_agent_binary_runs_alone_as_in_its_image() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("INFO") && !stderr.contains('\u{1b}'), "{stderr}");
 }
+
+/// On a terminal the agent shows progress (the applications of the pass, as a bar drawn on
+/// standard error); in a pipe it shows none (the test above: no escape codes at all).
+#[test]
+fn the_agent_shows_progress_only_on_a_terminal() {
+    let exe = std::env::current_exe().unwrap();
+    let built = exe.parent().and_then(|d| d.parent()).map(|d| d.join("examples/gitops-agent")).unwrap();
+    let script = std::path::Path::new("/usr/bin/script");
+    if !built.exists() || !script.exists() {
+        println!("gitops-agent or script(1) missing: skipped");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let keys = repo(dir.path());
+    let apps = app(dir.path(), true);
+    let command = format!(
+        "{} --embedded --once --app {} --sealed-keys {} --cache-dir {}",
+        built.display(),
+        apps.display(),
+        keys.display(),
+        dir.path().join("cache").display()
+    );
+    // script(1) runs the command on a pseudo-terminal and copies what it wrote.
+    let out = std::process::Command::new(script).args(["-qec", &command, "/dev/null"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("syncing applications"), "no progress on a terminal:\n{text}");
+    let piped = std::process::Command::new("sh").args(["-c", &command]).output().unwrap();
+    let all = format!("{}{}", String::from_utf8_lossy(&piped.stdout), String::from_utf8_lossy(&piped.stderr));
+    assert!(piped.status.success() && !all.contains("syncing applications"), "{all}");
+}

@@ -336,6 +336,86 @@ pub struct GitSource {
     credentials: Arc<Vec<(String, Credentials)>>,
     timeout: std::time::Duration,
     shallow: bool,
+    progress: Option<Reports>,
+}
+
+/// The progress callback, shown as such by `Debug`.
+#[derive(Clone)]
+struct Reports(ProgressFn);
+
+impl std::fmt::Debug for Reports {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<progress callback>")
+    }
+}
+
+/// How far a fetch is, as [`GitSource::with_progress`] reports it every 100 ms.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FetchProgress {
+    /// The repository (credentials removed).
+    pub repo_url: String,
+    /// Objects received (or indexed) so far.
+    pub objects: usize,
+    /// Bytes of pack data received so far.
+    pub bytes: usize,
+    /// The last report of this fetch.
+    pub finished: bool,
+}
+
+/// Sees the progress of every fetch.
+pub type ProgressFn = Arc<dyn Fn(&FetchProgress) + Send + Sync>;
+
+/// Reports a fetch's progress from gix's progress tree on a thread of its own, until dropped.
+struct Reporter {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Reporter {
+    fn start(root: Arc<gix::progress::tree::Root>, url: &str, report: ProgressFn) -> Reporter {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let url = redact(url);
+        let thread = std::thread::spawn(move || {
+            let mut tasks = Vec::new();
+            // Items leave the tree when their stage ends: the counts keep their highest values.
+            let mut p = FetchProgress { repo_url: url.clone(), ..Default::default() };
+            loop {
+                let last = flag.load(std::sync::atomic::Ordering::Relaxed);
+                root.sorted_snapshot(&mut tasks);
+                p.finished = last;
+                for (_, task) in &tasks {
+                    let Some(v) = &task.progress else { continue };
+                    let step = v.step.load(std::sync::atomic::Ordering::Relaxed);
+                    let unit = v.unit.as_ref().map(|u| format!("{}", u.display(step, None, None))).unwrap_or_default();
+                    // gix names the pack's bytes as they arrive "read pack"; objects are
+                    // counted by the remote, then by indexing.
+                    if task.name == "read pack" && unit.ends_with('B') {
+                        p.bytes = p.bytes.max(step);
+                    } else if unit.ends_with("objects") {
+                        p.objects = p.objects.max(step);
+                    }
+                }
+                report(&p);
+                if last {
+                    return;
+                }
+                // Woken at once when the fetch ends (see Drop), so a fetch never waits on it.
+                std::thread::park_timeout(std::time::Duration::from_millis(100));
+            }
+        });
+        Reporter { stop, thread: Some(thread) }
+    }
+}
+
+impl Drop for Reporter {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            t.thread().unpark();
+            let _ = t.join();
+        }
+    }
 }
 
 impl GitSource {
@@ -351,7 +431,15 @@ impl GitSource {
             credentials: Arc::default(),
             timeout: std::time::Duration::from_secs(60),
             shallow: true,
+            progress: None,
         })
+    }
+
+    /// Reports the progress of every fetch to `report` (objects and bytes, every 100 ms, and
+    /// once more when it ends), e.g. for a progress bar on a terminal.
+    pub fn with_progress(mut self, report: ProgressFn) -> Self {
+        self.progress = Some(Reports(report));
+        self
     }
 
     /// Uses `credentials` for URLs starting with `url_prefix` (the longest prefix wins).
@@ -532,7 +620,7 @@ impl GitSource {
         } else {
             deepen
         };
-        let result = fetch(&repo, url, &creds, shallow, self.timeout);
+        let result = fetch(&repo, url, &creds, shallow, self.timeout, self.progress.as_ref().map(|r| &r.0));
         if let Err(e) = result {
             if fresh {
                 let _ = std::fs::remove_dir_all(&path);
@@ -630,6 +718,7 @@ fn fetch(
     creds: &Credentials,
     shallow: gix::remote::fetch::Shallow,
     timeout: std::time::Duration,
+    progress: Option<&ProgressFn>,
 ) -> Result<(), BoxError> {
     let remote = repo
         .remote_at(url)?
@@ -655,7 +744,7 @@ fn fetch(
             gix::protocol::transport::client::git::ConnectMode::Daemon,
             false,
         );
-        return receive(repo, remote.to_connection_with_transport(transport), shallow);
+        return receive(repo, remote.to_connection_with_transport(transport), shallow, url, progress);
     }
     let mut connection = remote.connect(gix::remote::Direction::Fetch)?;
     let c = creds.clone();
@@ -678,13 +767,15 @@ fn fetch(
         }
         connection = connection.with_transport_options(options);
     }
-    receive(repo, connection, shallow)
+    receive(repo, connection, shallow, url, progress)
 }
 
 fn receive<T>(
     repo: &gix::Repository,
     connection: gix::remote::Connection<'_, '_, '_, T>,
     shallow: gix::remote::fetch::Shallow,
+    url: &str,
+    progress: Option<&ProgressFn>,
 ) -> Result<(), BoxError>
 where
     T: gix::protocol::transport::client::blocking_io::Transport,
@@ -694,10 +785,12 @@ where
     // without HEAD in the listing its symref (the default branch) is never seen.
     let head = gix::refspec::parse("HEAD".into(), gix::refspec::parse::Operation::Fetch)?.to_owned();
     let options = gix::remote::ref_map::Options { extra_refspecs: vec![head], ..Default::default() };
+    let root = gix::progress::tree::Root::new();
+    let _reporter = progress.map(|report| Reporter::start(root.clone(), url, report.clone()));
     let outcome = connection
-        .prepare_fetch(gix::progress::Discard, options)?
+        .prepare_fetch(root.add_child("negotiate"), options)?
         .with_shallow(shallow)
-        .receive(gix::progress::Discard, &interrupt)?;
+        .receive(root.add_child("receive"), &interrupt)?;
     // HEAD follows the remote's default branch (or its detached commit), as advertised now:
     // a default branch renamed since the last fetch is followed.
     use gix::protocol::handshake::Ref;

@@ -238,7 +238,21 @@ where
         self.reconcile_states(states).await
     }
 
+    /// [`Manager::reconcile_all`], calling `on_done` as each application's pass ends (for a
+    /// progress bar).
+    pub async fn reconcile_all_with(&self, on_done: &(dyn Fn(&PassResult) + Sync)) -> Vec<PassResult> {
+        self.reconcile_states_with(self.states(), on_done).await
+    }
+
     async fn reconcile_states(&self, states: Vec<Arc<Mutex<AppState>>>) -> Vec<PassResult> {
+        self.reconcile_states_with(states, &|_| {}).await
+    }
+
+    async fn reconcile_states_with(
+        &self,
+        states: Vec<Arc<Mutex<AppState>>>,
+        on_done: &(dyn Fn(&PassResult) + Sync),
+    ) -> Vec<PassResult> {
         futures::stream::iter(states.into_iter().map(|state| {
             let reconciler = self.reconciler.clone();
             async move {
@@ -249,7 +263,9 @@ where
                 let started = Instant::now();
                 let app = st.app.metadata.name.clone();
                 let result = reconciler.reconcile(&mut st).await;
-                Some(PassResult { app, result, started, duration: started.elapsed() })
+                let pass = PassResult { app, result, started, duration: started.elapsed() };
+                on_done(&pass);
+                Some(pass)
             }
         }))
         .buffer_unordered(self.options.concurrency.max(1))
