@@ -131,7 +131,11 @@ fn render_repo(
 ) -> Result<String, Box<dyn std::error::Error>> {
     use gitops_core::{Renderer, Source};
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let source = gitops_git::GitSource::new(cache)?;
+    let mut source = gitops_git::GitSource::new(cache)?;
+    // The fetch's objects and bytes, on a terminal.
+    if let Some(report) = gitops_examples::progress::Progress::on_terminal().fetches() {
+        source = source.with_progress(report);
+    }
     let (revision, tree) = rt.block_on(async {
         let revision = source.resolve(url, rev).await?;
         let tree = source.open(&revision).await?;
