@@ -152,6 +152,21 @@ pub struct RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// A policy as Argo CD writes it (`syncPolicy.retry`, `.operation.retry`): `limit`
+    /// (default 2), `backoff.duration` (5s), `backoff.factor` (2), `backoff.maxDuration` (3m).
+    pub fn from_value(r: &serde_json::Value) -> RetryPolicy {
+        let b = r.get("backoff");
+        let dur = |k: &str, d: std::time::Duration| {
+            b.and_then(|b| b.get(k)).and_then(serde_json::Value::as_str).and_then(parse_go_duration).unwrap_or(d)
+        };
+        RetryPolicy {
+            limit: r.get("limit").and_then(serde_json::Value::as_i64).unwrap_or(2),
+            duration: dur("duration", std::time::Duration::from_secs(5)),
+            factor: b.and_then(|b| b.get("factor")).and_then(serde_json::Value::as_f64).unwrap_or(2.0),
+            max_duration: dur("maxDuration", std::time::Duration::from_secs(180)),
+        }
+    }
+
     /// The wait before retry number `n` (0-based).
     pub fn backoff(&self, n: u32) -> std::time::Duration {
         let secs = self.duration.as_secs_f64() * self.factor.max(1.0).powi(n as i32);
@@ -248,17 +263,7 @@ impl Application {
 
     /// `spec.syncPolicy.retry`: how failed syncs are retried (`None`: not at all).
     pub fn retry_policy(&self) -> Option<RetryPolicy> {
-        let r = self.spec.sync_policy.retry.as_ref()?;
-        let b = r.get("backoff");
-        let dur = |k: &str, d: std::time::Duration| {
-            b.and_then(|b| b.get(k)).and_then(serde_json::Value::as_str).and_then(parse_go_duration).unwrap_or(d)
-        };
-        Some(RetryPolicy {
-            limit: r.get("limit").and_then(serde_json::Value::as_i64).unwrap_or(2),
-            duration: dur("duration", std::time::Duration::from_secs(5)),
-            factor: b.and_then(|b| b.get("factor")).and_then(serde_json::Value::as_f64).unwrap_or(2.0),
-            max_duration: dur("maxDuration", std::time::Duration::from_secs(180)),
-        })
+        self.spec.sync_policy.retry.as_ref().map(RetryPolicy::from_value)
     }
 
     /// `spec.ignoreDifferences` as diff ignore rules.

@@ -79,7 +79,7 @@ pub struct AppState {
 }
 
 /// A requested sync: Argo CD's `.operation.sync`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct SyncRequest {
     /// The revision to sync (else the Application's `targetRevision`).
     pub revision: Option<String>,
@@ -89,6 +89,8 @@ pub struct SyncRequest {
     pub dry_run: bool,
     /// A selective sync of these resources only (`.operation.sync.resources`).
     pub resources: Option<Vec<engine::ResourceSelector>>,
+    /// How a failed sync is tried again (`.operation.retry`; else `syncPolicy.retry`).
+    pub retry: Option<crate::application::RetryPolicy>,
 }
 
 /// What the last pass found.
@@ -216,8 +218,10 @@ impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
     async fn reconcile_with_retry(&self, state: &mut AppState) -> Result<SyncResult, Error> {
         let was_dry_run = state.dry_run() || self.dry_run;
         let mut outcome = self.reconcile_inner(state).await;
-        // syncPolicy.retry: a failed sync (an error, or an object that failed) is tried again.
-        if let (Some(policy), false) = (state.app.retry_policy(), self.dry_run) {
+        // `.operation.retry`, else syncPolicy.retry: a failed sync (an error, or an object
+        // that failed) is tried again; a dry run is not.
+        let policy = state.operation.as_ref().and_then(|o| o.retry.clone()).or_else(|| state.app.retry_policy());
+        if let (Some(policy), false) = (policy, was_dry_run) {
             let mut n = 0u32;
             while (policy.limit < 0 || i64::from(n) < policy.limit) && outcome.as_ref().map_or(true, |r| !r.succeeded())
             {

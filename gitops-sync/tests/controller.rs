@@ -290,6 +290,52 @@ async fn a_selective_sync_applies_only_the_named_resources() {
     fx.stop().await;
 }
 
+/// `.operation.retry`: a sync that fails (the API server refuses one write) is tried again
+/// with the operation's backoff and succeeds; without it the operation fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operation_retries_as_its_retry_says() {
+    let fx = Fixture::start().await;
+    fx.direct.apply(&application("flaky", false, json!({})), &kubectl()).await.unwrap();
+    wait_for("flaky OutOfSync", || async {
+        at(&fx.app("flaky").await.unwrap_or_default(), "/status/sync/status") == "OutOfSync"
+    })
+    .await;
+    let refuse_once = || {
+        let fault =
+            gitops_testkit::Fault::new(Some("patch"), Some("configmaps"), gitops_testkit::FaultAction::Status(403), 1)
+                .named("settings");
+        fx.testkit.state().lock().unwrap().faults.push(fault);
+    };
+    // Without retry: the refused write fails the operation.
+    refuse_once();
+    let op = application("flaky", false, json!({"operation": {"sync": {}}}));
+    fx.direct.apply(&op, &ApplyOptions { field_manager: "argocd-cli".into(), ..kubectl() }).await.unwrap();
+    wait_for("the operation failed", || async {
+        let a = fx.app("flaky").await.unwrap();
+        at(&a, "/status/operationState/phase") == "Failed" && at(&a, "/operation").is_null()
+    })
+    .await;
+    // With retry: tried again after the backoff, and done.
+    refuse_once();
+    let op = application(
+        "flaky",
+        false,
+        json!({"operation": {"sync": {}, "retry": {"limit": 2, "backoff": {"duration": "200ms", "factor": 2}}}}),
+    );
+    let started = Instant::now();
+    fx.direct.apply(&op, &ApplyOptions { field_manager: "argocd-cli".into(), ..kubectl() }).await.unwrap();
+    wait_for("the operation retried and succeeded", || async {
+        let a = fx.app("flaky").await.unwrap();
+        at(&a, "/status/operationState/phase") == "Succeeded" && at(&a, "/operation").is_null()
+    })
+    .await;
+    assert!(started.elapsed() >= Duration::from_millis(200), "the backoff was waited");
+    assert_eq!(fx.testkit.state().lock().unwrap().faults.injected, 2);
+    let cm = GroupVersionKind::new("", "v1", "ConfigMap");
+    assert!(fx.direct.get(&cm, "flaky", "settings").await.unwrap().is_some());
+    fx.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_specs_get_a_condition_and_others_are_unaffected() {
     let fx = Fixture::start().await;

@@ -517,6 +517,7 @@ where
                 .get("resources")
                 .filter(|r| r.as_array().is_some_and(|a| !a.is_empty()))
                 .and_then(|r| serde_json::from_value(r.clone()).ok()),
+            retry: op.get("retry").filter(|r| r.is_object()).map(crate::application::RetryPolicy::from_value),
         };
         let outcome = if rollback && automated {
             Err("rollback cannot be initiated when auto-sync is enabled".to_string())
