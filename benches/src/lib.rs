@@ -88,26 +88,38 @@ pub mod fleet {
     /// `apps/app-<i>` for `n` applications.
     pub fn tree(n: usize) -> MemTree {
         let mut t = MemTree::new();
+        for (path, text) in files(n) {
+            t.insert(&path, text).expect("a path");
+        }
+        t
+    }
+
+    /// The files of [`tree`]: (path, text).
+    pub fn files(n: usize) -> Vec<(String, String)> {
+        let mut t = Vec::new();
         for i in 0..n {
             let app = format!("app-{i}");
             let dir = format!("apps/{app}");
-            t.insert(&format!("{dir}/deployment.yaml"), format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {app}\nspec:\n  replicas: 2\n  selector:\n    matchLabels: {{app: {app}}}\n  template:\n    metadata:\n      labels: {{app: {app}}}\n    spec:\n      serviceAccountName: {app}\n      containers:\n      - name: web\n        image: ghcr.io/stefanprodan/podinfo:6.5.{}\n        ports:\n        - containerPort: 9898\n        resources:\n          requests: {{cpu: 100m, memory: 64Mi}}\n", i % 10)).expect("a path");
-            t.insert(&format!("{dir}/service.yaml"), format!("apiVersion: v1\nkind: Service\nmetadata:\n  name: {app}\nspec:\n  selector: {{app: {app}}}\n  ports:\n  - port: 80\n    targetPort: 9898\n")).expect("a path");
-            t.insert(
-                &format!("{dir}/serviceaccount.yaml"),
+            t.push((format!("{dir}/deployment.yaml"), format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {app}\nspec:\n  replicas: 2\n  selector:\n    matchLabels: {{app: {app}}}\n  template:\n    metadata:\n      labels: {{app: {app}}}\n    spec:\n      serviceAccountName: {app}\n      containers:\n      - name: web\n        image: ghcr.io/stefanprodan/podinfo:6.5.{}\n        ports:\n        - containerPort: 9898\n        resources:\n          requests: {{cpu: 100m, memory: 64Mi}}\n", i % 10)));
+            t.push((format!("{dir}/service.yaml"), format!("apiVersion: v1\nkind: Service\nmetadata:\n  name: {app}\nspec:\n  selector: {{app: {app}}}\n  ports:\n  - port: 80\n    targetPort: 9898\n")));
+            t.push((
+                format!("{dir}/serviceaccount.yaml"),
                 format!("apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: {app}\n"),
-            )
-            .expect("a path");
-            t.insert(&format!("{dir}/ingress.yaml"), format!("apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: {app}\nspec:\n  rules:\n  - host: {app}.example.com\n    http:\n      paths:\n      - path: /\n        pathType: Prefix\n        backend:\n          service:\n            name: {app}\n            port: {{number: 80}}\n")).expect("a path");
+            ));
+            t.push((format!("{dir}/ingress.yaml"), format!("apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: {app}\nspec:\n  rules:\n  - host: {app}.example.com\n    http:\n      paths:\n      - path: /\n        pathType: Prefix\n        backend:\n          service:\n            name: {app}\n            port: {{number: 80}}\n")));
         }
         t
     }
 
     /// Application `app-<i>` of [`tree`], automated, into namespace `bench-<i>`.
     pub fn application(i: usize) -> Application {
-        let yaml = format!(
-            "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {{name: app-{i}, namespace: argocd}}\nspec:\n  project: default\n  source: {{repoURL: '{REPO}', targetRevision: HEAD, path: apps/app-{i}}}\n  destination: {{server: 'https://kubernetes.default.svc', namespace: bench-{i}}}\n  syncPolicy:\n    automated: {{prune: true, selfHeal: true}}\n    syncOptions: [CreateNamespace=true]\n"
-        );
-        Application::from_yaml(&yaml, "bench").expect("a valid Application")
+        Application::from_yaml(&application_yaml(i, REPO), "bench").expect("a valid Application")
+    }
+
+    /// The manifest of [`application`] for a repository at `repo_url`.
+    pub fn application_yaml(i: usize, repo_url: &str) -> String {
+        format!(
+            "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {{name: app-{i}, namespace: argocd}}\nspec:\n  project: default\n  source: {{repoURL: '{repo_url}', targetRevision: HEAD, path: apps/app-{i}}}\n  destination: {{server: 'https://kubernetes.default.svc', namespace: bench-{i}}}\n  syncPolicy:\n    automated: {{prune: true, selfHeal: true}}\n    syncOptions: [CreateNamespace=true]\n"
+        )
     }
 }

@@ -34,6 +34,8 @@ pub struct Revision {
 ///
 /// Contract: [`Source::resolve`] asks the remote (or its cache) what a reference points to
 /// now; the same `Revision` always opens the same tree; errors never contain credentials.
+/// "Now" may be relaxed by the caller with [`fresh_since`]: any answer fetched after that
+/// instant will do (a pass over many applications of one repository fetches it once).
 #[async_trait]
 pub trait Source: Send + Sync {
     /// The file tree of one revision.
@@ -288,4 +290,22 @@ pub trait Cluster: Send + Sync {
         namespace: Option<&str>,
         label_selector: &str,
     ) -> Result<WatchStream<Self::Error>, Self::Error>;
+}
+
+tokio::task_local! {
+    static FRESH_SINCE: std::time::Instant;
+}
+
+/// Runs `f` with resolves allowed to use any fetch that started at or after `since` (instead
+/// of "now"): a pass over many applications sets its start, so each repository is fetched once
+/// per pass however many applications read it. Sources that fetch honour it through
+/// [`fresh_since_now`].
+pub async fn fresh_since<F: std::future::Future>(since: std::time::Instant, f: F) -> F::Output {
+    FRESH_SINCE.scope(since, f).await
+}
+
+/// The instant after which a fetch satisfies a resolve in this task: the one given to
+/// [`fresh_since`], else now.
+pub fn fresh_since_now() -> std::time::Instant {
+    FRESH_SINCE.try_with(|t| *t).unwrap_or_else(|_| std::time::Instant::now())
 }

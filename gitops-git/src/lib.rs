@@ -337,6 +337,9 @@ pub struct GitSource {
     timeout: std::time::Duration,
     shallow: bool,
     progress: Option<Reports>,
+    /// When the last successful fetch of each URL started: a resolve that asked at or before
+    /// that instant is answered without fetching again.
+    fetched: Arc<Mutex<std::collections::HashMap<String, std::time::Instant>>>,
 }
 
 /// The progress callback, shown as such by `Debug`.
@@ -432,6 +435,7 @@ impl GitSource {
             timeout: std::time::Duration::from_secs(60),
             shallow: true,
             progress: None,
+            fetched: Arc::default(),
         })
     }
 
@@ -472,7 +476,8 @@ impl GitSource {
     /// Resolves and opens a revision synchronously (`""` means HEAD): for code that cannot await,
     /// such as a renderer fetching a remote base.
     pub fn tree_blocking(&self, url: &str, reference: &str) -> Result<GitTree, Error> {
-        let rev = self.resolve_blocking(url, if reference.is_empty() { "HEAD" } else { reference })?;
+        let reference = if reference.is_empty() { "HEAD" } else { reference };
+        let rev = self.resolve_blocking(url, reference, gitops_core::stage::fresh_since_now())?;
         GitTree::open(&self.cache_path(url), url, &rev.commit)
     }
 
@@ -572,14 +577,30 @@ impl GitSource {
     /// cache directory. Two callers for the same URL take turns; a cache that cannot be opened
     /// is removed and cloned again.
     pub fn sync(&self, url: &str) -> Result<PathBuf, Error> {
-        self.sync_with(url, gix::remote::fetch::Shallow::NoChange)
+        self.sync_since(url, std::time::Instant::now())
     }
 
-    fn sync_with(&self, url: &str, deepen: gix::remote::fetch::Shallow) -> Result<PathBuf, Error> {
+    /// [`GitSource::sync`], where any fetch that started at or after `since` will do (one that
+    /// ran while this call waited for the repository's lock, for instance).
+    pub fn sync_since(&self, url: &str, since: std::time::Instant) -> Result<PathBuf, Error> {
+        self.sync_with(url, gix::remote::fetch::Shallow::NoChange, since)
+    }
+
+    fn sync_with(
+        &self,
+        url: &str,
+        deepen: gix::remote::fetch::Shallow,
+        since: std::time::Instant,
+    ) -> Result<PathBuf, Error> {
         validate_url(url)?;
         let lock = self.lock_for(url);
         let _guard = lock.lock().expect("repository lock");
         let path = self.cache_path(url);
+        let fresh_enough = self.fetched.lock().expect("fetched lock").get(url).is_some_and(|t| *t >= since);
+        if fresh_enough && deepen == gix::remote::fetch::Shallow::NoChange && path.exists() {
+            return Ok(path);
+        }
+        let started = std::time::Instant::now();
         // Other processes sharing the cache directory take turns too (an advisory lock on a
         // file beside the repository, released when the file is closed).
         let lock_file = std::fs::OpenOptions::new()
@@ -627,15 +648,16 @@ impl GitSource {
             }
             return Err(fetch_err(&*e));
         }
+        self.fetched.lock().expect("fetched lock").insert(url.to_string(), started);
         Ok(path)
     }
 
-    fn resolve_blocking(&self, url: &str, reference: &str) -> Result<Revision, Error> {
-        let path = self.sync(url)?;
+    fn resolve_blocking(&self, url: &str, reference: &str, since: std::time::Instant) -> Result<Revision, Error> {
+        let path = self.sync_since(url, since)?;
         match self.resolve_in(&path, url, reference) {
             Err(Error::UnknownRevision { .. }) if is_commit_like(reference) && is_shallow(&path) => {
                 // An older commit than the shallow clone holds: fetch the whole history once.
-                self.sync_with(url, gix::remote::fetch::Shallow::undo())?;
+                self.sync_with(url, gix::remote::fetch::Shallow::undo(), std::time::Instant::now())?;
                 self.resolve_in(&path, url, reference)
             }
             other => other,
@@ -868,7 +890,9 @@ impl Source for GitSource {
     async fn resolve(&self, repo_url: &str, reference: &str) -> Result<Revision, Error> {
         let this = self.clone();
         let (url, reference) = (repo_url.to_string(), reference.to_string());
-        let task = tokio::task::spawn_blocking(move || this.resolve_blocking(&url, &reference));
+        // Read here: the blocking task does not see this task's locals.
+        let since = gitops_core::stage::fresh_since_now();
+        let task = tokio::task::spawn_blocking(move || this.resolve_blocking(&url, &reference, since));
         match tokio::time::timeout(self.timeout + std::time::Duration::from_secs(1), task).await {
             Ok(joined) => joined.map_err(|e| Error::Read { repo_url: redact(repo_url), reason: e.to_string() })?,
             Err(_) => Err(Error::Fetch {

@@ -284,7 +284,15 @@ fn start(client: kube::Client, ar: ApiResource, selector: &str, changes: broadca
                 }
                 Ok(Event::Apply(d)) => {
                     if let Ok(o) = crate::cluster::to_object(d, &ar) {
-                        notify(&o, false);
+                        // The echo of a write of ours (the cache took the written object in
+                        // already, at this resourceVersion or a later one) is no change.
+                        let known = {
+                            let store = store.read().expect("store lock");
+                            store.get(&key_of(&o)).and_then(rv).zip(rv(&o)).is_some_and(|(old, new)| old >= new)
+                        };
+                        if !known {
+                            notify(&o, false);
+                        }
                         upsert(&mut store.write().expect("store lock"), o);
                     }
                 }

@@ -253,7 +253,9 @@ where
         states: Vec<Arc<Mutex<AppState>>>,
         on_done: &(dyn Fn(&PassResult) + Sync),
     ) -> Vec<PassResult> {
-        futures::stream::iter(states.into_iter().map(|state| {
+        // One snapshot of each repository per pass: a fetch made for one application after
+        // the pass began serves the others of the same repository.
+        let pass = futures::stream::iter(states.into_iter().map(|state| {
             let reconciler = self.reconciler.clone();
             async move {
                 let mut st = state.lock().await;
@@ -270,8 +272,8 @@ where
         }))
         .buffer_unordered(self.options.concurrency.max(1))
         .filter_map(std::future::ready)
-        .collect()
-        .await
+        .collect();
+        gitops_core::stage::fresh_since(Instant::now(), pass).await
     }
 
     /// Whether this replica may work on the application of `st` now.

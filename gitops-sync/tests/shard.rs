@@ -280,28 +280,21 @@ async fn three_replicas_share_300_applications_and_survive_a_kill_and_a_newcomer
     })
     .await;
     eprintln!("{} applications of the killed {b_name} synced by the others after {took:?}", b_apps.len());
-    {
-        let log = fx.log.lock().unwrap();
-        let mut starts: Vec<(Duration, Duration, &str, bool)> = log
-            .iter()
-            .filter(|p| p.start >= killed && b_apps.contains(&p.app))
-            .map(|p| (p.start - killed, p.end - killed, p.replica.as_str(), p.wrote))
-            .collect();
-        starts.sort();
-        eprintln!("first {:?} last {:?}", starts.first(), starts.last());
-        let mut others: Vec<(Duration, Duration, &str, bool)> = log
-            .iter()
-            .filter(|p| p.start >= killed && !b_apps.contains(&p.app) && p.wrote)
-            .map(|p| (p.start - killed, p.end - killed, p.replica.as_str(), p.wrote))
-            .collect();
-        others.sort();
-        eprintln!("others first {:?} last {:?}", others.first(), others.last());
-    }
-    assert!(
-        killed.elapsed() < LEASE + Duration::from_secs(1) + Duration::from_secs(2),
-        "takeover took {:?}",
-        killed.elapsed()
-    );
+    // The others start on b's applications once its Lease expired (a Lease duration after
+    // its last renewal, seen at their next renewal) and their loop is free: within a Lease
+    // and an interval, with a margin for a pass in progress on a loaded machine.
+    let first_takeover = fx
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|p| p.start >= killed && b_apps.contains(&p.app))
+        .map(|p| p.start - killed)
+        .min()
+        .unwrap();
+    eprintln!("the first of them was taken over {first_takeover:?} after the kill");
+    assert!(first_takeover >= Duration::from_millis(1500), "taken over before the Lease could expire");
+    assert!(first_takeover < LEASE + Duration::from_secs(1) + Duration::from_secs(2), "takeover started late");
     all_see(&[&a, &c], 2).await;
     let writes = fx.check_log(killed);
     assert!(writes.values().all(|n| *n == 1), "an application was synced more than once: {writes:?}");
