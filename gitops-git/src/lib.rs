@@ -340,6 +340,11 @@ pub struct GitSource {
     /// When the last successful fetch of each URL started: a resolve that asked at or before
     /// that instant is answered without fetching again.
     fetched: Arc<Mutex<std::collections::HashMap<String, std::time::Instant>>>,
+    /// Opened repositories by cache path: opening one (config, discovery) costs more than
+    /// reading a tree, and every application of a pass reads the same repository. Refs and
+    /// packs written by a later fetch are read from disk as gix finds them changed.
+    opened: Arc<Mutex<std::collections::HashMap<PathBuf, gix::ThreadSafeRepository>>>,
+    trees: TreeCache,
 }
 
 /// The progress callback, shown as such by `Debug`.
@@ -436,6 +441,8 @@ impl GitSource {
             shallow: true,
             progress: None,
             fetched: Arc::default(),
+            opened: Arc::default(),
+            trees: TreeCache::default(),
         })
     }
 
@@ -478,7 +485,7 @@ impl GitSource {
     pub fn tree_blocking(&self, url: &str, reference: &str) -> Result<GitTree, Error> {
         let reference = if reference.is_empty() { "HEAD" } else { reference };
         let rev = self.resolve_blocking(url, reference, gitops_core::stage::fresh_since_now())?;
-        GitTree::open(&self.cache_path(url), url, &rev.commit)
+        GitTree::with_cache(self.opened(&self.cache_path(url), url)?, url, &rev.commit, self.trees.clone())
     }
 
     /// A loader of remote Kustomize bases over this source (the shape of
@@ -645,10 +652,15 @@ impl GitSource {
         if let Err(e) = result {
             if fresh {
                 let _ = std::fs::remove_dir_all(&path);
+                self.opened.lock().expect("opened lock").remove(&path);
             }
             return Err(fetch_err(&*e));
         }
         self.fetched.lock().expect("fetched lock").insert(url.to_string(), started);
+        if fresh {
+            // A new repository in this place: handles of an earlier one are stale.
+            self.opened.lock().expect("opened lock").remove(&path);
+        }
         Ok(path)
     }
 
@@ -664,8 +676,19 @@ impl GitSource {
         }
     }
 
+    /// The repository cached at `path`, opened once.
+    fn opened(&self, path: &Path, url: &str) -> Result<gix::ThreadSafeRepository, Error> {
+        if let Some(r) = self.opened.lock().expect("opened lock").get(path) {
+            return Ok(r.clone());
+        }
+        let repo = gix::ThreadSafeRepository::open(path)
+            .map_err(|e| Error::Read { repo_url: redact(url), reason: e.to_string() })?;
+        self.opened.lock().expect("opened lock").insert(path.to_path_buf(), repo.clone());
+        Ok(repo)
+    }
+
     fn resolve_in(&self, path: &Path, url: &str, reference: &str) -> Result<Revision, Error> {
-        let repo = gix::open(path).map_err(|e| Error::Read { repo_url: redact(url), reason: e.to_string() })?;
+        let repo = self.opened(path, url)?.to_thread_local();
         let unknown = || Error::UnknownRevision { repo_url: redact(url), reference: reference.to_string() };
         if let Some(req) = semver_range(reference) {
             return resolve_semver(&repo, url, reference, &req);
@@ -904,7 +927,12 @@ impl Source for GitSource {
 
     async fn open(&self, revision: &Revision) -> Result<GitTree, Error> {
         let path = self.cache_path(&revision.repo_url);
-        GitTree::open(&path, &revision.repo_url, &revision.commit)
+        GitTree::with_cache(
+            self.opened(&path, &revision.repo_url)?,
+            &revision.repo_url,
+            &revision.commit,
+            self.trees.clone(),
+        )
     }
 
     async fn changed(&self, from: &Revision, to: &Revision, path: &str) -> Result<bool, Error> {
@@ -923,7 +951,24 @@ pub struct GitTree {
     repo: gix::ThreadSafeRepository,
     tree: gix::ObjectId,
     url: String,
+    trees: TreeCache,
 }
+
+/// One entry of a Git tree object.
+#[derive(Clone, Debug)]
+struct TreeEntry {
+    name: String,
+    id: gix::ObjectId,
+    mode: gix::object::tree::EntryMode,
+}
+
+/// Decoded tree objects by id (content-addressed, so valid in any repository and forever),
+/// shared by the trees of one [`GitSource`]: the applications of a pass walk the same
+/// directories (`apps/` of 500 applications is inflated once, not once per file read).
+type TreeCache = Arc<Mutex<std::collections::HashMap<gix::ObjectId, Arc<Vec<TreeEntry>>>>>;
+
+/// Decoded trees kept at most (then the cache starts over).
+const TREE_CACHE_LIMIT: usize = 20_000;
 
 impl std::fmt::Debug for GitTree {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -934,11 +979,43 @@ impl std::fmt::Debug for GitTree {
 impl GitTree {
     /// Opens the tree of `commit` in the repository at `path`.
     pub fn open(path: &Path, url: &str, commit: &str) -> Result<Self, Error> {
+        let repo = gix::ThreadSafeRepository::open(path)
+            .map_err(|e| Error::Read { repo_url: redact(url), reason: e.to_string() })?;
+        Self::of(repo, url, commit)
+    }
+
+    /// The tree of `commit` in an opened repository.
+    pub fn of(repo: gix::ThreadSafeRepository, url: &str, commit: &str) -> Result<Self, Error> {
+        Self::with_cache(repo, url, commit, TreeCache::default())
+    }
+
+    fn with_cache(repo: gix::ThreadSafeRepository, url: &str, commit: &str, trees: TreeCache) -> Result<Self, Error> {
         let read = |e: &dyn std::fmt::Display| Error::Read { repo_url: redact(url), reason: e.to_string() };
-        let repo = gix::open(path).map_err(|e| read(&e))?;
+        let local = repo.to_thread_local();
         let id = gix::ObjectId::from_hex(commit.as_bytes()).map_err(|e| read(&e))?;
-        let tree = repo.find_object(id).map_err(|e| read(&e))?.peel_to_tree().map_err(|e| read(&e))?.id;
-        Ok(GitTree { repo: repo.into_sync(), tree, url: url.to_string() })
+        let tree = local.find_object(id).map_err(|e| read(&e))?.peel_to_tree().map_err(|e| read(&e))?.id;
+        Ok(GitTree { repo, tree, url: url.to_string(), trees })
+    }
+
+    /// The entries of a tree object, decoded once per source.
+    fn listing(&self, id: gix::ObjectId, path: &str) -> Result<Arc<Vec<TreeEntry>>, gitops_core::Error> {
+        if let Some(t) = self.trees.lock().expect("tree cache lock").get(&id) {
+            return Ok(t.clone());
+        }
+        let repo = self.repo.to_thread_local();
+        let tree = repo.find_tree(id).map_err(|e| self.err(path, e))?;
+        let mut entries = Vec::new();
+        for entry in tree.iter() {
+            let entry = entry.map_err(|e| self.err(path, e))?;
+            entries.push(TreeEntry { name: entry.filename().to_string(), id: entry.object_id(), mode: entry.mode() });
+        }
+        let entries = Arc::new(entries);
+        let mut cache = self.trees.lock().expect("tree cache lock");
+        if cache.len() >= TREE_CACHE_LIMIT {
+            cache.clear();
+        }
+        cache.insert(id, entries.clone());
+        Ok(entries)
     }
 
     fn err(&self, path: &str, reason: impl std::fmt::Display) -> gitops_core::Error {
@@ -971,7 +1048,6 @@ impl GitTree {
         if depth > 16 {
             return Err(self.err(&p, "too many levels of symbolic links"));
         }
-        let repo = self.repo.to_thread_local();
         // Resolve parent directories first, so links in the middle of a path are followed.
         let (parent, name) = match p.rsplit_once('/') {
             Some((parent, name)) => match self.resolve(parent, depth)? {
@@ -980,15 +1056,16 @@ impl GitTree {
             },
             None => (Resolved { id: self.tree, kind: EntryKind::Dir, path: String::new() }, p.as_str()),
         };
-        let tree = repo.find_tree(parent.id).map_err(|e| self.err(&p, e))?;
-        let Some(entry) = tree.lookup_entry_by_path(name).map_err(|e| self.err(&p, e))? else { return Ok(None) };
+        let listing = self.listing(parent.id, &p)?;
+        let Some(entry) = listing.iter().find(|e| e.name == name) else { return Ok(None) };
         let real = if parent.path.is_empty() { name.to_string() } else { format!("{}/{name}", parent.path) };
-        let mode = entry.mode();
+        let mode = entry.mode;
         if mode.is_commit() {
             return Err(self.err(&p, "is a Git submodule, which is not supported"));
         }
         if mode.is_link() {
-            let blob = repo.find_blob(entry.object_id()).map_err(|e| self.err(&p, e))?;
+            let repo = self.repo.to_thread_local();
+            let blob = repo.find_blob(entry.id).map_err(|e| self.err(&p, e))?;
             let target = String::from_utf8_lossy(&blob.data).to_string();
             let outside = || self.err(&p, format!("symlink to {target:?} points outside the repository"));
             if target.starts_with('/') {
@@ -999,7 +1076,7 @@ impl GitTree {
             return self.resolve(&resolved, depth + 1);
         }
         let kind = if mode.is_tree() { EntryKind::Dir } else { EntryKind::File };
-        Ok(Some(Resolved { id: entry.object_id(), kind, path: real }))
+        Ok(Some(Resolved { id: entry.id, kind, path: real }))
     }
 }
 
@@ -1029,15 +1106,20 @@ impl FileTree for GitTree {
         if kind != EntryKind::Dir {
             return Err(self.err(dir, "not a directory"));
         }
-        let repo = self.repo.to_thread_local();
-        let tree = repo.find_tree(id).map_err(|e| self.err(dir, e))?;
         let base = normalize(dir)?;
         let mut out = Vec::new();
-        for entry in tree.iter() {
-            let entry = entry.map_err(|e| self.err(dir, e))?;
-            let name = entry.filename().to_string();
-            let full = if base.is_empty() { name.clone() } else { format!("{base}/{name}") };
-            if let Ok(Some((_, kind))) = self.entry(&full, 0) {
+        for entry in self.listing(id, dir)?.iter() {
+            let name = entry.name.clone();
+            let kind = if entry.mode.is_tree() {
+                Some(EntryKind::Dir)
+            } else if entry.mode.is_link() || entry.mode.is_commit() {
+                // What a link points to (or whether it may be followed) takes a resolution.
+                let full = if base.is_empty() { name.clone() } else { format!("{base}/{name}") };
+                self.entry(&full, 0).ok().flatten().map(|(_, k)| k)
+            } else {
+                Some(EntryKind::File)
+            };
+            if let Some(kind) = kind {
                 out.push(DirEntry { name, kind });
             }
         }
