@@ -197,18 +197,6 @@ where
         gained
     }
 
-    /// An application's state by name (the first of that name).
-    pub fn find(&self, name: &str) -> Option<Arc<Mutex<AppState>>> {
-        let apps = self.apps.read().expect("apps lock");
-        let id = apps.order.iter().find(|id| apps.keys.get(*id).is_some_and(|(_, n)| n == name))?;
-        apps.by_id.get(id).cloned()
-    }
-
-    /// Applications reconciled at once.
-    pub fn concurrency(&self) -> usize {
-        self.options.concurrency.max(1)
-    }
-
     /// The Application's own namespace and name of an ApplySet id.
     pub fn key_of(&self, applyset: &str) -> Option<(String, String)> {
         self.apps.read().expect("apps lock").keys.get(applyset).cloned()
@@ -285,8 +273,7 @@ where
         .buffer_unordered(self.options.concurrency.max(1))
         .filter_map(std::future::ready)
         .collect();
-        // Inside an outer pass (the controller's), its start holds.
-        gitops_core::stage::fresh_since(gitops_core::stage::fresh_since_now(), pass).await
+        gitops_core::stage::fresh_since(Instant::now(), pass).await
     }
 
     /// Whether this replica may work on the application of `st` now.

@@ -306,8 +306,9 @@ where
                     self.take_over(gained, &mut pending).await;
                     let due = std::mem::take(&mut pending);
                     if !due.reconcile.is_empty() {
-                        let passes = self.reconcile_and_report(&due.reconcile).await;
+                        let passes = self.manager.reconcile_some(&due.reconcile).await;
                         on_pass("reconcile", &passes);
+                        self.write_statuses(&passes).await;
                     }
                     self.clear_refresh(&due.refreshed).await;
                 }
@@ -319,8 +320,9 @@ where
                     tracing::info!(applications = gained.len(), "applications handed over to this replica");
                     let mut due = Due::default();
                     self.take_over(gained, &mut due).await;
-                    let passes = self.reconcile_and_report(&due.reconcile).await;
+                    let passes = self.manager.reconcile_some(&due.reconcile).await;
                     on_pass("handover", &passes);
+                    self.write_statuses(&passes).await;
                     self.clear_refresh(&due.refreshed).await;
                 }
                 Some(event) = project_rx.recv() => {
@@ -591,57 +593,48 @@ where
 
     /// Writes the status of the applications of `passes` that changed.
     pub async fn write_statuses(&self, passes: &[PassResult]) {
-        // The writes go out concurrently, as the syncs did.
-        futures::stream::iter(passes).for_each_concurrent(16, |pass| self.write_status_after(pass)).await;
-    }
-
-    /// Writes the status of the application of one pass, when it changed.
-    async fn write_status_after(&self, pass: &PassResult) {
-        let Some(state) = self.manager.find(&pass.app) else { return };
-        let st = state.lock().await;
-        let namespace = st.app.metadata.namespace.clone().unwrap_or_default();
-        let name = st.app.metadata.name.clone();
-        let id = record_key(&namespace, &name);
-        // Only Applications seen as cluster resources have a status to write (the manager
-        // may hold Applications from files too).
-        let Some(previous) = self.records.lock().await.get(&id).map(|r| r.status.clone()) else { return };
-        let now = gitops_core::time::now_rfc3339();
-        let mut new = status::application_status(&st, &previous, &now);
-        // An automated sync that wrote is an operation too, with its record and history.
-        if let Ok(r) = &pass.result
-            && st.app.automated()
-            && status::wrote(r)
-        {
-            let op = json!({"sync": {"revision": st.status.revision, "prune": st.app.prune()}, "initiatedBy": {"automated": true}});
-            new["operationState"] = status::operation_state(&st, Ok(r), op, &now, &now);
-            if r.succeeded() {
-                let limit = self.records.lock().await.get(&id).map_or(10, |r| r.history_limit);
-                status::push_history(&mut new, &st, &now, &now, limit);
+        let by_name: HashMap<&str, &PassResult> = passes.iter().map(|p| (p.app.as_str(), p)).collect();
+        let mut writes = Vec::new();
+        for state in self.manager.states() {
+            let st = state.lock().await;
+            if !by_name.contains_key(st.app.metadata.name.as_str()) {
+                continue;
+            }
+            let namespace = st.app.metadata.namespace.clone().unwrap_or_default();
+            let name = st.app.metadata.name.clone();
+            let id = record_key(&namespace, &name);
+            // Only Applications seen as cluster resources have a status to write (the manager
+            // may hold Applications from files too).
+            if !self.records.lock().await.contains_key(&id) {
+                continue;
+            }
+            let previous = self.records.lock().await.get(&id).map(|r| r.status.clone()).unwrap_or(Value::Null);
+            let now = gitops_core::time::now_rfc3339();
+            let mut new = status::application_status(&st, &previous, &now);
+            // An automated sync that wrote is an operation too, with its record and history.
+            if let Some(pass) = by_name.get(name.as_str())
+                && let Ok(r) = &pass.result
+                && st.app.automated()
+                && status::wrote(r)
+            {
+                let op = json!({"sync": {"revision": st.status.revision, "prune": st.app.prune()}, "initiatedBy": {"automated": true}});
+                new["operationState"] = status::operation_state(&st, Ok(r), op, &now, &now);
+                if r.succeeded() {
+                    let limit = self.records.lock().await.get(&id).map_or(10, |r| r.history_limit);
+                    status::push_history(&mut new, &st, &now, &now, limit);
+                }
+            }
+            drop(st);
+            if !status::same(&previous, &new) {
+                writes.push((namespace, name, id, new));
             }
         }
-        drop(st);
-        if !status::same(&previous, &new) {
-            self.write_status(&namespace, &name, &id, new).await;
-        }
-    }
-
-    /// Reconciles these applications, each one's status written as soon as its pass ends
-    /// (while the others go on), `concurrency` at a time, within one snapshot of each
-    /// repository; returns every pass.
-    async fn reconcile_and_report(&self, applysets: &BTreeSet<String>) -> Vec<PassResult> {
-        let started = std::time::Instant::now();
-        let all = futures::stream::iter(applysets.iter().cloned())
-            .map(|id| async move {
-                let passes = self.manager.reconcile_some(&BTreeSet::from([id])).await;
-                for p in &passes {
-                    self.write_status_after(p).await;
-                }
-                passes
+        // The writes go out concurrently, as the syncs did.
+        futures::stream::iter(writes)
+            .for_each_concurrent(16, |(namespace, name, id, new)| async move {
+                self.write_status(&namespace, &name, &id, new).await
             })
-            .buffer_unordered(self.manager.concurrency())
-            .flat_map(futures::stream::iter)
-            .collect::<Vec<_>>();
-        gitops_core::stage::fresh_since(started, all).await
+            .await;
     }
 
     async fn write_status(&self, namespace: &str, name: &str, id: &str, mut new: Value) {
