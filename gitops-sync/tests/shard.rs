@@ -282,7 +282,10 @@ async fn three_replicas_share_300_applications_and_survive_a_kill_and_a_newcomer
     eprintln!("{} applications of the killed {b_name} synced by the others after {took:?}", b_apps.len());
     // The others start on b's applications once its Lease expired (a Lease duration after
     // its last renewal, seen at their next renewal) and their loop is free: within a Lease
-    // and an interval, with a margin for a pass in progress on a loaded machine.
+    // and an interval, with a margin for a pass in progress on a loaded machine. (Earlier is
+    // possible and safe: a replica starved of CPU fences itself and may be counted out
+    // before the kill; that no two replicas ever work on one application at once is what
+    // `check_log` asserts.)
     let first_takeover = fx
         .log
         .lock()
@@ -293,7 +296,6 @@ async fn three_replicas_share_300_applications_and_survive_a_kill_and_a_newcomer
         .min()
         .unwrap();
     eprintln!("the first of them was taken over {first_takeover:?} after the kill");
-    assert!(first_takeover >= Duration::from_millis(1500), "taken over before the Lease could expire");
     assert!(first_takeover < LEASE + Duration::from_secs(1) + Duration::from_secs(2), "takeover started late");
     all_see(&[&a, &c], 2).await;
     let writes = fx.check_log(killed);
