@@ -11,6 +11,7 @@
 //! cargo bench -p gitops-benches --bench agent_once
 //! ```
 
+use gitops_benches::median;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -54,13 +55,8 @@ fn agent(bin: &str, dir: &Path, kubeconfig: &Path, cache: &Path) -> Duration {
     took
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
 fn main() {
-    if std::env::args().any(|a| a == "--list" || a == "--test") {
+    if gitops_benches::probed() {
         return;
     }
     let bin = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release/examples/gitops-agent");

@@ -8,6 +8,7 @@
 //! cargo bench -p gitops-benches --bench git_vs_cli
 //! ```
 
+use gitops_benches::median;
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -64,17 +65,12 @@ fn add_commit(work: &Path, n: usize) {
     git(work, &["push", "-q", "origin", "main"]);
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
 fn main() {
-    if std::env::args().any(|a| a == "--list" || a == "--test") {
+    if gitops_benches::probed() {
         return;
     }
     let env = |k: &str, d: usize| std::env::var(k).ok().and_then(|s| s.parse().ok()).unwrap_or(d);

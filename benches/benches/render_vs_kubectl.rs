@@ -7,6 +7,7 @@
 //! cargo bench -p gitops-benches --bench render_vs_kubectl
 //! ```
 
+use gitops_benches::median;
 use std::process::Command;
 use std::time::Instant;
 
@@ -20,13 +21,8 @@ fn run(cmd: &mut Command) -> (f64, u64) {
     (secs, rss)
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
-}
-
 fn main() {
-    if std::env::args().any(|a| a == "--list" || a == "--test") {
+    if gitops_benches::probed() {
         return;
     }
     let n: usize = std::env::var("RENDER_APPS").ok().and_then(|s| s.parse().ok()).unwrap_or(500);

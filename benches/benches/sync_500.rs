@@ -13,6 +13,7 @@
 //! cargo bench -p gitops-benches --bench sync_500
 //! ```
 
+use gitops_benches::median;
 use std::time::{Duration, Instant};
 
 use gitops_core::{ApplyOptions, Cluster, GroupVersionKind, MemSource, NoDecryption, Object};
@@ -200,13 +201,8 @@ async fn run_controller(n: usize) -> (Duration, Duration, u64) {
     (initial, no_change, writes)
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
 fn main() {
-    if std::env::args().any(|a| a == "--list" || a == "--test") {
+    if gitops_benches::probed() {
         return;
     }
     let n: usize = std::env::var("SYNC_APPS").ok().and_then(|s| s.parse().ok()).unwrap_or(500);

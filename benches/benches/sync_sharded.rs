@@ -15,6 +15,7 @@
 //! cargo bench -p gitops-benches --bench sync_sharded
 //! ```
 
+use gitops_benches::median;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -183,13 +184,8 @@ where
     out
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 fn main() {
-    if std::env::args().any(|a| a == "--list" || a == "--test") {
+    if gitops_benches::probed() {
         return;
     }
     let n: usize = std::env::var("SHARD_APPS").ok().and_then(|s| s.parse().ok()).unwrap_or(2000);

@@ -123,3 +123,14 @@ pub mod fleet {
         )
     }
 }
+
+/// The median of measurements (the upper one of an even count).
+pub fn median<T: PartialOrd + Copy>(mut v: Vec<T>) -> T {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    v[v.len() / 2]
+}
+
+/// Whether cargo only probes a harness-less bench (`--list`, or `--test` from `cargo test`).
+pub fn probed() -> bool {
+    std::env::args().any(|a| a == "--list" || a == "--test")
+}

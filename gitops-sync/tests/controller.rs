@@ -76,20 +76,7 @@ impl Fixture {
         let testkit = TestCluster::start().await.unwrap();
         testkit.state().lock().unwrap().simulation = Simulation::Healthy;
         let direct = KubeCluster::new(testkit.client());
-        // The project's own install manifests' CRDs, as `kubectl apply` installs them.
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/crds");
-        for file in ["application-crd.yaml", "appproject-crd.yaml"] {
-            let text = std::fs::read_to_string(dir.join(file)).unwrap();
-            for crd in gitops_core::yaml::parse_objects(&text, file, &Default::default()).unwrap() {
-                direct.apply(&crd, &kubectl()).await.unwrap();
-            }
-        }
-        let ns = Object::from_value(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "argocd"}}));
-        direct.apply(&ns.unwrap(), &kubectl()).await.unwrap();
-        wait_for("the Application CRD served", || async {
-            direct.resource(&applications()).await.ok().flatten().is_some()
-        })
-        .await;
+        common::install_crds(&direct).await;
         let source = MemSource::default();
         source.set(REPO, "c1", tree("nginx:1.27"));
         let cluster = KubeCluster::with_cache(testkit.client());

@@ -143,20 +143,7 @@ impl Fixture {
         let testkit = TestCluster::start().await.unwrap();
         testkit.state().lock().unwrap().simulation = Simulation::Healthy;
         let direct = KubeCluster::new(testkit.client());
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/crds");
-        for file in ["application-crd.yaml", "appproject-crd.yaml"] {
-            let text = std::fs::read_to_string(dir.join(file)).unwrap();
-            for crd in gitops_core::yaml::parse_objects(&text, file, &Default::default()).unwrap() {
-                direct.apply(&crd, &kubectl()).await.unwrap();
-            }
-        }
-        let ns = Object::from_value(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "argocd"}}));
-        direct.apply(&ns.unwrap(), &kubectl()).await.unwrap();
-        let gvk = GroupVersionKind::new("argoproj.io", "v1alpha1", "Application");
-        wait_for("the Application CRD served", Duration::from_secs(10), || async {
-            direct.resource(&gvk).await.ok().flatten().is_some()
-        })
-        .await;
+        common::install_crds(&direct).await;
         let source = MemSource::default();
         source.set(REPO, "c1", tree("one"));
         Fixture { _serial: serial, testkit, direct, source, log: Default::default() }

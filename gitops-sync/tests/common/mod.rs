@@ -17,3 +17,28 @@ impl Renderer for Yamls {
         Ok(out)
     }
 }
+
+/// The project's own CRDs (`deploy/crds`) applied as `kubectl apply` installs them, and the
+/// `argocd` namespace; returns once the Application kind is served.
+#[allow(dead_code)] // not every test file installs the CRDs
+pub async fn install_crds(direct: &gitops_sync::KubeCluster) {
+    use gitops_core::Cluster;
+    let kubectl = gitops_core::ApplyOptions { field_manager: "kubectl".into(), force: true, dry_run: false };
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/crds");
+    for file in ["application-crd.yaml", "appproject-crd.yaml"] {
+        let text = std::fs::read_to_string(dir.join(file)).unwrap();
+        for crd in gitops_core::yaml::parse_objects(&text, file, &Default::default()).unwrap() {
+            direct.apply(&crd, &kubectl).await.unwrap();
+        }
+    }
+    let ns = Object::from_value(
+        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "argocd"}}),
+    );
+    direct.apply(&ns.unwrap(), &kubectl).await.unwrap();
+    let gvk = gitops_core::GroupVersionKind::new("argoproj.io", "v1alpha1", "Application");
+    let started = std::time::Instant::now();
+    while direct.resource(&gvk).await.ok().flatten().is_none() {
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "the Application CRD is not served");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
