@@ -71,6 +71,7 @@ mod der;
 pub mod keys;
 pub mod output;
 mod sealed;
+pub mod sops;
 mod template;
 
 pub use crypto::{DeterministicEntropy, Entropy, SystemEntropy};
