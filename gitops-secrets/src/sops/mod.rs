@@ -728,3 +728,83 @@ mod tests {
         assert_eq!(Format::from_path("x.txt"), Format::Binary);
     }
 }
+
+/// One step of an `--extract` path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PathStep {
+    /// `["key"]`.
+    Key(String),
+    /// `[0]`.
+    Index(usize),
+}
+
+/// Parses an `--extract` path: `["a"]["b"][0]`.
+pub fn parse_extract_path(s: &str) -> Result<Vec<PathStep>, String> {
+    let mut out = Vec::new();
+    let mut rest = s.trim();
+    while !rest.is_empty() {
+        let body = rest.strip_prefix('[').ok_or_else(|| format!("invalid path {s:?}: expected '['"))?;
+        if let Some(q) = body.strip_prefix('"') {
+            let end = q.find("\"]").ok_or_else(|| format!("invalid path {s:?}: unterminated key"))?;
+            out.push(PathStep::Key(q[..end].to_string()));
+            rest = &q[end + 2..];
+        } else {
+            let end = body.find(']').ok_or_else(|| format!("invalid path {s:?}: expected ']'"))?;
+            let i = body[..end]
+                .trim()
+                .parse()
+                .map_err(|_| format!("invalid path {s:?}: {:?} is not an index", &body[..end]))?;
+            out.push(PathStep::Index(i));
+            rest = &body[end + 1..];
+        }
+    }
+    if out.is_empty() {
+        return Err("empty path".into());
+    }
+    Ok(out)
+}
+
+/// The value at `path` in a document.
+pub fn extract<'a>(branch: &'a Branch, path: &[PathStep]) -> Result<&'a Value, String> {
+    let mut cur: Option<&Value> = None;
+    for (i, step) in path.iter().enumerate() {
+        let next = match (step, cur) {
+            (PathStep::Key(k), None) => tree::get(branch, k),
+            (PathStep::Key(k), Some(Value::Map(b))) => tree::get(b, k),
+            (PathStep::Index(n), Some(Value::Seq(items))) => {
+                items.iter().filter(|v| !matches!(v, Value::Comment(_))).nth(*n)
+            }
+            _ => None,
+        };
+        cur = Some(next.ok_or_else(|| format!("component [{}] not found", i))?);
+    }
+    cur.ok_or_else(|| "empty path".into())
+}
+
+/// A single value as `sops decrypt --extract` prints it: a string as its bytes, a map as a
+/// file of `format`, anything else as YAML (or JSON).
+pub fn emit_value(v: &Value, format: Format, file: &str) -> Result<Vec<u8>, Error> {
+    match v {
+        Value::Scalar(Scalar::Str(s)) => Ok(s.clone().into_bytes()),
+        Value::Scalar(Scalar::Bytes(b)) => Ok(b.clone()),
+        Value::Map(b) => emit_plain(std::slice::from_ref(b), format, file),
+        other => {
+            let wrapped = vec![Item::Pair("v".into(), other.clone())];
+            let text = match format {
+                Format::Json => {
+                    let full = json::emit(&wrapped);
+                    // The value alone, as `json.Marshal` writes it.
+                    let start = full.find(": ").map_or(0, |i| i + 2);
+                    full[start..full.len().saturating_sub(3)].replace("\n\t", "\n").to_string()
+                }
+                _ => {
+                    let full = yaml_write::emit(std::slice::from_ref(&wrapped));
+                    let body = full.strip_prefix("v:").unwrap_or(&full);
+                    let body = body.strip_prefix(' ').unwrap_or(body.trim_start_matches('\n'));
+                    body.lines().map(|l| l.strip_prefix("    ").unwrap_or(l)).collect::<Vec<_>>().join("\n") + "\n"
+                }
+            };
+            Ok(text.into_bytes())
+        }
+    }
+}
