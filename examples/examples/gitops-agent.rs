@@ -89,6 +89,15 @@ struct Cli {
     /// Where the Sealed Secrets controller keeps its keys.
     #[arg(long, default_value = "kube-system", value_name = "NS", help_heading = "Secrets and repositories")]
     sealed_keys_namespace: String,
+    /// SOPS keys: an age identity file, an armored OpenPGP secret key (.asc) or an OpenSSH
+    /// ed25519 key (repeatable); SOPS_AGE_KEY_FILE, SOPS_AGE_KEY,
+    /// SOPS_AGE_SSH_PRIVATE_KEY_FILE and SOPS_PGP_KEY_FILE are read too.
+    #[arg(long = "sops-key-file", value_name = "FILE", help_heading = "Secrets and repositories")]
+    sops_key_files: Vec<PathBuf>,
+    /// SOPS keys from a Secret (NAMESPACE/NAME): entries named *.agekey (age) and *.asc
+    /// (OpenPGP), as Flux's decryption.secretRef.
+    #[arg(long, value_name = "NS/NAME", help_heading = "Secrets and repositories")]
+    sops_keys_secret: Option<String>,
     /// Where Git repositories are cached (default $TMPDIR/gitops-agent-cache).
     #[arg(long, value_name = "DIR", help_heading = "Secrets and repositories")]
     cache_dir: Option<PathBuf>,
@@ -171,6 +180,8 @@ fn config(cli: Cli) -> Result<Config, String> {
         listen: cli.listen,
         sealed_keys: cli.sealed_keys,
         sealed_keys_namespace: cli.sealed_keys_namespace,
+        sops_key_files: cli.sops_key_files,
+        sops_keys_secret: cli.sops_keys_secret,
         concurrency: cli.concurrency as usize,
         ..Config::default()
     };

@@ -14,6 +14,7 @@ use gitops_core::{Cluster, GroupVersionKind, Object, Revision, Source};
 use gitops_git::GitSource;
 use gitops_render::AutoRenderer;
 use gitops_secrets::keys::KEY_LABEL;
+use gitops_secrets::sops::SopsRenderer;
 use gitops_secrets::{KeyRing, SealedSecretsDecryptor};
 use gitops_sync::engine::Action;
 use gitops_sync::{Application, KubeCluster, Manager, ManagerOptions, PassResult, Reconciler, SyncStatus};
@@ -50,6 +51,12 @@ pub struct Config {
     pub sealed_keys: Option<PathBuf>,
     /// Else read the controller's key Secrets from this namespace of the cluster.
     pub sealed_keys_namespace: String,
+    /// SOPS: age identity files (`AGE-SECRET-KEY-1...` lines) and armored OpenPGP secret key
+    /// files (`.asc`), besides the keys `sops` reads from the environment.
+    pub sops_key_files: Vec<PathBuf>,
+    /// SOPS: a Secret (`namespace/name`) whose data entries hold keys, named as Flux names
+    /// them: `*.agekey` (age identities), `*.asc` (OpenPGP secret keys).
+    pub sops_keys_secret: Option<String>,
     /// Where Git repositories are cached.
     pub cache_dir: PathBuf,
     /// Applications reconciled at once.
@@ -84,6 +91,8 @@ impl Default for Config {
             listen: None,
             sealed_keys: None,
             sealed_keys_namespace: "kube-system".into(),
+            sops_key_files: Vec::new(),
+            sops_keys_secret: None,
             cache_dir: std::env::temp_dir().join("gitops-agent-cache"),
             concurrency: 16,
             field_manager: "gitops".into(),
@@ -181,7 +190,7 @@ impl<S: Source> Source for TimedSource<S> {
     }
 }
 
-type AgentManager = Manager<TimedSource<GitSource>, AutoRenderer, SealedSecretsDecryptor, KubeCluster>;
+type AgentManager = Manager<TimedSource<GitSource>, SopsRenderer<AutoRenderer>, SealedSecretsDecryptor, KubeCluster>;
 
 /// A running agent: the manager and what the HTTP endpoints read.
 pub struct Agent {
@@ -203,7 +212,7 @@ pub struct Agent {
 
 /// The agent's controller of Application resources.
 pub type AgentController =
-    gitops_sync::ApplicationController<TimedSource<GitSource>, AutoRenderer, SealedSecretsDecryptor>;
+    gitops_sync::ApplicationController<TimedSource<GitSource>, SopsRenderer<AutoRenderer>, SealedSecretsDecryptor>;
 
 /// Connects as the flags say: the embedded server, a kubeconfig (and context), or the inferred
 /// configuration (KUBECONFIG, in-cluster); fails clearly when the cluster does not answer.
@@ -293,6 +302,50 @@ pub async fn key_ring(config: &Config, cluster: &KubeCluster) -> Result<KeyRing,
     Ok(ring)
 }
 
+/// The SOPS keys: those `sops` reads from the environment, `--sops-key-file`s, and the
+/// `--sops-keys-secret` Secret's `*.agekey` and `*.asc` entries.
+pub async fn sops_keys(config: &Config, cluster: &KubeCluster) -> Result<gitops_secrets::sops::Keys, Error> {
+    let mut keys = gitops_secrets::sops::Keys::from_env()?;
+    for f in &config.sops_key_files {
+        let data = std::fs::read(f).map_err(|e| format!("--sops-key-file {}: {e}", f.display()))?;
+        let name = f.display().to_string();
+        if data.windows(15).any(|w| w == b"-----BEGIN PGP ") || name.ends_with(".asc") || name.ends_with(".gpg") {
+            keys.add_pgp(&data, &name)?;
+        } else if data.windows(35).any(|w| w == b"-----BEGIN OPENSSH PRIVATE KEY-----") {
+            keys.add_ssh(&String::from_utf8_lossy(&data), &name)?;
+        } else {
+            keys.add_age(&String::from_utf8_lossy(&data), &name)?;
+        }
+    }
+    if let Some(reference) = &config.sops_keys_secret {
+        let (ns, name) = reference
+            .split_once('/')
+            .ok_or_else(|| format!("--sops-keys-secret {reference:?}: expected NAMESPACE/NAME"))?;
+        let secret = cluster
+            .get(&GroupVersionKind::new("", "v1", "Secret"), ns, name)
+            .await
+            .map_err(|e| format!("--sops-keys-secret {reference}: {e}"))?
+            .ok_or_else(|| format!("--sops-keys-secret {reference}: no such Secret"))?;
+        let data = secret.get("/data").and_then(|d| d.as_object()).cloned().unwrap_or_default();
+        for (entry, value) in data {
+            let bytes = value
+                .as_str()
+                .and_then(|v| base64::Engine::decode(&base64::engine::general_purpose::STANDARD, v).ok())
+                .ok_or_else(|| format!("--sops-keys-secret {reference}: data.{entry} is not base64"))?;
+            let source = format!("Secret {reference} data.{entry}");
+            if entry.ends_with(".agekey") {
+                keys.add_age(&String::from_utf8_lossy(&bytes), &source)?;
+            } else if entry.ends_with(".asc") {
+                keys.add_pgp(&bytes, &source)?;
+            }
+        }
+    }
+    if !keys.is_empty() {
+        tracing::info!(keys = ?keys, "SOPS keys loaded; SOPS-encrypted files are decrypted when rendered");
+    }
+    Ok(keys)
+}
+
 impl Agent {
     /// Connects, loads keys and applications.
     pub async fn start(config: &Config) -> Result<Self, Error> {
@@ -321,6 +374,7 @@ impl Agent {
             },
             ..Default::default()
         };
+        let renderer = SopsRenderer::new(renderer, Arc::new(sops_keys(config, &cluster).await?));
         let source = TimedSource { inner: git, metrics: metrics.clone() };
         let mut reconciler = Reconciler::new(source, renderer, SealedSecretsDecryptor::new(ring), cluster.clone());
         reconciler.dry_run = config.dry_run;
