@@ -207,3 +207,94 @@ fn update_keys_adds_a_recipient_the_reference_can_use() {
     let ours = sops::decrypt(&updated, Format::Yaml, &pgp_only, &DecryptOptions::default(), "updated.yaml").unwrap();
     assert_eq!(ours, out.stdout);
 }
+
+/// Keys GnuPG makes today (ed25519 with a cv25519 encryption subkey, the default since 2.3;
+/// and RSA-3072): a file the reference encrypts for them decrypts with ours from the exported
+/// key, and a file we encrypt for them decrypts with the reference through GnuPG.
+#[test]
+fn fresh_gnupg_keys_cv25519_and_rsa_both_ways() {
+    let reference = Reference::new();
+    let gnupg = reference.dir.path().join("gnupg");
+    for algo in ["future-default", "rsa3072"] {
+        let uid = format!("SOPS interop {algo} <{algo}@example.invalid>");
+        let made = Command::new("gpg")
+            .env("GNUPGHOME", &gnupg)
+            .args([
+                "--batch",
+                "--pinentry-mode",
+                "loopback",
+                "--passphrase",
+                "",
+                "--quick-gen-key",
+                &uid,
+                algo,
+                "default",
+                "never",
+            ])
+            .output()
+            .unwrap();
+        assert!(made.status.success(), "gpg --quick-gen-key: {}", String::from_utf8_lossy(&made.stderr));
+        let listed = Command::new("gpg")
+            .env("GNUPGHOME", &gnupg)
+            .args(["--batch", "--with-colons", "--list-secret-keys", &uid])
+            .output()
+            .unwrap();
+        let listing = String::from_utf8_lossy(&listed.stdout);
+        let fp = listing.lines().find(|l| l.starts_with("fpr:")).unwrap().split(':').nth(9).unwrap().to_string();
+        if algo.starts_with("rsa") {
+            // As `gpg --gen-key` makes RSA keys: a certifying primary key and an encryption subkey.
+            let sub = Command::new("gpg")
+                .env("GNUPGHOME", &gnupg)
+                .args([
+                    "--batch",
+                    "--pinentry-mode",
+                    "loopback",
+                    "--passphrase",
+                    "",
+                    "--quick-add-key",
+                    &fp,
+                    algo,
+                    "encr",
+                    "never",
+                ])
+                .output()
+                .unwrap();
+            assert!(sub.status.success(), "{}", String::from_utf8_lossy(&sub.stderr));
+        }
+        let exported = Command::new("gpg")
+            .env("GNUPGHOME", &gnupg)
+            .args([
+                "--batch",
+                "--pinentry-mode",
+                "loopback",
+                "--passphrase",
+                "",
+                "--armor",
+                "--export-secret-keys",
+                &fp,
+            ])
+            .output()
+            .unwrap();
+        assert!(exported.status.success());
+        let mut keys = Keys::new();
+        assert!(keys.add_pgp(&exported.stdout, "exported.asc").unwrap() >= 1, "{algo}: no usable key read");
+
+        let plain = b"user: alice\npassword: from-a-fresh-gnupg-key\n";
+        let work = reference.dir.path().join(format!("{algo}.yaml"));
+        std::fs::write(&work, plain).unwrap();
+        std::fs::write(reference.dir.path().join(".sops.yaml"), format!("creation_rules:\n  - pgp: '{fp}'\n")).unwrap();
+        let theirs = reference.run(&["encrypt"], &work).unwrap_or_else(|e| panic!("{e}"));
+        let ours = sops::decrypt(&theirs, Format::Yaml, &keys, &DecryptOptions::default(), "theirs.yaml")
+            .unwrap_or_else(|e| panic!("{algo}: {e}"));
+        assert_eq!(ours, plain, "{algo}");
+
+        let opts = Config::parse(&format!("creation_rules:\n  - pgp: '{fp}'\n"), ".sops.yaml").unwrap().creation_rules
+            [0]
+        .options
+        .clone();
+        let enc = sops::encrypt(plain, Format::Yaml, &opts, &keys, "x.yaml").unwrap();
+        let path = reference.dir.path().join(format!("ours-{algo}.yaml"));
+        std::fs::write(&path, &enc).unwrap();
+        assert_eq!(reference.run(&["decrypt"], &path).unwrap_or_else(|e| panic!("{algo}: {e}")), plain, "{algo}");
+    }
+}

@@ -32,11 +32,11 @@ pub struct Key {
     pub primary: String,
     /// The user IDs of the primary key.
     pub user_ids: Vec<String>,
-    public: RsaPublic,
+    material: Material,
     secret: Option<Zeroizing<Vec<u8>>>,
-    algorithm: u8,
     /// Set for subkeys; a primary key of an encryption-capable algorithm is usable too.
     pub is_subkey: bool,
+    fp_bytes: [u8; 20],
 }
 
 impl std::fmt::Debug for Key {
@@ -51,6 +51,20 @@ impl Key {
         self.secret.is_some()
     }
 }
+
+/// The public half of a key this module can encrypt to.
+#[derive(Clone)]
+enum Material {
+    /// RSA; the secret half is a PKCS#8 document.
+    Rsa(RsaPublic),
+    /// ECDH over Curve25519 (RFC 6637 with the cv25519 curve, GnuPG's default since 2.3):
+    /// the native public key and the KDF's hash and key-wrap algorithms; the secret half is
+    /// the 32-byte native scalar.
+    Cv25519 { public: [u8; 32], hash: u8, wrap: u8 },
+}
+
+/// The curve OID of Curve25519 for ECDH (1.3.6.1.4.1.3029.1.5.1).
+const CV25519_OID: [u8; 10] = [0x2B, 0x06, 0x01, 0x04, 0x01, 0x97, 0x55, 0x01, 0x05, 0x01];
 
 /// Decodes ASCII armor (any `-----BEGIN PGP ...-----` block), ignoring headers and the
 /// checksum line. Returns every block's bytes.
@@ -325,15 +339,32 @@ fn fingerprint_of(body: &[u8]) -> Result<String, String> {
 fn parse_key(body: &[u8], secret: bool, source: &str) -> Result<Option<Key>, String> {
     let n = public_len(body).map_err(|e| format!("{source}: {e}"))?;
     let algorithm = body[5];
-    if !matches!(algorithm, 1 | 2) {
-        return Ok(None);
-    }
     let fp_bytes = sha1(&[&[0x99], &(n as u16).to_be_bytes(), &body[..n]]);
-    let mut c = Cursor(&body[6..n]);
-    let modulus = c.mpi()?;
-    let exponent = c.mpi()?;
-    let public = RsaPublic::from_components(modulus, exponent);
     let fingerprint = hex_upper(&fp_bytes);
+    let mut c = Cursor(&body[6..n]);
+    let material = match algorithm {
+        1 | 2 => {
+            let modulus = c.mpi()?;
+            let exponent = c.mpi()?;
+            Material::Rsa(RsaPublic::from_components(modulus, exponent))
+        }
+        18 => {
+            let l = c.byte()? as usize;
+            if c.take(l)? != CV25519_OID {
+                return Ok(None);
+            }
+            let point = c.mpi()?;
+            let kdf_len = c.byte()? as usize;
+            let kdf = c.take(kdf_len)?;
+            if point.len() != 33 || point[0] != 0x40 || kdf.len() != 3 || kdf[0] != 1 {
+                return Err(format!("{source}: malformed Curve25519 key {fingerprint}"));
+            }
+            let mut public = [0u8; 32];
+            public.copy_from_slice(&point[1..]);
+            Material::Cv25519 { public, hash: kdf[1], wrap: kdf[2] }
+        }
+        _ => return Ok(None),
+    };
     let secret = if secret {
         let mut c = Cursor(&body[n..]);
         let usage = c.byte()?;
@@ -342,11 +373,30 @@ fn parse_key(body: &[u8], secret: bool, source: &str) -> Result<Option<Key>, Str
                 "{source}: the secret key {fingerprint} is protected by a passphrase; export it without one (gpg --export-secret-keys after removing the passphrase) for this tool"
             ));
         }
-        let d = c.mpi()?;
-        let p = c.mpi()?;
-        let q = c.mpi()?;
-        let _u = c.mpi()?;
-        Some(Zeroizing::new(pkcs8(modulus, exponent, d, p, q)))
+        match &material {
+            Material::Rsa(_) => {
+                let mut pc = Cursor(&body[6..n]);
+                let modulus = pc.mpi()?;
+                let exponent = pc.mpi()?;
+                let d = c.mpi()?;
+                let p = c.mpi()?;
+                let q = c.mpi()?;
+                let _u = c.mpi()?;
+                Some(Zeroizing::new(pkcs8(modulus, exponent, d, p, q)))
+            }
+            Material::Cv25519 { .. } => {
+                // Stored big-endian: the native (little-endian) scalar reversed.
+                let mpi = c.mpi()?;
+                if mpi.len() > 32 {
+                    return Err(format!("{source}: malformed Curve25519 secret key {fingerprint}"));
+                }
+                let mut native = Zeroizing::new(vec![0u8; 32]);
+                for (i, b) in mpi.iter().rev().enumerate() {
+                    native[i] = *b;
+                }
+                Some(native)
+            }
+        }
     } else {
         None
     };
@@ -357,11 +407,141 @@ fn parse_key(body: &[u8], secret: bool, source: &str) -> Result<Option<Key>, Str
         key_id,
         primary: String::new(),
         user_ids: Vec::new(),
-        public,
+        material,
         secret,
-        algorithm,
         is_subkey: false,
+        fp_bytes,
     }))
+}
+
+/// The KDF parameters of RFC 6637 §8 for a Curve25519 recipient.
+fn ecdh_param(hash: u8, wrap: u8, fingerprint: &[u8; 20]) -> Vec<u8> {
+    let mut p = vec![CV25519_OID.len() as u8];
+    p.extend_from_slice(&CV25519_OID);
+    p.extend_from_slice(&[18, 3, 1, hash, wrap]);
+    p.extend_from_slice(b"Anonymous Sender    ");
+    p.extend_from_slice(fingerprint);
+    p
+}
+
+fn ecdh_kek(shared: &[u8; 32], hash: u8, wrap: u8, fingerprint: &[u8; 20]) -> Result<Zeroizing<Vec<u8>>, String> {
+    use sha2::Digest;
+    let param = ecdh_param(hash, wrap, fingerprint);
+    let digest: Vec<u8> = match hash {
+        8 => {
+            sha2::Sha256::new().chain_update([0, 0, 0, 1]).chain_update(shared).chain_update(&param).finalize().to_vec()
+        }
+        9 => {
+            sha2::Sha384::new().chain_update([0, 0, 0, 1]).chain_update(shared).chain_update(&param).finalize().to_vec()
+        }
+        10 => {
+            sha2::Sha512::new().chain_update([0, 0, 0, 1]).chain_update(shared).chain_update(&param).finalize().to_vec()
+        }
+        _ => return Err(format!("ECDH KDF hash algorithm {hash} is not supported")),
+    };
+    let len = match wrap {
+        7 => 16,
+        8 => 24,
+        9 => 32,
+        _ => return Err(format!("ECDH key-wrap algorithm {wrap} is not supported")),
+    };
+    Ok(Zeroizing::new(digest[..len].to_vec()))
+}
+
+fn aes_block(kek: &[u8], block: &mut [u8; 16], decrypt: bool) -> Result<(), String> {
+    use aes_gcm::aes::cipher::BlockDecrypt;
+    let b = GenericArray::from_mut_slice(block);
+    macro_rules! run {
+        ($t:ty) => {{
+            let c = <$t>::new_from_slice(kek).map_err(|_| "bad key-wrap key")?;
+            if decrypt { c.decrypt_block(b) } else { c.encrypt_block(b) }
+        }};
+    }
+    match kek.len() {
+        16 => run!(Aes128),
+        24 => run!(Aes192),
+        32 => run!(Aes256),
+        _ => return Err("bad key-wrap key length".into()),
+    }
+    Ok(())
+}
+
+/// AES key unwrap (RFC 3394).
+fn key_unwrap(kek: &[u8], c: &[u8]) -> Result<Zeroizing<Vec<u8>>, String> {
+    if c.len() < 24 || !c.len().is_multiple_of(8) {
+        return Err("malformed wrapped key".into());
+    }
+    let n = c.len() / 8 - 1;
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&c[..8]);
+    let mut r = Zeroizing::new(c[8..].to_vec());
+    for j in (0..6).rev() {
+        for i in (1..=n).rev() {
+            let t = (n * j + i) as u64;
+            let mut block = [0u8; 16];
+            for (k, x) in a.iter().zip(t.to_be_bytes()).map(|(a, t)| a ^ t).enumerate() {
+                block[k] = x;
+            }
+            block[8..].copy_from_slice(&r[(i - 1) * 8..i * 8]);
+            aes_block(kek, &mut block, true)?;
+            a.copy_from_slice(&block[..8]);
+            r[(i - 1) * 8..i * 8].copy_from_slice(&block[8..]);
+        }
+    }
+    if a != [0xA6; 8] {
+        return Err("the wrapped key does not verify".into());
+    }
+    Ok(r)
+}
+
+/// AES key wrap (RFC 3394).
+fn key_wrap(kek: &[u8], p: &[u8]) -> Result<Vec<u8>, String> {
+    let n = p.len() / 8;
+    let mut a = [0xA6u8; 8];
+    let mut r = p.to_vec();
+    for j in 0..6 {
+        for i in 1..=n {
+            let mut block = [0u8; 16];
+            block[..8].copy_from_slice(&a);
+            block[8..].copy_from_slice(&r[(i - 1) * 8..i * 8]);
+            aes_block(kek, &mut block, false)?;
+            let t = ((n * j + i) as u64).to_be_bytes();
+            for k in 0..8 {
+                a[k] = block[k] ^ t[k];
+            }
+            r[(i - 1) * 8..i * 8].copy_from_slice(&block[8..]);
+        }
+    }
+    let mut out = a.to_vec();
+    out.extend_from_slice(&r);
+    Ok(out)
+}
+
+/// Decrypts a Curve25519 PKESK body (after the algorithm byte) with `k`.
+fn ecdh_decrypt(k: &Key, c: &mut Cursor<'_>) -> Option<Zeroizing<Vec<u8>>> {
+    let Material::Cv25519 { hash, wrap, .. } = k.material else { return None };
+    let secret = k.secret.as_ref()?;
+    let point = c.mpi().ok()?;
+    let len = c.byte().ok()? as usize;
+    let wrapped = c.take(len).ok()?;
+    if point.len() != 33 || point[0] != 0x40 {
+        return None;
+    }
+    let mut scalar = Zeroizing::new([0u8; 32]);
+    scalar.copy_from_slice(secret);
+    let mut eph = [0u8; 32];
+    eph.copy_from_slice(&point[1..]);
+    let shared = x25519_dalek::x25519(*scalar, eph);
+    let kek = ecdh_kek(&shared, hash, wrap, &k.fp_bytes).ok()?;
+    let mut m = key_unwrap(&kek, wrapped).ok()?;
+    // PKCS#5 padding to a multiple of 8.
+    let pad = *m.last()? as usize;
+    if pad == 0 || pad > 8 || pad > m.len() || m[m.len() - pad..].iter().any(|&b| b as usize != pad) {
+        return None;
+    }
+    let keep = m.len() - pad;
+    m.truncate(keep);
+    Some(m)
 }
 
 /// A PKCS#8 `PrivateKeyInfo` from the RSA components OpenPGP stores.
@@ -442,13 +622,23 @@ pub fn decrypt(message: &[u8], keys: &[Key]) -> Result<Zeroizing<Vec<u8>>, Strin
         let id = c.take(8)?;
         let algo = c.byte()?;
         wanted.push(hex_upper(id));
-        if !matches!(algo, 1 | 2) {
+        if !matches!(algo, 1 | 2 | 18) {
             continue;
         }
-        let m = c.mpi()?;
-        let candidates = keys.iter().filter(|k| k.secret.is_some() && (k.key_id == id || id == [0u8; 8]));
+        let rest = c.0;
+        let candidates = keys
+            .iter()
+            .filter(|k| {
+                k.secret.is_some()
+                    && matches!((&k.material, algo), (Material::Rsa(_), 1 | 2) | (Material::Cv25519 { .. }, 18))
+            })
+            .filter(|k| k.key_id == id || id == [0u8; 8]);
         for k in candidates {
-            if let Some(sk) = rsa_decrypt(k, m) {
+            let opened = match &k.material {
+                Material::Rsa(_) => Cursor(rest).mpi().ok().and_then(|m| rsa_decrypt(k, m)),
+                Material::Cv25519 { .. } => ecdh_decrypt(k, &mut Cursor(rest)),
+            };
+            if let Some(sk) = opened {
                 if sk.len() < 3 {
                     continue;
                 }
@@ -566,12 +756,10 @@ fn literal(data: &[u8], depth: usize) -> Result<Zeroizing<Vec<u8>>, String> {
 /// subkey's): an encryption subkey of that primary key, else the key itself.
 pub fn encryption_key<'a>(keys: &'a [Key], fp: &str) -> Option<&'a Key> {
     let fp = fp.replace(' ', "").to_uppercase();
-    let matches = |k: &&Key| k.fingerprint == fp || k.fingerprint.ends_with(&fp);
-    let primary = keys.iter().find(matches)?;
-    if primary.is_subkey {
-        return Some(primary);
-    }
-    keys.iter().rfind(|k| k.is_subkey && k.primary == primary.fingerprint && k.algorithm != 3).or(Some(primary))
+    let named = |f: &str| !fp.is_empty() && (f == fp || f.ends_with(&fp));
+    // A subkey of the named primary key (whose own algorithm may be sign-only, e.g. EdDSA).
+    let subkey = keys.iter().rfind(|k| k.is_subkey && named(&k.primary));
+    subkey.or_else(|| keys.iter().find(|k| named(&k.fingerprint)))
 }
 
 /// Encrypts `data` to `recipient` as an armored OpenPGP message (PKESK v3 with RSA
@@ -584,30 +772,51 @@ pub fn encrypt(data: &[u8], recipient: &Key) -> Result<String, String> {
     let mut m = Zeroizing::new(vec![9u8]);
     m.extend_from_slice(&session);
     m.extend_from_slice(&(sum as u16).to_be_bytes());
-    let k = recipient.public.size();
-    if m.len() + 11 > k {
-        return Err("the RSA key is too small".into());
-    }
-    let mut em = Zeroizing::new(vec![0u8, 2]);
-    let mut ps = vec![0u8; k - m.len() - 3];
-    for b in ps.iter_mut() {
-        while *b == 0 {
-            let mut r = [0u8; 1];
-            super::random(&mut r);
-            *b = r[0];
-        }
-    }
-    em.extend_from_slice(&ps);
-    em.push(0);
-    em.extend_from_slice(&m);
-    let c = recipient.public.raw_encrypt(&em);
-    let c_trim: &[u8] = &c[c.iter().take_while(|&&b| b == 0).count()..];
-    let bits = if c_trim.is_empty() { 0 } else { (c_trim.len() - 1) * 8 + (8 - c_trim[0].leading_zeros() as usize) };
     let mut pkesk = vec![3u8];
     pkesk.extend_from_slice(&recipient.key_id);
-    pkesk.push(1);
-    pkesk.extend_from_slice(&(bits as u16).to_be_bytes());
-    pkesk.extend_from_slice(c_trim);
+    match &recipient.material {
+        Material::Rsa(public) => {
+            let k = public.size();
+            if m.len() + 11 > k {
+                return Err("the RSA key is too small".into());
+            }
+            let mut em = Zeroizing::new(vec![0u8, 2]);
+            let mut ps = vec![0u8; k - m.len() - 3];
+            for b in ps.iter_mut() {
+                while *b == 0 {
+                    let mut r = [0u8; 1];
+                    super::random(&mut r);
+                    *b = r[0];
+                }
+            }
+            em.extend_from_slice(&ps);
+            em.push(0);
+            em.extend_from_slice(&m);
+            let c = public.raw_encrypt(&em);
+            let c_trim: &[u8] = &c[c.iter().take_while(|&&b| b == 0).count()..];
+            let bits =
+                if c_trim.is_empty() { 0 } else { (c_trim.len() - 1) * 8 + (8 - c_trim[0].leading_zeros() as usize) };
+            pkesk.push(1);
+            pkesk.extend_from_slice(&(bits as u16).to_be_bytes());
+            pkesk.extend_from_slice(c_trim);
+        }
+        Material::Cv25519 { public, hash, wrap } => {
+            let mut esk = Zeroizing::new([0u8; 32]);
+            super::random(esk.as_mut());
+            let epk = x25519_dalek::x25519(*esk, x25519_dalek::X25519_BASEPOINT_BYTES);
+            let shared = x25519_dalek::x25519(*esk, *public);
+            let kek = ecdh_kek(&shared, *hash, *wrap, &recipient.fp_bytes)?;
+            let pad = 8 - m.len() % 8;
+            m.extend(std::iter::repeat_n(pad as u8, pad));
+            let wrapped = key_wrap(&kek, &m)?;
+            pkesk.push(18);
+            pkesk.extend_from_slice(&263u16.to_be_bytes());
+            pkesk.push(0x40);
+            pkesk.extend_from_slice(&epk);
+            pkesk.push(wrapped.len() as u8);
+            pkesk.extend_from_slice(&wrapped);
+        }
+    }
     let mut out = Vec::new();
     write_packet(1, &pkesk, &mut out);
     // Literal data
