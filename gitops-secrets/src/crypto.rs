@@ -74,7 +74,12 @@ fn mgf1_xor(seed: &[u8], out: &mut [u8]) {
 
 /// RSAES-OAEP encryption (RFC 8017 §7.1.1) with SHA-256 and MGF1-SHA-256 and the given
 /// 32-byte seed.
-fn oaep_encrypt(key: &PublicKey, label: &[u8], message: &[u8], seed: &[u8; HASH_LEN]) -> Result<Vec<u8>, crate::Error> {
+pub(crate) fn oaep_encrypt(
+    key: &PublicKey,
+    label: &[u8],
+    message: &[u8],
+    seed: &[u8; HASH_LEN],
+) -> Result<Vec<u8>, crate::Error> {
     let k = key.size();
     if k < 2 * HASH_LEN + 2 || message.len() > k - 2 * HASH_LEN - 2 {
         return Err(crate::Error::Crypto(format!("a {}-bit RSA key is too small for OAEP-SHA256", key.bits())));

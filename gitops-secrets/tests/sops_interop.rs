@@ -298,3 +298,54 @@ fn fresh_gnupg_keys_cv25519_and_rsa_both_ways() {
         assert_eq!(reference.run(&["decrypt"], &path).unwrap_or_else(|e| panic!("{algo}: {e}")), plain, "{algo}");
     }
 }
+
+/// SSH keys made here by `ssh-keygen` (ed25519 and RSA-3072) as age recipients and
+/// identities, both ways with the reference.
+#[test]
+fn fresh_ssh_keys_ed25519_and_rsa_both_ways() {
+    let reference = Reference::new();
+    for (kind, bits) in [("ed25519", None), ("rsa", Some("3072"))] {
+        let key = reference.dir.path().join(format!("id_{kind}"));
+        let mut cmd = Command::new("ssh-keygen");
+        cmd.args(["-q", "-N", "", "-C", "interop", "-t", kind, "-f"]).arg(&key);
+        if let Some(b) = bits {
+            cmd.args(["-b", b]);
+        }
+        let made = cmd.output().expect("ssh-keygen is needed");
+        assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+        let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+        let mut keys = Keys::new();
+        keys.add_ssh(&std::fs::read_to_string(&key).unwrap(), "key").unwrap();
+        let rec = public.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+        assert_eq!(keys.age_recipients(), vec![rec.clone()]);
+
+        let plain = b"token: from-a-fresh-ssh-key\n";
+        let work = reference.dir.path().join(format!("ssh-{kind}.yaml"));
+        std::fs::write(&work, plain).unwrap();
+        let out = Command::new("sops")
+            .env("SOPS_AGE_SSH_PRIVATE_KEY_FILE", &key)
+            .env_remove("SOPS_AGE_KEY_FILE")
+            .args(["encrypt", "--age", &rec])
+            .arg(&work)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{kind}: {}", String::from_utf8_lossy(&out.stderr));
+        let ours = sops::decrypt(&out.stdout, Format::Yaml, &keys, &DecryptOptions::default(), "theirs.yaml")
+            .unwrap_or_else(|e| panic!("{kind}: {e}"));
+        assert_eq!(ours, plain);
+
+        let opts = sops::EncryptOptions { groups: vec![vec![Recipient::Age(rec.clone())]], ..Default::default() };
+        let enc = sops::encrypt(plain, Format::Yaml, &opts, &Keys::new(), "x.yaml").unwrap();
+        let path = reference.dir.path().join(format!("ours-ssh-{kind}.yaml"));
+        std::fs::write(&path, &enc).unwrap();
+        let out = Command::new("sops")
+            .env("SOPS_AGE_SSH_PRIVATE_KEY_FILE", &key)
+            .env("SOPS_AGE_KEY_FILE", reference.dir.path().join("none.txt"))
+            .args(["decrypt"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{kind}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(out.stdout, plain, "{kind}");
+    }
+}

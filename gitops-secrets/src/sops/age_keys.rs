@@ -87,16 +87,59 @@ impl age::Recipient for SshEd25519Recipient {
     }
 }
 
-/// An SSH ed25519 private key as an age identity.
+const SSH_RSA_TAG: &str = "ssh-rsa";
+const SSH_RSA_LABEL: &[u8] = b"age-encryption.org/v1/ssh-rsa";
+
+/// An SSH RSA key as an age recipient (RSA-OAEP with SHA-256, labelled).
+#[derive(Clone)]
+pub struct SshRsaRecipient {
+    wire: Vec<u8>,
+    public: crate::keys::PublicKey,
+}
+
+impl SshRsaRecipient {
+    /// From an `ssh-rsa AAAA... [comment]` line.
+    pub fn parse(line: &str) -> Option<Self> {
+        let mut parts = line.split_whitespace();
+        if parts.next()? != SSH_RSA_TAG {
+            return None;
+        }
+        let wire = STANDARD.decode(parts.next()?).ok()?;
+        let mut r = SshReader(&wire);
+        if r.string().ok()? != SSH_RSA_TAG.as_bytes() {
+            return None;
+        }
+        let e = r.string().ok()?;
+        let n = r.string().ok()?;
+        Some(Self { public: crate::keys::PublicKey::from_components(n, e), wire })
+    }
+}
+
+impl age::Recipient for SshRsaRecipient {
+    fn wrap_file_key(&self, file_key: &FileKey) -> Result<(Vec<Stanza>, HashSet<String>), age::EncryptError> {
+        let mut seed = [0u8; 32];
+        super::random(&mut seed);
+        let body = crate::crypto::oaep_encrypt(&self.public, SSH_RSA_LABEL, file_key.expose_secret(), &seed)
+            .map_err(|e| age::EncryptError::Io(std::io::Error::other(e.to_string())))?;
+        Ok((vec![Stanza { tag: SSH_RSA_TAG.into(), args: vec![ssh_tag(&self.wire)], body }], HashSet::new()))
+    }
+}
+
+/// An SSH private key (ed25519 or RSA) as an age identity.
 pub struct SshEd25519Identity {
     wire: Vec<u8>,
     tag: String,
-    secret: StaticSecret,
-    x25519: PublicKey,
+    kind: SshSecret,
+}
+
+enum SshSecret {
+    Ed25519 { secret: StaticSecret, x25519: PublicKey },
+    Rsa(crate::keys::PrivateKey),
 }
 
 impl SshEd25519Identity {
-    /// From an unencrypted OpenSSH private key file (`-----BEGIN OPENSSH PRIVATE KEY-----`).
+    /// From an unencrypted OpenSSH private key file (`-----BEGIN OPENSSH PRIVATE KEY-----`)
+    /// holding an ed25519 or RSA key.
     pub fn from_openssh(text: &str) -> Result<Self, String> {
         let body: String = text
             .lines()
@@ -131,9 +174,25 @@ impl SshEd25519Identity {
             return Err("the SSH key's check bytes differ (corrupt file)".into());
         }
         let kind = p.string()?;
+        if kind == SSH_RSA_TAG.as_bytes() {
+            let n = p.string()?;
+            let e = p.string()?;
+            let d = p.string()?;
+            let _iqmp = p.string()?;
+            let pp = p.string()?;
+            let q = p.string()?;
+            let der = Zeroizing::new(super::pgp::pkcs8(n, e, d, pp, q));
+            let key = crate::keys::PrivateKey::from_pkcs8(&der, "OpenSSH RSA key").map_err(|e| e.to_string())?;
+            let mut wire = Vec::new();
+            for part in [SSH_RSA_TAG.as_bytes(), e, n] {
+                wire.extend_from_slice(&(part.len() as u32).to_be_bytes());
+                wire.extend_from_slice(part);
+            }
+            return Ok(Self { tag: ssh_tag(&wire), wire, kind: SshSecret::Rsa(key) });
+        }
         if kind != SSH_TAG.as_bytes() {
             return Err(format!(
-                "SSH keys of type {} are not supported (only ssh-ed25519)",
+                "SSH keys of type {} are not supported (ssh-ed25519 and ssh-rsa are)",
                 String::from_utf8_lossy(kind)
             ));
         }
@@ -152,14 +211,20 @@ impl SshEd25519Identity {
         Ok(Self {
             tag: ssh_tag(&wire),
             wire,
-            secret: StaticSecret::from(*scalar),
-            x25519: montgomery(&public).ok_or("the ssh-ed25519 public key is not a curve point")?,
+            kind: SshSecret::Ed25519 {
+                secret: StaticSecret::from(*scalar),
+                x25519: montgomery(&public).ok_or("the ssh-ed25519 public key is not a curve point")?,
+            },
         })
     }
 
-    /// The recipient line (`ssh-ed25519 AAAA...`).
+    /// The recipient line (`ssh-ed25519 AAAA...` or `ssh-rsa AAAA...`).
     pub fn recipient(&self) -> String {
-        format!("{SSH_TAG} {}", STANDARD.encode(&self.wire))
+        let kind = match self.kind {
+            SshSecret::Ed25519 { .. } => SSH_TAG,
+            SshSecret::Rsa(_) => SSH_RSA_TAG,
+        };
+        format!("{kind} {}", STANDARD.encode(&self.wire))
     }
 }
 
@@ -186,6 +251,19 @@ impl<'a> SshReader<'a> {
 
 impl age::Identity for SshEd25519Identity {
     fn unwrap_stanza(&self, stanza: &Stanza) -> Option<Result<FileKey, age::DecryptError>> {
+        let (secret, x25519) = match &self.kind {
+            SshSecret::Rsa(key) => {
+                if stanza.tag != SSH_RSA_TAG || stanza.args.len() != 1 || stanza.args[0] != self.tag {
+                    return None;
+                }
+                let pt = key.oaep_decrypt(&stanza.body, SSH_RSA_LABEL).filter(|p| p.len() == 16);
+                return Some(match pt {
+                    Some(pt) => Ok(FileKey::init_with_mut(|k| k.copy_from_slice(&pt))),
+                    None => Err(age::DecryptError::DecryptionFailed),
+                });
+            }
+            SshSecret::Ed25519 { secret, x25519 } => (secret, x25519),
+        };
         if stanza.tag != SSH_TAG || stanza.args.len() != 2 || stanza.args[0] != self.tag {
             return None;
         }
@@ -197,11 +275,11 @@ impl age::Identity for SshEd25519Identity {
         let mut epk_bytes = [0u8; 32];
         epk_bytes.copy_from_slice(&epk);
         let tweak = StaticSecret::from(hkdf(&self.wire, SSH_LABEL, &[]));
-        let shared = self.secret.diffie_hellman(&PublicKey::from(epk_bytes));
+        let shared = secret.diffie_hellman(&PublicKey::from(epk_bytes));
         let tweaked = tweak.diffie_hellman(&PublicKey::from(shared.to_bytes()));
         let mut salt = [0u8; 64];
         salt[..32].copy_from_slice(&epk_bytes);
-        salt[32..].copy_from_slice(self.x25519.as_bytes());
+        salt[32..].copy_from_slice(x25519.as_bytes());
         let key = hkdf(&salt, SSH_LABEL, tweaked.as_bytes());
         aead_decrypt(&key, 16, &stanza.body).ok().map(|mut pt| {
             Ok(FileKey::init_with_mut(|k| {
@@ -218,6 +296,8 @@ pub enum Recipient {
     X25519(age::x25519::Recipient),
     /// `ssh-ed25519 ...`.
     Ssh(SshEd25519Recipient),
+    /// `ssh-rsa ...`.
+    SshRsa(SshRsaRecipient),
 }
 
 /// Parses a recipient as `sops --age` takes it.
@@ -227,7 +307,7 @@ pub fn parse_recipient(s: &str) -> Result<Recipient, String> {
         return SshEd25519Recipient::parse(s).map(Recipient::Ssh).ok_or_else(|| format!("invalid SSH recipient {s:?}"));
     }
     if s.starts_with("ssh-rsa ") {
-        return Err("ssh-rsa recipients are not supported (only ssh-ed25519 and age X25519)".into());
+        return SshRsaRecipient::parse(s).map(Recipient::SshRsa).ok_or_else(|| format!("invalid SSH recipient {s:?}"));
     }
     age::x25519::Recipient::from_str(s).map(Recipient::X25519).map_err(|e| format!("invalid age recipient {s:?}: {e}"))
 }
@@ -259,6 +339,7 @@ pub fn encrypt(data: &[u8], recipients: &[Recipient]) -> Result<String, String> 
         .map(|r| match r {
             Recipient::X25519(r) => r as &dyn age::Recipient,
             Recipient::Ssh(r) => r as &dyn age::Recipient,
+            Recipient::SshRsa(r) => r as &dyn age::Recipient,
         })
         .collect();
     let encryptor = age::Encryptor::with_recipients(dyns.into_iter()).map_err(|e| e.to_string())?;

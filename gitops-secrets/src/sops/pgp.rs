@@ -545,7 +545,7 @@ fn ecdh_decrypt(k: &Key, c: &mut Cursor<'_>) -> Option<Zeroizing<Vec<u8>>> {
 }
 
 /// A PKCS#8 `PrivateKeyInfo` from the RSA components OpenPGP stores.
-fn pkcs8(n: &[u8], e: &[u8], d: &[u8], p: &[u8], q: &[u8]) -> Vec<u8> {
+pub(super) fn pkcs8(n: &[u8], e: &[u8], d: &[u8], p: &[u8], q: &[u8]) -> Vec<u8> {
     let (bd, bp, bq) = (BigUint::from_bytes_be(d), BigUint::from_bytes_be(p), BigUint::from_bytes_be(q));
     let one = BigUint::from(1u8);
     let dp = &bd % (&bp - &one);
