@@ -140,3 +140,30 @@ fn lenient_files_decrypt_as_sops_does() {
         assert_eq!(String::from_utf8_lossy(&out), String::from_utf8_lossy(&expected), "{file}");
     }
 }
+
+#[test]
+fn files_read_through_the_decrypting_tree_are_plain_and_others_untouched() {
+    use gitops_core::{FileTree, MemTree};
+    let mut keys = Keys::new();
+    keys.add_age(&std::fs::read_to_string(dir().join("keys/age/keys.txt")).unwrap(), "keys.txt").unwrap();
+    let read = |p: &str| std::fs::read(dir().join(p)).unwrap();
+    let tree = MemTree::new()
+        .with_file("app/secret.yaml", read("files/age_k8s_secret.yaml"))
+        .with_file("app/cert.pem", read("files/age_random.bin"))
+        .with_file("app/app.env", read("files/age_basic.env"))
+        .with_file("app/plain.yaml", "kind: ConfigMap\nsops: not-metadata\n")
+        .with_file("app/other.yaml", read("files/age_types.yaml"));
+    let t = sops::DecryptingTree::new(&tree, &keys);
+    assert_eq!(t.read("app/secret.yaml").unwrap(), read("expected/age_k8s_secret.yaml.plain"));
+    assert_eq!(
+        t.read("app/cert.pem").unwrap(),
+        read("expected/age_random.bin.plain"),
+        "a binary file (secretGenerator files:)"
+    );
+    assert_eq!(t.read("app/app.env").unwrap(), read("expected/age_basic.env.plain"));
+    assert_eq!(t.read("app/plain.yaml").unwrap(), b"kind: ConfigMap\nsops: not-metadata\n");
+    // A tampered file is an error naming it, never its content.
+    let tampered = MemTree::new().with_file("x/db.yaml", read("bad/mac-wrong-value.yaml"));
+    let e = sops::DecryptingTree::new(&tampered, &keys).read("x/db.yaml").unwrap_err().to_string();
+    assert!(e.contains("x/db.yaml") && e.contains("MAC mismatch"), "{e}");
+}
