@@ -8,20 +8,7 @@ use std::sync::Arc;
 use gitops_core::{Cluster, GroupVersionKind};
 use gitops_examples::agent::{Agent, Config};
 
-use gitops_testkit::git::run_git as git;
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.path().is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), dest).unwrap();
-        }
-    }
-}
+use gitops_testkit::git::{copy_dir, run_git as git};
 
 /// A config repo (the quickstart's) with a SealedSecret in overlays/prod; returns the key dir.
 fn repo(dir: &Path) -> std::path::PathBuf {

@@ -13,7 +13,7 @@ use base64::Engine;
 use gitops_core::{Cluster, GroupVersionKind};
 use gitops_examples::agent::{Agent, Config};
 use gitops_secrets::sops::{self, EncryptOptions, Format, Keys, Recipient};
-use gitops_testkit::git::run_git as git;
+use gitops_testkit::git::{copy_dir, run_git as git};
 
 const AGE: &str = "age1lzd99uklcjnc0e7d860axevet2cz99ce9pq6tzuzd05l5nr28ams36nvun";
 const AGE_OTHER: &str = "age1afnrdrkyvy0sl5e08t9ffs4c7g5e5npc8luf7hjc77syewg5gajsls4r90";
@@ -35,19 +35,6 @@ impl Write for Logs {
     }
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.path().is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), dest).unwrap();
-        }
     }
 }
 

@@ -5,6 +5,7 @@
 //! kubectl-like layout (keys sorted, sequences not indented under their key, `---` between
 //! documents).
 
+pub use crate::yaml_load::go_int;
 use serde_json::Value;
 
 use crate::error::{Error, Location, Result};

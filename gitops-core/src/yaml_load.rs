@@ -207,9 +207,9 @@ fn parse_bool(s: &str) -> Option<bool> {
     }
 }
 
-/// Integers as Go's `strconv.ParseInt(s, 0, 64)` reads them: `0x`, `0o`, `0b` prefixes and a
-/// leading `0` for octal.
-pub(crate) fn parse_int(s: &str) -> Option<Value> {
+/// The sign, radix and digits of an integer in Go's `strconv.ParseInt(s, 0, 64)` syntax
+/// (`0x`, `0o`, `0b` prefixes, a leading `0` for octal), whatever its size.
+fn int_parts(s: &str) -> Option<(bool, u32, &str)> {
     let (neg, body) = match s.as_bytes().first()? {
         b'-' => (true, &s[1..]),
         b'+' => (false, &s[1..]),
@@ -232,10 +232,23 @@ pub(crate) fn parse_int(s: &str) -> Option<Value> {
     if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
         return None;
     }
-    let magnitude = u64::from_str_radix(digits, radix).ok();
-    match (neg, magnitude) {
-        (false, Some(m)) => Some(Value::Number(m.into())),
-        (true, Some(m)) if m <= i64::MAX as u64 + 1 => Some(Value::Number((-(m as i128) as i64).into())),
+    Some((neg, radix, digits))
+}
+
+/// An integer as Go's `strconv.ParseInt(s, 0, 64)` (or `ParseUint`) reads it; `None` if it
+/// is not one or does not fit 64 bits.
+pub fn go_int(s: &str) -> Option<i128> {
+    let (neg, radix, digits) = int_parts(s)?;
+    let magnitude = i128::from(u64::from_str_radix(digits, radix).ok()?);
+    Some(if neg { -magnitude } else { magnitude })
+}
+
+/// Integers as Go's `strconv.ParseInt(s, 0, 64)` reads them; one too large stays a string.
+pub(crate) fn parse_int(s: &str) -> Option<Value> {
+    int_parts(s)?;
+    match go_int(s) {
+        Some(v) if v >= 0 => Some(Value::Number((v as u64).into())),
+        Some(v) if v >= i128::from(i64::MIN) => Some(Value::Number((v as i64).into())),
         _ => Some(Value::String(s.to_string())),
     }
 }

@@ -27,6 +27,21 @@ fn err(server: &'static str, reason: impl std::fmt::Display) -> ServerError {
     ServerError { server, reason: reason.to_string() }
 }
 
+/// Copies the directory `from` to `to`, recursively (a fixture's files into a repository
+/// being made); panics on an I/O error.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("{}: {e}", to.display()));
+    for e in std::fs::read_dir(from).unwrap_or_else(|e| panic!("{}: {e}", from.display())) {
+        let e = e.expect("a directory entry");
+        let dest = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), &dest).unwrap_or_else(|err| panic!("{}: {err}", e.path().display()));
+        }
+    }
+}
+
 /// Runs `git` in `dir` with a fixed author and committer, for tests that make repositories:
 /// panics with git's message when it fails, returns its output trimmed.
 pub fn run_git(dir: &Path, args: &[&str]) -> String {

@@ -180,7 +180,25 @@ fn group_from(m: &Json) -> Result<Vec<MasterKey>, String> {
     Ok(keys)
 }
 
+/// What `sops` says when a file sets more than one of the six rules.
+pub const TOO_MANY_RULES: &str = "Cannot use more than one of encrypted_suffix, unencrypted_suffix, encrypted_regex, unencrypted_regex, encrypted_comment_regex, or unencrypted_comment_regex in the same file";
+
 impl Metadata {
+    /// How many of the six rules that choose encrypted values are set.
+    pub fn rule_count(&self) -> usize {
+        [
+            &self.unencrypted_suffix,
+            &self.encrypted_suffix,
+            &self.unencrypted_regex,
+            &self.encrypted_regex,
+            &self.unencrypted_comment_regex,
+            &self.encrypted_comment_regex,
+        ]
+        .iter()
+        .filter(|r| r.is_some())
+        .count()
+    }
+
     /// Reads the metadata from the `sops` map, as JSON.
     pub fn from_json(m: &Json) -> Result<Metadata, String> {
         if !m.is_object() {
@@ -212,16 +230,8 @@ impl Metadata {
             mac_only_encrypted: weak_bool(m.get("mac_only_encrypted"))?,
             version: weak_string(m.get("version")).unwrap_or_default(),
         };
-        let rules = [
-            &md.unencrypted_suffix,
-            &md.encrypted_suffix,
-            &md.unencrypted_regex,
-            &md.encrypted_regex,
-            &md.unencrypted_comment_regex,
-            &md.encrypted_comment_regex,
-        ];
-        if rules.iter().filter(|r| r.is_some()).count() > 1 {
-            return Err("Cannot use more than one of encrypted_suffix, unencrypted_suffix, encrypted_regex, unencrypted_regex, encrypted_comment_regex, or unencrypted_comment_regex in the same file".into());
+        if md.rule_count() > 1 {
+            return Err(TOO_MANY_RULES.into());
         }
         Ok(md)
     }

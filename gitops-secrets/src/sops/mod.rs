@@ -381,12 +381,7 @@ pub fn rules_of(md: &Metadata, file: &str) -> Result<Rules, Error> {
             })
             .transpose()
     };
-    let none = md.unencrypted_suffix.is_none()
-        && md.encrypted_suffix.is_none()
-        && md.unencrypted_regex.is_none()
-        && md.encrypted_regex.is_none()
-        && md.unencrypted_comment_regex.is_none()
-        && md.encrypted_comment_regex.is_none();
+    let none = md.rule_count() == 0;
     Ok(Rules {
         unencrypted_suffix: if none { Some("_unencrypted".into()) } else { md.unencrypted_suffix.clone() },
         encrypted_suffix: md.encrypted_suffix.clone(),
@@ -630,24 +625,10 @@ pub fn encrypt(input: &[u8], format: Format, opts: &EncryptOptions, keys: &Keys,
         mac_only_encrypted: opts.mac_only_encrypted,
         version: FORMAT_VERSION.into(),
     };
-    let set = [
-        &md.unencrypted_suffix,
-        &md.encrypted_suffix,
-        &md.unencrypted_regex,
-        &md.encrypted_regex,
-        &md.unencrypted_comment_regex,
-        &md.encrypted_comment_regex,
-    ];
-    match set.iter().filter(|s| s.is_some()).count() {
+    match md.rule_count() {
         0 => md.unencrypted_suffix = Some("_unencrypted".into()),
         1 => {}
-        _ => {
-            return Err(err(
-                ErrorKind::Encrypt,
-                file,
-                "Cannot use more than one of encrypted_suffix, unencrypted_suffix, encrypted_regex, unencrypted_regex, encrypted_comment_regex, or unencrypted_comment_regex",
-            ));
-        }
+        _ => return Err(err(ErrorKind::Encrypt, file, metadata::TOO_MANY_RULES)),
     }
     let rules = rules_of(&md, file).map_err(|e| Error { kind: ErrorKind::Encrypt, ..e })?;
     let mac = walk::encrypt(&mut branches, &rules, &key)
