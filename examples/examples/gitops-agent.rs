@@ -89,6 +89,13 @@ struct Cli {
     /// Where the Sealed Secrets controller keeps its keys.
     #[arg(long, default_value = "kube-system", value_name = "NS", help_heading = "Secrets and repositories")]
     sealed_keys_namespace: String,
+    /// The web UI's and API's actions (sync, refresh, rollback) need this bearer token, read
+    /// from a file; without a token the UI is read-only.
+    #[arg(long, value_name = "FILE", help_heading = "Web UI")]
+    web_token_file: Option<PathBuf>,
+    /// The same token from a Secret (NAMESPACE/NAME, entry `token`).
+    #[arg(long, value_name = "NS/NAME", help_heading = "Web UI")]
+    web_token_secret: Option<String>,
     /// SOPS keys: an age identity file, an armored OpenPGP secret key (.asc) or an OpenSSH
     /// ed25519 key (repeatable); SOPS_AGE_KEY_FILE, SOPS_AGE_KEY,
     /// SOPS_AGE_SSH_PRIVATE_KEY_FILE and SOPS_PGP_KEY_FILE are read too.
@@ -181,6 +188,8 @@ fn config(cli: Cli) -> Result<Config, String> {
         sealed_keys: cli.sealed_keys,
         sealed_keys_namespace: cli.sealed_keys_namespace,
         sops_key_files: cli.sops_key_files,
+        web_token_file: cli.web_token_file,
+        web_token_secret: cli.web_token_secret,
         sops_keys_secret: cli.sops_keys_secret,
         concurrency: cli.concurrency as usize,
         ..Config::default()

@@ -3,7 +3,6 @@
 //! keys from a directory or the cluster, one pass (`--once`) or a loop with watch-driven
 //! self-heal, structured logs, `/healthz`, Prometheus `/metrics` and a read-only status page.
 
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -54,6 +53,10 @@ pub struct Config {
     /// SOPS: age identity files (`AGE-SECRET-KEY-1...` lines) and armored OpenPGP secret key
     /// files (`.asc`), besides the keys `sops` reads from the environment.
     pub sops_key_files: Vec<PathBuf>,
+    /// The web UI's action token: a file holding it.
+    pub web_token_file: Option<PathBuf>,
+    /// The web UI's action token: a Secret (`namespace/name`) whose `token` entry holds it.
+    pub web_token_secret: Option<String>,
     /// SOPS: a Secret (`namespace/name`) whose data entries hold keys, named as Flux names
     /// them: `*.agekey` (age identities), `*.asc` (OpenPGP secret keys).
     pub sops_keys_secret: Option<String>,
@@ -93,6 +96,8 @@ impl Default for Config {
             sealed_keys_namespace: "kube-system".into(),
             sops_key_files: Vec::new(),
             sops_keys_secret: None,
+            web_token_file: None,
+            web_token_secret: None,
             cache_dir: std::env::temp_dir().join("gitops-agent-cache"),
             concurrency: 16,
             field_manager: "gitops".into(),
@@ -208,6 +213,8 @@ pub struct Agent {
     pub membership: Option<Arc<gitops_sync::shard::Membership>>,
     /// Progress bars, when on a terminal.
     pub progress: crate::progress::Progress,
+    /// The bearer token that allows the web UI's and API's actions (`None`: read-only).
+    pub web_token: Option<String>,
 }
 
 /// The agent's controller of Application resources.
@@ -300,6 +307,41 @@ pub async fn key_ring(config: &Config, cluster: &KubeCluster) -> Result<KeyRing,
         tracing::info!(keys = %fps.join(","), "Sealed Secrets keys loaded; SealedSecrets are unsealed in-process");
     }
     Ok(ring)
+}
+
+/// The web UI's action token, from `--web-token-file` or `--web-token-secret` (`None`: the UI
+/// is read-only). A token shorter than 16 characters is refused.
+pub async fn web_token(config: &Config, cluster: &KubeCluster) -> Result<Option<String>, Error> {
+    let token = if let Some(f) = &config.web_token_file {
+        Some(
+            std::fs::read_to_string(f)
+                .map_err(|e| format!("--web-token-file {}: {e}", f.display()))?
+                .trim()
+                .to_string(),
+        )
+    } else if let Some(reference) = &config.web_token_secret {
+        let (ns, name) = reference
+            .split_once('/')
+            .ok_or_else(|| format!("--web-token-secret {reference:?}: expected NAMESPACE/NAME"))?;
+        let secret = cluster
+            .get(&GroupVersionKind::new("", "v1", "Secret"), ns, name)
+            .await
+            .map_err(|e| format!("--web-token-secret {reference}: {e}"))?
+            .ok_or_else(|| format!("--web-token-secret {reference}: no such Secret"))?;
+        let b64 = secret
+            .get("/data/token")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| format!("--web-token-secret {reference}: no data.token"))?;
+        let bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b64)
+            .map_err(|_| format!("--web-token-secret {reference}: data.token is not base64"))?;
+        Some(String::from_utf8_lossy(&bytes).trim().to_string())
+    } else {
+        None
+    };
+    if token.as_ref().is_some_and(|t| t.len() < 16) {
+        return Err("the web token must have at least 16 characters".to_string().into());
+    }
+    Ok(token)
 }
 
 /// The SOPS keys: those `sops` reads from the environment, `--sops-key-file`s, and the
@@ -410,7 +452,17 @@ impl Agent {
                 Some(membership)
             }
         };
-        Ok(Self { manager, cluster, metrics, embedded, controller, membership, progress: config.progress.clone() })
+        let web_token = web_token(config, &cluster).await?;
+        Ok(Self {
+            manager,
+            cluster,
+            metrics,
+            embedded,
+            controller,
+            membership,
+            progress: config.progress.clone(),
+            web_token,
+        })
     }
 
     /// Records and logs one pass.
@@ -552,65 +604,9 @@ impl Agent {
         metrics.render()
     }
 
-    /// The read-only status page (HTML).
-    pub async fn status_page(&self) -> String {
-        let mut html = String::from(
-            "<!doctype html><html><head><meta charset=\"utf-8\"><title>gitops-agent</title><style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}pre{background:#f6f6f6;padding:8px}.OutOfSync,.Degraded{color:#b00}.Synced,.Healthy{color:#070}</style></head><body><h1>gitops-agent</h1><table><tr><th>application</th><th>sync</th><th>health</th><th>revision</th><th>objects</th><th>owner</th><th>message</th></tr>",
-        );
-        let ownership = self.manager.ownership();
-        let mut details = String::new();
-        for state in self.manager.states() {
-            let st = state.lock().await;
-            let name = escape(&st.app.metadata.name);
-            let sync = format!("{:?}", st.status.sync);
-            let health = st.status.health.argo();
-            let rev = st.status.revision.as_deref().map(|r| &r[..r.len().min(12)]).unwrap_or("-");
-            let objects = st.status.result.as_ref().map_or(0, |r| r.resources.len());
-            let owner = ownership
-                .as_ref()
-                .and_then(|o| o.owner(st.app.metadata.namespace.as_deref().unwrap_or(""), &st.app.metadata.name))
-                .unwrap_or_else(|| "this replica".into());
-            let _ = write!(
-                html,
-                "<tr><td><a href=\"#{name}\">{name}</a></td><td class=\"{sync}\">{sync}</td><td class=\"{health}\">{health}</td><td>{rev}</td><td>{objects}</td><td>{}</td><td>{}</td></tr>",
-                escape(&owner),
-                escape(st.status.error.as_deref().unwrap_or(""))
-            );
-            let _ = write!(
-                details,
-                "<h2 id=\"{name}\">{name}</h2><p>{} {} &rarr; {}</p><table><tr><th>object</th><th>action</th><th>health</th><th>drift</th></tr>",
-                escape(&st.app.spec.source.repo_url),
-                escape(&st.app.spec.source.path),
-                escape(st.app.namespace())
-            );
-            let mut diffs = String::new();
-            if let Some(r) = &st.status.result {
-                for res in &r.resources {
-                    let _ = write!(
-                        details,
-                        "<tr><td>{}</td><td>{:?}</td><td>{}</td><td>{}</td></tr>",
-                        escape(&res.key.to_string()),
-                        res.action,
-                        res.health.argo(),
-                        escape(&res.drift.join(", "))
-                    );
-                    if !res.diff.is_empty() {
-                        let _ =
-                            write!(diffs, "<h3>{}</h3><pre>{}</pre>", escape(&res.key.to_string()), escape(&res.diff));
-                    }
-                }
-            }
-            details.push_str("</table>");
-            details.push_str(&diffs);
-        }
-        html.push_str("</table>");
-        html.push_str(&details);
-        html.push_str("</body></html>\n");
-        html
-    }
-
-    /// Serves `/healthz`, `/metrics`, the status page and `POST /refresh/<app>` (reconcile one
-    /// application now, for a Git webhook) on `addr` until `shutdown`.
+    /// Serves `/healthz`, `/metrics`, the web UI and its `/api/v1` (gitops-web), and
+    /// `POST /refresh/<app>` (reconcile one application now, for a Git webhook) on `addr` until
+    /// `shutdown`.
     pub async fn serve(
         self: Arc<Self>,
         addr: SocketAddr,
@@ -620,8 +616,11 @@ impl Agent {
         let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("--listen {addr}: {e}"))?;
         let bound = listener.local_addr()?;
         let m = self.clone();
-        let s = self.clone();
         let r = self.clone();
+        let web = gitops_web::router(
+            Arc::new(gitops_web::ManagerBackend::new(self.manager.clone())),
+            gitops_web::WebOptions { token: self.web_token.clone(), ..Default::default() },
+        );
         let app = axum::Router::new()
             .route(
                 "/refresh/{app}",
@@ -665,17 +664,11 @@ impl Agent {
                     }
                 }),
             )
-            .route(
-                "/",
-                get(move || {
-                    let s = s.clone();
-                    async move { axum::response::Html(s.status_page().await) }
-                }),
-            );
+            .merge(web);
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
         });
-        tracing::info!(addr = %bound, "serving /healthz, /metrics and the status page");
+        tracing::info!(addr = %bound, read_only = self.web_token.is_none(), "serving /healthz, /metrics, the web UI and /api/v1");
         Ok(bound)
     }
 }
@@ -708,9 +701,4 @@ fn log_passes(kind: &str, passes: &[PassResult]) {
 
 fn indent(text: &str, pad: &str) -> String {
     text.lines().map(|l| format!("{pad}{l}")).collect::<Vec<_>>().join("\n")
-}
-
-/// HTML-escapes text.
-pub fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }

@@ -77,8 +77,6 @@ async fn one_pass_syncs_unseals_and_reports() {
     assert!(message.contains("4 created") && !message.contains("s3cr3t"), "{message}");
     assert_eq!(synced[0].get("/involvedObject/name").and_then(|m| m.as_str()), Some("applyset-payments"));
 
-    let page = agent.status_page().await;
-    assert!(page.contains("payments") && page.contains("Synced") && page.contains("Healthy"), "{page}");
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let addr = agent
         .clone()
@@ -128,7 +126,15 @@ async fn one_pass_syncs_unseals_and_reports() {
     // Kubernetes API requests by verb and code: the first sync created with apply (patch, 201).
     assert!(sample("gitops_kube_request_total", &[("verb", "patch"), ("code", "201")]) >= 4.0, "{metrics}");
     assert!(sample("gitops_kube_request_total", &[("verb", "list"), ("code", "200")]) >= 1.0, "{metrics}");
-    assert!(body("/".into()).await.contains("<h2 id=\"payments\">"));
+    let page = body("/".into()).await;
+    assert!(
+        page.contains("href=\"/applications/payments\"") && page.contains("Synced") && page.contains("Healthy"),
+        "{page}"
+    );
+    let api: serde_json::Value = serde_json::from_str(&body("/api/v1/applications".into()).await).unwrap();
+    assert_eq!(api["items"][0]["name"], "payments");
+    assert_eq!(api["items"][0]["sync"], "Synced");
+    assert_eq!(api["counts"]["healthy"], 1);
     let post = |path: &str| {
         let path = path.to_string();
         async move {

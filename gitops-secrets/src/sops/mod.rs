@@ -9,8 +9,8 @@
 //!   [`EncryptOptions`] built by hand or from a `.sops.yaml` [`Config`].
 //! - [`update_keys`] re-encrypts the data key for a new set of key groups, as
 //!   `sops updatekeys` does.
-//! - [`SopsDecryptor`]: a [`gitops_core::Decryptor`] for reconcilers, turning SOPS-encrypted
-//!   Kubernetes manifests into plain objects in-process.
+//! - [`SopsRenderer`]: a [`gitops_core::Renderer`] wrapper for reconcilers that decrypts SOPS
+//!   files as they are read (manifests, generator files), as Flux's kustomize-controller does.
 //!
 //! Errors name the file and, for values, the path of the value; never a value, a key or a
 //! data key.

@@ -1,0 +1,326 @@
+//! The HTTP API and web UI of the gitops agent.
+//!
+//! - Pages (askama templates, assets compiled into the binary, no CDN): the applications
+//!   with their sync and health status, counts and filters; an application with its resource
+//!   tree (objects from Git and what controllers made from them, through ownerReferences),
+//!   each node's masked diff against Git, its history and actions.
+//! - `/api/v1`: `GET applications`, `GET applications/{name}`, `GET applications/{name}/diff`,
+//!   `POST applications/{name}/sync|refresh|rollback`, and `GET stream` (server-sent events:
+//!   the application list each time it changes).
+//! - Safety: read-only unless a token is configured; actions need `Authorization: Bearer`,
+//!   compared in constant time; a cross-origin request (an `Origin` that is not this server)
+//!   and a body that is not JSON are refused, so a page elsewhere cannot act through a browser
+//!   (CSRF); a strict Content-Security-Policy (no inline script or style) and escaping by the
+//!   template engine; only masked diffs reach the browser; every action is logged with who
+//!   asked for it.
+//!
+//! The data comes from a [`Backend`]; [`ManagerBackend`] serves a `gitops_sync::Manager`.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod backend;
+pub mod model;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+pub use backend::{ActionError, Backend, ManagerBackend, diffs};
+use model::{AppDetail, AppSummary, Counts, RollbackAction, SyncAction, TreeNode};
+
+/// How the web layer runs.
+#[derive(Clone, Debug)]
+pub struct WebOptions {
+    /// The bearer token that allows actions; `None`: read-only.
+    pub token: Option<String>,
+    /// How often the live stream looks for changes.
+    pub poll: Duration,
+}
+
+impl Default for WebOptions {
+    fn default() -> Self {
+        Self { token: None, poll: Duration::from_millis(200) }
+    }
+}
+
+struct Web {
+    backend: Arc<dyn Backend>,
+    options: WebOptions,
+}
+
+type Shared = Arc<Web>;
+
+/// The Content-Security-Policy of every response: scripts, styles and connections only from
+/// this server, no inline code, no framing.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// The routes of the UI and the API (mount them on the agent's listener).
+pub fn router(backend: Arc<dyn Backend>, options: WebOptions) -> Router {
+    let state: Shared = Arc::new(Web { backend, options });
+    Router::new()
+        .route("/", get(list_page))
+        .route("/applications/{name}", get(app_page))
+        .route(
+            "/assets/app.js",
+            get(|| async { asset("text/javascript; charset=utf-8", include_str!("../assets/app.js")) }),
+        )
+        .route("/assets/app.css", get(|| async { asset("text/css; charset=utf-8", include_str!("../assets/app.css")) }))
+        .route("/api/v1/applications", get(api_list))
+        .route("/api/v1/applications/{name}", get(api_get))
+        .route("/api/v1/applications/{name}/diff", get(api_diff))
+        .route("/api/v1/applications/{name}/sync", post(api_sync))
+        .route("/api/v1/applications/{name}/refresh", post(api_refresh))
+        .route("/api/v1/applications/{name}/rollback", post(api_rollback))
+        .route("/api/v1/stream", get(api_stream))
+        .layer(axum::middleware::from_fn(security_headers))
+        .with_state(state)
+}
+
+async fn security_headers(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+    res
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "max-age=300")], body).into_response()
+}
+
+fn render<T: Template>(t: &T) -> Response {
+    match t.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("template: {e}\n")).into_response(),
+    }
+}
+
+fn not_found(name: &str) -> Response {
+    (StatusCode::NOT_FOUND, format!("no application {name}\n")).into_response()
+}
+
+/// Filters of the list, from the query string.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct Filter {
+    /// Part of the name.
+    #[serde(default)]
+    pub name: String,
+    /// The project.
+    #[serde(default)]
+    pub project: String,
+    /// The destination namespace.
+    #[serde(default)]
+    pub namespace: String,
+    /// A sync or health status.
+    #[serde(default)]
+    pub status: String,
+}
+
+impl Filter {
+    /// Whether `a` passes.
+    pub fn keeps(&self, a: &AppSummary) -> bool {
+        (self.name.is_empty() || a.name.to_lowercase().contains(&self.name.to_lowercase()))
+            && (self.project.is_empty() || a.project == self.project)
+            && (self.namespace.is_empty() || a.destination == self.namespace)
+            && (self.status.is_empty() || a.sync == self.status || a.health == self.status)
+    }
+}
+
+const STATUSES: [&str; 8] =
+    ["Synced", "OutOfSync", "Unknown", "Healthy", "Progressing", "Degraded", "Missing", "Suspended"];
+
+#[derive(Template)]
+#[template(path = "list.html")]
+struct ListPage<'a> {
+    read_only: bool,
+    apps: &'a [AppSummary],
+    counts: Counts,
+    filter: Filter,
+    statuses: Vec<(&'static str, bool)>,
+}
+
+#[derive(Template)]
+#[template(path = "app.html")]
+struct AppPage<'a> {
+    read_only: bool,
+    app: &'a AppDetail,
+    nodes: Vec<(usize, &'a TreeNode)>,
+}
+
+fn flatten<'a>(nodes: &'a [TreeNode], depth: usize, out: &mut Vec<(usize, &'a TreeNode)>) {
+    for n in nodes {
+        out.push((depth, n));
+        flatten(&n.children, depth + 1, out);
+    }
+}
+
+async fn list_page(State(w): State<Shared>, Query(filter): Query<Filter>) -> Response {
+    let apps = w.backend.applications().await;
+    let counts = Counts::of(&apps);
+    let statuses = STATUSES.iter().map(|s| (*s, filter.status == *s)).collect();
+    render(&ListPage { read_only: w.options.token.is_none(), apps: &apps, counts, filter, statuses })
+}
+
+async fn app_page(State(w): State<Shared>, Path(name): Path<String>) -> Response {
+    let Some(app) = w.backend.application(&name).await else { return not_found(&name) };
+    let mut nodes = Vec::new();
+    flatten(&app.tree, 0, &mut nodes);
+    render(&AppPage { read_only: w.options.token.is_none(), app: &app, nodes })
+}
+
+async fn api_list(State(w): State<Shared>, Query(filter): Query<Filter>) -> Response {
+    let apps: Vec<AppSummary> = w.backend.applications().await.into_iter().filter(|a| filter.keeps(a)).collect();
+    axum::Json(serde_json::json!({ "items": apps, "counts": Counts::of(&apps) })).into_response()
+}
+
+async fn api_get(State(w): State<Shared>, Path(name): Path<String>) -> Response {
+    match w.backend.application(&name).await {
+        Some(app) => axum::Json(app).into_response(),
+        None => not_found(&name),
+    }
+}
+
+async fn api_diff(State(w): State<Shared>, Path(name): Path<String>) -> Response {
+    match w.backend.application(&name).await {
+        Some(app) => axum::Json(diffs(&app)).into_response(),
+        None => not_found(&name),
+    }
+}
+
+/// Checks an action's request: actions on, the bearer token, same origin, a JSON body.
+/// Returns who asked (for the log).
+fn authorize(w: &Web, headers: &HeaderMap) -> Result<String, (StatusCode, String)> {
+    let refuse = |code: StatusCode, m: &str| Err((code, format!("{m}\n")));
+    let Some(token) = &w.options.token else {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "actions are turned off: the UI is read-only (start the agent with a web token)",
+        );
+    };
+    if let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
+        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
+        let same = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://")) == Some(host);
+        if !same {
+            return refuse(StatusCode::FORBIDDEN, "cross-origin request refused (CSRF protection)");
+        }
+    }
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|c| c.to_str().ok())
+        .is_some_and(|c| c.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")));
+    if !json {
+        return refuse(StatusCode::UNSUPPORTED_MEDIA_TYPE, "actions take a JSON body (Content-Type: application/json)");
+    }
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|a| a.to_str().ok())
+        .and_then(|a| a.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if aws_lc_rs::constant_time::verify_slices_are_equal(given.as_bytes(), token.as_bytes()).is_err() {
+        return refuse(StatusCode::UNAUTHORIZED, "a valid bearer token is needed for actions");
+    }
+    Ok("token".into())
+}
+
+fn outcome(action: &str, name: &str, who: &str, r: Result<String, ActionError>) -> Response {
+    match r {
+        Ok(m) => {
+            tracing::info!(action, app = name, who, result = %m, "web action");
+            (StatusCode::OK, format!("{m}\n")).into_response()
+        }
+        Err(e) => {
+            tracing::warn!(action, app = name, who, error = ?e, "web action failed");
+            match e {
+                ActionError::NotFound(n) => not_found(&n),
+                ActionError::BadRequest(m) => (StatusCode::BAD_REQUEST, format!("{m}\n")).into_response(),
+                ActionError::Failed(m) => (StatusCode::CONFLICT, format!("{m}\n")).into_response(),
+            }
+        }
+    }
+}
+
+fn json_body<T: for<'de> Deserialize<'de> + Default>(body: &str) -> Result<T, (StatusCode, String)> {
+    if body.trim().is_empty() {
+        return Ok(T::default());
+    }
+    serde_json::from_str(body).map_err(|e| (StatusCode::BAD_REQUEST, format!("bad request body: {e}\n")))
+}
+
+async fn api_sync(State(w): State<Shared>, Path(name): Path<String>, headers: HeaderMap, body: String) -> Response {
+    let who = match authorize(&w, &headers) {
+        Ok(who) => who,
+        Err(r) => return r.into_response(),
+    };
+    let action: SyncAction = match json_body(&body) {
+        Ok(a) => a,
+        Err(r) => return r.into_response(),
+    };
+    outcome("sync", &name, &who, w.backend.sync(&name, action).await)
+}
+
+/// `?hard=true` for a hard refresh.
+#[derive(Deserialize, Default)]
+struct RefreshQuery {
+    #[serde(default)]
+    hard: bool,
+}
+
+async fn api_refresh(
+    State(w): State<Shared>,
+    Path(name): Path<String>,
+    Query(q): Query<RefreshQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let who = match authorize(&w, &headers) {
+        Ok(who) => who,
+        Err(r) => return r.into_response(),
+    };
+    outcome(if q.hard { "hard-refresh" } else { "refresh" }, &name, &who, w.backend.refresh(&name, q.hard).await)
+}
+
+impl Default for RollbackAction {
+    fn default() -> Self {
+        RollbackAction { id: usize::MAX }
+    }
+}
+
+async fn api_rollback(State(w): State<Shared>, Path(name): Path<String>, headers: HeaderMap, body: String) -> Response {
+    let who = match authorize(&w, &headers) {
+        Ok(who) => who,
+        Err(r) => return r.into_response(),
+    };
+    let action: RollbackAction = match json_body(&body) {
+        Ok(a) => a,
+        Err(r) => return r.into_response(),
+    };
+    outcome("rollback", &name, &who, w.backend.rollback(&name, action.id).await)
+}
+
+async fn api_stream(
+    State(w): State<Shared>,
+) -> Sse<impl futures::Stream<Item = Result<Event, std::convert::Infallible>>> {
+    let poll = w.options.poll;
+    let stream = futures::stream::unfold((w, String::new()), move |(w, last)| async move {
+        loop {
+            let json = serde_json::to_string(&w.backend.applications().await).unwrap_or_default();
+            if json != last {
+                let event = Event::default().event("applications").data(json.clone());
+                return Some((Ok(event), (w, json)));
+            }
+            tokio::time::sleep(poll).await;
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
