@@ -45,6 +45,16 @@ impl<T: FileTree> FileTree for RecordingTree<'_, T> {
     }
 }
 
+/// Whether a pass's results show objects that differ from Git (what a dry run would write).
+fn drifted(r: &SyncResult) -> bool {
+    r.resources.iter().any(|x| {
+        matches!(
+            x.action,
+            engine::Action::Created | engine::Action::Updated | engine::Action::PruneSkipped | engine::Action::Failed
+        )
+    })
+}
+
 /// Whether the cluster matches Git.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SyncStatus {
@@ -237,15 +247,7 @@ impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
             Ok(r) => {
                 state.status.error = None;
                 state.status.health = r.health();
-                let drifted = r.resources.iter().any(|x| {
-                    matches!(
-                        x.action,
-                        engine::Action::Created
-                            | engine::Action::Updated
-                            | engine::Action::PruneSkipped
-                            | engine::Action::Failed
-                    )
-                });
+                let drifted = drifted(r);
                 let skipped = r.resources.iter().any(|x| x.action == engine::Action::Skipped);
                 state.status.sync = if (was_dry_run && drifted) || skipped {
                     SyncStatus::OutOfSync
@@ -394,7 +396,8 @@ impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
     }
 
     /// Re-applies the last rendered objects where the cluster drifted from them (without
-    /// fetching Git): self-heal. Does nothing unless the Application has `selfHeal`.
+    /// fetching Git): self-heal. Without `selfHeal`, only compares, so the status shows the
+    /// drift (Argo CD's refresh on a watched change); writes nothing.
     pub async fn self_heal(&self, state: &mut AppState) -> Result<Option<SyncResult>, Error> {
         use tracing::Instrument;
         let span = tracing::info_span!("self_heal", app = %state.app.metadata.name);
@@ -402,7 +405,17 @@ impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
     }
 
     async fn self_heal_inner(&self, state: &mut AppState) -> Result<Option<SyncResult>, Error> {
-        if !state.app.self_heal() || state.revision.is_none() {
+        if state.revision.is_none() {
+            return Ok(None);
+        }
+        if !state.app.self_heal() {
+            // As Argo CD refreshes an application when one of its objects changes: compare
+            // only, so the status shows the drift at once; nothing is written.
+            let r = engine::sync(&self.cluster, state.desired.clone(), &self.options(state, true)?).await?;
+            state.status.sync = if drifted(&r) { SyncStatus::OutOfSync } else { SyncStatus::Synced };
+            state.status.health = r.health();
+            state.status.result = Some(r);
+            state.status.result_dry_run = true;
             return Ok(None);
         }
         let outcome = engine::sync(&self.cluster, state.desired.clone(), &self.options(state, false)?).await;

@@ -1,0 +1,281 @@
+//! The web UI and `/api/v1` served by the agent, over real HTTP against the embedded API
+//! server: the list and the API, the resource tree (Deployment -> ReplicaSet made by the
+//! testkit's controller), a drifted Secret's diff masked, live updates within a second of a
+//! change (server-sent events), and the action guards: read-only without a token, the bearer
+//! token, cross-origin and non-JSON requests refused; escaping and the Content-Security-Policy.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gitops_core::{ApplyOptions, Cluster, GroupVersionKind, Object};
+use gitops_examples::agent::{Agent, Config};
+use gitops_testkit::git::{copy_dir, run_git as git};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const TOKEN: &str = "web-token-0123456789abcdef";
+const SECRET_VALUE: &str = "db-password-visible-nowhere";
+
+struct Reply {
+    status: u16,
+    head: String,
+    body: String,
+}
+
+async fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut req =
+        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    stream.write_all(req.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    stream.read_to_string(&mut out).await.unwrap();
+    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    Reply { status, head: head.to_lowercase(), body: body.to_string() }
+}
+
+fn setup(dir: &Path) -> Config {
+    let repo = dir.join("repo");
+    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config-repo"), &repo);
+    std::fs::write(
+        repo.join("overlays/prod/db-secret.yaml"),
+        format!("apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\nstringData:\n  password: {SECRET_VALUE}\n"),
+    )
+    .unwrap();
+    let k = repo.join("overlays/prod/kustomization.yaml");
+    let text = std::fs::read_to_string(&k).unwrap().replace("- ../../base\n", "- ../../base\n- db-secret.yaml\n");
+    std::fs::write(&k, text).unwrap();
+    git(&repo, &["init", "-q", "-b", "main"]);
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-q", "-m", "init"]);
+    let apps = dir.join("apps");
+    std::fs::create_dir_all(&apps).unwrap();
+    // Automated sync without self-heal: drift shows as OutOfSync and stays until a sync.
+    std::fs::write(
+        apps.join("payments.yaml"),
+        format!(
+            "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {{name: payments, namespace: argocd}}\nspec:\n  source: {{repoURL: 'file://{}', targetRevision: HEAD, path: overlays/prod}}\n  destination: {{namespace: payments-prod}}\n  syncPolicy:\n    automated: {{prune: true}}\n    syncOptions: [CreateNamespace=true]\n",
+            repo.display()
+        ),
+    )
+    .unwrap();
+    // An application whose path carries markup: its error message must come out escaped.
+    std::fs::write(
+        apps.join("broken.yaml"),
+        format!(
+            "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {{name: broken, namespace: argocd}}\nspec:\n  source: {{repoURL: 'file://{}', targetRevision: HEAD, path: '<script>alert(1)</script>'}}\n  destination: {{namespace: broken}}\n",
+            repo.display()
+        ),
+    )
+    .unwrap();
+    let token = dir.join("token");
+    std::fs::write(&token, format!("{TOKEN}\n")).unwrap();
+    Config {
+        apps: vec![apps],
+        embedded: true,
+        cache_dir: dir.join("cache"),
+        web_token_file: Some(token),
+        ..Config::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_ui_and_api_show_drift_live_and_guard_actions() {
+    let dir = tempfile::tempdir().unwrap();
+    let agent = Arc::new(Agent::start(&setup(dir.path())).await.unwrap());
+    let _ = agent.once(false, Duration::from_secs(10)).await;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let addr = agent
+        .clone()
+        .serve("127.0.0.1:0".parse().unwrap(), async {
+            let _ = stop_rx.await;
+        })
+        .await
+        .unwrap();
+    let (run_stop, run_rx) = tokio::sync::oneshot::channel::<()>();
+    let runner = agent.clone();
+    let run = tokio::spawn(async move {
+        runner
+            .run(Duration::from_secs(600), async {
+                let _ = run_rx.await;
+            })
+            .await
+    });
+
+    // The list page: both applications, statuses as text, escaping, the CSP.
+    let page = request(addr, "GET", "/", &[], "").await;
+    assert_eq!(page.status, 200);
+    assert!(page.head.contains("content-security-policy: default-src 'none'; script-src 'self'"), "{}", page.head);
+    assert!(page.body.contains("href=\"/applications/payments\"") && page.body.contains("Synced"), "{}", page.body);
+    assert!(!page.body.contains("<script>alert(1)</script>"), "markup from an Application is escaped");
+    assert!(page.body.contains("alert(1)"), "the broken application's message is on the page: {}", page.body);
+    let filtered = request(addr, "GET", "/api/v1/applications?status=Synced", &[], "").await;
+    let json: serde_json::Value = serde_json::from_str(&filtered.body).unwrap();
+    assert_eq!(json["items"].as_array().unwrap().len(), 1);
+    assert_eq!(json["items"][0]["name"], "payments");
+
+    // The tree: Deployment -> ReplicaSet (made by the testkit's Deployment controller).
+    let detail = request(addr, "GET", "/api/v1/applications/payments", &[], "").await;
+    let app: serde_json::Value = serde_json::from_str(&detail.body).unwrap();
+    let deployment = app["tree"].as_array().unwrap().iter().find(|n| n["kind"] == "Deployment").expect("a Deployment");
+    assert_eq!(deployment["children"][0]["kind"], "ReplicaSet", "{deployment}");
+    let html = request(addr, "GET", "/applications/payments", &[], "").await;
+    assert!(html.body.contains("data-kind=\"ReplicaSet\"") && html.body.contains("depth-1"), "{}", html.body);
+
+    // Live: an SSE client sees OutOfSync within a second of a change to the Deployment.
+    let mut sse = tokio::net::TcpStream::connect(addr).await.unwrap();
+    sse.write_all(
+        format!("GET /api/v1/stream HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 65536];
+    while !seen.contains("event: applications") {
+        let n = tokio::time::timeout(Duration::from_secs(5), sse.read(&mut buf)).await.unwrap().unwrap();
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    let gvk = GroupVersionKind::new("apps", "v1", "Deployment");
+    let scaled = Object::from_value(serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "payments-prod"}, "spec": {"replicas": 7}}))
+    .unwrap();
+    let changed = Instant::now();
+    agent
+        .cluster
+        .apply(&scaled, &ApplyOptions { field_manager: "kubectl".into(), force: true, dry_run: false })
+        .await
+        .unwrap();
+    let mut events = String::new();
+    let latency = loop {
+        let n = tokio::time::timeout(Duration::from_secs(5), sse.read(&mut buf))
+            .await
+            .expect("an update within 5 s")
+            .unwrap();
+        events.push_str(&String::from_utf8_lossy(&buf[..n]));
+        if events.contains("\"sync\":\"OutOfSync\"") {
+            break changed.elapsed();
+        }
+    };
+    println!("OutOfSync reached the stream {latency:?} after the change");
+    assert!(latency < Duration::from_secs(1), "{latency:?}");
+    let diff = request(addr, "GET", "/api/v1/applications/payments/diff", &[], "").await;
+    assert!(diff.body.contains("replicas"), "{}", diff.body);
+
+    // A drifted Secret: its diff is shown, its values never.
+    let secret = Object::from_value(serde_json::json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "db", "namespace": "payments-prod"}, "stringData": {"password": "changed-by-hand-0001"}}))
+    .unwrap();
+    agent
+        .cluster
+        .apply(&secret, &ApplyOptions { field_manager: "kubectl".into(), force: true, dry_run: false })
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    for path in ["/api/v1/applications/payments", "/api/v1/applications/payments/diff", "/applications/payments"] {
+        let r = request(addr, "GET", path, &[], "").await;
+        for v in [SECRET_VALUE, "changed-by-hand-0001"] {
+            assert!(!r.body.contains(v), "{path} shows a Secret value");
+            let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, v);
+            assert!(!r.body.contains(&b64), "{path} shows a Secret value (base64)");
+        }
+    }
+
+    // Actions: the guards, then a sync that brings the application back.
+    let sync = |headers: Vec<(&'static str, String)>, body: &'static str| async move {
+        let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        request(addr, "POST", "/api/v1/applications/payments/sync", &h, body).await
+    };
+    let bearer = format!("Bearer {TOKEN}");
+    let json_type = ("Content-Type", "application/json".to_string());
+    assert_eq!(sync(vec![json_type.clone()], "{}").await.status, 401, "no token");
+    assert_eq!(
+        sync(vec![json_type.clone(), ("Authorization", "Bearer wrong-token-000000000".into())], "{}").await.status,
+        401
+    );
+    let csrf = sync(
+        vec![json_type.clone(), ("Authorization", bearer.clone()), ("Origin", "https://evil.example".into())],
+        "{}",
+    )
+    .await;
+    assert_eq!(csrf.status, 403, "{}", csrf.body);
+    assert!(csrf.body.contains("CSRF"));
+    let form = sync(
+        vec![("Content-Type", "application/x-www-form-urlencoded".into()), ("Authorization", bearer.clone())],
+        "prune=true",
+    )
+    .await;
+    assert_eq!(form.status, 415);
+    let ok = sync(
+        vec![json_type.clone(), ("Authorization", bearer.clone()), ("Origin", format!("http://{addr}"))],
+        "{\"prune\": true}",
+    )
+    .await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    let app: serde_json::Value =
+        serde_json::from_str(&request(addr, "GET", "/api/v1/applications/payments", &[], "").await.body).unwrap();
+    assert_eq!(app["sync"], "Synced", "{app}");
+    let replicas = agent.cluster.get(&gvk, "payments-prod", "web").await.unwrap().unwrap();
+    assert_eq!(replicas.get("/spec/replicas"), Some(&serde_json::json!(3)));
+    let rollback = request(
+        addr,
+        "POST",
+        "/api/v1/applications/payments/rollback",
+        &[("Content-Type", "application/json"), ("Authorization", &bearer)],
+        "{\"id\": 0}",
+    )
+    .await;
+    assert_eq!(rollback.status, 200, "{}", rollback.body);
+    let bad = request(
+        addr,
+        "POST",
+        "/api/v1/applications/payments/rollback",
+        &[("Content-Type", "application/json"), ("Authorization", &bearer)],
+        "{\"id\": 99}",
+    )
+    .await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    assert_eq!(request(addr, "GET", "/api/v1/applications/nope", &[], "").await.status, 404);
+
+    let _ = run_stop.send(());
+    let _ = stop_tx.send(());
+    let _ = run.await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_token_the_ui_is_read_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config { web_token_file: None, ..setup(dir.path()) };
+    let agent = Arc::new(Agent::start(&config).await.unwrap());
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let addr = agent
+        .clone()
+        .serve("127.0.0.1:0".parse().unwrap(), async {
+            let _ = stop_rx.await;
+        })
+        .await
+        .unwrap();
+    let r = request(
+        addr,
+        "POST",
+        "/api/v1/applications/payments/sync",
+        &[("Content-Type", "application/json"), ("Authorization", &format!("Bearer {TOKEN}"))],
+        "{}",
+    )
+    .await;
+    assert_eq!(r.status, 403);
+    assert!(r.body.contains("read-only"));
+    let page = request(addr, "GET", "/", &[], "").await;
+    assert!(page.body.contains("read-only") && !page.body.contains("id=\"token\""));
+    let short = dir.path().join("short");
+    std::fs::write(&short, "abc").unwrap();
+    let e =
+        Agent::start(&Config { web_token_file: Some(short), ..setup(&dir.path().join("again")) }).await.err().unwrap();
+    assert!(e.to_string().contains("at least 16 characters"), "{e}");
+    let _ = stop_tx.send(());
+}
