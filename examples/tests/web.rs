@@ -279,3 +279,96 @@ async fn without_a_token_the_ui_is_read_only() {
     assert!(e.to_string().contains("at least 16 characters"), "{e}");
     let _ = stop_tx.send(());
 }
+
+fn chromium() -> Option<std::path::PathBuf> {
+    std::env::var_os("GITOPS_TEST_CHROMIUM").map(std::path::PathBuf::from).or_else(|| {
+        ["/usr/bin/chromium", "/usr/bin/chromium-browser"].iter().map(std::path::PathBuf::from).find(|p| p.exists())
+    })
+}
+
+/// A real headless Chromium (Debian's) against the agent: the list goes OutOfSync without a
+/// reload within a second of a change, the tree and the diff, no Secret value in the page,
+/// Sync refused without the token and done with it, Rollback; screenshots of the three main
+/// pages (`GITOPS_UPDATE_SCREENSHOTS=1` writes them to `docs/screenshots/` for the README).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn in_a_real_browser() {
+    use tokio::io::AsyncBufReadExt;
+    let Some(chromium) = chromium() else {
+        assert!(std::env::var_os("CI").is_none(), "CI must install chromium for the browser test");
+        println!("chromium not installed: the browser test is skipped");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let agent = Arc::new(Agent::start(&setup(dir.path())).await.unwrap());
+    let _ = agent.once(false, Duration::from_secs(10)).await;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let addr = agent
+        .clone()
+        .serve("127.0.0.1:0".parse().unwrap(), async {
+            let _ = stop_rx.await;
+        })
+        .await
+        .unwrap();
+    let (run_stop, run_rx) = tokio::sync::oneshot::channel::<()>();
+    let runner = agent.clone();
+    let run = tokio::spawn(async move {
+        runner
+            .run(Duration::from_secs(600), async {
+                let _ = run_rx.await;
+            })
+            .await
+    });
+    let out = if std::env::var_os("GITOPS_UPDATE_SCREENSHOTS").is_some() {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots")
+    } else {
+        dir.path().join("screenshots")
+    };
+    std::fs::create_dir_all(&out).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/drive.py");
+    let mut child = tokio::process::Command::new("python3")
+        .arg(&script)
+        .args(["--url", &format!("http://{addr}"), "--token", TOKEN, "--secret", SECRET_VALUE])
+        .arg("--chromium")
+        .arg(&chromium)
+        .arg("--out")
+        .arg(&out)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("python3");
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut checks = Vec::new();
+    while let Some(line) =
+        tokio::time::timeout(Duration::from_secs(60), lines.next_line()).await.expect("the driver answers").unwrap()
+    {
+        println!("{line}");
+        if line == "NEED scale" {
+            let scaled = Object::from_value(serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "web", "namespace": "payments-prod"}, "spec": {"replicas": 5}}))
+            .unwrap();
+            let opts = ApplyOptions { field_manager: "kubectl".into(), force: true, dry_run: false };
+            agent.cluster.apply(&scaled, &opts).await.unwrap();
+            stdin.write_all(b"DONE\n").await.unwrap();
+        } else if let Some(check) = line.strip_prefix("OK ") {
+            checks.push(check.split_whitespace().next().unwrap_or_default().to_string());
+        } else if line.starts_with("FAIL") {
+            panic!("{line}");
+        }
+    }
+    let status = child.wait().await.unwrap();
+    assert!(status.success(), "the driver failed");
+    assert_eq!(
+        checks,
+        ["list", "timing", "out-of-sync", "tree", "diff", "no-secret", "sync-refused", "sync", "rollback"],
+        "every check ran"
+    );
+    for shot in ["applications.png", "application.png", "diff.png"] {
+        let png = std::fs::read(out.join(shot)).unwrap();
+        assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "{shot}");
+    }
+    let _ = run_stop.send(());
+    let _ = stop_tx.send(());
+    let _ = run.await;
+}
