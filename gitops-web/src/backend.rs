@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use gitops_core::{Cluster, Decryptor, GroupVersionKind, Object, Renderer, Source};
 use gitops_sync::{Manager, SyncRequest};
 
-use crate::model::{AppDetail, AppSummary, HistoryEntry, ObjectDiff, SyncAction, TreeNode};
+use crate::model::{AppDetail, AppSummary, EventEntry, HistoryEntry, ObjectDiff, SyncAction, TreeNode};
 
 /// Why an action was not done.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,11 +29,11 @@ pub trait Backend: Send + Sync + 'static {
     /// One application with its resource tree and history.
     async fn application(&self, name: &str) -> Option<AppDetail>;
     /// Syncs an application now.
-    async fn sync(&self, name: &str, action: SyncAction) -> Result<String, ActionError>;
+    async fn sync(&self, name: &str, action: SyncAction, who: &str) -> Result<String, ActionError>;
     /// Reconciles an application now (a hard refresh renders again even if Git did not move).
-    async fn refresh(&self, name: &str, hard: bool) -> Result<String, ActionError>;
+    async fn refresh(&self, name: &str, hard: bool, who: &str) -> Result<String, ActionError>;
     /// Syncs the revision of a history entry.
-    async fn rollback(&self, name: &str, id: usize) -> Result<String, ActionError>;
+    async fn rollback(&self, name: &str, id: usize, who: &str) -> Result<String, ActionError>;
 }
 
 /// A [`Backend`] over the agent's [`Manager`]: statuses from its application states, live
@@ -41,12 +41,21 @@ pub trait Backend: Send + Sync + 'static {
 pub struct ManagerBackend<S, R, D, C> {
     manager: Arc<Manager<S, R, D, C>>,
     last_sync: Mutex<HashMap<String, (Option<String>, String)>>,
+    /// Each application's history as seen: when and by whom each entry came.
+    seen: Mutex<HashMap<String, Vec<(Option<String>, String)>>>,
+    /// Who asked for the action running on an application now.
+    acting: Mutex<HashMap<String, String>>,
 }
 
 impl<S, R, D, C> ManagerBackend<S, R, D, C> {
     /// Serves `manager`'s applications.
     pub fn new(manager: Arc<Manager<S, R, D, C>>) -> Self {
-        Self { manager, last_sync: Mutex::new(HashMap::new()) }
+        Self {
+            manager,
+            last_sync: Mutex::new(HashMap::new()),
+            seen: Mutex::new(HashMap::new()),
+            acting: Mutex::new(HashMap::new()),
+        }
     }
 }
 
@@ -107,6 +116,78 @@ where
         }
     }
 
+    /// The history with when and by whom, as far as this process saw it come.
+    fn history_of(&self, name: &str, revisions: &[String]) -> Vec<HistoryEntry> {
+        let mut seen = self.seen.lock().expect("seen lock");
+        let known = seen.entry(name.to_string()).or_default();
+        if known.len() > revisions.len() {
+            known.truncate(revisions.len());
+        }
+        let first_sight = known.is_empty();
+        while known.len() < revisions.len() {
+            let by = if first_sight {
+                "automated".to_string()
+            } else {
+                self.acting.lock().expect("acting lock").get(name).cloned().unwrap_or_else(|| "automated".into())
+            };
+            known.push((if first_sight { None } else { Some(gitops_core::time::now_rfc3339()) }, by));
+        }
+        revisions
+            .iter()
+            .zip(known.iter())
+            .enumerate()
+            .map(|(id, (revision, (at, by)))| HistoryEntry {
+                id,
+                revision: revision.clone(),
+                at: at.clone(),
+                by: by.clone(),
+            })
+            .collect()
+    }
+
+    async fn events_of(&self, name: &str, namespace: &str) -> Vec<EventEntry> {
+        let cluster = &self.manager.reconciler().cluster;
+        let gvk = GroupVersionKind::new("", "v1", "Event");
+        let Ok(list) = cluster.list(&gvk, Some(namespace), "").await else { return Vec::new() };
+        let parent = format!("applyset-{name}");
+        let text = |o: &Object, p: &str| o.get(p).and_then(|v| v.as_str()).unwrap_or_default().to_string();
+        let mut out: Vec<EventEntry> = list
+            .iter()
+            .filter(|e| e.get("/involvedObject/name").and_then(|n| n.as_str()) == Some(parent.as_str()))
+            .map(|e| EventEntry {
+                at: text(e, "/lastTimestamp"),
+                kind: text(e, "/type"),
+                reason: text(e, "/reason"),
+                message: text(e, "/message"),
+            })
+            .collect();
+        out.sort_by(|a, b| b.at.cmp(&a.at));
+        out.truncate(50);
+        out
+    }
+
+    /// Records an action as a core/v1 Event of the application, with who asked.
+    async fn record(&self, app: &str, namespace: &str, reason: &str, message: &str) {
+        let cluster = &self.manager.reconciler().cluster;
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let ts = gitops_core::time::rfc3339(now.as_secs() as i64);
+        let parent = format!("applyset-{app}");
+        let event = serde_json::json!({
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": format!("{parent}.{:x}", now.as_nanos()), "namespace": namespace},
+            "involvedObject": {"apiVersion": "v1", "kind": "ConfigMap", "namespace": namespace, "name": parent},
+            "reason": reason, "message": message.chars().take(1024).collect::<String>(),
+            "type": if reason.ends_with("Failed") { "Warning" } else { "Normal" },
+            "source": {"component": "gitops-web"}, "firstTimestamp": ts, "lastTimestamp": ts, "count": 1,
+        });
+        if let Ok(event) = Object::from_value(event) {
+            let opts = gitops_core::ApplyOptions { field_manager: "gitops-web".into(), force: true, dry_run: false };
+            if let Err(e) = cluster.apply(&event, &opts).await {
+                tracing::debug!(error = %e, "could not record the web action's event");
+            }
+        }
+    }
+
     async fn children(&self, namespace: &str, uid: &str, depth: usize) -> Vec<TreeNode> {
         if depth > 3 || namespace.is_empty() {
             return Vec::new();
@@ -129,6 +210,7 @@ where
                     sync: None,
                     health: health_of(o),
                     action: None,
+                    message: String::new(),
                     drift: Vec::new(),
                     diff: String::new(),
                     children: grandchildren,
@@ -148,9 +230,16 @@ where
         None
     }
 
-    async fn run(&self, name: &str, request: Option<SyncRequest>, hard: bool) -> Result<String, ActionError> {
+    async fn run(
+        &self,
+        name: &str,
+        request: Option<SyncRequest>,
+        hard: bool,
+        what: &str,
+        who: &str,
+    ) -> Result<String, ActionError> {
         let state = self.find(name).await.ok_or_else(|| ActionError::NotFound(name.to_string()))?;
-        {
+        let destination = {
             let mut st = state.lock().await;
             if let Some(r) = request {
                 st.operation = Some(r);
@@ -158,7 +247,27 @@ where
             if hard {
                 st.revision = None;
             }
+            // The history as it was, so a new entry is credited to `who`.
+            let history = st.status.history.clone();
+            self.history_of(name, &history);
+            st.app.namespace().to_string()
+        };
+        self.acting.lock().expect("acting lock").insert(name.to_string(), who.to_string());
+        let outcome = self.reconcile(name).await;
+        if let Some(state) = self.find(name).await {
+            let history = state.lock().await.status.history.clone();
+            self.history_of(name, &history);
         }
+        self.acting.lock().expect("acting lock").remove(name);
+        let (reason, message) = match &outcome {
+            Ok(m) => (format!("Web{what}"), format!("{what} by {who}: {m}")),
+            Err(e) => (format!("Web{what}Failed"), format!("{what} by {who}: {e:?}")),
+        };
+        self.record(name, &destination, &reason, &message).await;
+        outcome
+    }
+
+    async fn reconcile(&self, name: &str) -> Result<String, ActionError> {
         match self.manager.reconcile_app(name).await {
             None => Err(ActionError::NotFound(format!("{name} (reconciled by another replica)"))),
             Some(pass) => match pass.result {
@@ -221,16 +330,18 @@ where
                 sync: Some(if in_sync { "Synced" } else { "OutOfSync" }.into()),
                 health: Some(r.health.argo().to_string()),
                 action: Some(format!("{:?}", r.action)),
+                message: r.message.clone(),
                 drift: r.drift.clone(),
                 diff: r.diff.clone(),
                 children,
             });
         }
-        let history = history.into_iter().enumerate().map(|(id, revision)| HistoryEntry { id, revision }).collect();
-        Some(AppDetail { summary, tree, history })
+        let history = self.history_of(name, &history);
+        let events = self.events_of(name, &summary.destination).await;
+        Some(AppDetail { summary, tree, history, events })
     }
 
-    async fn sync(&self, name: &str, action: SyncAction) -> Result<String, ActionError> {
+    async fn sync(&self, name: &str, action: SyncAction, who: &str) -> Result<String, ActionError> {
         let resources = if action.resources.is_empty() {
             None
         } else {
@@ -243,19 +354,19 @@ where
             )
         };
         let request = SyncRequest { prune: action.prune, dry_run: action.dry_run, resources, ..SyncRequest::default() };
-        self.run(name, Some(request), false).await
+        self.run(name, Some(request), false, "Sync", who).await
     }
 
-    async fn refresh(&self, name: &str, hard: bool) -> Result<String, ActionError> {
-        self.run(name, None, hard).await
+    async fn refresh(&self, name: &str, hard: bool, who: &str) -> Result<String, ActionError> {
+        self.run(name, None, hard, if hard { "HardRefresh" } else { "Refresh" }, who).await
     }
 
-    async fn rollback(&self, name: &str, id: usize) -> Result<String, ActionError> {
+    async fn rollback(&self, name: &str, id: usize, who: &str) -> Result<String, ActionError> {
         let state = self.find(name).await.ok_or_else(|| ActionError::NotFound(name.to_string()))?;
         let revision = state.lock().await.status.history.get(id).cloned();
         let revision = revision.ok_or_else(|| ActionError::BadRequest(format!("no history entry {id}")))?;
         let request = SyncRequest { revision: Some(revision), ..SyncRequest::default() };
-        self.run(name, Some(request), false).await
+        self.run(name, Some(request), false, "Rollback", who).await
     }
 }
 

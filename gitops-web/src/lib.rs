@@ -267,7 +267,7 @@ async fn api_sync(State(w): State<Shared>, Path(name): Path<String>, headers: He
         Ok(a) => a,
         Err(r) => return r.into_response(),
     };
-    outcome("sync", &name, &who, w.backend.sync(&name, action).await)
+    outcome("sync", &name, &who, w.backend.sync(&name, action, &who).await)
 }
 
 /// `?hard=true` for a hard refresh.
@@ -287,7 +287,7 @@ async fn api_refresh(
         Ok(who) => who,
         Err(r) => return r.into_response(),
     };
-    outcome(if q.hard { "hard-refresh" } else { "refresh" }, &name, &who, w.backend.refresh(&name, q.hard).await)
+    outcome(if q.hard { "hard-refresh" } else { "refresh" }, &name, &who, w.backend.refresh(&name, q.hard, &who).await)
 }
 
 impl Default for RollbackAction {
@@ -305,7 +305,7 @@ async fn api_rollback(State(w): State<Shared>, Path(name): Path<String>, headers
         Ok(a) => a,
         Err(r) => return r.into_response(),
     };
-    outcome("rollback", &name, &who, w.backend.rollback(&name, action.id).await)
+    outcome("rollback", &name, &who, w.backend.rollback(&name, action.id, &who).await)
 }
 
 async fn api_stream(

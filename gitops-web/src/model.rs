@@ -54,6 +54,8 @@ pub struct TreeNode {
     pub health: Option<String>,
     /// The last sync's action on it.
     pub action: Option<String>,
+    /// The last sync's message about it (why a write failed, who shares it, a hook's end).
+    pub message: String,
     /// Fields that differ from Git.
     pub drift: Vec<String>,
     /// The masked unified diff against Git (empty when equal).
@@ -72,6 +74,8 @@ pub struct AppDetail {
     pub tree: Vec<TreeNode>,
     /// Revisions synced, oldest first.
     pub history: Vec<HistoryEntry>,
+    /// The application's Kubernetes Events, newest first.
+    pub events: Vec<EventEntry>,
 }
 
 /// One entry of the history.
@@ -81,6 +85,23 @@ pub struct HistoryEntry {
     pub id: usize,
     /// The commit.
     pub revision: String,
+    /// When the agent's UI saw it synced (RFC 3339).
+    pub at: Option<String>,
+    /// Who made it: `automated`, or who asked through the UI or the API.
+    pub by: String,
+}
+
+/// A Kubernetes Event of the application.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventEntry {
+    /// When (RFC 3339).
+    pub at: String,
+    /// `Normal` or `Warning`.
+    pub kind: String,
+    /// The reason (`Synced`, `SelfHealed`, `SyncFailed`, `WebSync`, ...).
+    pub reason: String,
+    /// The message.
+    pub message: String,
 }
 
 /// The object diffs of an application.
