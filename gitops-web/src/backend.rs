@@ -36,13 +36,16 @@ pub trait Backend: Send + Sync + 'static {
     async fn rollback(&self, name: &str, id: usize, who: &str) -> Result<String, ActionError>;
 }
 
+/// When (if this process saw it) and by whom a history entry came.
+type Seen = (Option<String>, String);
+
 /// A [`Backend`] over the agent's [`Manager`]: statuses from its application states, live
 /// objects (and what controllers made from them) from its cluster.
 pub struct ManagerBackend<S, R, D, C> {
     manager: Arc<Manager<S, R, D, C>>,
     last_sync: Mutex<HashMap<String, (Option<String>, String)>>,
     /// Each application's history as seen: when and by whom each entry came.
-    seen: Mutex<HashMap<String, Vec<(Option<String>, String)>>>,
+    seen: Mutex<HashMap<String, Vec<Seen>>>,
     /// Who asked for the action running on an application now.
     acting: Mutex<HashMap<String, String>>,
 }
