@@ -186,6 +186,14 @@ async fn the_ui_and_api_show_drift_live_and_guard_actions() {
         }
     }
 
+    // The live manifests are shown, the Secret's with its values masked.
+    let app: serde_json::Value =
+        serde_json::from_str(&request(addr, "GET", "/api/v1/applications/payments", &[], "").await.body).unwrap();
+    let secret_node = app["tree"].as_array().unwrap().iter().find(|n| n["kind"] == "Secret").unwrap();
+    let live = secret_node["live"].as_str().unwrap();
+    assert!(live.contains("kind: Secret") && live.contains("password: ++++++++"), "{live}");
+    assert!(!live.contains("managedFields") && !live.contains("resourceVersion"), "{live}");
+
     // Actions: the guards, then a sync that brings the application back.
     let sync = |headers: Vec<(&'static str, String)>, body: &'static str| async move {
         let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();

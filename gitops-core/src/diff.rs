@@ -925,6 +925,19 @@ fn find_equal<'v>(list: Option<&'v Value>, val: &Value) -> Option<&'v Value> {
     list.and_then(Value::as_array).and_then(|a| a.iter().find(|i| *i == val))
 }
 
+/// A live object as a UI may show it: without what the server writes (see
+/// [`without_server_fields`]), and, for a Secret, every value of `data` and `stringData`
+/// replaced by a mask (equal values get equal masks), as diffs mask them.
+pub fn masked_for_display(live: &Value) -> Value {
+    let mut v = without_server_fields(live, true);
+    if v.get("kind").and_then(Value::as_str) == Some("Secret")
+        && v.get("apiVersion").and_then(Value::as_str) == Some("v1")
+    {
+        mask_secret(&mut v, &mut BTreeMap::new());
+    }
+    v
+}
+
 fn mask_secret(v: &mut Value, masks: &mut BTreeMap<String, String>) {
     for field in ["data", "stringData"] {
         if let Some(Value::Object(m)) = v.get_mut(field) {

@@ -87,6 +87,12 @@ async function updateApp(name) {
     if (n.action) { const r = document.createElement("p"); r.className = "result"; r.textContent = "last sync: " + n.action + (n.message ? ": " + n.message : ""); body.appendChild(r); }
     if (n.diff) { const pre = document.createElement("pre"); pre.className = "diff"; pre.textContent = n.diff; body.appendChild(pre); }
     else { const p = document.createElement("p"); p.textContent = n.from_git ? "equal to Git" : "made by a controller"; body.appendChild(p); }
+    if (n.live) {
+      const d = document.createElement("details"); d.className = "live";
+      const s = document.createElement("summary"); s.textContent = "live manifest";
+      const pre = document.createElement("pre"); pre.className = "manifest"; pre.textContent = n.live;
+      d.append(s, pre); body.appendChild(d);
+    }
   });
 }
 

@@ -73,6 +73,11 @@ fn owner_uids(o: &Object) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// A live object as the browser may see it (Secret values masked).
+fn display(o: &Object) -> String {
+    gitops_core::yaml::to_yaml(&gitops_core::diff::masked_for_display(o.as_value()))
+}
+
 fn health_of(o: &Object) -> Option<String> {
     Some(gitops_sync::health::health(o).argo().to_string())
 }
@@ -216,6 +221,7 @@ where
                     message: String::new(),
                     drift: Vec::new(),
                     diff: String::new(),
+                    live: display(o),
                     children: grandchildren,
                 });
             }
@@ -336,6 +342,7 @@ where
                 message: r.message.clone(),
                 drift: r.drift.clone(),
                 diff: r.diff.clone(),
+                live: live.as_ref().map(display).unwrap_or_default(),
                 children,
             });
         }

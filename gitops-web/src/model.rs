@@ -60,6 +60,8 @@ pub struct TreeNode {
     pub drift: Vec<String>,
     /// The masked unified diff against Git (empty when equal).
     pub diff: String,
+    /// The live object as YAML, without server-written fields, Secret values masked.
+    pub live: String,
     /// What controllers made from it (through ownerReferences).
     pub children: Vec<TreeNode>,
 }
