@@ -193,6 +193,10 @@ impl<S: Source> Source for TimedSource<S> {
     async fn changed(&self, from: &Revision, to: &Revision, path: &str) -> Result<bool, Self::Error> {
         self.inner.changed(from, to, path).await
     }
+
+    async fn message(&self, revision: &Revision) -> Option<String> {
+        self.inner.message(revision).await
+    }
 }
 
 type AgentManager = Manager<TimedSource<GitSource>, SopsRenderer<AutoRenderer>, SealedSecretsDecryptor, KubeCluster>;

@@ -276,6 +276,7 @@ async fn the_ui_and_api_show_drift_live_and_guard_actions() {
     let history = app["history"].as_array().unwrap();
     assert_eq!(history.len(), 2, "{history:?}");
     assert_eq!(history[1]["by"], "token");
+    assert_eq!(app["revision_message"], "four replicas", "the commit message comes from Git");
     assert!(history[1]["at"].as_str().is_some_and(|t| t.ends_with('Z')), "{history:?}");
 
     let _ = run_stop.send(());

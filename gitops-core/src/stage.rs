@@ -57,6 +57,13 @@ pub trait Source: Send + Sync {
         let _ = path;
         Ok(from.commit != to.commit)
     }
+
+    /// The first line of the revision's commit message, when the source knows it (for people
+    /// looking at a status). The default knows none.
+    async fn message(&self, revision: &Revision) -> Option<String> {
+        let _ = revision;
+        None
+    }
 }
 
 /// A [`Source`] over trees held in memory: per repository URL, the trees of the commits the

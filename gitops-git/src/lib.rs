@@ -943,6 +943,15 @@ impl Source for GitSource {
         let b = self.open(to).await?;
         Ok(a.id_of(path)? != b.id_of(path)?)
     }
+
+    async fn message(&self, revision: &Revision) -> Option<String> {
+        let path = self.cache_path(&revision.repo_url);
+        let repo = self.opened(&path, &revision.repo_url).ok()?.to_thread_local();
+        let id = gix::ObjectId::from_hex(revision.commit.as_bytes()).ok()?;
+        let commit = repo.find_object(id).ok()?.try_into_commit().ok()?;
+        let message = commit.message().ok()?;
+        Some(message.summary().to_string())
+    }
 }
 
 /// The tree of one commit, read from the object database.

@@ -112,6 +112,8 @@ pub struct AppStatus {
     pub health: Health,
     /// The commit synced.
     pub revision: Option<String>,
+    /// The first line of its commit message, when the source knows it.
+    pub revision_message: Option<String>,
     /// Whether this pass rendered (false when the revision had not changed).
     pub rendered: bool,
     /// The last sync's per-object results.
@@ -137,6 +139,7 @@ impl AppState {
                 sync: SyncStatus::Unknown,
                 health: Health::Unknown,
                 revision: None,
+                revision_message: None,
                 rendered: false,
                 result: None,
                 result_dry_run: false,
@@ -303,6 +306,7 @@ impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
         }
         if state.revision.as_ref().map(|r| &r.commit) != Some(&rev.commit) {
             state.status.history.push(rev.commit.clone());
+            state.status.revision_message = self.source.message(&rev).await;
         }
         state.status.revision = Some(rev.commit.clone());
         state.revision = Some(rev);

@@ -41,6 +41,7 @@ function updateList(apps) {
     setStatus(row.querySelector(".sync"), a.sync);
     setStatus(row.querySelector(".health"), a.health);
     row.querySelector(".revision code").textContent = (a.revision || "-").slice(0, 12);
+    row.querySelector(".revision .commit-message").textContent = a.revision_message || "";
     row.querySelector(".last-sync").textContent = a.last_sync || "-";
     row.querySelector(".message").textContent = a.message || "";
   }
@@ -65,6 +66,7 @@ async function updateApp(name) {
   setStatus(document.querySelector(".summary .sync"), app.sync);
   setStatus(document.querySelector(".summary .health"), app.health);
   document.getElementById("app-revision").textContent = (app.revision || "-").slice(0, 12);
+  document.getElementById("app-revision-message").textContent = app.revision_message || "";
   const flat = [];
   const walk = (nodes) => { for (const n of nodes) { flat.push(n); walk(n.children || []); } };
   walk(app.tree);

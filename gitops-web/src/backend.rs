@@ -116,6 +116,7 @@ where
             sync: format!("{:?}", st.status.sync),
             health: st.status.health.argo().to_string(),
             revision,
+            revision_message: st.status.revision_message.clone(),
             message: st.status.error.clone(),
             objects: st.status.result.as_ref().map_or(0, |r| r.resources.len()),
             last_sync,

@@ -25,6 +25,8 @@ pub struct AppSummary {
     pub health: String,
     /// The commit synced.
     pub revision: Option<String>,
+    /// The first line of its commit message.
+    pub revision_message: Option<String>,
     /// The last error, if the last pass failed.
     pub message: Option<String>,
     /// The replica that reconciles it, when the work is shared.
