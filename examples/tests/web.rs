@@ -398,7 +398,7 @@ async fn in_a_real_browser() {
     assert!(status.success(), "the driver failed");
     assert_eq!(
         checks,
-        ["list", "timing", "out-of-sync", "tree", "diff", "no-secret", "sync-refused", "sync", "rollback"],
+        ["list", "timing", "out-of-sync", "tree", "diff", "side-by-side", "no-secret", "sync-selected", "sync-refused", "sync", "rollback"],
         "every check ran"
     );
     for shot in ["applications.png", "application.png", "diff.png"] {

@@ -96,12 +96,52 @@ async function updateApp(name) {
       d.append(s, pre); body.appendChild(d);
     }
   });
+  showDiffs();
+}
+
+// A unified diff as two columns: live on the left, Git on the right, context on both.
+function splitDiff(text) {
+  const table = document.createElement("table");
+  table.className = "split";
+  const rows = [];
+  let minus = [], plus = [];
+  const flush = () => {
+    const n = Math.max(minus.length, plus.length);
+    for (let i = 0; i < n; i++) rows.push([minus[i] ?? null, plus[i] ?? null, "change"]);
+    minus = []; plus = [];
+  };
+  for (const line of text.split("\n")) {
+    if (line.startsWith("---") || line.startsWith("+++")) continue;
+    if (line.startsWith("-")) minus.push(line.slice(1));
+    else if (line.startsWith("+")) plus.push(line.slice(1));
+    else { flush(); rows.push([line.startsWith("@@") ? line : line.slice(1), line.startsWith("@@") ? line : line.slice(1), line.startsWith("@@") ? "hunk" : "same"]); }
+  }
+  flush();
+  for (const [l, r, kind] of rows) {
+    const tr = table.insertRow();
+    tr.className = kind;
+    for (const side of [l, r]) { const td = tr.insertCell(); td.textContent = side ?? ""; if (side === null) td.className = "empty"; }
+  }
+  return table;
+}
+
+function showDiffs() {
+  const split = document.getElementById("opt-split");
+  for (const pre of document.querySelectorAll("pre.diff")) {
+    const next = pre.nextElementSibling;
+    if (next && next.classList.contains("split")) next.remove();
+    pre.hidden = !!(split && split.checked);
+    if (split && split.checked) pre.after(splitDiff(pre.textContent));
+  }
 }
 
 async function act(name, action, extra) {
   const out = document.getElementById("action-result");
-  const path = action === "hard-refresh" ? "refresh?hard=true" : action;
-  const body = action === "sync" ? { prune: document.getElementById("opt-prune").checked, dryRun: document.getElementById("opt-dry-run").checked }
+  const selected = [...document.querySelectorAll("#tree li input.select:checked")].map((c) => c.closest("li").dataset.resource);
+  if (action === "sync-selected" && selected.length === 0) { out.textContent = "select resources in the tree first"; return; }
+  const path = action === "hard-refresh" ? "refresh?hard=true" : action === "sync-selected" ? "sync" : action;
+  const sync = { prune: document.getElementById("opt-prune").checked, dryRun: document.getElementById("opt-dry-run").checked };
+  const body = action === "sync" ? sync : action === "sync-selected" ? { ...sync, resources: selected }
     : action === "rollback" ? { id: Number(extra) } : {};
   out.textContent = action + "…";
   const r = await fetch("/api/v1/applications/" + encodeURIComponent(name) + "/" + path, {
@@ -126,6 +166,8 @@ function start() {
       head.setAttribute("aria-expanded", String(!body.hidden));
     });
   }
+  const split = document.getElementById("opt-split");
+  if (split) split.addEventListener("change", showDiffs);
   const title = document.querySelector("h1[data-app]");
   for (const b of document.querySelectorAll("button[data-action]")) {
     b.addEventListener("click", () => act(title.dataset.app, b.dataset.action, b.dataset.id));

@@ -179,12 +179,27 @@ def main():
         diff = b.js("document.querySelector('#tree li[data-kind=\"Deployment\"] .node-body').innerText")
         assert "replicas" in diff, f"diff: {diff}"
         ok("diff", "replicas")
+        b.js("document.getElementById('opt-split').click()")
+        split = b.js("[...document.querySelectorAll('#tree li[data-kind=\"Deployment\"] table.split tr.change')].map(r => r.innerText)")
+        assert any("replicas" in r for r in split), f"side by side: {split}"
+        ok("side-by-side", str(len(split)))
         b.js("document.querySelector('#tree li[data-kind=\"Deployment\"]').scrollIntoView()")
         b.screenshot(os.path.join(a.out, "diff.png"))
         html = b.js("document.documentElement.outerHTML")
         for s in a.secret:
             assert s not in html and base64.b64encode(s.encode()).decode() not in html, "a Secret value reached the page"
         ok("no-secret")
+
+        # A selective sync of the Service alone, with the token: the Deployment stays drifted.
+        b.js(f"document.getElementById('token').value = {json.dumps(a.token)}")
+        b.js("document.querySelector('#tree li[data-kind=\"Service\"] input.select').click()")
+        b.js("document.querySelector('button[data-action=\"sync-selected\"]').click()")
+        b.wait_for("document.getElementById('action-result').dataset.status === '200'")
+        ok("sync-selected", b.js("document.getElementById('action-result').textContent"))
+        b.wait_for("document.getElementById('app-sync').textContent === 'OutOfSync'", timeout=5)
+        b.js("document.getElementById('token').value = ''")
+        b.js("sessionStorage.clear()")
+        b.js("document.getElementById('action-result').dataset.status = ''")
 
         # Sync without the token: refused; with it: done, and the page follows.
         b.js("document.querySelector('button[data-action=\"sync\"]').click()")
