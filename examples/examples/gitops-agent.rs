@@ -93,6 +93,15 @@ struct Cli {
     /// from a file; without a token the UI is read-only.
     #[arg(long, value_name = "FILE", help_heading = "Web UI")]
     web_token_file: Option<PathBuf>,
+    /// Git webhooks at POST /api/webhook: GitHub's webhook secret, in a file (HMAC-SHA256).
+    #[arg(long, value_name = "FILE", help_heading = "Web UI")]
+    webhook_github_secret_file: Option<PathBuf>,
+    /// GitLab's webhook secret token, in a file.
+    #[arg(long, value_name = "FILE", help_heading = "Web UI")]
+    webhook_gitlab_secret_file: Option<PathBuf>,
+    /// Bitbucket's webhook secret, in a file (HMAC-SHA256).
+    #[arg(long, value_name = "FILE", help_heading = "Web UI")]
+    webhook_bitbucket_secret_file: Option<PathBuf>,
     /// The same token from a Secret (NAMESPACE/NAME, entry `token`).
     #[arg(long, value_name = "NS/NAME", help_heading = "Web UI")]
     web_token_secret: Option<String>,
@@ -189,6 +198,9 @@ fn config(cli: Cli) -> Result<Config, String> {
         sealed_keys_namespace: cli.sealed_keys_namespace,
         sops_key_files: cli.sops_key_files,
         web_token_file: cli.web_token_file,
+        webhook_github_secret_file: cli.webhook_github_secret_file,
+        webhook_gitlab_secret_file: cli.webhook_gitlab_secret_file,
+        webhook_bitbucket_secret_file: cli.webhook_bitbucket_secret_file,
         web_token_secret: cli.web_token_secret,
         sops_keys_secret: cli.sops_keys_secret,
         concurrency: cli.concurrency as usize,

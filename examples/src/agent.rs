@@ -53,6 +53,12 @@ pub struct Config {
     /// SOPS: age identity files (`AGE-SECRET-KEY-1...` lines) and armored OpenPGP secret key
     /// files (`.asc`), besides the keys `sops` reads from the environment.
     pub sops_key_files: Vec<PathBuf>,
+    /// Git webhooks (`POST /api/webhook`): GitHub's secret, in a file.
+    pub webhook_github_secret_file: Option<PathBuf>,
+    /// GitLab's secret token, in a file.
+    pub webhook_gitlab_secret_file: Option<PathBuf>,
+    /// Bitbucket's secret, in a file.
+    pub webhook_bitbucket_secret_file: Option<PathBuf>,
     /// The web UI's action token: a file holding it.
     pub web_token_file: Option<PathBuf>,
     /// The web UI's action token: a Secret (`namespace/name`) whose `token` entry holds it.
@@ -98,6 +104,9 @@ impl Default for Config {
             sops_keys_secret: None,
             web_token_file: None,
             web_token_secret: None,
+            webhook_github_secret_file: None,
+            webhook_gitlab_secret_file: None,
+            webhook_bitbucket_secret_file: None,
             cache_dir: std::env::temp_dir().join("gitops-agent-cache"),
             concurrency: 16,
             field_manager: "gitops".into(),
@@ -219,6 +228,8 @@ pub struct Agent {
     pub progress: crate::progress::Progress,
     /// The bearer token that allows the web UI's and API's actions (`None`: read-only).
     pub web_token: Option<String>,
+    /// The Git webhooks' secrets.
+    pub webhooks: gitops_web::webhook::WebhookSecrets,
 }
 
 /// The agent's controller of Application resources.
@@ -457,6 +468,20 @@ impl Agent {
             }
         };
         let web_token = web_token(config, &cluster).await?;
+        let read_secret = |f: &Option<PathBuf>, flag: &str| -> Result<Option<String>, Error> {
+            f.as_ref()
+                .map(|p| {
+                    std::fs::read_to_string(p)
+                        .map(|s| s.trim().to_string())
+                        .map_err(|e| format!("{flag} {}: {e}", p.display()).into())
+                })
+                .transpose()
+        };
+        let webhooks = gitops_web::webhook::WebhookSecrets {
+            github: read_secret(&config.webhook_github_secret_file, "--webhook-github-secret-file")?,
+            gitlab: read_secret(&config.webhook_gitlab_secret_file, "--webhook-gitlab-secret-file")?,
+            bitbucket: read_secret(&config.webhook_bitbucket_secret_file, "--webhook-bitbucket-secret-file")?,
+        };
         Ok(Self {
             manager,
             cluster,
@@ -466,6 +491,7 @@ impl Agent {
             membership,
             progress: config.progress.clone(),
             web_token,
+            webhooks,
         })
     }
 
@@ -620,37 +646,15 @@ impl Agent {
         let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("--listen {addr}: {e}"))?;
         let bound = listener.local_addr()?;
         let m = self.clone();
-        let r = self.clone();
         let web = gitops_web::router(
             Arc::new(gitops_web::ManagerBackend::new(self.manager.clone())),
-            gitops_web::WebOptions { token: self.web_token.clone(), ..Default::default() },
+            gitops_web::WebOptions {
+                token: self.web_token.clone(),
+                webhooks: self.webhooks.clone(),
+                ..Default::default()
+            },
         );
         let app = axum::Router::new()
-            .route(
-                "/refresh/{app}",
-                axum::routing::post(move |axum::extract::Path(name): axum::extract::Path<String>| {
-                    let r = r.clone();
-                    async move {
-                        match r.manager.reconcile_app(&name).await {
-                            Some(pass) => {
-                                r.observe("refresh", std::slice::from_ref(&pass));
-                                let status = if pass.result.is_ok() { 200 } else { 500 };
-                                (
-                                    axum::http::StatusCode::from_u16(status).unwrap_or_default(),
-                                    format!(
-                                        "{}\n",
-                                        match &pass.result {
-                                            Ok(_) => "reconciled".to_string(),
-                                            Err(e) => e.to_string(),
-                                        }
-                                    ),
-                                )
-                            }
-                            None => (axum::http::StatusCode::NOT_FOUND, format!("no application {name}\n")),
-                        }
-                    }
-                }),
-            )
             .route("/healthz", get(|| async { "ok\n" }))
             .route(
                 "/metrics",

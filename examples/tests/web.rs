@@ -398,7 +398,19 @@ async fn in_a_real_browser() {
     assert!(status.success(), "the driver failed");
     assert_eq!(
         checks,
-        ["list", "timing", "out-of-sync", "tree", "diff", "side-by-side", "no-secret", "sync-selected", "sync-refused", "sync", "rollback"],
+        [
+            "list",
+            "timing",
+            "out-of-sync",
+            "tree",
+            "diff",
+            "side-by-side",
+            "no-secret",
+            "sync-selected",
+            "sync-refused",
+            "sync",
+            "rollback"
+        ],
         "every check ran"
     );
     for shot in ["applications.png", "application.png", "diff.png"] {
@@ -466,5 +478,109 @@ async fn five_hundred_applications_load_fast() {
     } else {
         assert!(std::env::var_os("CI").is_none(), "CI must install chromium for the browser test");
     }
+    let _ = stop_tx.send(());
+}
+
+fn github_signature(secret: &str, body: &str) -> String {
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret.as_bytes());
+    let tag = aws_lc_rs::hmac::sign(&key, body.as_bytes());
+    format!("sha256={}", tag.as_ref().iter().map(|b| format!("{b:02x}")).collect::<String>())
+}
+
+/// Git webhooks: a signed GitHub push refreshes the application of that repository (the new
+/// commit lands), GitLab's token works too; unsigned, wrongly signed, oversized and too
+/// frequent requests are refused; `/refresh/{app}` needs the signature once a secret is set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn webhooks_refresh_the_pushed_repository() {
+    let dir = tempfile::tempdir().unwrap();
+    let github = dir.path().join("github-secret");
+    std::fs::write(&github, "gh-hook-secret-1234\n").unwrap();
+    let gitlab = dir.path().join("gitlab-secret");
+    std::fs::write(&gitlab, "gl-hook-token-5678").unwrap();
+    let config = Config {
+        webhook_github_secret_file: Some(github),
+        webhook_gitlab_secret_file: Some(gitlab),
+        ..setup(dir.path())
+    };
+    let agent = Arc::new(Agent::start(&config).await.unwrap());
+    let _ = agent.once(false, Duration::from_secs(10)).await;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let addr = agent
+        .clone()
+        .serve("127.0.0.1:0".parse().unwrap(), async {
+            let _ = stop_rx.await;
+        })
+        .await
+        .unwrap();
+    let repo = dir.path().join("repo");
+    let k = repo.join("overlays/prod/kustomization.yaml");
+    std::fs::write(&k, std::fs::read_to_string(&k).unwrap().replace("count: 3", "count: 2")).unwrap();
+    git(&repo, &["commit", "-q", "-am", "two replicas"]);
+
+    let payload = serde_json::json!({"ref": "refs/heads/main", "repository": {"clone_url": format!("file://{}", repo.display()), "html_url": "https://github.com/example/other"}}).to_string();
+    let hook = |headers: Vec<(&'static str, String)>, body: String| async move {
+        let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        request(addr, "POST", "/api/webhook", &h, &body).await
+    };
+    let gh = |sig: String| {
+        vec![
+            ("X-GitHub-Event", "push".to_string()),
+            ("Content-Type", "application/json".into()),
+            ("X-Hub-Signature-256", sig),
+        ]
+    };
+    assert_eq!(hook(vec![("X-GitHub-Event", "push".into())], payload.clone()).await.status, 401, "unsigned");
+    assert_eq!(
+        hook(gh(github_signature("wrong-secret", &payload)), payload.clone()).await.status,
+        401,
+        "wrongly signed"
+    );
+    let r = hook(gh(github_signature("gh-hook-secret-1234", &payload)), payload.clone()).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let answer: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    // Both applications of that repository (the broken one too), none of another.
+    assert_eq!(answer["refreshed"], serde_json::json!(["broken", "payments"]));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let app: serde_json::Value =
+            serde_json::from_str(&request(addr, "GET", "/api/v1/applications/payments", &[], "").await.body).unwrap();
+        if app["revision_message"] == "two replicas" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the pushed commit did not land: {app}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let replicas = agent
+        .cluster
+        .get(&GroupVersionKind::new("apps", "v1", "Deployment"), "payments-prod", "web")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(replicas.get("/spec/replicas"), Some(&serde_json::json!(2)));
+
+    // GitLab, right after: authenticated, and rate limited for this application.
+    let gl_payload =
+        serde_json::json!({"project": {"git_http_url": format!("file://{}.git", repo.display())}}).to_string();
+    let gl = |token: &str| vec![("X-Gitlab-Event", "Push Hook".to_string()), ("X-Gitlab-Token", token.to_string())];
+    assert_eq!(hook(gl("not-the-token"), gl_payload.clone()).await.status, 401);
+    let r = hook(gl("gl-hook-token-5678"), gl_payload.clone()).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let answer: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert!(answer["rateLimited"].as_array().unwrap().contains(&serde_json::json!("payments")), "{}", r.body);
+
+    // Bounded bodies; a sender without a secret configured is refused.
+    let big = "x".repeat(2 << 20);
+    assert_eq!(hook(gh(github_signature("gh-hook-secret-1234", &big)), big).await.status, 413);
+    assert_eq!(hook(vec![("X-Event-Key", "repo:push".into())], "{}".into()).await.status, 401, "no Bitbucket secret");
+
+    // /refresh/{app}: needs the signature now.
+    assert_eq!(request(addr, "POST", "/refresh/payments", &[], "").await.status, 401);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let sig = github_signature("gh-hook-secret-1234", "");
+    let r = request(addr, "POST", "/refresh/payments", &[("X-Hub-Signature-256", &sig)], "").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let again = request(addr, "POST", "/refresh/payments", &[("X-Hub-Signature-256", &sig)], "").await;
+    assert_eq!(again.status, 429);
+    assert!(again.head.contains("retry-after: 2"), "{}", again.head);
     let _ = stop_tx.send(());
 }

@@ -21,6 +21,7 @@
 
 mod backend;
 pub mod model;
+pub mod webhook;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,17 +45,28 @@ pub struct WebOptions {
     pub token: Option<String>,
     /// How often the live stream looks for changes.
     pub poll: Duration,
+    /// The Git webhooks' secrets (`POST /api/webhook`); none: webhooks are refused.
+    pub webhooks: webhook::WebhookSecrets,
+    /// The least time between two refreshes of one application asked by webhooks or
+    /// `POST /refresh/{app}`.
+    pub refresh_interval: Duration,
 }
 
 impl Default for WebOptions {
     fn default() -> Self {
-        Self { token: None, poll: Duration::from_millis(200) }
+        Self {
+            token: None,
+            poll: Duration::from_millis(200),
+            webhooks: webhook::WebhookSecrets::default(),
+            refresh_interval: Duration::from_secs(2),
+        }
     }
 }
 
 struct Web {
     backend: Arc<dyn Backend>,
     options: WebOptions,
+    rate: webhook::RateLimit,
 }
 
 type Shared = Arc<Web>;
@@ -65,7 +77,8 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
 
 /// The routes of the UI and the API (mount them on the agent's listener).
 pub fn router(backend: Arc<dyn Backend>, options: WebOptions) -> Router {
-    let state: Shared = Arc::new(Web { backend, options });
+    let rate = webhook::RateLimit::new(options.refresh_interval);
+    let state: Shared = Arc::new(Web { backend, options, rate });
     Router::new()
         .route("/", get(list_page))
         .route("/applications/{name}", get(app_page))
@@ -81,6 +94,8 @@ pub fn router(backend: Arc<dyn Backend>, options: WebOptions) -> Router {
         .route("/api/v1/applications/{name}/refresh", post(api_refresh))
         .route("/api/v1/applications/{name}/rollback", post(api_rollback))
         .route("/api/v1/stream", get(api_stream))
+        .route("/api/webhook", post(api_webhook).layer(axum::extract::DefaultBodyLimit::max(webhook::MAX_BODY)))
+        .route("/refresh/{name}", post(refresh_hook).layer(axum::extract::DefaultBodyLimit::max(webhook::MAX_BODY)))
         .layer(axum::middleware::from_fn(security_headers))
         .with_state(state)
 }
@@ -323,4 +338,83 @@ async fn api_stream(
         }
     });
     Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+async fn api_webhook(State(w): State<Shared>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    if w.options.webhooks.is_empty() {
+        return (StatusCode::FORBIDDEN, "webhooks are turned off: no webhook secret is configured\n").into_response();
+    }
+    let sender = match webhook::authenticate(&w.options.webhooks, &headers, &body) {
+        Ok(s) => s,
+        Err(m) => {
+            tracing::warn!(reason = %m, "webhook refused");
+            return (StatusCode::UNAUTHORIZED, format!("{m}\n")).into_response();
+        }
+    };
+    let payload: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("the payload is not JSON: {e}\n")).into_response(),
+    };
+    let repos: Vec<String> = webhook::repositories(sender, &payload).iter().map(|u| webhook::normalize(u)).collect();
+    let mut refreshed = Vec::new();
+    let mut limited = Vec::new();
+    for app in w.backend.applications().await {
+        if !repos.contains(&webhook::normalize(&app.repo)) {
+            continue;
+        }
+        if !w.rate.allow(&app.name) {
+            limited.push(app.name);
+            continue;
+        }
+        let backend = w.backend.clone();
+        let name = app.name.clone();
+        let who = format!("{sender:?} webhook");
+        tokio::spawn(async move {
+            let r = backend.refresh(&name, false, &who).await;
+            tracing::info!(app = %name, who, ok = r.is_ok(), "webhook refresh");
+        });
+        refreshed.push(app.name);
+    }
+    tracing::info!(sender = ?sender, repositories = ?repos, refreshed = ?refreshed, limited = ?limited, "webhook");
+    (StatusCode::ACCEPTED, axum::Json(serde_json::json!({ "refreshed": refreshed, "rateLimited": limited })))
+        .into_response()
+}
+
+/// `POST /refresh/{app}`: reconciles one application now. When a GitHub webhook secret is set,
+/// it needs that signature (or the web token); else, when a web token is set, the token.
+async fn refresh_hook(
+    State(w): State<Shared>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let bearer_ok = w.options.token.as_ref().is_some_and(|t| {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|a| a.to_str().ok())
+            .and_then(|a| a.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        aws_lc_rs::constant_time::verify_slices_are_equal(given.as_bytes(), t.as_bytes()).is_ok()
+    });
+    let signed = w.options.webhooks.github.as_deref().is_some_and(|secret| {
+        webhook::hmac_ok(secret, &body, headers.get("x-hub-signature-256").and_then(|v| v.to_str().ok()))
+    });
+    let guarded = w.options.webhooks.github.is_some() || w.options.token.is_some();
+    if guarded && !bearer_ok && !signed {
+        return (StatusCode::UNAUTHORIZED, "a signature (X-Hub-Signature-256) or the bearer token is needed\n")
+            .into_response();
+    }
+    if !w.rate.allow(&name) {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, w.options.refresh_interval.as_secs().max(1).to_string())],
+            "refreshed moments ago\n",
+        )
+            .into_response();
+    }
+    match w.backend.refresh(&name, false, "refresh hook").await {
+        Ok(_) => (StatusCode::OK, "reconciled\n").into_response(),
+        Err(ActionError::NotFound(n)) => not_found(&n),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e:?}\n")).into_response(),
+    }
 }
