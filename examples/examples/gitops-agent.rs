@@ -93,6 +93,12 @@ struct Cli {
     /// from a file; without a token the UI is read-only.
     #[arg(long, value_name = "FILE", help_heading = "Web UI")]
     web_token_file: Option<PathBuf>,
+    /// Serve --listen over HTTPS with this certificate chain (PEM; with --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key", help_heading = "Web UI")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert", help_heading = "Web UI")]
+    tls_key: Option<PathBuf>,
     /// Git webhooks at POST /api/webhook: GitHub's webhook secret, in a file (HMAC-SHA256).
     #[arg(long, value_name = "FILE", help_heading = "Web UI")]
     webhook_github_secret_file: Option<PathBuf>,
@@ -198,6 +204,8 @@ fn config(cli: Cli) -> Result<Config, String> {
         sealed_keys_namespace: cli.sealed_keys_namespace,
         sops_key_files: cli.sops_key_files,
         web_token_file: cli.web_token_file,
+        tls_cert: cli.tls_cert,
+        tls_key: cli.tls_key,
         webhook_github_secret_file: cli.webhook_github_secret_file,
         webhook_gitlab_secret_file: cli.webhook_gitlab_secret_file,
         webhook_bitbucket_secret_file: cli.webhook_bitbucket_secret_file,

@@ -53,6 +53,10 @@ pub struct Config {
     /// SOPS: age identity files (`AGE-SECRET-KEY-1...` lines) and armored OpenPGP secret key
     /// files (`.asc`), besides the keys `sops` reads from the environment.
     pub sops_key_files: Vec<PathBuf>,
+    /// The listener's certificate chain (PEM): with `tls_key`, `--listen` serves HTTPS.
+    pub tls_cert: Option<PathBuf>,
+    /// The listener's private key (PEM).
+    pub tls_key: Option<PathBuf>,
     /// Git webhooks (`POST /api/webhook`): GitHub's secret, in a file.
     pub webhook_github_secret_file: Option<PathBuf>,
     /// GitLab's secret token, in a file.
@@ -104,6 +108,8 @@ impl Default for Config {
             sops_keys_secret: None,
             web_token_file: None,
             web_token_secret: None,
+            tls_cert: None,
+            tls_key: None,
             webhook_github_secret_file: None,
             webhook_gitlab_secret_file: None,
             webhook_bitbucket_secret_file: None,
@@ -230,6 +236,8 @@ pub struct Agent {
     pub web_token: Option<String>,
     /// The Git webhooks' secrets.
     pub webhooks: gitops_web::webhook::WebhookSecrets,
+    /// The listener's certificate and key (HTTPS), when given.
+    pub tls: Option<gitops_web::tls::TlsFiles>,
 }
 
 /// The agent's controller of Application resources.
@@ -492,6 +500,11 @@ impl Agent {
             progress: config.progress.clone(),
             web_token,
             webhooks,
+            tls: match (&config.tls_cert, &config.tls_key) {
+                (Some(cert), Some(key)) => Some(gitops_web::tls::TlsFiles { cert: cert.clone(), key: key.clone() }),
+                (None, None) => None,
+                _ => return Err("--tls-cert and --tls-key go together".to_string().into()),
+            },
         })
     }
 
@@ -673,10 +686,10 @@ impl Agent {
                 }),
             )
             .merge(web);
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
-        });
-        tracing::info!(addr = %bound, read_only = self.web_token.is_none(), "serving /healthz, /metrics, the web UI and /api/v1");
+        let tls = self.tls.as_ref().map(gitops_web::tls::server_config).transpose()?;
+        let https = tls.is_some();
+        gitops_web::tls::spawn(listener, app, tls, shutdown);
+        tracing::info!(addr = %bound, https, read_only = self.web_token.is_none(), "serving /healthz, /metrics, the web UI and /api/v1");
         Ok(bound)
     }
 }

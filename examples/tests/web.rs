@@ -584,3 +584,56 @@ async fn webhooks_refresh_the_pushed_repository() {
     assert!(again.head.contains("retry-after: 2"), "{}", again.head);
     let _ = stop_tx.send(());
 }
+
+/// `--tls-cert`/`--tls-key`: the listener speaks HTTPS (verified against the test CA) and no
+/// longer plain HTTP.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_listener_serves_https_with_a_certificate() {
+    use rustls_pki_types::pem::PemObject;
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("tls");
+    gitops_testkit::git::make_certificates(&certs).unwrap();
+    let config = Config {
+        tls_cert: Some(certs.join("server.pem")),
+        tls_key: Some(certs.join("server.key")),
+        ..setup(dir.path())
+    };
+    let agent = Arc::new(Agent::start(&config).await.unwrap());
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let addr = agent
+        .clone()
+        .serve("127.0.0.1:0".parse().unwrap(), async {
+            let _ = stop_rx.await;
+        })
+        .await
+        .unwrap();
+    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+    for c in rustls_pki_types::CertificateDer::pem_file_iter(certs.join("ca.pem")).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let client = tokio_rustls::rustls::ClientConfig::builder_with_provider(Arc::new(
+        tokio_rustls::rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let mut tls =
+        tokio_rustls::TlsConnector::from(Arc::new(client)).connect(name, tcp).await.expect("a verified TLS session");
+    tls.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    let _ = tls.read_to_end(&mut out).await;
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 200") && text.ends_with("ok\n"), "{text}");
+    // Plain HTTP gets no answer.
+    let plain = tokio::time::timeout(Duration::from_secs(3), request(addr, "GET", "/healthz", &[], "")).await;
+    assert!(!matches!(plain, Ok(ref r) if r.status == 200), "plain HTTP must not be served");
+    let half = Config { tls_cert: Some(certs.join("server.pem")), ..setup(&dir.path().join("again")) };
+    let e = Agent::start(&half).await.err().unwrap();
+    assert!(e.to_string().contains("--tls-cert and --tls-key go together"), "{e}");
+    let _ = stop_tx.send(());
+}

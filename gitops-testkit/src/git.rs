@@ -142,8 +142,9 @@ fn openssl(dir: &Path, args: &[&str]) -> Result<(), ServerError> {
     if out.status.success() { Ok(()) } else { Err(err("openssl", String::from_utf8_lossy(&out.stderr))) }
 }
 
-/// A CA and a server certificate for 127.0.0.1 signed by it, made with the openssl CLI.
-fn make_certificates(dir: &Path) -> Result<(), ServerError> {
+/// Makes a CA (`ca.pem`, `ca.key`) and a server certificate for 127.0.0.1 signed by it
+/// (`server.pem`, `server.key`) in `dir`, with the `openssl` command.
+pub fn make_certificates(dir: &Path) -> Result<(), ServerError> {
     std::fs::create_dir_all(dir).map_err(|e| err("tls", e))?;
     openssl(
         dir,

@@ -21,6 +21,7 @@
 
 mod backend;
 pub mod model;
+pub mod tls;
 pub mod webhook;
 
 use std::sync::Arc;
