@@ -637,3 +637,33 @@ async fn the_listener_serves_https_with_a_certificate() {
     assert!(e.to_string().contains("--tls-cert and --tls-key go together"), "{e}");
     let _ = stop_tx.send(());
 }
+
+/// While a pass holds an application (a long sync, a hook), the list and its page still
+/// answer at once, from the last summary.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_long_pass_does_not_stall_the_ui() {
+    let dir = tempfile::tempdir().unwrap();
+    let agent = Arc::new(Agent::start(&setup(dir.path())).await.unwrap());
+    let _ = agent.once(false, Duration::from_secs(10)).await;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let addr = agent
+        .clone()
+        .serve("127.0.0.1:0".parse().unwrap(), async {
+            let _ = stop_rx.await;
+        })
+        .await
+        .unwrap();
+    assert_eq!(request(addr, "GET", "/api/v1/applications", &[], "").await.status, 200);
+    let state = agent.manager.state("payments-prod", "payments").unwrap();
+    let held = state.lock().await;
+    let t = Instant::now();
+    let list = request(addr, "GET", "/api/v1/applications", &[], "").await;
+    assert!(t.elapsed() < Duration::from_millis(500), "{:?}", t.elapsed());
+    assert!(list.body.contains("\"name\":\"payments\"") && list.body.contains("\"sync\":\"Synced\""), "{}", list.body);
+    let t = Instant::now();
+    let page = request(addr, "GET", "/applications/payments", &[], "").await;
+    assert_eq!(page.status, 200);
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    drop(held);
+    let _ = stop_tx.send(());
+}

@@ -48,6 +48,15 @@ pub struct ManagerBackend<S, R, D, C> {
     seen: Mutex<HashMap<String, Vec<Seen>>>,
     /// Who asked for the action running on an application now.
     acting: Mutex<HashMap<String, String>>,
+    /// The last summary of each application state (by its address), shown while a pass holds
+    /// the state: the UI never waits for a long sync.
+    summaries: Mutex<HashMap<usize, AppSummary>>,
+}
+
+type StateRef = Arc<tokio::sync::Mutex<gitops_sync::AppState>>;
+
+fn key_of(st: &StateRef) -> usize {
+    Arc::as_ptr(st) as usize
 }
 
 impl<S, R, D, C> ManagerBackend<S, R, D, C> {
@@ -58,6 +67,7 @@ impl<S, R, D, C> ManagerBackend<S, R, D, C> {
             last_sync: Mutex::new(HashMap::new()),
             seen: Mutex::new(HashMap::new()),
             acting: Mutex::new(HashMap::new()),
+            summaries: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -231,13 +241,43 @@ where
         out
     }
 
-    async fn find(&self, name: &str) -> Option<Arc<tokio::sync::Mutex<gitops_sync::AppState>>> {
+    /// The state of the application `name`, without waiting on states a pass holds (their
+    /// names are known from their last summary).
+    async fn find(&self, name: &str) -> Option<StateRef> {
+        let mut unknown = Vec::new();
         for st in self.manager.states() {
+            let known = match st.try_lock() {
+                Ok(g) => Some(g.app.metadata.name == name),
+                Err(_) => self.summaries.lock().expect("summaries lock").get(&key_of(&st)).map(|s| s.name == name),
+            };
+            match known {
+                Some(true) => return Some(st),
+                Some(false) => {}
+                None => unknown.push(st),
+            }
+        }
+        for st in unknown {
             if st.lock().await.app.metadata.name == name {
                 return Some(st);
             }
         }
         None
+    }
+
+    /// A state's summary now, or the last one while a pass holds it.
+    async fn summary_now(&self, st: &StateRef) -> AppSummary {
+        if let Ok(g) = st.try_lock() {
+            let s = self.summary_of(&g).await;
+            self.summaries.lock().expect("summaries lock").insert(key_of(st), s.clone());
+            return s;
+        }
+        if let Some(s) = self.summaries.lock().expect("summaries lock").get(&key_of(st)).cloned() {
+            return s;
+        }
+        let g = st.lock().await;
+        let s = self.summary_of(&g).await;
+        self.summaries.lock().expect("summaries lock").insert(key_of(st), s.clone());
+        s
     }
 
     async fn run(
@@ -307,19 +347,22 @@ where
     async fn applications(&self) -> Vec<AppSummary> {
         let mut out = Vec::new();
         for st in self.manager.states() {
-            let st = st.lock().await;
-            out.push(self.summary_of(&st).await);
+            out.push(self.summary_now(&st).await);
         }
         out
     }
 
     async fn application(&self, name: &str) -> Option<AppDetail> {
         let state = self.find(name).await?;
-        let (summary, resources, history) = {
-            let st = state.lock().await;
-            let resources = st.status.result.as_ref().map(|r| r.resources.clone()).unwrap_or_default();
-            (self.summary_of(&st).await, resources, st.status.history.clone())
-        };
+        let (summary, resources, history, busy) =
+            match tokio::time::timeout(std::time::Duration::from_secs(1), state.lock()).await {
+                Ok(st) => {
+                    let resources = st.status.result.as_ref().map(|r| r.resources.clone()).unwrap_or_default();
+                    (self.summary_of(&st).await, resources, st.status.history.clone(), false)
+                }
+                // A pass holds it (a long sync, a hook): its last summary now, the tree next time.
+                Err(_) => (self.summary_now(&state).await, Vec::new(), Vec::new(), true),
+            };
         let cluster = &self.manager.reconciler().cluster;
         let mut tree = Vec::new();
         for r in resources {
@@ -347,7 +390,7 @@ where
                 children,
             });
         }
-        let history = self.history_of(name, &history);
+        let history = if busy { Vec::new() } else { self.history_of(name, &history) };
         let events = self.events_of(name, &summary.destination).await;
         Some(AppDetail { summary, tree, history, events })
     }
