@@ -40,6 +40,19 @@ async fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &
     Reply { status, head: head.to_lowercase(), body: body.to_string() }
 }
 
+/// Serves the agent's listener on a free port; dropping or sending on the sender stops it.
+async fn listen(agent: &Arc<Agent>) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let addr = agent
+        .clone()
+        .serve("127.0.0.1:0".parse().unwrap(), async {
+            let _ = stop_rx.await;
+        })
+        .await
+        .unwrap();
+    (addr, stop_tx)
+}
+
 fn setup(dir: &Path) -> Config {
     let repo = dir.join("repo");
     copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config-repo"), &repo);
@@ -90,14 +103,7 @@ async fn the_ui_and_api_show_drift_live_and_guard_actions() {
     let dir = tempfile::tempdir().unwrap();
     let agent = Arc::new(Agent::start(&setup(dir.path())).await.unwrap());
     let _ = agent.once(false, Duration::from_secs(10)).await;
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let addr = agent
-        .clone()
-        .serve("127.0.0.1:0".parse().unwrap(), async {
-            let _ = stop_rx.await;
-        })
-        .await
-        .unwrap();
+    let (addr, stop_tx) = listen(&agent).await;
     let (run_stop, run_rx) = tokio::sync::oneshot::channel::<()>();
     let runner = agent.clone();
     let run = tokio::spawn(async move {
@@ -289,14 +295,7 @@ async fn without_a_token_the_ui_is_read_only() {
     let dir = tempfile::tempdir().unwrap();
     let config = Config { web_token_file: None, ..setup(dir.path()) };
     let agent = Arc::new(Agent::start(&config).await.unwrap());
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let addr = agent
-        .clone()
-        .serve("127.0.0.1:0".parse().unwrap(), async {
-            let _ = stop_rx.await;
-        })
-        .await
-        .unwrap();
+    let (addr, stop_tx) = listen(&agent).await;
     let r = request(
         addr,
         "POST",
@@ -338,14 +337,7 @@ async fn in_a_real_browser() {
     let dir = tempfile::tempdir().unwrap();
     let agent = Arc::new(Agent::start(&setup(dir.path())).await.unwrap());
     let _ = agent.once(false, Duration::from_secs(10)).await;
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let addr = agent
-        .clone()
-        .serve("127.0.0.1:0".parse().unwrap(), async {
-            let _ = stop_rx.await;
-        })
-        .await
-        .unwrap();
+    let (addr, stop_tx) = listen(&agent).await;
     let (run_stop, run_rx) = tokio::sync::oneshot::channel::<()>();
     let runner = agent.clone();
     let run = tokio::spawn(async move {
@@ -443,14 +435,7 @@ async fn five_hundred_applications_load_fast() {
     let agent = Arc::new(Agent::start(&config).await.unwrap());
     assert_eq!(agent.manager.states().len(), 500);
     let _ = agent.once(false, Duration::from_secs(120)).await;
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let addr = agent
-        .clone()
-        .serve("127.0.0.1:0".parse().unwrap(), async {
-            let _ = stop_rx.await;
-        })
-        .await
-        .unwrap();
+    let (addr, stop_tx) = listen(&agent).await;
     let mut times = Vec::new();
     for _ in 0..5 {
         let t = Instant::now();
@@ -504,14 +489,7 @@ async fn webhooks_refresh_the_pushed_repository() {
     };
     let agent = Arc::new(Agent::start(&config).await.unwrap());
     let _ = agent.once(false, Duration::from_secs(10)).await;
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let addr = agent
-        .clone()
-        .serve("127.0.0.1:0".parse().unwrap(), async {
-            let _ = stop_rx.await;
-        })
-        .await
-        .unwrap();
+    let (addr, stop_tx) = listen(&agent).await;
     let repo = dir.path().join("repo");
     let k = repo.join("overlays/prod/kustomization.yaml");
     std::fs::write(&k, std::fs::read_to_string(&k).unwrap().replace("count: 3", "count: 2")).unwrap();
@@ -599,14 +577,7 @@ async fn the_listener_serves_https_with_a_certificate() {
         ..setup(dir.path())
     };
     let agent = Arc::new(Agent::start(&config).await.unwrap());
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let addr = agent
-        .clone()
-        .serve("127.0.0.1:0".parse().unwrap(), async {
-            let _ = stop_rx.await;
-        })
-        .await
-        .unwrap();
+    let (addr, stop_tx) = listen(&agent).await;
     let mut roots = tokio_rustls::rustls::RootCertStore::empty();
     for c in rustls_pki_types::CertificateDer::pem_file_iter(certs.join("ca.pem")).unwrap() {
         roots.add(c.unwrap()).unwrap();
@@ -645,14 +616,7 @@ async fn a_long_pass_does_not_stall_the_ui() {
     let dir = tempfile::tempdir().unwrap();
     let agent = Arc::new(Agent::start(&setup(dir.path())).await.unwrap());
     let _ = agent.once(false, Duration::from_secs(10)).await;
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let addr = agent
-        .clone()
-        .serve("127.0.0.1:0".parse().unwrap(), async {
-            let _ = stop_rx.await;
-        })
-        .await
-        .unwrap();
+    let (addr, stop_tx) = listen(&agent).await;
     assert_eq!(request(addr, "GET", "/api/v1/applications", &[], "").await.status, 200);
     let state = agent.manager.state("payments-prod", "payments").unwrap();
     let held = state.lock().await;
