@@ -1056,6 +1056,21 @@ impl Build<'_> {
         let behavior = g.behavior.as_deref().unwrap_or("create");
         match behavior {
             "create" => {
+                // Kustomize compares namespaces with "" meaning "default" here.
+                let ns_of = |n: &str| if n.is_empty() { "default".to_string() } else { n.to_string() };
+                let ns = ns_of(obj.namespace());
+                if acc.iter().any(|r| {
+                    r.obj.kind() == kind
+                        && r.obj.group().is_empty()
+                        && r.obj.name() == name
+                        && ns_of(r.obj.namespace()) == ns
+                }) {
+                    return Err(kerr(
+                        file,
+                        format!("{field}.behavior"),
+                        format!("{kind} {name:?} exists; behavior must be merge or replace"),
+                    ));
+                }
                 let mut r = Res::new(obj);
                 r.needs_hash = !disable_hash;
                 let kind = if secret { "SecretGenerator" } else { "ConfigMapGenerator" };
@@ -1137,7 +1152,12 @@ impl Build<'_> {
         for (i, entry) in k.patches_strategic_merge.iter().enumerate() {
             let field = format!("patchesStrategicMerge[{i}]");
             let (source, text) = self.patch_text(dir, file, &field, Some(entry), None)?;
-            for (_, _, doc) in yaml::parse_values(&text, &source, &ParseOptions::default())? {
+            let docs = yaml::parse_values(&text, &source, &ParseOptions::default())?;
+            if docs.is_empty() {
+                // Kustomize: "patch appears to be empty" (a file of nothing, or only comments).
+                return Err(kerr(file, field, format!("patch appears to be empty: {source}")));
+            }
+            for (_, _, doc) in docs {
                 self.untargeted_smp(file, &field, &doc, acc, &smp_opts, false)?;
             }
         }
@@ -1780,6 +1800,25 @@ fn finish(
         }
     }
     let mut objects: Vec<Object> = objects.into_iter().zip(local).filter(|(_, l)| !l).map(|(o, _)| o).collect();
+    if let Some(so) = &k.sort_options {
+        match so.order.as_deref() {
+            Some("fifo") if so.legacy_sort_options.is_some() => {
+                return Err(kerr(
+                    file,
+                    "sortOptions.legacySortOptions",
+                    "the field 'sortOptions.legacySortOptions' is set but the selected sort order is 'fifo', not 'legacy'",
+                ));
+            }
+            Some("fifo" | "legacy") => {}
+            _ => {
+                return Err(kerr(
+                    file,
+                    "sortOptions.order",
+                    "the field 'sortOptions.order' must be one of [fifo, legacy]",
+                ));
+            }
+        }
+    }
     match k.sort_options.as_ref().and_then(|s| s.order.as_deref()) {
         Some("fifo") => {}
         Some("legacy") | None => {

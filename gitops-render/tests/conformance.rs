@@ -149,6 +149,13 @@ fn errors_name_the_kustomization_file() {
         ("e22-openapi-version-not-builtin", "not built in"),
         ("e23-openapi-version-and-path", "cannot use both"),
         ("e24-replicas-no-match", "resource with name zz does not match"),
+        ("e25-empty-strategic-merge-patch", "patch appears to be empty"),
+        ("e26-generator-id-exists", "behavior must be merge or replace"),
+        ("e27-sort-options-without-order", "the field 'sortOptions.order' must be one of [fifo, legacy]"),
+        (
+            "e28-sort-options-fifo-with-legacy",
+            "'sortOptions.legacySortOptions' is set but the selected sort order is 'fifo'",
+        ),
     ] {
         let err = render(&dir.join(case)).unwrap_err();
         assert!(err.contains(needle), "{case}: {err}");
