@@ -84,7 +84,7 @@ pub(crate) fn common_label_specs(include_selectors: bool, include_templates: boo
         for p in ["spec/jobTemplate/metadata/labels", "spec/jobTemplate/spec/template/metadata/labels"] {
             out.push(typed("batch", "CronJob", p, true));
         }
-        out.push(typed("apps", "StatefulSet", "spec/volumeClaimTemplates/metadata/labels", true));
+        out.push(typed("apps", "StatefulSet", "spec/volumeClaimTemplates[]/metadata/labels", true));
     }
     out
 }
@@ -125,16 +125,18 @@ pub(crate) fn walk(value: &mut Value, path: &[&str], create: bool, f: &mut dyn F
         return;
     };
     let seg = first.trim_end_matches("[]");
+    // `name[]` names a list: Kustomize enters it when it is there and never creates one.
+    let create_here = create && seg.len() == first.len();
     let Value::Object(map) = value else { return };
     if !map.contains_key(seg) {
-        if !create {
+        if !create_here {
             return;
         }
         map.insert(seg.to_string(), if rest.is_empty() { Value::Null } else { Value::Object(Map::new()) });
     }
     let child = map.get_mut(seg).expect("present or created");
     if child.is_null() && !rest.is_empty() {
-        if !create {
+        if !create_here {
             return;
         }
         *child = Value::Object(Map::new());
