@@ -175,16 +175,37 @@ pub fn parse_objects(stream: &str, source_name: &str, options: &ParseOptions) ->
                     return Err(invalid(format!("field \"items\" must be a list, found {}", type_name(&other))));
                 }
             };
-            for (i, item) in items.into_iter().enumerate() {
+            for (i, mut item) in items.into_iter().enumerate() {
+                stringify_metadata_scalars(&mut item);
                 validate(&item).map_err(|m| invalid(format!("items[{i}]: {m}")))?;
                 out.push(Object::from_value_unchecked(item));
             }
             continue;
         }
+        let mut value = value;
+        stringify_metadata_scalars(&mut value);
         validate(&value).map_err(invalid)?;
         out.push(Object::from_value_unchecked(value));
     }
     Ok(out)
+}
+
+/// Label and annotation values written as other scalars (`happy: true`, `port: 8080`) read as
+/// the strings they spell, as Kustomize (kyaml) reads them.
+fn stringify_metadata_scalars(value: &mut Value) {
+    let Some(Value::Object(meta)) = value.get_mut("metadata") else { return };
+    for f in ["labels", "annotations"] {
+        if let Some(Value::Object(m)) = meta.get_mut(f) {
+            for v in m.values_mut() {
+                let text = match v {
+                    Value::Bool(b) => b.to_string(),
+                    Value::Number(n) => n.to_string(),
+                    _ => continue,
+                };
+                *v = Value::String(text);
+            }
+        }
+    }
 }
 
 fn is_list(value: &Value) -> bool {
@@ -226,6 +247,16 @@ mod tests {
 
     fn opts() -> ParseOptions {
         ParseOptions::default()
+    }
+
+    #[test]
+    fn label_and_annotation_scalars_read_as_strings() {
+        let text = "apiVersion: v1\nkind: Service\nmetadata:\n  name: demo\n  labels: {tier: 3}\n  annotations:\n    port: 8080\n    happy: true\n    ratio: 0.5\n";
+        let o = &parse_objects(text, "s", &opts()).unwrap()[0];
+        assert_eq!(o.get("/metadata/annotations"), Some(&json!({"port": "8080", "happy": "true", "ratio": "0.5"})));
+        assert_eq!(o.get("/metadata/labels/tier"), Some(&json!("3")));
+        let bad = "apiVersion: v1\nkind: Service\nmetadata:\n  name: demo\n  annotations: {a: [1]}\n";
+        assert!(parse_objects(bad, "s", &opts()).unwrap_err().to_string().contains("metadata.annotations.a"));
     }
 
     #[test]
