@@ -232,13 +232,13 @@ fn encrypt_options(c: &Common, file: &Path) -> Result<EncryptOptions, Failure> {
             *slot = flag.clone();
         }
     };
-    over(&c.encrypted_regex, &mut opts.encrypted_regex);
-    over(&c.unencrypted_regex, &mut opts.unencrypted_regex);
-    over(&c.encrypted_suffix, &mut opts.encrypted_suffix);
-    over(&c.unencrypted_suffix, &mut opts.unencrypted_suffix);
-    over(&c.encrypted_comment_regex, &mut opts.encrypted_comment_regex);
-    over(&c.unencrypted_comment_regex, &mut opts.unencrypted_comment_regex);
-    opts.mac_only_encrypted |= c.mac_only_encrypted;
+    over(&c.encrypted_regex, &mut opts.rules.encrypted_regex);
+    over(&c.unencrypted_regex, &mut opts.rules.unencrypted_regex);
+    over(&c.encrypted_suffix, &mut opts.rules.encrypted_suffix);
+    over(&c.unencrypted_suffix, &mut opts.rules.unencrypted_suffix);
+    over(&c.encrypted_comment_regex, &mut opts.rules.encrypted_comment_regex);
+    over(&c.unencrypted_comment_regex, &mut opts.rules.unencrypted_comment_regex);
+    opts.rules.mac_only_encrypted |= c.mac_only_encrypted;
     if c.shamir_threshold > 0 {
         opts.shamir_threshold = c.shamir_threshold;
     }

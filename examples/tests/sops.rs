@@ -41,7 +41,7 @@ impl Write for Logs {
 fn encrypt(plain: &str, format: Format, recipient: &str, regex: Option<&str>) -> Vec<u8> {
     let opts = EncryptOptions {
         groups: vec![vec![Recipient::Age(recipient.into())]],
-        encrypted_regex: regex.map(String::from),
+        rules: sops::RuleOptions { encrypted_regex: regex.map(String::from), ..Default::default() },
         ..EncryptOptions::default()
     };
     sops::encrypt(plain.as_bytes(), format, &opts, &Keys::new(), "test").unwrap()

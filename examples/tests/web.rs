@@ -53,6 +53,20 @@ async fn listen(agent: &Arc<Agent>) -> (SocketAddr, tokio::sync::oneshot::Sender
     (addr, stop_tx)
 }
 
+/// Runs the agent's watch loop (self-heal, drift shown at once); send on the sender to stop.
+fn watching(agent: &Arc<Agent>) -> (tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+    let runner = agent.clone();
+    let task = tokio::spawn(async move {
+        runner
+            .run(Duration::from_secs(600), async {
+                let _ = rx.await;
+            })
+            .await
+    });
+    (stop, task)
+}
+
 fn setup(dir: &Path) -> Config {
     let repo = dir.join("repo");
     copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config-repo"), &repo);
@@ -104,15 +118,7 @@ async fn the_ui_and_api_show_drift_live_and_guard_actions() {
     let agent = Arc::new(Agent::start(&setup(dir.path())).await.unwrap());
     let _ = agent.once(false, Duration::from_secs(10)).await;
     let (addr, stop_tx) = listen(&agent).await;
-    let (run_stop, run_rx) = tokio::sync::oneshot::channel::<()>();
-    let runner = agent.clone();
-    let run = tokio::spawn(async move {
-        runner
-            .run(Duration::from_secs(600), async {
-                let _ = run_rx.await;
-            })
-            .await
-    });
+    let (run_stop, run) = watching(&agent);
 
     // The list page: both applications, statuses as text, escaping, the CSP.
     let page = request(addr, "GET", "/", &[], "").await;
@@ -133,6 +139,12 @@ async fn the_ui_and_api_show_drift_live_and_guard_actions() {
     assert_eq!(deployment["children"][0]["kind"], "ReplicaSet", "{deployment}");
     let html = request(addr, "GET", "/applications/payments", &[], "").await;
     assert!(html.body.contains("data-kind=\"ReplicaSet\"") && html.body.contains("depth-1"), "{}", html.body);
+    assert!(html.body.contains("<title>payments · gitops</title>"), "{}", html.body);
+    let main = &html.body[html.body.find("<main>").unwrap()..];
+    assert!(
+        main.contains("<h2>Events</h2>") && main.contains("id=\"events\""),
+        "the events table is in the page's body"
+    );
 
     // Live: an SSE client sees OutOfSync within a second of a change to the Deployment.
     let mut sse = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -338,15 +350,7 @@ async fn in_a_real_browser() {
     let agent = Arc::new(Agent::start(&setup(dir.path())).await.unwrap());
     let _ = agent.once(false, Duration::from_secs(10)).await;
     let (addr, stop_tx) = listen(&agent).await;
-    let (run_stop, run_rx) = tokio::sync::oneshot::channel::<()>();
-    let runner = agent.clone();
-    let run = tokio::spawn(async move {
-        runner
-            .run(Duration::from_secs(600), async {
-                let _ = run_rx.await;
-            })
-            .await
-    });
+    let (run_stop, run) = watching(&agent);
     let out = if std::env::var_os("GITOPS_UPDATE_SCREENSHOTS").is_some() {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots")
     } else {

@@ -253,13 +253,10 @@ pub(crate) fn parse_int(s: &str) -> Option<Value> {
     }
 }
 
-fn parse_float(s: &str) -> Option<Result<Value, String>> {
+/// Whether `s` has go-yaml's float syntax (`yamlStyleFloat`):
+/// `^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$`.
+pub fn is_yaml_float(s: &str) -> bool {
     let b = s.as_bytes();
-    let body = s.trim_start_matches(['-', '+']);
-    if matches!(body, ".inf" | ".Inf" | ".INF" | ".nan" | ".NaN" | ".NAN") {
-        return Some(Err(format!("{s} cannot be represented in JSON")));
-    }
-    // ^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$
     let mut i = usize::from(matches!(b.first(), Some(b'-' | b'+')));
     let digits = |i: &mut usize| {
         let start = *i;
@@ -271,11 +268,11 @@ fn parse_float(s: &str) -> Option<Result<Value, String>> {
     if i < b.len() && b[i] == b'.' {
         i += 1;
         if digits(&mut i) == 0 {
-            return None;
+            return false;
         }
     } else {
         if digits(&mut i) == 0 {
-            return None;
+            return false;
         }
         if i < b.len() && b[i] == b'.' {
             i += 1;
@@ -288,10 +285,18 @@ fn parse_float(s: &str) -> Option<Result<Value, String>> {
             i += 1;
         }
         if digits(&mut i) == 0 {
-            return None;
+            return false;
         }
     }
-    if i != b.len() {
+    i == b.len()
+}
+
+fn parse_float(s: &str) -> Option<Result<Value, String>> {
+    let body = s.trim_start_matches(['-', '+']);
+    if matches!(body, ".inf" | ".Inf" | ".INF" | ".nan" | ".NaN" | ".NAN") {
+        return Some(Err(format!("{s} cannot be represented in JSON")));
+    }
+    if !is_yaml_float(s) {
         return None;
     }
     let f: f64 = s.parse().ok()?;
@@ -362,8 +367,9 @@ fn timestamp(s: &str) -> Option<String> {
 }
 
 /// Whether a plain scalar would be read as something other than this string by a YAML 1.1 or
-/// 1.2 reader: such strings must be quoted when written.
-pub(crate) fn resolves_to_non_string(s: &str) -> bool {
+/// 1.2 reader (go-yaml v3's `resolve`, plus the old booleans and base-60 numbers it also
+/// quotes): such strings must be quoted when written.
+pub fn resolves_to_non_string(s: &str) -> bool {
     matches!(s, "" | "~" | "null" | "Null" | "NULL")
         || parse_bool(s).is_some()
         || matches!(
@@ -385,6 +391,8 @@ pub(crate) fn resolves_to_non_string(s: &str) -> bool {
                 | "OFF"
         )
         || parse_int(s).is_some()
+        // go-yaml drops `_` before reading a number.
+        || (s.contains('_') && (parse_int(&s.replace('_', "")).is_some() || parse_float(&s.replace('_', "")).is_some()))
         || parse_float(s).is_some()
         || timestamp(s).is_some()
         || is_base60(s)

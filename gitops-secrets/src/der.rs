@@ -144,6 +144,14 @@ pub(crate) fn unsigned(bytes: &[u8]) -> Vec<u8> {
     }
 }
 
+/// A PKCS#8 `PrivateKeyInfo` around a PKCS#1 `RSAPrivateKey`.
+pub(crate) fn rsa_pkcs8(pkcs1: &[u8]) -> zeroize::Zeroizing<Vec<u8>> {
+    let version = tlv(tag::INTEGER, &[0]);
+    let alg = algorithm(oid::RSA_ENCRYPTION);
+    let octets = zeroize::Zeroizing::new(tlv(tag::OCTET_STRING, pkcs1));
+    zeroize::Zeroizing::new(sequence(&[&version, &alg, &octets]))
+}
+
 /// `AlgorithmIdentifier` with NULL parameters.
 pub(crate) fn algorithm(oid_bytes: &[u8]) -> Vec<u8> {
     sequence(&[&tlv(tag::OID, oid_bytes), &tlv(tag::NULL, &[])])

@@ -403,11 +403,7 @@ impl PrivateKey {
 
     /// From a PKCS#1 `RSAPrivateKey`.
     pub fn from_pkcs1(pkcs1: &[u8], source: &str) -> Result<Self> {
-        let version = der::tlv(tag::INTEGER, &[0]);
-        let alg = der::algorithm(oid::RSA_ENCRYPTION);
-        let octets = Zeroizing::new(der::tlv(tag::OCTET_STRING, pkcs1));
-        let pkcs8 = Zeroizing::new(der::sequence(&[&version, &alg, &octets]));
-        Self::from_pkcs8(&pkcs8, source)
+        Self::from_pkcs8(&der::rsa_pkcs8(pkcs1), source)
     }
 
     /// From a PKCS#8 `PrivateKeyInfo` holding an RSA key.

@@ -215,69 +215,29 @@ fn update_keys_adds_a_recipient_the_reference_can_use() {
 fn fresh_gnupg_keys_cv25519_and_rsa_both_ways() {
     let reference = Reference::new();
     let gnupg = reference.dir.path().join("gnupg");
+    // gpg in the test's keyring, without a passphrase; panics with gpg's message.
+    let gpg = |args: &[&str]| -> Vec<u8> {
+        let out = Command::new("gpg")
+            .env("GNUPGHOME", &gnupg)
+            .args(["--batch", "--pinentry-mode", "loopback", "--passphrase", ""])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "gpg {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    };
     for algo in ["future-default", "rsa3072"] {
         let uid = format!("SOPS interop {algo} <{algo}@example.invalid>");
-        let made = Command::new("gpg")
-            .env("GNUPGHOME", &gnupg)
-            .args([
-                "--batch",
-                "--pinentry-mode",
-                "loopback",
-                "--passphrase",
-                "",
-                "--quick-gen-key",
-                &uid,
-                algo,
-                "default",
-                "never",
-            ])
-            .output()
-            .unwrap();
-        assert!(made.status.success(), "gpg --quick-gen-key: {}", String::from_utf8_lossy(&made.stderr));
-        let listed = Command::new("gpg")
-            .env("GNUPGHOME", &gnupg)
-            .args(["--batch", "--with-colons", "--list-secret-keys", &uid])
-            .output()
-            .unwrap();
-        let listing = String::from_utf8_lossy(&listed.stdout);
+        gpg(&["--quick-gen-key", &uid, algo, "default", "never"]);
+        let listing = String::from_utf8(gpg(&["--with-colons", "--list-secret-keys", &uid])).unwrap();
         let fp = listing.lines().find(|l| l.starts_with("fpr:")).unwrap().split(':').nth(9).unwrap().to_string();
         if algo.starts_with("rsa") {
             // As `gpg --gen-key` makes RSA keys: a certifying primary key and an encryption subkey.
-            let sub = Command::new("gpg")
-                .env("GNUPGHOME", &gnupg)
-                .args([
-                    "--batch",
-                    "--pinentry-mode",
-                    "loopback",
-                    "--passphrase",
-                    "",
-                    "--quick-add-key",
-                    &fp,
-                    algo,
-                    "encr",
-                    "never",
-                ])
-                .output()
-                .unwrap();
-            assert!(sub.status.success(), "{}", String::from_utf8_lossy(&sub.stderr));
+            gpg(&["--quick-add-key", &fp, algo, "encr", "never"]);
         }
-        let exported = Command::new("gpg")
-            .env("GNUPGHOME", &gnupg)
-            .args([
-                "--batch",
-                "--pinentry-mode",
-                "loopback",
-                "--passphrase",
-                "",
-                "--armor",
-                "--export-secret-keys",
-                &fp,
-            ])
-            .output()
-            .unwrap();
-        assert!(exported.status.success());
+        let exported = gpg(&["--armor", "--export-secret-keys", &fp]);
         let mut keys = Keys::new();
-        assert!(keys.add_pgp(&exported.stdout, "exported.asc").unwrap() >= 1, "{algo}: no usable key read");
+        assert!(keys.add_pgp(&exported, "exported.asc").unwrap() >= 1, "{algo}: no usable key read");
 
         let plain = b"user: alice\npassword: from-a-fresh-gnupg-key\n";
         let work = reference.dir.path().join(format!("{algo}.yaml"));

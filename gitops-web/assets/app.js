@@ -61,8 +61,6 @@ async function updateApp(name) {
   const r = await fetch("/api/v1/applications/" + encodeURIComponent(name));
   if (!r.ok) return;
   const app = await r.json();
-  document.getElementById("app-sync").textContent = app.sync;
-  document.getElementById("app-health").textContent = app.health;
   setStatus(document.querySelector(".summary .sync"), app.sync);
   setStatus(document.querySelector(".summary .health"), app.health);
   document.getElementById("app-revision").textContent = (app.revision || "-").slice(0, 12);

@@ -181,7 +181,7 @@ impl SshEd25519Identity {
             let _iqmp = p.string()?;
             let pp = p.string()?;
             let q = p.string()?;
-            let der = Zeroizing::new(super::pgp::pkcs8(n, e, d, pp, q));
+            let der = super::pgp::pkcs8(n, e, d, pp, q);
             let key = crate::keys::PrivateKey::from_pkcs8(&der, "OpenSSH RSA key").map_err(|e| e.to_string())?;
             let mut wire = Vec::new();
             for part in [SSH_RSA_TAG.as_bytes(), e, n] {

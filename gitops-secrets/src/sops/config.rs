@@ -83,13 +83,7 @@ impl Config {
                 options: EncryptOptions {
                     groups,
                     shamir_threshold: threshold,
-                    unencrypted_suffix: opt_str(r, "unencrypted_suffix"),
-                    encrypted_suffix: opt_str(r, "encrypted_suffix"),
-                    unencrypted_regex: opt_str(r, "unencrypted_regex"),
-                    encrypted_regex: opt_str(r, "encrypted_regex"),
-                    unencrypted_comment_regex: opt_str(r, "unencrypted_comment_regex"),
-                    encrypted_comment_regex: opt_str(r, "encrypted_comment_regex"),
-                    mac_only_encrypted: matches!(r.get("mac_only_encrypted"), Some(Json::Bool(true))),
+                    rules: super::RuleOptions::from_json(r).map_err(|m| bad(format!("creation_rules[{i}]: {m}")))?,
                 },
             });
         }

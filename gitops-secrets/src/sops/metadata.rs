@@ -65,6 +65,17 @@ pub struct Metadata {
     pub lastmodified: String,
     /// The encrypted MAC; `None` if the file has none.
     pub mac: Option<String>,
+    /// Which values are encrypted, and what the MAC covers.
+    pub rules: RuleOptions,
+    /// The SOPS version that wrote the file.
+    pub version: String,
+}
+
+/// The options that choose which values a file encrypts (at most one of the six rules; none
+/// means `unencrypted_suffix: _unencrypted`), and whether the MAC covers only encrypted values:
+/// as the metadata, a `.sops.yaml` rule and the command line spell them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RuleOptions {
     /// `unencrypted_suffix`.
     pub unencrypted_suffix: Option<String>,
     /// `encrypted_suffix`.
@@ -79,8 +90,39 @@ pub struct Metadata {
     pub encrypted_comment_regex: Option<String>,
     /// `mac_only_encrypted`.
     pub mac_only_encrypted: bool,
-    /// The SOPS version that wrote the file.
-    pub version: String,
+}
+
+impl RuleOptions {
+    /// The six rules by their metadata names, in SOPS's field order.
+    pub fn named(&self) -> [(&'static str, &Option<String>); 6] {
+        [
+            ("unencrypted_suffix", &self.unencrypted_suffix),
+            ("encrypted_suffix", &self.encrypted_suffix),
+            ("unencrypted_regex", &self.unencrypted_regex),
+            ("encrypted_regex", &self.encrypted_regex),
+            ("unencrypted_comment_regex", &self.unencrypted_comment_regex),
+            ("encrypted_comment_regex", &self.encrypted_comment_regex),
+        ]
+    }
+
+    /// How many of the six rules are set.
+    pub fn count(&self) -> usize {
+        self.named().iter().filter(|(_, r)| r.is_some()).count()
+    }
+
+    /// Reads them from a metadata map or a creation rule (weakly typed, as SOPS reads them).
+    pub fn from_json(m: &Json) -> Result<RuleOptions, String> {
+        let opt = |k: &str| weak_string(m.get(k)).filter(|s| !s.is_empty());
+        Ok(RuleOptions {
+            unencrypted_suffix: opt("unencrypted_suffix"),
+            encrypted_suffix: opt("encrypted_suffix"),
+            unencrypted_regex: opt("unencrypted_regex"),
+            encrypted_regex: opt("encrypted_regex"),
+            unencrypted_comment_regex: opt("unencrypted_comment_regex"),
+            encrypted_comment_regex: opt("encrypted_comment_regex"),
+            mac_only_encrypted: weak_bool(m.get("mac_only_encrypted"))?,
+        })
+    }
 }
 
 const OTHER_KINDS: [&str; 5] = ["kms", "gcp_kms", "hckms", "azure_kv", "hc_vault"];
@@ -184,21 +226,6 @@ fn group_from(m: &Json) -> Result<Vec<MasterKey>, String> {
 pub const TOO_MANY_RULES: &str = "Cannot use more than one of encrypted_suffix, unencrypted_suffix, encrypted_regex, unencrypted_regex, encrypted_comment_regex, or unencrypted_comment_regex in the same file";
 
 impl Metadata {
-    /// How many of the six rules that choose encrypted values are set.
-    pub fn rule_count(&self) -> usize {
-        [
-            &self.unencrypted_suffix,
-            &self.encrypted_suffix,
-            &self.unencrypted_regex,
-            &self.encrypted_regex,
-            &self.unencrypted_comment_regex,
-            &self.encrypted_comment_regex,
-        ]
-        .iter()
-        .filter(|r| r.is_some())
-        .count()
-    }
-
     /// Reads the metadata from the `sops` map, as JSON.
     pub fn from_json(m: &Json) -> Result<Metadata, String> {
         if !m.is_object() {
@@ -221,16 +248,10 @@ impl Metadata {
             shamir_threshold: weak_usize(m.get("shamir_threshold"), "shamir_threshold")?,
             lastmodified: weak_string(m.get("lastmodified")).ok_or("no lastmodified")?,
             mac: opt("mac"),
-            unencrypted_suffix: opt("unencrypted_suffix"),
-            encrypted_suffix: opt("encrypted_suffix"),
-            unencrypted_regex: opt("unencrypted_regex"),
-            encrypted_regex: opt("encrypted_regex"),
-            unencrypted_comment_regex: opt("unencrypted_comment_regex"),
-            encrypted_comment_regex: opt("encrypted_comment_regex"),
-            mac_only_encrypted: weak_bool(m.get("mac_only_encrypted"))?,
+            rules: RuleOptions::from_json(m)?,
             version: weak_string(m.get("version")).unwrap_or_default(),
         };
-        if md.rule_count() > 1 {
+        if md.rules.count() > 1 {
             return Err(TOO_MANY_RULES.into());
         }
         Ok(md)
@@ -313,19 +334,12 @@ impl Metadata {
         if !pgp_flat.is_empty() {
             b.push(Item::Pair("pgp".into(), Value::Seq(pgp_flat)));
         }
-        for (k, v) in [
-            ("unencrypted_suffix", &self.unencrypted_suffix),
-            ("encrypted_suffix", &self.encrypted_suffix),
-            ("unencrypted_regex", &self.unencrypted_regex),
-            ("encrypted_regex", &self.encrypted_regex),
-            ("unencrypted_comment_regex", &self.unencrypted_comment_regex),
-            ("encrypted_comment_regex", &self.encrypted_comment_regex),
-        ] {
+        for (k, v) in self.rules.named() {
             if let Some(v) = v {
                 b.push(Item::Pair(k.into(), s(v)));
             }
         }
-        if self.mac_only_encrypted {
+        if self.rules.mac_only_encrypted {
             b.push(Item::Pair("mac_only_encrypted".into(), Value::Scalar(Scalar::Bool(true))));
         }
         b.push(Item::Pair("version".into(), s(&self.version)));

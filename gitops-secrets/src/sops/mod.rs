@@ -37,7 +37,7 @@ use zeroize::Zeroizing;
 
 pub use age_keys::SshEd25519Identity;
 pub use config::{Config, CreationRule};
-pub use metadata::{MasterKey, Metadata};
+pub use metadata::{MasterKey, Metadata, RuleOptions};
 pub use pgp::Key as PgpKey;
 pub use reconcile::{DecryptingTree, SopsRenderer, decrypt_file};
 pub use tree::{Branch, Item, Scalar, Value};
@@ -373,6 +373,7 @@ pub fn load_encrypted(input: &[u8], format: Format, file: &str) -> Result<(Vec<B
 
 /// The encryption rules of a file's metadata.
 pub fn rules_of(md: &Metadata, file: &str) -> Result<Rules, Error> {
+    let md = &md.rules;
     let re = |r: &Option<String>, field: &str| -> Result<Option<Regex>, Error> {
         r.as_deref()
             .map(|r| {
@@ -381,7 +382,7 @@ pub fn rules_of(md: &Metadata, file: &str) -> Result<Rules, Error> {
             })
             .transpose()
     };
-    let none = md.rule_count() == 0;
+    let none = md.count() == 0;
     Ok(Rules {
         unencrypted_suffix: if none { Some("_unencrypted".into()) } else { md.unencrypted_suffix.clone() },
         encrypted_suffix: md.encrypted_suffix.clone(),
@@ -526,20 +527,18 @@ pub struct EncryptOptions {
     pub groups: Vec<Vec<Recipient>>,
     /// Groups needed to decrypt (default: all of them).
     pub shamir_threshold: usize,
-    /// `unencrypted_suffix` (the default `_unencrypted` applies when no option is set).
-    pub unencrypted_suffix: Option<String>,
-    /// `encrypted_suffix`.
-    pub encrypted_suffix: Option<String>,
-    /// `unencrypted_regex`.
-    pub unencrypted_regex: Option<String>,
-    /// `encrypted_regex`.
-    pub encrypted_regex: Option<String>,
-    /// `unencrypted_comment_regex`.
-    pub unencrypted_comment_regex: Option<String>,
-    /// `encrypted_comment_regex`.
-    pub encrypted_comment_regex: Option<String>,
-    /// `mac_only_encrypted`.
-    pub mac_only_encrypted: bool,
+    /// Which values are encrypted (the default `unencrypted_suffix: _unencrypted` applies when
+    /// no rule is set), and what the MAC covers.
+    pub rules: RuleOptions,
+}
+
+/// The Shamir threshold written for `groups` key groups and an asked `threshold` (0: all).
+fn threshold_of(groups: usize, threshold: usize) -> usize {
+    match (groups, threshold) {
+        (0 | 1, _) => 0,
+        (n, 0) => n,
+        (_, t) => t,
+    }
 }
 
 fn encrypt_key_for(data: &[u8], r: &Recipient, keys: &Keys, now: &str) -> Result<MasterKey, String> {
@@ -574,7 +573,7 @@ fn key_groups_for(
     let parts: Vec<Zeroizing<Vec<u8>>> = if groups.len() == 1 {
         vec![Zeroizing::new(key.to_vec())]
     } else {
-        let t = if threshold == 0 { groups.len() } else { threshold };
+        let t = threshold_of(groups.len(), threshold);
         shamir::split(key, groups.len(), t).map_err(fail)?.into_iter().map(Zeroizing::new).collect()
     };
     groups
@@ -609,24 +608,14 @@ pub fn encrypt(input: &[u8], format: Format, opts: &EncryptOptions, keys: &Keys,
     let mut md = Metadata {
         groups,
         grouped: opts.groups.len() > 1,
-        shamir_threshold: match (opts.groups.len(), opts.shamir_threshold) {
-            (0 | 1, _) => 0,
-            (n, 0) => n,
-            (_, t) => t,
-        },
+        shamir_threshold: threshold_of(opts.groups.len(), opts.shamir_threshold),
         lastmodified: now.clone(),
         mac: None,
-        unencrypted_suffix: opts.unencrypted_suffix.clone(),
-        encrypted_suffix: opts.encrypted_suffix.clone(),
-        unencrypted_regex: opts.unencrypted_regex.clone(),
-        encrypted_regex: opts.encrypted_regex.clone(),
-        unencrypted_comment_regex: opts.unencrypted_comment_regex.clone(),
-        encrypted_comment_regex: opts.encrypted_comment_regex.clone(),
-        mac_only_encrypted: opts.mac_only_encrypted,
+        rules: opts.rules.clone(),
         version: FORMAT_VERSION.into(),
     };
-    match md.rule_count() {
-        0 => md.unencrypted_suffix = Some("_unencrypted".into()),
+    match md.rules.count() {
+        0 => md.rules.unencrypted_suffix = Some("_unencrypted".into()),
         1 => {}
         _ => return Err(err(ErrorKind::Encrypt, file, metadata::TOO_MANY_RULES)),
     }
@@ -689,7 +678,7 @@ pub fn update_keys(
     let key = data_key(&md, keys, file)?;
     md.groups = key_groups_for(&key, groups, threshold, keys, &now_rfc3339(), file)?;
     md.grouped = groups.len() > 1;
-    md.shamir_threshold = if groups.len() > 1 { if threshold == 0 { groups.len() } else { threshold } } else { 0 };
+    md.shamir_threshold = threshold_of(groups.len(), threshold);
     emit_encrypted(branches, &md, format, file)
 }
 

@@ -18,7 +18,7 @@ use base64::engine::general_purpose::STANDARD;
 use num_bigint::BigUint;
 use zeroize::Zeroizing;
 
-use crate::der::{self, oid, tag};
+use crate::der;
 use crate::keys::PublicKey as RsaPublic;
 
 /// An OpenPGP key (primary or subkey) this module can use.
@@ -382,7 +382,7 @@ fn parse_key(body: &[u8], secret: bool, source: &str) -> Result<Option<Key>, Str
                 let p = c.mpi()?;
                 let q = c.mpi()?;
                 let _u = c.mpi()?;
-                Some(Zeroizing::new(pkcs8(modulus, exponent, d, p, q)))
+                Some(pkcs8(modulus, exponent, d, p, q))
             }
             Material::Cv25519 { .. } => {
                 // Stored big-endian: the native (little-endian) scalar reversed.
@@ -545,7 +545,7 @@ fn ecdh_decrypt(k: &Key, c: &mut Cursor<'_>) -> Option<Zeroizing<Vec<u8>>> {
 }
 
 /// A PKCS#8 `PrivateKeyInfo` from the RSA components OpenPGP stores.
-pub(super) fn pkcs8(n: &[u8], e: &[u8], d: &[u8], p: &[u8], q: &[u8]) -> Vec<u8> {
+pub(super) fn pkcs8(n: &[u8], e: &[u8], d: &[u8], p: &[u8], q: &[u8]) -> Zeroizing<Vec<u8>> {
     let (bd, bp, bq) = (BigUint::from_bytes_be(d), BigUint::from_bytes_be(p), BigUint::from_bytes_be(q));
     let one = BigUint::from(1u8);
     let dp = &bd % (&bp - &one);
@@ -568,10 +568,7 @@ pub(super) fn pkcs8(n: &[u8], e: &[u8], d: &[u8], p: &[u8], q: &[u8]) -> Vec<u8>
     .collect();
     let refs: Vec<&[u8]> = ints.iter().map(|v| v.as_slice()).collect();
     let pkcs1 = Zeroizing::new(der::sequence(&refs));
-    let version = der::tlv(tag::INTEGER, &[0]);
-    let alg = der::algorithm(oid::RSA_ENCRYPTION);
-    let octets = Zeroizing::new(der::tlv(tag::OCTET_STRING, &pkcs1));
-    der::sequence(&[&version, &alg, &octets])
+    der::rsa_pkcs8(&pkcs1)
 }
 
 fn block_encrypt(algo: u8, key: &[u8], block: &mut [u8; 16]) -> Result<(), String> {

@@ -26,7 +26,7 @@ pub fn resolve_plain(s: &str) -> Scalar {
         if let Some(i) = go_parse_int(&plain) {
             return Scalar::Int(i);
         }
-        if is_yaml_float(&plain)
+        if gitops_core::yaml::is_yaml_float(&plain)
             && let Ok(f) = plain.parse::<f64>()
         {
             return Scalar::Float(f);
@@ -49,80 +49,6 @@ pub fn resolve_plain(s: &str) -> Scalar {
 /// Go's `strconv.ParseInt(s, 0, 64)`.
 fn go_parse_int(s: &str) -> Option<i64> {
     gitops_core::yaml::go_int(s).and_then(|v| i64::try_from(v).ok())
-}
-
-/// `^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$`
-fn is_yaml_float(s: &str) -> bool {
-    let b = s.as_bytes();
-    let mut i = 0;
-    if matches!(b.first(), Some(b'+' | b'-')) {
-        i += 1;
-    }
-    let digits = |i: &mut usize| {
-        let start = *i;
-        while *i < b.len() && b[*i].is_ascii_digit() {
-            *i += 1;
-        }
-        *i - start
-    };
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        if digits(&mut i) == 0 {
-            return false;
-        }
-    } else {
-        if digits(&mut i) == 0 {
-            return false;
-        }
-        if b.get(i) == Some(&b'.') {
-            i += 1;
-            digits(&mut i);
-        }
-    }
-    if matches!(b.get(i), Some(b'e' | b'E')) {
-        i += 1;
-        if matches!(b.get(i), Some(b'+' | b'-')) {
-            i += 1;
-        }
-        if digits(&mut i) == 0 {
-            return false;
-        }
-    }
-    i == b.len()
-}
-
-fn is_old_bool(s: &str) -> bool {
-    matches!(
-        s,
-        "y" | "Y" | "yes" | "Yes" | "YES" | "n" | "N" | "no" | "No" | "NO" | "on" | "On" | "ON" | "off" | "Off" | "OFF"
-    )
-}
-
-/// `^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$`
-fn is_base60_float(s: &str) -> bool {
-    let body = s.strip_prefix(['-', '+']).unwrap_or(s);
-    let (main, frac) = match body.split_once('.') {
-        Some((m, f)) => (m, Some(f)),
-        None => (body, None),
-    };
-    if frac.is_some_and(|f| !f.chars().all(|c| c.is_ascii_digit() || c == '_')) {
-        return false;
-    }
-    let mut parts = main.split(':');
-    let head = parts.next().unwrap_or("");
-    if !head.starts_with(|c: char| c.is_ascii_digit()) || !head.chars().all(|c| c.is_ascii_digit() || c == '_') {
-        return false;
-    }
-    let rest: Vec<&str> = parts.collect();
-    !rest.is_empty()
-        && rest.iter().all(|p| {
-            let b = p.as_bytes();
-            match b.len() {
-                1 => b[0].is_ascii_digit(),
-                2 => (b'0'..=b'5').contains(&b[0]) && b[1].is_ascii_digit(),
-                _ => false,
-            }
-        })
 }
 
 /// A timestamp in one of the layouts go-yaml v3 accepts, written as Go's
@@ -193,11 +119,6 @@ pub fn parse_timestamp(s: &str) -> Option<String> {
     Some(format!("{date}T{h:02}:{m:02}:{sec:02}{frac}{zone}"))
 }
 
-/// Whether go-yaml v3 must quote `s` for it to read back as a string.
-pub fn needs_quotes(s: &str) -> bool {
-    !matches!(resolve_plain(s), Scalar::Str(_)) || is_old_bool(s) || is_base60_float(s)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,7 +133,9 @@ mod tests {
         assert_eq!(resolve_plain("yes"), Scalar::Str("yes".into()));
         assert_eq!(resolve_plain("2001-12-14"), Scalar::Time("2001-12-14T00:00:00Z".into()));
         assert_eq!(resolve_plain("2001-12-14 21:59:43.10"), Scalar::Time("2001-12-14T21:59:43.1Z".into()));
+        let needs_quotes = gitops_core::yaml::resolves_to_non_string;
         assert!(needs_quotes("yes") && needs_quotes("12345") && needs_quotes("2001-12-14") && needs_quotes("1:20"));
+        assert!(needs_quotes("1_000"));
         assert!(!needs_quotes("1.2.3") && !needs_quotes("hello"));
     }
 }

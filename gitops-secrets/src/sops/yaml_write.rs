@@ -4,8 +4,8 @@
 //! after the dash) and comments as SOPS places them (above items, or at the end of a block).
 
 use super::goformat::yaml_float;
-use super::scalar::needs_quotes;
 use super::tree::{Branch, Item, Scalar, Value};
+use gitops_core::yaml::resolves_to_non_string as needs_quotes;
 
 const INDENT: usize = 4;
 
