@@ -81,6 +81,8 @@ pub struct Config {
     /// Inflate `helmCharts` with this helm v3 binary (`kubectl kustomize --enable-helm`);
     /// `None`: charts are an error.
     pub helm: Option<gitops_render::HelmOptions>,
+    /// Credentials for Helm chart repositories (Applications with `spec.source.chart`).
+    pub helm_credentials: Vec<gitops_render::HelmCredentials>,
     /// How the applications are shared with other replicas.
     pub sharding: Sharding,
     /// Progress bars (fetches, the applications of `--once`, `--wait`'s countdown): the
@@ -118,6 +120,7 @@ impl Default for Config {
             field_manager: "gitops".into(),
             credentials: gitops_git::Credentials::default(),
             helm: None,
+            helm_credentials: Vec::new(),
             sharding: Sharding::None,
             progress: crate::progress::Progress::default(),
         }
@@ -437,6 +440,9 @@ impl Agent {
                 helm: config.helm.clone(),
                 ..Default::default()
             },
+            // Helm sources of Applications always render with helm, as in Argo CD; the
+            // `--enable-helm` gate is Kustomize's, for `helmCharts`.
+            helm: config.helm.clone().unwrap_or_default(),
             ..Default::default()
         };
         let renderer = SopsRenderer::new(renderer, Arc::new(sops_keys(config, &cluster).await?));
@@ -444,6 +450,8 @@ impl Agent {
         let mut reconciler = Reconciler::new(source, renderer, SealedSecretsDecryptor::new(ring), cluster.clone());
         reconciler.dry_run = config.dry_run;
         reconciler.field_manager = config.field_manager.clone();
+        let reconciler =
+            reconciler.with_charts(Arc::new(gitops_render::HelmRepositories::new(config.helm_credentials.clone())));
         let options = ManagerOptions { concurrency: config.concurrency, ..ManagerOptions::default() };
         let manager = Arc::new(Manager::new(reconciler, apps, options));
         let controller = (!config.app_namespaces.is_empty()).then(|| {
@@ -630,7 +638,7 @@ impl Agent {
                 name: st.app.metadata.name.clone(),
                 namespace,
                 project: st.app.spec.project.clone().unwrap_or_else(|| "default".into()),
-                repo: st.app.spec.source.repo_url.clone(),
+                repo: st.app.source().repo_url.clone(),
                 dest_namespace: st.app.namespace().to_string(),
                 sync_status: format!("{:?}", st.status.sync),
                 health_status: st.status.health.argo().to_string(),

@@ -45,6 +45,7 @@ pub mod object;
 pub mod patch;
 pub mod schema;
 pub mod selector;
+pub mod source;
 pub mod stage;
 pub mod time;
 pub mod tree;
@@ -58,7 +59,7 @@ pub use fieldset::{FieldSet, PathElement};
 pub use object::{GroupVersionKind, Object, ObjectKey};
 pub use schema::{ListInfo, ListType, Schema};
 pub use stage::{
-    ApplyOptions, Cluster, Decryptor, MemSource, NoDecryption, Propagation, Renderer, ResourceInfo, Revision, Source,
-    WatchEvent, WatchStream,
+    ApplyOptions, ChartRepository, Cluster, Decryptor, MemSource, NoDecryption, Propagation, Renderer, ResourceInfo,
+    Revision, Source, WatchEvent, WatchStream,
 };
 pub use tree::{DirEntry, DirTree, EntryKind, FileTree, MemTree};

@@ -153,6 +153,34 @@ pub trait Renderer: Send + Sync {
         crate::object::override_object_images(&mut objects, images);
         Ok(objects)
     }
+
+    /// Renders an Application's source with all its options (Helm values, Kustomize edits,
+    /// Jsonnet variables, ...). This default knows only the path and
+    /// `kustomize.images` ([`Renderer::render_with_images`]); a renderer that understands
+    /// more of the source (`gitops_render::AutoRenderer` understands all of it) overrides it.
+    fn render_source(
+        &self,
+        tree: &dyn FileTree,
+        request: &crate::source::RenderRequest<'_>,
+    ) -> Result<Vec<Object>, Self::Error> {
+        let images = request.source.kustomize.as_ref().map_or(&[][..], |k| k.images.as_slice());
+        self.render_with_images(tree, &request.source.path, images)
+    }
+}
+
+/// Where charts of Helm repositories come from (`spec.source.chart`): resolves a version or
+/// a semver range to one version of the chart, and opens that version's files.
+///
+/// The [`Revision`] of a chart carries the repository URL, the version in `commit` and the
+/// chart's name in `reference`; the tree holds the chart under a directory of its name.
+#[async_trait]
+pub trait ChartRepository: Send + Sync {
+    /// The newest version of `chart` in the repository that satisfies `version` (an exact
+    /// version, a range such as `^1.2` or `>=1.0 <2.0`, or `*`/empty for the newest).
+    async fn resolve_chart(&self, repo_url: &str, chart: &str, version: &str) -> crate::Result<Revision>;
+
+    /// The files of a resolved chart version, under `{chart}/`.
+    async fn open_chart(&self, revision: &Revision) -> crate::Result<crate::tree::MemTree>;
 }
 
 /// Turns encrypted objects among rendered ones into plain ones (SealedSecrets into

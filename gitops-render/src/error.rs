@@ -25,6 +25,26 @@ pub enum Error {
         /// The chain of directories, ending where it started.
         chain: String,
     },
+    /// A Helm source could not be rendered (`helm template` failed, a values file is
+    /// missing, ...); names the chart's path and the file.
+    #[error("helm chart {chart}: {message}")]
+    Helm {
+        /// The chart's directory in the tree (or `repo/chart@version`).
+        chart: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// A Jsonnet file failed to evaluate; names the file.
+    #[error("jsonnet {file}: {message}")]
+    Jsonnet {
+        /// The file.
+        file: String,
+        /// The evaluation error, with its place.
+        message: String,
+    },
+    /// An Application source this renderer cannot render (a plugin, two source types).
+    #[error("{0}")]
+    Source(String),
     /// A file, YAML or object error.
     #[error(transparent)]
     Core(#[from] gitops_core::Error),

@@ -93,7 +93,12 @@ pub(crate) type ReadFile<'a> = &'a dyn Fn(&str) -> Result<(String, Vec<u8>), Hel
 
 /// Copies a directory of the tree to disk; a file whose real location the load restrictor
 /// does not allow (a symlink out of the kustomization's root) is refused.
-fn copy_out(tree: &dyn FileTree, from: &str, to: &Path, allowed: &dyn Fn(&str) -> bool) -> Result<(), HelmError> {
+pub(crate) fn copy_out(
+    tree: &dyn FileTree,
+    from: &str,
+    to: &Path,
+    allowed: &dyn Fn(&str) -> bool,
+) -> Result<(), HelmError> {
     std::fs::create_dir_all(to).map_err(|e| format!("{}: {e}", to.display()))?;
     for entry in tree.list(from).map_err(|e| e.to_string())? {
         let src = join(from, &entry.name).map_err(|e| e.to_string())?;
@@ -148,7 +153,7 @@ pub(crate) fn values(chart: &HelmChart, chart_values: Option<&str>, source: &str
 }
 
 /// Runs `helm` with its config, cache and data homes under `home`.
-fn run(opts: &HelmOptions, home: &Path, args: &[String]) -> Result<Vec<u8>, HelmError> {
+pub(crate) fn run(opts: &HelmOptions, home: &Path, args: &[String]) -> Result<Vec<u8>, HelmError> {
     let env = [
         ("HELM_CONFIG_HOME", home.to_path_buf()),
         ("HELM_CACHE_HOME", home.join(".cache")),

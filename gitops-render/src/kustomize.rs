@@ -162,6 +162,51 @@ impl Renderer for Kustomize {
     }
 }
 
+impl Kustomize {
+    /// Builds the kustomization at `path` with an Application's Kustomize options applied
+    /// first, as Argo CD applies them with `kustomize edit` (see `kustomize_edit`); images
+    /// and label values get `$ARGOCD_APP_*` substituted. The edit is made in memory.
+    pub fn render_app_source(
+        &self,
+        tree: &dyn FileTree,
+        path: &str,
+        options: &gitops_core::source::KustomizeSource,
+        request: &gitops_core::source::RenderRequest<'_>,
+    ) -> Result<Vec<Object>, Error> {
+        let dir = normalize(path)?;
+        let file = kustomization_file(tree, &dir)?;
+        let mut text = tree.read_to_string(&file)?;
+        if crate::kustomize_edit::edits_beyond_images(options) {
+            text = crate::kustomize_edit::apply(&text, &file, tree, &dir, options, request).map_err(|message| {
+                Error::Kustomization {
+                    file: file.clone(),
+                    field: "(edited with the Application's spec.source.kustomize)".into(),
+                    message,
+                }
+            })?;
+        }
+        for (i, image) in options.images.iter().enumerate() {
+            text = crate::setimage::set_image(&text, &request.envsubst(image)).map_err(|e| Error::Kustomization {
+                file: file.clone(),
+                field: format!("images (set from the Application's spec.source.kustomize.images[{i}])"),
+                message: e.reason,
+            })?;
+        }
+        let mut k = self.clone();
+        if let Some(helm) = k.helm.as_mut() {
+            if !options.kube_version.is_empty() {
+                helm.kube_version = Some(options.kube_version.clone());
+            } else if helm.kube_version.is_none() {
+                helm.kube_version = request.kube_version.clone();
+            }
+            if !options.api_versions.is_empty() {
+                helm.api_versions = options.api_versions.clone();
+            }
+        }
+        k.build(&EditedTree { inner: tree, path: file, bytes: text.into_bytes() }, &dir)
+    }
+}
+
 /// A file tree with one file's bytes replaced in memory.
 struct EditedTree<'a> {
     inner: &'a dyn FileTree,

@@ -17,19 +17,27 @@
 //!
 //! # In a reconciler
 //!
-//! [`AutoRenderer`] (Kustomize when the path has a kustomization, plain manifests otherwise)
-//! implements [`gitops_core::Renderer`]: pass it to `gitops_sync::Reconciler::new` with any
-//! `Source` (a Git revision's tree renders without a checkout).
+//! [`AutoRenderer`] implements [`gitops_core::Renderer`] for every Argo CD source type,
+//! detected as Argo CD detects it: Helm charts (`helm template`, charts from the tree or from
+//! a Helm repository through [`HelmRepositories`]), Kustomize with the Application's
+//! options, and directories of YAML, JSON and Jsonnet (evaluated in process). Pass it to
+//! `gitops_sync::Reconciler::new` with any `Source` (a Git revision's tree renders without a
+//! checkout).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod appsource;
 mod crds;
 pub mod directory;
 pub mod error;
 mod fields;
 pub mod helm;
+pub mod helm_repo;
+pub mod helm_source;
+mod jsonnet;
 pub mod kustomization;
 pub mod kustomize;
+mod kustomize_edit;
 mod nameref;
 pub mod order;
 mod replacements;
@@ -38,9 +46,11 @@ pub mod setimage;
 mod tables;
 mod vars;
 
-pub use directory::{AutoRenderer, Directory};
+pub use appsource::AutoRenderer;
+pub use directory::Directory;
 pub use error::Error;
 pub use helm::HelmOptions;
+pub use helm_repo::{HelmCredentials, HelmRepositories};
 pub use kustomization::Kustomization;
 pub use kustomize::{Kustomize, LoadRestrictor, RemoteFileLoader, RemoteLoader};
 pub use setimage::set_image;

@@ -36,8 +36,13 @@ pub struct ApplicationSpec {
     /// Argo CD project (kept, not enforced).
     #[serde(default)]
     pub project: Option<String>,
-    /// Where desired state comes from.
-    pub source: AppSource,
+    /// Where desired state comes from (one source).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<AppSource>,
+    /// Several sources merged into one application (Argo CD's multi-source Applications);
+    /// when set, `source` is ignored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<AppSource>,
     /// Where it goes.
     pub destination: Destination,
     /// Automation and options.
@@ -48,54 +53,10 @@ pub struct ApplicationSpec {
     pub ignore_differences: Vec<Value>,
 }
 
-/// `spec.source`.
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AppSource {
-    /// The Git repository.
-    #[serde(rename = "repoURL")]
-    pub repo_url: String,
-    /// Branch, tag, commit or `HEAD`.
-    #[serde(default = "head")]
-    pub target_revision: String,
-    /// Directory in the repository.
-    #[serde(default)]
-    pub path: String,
-    /// Kustomize options.
-    #[serde(default)]
-    pub kustomize: Option<KustomizeSource>,
-    /// Plain-directory options.
-    #[serde(default)]
-    pub directory: Option<DirectorySource>,
-}
-
-fn head() -> String {
-    "HEAD".into()
-}
-
-/// `spec.source.kustomize`.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct KustomizeSource {
-    /// Image overrides, `name=image:tag` as `kustomize edit set image` takes them.
-    #[serde(default)]
-    pub images: Vec<String>,
-}
-
-/// `spec.source.directory`.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DirectorySource {
-    /// Descend into subdirectories.
-    #[serde(default)]
-    pub recurse: bool,
-    /// Include glob.
-    #[serde(default)]
-    pub include: Option<String>,
-    /// Exclude glob.
-    #[serde(default)]
-    pub exclude: Option<String>,
-}
+pub use gitops_core::source::{
+    AppSource, DirectorySource, HelmFileParameter, HelmParameter, HelmSource, JsonnetSource, JsonnetVar,
+    KustomizeReplica, KustomizeSource,
+};
 
 /// `spec.destination`.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -228,17 +189,60 @@ impl Application {
         if self.metadata.name.is_empty() {
             return Err(invalid("missing field \"metadata.name\"".into()));
         }
-        if self.spec.source.repo_url.is_empty() {
-            return Err(invalid("field spec.source.repoURL: a repository is required".into()));
+        if self.spec.source.is_none() && self.spec.sources.is_empty() {
+            return Err(invalid("field spec.source: a source (or spec.sources) is required".into()));
         }
-        for (i, image) in self.spec.source.kustomize.iter().flat_map(|k| k.images.iter()).enumerate() {
-            gitops_core::object::ImageOverride::parse(image)
-                .map_err(|reason| invalid(format!("field spec.source.kustomize.images[{i}]: {image:?}: {reason}")))?;
+        let multi = !self.spec.sources.is_empty();
+        let mut refs = std::collections::BTreeSet::new();
+        for (n, source) in self.sources().iter().enumerate() {
+            let field = if multi { format!("spec.sources[{n}]") } else { "spec.source".to_string() };
+            if source.repo_url.is_empty() {
+                return Err(invalid(format!("field {field}.repoURL: a repository is required")));
+            }
+            if let Err(reason) = source.explicit_type() {
+                return Err(invalid(format!("field {field}: {reason}")));
+            }
+            if let Some(r) = &source.ref_name {
+                if !multi {
+                    return Err(invalid(format!("field {field}.ref: only spec.sources entries can be referenced")));
+                }
+                if r.is_empty() || !refs.insert(r.clone()) {
+                    return Err(invalid(format!("field {field}.ref: {r:?} is empty or used twice")));
+                }
+                if source.is_chart() {
+                    return Err(invalid(format!("field {field}.ref: a chart source cannot be a reference")));
+                }
+            }
+            for (i, image) in source.kustomize.iter().flat_map(|k| k.images.iter()).enumerate() {
+                gitops_core::object::ImageOverride::parse(image)
+                    .map_err(|reason| invalid(format!("field {field}.kustomize.images[{i}]: {image:?}: {reason}")))?;
+            }
         }
         self.ignore_rules().map(|_| ()).map_err(|e| match e {
             Error::Application { reason, .. } => invalid(reason),
             other => other,
         })
+    }
+
+    /// The sources: `spec.sources` when set, else `spec.source`.
+    pub fn sources(&self) -> Vec<&AppSource> {
+        if self.spec.sources.is_empty() {
+            self.spec.source.iter().collect()
+        } else {
+            self.spec.sources.iter().collect()
+        }
+    }
+
+    /// The first source (the one whose revision is the application's revision); an
+    /// Application without any (refused by [`Application::validate`]) gets an empty one.
+    pub fn source(&self) -> &AppSource {
+        static EMPTY: std::sync::OnceLock<AppSource> = std::sync::OnceLock::new();
+        self.sources().first().copied().unwrap_or_else(|| EMPTY.get_or_init(AppSource::default))
+    }
+
+    /// Whether the application has several sources (`spec.sources`).
+    pub fn is_multi_source(&self) -> bool {
+        !self.spec.sources.is_empty()
     }
 
     /// Whether a sync option is set (`CreateNamespace=true`).
@@ -340,8 +344,8 @@ spec:
     fn parses_the_argo_cd_manifest_unchanged() {
         let app = Application::from_yaml(MANIFEST, "app.yaml").unwrap();
         assert_eq!(app.metadata.name, "nordic-payment-gateway");
-        assert_eq!(app.spec.source.repo_url, "git@gitlab.example.no:fintech/payments-config.git");
-        assert_eq!(app.spec.source.path, "overlays/prod");
+        assert_eq!(app.source().repo_url, "git@gitlab.example.no:fintech/payments-config.git");
+        assert_eq!(app.source().path, "overlays/prod");
         assert_eq!(app.namespace(), "payments-prod");
         assert!(app.prune() && app.self_heal() && app.has_option("CreateNamespace"));
         assert!(!app.has_option("PruneLast"));

@@ -367,6 +367,8 @@ fn has_sync_option(o: &Object, option: &str) -> bool {
 pub const HELM_HOOK: &str = "helm.sh/hook";
 /// Helm's hook weight, the wave of an object without Argo CD's sync-wave annotation.
 pub const HELM_HOOK_WEIGHT: &str = "helm.sh/hook-weight";
+/// Helm's resource policy: `keep` means never pruned.
+pub const HELM_RESOURCE_POLICY: &str = "helm.sh/resource-policy";
 /// Helm's hook delete policy (`before-hook-creation`, `hook-succeeded`, `hook-failed`).
 pub const HELM_HOOK_DELETE_POLICY: &str = "helm.sh/hook-delete-policy";
 
@@ -956,9 +958,17 @@ async fn prune<C: Cluster>(
 ) {
     for (gvk, m) in members {
         let opted_out = has_sync_option(m, "Prune=false");
-        let r = if !opts.prune || opted_out {
+        // Helm's "keep this when the release goes" policy, which Argo CD honours too.
+        let helm_keep = m.annotation(HELM_RESOURCE_POLICY).is_some_and(|p| csv(p).any(|x| x == "keep"));
+        let r = if !opts.prune || opted_out || helm_keep {
             kept.insert(gvk.clone());
-            let why = if opted_out { "Prune=false" } else { "pruning is off" };
+            let why = if opted_out {
+                "Prune=false"
+            } else if helm_keep {
+                "helm.sh/resource-policy: keep"
+            } else {
+                "pruning is off"
+            };
             ResourceResult::new(m.key(), gvk.clone(), Action::PruneSkipped, health(m)).message(why)
         } else if opts.dry_run {
             ResourceResult::new(m.key(), gvk.clone(), Action::Pruned, Health::Terminating).message("dry run")

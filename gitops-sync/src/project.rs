@@ -113,9 +113,11 @@ impl AppProject {
 
     /// Whether the application's repository and destination are allowed.
     pub fn check_application(&self, app: &Application) -> Result<(), String> {
-        let repo = &app.spec.source.repo_url;
-        if !self.spec.source_repos.iter().any(|r| glob(r, repo)) {
-            return Err(format!("application repo {repo} is not permitted in project '{}'", self.name));
+        for source in app.sources() {
+            let repo = &source.repo_url;
+            if !self.spec.source_repos.iter().any(|r| glob(r, repo)) {
+                return Err(format!("application repo {repo} is not permitted in project '{}'", self.name));
+            }
         }
         let server = app.spec.destination.server.as_deref().filter(|s| !s.is_empty()).unwrap_or(IN_CLUSTER);
         self.check_destination(server, app.namespace())

@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 use std::sync::Mutex;
 
+use gitops_core::source::{AppSource, RenderRequest};
 use gitops_core::{Cluster, Decryptor, FileTree, Object, Renderer, Revision, Source};
 use serde::{Deserialize, Serialize};
 
@@ -13,12 +14,12 @@ use crate::engine::{self, SyncOptions, SyncResult};
 use crate::health::Health;
 
 /// A file tree that remembers every path the renderer touched.
-struct RecordingTree<'a, T: FileTree> {
+struct RecordingTree<'a, T: FileTree + ?Sized> {
     inner: &'a T,
     paths: Mutex<BTreeSet<String>>,
 }
 
-impl<T: FileTree> RecordingTree<'_, T> {
+impl<T: FileTree + ?Sized> RecordingTree<'_, T> {
     fn note(&self, path: &str) {
         if let Ok(mut p) = self.paths.lock() {
             p.insert(gitops_core::tree::normalize(path).unwrap_or_else(|_| path.to_string()));
@@ -26,7 +27,7 @@ impl<T: FileTree> RecordingTree<'_, T> {
     }
 }
 
-impl<T: FileTree> FileTree for RecordingTree<'_, T> {
+impl<T: FileTree + ?Sized> FileTree for RecordingTree<'_, T> {
     fn read(&self, path: &str) -> gitops_core::Result<Vec<u8>> {
         self.note(path);
         self.inner.read(path)
@@ -71,8 +72,10 @@ pub enum SyncStatus {
 pub struct AppState {
     /// The Application.
     pub app: Application,
-    /// The revision last rendered.
+    /// The revision last rendered (of the first source).
     pub revision: Option<Revision>,
+    /// The revisions last rendered, one per source (a chart's version for a chart source).
+    pub revisions: Vec<Revision>,
     /// The objects rendered from it (decrypted).
     pub desired: Vec<Object>,
     /// Every path the last render read: when none of them changed, the next revision renders
@@ -110,8 +113,11 @@ pub struct AppStatus {
     pub sync: SyncStatus,
     /// Health of the applied objects.
     pub health: Health,
-    /// The commit synced.
+    /// The commit synced (of the first source).
     pub revision: Option<String>,
+    /// The revisions synced, one per source, for an application with `spec.sources`.
+    #[serde(default)]
+    pub revisions: Vec<String>,
     /// The first line of its commit message, when the source knows it.
     pub revision_message: Option<String>,
     /// Whether this pass rendered (false when the revision had not changed).
@@ -133,12 +139,14 @@ impl AppState {
         AppState {
             app,
             revision: None,
+            revisions: Vec::new(),
             desired: Vec::new(),
             inputs: Vec::new(),
             status: AppStatus {
                 sync: SyncStatus::Unknown,
                 health: Health::Unknown,
                 revision: None,
+                revisions: Vec::new(),
                 revision_message: None,
                 rendered: false,
                 result: None,
@@ -164,6 +172,7 @@ impl AppState {
         self.app = app;
         if !same {
             self.revision = None;
+            self.revisions.clear();
             self.inputs.clear();
         }
         !same
@@ -187,6 +196,11 @@ pub struct Reconciler<S, R, D, C> {
     /// Record a Kubernetes Event (core/v1) in the destination namespace for each sync that
     /// wrote, pruned or failed something, on the application's ApplySet parent.
     pub events: bool,
+    /// Where charts of Helm repositories come from (`spec.source.chart`); without it such a
+    /// source is an error.
+    pub charts: Option<std::sync::Arc<dyn gitops_core::ChartRepository>>,
+    /// The cluster's version for Helm's `--kube-version` (Argo CD passes the destination's).
+    pub kube_version: Option<String>,
 }
 
 impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
@@ -200,7 +214,15 @@ impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
             field_manager: "gitops".into(),
             dry_run: false,
             events: true,
+            charts: None,
+            kube_version: None,
         }
+    }
+
+    /// The reconciler with a Helm chart repository client (for chart sources).
+    pub fn with_charts(mut self, charts: std::sync::Arc<dyn gitops_core::ChartRepository>) -> Self {
+        self.charts = Some(charts);
+        self
     }
 
     fn options(&self, state: &AppState, dry_run: bool) -> Result<SyncOptions, Error> {
@@ -275,41 +297,44 @@ impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
             let project = project.as_ref().map_err(|e| Error::Project(e.clone()))?;
             project.check_application(&state.app).map_err(Error::Project)?;
         }
-        let src = &state.app.spec.source;
-        let target = state
-            .operation
-            .as_ref()
-            .and_then(|o| o.revision.clone())
-            .filter(|r| !r.is_empty())
-            .unwrap_or_else(|| src.target_revision.clone());
-        let rev = self.source.resolve(&src.repo_url, &target).await.map_err(|e| Error::Source(e.to_string()))?;
+        let sources: Vec<AppSource> = state.app.sources().into_iter().cloned().collect();
+        let requested = state.operation.as_ref().and_then(|o| o.revision.clone()).filter(|r| !r.is_empty());
+        let mut revisions = Vec::with_capacity(sources.len());
+        for (i, src) in sources.iter().enumerate() {
+            // A requested revision is the first source's (Argo CD's `.operation.sync.revision`).
+            let target = requested.clone().filter(|_| i == 0).unwrap_or_else(|| src.target_revision.clone());
+            revisions.push(self.resolve_source(src, &target).await?);
+        }
+        let rev = revisions.first().cloned().ok_or_else(|| Error::Source("the application has no source".into()))?;
+        let single_git = sources.len() == 1 && !sources[0].is_chart();
         let mut inputs_changed = state.revision.is_none() || state.inputs.is_empty();
-        if let Some(old) = &state.revision {
-            for p in &state.inputs {
-                if inputs_changed {
-                    break;
+        if single_git {
+            if let Some(old) = &state.revision {
+                for p in &state.inputs {
+                    if inputs_changed {
+                        break;
+                    }
+                    inputs_changed =
+                        self.source.changed(old, &rev, p).await.map_err(|e| Error::Source(e.to_string()))?;
                 }
-                inputs_changed = self.source.changed(old, &rev, p).await.map_err(|e| Error::Source(e.to_string()))?;
             }
+        } else {
+            inputs_changed |= state.revisions != revisions;
         }
         state.status.rendered = inputs_changed;
         if inputs_changed {
-            let tree = self.source.open(&rev).await.map_err(|e| Error::Source(e.to_string()))?;
-            let recorder = RecordingTree { inner: &tree, paths: Mutex::new(BTreeSet::new()) };
-            let images = src.kustomize.as_ref().map_or(&[][..], |k| k.images.as_slice());
-            let objects = self
-                .renderer
-                .render_with_images(&recorder, &src.path, images)
-                .map_err(|e| Error::Render(e.to_string()))?;
-            state.inputs = recorder.paths.into_inner().unwrap_or_default().into_iter().collect();
+            let objects = self.render_sources(state, &sources, &revisions).await?;
             state.desired = self.decryptor.decrypt(objects).map_err(|e| Error::Decrypt(e.to_string()))?;
         }
-        if state.revision.as_ref().map(|r| &r.commit) != Some(&rev.commit) {
+        if state.revision.as_ref().map(|r| &r.commit) != Some(&rev.commit) || state.revisions != revisions {
             state.status.history.push(rev.commit.clone());
-            state.status.revision_message = self.source.message(&rev).await;
+            state.status.revision_message = if sources[0].is_chart() { None } else { self.source.message(&rev).await };
         }
         state.status.revision = Some(rev.commit.clone());
+        state.status.revisions =
+            if state.app.is_multi_source() { revisions.iter().map(|r| r.commit.clone()).collect() } else { Vec::new() };
         state.revision = Some(rev);
+        state.revisions = revisions;
         if let Some(Ok(project)) = &state.project {
             self.check_kinds(project, state).await?;
         }
@@ -319,6 +344,72 @@ impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
         }
         options.only = state.operation.as_ref().and_then(|o| o.resources.clone());
         engine::sync(&self.cluster, state.desired.clone(), &options).await
+    }
+
+    /// Resolves one source's target: a Git reference, or a chart version (range).
+    async fn resolve_source(&self, src: &AppSource, target: &str) -> Result<Revision, Error> {
+        match &src.chart {
+            Some(chart) if !chart.is_empty() => {
+                let charts = self.charts.as_ref().ok_or_else(|| {
+                    Error::Source(format!("chart {chart} of {}: no Helm repository client is configured", src.repo_url))
+                })?;
+                charts.resolve_chart(&src.repo_url, chart, target).await.map_err(|e| Error::Source(e.to_string()))
+            }
+            _ => self.source.resolve(&src.repo_url, target).await.map_err(|e| Error::Source(e.to_string())),
+        }
+    }
+
+    /// Opens every source's tree and renders the sources in order into one list (sources
+    /// that only lend their repository, `ref` without a path, render nothing). The paths the
+    /// render of a single Git source read are kept, so an unrelated commit renders nothing.
+    async fn render_sources(
+        &self,
+        state: &mut AppState,
+        sources: &[AppSource],
+        revisions: &[Revision],
+    ) -> Result<Vec<Object>, Error> {
+        let mut trees: Vec<Box<dyn FileTree>> = Vec::with_capacity(sources.len());
+        for (src, rev) in sources.iter().zip(revisions) {
+            if src.is_chart() {
+                let charts = self.charts.as_ref().ok_or_else(|| Error::Source("no Helm repository client".into()))?;
+                trees.push(Box::new(charts.open_chart(rev).await.map_err(|e| Error::Source(e.to_string()))?));
+            } else {
+                trees.push(Box::new(self.source.open(rev).await.map_err(|e| Error::Source(e.to_string()))?));
+            }
+        }
+        let refs: Vec<(String, &dyn FileTree)> =
+            sources.iter().zip(&trees).filter_map(|(s, t)| s.ref_name.clone().map(|n| (n, t.as_ref()))).collect();
+        let app = &state.app;
+        let project = app.spec.project.clone().unwrap_or_default();
+        let mut objects = Vec::new();
+        let mut inputs = BTreeSet::new();
+        for (n, ((src, rev), tree)) in sources.iter().zip(revisions).zip(&trees).enumerate() {
+            if src.is_ref_only() {
+                continue;
+            }
+            // A chart from a Helm repository sits under its name in its tree.
+            let chart_source;
+            let source = match &src.chart {
+                Some(chart) if !chart.is_empty() => {
+                    chart_source = AppSource { path: chart.clone(), ..src.clone() };
+                    &chart_source
+                }
+                _ => src,
+            };
+            let mut request = RenderRequest::new(source, &app.metadata.name, app.namespace(), &rev.commit);
+            request.project = project.clone();
+            request.refs = refs.clone();
+            request.kube_version = self.kube_version.clone();
+            let recorder = RecordingTree { inner: tree.as_ref(), paths: Mutex::new(BTreeSet::new()) };
+            let rendered = self.renderer.render_source(&recorder, &request).map_err(|e| {
+                let which = if sources.len() > 1 { format!("source {n} ({}): ", src.repo_url) } else { String::new() };
+                Error::Render(format!("{which}{e}"))
+            })?;
+            inputs.extend(recorder.paths.into_inner().unwrap_or_default());
+            objects.extend(rendered);
+        }
+        state.inputs = inputs.into_iter().collect();
+        Ok(objects)
     }
 
     /// Whether every rendered kind is allowed by the project (a kind the cluster does not

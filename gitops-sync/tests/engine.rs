@@ -89,6 +89,20 @@ async fn drift_is_reverted_and_prune_false_is_respected() {
 }
 
 #[tokio::test]
+async fn helm_resource_policy_keep_is_never_pruned() {
+    let tk = TestCluster::start().await.unwrap();
+    let cluster = KubeCluster::new(tk.client());
+    let mut desired = objects("nginx:1.25", true);
+    desired[1].set_annotation("helm.sh/resource-policy", "keep");
+    engine::sync(&cluster, desired.clone(), &opts()).await.unwrap();
+    let r = engine::sync(&cluster, desired[..1].to_vec(), &opts()).await.unwrap();
+    let svc = r.resources.iter().find(|x| x.key.kind == "Service").unwrap();
+    assert_eq!(svc.action, Action::PruneSkipped, "{r:?}");
+    assert!(svc.message.contains("resource-policy"), "{}", svc.message);
+    assert!(cluster.get(&GroupVersionKind::new("", "v1", "Service"), "shop-prod", "web").await.unwrap().is_some());
+}
+
+#[tokio::test]
 async fn injected_faults_are_retried_without_losing_or_duplicating_anything() {
     use gitops_testkit::{Fault, FaultAction};
     let tk = TestCluster::start().await.unwrap();

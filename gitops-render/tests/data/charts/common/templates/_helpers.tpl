@@ -1,0 +1,3 @@
+{{- define "common.greeting" -}}
+hello from {{ .Chart.Name }} {{ .Chart.Version }}
+{{- end -}}
