@@ -93,7 +93,9 @@ fn local_dependencies(tree: &dyn FileTree, chart_dir: &str) -> Result<Vec<String
 }
 
 /// Copies the chart at `chart_dir` and its local dependencies (recursively) to `root`,
-/// keeping their repository-relative places.
+/// keeping their repository-relative places. A dependency that is not in the tree is left
+/// to `helm` (a packaged chart carries its dependencies in `charts/`; a chart that lacks one
+/// gets helm's own error).
 fn materialize(tree: &dyn FileTree, chart_dir: &str, root: &Path, seen: &mut Vec<String>) -> Result<(), String> {
     if seen.iter().any(|s| s == chart_dir) {
         return Ok(());
@@ -108,7 +110,9 @@ fn materialize(tree: &dyn FileTree, chart_dir: &str, root: &Path, seen: &mut Vec
         == Some(EntryKind::File)
     {
         for dep in local_dependencies(tree, chart_dir)? {
-            materialize(tree, &dep, root, seen)?;
+            if tree.kind(&dep).map_err(|e| e.to_string())? == Some(EntryKind::Dir) {
+                materialize(tree, &dep, root, seen)?;
+            }
         }
     }
     Ok(())

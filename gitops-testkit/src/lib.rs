@@ -32,6 +32,7 @@ pub mod api;
 pub mod controllers;
 pub mod defaults;
 pub mod faults;
+pub mod files;
 pub mod git;
 pub mod managed;
 pub mod names;

@@ -101,4 +101,14 @@ impl<R: Renderer> Renderer for SopsRenderer<R> {
     ) -> Result<Vec<Object>, Self::Error> {
         self.inner.render_with_images(&DecryptingTree::new(tree, &self.keys), path, images)
     }
+
+    /// The source's own tree is decrypted as it is read (the trees of other sources, for
+    /// `$ref` values files, are read as they are).
+    fn render_source(
+        &self,
+        tree: &dyn FileTree,
+        request: &gitops_core::source::RenderRequest<'_>,
+    ) -> Result<Vec<Object>, Self::Error> {
+        self.inner.render_source(&DecryptingTree::new(tree, &self.keys), request)
+    }
 }
