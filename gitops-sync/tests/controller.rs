@@ -613,3 +613,48 @@ async fn app_of_apps() {
     assert!(fx.app("child-a").await.is_some());
     fx.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multi_source_application_reports_each_source_and_revision() {
+    let fx = Fixture::start().await;
+    fx.source.set("mem://values", "v1", MemTree::new().with_file("prod.yaml", "replicas: 2\n"));
+    let app = application(
+        "multi",
+        true,
+        json!({"spec": {
+            "project": "default",
+            "sources": [
+                {"repoURL": REPO, "targetRevision": "HEAD", "path": "apps/web"},
+                {"repoURL": "mem://values", "targetRevision": "HEAD", "ref": "values"},
+            ],
+            "destination": {"server": "https://kubernetes.default.svc", "namespace": "multi"},
+            "syncPolicy": {"automated": {"prune": true}, "syncOptions": ["CreateNamespace=true"]},
+        }}),
+    );
+    fx.direct.apply(&app, &kubectl()).await.unwrap();
+    wait_for("multi Synced", || async {
+        let a = fx.app("multi").await.unwrap_or_default();
+        at(&a, "/status/sync/status") == "Synced"
+    })
+    .await;
+    let a = fx.app("multi").await.unwrap();
+    assert_eq!(at(&a, "/status/sync/revisions"), &json!(["c1", "v1"]));
+    assert_eq!(at(&a, "/status/sync/comparedTo/sources/1/ref"), "values");
+    assert!(at(&a, "/status/sync/comparedTo/source").is_null());
+    assert_eq!(at(&a, "/status/sourceTypes"), &json!(["Directory", "Directory"]));
+    assert_eq!(at(&a, "/status/history/0/revisions"), &json!(["c1", "v1"]));
+    assert_eq!(at(&a, "/status/operationState/syncResult/revisions"), &json!(["c1", "v1"]));
+    assert!(fx.direct.get(&GroupVersionKind::new("", "v1", "ConfigMap"), "multi", "settings").await.unwrap().is_some());
+    // A commit to the values repository alone is a new revision of the application (the
+    // objects are the same, so nothing is written and no history entry is added, as with
+    // Argo CD, whose automated sync runs only when the application is OutOfSync).
+    fx.source.set("mem://values", "v2", MemTree::new().with_file("prod.yaml", "replicas: 3\n"));
+    wait_for("revisions c1, v2", || async {
+        let a = fx.app("multi").await.unwrap();
+        at(&a, "/status/sync/revisions") == &json!(["c1", "v2"])
+    })
+    .await;
+    let a = fx.app("multi").await.unwrap();
+    assert_eq!(at(&a, "/status/history").as_array().map(Vec::len), Some(1));
+    fx.stop().await;
+}

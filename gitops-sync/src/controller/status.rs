@@ -122,7 +122,6 @@ pub fn operation_state(
     finished_at: &str,
 ) -> Value {
     let revision = state.status.revision.clone().unwrap_or_default();
-    let source = serde_json::to_value(&state.app.spec.source).unwrap_or(Value::Null);
     match result {
         Ok(r) => {
             let failed = r.resources.iter().filter(|x| x.action == Action::Failed).count();
@@ -131,13 +130,15 @@ pub fn operation_state(
             } else {
                 ("Succeeded", "successfully synced (all tasks run)".to_string())
             };
+            let mut result = json!({
+                "revision": revision,
+                "resources": r.resources.iter().filter(|x| x.action != Action::Skipped).map(operation_resource).collect::<Vec<_>>(),
+            });
+            with_sources(&mut result, state);
             json!({
                 "operation": operation, "phase": phase, "message": message,
                 "startedAt": started_at, "finishedAt": finished_at,
-                "syncResult": {
-                    "revision": revision, "source": source,
-                    "resources": r.resources.iter().filter(|x| x.action != Action::Skipped).map(operation_resource).collect::<Vec<_>>(),
-                },
+                "syncResult": result,
             })
         }
         Err(e) => json!({
@@ -179,10 +180,16 @@ pub fn application_status(state: &AppState, previous: &Value, now: &str) -> Valu
     let mut status = Map::new();
     let mut sync = json!({
         "status": sync_name(state.status.sync),
-        "comparedTo": {"source": state.app.spec.source, "destination": state.app.spec.destination},
+        "comparedTo": {"destination": state.app.spec.destination},
     });
-    if let Some(rev) = &state.status.revision {
-        sync["revision"] = json!(rev);
+    if state.app.is_multi_source() {
+        sync["comparedTo"]["sources"] = json!(state.app.spec.sources);
+        sync["revisions"] = json!(state.status.revisions);
+    } else {
+        sync["comparedTo"]["source"] = json!(state.app.spec.source);
+        if let Some(rev) = &state.status.revision {
+            sync["revision"] = json!(rev);
+        }
     }
     status.insert("sync".into(), sync);
     let mut health =
@@ -197,7 +204,12 @@ pub fn application_status(state: &AppState, previous: &Value, now: &str) -> Valu
         status.insert("resources".into(), json!(resources(r, dry_run)));
     }
     status.insert("summary".into(), json!({"images": images(state)}));
-    status.insert("sourceType".into(), json!(source_type(state)));
+    let types = source_types(state);
+    if state.app.is_multi_source() {
+        status.insert("sourceTypes".into(), json!(types));
+    } else {
+        status.insert("sourceType".into(), json!(types.first().copied().unwrap_or("Directory")));
+    }
     let mut conditions = Vec::new();
     if let Some(e) = &state.status.error {
         conditions.push(condition(condition_type(e), e, previous, now));
@@ -239,14 +251,47 @@ pub fn application_status(state: &AppState, previous: &Value, now: &str) -> Valu
 
 /// Argo CD's `sourceType`: Kustomize, Helm or Directory, by what the path holds (as the
 /// renderer detected it: a kustomization read means Kustomize).
-fn source_type(state: &AppState) -> &'static str {
-    let names = |n: &str| state.inputs.iter().any(|p| p.rsplit('/').next() == Some(n));
-    if names("Chart.yaml") {
-        "Helm"
-    } else if names("kustomization.yaml") || names("kustomization.yml") || names("Kustomization") {
-        "Kustomize"
+/// Each source's type as Argo CD reports it (`sourceType`, `sourceTypes`): the explicit
+/// one, else what the render read at the source's path (a kustomization beats a chart, as
+/// Argo CD's discovery has it), else Directory.
+fn source_types(state: &AppState) -> Vec<&'static str> {
+    state
+        .app
+        .sources()
+        .iter()
+        .map(|src| {
+            if let Ok(Some(t)) = src.explicit_type() {
+                return match t {
+                    gitops_core::source::SourceType::Helm => "Helm",
+                    gitops_core::source::SourceType::Kustomize => "Kustomize",
+                    gitops_core::source::SourceType::Directory => "Directory",
+                    gitops_core::source::SourceType::Plugin => "Plugin",
+                };
+            }
+            let dir = gitops_core::tree::normalize(&src.path).unwrap_or_default();
+            let read = |n: &str| {
+                let p = if dir.is_empty() { n.to_string() } else { format!("{dir}/{n}") };
+                state.inputs.iter().any(|i| *i == p)
+            };
+            if ["kustomization.yaml", "kustomization.yml", "Kustomization"].iter().any(|n| read(n)) {
+                "Kustomize"
+            } else if read("Chart.yaml") {
+                "Helm"
+            } else {
+                "Directory"
+            }
+        })
+        .collect()
+}
+
+/// `comparedTo`, `history[]` and `syncResult` name the source, or the sources and their
+/// revisions for a multi-source application, as Argo CD writes them.
+fn with_sources(target: &mut Value, state: &AppState) {
+    if state.app.is_multi_source() {
+        target["sources"] = json!(state.app.spec.sources);
+        target["revisions"] = json!(state.status.revisions);
     } else {
-        "Directory"
+        target["source"] = json!(state.app.spec.source);
     }
 }
 
@@ -255,13 +300,16 @@ fn source_type(state: &AppState) -> &'static str {
 pub fn push_history(status: &mut Value, state: &AppState, started_at: &str, finished_at: &str, limit: usize) {
     let mut history: Vec<Value> = status.get("history").and_then(Value::as_array).cloned().unwrap_or_default();
     let id = history.iter().filter_map(|h| h.get("id").and_then(Value::as_i64)).max().unwrap_or(-1) + 1;
-    history.push(json!({
+    let mut entry = json!({
         "id": id,
-        "revision": state.status.revision.clone().unwrap_or_default(),
         "deployStartedAt": started_at,
         "deployedAt": finished_at,
-        "source": state.app.spec.source,
-    }));
+    });
+    if !state.app.is_multi_source() {
+        entry["revision"] = json!(state.status.revision.clone().unwrap_or_default());
+    }
+    with_sources(&mut entry, state);
+    history.push(entry);
     let excess = history.len().saturating_sub(limit.max(1));
     history.drain(..excess);
     status["history"] = json!(history);
