@@ -370,6 +370,43 @@ pub async fn web_token(config: &Config, cluster: &KubeCluster) -> Result<Option<
     Ok(token)
 }
 
+/// Credentials for Helm chart repositories: the configured ones, then Argo CD's repository
+/// Secrets of the application namespaces (labelled `argocd.argoproj.io/secret-type:
+/// repository` or `repo-creds`, with `type: helm`, `url`, `username`, `password`), so
+/// Applications that Argo CD could pull charts for keep working. Values are never logged.
+pub async fn helm_credentials(
+    config: &Config,
+    cluster: &KubeCluster,
+) -> Result<Vec<gitops_render::HelmCredentials>, Error> {
+    let mut out = config.helm_credentials.clone();
+    let secret = GroupVersionKind::new("", "v1", "Secret");
+    for ns in &config.app_namespaces {
+        for kind in ["repository", "repo-creds"] {
+            let selector = format!("argocd.argoproj.io/secret-type={kind}");
+            let secrets = cluster.list(&secret, Some(ns), &selector).await.map_err(|e| format!("{ns}: {e}"))?;
+            for s in secrets {
+                let field = |k: &str| {
+                    s.get(&format!("/data/{k}"))
+                        .and_then(|v| v.as_str())
+                        .and_then(|v| base64::Engine::decode(&base64::engine::general_purpose::STANDARD, v).ok())
+                        .map(|b| String::from_utf8_lossy(&b).into_owned())
+                        .unwrap_or_default()
+                };
+                if field("type") != "helm" || field("url").is_empty() {
+                    continue;
+                }
+                tracing::info!(secret = %format!("{ns}/{}", s.name()), url = %field("url"), "Helm repository credentials");
+                out.push(gitops_render::HelmCredentials {
+                    url_prefix: field("url"),
+                    username: field("username"),
+                    password: field("password"),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// The SOPS keys: those `sops` reads from the environment, `--sops-key-file`s, and the
 /// `--sops-keys-secret` Secret's `*.agekey` and `*.asc` entries.
 pub async fn sops_keys(config: &Config, cluster: &KubeCluster) -> Result<gitops_secrets::sops::Keys, Error> {
@@ -450,8 +487,11 @@ impl Agent {
         let mut reconciler = Reconciler::new(source, renderer, SealedSecretsDecryptor::new(ring), cluster.clone());
         reconciler.dry_run = config.dry_run;
         reconciler.field_manager = config.field_manager.clone();
-        let reconciler =
-            reconciler.with_charts(Arc::new(gitops_render::HelmRepositories::new(config.helm_credentials.clone())));
+        // Helm is told the cluster's version and APIs, as Argo CD tells it.
+        (reconciler.kube_version, reconciler.api_versions) =
+            gitops_sync::cluster::helm_capabilities(cluster.client()).await;
+        let reconciler = reconciler
+            .with_charts(Arc::new(gitops_render::HelmRepositories::new(helm_credentials(config, &cluster).await?)));
         let options = ManagerOptions { concurrency: config.concurrency, ..ManagerOptions::default() };
         let manager = Arc::new(Manager::new(reconciler, apps, options));
         let controller = (!config.app_namespaces.is_empty()).then(|| {

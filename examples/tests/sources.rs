@@ -193,6 +193,12 @@ async fn helm_jsonnet_directory_and_two_source_applications() {
         "the library chart (a file:// dependency) was built in"
     );
     assert!(get(GroupVersionKind::new("", "v1", "ConfigMap"), "web-git", "web-config").await.is_some());
+    // Helm was told the cluster's version, as Argo CD tells it (not helm's default v1.20).
+    let info = agent.cluster.client().apiserver_version().await.unwrap();
+    assert_eq!(
+        web.get("/metadata/annotations/kube-version").unwrap(),
+        info.git_version.split(['-', '+']).next().unwrap()
+    );
     // The chart's test hook is not applied; its CRD is.
     assert!(get(GroupVersionKind::new("", "v1", "Pod"), "web-git", "web-test").await.is_none());
     let crd = GroupVersionKind::new("apiextensions.k8s.io", "v1", "CustomResourceDefinition");
@@ -315,4 +321,32 @@ async fn an_unreachable_helm_repository_fails_only_its_application() {
     let nothing =
         agent.cluster.list(&GroupVersionKind::new("apps", "v1", "Deployment"), Some("charts"), "").await.unwrap();
     assert!(nothing.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn helm_credentials_come_from_argo_cd_repository_secrets() {
+    let (client, _server) =
+        gitops_examples::agent::connect(&Config { embedded: true, ..Config::default() }).await.unwrap();
+    let cluster = gitops_sync::KubeCluster::new(client);
+    use base64::Engine;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let ns = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "argocd"}});
+    cluster.apply(&gitops_core::Object::from_value(ns).unwrap(), &Default::default()).await.unwrap();
+    for (name, kind, ty, url) in [
+        ("charts", "repository", "helm", "https://charts.example.com/stable"),
+        ("all-charts", "repo-creds", "helm", "https://registry.example.com/"),
+        ("config", "repository", "git", "https://git.example.com/config.git"),
+    ] {
+        let secret = serde_json::json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": name, "namespace": "argocd", "labels": {"argocd.argoproj.io/secret-type": kind}},
+            "data": {"type": b64(ty), "url": b64(url), "username": b64("robot"), "password": b64("pa55-word")}});
+        cluster.apply(&gitops_core::Object::from_value(secret).unwrap(), &Default::default()).await.unwrap();
+    }
+    let config = Config { app_namespaces: vec!["argocd".into()], ..Config::default() };
+    let creds = gitops_examples::agent::helm_credentials(&config, &cluster).await.unwrap();
+    let mut urls: Vec<&str> = creds.iter().map(|c| c.url_prefix.as_str()).collect();
+    urls.sort();
+    assert_eq!(urls, ["https://charts.example.com/stable", "https://registry.example.com/"]);
+    assert!(creds.iter().all(|c| c.username == "robot" && c.password == "pa55-word"));
+    assert!(!format!("{creds:?}").contains("pa55-word"), "no password in Debug");
 }

@@ -300,3 +300,41 @@ impl Cluster for KubeCluster {
         Ok(Box::pin(mapped))
     }
 }
+
+/// What Argo CD tells Helm about a destination cluster (`--kube-version`, `--api-versions`):
+/// the server's version (`v1.36.2`, a vendor suffix dropped) and every served
+/// `group/version` and `group/version/Kind`. Discovery that fails leaves Helm's defaults
+/// (`None`, empty).
+pub async fn helm_capabilities(client: &kube::Client) -> (Option<String>, Vec<String>) {
+    let version = client.apiserver_version().await.ok().map(|info| {
+        let v = info.git_version;
+        v.split(['-', '+']).next().unwrap_or(&v).to_string()
+    });
+    let mut apis = std::collections::BTreeSet::new();
+    let mut group_versions = Vec::new();
+    if let Ok(core) = client.list_core_api_versions().await {
+        group_versions.extend(core.versions);
+    }
+    if let Ok(groups) = client.list_api_groups().await {
+        for g in groups.groups {
+            group_versions.extend(g.versions.into_iter().map(|v| v.group_version));
+        }
+    }
+    let lists = futures::future::join_all(group_versions.iter().map(|gv| async move {
+        if gv.contains('/') {
+            client.list_api_group_resources(gv).await
+        } else {
+            client.list_core_api_resources(gv).await
+        }
+    }))
+    .await;
+    for (gv, list) in group_versions.iter().zip(lists) {
+        apis.insert(gv.clone());
+        for r in list.map(|l| l.resources).unwrap_or_default() {
+            if !r.name.contains('/') {
+                apis.insert(format!("{gv}/{}", r.kind));
+            }
+        }
+    }
+    (version, apis.into_iter().collect())
+}

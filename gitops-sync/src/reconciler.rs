@@ -199,8 +199,11 @@ pub struct Reconciler<S, R, D, C> {
     /// Where charts of Helm repositories come from (`spec.source.chart`); without it such a
     /// source is an error.
     pub charts: Option<std::sync::Arc<dyn gitops_core::ChartRepository>>,
-    /// The cluster's version for Helm's `--kube-version` (Argo CD passes the destination's).
+    /// The cluster's version for Helm's `--kube-version` (Argo CD passes the destination's;
+    /// see [`crate::cluster::helm_capabilities`]).
     pub kube_version: Option<String>,
+    /// The cluster's API versions for Helm's `--api-versions`.
+    pub api_versions: Vec<String>,
 }
 
 impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
@@ -216,6 +219,7 @@ impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
             events: true,
             charts: None,
             kube_version: None,
+            api_versions: Vec::new(),
         }
     }
 
@@ -400,6 +404,7 @@ impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
             request.project = project.clone();
             request.refs = refs.clone();
             request.kube_version = self.kube_version.clone();
+            request.api_versions = self.api_versions.clone();
             let recorder = RecordingTree { inner: tree.as_ref(), paths: Mutex::new(BTreeSet::new()) };
             let rendered = self.renderer.render_source(&recorder, &request).map_err(|e| {
                 let which = if sources.len() > 1 { format!("source {n} ({}): ", src.repo_url) } else { String::new() };
