@@ -271,7 +271,7 @@ fn source_types(state: &AppState) -> Vec<&'static str> {
             let dir = gitops_core::tree::normalize(&src.path).unwrap_or_default();
             let read = |n: &str| {
                 let p = if dir.is_empty() { n.to_string() } else { format!("{dir}/{n}") };
-                state.inputs.iter().any(|i| *i == p)
+                state.inputs.contains(&p)
             };
             if ["kustomization.yaml", "kustomization.yml", "Kustomization"].iter().any(|n| read(n)) {
                 "Kustomize"
