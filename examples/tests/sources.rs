@@ -256,8 +256,7 @@ async fn helm_jsonnet_directory_and_two_source_applications() {
         let agent = agent.clone();
         async move {
             let st = agent.manager.state(name, name).unwrap_or_else(|| panic!("{name} state"));
-            let e = st.lock().await.status.error.clone().unwrap_or_default();
-            e
+            st.lock().await.status.error.clone().unwrap_or_default()
         }
     };
     let e = error_of("web-git").await;
