@@ -102,6 +102,14 @@ async fn helm_jsonnet_directory_and_two_source_applications() {
         .unwrap();
     std::fs::write(repo.join("plain/sub/skip-me.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: skipped}\n")
         .unwrap();
+    // Plain manifests carrying Helm hook annotations (as Argo CD's helm-hooks example): a
+    // pre-install Job with only generateName, a standalone ReplicaSet, a post-install Job.
+    std::fs::create_dir_all(repo.join("hooks")).unwrap();
+    std::fs::write(
+        repo.join("hooks/manifests.yaml"),
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  generateName: upgrade-sql-schema\n  annotations:\n    helm.sh/hook: pre-install\n    helm.sh/hook-weight: \"-2\"\nspec:\n  template:\n    spec:\n      containers: [{name: up, image: alpine}]\n      restartPolicy: Never\n---\napiVersion: apps/v1\nkind: ReplicaSet\nmetadata: {name: frontend}\nspec:\n  replicas: 1\n  selector: {matchLabels: {tier: frontend}}\n  template:\n    metadata: {labels: {tier: frontend}}\n    spec: {containers: [{name: main, image: nginx}]}\n---\napiVersion: batch/v1\nkind: Job\nmetadata:\n  name: maint-page-down\n  annotations:\n    helm.sh/hook: post-install\n    helm.sh/hook-delete-policy: before-hook-creation\nspec:\n  template:\n    spec:\n      containers: [{name: down, image: alpine}]\n      restartPolicy: Never\n",
+    )
+    .unwrap();
     git(&repo, &["init", "-q", "-b", "trunk"]);
     commit(&repo, "init");
     let head = git(&repo, &["rev-parse", "HEAD"]).trim().to_string();
@@ -147,6 +155,7 @@ async fn helm_jsonnet_directory_and_two_source_applications() {
             ),
         ),
     );
+    write_app("hooks.yaml", app("hooks", "hooks", &format!("  source:\n    repoURL: '{url}'\n    path: hooks\n")));
     write_app(
         "web-multi.yaml",
         app(
@@ -218,6 +227,17 @@ async fn helm_jsonnet_directory_and_two_source_applications() {
     let mut names: Vec<&str> = cms.iter().map(|c| c.name()).filter(|n| !n.starts_with("kube-root")).collect();
     names.sort();
     assert!(names.contains(&"plain") && names.contains(&"deep") && !names.contains(&"skipped"), "{names:?}");
+
+    // Helm hooks in plain manifests: both ran (the post-install one after the ReplicaSet was
+    // healthy), and neither is a resource of the application.
+    let jobs = agent.cluster.list(&GroupVersionKind::new("batch", "v1", "Job"), Some("hooks"), "").await.unwrap();
+    let mut job_names: Vec<&str> = jobs.iter().map(|j| j.name()).collect();
+    job_names.sort();
+    assert!(
+        job_names.iter().any(|n| n.starts_with("upgrade-sql-schema")) && job_names.contains(&"maint-page-down"),
+        "{job_names:?}"
+    );
+    assert!(get(GroupVersionKind::new("apps", "v1", "ReplicaSet"), "hooks", "frontend").await.is_some());
 
     // Two sources: the newest 1.x chart (1.2.5, not 2.0.0) with its values from Git.
     let multi = get(deploy.clone(), "web-multi", "web-web").await.expect("web-web in web-multi");

@@ -96,6 +96,13 @@ impl State {
             ("apps", "StatefulSet" | "DaemonSet") | ("batch", "Job") if self.simulation != Simulation::Off => {
                 self.simulate_workload(res, obj)
             }
+            // A ReplicaSet of its own (a Deployment's are written by the Deployment's
+            // controller above).
+            ("apps", "ReplicaSet")
+                if self.simulation != Simulation::Off && obj.pointer("/metadata/ownerReferences").is_none() =>
+            {
+                self.simulate_workload(res, obj)
+            }
             _ => {}
         }
     }
@@ -293,6 +300,10 @@ impl State {
             "StatefulSet" => {
                 let r = if healthy { replicas } else { 0 };
                 json!({"observedGeneration": generation, "replicas": replicas, "readyReplicas": r, "currentReplicas": replicas, "updatedReplicas": replicas, "availableReplicas": r, "currentRevision": "rev-1", "updateRevision": "rev-1", "collisionCount": 0})
+            }
+            "ReplicaSet" => {
+                let r = if healthy { replicas } else { 0 };
+                json!({"observedGeneration": generation, "replicas": replicas, "fullyLabeledReplicas": replicas, "readyReplicas": r, "availableReplicas": r})
             }
             "DaemonSet" => {
                 let r = if healthy { 1 } else { 0 };
