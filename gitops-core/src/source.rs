@@ -29,7 +29,7 @@ fn is_false(b: &bool) -> bool {
 #[serde(rename_all = "camelCase")]
 pub struct AppSource {
     /// The Git repository, or the Helm chart repository when `chart` is set.
-    #[serde(rename = "repoURL", default)]
+    #[serde(rename = "repoURL")]
     pub repo_url: String,
     /// Branch, tag, commit or `HEAD` (Git); a version or a semver range (a Helm chart).
     #[serde(default = "head", skip_serializing_if = "String::is_empty")]

@@ -376,6 +376,9 @@ pub type ProgressFn = Arc<dyn Fn(&FetchProgress) + Send + Sync>;
 /// Reports a fetch's progress from gix's progress tree on a thread of its own, until dropped.
 struct Reporter {
     stop: Arc<std::sync::atomic::AtomicBool>,
+    /// The fetch's own totals (objects, pack bytes), known once the pack is written: the
+    /// last report carries them (sampled counts may miss the pack's last bytes).
+    totals: Arc<Mutex<Option<(usize, usize)>>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -383,6 +386,8 @@ impl Reporter {
     fn start(root: Arc<gix::progress::tree::Root>, url: &str, report: ProgressFn) -> Reporter {
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = stop.clone();
+        let totals: Arc<Mutex<Option<(usize, usize)>>> = Arc::default();
+        let final_totals = totals.clone();
         let url = redact(url);
         let thread = std::thread::spawn(move || {
             let mut tasks = Vec::new();
@@ -404,6 +409,10 @@ impl Reporter {
                         p.objects = p.objects.max(step);
                     }
                 }
+                if last && let Some((objects, bytes)) = *final_totals.lock().unwrap_or_else(|e| e.into_inner()) {
+                    p.objects = p.objects.max(objects);
+                    p.bytes = p.bytes.max(bytes);
+                }
                 report(&p);
                 if last {
                     return;
@@ -412,7 +421,12 @@ impl Reporter {
                 std::thread::park_timeout(std::time::Duration::from_millis(100));
             }
         });
-        Reporter { stop, thread: Some(thread) }
+        Reporter { stop, totals, thread: Some(thread) }
+    }
+
+    /// The fetch's totals, for the last report.
+    fn finish(&self, objects: usize, bytes: usize) {
+        *self.totals.lock().unwrap_or_else(|e| e.into_inner()) = Some((objects, bytes));
     }
 }
 
@@ -831,11 +845,15 @@ where
     let head = gix::refspec::parse("HEAD".into(), gix::refspec::parse::Operation::Fetch)?.to_owned();
     let options = gix::remote::ref_map::Options { extra_refspecs: vec![head], ..Default::default() };
     let root = gix::progress::tree::Root::new();
-    let _reporter = progress.map(|report| Reporter::start(root.clone(), url, report.clone()));
+    let reporter = progress.map(|report| Reporter::start(root.clone(), url, report.clone()));
     let outcome = connection
         .prepare_fetch(root.add_child("negotiate"), options)?
         .with_shallow(shallow)
         .receive(root.add_child("receive"), &interrupt)?;
+    if let (Some(r), gix::remote::fetch::Status::Change { write_pack_bundle, .. }) = (&reporter, &outcome.status) {
+        let bytes = write_pack_bundle.data_path.as_ref().and_then(|p| std::fs::metadata(p).ok()).map_or(0, |m| m.len());
+        r.finish(write_pack_bundle.index.num_objects as usize, bytes as usize);
+    }
     // HEAD follows the remote's default branch (or its detached commit), as advertised now:
     // a default branch renamed since the last fetch is followed.
     use gix::protocol::handshake::Ref;

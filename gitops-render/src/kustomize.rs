@@ -192,6 +192,14 @@ impl Kustomize {
                 message: e.reason,
             })?;
         }
+        let edited = EditedTree { inner: tree, path: file, bytes: text.into_bytes() };
+        // `helmCharts` are told the Application's (else the cluster's) capabilities.
+        let capabilities = !options.kube_version.is_empty()
+            || !options.api_versions.is_empty()
+            || self.helm.as_ref().is_some_and(|h| h.kube_version.is_none() && request.kube_version.is_some());
+        if !capabilities {
+            return self.build(&edited, &dir);
+        }
         let mut k = self.clone();
         if let Some(helm) = k.helm.as_mut() {
             if !options.kube_version.is_empty() {
@@ -203,7 +211,7 @@ impl Kustomize {
                 helm.api_versions = options.api_versions.clone();
             }
         }
-        k.build(&EditedTree { inner: tree, path: file, bytes: text.into_bytes() }, &dir)
+        k.build(&edited, &dir)
     }
 }
 

@@ -46,6 +46,12 @@ impl<T: FileTree + ?Sized> FileTree for RecordingTree<'_, T> {
     }
 }
 
+/// Whether two lists of revisions name the same commits (however they were asked for: a
+/// branch, `HEAD`, the commit itself).
+fn same_commits(a: &[Revision], b: &[Revision]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.commit == y.commit && x.repo_url == y.repo_url)
+}
+
 /// Whether a pass's results show objects that differ from Git (what a dry run would write).
 fn drifted(r: &SyncResult) -> bool {
     r.resources.iter().any(|x| {
@@ -74,7 +80,8 @@ pub struct AppState {
     pub app: Application,
     /// The revision last rendered (of the first source).
     pub revision: Option<Revision>,
-    /// The revisions last rendered, one per source (a chart's version for a chart source).
+    /// The revisions last synced, one per source (a chart's version for a chart source);
+    /// kept by a refresh, which clears `revision` and `inputs` to render again.
     pub revisions: Vec<Revision>,
     /// The objects rendered from it (decrypted).
     pub desired: Vec<Object>,
@@ -323,14 +330,15 @@ impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
                 }
             }
         } else {
-            inputs_changed |= state.revisions != revisions;
+            inputs_changed |= !same_commits(&state.revisions, &revisions);
         }
         state.status.rendered = inputs_changed;
         if inputs_changed {
             let objects = self.render_sources(state, &sources, &revisions).await?;
             state.desired = self.decryptor.decrypt(objects).map_err(|e| Error::Decrypt(e.to_string()))?;
         }
-        if state.revision.as_ref().map(|r| &r.commit) != Some(&rev.commit) || state.revisions != revisions {
+        // A new entry when a source's commit changed (not when a refresh forgot the render).
+        if !same_commits(&state.revisions, &revisions) {
             state.status.history.push(rev.commit.clone());
             state.status.revision_message = if sources[0].is_chart() { None } else { self.source.message(&rev).await };
         }

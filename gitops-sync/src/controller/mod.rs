@@ -480,7 +480,6 @@ where
         if refresh.as_deref() == Some("hard") {
             let mut st = state.lock().await;
             st.revision = None;
-            st.revisions.clear();
             st.inputs.clear();
         }
         if changed || refresh.is_some() {
