@@ -677,3 +677,20 @@ mod tests {
         assert_eq!(PathElement::parse("k:{ \"b\": 1, \"a\": 2 }").unwrap().to_string(), "k:{\"a\":2,\"b\":1}");
     }
 }
+
+#[cfg(test)]
+mod fuzz_regressions {
+    use super::*;
+
+    /// Found by the fields_v1 fuzz target: a key with a float that serde_json's fast float
+    /// parsing did not read back to the same value once written.
+    #[test]
+    fn a_key_with_a_large_number_round_trips() {
+        let v: Value = serde_json::from_str(
+            r#"{"f:ports":{"k:{\"port\":80,\"n\":88888888888888888888888888888888888888888888880}":{}}}"#,
+        )
+        .unwrap();
+        let set = FieldSet::from_fields_v1(&v).unwrap();
+        assert_eq!(FieldSet::from_fields_v1(&set.to_fields_v1()).unwrap(), set);
+    }
+}

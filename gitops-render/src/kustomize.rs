@@ -215,6 +215,18 @@ impl Kustomize {
     }
 }
 
+/// The JSON type of a value, for messages.
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
 /// A file tree with one file's bytes replaced in memory.
 struct EditedTree<'a> {
     inner: &'a dyn FileTree,
@@ -1580,9 +1592,15 @@ fn smp_one(
         r.obj.namespace().to_string(),
         r.obj.name().to_string(),
     );
+    if !doc.is_object() {
+        return Err(format!("{}: a strategic merge patch must be a mapping, not {}", r.id(), json_kind(doc)));
+    }
     let node = schema.node_for(&r.obj);
     let mut v = r.obj.as_value().clone();
     patch::strategic_merge(&mut v, doc, node, opts).map_err(|e| format!("{}: {e}", r.id()))?;
+    if !v.is_object() {
+        return Err(format!("{}: the strategic merge patch did not leave an object", r.id()));
+    }
     if !allow_kind_change {
         v["apiVersion"] = Value::String(before.0.clone());
         v["kind"] = Value::String(before.1.clone());
@@ -1951,5 +1969,24 @@ mod remote_tests {
             p("file:///srv/git/config.git//base?ref=v1"),
             ("file:///srv/git/config.git".into(), "base".into(), "v1".into())
         );
+    }
+}
+
+#[cfg(test)]
+mod fuzz_regressions {
+    use gitops_core::{MemTree, Renderer};
+
+    /// Found by the kustomize_build fuzz target: an inline patch that reads as a string (not
+    /// a mapping) was merged into the object and then indexed as one.
+    #[test]
+    fn a_patch_that_is_not_a_mapping_is_an_error() {
+        let tree = MemTree::new()
+            .with_file(
+                "kustomization.yaml",
+                "resources: [cm.yaml]\npatches:\n- target: {kind: ConfigMap}\n  patch: just a string\n",
+            )
+            .with_file("cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n");
+        let e = super::Kustomize::default().render(&tree, "").unwrap_err().to_string();
+        assert!(e.contains("must be a mapping"), "{e}");
     }
 }

@@ -83,6 +83,23 @@ pub use sealed::{
 
 use gitops_core::Object;
 
+/// Renders a SealedSecret template (`spec.template.data` values: the Go `text/template`
+/// subset with Sprig's common functions that the controller supports) over decrypted items.
+/// Errors name the problem, never an item's value.
+///
+/// ```
+/// let items = [("user".to_string(), b"admin".to_vec())].into_iter().collect();
+/// let out = gitops_secrets::render_template("{{ .user | upper }}:{{ index . \"user\" | b64enc }}", &items).unwrap();
+/// assert_eq!(out, b"ADMIN:YWRtaW4=");
+/// ```
+pub fn render_template(
+    template: &str,
+    items: &std::collections::BTreeMap<String, Vec<u8>>,
+) -> std::result::Result<Vec<u8>, String> {
+    let items = items.iter().map(|(k, v)| (k.clone(), zeroize::Zeroizing::new(v.clone()))).collect();
+    template::render(template, &items).map(|out| out.to_vec())
+}
+
 /// Everything that can go wrong in gitops-secrets. Messages never contain a secret value.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -16,6 +16,10 @@ use zeroize::Zeroizing;
 
 type Items = BTreeMap<String, Zeroizing<Vec<u8>>>;
 
+/// The most a value may grow to while rendering: a whole Secret holds at most 1 MiB, so a
+/// template (`quote` piped into itself, a huge `indent`) cannot take more memory than that.
+const MAX_VALUE_BYTES: usize = 1 << 20;
+
 #[derive(Clone, Debug)]
 enum V {
     Dot,
@@ -80,6 +84,9 @@ pub(crate) fn render(source: &str, items: &Items) -> Result<Zeroizing<Vec<u8>>, 
             return Err(format!("unexpected {:?} in action `{{{{{body}}}}}`", toks[pos]));
         }
         out.extend_from_slice(&print(&v));
+        if out.len() > MAX_VALUE_BYTES {
+            return Err(format!("the template's output is larger than {MAX_VALUE_BYTES} bytes"));
+        }
     }
     Ok(out)
 }
@@ -112,9 +119,10 @@ fn close_action(s: &str) -> Result<(&str, bool, &str), String> {
             None => {
                 if b[i] == b'"' || b[i] == b'`' {
                     quote = Some(b[i]);
-                } else if s[i..].starts_with(" -}}") || s[i..].starts_with("\t-}}") || s[i..].starts_with("\n-}}") {
+                } else if b[i..].starts_with(b" -}}") || b[i..].starts_with(b"\t-}}") || b[i..].starts_with(b"\n-}}") {
+                    // Matched bytes are ASCII: `i` is a character boundary.
                     return Ok((&s[..i], true, &s[i + 4..]));
-                } else if s[i..].starts_with("}}") {
+                } else if b[i..].starts_with(b"}}") {
                     return Ok((&s[..i], false, &s[i + 2..]));
                 }
             }
@@ -276,7 +284,13 @@ fn command(toks: &[Tok], pos: &mut usize, items: &Items, piped: Option<V>) -> Re
             if let Some(p) = piped {
                 args.push(p);
             }
-            call(&name, args, items)
+            let v = call(&name, args, items)?;
+            if let V::Bytes(b) = &v
+                && b.len() > MAX_VALUE_BYTES
+            {
+                return Err(format!("{name}: the result is larger than {MAX_VALUE_BYTES} bytes"));
+            }
+            Ok(v)
         }
         _ => {
             let v = operand(toks, pos, items)?;
@@ -315,7 +329,10 @@ fn call(name: &str, args: Vec<V>, items: &Items) -> Result<V, String> {
             Err(format!("wrong number of args for {name}: want {n} got {}", args.len()))
         }
     };
-    let s = |i: usize| string_arg(name, &args[i]);
+    let s = |i: usize| match args.get(i) {
+        Some(a) => string_arg(name, a),
+        None => Err(format!("wrong number of args for {name}: want at least {} got {}", i + 1, args.len())),
+    };
     Ok(match name {
         "index" => {
             if args.len() != 2 {
@@ -440,6 +457,10 @@ fn call(name: &str, args: Vec<V>, items: &Items) -> Result<V, String> {
                 V::Int(n) if n >= 0 => n as usize,
                 _ => return Err(format!("{name}: the first argument must be a non-negative number")),
             };
+            let lines = s(1)?.iter().filter(|b| **b == b'\n').count() + 1;
+            if n.saturating_mul(lines) > MAX_VALUE_BYTES {
+                return Err(format!("{name}: the result would be larger than {MAX_VALUE_BYTES} bytes"));
+            }
             let pad = " ".repeat(n);
             let body = format!("{pad}{}", text(&s(1)?).replace('\n', &format!("\n{pad}")));
             V::Bytes(if name == "nindent" { format!("\n{body}") } else { body }.into_bytes())
@@ -519,6 +540,24 @@ fn go_quote(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    /// Found by the template fuzz target: a multi-byte character inside an action made the
+    /// scanner slice in the middle of it.
+    #[test]
+    fn multibyte_characters_inside_actions_are_an_error_not_a_panic() {
+        let items: Items = [("user".to_string(), Zeroizing::new(b"admin".to_vec()))].into_iter().collect();
+        assert!(render("{{ index .\u{6cb}-%d\" .user | b64enc }}", &items).is_err());
+        assert!(render("{{ .user }}\u{6cb}", &items).is_ok());
+        // And functions given no arguments (printf needs its format).
+        for f in ["printf", "quote", "upper", "b64enc", "default", "indent", "replace", "trimPrefix", "index", "len"] {
+            let _ = render(&format!("{{{{ {f} }}}}"), &items);
+        }
+        assert!(render("{{ printf }}", &items).unwrap_err().contains("wrong number of args for printf"));
+        // Found by the same target: `quote` piped into itself doubles the escapes each time.
+        let many = format!("{{{{ \"\\\"\" {} }}}}", "| quote ".repeat(40));
+        assert!(render(&many, &items).unwrap_err().contains("larger than"));
+        assert!(render("{{ indent 4000000000 .user }}", &items).unwrap_err().contains("larger than"));
+    }
     use super::*;
 
     fn items() -> Items {
