@@ -19,6 +19,8 @@ use sha2::{Digest, Sha256};
 
 use crate::error::Error;
 use crate::fields;
+
+mod plugins;
 use crate::kustomization::{
     FieldSpec, GeneratorArgs, GeneratorOptions, Kustomization, PatchEntry, ReplacementEntry, Target,
 };
@@ -277,7 +279,12 @@ struct Res {
 #[derive(Clone, Debug)]
 enum Origin {
     File(String),
-    Generator { kustomization: String, kind: &'static str },
+    /// `name`: a built-in plugin configuration's own name (`generators:` entries).
+    Generator {
+        kustomization: String,
+        kind: &'static str,
+        name: Option<String>,
+    },
 }
 
 /// `to` relative to directory `from` (both inside the tree), as Kustomize prints origins.
@@ -752,12 +759,8 @@ impl Build<'_> {
         if !k.helm_charts.is_empty() && self.helm.is_none() {
             return Err(kerr(&file, "helmCharts", "must specify --enable-helm: helm chart inflation is not enabled"));
         }
-        for (field, list) in
-            [("transformers", &k.transformers), ("generators", &k.generators), ("validators", &k.validators)]
-        {
-            if !list.is_empty() {
-                return Err(kerr(&file, field, "transformer, generator and validator plugins are not supported yet"));
-            }
+        if !k.validators.is_empty() {
+            return Err(kerr(&file, "validators", "validator plugins are not supported"));
         }
         if let Some(o) = &k.openapi {
             // Read now, as Kustomize loads it on entering the kustomization; used (or not)
@@ -958,10 +961,21 @@ impl Build<'_> {
                     .map_err(|e| kerr(&file, &field, e))?;
                 for obj in objects {
                     let mut r = Res::new(obj);
-                    r.origin =
-                        Some(Origin::Generator { kustomization: file.clone(), kind: "HelmChartInflationGenerator" });
+                    r.origin = Some(Origin::Generator {
+                        kustomization: file.clone(),
+                        kind: "HelmChartInflationGenerator",
+                        name: None,
+                    });
                     add_resource(acc, r, &file)?;
                 }
+            }
+        }
+
+        // Built-in generator configurations (`generators:`), after the fields' generators.
+        if !k.generators.is_empty() {
+            self.resources_read_at(entries.len());
+            for config in self.plugin_configs(dir, &file, "generators", &k.generators)? {
+                self.run_builtin_generator(dir, &file, &config, acc)?;
             }
         }
 
@@ -980,8 +994,14 @@ impl Build<'_> {
             r?;
         }
 
-        // 4. Transformers, in Kustomize's fixed order.
+        // 4. Transformers, in Kustomize's fixed order, then the built-in transformer
+        // configurations of `transformers:` in list order.
         self.transform(dir, &file, &k, acc, cfg)?;
+        if !k.transformers.is_empty() {
+            for config in self.plugin_configs(dir, &file, "transformers", &k.transformers)? {
+                self.run_builtin_transformer(dir, &file, &config, acc, cfg)?;
+            }
+        }
         for r in acc.iter_mut() {
             r.lineage.push(id);
         }
@@ -1139,7 +1159,7 @@ impl Build<'_> {
                 let mut r = Res::new(obj);
                 r.needs_hash = !disable_hash;
                 let kind = if secret { "SecretGenerator" } else { "ConfigMapGenerator" };
-                r.origin = Some(Origin::Generator { kustomization: file.to_string(), kind });
+                r.origin = Some(Origin::Generator { kustomization: file.to_string(), kind, name: None });
                 add_resource(acc, r, file)
             }
             "merge" | "replace" => {
@@ -1183,6 +1203,11 @@ impl Build<'_> {
                 }
                 if disable_hash {
                     existing.needs_hash = false;
+                }
+                if behavior == "replace" {
+                    // The replacing generator is where the object comes from now.
+                    let kind = if secret { "SecretGenerator" } else { "ConfigMapGenerator" };
+                    existing.origin = Some(Origin::Generator { kustomization: file.to_string(), kind, name: None });
                 }
                 Ok(())
             }
@@ -1829,9 +1854,10 @@ fn finish(
         .map(|r| {
             r.origin.as_ref().map(|o| match o {
                 Origin::File(p) => format!("path: {}\n", relative(root_dir, p)),
-                Origin::Generator { kustomization, kind } => format!(
-                    "configuredIn: {}\nconfiguredBy:\n  apiVersion: builtin\n  kind: {kind}\n",
-                    relative(root_dir, kustomization)
+                Origin::Generator { kustomization, kind, name } => format!(
+                    "configuredIn: {}\nconfiguredBy:\n  apiVersion: builtin\n  kind: {kind}\n{}",
+                    relative(root_dir, kustomization),
+                    name.as_ref().map(|n| format!("  name: {n}\n")).unwrap_or_default()
                 ),
             })
         })

@@ -1,0 +1,273 @@
+//! Built-in plugin configurations in `generators:` and `transformers:` (`apiVersion:
+//! builtin`), as Kustomize v5.5 runs them: each entry is an inline configuration, a file of
+//! them, or a kustomization directory whose output they are; generators run after the
+//! kustomization's own generators, transformers after its own transformers, in list order,
+//! over this kustomization's resources. Each configuration becomes the kustomization field
+//! that Kustomize's own built-in plugin implements (a `PatchTransformer` is a `patches`
+//! entry, an `ImageTagTransformer` an `images` entry, ...), except labels and annotations,
+//! whose field specs are the configuration's own. Exec, container and Go plugins are refused.
+
+use gitops_core::tree::{EntryKind, join};
+use gitops_core::yaml::{self, ParseOptions};
+use serde_json::{Map, Value, json};
+
+use super::{Build, Expect, Res, TransformerConfig, apply_pairs, kerr};
+use crate::error::Error;
+use crate::kustomization::{FieldSpec, GeneratorArgs, GeneratorOptions, Kustomization};
+
+/// One configuration and where it came from (for errors).
+pub(super) struct PluginConfig {
+    pub field: String,
+    pub value: Value,
+    /// The file it was read from (the kustomization for an inline one).
+    pub source: String,
+}
+
+impl Build<'_> {
+    /// The configurations of a `generators:` or `transformers:` list.
+    pub(super) fn plugin_configs(
+        &mut self,
+        dir: &str,
+        file: &str,
+        list: &str,
+        entries: &[String],
+    ) -> Result<Vec<PluginConfig>, Error> {
+        let mut out = Vec::new();
+        for (i, entry) in entries.iter().enumerate() {
+            let field = format!("{list}[{i}]");
+            let mut source = file.to_string();
+            let docs: Vec<Value> = if entry.contains('\n') || entry.trim_start().starts_with("apiVersion:") {
+                yaml::parse_values(entry, &format!("{file} {field}"), &ParseOptions::default())?
+                    .into_iter()
+                    .map(|(_, _, v)| v)
+                    .collect()
+            } else {
+                let p =
+                    join(dir, entry).map_err(|_| kerr(file, &field, format!("{entry:?} is outside the repository")))?;
+                match self.tree.kind(&p)? {
+                    Some(EntryKind::Dir) => {
+                        // A kustomization whose output is the configurations.
+                        let mut sub = Vec::new();
+                        let mut config = TransformerConfig::default();
+                        self.position.push(10_000 + i);
+                        let r = self.run(&p, &mut sub, Expect::Kustomization, &mut config);
+                        self.position.pop();
+                        r?;
+                        sub.into_iter().map(|r| r.obj.into_value()).collect()
+                    }
+                    _ => {
+                        let (path, bytes) = self.read_file(dir, file, &field, entry)?;
+                        let text = String::from_utf8(bytes)
+                            .map_err(|_| kerr(file, &field, format!("{path}: not valid UTF-8")))?;
+                        source = path;
+                        yaml::parse_values(&text, &source, &ParseOptions::default())?
+                            .into_iter()
+                            .map(|(_, _, v)| v)
+                            .collect()
+                    }
+                }
+            };
+            for value in docs {
+                if !value.is_object() {
+                    return Err(kerr(file, &field, "a plugin configuration must be a mapping"));
+                }
+                let api = value.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+                let kind = value.get("kind").and_then(Value::as_str).unwrap_or("");
+                if api != "builtin" {
+                    return Err(kerr(
+                        file,
+                        &field,
+                        format!(
+                            "plugins are not supported: {api}/{kind} is not a built-in (apiVersion: builtin); exec, container and Go plugins are refused"
+                        ),
+                    ));
+                }
+                out.push(PluginConfig { field: field.clone(), value, source: source.clone() });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Runs one built-in generator configuration.
+    pub(super) fn run_builtin_generator(
+        &mut self,
+        dir: &str,
+        file: &str,
+        config: &PluginConfig,
+        acc: &mut Vec<Res>,
+    ) -> Result<(), Error> {
+        let kind = config.value.get("kind").and_then(Value::as_str).unwrap_or("");
+        match kind {
+            "ConfigMapGenerator" | "SecretGenerator" => {
+                // Go's decoder: fields the plugin does not know are ignored; `name` and
+                // `namespace` beside `metadata` win over the configuration's own.
+                let mut body: Map<String, Value> = body_of(&config.value)
+                    .into_iter()
+                    .filter(|(k, _)| GENERATOR_FIELDS.contains(&k.as_str()))
+                    .collect();
+                let meta = config.value.get("metadata").cloned().unwrap_or(Value::Null);
+                for key in ["name", "namespace"] {
+                    if let Some(v) = meta.get(key)
+                        && !body.contains_key(key)
+                    {
+                        body.insert(key.into(), v.clone());
+                    }
+                }
+                let args: GeneratorArgs = serde_path_to_error::deserialize(Value::Object(body))
+                    .map_err(|e| kerr(file, format!("{}.{}", config.field, e.path()), e.inner().to_string()))?;
+                let before = acc.len();
+                // Named in errors and origins: the file the configuration came from.
+                self.generate(
+                    dir,
+                    &config.source,
+                    &config.field,
+                    &args,
+                    &GeneratorOptions::default(),
+                    kind == "SecretGenerator",
+                    acc,
+                )?;
+                // The origin names the configuration, as Kustomize's does.
+                let plugin = meta.get("name").and_then(Value::as_str).map(String::from);
+                for r in acc.iter_mut().skip(before) {
+                    if let Some(super::Origin::Generator { name, .. }) = r.origin.as_mut() {
+                        *name = plugin.clone();
+                    }
+                }
+                Ok(())
+            }
+            "IAMPolicyGenerator" => {
+                let v = &config.value;
+                let get = |p: &str| v.pointer(p).and_then(Value::as_str).unwrap_or("").to_string();
+                let cloud = get("/cloud");
+                if cloud != "gke" {
+                    return Err(kerr(file, &config.field, format!("cloud {cloud:?} is not supported (gke)")));
+                }
+                let (name, namespace) = (get("/kubernetesService/name"), get("/kubernetesService/namespace"));
+                let (account, project) = (get("/serviceAccount/name"), get("/serviceAccount/projectId"));
+                let mut metadata = json!({
+                    "name": name,
+                    "annotations": {"iam.gke.io/gcp-service-account": format!("{account}@{project}.iam.gserviceaccount.com")},
+                });
+                if !namespace.is_empty() {
+                    metadata["namespace"] = json!(namespace);
+                }
+                let obj = gitops_core::Object::from_value(
+                    json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata}),
+                )
+                .map_err(|e| kerr(file, &config.field, e.to_string()))?;
+                let mut r = Res::new(obj);
+                r.origin = Some(super::Origin::Generator {
+                    kustomization: config.source.clone(),
+                    kind: "IAMPolicyGenerator",
+                    name: v.pointer("/metadata/name").and_then(Value::as_str).map(String::from),
+                });
+                super::add_resource(acc, r, file)
+            }
+            other => Err(kerr(file, &config.field, format!("unable to load builtin {other}.builtin.[noGrp]"))),
+        }
+    }
+
+    /// Runs one built-in transformer configuration over `acc`.
+    pub(super) fn run_builtin_transformer(
+        &mut self,
+        dir: &str,
+        file: &str,
+        config: &PluginConfig,
+        acc: &mut Vec<Res>,
+        cfg: &TransformerConfig,
+    ) -> Result<(), Error> {
+        let v = &config.value;
+        let kind = v.get("kind").and_then(Value::as_str).unwrap_or("");
+        let body = body_of(v);
+        let field = |name: &str| body.get(name).cloned().unwrap_or(Value::Null);
+        let specs = || -> Result<Vec<FieldSpec>, Error> {
+            match body.get("fieldSpecs") {
+                Some(s) => serde_path_to_error::deserialize(s.clone()).map_err(|e| {
+                    kerr(file, format!("{}.fieldSpecs.{}", config.field, e.path()), e.inner().to_string())
+                }),
+                None => Ok(Vec::new()),
+            }
+        };
+        let pairs = |name: &str| -> Vec<(String, String)> {
+            body.get(name)
+                .and_then(Value::as_object)
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().map(String::from).unwrap_or_else(|| v.to_string())))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let synthetic = match kind {
+            "PatchTransformer" => json!({"patches": [Value::Object(body.clone())]}),
+            "PatchJson6902Transformer" => {
+                let mut entry = body.clone();
+                if let Some(op) = entry.remove("jsonOp") {
+                    entry.insert("patch".into(), op);
+                }
+                json!({"patchesJson6902": [Value::Object(entry)]})
+            }
+            "PatchStrategicMergeTransformer" => {
+                let mut entries: Vec<Value> = field("paths").as_array().cloned().unwrap_or_default();
+                match field("patches") {
+                    Value::String(s) if !s.trim().is_empty() => entries.push(Value::String(s)),
+                    Value::Array(list) => entries.extend(list),
+                    _ => {}
+                }
+                json!({"patchesStrategicMerge": entries})
+            }
+            "PrefixSuffixTransformer" | "PrefixTransformer" | "SuffixTransformer" => {
+                let mut k = Map::new();
+                if let Some(p) = body.get("prefix").and_then(Value::as_str).filter(|p| !p.is_empty()) {
+                    k.insert("namePrefix".into(), json!(p));
+                }
+                if let Some(s) = body.get("suffix").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+                    k.insert("nameSuffix".into(), json!(s));
+                }
+                Value::Object(k)
+            }
+            "ImageTagTransformer" => json!({"images": [field("imageTag")]}),
+            "ReplicaCountTransformer" => json!({"replicas": [field("replica")]}),
+            "ReplacementTransformer" => json!({"replacements": field("replacements")}),
+            "NamespaceTransformer" => {
+                let ns = v.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("").to_string();
+                if body.get("unsetOnly").and_then(Value::as_bool) == Some(true) {
+                    for r in acc.iter_mut().filter(|r| r.obj.namespace().is_empty()) {
+                        super::set_namespace(r, &ns);
+                    }
+                    return Ok(());
+                }
+                json!({"namespace": ns})
+            }
+            "LabelTransformer" => {
+                apply_pairs(acc, &specs()?, &pairs("labels"));
+                return Ok(());
+            }
+            "AnnotationsTransformer" => {
+                apply_pairs(acc, &specs()?, &pairs("annotations"));
+                return Ok(());
+            }
+            // The hashes of generated objects are applied when they are generated.
+            "HashTransformer" => return Ok(()),
+            other => {
+                return Err(kerr(file, &config.field, format!("unable to load builtin {other}.builtin.[noGrp]")));
+            }
+        };
+        let k: Kustomization = serde_path_to_error::deserialize(synthetic)
+            .map_err(|e| kerr(file, format!("{} ({kind}).{}", config.field, e.path()), e.inner().to_string()))?;
+        self.transform(dir, file, &k, acc, cfg)
+    }
+}
+
+/// The fields of a ConfigMapGenerator or SecretGenerator configuration.
+const GENERATOR_FIELDS: [&str; 9] =
+    ["name", "namespace", "behavior", "literals", "files", "envs", "env", "type", "options"];
+
+/// A configuration without its `apiVersion`, `kind` and `metadata`.
+fn body_of(v: &Value) -> Map<String, Value> {
+    let mut m = v.as_object().cloned().unwrap_or_default();
+    for k in ["apiVersion", "kind", "metadata"] {
+        m.remove(k);
+    }
+    m
+}
