@@ -93,6 +93,27 @@ fn is_blank(text: &str) -> bool {
 /// 1000, `yes` stays a string, an unquoted date becomes an RFC 3339 string. `None` for an
 /// empty document.
 pub fn parse_value(text: &str, source_name: &str, document: usize, first_line: usize) -> Result<Option<Value>> {
+    parse_value_with(text, source_name, document, first_line, false)
+}
+
+/// [`parse_value`], where a key repeated in a mapping replaces the earlier value instead of
+/// being an error, as Go's decoders read a kustomization.
+///
+/// ```
+/// let v = gitops_core::yaml::parse_value_lenient("a: 1\na: 2\n", "k.yaml").unwrap().unwrap();
+/// assert_eq!(v["a"], 2);
+/// ```
+pub fn parse_value_lenient(text: &str, source_name: &str) -> Result<Option<Value>> {
+    parse_value_with(text, source_name, 0, 1, true)
+}
+
+fn parse_value_with(
+    text: &str,
+    source_name: &str,
+    document: usize,
+    first_line: usize,
+    last_key_wins: bool,
+) -> Result<Option<Value>> {
     if is_blank(text) {
         return Ok(None);
     }
@@ -103,6 +124,7 @@ pub fn parse_value(text: &str, source_name: &str, document: usize, first_line: u
         message,
     };
     let mut builder = crate::yaml_load::Builder::new(text.len());
+    builder.last_key_wins = last_key_wins;
     let mut parser = yaml_rust2::parser::Parser::new_from_str(text);
     loop {
         let (event, mark) =

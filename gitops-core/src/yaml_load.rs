@@ -22,12 +22,21 @@ pub(crate) struct Builder {
     anchors: HashMap<usize, (Value, usize)>,
     result: Option<Value>,
     budget: usize,
+    /// A key repeated in a mapping replaces the earlier value (Go's JSON decoding of a
+    /// kustomization) instead of being an error.
+    pub last_key_wins: bool,
 }
 
 impl Builder {
     /// A builder whose alias expansion may add at most a budget proportional to the text.
     pub fn new(text_len: usize) -> Self {
-        Builder { stack: Vec::new(), anchors: HashMap::new(), result: None, budget: 20_000 + 4 * text_len }
+        Builder {
+            stack: Vec::new(),
+            anchors: HashMap::new(),
+            result: None,
+            budget: 20_000 + 4 * text_len,
+            last_key_wins: false,
+        }
     }
 
     pub fn finish(self) -> Option<Value> {
@@ -130,7 +139,10 @@ impl Builder {
                             _ => return Err("a mapping key must be a scalar".into()),
                         };
                         if k != MERGE_KEY && map.contains_key(&k) {
-                            return Err(format!("duplicate key {k:?} in a mapping"));
+                            if !self.last_key_wins {
+                                return Err(format!("duplicate key {k:?} in a mapping"));
+                            }
+                            map.remove(&k);
                         }
                         *key = Some(k);
                         Ok(())

@@ -69,6 +69,43 @@ pub struct Kustomization {
     pub validators: Vec<String>,
 }
 
+/// The kustomization's field names, as written (Go matches them case-insensitively).
+pub const FIELDS: &[&str] = &[
+    "apiVersion",
+    "kind",
+    "metadata",
+    "resources",
+    "bases",
+    "components",
+    "namespace",
+    "namePrefix",
+    "nameSuffix",
+    "commonLabels",
+    "labels",
+    "commonAnnotations",
+    "images",
+    "imageTags",
+    "replicas",
+    "patches",
+    "patchesStrategicMerge",
+    "patchesJson6902",
+    "configMapGenerator",
+    "secretGenerator",
+    "generatorOptions",
+    "replacements",
+    "vars",
+    "sortOptions",
+    "crds",
+    "openapi",
+    "configurations",
+    "buildMetadata",
+    "helmCharts",
+    "helmGlobals",
+    "transformers",
+    "generators",
+    "validators",
+];
+
 /// An entry of `labels`.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -298,4 +335,20 @@ pub struct LegacySortOptions {
     pub order_first: Vec<String>,
     #[serde(default)]
     pub order_last: Vec<String>,
+}
+
+#[cfg(test)]
+mod field_names {
+    /// Every name in [`super::FIELDS`] is a field of the kustomization, and every field is
+    /// named there (the struct refuses unknown fields, and names the ones it knows).
+    #[test]
+    fn fields_is_the_kustomization_s_field_list() {
+        for f in super::FIELDS {
+            let e = serde_json::from_value::<super::Kustomization>(serde_json::json!({*f: 1}));
+            assert!(e.err().is_none_or(|e| !e.to_string().contains("unknown field")), "{f}");
+        }
+        let e = serde_json::from_value::<super::Kustomization>(serde_json::json!({"zz": 1})).unwrap_err().to_string();
+        let expected = e.split("expected one of ").nth(1).unwrap_or_default();
+        assert_eq!(expected.matches('`').count() / 2, super::FIELDS.len(), "{e}");
+    }
 }

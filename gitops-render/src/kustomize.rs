@@ -570,10 +570,26 @@ pub(crate) fn kustomization_file(tree: &dyn FileTree, dir: &str) -> Result<Strin
 pub fn load_kustomization(tree: &dyn FileTree, dir: &str) -> Result<(String, Kustomization), Error> {
     let file = kustomization_file(tree, dir)?;
     let text = tree.read_to_string(&file)?;
-    let value = yaml::parse_value(&text, &file, 0, 1)?;
-    let Some(value) = value else {
+    // Kustomize decodes the file with Go's JSON rules: a repeated key replaces the earlier
+    // one, and a field name matches case-insensitively (`nameprefix`).
+    let value = yaml::parse_value_lenient(&text, &file)?;
+    let Some(mut value) = value else {
         return Err(kerr(&file, "", "kustomization file is empty"));
     };
+    if let Value::Object(map) = &mut value {
+        let renames: Vec<(String, &str)> = map
+            .keys()
+            .filter(|k| !crate::kustomization::FIELDS.contains(&k.as_str()))
+            .filter_map(|k| {
+                crate::kustomization::FIELDS.iter().find(|f| f.eq_ignore_ascii_case(k)).map(|f| (k.clone(), *f))
+            })
+            .collect();
+        for (from, to) in renames {
+            if let Some(v) = map.remove(&from) {
+                map.insert(to.to_string(), v);
+            }
+        }
+    }
     let k: Kustomization = serde_path_to_error::deserialize(value).map_err(|e| {
         let field = e.path().to_string();
         kerr(&file, if field == "." { String::new() } else { field }, e.into_inner().to_string())
