@@ -176,6 +176,16 @@ impl Kustomize {
         request: &gitops_core::source::RenderRequest<'_>,
     ) -> Result<Vec<Object>, Error> {
         let dir = normalize(path)?;
+        if !options.version.is_empty() {
+            tracing::debug!(version = %options.version, "spec.source.kustomize.version ignored: one built-in Kustomize (v5.5) renders every source");
+        }
+        let capabilities = !options.kube_version.is_empty()
+            || !options.api_versions.is_empty()
+            || self.helm.as_ref().is_some_and(|h| h.kube_version.is_none() && request.kube_version.is_some());
+        if !crate::kustomize_edit::edits_beyond_images(options) && options.images.is_empty() && !capabilities {
+            // Nothing to edit: the kustomization as it is.
+            return self.build(tree, &dir);
+        }
         let file = kustomization_file(tree, &dir)?;
         let mut text = tree.read_to_string(&file)?;
         if crate::kustomize_edit::edits_beyond_images(options) {
@@ -196,9 +206,6 @@ impl Kustomize {
         }
         let edited = EditedTree { inner: tree, path: file, bytes: text.into_bytes() };
         // `helmCharts` are told the Application's (else the cluster's) capabilities.
-        let capabilities = !options.kube_version.is_empty()
-            || !options.api_versions.is_empty()
-            || self.helm.as_ref().is_some_and(|h| h.kube_version.is_none() && request.kube_version.is_some());
         if !capabilities {
             return self.build(&edited, &dir);
         }
