@@ -181,6 +181,18 @@ pub trait ChartRepository: Send + Sync {
 
     /// The files of a resolved chart version, under `{chart}/`.
     async fn open_chart(&self, revision: &Revision) -> crate::Result<crate::tree::MemTree>;
+
+    /// [`ChartRepository::open_chart`] with Helm's `passCredentials`: the repository's
+    /// credentials also go to a chart archive served from another host. The default ignores
+    /// the flag.
+    async fn open_chart_passing_credentials(
+        &self,
+        revision: &Revision,
+        pass_credentials: bool,
+    ) -> crate::Result<crate::tree::MemTree> {
+        let _ = pass_credentials;
+        self.open_chart(revision).await
+    }
 }
 
 /// Turns encrypted objects among rendered ones into plain ones (SealedSecrets into

@@ -110,9 +110,14 @@ impl HelmRepositories {
     }
 
     async fn get(&self, url: &str, repo_url: &str) -> gitops_core::Result<Vec<u8>> {
+        self.get_with(url, repo_url, false).await
+    }
+
+    async fn get_with(&self, url: &str, repo_url: &str, pass_credentials: bool) -> gitops_core::Result<Vec<u8>> {
         let mut request = self.client.get(url);
-        // Credentials go to the repository's host only.
-        if host_of(url) == host_of(repo_url)
+        // Credentials go to the repository's host only, unless the source passes them on
+        // (Helm's passCredentials).
+        if (pass_credentials || host_of(url) == host_of(repo_url))
             && let Some(c) = self.credentials_for(repo_url)
         {
             request = request.basic_auth(&c.username, Some(&c.password));
@@ -325,6 +330,14 @@ impl ChartRepository for HelmRepositories {
     }
 
     async fn open_chart(&self, revision: &Revision) -> gitops_core::Result<MemTree> {
+        self.open_chart_passing_credentials(revision, false).await
+    }
+
+    async fn open_chart_passing_credentials(
+        &self,
+        revision: &Revision,
+        pass_credentials: bool,
+    ) -> gitops_core::Result<MemTree> {
         let key = (revision.repo_url.clone(), revision.reference.clone(), revision.commit.clone());
         let known = self.resolved.lock().expect("resolved").get(&key).cloned();
         let (url, digest) = match known {
@@ -344,7 +357,7 @@ impl ChartRepository for HelmRepositories {
         {
             return Ok(tree.clone());
         }
-        let bytes = self.get(&url, &revision.repo_url).await?;
+        let bytes = self.get_with(&url, &revision.repo_url, pass_credentials).await?;
         let actual = hex(&Sha256::digest(&bytes));
         if let Some(d) = &digest
             && !d.eq_ignore_ascii_case(&actual)

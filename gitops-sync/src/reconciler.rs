@@ -384,7 +384,9 @@ impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
         for (src, rev) in sources.iter().zip(revisions) {
             if src.is_chart() {
                 let charts = self.charts.as_ref().ok_or_else(|| Error::Source("no Helm repository client".into()))?;
-                trees.push(Box::new(charts.open_chart(rev).await.map_err(|e| Error::Source(e.to_string()))?));
+                let pass = src.helm.as_ref().is_some_and(|h| h.pass_credentials);
+                let tree = charts.open_chart_passing_credentials(rev, pass).await;
+                trees.push(Box::new(tree.map_err(|e| Error::Source(e.to_string()))?));
             } else {
                 trees.push(Box::new(self.source.open(rev).await.map_err(|e| Error::Source(e.to_string()))?));
             }
