@@ -153,6 +153,11 @@ struct Cli {
     /// That binary (implies --enable-helm).
     #[arg(long, value_name = "CMD", help_heading = "Secrets and repositories")]
     helm_command: Option<PathBuf>,
+    /// Allow remote Kustomize bases and files under this URL prefix only (repeatable; e.g.
+    /// https://github.com/my-org/). Without it: any https or ssh URL whose host is not
+    /// localhost or an internal address; file:// and http:// are refused.
+    #[arg(long, value_name = "PREFIX", help_heading = "Secrets and repositories")]
+    remote_base_allow: Vec<String>,
 
     /// Serve /healthz, /metrics (Prometheus), the status page and POST /refresh/<app> (a Git
     /// webhook's target) on this address, e.g. 127.0.0.1:8080.
@@ -231,6 +236,7 @@ fn config(cli: Cli) -> Result<Config, String> {
         c.credentials.password = Some(env_secret("--https-password-env", &var)?);
     }
     c.credentials.ca_file = cli.ca_file;
+    c.remote_allow = cli.remote_base_allow;
     if cli.enable_helm || cli.helm_command.is_some() {
         let helm = c.helm.get_or_insert_with(Default::default);
         if let Some(cmd) = cli.helm_command {

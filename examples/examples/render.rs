@@ -115,6 +115,8 @@ fn render(
         load_restrictor: restrictor,
         remote: Some(source.remote_loader()),
         remote_files: Some(source.remote_file_loader()),
+        // A person's own build: any remote URL, as kubectl kustomize.
+        remote_policy: None,
         helm,
     }
     .build(&tree, &rel)?;
@@ -148,6 +150,7 @@ fn render_repo(
             load_restrictor: restrictor,
             remote: Some(source.remote_loader()),
             remote_files: Some(source.remote_file_loader()),
+            remote_policy: None,
             helm,
         },
         ..Default::default()

@@ -81,6 +81,9 @@ pub struct Config {
     /// Inflate `helmCharts` with this helm v3 binary (`kubectl kustomize --enable-helm`);
     /// `None`: charts are an error.
     pub helm: Option<gitops_render::HelmOptions>,
+    /// URL prefixes of the remote Kustomize bases and files repositories may name
+    /// (`--remote-base-allow`); empty: any https or ssh URL to a host that is not internal.
+    pub remote_allow: Vec<String>,
     /// Credentials for Helm chart repositories (Applications with `spec.source.chart`).
     pub helm_credentials: Vec<gitops_render::HelmCredentials>,
     /// How the applications are shared with other replicas.
@@ -121,6 +124,7 @@ impl Default for Config {
             credentials: gitops_git::Credentials::default(),
             helm: None,
             helm_credentials: Vec::new(),
+            remote_allow: Vec::new(),
             sharding: Sharding::None,
             progress: crate::progress::Progress::default(),
         }
@@ -474,6 +478,9 @@ impl Agent {
             kustomize: gitops_render::Kustomize {
                 remote: Some(git.remote_loader()),
                 remote_files: Some(git.remote_file_loader()),
+                // A repository may name remote bases; the agent fetches only what the policy
+                // allows (https/ssh to public hosts by default, or the listed prefixes).
+                remote_policy: Some(gitops_render::RemotePolicy { allow: config.remote_allow.clone() }),
                 helm: config.helm.clone(),
                 ..Default::default()
             },

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use gitops_core::{Cluster, GroupVersionKind};
 use gitops_examples::agent::{Agent, Config};
@@ -561,4 +562,55 @@ fn the_agent_shows_progress_only_on_a_terminal() {
     let piped = std::process::Command::new("sh").args(["-c", &command]).output().unwrap();
     let all = format!("{}{}", String::from_utf8_lossy(&piped.stdout), String::from_utf8_lossy(&piped.stderr));
     assert!(piped.status.success() && !all.contains("syncing applications"), "{all}");
+}
+
+/// A repository's remote base on the agent's own disk (`file://`) is refused by the agent's
+/// default policy, with an error naming the entry, and fetched once allowed by prefix.
+#[tokio::test(flavor = "multi_thread")]
+async fn remote_bases_are_fetched_only_as_the_policy_allows() {
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = dir.path().join("upstream");
+    std::fs::create_dir_all(upstream.join("base")).unwrap();
+    std::fs::write(upstream.join("base/kustomization.yaml"), "resources:\n- cm.yaml\n").unwrap();
+    std::fs::write(upstream.join("base/cm.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: shared}\n")
+        .unwrap();
+    git(&upstream, &["init", "-q", "-b", "main"]);
+    git(&upstream, &["add", "-A"]);
+    git(&upstream, &["commit", "-q", "-m", "base"]);
+    let repo = dir.path().join("repo");
+    std::fs::create_dir_all(repo.join("app")).unwrap();
+    std::fs::write(
+        repo.join("app/kustomization.yaml"),
+        format!("resources:\n- file://{}//base?ref=main\n", upstream.display()),
+    )
+    .unwrap();
+    git(&repo, &["init", "-q", "-b", "main"]);
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-q", "-m", "app"]);
+    let apps = dir.path().join("apps");
+    std::fs::create_dir_all(&apps).unwrap();
+    std::fs::write(
+        apps.join("app.yaml"),
+        format!(
+            "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {{name: remote, namespace: argocd}}\nspec:\n  source: {{repoURL: 'file://{}', targetRevision: HEAD, path: app}}\n  destination: {{namespace: team}}\n  syncPolicy:\n    automated: {{prune: true}}\n    syncOptions: [CreateNamespace=true]\n",
+            repo.display()
+        ),
+    )
+    .unwrap();
+    let config =
+        Config { apps: vec![apps.clone()], embedded: true, cache_dir: dir.path().join("cache"), ..Config::default() };
+    let agent = Agent::start(&config).await.unwrap();
+    assert!(!matches!(agent.once(false, Duration::from_secs(20)).await, Ok(true)));
+    let st = agent.manager.state("team", "remote").unwrap();
+    let e = st.lock().await.status.error.clone().unwrap_or_default();
+    assert!(e.contains("is not allowed") && e.contains("file://") && e.contains("app/kustomization.yaml"), "{e}");
+    let allowed = Config {
+        remote_allow: vec![format!("file://{}", upstream.display())],
+        cache_dir: dir.path().join("cache2"),
+        ..config
+    };
+    let agent = Agent::start(&allowed).await.unwrap();
+    assert!(matches!(agent.once(false, Duration::from_secs(20)).await, Ok(true)));
+    let cm = agent.cluster.get(&gitops_core::GroupVersionKind::new("", "v1", "ConfigMap"), "team", "shared").await;
+    assert!(cm.unwrap().is_some());
 }

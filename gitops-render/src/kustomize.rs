@@ -66,6 +66,9 @@ pub struct Kustomize {
     /// `.yml` or `.json`, a patch, a generator's file) are fetched; without it they are an
     /// error. See [`RemoteFileLoader`].
     pub remote_files: Option<RemoteFileLoader>,
+    /// Which remote bases and files may be fetched (see [`crate::RemotePolicy`]); `None`:
+    /// any URL the loaders accept, as `kubectl kustomize`.
+    pub remote_policy: Option<crate::RemotePolicy>,
     /// Helm chart inflation (`kubectl kustomize --enable-helm`): without it, `helmCharts` is
     /// kubectl's "must specify --enable-helm" error.
     pub helm: Option<crate::helm::HelmOptions>,
@@ -77,6 +80,7 @@ impl std::fmt::Debug for Kustomize {
             .field("load_restrictor", &self.load_restrictor)
             .field("remote", &self.remote.as_ref().map(|_| "loader"))
             .field("remote_files", &self.remote_files.as_ref().map(|_| "loader"))
+            .field("remote_policy", &self.remote_policy)
             .field("helm", &self.helm)
             .finish()
     }
@@ -358,6 +362,7 @@ struct Build<'a> {
     vars: &'a std::sync::Mutex<Vec<crate::kustomization::Var>>,
     remote: Option<&'a RemoteLoader>,
     remote_files: Option<&'a RemoteFileLoader>,
+    remote_policy: Option<&'a crate::RemotePolicy>,
     helm: Option<&'a crate::helm::HelmOptions>,
     /// Where this kustomization is in Kustomize's depth-first walk: the index of each entry
     /// (resources, then components) from the top.
@@ -542,6 +547,7 @@ impl Kustomize {
             vars: &vars,
             remote: self.remote.as_ref(),
             remote_files: self.remote_files.as_ref(),
+            remote_policy: self.remote_policy.as_ref(),
             helm: self.helm.as_ref(),
             position: Vec::new(),
             openapi,
@@ -673,6 +679,11 @@ impl Build<'_> {
                 format!("remote resource {entry:?}: remote resources need a loader (Kustomize::remote)"),
             ));
         };
+        if let Some(policy) = self.remote_policy {
+            policy
+                .check(entry)
+                .map_err(|why| kerr(file, field, format!("remote resource {entry:?} is not allowed: {why}")))?;
+        }
         let (repo, path, reference) = parse_remote(entry)
             .filter(|(r, _, _)| !r.starts_with("http") || !r.ends_with(".yaml") && !r.ends_with(".yml"))
             .ok_or_else(|| kerr(file, field, format!("remote resource {entry:?}: not a Git repository URL")))?;
@@ -686,6 +697,7 @@ impl Build<'_> {
             vars: self.vars,
             remote: self.remote,
             remote_files: self.remote_files,
+            remote_policy: self.remote_policy,
             helm: self.helm,
             position: self.child_position(index),
             openapi: self.openapi,
@@ -712,6 +724,11 @@ impl Build<'_> {
                     format!("remote file {entry:?}: remote files need a loader (Kustomize::remote_files)"),
                 ));
             };
+            if let Some(policy) = self.remote_policy {
+                policy
+                    .check(entry)
+                    .map_err(|why| kerr(file, field, format!("remote file {entry:?} is not allowed: {why}")))?;
+            }
             let bytes = fetch(entry).map_err(|e| kerr(file, field, format!("remote file {entry:?}: {e}")))?;
             return Ok((entry.to_string(), bytes));
         }
@@ -851,6 +868,7 @@ impl Build<'_> {
                             vars: self.vars,
                             remote: self.remote,
                             remote_files: self.remote_files,
+                            remote_policy: self.remote_policy,
                             helm: self.helm,
                             position: self.position.clone(),
                             openapi: self.openapi,

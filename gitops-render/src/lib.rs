@@ -40,6 +40,7 @@ pub mod kustomize;
 mod kustomize_edit;
 mod nameref;
 pub mod order;
+mod remote_policy;
 mod replacements;
 
 pub mod setimage;
@@ -53,4 +54,5 @@ pub use helm::HelmOptions;
 pub use helm_repo::{HelmCredentials, HelmRepositories};
 pub use kustomization::Kustomization;
 pub use kustomize::{Kustomize, LoadRestrictor, RemoteFileLoader, RemoteLoader};
+pub use remote_policy::RemotePolicy;
 pub use setimage::set_image;
