@@ -228,18 +228,6 @@ impl Kustomize {
     }
 }
 
-/// The JSON type of a value, for messages.
-fn json_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "a mapping",
-    }
-}
-
 /// A file tree with one file's bytes replaced in memory.
 struct EditedTree<'a> {
     inner: &'a dyn FileTree,
@@ -1659,7 +1647,11 @@ fn smp_one(
         r.obj.name().to_string(),
     );
     if !doc.is_object() {
-        return Err(format!("{}: a strategic merge patch must be a mapping, not {}", r.id(), json_kind(doc)));
+        return Err(format!(
+            "{}: a strategic merge patch must be a mapping, not {}",
+            r.id(),
+            gitops_core::object::type_name(doc)
+        ));
     }
     let node = schema.node_for(&r.obj);
     let mut v = r.obj.as_value().clone();

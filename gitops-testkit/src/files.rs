@@ -41,14 +41,7 @@ impl FileServer {
                 serve(&root, &auth, &given, uri.path()).await
             }
         });
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
-        });
+        let tx = crate::git::serve_until_dropped(listener, app);
         Ok(Self { addr, shutdown: Some(tx), requests, authorizations })
     }
 

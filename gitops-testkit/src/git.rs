@@ -210,14 +210,7 @@ impl GitHttp {
         let addr = listener.local_addr().map_err(|e| err("git http", e))?;
         let requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let app = router(root, auth, requests.clone());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
-        });
+        let tx = serve_until_dropped(listener, app);
         Ok(Self { addr, shutdown: Some(tx), requests, tls: None })
     }
 
@@ -287,6 +280,22 @@ impl Drop for GitHttp {
             let _ = tx.send(());
         }
     }
+}
+
+/// Serves `app` on `listener` until the returned sender is sent to or dropped.
+pub(crate) fn serve_until_dropped(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+) -> tokio::sync::oneshot::Sender<()> {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await;
+    });
+    tx
 }
 
 /// The HTTP front of `git http-backend`, counting requests.
