@@ -328,6 +328,9 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// The largest file a tree reads by default (64 MiB).
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 64 << 20;
+
 /// A Git [`Source`] with a bare cache directory per repository URL.
 #[derive(Clone, Debug)]
 pub struct GitSource {
@@ -337,6 +340,7 @@ pub struct GitSource {
     timeout: std::time::Duration,
     shallow: bool,
     progress: Option<Reports>,
+    max_file_bytes: u64,
     /// When the last successful fetch of each URL started: a resolve that asked at or before
     /// that instant is answered without fetching again.
     fetched: Arc<Mutex<std::collections::HashMap<String, std::time::Instant>>>,
@@ -454,6 +458,7 @@ impl GitSource {
             timeout: std::time::Duration::from_secs(60),
             shallow: true,
             progress: None,
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
             fetched: Arc::default(),
             opened: Arc::default(),
             trees: TreeCache::default(),
@@ -470,6 +475,13 @@ impl GitSource {
     /// Uses `credentials` for URLs starting with `url_prefix` (the longest prefix wins).
     pub fn with_credentials(mut self, url_prefix: &str, credentials: Credentials) -> Self {
         Arc::make_mut(&mut self.credentials).push((url_prefix.to_string(), credentials));
+        self
+    }
+
+    /// Refuses to read a file larger than `max` bytes from a repository (64 MiB by default):
+    /// a repository's huge file is an error naming it, not memory the agent runs out of.
+    pub fn with_max_file_bytes(mut self, max: u64) -> Self {
+        self.max_file_bytes = max;
         self
     }
 
@@ -500,6 +512,7 @@ impl GitSource {
         let reference = if reference.is_empty() { "HEAD" } else { reference };
         let rev = self.resolve_blocking(url, reference, gitops_core::stage::fresh_since_now())?;
         GitTree::with_cache(self.opened(&self.cache_path(url), url)?, url, &rev.commit, self.trees.clone())
+            .map(|t| t.with_max_file_bytes(self.max_file_bytes))
     }
 
     /// A loader of remote Kustomize bases over this source (the shape of
@@ -951,6 +964,7 @@ impl Source for GitSource {
             &revision.commit,
             self.trees.clone(),
         )
+        .map(|t| t.with_max_file_bytes(self.max_file_bytes))
     }
 
     async fn changed(&self, from: &Revision, to: &Revision, path: &str) -> Result<bool, Error> {
@@ -979,6 +993,8 @@ pub struct GitTree {
     tree: gix::ObjectId,
     url: String,
     trees: TreeCache,
+    /// The largest file read (a larger blob is an error before it is loaded).
+    max_file_bytes: u64,
 }
 
 /// One entry of a Git tree object.
@@ -1021,7 +1037,13 @@ impl GitTree {
         let local = repo.to_thread_local();
         let id = gix::ObjectId::from_hex(commit.as_bytes()).map_err(|e| read(&e))?;
         let tree = local.find_object(id).map_err(|e| read(&e))?.peel_to_tree().map_err(|e| read(&e))?.id;
-        Ok(GitTree { repo, tree, url: url.to_string(), trees })
+        Ok(GitTree { repo, tree, url: url.to_string(), trees, max_file_bytes: DEFAULT_MAX_FILE_BYTES })
+    }
+
+    /// The tree with a limit on the size of the files it reads.
+    pub fn with_max_file_bytes(mut self, max: u64) -> Self {
+        self.max_file_bytes = max;
+        self
     }
 
     /// The entries of a tree object, decoded once per source.
@@ -1120,6 +1142,14 @@ impl FileTree for GitTree {
         match self.entry(path, 0)? {
             Some((id, EntryKind::File)) => {
                 let repo = self.repo.to_thread_local();
+                // A hostile repository's huge file is refused before it is inflated.
+                let size = repo.find_header(id).map_err(|e| self.err(path, e))?.size();
+                if size > self.max_file_bytes {
+                    return Err(self.err(
+                        path,
+                        format!("the file is {size} bytes, larger than the limit of {} bytes", self.max_file_bytes),
+                    ));
+                }
                 let blob = repo.find_blob(id).map_err(|e| self.err(path, e))?;
                 Ok(blob.data.to_vec())
             }

@@ -155,3 +155,27 @@ async fn real_paths_resolve_every_link() {
     assert_eq!(disk.real_path("deep/link/up.yaml").unwrap().as_deref(), Some("a/x.yaml"));
     assert_eq!(disk.real_path("deep/link/file.yaml").unwrap().as_deref(), Some("a/b/file.yaml"));
 }
+
+/// A hostile repository's huge file is refused by name before it is inflated into memory.
+#[tokio::test]
+async fn a_file_over_the_limit_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("repo");
+    std::fs::create_dir_all(d.join("app")).unwrap();
+    git(&d, &["init", "-q", "-b", "main"]);
+    std::fs::write(d.join("app/cm.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n").unwrap();
+    // Compressible, so the pack is small while the file is 3 MiB.
+    std::fs::write(d.join("app/huge.yaml"), "# padding\n".repeat(300_000)).unwrap();
+    git(&d, &["add", "-A"]);
+    git(&d, &["commit", "-q", "-m", "huge"]);
+    let source = GitSource::new(dir.path().join("cache")).unwrap().with_max_file_bytes(1 << 20);
+    let rev = source.resolve(&format!("file://{}", d.display()), "HEAD").await.unwrap();
+    let tree = source.open(&rev).await.unwrap();
+    assert!(tree.read("app/cm.yaml").is_ok());
+    let e = tree.read("app/huge.yaml").unwrap_err().to_string();
+    assert!(e.contains("app/huge.yaml") && e.contains("larger than the limit of 1048576 bytes"), "{e}");
+    // The default limit (64 MiB) lets it through.
+    let roomy = GitSource::new(dir.path().join("cache2")).unwrap();
+    let rev = roomy.resolve(&format!("file://{}", d.display()), "HEAD").await.unwrap();
+    assert_eq!(roomy.open(&rev).await.unwrap().read("app/huge.yaml").unwrap().len(), 3_000_000);
+}
