@@ -1847,6 +1847,28 @@ pub fn hash_suffix(obj: &Object) -> String {
         .collect()
 }
 
+/// Kustomize's name-reference filter refuses a (Cluster)RoleBinding subject that names a
+/// ServiceAccount of the build with a `namespace` key and no value.
+fn check_blank_subject_namespaces(file: &str, acc: &[Res]) -> Result<(), Error> {
+    let accounts: HashSet<&str> = acc
+        .iter()
+        .filter(|r| r.obj.kind() == "ServiceAccount" && r.obj.group().is_empty())
+        .flat_map(|r| std::iter::once(r.obj.name()).chain(r.history.iter().map(|(_, n)| n.as_str())))
+        .collect();
+    for r in acc.iter().filter(|r| matches!(r.obj.kind(), "RoleBinding" | "ClusterRoleBinding")) {
+        let subjects = r.obj.get("/subjects").and_then(Value::as_array).cloned().unwrap_or_default();
+        for s in subjects {
+            // `namespace:` with no value (an empty string is a namespace that matches nothing).
+            let blank = matches!(s.get("namespace"), Some(Value::Null));
+            let name = s.get("name").and_then(Value::as_str).unwrap_or("");
+            if blank && s.get("kind").and_then(Value::as_str) == Some("ServiceAccount") && accounts.contains(name) {
+                return Err(kerr(file, "", format!("Invalid Input: namespace is blank for resource {:?}", r.id())));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn finish(
     file: &str,
     k: &Kustomization,
@@ -1872,6 +1894,7 @@ fn finish(
             })
         })
         .collect();
+    check_blank_subject_namespaces(file, &acc)?;
     crate::nameref::fix(&mut acc_view(&mut acc), &extra);
     // Earlier names (for vars) and origins (for originAnnotations) only when asked for.
     let earlier: Vec<Vec<String>> = if vars.is_empty() {

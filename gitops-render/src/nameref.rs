@@ -163,6 +163,11 @@ pub(crate) fn fix(entries: &mut [Entry<'_>], extra: &[ExtraRef]) {
                 }
                 let name = s.get("name").and_then(Value::as_str).unwrap_or("").to_string();
                 let sns = s.get("namespace").and_then(Value::as_str).unwrap_or("").to_string();
+                // A namespace written as "" names no ServiceAccount of the build (Kustomize
+                // leaves such a subject as it is).
+                if s.get("namespace").is_some_and(|n| n.as_str() == Some("")) {
+                    continue;
+                }
                 let hit = candidates.iter().find(|c| {
                     c.kind == "ServiceAccount"
                         && c.old_names
