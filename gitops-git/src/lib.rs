@@ -331,6 +331,21 @@ pub fn redact(url: &str) -> String {
 /// The largest file a tree reads by default (64 MiB).
 pub const DEFAULT_MAX_FILE_BYTES: u64 = 64 << 20;
 
+/// The largest pack a fetch receives by default (1 GiB).
+pub const DEFAULT_MAX_PACK_BYTES: u64 = 1 << 30;
+
+/// A fetch stopped because its pack outgrew the limit.
+#[derive(Debug)]
+struct PackTooLarge(u64);
+
+impl std::fmt::Display for PackTooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the repository's pack is larger than the limit of {} bytes; the fetch was stopped", self.0)
+    }
+}
+
+impl std::error::Error for PackTooLarge {}
+
 /// A Git [`Source`] with a bare cache directory per repository URL.
 #[derive(Clone, Debug)]
 pub struct GitSource {
@@ -341,6 +356,7 @@ pub struct GitSource {
     shallow: bool,
     progress: Option<Reports>,
     max_file_bytes: u64,
+    max_pack_bytes: u64,
     /// When the last successful fetch of each URL started: a resolve that asked at or before
     /// that instant is answered without fetching again.
     fetched: Arc<Mutex<std::collections::HashMap<String, std::time::Instant>>>,
@@ -377,6 +393,14 @@ pub struct FetchProgress {
 /// Sees the progress of every fetch.
 pub type ProgressFn = Arc<dyn Fn(&FetchProgress) + Send + Sync>;
 
+/// The pack-size limit a reporter enforces: past `limit` bytes it sets `exceeded` and asks
+/// gix to stop through `interrupt`.
+struct PackGuard {
+    limit: u64,
+    interrupt: Arc<AtomicBool>,
+    exceeded: Arc<AtomicBool>,
+}
+
 /// Reports a fetch's progress from gix's progress tree on a thread of its own, until dropped.
 struct Reporter {
     stop: Arc<std::sync::atomic::AtomicBool>,
@@ -387,7 +411,12 @@ struct Reporter {
 }
 
 impl Reporter {
-    fn start(root: Arc<gix::progress::tree::Root>, url: &str, report: ProgressFn) -> Reporter {
+    fn start(
+        root: Arc<gix::progress::tree::Root>,
+        url: &str,
+        report: Option<ProgressFn>,
+        guard: PackGuard,
+    ) -> Reporter {
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = stop.clone();
         let totals: Arc<Mutex<Option<(usize, usize)>>> = Arc::default();
@@ -417,7 +446,12 @@ impl Reporter {
                     p.objects = p.objects.max(objects);
                     p.bytes = p.bytes.max(bytes);
                 }
-                report(&p);
+                if p.bytes as u64 > guard.limit && !guard.exceeded.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                    guard.interrupt.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                if let Some(report) = &report {
+                    report(&p);
+                }
                 if last {
                     return;
                 }
@@ -459,6 +493,7 @@ impl GitSource {
             shallow: true,
             progress: None,
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+            max_pack_bytes: DEFAULT_MAX_PACK_BYTES,
             fetched: Arc::default(),
             opened: Arc::default(),
             trees: TreeCache::default(),
@@ -482,6 +517,13 @@ impl GitSource {
     /// a repository's huge file is an error naming it, not memory the agent runs out of.
     pub fn with_max_file_bytes(mut self, max: u64) -> Self {
         self.max_file_bytes = max;
+        self
+    }
+
+    /// Stops a fetch whose pack grows past `max` bytes (1 GiB by default) and forgets what it
+    /// received: a hostile repository cannot fill the disk or the memory of the agent.
+    pub fn with_max_pack_bytes(mut self, max: u64) -> Self {
+        self.max_pack_bytes = max;
         self
     }
 
@@ -675,9 +717,12 @@ impl GitSource {
         } else {
             deepen
         };
-        let result = fetch(&repo, url, &creds, shallow, self.timeout, self.progress.as_ref().map(|r| &r.0));
+        let result =
+            fetch(&repo, url, &creds, shallow, self.timeout, self.progress.as_ref().map(|r| &r.0), self.max_pack_bytes);
         if let Err(e) = result {
-            if fresh {
+            // What an oversized fetch left is forgotten too: the next fetch must not find its
+            // tips known and skip the limit.
+            if fresh || e.downcast_ref::<PackTooLarge>().is_some() {
                 let _ = std::fs::remove_dir_all(&path);
                 self.opened.lock().expect("opened lock").remove(&path);
             }
@@ -791,6 +836,7 @@ fn fetch(
     shallow: gix::remote::fetch::Shallow,
     timeout: std::time::Duration,
     progress: Option<&ProgressFn>,
+    max_pack_bytes: u64,
 ) -> Result<(), BoxError> {
     let remote = repo
         .remote_at(url)?
@@ -816,7 +862,7 @@ fn fetch(
             gix::protocol::transport::client::git::ConnectMode::Daemon,
             false,
         );
-        return receive(repo, remote.to_connection_with_transport(transport), shallow, url, progress);
+        return receive(repo, remote.to_connection_with_transport(transport), shallow, url, progress, max_pack_bytes);
     }
     let mut connection = remote.connect(gix::remote::Direction::Fetch)?;
     let c = creds.clone();
@@ -839,7 +885,7 @@ fn fetch(
         }
         connection = connection.with_transport_options(options);
     }
-    receive(repo, connection, shallow, url, progress)
+    receive(repo, connection, shallow, url, progress, max_pack_bytes)
 }
 
 fn receive<T>(
@@ -848,24 +894,37 @@ fn receive<T>(
     shallow: gix::remote::fetch::Shallow,
     url: &str,
     progress: Option<&ProgressFn>,
+    max_pack_bytes: u64,
 ) -> Result<(), BoxError>
 where
     T: gix::protocol::transport::client::blocking_io::Transport,
 {
-    let interrupt = AtomicBool::new(false);
+    let interrupt = Arc::new(AtomicBool::new(false));
+    let exceeded = Arc::new(AtomicBool::new(false));
     // Ask for HEAD too: protocol v2 lists only the refs whose prefixes are asked for, and
     // without HEAD in the listing its symref (the default branch) is never seen.
     let head = gix::refspec::parse("HEAD".into(), gix::refspec::parse::Operation::Fetch)?.to_owned();
     let options = gix::remote::ref_map::Options { extra_refspecs: vec![head], ..Default::default() };
     let root = gix::progress::tree::Root::new();
-    let reporter = progress.map(|report| Reporter::start(root.clone(), url, report.clone()));
+    // The reporter also watches the pack's size and interrupts a fetch that outgrows the
+    // limit (it runs whether or not anyone wants the progress).
+    let guard = PackGuard { limit: max_pack_bytes, interrupt: interrupt.clone(), exceeded: exceeded.clone() };
+    let reporter = Reporter::start(root.clone(), url, progress.cloned(), guard);
     let outcome = connection
         .prepare_fetch(root.add_child("negotiate"), options)?
         .with_shallow(shallow)
-        .receive(root.add_child("receive"), &interrupt)?;
-    if let (Some(r), gix::remote::fetch::Status::Change { write_pack_bundle, .. }) = (&reporter, &outcome.status) {
+        .receive(root.add_child("receive"), &interrupt);
+    if exceeded.load(std::sync::atomic::Ordering::Relaxed) {
+        return Err(Box::new(PackTooLarge(max_pack_bytes)));
+    }
+    let outcome = outcome?;
+    if let gix::remote::fetch::Status::Change { write_pack_bundle, .. } = &outcome.status {
         let bytes = write_pack_bundle.data_path.as_ref().and_then(|p| std::fs::metadata(p).ok()).map_or(0, |m| m.len());
-        r.finish(write_pack_bundle.index.num_objects as usize, bytes as usize);
+        reporter.finish(write_pack_bundle.index.num_objects as usize, bytes as usize);
+        // A pack that came in faster than the watcher looked.
+        if bytes > max_pack_bytes {
+            return Err(Box::new(PackTooLarge(max_pack_bytes)));
+        }
     }
     // HEAD follows the remote's default branch (or its detached commit), as advertised now:
     // a default branch renamed since the last fetch is followed.

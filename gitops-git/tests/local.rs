@@ -179,3 +179,38 @@ async fn a_file_over_the_limit_is_refused_by_name() {
     let rev = roomy.resolve(&format!("file://{}", d.display()), "HEAD").await.unwrap();
     assert_eq!(roomy.open(&rev).await.unwrap().read("app/huge.yaml").unwrap().len(), 3_000_000);
 }
+
+/// A fetch whose pack outgrows the limit is stopped and forgotten; a later fetch with room
+/// clones it whole.
+#[tokio::test]
+async fn a_pack_over_the_limit_is_refused_and_forgotten() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("repo");
+    std::fs::create_dir_all(&d).unwrap();
+    git(&d, &["init", "-q", "-b", "main"]);
+    // Incompressible content: the pack is about as large as the files (3 MiB).
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    for i in 0..12 {
+        let mut bytes = Vec::with_capacity(256 << 10);
+        while bytes.len() < 256 << 10 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            bytes.extend_from_slice(&seed.to_le_bytes());
+        }
+        std::fs::write(d.join(format!("blob-{i}.bin")), bytes).unwrap();
+    }
+    git(&d, &["add", "-A"]);
+    git(&d, &["commit", "-q", "-m", "big"]);
+    let url = format!("file://{}", d.display());
+    let cache = dir.path().join("cache");
+    let tight = GitSource::new(&cache).unwrap().with_max_pack_bytes(1 << 20);
+    let e = tight.resolve(&url, "HEAD").await.unwrap_err().to_string();
+    assert!(e.contains("larger than the limit of 1048576 bytes"), "{e}");
+    // Nothing of it is kept: the same cache, with the same limit, fetches again and fails again.
+    let e = tight.resolve(&url, "HEAD").await.unwrap_err().to_string();
+    assert!(e.contains("larger than the limit"), "{e}");
+    let roomy = GitSource::new(&cache).unwrap();
+    let rev = roomy.resolve(&url, "HEAD").await.unwrap();
+    assert_eq!(roomy.open(&rev).await.unwrap().read("blob-0.bin").unwrap().len(), 256 << 10);
+}
