@@ -322,10 +322,6 @@ impl Res {
         self.obj.name() == name || self.history.iter().any(|(_, n)| n == name)
     }
 
-    fn original_name(&self) -> &str {
-        self.history.first().map(|(_, n)| n.as_str()).unwrap_or(self.obj.name())
-    }
-
     fn id(&self) -> String {
         let o = &self.obj;
         let ns = if o.namespace().is_empty() { "[noNs]" } else { o.namespace() };
@@ -1196,7 +1192,9 @@ impl Build<'_> {
                 let existing = acc.iter_mut().find(|r| {
                     r.obj.kind() == kind
                         && r.obj.group().is_empty()
-                        && r.original_name() == name
+                        // Any of its ids, as Kustomize's AbsorbAll matches: the current name
+                        // (a base's prefix included) or an earlier one.
+                        && r.has_name(&name)
                         && (ns.is_empty() || r.obj.namespace() == ns)
                 });
                 let Some(existing) = existing else {
