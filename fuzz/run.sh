@@ -3,7 +3,8 @@
 # the committed seeds plus a corpus kept under fuzz/corpus/. cargo-fuzz on the stable
 # toolchain: RUSTC_BOOTSTRAP lets it pass libFuzzer's coverage flags, no sanitizer (the
 # project forbids unsafe code). A crash leaves its input under fuzz/artifacts/<target>/ and
-# fails the run; turn it into a regression test.
+# fails the run; turn it into a regression test. The mutation seed is fixed (FUZZ_SEED, 1 by
+# default) so that a run repeats what an earlier one did, as far as the time allows.
 #
 #   fuzz/run.sh                 # every target, 20 s each
 #   FUZZ_SECONDS=600 fuzz/run.sh yaml kustomize_build   # longer, some targets
@@ -21,7 +22,7 @@ for t in "${targets[@]}"; do
   mkdir -p "corpus/$t" "seeds/$t"
   # -rss_limit_mb: no input may take more than 1 GiB; -timeout: none may take more than 10 s.
   if out=$(cargo fuzz run -s none --release "$t" "corpus/$t" "seeds/$t" -- \
-      -max_total_time="$seconds" -rss_limit_mb=1024 -timeout=10 -print_final_stats=1 2>&1); then
+      -max_total_time="$seconds" -seed="${FUZZ_SEED:-1}" -rss_limit_mb=1024 -timeout=10 -print_final_stats=1 2>&1); then
     runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' <<<"$out" | grep -o '[0-9]*$' || echo "?")
     peak=$(grep -o 'stat::peak_rss_mb: *[0-9]*' <<<"$out" | grep -o '[0-9]*$' || echo "?")
     echo "fuzz $t: ${seconds}s, $runs inputs, peak ${peak} MB, no crash"

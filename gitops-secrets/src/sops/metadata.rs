@@ -436,6 +436,11 @@ pub fn unflatten(items: &[(String, String)]) -> Result<Json, String> {
                     m.entry(k.clone()).or_insert_with(fresh)
                 }
                 Err(idx) => {
+                    // A flattened list has no more entries than the file has keys: a larger
+                    // index is not sops's, and must not allocate that many slots.
+                    if *idx >= items.len() {
+                        return Err(format!("list index {idx} out of range in {key:?}"));
+                    }
                     let a = node.as_array_mut().ok_or_else(|| format!("type mismatch at {key:?}"))?;
                     while a.len() <= *idx {
                         a.push(Json::Null);
@@ -453,4 +458,17 @@ pub fn unflatten(items: &[(String, String)]) -> Result<Json, String> {
         }
     }
     Ok(root)
+}
+
+#[cfg(test)]
+mod fuzz_regressions {
+    /// Found by the sops fuzz target: a dotenv file's metadata key with a list index in the
+    /// trillions tried to allocate that many slots.
+    #[test]
+    fn a_huge_list_index_is_an_error() {
+        let items = vec![("sops_age__list_4999999999999".to_string(), "x".to_string())];
+        assert!(super::unflatten(&items).unwrap_err().contains("out of range"));
+        let ok = vec![("a__list_0".to_string(), "x".to_string()), ("a__list_1".to_string(), "y".to_string())];
+        assert_eq!(super::unflatten(&ok).unwrap()["a"][1], "y");
+    }
 }
