@@ -34,6 +34,11 @@ struct Cli {
     /// controller does: status, .operation, refresh, finalizers (repeatable; mixes with --app).
     #[arg(long = "app-namespace", value_name = "NS", help_heading = "Applications")]
     app_namespaces: Vec<String>,
+    /// Read destination clusters from the cluster Secrets of this namespace (labelled
+    /// argocd.argoproj.io/secret-type=cluster, as Argo CD declares them; repeatable; default:
+    /// the --app-namespace namespaces).
+    #[arg(long = "cluster-secrets-namespace", value_name = "NS", help_heading = "Applications")]
+    cluster_namespaces: Vec<String>,
 
     /// The kubeconfig (else KUBECONFIG, else the in-cluster configuration).
     #[arg(long, env = "KUBECONFIG", value_name = "FILE", help_heading = "Cluster")]
@@ -196,6 +201,7 @@ fn config(cli: Cli) -> Result<Config, String> {
     let mut c = Config {
         apps: cli.apps,
         app_namespaces: cli.app_namespaces,
+        cluster_namespaces: cli.cluster_namespaces,
         kubeconfig: cli.kubeconfig,
         context: cli.context,
         embedded: cli.embedded,

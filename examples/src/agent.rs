@@ -28,6 +28,9 @@ pub struct Config {
     pub apps: Vec<PathBuf>,
     /// Namespaces whose Application resources are reconciled (the controller mode).
     pub app_namespaces: Vec<String>,
+    /// Namespaces whose cluster Secrets (`argocd.argoproj.io/secret-type: cluster`) declare
+    /// destination clusters; empty: the application namespaces.
+    pub cluster_namespaces: Vec<String>,
     /// A kubeconfig file (else `KUBECONFIG`, else in-cluster).
     pub kubeconfig: Option<PathBuf>,
     /// The kubeconfig context (else its current one).
@@ -98,6 +101,7 @@ impl Default for Config {
         Self {
             apps: Vec::new(),
             app_namespaces: Vec::new(),
+            cluster_namespaces: Vec::new(),
             kubeconfig: None,
             context: None,
             embedded: false,
@@ -497,6 +501,17 @@ impl Agent {
         // Helm is told the cluster's version and APIs, as Argo CD tells it.
         (reconciler.kube_version, reconciler.api_versions) =
             gitops_sync::cluster::helm_capabilities(cluster.client()).await;
+        // Destinations in other clusters, declared as Argo CD declares them.
+        let cluster_namespaces =
+            if config.cluster_namespaces.is_empty() { &config.app_namespaces } else { &config.cluster_namespaces };
+        if !cluster_namespaces.is_empty() {
+            let secrets = gitops_sync::destinations::ClusterSecrets::new(
+                cluster.client().clone(),
+                cluster_namespaces,
+                cluster.clone(),
+            );
+            reconciler.destinations = Some(Arc::new(secrets));
+        }
         let reconciler = reconciler
             .with_charts(Arc::new(gitops_render::HelmRepositories::new(helm_credentials(config, &cluster).await?)));
         let options = ManagerOptions { concurrency: config.concurrency, ..ManagerOptions::default() };
@@ -611,7 +626,8 @@ impl Agent {
                             }
                         })
                     });
-                    health = gitops_sync::engine::wait_healthy(&self.cluster, result, timeout).await?;
+                    let target = self.manager.reconciler().target(&st.app).await?;
+                    health = gitops_sync::engine::wait_healthy(target.cluster(&self.cluster), result, timeout).await?;
                     if let Some(t) = ticker {
                         t.abort();
                     }

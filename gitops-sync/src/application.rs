@@ -64,6 +64,9 @@ pub struct Destination {
     /// The API server URL (`https://kubernetes.default.svc` for the cluster itself).
     #[serde(default)]
     pub server: Option<String>,
+    /// The cluster's name, instead of `server` (`in-cluster`, or a cluster Secret's `name`).
+    #[serde(default)]
+    pub name: Option<String>,
     /// The default namespace of namespaced objects without one.
     #[serde(default)]
     pub namespace: Option<String>,

@@ -88,7 +88,7 @@ pub(crate) struct LiveCache {
     kinds: Mutex<HashMap<(GroupVersionKind, &'static str), Arc<KindCache>>>,
     changes: broadcast::Sender<Change>,
     /// How long a first read waits for a kind's initial list before asking the server.
-    sync_timeout: Duration,
+    pub(crate) sync_timeout: Duration,
 }
 
 /// The label selectors a kind is watched with (`""` watches every object of the kind).
@@ -115,7 +115,17 @@ fn rv(o: &Object) -> Option<u64> {
 
 impl LiveCache {
     pub(crate) fn new(sync_timeout: Duration) -> Self {
-        Self { kinds: Mutex::new(HashMap::new()), changes: broadcast::channel(4096).0, sync_timeout }
+        Self::reporting_to(sync_timeout, broadcast::channel(4096).0)
+    }
+
+    /// A cache whose changes go to `changes` (another cache's stream, so one listener hears
+    /// every cluster).
+    pub(crate) fn reporting_to(sync_timeout: Duration, changes: broadcast::Sender<Change>) -> Self {
+        Self { kinds: Mutex::new(HashMap::new()), changes, sync_timeout }
+    }
+
+    pub(crate) fn sender(&self) -> broadcast::Sender<Change> {
+        self.changes.clone()
     }
 
     pub(crate) fn subscribe(&self) -> broadcast::Receiver<Change> {

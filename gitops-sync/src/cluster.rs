@@ -81,6 +81,18 @@ impl KubeCluster {
         KubeCluster { client, discovery: Arc::default(), cache: Some(Arc::new(LiveCache::new(sync_timeout))) }
     }
 
+    /// A client of another cluster with its own watch-fed cache whose changes are reported
+    /// in `with`'s [`KubeCluster::changes`] stream (without a cache there, in a stream of its
+    /// own): self-heal then hears every destination cluster through one stream.
+    pub fn with_cache_reporting_to(client: kube::Client, with: &KubeCluster) -> Self {
+        let timeout = with.cache.as_ref().map_or(std::time::Duration::from_secs(10), |c| c.sync_timeout);
+        let cache = match &with.cache {
+            Some(c) => LiveCache::reporting_to(timeout, c.sender()),
+            None => LiveCache::new(timeout),
+        };
+        KubeCluster { client, discovery: Arc::default(), cache: Some(Arc::new(cache)) }
+    }
+
     /// Changes to objects that carry an ApplySet membership label, as the cache's watches see
     /// them (`None` without the cache). Self-heal listens to this.
     pub fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<Change>> {

@@ -88,6 +88,7 @@ pub mod application;
 pub mod cache;
 pub mod cluster;
 pub mod controller;
+pub mod destinations;
 pub mod engine;
 pub mod health;
 pub mod manager;
@@ -137,6 +138,9 @@ pub enum Error {
     /// The application breaks its AppProject's rules (nothing was applied or pruned).
     #[error("project: {0}")]
     Project(String),
+    /// The destination names no known cluster, or an object it may not hold.
+    #[error("invalid destination: {0}")]
+    Destination(String),
     /// An object error.
     #[error(transparent)]
     Core(#[from] gitops_core::Error),

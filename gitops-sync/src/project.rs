@@ -123,12 +123,31 @@ impl AppProject {
         self.check_destination(server, app.namespace())
     }
 
-    /// Whether a destination (server and namespace) is allowed.
+    /// Whether the application's repository and resolved destination cluster (server URL and
+    /// name) are allowed.
+    pub fn check_application_at(&self, app: &Application, server: &str, cluster: &str) -> Result<(), String> {
+        for source in app.sources() {
+            let repo = &source.repo_url;
+            if !self.spec.source_repos.iter().any(|r| glob(r, repo)) {
+                return Err(format!("application repo {repo} is not permitted in project '{}'", self.name));
+            }
+        }
+        self.check_destination_named(server, cluster, app.namespace())
+    }
+
+    /// Whether a destination (server and namespace) of the own cluster is allowed.
     pub fn check_destination(&self, server: &str, namespace: &str) -> Result<(), String> {
+        let name = if server == IN_CLUSTER { crate::destinations::IN_CLUSTER_NAME } else { server };
+        self.check_destination_named(server, name, namespace)
+    }
+
+    /// Whether a destination (server URL, cluster name, namespace) is allowed: a project's
+    /// destination matches by `server` glob, or else by `name` glob.
+    pub fn check_destination_named(&self, server: &str, cluster: &str, namespace: &str) -> Result<(), String> {
         let allowed = self.spec.destinations.iter().any(|d| {
             let server_ok = match (&d.server, &d.name) {
                 (Some(s), _) if !s.is_empty() => glob(s, server),
-                (_, Some(n)) if !n.is_empty() => server == IN_CLUSTER && glob(n, "in-cluster"),
+                (_, Some(n)) if !n.is_empty() => glob(n, cluster),
                 _ => false,
             };
             server_ok && glob(d.namespace.as_deref().unwrap_or(""), namespace)
@@ -150,6 +169,7 @@ impl AppProject {
         objects: &[Object],
         namespaced: impl Fn(&Object) -> bool,
         server: &str,
+        cluster: &str,
     ) -> Result<(), String> {
         for o in objects {
             let (group, kind) = (o.group(), o.kind());
@@ -166,7 +186,7 @@ impl AppProject {
                 return Err(format!("resource {gk} {} is not permitted in project {}", o.name(), self.name));
             }
             if namespaced(o) && !o.namespace().is_empty() {
-                self.check_destination(server, o.namespace())
+                self.check_destination_named(server, cluster, o.namespace())
                     .map_err(|e| format!("{kind} {}/{}: {e}", o.namespace(), o.name()))?;
             }
         }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Error;
 use crate::application::Application;
+use crate::destinations::{Destinations, Target};
 use crate::engine::{self, SyncOptions, SyncResult};
 use crate::health::Health;
 
@@ -211,6 +212,10 @@ pub struct Reconciler<S, R, D, C> {
     pub kube_version: Option<String>,
     /// The cluster's API versions for Helm's `--api-versions`.
     pub api_versions: Vec<String>,
+    /// Clusters other than `cluster` that destinations may name (cluster Secrets); without
+    /// it, only `cluster` itself (`https://kubernetes.default.svc`, `in-cluster`) is a valid
+    /// destination.
+    pub destinations: Option<std::sync::Arc<dyn Destinations<C>>>,
 }
 
 impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
@@ -227,7 +232,17 @@ impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
             charts: None,
             kube_version: None,
             api_versions: Vec::new(),
+            destinations: None,
         }
+    }
+
+    /// Where an application's objects go: its destination resolved to a cluster.
+    pub async fn target(&self, app: &Application) -> Result<Target<C>, Error> {
+        let resolved = match &self.destinations {
+            Some(d) => d.resolve(&app.spec.destination).await,
+            None => crate::destinations::local_only(&app.spec.destination),
+        };
+        resolved.map_err(|e| Error::Destination(format!("application {}: {e}", app.metadata.name)))
     }
 
     /// The reconciler with a Helm chart repository client (for chart sources).
@@ -278,7 +293,11 @@ impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
                 n += 1;
             }
         }
-        self.record_event(&state.app, "Sync", &outcome, state.status.revision.as_deref()).await;
+        // Into the destination cluster (its ApplySet parent's namespace); into the own
+        // cluster when the destination is what failed.
+        let target = self.target(&state.app).await.ok();
+        let cluster = target.as_ref().map_or(&self.cluster, |t| t.cluster(&self.cluster));
+        self.record_event(cluster, &state.app, "Sync", &outcome, state.status.revision.as_deref()).await;
         match &outcome {
             Ok(r) => {
                 state.status.error = None;
@@ -305,8 +324,11 @@ impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
 
     async fn reconcile_inner(&self, state: &mut AppState) -> Result<SyncResult, Error> {
         if let Some(project) = &state.project {
-            let project = project.as_ref().map_err(|e| Error::Project(e.clone()))?;
-            project.check_application(&state.app).map_err(Error::Project)?;
+            project.as_ref().map_err(|e| Error::Project(e.clone()))?;
+        }
+        let target = self.target(&state.app).await?;
+        if let Some(Ok(project)) = &state.project {
+            project.check_application_at(&state.app, &target.server, &target.name).map_err(Error::Project)?;
         }
         let sources: Vec<AppSource> = state.app.sources().into_iter().cloned().collect();
         let requested = state.operation.as_ref().and_then(|o| o.revision.clone()).filter(|r| !r.is_empty());
@@ -347,15 +369,13 @@ impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
             if state.app.is_multi_source() { revisions.iter().map(|r| r.commit.clone()).collect() } else { Vec::new() };
         state.revision = Some(rev);
         state.revisions = revisions;
-        if let Some(Ok(project)) = &state.project {
-            self.check_kinds(project, state).await?;
-        }
+        self.check_kinds(state.project.as_ref().and_then(|p| p.as_ref().ok()), &target, state).await?;
         let mut options = self.options(state, state.dry_run())?;
         if let Some(prune) = state.operation.as_ref().and_then(|o| o.prune) {
             options.prune = prune;
         }
         options.only = state.operation.as_ref().and_then(|o| o.resources.clone());
-        engine::sync(&self.cluster, state.desired.clone(), &options).await
+        engine::sync(target.cluster(&self.cluster), state.desired.clone(), &options).await
     }
 
     /// Resolves one source's target: a Git reference, or a chart version (range).
@@ -427,30 +447,42 @@ impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
         Ok(objects)
     }
 
-    /// Whether every rendered kind is allowed by the project (a kind the cluster does not
-    /// serve yet, such as a custom resource of a CRD in the same render, counts as
-    /// namespaced).
-    async fn check_kinds(&self, project: &crate::project::AppProject, state: &AppState) -> Result<(), Error> {
+    /// Whether every rendered kind is allowed by the project and by the destination cluster's
+    /// `namespaces` (a kind the cluster does not serve yet, such as a custom resource of a
+    /// CRD in the same render, counts as namespaced).
+    async fn check_kinds(
+        &self,
+        project: Option<&crate::project::AppProject>,
+        target: &Target<C>,
+        state: &AppState,
+    ) -> Result<(), Error> {
+        if project.is_none() && target.namespaces.is_empty() {
+            return Ok(());
+        }
+        let cluster = target.cluster(&self.cluster);
         let mut scope = std::collections::HashMap::new();
         for o in &state.desired {
             if let std::collections::hash_map::Entry::Vacant(slot) = scope.entry(o.gvk()) {
-                let found = self.cluster.resource(slot.key()).await.map_err(|e| Error::Cluster(e.to_string()))?;
+                let found = cluster.resource(slot.key()).await.map_err(|e| Error::Cluster(e.to_string()))?;
                 slot.insert(found.is_none_or(|i| i.namespaced));
             }
         }
-        let server = state.app.spec.destination.server.as_deref().filter(|s| !s.is_empty());
-        project
-            .check_objects(
-                &state.desired,
-                |o| scope.get(&o.gvk()).copied().unwrap_or(true),
-                server.unwrap_or(crate::project::IN_CLUSTER),
-            )
-            .map_err(Error::Project)
+        let namespaced = |o: &Object| scope.get(&o.gvk()).copied().unwrap_or(true);
+        for o in &state.desired {
+            target.check_object(o, namespaced(o), state.app.namespace()).map_err(Error::Destination)?;
+        }
+        match project {
+            Some(p) => {
+                p.check_objects(&state.desired, namespaced, &target.server, &target.name).map_err(Error::Project)
+            }
+            None => Ok(()),
+        }
     }
 
     /// Records what a sync did as a core/v1 Event (nothing for a pass that changed nothing).
     async fn record_event(
         &self,
+        cluster: &C,
         app: &Application,
         what: &str,
         outcome: &Result<SyncResult, Error>,
@@ -500,7 +532,7 @@ impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
         });
         let Ok(event) = gitops_core::Object::from_value(event) else { return };
         let opts = gitops_core::ApplyOptions { field_manager: self.field_manager.clone(), force: true, dry_run: false };
-        if let Err(e) = self.cluster.apply(&event, &opts).await {
+        if let Err(e) = cluster.apply(&event, &opts).await {
             tracing::debug!(error = %e, "could not record an event");
         }
     }
@@ -518,18 +550,20 @@ impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
         if state.revision.is_none() {
             return Ok(None);
         }
+        let target = self.target(&state.app).await?;
+        let cluster = target.cluster(&self.cluster);
         if !state.app.self_heal() {
             // As Argo CD refreshes an application when one of its objects changes: compare
             // only, so the status shows the drift at once; nothing is written.
-            let r = engine::sync(&self.cluster, state.desired.clone(), &self.options(state, true)?).await?;
+            let r = engine::sync(cluster, state.desired.clone(), &self.options(state, true)?).await?;
             state.status.sync = if drifted(&r) { SyncStatus::OutOfSync } else { SyncStatus::Synced };
             state.status.health = r.health();
             state.status.result = Some(r);
             state.status.result_dry_run = true;
             return Ok(None);
         }
-        let outcome = engine::sync(&self.cluster, state.desired.clone(), &self.options(state, false)?).await;
-        self.record_event(&state.app, "SelfHeal", &outcome, state.status.revision.as_deref()).await;
+        let outcome = engine::sync(cluster, state.desired.clone(), &self.options(state, false)?).await;
+        self.record_event(cluster, &state.app, "SelfHeal", &outcome, state.status.revision.as_deref()).await;
         let r = outcome?;
         state.status.health = r.health();
         // The objects' state as this pass found it (their health follows their controllers).

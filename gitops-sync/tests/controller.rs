@@ -4,11 +4,10 @@
 //! manual Application, the refresh annotation, an invalid spec, and deletion with and without
 //! the resources finalizer.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gitops_core::{ApplyOptions, Cluster, GroupVersionKind, MemSource, MemTree, NoDecryption, Object};
-use gitops_sync::{ApplicationController, ControllerOptions, KubeCluster, Manager, ManagerOptions, Reconciler};
+use gitops_sync::{KubeCluster, Reconciler};
 use gitops_testkit::{Simulation, TestCluster};
 use serde_json::{Value, json};
 
@@ -66,8 +65,7 @@ struct Fixture {
     testkit: TestCluster,
     direct: KubeCluster,
     source: MemSource,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    runner: Option<tokio::task::JoinHandle<()>>,
+    running: Option<common::Running>,
 }
 
 impl Fixture {
@@ -81,25 +79,8 @@ impl Fixture {
         source.set(REPO, "c1", tree("nginx:1.27"));
         let cluster = KubeCluster::with_cache(testkit.client());
         let reconciler = Reconciler::new(source.clone(), Yamls, NoDecryption, cluster.clone());
-        let manager = Arc::new(Manager::new(reconciler, Vec::new(), ManagerOptions::default()));
-        let options = ControllerOptions {
-            namespaces: vec!["argocd".into()],
-            interval: Duration::from_millis(300),
-            ..ControllerOptions::default()
-        };
-        let controller = Arc::new(ApplicationController::new(manager, testkit.client(), options));
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let runner = tokio::spawn(async move {
-            controller
-                .run(
-                    async {
-                        let _ = stopped.await;
-                    },
-                    |_, _| {},
-                )
-                .await
-        });
-        Fixture { testkit, direct, source, stop: Some(stop), runner: Some(runner) }
+        let running = Some(common::Running::start(reconciler, testkit.client()));
+        Fixture { testkit, direct, source, running }
     }
 
     async fn app(&self, name: &str) -> Option<Value> {
@@ -107,8 +88,7 @@ impl Fixture {
     }
 
     async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        self.runner.take().unwrap().await.unwrap();
+        self.running.take().unwrap().stop().await;
     }
 }
 

@@ -196,6 +196,9 @@ pub struct State {
     pub faults: crate::faults::Faults,
     /// Requests served, by verb.
     pub requests: RequestCounts,
+    /// When set, every request must carry `Authorization: Bearer <token>`; others get a real
+    /// server's 401 `Unauthorized` Status.
+    pub bearer_token: Option<String>,
 }
 
 /// Resource requests the server answered, by verb (`get`, `list`, `watch`, `create`,
@@ -296,6 +299,7 @@ impl State {
             simulation: crate::controllers::Simulation::Off,
             faults: crate::faults::Faults::default(),
             requests: RequestCounts::default(),
+            bearer_token: None,
         };
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             let res = s.registry.by_plural("", "v1", "namespaces").cloned().expect("namespaces are served");

@@ -128,6 +128,17 @@ pub async fn handle(shared: Shared, method: Method, uri: Uri, headers: HeaderMap
     // Discovery.
     {
         let state = shared.lock().expect("state lock");
+        if let Some(token) = &state.bearer_token {
+            let given =
+                headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+            if given != Some(token.as_str()) {
+                return json_response(
+                    401,
+                    &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                            "message": "Unauthorized", "reason": "Unauthorized", "code": 401}),
+                );
+            }
+        }
         match segs.as_slice() {
             ["version"] => {
                 return json_response(

@@ -164,8 +164,17 @@ where
             .collect()
     }
 
-    async fn events_of(&self, name: &str, namespace: &str) -> Vec<EventEntry> {
-        let cluster = &self.manager.reconciler().cluster;
+    /// The cluster an application's objects are in (its destination's; the own cluster when
+    /// the destination does not resolve or a pass holds the state for long).
+    async fn target_of(&self, state: &StateRef) -> Option<gitops_sync::destinations::Target<C>> {
+        let app = match tokio::time::timeout(std::time::Duration::from_secs(1), state.lock()).await {
+            Ok(st) => st.app.clone(),
+            Err(_) => return None,
+        };
+        self.manager.reconciler().target(&app).await.ok()
+    }
+
+    async fn events_of(&self, cluster: &C, name: &str, namespace: &str) -> Vec<EventEntry> {
         let gvk = GroupVersionKind::new("", "v1", "Event");
         let Ok(list) = cluster.list(&gvk, Some(namespace), "").await else { return Vec::new() };
         let parent = format!("applyset-{name}");
@@ -186,8 +195,7 @@ where
     }
 
     /// Records an action as a core/v1 Event of the application, with who asked.
-    async fn record(&self, app: &str, namespace: &str, reason: &str, message: &str) {
-        let cluster = &self.manager.reconciler().cluster;
+    async fn record(&self, cluster: &C, app: &str, namespace: &str, reason: &str, message: &str) {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         let ts = gitops_core::time::rfc3339(now.as_secs() as i64);
         let parent = format!("applyset-{app}");
@@ -207,11 +215,10 @@ where
         }
     }
 
-    async fn children(&self, namespace: &str, uid: &str, depth: usize) -> Vec<TreeNode> {
+    async fn children(&self, cluster: &C, namespace: &str, uid: &str, depth: usize) -> Vec<TreeNode> {
         if depth > 3 || namespace.is_empty() {
             return Vec::new();
         }
-        let cluster = &self.manager.reconciler().cluster;
         let mut out = Vec::new();
         for (group, version, kind) in OWNED_KINDS {
             let Ok(list) = cluster.list(&GroupVersionKind::new(group, version, kind), Some(namespace), "").await else {
@@ -219,7 +226,7 @@ where
             };
             for o in list.iter().filter(|o| owner_uids(o).iter().any(|u| u == uid)) {
                 let child_uid = o.get("/metadata/uid").and_then(|u| u.as_str()).unwrap_or_default().to_string();
-                let grandchildren = Box::pin(self.children(namespace, &child_uid, depth + 1)).await;
+                let grandchildren = Box::pin(self.children(cluster, namespace, &child_uid, depth + 1)).await;
                 out.push(TreeNode {
                     group: group.into(),
                     kind: kind.into(),
@@ -313,7 +320,9 @@ where
             Ok(m) => (format!("Web{what}"), format!("{what} by {who}: {m}")),
             Err(e) => (format!("Web{what}Failed"), format!("{what} by {who}: {e:?}")),
         };
-        self.record(name, &destination, &reason, &message).await;
+        let target = self.target_of(&state).await;
+        let own = &self.manager.reconciler().cluster;
+        self.record(target.as_ref().map_or(own, |t| t.cluster(own)), name, &destination, &reason, &message).await;
         outcome
     }
 
@@ -363,13 +372,15 @@ where
                 // A pass holds it (a long sync, a hook): its last summary now, the tree next time.
                 Err(_) => (self.summary_now(&state).await, Vec::new(), Vec::new(), true),
             };
-        let cluster = &self.manager.reconciler().cluster;
+        let target = self.target_of(&state).await;
+        let own = &self.manager.reconciler().cluster;
+        let cluster = target.as_ref().map_or(own, |t| t.cluster(own));
         let mut tree = Vec::new();
         for r in resources {
             let live = cluster.get(&r.gvk, &r.key.namespace, &r.key.name).await.ok().flatten();
             let uid = live.as_ref().and_then(|o| o.get("/metadata/uid")).and_then(|u| u.as_str()).map(String::from);
             let children = match uid {
-                Some(uid) => self.children(&r.key.namespace, &uid, 0).await,
+                Some(uid) => self.children(cluster, &r.key.namespace, &uid, 0).await,
                 None => Vec::new(),
             };
             let in_sync =
@@ -391,7 +402,7 @@ where
             });
         }
         let history = if busy { Vec::new() } else { self.history_of(name, &history) };
-        let events = self.events_of(name, &summary.destination).await;
+        let events = self.events_of(cluster, name, &summary.destination).await;
         Some(AppDetail { summary, tree, history, events })
     }
 

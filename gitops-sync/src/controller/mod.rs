@@ -565,8 +565,17 @@ where
             options.prune = true;
             options.allow_empty = true;
             options.field_manager = self.options.field_manager.clone();
+            let target = self.manager.reconciler().target(&st.app).await;
             drop(st);
-            match crate::engine::sync(&self.manager.reconciler().cluster, Vec::new(), &options).await {
+            let target = match target {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::warn!(app = %name, error = %e, "could not delete the application's resources; retrying on the next pass");
+                    return;
+                }
+            };
+            let own = &self.manager.reconciler().cluster;
+            match crate::engine::sync(target.cluster(own), Vec::new(), &options).await {
                 Ok(r) => {
                     tracing::info!(app = %name, pruned = r.count(crate::Action::Pruned), "application deleted with its resources")
                 }

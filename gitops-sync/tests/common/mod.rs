@@ -42,3 +42,52 @@ pub async fn install_crds(direct: &gitops_sync::KubeCluster) {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+/// An Application controller of the `argocd` namespace running in a task (a pass every
+/// 300 ms), until [`Running::stop`].
+#[allow(dead_code)] // not every test file runs a controller
+pub struct Running {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+#[allow(dead_code)]
+impl Running {
+    /// Starts the controller of `reconciler`'s applications with `client`.
+    pub fn start<S, R, D>(
+        reconciler: gitops_sync::Reconciler<S, R, D, gitops_sync::KubeCluster>,
+        client: kube::Client,
+    ) -> Running
+    where
+        S: gitops_core::Source + 'static,
+        R: Renderer + 'static,
+        D: gitops_core::Decryptor + 'static,
+    {
+        use std::sync::Arc;
+        let manager = Arc::new(gitops_sync::Manager::new(reconciler, Vec::new(), Default::default()));
+        let options = gitops_sync::ControllerOptions {
+            namespaces: vec!["argocd".into()],
+            interval: std::time::Duration::from_millis(300),
+            ..Default::default()
+        };
+        let controller = Arc::new(gitops_sync::ApplicationController::new(manager, client, options));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            controller
+                .run(
+                    async {
+                        let _ = stopped.await;
+                    },
+                    |_, _| {},
+                )
+                .await
+        });
+        Running { stop, task }
+    }
+
+    /// Stops it and waits for the task.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.unwrap();
+    }
+}
