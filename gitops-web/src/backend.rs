@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use gitops_core::{Cluster, Decryptor, GroupVersionKind, Object, Renderer, Source};
-use gitops_sync::{Manager, SyncRequest};
+use gitops_sync::{Application, Manager, SyncRequest};
 
 use crate::model::{AppDetail, AppSummary, EventEntry, HistoryEntry, ObjectDiff, SyncAction, TreeNode};
 
@@ -165,13 +165,9 @@ where
     }
 
     /// The cluster an application's objects are in (its destination's; the own cluster when
-    /// the destination does not resolve or a pass holds the state for long).
-    async fn target_of(&self, state: &StateRef) -> Option<gitops_sync::destinations::Target<C>> {
-        let app = match tokio::time::timeout(std::time::Duration::from_secs(1), state.lock()).await {
-            Ok(st) => st.app.clone(),
-            Err(_) => return None,
-        };
-        self.manager.reconciler().target(&app).await.ok()
+    /// the destination does not resolve or the application is not known).
+    async fn target_of(&self, app: Option<&Application>) -> Option<gitops_sync::destinations::Target<C>> {
+        self.manager.reconciler().target(app?).await.ok()
     }
 
     async fn events_of(&self, cluster: &C, name: &str, namespace: &str) -> Vec<EventEntry> {
@@ -296,7 +292,7 @@ where
         who: &str,
     ) -> Result<String, ActionError> {
         let state = self.find(name).await.ok_or_else(|| ActionError::NotFound(name.to_string()))?;
-        let destination = {
+        let (destination, app) = {
             let mut st = state.lock().await;
             if let Some(r) = request {
                 st.operation = Some(r);
@@ -307,7 +303,7 @@ where
             // The history as it was, so a new entry is credited to `who`.
             let history = st.status.history.clone();
             self.history_of(name, &history);
-            st.app.namespace().to_string()
+            (st.app.namespace().to_string(), st.app.clone())
         };
         self.acting.lock().expect("acting lock").insert(name.to_string(), who.to_string());
         let outcome = self.reconcile(name).await;
@@ -320,7 +316,7 @@ where
             Ok(m) => (format!("Web{what}"), format!("{what} by {who}: {m}")),
             Err(e) => (format!("Web{what}Failed"), format!("{what} by {who}: {e:?}")),
         };
-        let target = self.target_of(&state).await;
+        let target = self.target_of(Some(&app)).await;
         let own = &self.manager.reconciler().cluster;
         self.record(target.as_ref().map_or(own, |t| t.cluster(own)), name, &destination, &reason, &message).await;
         outcome
@@ -363,16 +359,17 @@ where
 
     async fn application(&self, name: &str) -> Option<AppDetail> {
         let state = self.find(name).await?;
-        let (summary, resources, history, busy) =
+        let (summary, resources, history, app) =
             match tokio::time::timeout(std::time::Duration::from_secs(1), state.lock()).await {
                 Ok(st) => {
                     let resources = st.status.result.as_ref().map(|r| r.resources.clone()).unwrap_or_default();
-                    (self.summary_of(&st).await, resources, st.status.history.clone(), false)
+                    (self.summary_of(&st).await, resources, st.status.history.clone(), Some(st.app.clone()))
                 }
                 // A pass holds it (a long sync, a hook): its last summary now, the tree next time.
-                Err(_) => (self.summary_now(&state).await, Vec::new(), Vec::new(), true),
+                Err(_) => (self.summary_now(&state).await, Vec::new(), Vec::new(), None),
             };
-        let target = self.target_of(&state).await;
+        let busy = app.is_none();
+        let target = self.target_of(app.as_ref()).await;
         let own = &self.manager.reconciler().cluster;
         let cluster = target.as_ref().map_or(own, |t| t.cluster(own));
         let mut tree = Vec::new();
