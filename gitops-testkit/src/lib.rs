@@ -70,7 +70,31 @@ pub enum Error {
 pub struct TestCluster {
     addr: SocketAddr,
     state: Arc<Mutex<State>>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    serving: tokio::task::JoinHandle<()>,
+}
+
+/// Serves `state` on `listener` until the task is aborted; aborting it drops every open
+/// connection, watches included, as a server's process exiting would.
+fn spawn_server(listener: tokio::net::TcpListener, state: Arc<Mutex<State>>) -> tokio::task::JoinHandle<()> {
+    let app = axum::Router::new()
+        .fallback(move |method, uri, headers, body| server::handle(state.clone(), method, uri, headers, body));
+    tokio::spawn(async move {
+        let mut connections = tokio::task::JoinSet::new();
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => {
+                    let Ok((stream, _)) = accepted else { continue };
+                    let service = hyper_util::service::TowerToHyperService::new(app.clone());
+                    connections.spawn(async move {
+                        let _ = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
+                            .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                            .await;
+                    });
+                }
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            }
+        }
+    })
 }
 
 impl TestCluster {
@@ -81,23 +105,44 @@ impl TestCluster {
 
     /// Starts a server on a given port of 127.0.0.1 (0 for a free one).
     pub async fn start_on(port: u16) -> Result<Self, Error> {
+        Self::serve(port, Arc::new(Mutex::new(State::new()))).await
+    }
+
+    async fn serve(port: u16, state: Arc<Mutex<State>>) -> Result<Self, Error> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
             .map_err(|e| Error::Bind { reason: e.to_string() })?;
         let addr = listener.local_addr().map_err(|e| Error::Bind { reason: e.to_string() })?;
-        let state = Arc::new(Mutex::new(State::new()));
-        let shared = state.clone();
-        let app = axum::Router::new()
-            .fallback(move |method, uri, headers, body| server::handle(shared.clone(), method, uri, headers, body));
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.await;
-                })
-                .await;
-        });
-        Ok(TestCluster { addr, state, shutdown: Some(tx) })
+        let serving = spawn_server(listener, state.clone());
+        Ok(TestCluster { addr, state, serving })
+    }
+
+    /// Stops serving: every connection (watches included) is dropped and new ones are refused,
+    /// as when a server's process exits. The store is kept for [`TestCluster::resume`].
+    pub fn stop(&mut self) {
+        self.serving.abort();
+    }
+
+    /// Serves the kept store again on the same address, after [`TestCluster::stop`] (a
+    /// restart: clients reconnect and resume their watches from the resourceVersions they
+    /// saw). Retries for a while if the port is still being released.
+    pub async fn resume(&mut self) -> Result<(), Error> {
+        self.serving.abort();
+        let _ = (&mut self.serving).await;
+        let mut tries = 0;
+        let listener = loop {
+            match tokio::net::TcpListener::bind(self.addr).await {
+                Ok(l) => break l,
+                Err(e) if tries < 50 => {
+                    tries += 1;
+                    tracing::debug!(error = %e, "the port is not free yet");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(e) => return Err(Error::Bind { reason: e.to_string() }),
+            }
+        };
+        self.serving = spawn_server(listener, self.state.clone());
+        Ok(())
     }
 
     /// The server's URL, `http://127.0.0.1:PORT`.
@@ -133,8 +178,6 @@ impl TestCluster {
 
 impl Drop for TestCluster {
     fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
+        self.serving.abort();
     }
 }

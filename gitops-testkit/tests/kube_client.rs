@@ -149,3 +149,43 @@ async fn the_scale_subresource_reads_and_writes_replicas() {
     assert!(matches!(err, Err(kube::Error::Api(ref s)) if s.code == 400), "{err:?}");
     assert!(api.get_scale("missing").await.is_err());
 }
+
+/// A restart keeps the store: while stopped, requests fail and watches end; resumed, a
+/// kube-runtime watcher reconnects on its own and sees what changed, and the objects are as
+/// they were.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_server_keeps_its_store_and_watchers_resume() {
+    use kube::runtime::watcher;
+    let mut c = TestCluster::start().await.unwrap();
+    let api: Api<ConfigMap> = Api::namespaced(c.client(), "default");
+    api.create(&PostParams::default(), &cm("before", json!({"k": "1"}))).await.unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let record = seen.clone();
+    let watching = tokio::spawn(watcher(api.clone(), watcher::Config::default()).for_each(move |e| {
+        if let Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) = e {
+            record.lock().unwrap().push(o.metadata.name.unwrap_or_default());
+        }
+        async {}
+    }));
+    let wait_for = |name: &'static str| {
+        let seen = seen.clone();
+        async move {
+            for _ in 0..200 {
+                if seen.lock().unwrap().iter().any(|n| n == name) {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            panic!("the watcher never saw {name}: {:?}", seen.lock().unwrap());
+        }
+    };
+    wait_for("before").await;
+    c.stop();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(api.get("before").await.is_err(), "a stopped server answers nothing");
+    c.resume().await.unwrap();
+    assert_eq!(api.get("before").await.unwrap().data.unwrap()["k"], "1");
+    api.create(&PostParams::default(), &cm("after", json!({}))).await.unwrap();
+    wait_for("after").await;
+    watching.abort();
+}
