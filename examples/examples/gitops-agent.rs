@@ -163,6 +163,15 @@ struct Cli {
     /// localhost or an internal address; file:// and http:// are refused.
     #[arg(long, value_name = "PREFIX", help_heading = "Secrets and repositories")]
     remote_base_allow: Vec<String>,
+    /// Stop a Git fetch whose pack grows past this many bytes (and forget what it received).
+    #[arg(long, value_name = "BYTES", default_value_t = gitops_git::DEFAULT_MAX_PACK_BYTES, help_heading = "Secrets and repositories")]
+    max_pack_bytes: u64,
+    /// Stop a Git fetch of more than this many objects (and forget what it received).
+    #[arg(long, value_name = "N", default_value_t = gitops_git::DEFAULT_MAX_PACK_OBJECTS, help_heading = "Secrets and repositories")]
+    max_pack_objects: u64,
+    /// Refuse to read a file larger than this from a repository.
+    #[arg(long, value_name = "BYTES", default_value_t = gitops_git::DEFAULT_MAX_FILE_BYTES, help_heading = "Secrets and repositories")]
+    max_file_bytes: u64,
 
     /// Serve /healthz, /metrics (Prometheus), the status page and POST /refresh/<app> (a Git
     /// webhook's target) on this address, e.g. 127.0.0.1:8080.
@@ -243,6 +252,11 @@ fn config(cli: Cli) -> Result<Config, String> {
     }
     c.credentials.ca_file = cli.ca_file;
     c.remote_allow = cli.remote_base_allow;
+    c.git_limits = gitops_examples::agent::GitLimits {
+        pack_bytes: cli.max_pack_bytes,
+        pack_objects: cli.max_pack_objects,
+        file_bytes: cli.max_file_bytes,
+    };
     if cli.enable_helm || cli.helm_command.is_some() {
         let helm = c.helm.get_or_insert_with(Default::default);
         if let Some(cmd) = cli.helm_command {

@@ -87,6 +87,8 @@ pub struct Config {
     /// URL prefixes of the remote Kustomize bases and files repositories may name
     /// (`--remote-base-allow`); empty: any https or ssh URL to a host that is not internal.
     pub remote_allow: Vec<String>,
+    /// How much a repository may hold before a fetch or a read of it is refused.
+    pub git_limits: GitLimits,
     /// Credentials for Helm chart repositories (Applications with `spec.source.chart`).
     pub helm_credentials: Vec<gitops_render::HelmCredentials>,
     /// How the applications are shared with other replicas.
@@ -129,8 +131,31 @@ impl Default for Config {
             helm: None,
             helm_credentials: Vec::new(),
             remote_allow: Vec::new(),
+            git_limits: GitLimits::default(),
             sharding: Sharding::None,
             progress: crate::progress::Progress::default(),
+        }
+    }
+}
+
+/// Limits on what a hostile repository can make the agent fetch or read
+/// (`--max-pack-bytes`, `--max-pack-objects`, `--max-file-bytes`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GitLimits {
+    /// The largest pack a fetch receives.
+    pub pack_bytes: u64,
+    /// The most objects a fetch receives.
+    pub pack_objects: u64,
+    /// The largest file read from a repository.
+    pub file_bytes: u64,
+}
+
+impl Default for GitLimits {
+    fn default() -> Self {
+        GitLimits {
+            pack_bytes: gitops_git::DEFAULT_MAX_PACK_BYTES,
+            pack_objects: gitops_git::DEFAULT_MAX_PACK_OBJECTS,
+            file_bytes: gitops_git::DEFAULT_MAX_FILE_BYTES,
         }
     }
 }
@@ -473,7 +498,11 @@ impl Agent {
         let (client, embedded) = connect_counted(config, Some(&layer)).await?;
         let cluster = KubeCluster::with_cache(client);
         let ring = key_ring(config, &cluster).await?;
-        let mut git = GitSource::new(&config.cache_dir)?.with_credentials("", config.credentials.clone());
+        let mut git = GitSource::new(&config.cache_dir)?
+            .with_credentials("", config.credentials.clone())
+            .with_max_pack_bytes(config.git_limits.pack_bytes)
+            .with_max_pack_objects(config.git_limits.pack_objects)
+            .with_max_file_bytes(config.git_limits.file_bytes);
         if let Some(report) = config.progress.fetches() {
             git = git.with_progress(report);
         }

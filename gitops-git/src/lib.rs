@@ -334,13 +334,33 @@ pub const DEFAULT_MAX_FILE_BYTES: u64 = 64 << 20;
 /// The largest pack a fetch receives by default (1 GiB).
 pub const DEFAULT_MAX_PACK_BYTES: u64 = 1 << 30;
 
-/// A fetch stopped because its pack outgrew the limit.
+/// The most objects a fetch receives by default (two million).
+pub const DEFAULT_MAX_PACK_OBJECTS: u64 = 2_000_000;
+
+/// What a fetch may receive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct PackLimits {
+    bytes: u64,
+    objects: u64,
+}
+
+/// A fetch stopped because its pack outgrew a limit.
 #[derive(Debug)]
-struct PackTooLarge(u64);
+enum PackTooLarge {
+    Bytes(u64),
+    Objects(u64),
+}
 
 impl std::fmt::Display for PackTooLarge {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "the repository's pack is larger than the limit of {} bytes; the fetch was stopped", self.0)
+        match self {
+            PackTooLarge::Bytes(n) => {
+                write!(f, "the repository's pack is larger than the limit of {n} bytes; the fetch was stopped")
+            }
+            PackTooLarge::Objects(n) => {
+                write!(f, "the repository's pack holds more than the limit of {n} objects; the fetch was stopped")
+            }
+        }
     }
 }
 
@@ -357,6 +377,7 @@ pub struct GitSource {
     progress: Option<Reports>,
     max_file_bytes: u64,
     max_pack_bytes: u64,
+    max_pack_objects: u64,
     /// When the last successful fetch of each URL started: a resolve that asked at or before
     /// that instant is answered without fetching again.
     fetched: Arc<Mutex<std::collections::HashMap<String, std::time::Instant>>>,
@@ -393,12 +414,12 @@ pub struct FetchProgress {
 /// Sees the progress of every fetch.
 pub type ProgressFn = Arc<dyn Fn(&FetchProgress) + Send + Sync>;
 
-/// The pack-size limit a reporter enforces: past `limit` bytes it sets `exceeded` and asks
-/// gix to stop through `interrupt`.
+/// The pack limits a reporter enforces: past them it records which one in `exceeded` and
+/// asks gix to stop through `interrupt`.
 struct PackGuard {
-    limit: u64,
+    limits: PackLimits,
     interrupt: Arc<AtomicBool>,
-    exceeded: Arc<AtomicBool>,
+    exceeded: Arc<Mutex<Option<PackTooLarge>>>,
 }
 
 /// Reports a fetch's progress from gix's progress tree on a thread of its own, until dropped.
@@ -446,8 +467,19 @@ impl Reporter {
                     p.objects = p.objects.max(objects);
                     p.bytes = p.bytes.max(bytes);
                 }
-                if p.bytes as u64 > guard.limit && !guard.exceeded.swap(true, std::sync::atomic::Ordering::Relaxed) {
-                    guard.interrupt.store(true, std::sync::atomic::Ordering::Relaxed);
+                let over = if p.bytes as u64 > guard.limits.bytes {
+                    Some(PackTooLarge::Bytes(guard.limits.bytes))
+                } else if p.objects as u64 > guard.limits.objects {
+                    Some(PackTooLarge::Objects(guard.limits.objects))
+                } else {
+                    None
+                };
+                if let Some(over) = over {
+                    let mut exceeded = guard.exceeded.lock().unwrap_or_else(|e| e.into_inner());
+                    if exceeded.is_none() {
+                        *exceeded = Some(over);
+                        guard.interrupt.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
                 }
                 if let Some(report) = &report {
                     report(&p);
@@ -494,6 +526,7 @@ impl GitSource {
             progress: None,
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
             max_pack_bytes: DEFAULT_MAX_PACK_BYTES,
+            max_pack_objects: DEFAULT_MAX_PACK_OBJECTS,
             fetched: Arc::default(),
             opened: Arc::default(),
             trees: TreeCache::default(),
@@ -524,6 +557,13 @@ impl GitSource {
     /// received: a hostile repository cannot fill the disk or the memory of the agent.
     pub fn with_max_pack_bytes(mut self, max: u64) -> Self {
         self.max_pack_bytes = max;
+        self
+    }
+
+    /// Stops a fetch of more than `max` objects (two million by default) and forgets what it
+    /// received: millions of tiny objects cost the agent's disk and time as a huge pack would.
+    pub fn with_max_pack_objects(mut self, max: u64) -> Self {
+        self.max_pack_objects = max;
         self
     }
 
@@ -717,8 +757,8 @@ impl GitSource {
         } else {
             deepen
         };
-        let result =
-            fetch(&repo, url, &creds, shallow, self.timeout, self.progress.as_ref().map(|r| &r.0), self.max_pack_bytes);
+        let limits = PackLimits { bytes: self.max_pack_bytes, objects: self.max_pack_objects };
+        let result = fetch(&repo, url, &creds, shallow, self.timeout, self.progress.as_ref().map(|r| &r.0), limits);
         if let Err(e) = result {
             // What an oversized fetch left is forgotten too: the next fetch must not find its
             // tips known and skip the limit.
@@ -836,7 +876,7 @@ fn fetch(
     shallow: gix::remote::fetch::Shallow,
     timeout: std::time::Duration,
     progress: Option<&ProgressFn>,
-    max_pack_bytes: u64,
+    limits: PackLimits,
 ) -> Result<(), BoxError> {
     let remote = repo
         .remote_at(url)?
@@ -862,7 +902,7 @@ fn fetch(
             gix::protocol::transport::client::git::ConnectMode::Daemon,
             false,
         );
-        return receive(repo, remote.to_connection_with_transport(transport), shallow, url, progress, max_pack_bytes);
+        return receive(repo, remote.to_connection_with_transport(transport), shallow, url, progress, limits);
     }
     let mut connection = remote.connect(gix::remote::Direction::Fetch)?;
     let c = creds.clone();
@@ -885,7 +925,7 @@ fn fetch(
         }
         connection = connection.with_transport_options(options);
     }
-    receive(repo, connection, shallow, url, progress, max_pack_bytes)
+    receive(repo, connection, shallow, url, progress, limits)
 }
 
 fn receive<T>(
@@ -894,13 +934,13 @@ fn receive<T>(
     shallow: gix::remote::fetch::Shallow,
     url: &str,
     progress: Option<&ProgressFn>,
-    max_pack_bytes: u64,
+    limits: PackLimits,
 ) -> Result<(), BoxError>
 where
     T: gix::protocol::transport::client::blocking_io::Transport,
 {
     let interrupt = Arc::new(AtomicBool::new(false));
-    let exceeded = Arc::new(AtomicBool::new(false));
+    let exceeded: Arc<Mutex<Option<PackTooLarge>>> = Arc::default();
     // Ask for HEAD too: protocol v2 lists only the refs whose prefixes are asked for, and
     // without HEAD in the listing its symref (the default branch) is never seen.
     let head = gix::refspec::parse("HEAD".into(), gix::refspec::parse::Operation::Fetch)?.to_owned();
@@ -908,22 +948,25 @@ where
     let root = gix::progress::tree::Root::new();
     // The reporter also watches the pack's size and interrupts a fetch that outgrows the
     // limit (it runs whether or not anyone wants the progress).
-    let guard = PackGuard { limit: max_pack_bytes, interrupt: interrupt.clone(), exceeded: exceeded.clone() };
+    let guard = PackGuard { limits, interrupt: interrupt.clone(), exceeded: exceeded.clone() };
     let reporter = Reporter::start(root.clone(), url, progress.cloned(), guard);
     let outcome = connection
         .prepare_fetch(root.add_child("negotiate"), options)?
         .with_shallow(shallow)
         .receive(root.add_child("receive"), &interrupt);
-    if exceeded.load(std::sync::atomic::Ordering::Relaxed) {
-        return Err(Box::new(PackTooLarge(max_pack_bytes)));
+    if let Some(over) = exceeded.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        return Err(Box::new(over));
     }
     let outcome = outcome?;
     if let gix::remote::fetch::Status::Change { write_pack_bundle, .. } = &outcome.status {
         let bytes = write_pack_bundle.data_path.as_ref().and_then(|p| std::fs::metadata(p).ok()).map_or(0, |m| m.len());
         reporter.finish(write_pack_bundle.index.num_objects as usize, bytes as usize);
         // A pack that came in faster than the watcher looked.
-        if bytes > max_pack_bytes {
-            return Err(Box::new(PackTooLarge(max_pack_bytes)));
+        if bytes > limits.bytes {
+            return Err(Box::new(PackTooLarge::Bytes(limits.bytes)));
+        }
+        if write_pack_bundle.index.num_objects as u64 > limits.objects {
+            return Err(Box::new(PackTooLarge::Objects(limits.objects)));
         }
     }
     // HEAD follows the remote's default branch (or its detached commit), as advertised now:

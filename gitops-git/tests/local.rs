@@ -214,3 +214,31 @@ async fn a_pack_over_the_limit_is_refused_and_forgotten() {
     let rev = roomy.resolve(&url, "HEAD").await.unwrap();
     assert_eq!(roomy.open(&rev).await.unwrap().read("blob-0.bin").unwrap().len(), 256 << 10);
 }
+
+/// Millions of tiny objects are a limit too: a fetch of more objects than allowed is stopped
+/// and forgotten, whatever the pack's size.
+#[tokio::test]
+async fn a_pack_of_too_many_objects_is_refused_and_forgotten() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("repo");
+    std::fs::create_dir_all(&d).unwrap();
+    git(&d, &["init", "-q", "-b", "main"]);
+    // 3,000 tiny files in 30 directories: about 3,032 objects, a pack of a few hundred KiB.
+    for i in 0..3000 {
+        let sub = d.join(format!("d{}", i % 30));
+        std::fs::create_dir_all(&sub).unwrap();
+        std::fs::write(sub.join(format!("f{i}")), format!("{i}\n")).unwrap();
+    }
+    git(&d, &["add", "-A"]);
+    git(&d, &["commit", "-q", "-m", "many"]);
+    let url = format!("file://{}", d.display());
+    let cache = dir.path().join("cache");
+    let tight = GitSource::new(&cache).unwrap().with_max_pack_objects(1000);
+    let e = tight.resolve(&url, "HEAD").await.unwrap_err().to_string();
+    assert!(e.contains("more than the limit of 1000 objects"), "{e}");
+    let e = tight.resolve(&url, "HEAD").await.unwrap_err().to_string();
+    assert!(e.contains("more than the limit of 1000 objects"), "{e}");
+    let roomy = GitSource::new(&cache).unwrap().with_max_pack_objects(10_000);
+    let rev = roomy.resolve(&url, "HEAD").await.unwrap();
+    assert_eq!(roomy.open(&rev).await.unwrap().read("d7/f7").unwrap(), b"7\n");
+}
