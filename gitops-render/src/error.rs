@@ -19,6 +19,14 @@ pub enum Error {
         /// The directory.
         dir: String,
     },
+    /// Kustomizations nest deeper than the renderer builds.
+    #[error("kustomization nesting deeper than {max} levels, at {dir}")]
+    TooDeep {
+        /// The directory past the limit.
+        dir: String,
+        /// The limit.
+        max: usize,
+    },
     /// Kustomizations include each other in a cycle.
     #[error("cycle detected: {chain}")]
     Cycle {

@@ -231,6 +231,12 @@ pub(crate) fn inflate(
         copy_out(tree, &chart_in_tree, &chart_dir, allowed)?;
     } else if chart.repo.is_empty() {
         return Err(format!("no repo specified for pull, no chart found at '{chart_in_tree}'"));
+    } else if !["https://", "http://", "oci://"].iter().any(|s| chart.repo.starts_with(s)) {
+        // A path or a file:// URL would have helm read the agent's own disk.
+        return Err(format!(
+            "repo {:?} is not a chart repository URL (https://, http:// or oci://); a chart of the repository goes in '{home_in_tree}'",
+            chart.repo
+        ));
     } else {
         let mut args: Vec<String> = vec!["pull".into(), "--untar".into(), "--untardir".into()];
         args.push(charts_on_disk.display().to_string());

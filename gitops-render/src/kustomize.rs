@@ -374,6 +374,13 @@ struct OpenApiDecl {
 /// The one OpenAPI version Kustomize v5.5 has built in.
 const BUILTIN_OPENAPI_VERSION: &str = "v1.21.2";
 
+/// How deep kustomizations may nest (bases of bases ...) before a build stops.
+pub const MAX_DEPTH: usize = 20_000;
+/// Below this much stack left, a level of the build moves to a new segment ...
+const STACK_RED_ZONE: usize = 256 << 10;
+/// ... of this size, on the heap.
+const STACK_SEGMENT: usize = 4 << 20;
+
 /// Kustomize's transformer configuration: the extra field specs a kustomization's
 /// `configurations` files give each built-in transformer, on top of the built-in ones. A
 /// kustomization's transformers use its own files' specs and those of everything it
@@ -729,7 +736,25 @@ impl Build<'_> {
 
     /// Builds the kustomization (or component) in `dir` into `acc`; `cfg` gathers the
     /// transformer configuration of everything built into `acc`.
+    ///
+    /// Bases nest as deep as a repository says (kubectl builds a chain of 10,000), so each
+    /// level makes sure it has stack to run on: the stack grows on the heap as needed rather
+    /// than overflowing on whatever thread renders, and past [`MAX_DEPTH`] levels the build
+    /// stops with an error.
     fn run(
+        &mut self,
+        dir: &str,
+        acc: &mut Vec<Res>,
+        expect: Expect,
+        cfg: &mut TransformerConfig,
+    ) -> Result<(String, Kustomization), Error> {
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(Error::TooDeep { dir: if dir.is_empty() { ".".into() } else { dir.into() }, max: MAX_DEPTH });
+        }
+        stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || self.run_here(dir, acc, expect, cfg))
+    }
+
+    fn run_here(
         &mut self,
         dir: &str,
         acc: &mut Vec<Res>,
