@@ -346,11 +346,10 @@ impl FieldSet {
                 let item_node = node.item().unwrap_or(node);
                 match info.map(|i| (i.list_type, i.item_keys())) {
                     Some((ListType::Set, _)) => {
+                        // An empty associative list sets nothing (structured-merge-diff
+                        // records empty maps and nulls, not empty lists).
                         for item in items {
                             self.children.entry(PathElement::value_of(item)).or_default().member = true;
-                        }
-                        if items.is_empty() {
-                            self.member = true;
                         }
                     }
                     Some((ListType::Map, keys)) if !keys.is_empty() => {
@@ -370,9 +369,6 @@ impl FieldSet {
                                     child.children.entry(PathElement::Field(k.clone())).or_default().add_value(v, n);
                                 }
                             }
-                        }
-                        if items.is_empty() {
-                            self.member = true;
                         }
                     }
                     _ => self.member = true,
@@ -520,22 +516,31 @@ pub fn merge_into(live: &mut Value, config: &Value, node: Node<'_>) {
             let item_node = node.item().unwrap_or(node);
             match node.list_ref().map(|i| (i.list_type, i.item_keys())) {
                 Some((ListType::Map, keys)) if !keys.is_empty() => {
-                    for item in c {
-                        let key = item.as_object().and_then(|m| PathElement::key_of(m, keys));
-                        let pos = key
-                            .as_ref()
-                            .and_then(|k| l.iter().position(|o| find_item(std::slice::from_ref(o), k).is_some()));
-                        match pos {
-                            Some(p) => merge_into(&mut l[p], item, item_node),
-                            None => l.push(item.clone()),
+                    let key =
+                        |v: &Value| v.as_object().and_then(|m| PathElement::key_of(m, keys)).map(|k| format!("{k:?}"));
+                    if let Some(out) = merge_ordered(l, c, key, |l, c| {
+                        let mut item = l.clone();
+                        merge_into(&mut item, c, item_node);
+                        item
+                    }) {
+                        *l = out;
+                    } else {
+                        for item in c {
+                            let key = item.as_object().and_then(|m| PathElement::key_of(m, keys));
+                            let pos = key
+                                .as_ref()
+                                .and_then(|k| l.iter().position(|o| find_item(std::slice::from_ref(o), k).is_some()));
+                            match pos {
+                                Some(p) => merge_into(&mut l[p], item, item_node),
+                                None => l.push(item.clone()),
+                            }
                         }
                     }
                 }
                 Some((ListType::Set, _)) => {
-                    for item in c {
-                        if !l.contains(item) {
-                            l.push(item.clone());
-                        }
+                    let key = |v: &Value| Some(v.to_string());
+                    if let Some(out) = merge_ordered(l, c, key, |_, c| c.clone()) {
+                        *l = out;
                     }
                 }
                 _ => *live = config.clone(),
@@ -543,6 +548,81 @@ pub fn merge_into(live: &mut Value, config: &Value, node: Node<'_>) {
         }
         _ => *live = config.clone(),
     }
+}
+
+/// The items of an associative list (a map list or a set) after an apply, in the order
+/// structured-merge-diff gives them: the live order, except that the items both lists hold
+/// come in the applied configuration's order, and new items come where the configuration
+/// puts them. `None` when an applied item has no key (the caller keeps its simpler merge).
+fn merge_ordered(
+    live: &[Value],
+    config: &[Value],
+    key: impl Fn(&Value) -> Option<String>,
+    merge_item: impl Fn(&Value, &Value) -> Value,
+) -> Option<Vec<Value>> {
+    use std::collections::{HashMap, HashSet, VecDeque};
+    let lk: Vec<Option<String>> = live.iter().map(&key).collect();
+    let rk: Vec<String> = config.iter().map(&key).collect::<Option<_>>()?;
+    let mut in_live: HashMap<&str, usize> = HashMap::new();
+    for (i, k) in lk.iter().enumerate() {
+        if let Some(k) = k {
+            in_live.entry(k.as_str()).or_insert(i);
+        }
+    }
+    let in_config: HashMap<&str, usize> = rk.iter().enumerate().map(|(i, k)| (k.as_str(), i)).collect();
+    let mut shared: VecDeque<&str> = rk.iter().map(String::as_str).filter(|k| in_live.contains_key(k)).collect();
+    let mut next_shared = shared.pop_front();
+    let mut merged: HashSet<&str> = HashSet::new();
+    let mut out = Vec::with_capacity(live.len().max(config.len()));
+    let (mut li, mut ri) = (0, 0);
+    while li < live.len() || ri < config.len() {
+        if li < live.len() && ri < config.len() {
+            if lk[li].as_deref() == Some(rk[ri].as_str()) {
+                let k = rk[ri].as_str();
+                merged.insert(k);
+                out.push(merge_item(&live[in_live[k]], &config[in_config[k]]));
+                li += 1;
+                ri += 1;
+                next_shared = shared.pop_front();
+                continue;
+            }
+            // A shared item, but not the next one the configuration orders: it comes later.
+            if let Some(k) = lk[li].as_deref()
+                && in_config.contains_key(k)
+                && next_shared.is_some_and(|n| n != k)
+            {
+                li += 1;
+                continue;
+            }
+        }
+        if li < live.len() {
+            match lk[li].as_deref() {
+                Some(k) if in_config.contains_key(k) && merged.contains(k) => {
+                    li += 1;
+                    continue;
+                }
+                Some(k) if in_config.contains_key(k) => {}
+                _ => {
+                    out.push(live[li].clone());
+                    li += 1;
+                    continue;
+                }
+            }
+        }
+        if ri < config.len() {
+            let k = rk[ri].as_str();
+            merged.insert(k);
+            out.push(match in_live.get(k) {
+                Some(&i) => merge_item(&live[i], &config[ri]),
+                None => config[ri].clone(),
+            });
+            ri += 1;
+            if next_shared == Some(k) {
+                next_shared = shared.pop_front();
+            }
+        }
+    }
+    Some(out)
 }
 
 #[cfg(test)]
@@ -568,6 +648,27 @@ mod tests {
                 }
             }
         })
+    }
+
+    #[test]
+    fn associative_lists_take_the_applied_order_for_shared_items() {
+        let key = |v: &Value| v.get("type").map(|t| t.to_string());
+        let item = |t: &str, s: &str| json!({"type": t, "status": s});
+        let merge_item = |l: &Value, c: &Value| {
+            let mut m = l.clone();
+            m.as_object_mut().unwrap().extend(c.as_object().unwrap().clone());
+            m
+        };
+        // Both items reordered by a forced apply of both.
+        let out = merge_ordered(&[item("a", "1"), item("b", "1")], &[item("b", "2"), item("a", "2")], key, merge_item);
+        assert_eq!(out.unwrap(), [item("b", "2"), item("a", "2")]);
+        // Items only the live list holds keep their places; new ones follow the applied order.
+        let live = [item("x", "0"), item("a", "1"), item("y", "0"), item("b", "1")];
+        let out = merge_ordered(&live, &[item("b", "2"), item("c", "2"), item("a", "2")], key, merge_item).unwrap();
+        let types: Vec<&str> = out.iter().map(|v| v["type"].as_str().unwrap()).collect();
+        assert_eq!(types, ["x", "y", "b", "c", "a"]);
+        // An applied item without a key: no ordering.
+        assert!(merge_ordered(&live, &[json!({"status": "1"})], key, merge_item).is_none());
     }
 
     #[test]

@@ -25,6 +25,8 @@
 use serde_json::{Map, Value};
 
 use crate::object::parse_pointer;
+
+pub mod server;
 use crate::schema::{ListInfo, Node, Shape};
 
 /// An error applying a patch; the message names the path.

@@ -173,31 +173,99 @@ pub fn qos_class(spec: &serde_json::Map<String, Value>) -> &'static str {
 /// A validation failure: (reason, field, message), as [`ApiError::invalid`] takes them.
 pub type Cause = (String, String, String);
 
+/// The volume sources of a Pod's volume, in the order the API server's validation checks them
+/// (the second one found is the one reported).
+const VOLUME_SOURCES: [&str; 28] = [
+    "hostPath",
+    "emptyDir",
+    "gcePersistentDisk",
+    "awsElasticBlockStore",
+    "gitRepo",
+    "secret",
+    "nfs",
+    "iscsi",
+    "glusterfs",
+    "flocker",
+    "persistentVolumeClaim",
+    "rbd",
+    "quobyte",
+    "cinder",
+    "cephfs",
+    "downwardAPI",
+    "fc",
+    "azureFile",
+    "vsphereVolume",
+    "photonPersistentDisk",
+    "portworxVolume",
+    "azureDisk",
+    "projected",
+    "scaleIO",
+    "configMap",
+    "csi",
+    "ephemeral",
+    "image",
+];
+
+/// Whether a volume names a source (a volume without one is defaulted to an emptyDir).
+pub fn has_volume_source(volume: &Value) -> bool {
+    VOLUME_SOURCES.iter().any(|s| volume.get(*s).is_some_and(|v| !v.is_null()))
+}
+
+/// A volume's or container's `name`: required, a DNS label, unique among its kind.
+fn name_causes(field: &str, name: &str, seen: &mut std::collections::HashSet<String>, causes: &mut Vec<Cause>) {
+    if name.is_empty() {
+        causes.push(("FieldValueRequired".into(), format!("{field}.name"), "Required value".into()));
+    } else if !gitops_core::validation::is_dns_label(name) {
+        causes.push((
+            "FieldValueInvalid".into(),
+            format!("{field}.name"),
+            format!("Invalid value: \"{name}\": {}", gitops_core::validation::DNS_LABEL_MSG),
+        ));
+    } else if !seen.insert(name.to_string()) {
+        causes.push(("FieldValueDuplicate".into(), format!("{field}.name"), format!("Duplicate value: \"{name}\"")));
+    }
+}
+
+/// Volumes: a DNS-label name, unique, and exactly one source.
+fn volume_causes(prefix: &str, spec: &Value) -> Vec<Cause> {
+    let mut causes = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (i, v) in spec.get("volumes").and_then(Value::as_array).into_iter().flatten().enumerate() {
+        let field = format!("{prefix}.volumes[{i}]");
+        let name = v.get("name").and_then(Value::as_str).unwrap_or("");
+        name_causes(&field, name, &mut seen, &mut causes);
+        let mut sources = 0;
+        for src in VOLUME_SOURCES {
+            if v.get(src).is_none_or(Value::is_null) {
+                continue;
+            }
+            if sources > 0 {
+                causes.push((
+                    "FieldValueForbidden".into(),
+                    format!("{field}.{src}"),
+                    "Forbidden: may not specify more than 1 volume type".into(),
+                ));
+            }
+            sources += 1;
+        }
+        if sources == 0 {
+            causes.push(("FieldValueRequired".into(), field, "Required value: must specify a volume type".into()));
+        }
+    }
+    causes
+}
+
 /// The checks of a pod spec the real server makes on every write: container names (RFC 1123
-/// labels, unique across init and app containers), images required, a supported restart
+/// labels, unique across init and app containers), images required, volumes (a name, one source), a supported restart
 /// policy (`allowed`: a Pod's three, a workload template's `Always`).
 pub fn pod_spec_causes(prefix: &str, spec: &Value, allowed: &[&str]) -> Vec<Cause> {
-    let mut causes = Vec::new();
+    let mut causes = volume_causes(prefix, spec);
     let mut seen = std::collections::HashSet::new();
     for list in ["initContainers", "containers"] {
         for (i, c) in spec.get(list).and_then(Value::as_array).into_iter().flatten().enumerate() {
             let field = format!("{prefix}.{list}[{i}]");
             let name = c.get("name").and_then(Value::as_str).unwrap_or("");
-            if name.is_empty() {
-                causes.push(("FieldValueRequired".into(), format!("{field}.name"), "Required value".into()));
-            } else if !gitops_core::validation::is_dns_label(name) {
-                causes.push((
-                    "FieldValueInvalid".into(),
-                    format!("{field}.name"),
-                    format!("Invalid value: \"{name}\": {}", gitops_core::validation::DNS_LABEL_MSG),
-                ));
-            } else if !seen.insert(name.to_string()) {
-                causes.push((
-                    "FieldValueDuplicate".into(),
-                    format!("{field}.name"),
-                    format!("Duplicate value: \"{name}\""),
-                ));
-            }
+            name_causes(&field, name, &mut seen, &mut causes);
             if c.get("image").and_then(Value::as_str).is_none_or(str::is_empty) {
                 causes.push(("FieldValueRequired".into(), format!("{field}.image"), "Required value".into()));
             }

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use gitops_core::patch::{self, SmpOptions};
+use gitops_core::patch;
 use gitops_core::schema::Schema;
 use gitops_core::selector::LabelSelector;
 use gitops_core::yaml;
@@ -104,6 +104,12 @@ impl ApiError {
     /// The Status body.
     pub fn status(&self) -> Value {
         let mut v = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": self.message, "reason": self.reason, "code": self.code});
+        // An error that is no API status (a plain Go error) has no reason.
+        if self.reason.is_empty()
+            && let Some(m) = v.as_object_mut()
+        {
+            m.remove("reason");
+        }
         if let Some(d) = &self.details {
             v["details"] = d.clone();
         }
@@ -491,6 +497,17 @@ impl State {
             if let Some(spec) = v.pointer("/spec/template/spec") {
                 causes.extend(crate::admission::pod_spec_causes("spec.template.spec", spec, &["Always"]));
             }
+            // A Deployment's strategy: Recreate takes no rollingUpdate.
+            if res.kind == "Deployment"
+                && v.pointer("/spec/strategy/type").and_then(Value::as_str) == Some("Recreate")
+                && v.pointer("/spec/strategy/rollingUpdate").is_some_and(|r| !r.is_null())
+            {
+                causes.push((
+                    "FieldValueForbidden".into(),
+                    "spec.strategy.rollingUpdate".into(),
+                    "Forbidden: may not be specified when strategy `type` is 'Recreate'".into(),
+                ));
+            }
         }
         // Custom resources: the CRD's schema, field by field (metadata has its own checks).
         if let Some(schema) = self.crd_version(res).and_then(|x| x.pointer("/schema/openAPIV3Schema")) {
@@ -518,6 +535,12 @@ impl State {
             && let Some(spec) = v.get("spec")
         {
             causes.extend(crate::admission::pod_spec_causes("spec", spec, &["Always", "OnFailure", "Never"]));
+        }
+        if res.group.is_empty()
+            && res.kind == "PodTemplate"
+            && let Some(spec) = v.pointer("/template/spec")
+        {
+            causes.extend(crate::admission::pod_spec_causes("template.spec", spec, &["Always", "OnFailure", "Never"]));
         }
         if causes.is_empty() { Ok(()) } else { Err(ApiError::invalid(&res.kind, &res.group, name, causes)) }
     }
@@ -581,12 +604,21 @@ impl State {
             check_immutable(res, old, &new)?;
         }
         let time = now();
+        let applied = apply_entries.is_some();
         let mut entries = match apply_entries {
             Some(e) => e,
             None => self.update_entries(res, old, &new, opts, subresource, &time),
         };
         prune_empty_metadata(&mut new);
-        managed::forget_missing(&mut entries, &new);
+        if !res.custom {
+            let node = self.schema.node(&res.group, &res.version, &res.kind).unwrap_or_else(|| self.schema.untyped());
+            prune_go_empty_maps(&mut new, node);
+        }
+        // Fields that left the object leave their owners' sets, except the applier's own: it
+        // keeps what it applied even where the stored object omits it (an empty map, a null),
+        // as structured-merge-diff records the configuration's set.
+        let applier = applied.then_some((opts.manager.as_str(), subresource));
+        managed::forget_missing(&mut entries, &new, applier);
         managed::write(&mut new, &entries);
         // A write that changes nothing is not stored.
         if let Some(old) = old {
@@ -933,11 +965,19 @@ impl State {
                 .ok_or_else(|| ApiError::bad_request("the apply patch is empty"))?;
             return self.apply(res, target, config, opts, sub);
         }
-        let patch_value: Value = serde_json::from_slice(body)
-            .or_else(|_| {
-                yaml::parse_value(&String::from_utf8_lossy(body), "patch", 0, 1).map(|v| v.unwrap_or(Value::Null))
-            })
-            .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
+        let patch_value: Value = match serde_json::from_slice::<Value>(body) {
+            Ok(v) => v,
+            Err(json_error) => yaml::parse_value(&String::from_utf8_lossy(body), "patch", 0, 1)
+                .map(|v| v.unwrap_or(Value::Null))
+                .map_err(|e| {
+                    // Go's decoder says a truncated document ended early.
+                    if json_error.is_eof() {
+                        ApiError::bad_request("unexpected end of JSON input")
+                    } else {
+                        ApiError::bad_request(format!("error decoding patch: {e}"))
+                    }
+                })?,
+        };
         if !matches!(
             ct,
             "application/merge-patch+json" | "application/json-patch+json" | "application/strategic-merge-patch+json"
@@ -979,13 +1019,24 @@ impl State {
                         415,
                         "UnsupportedMediaType",
                         "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
-                        Some(json!({})),
+                        None,
                     ));
                 }
                 let node =
                     self.schema.node(&res.group, &res.version, &res.kind).unwrap_or_else(|| self.schema.untyped());
-                patch::strategic_merge(&mut doc, &patch_value, node, &SmpOptions::default())
-                    .map_err(|e| ApiError::bad_request(e.to_string()))?;
+                patch::server::strategic_merge(&mut doc, &patch_value, node).map_err(|e| match e.code {
+                    400 => ApiError::bad_request(e.message),
+                    422 => ApiError::new(422, "", &e.message, None),
+                    _ => ApiError::new(500, "", &e.message, None),
+                })?;
+                // A patch that replaced the whole object lost its name: the object is no
+                // longer the one the URL names.
+                if meta_str(&doc, "name").is_empty() {
+                    return Err(ApiError::bad_request(format!(
+                        "the name of the object ({} based on URL) was undeterminable: name must be provided",
+                        target.name
+                    )));
+                }
             }
         }
         self.validate_body(res, &doc, target)?;
@@ -1461,7 +1512,7 @@ impl State {
                 gitops_core::PathElement::Field("metadata".into()),
                 gitops_core::PathElement::Field("ownerReferences".into()),
             ]);
-            managed::forget_missing(&mut entries, &new);
+            managed::forget_missing(&mut entries, &new, None);
             let _ = (&mut changed, &time);
             managed::write(&mut new, &entries);
             self.commit(&res, new, "MODIFIED");
@@ -1588,6 +1639,36 @@ fn list_items(res: &Resource, items: Vec<Value>) -> Vec<Value> {
             v
         })
         .collect()
+}
+
+/// Go drops a map field (`map[string]T` with `omitempty`, as a ConfigMap's `data`) that is
+/// empty or null when it stores a built-in object; structs and lists stay as they are.
+fn prune_go_empty_maps(v: &mut Value, node: gitops_core::schema::Node<'_>) {
+    use gitops_core::schema::Shape;
+    match v {
+        Value::Object(m) => {
+            if !matches!(node.shape(), Shape::Struct { .. }) {
+                return;
+            }
+            m.retain(|k, c| {
+                let is_map = node.field(k).is_some_and(|n| matches!(n.shape(), Shape::Map { .. }));
+                !(is_map && (c.is_null() || c.as_object().is_some_and(Map::is_empty)))
+            });
+            for (k, c) in m.iter_mut() {
+                if let Some(n) = node.field(k) {
+                    prune_go_empty_maps(c, n);
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(n) = node.item() {
+                for item in items {
+                    prune_go_empty_maps(item, n);
+                }
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Go drops empty maps and lists of ObjectMeta (`omitempty`).

@@ -278,6 +278,10 @@ fn pod_spec(spec: &mut Map<String, Value>) {
             if let Some(e) = v.get_mut("emptyDir") {
                 obj(e);
             }
+            // A volume without a source is an emptyDir.
+            if !crate::admission::has_volume_source(&Value::Object(v.clone())) {
+                v.insert("emptyDir".into(), json!({}));
+            }
         }
     }
 }

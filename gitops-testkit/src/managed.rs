@@ -120,8 +120,9 @@ pub fn record(
     entries.retain(|e| !e.set.is_empty());
 }
 
-/// Removes, from every entry, the fields that no longer exist in the object.
-pub fn forget_missing(entries: &mut [Entry], obj: &Value) {
+/// Removes, from every entry, the fields that no longer exist in the object; `applier`
+/// (manager and subresource of an apply) keeps its set whole.
+pub fn forget_missing(entries: &mut [Entry], obj: &Value, applier: Option<(&str, Option<&str>)>) {
     // A Secret stores stringData as data: an owned stringData key is there while its data key is.
     let with_string_data;
     let obj = if is_secret(obj) && obj.get("data").is_some() {
@@ -133,6 +134,9 @@ pub fn forget_missing(entries: &mut [Entry], obj: &Value) {
         obj
     };
     for e in entries.iter_mut() {
+        if applier.is_some_and(|(manager, sub)| e.same_owner(manager, "Apply", sub)) {
+            continue;
+        }
         let mut gone = FieldSet::new();
         for leaf in e.set.leaves() {
             if value_at(obj, &leaf).is_none() {
