@@ -82,6 +82,17 @@ impl ApiError {
         )
     }
 
+    /// 409 for a stale resourceVersion, the resource named with its group
+    /// (`deployments.apps "x"`).
+    pub fn conflict_in(res: &Resource, name: &str) -> Self {
+        if res.group.is_empty() {
+            return Self::conflict(&res.plural, name);
+        }
+        let mut e = Self::conflict(&format!("{}.{}", res.plural, res.group), name);
+        e.details = Some(json!({"name": name, "group": res.group, "kind": res.plural}));
+        e
+    }
+
     /// 422 with field causes.
     pub fn invalid(kind: &str, group: &str, name: &str, causes: Vec<(String, String, String)>) -> Self {
         let qualified = if group.is_empty() { kind.to_string() } else { format!("{kind}.{group}") };
@@ -180,6 +191,19 @@ pub struct WriteOptions {
     pub dry_run: bool,
     /// `force=true` (apply).
     pub force: bool,
+}
+
+/// Where a scalable resource keeps its replicas (see [`State::scale_paths`]).
+#[derive(Clone, Debug)]
+pub struct ScalePaths {
+    /// The desired replicas (`spec.replicas`).
+    pub spec: Vec<String>,
+    /// The observed replicas (`status.replicas`).
+    pub status: Vec<String>,
+    /// A custom resource's label selector string, when its CRD names one.
+    pub selector: Option<Vec<String>>,
+    /// Whether the resource is a custom one.
+    pub custom: bool,
 }
 
 /// The API server's state.
@@ -469,7 +493,7 @@ impl State {
         Ok(())
     }
 
-    fn validate_object(&self, res: &Resource, v: &Value) -> Result<(), ApiError> {
+    pub(crate) fn validate_object(&self, res: &Resource, v: &Value) -> Result<(), ApiError> {
         let name = meta_str(v, "name");
         let mut causes = Vec::new();
         if name.is_empty() {
@@ -725,6 +749,146 @@ impl State {
     }
 
     /// The CRD version that serves a custom resource.
+    /// Where a scalable resource keeps its replicas and selector: a custom resource's CRD
+    /// says (`subresources.scale`), built-in kinds use `spec.replicas` and `status.replicas`.
+    pub fn scale_paths(&self, res: &Resource) -> ScalePaths {
+        let split = |p: &str| p.trim_start_matches('.').split('.').map(String::from).collect::<Vec<_>>();
+        let mut paths = ScalePaths {
+            spec: split(".spec.replicas"),
+            status: split(".status.replicas"),
+            selector: None,
+            custom: res.custom,
+        };
+        if let Some(scale) = self.crd_version(res).and_then(|v| v.pointer("/subresources/scale")) {
+            if let Some(p) = scale.get("specReplicasPath").and_then(Value::as_str) {
+                paths.spec = split(p);
+            }
+            if let Some(p) = scale.get("statusReplicasPath").and_then(Value::as_str) {
+                paths.status = split(p);
+            }
+            paths.selector = scale.get("labelSelectorPath").and_then(Value::as_str).map(split);
+        }
+        paths
+    }
+
+    /// A write through the `scale` subresource: the replicas set at their path and validated
+    /// (the resource's own checks, then the Scale's), recorded under the `scale` subresource;
+    /// an apply conflicts with another owner of the replicas unless forced.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn write_scale(
+        &mut self,
+        res: &Resource,
+        target: &Target,
+        current: &Value,
+        paths: &ScalePaths,
+        replicas: i64,
+        apply: bool,
+        opts: &WriteOptions,
+    ) -> Result<Value, ApiError> {
+        let mut new = current.clone();
+        let mut at = &mut new;
+        for (i, k) in paths.spec.iter().enumerate() {
+            if !at.is_object() {
+                *at = json!({});
+            }
+            let m = at.as_object_mut().expect("an object");
+            if i + 1 == paths.spec.len() {
+                m.insert(k.clone(), json!(replicas));
+                break;
+            }
+            at = m.entry(k.clone()).or_insert_with(|| json!({}));
+        }
+        if replicas < 0 {
+            let mut causes = match self.validate_object(res, &new) {
+                Err(ApiError { details: Some(d), .. }) => d["causes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|c| {
+                        let text = |f: &str| c[f].as_str().unwrap_or_default().to_string();
+                        (text("reason"), text("field"), text("message"))
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            if res.custom {
+                causes.push((
+                    "FieldValueInvalid".into(),
+                    format!(".{}", paths.spec.join(".")),
+                    format!("Invalid value: {replicas}: should be a non-negative integer"),
+                ));
+                return Err(ApiError::invalid(&res.kind, &res.group, &target.name, causes));
+            }
+            let cause = (
+                "FieldValueInvalid".to_string(),
+                "spec.replicas".to_string(),
+                format!("Invalid value: {replicas}: must be greater than or equal to 0"),
+            );
+            return Err(ApiError::invalid("Scale", "autoscaling", &target.name, vec![cause]));
+        }
+        let path: Vec<gitops_core::PathElement> =
+            paths.spec.iter().map(|k| gitops_core::PathElement::Field(k.clone())).collect();
+        let mut set = gitops_core::FieldSet::new();
+        set.insert(&path);
+        let mut entries = managed::read(current);
+        let time = now();
+        if apply {
+            let mut conflicts = Vec::new();
+            for e in entries.iter_mut() {
+                let own =
+                    e.manager == opts.manager && e.operation == "Apply" && e.subresource.as_deref() == Some("scale");
+                if own || !e.set.has_prefix(&path) {
+                    continue;
+                }
+                let current_replicas = paths.spec.iter().try_fold(current, |v, k| v.get(k.as_str()));
+                if current_replicas.and_then(Value::as_i64) != Some(replicas) {
+                    let sub = e.subresource.as_deref().map(|s| format!(" with subresource {s:?}")).unwrap_or_default();
+                    conflicts.push(format!("{:?}{sub} using autoscaling/v1", e.manager));
+                    if opts.force {
+                        e.set = e.set.difference(&set);
+                    }
+                }
+            }
+            if !conflicts.is_empty() && !opts.force {
+                let field = ".spec.replicas";
+                let (message, causes): (String, Vec<Value>) = if conflicts.len() == 1 {
+                    (
+                        format!("Apply failed with 1 conflict: conflict with {}: {field}", conflicts[0]),
+                        vec![
+                            json!({"reason": "FieldManagerConflict", "message": format!("conflict with {}", conflicts[0]), "field": field}),
+                        ],
+                    )
+                } else {
+                    (
+                        format!("Apply failed with {} conflicts: {}", conflicts.len(), conflicts.iter().map(|c| format!("conflict with {c}: {field}")).collect::<Vec<_>>().join("\n")),
+                        conflicts.iter().map(|c| json!({"reason": "FieldManagerConflict", "message": format!("conflict with {c}"), "field": field})).collect(),
+                    )
+                };
+                return Err(ApiError::new(409, "Conflict", message, Some(json!({"causes": causes}))));
+            }
+            managed::record(&mut entries, &opts.manager, "Apply", &res.api_version(), Some("scale"), &set, &time, true);
+        } else {
+            let changed =
+                current.pointer(&format!("/{}", paths.spec.join("/"))).and_then(Value::as_i64) != Some(replicas);
+            if changed {
+                managed::record(
+                    &mut entries,
+                    &opts.manager,
+                    "Update",
+                    &res.api_version(),
+                    Some("scale"),
+                    &set,
+                    &time,
+                    false,
+                );
+            }
+        }
+        if opts.dry_run {
+            return Ok(new);
+        }
+        self.finish_write(res, Some(current), new, opts, Some("scale"), Some(entries))
+    }
+
     fn crd_version(&self, res: &Resource) -> Option<&Value> {
         if !res.custom {
             return None;
@@ -838,7 +1002,7 @@ impl State {
             .ok_or_else(|| ApiError::not_found_in(res, &target.name))?;
         let rv = meta_str(&body, "resourceVersion");
         if !rv.is_empty() && rv != meta_str(&old, "resourceVersion") {
-            return Err(ApiError::conflict(&res.plural, &target.name));
+            return Err(ApiError::conflict_in(res, &target.name));
         }
         // Custom resources allow no unconditional update.
         if rv.is_empty() && res.custom {
@@ -1042,7 +1206,7 @@ impl State {
         self.validate_body(res, &doc, target)?;
         let rv = meta_str(&patch_value, "resourceVersion");
         if !rv.is_empty() && rv != meta_str(&old, "resourceVersion") {
-            return Err(ApiError::conflict(&res.plural, &target.name));
+            return Err(ApiError::conflict_in(res, &target.name));
         }
         self.decode(res, &mut doc);
         let new = self.merge_into_old(res, &old, doc, &target.subresource);

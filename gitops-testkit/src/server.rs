@@ -677,7 +677,7 @@ fn tokio_stream_from(
 }
 
 /// The `autoscaling/v1` Scale view of a scalable object.
-fn scale_of(obj: &Value) -> Value {
+fn scale_of(obj: &Value, paths: &crate::api::ScalePaths) -> Value {
     let meta = obj.get("metadata").cloned().unwrap_or_default();
     let mut m = serde_json::Map::new();
     for f in ["name", "namespace", "uid", "resourceVersion", "creationTimestamp"] {
@@ -685,21 +685,29 @@ fn scale_of(obj: &Value) -> Value {
             m.insert(f.into(), v.clone());
         }
     }
-    let selector = obj
-        .pointer("/spec/selector/matchLabels")
-        .and_then(Value::as_object)
-        .map(|l| l.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect::<Vec<_>>().join(","))
-        .unwrap_or_default();
-    let mut status = json!({"replicas": obj.pointer("/status/replicas").and_then(Value::as_i64).unwrap_or(0)});
+    let at = |path: &[String]| path.iter().try_fold(obj, |v, k| v.get(k.as_str()));
+    let selector = match &paths.selector {
+        // A custom resource's selector: the string at labelSelectorPath.
+        Some(path) => at(path).and_then(Value::as_str).unwrap_or_default().to_string(),
+        None if paths.custom => String::new(),
+        None => obj
+            .pointer("/spec/selector/matchLabels")
+            .and_then(Value::as_object)
+            .map(|l| l.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect::<Vec<_>>().join(","))
+            .unwrap_or_default(),
+    };
+    let mut status = json!({"replicas": at(&paths.status).and_then(Value::as_i64).unwrap_or(0)});
     if !selector.is_empty() {
         status["selector"] = json!(selector);
     }
+    let default_replicas = if paths.custom { 0 } else { 1 };
     json!({"kind": "Scale", "apiVersion": "autoscaling/v1", "metadata": m,
-           "spec": {"replicas": obj.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1)}, "status": status})
+           "spec": {"replicas": at(&paths.spec).and_then(Value::as_i64).unwrap_or(default_replicas)}, "status": status})
 }
 
-/// GET, PUT and PATCH of the `scale` subresource: reads and writes `spec.replicas` of the
-/// parent object, answering with a Scale.
+/// GET, PUT and PATCH (apply included) of the `scale` subresource: reads and writes the
+/// parent's replicas (a custom resource's at its CRD's `specReplicasPath`), answering with a
+/// Scale; writes are recorded in managedFields under the `scale` subresource.
 fn scale(
     state: &mut State,
     res: &crate::registry::Resource,
@@ -711,19 +719,28 @@ fn scale(
 ) -> Result<Value, ApiError> {
     let main = Target { subresource: String::new(), ..target.clone() };
     let current = state.get(res, &main)?;
+    let paths = state.scale_paths(res);
+    let parse = |what: &str| -> Result<Value, ApiError> {
+        if content_type.contains("yaml") {
+            gitops_core::yaml::parse_value(&String::from_utf8_lossy(body), "body", 0, 1)
+                .map(|v| v.unwrap_or(Value::Null))
+                .map_err(|e| ApiError::bad_request(format!("{what}: {e}")))
+        } else {
+            serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("{what}: {e}")))
+        }
+    };
     let replicas = match verb {
-        "get" => return Ok(scale_of(&current)),
+        "get" => return Ok(scale_of(&current, &paths)),
         "update" => {
-            let v: Value = serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("Scale: {e}")))?;
+            let v = parse("Scale")?;
             let rv = v.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or("");
             if !rv.is_empty() && Some(rv) != current.pointer("/metadata/resourceVersion").and_then(Value::as_str) {
-                return Err(ApiError::conflict(&res.plural, &target.name));
+                return Err(ApiError::conflict_in(res, &target.name));
             }
             v.pointer("/spec/replicas").and_then(Value::as_i64)
         }
         "patch" => {
-            let v: Value =
-                serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("Scale patch: {e}")))?;
+            let v = parse("Scale patch")?;
             if content_type.starts_with("application/json-patch") {
                 v.as_array().and_then(|ops| {
                     ops.iter().rev().find(|op| op["path"] == "/spec/replicas").and_then(|op| op["value"].as_i64())
@@ -735,7 +752,7 @@ fn scale(
         _ => return Err(ApiError::bad_request(format!("{verb} is not supported on scale"))),
     };
     let replicas = replicas.ok_or_else(|| ApiError::bad_request("Scale: spec.replicas must be an integer"))?;
-    let patch = serde_json::to_vec(&json!({"spec": {"replicas": replicas}})).unwrap_or_default();
-    let updated = state.patch(res, &main, "application/merge-patch+json", &patch, opts)?;
-    Ok(scale_of(&updated))
+    let apply = content_type.starts_with("application/apply-patch");
+    let updated = state.write_scale(res, &main, &current, &paths, replicas, apply, opts)?;
+    Ok(scale_of(&updated, &paths))
 }
