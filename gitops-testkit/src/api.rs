@@ -426,12 +426,26 @@ impl State {
             object: self.render(res, &v),
             old,
         };
+        // Quotas count what comes (the API server charges what it admits) and goes (the
+        // quota controller sees it leave); a new quota is first counted by the controller.
+        let recount = match kind {
+            _ if event.namespace.is_empty() || res.plural == "events" => None,
+            "ADDED" if res.group.is_empty() && res.plural == "resourcequotas" => Some("kube-controller-manager"),
+            "ADDED" => Some("kube-apiserver"),
+            "DELETED" => Some("kube-controller-manager"),
+            _ => None,
+        };
+        let namespace = event.namespace.clone();
         self.history.push_back(event.clone());
         while self.history.len() > HISTORY {
             self.history.pop_front();
         }
         let _ = self.tx.send(event);
-        self.render(res, &v)
+        let out = self.render(res, &v);
+        if let Some(manager) = recount {
+            self.recount_quotas(&namespace, manager);
+        }
+        out
     }
 
     fn check_namespace(&self, res: &Resource, namespace: &str, creating: bool) -> Result<(), ApiError> {
@@ -980,6 +994,7 @@ impl State {
             let name = meta_str(&new, "name").to_string();
             self.admit_pod(&mut new, &target.namespace, &name, &suffix)?;
         }
+        self.admit_quota(res, &target.namespace, &new)?;
         let out = self.finish_write(res, None, new, opts, None, Some(entries))?;
         if res.kind == "Namespace" && res.group.is_empty() && !opts.dry_run {
             self.populate_namespace(meta_str(&out, "name"));
@@ -1430,6 +1445,10 @@ impl State {
         }
         let out = self.commit(res, old, "DELETED");
         self.after_delete(res, &out);
+        // The pod registry answers with the object it deleted (`ReturnDeletedObject`).
+        if res.group.is_empty() && res.plural == "pods" {
+            return Ok(out);
+        }
         let mut details = json!({"name": meta_str(&out, "name"), "kind": res.plural, "uid": meta_str(&out, "uid")});
         if !res.group.is_empty() {
             details["group"] = json!(res.group);

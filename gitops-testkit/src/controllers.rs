@@ -43,22 +43,32 @@ fn template_hash(template: &Value) -> String {
 impl State {
     /// Writes `new` over `old` as kube-controller-manager, recording the changed fields as
     /// an Update with the given subresource (empty for the main resource).
-    fn controller_commit(&mut self, res: &Resource, old: Option<&Value>, mut new: Value, subresource: &str) -> Value {
+    pub(crate) fn controller_commit(
+        &mut self,
+        res: &Resource,
+        old: Option<&Value>,
+        new: Value,
+        subresource: &str,
+    ) -> Value {
+        self.commit_as("kube-controller-manager", res, old, new, subresource)
+    }
+
+    /// [`State::controller_commit`] by another part of the control plane (`kube-apiserver`
+    /// for what its admission plugins write).
+    pub(crate) fn commit_as(
+        &mut self,
+        manager: &str,
+        res: &Resource,
+        old: Option<&Value>,
+        mut new: Value,
+        subresource: &str,
+    ) -> Value {
         let node = self.schema.node(&res.group, &res.version, &res.kind).unwrap_or_else(|| self.schema.untyped());
         let mut entries = old.map(managed::read).unwrap_or_default();
         let changed = managed::changed_fields(old, &new, node, !res.custom);
         let sub = (!subresource.is_empty()).then_some(subresource);
         if !changed.is_empty() {
-            managed::record(
-                &mut entries,
-                "kube-controller-manager",
-                "Update",
-                &res.api_version(),
-                sub,
-                &changed,
-                &now(),
-                false,
-            );
+            managed::record(&mut entries, manager, "Update", &res.api_version(), sub, &changed, &now(), false);
         }
         managed::write(&mut new, &entries);
         self.store_as_controller(res, new, old.is_none())
@@ -75,6 +85,7 @@ impl State {
                 self.reconcile_hpa(res, obj)
             }
             ("policy", "PodDisruptionBudget") => self.reconcile_pdb(res, obj),
+            ("", "ResourceQuota") => self.recount_quotas(meta_str(obj, "namespace"), "kube-controller-manager"),
             ("batch", "Job")
                 if self.simulation == Simulation::Off
                     && obj.pointer("/spec/suspend").and_then(Value::as_bool) == Some(true)

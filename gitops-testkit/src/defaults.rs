@@ -44,6 +44,8 @@ pub fn apply_defaults(group: &str, kind: &str, v: &mut Value) {
             default(spec, "progressDeadlineSeconds", json!(600));
             pod_template(spec);
         }
+        // The quota controller fills it in.
+        ("", "ResourceQuota") => default(root, "status", json!({})),
         ("apps", "ReplicaSet") | ("", "ReplicationController") => {
             let spec = obj(child(root, "spec"));
             default(spec, "replicas", json!(1));

@@ -36,6 +36,7 @@ pub mod files;
 pub mod git;
 pub mod managed;
 pub mod names;
+pub mod quota;
 pub mod registry;
 pub mod server;
 pub mod table;
