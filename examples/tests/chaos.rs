@@ -495,7 +495,11 @@ async fn killed_mid_sync_the_agent_converges_and_orphans_nothing() {
     let mut child = agent(&bin, dir, &apps, &kubeconfig, None, "agent.log");
     let started = Instant::now();
     while let Err(e) = converged(&testkit, &repo, round, &extra) {
-        assert!(started.elapsed() < Duration::from_secs(60), "no convergence after the kills: {e}");
+        if started.elapsed() > Duration::from_secs(60) {
+            let log = std::fs::read_to_string(dir.join("agent.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(15).collect();
+            panic!("no convergence after the kills: {e}\nthe agent's last lines:\n{}", tail.join("\n"));
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let _ = child.kill();

@@ -726,6 +726,10 @@ impl GitSource {
             .open(path.with_extension("lock"))
             .map_err(|e| Error::Cache { path: path.display().to_string(), reason: e.to_string() })?;
         lock_file.lock().map_err(|e| Error::Cache { path: path.display().to_string(), reason: e.to_string() })?;
+        // Holding that lock, no other fetch of this repository runs: lock files gix left in it
+        // belong to a process that died in a fetch (killed, out of memory) and would block
+        // every later fetch.
+        remove_stale_locks(&path);
         let creds = self.credentials_for(url);
         let fetch_err =
             |e: &dyn std::error::Error| Error::Fetch { repo_url: redact(url), reason: scrub(&chain(e), &creds) };
@@ -988,6 +992,26 @@ where
         }
     }
     Ok(())
+}
+
+/// Removes the `*.lock` files of a bare repository's top level and `refs/` (HEAD, config,
+/// packed-refs, shallow, each ref), which only a fetch holding the repository's lock writes.
+fn remove_stale_locks(repo: &Path) {
+    fn walk(dir: &Path, depth: usize) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        for entry in entries.flatten() {
+            let p = entry.path();
+            let Ok(kind) = entry.file_type() else { continue };
+            if kind.is_dir() && depth > 0 {
+                walk(&p, depth - 1);
+            } else if kind.is_file() && p.extension().is_some_and(|e| e == "lock") {
+                tracing::warn!(file = %p.display(), "removing a lock file left by an interrupted fetch");
+                let _ = std::fs::remove_file(&p);
+            }
+        }
+    }
+    walk(repo, 0);
+    walk(&repo.join("refs"), 16);
 }
 
 /// Answers gix's credential requests with the configured user and password.

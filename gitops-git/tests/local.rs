@@ -242,3 +242,30 @@ async fn a_pack_of_too_many_objects_is_refused_and_forgotten() {
     let rev = roomy.resolve(&url, "HEAD").await.unwrap();
     assert_eq!(roomy.open(&rev).await.unwrap().read("d7/f7").unwrap(), b"7\n");
 }
+
+/// A fetch killed halfway leaves gix's lock files in the cache (packed-refs, HEAD, shallow, a
+/// ref); the next fetch, holding the repository's lock, removes them instead of failing
+/// forever with "the lockfile might need manual deletion".
+#[tokio::test]
+async fn lock_files_of_a_killed_fetch_do_not_block_the_next() {
+    let dir = repo();
+    let d = dir.path();
+    let url = format!("file://{}", d.display());
+    let caches = tempfile::tempdir().unwrap();
+    let cache = caches.path().join("cache");
+    let src = GitSource::new(&cache).unwrap();
+    let first = src.resolve(&url, "HEAD").await.unwrap();
+    let repo_dir = std::fs::read_dir(&cache).unwrap().flatten().map(|e| e.path()).find(|p| p.is_dir()).unwrap();
+    for f in ["packed-refs.lock", "HEAD.lock", "shallow.lock", "refs/heads/main.lock"] {
+        let p = repo_dir.join(f);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, "stale").unwrap();
+    }
+    std::fs::write(d.join("new.yaml"), "a: b\n").unwrap();
+    git(d, &["add", "-A"]);
+    git(d, &["commit", "-qm", "after the kill"]);
+    let again = GitSource::new(&cache).unwrap();
+    let second = again.resolve(&url, "HEAD").await.unwrap();
+    assert_ne!(first.commit, second.commit);
+    assert!(!repo_dir.join("packed-refs.lock").exists());
+}
