@@ -28,47 +28,12 @@ impl Amount {
     }
 }
 
-/// Parses a quantity (`600m`, `256Mi`, `1`, `1.5G`, `2e3`) into thousandths, rounding up.
+/// Parses a quantity (`600m`, `256Mi`, `1`, `1.5G`, `2e3`) into thousandths, rounding up
+/// (gitops-core's parser; a value within float noise of a whole thousandth is that one).
 fn parse(q: &str) -> Option<Amount> {
-    let q = q.trim();
-    let split = q.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-')).unwrap_or(q.len());
-    let (number, suffix) = q.split_at(split);
-    let (scale_num, scale_den, binary): (i128, i128, bool) = match suffix {
-        "" => (1000, 1, false),
-        "n" => (1, 1_000_000, false),
-        "u" => (1, 1_000, false),
-        "m" => (1, 1, false),
-        "k" => (1_000_000, 1, false),
-        "M" => (1_000_000_000, 1, false),
-        "G" => (1_000_000_000_000, 1, false),
-        "T" => (1_000_000_000_000_000, 1, false),
-        "P" => (1_000_000_000_000_000_000, 1, false),
-        "E" => (1_000_000_000_000_000_000_000, 1, false),
-        "Ki" => (1000 << 10, 1, true),
-        "Mi" => (1000 << 20, 1, true),
-        "Gi" => (1000 << 30, 1, true),
-        "Ti" => (1000 << 40, 1, true),
-        "Pi" => (1000 << 50, 1, true),
-        "Ei" => (1000 << 60, 1, true),
-        s if s.starts_with(['e', 'E']) => {
-            let exp: u32 = s[1..].parse().ok()?;
-            (1000 * 10i128.checked_pow(exp)?, 1, false)
-        }
-        _ => return None,
-    };
-    let negative = number.starts_with('-');
-    let number = number.trim_start_matches(['+', '-']);
-    let (int, frac) = number.split_once('.').unwrap_or((number, ""));
-    if int.is_empty() && frac.is_empty() {
-        return None;
-    }
-    let digits = format!("{int}{frac}");
-    let mantissa: i128 = if digits.is_empty() { 0 } else { digits.parse().ok()? };
-    let frac_den = 10i128.checked_pow(frac.len() as u32)?;
-    let num = mantissa.checked_mul(scale_num)?;
-    let den = frac_den * scale_den;
-    let milli = (num + den - 1) / den;
-    Some(Amount { milli: if negative { -milli } else { milli }, binary })
+    let thousandths = gitops_core::diff::parse_quantity(q)? * 1000.0;
+    let milli = if (thousandths - thousandths.round()).abs() < 1e-6 { thousandths.round() } else { thousandths.ceil() };
+    Some(Amount { milli: milli as i128, binary: q.trim().ends_with('i') })
 }
 
 /// How Kubernetes prints an amount: the largest suffix that keeps it whole.
