@@ -30,9 +30,41 @@ fn pad(out: &mut String, n: usize) {
 fn emit_map(m: &Map<String, Value>, indent: usize, width: usize, out: &mut String) {
     for (k, v) in m {
         pad(out, indent);
-        out.push_str(&quote(k));
-        out.push(':');
-        emit_after(v, indent, width, out);
+        if is_simple_key(k) {
+            out.push_str(&quote(k));
+            out.push(':');
+            emit_after(v, indent, width, out);
+        } else {
+            emit_explicit_entry(k, v, indent, width, out);
+        }
+    }
+}
+
+/// Whether a key may be written as `key: value`. As libyaml and go-yaml decide it: a key
+/// over 128 bytes or one holding a line break is written in the explicit `? key` form (YAML
+/// readers refuse implicit keys past 1024 characters, and one line must hold the whole key).
+fn is_simple_key(k: &str) -> bool {
+    k.len() <= 128 && !k.contains(['\n', '\r', '\u{85}', '\u{2028}', '\u{2029}'])
+}
+
+/// Writes `? key` then `: value`, the value laid out as after a sequence dash: a mapping
+/// starts on the `:` line, a sequence on the next line at the same indent.
+fn emit_explicit_entry(k: &str, v: &Value, indent: usize, width: usize, out: &mut String) {
+    out.push_str("? ");
+    out.push_str(&quote(k));
+    out.push('\n');
+    pad(out, indent);
+    match v {
+        Value::Object(m) if !m.is_empty() => {
+            let mut inner = String::new();
+            emit_map(m, indent + 2, width, &mut inner);
+            out.push_str(": ");
+            out.push_str(&inner[indent + 2..]);
+        }
+        other => {
+            out.push(':');
+            emit_after(other, indent, width, out);
+        }
     }
 }
 
@@ -277,6 +309,31 @@ mod tests {
         });
         let want = "a:\n  e: {}\n  f: 0.5\n  \"n\": null\n  t: true\nb:\n- x: 1\n  \"y\":\n  - 1\n  - 2\n- s\n- []\n- {}\nblock: |\n  line1\n  line2\ncolon: 'a: b'\ndash: -x\nhash: 'a #b'\nnum: \"0644\"\nstar: '*'\nstrip: |-\n  a\n  b\ntab: \"a\\tb\"\n\"y\": \"yes\"\n";
         assert_eq!(emit(&v), want);
+    }
+
+    #[test]
+    fn long_and_multi_line_keys_use_the_explicit_form() {
+        let long = "k".repeat(129);
+        let control = "\u{f}\u{5}".repeat(600);
+        let v = json!({
+            "data": {
+                long.clone(): "v",
+                "a\nb": {"x": 1, "y": [1]},
+                control.clone(): "line1\nline2",
+                "s": [1, 2],
+                "k".repeat(128): 1
+            }
+        });
+        let text = emit(&v);
+        assert!(text.contains(&format!("  ? {long}\n  : v\n")), "{text}");
+        assert!(text.contains("  ? \"a\\nb\"\n  : x: 1\n    \"y\":\n    - 1\n"), "{text}");
+        assert!(text.contains(&format!("  {}: 1\n", "k".repeat(128))), "{text}");
+        let back = crate::yaml::parse_value(&text, "t", 0, 1).unwrap().unwrap();
+        assert_eq!(back, v, "{text}");
+        let seq = json!({"s": [{long.clone(): [1, 2]}]});
+        let text = emit(&seq);
+        assert_eq!(text, format!("s:\n- ? {long}\n  :\n  - 1\n  - 2\n"));
+        assert_eq!(crate::yaml::parse_value(&text, "t", 0, 1).unwrap().unwrap(), seq);
     }
 
     #[test]
