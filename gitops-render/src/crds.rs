@@ -67,7 +67,7 @@ fn load(tc: &mut TransformerConfig, kind: &str, types: &Map<String, Value>, type
         if marker(prop, "x-kubernetes-identity").is_some() {
             tc.name_prefix.push(spec(kind, path));
         }
-        if let (Some(_version), Some(target)) =
+        if let (Some(version), Some(target)) =
             (marker(prop, "x-kubernetes-object-ref-api-version"), marker(prop, "x-kubernetes-object-ref-kind"))
         {
             let key = marker(prop, "x-kubernetes-object-ref-name-key").unwrap_or("name");
@@ -76,7 +76,7 @@ fn load(tc: &mut TransformerConfig, kind: &str, types: &Map<String, Value>, type
             tc.name_reference.push(NameReferenceSpec {
                 kind: target.into(),
                 group: None,
-                version: String::new(),
+                version: Some(version.to_string()),
                 field_specs: vec![spec(kind, &p)],
             });
         }

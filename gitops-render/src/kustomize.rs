@@ -24,6 +24,7 @@ mod plugins;
 use crate::kustomization::{
     FieldSpec, GeneratorArgs, GeneratorOptions, Kustomization, PatchEntry, ReplacementEntry, Target,
 };
+use crate::nameref::PrevId;
 use crate::tables;
 use gitops_core::selector::LabelSelector;
 
@@ -261,11 +262,14 @@ impl FileTree for EditedTree<'_> {
 #[derive(Clone, Debug)]
 struct Res {
     obj: Object,
-    /// Earlier (namespace, name) pairs, oldest first.
-    history: Vec<(String, String)>,
+    /// Earlier ids, oldest first, recorded where Kustomize records them (namespace, name
+    /// prefix and suffix, JSON patches, patches allowed to rename, the hash suffix), whether
+    /// or not the id changed.
+    history: Vec<PrevId>,
+    /// Name prefixes and suffixes applied, innermost first (for telling name references apart).
+    prefixes: Vec<String>,
+    suffixes: Vec<String>,
     needs_hash: bool,
-    /// Ids of the kustomizations the resource went through, innermost first.
-    lineage: Vec<u32>,
     /// Where it came from, for `buildMetadata: [originAnnotations]`.
     origin: Option<Origin>,
     /// The built-in transformers that ran over it (the kustomization file that configured
@@ -301,25 +305,38 @@ impl Res {
         Res {
             obj,
             history: Vec::new(),
+            prefixes: Vec::new(),
+            suffixes: Vec::new(),
             needs_hash: false,
-            lineage: Vec::new(),
             origin: None,
             transformations: Vec::new(),
         }
     }
 
     fn rename(&mut self, namespace: &str, name: &str) {
-        let (ns, n) = (self.obj.namespace().to_string(), self.obj.name().to_string());
-        if ns == namespace && n == name {
-            return;
-        }
-        self.history.push((ns, n));
         self.obj.set_name(name);
         self.obj.set_namespace(namespace);
     }
 
+    /// Records the current id as an earlier one (Kustomize's `StorePreviousId`).
+    fn store_previous_id(&mut self) {
+        self.history.push(PrevId {
+            kind: self.obj.kind().to_string(),
+            namespace: self.obj.namespace().to_string(),
+            name: self.obj.name().to_string(),
+        });
+    }
+
+    /// The original name and namespace: those of the first earlier id, else the current.
+    fn original(&self) -> (&str, &str) {
+        match self.history.first() {
+            Some(p) => (&p.name, &p.namespace),
+            None => (self.obj.name(), self.obj.namespace()),
+        }
+    }
+
     fn has_name(&self, name: &str) -> bool {
-        self.obj.name() == name || self.history.iter().any(|(_, n)| n == name)
+        self.obj.name() == name || self.history.iter().any(|p| p.name == name)
     }
 
     fn id(&self) -> String {
@@ -342,7 +359,6 @@ struct Build<'a> {
     tree: &'a dyn FileTree,
     restrictor: LoadRestrictor,
     stack: Vec<String>,
-    next_id: &'a std::sync::atomic::AtomicU32,
     vars: &'a std::sync::Mutex<Vec<crate::kustomization::Var>>,
     remote: Option<&'a RemoteLoader>,
     remote_files: Option<&'a RemoteFileLoader>,
@@ -463,10 +479,9 @@ pub(crate) struct NameReferenceSpec {
     /// The referenced kind's group; any group when unset.
     #[serde(default)]
     pub group: Option<String>,
-    /// Accepted; names are matched by kind and group, as objects of one kind share names.
+    /// The referenced kind's version; any version when unset.
     #[serde(default)]
-    #[allow(dead_code)]
-    pub version: String,
+    pub version: Option<String>,
     #[serde(default)]
     pub field_specs: Vec<FieldSpec>,
 }
@@ -527,14 +542,12 @@ impl Kustomize {
         openapi: &std::sync::Mutex<(Vec<OpenApiDecl>, Option<Vec<usize>>)>,
         custom: Option<&(Vec<usize>, Schema)>,
     ) -> Result<Vec<Object>, Error> {
-        let ids = std::sync::atomic::AtomicU32::new(0);
         let vars = std::sync::Mutex::new(Vec::new());
         let mut config = TransformerConfig::default();
         let mut b = Build {
             tree,
             restrictor: self.load_restrictor,
             stack: Vec::new(),
-            next_id: &ids,
             vars: &vars,
             remote: self.remote.as_ref(),
             remote_files: self.remote_files.as_ref(),
@@ -684,7 +697,6 @@ impl Build<'_> {
             tree: &*tree,
             restrictor: self.restrictor,
             stack: Vec::new(),
-            next_id: self.next_id,
             vars: self.vars,
             remote: self.remote,
             remote_files: self.remote_files,
@@ -770,7 +782,6 @@ impl Build<'_> {
             return Err(Error::Cycle { chain: chain.join(" -> ") });
         }
         self.stack.push(real_dir);
-        let id = self.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (file, k) = load_kustomization(self.tree, dir)?;
         // Kustomize reads the kustomization file through the load restrictor and takes a
         // refused one for a missing one.
@@ -873,7 +884,6 @@ impl Build<'_> {
                             tree: self.tree,
                             restrictor: self.restrictor,
                             stack: self.stack.clone(),
-                            next_id: self.next_id,
                             vars: self.vars,
                             remote: self.remote,
                             remote_files: self.remote_files,
@@ -1051,9 +1061,6 @@ impl Build<'_> {
             for config in self.plugin_configs(dir, &file, "transformers", &k.transformers)? {
                 self.run_builtin_transformer(dir, &file, &config, acc, cfg)?;
             }
-        }
-        for r in acc.iter_mut() {
-            r.lineage.push(id);
         }
         self.stack.pop();
         if !k.vars.is_empty() {
@@ -1315,6 +1322,7 @@ impl Build<'_> {
         // namespace
         if let Some(ns) = k.namespace.as_deref().filter(|n| !n.is_empty()) {
             for r in acc.iter_mut() {
+                r.store_previous_id();
                 set_namespace(r, ns);
             }
             on_extra_fields(acc, &cfg.namespace, true, &mut |slot| *slot = Value::String(ns.into()));
@@ -1332,6 +1340,13 @@ impl Build<'_> {
                 if tables::keeps_name(r.obj.kind()) {
                     continue;
                 }
+                if !prefix.is_empty() {
+                    r.prefixes.push(prefix.to_string());
+                }
+                if !suffix.is_empty() {
+                    r.suffixes.push(suffix.to_string());
+                }
+                r.store_previous_id();
                 let name = format!("{prefix}{}{suffix}", r.obj.name());
                 let ns = r.obj.namespace().to_string();
                 r.rename(&ns, &name);
@@ -1544,14 +1559,10 @@ impl Build<'_> {
             let selected = select(acc, target).map_err(|m| kerr(file, format!("{field}.target"), m))?;
             for i in selected {
                 let r = &mut acc[i];
-                let (ns, name) = (r.obj.namespace().to_string(), r.obj.name().to_string());
+                r.store_previous_id();
                 let mut v = r.obj.as_value().clone();
                 patch::json_patch(&mut v, ops).map_err(|e| kerr(file, field, format!("{}: {e}", r.id())))?;
                 r.obj = Object::from_value(v).map_err(|e| kerr(file, field, e.to_string()))?;
-                let (nns, nname) = (r.obj.namespace().to_string(), r.obj.name().to_string());
-                if nns != ns || nname != name {
-                    r.history.push((ns, name));
-                }
             }
             return Ok(());
         }
@@ -1603,7 +1614,7 @@ impl Build<'_> {
                     && r.obj.group() == group
                     && (version.is_empty() || r.obj.version() == version)
                     && r.has_name(name)
-                    && (ns.is_empty() || r.obj.namespace() == ns || r.history.iter().any(|(n, _)| n == ns))
+                    && (ns.is_empty() || r.obj.namespace() == ns || r.history.iter().any(|p| p.namespace == ns))
             })
             .map(|(i, _)| i)
             .collect();
@@ -1663,6 +1674,9 @@ fn smp_one(
     allow_name_change: bool,
     allow_kind_change: bool,
 ) -> Result<(), String> {
+    if allow_name_change || allow_kind_change {
+        r.store_previous_id();
+    }
     let before = (
         r.obj.api_version().to_string(),
         r.obj.kind().to_string(),
@@ -1700,7 +1714,6 @@ fn smp_one(
     }
     r.obj = Object::from_value(v).map_err(|e| e.to_string())?;
     if allow_name_change && new_name != before.3 {
-        r.history.push((before.2.clone(), before.3.clone()));
         r.obj.set_name(&new_name);
     }
     let _ = new_ns;
@@ -1725,8 +1738,21 @@ fn select(acc: &[Res], t: &Target) -> Result<Vec<usize>, String> {
             t.group.as_deref().is_none_or(|g| g == o.group())
                 && t.version.as_deref().is_none_or(|v| v == o.version())
                 && t.kind.as_deref().is_none_or(|k| k == o.kind())
-                && name.as_ref().is_none_or(|re| re.is_match(o.name()) || r.history.iter().any(|(_, n)| re.is_match(n)))
-                && ns.as_ref().is_none_or(|re| re.is_match(o.namespace()))
+                && name.as_ref().is_none_or(|re| re.is_match(o.name()) || re.is_match(r.original().0))
+                && ns.as_ref().is_none_or(|re| {
+                    let effective = |api: &str, kind: &str, ns: &str| {
+                        if tables::is_cluster_scoped(api, kind) {
+                            String::new()
+                        } else if ns.is_empty() {
+                            "default".to_string()
+                        } else {
+                            ns.to_string()
+                        }
+                    };
+                    let org_kind = r.history.first().map_or(o.kind(), |p| p.kind.as_str());
+                    re.is_match(&effective(o.api_version(), o.kind(), o.namespace()))
+                        || re.is_match(&effective(o.api_version(), org_kind, r.original().1))
+                })
                 && labels.as_ref().is_none_or(|s| s.matches(o.labels()))
                 && annotations.as_ref().is_none_or(|s| s.matches(o.annotations()))
         })
@@ -1787,12 +1813,8 @@ fn set_namespace(r: &mut Res, ns: &str) {
         let v = r.obj.as_value_mut();
         match kind.as_str() {
             "APIService" => {
-                fields::walk(v, &["spec", "service", "namespace"], false, &mut |s| *s = Value::String(ns.into()));
-            }
-            "ValidatingWebhookConfiguration" | "MutatingWebhookConfiguration" => {
-                fields::walk(v, &["webhooks", "clientConfig", "service", "namespace"], false, &mut |s| {
-                    *s = Value::String(ns.into())
-                });
+                // Created when missing, as Kustomize's namespace field spec for it says.
+                fields::walk(v, &["spec", "service", "namespace"], true, &mut |s| *s = Value::String(ns.into()));
             }
             "CustomResourceDefinition" => {
                 fields::walk(
@@ -1876,7 +1898,7 @@ fn check_blank_subject_namespaces(file: &str, acc: &[Res]) -> Result<(), Error> 
     let accounts: HashSet<&str> = acc
         .iter()
         .filter(|r| r.obj.kind() == "ServiceAccount" && r.obj.group().is_empty())
-        .flat_map(|r| std::iter::once(r.obj.name()).chain(r.history.iter().map(|(_, n)| n.as_str())))
+        .flat_map(|r| std::iter::once(r.obj.name()).chain(r.history.iter().map(|p| p.name.as_str())))
         .collect();
     for r in acc.iter().filter(|r| matches!(r.obj.kind(), "RoleBinding" | "ClusterRoleBinding")) {
         let subjects = r.obj.get("/subjects").and_then(Value::as_array).cloned().unwrap_or_default();
@@ -1902,28 +1924,17 @@ fn finish(
     for r in acc.iter_mut().filter(|r| r.needs_hash) {
         let name = format!("{}-{}", r.obj.name(), hash_suffix(&r.obj));
         let ns = r.obj.namespace().to_string();
+        r.store_previous_id();
         r.rename(&ns, &name);
     }
-    let extra: Vec<crate::nameref::ExtraRef> = config
-        .name_reference
-        .iter()
-        .flat_map(|n| {
-            n.field_specs.iter().map(move |f| crate::nameref::ExtraRef {
-                kind: n.kind.clone(),
-                group: n.group.clone(),
-                referrer_kind: f.kind.clone(),
-                referrer_group: f.group.clone(),
-                path: f.path.clone(),
-            })
-        })
-        .collect();
     check_blank_subject_namespaces(file, &acc)?;
-    crate::nameref::fix(&mut acc_view(&mut acc), &extra);
+    let rules = crate::nameref::merged_rules(&config.name_reference);
+    crate::nameref::fix(&mut acc_view(&mut acc), &rules).map_err(|m| kerr(file, "", m))?;
     // Earlier names (for vars) and origins (for originAnnotations) only when asked for.
     let earlier: Vec<Vec<String>> = if vars.is_empty() {
         Vec::new()
     } else {
-        acc.iter().map(|r| r.history.iter().map(|(_, n)| n.clone()).collect()).collect()
+        acc.iter().map(|r| r.history.iter().map(|p| p.name.clone()).collect()).collect()
     };
     let root_dir = file.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
     let want_origins = k.build_metadata.iter().any(|b| b == "originAnnotations");
@@ -2032,7 +2043,12 @@ fn finish(
 
 fn acc_view(acc: &mut [Res]) -> Vec<crate::nameref::Entry<'_>> {
     acc.iter_mut()
-        .map(|r| crate::nameref::Entry { obj: &mut r.obj, history: &r.history, lineage: &r.lineage })
+        .map(|r| crate::nameref::Entry {
+            obj: &mut r.obj,
+            history: &r.history,
+            prefixes: &r.prefixes,
+            suffixes: &r.suffixes,
+        })
         .collect()
 }
 

@@ -1,186 +1,437 @@
-//! Name references: after the build, fields that name an object by an old name are
-//! rewritten to its final name (prefix, suffix, hash, patch renames).
+//! Name references: after the build, fields that name an object by an earlier name are
+//! rewritten to its final name (prefix, suffix, namespace, hash, patch renames).
+//!
+//! This follows Kustomize's name reference transformer step by step, because which object a
+//! name resolves to decides what reaches a cluster:
+//! - the rules are its built-in `nameReference` configuration (`namerefs.txt`) merged with
+//!   the build's `configurations` and CRD markers;
+//! - a referrer is selected by its original kind; it may refer to cluster-scoped objects,
+//!   objects of its own namespace and, for a RoleBinding, ServiceAccounts of its subjects'
+//!   namespaces (a cluster-scoped referrer to anything);
+//! - a candidate must once have had the name the field holds, under a kind the rule (and a
+//!   `roleRef`'s `apiGroup`/`kind`) selects; among several, those in the referrer's
+//!   namespace, then those with the referrer's name prefixes and suffixes, win; several
+//!   different ones left are an error ("found multiple possible referrals");
+//! - a field that is a map (`subjects`, a webhook's `clientConfig.service`) takes the name
+//!   and the namespace, its candidates chosen by the map's `namespace` first.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use gitops_core::Object;
 use serde_json::Value;
 
 use crate::fields::walk;
-use crate::tables::{self, NAME_REFS, POD_CONFIGMAP_PATHS, POD_SECRET_PATHS};
+use crate::kustomization::FieldSpec;
+use crate::kustomize::NameReferenceSpec;
+use crate::tables;
+
+/// An earlier id of a resource, as Kustomize's build annotations keep it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct PrevId {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+}
 
 /// A view of one resource for the fix-up.
 pub(crate) struct Entry<'a> {
     pub obj: &'a mut Object,
-    pub history: &'a [(String, String)],
-    pub lineage: &'a [u32],
+    /// Earlier ids, oldest first.
+    pub history: &'a [PrevId],
+    /// The name prefixes and suffixes applied to it, innermost first.
+    pub prefixes: &'a [String],
+    pub suffixes: &'a [String],
 }
 
-#[derive(Clone)]
-struct Candidate {
-    group: String,
-    kind: String,
-    namespace: String,
-    name: String,
-    old_names: Vec<(String, String)>,
-    lineage: Vec<u32>,
-    cluster_scoped: bool,
+/// Kustomize's default name reference rules, read once from `namerefs.txt`.
+pub(crate) fn default_rules() -> &'static [NameReferenceSpec] {
+    static RULES: OnceLock<Vec<NameReferenceSpec>> = OnceLock::new();
+    RULES.get_or_init(|| parse_rules(include_str!("namerefs.txt")))
 }
 
-fn is_cluster_kind(kind: &str) -> bool {
-    matches!(
-        kind,
-        "StorageClass"
-            | "PersistentVolume"
-            | "ClusterRole"
-            | "IngressClass"
-            | "PriorityClass"
-            | "Namespace"
-            | "ValidatingAdmissionPolicy"
-    )
+fn parse_gv(text: &str) -> (Option<String>, Option<String>) {
+    let (g, v) = text.rsplit_once('/').unwrap_or((text, "-"));
+    let opt = |s: &str| (s != "-").then(|| s.to_string());
+    (opt(g), opt(v))
 }
 
-/// A name reference added by a `configurations` file.
-pub(crate) struct ExtraRef {
-    pub kind: String,
-    /// The referenced object's group; any group when unset (as Kustomize matches).
-    pub group: Option<String>,
-    pub referrer_kind: Option<String>,
-    pub referrer_group: Option<String>,
-    pub path: String,
-}
-
-pub(crate) fn fix(entries: &mut [Entry<'_>], extra: &[ExtraRef]) {
-    let candidates: Vec<Candidate> = entries
-        .iter()
-        .filter(|e| !e.history.is_empty())
-        .map(|e| Candidate {
-            group: e.obj.group().into(),
-            kind: e.obj.kind().into(),
-            namespace: e.obj.namespace().into(),
-            name: e.obj.name().into(),
-            old_names: e.history.to_vec(),
-            lineage: e.lineage.to_vec(),
-            cluster_scoped: is_cluster_kind(e.obj.kind()),
-        })
-        .collect();
-    if candidates.is_empty() {
-        return;
-    }
-    // Candidates by (kind, old name): a referrer's value is looked up, not scanned for.
-    let mut by_name: std::collections::HashMap<(&str, &str), Vec<&Candidate>> = std::collections::HashMap::new();
-    for c in &candidates {
-        for (_, n) in &c.old_names {
-            let list = by_name.entry((c.kind.as_str(), n.as_str())).or_default();
-            if !list.iter().any(|x| std::ptr::eq(*x, c)) {
-                list.push(c);
-            }
+fn parse_rules(text: &str) -> Vec<NameReferenceSpec> {
+    let mut out: Vec<NameReferenceSpec> = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')) {
+        let mut words = line.split_whitespace();
+        let (gv, kind) = (words.next().unwrap_or("-/-"), words.next().unwrap_or(""));
+        let (group, version) = parse_gv(gv);
+        if line.starts_with(' ') {
+            let path = words.next().unwrap_or("").to_string();
+            let rule = out.last_mut().expect("namerefs.txt: a referrer before any target");
+            rule.field_specs.push(FieldSpec { group, version, kind: Some(kind.to_string()), path, create: false });
+        } else {
+            out.push(NameReferenceSpec { kind: kind.to_string(), group, version, field_specs: Vec::new() });
         }
     }
-    for e in entries.iter_mut() {
-        let kind = e.obj.kind().to_string();
-        let group = e.obj.group().to_string();
-        let ns = e.obj.namespace().to_string();
-        let lineage = e.lineage.to_vec();
-        let resolve = |target_kind: &str, target_group: Option<&str>, value: &str| -> Option<String> {
-            let mut found: Vec<&Candidate> = by_name
-                .get(&(target_kind, value))
-                .into_iter()
-                .flatten()
-                .copied()
-                .filter(|c| {
-                    target_group.is_none_or(|g| c.group == g)
-                        && (c.cluster_scoped
-                            || ns.is_empty()
-                            || c.namespace == ns
-                            || c.old_names.iter().any(|(n, _)| *n == ns))
-                })
-                .collect();
-            if found.len() > 1 {
-                let same_ns: Vec<&Candidate> = found.iter().copied().filter(|c| c.namespace == ns).collect();
-                if !same_ns.is_empty() {
-                    found = same_ns;
-                }
-            }
-            if found.len() > 1 {
-                let same: Vec<&Candidate> = found.iter().copied().filter(|c| c.lineage == lineage).collect();
-                if !same.is_empty() {
-                    found = same;
-                }
-            }
-            if found.len() > 1 {
-                // Prefer the candidate that shares the longest outer lineage with the referrer.
-                let score = |c: &Candidate| {
-                    c.lineage.iter().rev().zip(lineage.iter().rev()).take_while(|(a, b)| a == b).count()
-                };
-                let best = found.iter().map(|c| score(c)).max().unwrap_or(0);
-                found.retain(|c| score(c) == best);
-            }
-            let first = found.first()?;
-            found.iter().all(|c| c.name == first.name).then(|| first.name.clone())
-        };
-        let v = e.obj.as_value_mut();
-        let mut rewrite = |path: &str, target_kind: &str, target_group: Option<&str>| {
-            let segs: Vec<String> = path.split('/').map(|s| s.replace("~1", "/")).collect();
-            let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
-            walk(v, &segs, false, &mut |slot| {
-                if let Value::String(s) = slot
-                    && let Some(new) = resolve(target_kind, target_group, s)
-                {
-                    *s = new;
-                }
-            });
-        };
-        if let Some(pod) = tables::pod_spec_path(&kind).filter(|_| tables::has_pod_spec(&kind)) {
-            for p in POD_CONFIGMAP_PATHS {
-                rewrite(&format!("{pod}/{p}"), "ConfigMap", Some(""));
-            }
-            for p in POD_SECRET_PATHS {
-                rewrite(&format!("{pod}/{p}"), "Secret", Some(""));
-            }
-            rewrite(&format!("{pod}/serviceAccountName"), "ServiceAccount", Some(""));
-            rewrite(&format!("{pod}/volumes/persistentVolumeClaim/claimName"), "PersistentVolumeClaim", Some(""));
-            rewrite(&format!("{pod}/priorityClassName"), "PriorityClass", Some("scheduling.k8s.io"));
-        }
-        for rule in NAME_REFS.iter() {
-            for (referrer, path) in rule.referrers {
-                if referrer.is_none_or(|r| r == kind) {
-                    rewrite(path, rule.kind, Some(rule.group));
-                }
-            }
-        }
-        for x in extra {
-            if x.referrer_kind.as_deref().is_none_or(|r| r == kind)
-                && x.referrer_group.as_deref().is_none_or(|g| g == group)
-            {
-                rewrite(&x.path, &x.kind, x.group.as_deref());
-            }
-        }
-        if matches!(kind.as_str(), "RoleBinding" | "ClusterRoleBinding")
-            && let Some(Value::Array(subjects)) = v.get_mut("subjects")
-        {
-            for s in subjects {
-                if s.get("kind").and_then(Value::as_str) != Some("ServiceAccount") {
-                    continue;
-                }
-                let name = s.get("name").and_then(Value::as_str).unwrap_or("").to_string();
-                let sns = s.get("namespace").and_then(Value::as_str).unwrap_or("").to_string();
-                // A namespace written as "" names no ServiceAccount of the build (Kustomize
-                // leaves such a subject as it is).
-                if s.get("namespace").is_some_and(|n| n.as_str() == Some("")) {
-                    continue;
-                }
-                let hit = candidates.iter().find(|c| {
-                    c.kind == "ServiceAccount"
-                        && c.old_names
-                            .iter()
-                            .any(|(n, nm)| *nm == name && (sns.is_empty() || *n == sns || c.namespace == sns))
-                });
-                if let Some(c) = hit {
-                    s["name"] = Value::String(c.name.clone());
-                    if !c.namespace.is_empty() {
-                        s["namespace"] = Value::String(c.namespace.clone());
+    out
+}
+
+/// The default rules with the build's merged in, as Kustomize merges configurations: a rule
+/// for the same group, version and kind gains the new fields; another is added at the end.
+pub(crate) fn merged_rules(extra: &[NameReferenceSpec]) -> Vec<NameReferenceSpec> {
+    let mut rules = default_rules().to_vec();
+    for nr in extra {
+        match rules.iter_mut().find(|x| x.kind == nr.kind && x.group == nr.group && x.version == nr.version) {
+            Some(x) => {
+                for f in &nr.field_specs {
+                    if !x.field_specs.iter().any(|y| y.same_target(f)) {
+                        x.field_specs.push(f.clone());
                     }
                 }
             }
+            None => rules.push(nr.clone()),
         }
+    }
+    rules
+}
+
+/// A group/version/kind selector: an unset part selects anything.
+struct Selector<'a> {
+    group: Option<&'a str>,
+    version: Option<&'a str>,
+    kind: Option<&'a str>,
+}
+
+impl Selector<'_> {
+    fn selects(&self, group: &str, version: &str, kind: &str) -> bool {
+        self.group.is_none_or(|g| g.is_empty() || g == group)
+            && self.version.is_none_or(|v| v.is_empty() || v == version)
+            && self.kind.is_none_or(|k| k.is_empty() || k == kind)
+    }
+}
+
+/// What the fix-up needs to know of a resource that may be referred to.
+struct Candidate {
+    group: String,
+    version: String,
+    kind: String,
+    name: String,
+    namespace: String,
+    cluster_scoped: bool,
+    /// Earlier ids with Kustomize's effective namespace ("default" for none; `None` for a
+    /// cluster-scoped kind).
+    prev: Vec<(String, Option<String>, String)>,
+    prefixes: Vec<String>,
+    suffixes: Vec<String>,
+}
+
+impl Candidate {
+    fn effective_namespace(&self) -> Option<&str> {
+        effective(self.cluster_scoped, &self.namespace)
+    }
+
+    /// The namespace of its original id.
+    fn original_namespace(&self) -> Option<&str> {
+        match self.prev.first() {
+            Some((_, ns, _)) => ns.as_deref(),
+            None => self.effective_namespace(),
+        }
+    }
+
+    fn prev_selected_by(&self, s: &Selector<'_>) -> bool {
+        self.prev.iter().any(|(kind, _, _)| s.selects(&self.group, &self.version, kind))
+    }
+}
+
+fn effective(cluster_scoped: bool, namespace: &str) -> Option<&str> {
+    if cluster_scoped {
+        None
+    } else if namespace.is_empty() {
+        Some("default")
+    } else {
+        Some(namespace)
+    }
+}
+
+/// Whether the shorter list is the end of the longer (both empty counts; one empty does not).
+fn same_ending(a: &[String], b: &[String]) -> bool {
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    if short.is_empty() {
+        return long.is_empty();
+    }
+    long.ends_with(short)
+}
+
+fn prefixes_suffixes_equal(c: &Candidate, prefixes: &[String], suffixes: &[String], allow_empty: bool) -> bool {
+    let part = |x: &[String], y: &[String]| (allow_empty && (x.is_empty() || y.is_empty())) || same_ending(x, y);
+    part(&c.prefixes, prefixes) && part(&c.suffixes, suffixes)
+}
+
+/// Splits a field spec path at `/`, keeping `\/` (and `~1`) as a slash inside a key.
+fn split_path(path: &str) -> Vec<String> {
+    let mut out = vec![String::new()];
+    let mut chars = path.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek() == Some(&'/') => {
+                chars.next();
+                out.last_mut().expect("never empty").push('/');
+            }
+            '/' => out.push(String::new()),
+            c => out.last_mut().expect("never empty").push(c),
+        }
+    }
+    out.into_iter().map(|s| s.replace("~1", "/")).collect()
+}
+
+/// The referrer's side of one rule applied to one field.
+struct Referrer<'a> {
+    cluster_scoped: bool,
+    namespace: &'a str,
+    prefixes: &'a [String],
+    suffixes: &'a [String],
+    /// The `roleRef`'s group and kind, when the field is a `roleRef/name`.
+    role_ref: Option<(String, String)>,
+}
+
+impl Referrer<'_> {
+    /// Kustomize's `selectReferral`: `Ok(None)` when no candidate is left.
+    fn select<'c>(
+        &self,
+        old: &str,
+        pool: impl Iterator<Item = &'c Candidate>,
+        target: &Selector<'_>,
+        with_namespace: bool,
+    ) -> Result<Option<&'c Candidate>, Vec<&'c Candidate>> {
+        let own_ns = effective(self.cluster_scoped, self.namespace);
+        let mut found: Vec<&Candidate> = pool
+            .filter(|c| c.prev.iter().any(|(_, _, n)| n == old))
+            .filter(|c| c.prev_selected_by(target))
+            .filter(|c| {
+                self.role_ref
+                    .as_ref()
+                    .is_none_or(|(g, k)| c.prev_selected_by(&Selector { group: Some(g), version: None, kind: Some(k) }))
+            })
+            .filter(|c| {
+                self.cluster_scoped
+                    || c.cluster_scoped
+                    || c.kind == "ServiceAccount"
+                    || c.effective_namespace() == own_ns
+            })
+            .collect();
+        if found.len() > 1 {
+            found.retain(|c| prefixes_suffixes_equal(c, self.prefixes, self.suffixes, true));
+            if found.len() > 1 {
+                found.retain(|c| prefixes_suffixes_equal(c, self.prefixes, self.suffixes, false));
+            }
+        }
+        let Some(first) = found.first().copied() else { return Ok(None) };
+        let identical =
+            found.iter().all(|c| c.name == first.name && (!with_namespace || c.namespace == first.namespace));
+        if identical { Ok(Some(first)) } else { Err(found) }
+    }
+}
+
+fn id_text(c: &Candidate) -> String {
+    let ns = if c.namespace.is_empty() { "[noNs]" } else { c.namespace.as_str() };
+    let group = if c.group.is_empty() { "[noGrp]" } else { c.group.as_str() };
+    format!("{}.{}.{}/{}.{}", c.kind, c.version, group, c.name, ns)
+}
+
+/// Rewrites name references in every entry. The error names the referrer, the field and the
+/// candidates when a name could mean several objects.
+pub(crate) fn fix(entries: &mut [Entry<'_>], rules: &[NameReferenceSpec]) -> Result<(), String> {
+    if entries.iter().all(|e| e.history.is_empty()) {
+        return Ok(());
+    }
+    let candidates: Vec<Candidate> = entries
+        .iter()
+        .map(|e| {
+            let api = e.obj.api_version();
+            let cluster_scoped = tables::is_cluster_scoped(api, e.obj.kind());
+            Candidate {
+                group: e.obj.group().into(),
+                version: e.obj.version().into(),
+                kind: e.obj.kind().into(),
+                name: e.obj.name().into(),
+                namespace: e.obj.namespace().into(),
+                cluster_scoped,
+                prev: e
+                    .history
+                    .iter()
+                    .map(|p| {
+                        let scoped = tables::is_cluster_scoped(api, &p.kind);
+                        (p.kind.clone(), effective(scoped, &p.namespace).map(String::from), p.name.clone())
+                    })
+                    .collect(),
+                prefixes: e.prefixes.to_vec(),
+                suffixes: e.suffixes.to_vec(),
+            }
+        })
+        .collect();
+    // Candidates by an earlier name, in resource order: a field's value is looked up.
+    let mut by_name: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, c) in candidates.iter().enumerate() {
+        for (_, _, n) in &c.prev {
+            let list = by_name.entry(n.as_str()).or_default();
+            if list.last() != Some(&i) {
+                list.push(i);
+            }
+        }
+    }
+    let specs: Vec<(usize, &FieldSpec, Vec<String>)> = rules
+        .iter()
+        .enumerate()
+        .flat_map(|(i, r)| r.field_specs.iter().map(move |f| (i, f)))
+        .map(|(i, f)| (i, f, split_path(&f.path)))
+        .collect();
+    for (index, e) in entries.iter_mut().enumerate() {
+        let me = &candidates[index];
+        // Rules select a referrer by its original kind.
+        let org_kind = e.history.first().map_or(me.kind.as_str(), |p| p.kind.as_str());
+        let applicable: Vec<&(usize, &FieldSpec, Vec<String>)> =
+            specs
+                .iter()
+                .filter(|(_, f, _)| {
+                    Selector { group: f.group.as_deref(), version: f.version.as_deref(), kind: f.kind.as_deref() }
+                        .selects(&me.group, &me.version, org_kind)
+                })
+                .collect();
+        if applicable.is_empty() {
+            continue;
+        }
+        // The namespaces of a RoleBinding's ServiceAccount subjects, whose accounts it may name.
+        let subject_namespaces: Vec<String> = if me.kind == "RoleBinding" {
+            e.obj
+                .get("/subjects")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter(|s| s.get("kind").and_then(Value::as_str) == Some("ServiceAccount"))
+                .filter_map(|s| s.get("namespace").and_then(Value::as_str).map(String::from))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let own_ns = me.effective_namespace();
+        let reachable = |c: &Candidate| {
+            me.cluster_scoped
+                || c.cluster_scoped
+                || c.effective_namespace() == own_ns
+                || subject_namespaces.contains(&c.namespace)
+        };
+        let role_ref = e.obj.get("/roleRef").and_then(|r| {
+            let g = r.get("apiGroup")?.as_str()?;
+            let k = r.get("kind")?.as_str()?;
+            Some((g.to_string(), k.to_string()))
+        });
+        let referrer_id = format!(
+            "{}.{}.{}/{}.{}",
+            me.kind,
+            me.version,
+            if me.group.is_empty() { "[noGrp]" } else { &me.group },
+            me.name,
+            if me.namespace.is_empty() { "[noNs]" } else { &me.namespace }
+        );
+        let v = e.obj.as_value_mut();
+        for (rule_index, spec, segs) in applicable {
+            let rule = &rules[*rule_index];
+            let target =
+                Selector { group: rule.group.as_deref(), version: rule.version.as_deref(), kind: Some(&rule.kind) };
+            let referrer = Referrer {
+                cluster_scoped: me.cluster_scoped,
+                namespace: &me.namespace,
+                prefixes: &me.prefixes,
+                suffixes: &me.suffixes,
+                role_ref: if spec.path.ends_with("roleRef/name") { role_ref.clone() } else { None },
+            };
+            let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+            let mut failure: Option<String> = None;
+            walk(v, &segs, false, &mut |slot| {
+                if failure.is_some() {
+                    return;
+                }
+                let pool = |name: &str| {
+                    by_name.get(name).into_iter().flatten().map(|&i| &candidates[i]).filter(|c| reachable(c))
+                };
+                let result = match slot {
+                    Value::String(old) => referrer.select(old, pool(old), &target, false).map(|found| {
+                        if let Some(c) = found {
+                            *old = c.name.clone();
+                        }
+                    }),
+                    Value::Object(map) => {
+                        let Some(old) = map.get("name").and_then(Value::as_str).map(String::from) else {
+                            failure = Some("path config error; no 'name' field in node".into());
+                            return;
+                        };
+                        let ns = map.get("namespace").map(|n| n.as_str().unwrap_or("").to_string());
+                        let in_ns: Vec<&Candidate> = match &ns {
+                            None => pool(&old).collect(),
+                            Some(ns) => {
+                                let by_original: Vec<&Candidate> =
+                                    pool(&old).filter(|c| c.original_namespace() == Some(ns.as_str())).collect();
+                                let any_original = candidates
+                                    .iter()
+                                    .filter(|c| reachable(c))
+                                    .any(|c| c.original_namespace() == Some(ns.as_str()));
+                                if any_original {
+                                    by_original
+                                } else {
+                                    pool(&old).filter(|c| c.effective_namespace() == Some(ns.as_str())).collect()
+                                }
+                            }
+                        };
+                        referrer.select(&old, in_ns.into_iter(), &target, true).map(|found| {
+                            let Some(c) = found else { return };
+                            if c.name == old && c.namespace.is_empty() {
+                                return;
+                            }
+                            map.insert("name".into(), Value::String(c.name.clone()));
+                            if !c.namespace.is_empty() {
+                                map.insert("namespace".into(), Value::String(c.namespace.clone()));
+                            }
+                        })
+                    }
+                    _ => Ok(()),
+                };
+                if let Err(found) = result {
+                    let ids: Vec<String> = found.iter().map(|c| id_text(c)).collect();
+                    failure = Some(format!("found multiple possible referrals: {}", ids.join(", ")));
+                }
+            });
+            if let Some(message) = failure {
+                return Err(format!("updating name reference in '{}' field of '{referrer_id}': {message}", spec.path));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_rules_parse() {
+        let rules = default_rules();
+        let cm = rules.iter().find(|r| r.kind == "ConfigMap").unwrap();
+        assert_eq!(cm.version.as_deref(), Some("v1"));
+        assert!(cm.field_specs.iter().any(|f| f.kind.as_deref() == Some("CronJob")
+            && f.path == "spec/jobTemplate/spec/template/spec/volumes/configMap/name"));
+        let ic = rules.iter().find(|r| r.kind == "IngressClass").unwrap();
+        assert_eq!(ic.group.as_deref(), Some("networking.k8s.io/v1"));
+        let sa = rules.iter().find(|r| r.kind == "ServiceAccount").unwrap();
+        assert!(sa.field_specs.iter().any(|f| f.path == "subjects" && f.kind.as_deref() == Some("RoleBinding")));
+        assert_eq!(
+            split_path("metadata/annotations/nginx.ingress.kubernetes.io\\/auth-secret"),
+            ["metadata", "annotations", "nginx.ingress.kubernetes.io/auth-secret"]
+        );
+    }
+
+    #[test]
+    fn same_ending_lists() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert!(same_ending(&s(&["a", "b", "c"]), &s(&["b", "c"])));
+        assert!(!same_ending(&s(&["a", "b", "c"]), &s(&["a", "b"])));
+        assert!(!same_ending(&s(&[]), &s(&["a"])));
+        assert!(same_ending(&s(&[]), &s(&[])));
     }
 }
