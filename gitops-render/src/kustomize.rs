@@ -269,6 +269,8 @@ struct Res {
     /// Name prefixes and suffixes applied, innermost first (for telling name references apart).
     prefixes: Vec<String>,
     suffixes: Vec<String>,
+    /// The vars bound to it where they were declared; their values are read from it at the end.
+    var_refs: Vec<String>,
     needs_hash: bool,
     /// Where it came from, for `buildMetadata: [originAnnotations]`.
     origin: Option<Origin>,
@@ -307,6 +309,7 @@ impl Res {
             history: Vec::new(),
             prefixes: Vec::new(),
             suffixes: Vec::new(),
+            var_refs: Vec::new(),
             needs_hash: false,
             origin: None,
             transformations: Vec::new(),
@@ -1064,6 +1067,7 @@ impl Build<'_> {
         }
         self.stack.pop();
         if !k.vars.is_empty() {
+            bind_vars(&file, &k.vars, acc)?;
             let mut all = self.vars.lock().expect("vars lock");
             for v in &k.vars {
                 if all.iter().any(|x| x.name == v.name) {
@@ -1914,6 +1918,70 @@ fn check_blank_subject_namespaces(file: &str, acc: &[Res]) -> Result<(), Error> 
     Ok(())
 }
 
+/// Binds each var of a kustomization to the one resource of its accumulator that its
+/// `objref` names, by the resource's current or any earlier id (Kustomize's `MergeVars`):
+/// the group, version, kind and name must equal the reference's, and the namespace too when
+/// the reference gives one or names a cluster-scoped kind. Several matches are an error;
+/// none leaves the var unbound, which is reported when values are read at the end.
+fn bind_vars(file: &str, vars: &[crate::kustomization::Var], acc: &mut [Res]) -> Result<(), Error> {
+    for v in vars {
+        let r = &v.objref;
+        let (group, version) = match &r.api_version {
+            Some(api) => {
+                let (g, ver) = gitops_core::object::split_api_version(api);
+                (g.to_string(), ver.to_string())
+            }
+            None => (r.group.clone().unwrap_or_default(), r.version.clone().unwrap_or_default()),
+        };
+        let kind = r.kind.as_deref().unwrap_or("");
+        let api = if group.is_empty() { version.clone() } else { format!("{group}/{version}") };
+        let cluster_scoped = tables::is_cluster_scoped(&api, kind);
+        let ns = r.namespace.as_deref().unwrap_or("");
+        let effective = |kind: &str, ns: &str| -> String {
+            if tables::is_cluster_scoped(&api, kind) {
+                String::new()
+            } else if ns.is_empty() {
+                "default".into()
+            } else {
+                ns.into()
+            }
+        };
+        let want_ns = (!ns.is_empty() || cluster_scoped).then(|| effective(kind, ns));
+        let matched: Vec<usize> = acc
+            .iter()
+            .enumerate()
+            .filter(|(_, res)| res.obj.group() == group && res.obj.version() == version)
+            .filter(|(_, res)| {
+                let current = (res.obj.kind(), res.obj.namespace(), res.obj.name());
+                res.history
+                    .iter()
+                    .map(|p| (p.kind.as_str(), p.namespace.as_str(), p.name.as_str()))
+                    .chain(std::iter::once(current))
+                    .any(|(k, n, name)| {
+                        k == kind && name == r.name && want_ns.as_ref().is_none_or(|w| *w == effective(k, n))
+                    })
+            })
+            .map(|(i, _)| i)
+            .collect();
+        match matched.as_slice() {
+            [i] => acc[*i].var_refs.push(v.name.clone()),
+            [] => {}
+            many => {
+                return Err(kerr(
+                    file,
+                    "vars",
+                    format!(
+                        "found {} resId matches for var {} (unable to disambiguate)",
+                        many.len(),
+                        crate::vars::describe(v, true)
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn finish(
     file: &str,
     k: &Kustomization,
@@ -1930,12 +1998,9 @@ fn finish(
     check_blank_subject_namespaces(file, &acc)?;
     let rules = crate::nameref::merged_rules(&config.name_reference);
     crate::nameref::fix(&mut acc_view(&mut acc), &rules).map_err(|m| kerr(file, "", m))?;
-    // Earlier names (for vars) and origins (for originAnnotations) only when asked for.
-    let earlier: Vec<Vec<String>> = if vars.is_empty() {
-        Vec::new()
-    } else {
-        acc.iter().map(|r| r.history.iter().map(|p| p.name.clone()).collect()).collect()
-    };
+    // The vars bound to each resource, and origins (for originAnnotations) only when asked for.
+    let bound: Vec<Vec<String>> =
+        if vars.is_empty() { Vec::new() } else { acc.iter().map(|r| r.var_refs.clone()).collect() };
     let root_dir = file.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
     let want_origins = k.build_metadata.iter().any(|b| b == "originAnnotations");
     let origins: Vec<Option<String>> = acc
@@ -1973,7 +2038,7 @@ fn finish(
     let mut objects: Vec<Object> = acc.into_iter().map(|r| r.obj).collect();
     let extra_vars: Vec<(Option<String>, String)> =
         config.var_reference.iter().map(|f| (f.kind.clone(), f.path.clone())).collect();
-    crate::vars::apply(file, vars, &mut objects, &earlier, &extra_vars)?;
+    crate::vars::apply(file, vars, &mut objects, &bound, &extra_vars)?;
     if want_origins {
         for (o, origin) in objects.iter_mut().zip(&origins) {
             if let Some(text) = origin {

@@ -155,7 +155,7 @@ pub(crate) fn apply(
     file: &str,
     vars: &[Var],
     objects: &mut [gitops_core::Object],
-    earlier_names: &[Vec<String>],
+    bound: &[Vec<String>],
     extra: &[(Option<String>, String)],
 ) -> Result<(), Error> {
     if vars.is_empty() {
@@ -163,45 +163,13 @@ pub(crate) fn apply(
     }
     let mut values = Vec::with_capacity(vars.len());
     for v in vars {
-        let (group, version) = match &v.objref.api_version {
-            Some(api) => {
-                let (g, ver) = gitops_core::object::split_api_version(api);
-                (Some(g.to_string()), Some(ver.to_string()))
-            }
-            None => (v.objref.group.clone(), v.objref.version.clone()),
-        };
-        let matches: Vec<&gitops_core::Object> = objects
-            .iter()
-            .enumerate()
-            .filter(|(i, o)| {
-                v.objref.kind.as_deref().is_none_or(|k| k == o.kind())
-                    && group.as_deref().is_none_or(|g| g == o.group())
-                    && version.as_deref().is_none_or(|ver| ver.is_empty() || ver == o.version())
-                    && v.objref.namespace.as_deref().is_none_or(|ns| ns == o.namespace())
-                    && (o.name() == v.objref.name || earlier_names[*i].contains(&v.objref.name))
-            })
-            .map(|(_, o)| o)
-            .collect();
-        let obj = match matches.as_slice() {
-            [one] => *one,
-            [] => {
-                return Err(crate::kustomize::kerr(
-                    file,
-                    "vars",
-                    format!("var '{}' cannot be mapped to a field in the set of known resources", describe(v, true)),
-                ));
-            }
-            many => {
-                return Err(crate::kustomize::kerr(
-                    file,
-                    "vars",
-                    format!(
-                        "found {} resId matches for var {} (unable to disambiguate)",
-                        many.len(),
-                        describe(v, true)
-                    ),
-                ));
-            }
+        // The var's value comes from the resource it was bound to where it was declared.
+        let Some(obj) = objects.iter().zip(bound).find(|(_, names)| names.contains(&v.name)).map(|(o, _)| o) else {
+            return Err(crate::kustomize::kerr(
+                file,
+                "vars",
+                format!("var '{}' cannot be mapped to a field in the set of known resources", describe(v, true)),
+            ));
         };
         let path =
             v.fieldref.as_ref().map(|f| f.fieldpath.as_str()).filter(|p| !p.is_empty()).unwrap_or("metadata.name");
