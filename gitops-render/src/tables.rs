@@ -1,5 +1,5 @@
-//! Kustomize's fixed tables: cluster-scoped kinds (from its built-in v1.21.2 schema), the
-//! legacy output order, and pod spec paths.
+//! Kustomize's fixed tables: cluster-scoped kinds (from its built-in v1.21.2 schema)
+//! and the legacy output order.
 
 /// Whether Kustomize v5.5 treats `apiVersion`+`kind` as cluster-scoped. It reads its
 /// built-in Kubernetes v1.21.2 schema, keyed by exact apiVersion and kind, so newer
@@ -64,16 +64,3 @@ pub(crate) const ORDER_FIRST: [&str; 22] = [
 
 /// The default `orderLast` list of the legacy order.
 pub(crate) const ORDER_LAST: [&str; 2] = ["MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"];
-
-/// The pod spec of a workload kind, as path segments.
-pub(crate) fn pod_spec_path(kind: &str) -> Option<&'static str> {
-    match kind {
-        "Pod" => Some("spec"),
-        "PodTemplate" => Some("template/spec"),
-        "Deployment" | "ReplicaSet" | "DaemonSet" | "StatefulSet" | "Job" | "ReplicationController" => {
-            Some("spec/template/spec")
-        }
-        "CronJob" => Some("spec/jobTemplate/spec/template/spec"),
-        _ => None,
-    }
-}

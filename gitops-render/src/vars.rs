@@ -1,43 +1,23 @@
 //! Legacy `vars`: `$(NAME)` references replaced, after every other step, by a field of another
 //! object (default `metadata.name`, so prefixes, suffixes and hashes are seen), in Kustomize's
-//! fixed set of fields.
+//! default set of fields (`varrefs.txt`) and those the build's configurations add.
 
 use serde_json::Value;
 
 use crate::Error;
 use crate::kustomization::Var;
 
-/// Container fields vars reach in every pod-template kind.
-const CONTAINER_FIELDS: [&str; 4] = ["args", "command", "env/value", "volumeMounts/mountPath"];
-
-/// The workload kinds whose containers take vars (not PodTemplate, not ReplicationController).
-const VAR_POD_KINDS: [&str; 7] = ["Pod", "Deployment", "DaemonSet", "ReplicaSet", "StatefulSet", "Job", "CronJob"];
-
-fn pod_spec_path(kind: &str) -> Option<&'static str> {
-    crate::tables::pod_spec_path(kind).filter(|_| VAR_POD_KINDS.contains(&kind))
-}
-
-/// The field paths (`/`-separated, lists crossed implicitly) of a kind that take vars.
-fn fields_of(kind: &str) -> Vec<String> {
-    let mut out = vec!["metadata/labels".to_string(), "metadata/annotations".to_string()];
-    if let Some(pod) = pod_spec_path(kind) {
-        for list in ["containers", "initContainers"] {
-            for f in CONTAINER_FIELDS {
-                out.push(format!("{pod}/{list}/{f}"));
-            }
-        }
-        if kind != "StatefulSet" {
-            out.push(format!("{pod}/volumes/nfs/server"));
-        }
-    }
-    match kind {
-        "StatefulSet" => out.push("spec/volumeClaimTemplates/spec/nfs/server".into()),
-        "Ingress" => out.extend(["spec/rules/host", "spec/tls/hosts", "spec/tls/secretName"].map(String::from)),
-        "Service" => out.extend(["spec/ports/port", "spec/ports/targetPort"].map(String::from)),
-        "PersistentVolume" => out.push("spec/nfs/server".into()),
-        _ => {}
-    }
-    out
+/// Kustomize's default varReference fields, read once from `varrefs.txt`: (kind or any, path).
+fn default_fields() -> &'static [(Option<String>, String)] {
+    static FIELDS: std::sync::OnceLock<Vec<(Option<String>, String)>> = std::sync::OnceLock::new();
+    FIELDS.get_or_init(|| {
+        include_str!("varrefs.txt")
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+            .filter_map(|l| l.split_once(' '))
+            .map(|(k, p)| ((k != "*").then(|| k.to_string()), p.trim().to_string()))
+            .collect()
+    })
 }
 
 /// How Kustomize prints a var in its errors: `{NAME Kind.version.group {fieldpath}}`.
@@ -184,8 +164,7 @@ pub(crate) fn apply(
     }
     for o in objects.iter_mut() {
         let kind = o.kind().to_string();
-        let extra_fields = extra.iter().filter(|(k, _)| k.as_deref().is_none_or(|k| k == kind)).map(|(_, p)| p.clone());
-        for field in fields_of(&kind).into_iter().chain(extra_fields) {
+        for (_, field) in default_fields().iter().chain(extra).filter(|(k, _)| k.as_deref().is_none_or(|k| k == kind)) {
             let parts: Vec<&str> = field.split('/').collect();
             substitute(o.as_value_mut(), &parts, &values);
         }
