@@ -1332,35 +1332,17 @@ impl Build<'_> {
             on_extra_fields(acc, &cfg.namespace, true, &mut |slot| *slot = Value::String(ns.into()));
             ran(acc, "NamespaceTransformer");
         }
-        // namePrefix, nameSuffix
-        for (prefix, suffix, extra, kind) in [
-            (k.name_prefix.as_deref().unwrap_or(""), "", &cfg.name_prefix, "PrefixTransformer"),
-            ("", k.name_suffix.as_deref().unwrap_or(""), &cfg.name_suffix, "SuffixTransformer"),
+        // namePrefix, nameSuffix: `metadata/name` and the fields configurations add.
+        for (affix, extra, is_prefix, kind) in [
+            (k.name_prefix.as_deref().unwrap_or(""), &cfg.name_prefix, true, "PrefixTransformer"),
+            (k.name_suffix.as_deref().unwrap_or(""), &cfg.name_suffix, false, "SuffixTransformer"),
         ] {
-            if prefix.is_empty() && suffix.is_empty() {
+            if affix.is_empty() {
                 continue;
             }
-            for r in acc.iter_mut() {
-                if tables::keeps_name(r.obj.kind()) {
-                    continue;
-                }
-                if !prefix.is_empty() {
-                    r.prefixes.push(prefix.to_string());
-                }
-                if !suffix.is_empty() {
-                    r.suffixes.push(suffix.to_string());
-                }
-                r.store_previous_id();
-                let name = format!("{prefix}{}{suffix}", r.obj.name());
-                let ns = r.obj.namespace().to_string();
-                r.rename(&ns, &name);
-                // Other fields configured to carry the name: changed, never created.
-                on_fields(r, extra, false, &mut |slot| {
-                    if let Value::String(v) = slot {
-                        *v = format!("{prefix}{v}{suffix}");
-                    }
-                });
-            }
+            let mut specs = vec![FieldSpec { path: "metadata/name".into(), create: false, ..FieldSpec::default() }];
+            merge_specs(&mut specs, extra.clone()).map_err(|e| kerr(file, "configurations", e))?;
+            add_affix(acc, affix, is_prefix, &specs);
             ran(acc, kind);
         }
         // labels, then commonLabels
@@ -1661,6 +1643,47 @@ fn on_fields(r: &mut Res, specs: &[FieldSpec], create: bool, f: &mut dyn FnMut(&
         fields::walk(r.obj.as_value_mut(), &segs, create && s.create, f);
     }
     !hits.is_empty()
+}
+
+/// Kustomize's PrefixTransformer or SuffixTransformer: for every resource but CRDs,
+/// APIServices and Namespaces, and every spec its original kind selects, the field gets the
+/// affix; a `metadata/name` spec also records the affix and the earlier id (for name
+/// references).
+fn add_affix(acc: &mut [Res], affix: &str, is_prefix: bool, specs: &[FieldSpec]) {
+    for r in acc.iter_mut() {
+        let org_kind = r.history.first().map_or(r.obj.kind(), |p| p.kind.as_str()).to_string();
+        let group = r.obj.group().to_string();
+        if matches!(org_kind.as_str(), "CustomResourceDefinition" | "Namespace")
+            || (org_kind == "APIService" && group == "apiregistration.k8s.io")
+        {
+            continue;
+        }
+        let version = r.obj.version().to_string();
+        for spec in specs {
+            let selected = spec.group.as_deref().is_none_or(|g| g.is_empty() || g == group)
+                && spec.version.as_deref().is_none_or(|v| v.is_empty() || v == version)
+                && spec.kind.as_deref().is_none_or(|k| k.is_empty() || k == org_kind);
+            if !selected {
+                continue;
+            }
+            if spec.path == "metadata/name" && !affix.is_empty() {
+                if is_prefix {
+                    r.prefixes.push(affix.to_string())
+                } else {
+                    r.suffixes.push(affix.to_string())
+                }
+                r.store_previous_id();
+            }
+            let segs: Vec<&str> = spec.path.split('/').collect();
+            fields::walk(r.obj.as_value_mut(), &segs, spec.create, &mut |slot| {
+                let current = slot.as_str().unwrap_or("");
+                let text = if is_prefix { format!("{affix}{current}") } else { format!("{current}{affix}") };
+                if slot.is_string() || slot.is_null() {
+                    *slot = Value::String(text);
+                }
+            });
+        }
+    }
 }
 
 fn apply_pairs(acc: &mut [Res], specs: &[FieldSpec], pairs: &[(String, String)]) {

@@ -31,11 +31,6 @@ pub(crate) fn is_cluster_scoped(api_version: &str, kind: &str) -> bool {
     )
 }
 
-/// Kinds whose names `namePrefix`/`nameSuffix` leave alone.
-pub(crate) fn keeps_name(kind: &str) -> bool {
-    matches!(kind, "CustomResourceDefinition" | "APIService" | "Namespace")
-}
-
 /// The default `orderFirst` list of the legacy order.
 pub(crate) const ORDER_FIRST: [&str; 22] = [
     "Namespace",

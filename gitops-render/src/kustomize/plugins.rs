@@ -217,14 +217,28 @@ impl Build<'_> {
                 json!({"patchesStrategicMerge": entries})
             }
             "PrefixSuffixTransformer" | "PrefixTransformer" | "SuffixTransformer" => {
-                let mut k = Map::new();
-                if let Some(p) = body.get("prefix").and_then(Value::as_str).filter(|p| !p.is_empty()) {
-                    k.insert("namePrefix".into(), json!(p));
+                // Kustomize reads plugin configurations leniently: unknown keys of a field
+                // spec (a `name:` selector, say) are ignored.
+                let Some(list) = body.get("fieldSpecs").and_then(Value::as_array) else {
+                    return Err(kerr(file, &config.field, "fieldSpecs is not expected to be nil"));
+                };
+                let mut specs = Vec::new();
+                for (i, item) in list.iter().enumerate() {
+                    let mut m = item.as_object().cloned().unwrap_or_default();
+                    m.retain(|k, _| matches!(k.as_str(), "group" | "version" | "kind" | "path" | "create"));
+                    let spec: FieldSpec = serde_path_to_error::deserialize(Value::Object(m)).map_err(|e| {
+                        kerr(file, format!("{}.fieldSpecs[{i}].{}", config.field, e.path()), e.inner().to_string())
+                    })?;
+                    specs.push(spec);
                 }
-                if let Some(s) = body.get("suffix").and_then(Value::as_str).filter(|s| !s.is_empty()) {
-                    k.insert("nameSuffix".into(), json!(s));
+                let text = |name: &str| body.get(name).and_then(Value::as_str).unwrap_or("").to_string();
+                if kind != "SuffixTransformer" {
+                    super::add_affix(acc, &text("prefix"), true, &specs);
                 }
-                Value::Object(k)
+                if kind != "PrefixTransformer" {
+                    super::add_affix(acc, &text("suffix"), false, &specs);
+                }
+                return Ok(());
             }
             "ImageTagTransformer" => json!({"images": [field("imageTag")]}),
             "ReplicaCountTransformer" => json!({"replicas": [field("replica")]}),
