@@ -135,19 +135,11 @@ pub struct FieldSpec {
 }
 
 impl FieldSpec {
-    /// Whether the spec selects objects of this group and kind (unset: any).
-    pub(crate) fn matches(&self, group: &str, kind: &str) -> bool {
-        self.group.as_deref().is_none_or(|g| g == group) && self.kind.as_deref().is_none_or(|k| k == kind)
-    }
-
-    /// Whether two specs name the same field of the same kinds (Kustomize's merge identity:
-    /// group, version, kind and path).
-    pub(crate) fn same_target(&self, other: &FieldSpec) -> bool {
-        let norm = |o: &Option<String>| o.as_deref().unwrap_or("").to_string();
-        self.path == other.path
-            && norm(&self.kind) == norm(&other.kind)
-            && norm(&self.group) == norm(&other.group)
-            && norm(&self.version) == norm(&other.version)
+    /// Whether the spec selects objects of this group, version and kind (unset or empty:
+    /// any), as Kustomize matches a field spec to an object.
+    pub(crate) fn matches(&self, group: &str, version: &str, kind: &str) -> bool {
+        let sel = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w.is_empty() || w == have);
+        sel(&self.group, group) && sel(&self.version, version) && sel(&self.kind, kind)
     }
 }
 

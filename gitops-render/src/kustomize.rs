@@ -20,12 +20,15 @@ use sha2::{Digest, Sha256};
 use crate::error::Error;
 use crate::fields;
 
+mod config;
 mod plugins;
+
 use crate::kustomization::{
     FieldSpec, GeneratorArgs, GeneratorOptions, Kustomization, PatchEntry, ReplacementEntry, Target,
 };
 use crate::nameref::PrevId;
 use crate::tables;
+pub(crate) use config::{NameReferenceSpec, TransformerConfig, merge_all, merge_one};
 use gitops_core::selector::LabelSelector;
 
 /// The names a kustomization file may have, in the order Kustomize looks for them.
@@ -399,95 +402,6 @@ pub const MAX_DEPTH: usize = 20_000;
 const STACK_RED_ZONE: usize = 256 << 10;
 /// ... of this size, on the heap.
 const STACK_SEGMENT: usize = 4 << 20;
-
-/// Kustomize's transformer configuration: the extra field specs a kustomization's
-/// `configurations` files give each built-in transformer, on top of the built-in ones. A
-/// kustomization's transformers use its own files' specs and those of everything it
-/// accumulated (its resources' kustomizations and its components), as Kustomize merges them;
-/// name and var references use the whole build's, at the end.
-#[derive(Clone, Debug, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub(crate) struct TransformerConfig {
-    #[serde(default)]
-    pub name_prefix: Vec<FieldSpec>,
-    #[serde(default)]
-    pub name_suffix: Vec<FieldSpec>,
-    #[serde(default)]
-    pub namespace: Vec<FieldSpec>,
-    #[serde(default)]
-    pub common_labels: Vec<FieldSpec>,
-    /// Accepted as Kustomize does; no built-in transformer reads it.
-    #[serde(default)]
-    pub labels: Vec<FieldSpec>,
-    #[serde(default)]
-    pub template_labels: Vec<FieldSpec>,
-    #[serde(default)]
-    pub common_annotations: Vec<FieldSpec>,
-    #[serde(default)]
-    pub name_reference: Vec<NameReferenceSpec>,
-    #[serde(default)]
-    pub var_reference: Vec<FieldSpec>,
-    #[serde(default)]
-    pub images: Vec<FieldSpec>,
-    #[serde(default)]
-    pub replicas: Vec<FieldSpec>,
-}
-
-impl TransformerConfig {
-    /// Merges `other` in: a spec already present (same group, version, kind and path) is
-    /// kept once; the same spec with a different `create` is Kustomize's "conflicting
-    /// fieldspecs" error, named by the list it is in.
-    pub(crate) fn merge(&mut self, other: TransformerConfig) -> Result<(), String> {
-        for (name, into, from) in [
-            ("NamePrefix", &mut self.name_prefix, other.name_prefix),
-            ("NameSuffix", &mut self.name_suffix, other.name_suffix),
-            ("NameSpace", &mut self.namespace, other.namespace),
-            ("CommonLabels", &mut self.common_labels, other.common_labels),
-            ("Labels", &mut self.labels, other.labels),
-            ("TemplateLabels", &mut self.template_labels, other.template_labels),
-            ("CommonAnnotations", &mut self.common_annotations, other.common_annotations),
-            ("VarReference", &mut self.var_reference, other.var_reference),
-            ("Images", &mut self.images, other.images),
-            ("Replicas", &mut self.replicas, other.replicas),
-        ] {
-            merge_specs(into, from).map_err(|e| format!("failed to merge {name} fieldSpec: {e}"))?;
-        }
-        for nr in other.name_reference {
-            match self.name_reference.iter_mut().find(|x| x.kind == nr.kind && x.group == nr.group) {
-                Some(x) => merge_specs(&mut x.field_specs, nr.field_specs)
-                    .map_err(|e| format!("failed to merge NameReference fieldSpec: {e}"))?,
-                None => self.name_reference.push(nr),
-            }
-        }
-        Ok(())
-    }
-}
-
-fn merge_specs(into: &mut Vec<FieldSpec>, from: Vec<FieldSpec>) -> Result<(), String> {
-    for f in from {
-        match into.iter().find(|x| x.same_target(&f)) {
-            Some(x) if x.create != f.create => return Err("conflicting fieldspecs".into()),
-            Some(_) => {}
-            None => into.push(f),
-        }
-    }
-    Ok(())
-}
-
-/// One `nameReference` entry: the referenced kind and the fields that name it.
-#[derive(Clone, Debug, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub(crate) struct NameReferenceSpec {
-    pub kind: String,
-    /// The referenced kind's group; any group when unset.
-    #[serde(default)]
-    pub group: Option<String>,
-    /// The referenced kind's version; any version when unset.
-    #[serde(default)]
-    pub version: Option<String>,
-    #[serde(default)]
-    pub field_specs: Vec<FieldSpec>,
-}
 
 /// An error in a kustomization file, naming the file and the field.
 pub(crate) fn kerr(file: &str, field: impl Into<String>, message: impl Into<String>) -> Error {
@@ -1291,6 +1205,7 @@ impl Build<'_> {
         cfg: &TransformerConfig,
     ) -> Result<(), Error> {
         let smp_opts = SmpOptions { kustomize: true };
+        let eff = cfg.effective().map_err(|e| kerr(file, "configurations", e))?;
         // Each built-in transformer Kustomize configures is noted on every resource it ran
         // over (when `transformerAnnotations` asks), whether or not it changed it.
         let configured_in: Option<std::sync::Arc<str>> = self.record_transformations.then(|| file.into());
@@ -1332,48 +1247,54 @@ impl Build<'_> {
             on_extra_fields(acc, &cfg.namespace, true, &mut |slot| *slot = Value::String(ns.into()));
             ran(acc, "NamespaceTransformer");
         }
-        // namePrefix, nameSuffix: `metadata/name` and the fields configurations add.
-        for (affix, extra, is_prefix, kind) in [
-            (k.name_prefix.as_deref().unwrap_or(""), &cfg.name_prefix, true, "PrefixTransformer"),
-            (k.name_suffix.as_deref().unwrap_or(""), &cfg.name_suffix, false, "SuffixTransformer"),
+        // namePrefix, nameSuffix
+        for (affix, specs, is_prefix, kind) in [
+            (k.name_prefix.as_deref().unwrap_or(""), &eff.name_prefix, true, "PrefixTransformer"),
+            (k.name_suffix.as_deref().unwrap_or(""), &eff.name_suffix, false, "SuffixTransformer"),
         ] {
             if affix.is_empty() {
                 continue;
             }
-            let mut specs = vec![FieldSpec { path: "metadata/name".into(), create: false, ..FieldSpec::default() }];
-            merge_specs(&mut specs, extra.clone()).map_err(|e| kerr(file, "configurations", e))?;
-            add_affix(acc, affix, is_prefix, &specs);
+            add_affix(acc, affix, is_prefix, specs);
             ran(acc, kind);
         }
-        // labels, then commonLabels
-        for l in &k.labels {
-            let mut specs = fields::common_label_specs(l.include_selectors, l.include_templates);
-            specs.extend(l.fields.iter().cloned());
+        // labels, then commonLabels: each `labels:` entry writes its own specs, the
+        // configuration's `labels`, and the selector specs, the template specs, or only
+        // `metadata/labels`, merged as Kustomize merges them.
+        for (i, l) in k.labels.iter().enumerate() {
+            let field = format!("labels[{i}]");
+            let mut specs = l.fields.clone();
+            merge_all(&mut specs, eff.labels.clone())
+                .map_err(|e| kerr(file, &field, format!("failed to merge labels: {e}")))?;
             if l.include_selectors {
-                specs.extend(cfg.common_labels.iter().map(FieldSpec::clone));
-            } else if l.include_templates {
-                specs.extend(cfg.template_labels.iter().map(FieldSpec::clone));
+                merge_all(&mut specs, eff.common_labels.clone())
+            } else {
+                if l.include_templates {
+                    merge_all(&mut specs, eff.template_labels.clone())
+                        .map_err(|e| kerr(file, &field, format!("failed to merge template fieldSpec: {e}")))?;
+                }
+                merge_one(
+                    &mut specs,
+                    FieldSpec { path: "metadata/labels".into(), create: true, ..FieldSpec::default() },
+                )
             }
+            .map_err(|e| kerr(file, &field, format!("failed to merge labels: {e}")))?;
             let pairs: Vec<(String, String)> = l.pairs.iter().map(|(a, b)| (a.clone(), b.clone())).collect();
             apply_pairs(acc, &specs, &pairs);
             ran(acc, "LabelTransformer");
         }
         if !k.common_labels.is_empty() {
-            let mut specs = fields::common_label_specs(true, true);
-            specs.extend(cfg.common_labels.iter().map(FieldSpec::clone));
             let pairs: Vec<(String, String)> = k.common_labels.iter().map(|(a, b)| (a.clone(), b.clone())).collect();
-            apply_pairs(acc, &specs, &pairs);
+            apply_pairs(acc, &eff.common_labels, &pairs);
         }
         // The commonLabels transformer is configured whenever there are labels of either kind.
         if !k.common_labels.is_empty() || !k.labels.is_empty() {
             ran(acc, "LabelTransformer");
         }
         if !k.common_annotations.is_empty() {
-            let mut specs = fields::common_annotation_specs();
-            specs.extend(cfg.common_annotations.iter().map(FieldSpec::clone));
             let pairs: Vec<(String, String)> =
                 k.common_annotations.iter().map(|(a, b)| (a.clone(), b.clone())).collect();
-            apply_pairs(acc, &specs, &pairs);
+            apply_pairs(acc, &eff.common_annotations, &pairs);
             ran(acc, "AnnotationsTransformer");
         }
         // patchesJson6902
@@ -1387,12 +1308,11 @@ impl Build<'_> {
         }
         // replicas: the built-in specs and the configured ones, one list as in Kustomize.
         if !k.replicas.is_empty() {
-            let mut specs = fields::replica_specs();
-            specs.extend(cfg.replicas.iter().cloned());
+            let specs = &eff.replicas;
             for (i, rep) in k.replicas.iter().enumerate() {
                 let mut found = false;
                 for r in acc.iter_mut().filter(|r| r.has_name(&rep.name)) {
-                    found |= on_fields(r, &specs, true, &mut |slot| *slot = Value::from(rep.count));
+                    found |= on_fields(r, specs, true, &mut |slot| *slot = Value::from(rep.count));
                 }
                 if !found {
                     let gvks: Vec<String> = specs
@@ -1637,7 +1557,8 @@ fn on_extra_fields(acc: &mut [Res], specs: &[FieldSpec], create: bool, f: &mut d
 
 /// [`on_extra_fields`] for one resource; whether any spec selected it.
 fn on_fields(r: &mut Res, specs: &[FieldSpec], create: bool, f: &mut dyn FnMut(&mut Value)) -> bool {
-    let hits: Vec<&FieldSpec> = specs.iter().filter(|s| s.matches(r.obj.group(), r.obj.kind())).collect();
+    let hits: Vec<&FieldSpec> =
+        specs.iter().filter(|s| s.matches(r.obj.group(), r.obj.version(), r.obj.kind())).collect();
     for s in &hits {
         let segs: Vec<&str> = s.path.split('/').collect();
         fields::walk(r.obj.as_value_mut(), &segs, create && s.create, f);
@@ -1688,8 +1609,8 @@ fn add_affix(acc: &mut [Res], affix: &str, is_prefix: bool, specs: &[FieldSpec])
 
 fn apply_pairs(acc: &mut [Res], specs: &[FieldSpec], pairs: &[(String, String)]) {
     for r in acc.iter_mut() {
-        let (g, k) = (r.obj.group().to_string(), r.obj.kind().to_string());
-        fields::set_pairs(r.obj.as_value_mut(), &g, &k, specs, pairs);
+        let (g, v, k) = (r.obj.group().to_string(), r.obj.version().to_string(), r.obj.kind().to_string());
+        fields::set_pairs(r.obj.as_value_mut(), (&g, &v, &k), specs, pairs);
     }
 }
 
@@ -2019,8 +1940,8 @@ fn finish(
         r.rename(&ns, &name);
     }
     check_blank_subject_namespaces(file, &acc)?;
-    let rules = crate::nameref::merged_rules(&config.name_reference);
-    crate::nameref::fix(&mut acc_view(&mut acc), &rules).map_err(|m| kerr(file, "", m))?;
+    let eff = config.effective().map_err(|e| kerr(file, "configurations", e))?;
+    crate::nameref::fix(&mut acc_view(&mut acc), &eff.name_reference).map_err(|m| kerr(file, "", m))?;
     // The vars bound to each resource, and origins (for originAnnotations) only when asked for.
     let bound: Vec<Vec<String>> =
         if vars.is_empty() { Vec::new() } else { acc.iter().map(|r| r.var_refs.clone()).collect() };
@@ -2060,7 +1981,7 @@ fn finish(
         acc.iter().map(|r| r.obj.annotation("config.kubernetes.io/local-config") == Some("true")).collect();
     let mut objects: Vec<Object> = acc.into_iter().map(|r| r.obj).collect();
     let extra_vars: Vec<(Option<String>, String)> =
-        config.var_reference.iter().map(|f| (f.kind.clone(), f.path.clone())).collect();
+        eff.var_reference.iter().map(|f| (f.kind.clone(), f.path.clone())).collect();
     crate::vars::apply(file, vars, &mut objects, &bound, &extra_vars)?;
     if want_origins {
         for (o, origin) in objects.iter_mut().zip(&origins) {

@@ -73,25 +73,6 @@ fn parse_rules(text: &str) -> Vec<NameReferenceSpec> {
     out
 }
 
-/// The default rules with the build's merged in, as Kustomize merges configurations: a rule
-/// for the same group, version and kind gains the new fields; another is added at the end.
-pub(crate) fn merged_rules(extra: &[NameReferenceSpec]) -> Vec<NameReferenceSpec> {
-    let mut rules = default_rules().to_vec();
-    for nr in extra {
-        match rules.iter_mut().find(|x| x.kind == nr.kind && x.group == nr.group && x.version == nr.version) {
-            Some(x) => {
-                for f in &nr.field_specs {
-                    if !x.field_specs.iter().any(|y| y.same_target(f)) {
-                        x.field_specs.push(f.clone());
-                    }
-                }
-            }
-            None => rules.push(nr.clone()),
-        }
-    }
-    rules
-}
-
 /// A group/version/kind selector: an unset part selects anything.
 struct Selector<'a> {
     group: Option<&'a str>,

@@ -1,24 +1,11 @@
 //! Legacy `vars`: `$(NAME)` references replaced, after every other step, by a field of another
 //! object (default `metadata.name`, so prefixes, suffixes and hashes are seen), in Kustomize's
-//! default set of fields (`varrefs.txt`) and those the build's configurations add.
+//! default set of fields (`fieldspecs.txt`) and those the build's configurations add.
 
 use serde_json::Value;
 
 use crate::Error;
 use crate::kustomization::Var;
-
-/// Kustomize's default varReference fields, read once from `varrefs.txt`: (kind or any, path).
-fn default_fields() -> &'static [(Option<String>, String)] {
-    static FIELDS: std::sync::OnceLock<Vec<(Option<String>, String)>> = std::sync::OnceLock::new();
-    FIELDS.get_or_init(|| {
-        include_str!("varrefs.txt")
-            .lines()
-            .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-            .filter_map(|l| l.split_once(' '))
-            .map(|(k, p)| ((k != "*").then(|| k.to_string()), p.trim().to_string()))
-            .collect()
-    })
-}
 
 /// How Kustomize prints a var in its errors: `{NAME Kind.version.group {fieldpath}}`.
 pub(crate) fn describe(v: &Var, resolved: bool) -> String {
@@ -136,7 +123,7 @@ pub(crate) fn apply(
     vars: &[Var],
     objects: &mut [gitops_core::Object],
     bound: &[Vec<String>],
-    extra: &[(Option<String>, String)],
+    fields: &[(Option<String>, String)],
 ) -> Result<(), Error> {
     if vars.is_empty() {
         return Ok(());
@@ -164,7 +151,7 @@ pub(crate) fn apply(
     }
     for o in objects.iter_mut() {
         let kind = o.kind().to_string();
-        for (_, field) in default_fields().iter().chain(extra).filter(|(k, _)| k.as_deref().is_none_or(|k| k == kind)) {
+        for (_, field) in fields.iter().filter(|(k, _)| k.as_deref().is_none_or(|k| k == kind)) {
             let parts: Vec<&str> = field.split('/').collect();
             substitute(o.as_value_mut(), &parts, &values);
         }

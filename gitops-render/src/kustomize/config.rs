@@ -1,0 +1,231 @@
+//! Kustomize's transformer configuration: the field specs each built-in transformer writes,
+//! its defaults (`fieldspecs.txt`) and the build's `configurations` and CRD markers, merged as
+//! Kustomize merges them.
+//!
+//! Kustomize's merge keeps a spec out when one already in the list has the same path and is
+//! selected by the new one's group/version/kind, and sorts each list (by kind order, then
+//! group/version/kind with empty parts last). A build's configuration is merged into an
+//! empty one after the defaults, so a specific spec a configuration adds (`metadata/labels`
+//! of one kind, say) pushes out the default for every kind with that path. This is what
+//! `kubectl kustomize` does, and what this module reproduces.
+
+use std::borrow::Cow;
+use std::sync::OnceLock;
+
+use crate::kustomization::FieldSpec;
+
+/// Kustomize's transformer configuration. In a build, the field specs a kustomization's
+/// `configurations` files (and CRD markers) add; [`TransformerConfig::effective`] puts the
+/// defaults under them. A kustomization's transformers use its own files' specs and those of
+/// everything it accumulated (its resources' kustomizations and its components), as Kustomize
+/// merges them; name and var references use the whole build's, at the end.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct TransformerConfig {
+    #[serde(default)]
+    pub name_prefix: Vec<FieldSpec>,
+    #[serde(default)]
+    pub name_suffix: Vec<FieldSpec>,
+    #[serde(default)]
+    pub namespace: Vec<FieldSpec>,
+    #[serde(default)]
+    pub common_labels: Vec<FieldSpec>,
+    /// Specs every `labels:` entry writes besides its own.
+    #[serde(default)]
+    pub labels: Vec<FieldSpec>,
+    #[serde(default)]
+    pub template_labels: Vec<FieldSpec>,
+    #[serde(default)]
+    pub common_annotations: Vec<FieldSpec>,
+    #[serde(default)]
+    pub name_reference: Vec<NameReferenceSpec>,
+    #[serde(default)]
+    pub var_reference: Vec<FieldSpec>,
+    #[serde(default)]
+    pub images: Vec<FieldSpec>,
+    #[serde(default)]
+    pub replicas: Vec<FieldSpec>,
+}
+
+impl TransformerConfig {
+    /// Merges `other` in as Kustomize does ([`merge_one`]), each list then sorted; the same
+    /// spec with a different `create` is Kustomize's "conflicting fieldspecs" error, named by
+    /// the list it is in.
+    pub(crate) fn merge(&mut self, other: TransformerConfig) -> Result<(), String> {
+        for (name, into, from) in [
+            ("NamePrefix", &mut self.name_prefix, other.name_prefix),
+            ("NameSuffix", &mut self.name_suffix, other.name_suffix),
+            ("NameSpace", &mut self.namespace, other.namespace),
+            ("CommonLabels", &mut self.common_labels, other.common_labels),
+            ("Labels", &mut self.labels, other.labels),
+            ("TemplateLabels", &mut self.template_labels, other.template_labels),
+            ("CommonAnnotations", &mut self.common_annotations, other.common_annotations),
+            ("VarReference", &mut self.var_reference, other.var_reference),
+            ("Images", &mut self.images, other.images),
+            ("Replicas", &mut self.replicas, other.replicas),
+        ] {
+            merge_all(into, from).map_err(|e| format!("failed to merge {name} fieldSpec: {e}"))?;
+            sort_specs(into);
+        }
+        for nr in other.name_reference {
+            match self
+                .name_reference
+                .iter_mut()
+                .find(|x| x.kind == nr.kind && x.group == nr.group && x.version == nr.version)
+            {
+                Some(x) => merge_all(&mut x.field_specs, nr.field_specs)
+                    .map_err(|e| format!("failed to merge NameReference fieldSpec: {e}"))?,
+                None => self.name_reference.push(nr),
+            }
+        }
+        Ok(())
+    }
+
+    fn is_empty(&self) -> bool {
+        self.name_prefix.is_empty()
+            && self.name_suffix.is_empty()
+            && self.namespace.is_empty()
+            && self.common_labels.is_empty()
+            && self.labels.is_empty()
+            && self.template_labels.is_empty()
+            && self.common_annotations.is_empty()
+            && self.name_reference.is_empty()
+            && self.var_reference.is_empty()
+            && self.images.is_empty()
+            && self.replicas.is_empty()
+    }
+
+    /// The configuration the transformers use: the defaults with this one merged in, then
+    /// merged into an empty configuration (Kustomize's accumulator), where the sort order
+    /// lets a specific spec push out a general one with the same path.
+    pub(crate) fn effective(&self) -> Result<Cow<'static, TransformerConfig>, String> {
+        if self.is_empty() {
+            return Ok(Cow::Borrowed(default_effective()));
+        }
+        let mut merged = default_config().clone();
+        merged.merge(self.clone())?;
+        let mut out = TransformerConfig::default();
+        out.merge(merged)?;
+        Ok(Cow::Owned(out))
+    }
+}
+
+/// Kustomize's `FsSlice.MergeOne`: `x` is left out when a spec with its path is already
+/// there and selected by `x`'s group, version and kind (an error when `create` differs).
+pub(crate) fn merge_one(into: &mut Vec<FieldSpec>, x: FieldSpec) -> Result<(), String> {
+    let selected = |y: &FieldSpec| {
+        let sel = |want: &Option<String>, have: &Option<String>| {
+            want.as_deref().is_none_or(|w| w.is_empty() || have.as_deref() == Some(w))
+        };
+        sel(&x.group, &y.group) && sel(&x.version, &y.version) && sel(&x.kind, &y.kind)
+    };
+    match into.iter().find(|y| y.path == x.path && selected(y)) {
+        Some(y) if y.create != x.create => Err("conflicting fieldspecs".into()),
+        Some(_) => Ok(()),
+        None => {
+            into.push(x);
+            Ok(())
+        }
+    }
+}
+
+/// [`merge_one`] for each of `from`, in order.
+pub(crate) fn merge_all(into: &mut Vec<FieldSpec>, from: Vec<FieldSpec>) -> Result<(), String> {
+    from.into_iter().try_for_each(|x| merge_one(into, x))
+}
+
+/// Kustomize's order of field specs: kinds of its legacy resource order first, those of its
+/// last group at the end; then `group_version_kind` with `~G`, `~V`, `~K` for empty parts.
+fn sort_specs(specs: &mut [FieldSpec]) {
+    let key = |f: &FieldSpec| {
+        let kind = f.kind.as_deref().unwrap_or("");
+        let order = crate::tables::ORDER_FIRST
+            .iter()
+            .position(|k| *k == kind)
+            .map(|i| i as i64 - crate::tables::ORDER_FIRST.len() as i64)
+            .or_else(|| crate::tables::ORDER_LAST.iter().position(|k| *k == kind).map(|i| i as i64 + 1))
+            .unwrap_or(0);
+        let part = |v: &Option<String>, none: &str| v.as_deref().filter(|s| !s.is_empty()).unwrap_or(none).to_string();
+        (order, format!("{}_{}_{}", part(&f.group, "~G"), part(&f.version, "~V"), part(&f.kind, "~K")))
+    };
+    // A stable sort, as Go's sort.Sort is not: specs that compare equal keep their order.
+    specs.sort_by_cached_key(key);
+}
+
+/// Kustomize's default configuration, read once from `fieldspecs.txt` (and the name
+/// reference rules from `namerefs.txt`).
+pub(crate) fn default_config() -> &'static TransformerConfig {
+    static DEFAULT: OnceLock<TransformerConfig> = OnceLock::new();
+    DEFAULT.get_or_init(|| {
+        let mut c = TransformerConfig::default();
+        for line in include_str!("../fieldspecs.txt").lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')) {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let [list, gv, kind, path, rest @ ..] = words.as_slice() else {
+                panic!("fieldspecs.txt: a line needs a list, group/version, kind and path: {line}")
+            };
+            let (group, version) = gv.rsplit_once('/').unwrap_or((gv, "-"));
+            let opt = |s: &str| (s != "-").then(|| s.to_string());
+            let spec = FieldSpec {
+                group: opt(group),
+                version: opt(version),
+                kind: (*kind != "*").then(|| kind.to_string()),
+                path: path.to_string(),
+                create: rest.first() == Some(&"create"),
+            };
+            let into = match *list {
+                "namePrefix" => &mut c.name_prefix,
+                "nameSuffix" => &mut c.name_suffix,
+                "namespace" => &mut c.namespace,
+                "commonLabels" => &mut c.common_labels,
+                "templateLabels" => &mut c.template_labels,
+                "commonAnnotations" => &mut c.common_annotations,
+                "varReference" => &mut c.var_reference,
+                "images" => &mut c.images,
+                "replicas" => &mut c.replicas,
+                other => panic!("fieldspecs.txt: unknown list {other}"),
+            };
+            into.push(spec);
+        }
+        c.name_reference = crate::nameref::default_rules().to_vec();
+        for list in [
+            &mut c.name_prefix,
+            &mut c.name_suffix,
+            &mut c.namespace,
+            &mut c.common_labels,
+            &mut c.template_labels,
+            &mut c.common_annotations,
+            &mut c.var_reference,
+            &mut c.images,
+            &mut c.replicas,
+        ] {
+            sort_specs(list);
+        }
+        c
+    })
+}
+
+/// The defaults merged into an empty configuration: what a build without `configurations`
+/// uses.
+fn default_effective() -> &'static TransformerConfig {
+    static EFFECTIVE: OnceLock<TransformerConfig> = OnceLock::new();
+    EFFECTIVE.get_or_init(|| {
+        let mut out = TransformerConfig::default();
+        out.merge(default_config().clone()).expect("the defaults merge");
+        out
+    })
+}
+
+/// One `nameReference` entry: the referenced kind and the fields that name it.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct NameReferenceSpec {
+    pub kind: String,
+    /// The referenced kind's group; any group when unset.
+    #[serde(default)]
+    pub group: Option<String>,
+    /// The referenced kind's version; any version when unset.
+    #[serde(default)]
+    pub version: Option<String>,
+    #[serde(default)]
+    pub field_specs: Vec<FieldSpec>,
+}
