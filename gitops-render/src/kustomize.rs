@@ -1540,8 +1540,8 @@ impl Build<'_> {
     }
 }
 
-fn acc_objects(acc: &mut [Res]) -> Vec<&mut Object> {
-    acc.iter_mut().map(|r| &mut r.obj).collect()
+fn acc_objects(acc: &mut [Res]) -> Vec<(&mut Object, &[PrevId])> {
+    acc.iter_mut().map(|r| (&mut r.obj, r.history.as_slice())).collect()
 }
 
 /// Calls `f` on every field the configured specs select (with `create`, and a spec that asks

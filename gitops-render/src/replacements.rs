@@ -8,6 +8,7 @@ use crate::kustomization::{ReplacementEntry, ReplacementOptions, Selector};
 use gitops_core::selector::LabelSelector;
 
 use crate::kustomize::kerr;
+use crate::nameref::PrevId;
 
 #[derive(Debug, Clone, PartialEq)]
 enum Seg {
@@ -120,16 +121,50 @@ fn visit(v: &mut Value, segs: &[Seg], create: bool, f: &mut dyn FnMut(&mut Value
     }
 }
 
-fn selects(o: &Object, s: &Selector) -> Result<bool, String> {
+/// The ids an object answers to: its current one and its earlier ones (Kustomize's
+/// `MakeResIds`), as (kind, namespace, name); group and version are the current ones.
+fn ids<'a>(o: &'a Object, prev: &'a [PrevId]) -> impl Iterator<Item = (&'a str, &'a str, &'a str)> {
+    std::iter::once((o.kind(), o.namespace(), o.name()))
+        .chain(prev.iter().map(|p| (p.kind.as_str(), p.namespace.as_str(), p.name.as_str())))
+}
+
+/// Kustomize's `ResId.IsSelectedBy` over any of the object's ids: name, namespace (no
+/// namespace is `default`) and group/version/kind, each when the selector sets it.
+fn id_selected(o: &Object, prev: &[PrevId], s: &Selector) -> bool {
+    let set = |v: &Option<String>| v.as_deref().filter(|x| !x.is_empty()).map(String::from);
+    let effective = |ns: &str| if ns.is_empty() { "default".to_string() } else { ns.to_string() };
+    set(&s.group).is_none_or(|g| g == o.group())
+        && set(&s.version).is_none_or(|v| v == o.version())
+        && ids(o, prev).any(|(kind, ns, name)| {
+            set(&s.kind).is_none_or(|k| k == kind)
+                && set(&s.name).is_none_or(|n| n == name)
+                && set(&s.namespace).is_none_or(|n| effective(&n) == effective(ns))
+        })
+}
+
+fn has_id_part(s: &Selector) -> bool {
+    [&s.group, &s.version, &s.kind, &s.name, &s.namespace].iter().any(|v| v.as_deref().is_some_and(|x| !x.is_empty()))
+}
+
+fn labels_match(o: &Object, s: &Selector) -> Result<bool, String> {
     let labels = s.label_selector.as_deref().map(LabelSelector::parse).transpose()?;
     let annotations = s.annotation_selector.as_deref().map(LabelSelector::parse).transpose()?;
-    Ok(s.group.as_deref().is_none_or(|g| g == o.group())
-        && s.version.as_deref().is_none_or(|v| v == o.version())
-        && s.kind.as_deref().is_none_or(|k| k == o.kind())
-        && s.name.as_deref().is_none_or(|n| n == o.name())
-        && s.namespace.as_deref().is_none_or(|n| n == o.namespace())
-        && labels.is_none_or(|l| l.matches(o.labels()))
-        && annotations.is_none_or(|a| a.matches(o.annotations())))
+    Ok(labels.is_none_or(|l| l.matches(o.labels())) && annotations.is_none_or(|a| a.matches(o.annotations())))
+}
+
+/// Whether a replacement target selects the object, as Kustomize decides: the select's
+/// labels and annotations match, no reject's labels or annotations match, one of its ids is
+/// selected, and no reject's id part selects any of its ids.
+fn target_selected(o: &Object, prev: &[PrevId], select: &Selector, reject: &[Selector]) -> Result<bool, String> {
+    if !labels_match(o, select)? {
+        return Ok(false);
+    }
+    for r in reject {
+        if (r.label_selector.is_some() || r.annotation_selector.is_some()) && labels_match(o, r)? {
+            return Ok(false);
+        }
+    }
+    Ok(id_selected(o, prev, select) && !reject.iter().any(|r| has_id_part(r) && id_selected(o, prev, r)))
 }
 
 fn pick(value: &Value, opts: Option<&ReplacementOptions>) -> Value {
@@ -163,8 +198,13 @@ fn put(slot: &mut Value, value: &Value, opts: Option<&ReplacementOptions>) {
     }
 }
 
-/// Applies one replacement to the objects.
-pub(crate) fn apply(r: &ReplacementEntry, mut objects: Vec<&mut Object>, file: &str, field: &str) -> Result<(), Error> {
+/// Applies one replacement to the objects, each with its earlier ids.
+pub(crate) fn apply(
+    r: &ReplacementEntry,
+    mut objects: Vec<(&mut Object, &[PrevId])>,
+    file: &str,
+    field: &str,
+) -> Result<(), Error> {
     let source = r.source.as_ref().ok_or_else(|| kerr(file, field, "a replacement needs a source"))?;
     let sel = Selector {
         group: source.group.clone(),
@@ -174,12 +214,8 @@ pub(crate) fn apply(r: &ReplacementEntry, mut objects: Vec<&mut Object>, file: &
         namespace: source.namespace.clone(),
         ..Default::default()
     };
-    let mut found = Vec::new();
-    for (i, o) in objects.iter().enumerate() {
-        if selects(o, &sel).map_err(|m| kerr(file, format!("{field}.source"), m))? {
-            found.push(i);
-        }
-    }
+    let found: Vec<usize> =
+        objects.iter().enumerate().filter(|(_, (o, prev))| id_selected(o, prev, &sel)).map(|(i, _)| i).collect();
     let src = match found.as_slice() {
         [i] => *i,
         [] => return Err(kerr(file, format!("{field}.source"), "nothing selected by the replacement source")),
@@ -193,24 +229,15 @@ pub(crate) fn apply(r: &ReplacementEntry, mut objects: Vec<&mut Object>, file: &
     };
     let path = source.field_path.as_deref().unwrap_or("metadata.name");
     let segs = parse_path(path).map_err(|m| kerr(file, format!("{field}.source.fieldPath"), m))?;
-    let value = get(objects[src].as_value(), &segs).ok_or_else(|| {
-        kerr(file, format!("{field}.source.fieldPath"), format!("{path:?} not found in {}", objects[src].key()))
+    let value = get(objects[src].0.as_value(), &segs).ok_or_else(|| {
+        kerr(file, format!("{field}.source.fieldPath"), format!("{path:?} not found in {}", objects[src].0.key()))
     })?;
     let value = pick(value, source.options.as_ref());
     for (ti, t) in r.targets.iter().enumerate() {
         let tf = format!("{field}.targets[{ti}]");
         let select = t.select.clone().unwrap_or_default();
-        for o in objects.iter_mut() {
-            if !selects(o, &select).map_err(|m| kerr(file, &tf, m))? {
-                continue;
-            }
-            let mut rejected = false;
-            for rej in &t.reject {
-                if selects(o, rej).map_err(|m| kerr(file, &tf, m))? {
-                    rejected = true;
-                }
-            }
-            if rejected {
+        for (o, prev) in objects.iter_mut() {
+            if !target_selected(o, prev, &select, &t.reject).map_err(|m| kerr(file, &tf, m))? {
                 continue;
             }
             let create = t.options.as_ref().is_some_and(|o| o.create);
