@@ -1516,11 +1516,23 @@ impl Build<'_> {
             .iter()
             .enumerate()
             .filter(|(_, r)| {
-                r.obj.kind() == kind
-                    && r.obj.group() == group
+                // Kustomize's GetById: any of the resource's ids, current or earlier, equal to
+                // the patch's (group, version, kind, name, and namespace with none as default).
+                let effective = |kind: &str, ns: &str| {
+                    if tables::is_cluster_scoped(api, kind) {
+                        String::new()
+                    } else if ns.is_empty() {
+                        "default".to_string()
+                    } else {
+                        ns.to_string()
+                    }
+                };
+                let want_ns = effective(kind, ns);
+                r.obj.group() == group
                     && (version.is_empty() || r.obj.version() == version)
-                    && r.has_name(name)
-                    && (ns.is_empty() || r.obj.namespace() == ns || r.history.iter().any(|p| p.namespace == ns))
+                    && std::iter::once((r.obj.kind(), r.obj.namespace(), r.obj.name()))
+                        .chain(r.history.iter().map(|p| (p.kind.as_str(), p.namespace.as_str(), p.name.as_str())))
+                        .any(|(k, n, nm)| k == kind && nm == name && effective(k, n) == want_ns)
             })
             .map(|(i, _)| i)
             .collect();
