@@ -124,6 +124,19 @@ impl State {
         if observed == Some(generation) && self.simulation == Simulation::Off {
             return;
         }
+        // A Deployment whose selector or template is not made of maps where the type says so
+        // has nothing a controller could act on (a real API server cannot even decode it).
+        let map_or_absent = |p: &str| deploy.pointer(p).is_none_or(|v| v.is_object() || v.is_null());
+        let shape = [
+            "/spec/selector",
+            "/spec/selector/matchLabels",
+            "/spec/template",
+            "/spec/template/metadata",
+            "/spec/template/metadata/labels",
+        ];
+        if !shape.iter().all(|p| map_or_absent(p)) {
+            return;
+        }
         let Some(rs_res) = self.registry.by_kind("apps", "v1", "ReplicaSet").cloned() else { return };
         let Some(d_res) = self.registry.by_kind("apps", "v1", "Deployment").cloned() else { return };
         let ns = meta_str(deploy, "namespace").to_string();
