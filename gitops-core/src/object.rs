@@ -280,7 +280,17 @@ impl Object {
     /// Wraps a JSON value, checking that it is a mapping with `apiVersion`, `kind` and
     /// `metadata.name` (or `metadata.generateName`) as non-empty strings.
     pub fn from_value(value: Value) -> Result<Self> {
-        validate(&value).map_err(|message| Error::InvalidObject {
+        Self::checked(value, true)
+    }
+
+    /// As [`Object::from_value`], but an `apiVersion` may be missing, as Kustomize accepts
+    /// for resources only its own transformers touch.
+    pub fn from_value_without_api_version(value: Value) -> Result<Self> {
+        Self::checked(value, false)
+    }
+
+    fn checked(value: Value, require_api_version: bool) -> Result<Self> {
+        validate(&value, require_api_version).map_err(|message| Error::InvalidObject {
             source_name: "<value>".into(),
             document: 0,
             location: None,
@@ -550,11 +560,14 @@ pub fn escape_pointer_token(token: &str) -> String {
 }
 
 /// Checks the fields every object needs; the message names the missing field.
-pub(crate) fn validate(value: &Value) -> std::result::Result<(), String> {
+pub(crate) fn validate(value: &Value, require_api_version: bool) -> std::result::Result<(), String> {
     let Value::Object(map) = value else {
         return Err(format!("expected a mapping (an object), found {}", type_name(value)));
     };
     for field in ["apiVersion", "kind"] {
+        if field == "apiVersion" && !require_api_version && matches!(map.get(field), None | Some(Value::Null)) {
+            continue;
+        }
         match map.get(field) {
             None | Some(Value::Null) => return Err(format!("missing field {field:?}")),
             Some(Value::String(s)) if s.is_empty() => return Err(format!("field {field:?} is empty")),

@@ -220,10 +220,18 @@ fn merge_list(
         let Some(pmap) = pitem.as_object() else {
             return Err(perr(path, format!("item {n} of a list merged by {key:?} is not a mapping")));
         };
-        let Some(kv) = pmap.get(key) else {
-            return Err(perr(path, format!("item {n} has no merge key {key:?}")));
+        let kv = match pmap.get(key) {
+            Some(kv) => kv,
+            // Kustomize (kyaml) adds an item without the merge key as a new one; the API
+            // server refuses it.
+            None if options.kustomize => &Value::Null,
+            None => return Err(perr(path, format!("item {n} has no merge key {key:?}"))),
         };
-        let found = original.iter().enumerate().position(|(i, o)| !used[i] && o.get(key) == Some(kv));
+        let found = if kv.is_null() {
+            None
+        } else {
+            original.iter().enumerate().position(|(i, o)| !used[i] && o.get(key) == Some(kv))
+        };
         let directive = pmap.get("$patch").and_then(Value::as_str);
         if directive == Some("delete") {
             if let Some(i) = found {

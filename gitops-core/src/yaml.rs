@@ -20,11 +20,14 @@ pub struct ParseOptions {
     /// Whether `kind: List` documents (and other `*List` kinds with `items`) are replaced
     /// by their items, as kubectl does.
     pub flatten_lists: bool,
+    /// Whether an object must have an `apiVersion`. Kustomize reads resources without one
+    /// (a kind only its own transformers touch); the API server never accepts them.
+    pub require_api_version: bool,
 }
 
 impl Default for ParseOptions {
     fn default() -> Self {
-        Self { max_document_bytes: 8 << 20, flatten_lists: true }
+        Self { max_document_bytes: 8 << 20, flatten_lists: true, require_api_version: true }
     }
 }
 
@@ -199,14 +202,14 @@ pub fn parse_objects(stream: &str, source_name: &str, options: &ParseOptions) ->
             };
             for (i, mut item) in items.into_iter().enumerate() {
                 stringify_metadata_scalars(&mut item);
-                validate(&item).map_err(|m| invalid(format!("items[{i}]: {m}")))?;
+                validate(&item, options.require_api_version).map_err(|m| invalid(format!("items[{i}]: {m}")))?;
                 out.push(Object::from_value_unchecked(item));
             }
             continue;
         }
         let mut value = value;
         stringify_metadata_scalars(&mut value);
-        validate(&value).map_err(invalid)?;
+        validate(&value, options.require_api_version).map_err(invalid)?;
         out.push(Object::from_value_unchecked(value));
     }
     Ok(out)

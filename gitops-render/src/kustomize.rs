@@ -842,7 +842,9 @@ impl Build<'_> {
                     let (p, bytes) = self.read_file(dir, &file, field, entry)?;
                     let text =
                         String::from_utf8(bytes).map_err(|_| kerr(&file, field, format!("{p}: not valid UTF-8")))?;
-                    let objects = yaml::parse_objects(&text, &p, &ParseOptions::default())?;
+                    // Kustomize reads a resource without an apiVersion (the API server will not).
+                    let opts = ParseOptions { require_api_version: false, ..ParseOptions::default() };
+                    let objects = yaml::parse_objects(&text, &p, &opts)?;
                     if !objects.is_empty() {
                         self.resources_read_at(i);
                     }
@@ -1468,7 +1470,7 @@ impl Build<'_> {
                 r.store_previous_id();
                 let mut v = r.obj.as_value().clone();
                 patch::json_patch(&mut v, ops).map_err(|e| kerr(file, field, format!("{}: {e}", r.id())))?;
-                r.obj = Object::from_value(v).map_err(|e| kerr(file, field, e.to_string()))?;
+                r.obj = Object::from_value_without_api_version(v).map_err(|e| kerr(file, field, e.to_string()))?;
             }
             return Ok(());
         }
@@ -1672,7 +1674,7 @@ fn smp_one(
             meta.insert("namespace".into(), Value::String(before.2.clone()));
         }
     }
-    r.obj = Object::from_value(v).map_err(|e| e.to_string())?;
+    r.obj = Object::from_value_without_api_version(v).map_err(|e| e.to_string())?;
     if allow_name_change && new_name != before.3 {
         r.obj.set_name(&new_name);
     }
