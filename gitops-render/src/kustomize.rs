@@ -279,8 +279,12 @@ struct Res {
     origin: Option<Origin>,
     /// The built-in transformers that ran over it (the kustomization file that configured
     /// each, and its kind), for `buildMetadata: [transformerAnnotations]`.
-    transformations: Vec<(std::sync::Arc<str>, &'static str)>,
+    transformations: Vec<Transformation>,
 }
+
+/// A built-in transformer that ran over a resource: the kustomization that configured it, its
+/// kind, and for one configured in `transformers:` its own `name` and `namespace` lines.
+type Transformation = (std::sync::Arc<str>, &'static str, Option<std::sync::Arc<str>>);
 
 /// A resource's origin: the file it was read from, or the kustomization and generator that
 /// made it (paths inside the tree).
@@ -359,6 +363,9 @@ type Built = (Vec<Res>, TransformerConfig);
 enum Expect {
     Kustomization,
     Component,
+    /// The kustomization a build starts from: a Kustomization, or a Component built
+    /// directly (Kustomize builds it as it builds a Kustomization, from an empty start).
+    Root,
 }
 
 struct Build<'a> {
@@ -382,6 +389,8 @@ struct Build<'a> {
     /// Whether the top kustomization asks for `buildMetadata: [transformerAnnotations]`
     /// (Kustomize gives every kustomization of the build the top one's `buildMetadata`).
     record_transformations: bool,
+    /// While a `transformers:` configuration runs: its `name`/`namespace` lines.
+    configured_by: Option<std::sync::Arc<str>>,
 }
 
 /// A kustomization's `openapi` field: where it is in the walk, and what it asks for.
@@ -474,9 +483,10 @@ impl Kustomize {
             openapi,
             custom,
             record_transformations: false,
+            configured_by: None,
         };
         let mut acc = Vec::new();
-        let (file, k) = b.run(dir, &mut acc, Expect::Kustomization, &mut config)?;
+        let (file, k) = b.run(dir, &mut acc, Expect::Root, &mut config)?;
         let vars = vars.into_inner().unwrap_or_default();
         finish(&file, &k, acc, &vars, &config)
     }
@@ -623,6 +633,7 @@ impl Build<'_> {
             openapi: self.openapi,
             custom: self.custom,
             record_transformations: self.record_transformations,
+            configured_by: None,
         };
         let mut out = Vec::new();
         let mut config = TransformerConfig::default();
@@ -710,8 +721,9 @@ impl Build<'_> {
         }
         let kind = k.kind.as_deref().unwrap_or("Kustomization");
         match (expect, kind) {
-            (Expect::Kustomization, "Kustomization") | (Expect::Component, "Component") => {}
-            (Expect::Kustomization, other) => {
+            (Expect::Kustomization | Expect::Root, "Kustomization")
+            | (Expect::Component | Expect::Root, "Component") => {}
+            (Expect::Kustomization | Expect::Root, other) => {
                 return Err(kerr(
                     &file,
                     "kind",
@@ -810,6 +822,7 @@ impl Build<'_> {
                             openapi: self.openapi,
                             custom: self.custom,
                             record_transformations: self.record_transformations,
+                            configured_by: None,
                         };
                         let kinds = &kinds;
                         scope.spawn(move || {
@@ -1214,7 +1227,7 @@ impl Build<'_> {
         let ran = |acc: &mut Vec<Res>, kind: &'static str| {
             if let Some(configured_in) = &configured_in {
                 for r in acc.iter_mut() {
-                    r.transformations.push((configured_in.clone(), kind));
+                    r.transformations.push((configured_in.clone(), kind, self.configured_by.clone()));
                 }
             }
         };
@@ -1982,10 +1995,11 @@ fn finish(
         .map(|r| {
             r.transformations
                 .iter()
-                .map(|(configured_in, kind)| {
+                .map(|(configured_in, kind, by)| {
                     format!(
-                        "- configuredIn: {}\n  configuredBy:\n    apiVersion: builtin\n    kind: {kind}\n",
-                        relative(root_dir, configured_in)
+                        "- configuredIn: {}\n  configuredBy:\n    apiVersion: builtin\n    kind: {kind}\n{}",
+                        relative(root_dir, configured_in),
+                        by.as_deref().unwrap_or("")
                     )
                 })
                 .collect()

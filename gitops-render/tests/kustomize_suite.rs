@@ -12,11 +12,8 @@ use gitops_render::Kustomize;
 use serde_json::Value;
 
 /// Cases that do not pass yet, each with what is missing.
-const KNOWN_FAILURES: [(&str, &str); 3] = [
-    ("TestAnnoTransformerBuiltinInline", "transformerAnnotations of an inline built-in transformer"),
-    ("TestComponent-applying-component-directly-should-be-same-as-kustomization", "building a Component directly"),
-    ("TestCustomOpenApiFieldFromComponentWithOverlays", "an openapi schema declared in a component"),
-];
+const KNOWN_FAILURES: [(&str, &str); 1] =
+    [("TestCustomOpenApiFieldFromComponentWithOverlays", "an openapi schema declared in a component")];
 
 fn cases() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kustomize-suite/cases");

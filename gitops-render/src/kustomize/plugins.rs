@@ -269,7 +269,21 @@ impl Build<'_> {
         };
         let k: Kustomization = serde_path_to_error::deserialize(synthetic)
             .map_err(|e| kerr(file, format!("{} ({kind}).{}", config.field, e.path()), e.inner().to_string()))?;
-        self.transform(dir, file, &k, acc, cfg)
+        // Noted as configured by this configuration (its name and namespace), as Kustomize
+        // notes a transformer of `transformers:`.
+        let mut by = String::new();
+        for key in ["name", "namespace"] {
+            if let Some(text) = v.pointer(&format!("/metadata/{key}")).and_then(Value::as_str) {
+                by.push_str(&format!(
+                    "    {key}: {}\n",
+                    gitops_core::yaml::to_yaml(&Value::String(text.into())).trim_end()
+                ));
+            }
+        }
+        self.configured_by = (!by.is_empty()).then(|| by.into());
+        let result = self.transform(dir, file, &k, acc, cfg);
+        self.configured_by = None;
+        result
     }
 }
 
