@@ -120,7 +120,7 @@ fn render(
         helm,
     }
     .build(&tree, &rel)?;
-    Ok(yaml::to_yaml_stream(&objects))
+    Ok(yaml::to_yaml_stream_folded(&objects, 80))
 }
 
 fn render_repo(
@@ -156,5 +156,5 @@ fn render_repo(
         ..Default::default()
     };
     let objects = renderer.render(&tree, &path)?;
-    Ok(yaml::to_yaml_stream(&objects))
+    Ok(yaml::to_yaml_stream_folded(&objects, 80))
 }

@@ -255,12 +255,18 @@ pub fn to_yaml_folded(value: &Value, width: usize) -> String {
 
 /// Writes objects as a YAML stream, `---` between documents, keys sorted.
 pub fn to_yaml_stream<'a>(objects: impl IntoIterator<Item = &'a Object>) -> String {
+    to_yaml_stream_folded(objects, 0)
+}
+
+/// [`to_yaml_stream`], long values folded at spaces past `width` columns as
+/// [`to_yaml_folded`] does (`kubectl kustomize` prints with go-yaml's width of 80).
+pub fn to_yaml_stream_folded<'a>(objects: impl IntoIterator<Item = &'a Object>, width: usize) -> String {
     let mut out = String::new();
     for (i, object) in objects.into_iter().enumerate() {
         if i > 0 {
             out.push_str("---\n");
         }
-        out.push_str(&to_yaml(object.as_value()));
+        out.push_str(&to_yaml_folded(object.as_value(), width));
     }
     out
 }
@@ -385,6 +391,20 @@ mod tests {
         assert_eq!(o.get("/f"), Some(&json!(1000)));
         assert_eq!(o.get("/g"), Some(&json!(0.5)));
         assert_eq!(o.get("/h"), Some(&json!(31)));
+    }
+
+    #[test]
+    fn streams_fold_long_values_as_kubectl_kustomize_prints_them() {
+        let long = "-Xms64m -Xmx128m -XX:PermSize=32m -XX:MaxPermSize=64m -XX:+UseG1GC -Djava.security.egd=file:/dev/urandom -Dmore=1";
+        let obj = Object::from_value(
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"opts": long}}),
+        )
+        .unwrap();
+        let folded = to_yaml_stream_folded([&obj], 80);
+        // A space is replaced by a line break once the line is past 80 columns.
+        assert!(folded.contains("file:/dev/urandom\n    -Dmore=1\n"), "{folded}");
+        assert_eq!(parse_objects(&folded, "t", &opts()).unwrap()[0].as_value(), obj.as_value());
+        assert_eq!(to_yaml_stream([&obj]).lines().count(), 6);
     }
 
     #[test]
