@@ -184,8 +184,10 @@ impl Fixture {
                 }
             }
         }
+        // A write since `since` is one by a pass that ended after it: a pass that began just
+        // before may read the change made after it (it fetches after it starts).
         let mut writes = HashMap::new();
-        for p in log.iter().filter(|p| p.start >= since && p.wrote) {
+        for p in log.iter().filter(|p| p.end >= since && p.wrote) {
             *writes.entry(p.app.clone()).or_insert(0) += 1;
         }
         writes
@@ -304,7 +306,7 @@ async fn three_replicas_share_300_applications_and_survive_a_kill_and_a_newcomer
     let writes = fx.check_log(since);
     assert_eq!(writes.len(), APPS);
     assert!(writes.values().all(|n| *n == 1), "an application was synced more than once: {writes:?}");
-    let by_d = fx.log.lock().unwrap().iter().filter(|p| p.replica == "agent-d" && p.wrote && p.start >= since).count();
+    let by_d = fx.log.lock().unwrap().iter().filter(|p| p.replica == "agent-d" && p.wrote && p.end >= since).count();
     assert_eq!(by_d, share, "the newcomer synced its own share");
 
     // Graceful stop releases the Lease: the others take over without waiting for expiry.
@@ -365,7 +367,7 @@ async fn a_replica_that_cannot_renew_stops_and_rejoins() {
     let writes = fx.check_log(since);
     assert_eq!(writes.len(), APPS);
     assert!(writes.values().all(|n| *n == 1), "an application was synced more than once: {writes:?}");
-    let by_b = fx.log.lock().unwrap().iter().filter(|p| p.replica == "agent-b" && p.wrote && p.start >= since).count();
+    let by_b = fx.log.lock().unwrap().iter().filter(|p| p.replica == "agent-b" && p.wrote && p.end >= since).count();
     assert_eq!(by_b, b.manager.owned_count());
     a.kill();
     b.kill();
