@@ -138,9 +138,15 @@ impl FieldSpec {
     /// Whether the spec selects objects of this group, version and kind (unset or empty:
     /// any), as Kustomize matches a field spec to an object.
     pub(crate) fn matches(&self, group: &str, version: &str, kind: &str) -> bool {
-        let sel = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w.is_empty() || w == have);
-        sel(&self.group, group) && sel(&self.version, version) && sel(&self.kind, kind)
+        gvk_selects((self.group.as_deref(), self.version.as_deref(), self.kind.as_deref()), (group, version, kind))
     }
+}
+
+/// Kustomize's `Gvk.IsSelected`: each part of the selector that is set and not empty must
+/// equal the object's.
+pub(crate) fn gvk_selects(selector: (Option<&str>, Option<&str>, Option<&str>), (g, v, k): (&str, &str, &str)) -> bool {
+    let part = |want: Option<&str>, have: &str| want.is_none_or(|w| w.is_empty() || w == have);
+    part(selector.0, g) && part(selector.1, v) && part(selector.2, k)
 }
 
 /// An entry of `images`.

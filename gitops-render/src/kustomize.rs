@@ -337,12 +337,17 @@ impl Res {
         });
     }
 
-    /// The original name and namespace: those of the first earlier id, else the current.
-    fn original(&self) -> (&str, &str) {
+    /// The original id (kind, namespace, name): the first earlier one, else the current.
+    fn original(&self) -> (&str, &str, &str) {
         match self.history.first() {
-            Some(p) => (&p.name, &p.namespace),
-            None => (self.obj.name(), self.obj.namespace()),
+            Some(p) => (&p.kind, &p.namespace, &p.name),
+            None => (self.obj.kind(), self.obj.namespace(), self.obj.name()),
         }
+    }
+
+    /// Kustomize's effective namespace of one of this resource's ids.
+    fn effective_namespace<'a>(&self, kind: &str, namespace: &'a str) -> Option<&'a str> {
+        tables::effective_namespace(tables::is_cluster_scoped(self.obj.api_version(), kind), namespace)
     }
 
     fn has_name(&self, name: &str) -> bool {
@@ -1139,13 +1144,12 @@ impl Build<'_> {
         match behavior {
             "create" => {
                 // Kustomize compares namespaces with "" meaning "default" here.
-                let ns_of = |n: &str| if n.is_empty() { "default".to_string() } else { n.to_string() };
-                let ns = ns_of(obj.namespace());
+                let ns = tables::effective_namespace(false, obj.namespace());
                 if acc.iter().any(|r| {
                     r.obj.kind() == kind
                         && r.obj.group().is_empty()
                         && r.obj.name() == name
-                        && ns_of(r.obj.namespace()) == ns
+                        && tables::effective_namespace(false, r.obj.namespace()) == ns
                 }) {
                     return Err(kerr(
                         file,
@@ -1539,22 +1543,12 @@ impl Build<'_> {
             .enumerate()
             .filter(|(_, r)| {
                 // Kustomize's GetById: any of the resource's ids, current or earlier, equal to
-                // the patch's (group, version, kind, name, and namespace with none as default).
-                let effective = |kind: &str, ns: &str| {
-                    if tables::is_cluster_scoped(api, kind) {
-                        String::new()
-                    } else if ns.is_empty() {
-                        "default".to_string()
-                    } else {
-                        ns.to_string()
-                    }
-                };
-                let want_ns = effective(kind, ns);
+                // the patch's (group, version, kind, name, and effective namespace).
+                let want_ns = tables::effective_namespace(tables::is_cluster_scoped(api, kind), ns);
                 r.obj.group() == group
                     && (version.is_empty() || r.obj.version() == version)
-                    && std::iter::once((r.obj.kind(), r.obj.namespace(), r.obj.name()))
-                        .chain(r.history.iter().map(|p| (p.kind.as_str(), p.namespace.as_str(), p.name.as_str())))
-                        .any(|(k, n, nm)| k == kind && nm == name && effective(k, n) == want_ns)
+                    && crate::nameref::ids(&r.obj, &r.history)
+                        .any(|(k, n, nm)| k == kind && nm == name && r.effective_namespace(k, n) == want_ns)
             })
             .map(|(i, _)| i)
             .collect();
@@ -1606,7 +1600,7 @@ fn on_fields(r: &mut Res, specs: &[FieldSpec], create: bool, f: &mut dyn FnMut(&
 /// references).
 fn add_affix(acc: &mut [Res], affix: &str, is_prefix: bool, specs: &[FieldSpec]) {
     for r in acc.iter_mut() {
-        let org_kind = r.history.first().map_or(r.obj.kind(), |p| p.kind.as_str()).to_string();
+        let org_kind = r.original().0.to_string();
         let group = r.obj.group().to_string();
         if matches!(org_kind.as_str(), "CustomResourceDefinition" | "Namespace")
             || (org_kind == "APIService" && group == "apiregistration.k8s.io")
@@ -1615,10 +1609,7 @@ fn add_affix(acc: &mut [Res], affix: &str, is_prefix: bool, specs: &[FieldSpec])
         }
         let version = r.obj.version().to_string();
         for spec in specs {
-            let selected = spec.group.as_deref().is_none_or(|g| g.is_empty() || g == group)
-                && spec.version.as_deref().is_none_or(|v| v.is_empty() || v == version)
-                && spec.kind.as_deref().is_none_or(|k| k.is_empty() || k == org_kind);
-            if !selected {
+            if !spec.matches(&group, &version, &org_kind) {
                 continue;
             }
             if spec.path == "metadata/name" && !affix.is_empty() {
@@ -1720,20 +1711,13 @@ fn select(acc: &[Res], t: &Target) -> Result<Vec<usize>, String> {
             t.group.as_deref().is_none_or(|g| g == o.group())
                 && t.version.as_deref().is_none_or(|v| v == o.version())
                 && t.kind.as_deref().is_none_or(|k| k == o.kind())
-                && name.as_ref().is_none_or(|re| re.is_match(o.name()) || re.is_match(r.original().0))
+                && name.as_ref().is_none_or(|re| re.is_match(o.name()) || re.is_match(r.original().2))
                 && ns.as_ref().is_none_or(|re| {
-                    let effective = |api: &str, kind: &str, ns: &str| {
-                        if tables::is_cluster_scoped(api, kind) {
-                            String::new()
-                        } else if ns.is_empty() {
-                            "default".to_string()
-                        } else {
-                            ns.to_string()
-                        }
-                    };
-                    let org_kind = r.history.first().map_or(o.kind(), |p| p.kind.as_str());
-                    re.is_match(&effective(o.api_version(), o.kind(), o.namespace()))
-                        || re.is_match(&effective(o.api_version(), org_kind, r.original().1))
+                    // Kustomize matches the original and the current effective namespace.
+                    let (org_kind, org_ns, _) = r.original();
+                    [r.effective_namespace(o.kind(), o.namespace()), r.effective_namespace(org_kind, org_ns)]
+                        .iter()
+                        .any(|n| re.is_match(n.unwrap_or("")))
                 })
                 && labels.as_ref().is_none_or(|s| s.matches(o.labels()))
                 && annotations.as_ref().is_none_or(|s| s.matches(o.annotations()))
@@ -1915,29 +1899,15 @@ fn bind_vars(file: &str, vars: &[crate::kustomization::Var], acc: &mut [Res]) ->
         let api = if group.is_empty() { version.clone() } else { format!("{group}/{version}") };
         let cluster_scoped = tables::is_cluster_scoped(&api, kind);
         let ns = r.namespace.as_deref().unwrap_or("");
-        let effective = |kind: &str, ns: &str| -> String {
-            if tables::is_cluster_scoped(&api, kind) {
-                String::new()
-            } else if ns.is_empty() {
-                "default".into()
-            } else {
-                ns.into()
-            }
-        };
-        let want_ns = (!ns.is_empty() || cluster_scoped).then(|| effective(kind, ns));
+        let want_ns = (!ns.is_empty() || cluster_scoped).then(|| tables::effective_namespace(cluster_scoped, ns));
         let matched: Vec<usize> = acc
             .iter()
             .enumerate()
             .filter(|(_, res)| res.obj.group() == group && res.obj.version() == version)
             .filter(|(_, res)| {
-                let current = (res.obj.kind(), res.obj.namespace(), res.obj.name());
-                res.history
-                    .iter()
-                    .map(|p| (p.kind.as_str(), p.namespace.as_str(), p.name.as_str()))
-                    .chain(std::iter::once(current))
-                    .any(|(k, n, name)| {
-                        k == kind && name == r.name && want_ns.as_ref().is_none_or(|w| *w == effective(k, n))
-                    })
+                crate::nameref::ids(&res.obj, &res.history).any(|(k, n, name)| {
+                    k == kind && name == r.name && want_ns.is_none_or(|w| w == res.effective_namespace(k, n))
+                })
             })
             .map(|(i, _)| i)
             .collect();
@@ -2015,9 +1985,7 @@ fn finish(
     let local: Vec<bool> =
         acc.iter().map(|r| r.obj.annotation("config.kubernetes.io/local-config") == Some("true")).collect();
     let mut objects: Vec<Object> = acc.into_iter().map(|r| r.obj).collect();
-    let extra_vars: Vec<(Option<String>, String)> =
-        eff.var_reference.iter().map(|f| (f.kind.clone(), f.path.clone())).collect();
-    crate::vars::apply(file, vars, &mut objects, &bound, &extra_vars)?;
+    crate::vars::apply(file, vars, &mut objects, &bound, &eff.var_reference)?;
     if want_origins {
         for (o, origin) in objects.iter_mut().zip(&origins) {
             if let Some(text) = origin {

@@ -22,7 +22,7 @@ use gitops_core::Object;
 use serde_json::Value;
 
 use crate::fields::walk;
-use crate::kustomization::FieldSpec;
+use crate::kustomization::{FieldSpec, gvk_selects};
 use crate::kustomize::NameReferenceSpec;
 use crate::tables;
 
@@ -32,6 +32,13 @@ pub(crate) struct PrevId {
     pub kind: String,
     pub namespace: String,
     pub name: String,
+}
+
+/// Every id of an object, as Kustomize's `MakeResIds`: the current one, then the earlier ones,
+/// as (kind, namespace, name); an earlier id has the current group and version.
+pub(crate) fn ids<'a>(obj: &'a Object, prev: &'a [PrevId]) -> impl Iterator<Item = (&'a str, &'a str, &'a str)> {
+    std::iter::once((obj.kind(), obj.namespace(), obj.name()))
+        .chain(prev.iter().map(|p| (p.kind.as_str(), p.namespace.as_str(), p.name.as_str())))
 }
 
 /// A view of one resource for the fix-up.
@@ -73,7 +80,7 @@ fn parse_rules(text: &str) -> Vec<NameReferenceSpec> {
     out
 }
 
-/// A group/version/kind selector: an unset part selects anything.
+/// A group/version/kind selector: an unset or empty part selects anything.
 struct Selector<'a> {
     group: Option<&'a str>,
     version: Option<&'a str>,
@@ -82,9 +89,7 @@ struct Selector<'a> {
 
 impl Selector<'_> {
     fn selects(&self, group: &str, version: &str, kind: &str) -> bool {
-        self.group.is_none_or(|g| g.is_empty() || g == group)
-            && self.version.is_none_or(|v| v.is_empty() || v == version)
-            && self.kind.is_none_or(|k| k.is_empty() || k == kind)
+        gvk_selects((self.group, self.version, self.kind), (group, version, kind))
     }
 }
 
@@ -121,15 +126,7 @@ impl Candidate {
     }
 }
 
-fn effective(cluster_scoped: bool, namespace: &str) -> Option<&str> {
-    if cluster_scoped {
-        None
-    } else if namespace.is_empty() {
-        Some("default")
-    } else {
-        Some(namespace)
-    }
-}
+use crate::tables::effective_namespace as effective;
 
 /// Whether the shorter list is the end of the longer (both empty counts; one empty does not).
 fn same_ending(a: &[String], b: &[String]) -> bool {
@@ -303,14 +300,7 @@ pub(crate) fn fix(entries: &mut [Entry<'_>], rules: &[NameReferenceSpec]) -> Res
             let k = r.get("kind")?.as_str()?;
             Some((g.to_string(), k.to_string()))
         });
-        let referrer_id = format!(
-            "{}.{}.{}/{}.{}",
-            me.kind,
-            me.version,
-            if me.group.is_empty() { "[noGrp]" } else { &me.group },
-            me.name,
-            if me.namespace.is_empty() { "[noNs]" } else { &me.namespace }
-        );
+        let referrer_id = id_text(me);
         let v = e.obj.as_value_mut();
         for (rule_index, spec, segs) in applicable {
             let rule = &rules[*rule_index];

@@ -4,21 +4,25 @@ use std::cmp::Ordering;
 
 use gitops_core::Object;
 
-fn rank(kind: &str, first: &[String], last: &[String]) -> i64 {
-    if let Some(i) = first.iter().position(|k| k == kind) {
+/// A kind's rank in Kustomize's order: `first` before all others (negative), `last` after.
+pub(crate) fn rank(kind: &str, first: &[impl AsRef<str>], last: &[impl AsRef<str>]) -> i64 {
+    if let Some(i) = first.iter().position(|k| k.as_ref() == kind) {
         return i as i64 - first.len() as i64;
     }
-    if let Some(i) = last.iter().position(|k| k == kind) {
+    if let Some(i) = last.iter().position(|k| k.as_ref() == kind) {
         return i as i64 + 1;
     }
     0
 }
 
+/// Kustomize's sortable text of a group/version/kind: `~G`, `~V`, `~K` for empty parts.
+pub(crate) fn gvk_text(group: &str, version: &str, kind: &str) -> String {
+    let or = |s: &'_ str, none: &'static str| if s.is_empty() { none.to_string() } else { s.to_string() };
+    format!("{}_{}_{}", or(group, "~G"), or(version, "~V"), or(kind, "~K"))
+}
+
 fn gvk_string(o: &Object) -> String {
-    let g = if o.group().is_empty() { "~G" } else { o.group() };
-    let v = if o.version().is_empty() { "~V" } else { o.version() };
-    let k = if o.kind().is_empty() { "~K" } else { o.kind() };
-    format!("{g}_{v}_{k}")
+    gvk_text(o.group(), o.version(), o.kind())
 }
 
 /// Sorts objects in Kustomize's legacy order: kind rank (`first` before all others,

@@ -7,8 +7,10 @@ use crate::error::Error;
 use crate::kustomization::{ReplacementEntry, ReplacementOptions, Selector};
 use gitops_core::selector::LabelSelector;
 
+use crate::kustomization::gvk_selects;
 use crate::kustomize::kerr;
-use crate::nameref::PrevId;
+use crate::nameref::{PrevId, ids};
+use crate::tables::{self, effective_namespace};
 
 #[derive(Debug, Clone, PartialEq)]
 enum Seg {
@@ -121,25 +123,19 @@ fn visit(v: &mut Value, segs: &[Seg], create: bool, f: &mut dyn FnMut(&mut Value
     }
 }
 
-/// The ids an object answers to: its current one and its earlier ones (Kustomize's
-/// `MakeResIds`), as (kind, namespace, name); group and version are the current ones.
-fn ids<'a>(o: &'a Object, prev: &'a [PrevId]) -> impl Iterator<Item = (&'a str, &'a str, &'a str)> {
-    std::iter::once((o.kind(), o.namespace(), o.name()))
-        .chain(prev.iter().map(|p| (p.kind.as_str(), p.namespace.as_str(), p.name.as_str())))
-}
-
-/// Kustomize's `ResId.IsSelectedBy` over any of the object's ids: name, namespace (no
-/// namespace is `default`) and group/version/kind, each when the selector sets it.
+/// Kustomize's `ResId.IsSelectedBy` over any of the object's ids: group, version and kind,
+/// name, and namespace (Kustomize's effective one), each when the selector sets it.
 fn id_selected(o: &Object, prev: &[PrevId], s: &Selector) -> bool {
     let set = |v: &Option<String>| v.as_deref().filter(|x| !x.is_empty()).map(String::from);
-    let effective = |ns: &str| if ns.is_empty() { "default".to_string() } else { ns.to_string() };
-    set(&s.group).is_none_or(|g| g == o.group())
-        && set(&s.version).is_none_or(|v| v == o.version())
-        && ids(o, prev).any(|(kind, ns, name)| {
-            set(&s.kind).is_none_or(|k| k == kind)
-                && set(&s.name).is_none_or(|n| n == name)
-                && set(&s.namespace).is_none_or(|n| effective(&n) == effective(ns))
-        })
+    let want_ns = set(&s.namespace);
+    ids(o, prev).any(|(kind, ns, name)| {
+        gvk_selects((s.group.as_deref(), s.version.as_deref(), s.kind.as_deref()), (o.group(), o.version(), kind))
+            && set(&s.name).is_none_or(|n| n == name)
+            && want_ns.as_deref().is_none_or(|n| {
+                let scoped = tables::is_cluster_scoped(o.api_version(), kind);
+                effective_namespace(false, n) == effective_namespace(scoped, ns)
+            })
+    })
 }
 
 fn has_id_part(s: &Selector) -> bool {

@@ -31,6 +31,18 @@ pub(crate) fn is_cluster_scoped(api_version: &str, kind: &str) -> bool {
     )
 }
 
+/// Kustomize's effective namespace of an id: `None` for a cluster-scoped kind, `default`
+/// for no namespace, else the namespace.
+pub(crate) fn effective_namespace(cluster_scoped: bool, namespace: &str) -> Option<&str> {
+    if cluster_scoped {
+        None
+    } else if namespace.is_empty() {
+        Some("default")
+    } else {
+        Some(namespace)
+    }
+}
+
 /// The default `orderFirst` list of the legacy order.
 pub(crate) const ORDER_FIRST: [&str; 22] = [
     "Namespace",

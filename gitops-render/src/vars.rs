@@ -123,7 +123,7 @@ pub(crate) fn apply(
     vars: &[Var],
     objects: &mut [gitops_core::Object],
     bound: &[Vec<String>],
-    fields: &[(Option<String>, String)],
+    fields: &[crate::kustomization::FieldSpec],
 ) -> Result<(), Error> {
     if vars.is_empty() {
         return Ok(());
@@ -150,9 +150,9 @@ pub(crate) fn apply(
         values.push((v.name.clone(), value));
     }
     for o in objects.iter_mut() {
-        let kind = o.kind().to_string();
-        for (_, field) in fields.iter().filter(|(k, _)| k.as_deref().is_none_or(|k| k == kind)) {
-            let parts: Vec<&str> = field.split('/').collect();
+        let (group, version, kind) = (o.group().to_string(), o.version().to_string(), o.kind().to_string());
+        for spec in fields.iter().filter(|f| f.matches(&group, &version, &kind)) {
+            let parts: Vec<&str> = spec.path.split('/').collect();
             substitute(o.as_value_mut(), &parts, &values);
         }
     }

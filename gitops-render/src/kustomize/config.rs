@@ -12,7 +12,7 @@
 use std::borrow::Cow;
 use std::sync::OnceLock;
 
-use crate::kustomization::FieldSpec;
+use crate::kustomization::{FieldSpec, gvk_selects};
 
 /// Kustomize's transformer configuration. In a build, the field specs a kustomization's
 /// `configurations` files (and CRD markers) add; [`TransformerConfig::effective`] puts the
@@ -114,10 +114,10 @@ impl TransformerConfig {
 /// there and selected by `x`'s group, version and kind (an error when `create` differs).
 pub(crate) fn merge_one(into: &mut Vec<FieldSpec>, x: FieldSpec) -> Result<(), String> {
     let selected = |y: &FieldSpec| {
-        let sel = |want: &Option<String>, have: &Option<String>| {
-            want.as_deref().is_none_or(|w| w.is_empty() || have.as_deref() == Some(w))
-        };
-        sel(&x.group, &y.group) && sel(&x.version, &y.version) && sel(&x.kind, &y.kind)
+        gvk_selects(
+            (x.group.as_deref(), x.version.as_deref(), x.kind.as_deref()),
+            (y.group.as_deref().unwrap_or(""), y.version.as_deref().unwrap_or(""), y.kind.as_deref().unwrap_or("")),
+        )
     };
     match into.iter().find(|y| y.path == x.path && selected(y)) {
         Some(y) if y.create != x.create => Err("conflicting fieldspecs".into()),
@@ -138,15 +138,12 @@ pub(crate) fn merge_all(into: &mut Vec<FieldSpec>, from: Vec<FieldSpec>) -> Resu
 /// last group at the end; then `group_version_kind` with `~G`, `~V`, `~K` for empty parts.
 fn sort_specs(specs: &mut [FieldSpec]) {
     let key = |f: &FieldSpec| {
-        let kind = f.kind.as_deref().unwrap_or("");
-        let order = crate::tables::ORDER_FIRST
-            .iter()
-            .position(|k| *k == kind)
-            .map(|i| i as i64 - crate::tables::ORDER_FIRST.len() as i64)
-            .or_else(|| crate::tables::ORDER_LAST.iter().position(|k| *k == kind).map(|i| i as i64 + 1))
-            .unwrap_or(0);
-        let part = |v: &Option<String>, none: &str| v.as_deref().filter(|s| !s.is_empty()).unwrap_or(none).to_string();
-        (order, format!("{}_{}_{}", part(&f.group, "~G"), part(&f.version, "~V"), part(&f.kind, "~K")))
+        fn part(v: &Option<String>) -> &str {
+            v.as_deref().unwrap_or("")
+        }
+        let (group, version, kind) = (part(&f.group), part(&f.version), part(&f.kind));
+        let order = crate::order::rank(kind, &crate::tables::ORDER_FIRST, &crate::tables::ORDER_LAST);
+        (order, crate::order::gvk_text(group, version, kind))
     };
     // A stable sort, as Go's sort.Sort is not: specs that compare equal keep their order.
     specs.sort_by_cached_key(key);
