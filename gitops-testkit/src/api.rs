@@ -166,7 +166,8 @@ impl Event {
     }
 }
 
-type Key = (String, String, String, String);
+/// Where an object is stored: group, plural, namespace (empty when cluster-scoped), name.
+pub(crate) type Key = (String, String, String, String);
 
 /// How many events are kept for resuming watches; older versions get `410 Gone`.
 const HISTORY: usize = 10_000;
@@ -212,7 +213,7 @@ pub struct State {
     pub registry: Registry,
     /// The merge schema, built-in kinds plus CRDs.
     pub schema: Schema,
-    objects: BTreeMap<Key, Value>,
+    pub(crate) objects: BTreeMap<Key, Value>,
     rv: u64,
     history: VecDeque<Event>,
     /// Watch notifications.
@@ -358,7 +359,7 @@ impl State {
         self.history.iter().filter(|e| e.rv > rv).cloned().collect()
     }
 
-    fn uid(&mut self) -> String {
+    pub(crate) fn new_uid(&mut self) -> String {
         self.counter += 1;
         let mut x = self.seed ^ self.counter.wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let mut next = || {
@@ -392,6 +393,20 @@ impl State {
         )
     }
 
+    /// The served resource a storage key belongs to.
+    pub(crate) fn resource_of_key(&self, key: &Key) -> Option<Resource> {
+        self.registry.resources().iter().find(|r| r.group == key.0 && r.plural == key.1).cloned()
+    }
+
+    /// The stored objects a predicate keeps, with their resources.
+    pub(crate) fn stored_where(&self, keep: impl Fn(&Key, &Value) -> bool) -> Vec<(Resource, Value)> {
+        self.objects
+            .iter()
+            .filter(|(k, v)| keep(k, v))
+            .filter_map(|(k, v)| self.resource_of_key(k).map(|r| (r, v.clone())))
+            .collect()
+    }
+
     /// A stored object.
     pub fn get_object(&self, res: &Resource, namespace: &str, name: &str) -> Option<&Value> {
         self.objects.get(&Self::key(res, namespace, name))
@@ -406,7 +421,7 @@ impl State {
         out
     }
 
-    fn commit(&mut self, res: &Resource, mut v: Value, kind: &'static str) -> Value {
+    pub(crate) fn commit(&mut self, res: &Resource, mut v: Value, kind: &'static str) -> Value {
         self.rv += 1;
         meta_mut(&mut v).insert("resourceVersion".into(), json!(self.rv.to_string()));
         let ns = meta_str(&v, "namespace").to_string();
@@ -519,6 +534,7 @@ impl State {
         } else {
             causes.extend(crate::names::name_causes(res.group.is_empty(), &res.kind, name));
         }
+        causes.extend(crate::gc::owner_reference_causes(v));
         causes.extend(crate::names::causes(res.group.is_empty(), &res.kind, v));
         if res.group == "apps" && matches!(res.kind.as_str(), "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet")
         {
@@ -711,7 +727,7 @@ impl State {
     }
 
     fn prepare_new(&mut self, res: &Resource, target: &Target, mut v: Value) -> Value {
-        let uid = self.uid();
+        let uid = self.new_uid();
         let ip = self.next_ip();
         let meta = meta_mut(&mut v);
         if meta.get("name").and_then(Value::as_str).is_none_or(str::is_empty)
@@ -990,7 +1006,7 @@ impl State {
         let entries = self.update_entries(res, None, &body, opts, None, &now());
         let mut new = self.prepare_new(res, target, body);
         if res.kind == "Pod" && res.group.is_empty() {
-            let suffix: String = self.uid().chars().filter(char::is_ascii_alphanumeric).take(5).collect();
+            let suffix: String = self.new_uid().chars().filter(char::is_ascii_alphanumeric).take(5).collect();
             let name = meta_str(&new, "name").to_string();
             self.admit_pod(&mut new, &target.namespace, &name, &suffix)?;
         }
@@ -1492,6 +1508,8 @@ impl State {
         }
         if obj.pointer("/metadata/deletionTimestamp").is_some() {
             self.run_finalizers(res, obj);
+        } else {
+            self.check_owners(res, obj);
         }
         self.run_controllers(res, obj);
     }
@@ -1508,36 +1526,36 @@ impl State {
 
     /// Creates an object as kube-controller-manager.
     pub(crate) fn controller_create(&mut self, res: &Resource, obj: Value) -> Option<Value> {
-        let target =
-            Target { namespace: meta_str(&obj, "namespace").into(), name: String::new(), subresource: String::new() };
-        let opts = WriteOptions { manager: "kube-controller-manager".into(), ..Default::default() };
-        self.create(res, &target, obj, &opts).ok()
+        let namespace = meta_str(&obj, "namespace").to_string();
+        self.create_as(res, &namespace, obj, "kube-controller-manager").ok()
     }
 
-    fn after_delete(&mut self, res: &Resource, obj: &Value) {
+    /// Creates an object as the given field manager.
+    pub(crate) fn create_as(
+        &mut self,
+        res: &Resource,
+        namespace: &str,
+        obj: Value,
+        manager: &str,
+    ) -> Result<Value, ApiError> {
+        let target = Target { namespace: namespace.into(), name: String::new(), subresource: String::new() };
+        let opts = WriteOptions { manager: manager.into(), ..Default::default() };
+        self.create(res, &target, obj, &opts)
+    }
+
+    pub(crate) fn after_delete(&mut self, res: &Resource, obj: &Value) {
         if res.group == "apiextensions.k8s.io" && res.kind == "CustomResourceDefinition" {
             self.remove_custom_resources(obj);
         }
-        self.collect_garbage(meta_str(obj, "uid").to_string());
+        self.collect_garbage(obj);
     }
 
     /// Deletes every custom resource of a CRD and stops serving its kinds.
-    fn remove_custom_resources(&mut self, obj: &Value) {
+    pub(crate) fn remove_custom_resources(&mut self, obj: &Value) {
         {
             let group = obj.pointer("/spec/group").and_then(Value::as_str).unwrap_or("").to_string();
             let plural = obj.pointer("/spec/names/plural").and_then(Value::as_str).unwrap_or("").to_string();
-            let doomed: Vec<(Resource, Value)> = self
-                .objects
-                .iter()
-                .filter(|((g, p, _, _), _)| *g == group && *p == plural)
-                .filter_map(|((g, p, _, _), v)| {
-                    self.registry
-                        .resources()
-                        .iter()
-                        .find(|r| r.group == *g && r.plural == *p)
-                        .map(|r| (r.clone(), v.clone()))
-                })
-                .collect();
+            let doomed = self.stored_where(|(g, p, _, _), _| *g == group && *p == plural);
             for (r, v) in doomed {
                 self.commit(&r, v, "DELETED");
             }
@@ -1575,8 +1593,7 @@ impl State {
     fn drain_namespace(&mut self, ns: String) {
         let keys: Vec<Key> = self.objects.keys().filter(|(_, _, n, _)| *n == ns).cloned().collect();
         for key in keys {
-            let Some(res) = self.registry.resources().iter().find(|r| r.group == key.0 && r.plural == key.1).cloned()
-            else {
+            let Some(res) = self.resource_of_key(&key) else {
                 continue;
             };
             let t = Target { namespace: key.2.clone(), name: key.3.clone(), subresource: String::new() };
@@ -1588,117 +1605,6 @@ impl State {
             if let Some(obj) = self.get_object(&nsres, "", &ns).cloned() {
                 self.commit(&nsres, obj, "DELETED");
             }
-        }
-    }
-
-    /// The garbage collector's work for `orphan` and `foregroundDeletion` finalizers.
-    fn run_finalizers(&mut self, res: &Resource, obj: &Value) {
-        let uid = meta_str(obj, "uid").to_string();
-        let finalizers: Vec<String> = obj
-            .pointer("/metadata/finalizers")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|f| f.as_str().map(String::from))
-            .collect();
-        if finalizers.iter().any(|f| f == "customresourcecleanup.apiextensions.k8s.io") {
-            self.remove_custom_resources(obj);
-            self.drop_finalizer(res, obj, "customresourcecleanup.apiextensions.k8s.io");
-            return;
-        }
-        if finalizers.iter().any(|f| f == "orphan") {
-            self.orphan_dependents(&uid);
-            self.drop_finalizer(res, obj, "orphan");
-        } else if finalizers.iter().any(|f| f == "foregroundDeletion") {
-            self.collect_garbage(uid);
-            self.drop_finalizer(res, obj, "foregroundDeletion");
-        }
-    }
-
-    fn drop_finalizer(&mut self, res: &Resource, obj: &Value, finalizer: &str) {
-        let Some(current) = self.get_object(res, meta_str(obj, "namespace"), meta_str(obj, "name")).cloned() else {
-            return;
-        };
-        let mut new = current.clone();
-        if let Some(Value::Array(f)) = new.pointer_mut("/metadata/finalizers") {
-            f.retain(|x| x != finalizer);
-        }
-        let empty = new.pointer("/metadata/finalizers").and_then(Value::as_array).is_some_and(Vec::is_empty);
-        if empty {
-            meta_mut(&mut new).remove("finalizers");
-            let out = self.commit(res, new, "DELETED");
-            self.after_delete(res, &out);
-        } else {
-            self.commit(res, new, "MODIFIED");
-        }
-    }
-
-    fn dependents(&self, owner_uid: &str) -> Vec<(Resource, Value)> {
-        if owner_uid.is_empty() {
-            return Vec::new();
-        }
-        self.objects
-            .iter()
-            .filter(|(_, v)| {
-                v.pointer("/metadata/ownerReferences")
-                    .and_then(Value::as_array)
-                    .is_some_and(|refs| refs.iter().any(|r| r["uid"] == json!(owner_uid)))
-            })
-            .filter_map(|((g, p, _, _), v)| {
-                self.registry
-                    .resources()
-                    .iter()
-                    .find(|r| r.group == *g && r.plural == *p)
-                    .map(|r| (r.clone(), v.clone()))
-            })
-            .collect()
-    }
-
-    fn collect_garbage(&mut self, owner_uid: String) {
-        for (res, dep) in self.dependents(&owner_uid) {
-            let refs: Vec<Value> =
-                dep.pointer("/metadata/ownerReferences").and_then(Value::as_array).cloned().unwrap_or_default();
-            let others_alive = refs.iter().filter(|r| r["uid"] != json!(owner_uid)).any(|r| {
-                let uid = r["uid"].as_str().unwrap_or("");
-                self.objects.values().any(|o| meta_str(o, "uid") == uid)
-            });
-            let t = Target {
-                namespace: meta_str(&dep, "namespace").into(),
-                name: meta_str(&dep, "name").into(),
-                subresource: String::new(),
-            };
-            if others_alive {
-                let mut new = dep.clone();
-                if let Some(Value::Array(r)) = new.pointer_mut("/metadata/ownerReferences") {
-                    r.retain(|x| x["uid"] != json!(owner_uid));
-                }
-                self.commit(&res, new, "MODIFIED");
-            } else {
-                let _ = self.delete(&res, &t, Some(Propagation::Background), false);
-            }
-        }
-    }
-
-    fn orphan_dependents(&mut self, owner_uid: &str) {
-        for (res, dep) in self.dependents(owner_uid) {
-            let mut new = dep.clone();
-            if let Some(Value::Array(r)) = new.pointer_mut("/metadata/ownerReferences") {
-                r.retain(|x| x["uid"] != json!(owner_uid));
-            }
-            if new.pointer("/metadata/ownerReferences").and_then(Value::as_array).is_some_and(Vec::is_empty) {
-                meta_mut(&mut new).remove("ownerReferences");
-            }
-            let time = now();
-            let mut entries = managed::read(&new);
-            let mut changed = gitops_core::FieldSet::new();
-            changed.insert(&[
-                gitops_core::PathElement::Field("metadata".into()),
-                gitops_core::PathElement::Field("ownerReferences".into()),
-            ]);
-            managed::forget_missing(&mut entries, &new, None);
-            let _ = (&mut changed, &time);
-            managed::write(&mut new, &entries);
-            self.commit(&res, new, "MODIFIED");
         }
     }
 

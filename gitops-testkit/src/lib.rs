@@ -33,6 +33,7 @@ pub mod controllers;
 pub mod defaults;
 pub mod faults;
 pub mod files;
+pub mod gc;
 pub mod git;
 pub mod managed;
 pub mod names;

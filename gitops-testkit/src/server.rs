@@ -420,10 +420,15 @@ pub async fn handle(shared: Shared, method: Method, uri: Uri, headers: HeaderMap
                 .get("propagationPolicy")
                 .map(String::as_str)
                 .or_else(|| options.get("propagationPolicy").and_then(Value::as_str));
-            let propagation = match policy {
-                Some("Orphan") => Some(Propagation::Orphan),
-                Some("Foreground") => Some(Propagation::Foreground),
-                Some("Background") => Some(Propagation::Background),
+            // The deprecated `orphanDependents` (query or body) counts when no policy is given.
+            let orphan = q
+                .get("orphanDependents")
+                .map(|v| v == "true")
+                .or_else(|| options.get("orphanDependents").and_then(Value::as_bool));
+            let propagation = match (policy, orphan) {
+                (Some("Orphan"), _) | (None, Some(true)) => Some(Propagation::Orphan),
+                (Some("Foreground"), _) => Some(Propagation::Foreground),
+                (Some("Background"), _) | (None, Some(false)) => Some(Propagation::Background),
                 _ => None,
             };
             let dry = dry_run
