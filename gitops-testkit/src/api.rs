@@ -65,6 +65,16 @@ impl ApiError {
         )
     }
 
+    /// 405 for a verb the resource does not serve.
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            405,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource",
+            Some(json!({})),
+        )
+    }
+
     /// 400.
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(400, "BadRequest", message, None)
@@ -650,7 +660,11 @@ impl State {
     ) -> Result<Value, ApiError> {
         if let Some(old) = old {
             if res.group.is_empty() && res.kind == "Pod" {
-                let causes = crate::admission::pod_update_causes(old, &mut new);
+                let causes = if subresource == Some("ephemeralcontainers") {
+                    crate::pods::ephemeral_update_causes(old, &new)
+                } else {
+                    crate::admission::pod_update_causes(old, &mut new)
+                };
                 if !causes.is_empty() {
                     return Err(ApiError::invalid(&res.kind, &res.group, meta_str(old, "name"), causes));
                 }
@@ -1055,6 +1069,11 @@ impl State {
     }
 
     fn merge_into_old(&self, res: &Resource, old: &Value, body: Value, subresource: &str) -> Value {
+        if subresource == "ephemeralcontainers" && res.group.is_empty() && res.kind == "Pod" {
+            let mut new = crate::pods::with_ephemeral_containers(old, &body);
+            meta_mut(&mut new).remove("resourceVersion");
+            return new;
+        }
         let mut new = if subresource == "status" {
             let mut n = old.clone();
             if let Some(s) = body.get("status") {

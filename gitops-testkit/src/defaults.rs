@@ -254,7 +254,7 @@ fn pod_template(spec: &mut Map<String, Value>) {
 
 /// Pod spec defaults shared by Pods and every pod template.
 fn pod_spec(spec: &mut Map<String, Value>) {
-    for list in ["containers", "initContainers"] {
+    for list in ["containers", "initContainers", "ephemeralContainers"] {
         if let Some(Value::Array(cs)) = spec.get_mut(list) {
             for c in cs {
                 container(obj(c));

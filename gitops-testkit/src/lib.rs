@@ -37,6 +37,7 @@ pub mod gc;
 pub mod git;
 pub mod managed;
 pub mod names;
+pub mod pods;
 pub mod quota;
 pub mod registry;
 pub mod server;

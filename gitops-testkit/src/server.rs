@@ -288,6 +288,7 @@ pub async fn handle(shared: Shared, method: Method, uri: Uri, headers: HeaderMap
         (&Method::GET, true) => "list",
         (&Method::GET, false) => "get",
         (&Method::POST, true) => "create",
+        (&Method::POST, false) if !target.subresource.is_empty() => "create",
         (&Method::PUT, false) => "update",
         (&Method::PATCH, false) => "patch",
         (&Method::DELETE, false) => "delete",
@@ -295,12 +296,7 @@ pub async fn handle(shared: Shared, method: Method, uri: Uri, headers: HeaderMap
         _ => "",
     };
     if verb.is_empty() || !verb_allowed(verb) {
-        return error_response(&ApiError {
-            code: 405,
-            reason: "MethodNotAllowed".into(),
-            message: "the server does not allow this method on the requested resource".to_string(),
-            details: Some(json!({})),
-        });
+        return error_response(&ApiError::method_not_allowed());
     }
     let is_watch =
         method == Method::GET && target.name.is_empty() && q.get("watch").is_some_and(|w| w == "1" || w == "true");
@@ -394,6 +390,11 @@ pub async fn handle(shared: Shared, method: Method, uri: Uri, headers: HeaderMap
                 )
                 .map(|v| (200, v))
         }
+        "create" if target.subresource == "binding" && res.group.is_empty() && res.kind == "Pod" => {
+            parse_body(&body).and_then(|b| state.bind_pod(&res, &target, &b)).map(|v| (201, v))
+        }
+        // Other subresources that take a POST (eviction, token, exec, ...) are not served.
+        "create" if !target.subresource.is_empty() => Err(ApiError::method_not_allowed()),
         "create" => parse_body(&body).and_then(|b| {
             let opts = WriteOptions { manager: manager.unwrap_or(default_manager), dry_run, force: false };
             state.create(&res, &target, b, &opts).map(|v| (201, v))
