@@ -212,7 +212,13 @@ pub fn has_volume_source(volume: &Value) -> bool {
 }
 
 /// A volume's or container's `name`: required, a DNS label, unique among its kind.
-fn name_causes(field: &str, name: &str, seen: &mut std::collections::HashSet<String>, causes: &mut Vec<Cause>) {
+/// A container or volume name: required, a DNS label, unique among those `seen`.
+pub(crate) fn name_causes(
+    field: &str,
+    name: &str,
+    seen: &mut std::collections::HashSet<String>,
+    causes: &mut Vec<Cause>,
+) {
     if name.is_empty() {
         causes.push(("FieldValueRequired".into(), format!("{field}.name"), "Required value".into()));
     } else if !gitops_core::validation::is_dns_label(name) {

@@ -46,31 +46,14 @@ pub fn ephemeral_causes(prefix: &str, spec: &Value) -> Vec<Cause> {
             .collect()
     };
     let others: Vec<String> = names("containers").into_iter().chain(names("initContainers")).collect();
-    let mut all = others.clone();
+    let mut all: std::collections::HashSet<String> = others.iter().cloned().collect();
     let mut causes = Vec::new();
     for (i, c) in list.iter().enumerate() {
         let field = format!("{prefix}.ephemeralContainers[{i}]");
         let name = c.get("name").and_then(Value::as_str).unwrap_or("");
-        if name.is_empty() {
-            causes.push(("FieldValueRequired".into(), format!("{field}.name"), "Required value".into()));
-        } else if !gitops_core::validation::is_dns_label(name) {
-            causes.push((
-                "FieldValueInvalid".into(),
-                format!("{field}.name"),
-                format!("Invalid value: \"{name}\": {}", gitops_core::validation::DNS_LABEL_MSG),
-            ));
-        }
+        crate::admission::name_causes(&field, name, &mut all, &mut causes);
         if c.get("image").and_then(Value::as_str).is_none_or(str::is_empty) {
             causes.push(("FieldValueRequired".into(), format!("{field}.image"), "Required value".into()));
-        }
-        if all.iter().any(|n| n == name) && !name.is_empty() {
-            causes.push((
-                "FieldValueDuplicate".into(),
-                format!("{field}.name"),
-                format!("Duplicate value: \"{name}\""),
-            ));
-        } else {
-            all.push(name.to_string());
         }
         if let Some(target) = c.get("targetContainerName").and_then(Value::as_str)
             && !target.is_empty()
