@@ -1567,6 +1567,9 @@ impl State {
             self.remove_custom_resources(obj);
         }
         self.collect_garbage(obj);
+        if res.group.is_empty() && res.kind == "Pod" {
+            self.after_pod_deleted(obj);
+        }
     }
 
     /// Deletes every custom resource of a CRD and stops serving its kinds.

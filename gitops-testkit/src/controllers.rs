@@ -86,23 +86,9 @@ impl State {
             }
             ("policy", "PodDisruptionBudget") => self.reconcile_pdb(res, obj),
             ("", "ResourceQuota") => self.recount_quotas(meta_str(obj, "namespace"), "kube-controller-manager"),
-            ("batch", "Job")
-                if self.simulation == Simulation::Off
-                    && obj.pointer("/spec/suspend").and_then(Value::as_bool) == Some(true)
-                    && obj.pointer("/status/conditions").is_none() =>
-            {
-                let t = now();
-                let mut new = obj.clone();
-                new["status"] = json!({"conditions": [{"type": "Suspended", "status": "True", "lastProbeTime": t, "lastTransitionTime": t, "reason": "JobSuspended", "message": "Job suspended"}],
-                    "terminating": 0, "uncountedTerminatedPods": {}, "ready": 0});
-                let mut old = obj.clone();
-                for v in [&mut new, &mut old] {
-                    if let Some(m) = v.as_object_mut() {
-                        m.remove("apiVersion");
-                        m.remove("kind");
-                    }
-                }
-                self.controller_commit(res, Some(&old), new, "status");
+            ("batch", "Job") if self.simulation == Simulation::Off => self.reconcile_job(res, obj),
+            ("apps", "ReplicaSet") if self.simulation == Simulation::Off => {
+                self.reconcile_replicaset(res, meta_str(obj, "namespace"), meta_str(obj, "name"))
             }
             ("apps", "StatefulSet" | "DaemonSet") | ("batch", "Job") if self.simulation != Simulation::Off => {
                 self.simulate_workload(res, obj)
@@ -147,15 +133,7 @@ impl State {
         let hash = template_hash(&template);
         let rs_name = format!("{name}-{hash}");
         // Revision: one more than the highest among this Deployment's ReplicaSets.
-        let owned: Vec<Value> = self
-            .select(&rs_res, &ns, &Default::default(), &Default::default())
-            .into_iter()
-            .filter(|rs| {
-                rs.pointer("/metadata/ownerReferences")
-                    .and_then(Value::as_array)
-                    .is_some_and(|r| r.iter().any(|o| o["uid"] == json!(uid)))
-            })
-            .collect();
+        let owned = self.owned_replicasets(&rs_res, &ns, &uid);
         let existing = owned.iter().find(|rs| meta_str(rs, "name") == rs_name).cloned();
         let max_rev = owned
             .iter()
@@ -174,7 +152,7 @@ impl State {
                 .unwrap_or(max_rev),
             None => max_rev + 1,
         };
-        let surge = 1 + replicas / 4;
+        let surge = crate::workloads::surge_and_unavailable(deploy, replicas).0;
         let mut labels = template.pointer("/metadata/labels").cloned().unwrap_or(json!({}));
         labels["pod-template-hash"] = json!(hash);
         let mut selector = deploy.pointer("/spec/selector").cloned().unwrap_or(json!({}));
@@ -190,32 +168,38 @@ impl State {
             },
             "spec": {"replicas": replicas, "selector": selector, "template": rs_template},
         });
-        let rs = match existing {
-            None => {
-                let created = self.controller_create(&rs_res, desired);
-                let Some(created) = created else { return };
-                let mut with_status = created.clone();
-                with_status["status"] = json!({"replicas": replicas, "fullyLabeledReplicas": replicas, "observedGeneration": 1, "terminatingReplicas": 0});
-                self.controller_commit(&rs_res, Some(&created), with_status, "status")
+        let rs = if self.simulation == Simulation::Off {
+            let Some(rs) = self.rollout(deploy, &rs_res, desired, replicas, replicas + surge) else { return };
+            rs
+        } else {
+            let rs = match existing {
+                None => {
+                    let created = self.controller_create(&rs_res, desired);
+                    let Some(created) = created else { return };
+                    let mut with_status = created.clone();
+                    with_status["status"] = json!({"replicas": replicas, "fullyLabeledReplicas": replicas, "observedGeneration": 1, "terminatingReplicas": 0});
+                    self.controller_commit(&rs_res, Some(&created), with_status, "status")
+                }
+                Some(rs) => {
+                    let mut updated = rs.clone();
+                    updated["spec"]["replicas"] = json!(replicas);
+                    updated["metadata"]["annotations"]["deployment.kubernetes.io/desired-replicas"] =
+                        json!(replicas.to_string());
+                    updated["metadata"]["annotations"]["deployment.kubernetes.io/max-replicas"] =
+                        json!((replicas + surge).to_string());
+                    if updated != rs { self.controller_commit(&rs_res, Some(&rs), updated, "") } else { rs }
+                }
+            };
+            // Older ReplicaSets scale to zero.
+            for old in owned.iter().filter(|o| meta_str(o, "name") != rs_name) {
+                if old.pointer("/spec/replicas").and_then(Value::as_i64) != Some(0) {
+                    let mut scaled = old.clone();
+                    scaled["spec"]["replicas"] = json!(0);
+                    self.controller_commit(&rs_res, Some(old), scaled, "");
+                }
             }
-            Some(rs) => {
-                let mut updated = rs.clone();
-                updated["spec"]["replicas"] = json!(replicas);
-                updated["metadata"]["annotations"]["deployment.kubernetes.io/desired-replicas"] =
-                    json!(replicas.to_string());
-                updated["metadata"]["annotations"]["deployment.kubernetes.io/max-replicas"] =
-                    json!((replicas + surge).to_string());
-                if updated != rs { self.controller_commit(&rs_res, Some(&rs), updated, "") } else { rs }
-            }
+            rs
         };
-        // Older ReplicaSets scale to zero.
-        for old in owned.iter().filter(|o| meta_str(o, "name") != rs_name) {
-            if old.pointer("/spec/replicas").and_then(Value::as_i64) != Some(0) {
-                let mut scaled = old.clone();
-                scaled["spec"]["replicas"] = json!(0);
-                self.controller_commit(&rs_res, Some(old), scaled, "");
-            }
-        }
         let healthy = self.simulation == Simulation::Healthy;
         let failing = self.simulation == Simulation::Failing;
         let t = now();
@@ -244,11 +228,26 @@ impl State {
                 json!({"type": "Progressing", "status": "True", "lastUpdateTime": t, "lastTransitionTime": transition("Progressing", "True"), "reason": "ReplicaSetUpdated", "message": format!("ReplicaSet \"{rs_name_msg}\" is progressing.")}),
             )
         };
-        let mut status = json!({"observedGeneration": generation, "replicas": replicas, "updatedReplicas": replicas, "terminatingReplicas": 0, "conditions": [available, progressing]});
+        let (total, updated) = if self.simulation == Simulation::Off {
+            // What the ReplicaSets report: their Pods, none of them available.
+            let status_replicas = |rs: &Value| rs.pointer("/status/replicas").and_then(Value::as_i64).unwrap_or(0);
+            let all: i64 = self.owned_replicasets(&rs_res, &ns, &uid).iter().map(status_replicas).sum();
+            (all, status_replicas(&rs))
+        } else {
+            (replicas, replicas)
+        };
+        let mut status = json!({"observedGeneration": generation, "replicas": total, "updatedReplicas": updated, "terminatingReplicas": 0, "conditions": [available, progressing]});
+        for k in ["replicas", "updatedReplicas"] {
+            if status[k] == json!(0)
+                && let Some(m) = status.as_object_mut()
+            {
+                m.remove(k);
+            }
+        }
         if healthy {
             status["readyReplicas"] = json!(replicas);
             status["availableReplicas"] = json!(replicas);
-        } else {
+        } else if replicas > 0 {
             status["unavailableReplicas"] = json!(replicas);
         }
         let Some(current) = self.get_object(&d_res, &ns, &name).cloned() else { return };
@@ -256,6 +255,87 @@ impl State {
         new["metadata"]["annotations"]["deployment.kubernetes.io/revision"] = json!(revision.to_string());
         new["status"] = status;
         self.controller_commit(&d_res, Some(&current), new, "status");
+    }
+
+    /// The ReplicaSets a Deployment owns, oldest revision first.
+    fn owned_replicasets(&self, rs_res: &Resource, ns: &str, uid: &str) -> Vec<Value> {
+        let revision = |rs: &Value| {
+            rs.pointer("/metadata/annotations/deployment.kubernetes.io~1revision")
+                .and_then(Value::as_str)
+                .and_then(|r| r.parse::<i64>().ok())
+                .unwrap_or(0)
+        };
+        let mut owned: Vec<Value> = self
+            .select(rs_res, ns, &Default::default(), &Default::default())
+            .into_iter()
+            .filter(|rs| {
+                rs.pointer("/metadata/ownerReferences")
+                    .and_then(Value::as_array)
+                    .is_some_and(|r| r.iter().any(|o| o["uid"] == json!(uid)))
+            })
+            .collect();
+        owned.sort_by_key(revision);
+        owned
+    }
+
+    /// A rollout in a node-less cluster, run until the controller would wait: the new
+    /// ReplicaSet created or scaled, the old ones scaled down, as the strategy allows with no
+    /// Pod ever available. Returns the new ReplicaSet once it exists.
+    fn rollout(&mut self, deploy: &Value, rs_res: &Resource, desired: Value, replicas: i64, max: i64) -> Option<Value> {
+        let ns = meta_str(deploy, "namespace").to_string();
+        let uid = meta_str(deploy, "uid").to_string();
+        let rs_name = meta_str(&desired, "name").to_string();
+        let annotations = [
+            ("deployment.kubernetes.io/desired-replicas", replicas.to_string()),
+            ("deployment.kubernetes.io/max-replicas", max.to_string()),
+        ];
+        let recreate = deploy.pointer("/spec/strategy/type").and_then(Value::as_str) == Some("Recreate");
+        let mut new_rs = None;
+        // Each pass is one sync of the controller; it syncs again after every change.
+        for _ in 0..16 {
+            let owned = self.owned_replicasets(rs_res, &ns, &uid);
+            let current = owned.iter().find(|r| meta_str(r, "name") == rs_name).cloned();
+            let old: Vec<(String, i64)> = owned
+                .iter()
+                .filter(|r| meta_str(r, "name") != rs_name)
+                .map(|r| {
+                    (meta_str(r, "name").to_string(), r.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(0))
+                })
+                .collect();
+            let (new_n, old_n) = crate::workloads::rollout_step(
+                deploy,
+                replicas,
+                current.as_ref().and_then(|r| r.pointer("/spec/replicas").and_then(Value::as_i64)),
+                &old,
+            );
+            let mut changed = false;
+            for ((name, was), (_, now)) in old.iter().zip(&old_n) {
+                if was != now
+                    && let Some(r) = owned.iter().find(|r| meta_str(r, "name") == name)
+                {
+                    self.scale_replicaset(rs_res, r, *now, &annotations);
+                    changed = true;
+                }
+            }
+            match current {
+                None if recreate && new_n == 0 => {}
+                None => {
+                    let mut d = desired.clone();
+                    d["spec"]["replicas"] = json!(new_n);
+                    new_rs = self.controller_create(rs_res, d);
+                    changed = true;
+                }
+                Some(r) => {
+                    let scaled = self.scale_replicaset(rs_res, &r, new_n, &annotations);
+                    changed |= scaled != r;
+                    new_rs = Some(scaled);
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        new_rs.and_then(|r| self.get_object(rs_res, &ns, meta_str(&r, "name")).cloned())
     }
 
     fn without_type(v: &Value) -> Value {

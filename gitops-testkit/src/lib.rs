@@ -43,6 +43,7 @@ pub mod registry;
 pub mod server;
 pub mod table;
 pub mod validation;
+pub mod workloads;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
