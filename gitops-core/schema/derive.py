@@ -8,6 +8,7 @@ recursive (a CRD's JSONSchemaProps). Node 0 is a scalar, node 1 untyped JSON.
 
   nodes[i] = {"t": "s"}                              scalar
            | {"t": "u"}                              untyped (any JSON)
+           | {"t": "ua"}                             untyped and atomic (RawExtension)
            | {"t": "o", "f": {field: node}, "a": 1?} struct (a: atomic map type)
            | {"t": "m", "v": node, "a": 1?}          map with free keys
            | {"t": "l", "i": node, "mk": key?, "ps": strategy?,
@@ -22,8 +23,13 @@ import json
 import re
 import sys
 
-UNTYPED_DEFS = {
+# An embedded object of any type, replaced as a whole (structured-merge-diff's untyped
+# atomic: managed fields own it as one leaf).
+ATOMIC_UNTYPED_DEFS = {
     "io.k8s.apimachinery.pkg.runtime.RawExtension",
+}
+
+UNTYPED_DEFS = {
     "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSON",
     "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaPropsOrArray",
     "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaPropsOrBool",
@@ -95,6 +101,10 @@ def main():
         if name in UNTYPED_DEFS:
             memo[name] = 1
             return 1
+        if name in ATOMIC_UNTYPED_DEFS:
+            memo[name] = len(nodes)
+            nodes.append({"t": "ua"})
+            return memo[name]
         d = defs[name]
         if d.get("type") == "object" and "properties" in d:
             idx = len(nodes)

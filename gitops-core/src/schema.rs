@@ -309,6 +309,8 @@ impl Schema {
                     "s" => Shape::Scalar,
                     "o" => Shape::Struct { fields: n.f, atomic: n.a == 1 },
                     "m" => Shape::Map { value: n.v.unwrap_or(UNTYPED), atomic: n.a == 1 },
+                    // Any JSON, replaced as a whole: an atomic map is what merges treat so.
+                    "ua" => Shape::Map { value: UNTYPED, atomic: true },
                     "l" => Shape::List {
                         item: n.i.unwrap_or(UNTYPED),
                         info: ListInfo {

@@ -707,6 +707,9 @@ impl State {
             if strip(old) == strip(&new) {
                 return Ok(self.render(res, old));
             }
+            if res.group == "apps" && res.kind == "DaemonSet" {
+                defaults::bump_template_generation(old, &mut new);
+            }
             let gen_old = old.pointer("/metadata/generation").and_then(Value::as_i64);
             if let Some(g) = gen_old {
                 let bumped = if spec_of(old) != spec_of(&new) { g + 1 } else { g };

@@ -24,7 +24,7 @@ pub enum Simulation {
 
 /// A stable hash of a pod template, written in the alphabet Kubernetes uses for
 /// `pod-template-hash` (the exact Go value differs; the transcripts normalize it).
-fn template_hash(template: &Value) -> String {
+pub(crate) fn template_hash(template: &Value) -> String {
     let text = template.to_string();
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in text.as_bytes() {
@@ -70,6 +70,8 @@ impl State {
         if !changed.is_empty() {
             managed::record(&mut entries, manager, "Update", &res.api_version(), sub, &changed, &now(), false);
         }
+        // Fields the write removed leave their owners' sets.
+        managed::forget_missing(&mut entries, &new, None);
         managed::write(&mut new, &entries);
         self.store_as_controller(res, new, old.is_none())
     }
@@ -90,6 +92,8 @@ impl State {
             ("apps", "ReplicaSet") if self.simulation == Simulation::Off => {
                 self.reconcile_replicaset(res, meta_str(obj, "namespace"), meta_str(obj, "name"))
             }
+            ("apps", "StatefulSet") if self.simulation == Simulation::Off => self.reconcile_statefulset(res, obj),
+            ("apps", "DaemonSet") if self.simulation == Simulation::Off => self.reconcile_daemonset(res, obj),
             ("apps", "StatefulSet" | "DaemonSet") | ("batch", "Job") if self.simulation != Simulation::Off => {
                 self.simulate_workload(res, obj)
             }

@@ -86,6 +86,11 @@ pub fn apply_defaults(group: &str, kind: &str, v: &mut Value) {
             }
             default(spec, "revisionHistoryLimit", json!(10));
             pod_template(spec);
+            // The registry's strategy numbers the templates in an annotation, from 1; the
+            // creating manager owns it. An update that changes the template bumps it
+            // (`bump_template_generation`).
+            let meta = obj(child(root, "metadata"));
+            default(obj(child(meta, "annotations")), "deprecated.daemonset.template.generation", json!("1"));
         }
         ("batch", "Job") => {
             let spec = obj(child(root, "spec"));
@@ -396,8 +401,6 @@ pub fn allocate(group: &str, kind: &str, v: &mut Value, uid: &str, ip: &str, nod
                 "status",
                 json!({"currentNumberScheduled": 0, "numberMisscheduled": 0, "desiredNumberScheduled": 0, "numberReady": 0}),
             );
-            let meta = obj(child(root, "metadata"));
-            default(obj(child(meta, "annotations")), "deprecated.daemonset.template.generation", json!("1"));
         }
         ("autoscaling", "HorizontalPodAutoscaler") => {
             default(root, "status", json!({"desiredReplicas": 0, "currentMetrics": null}))
@@ -444,7 +447,7 @@ pub fn has_generation(group: &str, kind: &str, custom: bool) -> bool {
     custom
         || matches!(
             (group, kind),
-            ("apps", _)
+            ("apps", "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet")
                 | ("batch", _)
                 | ("policy", "PodDisruptionBudget")
                 | ("networking.k8s.io", "NetworkPolicy" | "Ingress" | "IngressClass")
@@ -452,4 +455,17 @@ pub fn has_generation(group: &str, kind: &str, custom: bool) -> bool {
                 | ("apiextensions.k8s.io", "CustomResourceDefinition")
                 | ("storage.k8s.io", _)
         )
+}
+
+/// A DaemonSet update that changes the pod template numbers it one higher in the
+/// `deprecated.daemonset.template.generation` annotation, as the registry's strategy does.
+pub fn bump_template_generation(old: &Value, new: &mut Value) {
+    if old.pointer("/spec/template") == new.pointer("/spec/template") {
+        return;
+    }
+    let key = "/metadata/annotations/deprecated.daemonset.template.generation";
+    let previous = old.pointer(key).and_then(Value::as_str).and_then(|g| g.parse::<i64>().ok()).unwrap_or(0);
+    let meta = obj(child(obj(new), "metadata"));
+    obj(child(meta, "annotations"))
+        .insert("deprecated.daemonset.template.generation".into(), json!((previous + 1).to_string()));
 }

@@ -41,6 +41,7 @@ pub mod pods;
 pub mod quota;
 pub mod registry;
 pub mod server;
+pub mod sets;
 pub mod table;
 pub mod validation;
 pub mod workloads;

@@ -215,7 +215,8 @@ impl State {
         self.get_object(res, meta_str(rs, "namespace"), meta_str(rs, "name")).cloned().unwrap_or(out)
     }
 
-    /// A Pod's controller replaces it: its ReplicaSet, when now short of Pods, makes another.
+    /// A Pod's controller replaces it: its ReplicaSet, when now short of Pods, makes another;
+    /// its StatefulSet makes it again (at the update revision).
     pub(crate) fn after_pod_deleted(&mut self, pod: &Value) {
         let Some(owner) = pod
             .pointer("/metadata/ownerReferences")
@@ -224,6 +225,18 @@ impl State {
         else {
             return;
         };
+        if owner["kind"] == "StatefulSet"
+            && owner["apiVersion"] == "apps/v1"
+            && self.simulation == Simulation::Off
+            && let Some(set_res) = self.registry.by_kind("apps", "v1", "StatefulSet").cloned()
+            && let Some(set) =
+                self.get_object(&set_res, meta_str(pod, "namespace"), owner["name"].as_str().unwrap_or("")).cloned()
+            && meta_str(&set, "uid") == owner["uid"].as_str().unwrap_or("")
+            && set.pointer("/metadata/deletionTimestamp").is_none()
+        {
+            self.reconcile_statefulset(&set_res, &set);
+            return;
+        }
         if owner["kind"] == "ReplicaSet"
             && owner["apiVersion"] == "apps/v1"
             && let Some(rs_res) = self.registry.by_kind("apps", "v1", "ReplicaSet").cloned()
