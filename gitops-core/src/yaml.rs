@@ -96,7 +96,7 @@ fn is_blank(text: &str) -> bool {
 /// 1000, `yes` stays a string, an unquoted date becomes an RFC 3339 string. `None` for an
 /// empty document.
 pub fn parse_value(text: &str, source_name: &str, document: usize, first_line: usize) -> Result<Option<Value>> {
-    parse_value_with(text, source_name, document, first_line, false)
+    parse_value_with(text, source_name, document, first_line, false).map(|(v, _)| v)
 }
 
 /// [`parse_value`], where a key repeated in a mapping replaces the earlier value instead of
@@ -107,6 +107,23 @@ pub fn parse_value(text: &str, source_name: &str, document: usize, first_line: u
 /// assert_eq!(v["a"], 2);
 /// ```
 pub fn parse_value_lenient(text: &str, source_name: &str) -> Result<Option<Value>> {
+    parse_value_with(text, source_name, 0, 1, true).map(|(v, _)| v)
+}
+
+/// A parsed value (`None` for an empty document) with the keys that repeated an earlier key
+/// of their mapping: `(line, key)`.
+pub type WithDuplicates = (Option<Value>, Vec<(usize, String)>);
+
+/// [`parse_value_lenient`], also returning every key that repeated an earlier one of its
+/// mapping, with the (1-based) line of the repetition, in document order: what Go's YAML
+/// decoder reports as `line N: key "k" already set in map` when it decodes strictly.
+///
+/// ```
+/// let (v, dups) = gitops_core::yaml::parse_value_reporting_duplicates("a: 1\nb: {c: 1, c: 2}\na: 3\n", "x").unwrap();
+/// assert_eq!(v.unwrap(), serde_json::json!({"a": 3, "b": {"c": 2}}));
+/// assert_eq!(dups, [(2, "c".to_string()), (3, "a".to_string())]);
+/// ```
+pub fn parse_value_reporting_duplicates(text: &str, source_name: &str) -> Result<WithDuplicates> {
     parse_value_with(text, source_name, 0, 1, true)
 }
 
@@ -116,9 +133,9 @@ fn parse_value_with(
     document: usize,
     first_line: usize,
     last_key_wins: bool,
-) -> Result<Option<Value>> {
+) -> Result<WithDuplicates> {
     if is_blank(text) {
-        return Ok(None);
+        return Ok((None, Vec::new()));
     }
     let err = |line: usize, column: usize, message: String| Error::Yaml {
         source_name: source_name.into(),
@@ -135,12 +152,17 @@ fn parse_value_with(
         if matches!(event, yaml_rust2::Event::StreamEnd) {
             break;
         }
+        builder.line = mark.line() + first_line - 1;
         builder.on_event(event).map_err(|m| err(mark.line(), mark.col() + 1, m))?;
     }
-    Ok(match builder.finish() {
-        Some(Value::Null) | None => None,
-        Some(v) => Some(v),
-    })
+    let (value, duplicates) = builder.finish();
+    Ok((
+        match value {
+            Some(Value::Null) | None => None,
+            Some(v) => Some(v),
+        },
+        duplicates,
+    ))
 }
 
 /// Parses a YAML stream into JSON values, one per non-empty document, without checking

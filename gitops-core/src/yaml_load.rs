@@ -25,6 +25,10 @@ pub(crate) struct Builder {
     /// A key repeated in a mapping replaces the earlier value (Go's JSON decoding of a
     /// kustomization) instead of being an error.
     pub last_key_wins: bool,
+    /// The line of the event being built (set by the caller before each event).
+    pub line: usize,
+    /// Keys repeated in a mapping where the last one won, with the line of the repetition.
+    pub duplicates: Vec<(usize, String)>,
 }
 
 impl Builder {
@@ -36,11 +40,13 @@ impl Builder {
             result: None,
             budget: 20_000 + 4 * text_len,
             last_key_wins: false,
+            line: 0,
+            duplicates: Vec::new(),
         }
     }
 
-    pub fn finish(self) -> Option<Value> {
-        self.result
+    pub fn finish(self) -> (Option<Value>, Vec<(usize, String)>) {
+        (self.result, self.duplicates)
     }
 
     fn in_key_position(&self) -> bool {
@@ -143,6 +149,7 @@ impl Builder {
                                 return Err(format!("duplicate key {k:?} in a mapping"));
                             }
                             map.remove(&k);
+                            self.duplicates.push((self.line, k.clone()));
                         }
                         *key = Some(k);
                         Ok(())

@@ -13,6 +13,7 @@ use tokio::sync::broadcast;
 use crate::defaults;
 use crate::managed;
 use crate::registry::{Registry, Resource};
+use crate::strict::{FieldValidation, Findings, Seg};
 
 /// An error answered as a `metav1.Status`.
 #[derive(Clone, Debug, PartialEq)]
@@ -28,7 +29,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(code: u16, reason: &str, message: impl Into<String>, details: Option<Value>) -> Self {
+    pub(crate) fn new(code: u16, reason: &str, message: impl Into<String>, details: Option<Value>) -> Self {
         ApiError { code, reason: reason.into(), message: message.into(), details }
     }
 
@@ -202,6 +203,8 @@ pub struct WriteOptions {
     pub dry_run: bool,
     /// `force=true` (apply).
     pub force: bool,
+    /// `fieldValidation` (internal writes: `Ignore`).
+    pub validation: crate::strict::FieldValidation,
 }
 
 /// Where a scalable resource keeps its replicas (see [`State::scale_paths`]).
@@ -240,6 +243,8 @@ pub struct State {
     /// When set, every request must carry `Authorization: Bearer <token>`; others get a real
     /// server's 401 `Unauthorized` Status.
     pub bearer_token: Option<String>,
+    /// `Warning` texts of the request being served (taken by the HTTP layer).
+    pub(crate) warnings: Vec<String>,
 }
 
 /// Resource requests the server answered, by verb (`get`, `list`, `watch`, `create`,
@@ -341,6 +346,7 @@ impl State {
             faults: crate::faults::Faults::default(),
             requests: RequestCounts::default(),
             bearer_token: None,
+            warnings: Vec::new(),
         };
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             let res = s.registry.by_plural("", "v1", "namespaces").cloned().expect("namespaces are served");
@@ -352,6 +358,11 @@ impl State {
             );
         }
         s
+    }
+
+    /// Takes the `Warning` texts of the request just served.
+    pub fn take_warnings(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.warnings)
     }
 
     /// The current resourceVersion.
@@ -793,6 +804,12 @@ impl State {
         if res.custom {
             self.default_custom(res, v);
         }
+        if !res.custom
+            && let Some(node) = self.schema.node(&res.group, &res.version, &res.kind)
+        {
+            // Typed decoding keeps only the fields the kind declares.
+            crate::strict::unknown_fields(v, node, true);
+        }
     }
 
     /// The CRD version that serves a custom resource.
@@ -959,27 +976,56 @@ impl State {
             .cloned()
     }
 
-    fn default_custom(&self, res: &Resource, v: &mut Value) {
-        // Pruning of unknown fields and schema defaults, for structural schemas.
+    /// Prunes unknown fields and applies schema defaults, for structural schemas; returns the
+    /// paths pruned.
+    fn default_custom(&self, res: &Resource, v: &mut Value) -> Vec<Vec<Seg>> {
+        let mut pruned = Vec::new();
         let Some(schema) = self.crd_version(res).and_then(|x| x.pointer("/schema/openAPIV3Schema")) else {
-            return;
+            return pruned;
         };
         let schema = schema.clone();
         if let Some(m) = v.as_object_mut() {
+            let mut path = Vec::new();
             for (k, child) in m.iter_mut() {
                 if k == "metadata" || k == "apiVersion" || k == "kind" {
                     continue;
                 }
                 if let Some(s) = schema.pointer(&format!("/properties/{k}")) {
-                    prune_and_default(child, s);
+                    path.push(Seg::Field(k.clone()));
+                    prune_and_default(child, s, &mut path, &mut pruned);
+                    path.pop();
                 }
             }
             if schema.get("x-kubernetes-preserve-unknown-fields") != Some(&json!(true))
                 && let Some(props) = schema.get("properties").and_then(Value::as_object)
             {
-                m.retain(|k, _| matches!(k.as_str(), "apiVersion" | "kind" | "metadata") || props.contains_key(k));
+                m.retain(|k, _| {
+                    let keep = matches!(k.as_str(), "apiVersion" | "kind" | "metadata") || props.contains_key(k);
+                    if !keep {
+                        pruned.push(vec![Seg::Field(k.clone())]);
+                    }
+                    keep
+                });
             }
         }
+        pruned
+    }
+
+    /// The fields of a custom resource that decoding would drop: unknown `metadata` fields,
+    /// then what pruning removes, in path order.
+    pub(crate) fn custom_unknown_fields(&self, res: &Resource, v: &Value) -> Vec<Vec<Seg>> {
+        let mut copy = v.clone();
+        let mut out = Vec::new();
+        if let (Some(meta), Some(node)) = (copy.get_mut("metadata"), object_meta_node()) {
+            for mut p in crate::strict::unknown_fields(meta, node, false) {
+                p.insert(0, Seg::Field("metadata".into()));
+                out.push(p);
+            }
+        }
+        let mut pruned = self.default_custom(res, &mut copy);
+        pruned.sort_by_cached_key(|p| crate::strict::dotted(p));
+        out.extend(pruned);
+        out
     }
 
     /// POST.
@@ -1177,9 +1223,37 @@ impl State {
                 ));
             }
             let text = String::from_utf8_lossy(body);
-            let config = yaml::parse_value(&text, "apply patch", 0, 1)
-                .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?
-                .ok_or_else(|| ApiError::bad_request("the apply patch is empty"))?;
+            let (config, duplicates) = yaml::parse_value_reporting_duplicates(&text, "apply patch")
+                .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
+            let config = config.ok_or_else(|| ApiError::bad_request("the apply patch is empty"))?;
+            // The configuration becomes a typed value first: fields the kind does not declare
+            // fail the request whatever the field validation.
+            let unknown = self.apply_unknown_fields(res, &config);
+            if !unknown.is_empty() {
+                let text = |f: &str| config.get(f).and_then(Value::as_str).unwrap_or("").to_string();
+                let api = Some(text("apiVersion")).filter(|a| !a.is_empty()).unwrap_or_else(|| res.api_version());
+                let kind = Some(text("kind")).filter(|k| !k.is_empty()).unwrap_or_else(|| res.kind.clone());
+                return Err(crate::strict::typed_patch_error(
+                    meta_str(&config, "namespace"),
+                    meta_str(&config, "name"),
+                    &api,
+                    &kind,
+                    &unknown,
+                ));
+            }
+            if !duplicates.is_empty() {
+                let texts = duplicates.iter().map(|(line, key)| crate::strict::yaml_duplicate(*line, key));
+                match opts.validation {
+                    FieldValidation::Strict => {
+                        return Err(ApiError::bad_request(format!(
+                            "error strict decoding YAML: error converting YAML to JSON: yaml: unmarshal errors:\n  {}",
+                            texts.collect::<Vec<_>>().join("\n  ")
+                        )));
+                    }
+                    FieldValidation::Warn => self.warnings.extend(texts),
+                    FieldValidation::Ignore => {}
+                }
+            }
             return self.apply(res, target, config, opts, sub);
         }
         let patch_value: Value = match serde_json::from_slice::<Value>(body) {
@@ -1206,6 +1280,11 @@ impl State {
             .cloned()
             .ok_or_else(|| ApiError::not_found_in(res, &target.name))?;
         let mut doc = self.render(res, &old);
+        let findings = if opts.validation == FieldValidation::Ignore {
+            Findings::default()
+        } else {
+            crate::strict::patch_findings(body, ct == "application/json-patch+json")
+        };
         if ct == "application/json-patch+json" && !patch_value.is_array() {
             let go_type = match &patch_value {
                 Value::Object(_) => "object",
@@ -1256,6 +1335,10 @@ impl State {
                 }
             }
         }
+        let smp = ct == "application/strategic-merge-patch+json";
+        self.check_patched(res, &mut doc, findings, opts.validation, |d| {
+            if smp { crate::strict::go_format(&patch_value) } else { serde_json::to_string(d).unwrap_or_default() }
+        })?;
         self.validate_body(res, &doc, target)?;
         let rv = meta_str(&patch_value, "resourceVersion");
         if !rv.is_empty() && rv != meta_str(&old, "resourceVersion") {
@@ -1833,7 +1916,14 @@ fn conflict_error(conflicts: &[managed::Conflict]) -> ApiError {
     ApiError::new(409, "Conflict", message, Some(json!({"causes": causes})))
 }
 
-fn prune_and_default(v: &mut Value, schema: &Value) {
+/// ObjectMeta's schema node.
+fn object_meta_node() -> Option<gitops_core::schema::Node<'static>> {
+    Schema::builtin().node("", "v1", "ConfigMap")?.field("metadata")
+}
+
+/// Structural pruning and defaulting of a custom resource's value; the paths pruned are added
+/// to `pruned`.
+fn prune_and_default(v: &mut Value, schema: &Value, path: &mut Vec<Seg>, pruned: &mut Vec<Vec<Seg>>) {
     let preserve = schema.get("x-kubernetes-preserve-unknown-fields") == Some(&json!(true));
     match v {
         Value::Object(m) => {
@@ -1846,23 +1936,37 @@ fn prune_and_default(v: &mut Value, schema: &Value) {
                     }
                 }
                 if !preserve {
-                    m.retain(|k, _| props.contains_key(k));
+                    m.retain(|k, _| {
+                        let keep = props.contains_key(k);
+                        if !keep {
+                            let mut p = path.clone();
+                            p.push(Seg::Field(k.clone()));
+                            pruned.push(p);
+                        }
+                        keep
+                    });
                 }
                 for (k, child) in m.iter_mut() {
                     if let Some(s) = props.get(k) {
-                        prune_and_default(child, s);
+                        path.push(Seg::Field(k.clone()));
+                        prune_and_default(child, s, path, pruned);
+                        path.pop();
                     }
                 }
             } else if let Some(ap) = schema.get("additionalProperties").filter(|a| a.is_object()) {
-                for child in m.values_mut() {
-                    prune_and_default(child, ap);
+                for (k, child) in m.iter_mut() {
+                    path.push(Seg::Field(k.clone()));
+                    prune_and_default(child, ap, path, pruned);
+                    path.pop();
                 }
             }
         }
         Value::Array(items) => {
             if let Some(s) = schema.get("items") {
-                for i in items {
-                    prune_and_default(i, s);
+                for (i, item) in items.iter_mut().enumerate() {
+                    path.push(Seg::Item(i, None));
+                    prune_and_default(item, s, path, pruned);
+                    path.pop();
                 }
             }
         }

@@ -42,6 +42,7 @@ pub mod quota;
 pub mod registry;
 pub mod server;
 pub mod sets;
+pub mod strict;
 pub mod table;
 pub mod validation;
 pub mod workloads;

@@ -15,16 +15,24 @@ use serde_json::{Value, json};
 use crate::api::{ApiError, Event, FieldSelector, State, Target, WriteOptions};
 use crate::faults::FaultAction;
 use crate::registry::Resource;
+use crate::strict::FieldValidation;
 
 /// Shared server state.
 pub type Shared = Arc<Mutex<State>>;
 
 fn json_response(code: u16, v: &Value) -> Response {
-    Response::builder()
+    json_response_warning(code, v, &[])
+}
+
+/// A JSON response with one `Warning` header per text.
+fn json_response_warning(code: u16, v: &Value, warnings: &[String]) -> Response {
+    let mut builder = Response::builder()
         .status(StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(serde_json::to_vec(v).unwrap_or_default()))
-        .expect("a valid response")
+        .header(header::CONTENT_TYPE, "application/json");
+    for w in warnings {
+        builder = builder.header(header::WARNING, crate::strict::warning_header(w));
+    }
+    builder.body(Body::from(serde_json::to_vec(v).unwrap_or_default())).expect("a valid response")
 }
 
 fn error_response(e: &ApiError) -> Response {
@@ -364,9 +372,25 @@ pub async fn handle(shared: Shared, method: Method, uri: Uri, headers: HeaderMap
             }
         })
     };
+    // `fieldValidation` of writes of the object itself (or its status).
+    let validation = match verb {
+        "create" | "update" | "patch" if matches!(target.subresource.as_str(), "" | "status") => {
+            let options = match verb {
+                "create" => "CreateOptions",
+                "update" => "UpdateOptions",
+                _ => "PatchOptions",
+            };
+            match FieldValidation::from_query(q.get("fieldValidation").map(String::as_str), options) {
+                Ok(v) => v,
+                Err(e) => return error_response(&e),
+            }
+        }
+        _ => FieldValidation::Ignore,
+    };
     let mut state = shared.lock().expect("state lock");
+    state.take_warnings();
     if target.subresource == "scale" {
-        let opts = WriteOptions { manager: manager.unwrap_or(default_manager), dry_run, force: false };
+        let opts = WriteOptions { manager: manager.unwrap_or(default_manager), dry_run, ..Default::default() };
         let result = scale(&mut state, &res, &target, verb, &content_type, &body, &opts);
         drop(state);
         return match result {
@@ -395,12 +419,12 @@ pub async fn handle(shared: Shared, method: Method, uri: Uri, headers: HeaderMap
         }
         // Other subresources that take a POST (eviction, token, exec, ...) are not served.
         "create" if !target.subresource.is_empty() => Err(ApiError::method_not_allowed()),
-        "create" => parse_body(&body).and_then(|b| {
-            let opts = WriteOptions { manager: manager.unwrap_or(default_manager), dry_run, force: false };
+        "create" => state.decode_body(&res, &body, &content_type, validation).and_then(|b| {
+            let opts = WriteOptions { manager: manager.unwrap_or(default_manager), dry_run, force: false, validation };
             state.create(&res, &target, b, &opts).map(|v| (201, v))
         }),
-        "update" => parse_body(&body).and_then(|b| {
-            let opts = WriteOptions { manager: manager.unwrap_or(default_manager), dry_run, force: false };
+        "update" => state.decode_body(&res, &body, &content_type, validation).and_then(|b| {
+            let opts = WriteOptions { manager: manager.unwrap_or(default_manager), dry_run, force: false, validation };
             state.update(&res, &target, b, &opts).map(|v| (200, v))
         }),
         "patch" => {
@@ -410,6 +434,7 @@ pub async fn handle(shared: Shared, method: Method, uri: Uri, headers: HeaderMap
                 manager: if is_apply { manager.unwrap_or_default() } else { manager.unwrap_or(default_manager) },
                 dry_run,
                 force: q.get("force").is_some_and(|f| f == "true"),
+                validation,
             };
             state
                 .patch(&res, &target, &content_type, &body, &opts)
@@ -453,9 +478,10 @@ pub async fn handle(shared: Shared, method: Method, uri: Uri, headers: HeaderMap
         },
         (other, _) => other,
     };
+    let warnings = state.take_warnings();
     drop(state);
     match result {
-        Ok((code, v)) => json_response(code, &v),
+        Ok((code, v)) => json_response_warning(code, &v, &warnings),
         Err(e) => error_response(&e),
     }
 }

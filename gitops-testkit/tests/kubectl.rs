@@ -10,16 +10,22 @@ fn kubectl_available() -> bool {
     Command::new("kubectl").args(["version", "--client"]).output().is_ok_and(|o| o.status.success())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kubectl_works_against_the_server() {
+/// A server and a kubeconfig for it in a temporary directory; `None` (skipped) without kubectl.
+async fn start() -> Option<(TestCluster, tempfile::TempDir, std::path::PathBuf)> {
     if !kubectl_available() {
         println!("kubectl is not on PATH: skipped");
-        return;
+        return None;
     }
     let cluster = TestCluster::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
     std::fs::write(&kubeconfig, cluster.kubeconfig()).unwrap();
+    Some((cluster, dir, kubeconfig))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_works_against_the_server() {
+    let Some((_cluster, dir, kubeconfig)) = start().await else { return };
     let manifest = dir.path().join("app.yaml");
     let doc = |data: &str| {
         format!(
@@ -90,4 +96,38 @@ async fn kubectl_works_against_the_server() {
     let deleted =
         Command::new("kubectl").env("KUBECONFIG", &kubeconfig).args(["delete", "cm", "one"]).output().unwrap();
     assert!(String::from_utf8_lossy(&deleted.stdout).contains("deleted"));
+}
+
+/// kubectl validates fields on the server (`fieldValidation=Strict` unless `--validate` says
+/// otherwise): a typo is refused with the strict decoding error, warned about with
+/// `--validate=warn`, and server-side apply refuses a field the schema does not declare.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_field_validation() {
+    let Some((_cluster, dir, kubeconfig)) = start().await else { return };
+    let file = dir.path().join("typo.yaml");
+    std::fs::write(&file, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: typo}\ndata: {a: '1'}\ndatta: {b: '2'}\n")
+        .unwrap();
+    let f = file.display().to_string();
+    tokio::task::spawn_blocking(move || {
+        let kubectl = |args: &[&str]| {
+            let out = Command::new("kubectl").env("KUBECONFIG", &kubeconfig).args(args).output().unwrap();
+            (
+                out.status.success(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        };
+        let (ok, _, err) = kubectl(&["create", "-f", &f]);
+        assert!(!ok && err.contains(r#"strict decoding error: unknown field "datta""#), "{err}");
+        let (ok, _, err) = kubectl(&["apply", "--server-side", "-f", &f]);
+        assert!(!ok && err.contains(".datta: field not declared in schema"), "{err}");
+        let (ok, out, err) = kubectl(&["create", "-f", &f, "--validate=warn"]);
+        assert!(ok && out.contains("configmap/typo created"), "{out}{err}");
+        assert!(err.contains(r#"Warning: unknown field "datta""#), "{err}");
+        let (ok, out, _) = kubectl(&["get", "cm", "typo", "-o", "jsonpath={.data}"]);
+        assert!(ok);
+        assert_eq!(out, r#"{"a":"1"}"#, "the unknown field is dropped");
+    })
+    .await
+    .unwrap();
 }
