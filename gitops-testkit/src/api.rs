@@ -309,11 +309,14 @@ pub(crate) fn meta_str<'a>(v: &'a Value, field: &str) -> &'a str {
     v.get("metadata").and_then(|m| m.get(field)).and_then(Value::as_str).unwrap_or("")
 }
 
+/// What a generation counts: everything but metadata and status (and the type, which stored
+/// objects do not keep).
 fn spec_of(v: &Value) -> Value {
     let mut c = v.clone();
     if let Some(m) = c.as_object_mut() {
-        m.remove("metadata");
-        m.remove("status");
+        for f in ["metadata", "status", "apiVersion", "kind"] {
+            m.remove(f);
+        }
     }
     c
 }
@@ -723,7 +726,14 @@ impl State {
             }
             let gen_old = old.pointer("/metadata/generation").and_then(Value::as_i64);
             if let Some(g) = gen_old {
-                let bumped = if spec_of(old) != spec_of(&new) { g + 1 } else { g };
+                // A Deployment's annotations count too: they are copied to its ReplicaSets
+                // (its strategy's PrepareForUpdate); writes of the status do not.
+                let annotations = |v: &Value| v.pointer("/metadata/annotations").cloned();
+                let annotated = res.group == "apps"
+                    && res.kind == "Deployment"
+                    && subresource != Some("status")
+                    && annotations(old) != annotations(&new);
+                let bumped = if annotated || spec_of(old) != spec_of(&new) { g + 1 } else { g };
                 meta_mut(&mut new).insert("generation".into(), json!(bumped));
             }
             // Removing the last finalizer of an object being deleted completes the deletion.

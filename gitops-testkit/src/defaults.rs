@@ -360,13 +360,15 @@ pub fn allocate(group: &str, kind: &str, v: &mut Value, uid: &str, ip: &str, nod
                     }
                 }
             }
-            default(root, "status", json!({"loadBalancer": {}}));
+            default(obj(child(root, "status")), "loadBalancer", json!({}));
         }
+        // A new object's status is the server's (an empty `status: {}` in the body, as Go
+        // clients send, included).
         ("", "Namespace") => {
             default(obj(child(root, "spec")), "finalizers", json!(["kubernetes"]));
-            default(root, "status", json!({"phase": "Active"}));
+            default(obj(child(root, "status")), "phase", json!("Active"));
         }
-        ("", "PersistentVolumeClaim") => default(root, "status", json!({"phase": "Pending"})),
+        ("", "PersistentVolumeClaim") => default(obj(child(root, "status")), "phase", json!("Pending")),
         ("batch", "Job") => {
             let manual = root.get("spec").and_then(|s| s.get("manualSelector")).and_then(Value::as_bool) == Some(true);
             let spec = obj(child(root, "spec"));

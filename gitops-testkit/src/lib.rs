@@ -38,6 +38,7 @@ pub mod git;
 pub mod managed;
 pub mod names;
 pub mod pods;
+pub mod protobuf;
 pub mod quota;
 pub mod registry;
 pub mod server;

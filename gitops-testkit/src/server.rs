@@ -362,6 +362,9 @@ pub async fn handle(shared: Shared, method: Method, uri: Uri, headers: HeaderMap
         return watch(shared, res, target.namespace, labels, fields, &q).await;
     }
     let parse_body = |body: &Bytes| -> Result<Value, ApiError> {
+        if crate::protobuf::is_protobuf(&content_type) {
+            return crate::protobuf::decode(body).map_err(ApiError::bad_request);
+        }
         serde_json::from_slice(body).or_else(|e| {
             if content_type.contains("yaml") {
                 gitops_core::yaml::parse_value(&String::from_utf8_lossy(body), "body", 0, 1).map(|v| v.unwrap_or(Value::Null)).map_err(|e| ApiError::bad_request(e.to_string()))

@@ -451,6 +451,15 @@ impl State {
         validation: FieldValidation,
     ) -> Result<Value, ApiError> {
         let node = if res.custom { None } else { self.schema.node(&res.group, &res.version, &res.kind) };
+        if crate::protobuf::is_protobuf(content_type) {
+            // A protocol-buffer message has no duplicate or unknown fields to report.
+            return crate::protobuf::decode(body).map_err(|e| {
+                ApiError::bad_request(format!(
+                    "the object provided is unrecognized (must be of type {}): {e}",
+                    res.kind
+                ))
+            });
+        }
         let check = node.map_or(Check::Free, Check::Typed);
         let (value, mut findings) = match decode_json(body, check) {
             Ok(decoded) => decoded,
