@@ -142,6 +142,26 @@ struct V2Reader<'d> {
     shapes: Vec<Shape>,
     memo: FxHashMap<String, usize>,
     depth: usize,
+    /// Built-in node to this graph's copy of it.
+    imported: FxHashMap<usize, usize>,
+}
+
+/// The built-in node of a Kubernetes definition name (`io.k8s.api.core.v1.PodTemplateSpec`),
+/// reached from a kind by the path `names.json` gives (made by `schema/names.py`).
+fn builtin_definition(name: &str) -> Option<usize> {
+    type Route = (String, String, String, Vec<String>);
+    static NAMES: OnceLock<FxHashMap<String, Route>> = OnceLock::new();
+    let names = NAMES.get_or_init(|| serde_json::from_str(include_str!("schema/names.json")).unwrap_or_default());
+    let (group, version, kind, steps) = names.get(name)?;
+    let mut node = Schema::builtin().node(group, version, kind)?;
+    for step in steps {
+        node = match step.as_str() {
+            "[]" => node.item()?,
+            "{}" => node.field("")?,
+            f => node.field(f.strip_prefix("f:")?)?,
+        };
+    }
+    Some(node.id)
 }
 
 impl V2Reader<'_> {
@@ -154,7 +174,11 @@ impl V2Reader<'_> {
         if let Some(&id) = self.memo.get(name) {
             return id;
         }
-        let Some(def) = self.defs.get(name) else { return UNTYPED };
+        let Some(def) = self.defs.get(name) else {
+            // A name the document does not define may be one of Kubernetes' own, which
+            // Kustomize resolves against its built-in schema.
+            return builtin_definition(name).map_or(UNTYPED, |id| self.import(id));
+        };
         if def.get("properties").is_some() {
             // Reserved before the fields, so a field of the type's own type finds it.
             let id = self.push(Shape::Untyped);
@@ -165,6 +189,28 @@ impl V2Reader<'_> {
         let id = self.node(def);
         self.memo.insert(name.to_string(), id);
         id
+    }
+
+    /// Copies a built-in node and what it reaches into this graph.
+    fn import(&mut self, id: usize) -> usize {
+        if id == SCALAR || id == UNTYPED {
+            return id;
+        }
+        if let Some(&copy) = self.imported.get(&id) {
+            return copy;
+        }
+        let copy = self.push(Shape::Untyped);
+        self.imported.insert(id, copy);
+        let shape = match Schema::builtin().shape(id).clone() {
+            Shape::Struct { fields, atomic } => {
+                Shape::Struct { fields: fields.into_iter().map(|(k, f)| (k, self.import(f))).collect(), atomic }
+            }
+            Shape::Map { value, atomic } => Shape::Map { value: self.import(value), atomic },
+            Shape::List { item, info } => Shape::List { item: self.import(item), info },
+            other => other,
+        };
+        self.shapes[copy] = shape;
+        copy
     }
 
     fn struct_shape(&mut self, s: &Value) -> Shape {
@@ -357,8 +403,13 @@ impl Schema {
             .get("definitions")
             .and_then(Value::as_object)
             .ok_or("expected an OpenAPI v2 document with a \"definitions\" map")?;
-        let mut reader =
-            V2Reader { defs, shapes: vec![Shape::Scalar, Shape::Untyped], memo: FxHashMap::default(), depth: 0 };
+        let mut reader = V2Reader {
+            defs,
+            shapes: vec![Shape::Scalar, Shape::Untyped],
+            memo: FxHashMap::default(),
+            depth: 0,
+            imported: FxHashMap::default(),
+        };
         let mut kinds: FxHashMap<String, FxHashMap<String, Vec<KindInfo>>> = FxHashMap::default();
         for (name, def) in defs {
             let Some(gvks) = def.get("x-kubernetes-group-version-kind").and_then(Value::as_array) else { continue };
@@ -820,6 +871,32 @@ mod tests {
         assert_eq!(containers.unwrap().list().unwrap().merge_key.as_deref(), Some("name"));
         let bad = serde_json::json!({"definitions": {"x": {"x-kubernetes-group-version-kind": [{"group": "g"}]}}});
         assert!(Schema::from_openapi_v2(&bad).unwrap_err().contains("\"x\""));
+    }
+
+    #[test]
+    fn openapi_documents_may_refer_to_kubernetes_definitions() {
+        // A custom kind whose template is Kubernetes' own PodTemplateSpec, which the document
+        // names but does not define.
+        let doc = serde_json::json!({"definitions": {"example.com.v1.Thing": {
+            "x-kubernetes-group-version-kind": [{"group": "example.com", "version": "v1", "kind": "Thing"}],
+            "properties": {"spec": {"properties": {
+                "template": {"$ref": "#/definitions/io.k8s.api.core.v1.PodTemplateSpec"},
+                "volume": {"$ref": "#/definitions/io.k8s.api.core.v1.ConfigMapVolumeSource"},
+                "other": {"$ref": "#/definitions/not.a.Definition"}}}}}}});
+        let schema = Schema::from_openapi_v2(&doc).unwrap();
+        let thing = schema.node("example.com", "v1", "Thing").unwrap();
+        let containers = thing.path(&["spec", "template", "spec", "containers"]).unwrap().list().unwrap();
+        assert_eq!(containers.merge_key.as_deref(), Some("name"));
+        let items = thing.path(&["spec", "volume", "items"]).unwrap().list().unwrap();
+        assert_eq!(items.list_type, ListType::Atomic);
+        assert!(thing.path(&["spec", "other"]).unwrap().is_untyped());
+        // Recursive built-in types are copied once.
+        let props = serde_json::json!({"definitions": {"example.com.v1.S": {
+            "x-kubernetes-group-version-kind": [{"group": "example.com", "version": "v1", "kind": "S"}],
+            "properties": {"schema": {"$ref": "#/definitions/io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaProps"}}}}});
+        let s = Schema::from_openapi_v2(&props).unwrap();
+        let node = s.node("example.com", "v1", "S").unwrap();
+        assert!(node.path(&["schema", "properties", "x", "properties", "y", "type"]).is_some());
     }
 
     #[test]

@@ -12,8 +12,7 @@ use gitops_render::Kustomize;
 use serde_json::Value;
 
 /// Cases that do not pass yet, each with what is missing.
-const KNOWN_FAILURES: [(&str, &str); 1] =
-    [("TestCustomOpenApiFieldFromComponentWithOverlays", "an openapi schema declared in a component")];
+const KNOWN_FAILURES: [(&str, &str); 0] = [];
 
 fn cases() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kustomize-suite/cases");
