@@ -1,7 +1,8 @@
 //! kubectl's imperative commands against the `api-server` example, as against a real cluster
 //! (runs when kubectl is on PATH): `create namespace`, `create configmap`, `create deployment`
 //! and `create secret` (sent as protocol buffers), `scale`, `label`, `annotate`, `set image`,
-//! `rollout restart`, `edit` and `get -o yaml`.
+//! `rollout restart`, `edit` and `get -o yaml`. The server answers Go clients in protocol
+//! buffers when they ask for them first, as a real one does.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -58,6 +59,14 @@ fn kubectl_imperative_commands() {
 
     assert_eq!(kubectl(&["create", "namespace", "team"], None), "namespace/team created\n");
     assert_eq!(get(&["ns", "team", "-o", "jsonpath={.status.phase}"]), "Active");
+    let again =
+        Command::new("kubectl").env("KUBECONFIG", &kubeconfig).args(["create", "namespace", "team"]).output().unwrap();
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        !again.status.success()
+            && err.contains(r#"Error from server (AlreadyExists): namespaces "team" already exists"#),
+        "{err}"
+    );
     kubectl(
         &["-n", "team", "create", "configmap", "settings", "--from-literal=mode=fast", "--from-literal=empty="],
         None,

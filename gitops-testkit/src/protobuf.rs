@@ -216,6 +216,36 @@ fn go_duration(nanos: i64) -> String {
     }
 }
 
+/// Reads Go's `time.Duration` text (`1h2m3.5s`, `300ms`) as nanoseconds.
+fn parse_go_duration(text: &str) -> Option<i64> {
+    let (sign, mut rest) = match text.strip_prefix('-') {
+        Some(r) => (-1.0, r),
+        None => (1.0, text.strip_prefix('+').unwrap_or(text)),
+    };
+    if rest == "0" {
+        return Some(0);
+    }
+    let mut total = 0.0;
+    while !rest.is_empty() {
+        let end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        let number: f64 = rest[..end].parse().ok()?;
+        rest = &rest[end..];
+        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let scale = match &rest[..unit_end] {
+            "ns" => 1.0,
+            "us" | "µs" | "μs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        total += number * scale;
+        rest = &rest[unit_end..];
+    }
+    Some((sign * total).round() as i64)
+}
+
 fn trim_fraction(n: u64, div: u64) -> String {
     let whole = n / div;
     let frac = n % div;
@@ -226,13 +256,24 @@ fn trim_fraction(n: u64, div: u64) -> String {
     format!("{whole}.{}", format!("{frac:0width$}").trim_end_matches('0'))
 }
 
-/// Encodes an object as kubectl does (for tests): the envelope around the kind's message,
-/// filled from the object's JSON by the descriptors' field names.
+/// Whether a request's `Accept` header asks for protocol buffers before JSON (as Go clients of
+/// built-in kinds do: `application/vnd.kubernetes.protobuf,application/json`).
+pub fn accepts_protobuf_first(accept: &str) -> bool {
+    accept.split(',').next().and_then(|t| t.split(';').next()).is_some_and(|t| t.trim() == CONTENT_TYPE)
+}
+
+/// Encodes an object (a built-in kind, its list, `Status`, ...) in the wire form: the envelope
+/// around the kind's message, filled from the object's JSON by the descriptors' field names,
+/// the special messages from their JSON forms. An error when the kind has no message or the
+/// JSON has a field the message does not (the caller answers in JSON then).
 pub fn encode(object: &Value) -> Result<Vec<u8>, String> {
     let api_version = object.get("apiVersion").and_then(Value::as_str).unwrap_or("");
     let kind = object.get("kind").and_then(Value::as_str).unwrap_or("");
-    let descriptor = message_for(api_version, kind)
-        .ok_or_else(|| format!("no protobuf message is known for {api_version}/{kind}"))?;
+    let descriptor = match (api_version, kind) {
+        ("v1", "Status") => pool().get_message_by_name("apimachinery.pkg.apis.meta.v1.Status"),
+        _ => message_for(api_version, kind),
+    }
+    .ok_or_else(|| format!("no protobuf message is known for {api_version}/{kind}"))?;
     let mut message = DynamicMessage::new(descriptor);
     fill(&mut message, object)?;
     let unknown = pool().get_message_by_name("apimachinery.pkg.runtime.Unknown").ok_or("no runtime.Unknown")?;
@@ -250,7 +291,39 @@ pub fn encode(object: &Value) -> Result<Vec<u8>, String> {
 
 fn fill(message: &mut DynamicMessage, v: &Value) -> Result<(), String> {
     let d = message.descriptor();
+    let raw = |message: &mut DynamicMessage, field: &str, v: &Value| {
+        message.set_field_by_name(field, Pv::Bytes(serde_json::to_vec(v).unwrap_or_default().into()));
+    };
     match (d.full_name(), v) {
+        ("apimachinery.pkg.apis.meta.v1.Time" | "apimachinery.pkg.apis.meta.v1.MicroTime", Value::String(t)) => {
+            let secs = gitops_core::time::parse_rfc3339(t).ok_or_else(|| format!("not an RFC 3339 time: {t:?}"))?;
+            message.set_field_by_name("seconds", Pv::I64(secs));
+            let fraction = t.get(19..).and_then(|r| r.strip_prefix('.')).map(|r| r.trim_end_matches('Z'));
+            if let Some(digits) = fraction.filter(|f| !f.is_empty()) {
+                let nanos: i32 = format!("{digits:0<9}").get(..9).and_then(|n| n.parse().ok()).unwrap_or(0);
+                message.set_field_by_name("nanos", Pv::I32(nanos));
+            }
+            return Ok(());
+        }
+        ("apimachinery.pkg.runtime.RawExtension" | "apiextensions_apiserver.pkg.apis.apiextensions.v1.JSON", v) => {
+            raw(message, "raw", v);
+            return Ok(());
+        }
+        ("apimachinery.pkg.apis.meta.v1.FieldsV1", v) => {
+            raw(message, "Raw", v);
+            return Ok(());
+        }
+        ("apimachinery.pkg.apis.meta.v1.Duration", Value::String(t)) => {
+            message.set_field_by_name(
+                "duration",
+                Pv::I64(parse_go_duration(t).ok_or_else(|| format!("not a duration: {t:?}"))?),
+            );
+            return Ok(());
+        }
+        ("apimachinery.pkg.api.resource.Quantity", Value::Number(n)) => {
+            message.set_field_by_name("string", Pv::String(n.to_string()));
+            return Ok(());
+        }
         ("apimachinery.pkg.api.resource.Quantity", Value::String(s)) => {
             message.set_field_by_name("string", Pv::String(s.clone()));
             return Ok(());
@@ -268,7 +341,8 @@ fn fill(message: &mut DynamicMessage, v: &Value) -> Result<(), String> {
     }
     let Value::Object(m) = v else { return Err(format!("{}: expected an object", d.name())) };
     for (k, child) in m {
-        if k == "apiVersion" || k == "kind" {
+        // The type is the envelope's; Go writes no JSON null for a field it has.
+        if (k == "apiVersion" || k == "kind") && d.get_field_by_name(k).is_none() || child.is_null() {
             continue;
         }
         let field = d.get_field_by_name(k).ok_or_else(|| format!("{}: no field {k:?}", d.name()))?;
@@ -282,6 +356,9 @@ fn scalar_or_message(kind: &prost_reflect::Kind, v: &Value, list: bool, map: boo
     use prost_reflect::Kind;
     if list {
         let items = v.as_array().ok_or("expected a list")?;
+        if matches!(kind, Kind::Message(_)) && items.iter().any(Value::is_null) {
+            return Err("a null list item".into());
+        }
         return items.iter().map(|i| scalar_or_message(kind, i, false, false)).collect::<Result<_, _>>().map(Pv::List);
     }
     if map {
@@ -298,6 +375,7 @@ fn scalar_or_message(kind: &prost_reflect::Kind, v: &Value, list: bool, map: boo
         Kind::Bool => Pv::Bool(v.as_bool().ok_or("expected a boolean")?),
         Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => Pv::I32(v.as_i64().ok_or("expected an integer")? as i32),
         Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => Pv::I64(v.as_i64().ok_or("expected an integer")?),
+        Kind::Double => Pv::F64(v.as_f64().ok_or("expected a number")?),
         Kind::Bytes => Pv::Bytes(
             base64::engine::general_purpose::STANDARD
                 .decode(v.as_str().ok_or("expected base64 text")?)
@@ -346,6 +424,31 @@ mod tests {
         assert_eq!(message_json(&m), None, "a zero time is left out");
         m.set_field_by_name("seconds", Pv::I64(1_700_000_000));
         assert_eq!(message_json(&m), Some(json!("2023-11-14T22:13:20Z")));
+    }
+
+    #[test]
+    fn stored_objects_encode_with_their_times_and_managed_fields() {
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "d",
+            "uid": "u", "resourceVersion": "7", "creationTimestamp": "2026-12-03T15:00:00Z",
+            "deletionTimestamp": null,
+            "managedFields": [{"manager": "m", "operation": "Apply", "apiVersion": "v1",
+                "time": "2026-12-03T15:00:00Z", "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {"f:a": {}}}}]},
+            "data": {"a": "1"}});
+        let mut expected = cm.clone();
+        expected["metadata"].as_object_mut().unwrap().remove("deletionTimestamp");
+        assert_eq!(decode(&encode(&cm).unwrap()).unwrap(), expected);
+        let item = json!({"metadata": expected["metadata"].clone(), "data": {"a": "1"}});
+        let list =
+            json!({"apiVersion": "v1", "kind": "ConfigMapList", "metadata": {"resourceVersion": "9"}, "items": [item]});
+        assert_eq!(decode(&encode(&list).unwrap()).unwrap(), list);
+        let status = json!({"apiVersion": "v1", "kind": "Status", "metadata": {}, "status": "Failure",
+            "message": "nope", "reason": "NotFound", "code": 404});
+        assert!(encode(&status).is_ok());
+        assert!(encode(&json!({"apiVersion": "v1", "kind": "ConfigMap", "bogus": 1})).is_err());
+        assert_eq!(parse_go_duration("1h2m3.5s"), Some(3_723_500_000_000));
+        assert_eq!(parse_go_duration("300ms"), Some(300_000_000));
+        assert!(accepts_protobuf_first("application/vnd.kubernetes.protobuf,application/json"));
+        assert!(!accepts_protobuf_first("application/json, application/vnd.kubernetes.protobuf"));
     }
 
     #[test]

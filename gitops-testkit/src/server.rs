@@ -26,13 +26,17 @@ fn json_response(code: u16, v: &Value) -> Response {
 
 /// A JSON response with one `Warning` header per text.
 fn json_response_warning(code: u16, v: &Value, warnings: &[String]) -> Response {
+    response(code, "application/json", serde_json::to_vec(v).unwrap_or_default(), warnings)
+}
+
+fn response(code: u16, content_type: &str, body: Vec<u8>, warnings: &[String]) -> Response {
     let mut builder = Response::builder()
         .status(StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
-        .header(header::CONTENT_TYPE, "application/json");
+        .header(header::CONTENT_TYPE, content_type);
     for w in warnings {
         builder = builder.header(header::WARNING, crate::strict::warning_header(w));
     }
-    builder.body(Body::from(serde_json::to_vec(v).unwrap_or_default())).expect("a valid response")
+    builder.body(Body::from(body)).expect("a valid response")
 }
 
 fn error_response(e: &ApiError) -> Response {
@@ -483,9 +487,16 @@ pub async fn handle(shared: Shared, method: Method, uri: Uri, headers: HeaderMap
     };
     let warnings = state.take_warnings();
     drop(state);
-    match result {
-        Ok((code, v)) => json_response_warning(code, &v, &warnings),
-        Err(e) => error_response(&e),
+    // Go clients of built-in kinds ask for protocol buffers first; what has no message (or a
+    // field the message lacks) is answered in JSON, which they accept too.
+    let protobuf = !res.custom && crate::protobuf::accepts_protobuf_first(accept);
+    let (code, v, warnings) = match result {
+        Ok((code, v)) => (code, v, warnings),
+        Err(e) => (e.code, e.status(), Vec::new()),
+    };
+    match protobuf.then(|| crate::protobuf::encode(&v).ok()).flatten() {
+        Some(bytes) => response(code, crate::protobuf::CONTENT_TYPE, bytes, &warnings),
+        None => json_response_warning(code, &v, &warnings),
     }
 }
 
