@@ -759,8 +759,13 @@ impl Agent {
         let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("--listen {addr}: {e}"))?;
         let bound = listener.local_addr()?;
         let m = self.clone();
+        let mut backend = gitops_web::ManagerBackend::new(self.manager.clone());
+        if let Some(c) = &self.controller {
+            // Applications are resources: the web's actions are recorded in their status.
+            backend = backend.with_recorder(c.clone());
+        }
         let web = gitops_web::router(
-            Arc::new(gitops_web::ManagerBackend::new(self.manager.clone())),
+            Arc::new(backend),
             gitops_web::WebOptions {
                 token: self.web_token.clone(),
                 webhooks: self.webhooks.clone(),

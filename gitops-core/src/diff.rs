@@ -29,6 +29,9 @@
 
 use std::collections::BTreeMap;
 
+mod owners;
+pub use owners::{FieldOwner, field_owners};
+
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};

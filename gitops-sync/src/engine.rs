@@ -161,6 +161,10 @@ pub struct ResourceResult {
     /// The masked unified diff (live against what applying leaves) when it had drifted.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub diff: String,
+    /// Who made the drift: the other field managers that owned a drifted field before the
+    /// sync (`kubectl (Update scale, 2026-12-03T10:05:00Z)`), newest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changed_by: Vec<String>,
 }
 
 /// The outcome of a sync.
@@ -306,7 +310,16 @@ fn record_kinds(parent: &mut Object, gvks: &BTreeSet<GroupVersionKind>) {
 
 impl ResourceResult {
     fn new(key: ObjectKey, gvk: GroupVersionKind, action: Action, health: Health) -> Self {
-        ResourceResult { key, gvk, action, drift: Vec::new(), health, message: String::new(), diff: String::new() }
+        ResourceResult {
+            key,
+            gvk,
+            action,
+            drift: Vec::new(),
+            health,
+            message: String::new(),
+            diff: String::new(),
+            changed_by: Vec::new(),
+        }
     }
 
     fn message(mut self, message: impl Into<String>) -> Self {
@@ -445,6 +458,8 @@ struct Planned {
     live: Option<Object>,
     drift: Vec<String>,
     diff: String,
+    /// The other field managers owning a drifted field (see [`ResourceResult::changed_by`]).
+    changed_by: Vec<String>,
     served: bool,
 }
 
@@ -684,7 +699,13 @@ pub async fn sync<C: Cluster>(cluster: &C, desired: Vec<Object>, opts: &SyncOpti
                 drift = d.changes.into_iter().map(|c| c.path).collect();
             }
         }
-        planned.push(Planned { object: o, gvk, live, drift, diff: unified, served });
+        let changed_by = match &live {
+            Some(l) if !drift.is_empty() => {
+                diff::field_owners(l.as_value(), &drift, &opts.field_manager).iter().map(ToString::to_string).collect()
+            }
+            _ => Vec::new(),
+        };
+        planned.push(Planned { object: o, gvk, live, drift, diff: unified, changed_by, served });
     }
 
     if opts.fail_on_shared_resource && result.resources.iter().any(|r| r.action == Action::Shared) {
@@ -705,6 +726,7 @@ pub async fn sync<C: Cluster>(cluster: &C, desired: Vec<Object>, opts: &SyncOpti
         let mut r = ResourceResult::new(p.object.key(), p.gvk.clone(), action, h);
         r.drift = p.drift.clone();
         r.diff = p.diff.clone();
+        r.changed_by = p.changed_by.clone();
         result.resources.push(r);
     }
 
@@ -911,6 +933,7 @@ async fn apply_one<C: Cluster>(
             tracing::info!(object = %o.key(), ?action, "applied");
             let mut r = ResourceResult::new(o.key(), gvk, action, health(&applied)).drift(p.drift.clone());
             r.diff = p.diff.clone();
+            r.changed_by = p.changed_by.clone();
             r
         }
         Err(text) => {
@@ -923,6 +946,7 @@ async fn apply_one<C: Cluster>(
                 .drift(p.drift.clone())
                 .message(message);
             r.diff = p.diff.clone();
+            r.changed_by = p.changed_by.clone();
             r
         }
     }

@@ -512,8 +512,21 @@ impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
                         .map(|x| format!("{}: {}", x.key, x.message))
                         .collect();
                     ("Warning", format!("{what}Failed"), format!("{text}; {}", failed.join("; ")))
+                } else if what == "SelfHeal" {
+                    // Who made the drift that was reverted, as the live objects' managers said.
+                    let mut by: Vec<String> = Vec::new();
+                    for x in r.resources.iter().filter(|x| x.action == engine::Action::Updated) {
+                        for who in &x.changed_by {
+                            let who = format!("{} by {who}", x.key);
+                            if !by.contains(&who) {
+                                by.push(who);
+                            }
+                        }
+                    }
+                    let text = if by.is_empty() { text } else { format!("{text}; drift made: {}", by.join("; ")) };
+                    ("Normal", "SelfHealed".to_string(), text)
                 } else {
-                    ("Normal", if what == "SelfHeal" { "SelfHealed".to_string() } else { "Synced".to_string() }, text)
+                    ("Normal", "Synced".to_string(), text)
                 }
             }
             Err(e) => ("Warning", format!("{what}Failed"), e.to_string()),

@@ -92,17 +92,12 @@ impl Fixture {
     }
 }
 
-async fn wait_for<F, Fut>(what: &str, mut check: F) -> Duration
+async fn wait_for<F, Fut>(what: &str, check: F) -> Duration
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let started = Instant::now();
-    while !check().await {
-        assert!(started.elapsed() < Duration::from_secs(20), "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    started.elapsed()
+    gitops_testkit::support::wait_for(what, Duration::from_secs(20), check).await
 }
 
 fn at<'a>(v: &'a Value, pointer: &str) -> &'a Value {
@@ -135,6 +130,8 @@ async fn automated_application_is_synced_and_its_status_written_once() {
     assert_eq!(at(&a, "/status/operationState/operation/initiatedBy/automated"), true);
     assert_eq!(at(&a, "/status/history").as_array().map(Vec::len), Some(1));
     assert_eq!(at(&a, "/status/history/0/revision"), "c1");
+    // Who made each entry, as Argo CD records it in `history[].initiatedBy`.
+    assert_eq!(at(&a, "/status/history/0/initiatedBy"), &json!({"automated": true}));
     assert!(at(&a, "/status/reconciledAt").is_string());
     assert!(fx.direct.get(&GroupVersionKind::new("", "v1", "ConfigMap"), "shop", "settings").await.unwrap().is_some());
 
@@ -191,6 +188,7 @@ async fn manual_sync_through_the_operation_field_and_refresh() {
     assert_eq!(at(&a, "/status/sync/status"), "Synced");
     assert_eq!(at(&a, "/status/operationState/operation/initiatedBy/username"), "alice");
     assert_eq!(at(&a, "/status/history/0/revision"), "c1");
+    assert_eq!(at(&a, "/status/history/0/initiatedBy"), &json!({"username": "alice"}));
     let results = at(&a, "/status/operationState/syncResult/resources").as_array().unwrap();
     assert!(results.iter().any(|r| r["kind"] == "ConfigMap" && r["status"] == "Synced"), "{results:?}");
     assert!(

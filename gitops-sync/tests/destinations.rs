@@ -3,7 +3,7 @@
 //! cluster Secret with a bearer token the second server requires. Through the real kube-client.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use gitops_core::{ApplyOptions, Cluster, GroupVersionKind, MemSource, MemTree, NoDecryption, Object};
 use gitops_sync::destinations::ClusterSecrets;
@@ -48,16 +48,12 @@ fn application(name: &str, destination: Value, extra_metadata: Value) -> Object 
     Object::from_value(v).unwrap()
 }
 
-async fn wait_for<F, Fut>(what: &str, mut check: F)
+async fn wait_for<F, Fut>(what: &str, check: F) -> Duration
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let started = Instant::now();
-    while !check().await {
-        assert!(started.elapsed() < Duration::from_secs(20), "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    gitops_testkit::support::wait_for(what, Duration::from_secs(20), check).await
 }
 
 fn at<'a>(v: &'a Value, pointer: &str) -> &'a Value {

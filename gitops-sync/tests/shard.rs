@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use gitops_core::{ApplyOptions, Cluster, GroupVersionKind, MemSource, MemTree, NoDecryption, Object};
 use gitops_sync::shard::{Membership, MembershipOptions};
 use gitops_sync::{Action, ApplicationController, ControllerOptions, KubeCluster, Manager, ManagerOptions, Reconciler};
+use gitops_testkit::support::wait_for;
 use gitops_testkit::{Fault, FaultAction, Simulation, TestCluster};
 use serde_json::json;
 
@@ -192,19 +193,6 @@ impl Fixture {
         }
         writes
     }
-}
-
-async fn wait_for<F, Fut>(what: &str, limit: Duration, mut check: F) -> Duration
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let started = Instant::now();
-    while !check().await {
-        assert!(started.elapsed() < limit, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    started.elapsed()
 }
 
 async fn all_see(replicas: &[&Replica], n: usize) {

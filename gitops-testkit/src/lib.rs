@@ -44,6 +44,7 @@ pub mod registry;
 pub mod server;
 pub mod sets;
 pub mod strict;
+pub mod support;
 pub mod table;
 pub mod validation;
 pub mod workloads;

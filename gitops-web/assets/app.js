@@ -85,6 +85,7 @@ async function updateApp(name) {
     const body = li.querySelector(".node-body");
     body.replaceChildren();
     if (n.action) { const r = document.createElement("p"); r.className = "result"; r.textContent = "last sync: " + n.action + (n.message ? ": " + n.message : ""); body.appendChild(r); }
+    if (n.changed_by && n.changed_by.length) { const w = document.createElement("p"); w.className = "changed-by"; w.textContent = "drift made by: " + n.changed_by.join("; "); body.appendChild(w); }
     if (n.diff) { const pre = document.createElement("pre"); pre.className = "diff"; pre.textContent = n.diff; body.appendChild(pre); }
     else { const p = document.createElement("p"); p.textContent = n.from_git ? "equal to Git" : "made by a controller"; body.appendChild(p); }
     if (n.live) {

@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use gitops_core::{Cluster, Decryptor, GroupVersionKind, Object, Renderer, Source};
-use gitops_sync::{Application, Manager, SyncRequest};
+use gitops_sync::{Application, Manager, PassResult, SyncRequest};
+use serde_json::{Value, json};
 
 use crate::model::{AppDetail, AppSummary, EventEntry, HistoryEntry, ObjectDiff, SyncAction, TreeNode};
 
@@ -36,6 +37,68 @@ pub trait Backend: Send + Sync + 'static {
     async fn rollback(&self, name: &str, id: usize, who: &str) -> Result<String, ActionError>;
 }
 
+/// Where the web's actions are recorded when applications are cluster resources: each as
+/// the operation Argo CD's API server would have written (`initiatedBy.username` naming who
+/// asked), with its `operationState` and history entry, so the Application's
+/// `status.history` holds who synced what, whoever asked and across restarts.
+#[async_trait]
+pub trait ActionRecorder: Send + Sync + 'static {
+    /// Records `pass`, run for `operation` (`None` for a refresh) begun at `started_at`.
+    async fn record(&self, pass: &PassResult, operation: Option<Value>, started_at: &str);
+}
+
+#[async_trait]
+impl<S, R, D> ActionRecorder for gitops_sync::ApplicationController<S, R, D>
+where
+    S: Source + 'static,
+    R: Renderer + 'static,
+    D: Decryptor + 'static,
+{
+    async fn record(&self, pass: &PassResult, operation: Option<Value>, started_at: &str) {
+        self.record_operation(pass, operation, started_at).await;
+    }
+}
+
+/// The operation Argo CD records for a sync someone asked for.
+fn operation_of(request: &SyncRequest, who: &str, rollback: Option<i64>) -> Value {
+    let mut sync = json!({"prune": request.prune.unwrap_or(false), "dryRun": request.dry_run});
+    if let Some(r) = &request.revision {
+        sync["revision"] = json!(r);
+    }
+    if let Some(r) = &request.resources {
+        sync["resources"] = json!(r);
+    }
+    let mut op = json!({"sync": sync, "initiatedBy": {"username": who}});
+    if let Some(id) = rollback {
+        op["info"] = json!([{"name": "Rollback", "value": id.to_string()}]);
+    }
+    op
+}
+
+/// The entries of an Application resource's `status.history`, as the page shows them.
+fn history_from_status(history: &[Value]) -> Vec<HistoryEntry> {
+    history
+        .iter()
+        .filter_map(|h| {
+            let id = usize::try_from(h.get("id")?.as_i64()?).ok()?;
+            let text = |p: &str| h.pointer(p).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
+            let by = match (text("/initiatedBy/username"), h.pointer("/initiatedBy/automated").and_then(Value::as_bool))
+            {
+                (Some(user), _) => user,
+                (None, Some(true)) => "automated".to_string(),
+                _ => "unknown".to_string(),
+            };
+            let revision = text("/revision").unwrap_or_else(|| {
+                h.get("revisions")
+                    .and_then(Value::as_array)
+                    .map(|r| r.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "))
+                    .unwrap_or_default()
+            });
+            Some(HistoryEntry { id, revision, at: text("/deployedAt"), by })
+        })
+        .collect()
+}
+
 /// When (if this process saw it) and by whom a history entry came.
 type Seen = (Option<String>, String);
 
@@ -51,6 +114,9 @@ pub struct ManagerBackend<S, R, D, C> {
     /// The last summary of each application state (by its address), shown while a pass holds
     /// the state: the UI never waits for a long sync.
     summaries: Mutex<HashMap<usize, AppSummary>>,
+    /// With applications as cluster resources: where actions are recorded; history is then
+    /// read from the resources.
+    recorder: Option<Arc<dyn ActionRecorder>>,
 }
 
 type StateRef = Arc<tokio::sync::Mutex<gitops_sync::AppState>>;
@@ -68,7 +134,16 @@ impl<S, R, D, C> ManagerBackend<S, R, D, C> {
             seen: Mutex::new(HashMap::new()),
             acting: Mutex::new(HashMap::new()),
             summaries: Mutex::new(HashMap::new()),
+            recorder: None,
         }
+    }
+
+    /// Applications are cluster resources (the agent as a controller): actions are recorded
+    /// by `recorder` as operations naming who asked, and each application's history is its
+    /// resource's `status.history`.
+    pub fn with_recorder(mut self, recorder: Arc<dyn ActionRecorder>) -> Self {
+        self.recorder = Some(recorder);
+        self
     }
 }
 
@@ -164,6 +239,16 @@ where
             .collect()
     }
 
+    /// The `status.history` of the application's resource, when applications are cluster
+    /// resources (`None` otherwise, or when it cannot be read).
+    async fn resource_history(&self, app: &Application) -> Option<Vec<Value>> {
+        self.recorder.as_ref()?;
+        let namespace = app.metadata.namespace.as_deref()?;
+        let gvk = GroupVersionKind::new("argoproj.io", "v1alpha1", "Application");
+        let live = self.manager.reconciler().cluster.get(&gvk, namespace, &app.metadata.name).await.ok()??;
+        Some(live.get("/status/history").and_then(Value::as_array).cloned().unwrap_or_default())
+    }
+
     /// The cluster an application's objects are in (its destination's; the own cluster when
     /// the destination does not resolve or the application is not known).
     async fn target_of(&self, app: Option<&Application>) -> Option<gitops_sync::destinations::Target<C>> {
@@ -235,6 +320,7 @@ where
                     message: String::new(),
                     drift: Vec::new(),
                     diff: String::new(),
+                    changed_by: Vec::new(),
                     live: display(o),
                     children: grandchildren,
                 });
@@ -290,8 +376,11 @@ where
         hard: bool,
         what: &str,
         who: &str,
+        rollback: Option<i64>,
     ) -> Result<String, ActionError> {
         let state = self.find(name).await.ok_or_else(|| ActionError::NotFound(name.to_string()))?;
+        let operation = request.as_ref().map(|r| operation_of(r, who, rollback));
+        let started_at = gitops_core::time::now_rfc3339();
         let (destination, app) = {
             let mut st = state.lock().await;
             if let Some(r) = request {
@@ -306,7 +395,15 @@ where
             (st.app.namespace().to_string(), st.app.clone())
         };
         self.acting.lock().expect("acting lock").insert(name.to_string(), who.to_string());
-        let outcome = self.reconcile(name).await;
+        let outcome = match self.manager.reconcile_app(name).await {
+            None => Err(ActionError::NotFound(format!("{name} (reconciled by another replica)"))),
+            Some(pass) => {
+                if let Some(recorder) = &self.recorder {
+                    recorder.record(&pass, operation, &started_at).await;
+                }
+                outcome_text(name, pass.result)
+            }
+        };
         if let Some(state) = self.find(name).await {
             let history = state.lock().await.status.history.clone();
             self.history_of(name, &history);
@@ -321,23 +418,24 @@ where
         self.record(target.as_ref().map_or(own, |t| t.cluster(own)), name, &destination, &reason, &message).await;
         outcome
     }
+}
 
-    async fn reconcile(&self, name: &str) -> Result<String, ActionError> {
-        match self.manager.reconcile_app(name).await {
-            None => Err(ActionError::NotFound(format!("{name} (reconciled by another replica)"))),
-            Some(pass) => match pass.result {
-                Ok(r) => Ok(format!(
-                    "{}: {} created, {} updated, {} pruned, {} unchanged, {} failed",
-                    name,
-                    r.count(gitops_sync::Action::Created),
-                    r.count(gitops_sync::Action::Updated),
-                    r.count(gitops_sync::Action::Pruned),
-                    r.count(gitops_sync::Action::Unchanged),
-                    r.count(gitops_sync::Action::Failed)
-                )),
-                Err(e) => Err(ActionError::Failed(e.to_string())),
-            },
-        }
+/// What an action's pass did, in a line.
+fn outcome_text(
+    name: &str,
+    result: Result<gitops_sync::SyncResult, gitops_sync::Error>,
+) -> Result<String, ActionError> {
+    match result {
+        Ok(r) => Ok(format!(
+            "{}: {} created, {} updated, {} pruned, {} unchanged, {} failed",
+            name,
+            r.count(gitops_sync::Action::Created),
+            r.count(gitops_sync::Action::Updated),
+            r.count(gitops_sync::Action::Pruned),
+            r.count(gitops_sync::Action::Unchanged),
+            r.count(gitops_sync::Action::Failed)
+        )),
+        Err(e) => Err(ActionError::Failed(e.to_string())),
     }
 }
 
@@ -394,11 +492,18 @@ where
                 message: r.message.clone(),
                 drift: r.drift.clone(),
                 diff: r.diff.clone(),
+                changed_by: r.changed_by.clone(),
                 live: live.as_ref().map(display).unwrap_or_default(),
                 children,
             });
         }
-        let history = if busy { Vec::new() } else { self.history_of(name, &history) };
+        let history = match (busy, &app) {
+            (true, _) | (_, None) => Vec::new(),
+            (false, Some(a)) => match self.resource_history(a).await {
+                Some(entries) => history_from_status(&entries),
+                None => self.history_of(name, &history),
+            },
+        };
         let events = self.events_of(cluster, name, &summary.destination).await;
         Some(AppDetail { summary, tree, history, events })
     }
@@ -416,19 +521,30 @@ where
             )
         };
         let request = SyncRequest { prune: action.prune, dry_run: action.dry_run, resources, ..SyncRequest::default() };
-        self.run(name, Some(request), false, "Sync", who).await
+        self.run(name, Some(request), false, "Sync", who, None).await
     }
 
     async fn refresh(&self, name: &str, hard: bool, who: &str) -> Result<String, ActionError> {
-        self.run(name, None, hard, if hard { "HardRefresh" } else { "Refresh" }, who).await
+        self.run(name, None, hard, if hard { "HardRefresh" } else { "Refresh" }, who, None).await
     }
 
     async fn rollback(&self, name: &str, id: usize, who: &str) -> Result<String, ActionError> {
         let state = self.find(name).await.ok_or_else(|| ActionError::NotFound(name.to_string()))?;
-        let revision = state.lock().await.status.history.get(id).cloned();
+        let (app, remembered) = {
+            let st = state.lock().await;
+            (st.app.clone(), st.status.history.get(id).cloned())
+        };
+        // With applications as resources, ids are those of `status.history` (Argo CD's).
+        let revision = match self.resource_history(&app).await {
+            Some(entries) => history_from_status(&entries).into_iter().find(|h| h.id == id).map(|h| h.revision),
+            None => remembered,
+        };
         let revision = revision.ok_or_else(|| ActionError::BadRequest(format!("no history entry {id}")))?;
+        if self.recorder.is_some() && app.automated() {
+            return Err(ActionError::BadRequest("rollback cannot be initiated when auto-sync is enabled".into()));
+        }
         let request = SyncRequest { revision: Some(revision), ..SyncRequest::default() };
-        self.run(name, Some(request), false, "Rollback", who).await
+        self.run(name, Some(request), false, "Rollback", who, i64::try_from(id).ok()).await
     }
 }
 

@@ -36,7 +36,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-pub use backend::{ActionError, Backend, ManagerBackend, diffs};
+pub use backend::{ActionError, ActionRecorder, Backend, ManagerBackend, diffs};
 use model::{AppDetail, AppSummary, Counts, RollbackAction, SyncAction, TreeNode};
 
 /// How the web layer runs.

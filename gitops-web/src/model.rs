@@ -62,6 +62,10 @@ pub struct TreeNode {
     pub drift: Vec<String>,
     /// The masked unified diff against Git (empty when equal).
     pub diff: String,
+    /// Who made the drift the last sync found: the other field managers that owned a drifted
+    /// field (`kubectl (Update scale, <time>)`), newest first.
+    #[serde(default)]
+    pub changed_by: Vec<String>,
     /// The live object as YAML, without server-written fields, Secret values masked.
     pub live: String,
     /// What controllers made from it (through ownerReferences).
@@ -89,9 +93,11 @@ pub struct HistoryEntry {
     pub id: usize,
     /// The commit.
     pub revision: String,
-    /// When the agent's UI saw it synced (RFC 3339).
+    /// When it was synced (RFC 3339): the Application resource's `deployedAt`, or when this
+    /// process saw it for applications from files.
     pub at: Option<String>,
-    /// Who made it: `automated`, or who asked through the UI or the API.
+    /// Who made it: `automated`, or who asked (the `initiatedBy.username` of the operation:
+    /// the UI or API token's holder, or the user of a client such as `app sync`).
     pub by: String,
 }
 

@@ -538,7 +538,8 @@ where
             && !sync.get("dryRun").and_then(Value::as_bool).unwrap_or(false)
         {
             let limit = self.records.lock().await.get(id).map_or(10, |r| r.history_limit);
-            status::push_history(&mut new, &st, &started, &finished, limit);
+            let by = op.get("initiatedBy").cloned().unwrap_or(Value::Null);
+            status::push_history(&mut new, &st, (&started, &finished), &by, limit);
         }
         drop(st);
         // The request is cleared first, so no later event runs it again.
@@ -547,6 +548,47 @@ where
             tracing::warn!(app = %name, error = %e, "could not clear the operation");
         }
         self.write_status(namespace, name, id, new).await;
+    }
+
+    /// Records a sync that ran outside `.operation` (one the web UI or API ran for a person)
+    /// as if it had been written there: `operationState` with `operation` (its
+    /// `initiatedBy` names who asked) and, when it succeeded and was not a dry run, a history
+    /// entry. `None` for a refresh: the status is written as after any pass. Applications not
+    /// seen as cluster resources have no status to write.
+    pub async fn record_operation(&self, pass: &PassResult, operation: Option<Value>, started_at: &str) {
+        let Some(operation) = operation else {
+            self.write_statuses(std::slice::from_ref(pass)).await;
+            return;
+        };
+        let mut found = None;
+        for state in self.manager.states() {
+            if state.lock().await.app.metadata.name == pass.app {
+                found = Some(state);
+                break;
+            }
+        }
+        let Some(state) = found else { return };
+        let st = state.lock().await;
+        let namespace = st.app.metadata.namespace.clone().unwrap_or_default();
+        let name = st.app.metadata.name.clone();
+        let id = record_key(&namespace, &name);
+        let Some(previous) = self.records.lock().await.get(&id).map(|r| r.status.clone()) else { return };
+        let finished = gitops_core::time::now_rfc3339();
+        let mut new = status::application_status(&st, &previous, &finished);
+        let error = pass.result.as_ref().err().map(ToString::to_string);
+        let outcome = match &pass.result {
+            Ok(r) => Ok(r),
+            Err(_) => Err(error.as_deref().unwrap_or_default()),
+        };
+        new["operationState"] = status::operation_state(&st, outcome, operation.clone(), started_at, &finished);
+        let dry_run = operation.pointer("/sync/dryRun").and_then(Value::as_bool).unwrap_or(false);
+        if outcome.is_ok_and(|r| r.succeeded()) && !dry_run {
+            let limit = self.records.lock().await.get(&id).map_or(10, |r| r.history_limit);
+            let by = operation.get("initiatedBy").cloned().unwrap_or(Value::Null);
+            status::push_history(&mut new, &st, (started_at, &finished), &by, limit);
+        }
+        drop(st);
+        self.write_status(&namespace, &name, &id, new).await;
     }
 
     /// An Application being deleted: with the resources finalizer, its ApplySet members are
@@ -627,10 +669,11 @@ where
                 && status::wrote(r)
             {
                 let op = json!({"sync": {"revision": st.status.revision, "prune": st.app.prune()}, "initiatedBy": {"automated": true}});
+                let by = op["initiatedBy"].clone();
                 new["operationState"] = status::operation_state(&st, Ok(r), op, &now, &now);
                 if r.succeeded() {
                     let limit = self.records.lock().await.get(&id).map_or(10, |r| r.history_limit);
-                    status::push_history(&mut new, &st, &now, &now, limit);
+                    status::push_history(&mut new, &st, (&now, &now), &by, limit);
                 }
             }
             drop(st);

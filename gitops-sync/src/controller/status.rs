@@ -295,9 +295,16 @@ fn with_sources(target: &mut Value, state: &AppState) {
     }
 }
 
-/// Appends a history entry (id one past the last), keeping at most `limit` (Argo CD's
-/// `revisionHistoryLimit`, default 10).
-pub fn push_history(status: &mut Value, state: &AppState, started_at: &str, finished_at: &str, limit: usize) {
+/// Appends a history entry (id one past the last) made by `initiated_by` (the operation's
+/// `initiatedBy`: `{"username": ...}` or `{"automated": true}`, as Argo CD records it),
+/// keeping at most `limit` (Argo CD's `revisionHistoryLimit`, default 10).
+pub fn push_history(
+    status: &mut Value,
+    state: &AppState,
+    (started_at, finished_at): (&str, &str),
+    initiated_by: &Value,
+    limit: usize,
+) {
     let mut history: Vec<Value> = status.get("history").and_then(Value::as_array).cloned().unwrap_or_default();
     let id = history.iter().filter_map(|h| h.get("id").and_then(Value::as_i64)).max().unwrap_or(-1) + 1;
     let mut entry = json!({
@@ -305,6 +312,9 @@ pub fn push_history(status: &mut Value, state: &AppState, started_at: &str, fini
         "deployStartedAt": started_at,
         "deployedAt": finished_at,
     });
+    if initiated_by.as_object().is_some_and(|o| !o.is_empty()) {
+        entry["initiatedBy"] = initiated_by.clone();
+    }
     if !state.app.is_multi_source() {
         entry["revision"] = json!(state.status.revision.clone().unwrap_or_default());
     }

@@ -1,22 +1,8 @@
 //! What several test files share.
 
-use gitops_core::{FileTree, Object, Renderer};
+use gitops_core::{Object, Renderer};
 
-/// Every YAML file directly under the path, in name order.
-pub struct Yamls;
-
-impl Renderer for Yamls {
-    type Error = gitops_core::Error;
-    fn render(&self, tree: &dyn FileTree, path: &str) -> Result<Vec<Object>, Self::Error> {
-        let mut out = Vec::new();
-        for e in tree.list(path)? {
-            let file = format!("{path}/{}", e.name);
-            let text = String::from_utf8_lossy(&tree.read(&file)?).into_owned();
-            out.extend(gitops_core::yaml::parse_objects(&text, &file, &Default::default())?);
-        }
-        Ok(out)
-    }
-}
+pub use gitops_testkit::support::Yamls;
 
 /// The project's own CRDs (`deploy/crds`) applied as `kubectl apply` installs them, and the
 /// `argocd` namespace; returns once the Application kind is served.
