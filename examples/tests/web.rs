@@ -347,7 +347,18 @@ async fn in_a_real_browser() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let agent = Arc::new(Agent::start(&setup(dir.path())).await.unwrap());
+    let config = setup(dir.path());
+    // With self-heal: a manual change is reverted within a fraction of a second, and the list
+    // must still show it go OutOfSync and come back Synced.
+    std::fs::write(
+        dir.path().join("apps/healing.yaml"),
+        format!(
+            "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {{name: healing, namespace: argocd}}\nspec:\n  source: {{repoURL: 'file://{}', targetRevision: HEAD, path: overlays/dev}}\n  destination: {{namespace: payments-dev}}\n  syncPolicy:\n    automated: {{prune: true, selfHeal: true}}\n    syncOptions: [CreateNamespace=true]\n",
+            dir.path().join("repo").display()
+        ),
+    )
+    .unwrap();
+    let agent = Arc::new(Agent::start(&config).await.unwrap());
     let _ = agent.once(false, Duration::from_secs(10)).await;
     let (addr, stop_tx) = listen(&agent).await;
     let (run_stop, run) = watching(&agent);
@@ -377,9 +388,9 @@ async fn in_a_real_browser() {
         tokio::time::timeout(Duration::from_secs(60), lines.next_line()).await.expect("the driver answers").unwrap()
     {
         println!("{line}");
-        if line == "NEED scale" {
+        if let Some((namespace, name)) = line.strip_prefix("NEED scale ").and_then(|d| d.split_once('/')) {
             let scaled = Object::from_value(serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment",
-                "metadata": {"name": "web", "namespace": "payments-prod"}, "spec": {"replicas": 5}}))
+                "metadata": {"name": name, "namespace": namespace}, "spec": {"replicas": 5}}))
             .unwrap();
             let opts = ApplyOptions { field_manager: "kubectl".into(), force: true, dry_run: false };
             agent.cluster.apply(&scaled, &opts).await.unwrap();
@@ -398,6 +409,7 @@ async fn in_a_real_browser() {
             "list",
             "timing",
             "out-of-sync",
+            "self-heal",
             "tree",
             "diff",
             "side-by-side",

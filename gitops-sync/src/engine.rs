@@ -67,6 +67,25 @@ pub struct SyncOptions {
     /// A selective sync: only these resources are applied (or pruned); the others are
     /// compared and left as they are, and no hook runs, as Argo CD does. `None`: all.
     pub only: Option<Vec<ResourceSelector>>,
+    /// Told when the comparison finds live objects that differ from Git, before anything is
+    /// written (see [`DriftHook`]).
+    pub on_drift: Option<DriftHook>,
+}
+
+/// Called with the application's name and the drifted objects when a sync's comparison finds
+/// live objects that differ from Git, before it writes: what Argo CD's comparison records as
+/// OutOfSync before its automated sync runs, so a watcher (the web UI) can show the drift that
+/// a self-heal is about to revert.
+#[derive(Clone)]
+pub struct DriftHook(pub std::sync::Arc<DriftFn>);
+
+/// What a [`DriftHook`] calls: the application's name and the drifted objects.
+pub type DriftFn = dyn Fn(&str, &[ObjectKey]) + Send + Sync;
+
+impl std::fmt::Debug for DriftHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DriftHook")
+    }
 }
 
 impl SyncOptions {
@@ -89,6 +108,7 @@ impl SyncOptions {
             revision: String::new(),
             fail_on_shared_resource: false,
             only: None,
+            on_drift: None,
         }
     }
 }
@@ -750,6 +770,14 @@ pub async fn sync<C: Cluster>(cluster: &C, desired: Vec<Object>, opts: &SyncOpti
             if !keys.contains(&m.key()) && m.label(PART_OF) == Some(id.as_str()) && selected(&m.key()) {
                 orphans.push((gvk.clone(), m));
             }
+        }
+    }
+
+    if let Some(hook) = opts.on_drift.as_ref().filter(|_| !opts.dry_run) {
+        let drifted: Vec<ObjectKey> =
+            planned.iter().filter(|p| p.live.is_some() && !p.drift.is_empty()).map(|p| p.object.key()).collect();
+        if !drifted.is_empty() {
+            (hook.0)(&opts.app, &drifted);
         }
     }
 

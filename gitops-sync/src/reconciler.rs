@@ -216,6 +216,19 @@ pub struct Reconciler<S, R, D, C> {
     /// it, only `cluster` itself (`https://kubernetes.default.svc`, `in-cluster`) is a valid
     /// destination.
     pub destinations: Option<std::sync::Arc<dyn Destinations<C>>>,
+    /// Where drift found by a sync is announced (the application's name), before the sync
+    /// writes: see [`Reconciler::drift_seen`].
+    drift_tx: tokio::sync::broadcast::Sender<String>,
+}
+
+impl<S, R, D, C> Reconciler<S, R, D, C> {
+    /// The names of applications whose sync found live objects differing from Git, each
+    /// announced before that sync writes (a self-heal about to revert a manual change): a
+    /// watcher shows them OutOfSync, as Argo CD's status is between its comparison and its
+    /// automated sync. Announcements made while nobody listens are dropped.
+    pub fn drift_seen(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.drift_tx.subscribe()
+    }
 }
 
 impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
@@ -233,6 +246,7 @@ impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
             kube_version: None,
             api_versions: Vec::new(),
             destinations: None,
+            drift_tx: tokio::sync::broadcast::channel(256).0,
         }
     }
 
@@ -265,6 +279,11 @@ impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
         o.replace = app.has_option("Replace");
         o.server_side_diff = app.has_option("ServerSideDiff");
         o.fail_on_shared_resource = app.has_option("FailOnSharedResource");
+        let tx = self.drift_tx.clone();
+        o.on_drift =
+            Some(crate::engine::DriftHook(std::sync::Arc::new(move |app: &str, _: &[gitops_core::ObjectKey]| {
+                let _ = tx.send(app.to_string());
+            })));
         Ok(o)
     }
 

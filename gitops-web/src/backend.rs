@@ -35,6 +35,11 @@ pub trait Backend: Send + Sync + 'static {
     async fn refresh(&self, name: &str, hard: bool, who: &str) -> Result<String, ActionError>;
     /// Syncs the revision of a history entry.
     async fn rollback(&self, name: &str, id: usize, who: &str) -> Result<String, ActionError>;
+    /// Names of applications announced as drifted before a sync reverts them (see
+    /// `gitops_sync::Reconciler::drift_seen`); `None` when the backend has no such feed.
+    fn drift_seen(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+        None
+    }
 }
 
 /// Where the web's actions are recorded when applications are cluster resources: each as
@@ -526,6 +531,10 @@ where
 
     async fn refresh(&self, name: &str, hard: bool, who: &str) -> Result<String, ActionError> {
         self.run(name, None, hard, if hard { "HardRefresh" } else { "Refresh" }, who, None).await
+    }
+
+    fn drift_seen(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+        Some(self.manager.reconciler().drift_seen())
     }
 
     async fn rollback(&self, name: &str, id: usize, who: &str) -> Result<String, ActionError> {

@@ -327,17 +327,54 @@ async fn api_rollback(State(w): State<Shared>, Path(name): Path<String>, headers
 async fn api_stream(
     State(w): State<Shared>,
 ) -> Sse<impl futures::Stream<Item = Result<Event, std::convert::Infallible>>> {
+    use tokio::sync::broadcast::error::RecvError;
     let poll = w.options.poll;
-    let stream = futures::stream::unfold((w, String::new()), move |(w, last)| async move {
-        loop {
-            let json = serde_json::to_string(&w.backend.applications().await).unwrap_or_default();
-            if json != last {
-                let event = Event::default().event("applications").data(json.clone());
-                return Some((Ok(event), (w, json)));
+    let drift = w.backend.drift_seen();
+    let event = |json: &str| Ok(Event::default().event("applications").data(json));
+    let stream =
+        futures::stream::unfold((w, String::new(), drift, false), move |(w, last, mut drift, announced)| async move {
+            // After an announcement, the next look is at the poll's cadence: the drift stays on
+            // screen until then even when the self-heal is done sooner.
+            if announced {
+                tokio::time::sleep(poll).await;
             }
-            tokio::time::sleep(poll).await;
-        }
-    });
+            loop {
+                let json = serde_json::to_string(&w.backend.applications().await).unwrap_or_default();
+                if json != last {
+                    return Some((event(&json), (w, json, drift, false)));
+                }
+                // The next poll, or sooner a sync's announcement that it found drift: that
+                // application is sent OutOfSync at once, as it is until the sync (a self-heal
+                // taking a fraction of a second) has reverted it; the next poll shows the outcome.
+                let seen = match drift.as_mut() {
+                    None => {
+                        tokio::time::sleep(poll).await;
+                        None
+                    }
+                    Some(rx) => tokio::select! {
+                        r = rx.recv() => match r {
+                            Ok(app) => Some(app),
+                            Err(RecvError::Lagged(_)) => None,
+                            Err(RecvError::Closed) => {
+                                drift = None;
+                                None
+                            }
+                        },
+                        _ = tokio::time::sleep(poll) => None,
+                    },
+                };
+                if let Some(app) = seen {
+                    let mut apps = w.backend.applications().await;
+                    for a in apps.iter_mut().filter(|a| a.name == app) {
+                        a.sync = "OutOfSync".into();
+                    }
+                    let json = serde_json::to_string(&apps).unwrap_or_default();
+                    if json != last {
+                        return Some((event(&json), (w, json, drift, true)));
+                    }
+                }
+            }
+        });
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
 

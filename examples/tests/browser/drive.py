@@ -161,12 +161,30 @@ def main():
 
         # A drift made while the page is open shows without a reload, within a second.
         b.js("window.loaded = performance.timeOrigin")
-        need("scale")
+        need("scale payments-prod/web")
         took = b.wait_for(f"{row}.dataset.sync === 'OutOfSync'", timeout=5)
         assert b.js("window.loaded === performance.timeOrigin"), "the page reloaded"
         ok("out-of-sync", f"{took:.3f}")
         assert took < 1.0, f"OutOfSync took {took:.3f}s to show"
         assert b.js(f"{row}.querySelector('.sync .badge').getAttribute('aria-label')") == "sync status OutOfSync"
+
+        # With self-heal the change is reverted in a fraction of a second: the row must still
+        # show OutOfSync, then Synced. Every state the row takes is recorded as it happens.
+        heal = "document.querySelector('#apps tr[data-name=\"healing\"]')"
+        assert b.js(f"{heal}.dataset.sync") == "Synced", "healing is not Synced at first"
+        b.js("window.healSeen = []; window.healStart = performance.now();"
+             " new MutationObserver(() => { const s = " + heal + ".dataset.sync;"
+             " const last = window.healSeen[window.healSeen.length - 1];"
+             " if (!last || last[0] !== s) window.healSeen.push([s, performance.now() - window.healStart]); })"
+             ".observe(document.getElementById('apps'), {attributes: true, subtree: true, childList: true})")
+        need("scale payments-dev/dev-web")
+        b.wait_for("window.healSeen.some(e => e[0] === 'OutOfSync')"
+                   " && window.healSeen[window.healSeen.length - 1][0] === 'Synced'", timeout=5)
+        seen = b.js("JSON.stringify(window.healSeen.map(e => [e[0], Math.round(e[1])]))")
+        first = b.js("window.healSeen.find(e => e[0] === 'OutOfSync')[1]")
+        ok("self-heal", seen)
+        assert first < 1000, f"OutOfSync took {first:.0f} ms to show: {seen}"
+        assert b.js("window.loaded === performance.timeOrigin"), "the page reloaded"
 
         # The application page: the tree with the ReplicaSet, the diff on a click.
         b.goto(a.url + "/applications/payments")
