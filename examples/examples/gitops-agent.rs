@@ -94,8 +94,9 @@ struct Cli {
     /// Where the Sealed Secrets controller keeps its keys.
     #[arg(long, default_value = "kube-system", value_name = "NS", help_heading = "Secrets and repositories")]
     sealed_keys_namespace: String,
-    /// The web UI's and API's actions (sync, refresh, rollback) need this bearer token, read
-    /// from a file; without a token the UI is read-only.
+    /// The web UI's and API's actions (sync, refresh, rollback) need a bearer token, read from
+    /// this file: one token, or lines NAME:TOKEN, one per person (actions and history name
+    /// them); without a token the UI is read-only.
     #[arg(long, value_name = "FILE", help_heading = "Web UI")]
     web_token_file: Option<PathBuf>,
     /// Serve --listen over HTTPS with this certificate chain (PEM; with --tls-key).
@@ -113,7 +114,7 @@ struct Cli {
     /// Bitbucket's webhook secret, in a file (HMAC-SHA256).
     #[arg(long, value_name = "FILE", help_heading = "Web UI")]
     webhook_bitbucket_secret_file: Option<PathBuf>,
-    /// The same token from a Secret (NAMESPACE/NAME, entry `token`).
+    /// The same token(s) from a Secret (NAMESPACE/NAME, entry `token`).
     #[arg(long, value_name = "NS/NAME", help_heading = "Web UI")]
     web_token_secret: Option<String>,
     /// SOPS keys: an age identity file, an armored OpenPGP secret key (.asc) or an OpenSSH

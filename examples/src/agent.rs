@@ -368,8 +368,9 @@ pub async fn key_ring(config: &Config, cluster: &KubeCluster) -> Result<KeyRing,
     Ok(ring)
 }
 
-/// The web UI's action token, from `--web-token-file` or `--web-token-secret` (`None`: the UI
-/// is read-only). A token shorter than 16 characters is refused.
+/// The web UI's action tokens, from `--web-token-file` or `--web-token-secret` (`None`: the UI
+/// is read-only): one token, or lines `NAME:TOKEN` naming who holds each (see
+/// [`gitops_web::token_holders`]; a token shorter than 16 characters is refused).
 pub async fn web_token(config: &Config, cluster: &KubeCluster) -> Result<Option<String>, Error> {
     let token = if let Some(f) = &config.web_token_file {
         Some(
@@ -397,8 +398,12 @@ pub async fn web_token(config: &Config, cluster: &KubeCluster) -> Result<Option<
     } else {
         None
     };
-    if token.as_ref().is_some_and(|t| t.len() < 16) {
-        return Err("the web token must have at least 16 characters".to_string().into());
+    if let Some(t) = &token {
+        let from = match &config.web_token_file {
+            Some(f) => format!("--web-token-file {}", f.display()),
+            None => format!("--web-token-secret {}", config.web_token_secret.as_deref().unwrap_or_default()),
+        };
+        gitops_web::token_holders(t).map_err(|e| format!("{from}: {e}"))?;
     }
     Ok(token)
 }

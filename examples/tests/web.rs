@@ -324,7 +324,7 @@ async fn without_a_token_the_ui_is_read_only() {
     std::fs::write(&short, "abc").unwrap();
     let e =
         Agent::start(&Config { web_token_file: Some(short), ..setup(&dir.path().join("again")) }).await.err().unwrap();
-    assert!(e.to_string().contains("at least 16 characters"), "{e}");
+    assert!(e.to_string().contains("fewer than 16 characters"), "{e}");
     let _ = stop_tx.send(());
 }
 

@@ -42,7 +42,9 @@ use model::{AppDetail, AppSummary, Counts, RollbackAction, SyncAction, TreeNode}
 /// How the web layer runs.
 #[derive(Clone, Debug)]
 pub struct WebOptions {
-    /// The bearer token that allows actions; `None`: read-only.
+    /// The bearer tokens that allow actions, as [`token_holders`] reads them: one token (its
+    /// holder is recorded as `token`), or lines `NAME:TOKEN`, one per person, so actions and
+    /// history name who did them. `None`: read-only.
     pub token: Option<String>,
     /// How often the live stream looks for changes.
     pub poll: Duration,
@@ -68,6 +70,66 @@ struct Web {
     backend: Arc<dyn Backend>,
     options: WebOptions,
     rate: webhook::RateLimit,
+    /// Who holds which token (from `options.token`); empty: read-only.
+    holders: Vec<(String, String)>,
+}
+
+/// The shortest token accepted.
+pub const MIN_TOKEN_LEN: usize = 16;
+
+/// Reads the action tokens: a text of one token (held by `token`), or of lines `NAME:TOKEN`
+/// (blank lines and `#` comments skipped), each person with a token of their own. Names are
+/// letters, digits and `.-_@`; each token has at least [`MIN_TOKEN_LEN`] characters; names and
+/// tokens are unique. Errors name the line, never a token.
+pub fn token_holders(text: &str) -> Result<Vec<(String, String)>, String> {
+    let lines: Vec<(usize, &str)> = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.trim()))
+        .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    fn named(l: &str) -> Option<(&str, &str)> {
+        l.split_once(':').filter(|(n, _)| {
+            !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '@'))
+        })
+    }
+    let holders: Vec<(usize, String, String)> = match lines[..] {
+        [] => return Err("no token".into()),
+        [(n, l)] if named(l).is_none() => vec![(n, "token".to_string(), l.to_string())],
+        _ => lines
+            .iter()
+            .map(|&(n, l)| {
+                named(l)
+                    .map(|(who, t)| (n, who.to_string(), t.trim().to_string()))
+                    .ok_or_else(|| format!("line {n}: expected NAME:TOKEN"))
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    for (i, (n, who, token)) in holders.iter().enumerate() {
+        if token.chars().count() < MIN_TOKEN_LEN {
+            return Err(format!("line {n}: the token of {who} has fewer than {MIN_TOKEN_LEN} characters"));
+        }
+        if holders[..i].iter().any(|(_, w, t)| w == who || t == token) {
+            return Err(format!("line {n}: {who} or its token is given twice"));
+        }
+    }
+    Ok(holders.into_iter().map(|(_, who, token)| (who, token)).collect())
+}
+
+/// Who holds the bearer token of `headers`: every token is compared in constant time.
+fn holder(w: &Web, headers: &HeaderMap) -> Option<String> {
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|a| a.to_str().ok())
+        .and_then(|a| a.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    let mut found = None;
+    for (who, token) in &w.holders {
+        if aws_lc_rs::constant_time::verify_slices_are_equal(given.as_bytes(), token.as_bytes()).is_ok() {
+            found = Some(who.clone());
+        }
+    }
+    found
 }
 
 type Shared = Arc<Web>;
@@ -79,7 +141,15 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
 /// The routes of the UI and the API (mount them on the agent's listener).
 pub fn router(backend: Arc<dyn Backend>, options: WebOptions) -> Router {
     let rate = webhook::RateLimit::new(options.refresh_interval);
-    let state: Shared = Arc::new(Web { backend, options, rate });
+    let holders = match options.token.as_deref().map(token_holders) {
+        None => Vec::new(),
+        Some(Ok(h)) => h,
+        Some(Err(e)) => {
+            tracing::error!(error = %e, "the web tokens cannot be read: the UI is read-only");
+            Vec::new()
+        }
+    };
+    let state: Shared = Arc::new(Web { backend, options, rate, holders });
     Router::new()
         .route("/", get(list_page))
         .route("/applications/{name}", get(app_page))
@@ -186,14 +256,14 @@ async fn list_page(State(w): State<Shared>, Query(filter): Query<Filter>) -> Res
     let apps = w.backend.applications().await;
     let counts = Counts::of(&apps);
     let statuses = STATUSES.iter().map(|s| (*s, filter.status == *s)).collect();
-    render(&ListPage { read_only: w.options.token.is_none(), apps: &apps, counts, filter, statuses })
+    render(&ListPage { read_only: w.holders.is_empty(), apps: &apps, counts, filter, statuses })
 }
 
 async fn app_page(State(w): State<Shared>, Path(name): Path<String>) -> Response {
     let Some(app) = w.backend.application(&name).await else { return not_found(&name) };
     let mut nodes = Vec::new();
     flatten(&app.tree, 0, &mut nodes);
-    render(&AppPage { read_only: w.options.token.is_none(), app: &app, nodes })
+    render(&AppPage { read_only: w.holders.is_empty(), app: &app, nodes })
 }
 
 async fn api_list(State(w): State<Shared>, Query(filter): Query<Filter>) -> Response {
@@ -219,7 +289,7 @@ async fn api_diff(State(w): State<Shared>, Path(name): Path<String>) -> Response
 /// Returns who asked (for the log).
 fn authorize(w: &Web, headers: &HeaderMap) -> Result<String, (StatusCode, String)> {
     let refuse = |code: StatusCode, m: &str| Err((code, format!("{m}\n")));
-    let Some(token) = &w.options.token else {
+    if w.holders.is_empty() {
         return refuse(
             StatusCode::FORBIDDEN,
             "actions are turned off: the UI is read-only (start the agent with a web token)",
@@ -239,15 +309,8 @@ fn authorize(w: &Web, headers: &HeaderMap) -> Result<String, (StatusCode, String
     if !json {
         return refuse(StatusCode::UNSUPPORTED_MEDIA_TYPE, "actions take a JSON body (Content-Type: application/json)");
     }
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|a| a.to_str().ok())
-        .and_then(|a| a.strip_prefix("Bearer "))
-        .unwrap_or_default();
-    if aws_lc_rs::constant_time::verify_slices_are_equal(given.as_bytes(), token.as_bytes()).is_err() {
-        return refuse(StatusCode::UNAUTHORIZED, "a valid bearer token is needed for actions");
-    }
-    Ok("token".into())
+    holder(w, headers)
+        .map_or_else(|| refuse(StatusCode::UNAUTHORIZED, "a valid bearer token is needed for actions"), Ok)
 }
 
 fn outcome(action: &str, name: &str, who: &str, r: Result<String, ActionError>) -> Response {
@@ -426,17 +489,11 @@ async fn refresh_hook(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let bearer_ok = w.options.token.as_ref().is_some_and(|t| {
-        let given = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|a| a.to_str().ok())
-            .and_then(|a| a.strip_prefix("Bearer "))
-            .unwrap_or_default();
-        aws_lc_rs::constant_time::verify_slices_are_equal(given.as_bytes(), t.as_bytes()).is_ok()
-    });
+    let bearer_ok = holder(&w, &headers).is_some();
     let signed = w.options.webhooks.github.as_deref().is_some_and(|secret| {
         webhook::hmac_ok(secret, &body, headers.get("x-hub-signature-256").and_then(|v| v.to_str().ok()))
     });
+    // A token configured but unreadable still guards the hook (nobody holds it).
     let guarded = w.options.webhooks.github.is_some() || w.options.token.is_some();
     if guarded && !bearer_ok && !signed {
         return (StatusCode::UNAUTHORIZED, "a signature (X-Hub-Signature-256) or the bearer token is needed\n")
@@ -454,5 +511,40 @@ async fn refresh_hook(
         Ok(_) => (StatusCode::OK, "reconciled\n").into_response(),
         Err(ActionError::NotFound(n)) => not_found(&n),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e:?}\n")).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::token_holders;
+
+    #[test]
+    fn one_token_or_one_per_person() {
+        assert_eq!(token_holders("abcdefghijklmnopqrst\n").unwrap(), [("token".into(), "abcdefghijklmnopqrst".into())]);
+        let text = "# who may act\nalice:alice-token-0123456789\n\nbob@example.com: bob-token-0123456789\n";
+        let holders = token_holders(text).unwrap();
+        assert_eq!(
+            holders,
+            [
+                ("alice".to_string(), "alice-token-0123456789".to_string()),
+                ("bob@example.com".to_string(), "bob-token-0123456789".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_token_texts_name_the_line_and_never_the_token() {
+        for (text, expected) in [
+            ("", "no token"),
+            ("short", "line 1: the token of token has fewer than 16"),
+            ("alice:alice-token-0123456789\nno-name-here-0123456789", "line 2: expected NAME:TOKEN"),
+            ("alice:alice-token-0123456789\nbob:short", "line 2: the token of bob has fewer"),
+            ("alice:alice-token-0123456789\nalice:other-token-0123456789", "line 2: alice or its token is given twice"),
+            ("alice:same-token-0123456789\nbob:same-token-0123456789", "line 2: bob or its token is given twice"),
+        ] {
+            let e = token_holders(text).unwrap_err();
+            assert!(e.starts_with(expected), "{text:?}: {e}");
+            assert!(!e.contains("0123456789"), "a token leaked: {e}");
+        }
     }
 }

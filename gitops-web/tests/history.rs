@@ -1,9 +1,9 @@
 //! Applications as cluster resources (the agent as a controller) seen through the web API:
-//! each sync's history entry names who made it, whoever asked (the UI's token holder, a
-//! client writing `.operation` as `argocd app sync` does, or automation), the entries and their
-//! times come from the Application's `status.history` so a restarted agent shows them, and a
-//! drifted object names the field manager that changed it (a `kubectl scale` through the
-//! scale subresource).
+//! each sync's history entry names who made it, whoever asked (the person whose token the UI
+//! was given, a client writing `.operation` as `argocd app sync` does, or automation), the
+//! entries and their times come from the Application's `status.history` so a restarted agent
+//! shows them, and a drifted object names the field manager that changed it (a `kubectl
+//! scale` through the scale subresource).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,7 +18,10 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const REPO: &str = "mem://config";
-const TOKEN: &str = "history-token-0123456789";
+/// Two people, each with a token of their own.
+const TOKENS: &str = "# who may act\nalice:alice-token-0123456789\nbob:bob-token-0123456789ab\n";
+const ALICE: &str = "alice-token-0123456789";
+const BOB: &str = "bob-token-0123456789ab";
 
 fn tree(image: &str) -> MemTree {
     MemTree::new().with_file(
@@ -76,7 +79,7 @@ async fn agent(testkit: &TestCluster, source: &MemSource) -> Agent {
         |_, _| {},
     ));
     let backend = ManagerBackend::new(manager).with_recorder(controller);
-    let router = gitops_web::router(Arc::new(backend), WebOptions { token: Some(TOKEN.into()), ..Default::default() });
+    let router = gitops_web::router(Arc::new(backend), WebOptions { token: Some(TOKENS.into()), ..Default::default() });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop_web, web_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -91,12 +94,13 @@ async fn agent(testkit: &TestCluster, source: &MemSource) -> Agent {
     Agent { addr, stop: vec![stop_controller, stop_web] }
 }
 
-async fn request(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+/// A request; with a body, as an action with `token`.
+async fn request(addr: SocketAddr, method: &str, path: &str, action: Option<(&str, &str)>) -> (u16, String) {
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    if let Some(b) = body {
+    if let Some((token, b)) = action {
         req.push_str(&format!(
-            "Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}",
+            "Authorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}",
             b.len()
         ));
     } else {
@@ -151,21 +155,24 @@ async fn history_names_who_synced_and_outlives_the_agent_and_drift_names_its_mak
     })
     .await;
 
-    // Sync from the UI: the Application's status records it as an operation of the token's
-    // holder, with its history entry.
-    let (status, body) = request(addr, "POST", "/api/v1/applications/web/sync", Some("{}")).await;
+    // Sync from the UI by alice: the Application's status records it as her operation, with
+    // its history entry. A token nobody holds is refused.
+    let (status, _) =
+        request(addr, "POST", "/api/v1/applications/web/sync", Some(("nobody-token-0123456789", "{}"))).await;
+    assert_eq!(status, 401);
+    let (status, body) = request(addr, "POST", "/api/v1/applications/web/sync", Some((ALICE, "{}"))).await;
     assert_eq!(status, 200, "{body}");
     let live = direct.get(&applications(), "argocd", "web").await.unwrap().unwrap().into_value();
-    assert_eq!(live.pointer("/status/operationState/operation/initiatedBy/username"), Some(&json!("token")));
+    assert_eq!(live.pointer("/status/operationState/operation/initiatedBy/username"), Some(&json!("alice")));
     assert_eq!(live.pointer("/status/operationState/phase"), Some(&json!("Succeeded")));
-    assert_eq!(live.pointer("/status/history/0/initiatedBy/username"), Some(&json!("token")));
+    assert_eq!(live.pointer("/status/history/0/initiatedBy/username"), Some(&json!("alice")));
     let deployed_at = live.pointer("/status/history/0/deployedAt").cloned().unwrap();
 
     // A client writes `.operation` as `argocd app sync` does, for another person, after a new
     // commit: the controller runs it, and the page names that person.
     source.set(REPO, "c2", tree("nginx:1.28"));
     let mut op = app.clone();
-    op["operation"] = json!({"sync": {"revision": "HEAD"}, "initiatedBy": {"username": "alice"}});
+    op["operation"] = json!({"sync": {"revision": "HEAD"}, "initiatedBy": {"username": "carol"}});
     direct.apply(&Object::from_value(op).unwrap(), &person("argocd-cli")).await.unwrap();
     wait_for("two history entries in the API", || async {
         detail(addr).await["history"].as_array().map(Vec::len) == Some(2)
@@ -173,8 +180,8 @@ async fn history_names_who_synced_and_outlives_the_agent_and_drift_names_its_mak
     .await;
     let d = detail(addr).await;
     let history = d["history"].as_array().unwrap();
-    assert_eq!((history[0]["by"].as_str(), history[0]["revision"].as_str()), (Some("token"), Some("c1")));
-    assert_eq!((history[1]["by"].as_str(), history[1]["revision"].as_str()), (Some("alice"), Some("c2")));
+    assert_eq!((history[0]["by"].as_str(), history[0]["revision"].as_str()), (Some("alice"), Some("c1")));
+    assert_eq!((history[1]["by"].as_str(), history[1]["revision"].as_str()), (Some("carol"), Some("c2")));
     assert_eq!(history[0]["at"], deployed_at, "the time is the resource's deployedAt");
 
     // `kubectl scale` through the scale subresource, then a refresh: the drift names its maker.
@@ -186,7 +193,7 @@ async fn history_names_who_synced_and_outlives_the_agent_and_drift_names_its_mak
     let scale = json!({"spec": {"replicas": 5}});
     let params = kube::api::PatchParams { field_manager: Some("kubectl-scale".into()), ..Default::default() };
     deployments.patch_scale("web", &params, &kube::api::Patch::Merge(&scale)).await.unwrap();
-    let (status, body) = request(addr, "POST", "/api/v1/applications/web/refresh", Some("{}")).await;
+    let (status, body) = request(addr, "POST", "/api/v1/applications/web/refresh", Some((BOB, "{}"))).await;
     assert_eq!(status, 200, "{body}");
     let d = detail(addr).await;
     assert_eq!(d["sync"], "OutOfSync", "{d}");
@@ -207,16 +214,16 @@ async fn history_names_who_synced_and_outlives_the_agent_and_drift_names_its_mak
     .await;
     let d = detail(addr).await;
     let by: Vec<&str> = d["history"].as_array().unwrap().iter().filter_map(|h| h["by"].as_str()).collect();
-    assert_eq!(by, ["token", "alice"], "{d}");
+    assert_eq!(by, ["alice", "carol"], "{d}");
     assert_eq!(d["history"][0]["at"], deployed_at);
 
-    // A rollback from the UI to entry 0 is recorded as one, by the token's holder.
-    let (status, body) = request(addr, "POST", "/api/v1/applications/web/rollback", Some(r#"{"id": 0}"#)).await;
+    // A rollback from the UI to entry 0 by bob is recorded as one, by him.
+    let (status, body) = request(addr, "POST", "/api/v1/applications/web/rollback", Some((BOB, r#"{"id": 0}"#))).await;
     assert_eq!(status, 200, "{body}");
     let live = direct.get(&applications(), "argocd", "web").await.unwrap().unwrap().into_value();
     assert_eq!(live.pointer("/status/sync/revision"), Some(&json!("c1")));
     assert_eq!(live.pointer("/status/operationState/operation/info/0/name"), Some(&json!("Rollback")));
-    assert_eq!(live.pointer("/status/history/2/initiatedBy/username"), Some(&json!("token")));
+    assert_eq!(live.pointer("/status/history/2/initiatedBy/username"), Some(&json!("bob")));
     for s in second.stop {
         let _ = s.send(());
     }
