@@ -29,8 +29,13 @@
 
 use std::collections::BTreeMap;
 
+mod normalize;
 mod owners;
+mod set;
+use normalize::{apply_ignores, mask_secret};
+pub use normalize::{jq_pointers, masked_for_display, without_server_fields};
 pub use owners::{FieldOwner, field_owners};
+pub use set::{DiffCache, SetDiff, diff_set, diff_set_cached};
 
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -928,174 +933,67 @@ fn find_equal<'v>(list: Option<&'v Value>, val: &Value) -> Option<&'v Value> {
     list.and_then(Value::as_array).and_then(|a| a.iter().find(|i| *i == val))
 }
 
-/// A live object as a UI may show it: without what the server writes (see
-/// [`without_server_fields`]), and, for a Secret, every value of `data` and `stringData`
-/// replaced by a mask (equal values get equal masks), as diffs mask them.
-pub fn masked_for_display(live: &Value) -> Value {
-    let mut v = without_server_fields(live, true);
-    if v.get("kind").and_then(Value::as_str) == Some("Secret")
-        && v.get("apiVersion").and_then(Value::as_str) == Some("v1")
-    {
-        mask_secret(&mut v, &mut BTreeMap::new());
-    }
-    v
+/// An object's identity and version, borrowed, read in one pass over its top fields and one
+/// over its metadata.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct Identity<'a> {
+    group: &'a str,
+    version: &'a str,
+    kind: &'a str,
+    namespace: &'a str,
+    name: &'a str,
 }
 
-fn mask_secret(v: &mut Value, masks: &mut BTreeMap<String, String>) {
-    for field in ["data", "stringData"] {
-        if let Some(Value::Object(m)) = v.get_mut(field) {
-            for val in m.values_mut() {
-                let text = val.as_str().map(String::from).unwrap_or_else(|| val.to_string());
-                let n = masks.len();
-                let mask = masks.entry(text).or_insert_with(|| "+".repeat(8 + n)).clone();
-                *val = Value::String(mask);
-            }
-        }
-    }
-}
-
-/// An object without what the server writes (`status` unless compared, uid, resourceVersion,
-/// generation, creationTimestamp, managedFields, ... and kubectl's last-applied annotation): what
-/// two versions of an object are compared on.
-pub fn without_server_fields(live: &Value, compare_status: bool) -> Value {
-    let Value::Object(top) = live else { return live.clone() };
-    // Copies only what is kept: managedFields and status are most of a live object.
-    let mut out = Map::new();
-    for (k, v) in top {
-        match (k.as_str(), v) {
-            ("status", _) if !compare_status => {}
-            ("metadata", Value::Object(meta)) => {
-                let mut kept = Map::new();
-                for (mk, mv) in meta {
-                    match (mk.as_str(), mv) {
-                        (f, _) if SERVER_METADATA.contains(&f) => {}
-                        ("annotations", Value::Object(a)) if a.contains_key(LAST_APPLIED_ANNOTATION) => {
-                            let rest = a.iter().filter(|(ak, _)| *ak != LAST_APPLIED_ANNOTATION);
-                            kept.insert(
-                                mk.clone(),
-                                Value::Object(rest.map(|(ak, av)| (ak.clone(), av.clone())).collect()),
-                            );
-                        }
-                        _ => {
-                            kept.insert(mk.clone(), mv.clone());
-                        }
-                    }
+impl<'a> Identity<'a> {
+    fn of(o: &'a Object) -> Self {
+        let mut id = Identity { group: "", version: "", kind: "", namespace: "", name: "" };
+        let Some(top) = o.as_value().as_object() else { return id };
+        for (k, v) in top {
+            match k.as_str() {
+                "apiVersion" => {
+                    let api = v.as_str().unwrap_or("");
+                    (id.group, id.version) = api.split_once('/').unwrap_or(("", api));
                 }
-                out.insert(k.clone(), Value::Object(kept));
-            }
-            _ => {
-                out.insert(k.clone(), v.clone());
-            }
-        }
-    }
-    Value::Object(out)
-}
-
-/// Removes what the ignore rules exclude from a value.
-fn apply_ignores(v: &mut Value, rules: &[&IgnoreRule], managed: Option<&Value>) {
-    for rule in rules {
-        for p in &rule.json_pointers {
-            remove_pointer(v, p);
-        }
-        for jq in &rule.jq_path_expressions {
-            for p in jq_pointers(v, jq) {
-                remove_pointer(v, &p);
-            }
-        }
-        if !rule.managed_fields_managers.is_empty() {
-            let entries = managed.and_then(Value::as_array).cloned().unwrap_or_default();
-            for e in entries.iter().filter(|e| rule.managed_fields_managers.iter().any(|m| e["manager"] == m.as_str()))
-            {
-                if let Ok(set) = FieldSet::from_fields_v1(e.get("fieldsV1").unwrap_or(&Value::Null)) {
-                    let mut leaves = set.leaves();
-                    leaves.sort_by_key(|p| std::cmp::Reverse(p.len()));
-                    for leaf in leaves {
-                        remove_at(v, &leaf, &FieldSet::new());
-                    }
-                }
-            }
-        }
-    }
-}
-
-fn remove_pointer(v: &mut Value, pointer: &str) {
-    let Ok(tokens) = parse_pointer(pointer) else { return };
-    let Some((last, parents)) = tokens.split_last() else { return };
-    let mut cur = v;
-    for t in parents {
-        cur = match cur {
-            Value::Object(m) => match m.get_mut(t) {
-                Some(x) => x,
-                None => return,
-            },
-            Value::Array(a) => match t.parse::<usize>().ok().and_then(|i| a.get_mut(i)) {
-                Some(x) => x,
-                None => return,
-            },
-            _ => return,
-        };
-    }
-    match cur {
-        Value::Object(m) => {
-            m.remove(last);
-        }
-        Value::Array(a) => {
-            if let Some(i) = last.parse::<usize>().ok().filter(|i| *i < a.len()) {
-                a.remove(i);
-            }
-        }
-        _ => {}
-    }
-}
-
-/// The JSON pointers a simple JQ path selects in a value.
-pub fn jq_pointers(v: &Value, expr: &str) -> Vec<String> {
-    let mut current: Vec<(String, &Value)> = vec![(String::new(), v)];
-    for stage in expr.split('|').map(str::trim) {
-        if let Some(cond) = stage.strip_prefix("select(").and_then(|s| s.strip_suffix(')')) {
-            let Some((lhs, rhs)) = cond.split_once("==") else { return Vec::new() };
-            let field = lhs.trim().trim_start_matches('.');
-            let want: Value =
-                serde_json::from_str(rhs.trim()).unwrap_or(Value::String(rhs.trim().trim_matches('"').into()));
-            current.retain(|(_, x)| x.pointer(&format!("/{}", field.replace('.', "/"))) == Some(&want));
-            continue;
-        }
-        let mut next = Vec::new();
-        for (ptr, val) in current {
-            let mut frontier = vec![(ptr, val)];
-            for seg in stage.split('.').filter(|s| !s.is_empty()) {
-                let (name, iter) = match seg.strip_suffix("[]") {
-                    Some(n) => (n, true),
-                    None => (seg, false),
-                };
-                let mut grown = Vec::new();
-                for (p, x) in frontier {
-                    let target = if name.is_empty() {
-                        Some((p.clone(), x))
-                    } else {
-                        x.get(name).map(|c| (format!("{p}/{}", escape_pointer_token(name)), c))
-                    };
-                    let Some((tp, tv)) = target else { continue };
-                    if iter {
-                        if let Value::Array(items) = tv {
-                            for (i, it) in items.iter().enumerate() {
-                                grown.push((format!("{tp}/{i}"), it));
+                "kind" => id.kind = v.as_str().unwrap_or(""),
+                "metadata" => {
+                    for (mk, mv) in v.as_object().into_iter().flatten() {
+                        match mk.as_str() {
+                            "name" => id.name = mv.as_str().unwrap_or(""),
+                            // Keys come sorted (a test holds serde_json to that): nothing
+                            // after `namespace` is needed. The other keys' text is not read
+                            // (no other metadata field has the length of these two).
+                            "namespace" => {
+                                id.namespace = mv.as_str().unwrap_or("");
+                                break;
                             }
+                            _ => {}
                         }
-                    } else {
-                        grown.push((tp, tv));
                     }
+                    // `metadata` comes after `apiVersion` and `kind`.
+                    break;
                 }
-                frontier = grown;
+                _ => {}
             }
-            next.extend(frontier);
         }
-        current = next;
+        id
     }
-    let mut out: Vec<String> = current.into_iter().map(|(p, _)| p).filter(|p| !p.is_empty()).collect();
-    // Deepest and last indices first, so removals do not shift later pointers.
-    out.sort_by(|a, b| b.cmp(a));
-    out
+
+    /// Whether both have the same [`Identity::pairing`].
+    fn same_pairing(&self, other: &Identity<'_>) -> bool {
+        same_str(self.name, other.name)
+            && same_str(self.namespace, other.namespace)
+            && same_str(self.kind, other.kind)
+            && same_str(self.group, other.group)
+    }
+
+    /// Group, kind, namespace and name: what objects are paired by.
+    fn pairing(&self) -> (&'a str, &'a str, &'a str, &'a str) {
+        (self.group, self.kind, self.namespace, self.name)
+    }
+
+    fn key(&self) -> ObjectKey {
+        ObjectKey::new(self.group, self.kind, self.namespace, self.name)
+    }
 }
 
 /// Diffs one desired object against its live twin.
@@ -1279,240 +1177,6 @@ pub fn drifted_paths(desired: &Object, live: &Object, manager: &str, schema: &Sc
     diff(desired, live, &options, schema).changes.into_iter().map(|c| c.path).collect()
 }
 
-/// Desired set against live set.
-#[derive(Clone, Debug, Default)]
-pub struct SetDiff {
-    /// Desired objects with no live twin.
-    pub create: Vec<ObjectKey>,
-    /// Objects that differ, with their diffs.
-    pub update: Vec<ObjectDiff>,
-    /// Live objects no longer desired (candidates: the caller decides what it owns).
-    pub prune: Vec<ObjectKey>,
-    /// Indices in the desired set of the objects in sync (the caller has the objects; no key
-    /// is built for them).
-    pub unchanged: Vec<usize>,
-}
-
-fn str_at(v: Option<&Value>) -> &str {
-    v.and_then(Value::as_str).unwrap_or("")
-}
-
-/// An object's identity and version, borrowed, read in one pass over its top fields and one
-/// over its metadata.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-struct Identity<'a> {
-    group: &'a str,
-    version: &'a str,
-    kind: &'a str,
-    namespace: &'a str,
-    name: &'a str,
-}
-
-impl<'a> Identity<'a> {
-    fn of(o: &'a Object) -> Self {
-        let mut id = Identity { group: "", version: "", kind: "", namespace: "", name: "" };
-        let Some(top) = o.as_value().as_object() else { return id };
-        for (k, v) in top {
-            match k.as_str() {
-                "apiVersion" => {
-                    let api = v.as_str().unwrap_or("");
-                    (id.group, id.version) = api.split_once('/').unwrap_or(("", api));
-                }
-                "kind" => id.kind = v.as_str().unwrap_or(""),
-                "metadata" => {
-                    for (mk, mv) in v.as_object().into_iter().flatten() {
-                        match mk.as_str() {
-                            "name" => id.name = mv.as_str().unwrap_or(""),
-                            // Keys come sorted (a test holds serde_json to that): nothing
-                            // after `namespace` is needed. The other keys' text is not read
-                            // (no other metadata field has the length of these two).
-                            "namespace" => {
-                                id.namespace = mv.as_str().unwrap_or("");
-                                break;
-                            }
-                            _ => {}
-                        }
-                    }
-                    // `metadata` comes after `apiVersion` and `kind`.
-                    break;
-                }
-                _ => {}
-            }
-        }
-        id
-    }
-
-    /// Whether both have the same [`Identity::pairing`].
-    fn same_pairing(&self, other: &Identity<'_>) -> bool {
-        same_str(self.name, other.name)
-            && same_str(self.namespace, other.namespace)
-            && same_str(self.kind, other.kind)
-            && same_str(self.group, other.group)
-    }
-
-    /// Group, kind, namespace and name: what objects are paired by.
-    fn pairing(&self) -> (&'a str, &'a str, &'a str, &'a str) {
-        (self.group, self.kind, self.namespace, self.name)
-    }
-
-    fn key(&self) -> ObjectKey {
-        ObjectKey::new(self.group, self.kind, self.namespace, self.name)
-    }
-}
-
-/// Diffs a desired set against a live set, matching objects by [`ObjectKey`].
-pub fn diff_set(desired: &[Object], live: &[Object], options: &DiffOptions, schema: &Schema) -> SetDiff {
-    let mut nodes = KindNodes::new(schema);
-    pair_and_diff(desired, live, |d, id, l| diff_identified(d, id, l, options, nodes.node(id)))
-}
-
-/// Pairs desired with live objects by identity, diffs each pair with `verdict`, lists creates
-/// and the live objects no desired object matched (prune candidates). When `live[i]` is the
-/// twin of `desired[i]` (live read object by object for the desired set, the usual way to get
-/// it), pairs are taken by position and no index is built; the index over all live objects is
-/// built at the first object out of place.
-fn pair_and_diff(
-    desired: &[Object],
-    live: &[Object],
-    mut verdict: impl FnMut(&Object, &Identity<'_>, &Object) -> Option<ObjectDiff>,
-) -> SetDiff {
-    type Index<'a> = FxHashMap<(&'a str, &'a str, &'a str, &'a str), usize>;
-    let mut index: Option<Index<'_>> = None;
-    let mut matched = vec![false; live.len()];
-    let mut out = SetDiff::default();
-    for (i, d) in desired.iter().enumerate() {
-        let id = Identity::of(d);
-        let twin = match live.get(i) {
-            Some(l) if Identity::of(l).same_pairing(&id) => Some(i),
-            // The first of equal identities, as by position.
-            _ => index
-                .get_or_insert_with(|| {
-                    live.iter().enumerate().rev().map(|(i, o)| (Identity::of(o).pairing(), i)).collect()
-                })
-                .get(&id.pairing())
-                .copied(),
-        };
-        match twin {
-            None => out.create.push(id.key()),
-            Some(twin) => {
-                matched[twin] = true;
-                match verdict(d, &id, &live[twin]) {
-                    Some(od) => out.update.push(od),
-                    None => out.unchanged.push(i),
-                }
-            }
-        }
-    }
-    out.prune = live.iter().zip(&matched).filter(|(_, m)| !**m).map(|(o, _)| o.key()).collect();
-    out.prune.sort();
-    out
-}
-
-/// Verdicts of earlier diffs, reused while neither side changed: an in-sync verdict is kept
-/// under the hash of the desired object's content, the live object's `uid` and
-/// `resourceVersion` (any change to the live object changes its resourceVersion) and the diff
-/// options. A reconciler's steady passes re-diff the same pairs; with a cache they skip the
-/// walk. Entries not used by the latest call are dropped, so the cache stays the size of the
-/// set.
-#[derive(Debug, Default)]
-pub struct DiffCache {
-    in_sync: FxHashSet<u64>,
-}
-
-impl DiffCache {
-    /// An empty cache.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// How many in-sync verdicts it holds.
-    pub fn len(&self) -> usize {
-        self.in_sync.len()
-    }
-
-    /// Whether it holds none.
-    pub fn is_empty(&self) -> bool {
-        self.in_sync.is_empty()
-    }
-}
-
-fn hash_value(v: &Value, h: &mut FxHasher) {
-    use std::hash::Hasher;
-    match v {
-        Value::Null => h.add(1),
-        Value::Bool(b) => h.add(2 + u64::from(*b)),
-        Value::Number(n) => {
-            h.add(4);
-            match (n.as_i64(), n.as_u64()) {
-                (Some(i), _) => h.add(i as u64),
-                (None, Some(u)) => h.add(u ^ 0x8000_0000_0000_0000),
-                _ => h.add(n.as_f64().unwrap_or(0.0).to_bits() ^ 0x4000_0000_0000_0000),
-            }
-        }
-        Value::String(s) => {
-            h.add(5);
-            h.write(s.as_bytes());
-        }
-        Value::Array(a) => {
-            h.add(6 ^ (a.len() as u64) << 8);
-            for x in a {
-                hash_value(x, h);
-            }
-        }
-        Value::Object(m) => {
-            h.add(7 ^ (m.len() as u64) << 8);
-            for (k, x) in m {
-                h.write(k.as_bytes());
-                hash_value(x, h);
-            }
-        }
-    }
-}
-
-/// [`diff_set`] with a [`DiffCache`]: pairs whose desired content, live resourceVersion and
-/// options match an earlier in-sync verdict are not walked again.
-pub fn diff_set_cached(
-    desired: &[Object],
-    live: &[Object],
-    options: &DiffOptions,
-    schema: &Schema,
-    cache: &mut DiffCache,
-) -> SetDiff {
-    use std::hash::Hasher;
-    let mut nodes = KindNodes::new(schema);
-    let mut salt = FxHasher::default();
-    salt.write(options.field_manager.as_bytes());
-    salt.add(u64::from(options.compare_status));
-    for r in &options.ignore {
-        salt.write(format!("{r:?}").as_bytes());
-    }
-    let mut used = FxHashSet::with_capacity_and_hasher(cache.in_sync.len(), Default::default());
-    let out = pair_and_diff(desired, live, |d, id, l| {
-        let meta = l.as_value().get("metadata");
-        let (uid, rv) = (str_at(meta.and_then(|m| m.get("uid"))), str_at(meta.and_then(|m| m.get("resourceVersion"))));
-        let key = (!rv.is_empty()).then(|| {
-            let mut h = salt;
-            hash_value(d.as_value(), &mut h);
-            h.write(uid.as_bytes());
-            h.write(rv.as_bytes());
-            h.finish()
-        });
-        if let Some(k) = key
-            && cache.in_sync.contains(&k)
-        {
-            used.insert(k);
-            return None;
-        }
-        let od = diff_identified(d, id, l, options, nodes.node(id));
-        if let (None, Some(k)) = (&od, key) {
-            used.insert(k);
-        }
-        od
-    });
-    cache.in_sync = used;
-    out
-}
-
 /// A unified diff of two texts, 3 lines of context, as `diff -u` writes it.
 pub fn unified_diff(a: &str, b: &str, a_name: &str, b_name: &str) -> String {
     let x: Vec<&str> = a.lines().collect();
@@ -1588,294 +1252,4 @@ pub fn unified_diff(a: &str, b: &str, a_name: &str, b_name: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-
-    #[test]
-    fn maps_iterate_in_key_order() {
-        // The diff reads fields in key order (merge-style cursors, early exits). serde_json's
-        // `preserve_order` feature, if anything in the build turned it on, would break that:
-        // this test says so first.
-        let v: Value = serde_json::from_str(r#"{"spec": 1, "metadata": 2, "apiVersion": 3, "kind": 4}"#).unwrap();
-        let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
-        assert_eq!(keys, ["apiVersion", "kind", "metadata", "spec"]);
-        let o = Object::from_value(serde_json::json!({"metadata": {"uid": "u", "namespace": "n", "name": "a"},
-            "kind": "ConfigMap", "apiVersion": "v1"}))
-        .unwrap();
-        let id = Identity::of(&o);
-        assert_eq!((id.group, id.version, id.kind, id.namespace, id.name), ("", "v1", "ConfigMap", "n", "a"));
-    }
-
-    #[test]
-    fn the_cache_reuses_in_sync_verdicts_only_while_nothing_changed() {
-        let schema = Schema::builtin();
-        let opts = DiffOptions::default();
-        let mk = |name: &str, color: &str, rv: &str| {
-            Object::from_value(serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
-                "metadata": {"name": name, "namespace": "n", "uid": format!("u-{name}"), "resourceVersion": rv},
-                "data": {"color": color}}))
-            .unwrap()
-        };
-        let desired = vec![mk("a", "blue", ""), mk("b", "red", "")];
-        let mut live = vec![mk("a", "blue", "1"), mk("b", "red", "1")];
-        let mut cache = DiffCache::new();
-        let first = diff_set_cached(&desired, &live, &opts, schema, &mut cache);
-        assert_eq!((first.unchanged.len(), cache.len()), (2, 2));
-        let again = diff_set_cached(&desired, &live, &opts, schema, &mut cache);
-        assert_eq!(again.unchanged.len(), 2);
-        // Live changed (a new resourceVersion): walked again, drift found.
-        live[0] = mk("a", "green", "2");
-        let changed = diff_set_cached(&desired, &live, &opts, schema, &mut cache);
-        assert_eq!(changed.update.len(), 1);
-        assert_eq!(cache.len(), 1, "the stale verdict is gone");
-        // Desired changed: walked again.
-        let desired2 = vec![mk("a", "green", ""), mk("b", "pink", "")];
-        let d2 = diff_set_cached(&desired2, &live, &opts, schema, &mut cache);
-        assert_eq!((d2.unchanged.len(), d2.update.len()), (1, 1));
-        assert_eq!(diff_set(&desired2, &live, &opts, schema).update.len(), 1);
-    }
-
-    #[test]
-    fn recycled_stacks_keep_their_memory() {
-        let steps: Vec<Step<'static>> = Vec::with_capacity(32);
-        let at = steps.as_ptr() as usize;
-        let v = Value::Null;
-        let mut mine: Vec<Step<'_>> = recycle(steps);
-        assert_eq!((mine.capacity(), mine.as_ptr() as usize), (32, at), "no new allocation");
-        mine.push(Step::SetItem(&v));
-        let back: Vec<Step<'static>> = recycle(mine);
-        assert!(back.is_empty() && back.capacity() == 32);
-    }
-
-    #[test]
-    fn metadata_keys_told_apart_by_length() {
-        let schema = Schema::builtin();
-        let meta = schema.node("apps", "v1", "Deployment").unwrap().field("metadata").unwrap();
-        let crate::schema::Shape::Struct { fields, .. } = meta.shape() else { panic!("ObjectMeta is a struct") };
-        assert!(fields.len() >= 15, "{:?}", fields.keys());
-        for name in fields.keys() {
-            let skipped = SERVER_METADATA.contains(&name.as_str()) || name == "name" || name == "namespace";
-            assert_eq!(skipped_metadata_key(name), skipped, "{name}");
-        }
-    }
-
-    #[test]
-    fn flat_field_set_keys() {
-        let k = parse_flat_key(r#"{"containerPort":8080,"protocol":"TCP"}"#).unwrap();
-        assert_eq!(&*k, &[("containerPort", Lit::Num("8080")), ("protocol", Lit::Str("TCP"))]);
-        let items = serde_json::json!([{"containerPort": 80}, {"containerPort": 8080}]);
-        assert_eq!(find_keyed_flat(Some(&items), &k), Some(&items[1]), "protocol defaults to TCP");
-        assert!(parse_flat_key(r#"{"name":"a\"b"}"#).is_none(), "escapes go to the full parser");
-        assert!(parse_flat_key(r#"{"a":{"b":1}}"#).is_none());
-        assert_eq!(parse_flat_key("{}").map(|k| k.len()), Some(0));
-        assert_eq!(
-            &*parse_flat_key(r#"{"a":1,"b":"x","c":true,"d":null}"#).unwrap(),
-            &[("a", Lit::Num("1")), ("b", Lit::Str("x")), ("c", Lit::Word("true")), ("d", Lit::Word("null"))]
-        );
-        assert!(parse_flat_key(r#"{"a":1,"b":2,"c":3,"d":4,"e":5}"#).is_none(), "more than four: the full parser");
-        assert!(parse_flat_key("not json").is_none());
-    }
-
-    use super::*;
-
-    /// The first way removals were found, kept as the oracle of the lazy one: walk the
-    /// manager's whole `fieldsV1` beside desired and report every owned field desired lacks
-    /// and live has, unless another manager owns it. Returns field-set paths.
-    fn full_walk_removals<'f>(
-        owned: &'f Value,
-        d: &Value,
-        live_root: &Value,
-        others: &[&Value],
-        trail: &mut Vec<&'f str>,
-        out: &mut Vec<Vec<PathElement>>,
-    ) {
-        let Some(om) = owned.as_object() else { return };
-        for (k, child) in om {
-            if let Some(f) = k.strip_prefix("f:") {
-                if trail.is_empty() && (f == "status" || f == "apiVersion" || f == "kind") {
-                    continue;
-                }
-                if trail.len() == 1
-                    && trail[0] == "f:metadata"
-                    && (SERVER_METADATA.contains(&f) || f == "name" || f == "namespace")
-                {
-                    continue;
-                }
-            } else if !k.starts_with("k:") && !k.starts_with("v:") {
-                continue;
-            }
-            trail.push(k.as_str());
-            match fields_v1_step(d, k) {
-                None => unshared(child, live_root, others, trail, out),
-                Some(dv) => full_walk_removals(child, dv, live_root, others, trail, out),
-            }
-            trail.pop();
-        }
-    }
-
-    /// The oracle's removal of an owned field desired lacks: the field when live has it and no
-    /// other manager owns anything there, else the fields below it that only the manager owns.
-    fn unshared<'f>(
-        owned: &'f Value,
-        live_root: &Value,
-        others: &[&Value],
-        trail: &mut Vec<&'f str>,
-        out: &mut Vec<Vec<PathElement>>,
-    ) {
-        if trail.iter().try_fold(live_root, |v, k| fields_v1_step(v, k)).is_none() {
-            return;
-        }
-        if !others.iter().any(|o| trail.iter().try_fold(*o, |v, k| v.get(*k)).is_some()) {
-            out.push(trail.iter().filter_map(|k| PathElement::parse(k).ok()).collect());
-            return;
-        }
-        for (k, child) in owned.as_object().into_iter().flatten() {
-            if k.starts_with("f:") || k.starts_with("k:") || k.starts_with("v:") {
-                trail.push(k.as_str());
-                unshared(child, live_root, others, trail, out);
-                trail.pop();
-            }
-        }
-    }
-
-    fn removals_both_ways(desired: &Object, live: &Object, schema: &Schema) -> (Vec<String>, Vec<String>) {
-        let show = |mut paths: Vec<Vec<PathElement>>| {
-            paths.sort();
-            paths.iter().map(|p| p.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(".")).collect::<Vec<_>>()
-        };
-        let id = Identity::of(desired);
-        let node = schema.node(id.group, id.version, id.kind).unwrap_or_else(|| schema.untyped());
-        let entries = live.get("/metadata/managedFields").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
-        let mut w = Walk::new(false, Owners::new(live.as_value(), "gitops"));
-        w.value(desired.as_value(), Some(live.as_value()), node, 0);
-        let mut old = Vec::new();
-        if let Some((i, mine)) = entries.iter().enumerate().find_map(|(i, e)| Some((i, managed_entry(e, "gitops")?))) {
-            let others: Vec<&Value> =
-                entries.iter().enumerate().filter(|(j, _)| *j != i).filter_map(|(_, e)| e.get("fieldsV1")).collect();
-            full_walk_removals(mine, desired.as_value(), live.as_value(), &others, &mut Vec::new(), &mut old);
-        }
-        (show(w.removed), show(old))
-    }
-
-    /// Every leaf pointer of a value (map fields and list indices).
-    fn leaf_pointers(v: &Value, at: &str, out: &mut Vec<String>) {
-        match v {
-            Value::Object(m) if !m.is_empty() => {
-                for (k, x) in m {
-                    leaf_pointers(x, &format!("{at}/{}", escape_pointer_token(k)), out)
-                }
-            }
-            Value::Array(a) if !a.is_empty() => {
-                for (i, x) in a.iter().enumerate() {
-                    leaf_pointers(x, &format!("{at}/{i}"), out)
-                }
-            }
-            _ => out.push(at.to_string()),
-        }
-    }
-
-    #[test]
-    fn removals_found_lazily_are_the_ones_the_full_fields_walk_finds() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/diff-corpus/cases");
-        let mut cases: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
-        cases.sort();
-        let (mut compared, mut with_removals) = (0, 0);
-        for case in &cases {
-            let text = std::fs::read_to_string(case.join("desired.yaml")).unwrap();
-            let desired =
-                crate::yaml::parse_objects(&text, "desired", &crate::yaml::ParseOptions::default()).unwrap().remove(0);
-            let live: Value = serde_json::from_str(&std::fs::read_to_string(case.join("live.json")).unwrap()).unwrap();
-            let live = Object::from_value(live).unwrap();
-            let mut schema = Schema::builtin().clone();
-            if desired.kind() == "CustomResourceDefinition" {
-                schema.add_crd(&desired).ok();
-            }
-            // The case as recorded, then desired with each of its fields dropped in turn (and
-            // each field's parent, so whole maps and list items go too).
-            let mut variants = vec![desired.clone()];
-            let mut leaves = Vec::new();
-            leaf_pointers(desired.as_value(), "", &mut leaves);
-            let mut pointers: Vec<String> = leaves.clone();
-            pointers.extend(leaves.iter().filter_map(|p| p.rsplit_once('/').map(|(a, _)| a.to_string())));
-            pointers.sort();
-            pointers.dedup();
-            for p in pointers.iter().filter(|p| !p.is_empty() && !p.starts_with("/metadata/name")) {
-                let mut v = desired.clone();
-                v.remove(p);
-                variants.push(v);
-            }
-            for v in &variants {
-                let (lazy, full) = removals_both_ways(v, &live, &schema);
-                assert_eq!(lazy, full, "{}", case.display());
-                compared += 1;
-                with_removals += usize::from(!full.is_empty());
-            }
-        }
-        assert!(compared > 600 && with_removals > 250, "{compared} variants, {with_removals} with removals");
-    }
-
-    #[test]
-    fn a_field_applied_then_dropped_is_found_at_every_depth() {
-        // For every map in each corpus case's desired object: gitops applied desired plus one
-        // more field there (live and the field set have it, merged into the recorded live
-        // object with its defaults and other managers), and Git dropped it again.
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/diff-corpus/cases");
-        let mut cases: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
-        cases.sort();
-        let mut compared = 0;
-        for case in &cases {
-            let text = std::fs::read_to_string(case.join("desired.yaml")).unwrap();
-            let desired =
-                crate::yaml::parse_objects(&text, "desired", &crate::yaml::ParseOptions::default()).unwrap().remove(0);
-            let recorded: Value =
-                serde_json::from_str(&std::fs::read_to_string(case.join("live.json")).unwrap()).unwrap();
-            let mut schema = Schema::builtin().clone();
-            if desired.kind() == "CustomResourceDefinition" {
-                schema.add_crd(&desired).ok();
-            }
-            let node = schema.node_for(&desired);
-            let mut leaves = Vec::new();
-            leaf_pointers(desired.as_value(), "", &mut leaves);
-            let mut maps: Vec<String> =
-                leaves.iter().filter_map(|p| p.rsplit_once('/').map(|(a, _)| a.to_string())).collect();
-            maps.sort();
-            maps.dedup();
-            for at in maps.iter().filter(|p| !p.is_empty() && p.as_str() != "/metadata") {
-                if !desired.get(at).is_some_and(Value::is_object) {
-                    continue;
-                }
-                let mut applied = desired.clone();
-                applied.set(&format!("{at}/zz-dropped"), Value::from("x")).unwrap();
-                let mut live = recorded.clone();
-                merge_into(&mut live, applied.as_value(), node);
-                let mut set = FieldSet::from_value(applied.as_value(), node);
-                set.strip_bookkeeping();
-                let Some(entries) = live.pointer_mut("/metadata/managedFields").and_then(Value::as_array_mut) else {
-                    continue;
-                };
-                let Some(mine) = entries.iter_mut().find(|e| managed_entry(e, "gitops").is_some()) else { continue };
-                let fields = set.to_fields_v1();
-                // Inside an atomic map the field set holds the map, not its fields: no removal.
-                let owned = fields.to_string().contains("f:zz-dropped");
-                mine["fieldsV1"] = fields;
-                let live = Object::from_value(live).unwrap();
-                let (lazy, full) = removals_both_ways(&desired, &live, &schema);
-                assert_eq!(lazy, full, "{} at {at}", case.display());
-                let found = full.iter().any(|p| p.ends_with("f:zz-dropped"));
-                assert_eq!(found, owned, "{} at {at}: {full:?}", case.display());
-                compared += usize::from(owned);
-            }
-        }
-        assert!(compared >= 100, "{compared} places");
-    }
-
-    #[test]
-    fn quantities() {
-        for (a, b) in [("1000m", "1"), ("1Gi", "1024Mi"), ("0.5", "500m"), ("1e9", "1G"), ("0.1", "100m")] {
-            assert!(equivalent(Some(&Value::from(a)), Some(&Value::from(b))), "{a} {b}");
-        }
-        assert!(!equivalent(Some(&Value::from("1")), Some(&Value::from("2"))));
-        assert!(equivalent(Some(&serde_json::json!(1)), Some(&Value::from("1"))));
-        assert!(equivalent(Some(&serde_json::json!({})), None));
-        assert!(parse_quantity("abc").is_none());
-    }
-}
+mod tests;
