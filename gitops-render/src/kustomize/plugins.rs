@@ -11,7 +11,8 @@ use gitops_core::tree::{EntryKind, join};
 use gitops_core::yaml::{self, ParseOptions};
 use serde_json::{Map, Value, json};
 
-use super::{Build, Expect, Res, TransformerConfig, apply_pairs, kerr};
+use super::transform::{add_affix, apply_pairs};
+use super::{Build, Expect, Res, TransformerConfig, kerr};
 use crate::error::Error;
 use crate::kustomization::{FieldSpec, GeneratorArgs, GeneratorOptions, Kustomization};
 
@@ -233,10 +234,10 @@ impl Build<'_> {
                 }
                 let text = |name: &str| body.get(name).and_then(Value::as_str).unwrap_or("").to_string();
                 if kind != "SuffixTransformer" {
-                    super::add_affix(acc, &text("prefix"), true, &specs);
+                    add_affix(acc, &text("prefix"), true, &specs);
                 }
                 if kind != "PrefixTransformer" {
-                    super::add_affix(acc, &text("suffix"), false, &specs);
+                    add_affix(acc, &text("suffix"), false, &specs);
                 }
                 return Ok(());
             }

@@ -1,0 +1,509 @@
+//! The built-in transformers of a kustomization in Kustomize's fixed order, and patches
+//! (strategic merge and JSON 6902, targeted or not).
+
+use super::*;
+
+impl Build<'_> {
+    pub(super) fn transform(
+        &self,
+        dir: &str,
+        file: &str,
+        k: &Kustomization,
+        acc: &mut Vec<Res>,
+        cfg: &TransformerConfig,
+    ) -> Result<(), Error> {
+        let smp_opts = SmpOptions { kustomize: true };
+        let eff = cfg.effective().map_err(|e| kerr(file, "configurations", e))?;
+        // Each built-in transformer Kustomize configures is noted on every resource it ran
+        // over (when `transformerAnnotations` asks), whether or not it changed it.
+        let configured_in: Option<std::sync::Arc<str>> = self.record_transformations.then(|| file.into());
+        let ran = |acc: &mut Vec<Res>, kind: &'static str| {
+            if let Some(configured_in) = &configured_in {
+                for r in acc.iter_mut() {
+                    r.transformations.push((configured_in.clone(), kind, self.configured_by.clone()));
+                }
+            }
+        };
+        // patchesStrategicMerge
+        for (i, entry) in k.patches_strategic_merge.iter().enumerate() {
+            let field = format!("patchesStrategicMerge[{i}]");
+            let (source, text) = self.patch_text(dir, file, &field, Some(entry), None)?;
+            let docs = yaml::parse_values(&text, &source, &ParseOptions::default())?;
+            if docs.is_empty() {
+                // Kustomize: "patch appears to be empty" (a file of nothing, or only comments).
+                return Err(kerr(file, field, format!("patch appears to be empty: {source}")));
+            }
+            for (_, _, doc) in docs {
+                self.untargeted_smp(file, &field, &doc, acc, &smp_opts, false)?;
+            }
+        }
+        if !k.patches_strategic_merge.is_empty() {
+            ran(acc, "PatchStrategicMergeTransformer");
+        }
+        // patches
+        for (i, p) in k.patches.iter().enumerate() {
+            let field = format!("patches[{i}]");
+            self.apply_patch_entry(dir, file, &field, p, acc, &smp_opts, true)?;
+            ran(acc, "PatchTransformer");
+        }
+        // namespace
+        if let Some(ns) = k.namespace.as_deref().filter(|n| !n.is_empty()) {
+            for r in acc.iter_mut() {
+                r.store_previous_id();
+                set_namespace(r, ns);
+            }
+            on_extra_fields(acc, &cfg.namespace, true, &mut |slot| *slot = Value::String(ns.into()));
+            ran(acc, "NamespaceTransformer");
+        }
+        // namePrefix, nameSuffix
+        for (affix, specs, is_prefix, kind) in [
+            (k.name_prefix.as_deref().unwrap_or(""), &eff.name_prefix, true, "PrefixTransformer"),
+            (k.name_suffix.as_deref().unwrap_or(""), &eff.name_suffix, false, "SuffixTransformer"),
+        ] {
+            if affix.is_empty() {
+                continue;
+            }
+            add_affix(acc, affix, is_prefix, specs);
+            ran(acc, kind);
+        }
+        // labels, then commonLabels: each `labels:` entry writes its own specs, the
+        // configuration's `labels`, and the selector specs, the template specs, or only
+        // `metadata/labels`, merged as Kustomize merges them.
+        for (i, l) in k.labels.iter().enumerate() {
+            let field = format!("labels[{i}]");
+            let mut specs = l.fields.clone();
+            merge_all(&mut specs, eff.labels.clone())
+                .map_err(|e| kerr(file, &field, format!("failed to merge labels: {e}")))?;
+            if l.include_selectors {
+                merge_all(&mut specs, eff.common_labels.clone())
+            } else {
+                if l.include_templates {
+                    merge_all(&mut specs, eff.template_labels.clone())
+                        .map_err(|e| kerr(file, &field, format!("failed to merge template fieldSpec: {e}")))?;
+                }
+                merge_one(
+                    &mut specs,
+                    FieldSpec { path: "metadata/labels".into(), create: true, ..FieldSpec::default() },
+                )
+            }
+            .map_err(|e| kerr(file, &field, format!("failed to merge labels: {e}")))?;
+            let pairs: Vec<(String, String)> = l.pairs.iter().map(|(a, b)| (a.clone(), b.clone())).collect();
+            apply_pairs(acc, &specs, &pairs);
+            ran(acc, "LabelTransformer");
+        }
+        if !k.common_labels.is_empty() {
+            let pairs: Vec<(String, String)> = k.common_labels.iter().map(|(a, b)| (a.clone(), b.clone())).collect();
+            apply_pairs(acc, &eff.common_labels, &pairs);
+        }
+        // The commonLabels transformer is configured whenever there are labels of either kind.
+        if !k.common_labels.is_empty() || !k.labels.is_empty() {
+            ran(acc, "LabelTransformer");
+        }
+        if !k.common_annotations.is_empty() {
+            let pairs: Vec<(String, String)> =
+                k.common_annotations.iter().map(|(a, b)| (a.clone(), b.clone())).collect();
+            apply_pairs(acc, &eff.common_annotations, &pairs);
+            ran(acc, "AnnotationsTransformer");
+        }
+        // patchesJson6902
+        for (i, p) in k.patches_json6902.iter().enumerate() {
+            let field = format!("patchesJson6902[{i}]");
+            if p.target.is_none() {
+                return Err(kerr(file, &field, "a patchesJson6902 entry needs a target"));
+            }
+            self.apply_patch_entry(dir, file, &field, p, acc, &smp_opts, false)?;
+            ran(acc, "PatchJson6902Transformer");
+        }
+        // replicas: the built-in specs and the configured ones, one list as in Kustomize.
+        if !k.replicas.is_empty() {
+            let specs = &eff.replicas;
+            for (i, rep) in k.replicas.iter().enumerate() {
+                let mut found = false;
+                for r in acc.iter_mut().filter(|r| r.has_name(&rep.name)) {
+                    found |= on_fields(r, specs, true, &mut |slot| *slot = Value::from(rep.count));
+                }
+                if !found {
+                    let gvks: Vec<String> = specs
+                        .iter()
+                        .map(|s| {
+                            let group = s.group.as_deref().filter(|g| !g.is_empty()).unwrap_or("[noGrp]");
+                            format!("{}.[noVer].{group}", s.kind.as_deref().unwrap_or(""))
+                        })
+                        .collect();
+                    return Err(kerr(
+                        file,
+                        format!("replicas[{i}]"),
+                        format!(
+                            "resource with name {} does not match a config with the following GVK [{}]",
+                            rep.name,
+                            gvks.join(" ")
+                        ),
+                    ));
+                }
+                ran(acc, "ReplicaCountTransformer");
+            }
+        }
+        // images
+        let images: Vec<ImageOverride> = k
+            .images
+            .iter()
+            .chain(k.image_tags.iter())
+            .map(|e| ImageOverride {
+                name: e.name.clone(),
+                new_name: e.new_name.clone(),
+                new_tag: e.new_tag.clone(),
+                digest: e.digest.clone(),
+            })
+            .collect();
+        // One transformer per entry, in order: an entry sees what the ones before it wrote
+        // (`a` renamed to `b`, then `b` given a tag, tags the renamed image too).
+        for image in &images {
+            let one = std::slice::from_ref(image);
+            for r in acc.iter_mut() {
+                override_images(r.obj.as_value_mut(), one);
+            }
+            // Image fields configured elsewhere (a custom resource's `spec/image`): changed
+            // where they name a matching image, never created.
+            on_extra_fields(acc, &cfg.images, false, &mut |slot| {
+                if let Value::String(current) = slot
+                    && let Some(new) = image.rewrite(current)
+                {
+                    *current = new;
+                }
+            });
+            ran(acc, "ImageTagTransformer");
+        }
+        // replacements
+        for (i, rep) in k.replacements.iter().enumerate() {
+            let field = format!("replacements[{i}]");
+            let reps: Vec<ReplacementEntry> = match &rep.path {
+                Some(path) => {
+                    let (p, bytes) = self.read_file(dir, file, &field, path)?;
+                    let text =
+                        String::from_utf8(bytes).map_err(|_| kerr(file, &field, format!("{p}: not valid UTF-8")))?;
+                    let mut out = Vec::new();
+                    for (_, _, v) in yaml::parse_values(&text, &p, &ParseOptions::default())? {
+                        let items = match v {
+                            Value::Array(items) => items,
+                            other => vec![other],
+                        };
+                        for item in items {
+                            out.push(
+                                serde_path_to_error::deserialize(item)
+                                    .map_err(|e| kerr(&p, e.path().to_string(), e.into_inner().to_string()))?,
+                            );
+                        }
+                    }
+                    out
+                }
+                None => vec![rep.clone()],
+            };
+            for r in &reps {
+                crate::replacements::apply(r, acc_objects(acc), file, &field)?;
+            }
+        }
+        if !k.replacements.is_empty() {
+            ran(acc, "ReplacementTransformer");
+        }
+        Ok(())
+    }
+
+    pub(super) fn patch_text(
+        &self,
+        dir: &str,
+        file: &str,
+        field: &str,
+        entry: Option<&str>,
+        inline: Option<&str>,
+    ) -> Result<(String, String), Error> {
+        if let Some(text) = inline {
+            return Ok((format!("{file} ({field})"), text.to_string()));
+        }
+        let entry = entry.ok_or_else(|| kerr(file, field, "a patch needs 'path' or 'patch'"))?;
+        let looks_inline = entry.contains('\n') || entry.trim_start().starts_with('{');
+        if !looks_inline && (entry.starts_with("http://") || entry.starts_with("https://")) {
+            let (p, bytes) = self.read_file(dir, file, field, entry)?;
+            let text = String::from_utf8(bytes).map_err(|_| kerr(file, field, format!("{p}: not valid UTF-8")))?;
+            return Ok((p, text));
+        }
+        if !looks_inline {
+            let p = join(dir, entry).ok();
+            if let Some(p) = p
+                && (self.tree.kind(&p)? == Some(EntryKind::File) || !self.loadable(dir, &p))
+            {
+                let (p, bytes) = self.read_file(dir, file, field, entry)?;
+                let text = String::from_utf8(bytes).map_err(|_| kerr(file, field, format!("{p}: not valid UTF-8")))?;
+                return Ok((p, text));
+            }
+            if !entry.contains(':') {
+                return Err(kerr(file, field, format!("{entry:?}: no such file")));
+            }
+        }
+        Ok((format!("{file} ({field})"), entry.to_string()))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn apply_patch_entry(
+        &self,
+        dir: &str,
+        file: &str,
+        field: &str,
+        p: &PatchEntry,
+        acc: &mut Vec<Res>,
+        smp_opts: &SmpOptions,
+        smp_allowed: bool,
+    ) -> Result<(), Error> {
+        if p.path.is_some() && p.patch.is_some() {
+            return Err(kerr(file, field, "a patch takes 'path' or 'patch', not both"));
+        }
+        let (source, text) = self.patch_text(dir, file, field, p.path.as_deref(), p.patch.as_deref())?;
+        let docs = yaml::parse_values(&text, &source, &ParseOptions::default())?;
+        if docs.is_empty() {
+            return Err(kerr(file, field, "the patch is empty"));
+        }
+        let allow_name_change = p.options.get("allowNameChange").copied().unwrap_or(false);
+        let allow_kind_change = p.options.get("allowKindChange").copied().unwrap_or(false);
+        let is_json6902 = matches!(docs[0].2, Value::Array(_));
+        if is_json6902 || !smp_allowed {
+            let ops = &docs[0].2;
+            if !ops.is_array() {
+                return Err(kerr(file, field, "a JSON 6902 patch must be a list of operations"));
+            }
+            let target = p.target.as_ref().ok_or_else(|| kerr(file, field, "a JSON 6902 patch needs a target"))?;
+            let selected = select(acc, target).map_err(|m| kerr(file, format!("{field}.target"), m))?;
+            for i in selected {
+                let r = &mut acc[i];
+                r.store_previous_id();
+                let mut v = r.obj.as_value().clone();
+                patch::json_patch(&mut v, ops).map_err(|e| kerr(file, field, format!("{}: {e}", r.id())))?;
+                r.obj = Object::from_value_without_api_version(v).map_err(|e| kerr(file, field, e.to_string()))?;
+            }
+            return Ok(());
+        }
+        for (_, _, doc) in &docs {
+            match &p.target {
+                None => self.untargeted_smp(file, field, doc, acc, smp_opts, allow_name_change)?,
+                Some(target) => {
+                    let selected = select(acc, target).map_err(|m| kerr(file, format!("{field}.target"), m))?;
+                    let mut delete = Vec::new();
+                    for i in selected {
+                        if patch::is_delete_patch(doc) {
+                            delete.push(i);
+                            continue;
+                        }
+                        smp_one(&mut acc[i], doc, self.schema(), smp_opts, allow_name_change, allow_kind_change)
+                            .map_err(|m| kerr(file, field, m))?;
+                    }
+                    for i in delete.into_iter().rev() {
+                        acc.remove(i);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn untargeted_smp(
+        &self,
+        file: &str,
+        field: &str,
+        doc: &Value,
+        acc: &mut Vec<Res>,
+        opts: &SmpOptions,
+        allow_name_change: bool,
+    ) -> Result<(), Error> {
+        let kind = doc.get("kind").and_then(Value::as_str).unwrap_or("");
+        let api = doc.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+        let name = doc.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+        let ns = doc.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("");
+        if kind.is_empty() || name.is_empty() {
+            return Err(kerr(file, field, "a strategic merge patch without a target needs kind and metadata.name"));
+        }
+        let (group, version) = gitops_core::object::split_api_version(api);
+        let matches: Vec<usize> = acc
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| {
+                // Kustomize's GetById: any of the resource's ids, current or earlier, equal to
+                // the patch's (group, version, kind, name, and effective namespace).
+                let want_ns = tables::effective_namespace(tables::is_cluster_scoped(api, kind), ns);
+                r.obj.group() == group
+                    && (version.is_empty() || r.obj.version() == version)
+                    && crate::nameref::ids(&r.obj, &r.history)
+                        .any(|(k, n, nm)| k == kind && nm == name && r.effective_namespace(k, n) == want_ns)
+            })
+            .map(|(i, _)| i)
+            .collect();
+        let shown = format!("{kind}.{version}.{group}/{name}.{}", if ns.is_empty() { "[noNs]" } else { ns });
+        match matches.as_slice() {
+            [] => Err(kerr(file, field, format!("no resource matches the patch target {shown}"))),
+            [i] => {
+                if patch::is_delete_patch(doc) {
+                    acc.remove(*i);
+                    return Ok(());
+                }
+                smp_one(&mut acc[*i], doc, self.schema(), opts, allow_name_change, false)
+                    .map_err(|m| kerr(file, field, m))
+            }
+            _ => Err(kerr(file, field, format!("the patch target {shown} matches {} resources", matches.len()))),
+        }
+    }
+}
+
+fn acc_objects(acc: &mut [Res]) -> Vec<(&mut Object, &[PrevId])> {
+    acc.iter_mut().map(|r| (&mut r.obj, r.history.as_slice())).collect()
+}
+
+/// Calls `f` on every field the configured specs select (with `create`, and a spec that asks
+/// for it, missing fields are created as `Null` first).
+fn on_extra_fields(acc: &mut [Res], specs: &[FieldSpec], create: bool, f: &mut dyn FnMut(&mut Value)) {
+    if specs.is_empty() {
+        return;
+    }
+    for r in acc.iter_mut() {
+        on_fields(r, specs, create, f);
+    }
+}
+
+/// [`on_extra_fields`] for one resource; whether any spec selected it.
+pub(super) fn on_fields(r: &mut Res, specs: &[FieldSpec], create: bool, f: &mut dyn FnMut(&mut Value)) -> bool {
+    let hits: Vec<&FieldSpec> =
+        specs.iter().filter(|s| s.matches(r.obj.group(), r.obj.version(), r.obj.kind())).collect();
+    for s in &hits {
+        let segs: Vec<&str> = s.path.split('/').collect();
+        fields::walk(r.obj.as_value_mut(), &segs, create && s.create, f);
+    }
+    !hits.is_empty()
+}
+
+/// Kustomize's PrefixTransformer or SuffixTransformer: for every resource but CRDs,
+/// APIServices and Namespaces, and every spec its original kind selects, the field gets the
+/// affix; a `metadata/name` spec also records the affix and the earlier id (for name
+/// references).
+pub(super) fn add_affix(acc: &mut [Res], affix: &str, is_prefix: bool, specs: &[FieldSpec]) {
+    for r in acc.iter_mut() {
+        let org_kind = r.original().0.to_string();
+        let group = r.obj.group().to_string();
+        if matches!(org_kind.as_str(), "CustomResourceDefinition" | "Namespace")
+            || (org_kind == "APIService" && group == "apiregistration.k8s.io")
+        {
+            continue;
+        }
+        let version = r.obj.version().to_string();
+        for spec in specs {
+            if !spec.matches(&group, &version, &org_kind) {
+                continue;
+            }
+            if spec.path == "metadata/name" && !affix.is_empty() {
+                if is_prefix {
+                    r.prefixes.push(affix.to_string())
+                } else {
+                    r.suffixes.push(affix.to_string())
+                }
+                r.store_previous_id();
+            }
+            let segs: Vec<&str> = spec.path.split('/').collect();
+            fields::walk(r.obj.as_value_mut(), &segs, spec.create, &mut |slot| {
+                let current = slot.as_str().unwrap_or("");
+                let text = if is_prefix { format!("{affix}{current}") } else { format!("{current}{affix}") };
+                if slot.is_string() || slot.is_null() {
+                    *slot = Value::String(text);
+                }
+            });
+        }
+    }
+}
+
+pub(super) fn apply_pairs(acc: &mut [Res], specs: &[FieldSpec], pairs: &[(String, String)]) {
+    for r in acc.iter_mut() {
+        let (g, v, k) = (r.obj.group().to_string(), r.obj.version().to_string(), r.obj.kind().to_string());
+        fields::set_pairs(r.obj.as_value_mut(), (&g, &v, &k), specs, pairs);
+    }
+}
+
+fn smp_one(
+    r: &mut Res,
+    doc: &Value,
+    schema: &Schema,
+    opts: &SmpOptions,
+    allow_name_change: bool,
+    allow_kind_change: bool,
+) -> Result<(), String> {
+    if allow_name_change || allow_kind_change {
+        r.store_previous_id();
+    }
+    let before = (
+        r.obj.api_version().to_string(),
+        r.obj.kind().to_string(),
+        r.obj.namespace().to_string(),
+        r.obj.name().to_string(),
+    );
+    if !doc.is_object() {
+        return Err(format!(
+            "{}: a strategic merge patch must be a mapping, not {}",
+            r.id(),
+            gitops_core::object::type_name(doc)
+        ));
+    }
+    let node = schema.node_for(&r.obj);
+    let mut v = r.obj.as_value().clone();
+    patch::strategic_merge(&mut v, doc, node, opts).map_err(|e| format!("{}: {e}", r.id()))?;
+    if !v.is_object() {
+        return Err(format!("{}: the strategic merge patch did not leave an object", r.id()));
+    }
+    if !allow_kind_change {
+        v["apiVersion"] = Value::String(before.0.clone());
+        v["kind"] = Value::String(before.1.clone());
+    }
+    let new_name = v.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+    let new_ns = v.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("").to_string();
+    if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+        if !allow_name_change {
+            meta.insert("name".into(), Value::String(before.3.clone()));
+        }
+        if before.2.is_empty() {
+            meta.remove("namespace");
+        } else {
+            meta.insert("namespace".into(), Value::String(before.2.clone()));
+        }
+    }
+    r.obj = Object::from_value_without_api_version(v).map_err(|e| e.to_string())?;
+    if allow_name_change && new_name != before.3 {
+        r.obj.set_name(&new_name);
+    }
+    let _ = new_ns;
+    Ok(())
+}
+
+fn anchored(pattern: &str) -> Result<Regex, String> {
+    Regex::new(&format!("^(?:{pattern})$")).map_err(|e| format!("invalid regular expression {pattern:?}: {e}"))
+}
+
+/// The indices of resources a patch target selects.
+fn select(acc: &[Res], t: &Target) -> Result<Vec<usize>, String> {
+    let name = t.name.as_deref().map(anchored).transpose()?;
+    let ns = t.namespace.as_deref().map(anchored).transpose()?;
+    let labels = t.label_selector.as_deref().map(LabelSelector::parse).transpose()?;
+    let annotations = t.annotation_selector.as_deref().map(LabelSelector::parse).transpose()?;
+    Ok(acc
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| {
+            let o = &r.obj;
+            t.group.as_deref().is_none_or(|g| g == o.group())
+                && t.version.as_deref().is_none_or(|v| v == o.version())
+                && t.kind.as_deref().is_none_or(|k| k == o.kind())
+                && name.as_ref().is_none_or(|re| re.is_match(o.name()) || re.is_match(r.original().2))
+                && ns.as_ref().is_none_or(|re| {
+                    // Kustomize matches the original and the current effective namespace.
+                    let (org_kind, org_ns, _) = r.original();
+                    [r.effective_namespace(o.kind(), o.namespace()), r.effective_namespace(org_kind, org_ns)]
+                        .iter()
+                        .any(|n| re.is_match(n.unwrap_or("")))
+                })
+                && labels.as_ref().is_none_or(|s| s.matches(o.labels()))
+                && annotations.as_ref().is_none_or(|s| s.matches(o.annotations()))
+        })
+        .map(|(i, _)| i)
+        .collect())
+}
