@@ -462,14 +462,15 @@ where
 
     async fn application(&self, name: &str) -> Option<AppDetail> {
         let state = self.find(name).await?;
-        let (summary, resources, history, app) =
+        let (summary, resources, history, app, compared_only) =
             match tokio::time::timeout(std::time::Duration::from_secs(1), state.lock()).await {
                 Ok(st) => {
                     let resources = st.status.result.as_ref().map(|r| r.resources.clone()).unwrap_or_default();
-                    (self.summary_of(&st).await, resources, st.status.history.clone(), Some(st.app.clone()))
+                    let summary = self.summary_of(&st).await;
+                    (summary, resources, st.status.history.clone(), Some(st.app.clone()), st.status.result_dry_run)
                 }
                 // A pass holds it (a long sync, a hook): its last summary now, the tree next time.
-                Err(_) => (self.summary_now(&state).await, Vec::new(), Vec::new(), None),
+                Err(_) => (self.summary_now(&state).await, Vec::new(), Vec::new(), None, false),
             };
         let busy = app.is_none();
         let target = self.target_of(app.as_ref()).await;
@@ -493,7 +494,12 @@ where
                 from_git: true,
                 sync: Some(if in_sync { "Synced" } else { "OutOfSync" }.into()),
                 health: Some(r.health.argo().to_string()),
-                action: Some(format!("{:?}", r.action)),
+                // A comparison (no automated sync, or no self-heal) says what a sync would do.
+                action: Some(if compared_only {
+                    format!("{:?} (dry run: nothing written)", r.action)
+                } else {
+                    format!("{:?}", r.action)
+                }),
                 message: r.message.clone(),
                 drift: r.drift.clone(),
                 diff: r.diff.clone(),

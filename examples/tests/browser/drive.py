@@ -196,6 +196,10 @@ def main():
         b.js("document.querySelector('#tree li[data-kind=\"Deployment\"] .node-head').click()")
         diff = b.js("document.querySelector('#tree li[data-kind=\"Deployment\"] .node-body').innerText")
         assert "replicas" in diff, f"diff: {diff}"
+        # No self-heal: the drift was only compared, and the node says nothing was written, and
+        # who made the change (the field manager that owns the drifted field).
+        assert "dry run: nothing written" in diff, f"diff: {diff}"
+        assert "drift made by: kubectl" in diff, f"diff: {diff}"
         ok("diff", "replicas")
         b.js("document.getElementById('opt-split').click()")
         split = b.js("[...document.querySelectorAll('#tree li[data-kind=\"Deployment\"] table.split tr.change')].map(r => r.innerText)")
