@@ -40,6 +40,7 @@
 pub mod diff;
 pub mod error;
 pub mod fieldset;
+pub mod gofmt;
 pub mod hash;
 pub mod object;
 pub mod patch;

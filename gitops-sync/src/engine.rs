@@ -72,15 +72,12 @@ pub struct SyncOptions {
     pub on_drift: Option<DriftHook>,
 }
 
-/// Called with the application's name and the drifted objects when a sync's comparison finds
-/// live objects that differ from Git, before it writes: what Argo CD's comparison records as
-/// OutOfSync before its automated sync runs, so a watcher (the web UI) can show the drift that
-/// a self-heal is about to revert.
+/// Called with the application's name when a sync's comparison finds live objects that
+/// differ from Git, before it writes: what Argo CD's comparison records as OutOfSync before its
+/// automated sync runs, so a watcher (the web UI) can show the drift a self-heal is about to
+/// revert.
 #[derive(Clone)]
-pub struct DriftHook(pub std::sync::Arc<DriftFn>);
-
-/// What a [`DriftHook`] calls: the application's name and the drifted objects.
-pub type DriftFn = dyn Fn(&str, &[ObjectKey]) + Send + Sync;
+pub struct DriftHook(pub std::sync::Arc<dyn Fn(&str) + Send + Sync>);
 
 impl std::fmt::Debug for DriftHook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -773,12 +770,10 @@ pub async fn sync<C: Cluster>(cluster: &C, desired: Vec<Object>, opts: &SyncOpti
         }
     }
 
-    if let Some(hook) = opts.on_drift.as_ref().filter(|_| !opts.dry_run) {
-        let drifted: Vec<ObjectKey> =
-            planned.iter().filter(|p| p.live.is_some() && !p.drift.is_empty()).map(|p| p.object.key()).collect();
-        if !drifted.is_empty() {
-            (hook.0)(&opts.app, &drifted);
-        }
+    if let Some(hook) = opts.on_drift.as_ref().filter(|_| !opts.dry_run)
+        && planned.iter().any(|p| p.live.is_some() && !p.drift.is_empty())
+    {
+        (hook.0)(&opts.app);
     }
 
     // 2. Nothing to do?

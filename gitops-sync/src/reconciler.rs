@@ -280,10 +280,9 @@ impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
         o.server_side_diff = app.has_option("ServerSideDiff");
         o.fail_on_shared_resource = app.has_option("FailOnSharedResource");
         let tx = self.drift_tx.clone();
-        o.on_drift =
-            Some(crate::engine::DriftHook(std::sync::Arc::new(move |app: &str, _: &[gitops_core::ObjectKey]| {
-                let _ = tx.send(app.to_string());
-            })));
+        o.on_drift = Some(crate::engine::DriftHook(std::sync::Arc::new(move |app: &str| {
+            let _ = tx.send(app.to_string());
+        })));
         Ok(o)
     }
 

@@ -398,41 +398,7 @@ pub fn typed_patch_error(namespace: &str, name: &str, api_version: &str, kind: &
     )
 }
 
-/// Go's `fmt` `%v` of a decoded JSON value (`map[a:1 b:[x y]]`), as errors quote patches.
-pub fn go_format(v: &Value) -> String {
-    match v {
-        Value::Null => "<nil>".into(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
-            (Some(i), _, _) => i.to_string(),
-            (_, Some(u), _) => u.to_string(),
-            (_, _, Some(f)) => go_float(f),
-            _ => n.to_string(),
-        },
-        Value::String(s) => s.clone(),
-        Value::Array(items) => format!("[{}]", items.iter().map(go_format).collect::<Vec<_>>().join(" ")),
-        Value::Object(m) => {
-            format!("map[{}]", m.iter().map(|(k, v)| format!("{k}:{}", go_format(v))).collect::<Vec<_>>().join(" "))
-        }
-    }
-}
-
-/// `%v` of a float64: `%g` with the shortest representation, exponent when it is below -4 or
-/// at least 21.
-fn go_float(f: f64) -> String {
-    if f == f.trunc() && f.abs() < 1e21 {
-        return format!("{f}");
-    }
-    let exp = if f == 0.0 { 0 } else { f.abs().log10().floor() as i32 };
-    if !(-4..21).contains(&exp) {
-        let s = format!("{f:e}");
-        let (mantissa, e) = s.split_once('e').unwrap_or((&s, "0"));
-        let e: i32 = e.parse().unwrap_or(0);
-        format!("{mantissa}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs())
-    } else {
-        format!("{f}")
-    }
-}
+pub use gitops_core::gofmt::go_format;
 
 /// The text of go-yaml's strict error for repeated keys (`line N: key "k" already set in map`).
 pub fn yaml_duplicate(line: usize, key: &str) -> String {

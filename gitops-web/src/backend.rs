@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use gitops_core::{Cluster, Decryptor, GroupVersionKind, Object, Renderer, Source};
 use gitops_sync::{Application, Manager, PassResult, SyncRequest};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::model::{AppDetail, AppSummary, EventEntry, HistoryEntry, ObjectDiff, SyncAction, TreeNode};
 
@@ -50,6 +50,9 @@ pub trait Backend: Send + Sync + 'static {
 pub trait ActionRecorder: Send + Sync + 'static {
     /// Records `pass`, run for `operation` (`None` for a refresh) begun at `started_at`.
     async fn record(&self, pass: &PassResult, operation: Option<Value>, started_at: &str);
+    /// The `status.history` entries of the Application resource `namespace/name` (`None`
+    /// when there is no such resource).
+    async fn history(&self, namespace: &str, name: &str) -> Option<Vec<Value>>;
 }
 
 #[async_trait]
@@ -62,22 +65,25 @@ where
     async fn record(&self, pass: &PassResult, operation: Option<Value>, started_at: &str) {
         self.record_operation(pass, operation, started_at).await;
     }
+
+    async fn history(&self, namespace: &str, name: &str) -> Option<Vec<Value>> {
+        gitops_sync::ApplicationController::history(self, namespace, name).await
+    }
 }
 
 /// The operation Argo CD records for a sync someone asked for.
 fn operation_of(request: &SyncRequest, who: &str, rollback: Option<i64>) -> Value {
-    let mut sync = json!({"prune": request.prune.unwrap_or(false), "dryRun": request.dry_run});
-    if let Some(r) = &request.revision {
-        sync["revision"] = json!(r);
+    use gitops_sync::controller::client;
+    match (rollback, request.revision.as_deref()) {
+        (Some(id), Some(revision)) => client::rollback_operation(who, id, revision, None),
+        _ => client::sync_operation(
+            who,
+            request.revision.as_deref(),
+            request.prune.unwrap_or(false),
+            request.dry_run,
+            request.resources.as_deref().unwrap_or_default(),
+        ),
     }
-    if let Some(r) = &request.resources {
-        sync["resources"] = json!(r);
-    }
-    let mut op = json!({"sync": sync, "initiatedBy": {"username": who}});
-    if let Some(id) = rollback {
-        op["info"] = json!([{"name": "Rollback", "value": id.to_string()}]);
-    }
-    op
 }
 
 /// The entries of an Application resource's `status.history`, as the page shows them.
@@ -245,13 +251,10 @@ where
     }
 
     /// The `status.history` of the application's resource, when applications are cluster
-    /// resources (`None` otherwise, or when it cannot be read).
+    /// resources (`None` otherwise), from the controller's own record (no request).
     async fn resource_history(&self, app: &Application) -> Option<Vec<Value>> {
-        self.recorder.as_ref()?;
         let namespace = app.metadata.namespace.as_deref()?;
-        let gvk = GroupVersionKind::new("argoproj.io", "v1alpha1", "Application");
-        let live = self.manager.reconciler().cluster.get(&gvk, namespace, &app.metadata.name).await.ok()??;
-        Some(live.get("/status/history").and_then(Value::as_array).cloned().unwrap_or_default())
+        self.recorder.as_ref()?.history(namespace, &app.metadata.name).await
     }
 
     /// The cluster an application's objects are in (its destination's; the own cluster when
@@ -556,7 +559,7 @@ where
         };
         let revision = revision.ok_or_else(|| ActionError::BadRequest(format!("no history entry {id}")))?;
         if self.recorder.is_some() && app.automated() {
-            return Err(ActionError::BadRequest("rollback cannot be initiated when auto-sync is enabled".into()));
+            return Err(ActionError::BadRequest(gitops_sync::controller::client::ROLLBACK_UNDER_AUTO_SYNC.into()));
         }
         let request = SyncRequest { revision: Some(revision), ..SyncRequest::default() };
         self.run(name, Some(request), false, "Rollback", who, i64::try_from(id).ok()).await

@@ -46,30 +46,7 @@ const BAD_RETAIN_KEYS: &str = "invalid patch format of retainKeys";
 const BAD_SET_ORDER: &str = "invalid patch format of setElementOrder list";
 const BAD_PRIMITIVE_LIST: &str = "invalid patch format of primitive list";
 
-/// Go's `%v` of a decoded JSON value (`map[k:v]` with sorted keys, `[a b]`, `<nil>`).
-pub fn go_format(v: &Value) -> String {
-    match v {
-        Value::Null => "<nil>".into(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => match n.as_f64() {
-            Some(f) if f.fract() == 0.0 && f.abs() < 1e21 => format!("{f:.0}"),
-            Some(f) if f.abs() >= 1e21 => {
-                let s = format!("{f:e}");
-                // Go writes 1e+21.
-                s.replacen('e', "e+", 1).replace("e+-", "e-")
-            }
-            _ => n.to_string(),
-        },
-        Value::String(s) => s.clone(),
-        Value::Array(items) => format!("[{}]", items.iter().map(go_format).collect::<Vec<_>>().join(" ")),
-        Value::Object(m) => {
-            let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort();
-            let parts: Vec<String> = keys.iter().map(|k| format!("{k}:{}", go_format(&m[*k]))).collect();
-            format!("map[{}]", parts.join(" "))
-        }
-    }
-}
+pub use crate::gofmt::go_format;
 
 /// The Go type an element decodes to, for apimachinery's "same element type" rule.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

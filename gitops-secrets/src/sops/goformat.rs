@@ -1,78 +1,8 @@
 //! Numbers and times written as Go's `strconv` and `time` write them, which is what SOPS
 //! hashes into the MAC and prints.
 
-/// The shortest decimal digits of `f` and its decimal exponent: `f = 0.d1d2... x 10^dp`.
-fn digits(f: f64) -> (String, i32) {
-    let s = format!("{:e}", f.abs());
-    let (mantissa, exp) = s.split_once('e').unwrap_or((&s, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let digits: String = mantissa.chars().filter(|c| c.is_ascii_digit()).collect();
-    let digits = digits.trim_end_matches('0');
-    let digits = if digits.is_empty() { "0".to_string() } else { digits.to_string() };
-    (digits, exp + 1)
-}
-
-fn special(f: f64) -> Option<&'static str> {
-    if f.is_nan() {
-        Some("NaN")
-    } else if f == f64::INFINITY {
-        Some("+Inf")
-    } else if f == f64::NEG_INFINITY {
-        Some("-Inf")
-    } else {
-        None
-    }
-}
-
-/// `strconv.FormatFloat(f, 'f', -1, 64)`.
-pub fn format_f(f: f64) -> String {
-    if let Some(s) = special(f) {
-        return s.into();
-    }
-    // Rust's Display writes the shortest round-trip digits without an exponent, as Go's 'f'.
-    format!("{f}")
-}
-
-/// `strconv.FormatFloat(f, 'e', -1, 64)`, with `e` or `E`.
-fn format_e(f: f64, upper: bool) -> String {
-    let (d, dp) = digits(f);
-    let mut out = String::new();
-    if f.is_sign_negative() {
-        out.push('-');
-    }
-    out.push_str(&d[..1]);
-    if d.len() > 1 {
-        out.push('.');
-        out.push_str(&d[1..]);
-    }
-    let exp = if f == 0.0 { 0 } else { dp - 1 };
-    out.push(if upper { 'E' } else { 'e' });
-    out.push(if exp < 0 { '-' } else { '+' });
-    out.push_str(&format!("{:02}", exp.abs()));
-    out
-}
-
-/// `strconv.FormatFloat(f, 'g', -1, 64)` (`'G'` with `upper`).
-pub fn format_g_case(f: f64, upper: bool) -> String {
-    if let Some(s) = special(f) {
-        return s.into();
-    }
-    if f == 0.0 {
-        return if f.is_sign_negative() { "-0".into() } else { "0".into() };
-    }
-    let (_, dp) = digits(f);
-    let exp = dp - 1;
-    // Shortest formatting decides with precision 6 (Go's rule for `-1`).
-    if !(-4..6).contains(&exp) {
-        return format_e(f, upper);
-    }
-    format_f(f)
-}
-
-/// `strconv.FormatFloat(f, 'g', -1, 64)`.
-pub fn format_g(f: f64) -> String {
-    format_g_case(f, false)
-}
+use gitops_core::gofmt::{format_e, special};
+pub use gitops_core::gofmt::{format_f, format_g, format_g_case};
 
 /// A float as go-yaml v3 writes it.
 pub fn yaml_float(f: f64) -> String {

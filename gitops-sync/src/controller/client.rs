@@ -23,10 +23,44 @@ pub fn applications(client: &kube::Client, namespace: &str) -> Api<DynamicObject
     Api::namespaced_with(client.clone(), namespace, &application_resource())
 }
 
-/// Who asks, as Argo CD records it in `initiatedBy`.
-fn initiated_by() -> Value {
-    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-    json!({"username": user})
+/// Argo CD's refusal of a rollback while automated sync is on.
+pub const ROLLBACK_UNDER_AUTO_SYNC: &str = "rollback cannot be initiated when auto-sync is enabled";
+
+/// The person running this client, as Argo CD records it in `initiatedBy.username`.
+fn user() -> String {
+    std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+}
+
+/// The `.operation` of a sync asked by `user`, as Argo CD writes it.
+pub fn sync_operation(
+    user: &str,
+    revision: Option<&str>,
+    prune: bool,
+    dry_run: bool,
+    resources: &[crate::engine::ResourceSelector],
+) -> Value {
+    let mut sync = json!({"prune": prune, "dryRun": dry_run});
+    if let Some(r) = revision {
+        sync["revision"] = json!(r);
+    }
+    if !resources.is_empty() {
+        sync["resources"] = json!(resources);
+    }
+    json!({"sync": sync, "initiatedBy": {"username": user}})
+}
+
+/// The `.operation` of a rollback to history entry `id` (its revision and source), as Argo CD
+/// writes it: a sync with the `Rollback` info item.
+pub fn rollback_operation(user: &str, id: i64, revision: &str, source: Option<&Value>) -> Value {
+    let mut op = json!({
+        "sync": {"revision": revision},
+        "initiatedBy": {"username": user},
+        "info": [{"name": "Rollback", "value": id.to_string()}],
+    });
+    if let Some(source) = source {
+        op["sync"]["source"] = source.clone();
+    }
+    op
 }
 
 /// A sync of `name` (a revision, prune, dry run), written to `.operation.sync`.
@@ -42,14 +76,7 @@ pub async fn request_sync(
     if app.data.get("operation").is_some_and(|o| !o.is_null()) {
         return Err(ClientError::Refused(format!("another operation is already in progress on {name}")));
     }
-    let mut sync = json!({"prune": prune, "dryRun": dry_run});
-    if let Some(r) = revision {
-        sync["revision"] = json!(r);
-    }
-    if !resources.is_empty() {
-        sync["resources"] = json!(resources);
-    }
-    let patch = json!({"operation": {"sync": sync, "initiatedBy": initiated_by()}});
+    let patch = json!({"operation": sync_operation(&user(), revision, prune, dry_run, resources)});
     api.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
     Ok(())
 }
@@ -59,9 +86,7 @@ pub async fn request_sync(
 pub async fn request_rollback(api: &Api<DynamicObject>, name: &str, id: i64) -> Result<String, ClientError> {
     let app = api.get(name).await?;
     if app.data.pointer("/spec/syncPolicy/automated").is_some_and(|a| !a.is_null()) {
-        return Err(ClientError::Refused(format!(
-            "rollback cannot be initiated when auto-sync is enabled (application {name})"
-        )));
+        return Err(ClientError::Refused(format!("{ROLLBACK_UNDER_AUTO_SYNC} (application {name})")));
     }
     let history = app.data.pointer("/status/history").and_then(Value::as_array).cloned().unwrap_or_default();
     let entry = history.iter().find(|h| h.get("id").and_then(Value::as_i64) == Some(id)).ok_or_else(|| {
@@ -69,11 +94,7 @@ pub async fn request_rollback(api: &Api<DynamicObject>, name: &str, id: i64) -> 
         ClientError::Refused(format!("application {name} has no history entry {id} (entries: {})", ids.join(", ")))
     })?;
     let revision = entry.get("revision").and_then(Value::as_str).unwrap_or_default().to_string();
-    let patch = json!({"operation": {
-        "sync": {"revision": revision, "source": entry.get("source")},
-        "initiatedBy": initiated_by(),
-        "info": [{"name": "Rollback", "value": id.to_string()}],
-    }});
+    let patch = json!({"operation": rollback_operation(&user(), id, &revision, entry.get("source"))});
     api.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
     Ok(revision)
 }

@@ -520,7 +520,7 @@ where
             retry: op.get("retry").filter(|r| r.is_object()).map(crate::application::RetryPolicy::from_value),
         };
         let outcome = if rollback && automated {
-            Err("rollback cannot be initiated when auto-sync is enabled".to_string())
+            Err(client::ROLLBACK_UNDER_AUTO_SYNC.to_string())
         } else {
             state.lock().await.operation = Some(request);
             let pass = self.reconcile(state).await;
@@ -531,16 +531,15 @@ where
         let st = state.lock().await;
         let previous = self.records.lock().await.get(id).map(|r| r.status.clone()).unwrap_or(Value::Null);
         let mut new = status::application_status(&st, &previous, &finished);
-        let op_state =
-            status::operation_state(&st, outcome.as_ref().map_err(String::as_str), op.clone(), &started, &finished);
-        new["operationState"] = op_state;
-        if outcome.as_ref().is_ok_and(|r| r.succeeded())
-            && !sync.get("dryRun").and_then(Value::as_bool).unwrap_or(false)
-        {
-            let limit = self.records.lock().await.get(id).map_or(10, |r| r.history_limit);
-            let by = op.get("initiatedBy").cloned().unwrap_or(Value::Null);
-            status::push_history(&mut new, &st, (&started, &finished), &by, limit);
-        }
+        self.finish_operation(
+            &mut new,
+            &st,
+            id,
+            op.clone(),
+            outcome.as_ref().map_err(String::as_str),
+            (&started, &finished),
+        )
+        .await;
         drop(st);
         // The request is cleared first, so no later event runs it again.
         let clear = json!({"operation": null});
@@ -548,6 +547,35 @@ where
             tracing::warn!(app = %name, error = %e, "could not clear the operation");
         }
         self.write_status(namespace, name, id, new).await;
+    }
+
+    /// The `status.history` of the Application resource `namespace/name` as this controller
+    /// last wrote or saw it; `None` when it is not an Application resource this controller
+    /// knows.
+    pub async fn history(&self, namespace: &str, name: &str) -> Option<Vec<Value>> {
+        let records = self.records.lock().await;
+        let status = &records.get(&record_key(namespace, name))?.status;
+        Some(status.get("history").and_then(Value::as_array).cloned().unwrap_or_default())
+    }
+
+    /// A finished operation in the new status: `operationState` and, when it succeeded and
+    /// was not a dry run, a history entry naming its `initiatedBy` (as Argo CD records one).
+    async fn finish_operation(
+        &self,
+        new: &mut Value,
+        st: &AppState,
+        id: &str,
+        operation: Value,
+        outcome: Result<&crate::SyncResult, &str>,
+        (started_at, finished_at): (&str, &str),
+    ) {
+        let dry_run = operation.pointer("/sync/dryRun").and_then(Value::as_bool).unwrap_or(false);
+        let by = operation.get("initiatedBy").cloned().unwrap_or(Value::Null);
+        new["operationState"] = status::operation_state(st, outcome, operation, started_at, finished_at);
+        if outcome.is_ok_and(|r| r.succeeded()) && !dry_run {
+            let limit = self.records.lock().await.get(id).map_or(10, |r| r.history_limit);
+            status::push_history(new, st, (started_at, finished_at), &by, limit);
+        }
     }
 
     /// Records a sync that ran outside `.operation` (one the web UI or API ran for a person)
@@ -580,13 +608,7 @@ where
             Ok(r) => Ok(r),
             Err(_) => Err(error.as_deref().unwrap_or_default()),
         };
-        new["operationState"] = status::operation_state(&st, outcome, operation.clone(), started_at, &finished);
-        let dry_run = operation.pointer("/sync/dryRun").and_then(Value::as_bool).unwrap_or(false);
-        if outcome.is_ok_and(|r| r.succeeded()) && !dry_run {
-            let limit = self.records.lock().await.get(&id).map_or(10, |r| r.history_limit);
-            let by = operation.get("initiatedBy").cloned().unwrap_or(Value::Null);
-            status::push_history(&mut new, &st, (started_at, &finished), &by, limit);
-        }
+        self.finish_operation(&mut new, &st, &id, operation, outcome, (started_at, &finished)).await;
         drop(st);
         self.write_status(&namespace, &name, &id, new).await;
     }
@@ -669,12 +691,7 @@ where
                 && status::wrote(r)
             {
                 let op = json!({"sync": {"revision": st.status.revision, "prune": st.app.prune()}, "initiatedBy": {"automated": true}});
-                let by = op["initiatedBy"].clone();
-                new["operationState"] = status::operation_state(&st, Ok(r), op, &now, &now);
-                if r.succeeded() {
-                    let limit = self.records.lock().await.get(&id).map_or(10, |r| r.history_limit);
-                    status::push_history(&mut new, &st, (&now, &now), &by, limit);
-                }
+                self.finish_operation(&mut new, &st, &id, op, Ok(r), (&now, &now)).await;
             }
             drop(st);
             if !status::same(&previous, &new) {

@@ -1,0 +1,119 @@
+//! Values written as Go writes them: `strconv.FormatFloat` (shortest digits) and `fmt`'s `%v`
+//! of a decoded JSON value, which the API server quotes in its error messages and SOPS
+//! hashes and prints.
+
+use serde_json::Value;
+
+/// The shortest decimal digits of `f` and its decimal exponent: `f = 0.d1d2... x 10^dp`.
+fn digits(f: f64) -> (String, i32) {
+    let s = format!("{:e}", f.abs());
+    let (mantissa, exp) = s.split_once('e').unwrap_or((&s, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let digits: String = mantissa.chars().filter(|c| c.is_ascii_digit()).collect();
+    let digits = digits.trim_end_matches('0');
+    let digits = if digits.is_empty() { "0".to_string() } else { digits.to_string() };
+    (digits, exp + 1)
+}
+
+/// Go's text for NaN and the infinities (`NaN`, `+Inf`, `-Inf`); `None` for a finite value.
+pub fn special(f: f64) -> Option<&'static str> {
+    if f.is_nan() {
+        Some("NaN")
+    } else if f == f64::INFINITY {
+        Some("+Inf")
+    } else if f == f64::NEG_INFINITY {
+        Some("-Inf")
+    } else {
+        None
+    }
+}
+
+/// `strconv.FormatFloat(f, 'f', -1, 64)`.
+pub fn format_f(f: f64) -> String {
+    if let Some(s) = special(f) {
+        return s.into();
+    }
+    // Rust's Display writes the shortest round-trip digits without an exponent, as Go's 'f'.
+    format!("{f}")
+}
+
+/// `strconv.FormatFloat(f, 'e', -1, 64)`, with `e` or `E`.
+pub fn format_e(f: f64, upper: bool) -> String {
+    let (d, dp) = digits(f);
+    let mut out = String::new();
+    if f.is_sign_negative() {
+        out.push('-');
+    }
+    out.push_str(&d[..1]);
+    if d.len() > 1 {
+        out.push('.');
+        out.push_str(&d[1..]);
+    }
+    let exp = if f == 0.0 { 0 } else { dp - 1 };
+    out.push(if upper { 'E' } else { 'e' });
+    out.push(if exp < 0 { '-' } else { '+' });
+    out.push_str(&format!("{:02}", exp.abs()));
+    out
+}
+
+/// `strconv.FormatFloat(f, 'g', -1, 64)` (`'G'` with `upper`).
+pub fn format_g_case(f: f64, upper: bool) -> String {
+    if let Some(s) = special(f) {
+        return s.into();
+    }
+    if f == 0.0 {
+        return if f.is_sign_negative() { "-0".into() } else { "0".into() };
+    }
+    let (_, dp) = digits(f);
+    let exp = dp - 1;
+    // Shortest formatting decides with precision 6 (Go's rule for `-1`).
+    if !(-4..6).contains(&exp) {
+        return format_e(f, upper);
+    }
+    format_f(f)
+}
+
+/// `strconv.FormatFloat(f, 'g', -1, 64)`.
+pub fn format_g(f: f64) -> String {
+    format_g_case(f, false)
+}
+
+/// Go's `%v` of a JSON value as apimachinery decodes it (`map[k:v]` with sorted keys, `[a b]`,
+/// `<nil>`): a number written as an integer that fits an int64 is an integer, every other
+/// number a float64, written in `%g`'s shortest form (`1.5`, `1e+20`, `1e-05`, `1e+06`).
+pub fn go_format(v: &Value) -> String {
+    match v {
+        Value::Null => "<nil>".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => i.to_string(),
+            (None, Some(f)) => format_g(f),
+            (None, None) => n.to_string(),
+        },
+        Value::String(s) => s.clone(),
+        Value::Array(items) => format!("[{}]", items.iter().map(go_format).collect::<Vec<_>>().join(" ")),
+        // serde_json's maps iterate in key order, as Go's fmt sorts map keys.
+        Value::Object(m) => {
+            format!("map[{}]", m.iter().map(|(k, v)| format!("{k}:{}", go_format(v))).collect::<Vec<_>>().join(" "))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn values_as_go_prints_them() {
+        assert_eq!(go_format(&json!({"b": [1, 2.5, true, null], "a": "x"})), "map[a:x b:[1 2.5 true <nil>]]");
+        assert_eq!(
+            go_format(
+                &json!({"a": [1, "x", null, true], "b": 1.5, "c": 1e22, "d": 0.00001, "e": 1e20, "f": 3.0, "g": 1e6})
+            ),
+            "map[a:[1 x <nil> true] b:1.5 c:1e+22 d:1e-05 e:1e+20 f:3 g:1e+06]"
+        );
+        assert_eq!(format_g(1234567.5), "1.2345675e+06");
+        assert_eq!(format_g(123456.5), "123456.5");
+    }
+}
