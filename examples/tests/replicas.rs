@@ -150,6 +150,12 @@ async fn two_agent_processes_share_the_applications_and_hand_over_on_sigterm() {
         "the takeover waited for the Lease to expire ({:?}, change seen after {took:?})",
         stopped.elapsed()
     );
+    // A pass is logged when it ends, after its writes: the values can all be there before
+    // the log line that names the last of them.
+    let logged = Instant::now();
+    while synced(dir, "agent-a", from_a).len() < APPS && logged.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(synced(dir, "agent-a", from_a).len(), APPS);
     let _ = a.kill();
     let _ = a.wait();

@@ -78,6 +78,31 @@ pub fn format_g(f: f64) -> String {
     format_g_case(f, false)
 }
 
+/// Go's `%q` of a string (`strconv.Quote`): `\a \b \f \n \r \t \v`, `\"` and `\\`
+/// escaped, other ASCII control characters as `\xNN`, the rest as it is (the names, uids
+/// and field paths the API server quotes are printable).
+pub fn go_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{7}' => out.push_str("\\a"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{b}' => out.push_str("\\v"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// Go's `%v` of a JSON value as apimachinery decodes it (`map[k:v]` with sorted keys, `[a b]`,
 /// `<nil>`): a number written as an integer that fits an int64 is an integer, every other
 /// number a float64, written in `%g`'s shortest form (`1.5`, `1e+20`, `1e-05`, `1e+06`).
@@ -115,5 +140,6 @@ mod tests {
         );
         assert_eq!(format_g(1234567.5), "1.2345675e+06");
         assert_eq!(format_g(123456.5), "123456.5");
+        assert_eq!(go_quote("a\"b\\c\n\u{7}\u{1}é"), r#""a\"b\\c\n\a\x01é""#);
     }
 }

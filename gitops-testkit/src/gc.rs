@@ -68,10 +68,7 @@ pub fn owner_reference_causes(v: &Value) -> Vec<Cause> {
     out
 }
 
-/// A string as Go's `%q` prints it (for the ASCII a name or uid holds).
-fn go_quote(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_default()
-}
+use gitops_core::gofmt::go_quote;
 
 /// Owner references as Go marshals `[]metav1.OwnerReference`: the struct's field order,
 /// pointers left out when unset.

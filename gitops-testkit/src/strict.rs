@@ -63,10 +63,7 @@ impl FieldValidation {
     }
 }
 
-/// Go's `%q` of a string (close to JSON's quoting for the text API objects hold).
-pub fn go_quote(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_default()
-}
+pub use gitops_core::gofmt::go_quote;
 
 /// The value of a `Warning` header carrying `text`, as the API server writes it.
 pub fn warning_header(text: &str) -> String {
