@@ -88,9 +88,16 @@ fn main() -> ExitCode {
         (None, None) => unreachable!("clap requires DIR or --repo"),
     };
     match result {
-        Ok(text) => {
-            print!("{text}");
-            ExitCode::SUCCESS
+        Ok(objects) => {
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+            match yaml::write_yaml_stream_folded(objects, 80, &mut out).and_then(|_| std::io::Write::flush(&mut out)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: writing the output: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Err(e) => {
             eprintln!("error: {e}");
@@ -103,7 +110,7 @@ fn render(
     dir: &str,
     restrictor: LoadRestrictor,
     helm: Option<HelmOptions>,
-) -> Result<String, Box<dyn std::error::Error>> {
+) -> Result<Vec<gitops_core::Object>, Box<dyn std::error::Error>> {
     // The tree is rooted at the filesystem root so that `../base` outside DIR resolves, as
     // it does for kubectl; the load restrictor still keeps files inside each kustomization.
     let abs = std::fs::canonicalize(dir).map_err(|e| format!("{dir}: {e}"))?;
@@ -120,7 +127,7 @@ fn render(
         helm,
     }
     .build(&tree, &rel)?;
-    Ok(yaml::to_yaml_stream_folded(&objects, 80))
+    Ok(objects)
 }
 
 fn render_repo(
@@ -130,7 +137,7 @@ fn render_repo(
     cache: &std::path::Path,
     restrictor: LoadRestrictor,
     helm: Option<HelmOptions>,
-) -> Result<String, Box<dyn std::error::Error>> {
+) -> Result<Vec<gitops_core::Object>, Box<dyn std::error::Error>> {
     use gitops_core::{Renderer, Source};
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let mut source = gitops_git::GitSource::new(cache)?;
@@ -156,5 +163,5 @@ fn render_repo(
         ..Default::default()
     };
     let objects = renderer.render(&tree, &path)?;
-    Ok(yaml::to_yaml_stream_folded(&objects, 80))
+    Ok(objects)
 }

@@ -264,7 +264,8 @@ impl DirTree {
         }
     }
 
-    /// A directory's resolved path, remembered.
+    /// A directory's resolved path, remembered. It is found from its parent's: one `lstat`
+    /// when it is not a symlink, a full resolution only when it is.
     fn resolve_dir(&self, dir: &str) -> Result<Option<PathBuf>> {
         if dir.is_empty() {
             return Ok(Some(self.root.clone()));
@@ -272,7 +273,17 @@ impl DirTree {
         if let Some(known) = self.dirs.lock().map_err(|_| poisoned())?.get(dir) {
             return Ok(Some(known.clone()));
         }
-        let resolved = self.canonical(dir, &self.root.join(dir))?;
+        let (parent, name) = dir.rsplit_once('/').unwrap_or(("", dir));
+        let Some(parent) = self.resolve_dir(parent)? else { return Ok(None) };
+        let full = parent.join(name);
+        let resolved = match std::fs::symlink_metadata(&full) {
+            Ok(m) if m.is_dir() => Some(full),
+            // A file where a directory is named: nothing to resolve under it.
+            Ok(m) if !m.file_type().is_symlink() => return Ok(None),
+            Ok(_) => self.canonical(dir, &full)?.filter(|c| c.is_dir()),
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => None,
+            Err(e) => return Err(Error::FileTree { path: dir.into(), reason: e.to_string() }),
+        };
         // Only found directories are remembered: one created later is still seen.
         if let Some(found) = &resolved {
             self.dirs.lock().map_err(|_| poisoned())?.insert(dir.to_string(), found.clone());

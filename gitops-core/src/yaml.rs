@@ -293,6 +293,72 @@ pub fn to_yaml_stream_folded<'a>(objects: impl IntoIterator<Item = &'a Object>, 
     out
 }
 
+/// [`to_yaml_stream_folded`] written to `out`, consuming the objects: chunks are emitted (and
+/// their objects freed) on all CPUs and written in order as they are done, so a large stream
+/// is never held whole.
+pub fn write_yaml_stream_folded(
+    objects: Vec<Object>,
+    width: usize,
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    const CHUNK: usize = 64;
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(objects.len().div_ceil(CHUNK));
+    if workers <= 1 {
+        for (i, object) in objects.into_iter().enumerate() {
+            if i > 0 {
+                out.write_all(b"---\n")?;
+            }
+            out.write_all(to_yaml_folded(object.as_value(), width).as_bytes())?;
+        }
+        return Ok(());
+    }
+    let mut chunks = Vec::new();
+    let mut rest = objects.into_iter();
+    loop {
+        let chunk: Vec<Object> = rest.by_ref().take(CHUNK).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        chunks.push(chunk);
+    }
+    let count = chunks.len();
+    let queue = std::sync::Mutex::new(chunks.into_iter().enumerate());
+    let (send, receive) = std::sync::mpsc::channel::<(usize, String)>();
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            let (queue, send) = (&queue, send.clone());
+            scope.spawn(move || {
+                loop {
+                    let next = queue.lock().map(|mut q| q.next()).unwrap_or(None);
+                    let Some((index, chunk)) = next else { break };
+                    let mut text = String::new();
+                    for (i, object) in chunk.into_iter().enumerate() {
+                        if index > 0 || i > 0 {
+                            text.push_str("---\n");
+                        }
+                        text.push_str(&to_yaml_folded(object.as_value(), width));
+                    }
+                    if send.send((index, text)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(send);
+        // Chunks arrive in any order; each is written once those before it are.
+        let mut waiting = std::collections::BTreeMap::new();
+        let mut next = 0;
+        for (index, text) in receive.iter() {
+            waiting.insert(index, text);
+            while let Some(text) = waiting.remove(&next) {
+                out.write_all(text.as_bytes())?;
+                next += 1;
+            }
+        }
+        if next == count { Ok(()) } else { Err(std::io::Error::other("a YAML writer thread stopped early")) }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -300,6 +366,27 @@ mod tests {
 
     fn opts() -> ParseOptions {
         ParseOptions::default()
+    }
+
+    #[test]
+    fn a_written_stream_is_the_stream() {
+        // Enough objects for several chunks on several threads; the text is the same.
+        let objects: Vec<Object> = (0..300)
+            .map(|i| {
+                let text = format!(
+                    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-{i}\ndata:\n  k: \"{}\"\n",
+                    "x ".repeat(i % 50)
+                );
+                parse_objects(&text, "cm.yaml", &opts()).unwrap().remove(0)
+            })
+            .collect();
+        let expected = to_yaml_stream_folded(&objects, 80);
+        let mut written = Vec::new();
+        write_yaml_stream_folded(objects, 80, &mut written).unwrap();
+        assert_eq!(String::from_utf8(written).unwrap(), expected);
+        let mut empty = Vec::new();
+        write_yaml_stream_folded(Vec::new(), 80, &mut empty).unwrap();
+        assert!(empty.is_empty());
     }
 
     #[test]

@@ -938,6 +938,7 @@ impl Build<'_> {
         }
 
         check_duplicates(acc, &file)?;
+        let checked = acc.len();
 
         // 2. Generators.
         if !k.config_map_generator.is_empty() || !k.secret_generator.is_empty() {
@@ -985,7 +986,10 @@ impl Build<'_> {
             }
         }
 
-        check_duplicates(acc, &file)?;
+        // Generators only add: with nothing added, the check above still holds.
+        if acc.len() != checked {
+            check_duplicates(acc, &file)?;
+        }
 
         // 3. Components, on this accumulator.
         for (i, c) in k.components.iter().enumerate() {
@@ -1401,5 +1405,70 @@ mod fuzz_regressions {
             .with_file("cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n");
         let e = super::Kustomize::default().render(&tree, "").unwrap_err().to_string();
         assert!(e.contains("must be a mapping"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod large_builds {
+    use gitops_core::{MemTree, Renderer};
+
+    /// A build large enough that name references are rewritten on several threads (the work is
+    /// split in chunks from 512 resources): every chunk's references follow the renames, and of
+    /// two ambiguous references the first in resource order is the one reported.
+    #[test]
+    fn name_references_in_a_large_build() {
+        let n = 700;
+        let mut cms = String::new();
+        let mut deps = String::new();
+        for i in 0..n {
+            cms.push_str(&format!("---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: cm-{i}}}\n"));
+            deps.push_str(&format!(
+                "---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: d-{i}}}\nspec:\n  template:\n    spec:\n      containers:\n      - name: c\n        envFrom:\n        - configMapRef: {{name: cm-{i}}}\n"
+            ));
+        }
+        let tree = MemTree::new()
+            .with_file("app/kustomization.yaml", "namePrefix: p-\nresources: [cms.yaml, deps.yaml]\n")
+            .with_file("app/cms.yaml", cms)
+            .with_file("app/deps.yaml", deps)
+            .with_file("kustomization.yaml", "resources: [app]\n");
+        let objects = super::Kustomize::default().render(&tree, "").unwrap();
+        let refs: Vec<&str> = objects
+            .iter()
+            .filter(|o| o.kind() == "Deployment")
+            .map(|o| o.get("/spec/template/spec/containers/0/envFrom/0/configMapRef/name").unwrap().as_str().unwrap())
+            .collect();
+        assert_eq!(refs.len(), n);
+        for r in &refs {
+            assert!(r.starts_with("p-cm-"), "{r}");
+        }
+
+        // Two namespaces with the same generated ConfigMaps (renamed by their hashes); two
+        // ClusterRoles (cluster-scoped, so either namespace is reachable) name one of them:
+        // both references are ambiguous.
+        let role = |name: &str, cm: &str| {
+            format!(
+                "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {{name: {name}}}\nrules:\n- apiGroups: [\"\"]\n  resources: [configmaps]\n  resourceNames: [{cm}]\n  verbs: [get]\n"
+            )
+        };
+        // Different data, so different hashes: the same new name in both would not be ambiguous.
+        let generators = |team: &str| {
+            let mut text = format!("namespace: team-{team}\nconfigMapGenerator:\n");
+            for i in 0..300 {
+                text.push_str(&format!("- name: cm-{i}\n  literals: [i={i}, team={team}]\n"));
+            }
+            text
+        };
+        let tree = MemTree::new()
+            .with_file("a/kustomization.yaml", generators("a"))
+            .with_file("b/kustomization.yaml", generators("b"))
+            .with_file("early.yaml", role("early", "cm-7"))
+            .with_file("late.yaml", role("late", "cm-290"))
+            .with_file("kustomization.yaml", "resources: [early.yaml, a, b, late.yaml]\n");
+        let e = match super::Kustomize::default().render(&tree, "") {
+            Ok(objects) => panic!("an ambiguous reference was accepted ({} objects)", objects.len()),
+            Err(e) => e.to_string(),
+        };
+        assert!(e.contains("ClusterRole.v1.rbac.authorization.k8s.io/early"), "{e}");
+        assert!(e.contains("found multiple possible referrals: ConfigMap.v1.[noGrp]/cm-7-"), "{e}");
     }
 }

@@ -260,117 +260,151 @@ pub(crate) fn fix(entries: &mut [Entry<'_>], rules: &[NameReferenceSpec]) -> Res
         .flat_map(|(i, r)| r.field_specs.iter().map(move |f| (i, f)))
         .map(|(i, f)| (i, f, split_path(&f.path)))
         .collect();
-    for (index, e) in entries.iter_mut().enumerate() {
-        let me = &candidates[index];
-        // Rules select a referrer by its original kind.
-        let org_kind = e.history.first().map_or(me.kind.as_str(), |p| p.kind.as_str());
-        let applicable: Vec<&(usize, &FieldSpec, Vec<String>)> =
-            specs
-                .iter()
-                .filter(|(_, f, _)| {
-                    Selector { group: f.group.as_deref(), version: f.version.as_deref(), kind: f.kind.as_deref() }
-                        .selects(&me.group, &me.version, org_kind)
-                })
-                .collect();
-        if applicable.is_empty() {
-            continue;
-        }
-        // The namespaces of a RoleBinding's ServiceAccount subjects, whose accounts it may name.
-        let subject_namespaces: Vec<String> = if me.kind == "RoleBinding" {
-            e.obj
-                .get("/subjects")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter(|s| s.get("kind").and_then(Value::as_str) == Some("ServiceAccount"))
-                .filter_map(|s| s.get("namespace").and_then(Value::as_str).map(String::from))
-                .collect()
-        } else {
-            Vec::new()
+    let ctx = Context { candidates: &candidates, by_name: &by_name, specs: &specs, rules };
+    // Each entry's references are rewritten from the shared candidates alone, so entries are
+    // done in parallel, in contiguous chunks; the first error in entry order is reported.
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(entries.len() / 256).max(1);
+    if workers == 1 {
+        return entries.iter_mut().enumerate().try_for_each(|(i, e)| fix_entry(i, e, &ctx));
+    }
+    let size = entries.len().div_ceil(workers);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = entries
+            .chunks_mut(size)
+            .enumerate()
+            .map(|(c, chunk)| {
+                let ctx = &ctx;
+                scope.spawn(move || chunk.iter_mut().enumerate().try_for_each(|(j, e)| fix_entry(c * size + j, e, ctx)))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .try_for_each(|h| h.join().unwrap_or_else(|_| Err("a name reference worker panicked".into())))
+    })
+}
+
+/// What every entry's rewrite reads: the candidates, indexed by earlier name, and the rules'
+/// field specs with their paths split.
+struct Context<'a> {
+    candidates: &'a [Candidate],
+    by_name: &'a HashMap<&'a str, Vec<usize>>,
+    specs: &'a [(usize, &'a FieldSpec, Vec<String>)],
+    rules: &'a [NameReferenceSpec],
+}
+
+/// Rewrites the name references of entry `index`.
+fn fix_entry(index: usize, e: &mut Entry<'_>, ctx: &Context<'_>) -> Result<(), String> {
+    let Context { candidates, by_name, specs, rules } = *ctx;
+    let me = &candidates[index];
+    // Rules select a referrer by its original kind.
+    let org_kind = e.history.first().map_or(me.kind.as_str(), |p| p.kind.as_str());
+    let applicable: Vec<&(usize, &FieldSpec, Vec<String>)> = specs
+        .iter()
+        .filter(|(_, f, _)| {
+            Selector { group: f.group.as_deref(), version: f.version.as_deref(), kind: f.kind.as_deref() }.selects(
+                &me.group,
+                &me.version,
+                org_kind,
+            )
+        })
+        .collect();
+    if applicable.is_empty() {
+        return Ok(());
+    }
+    // The namespaces of a RoleBinding's ServiceAccount subjects, whose accounts it may name.
+    let subject_namespaces: Vec<String> = if me.kind == "RoleBinding" {
+        e.obj
+            .get("/subjects")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|s| s.get("kind").and_then(Value::as_str) == Some("ServiceAccount"))
+            .filter_map(|s| s.get("namespace").and_then(Value::as_str).map(String::from))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let own_ns = me.effective_namespace();
+    let reachable = |c: &Candidate| {
+        me.cluster_scoped
+            || c.cluster_scoped
+            || c.effective_namespace() == own_ns
+            || subject_namespaces.contains(&c.namespace)
+    };
+    let role_ref = e.obj.get("/roleRef").and_then(|r| {
+        let g = r.get("apiGroup")?.as_str()?;
+        let k = r.get("kind")?.as_str()?;
+        Some((g.to_string(), k.to_string()))
+    });
+    let referrer_id = id_text(me);
+    let v = e.obj.as_value_mut();
+    for (rule_index, spec, segs) in applicable {
+        let rule = &rules[*rule_index];
+        let target =
+            Selector { group: rule.group.as_deref(), version: rule.version.as_deref(), kind: Some(&rule.kind) };
+        let referrer = Referrer {
+            cluster_scoped: me.cluster_scoped,
+            namespace: &me.namespace,
+            prefixes: &me.prefixes,
+            suffixes: &me.suffixes,
+            role_ref: if spec.path.ends_with("roleRef/name") { role_ref.clone() } else { None },
         };
-        let own_ns = me.effective_namespace();
-        let reachable = |c: &Candidate| {
-            me.cluster_scoped
-                || c.cluster_scoped
-                || c.effective_namespace() == own_ns
-                || subject_namespaces.contains(&c.namespace)
-        };
-        let role_ref = e.obj.get("/roleRef").and_then(|r| {
-            let g = r.get("apiGroup")?.as_str()?;
-            let k = r.get("kind")?.as_str()?;
-            Some((g.to_string(), k.to_string()))
-        });
-        let referrer_id = id_text(me);
-        let v = e.obj.as_value_mut();
-        for (rule_index, spec, segs) in applicable {
-            let rule = &rules[*rule_index];
-            let target =
-                Selector { group: rule.group.as_deref(), version: rule.version.as_deref(), kind: Some(&rule.kind) };
-            let referrer = Referrer {
-                cluster_scoped: me.cluster_scoped,
-                namespace: &me.namespace,
-                prefixes: &me.prefixes,
-                suffixes: &me.suffixes,
-                role_ref: if spec.path.ends_with("roleRef/name") { role_ref.clone() } else { None },
-            };
-            let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
-            let mut failure: Option<String> = None;
-            walk(v, &segs, false, &mut |slot| {
-                if failure.is_some() {
-                    return;
-                }
-                let pool = |name: &str| {
-                    by_name.get(name).into_iter().flatten().map(|&i| &candidates[i]).filter(|c| reachable(c))
-                };
-                let result = match slot {
-                    Value::String(old) => referrer.select(old, pool(old), &target, false).map(|found| {
-                        if let Some(c) = found {
-                            *old = c.name.clone();
-                        }
-                    }),
-                    Value::Object(map) => {
-                        let Some(old) = map.get("name").and_then(Value::as_str).map(String::from) else {
-                            failure = Some("path config error; no 'name' field in node".into());
-                            return;
-                        };
-                        let ns = map.get("namespace").map(|n| n.as_str().unwrap_or("").to_string());
-                        let in_ns: Vec<&Candidate> = match &ns {
-                            None => pool(&old).collect(),
-                            Some(ns) => {
-                                let by_original: Vec<&Candidate> =
-                                    pool(&old).filter(|c| c.original_namespace() == Some(ns.as_str())).collect();
-                                let any_original = candidates
-                                    .iter()
-                                    .filter(|c| reachable(c))
-                                    .any(|c| c.original_namespace() == Some(ns.as_str()));
-                                if any_original {
-                                    by_original
-                                } else {
-                                    pool(&old).filter(|c| c.effective_namespace() == Some(ns.as_str())).collect()
-                                }
-                            }
-                        };
-                        referrer.select(&old, in_ns.into_iter(), &target, true).map(|found| {
-                            let Some(c) = found else { return };
-                            if c.name == old && c.namespace.is_empty() {
-                                return;
-                            }
-                            map.insert("name".into(), Value::String(c.name.clone()));
-                            if !c.namespace.is_empty() {
-                                map.insert("namespace".into(), Value::String(c.namespace.clone()));
-                            }
-                        })
-                    }
-                    _ => Ok(()),
-                };
-                if let Err(found) = result {
-                    let ids: Vec<String> = found.iter().map(|c| id_text(c)).collect();
-                    failure = Some(format!("found multiple possible referrals: {}", ids.join(", ")));
-                }
-            });
-            if let Some(message) = failure {
-                return Err(format!("updating name reference in '{}' field of '{referrer_id}': {message}", spec.path));
+        let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+        let mut failure: Option<String> = None;
+        walk(v, &segs, false, &mut |slot| {
+            if failure.is_some() {
+                return;
             }
+            let pool =
+                |name: &str| by_name.get(name).into_iter().flatten().map(|&i| &candidates[i]).filter(|c| reachable(c));
+            let result = match slot {
+                Value::String(old) => referrer.select(old, pool(old), &target, false).map(|found| {
+                    if let Some(c) = found {
+                        *old = c.name.clone();
+                    }
+                }),
+                Value::Object(map) => {
+                    let Some(old) = map.get("name").and_then(Value::as_str).map(String::from) else {
+                        failure = Some("path config error; no 'name' field in node".into());
+                        return;
+                    };
+                    let ns = map.get("namespace").map(|n| n.as_str().unwrap_or("").to_string());
+                    let in_ns: Vec<&Candidate> = match &ns {
+                        None => pool(&old).collect(),
+                        Some(ns) => {
+                            let by_original: Vec<&Candidate> =
+                                pool(&old).filter(|c| c.original_namespace() == Some(ns.as_str())).collect();
+                            let any_original = candidates
+                                .iter()
+                                .filter(|c| reachable(c))
+                                .any(|c| c.original_namespace() == Some(ns.as_str()));
+                            if any_original {
+                                by_original
+                            } else {
+                                pool(&old).filter(|c| c.effective_namespace() == Some(ns.as_str())).collect()
+                            }
+                        }
+                    };
+                    referrer.select(&old, in_ns.into_iter(), &target, true).map(|found| {
+                        let Some(c) = found else { return };
+                        if c.name == old && c.namespace.is_empty() {
+                            return;
+                        }
+                        map.insert("name".into(), Value::String(c.name.clone()));
+                        if !c.namespace.is_empty() {
+                            map.insert("namespace".into(), Value::String(c.namespace.clone()));
+                        }
+                    })
+                }
+                _ => Ok(()),
+            };
+            if let Err(found) = result {
+                let ids: Vec<String> = found.iter().map(|c| id_text(c)).collect();
+                failure = Some(format!("found multiple possible referrals: {}", ids.join(", ")));
+            }
+        });
+        if let Some(message) = failure {
+            return Err(format!("updating name reference in '{}' field of '{referrer_id}': {message}", spec.path));
         }
     }
     Ok(())

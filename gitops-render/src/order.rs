@@ -27,23 +27,52 @@ fn gvk_string(o: &Object) -> String {
 
 /// Sorts objects in Kustomize's legacy order: kind rank (`first` before all others,
 /// `last` after), then GVK text, then namespace (objects without one last), then name.
-pub fn sort_legacy(objects: &mut [Object], first: &[String], last: &[String]) {
-    objects.sort_by(|a, b| compare(a, b, first, last));
+pub fn sort_legacy(objects: &mut Vec<Object>, first: &[String], last: &[String]) {
+    // Each object's key is worked out once (its parts are map lookups and a formatted
+    // string), then the keys are sorted stably and the objects moved into that order.
+    let keys: Vec<SortKey> = objects.iter().map(|o| SortKey::of(o, first, last)).collect();
+    let mut order: Vec<usize> = (0..objects.len()).collect();
+    order.sort_by(|&a, &b| keys[a].compare(&keys[b]));
+    let mut slots: Vec<Option<Object>> = std::mem::take(objects).into_iter().map(Some).collect();
+    objects.extend(order.into_iter().filter_map(|i| slots[i].take()));
 }
 
-fn compare(a: &Object, b: &Object, first: &[String], last: &[String]) -> Ordering {
-    let (ra, rb) = (rank(a.kind(), first, last), rank(b.kind(), first, last));
-    if ra != rb {
-        return ra.cmp(&rb);
-    }
-    let (ga, gb) = (gvk_string(a), gvk_string(b));
-    if ga != gb {
-        if a.kind() == "Namespace" && b.kind() == "Namespace" && (a.group().is_empty() || b.group().is_empty()) {
-            return gb.cmp(&ga);
+/// The parts of an object that Kustomize's legacy order compares.
+struct SortKey {
+    rank: i64,
+    gvk: String,
+    namespace_kind: bool,
+    no_group: bool,
+    namespace: String,
+    name: String,
+}
+
+impl SortKey {
+    fn of(o: &Object, first: &[String], last: &[String]) -> Self {
+        let or = |s: &str, none: &str| if s.is_empty() { none.to_string() } else { s.to_string() };
+        SortKey {
+            rank: rank(o.kind(), first, last),
+            gvk: gvk_string(o),
+            namespace_kind: o.kind() == "Namespace",
+            no_group: o.group().is_empty(),
+            // Objects without a namespace (or name) sort after those with one.
+            namespace: or(o.namespace(), "~X"),
+            name: or(o.name(), "~N"),
         }
-        return ga.cmp(&gb);
     }
-    let ns = |o: &Object| if o.namespace().is_empty() { "~X".to_string() } else { o.namespace().to_string() };
-    let nm = |o: &Object| if o.name().is_empty() { "~N".to_string() } else { o.name().to_string() };
-    (ns(a), nm(a)).cmp(&(ns(b), nm(b)))
+
+    fn compare(&self, b: &SortKey) -> Ordering {
+        if self.rank != b.rank {
+            return self.rank.cmp(&b.rank);
+        }
+        if self.gvk != b.gvk {
+            // Kustomize's gvk.IsLessThan: two Namespaces, one of the core group, compare
+            // the other way round.
+            if self.namespace_kind && b.namespace_kind && (self.no_group || b.no_group) {
+                return b.gvk.cmp(&self.gvk);
+            }
+            return self.gvk.cmp(&b.gvk);
+        }
+        (&self.namespace, &self.name).cmp(&(&b.namespace, &b.name))
+    }
 }
