@@ -49,14 +49,19 @@ struct Cli {
 }
 
 /// Who owns each Application when the agent runs as several replicas: the live members of the
-/// group, from their Leases; `None` when there are none to read.
-async fn members(kube: &kube::Client, namespace: &str, group: &str) -> Option<Vec<String>> {
+/// group and the overrides they follow, from their Leases; `None` when there are none to read.
+async fn members(kube: &kube::Client, namespace: &str, group: &str) -> Option<Owners> {
     let leases: Api<k8s_openapi::api::coordination::v1::Lease> = Api::namespaced(kube.clone(), namespace);
     let selector = format!("{}={group}", gitops_sync::shard::GROUP_LABEL);
     let list = leases.list(&kube::api::ListParams::default().labels(&selector)).await.ok()?;
     let members = gitops_sync::shard::members_at(&list.items, std::time::SystemTime::now());
-    (!members.is_empty()).then_some(members)
+    let overrides = gitops_sync::shard::group_overrides(&list.items, &members);
+    (!members.is_empty()).then_some((members, overrides))
 }
+
+/// The live members of an agent group and the overrides of rendezvous ownership they follow
+/// (`None` until the lowest member has published them for these members).
+type Owners = (Vec<String>, Option<gitops_sync::shard::Overrides>);
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Output {
@@ -165,7 +170,7 @@ fn print_value(v: &Value, output: Output) {
     }
 }
 
-async fn list(api: &Api<DynamicObject>, output: Option<Output>, members: Option<Vec<String>>) -> Result<bool, String> {
+async fn list(api: &Api<DynamicObject>, output: Option<Output>, members: Option<Owners>) -> Result<bool, String> {
     let items: Vec<Value> = api
         .list(&Default::default())
         .await
@@ -187,6 +192,18 @@ async fn list(api: &Api<DynamicObject>, output: Option<Output>, members: Option<
         _ => {}
     }
     let wide = matches!(output, Some(Output::Wide));
+    // Overrides not yet published for the members seen: computed as the replicas compute them
+    // meanwhile, over the Applications listed here.
+    let members = members.map(|(m, o)| {
+        let o = o.unwrap_or_else(|| {
+            let keys: Vec<String> = items
+                .iter()
+                .map(|i| gitops_sync::shard::app_key(at(i, "/metadata/namespace"), at(i, "/metadata/name")))
+                .collect();
+            gitops_sync::shard::balanced_overrides(keys.iter().map(String::as_str), &m)
+        });
+        (m, o)
+    });
     let rows: Vec<Vec<String>> = items
         .iter()
         .map(|i| {
@@ -204,9 +221,7 @@ async fn list(api: &Api<DynamicObject>, output: Option<Output>, members: Option<
                 row.push(at(i, "/spec/source/repoURL").to_string());
                 row.push(at(i, "/spec/source/path").to_string());
                 let key = gitops_sync::shard::app_key(at(i, "/metadata/namespace"), at(i, "/metadata/name"));
-                let owner = members
-                    .as_ref()
-                    .and_then(|m| gitops_sync::shard::rendezvous_owner(&key, m.iter().map(String::as_str)));
+                let owner = members.as_ref().and_then(|(m, o)| gitops_sync::shard::owner_with(&key, m, o));
                 row.push(owner.unwrap_or("-").to_string());
             }
             row

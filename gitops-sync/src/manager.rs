@@ -123,9 +123,14 @@ where
         let mut apps = self.apps.write().expect("apps lock");
         let key = (app.metadata.namespace.clone().unwrap_or_default(), app.metadata.name.clone());
         let state = Arc::new(Mutex::new(AppState::new(app)));
+        let app_key = crate::shard::app_key(&key.0, &key.1);
         apps.keys.insert(id.clone(), key);
         if apps.by_id.insert(id.clone(), state.clone()).is_none() {
             apps.order.push(id);
+        }
+        drop(apps);
+        if let Some(o) = self.ownership.read().expect("ownership lock").as_ref() {
+            o.application_added(&app_key);
         }
         state
     }
@@ -149,15 +154,29 @@ where
         let id = applyset_id(name, namespace);
         let mut apps = self.apps.write().expect("apps lock");
         apps.order.retain(|x| *x != id);
-        apps.keys.remove(&id);
+        let key = apps.keys.remove(&id);
+        let state = apps.by_id.remove(&id);
+        drop(apps);
         self.fights.lock().expect("fights lock").remove(&id);
-        apps.by_id.remove(&id)
+        // Never under the apps lock: `set_ownership` takes the two the other way round.
+        if let Some((ns, name)) = key
+            && let Some(o) = self.ownership.read().expect("ownership lock").as_ref()
+        {
+            o.application_removed(&crate::shard::app_key(&ns, &name));
+        }
+        state
     }
 
     /// Shares the work with other replicas: from now on only the applications `ownership`
     /// gives this replica are reconciled, healed or operated on.
     pub fn set_ownership(&self, ownership: Arc<dyn Ownership>) {
-        *self.ownership.write().expect("ownership lock") = Some(ownership);
+        // Under the ownership lock, so that an application added meanwhile is reported to
+        // the new ownership by `insert`, after this.
+        let mut slot = self.ownership.write().expect("ownership lock");
+        for (ns, name) in self.apps.read().expect("apps lock").keys.values() {
+            ownership.application_added(&crate::shard::app_key(ns, name));
+        }
+        *slot = Some(ownership);
     }
 
     /// The ownership set with [`Manager::set_ownership`].

@@ -30,17 +30,35 @@
 //!
 //! # Balance
 //!
-//! Rendezvous hashing gives each application to each of `M` members with probability `1/M`,
-//! independently, so shares are binomial: with 300 applications over 3 replicas, 100 each
-//! give or take 8 (one standard deviation), and the largest share exceeds 1.3x the smallest
-//! for about one set of names in six. A stricter balance needs bounded loads (every replica
-//! computing the same assignment over the same set of applications), which moves more
-//! applications on every change of membership or of the set; not done.
+//! Rendezvous hashing alone gives each application to each of `M` members with probability
+//! `1/M`, independently, so shares are binomial: with 300 applications over 3 replicas, 100
+//! each give or take 8, and the largest share exceeds 1.3x the smallest for about one set of
+//! names in six. Shares are therefore bounded ([`balanced_overrides`]): the applications are
+//! taken in an order fixed by their hashes, and each goes to the first member in its
+//! rendezvous order that holds fewer than `ceil(1.05 N / M)`. So the largest share is at most
+//! 1.05 N/M and the smallest at least `N - (M-1)` times that (with 3 replicas, at most 1.17x
+//! apart). Only the applications whose owner differs from their rendezvous owner (those that
+//! overflowed, a few percent) depend on the others; a change of membership moves the
+//! applications of the replica that came or went, plus those few.
+//!
+//! The assignment depends on the set of applications, which replicas see at slightly different
+//! times through their own watches, so it is not computed by each replica for itself: every
+//! member publishes the overrides it computes in its Lease ([`ASSIGNMENT_ANNOTATION`], with the
+//! members it computed them for), and all follow those of the lowest-named live member.
+//! Ownership is thus a function of the Leases, read with every renewal, and a change of the
+//! overrides is handed over exactly as a change of membership is (above): a replica that gains
+//! an application from a live member waits one Lease duration, while the old owner sees the
+//! new overrides at its next renewal or fences itself. An application the published overrides
+//! do not name yet is its rendezvous owner's. Until the lowest member has published overrides
+//! for the members a replica sees (at most one renewal period after a change of membership),
+//! the replica computes them itself from its own view of the applications: replicas with the
+//! same view agree, so a member that leaves hands its applications straight to their final
+//! owners, without a second move.
 //!
 //! [`StaticShards`] is the fixed alternative (`--shard N --shards M`, as Argo CD's
 //! `ARGOCD_CONTROLLER_SHARD`).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -51,6 +69,13 @@ use sha2::{Digest, Sha256};
 /// The label that makes a Lease a member of an agent group; its value is the group's name.
 pub const GROUP_LABEL: &str = "gitops.dev/agent-group";
 
+/// The Lease annotation in which a member publishes the overrides it computed
+/// ([`balanced_overrides`]), as a JSON object from application key to member.
+pub const ASSIGNMENT_ANNOTATION: &str = "gitops.dev/assignment";
+
+/// Overrides of rendezvous ownership, from application key to member.
+pub type Overrides = BTreeMap<String, String>;
+
 /// Who may work on which application.
 pub trait Ownership: Send + Sync {
     /// Whether this replica may work on the application `namespace/name` now.
@@ -60,6 +85,10 @@ pub trait Ownership: Send + Sync {
     fn changed(&self) -> tokio::sync::watch::Receiver<u64>;
     /// The owner of an application as this replica sees it, for status pages.
     fn owner(&self, namespace: &str, name: &str) -> Option<String>;
+    /// An application now exists (its [`app_key`]): an ownership that balances shares counts it.
+    fn application_added(&self, _key: &str) {}
+    /// An application no longer exists.
+    fn application_removed(&self, _key: &str) {}
 }
 
 /// The rendezvous weight of `member` for `key`: the first 8 bytes of SHA-256 over both (stable
@@ -79,6 +108,71 @@ where
     I: IntoIterator<Item = &'a str>,
 {
     members.into_iter().map(|m| (weight(m, key), m)).max().map(|(_, m)| m)
+}
+
+/// Bounded loads over rendezvous hashing: each key, in the order of its own hash, goes to the
+/// first member in its rendezvous order (highest weight first) that holds fewer than
+/// `ceil(1.05 N / M)` keys. Returns the keys whose owner is not their rendezvous owner.
+pub fn balanced_overrides<'a, K>(keys: K, members: &[String]) -> Overrides
+where
+    K: IntoIterator<Item = &'a str>,
+{
+    let mut out = Overrides::new();
+    if members.len() < 2 {
+        return out;
+    }
+    let mut order: Vec<(u64, &str)> = keys.into_iter().map(|k| (weight("", k), k)).collect();
+    order.sort_unstable();
+    order.dedup();
+    let (n, m) = (order.len(), members.len());
+    let cap = (n * 105).div_ceil(100 * m).max(1);
+    let mut load = vec![0usize; m];
+    for (_, key) in order {
+        let mut ranked: Vec<(u64, usize)> = (0..m).map(|i| (weight(&members[i], key), i)).collect();
+        // Highest weight first; ties by name, as `rendezvous_owner` breaks them.
+        ranked.sort_unstable_by(|a, b| b.0.cmp(&a.0).then_with(|| members[b.1].cmp(&members[a.1])));
+        let chosen = ranked.iter().map(|&(_, i)| i).find(|&i| load[i] < cap).unwrap_or(ranked[0].1);
+        load[chosen] += 1;
+        if chosen != ranked[0].1 {
+            out.insert(key.to_string(), members[chosen].clone());
+        }
+    }
+    out
+}
+
+/// The owner of `key` among `members` (sorted or not): its override when that names a member,
+/// otherwise its rendezvous owner.
+pub fn owner_with<'a>(key: &str, members: &'a [String], overrides: &Overrides) -> Option<&'a str> {
+    if let Some(o) = overrides.get(key)
+        && let Some(m) = members.iter().find(|m| *m == o)
+    {
+        return Some(m);
+    }
+    rendezvous_owner(key, members.iter().map(String::as_str))
+}
+
+/// What a member publishes in its Lease: the overrides it computed, and over which members.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Published {
+    /// The members (sorted) the overrides were computed for.
+    pub members: Vec<String>,
+    /// The overrides.
+    pub overrides: Overrides,
+}
+
+/// What a Lease publishes (`None` when it has no readable annotation).
+pub fn published(lease: &k8s_openapi::api::coordination::v1::Lease) -> Option<Published> {
+    let text = lease.metadata.annotations.as_ref()?.get(ASSIGNMENT_ANNOTATION)?;
+    serde_json::from_str(text).ok()
+}
+
+/// The overrides the group follows, when its lowest-named live member published them for
+/// exactly these `members` (sorted); `None` otherwise (then compute them, as the replicas do
+/// until it has).
+pub fn group_overrides(leases: &[k8s_openapi::api::coordination::v1::Lease], members: &[String]) -> Option<Overrides> {
+    let lowest = members.first()?;
+    let p = leases.iter().find(|l| l.metadata.name.as_ref() == Some(lowest)).and_then(published)?;
+    (p.members == members).then_some(p.overrides)
 }
 
 /// The key of an Application: its own namespace and name.
@@ -203,13 +297,27 @@ pub struct MembershipStats {
 struct ViewChange {
     ready_at: Instant,
     before: Vec<String>,
+    before_overrides: Arc<Overrides>,
+}
+
+/// Another member's Lease as last seen.
+struct Seen {
+    resource_version: String,
+    /// When this replica saw the Lease change last, on its own clock.
+    at: Instant,
+    duration: Duration,
+    published: Option<Arc<Published>>,
 }
 
 struct View {
-    /// Other members' Leases: name -> (resourceVersion, when it was first seen, duration).
-    seen: HashMap<String, (String, Instant, Duration)>,
+    /// Other members' Leases by name.
+    seen: HashMap<String, Seen>,
     /// The members (sorted), this replica included while it is not fenced.
     members: Vec<String>,
+    /// The overrides the group follows (the lowest-named member's).
+    overrides: Arc<Overrides>,
+    /// What this replica computed and published last.
+    own: Arc<Published>,
     /// Until when this replica may work (last complete renewal + renew deadline).
     valid_until: Option<Instant>,
     changes: Vec<ViewChange>,
@@ -222,6 +330,8 @@ pub struct Membership {
     options: MembershipOptions,
     leases: Api<k8s_openapi::api::coordination::v1::Lease>,
     view: Mutex<View>,
+    /// The applications there are, as the manager reports them ([`Ownership::application_added`]).
+    keys: Mutex<BTreeSet<String>>,
     tx: tokio::sync::watch::Sender<u64>,
     observer: Mutex<Option<RenewObserver>>,
 }
@@ -245,11 +355,14 @@ impl Membership {
             view: Mutex::new(View {
                 seen: HashMap::new(),
                 members: Vec::new(),
+                overrides: Default::default(),
+                own: Default::default(),
                 valid_until: None,
                 changes: Vec::new(),
                 released: false,
                 stats: MembershipStats::default(),
             }),
+            keys: Mutex::new(BTreeSet::new()),
             tx: tokio::sync::watch::channel(0).0,
             observer: Mutex::new(None),
         })
@@ -286,6 +399,12 @@ impl Membership {
         self.tx.send_modify(|g| *g += 1);
     }
 
+    /// [`balanced_overrides`] over the applications this replica knows.
+    fn compute(&self, members: &[String]) -> Overrides {
+        let keys = self.keys.lock().expect("keys lock");
+        balanced_overrides(keys.iter().map(String::as_str), members)
+    }
+
     /// Renews (or creates) this replica's Lease, then reads the group's Leases; both must
     /// succeed for the renewal to count.
     pub async fn renew(&self) -> Result<(), kube::Error> {
@@ -295,9 +414,24 @@ impl Membership {
         let started = Instant::now();
         let now = micro_time(std::time::SystemTime::now());
         let o = &self.options;
+        // The overrides over the members as last seen, this replica counted in.
+        let own = {
+            let mut members = self.view.lock().expect("view lock").members.clone();
+            if !members.contains(&o.identity) {
+                members.push(o.identity.clone());
+                members.sort();
+            }
+            let overrides = self.compute(&members);
+            Published { members, overrides }
+        };
+        let annotation = serde_json::to_string(&own).unwrap_or_else(|_| "{}".into());
         let lease = json!({
             "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-            "metadata": {"name": o.identity, "namespace": o.namespace, "labels": {GROUP_LABEL: o.group}},
+            "metadata": {
+                "name": o.identity, "namespace": o.namespace,
+                "labels": {GROUP_LABEL: o.group},
+                "annotations": {ASSIGNMENT_ANNOTATION: annotation},
+            },
             "spec": {
                 "holderIdentity": o.identity,
                 "leaseDurationSeconds": o.lease_duration.as_secs_f64().ceil() as i64,
@@ -329,6 +463,7 @@ impl Membership {
         view.stats.last_renew_latency = latency;
         view.stats.renew_latency_total += latency;
         view.valid_until = Some(started + o.renew_deadline);
+        view.own = Arc::new(own);
         let observed = Instant::now();
         let mut present = BTreeSet::new();
         for l in list {
@@ -344,9 +479,10 @@ impl Membership {
                 .map_or(o.lease_duration, |s| Duration::from_secs(s.max(1) as u64));
             present.insert(name.clone());
             match view.seen.get_mut(&name) {
-                Some(e) if e.0 == rv => e.2 = duration,
+                Some(e) if e.resource_version == rv => e.duration = duration,
                 _ => {
-                    view.seen.insert(name, (rv, observed, duration));
+                    let published = published(&l).map(Arc::new);
+                    view.seen.insert(name, Seen { resource_version: rv, at: observed, duration, published });
                 }
             }
         }
@@ -361,7 +497,7 @@ impl Membership {
         let now = Instant::now();
         let mut view = self.view.lock().expect("view lock");
         let mut members: Vec<String> =
-            view.seen.iter().filter(|(_, (_, at, d))| now.duration_since(*at) < *d).map(|(n, _)| n.clone()).collect();
+            view.seen.iter().filter(|(_, e)| now.duration_since(e.at) < e.duration).map(|(n, _)| n.clone()).collect();
         let fenced = view.released || view.valid_until.is_none_or(|v| now >= v);
         if !fenced {
             members.push(self.options.identity.clone());
@@ -369,15 +505,27 @@ impl Membership {
         members.sort();
         let ended = view.changes.iter().any(|c| c.ready_at <= now);
         view.changes.retain(|c| c.ready_at > now);
-        let changed = members != view.members || fenced != view.stats.fenced;
+        // The lowest-named member's overrides (this replica's own when it is that member), when
+        // they were computed for these members; otherwise this replica's own computation.
+        let published = match members.first() {
+            Some(lowest) if *lowest == self.options.identity => Some(view.own.clone()),
+            Some(lowest) => view.seen.get(lowest).and_then(|e| e.published.clone()),
+            None => None,
+        };
+        let overrides = match published {
+            Some(p) if p.members == members => Arc::new(p.overrides.clone()),
+            _ => Arc::new(self.compute(&members)),
+        };
+        let changed = members != view.members || fenced != view.stats.fenced || overrides != view.overrides;
         if changed {
             let mut before = std::mem::replace(&mut view.members, members.clone());
+            let before_overrides = std::mem::replace(&mut view.overrides, overrides);
             // Joining (first view, or back from fenced): what this replica gains was the
             // others' until now, whether or not it saw them before.
             if !before.contains(&self.options.identity) {
                 before = members.iter().filter(|m| **m != self.options.identity).cloned().collect();
             }
-            view.changes.push(ViewChange { ready_at: now + self.options.lease_duration, before });
+            view.changes.push(ViewChange { ready_at: now + self.options.lease_duration, before, before_overrides });
             view.stats.view_changes += 1;
             view.stats.members = members;
             if fenced != view.stats.fenced {
@@ -461,12 +609,12 @@ impl Ownership for Membership {
         }
         let key = app_key(namespace, name);
         let me = self.options.identity.as_str();
-        if rendezvous_owner(&key, view.members.iter().map(String::as_str)) != Some(me) {
+        if owner_with(&key, &view.members, &view.overrides) != Some(me) {
             return false;
         }
         // Moved here from a member still alive: wait until that member surely stopped.
         !view.changes.iter().filter(|c| c.ready_at > now).any(|c| {
-            rendezvous_owner(&key, c.before.iter().map(String::as_str))
+            owner_with(&key, &c.before, &c.before_overrides)
                 .is_some_and(|prev| prev != me && view.members.iter().any(|m| m == prev))
         })
     }
@@ -477,7 +625,15 @@ impl Ownership for Membership {
 
     fn owner(&self, namespace: &str, name: &str) -> Option<String> {
         let view = self.view.lock().expect("view lock");
-        rendezvous_owner(&app_key(namespace, name), view.members.iter().map(String::as_str)).map(str::to_string)
+        owner_with(&app_key(namespace, name), &view.members, &view.overrides).map(str::to_string)
+    }
+
+    fn application_added(&self, key: &str) {
+        self.keys.lock().expect("keys lock").insert(key.to_string());
+    }
+
+    fn application_removed(&self, key: &str) {
+        self.keys.lock().expect("keys lock").remove(key);
     }
 }
 
@@ -539,6 +695,86 @@ mod tests {
         }
         let share = over as f64 / sets as f64;
         assert!(share < 0.25, "{share} of the sets are unbalanced");
+    }
+
+    fn shares(keys: &[String], members: &[String], overrides: &Overrides) -> HashMap<String, usize> {
+        let mut counts: HashMap<String, usize> = members.iter().map(|m| (m.clone(), 0)).collect();
+        for k in keys {
+            *counts.get_mut(owner_with(k, members, overrides).unwrap()).unwrap() += 1;
+        }
+        counts
+    }
+
+    /// With bounded loads, every set of 300 names over 3 members (and 2,000 over 4) is within
+    /// 1.3x: the bound is a guarantee, not a likelihood. The overrides are few.
+    #[test]
+    fn bounded_loads_balance_every_set_of_names() {
+        for (sets, n, m) in [(300, 300, 3), (10, 2000, 4), (100, 7, 3)] {
+            let mut most_overridden = 0;
+            for s in 0..sets {
+                let members: Vec<String> = (0..m).map(|i| format!("agent-{s}-{i}")).collect();
+                let keys: Vec<String> = (0..n).map(|i| format!("ns-{}/app-{s}-{i}", i % 5)).collect();
+                let overrides = balanced_overrides(keys.iter().map(String::as_str), &members);
+                let counts = shares(&keys, &members, &overrides);
+                assert_eq!(counts.values().sum::<usize>(), n);
+                let max = *counts.values().max().unwrap();
+                let min = *counts.values().min().unwrap();
+                let cap = (n * 105).div_ceil(100 * m);
+                assert!(max <= cap, "set {s}: {counts:?} over the cap {cap}");
+                if n >= 300 {
+                    assert!(max as f64 <= 1.3 * min as f64, "set {s}: {counts:?}");
+                }
+                most_overridden = most_overridden.max(overrides.len());
+            }
+            // Overflow only: a small part of the keys (any part of 7 may be).
+            eprintln!("{n} keys over {m}: at most {most_overridden} overridden");
+            assert!(n < 300 || most_overridden * 10 <= n, "{most_overridden} of {n} overridden");
+        }
+    }
+
+    /// A member leaving moves its applications and, of the others, only the few whose
+    /// overrides change.
+    #[test]
+    fn bounded_loads_move_little_when_a_member_leaves() {
+        let keys: Vec<String> = (0..300).map(|i| format!("argocd/app-{i}")).collect();
+        let before: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        let after: Vec<String> = ["a", "c"].map(String::from).to_vec();
+        let ob = balanced_overrides(keys.iter().map(String::as_str), &before);
+        let oa = balanced_overrides(keys.iter().map(String::as_str), &after);
+        let mut others_moved = 0;
+        for k in &keys {
+            let was = owner_with(k, &before, &ob).unwrap();
+            let now = owner_with(k, &after, &oa).unwrap();
+            if was != "b" && was != now {
+                others_moved += 1;
+            }
+        }
+        assert!(others_moved <= 30, "{others_moved} of the staying members' applications moved");
+        // Overrides that name a member who left are not followed.
+        let gone = Overrides::from([("argocd/app-1".to_string(), "b".to_string())]);
+        assert_eq!(owner_with("argocd/app-1", &after, &gone), rendezvous_owner("argocd/app-1", ["a", "c"]));
+    }
+
+    #[test]
+    fn the_group_follows_its_lowest_member() {
+        use k8s_openapi::api::coordination::v1::Lease;
+        let lease = |name: &str, annotation: &str| -> Lease {
+            serde_json::from_value(json!({
+                "metadata": {"name": name, "annotations": {ASSIGNMENT_ANNOTATION: annotation}},
+            }))
+            .unwrap()
+        };
+        let leases = [
+            lease("b", r#"{"members": ["b", "c"], "overrides": {"x/1": "c"}}"#),
+            lease("a", r#"{"members": ["a", "b", "c"], "overrides": {"x/2": "b"}}"#),
+            lease("c", "not json"),
+        ];
+        let members = ["a", "b", "c"].map(String::from).to_vec();
+        assert_eq!(group_overrides(&leases, &members), Some(Overrides::from([("x/2".into(), "b".into())])));
+        assert_eq!(group_overrides(&leases, &members[1..]), Some(Overrides::from([("x/1".into(), "c".into())])));
+        assert_eq!(group_overrides(&leases, &members[2..]), None, "an unreadable annotation");
+        // Published for other members than those seen now: not followed.
+        assert_eq!(group_overrides(&leases, &["a".to_string(), "c".to_string()]), None);
     }
 
     #[test]

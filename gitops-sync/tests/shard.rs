@@ -221,14 +221,12 @@ async fn three_replicas_share_300_applications_and_survive_a_kill_and_a_newcomer
     let shares: Vec<usize> = [&a, &b, &c].iter().map(|r| r.manager.owned_count()).collect();
     eprintln!("shares: {shares:?}");
     assert_eq!(shares.iter().sum::<usize>(), APPS, "each application has exactly one owner");
-    // Rendezvous hashing spreads as independent uniform choices: each share is binomial
-    // (300, 1/3), 100 +- 8.2 (one standard deviation). A share beyond 4 deviations means a
-    // biased hash. (The largest share is within 1.3x the smallest for only ~84% of name sets;
-    // see the note in `shard`'s documentation.)
+    // Bounded loads (see `shard`'s documentation): no share over ceil(1.05 * 300 / 3) = 105,
+    // so the smallest is at least 90, and the largest within 1.3x the smallest.
     let (max, min) = (*shares.iter().max().unwrap(), *shares.iter().min().unwrap());
     eprintln!("largest share / smallest = {:.2}", max as f64 / min as f64);
-    let sd = (APPS as f64 * (1.0 / 3.0) * (2.0 / 3.0)).sqrt();
-    assert!(shares.iter().all(|s| (*s as f64 - APPS as f64 / 3.0).abs() < 4.0 * sd), "unbalanced: {shares:?}");
+    assert!(max <= 105, "unbalanced: {shares:?}");
+    assert!(max as f64 <= 1.3 * min as f64, "unbalanced: {shares:?}");
     let writes = fx.check_log(since);
     assert_eq!(writes.len(), APPS);
     assert!(writes.values().all(|n| *n == 1), "an application was synced more than once: {writes:?}");
@@ -274,6 +272,9 @@ async fn three_replicas_share_300_applications_and_survive_a_kill_and_a_newcomer
         .unwrap();
     eprintln!("the first of them was taken over {first_takeover:?} after the kill");
     assert!(first_takeover < LEASE + Duration::from_secs(1) + Duration::from_secs(2), "takeover started late");
+    // All of them, with the same margin: they go straight to their owners under the members
+    // left (the overrides for those members are computed by each, not waited for).
+    assert!(took < LEASE + Duration::from_secs(1) + Duration::from_secs(2), "the takeover ended late: {took:?}");
     all_see(&[&a, &c], 2).await;
     let writes = fx.check_log(killed);
     assert!(writes.values().all(|n| *n == 1), "an application was synced more than once: {writes:?}");
