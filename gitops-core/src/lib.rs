@@ -64,3 +64,10 @@ pub use stage::{
     Revision, Source, WatchEvent, WatchStream,
 };
 pub use tree::{DirEntry, DirTree, EntryKind, FileTree, MemTree};
+
+/// The CPUs this process may use, asked once: the standard library reads the cgroup files on
+/// every call, which cost a tenth of a 500-application build when asked per directory.
+pub fn cpus() -> usize {
+    static CPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CPUS.get_or_init(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+}

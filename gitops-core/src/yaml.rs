@@ -302,16 +302,6 @@ pub fn write_yaml_stream_folded(
     out: &mut dyn std::io::Write,
 ) -> std::io::Result<()> {
     const CHUNK: usize = 64;
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(objects.len().div_ceil(CHUNK));
-    if workers <= 1 {
-        for (i, object) in objects.into_iter().enumerate() {
-            if i > 0 {
-                out.write_all(b"---\n")?;
-            }
-            out.write_all(to_yaml_folded(object.as_value(), width).as_bytes())?;
-        }
-        return Ok(());
-    }
     let mut chunks = Vec::new();
     let mut rest = objects.into_iter();
     loop {
@@ -321,24 +311,35 @@ pub fn write_yaml_stream_folded(
         }
         chunks.push(chunk);
     }
+    // Chunk `index`'s text: each object after the stream's first has its separator.
+    let emit = |index: usize, chunk: Vec<Object>| {
+        let mut text = String::new();
+        for (i, object) in chunk.into_iter().enumerate() {
+            if index > 0 || i > 0 {
+                text.push_str("---\n");
+            }
+            text.push_str(&to_yaml_folded(object.as_value(), width));
+        }
+        text
+    };
     let count = chunks.len();
+    let workers = crate::cpus().min(count);
+    if workers <= 1 {
+        for (index, chunk) in chunks.into_iter().enumerate() {
+            out.write_all(emit(index, chunk).as_bytes())?;
+        }
+        return Ok(());
+    }
     let queue = std::sync::Mutex::new(chunks.into_iter().enumerate());
     let (send, receive) = std::sync::mpsc::channel::<(usize, String)>();
     std::thread::scope(|scope| {
         for _ in 0..workers {
-            let (queue, send) = (&queue, send.clone());
+            let (queue, send, emit) = (&queue, send.clone(), &emit);
             scope.spawn(move || {
                 loop {
                     let next = queue.lock().map(|mut q| q.next()).unwrap_or(None);
                     let Some((index, chunk)) = next else { break };
-                    let mut text = String::new();
-                    for (i, object) in chunk.into_iter().enumerate() {
-                        if index > 0 || i > 0 {
-                            text.push_str("---\n");
-                        }
-                        text.push_str(&to_yaml_folded(object.as_value(), width));
-                    }
-                    if send.send((index, text)).is_err() {
+                    if send.send((index, emit(index, chunk))).is_err() {
                         break;
                     }
                 }

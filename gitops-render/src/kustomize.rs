@@ -419,13 +419,6 @@ const STACK_RED_ZONE: usize = 256 << 10;
 /// ... of this size, on the heap.
 const STACK_SEGMENT: usize = 4 << 20;
 
-/// The CPUs this process may use, asked once: the standard library reads the cgroup files
-/// on every call, which cost a tenth of a 500-application build when asked per directory.
-fn cpus() -> usize {
-    static CPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *CPUS.get_or_init(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
-}
-
 /// An error in a kustomization file, naming the file and the field.
 pub(crate) fn kerr(file: &str, field: impl Into<String>, message: impl Into<String>) -> Error {
     Error::Kustomization { file: file.into(), field: field.into(), message: message.into() }
@@ -815,7 +808,7 @@ impl Build<'_> {
         }
         let dirs: Vec<usize> =
             (0..entries.len()).filter(|&i| kinds[i].1 == Some(EntryKind::Dir) && !remote[i]).collect();
-        let workers = cpus().min(dirs.len());
+        let workers = gitops_core::cpus().min(dirs.len());
         if workers > 1 {
             let chunks: Vec<Vec<usize>> =
                 (0..workers).map(|w| dirs.iter().copied().skip(w).step_by(workers).collect()).collect();

@@ -263,7 +263,7 @@ pub(crate) fn fix(entries: &mut [Entry<'_>], rules: &[NameReferenceSpec]) -> Res
     let ctx = Context { candidates: &candidates, by_name: &by_name, specs: &specs, rules };
     // Each entry's references are rewritten from the shared candidates alone, so entries are
     // done in parallel, in contiguous chunks; the first error in entry order is reported.
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(entries.len() / 256).max(1);
+    let workers = gitops_core::cpus().min(entries.len() / 256).max(1);
     if workers == 1 {
         return entries.iter_mut().enumerate().try_for_each(|(i, e)| fix_entry(i, e, &ctx));
     }

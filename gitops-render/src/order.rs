@@ -17,8 +17,12 @@ pub(crate) fn rank(kind: &str, first: &[impl AsRef<str>], last: &[impl AsRef<str
 
 /// Kustomize's sortable text of a group/version/kind: `~G`, `~V`, `~K` for empty parts.
 pub(crate) fn gvk_text(group: &str, version: &str, kind: &str) -> String {
-    let or = |s: &'_ str, none: &'static str| if s.is_empty() { none.to_string() } else { s.to_string() };
     format!("{}_{}_{}", or(group, "~G"), or(version, "~V"), or(kind, "~K"))
+}
+
+/// `s`, or Kustomize's placeholder for an empty part (which sorts after letters).
+fn or(s: &str, none: &str) -> String {
+    if s.is_empty() { none.to_string() } else { s.to_string() }
 }
 
 fn gvk_string(o: &Object) -> String {
@@ -29,12 +33,11 @@ fn gvk_string(o: &Object) -> String {
 /// `last` after), then GVK text, then namespace (objects without one last), then name.
 pub fn sort_legacy(objects: &mut Vec<Object>, first: &[String], last: &[String]) {
     // Each object's key is worked out once (its parts are map lookups and a formatted
-    // string), then the keys are sorted stably and the objects moved into that order.
-    let keys: Vec<SortKey> = objects.iter().map(|o| SortKey::of(o, first, last)).collect();
-    let mut order: Vec<usize> = (0..objects.len()).collect();
-    order.sort_by(|&a, &b| keys[a].compare(&keys[b]));
-    let mut slots: Vec<Option<Object>> = std::mem::take(objects).into_iter().map(Some).collect();
-    objects.extend(order.into_iter().filter_map(|i| slots[i].take()));
+    // string), not in every comparison; the sort is stable.
+    let mut keyed: Vec<(SortKey, Object)> =
+        std::mem::take(objects).into_iter().map(|o| (SortKey::of(&o, first, last), o)).collect();
+    keyed.sort_by(|a, b| a.0.compare(&b.0));
+    objects.extend(keyed.into_iter().map(|(_, o)| o));
 }
 
 /// The parts of an object that Kustomize's legacy order compares.
@@ -49,7 +52,6 @@ struct SortKey {
 
 impl SortKey {
     fn of(o: &Object, first: &[String], last: &[String]) -> Self {
-        let or = |s: &str, none: &str| if s.is_empty() { none.to_string() } else { s.to_string() };
         SortKey {
             rank: rank(o.kind(), first, last),
             gvk: gvk_string(o),

@@ -152,7 +152,7 @@ pub fn owner_with<'a>(key: &str, members: &'a [String], overrides: &Overrides) -
 }
 
 /// What a member publishes in its Lease: the overrides it computed, and over which members.
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Published {
     /// The members (sorted) the overrides were computed for.
     pub members: Vec<String>,
@@ -297,7 +297,7 @@ pub struct MembershipStats {
 struct ViewChange {
     ready_at: Instant,
     before: Vec<String>,
-    before_overrides: Arc<Overrides>,
+    before_overrides: Arc<Published>,
 }
 
 /// Another member's Lease as last seen.
@@ -314,8 +314,8 @@ struct View {
     seen: HashMap<String, Seen>,
     /// The members (sorted), this replica included while it is not fenced.
     members: Vec<String>,
-    /// The overrides the group follows (the lowest-named member's).
-    overrides: Arc<Overrides>,
+    /// The overrides the group follows (the lowest-named member's), shared, not copied.
+    overrides: Arc<Published>,
     /// What this replica computed and published last.
     own: Arc<Published>,
     /// Until when this replica may work (last complete renewal + renew deadline).
@@ -513,8 +513,8 @@ impl Membership {
             None => None,
         };
         let overrides = match published {
-            Some(p) if p.members == members => Arc::new(p.overrides.clone()),
-            _ => Arc::new(self.compute(&members)),
+            Some(p) if p.members == members => p,
+            _ => Arc::new(Published { overrides: self.compute(&members), members: members.clone() }),
         };
         let changed = members != view.members || fenced != view.stats.fenced || overrides != view.overrides;
         if changed {
@@ -609,12 +609,12 @@ impl Ownership for Membership {
         }
         let key = app_key(namespace, name);
         let me = self.options.identity.as_str();
-        if owner_with(&key, &view.members, &view.overrides) != Some(me) {
+        if owner_with(&key, &view.members, &view.overrides.overrides) != Some(me) {
             return false;
         }
         // Moved here from a member still alive: wait until that member surely stopped.
         !view.changes.iter().filter(|c| c.ready_at > now).any(|c| {
-            owner_with(&key, &c.before, &c.before_overrides)
+            owner_with(&key, &c.before, &c.before_overrides.overrides)
                 .is_some_and(|prev| prev != me && view.members.iter().any(|m| m == prev))
         })
     }
@@ -625,7 +625,7 @@ impl Ownership for Membership {
 
     fn owner(&self, namespace: &str, name: &str) -> Option<String> {
         let view = self.view.lock().expect("view lock");
-        owner_with(&app_key(namespace, name), &view.members, &view.overrides).map(str::to_string)
+        owner_with(&app_key(namespace, name), &view.members, &view.overrides.overrides).map(str::to_string)
     }
 
     fn application_added(&self, key: &str) {
