@@ -272,9 +272,10 @@ impl V2Reader<'_> {
 #[derive(Clone, Debug)]
 pub struct Schema {
     nodes: Arc<Vec<Shape>>,
-    extra: Vec<Shape>,
-    /// Group, then kind, to the versions of the kind (nested so lookups borrow).
-    kinds: FxHashMap<String, FxHashMap<String, Vec<KindInfo>>>,
+    extra: Arc<Vec<Shape>>,
+    /// Group, then kind, to the versions of the kind (nested so lookups borrow). Shared, as
+    /// the shapes are, so that a clone costs no copy until it learns a new kind.
+    kinds: Arc<FxHashMap<String, FxHashMap<String, Vec<KindInfo>>>>,
 }
 
 /// The value the API server defaults a list-map key field to, when an item leaves it out:
@@ -386,7 +387,7 @@ impl Schema {
                     served: true,
                 });
             }
-            Schema { nodes: Arc::new(nodes), extra: Vec::new(), kinds }
+            Schema { nodes: Arc::new(nodes), extra: Arc::default(), kinds: Arc::new(kinds) }
         })
     }
 
@@ -438,7 +439,7 @@ impl Schema {
                 });
             }
         }
-        Ok(Schema { nodes: Arc::new(reader.shapes), extra: Vec::new(), kinds })
+        Ok(Schema { nodes: Arc::new(reader.shapes), extra: Arc::default(), kinds: Arc::new(kinds) })
     }
 
     fn shape(&self, id: usize) -> &Shape {
@@ -490,10 +491,14 @@ impl Schema {
                 Shape::List { item, info } => Shape::List { item: map(*item), info: info.clone() },
                 s => s.clone(),
             };
-            out.extra.push(shape);
+            Arc::make_mut(&mut out.extra).push(shape);
         }
         for info in other.kinds() {
-            let versions = out.kinds.entry(info.group.clone()).or_default().entry(info.kind.clone()).or_default();
+            let versions = Arc::make_mut(&mut out.kinds)
+                .entry(info.group.clone())
+                .or_default()
+                .entry(info.kind.clone())
+                .or_default();
             versions.retain(|k| k.version != info.version);
             versions.insert(0, KindInfo { root: map(info.root), ..info.clone() });
         }
@@ -557,12 +562,12 @@ impl Schema {
                 served: v.get("served").and_then(Value::as_bool) != Some(false),
             });
         }
-        self.kinds.entry(group.into()).or_default().insert(kind.into(), infos.clone());
+        Arc::make_mut(&mut self.kinds).entry(group.into()).or_default().insert(kind.into(), infos.clone());
         Ok(infos)
     }
 
     fn push(&mut self, shape: Shape) -> usize {
-        self.extra.push(shape);
+        Arc::make_mut(&mut self.extra).push(shape);
         self.nodes.len() + self.extra.len() - 1
     }
 

@@ -132,7 +132,8 @@ pub fn join(dir: &str, rel: &str) -> Result<String> {
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct MemTree {
-    files: BTreeMap<String, Vec<u8>>,
+    /// Shared, so that a clone (a source handing out a commit's tree) costs no copy.
+    files: std::sync::Arc<BTreeMap<String, Vec<u8>>>,
 }
 
 impl MemTree {
@@ -154,7 +155,7 @@ impl MemTree {
         if p.is_empty() {
             return Err(Error::FileTree { path: path.into(), reason: "a file cannot be the root".into() });
         }
-        self.files.insert(p, content.into());
+        std::sync::Arc::make_mut(&mut self.files).insert(p, content.into());
         Ok(())
     }
 

@@ -163,6 +163,9 @@ pub struct Event {
     /// For `MODIFIED`: the object before the change, at the new resourceVersion. A filtered
     /// watch that matched it but not `object` sees the change as `DELETED` of this state.
     pub old: Option<Value>,
+    /// The watch line of (`kind`, `object`), serialized once for all the watches that see the
+    /// change as it is (every watch gets the same `Arc<Event>`).
+    line: std::sync::OnceLock<bytes::Bytes>,
 }
 
 impl Event {
@@ -180,6 +183,12 @@ impl Event {
             },
             (kind, _) => now.then_some((kind, &self.object)),
         }
+    }
+
+    /// The watch line of this change as it is (`{"type": kind, "object": object}` and a
+    /// newline), made by `make` the first time it is asked for.
+    pub(crate) fn line(&self, make: impl FnOnce(&str, &Value) -> bytes::Bytes) -> bytes::Bytes {
+        self.line.get_or_init(|| make(self.kind, &self.object)).clone()
     }
 }
 
@@ -234,9 +243,9 @@ pub struct State {
     pub schema: Schema,
     pub(crate) objects: BTreeMap<Key, Value>,
     rv: u64,
-    history: VecDeque<Event>,
-    /// Watch notifications.
-    pub tx: broadcast::Sender<Event>,
+    history: VecDeque<std::sync::Arc<Event>>,
+    /// Watch notifications (one shared event for all receivers).
+    pub tx: broadcast::Sender<std::sync::Arc<Event>>,
     seed: u64,
     counter: u64,
     node_port: u16,
@@ -385,7 +394,7 @@ impl State {
     }
 
     /// Events after a resourceVersion.
-    pub fn events_since(&self, rv: u64) -> Vec<Event> {
+    pub fn events_since(&self, rv: u64) -> Vec<std::sync::Arc<Event>> {
         self.history.iter().filter(|e| e.rv > rv).cloned().collect()
     }
 
@@ -457,7 +466,8 @@ impl State {
         let ns = meta_str(&v, "namespace").to_string();
         let name = meta_str(&v, "name").to_string();
         let key = Self::key(res, &ns, &name);
-        let previous = if kind == "DELETED" { self.objects.remove(&key) } else { self.objects.insert(key, v.clone()) };
+        let object = self.render(res, &v);
+        let previous = if kind == "DELETED" { self.objects.remove(&key) } else { self.objects.insert(key, v) };
         let old = previous.filter(|_| kind == "MODIFIED").map(|mut o| {
             meta_mut(&mut o).insert("resourceVersion".into(), json!(self.rv.to_string()));
             self.render(res, &o)
@@ -468,8 +478,9 @@ impl State {
             group: res.group.clone(),
             plural: res.plural.clone(),
             namespace: ns,
-            object: self.render(res, &v),
+            object,
             old,
+            line: std::sync::OnceLock::new(),
         };
         // Quotas count what comes (the API server charges what it admits) and goes (the
         // quota controller sees it leave); a new quota is first counted by the controller.
@@ -481,12 +492,13 @@ impl State {
             _ => None,
         };
         let namespace = event.namespace.clone();
+        let out = event.object.clone();
+        let event = std::sync::Arc::new(event);
         self.history.push_back(event.clone());
         while self.history.len() > HISTORY {
             self.history.pop_front();
         }
         let _ = self.tx.send(event);
-        let out = self.render(res, &v);
         if let Some(manager) = recount {
             self.recount_quotas(&namespace, manager);
         }

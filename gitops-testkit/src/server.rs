@@ -632,7 +632,7 @@ async fn watch(
     let (initial, mut rx, start_rv) = {
         let state = shared.lock().expect("state lock");
         let rx = state.tx.subscribe();
-        let matches = |e: &Event| {
+        let matches = |e: &std::sync::Arc<Event>| {
             e.group == res.group && e.plural == res.plural && (namespace.is_empty() || e.namespace == namespace)
         };
         let mut initial: Vec<Bytes> = Vec::new();
@@ -695,7 +695,8 @@ async fn watch(
                         last_rv = e.rv;
                         if e.group != res2.group || e.plural != res2.plural || (!namespace.is_empty() && e.namespace != namespace) { continue; }
                         let Some((kind, object)) = e.as_seen(|o| selected(&labels, &fields, o)) else { continue };
-                        if tx.send(Ok(event_json(kind, object))).await.is_err() { return; }
+                        let line = if kind == e.kind && std::ptr::eq(object, &e.object) { e.line(event_json) } else { event_json(kind, object) };
+                        if tx.send(Ok(line)).await.is_err() { return; }
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
                         let status = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": "the watch fell behind", "reason": "Expired", "code": 410});
