@@ -163,12 +163,21 @@ fn api_error(gvk: &GroupVersionKind, name: &str, e: kube::Error) -> ClusterError
 
 /// A dynamic object as an [`Object`], with the `apiVersion` and `kind` a list item may lack.
 pub(crate) fn to_object(d: DynamicObject, ar: &ApiResource) -> Result<Object, ClusterError> {
-    let mut v = serde_json::to_value(d).map_err(|e| ClusterError::Client(e.to_string()))?;
-    if let Some(m) = v.as_object_mut() {
-        m.entry("apiVersion").or_insert_with(|| ar.api_version.clone().into());
-        m.entry("kind").or_insert_with(|| ar.kind.clone().into());
+    // The body (spec, status, data ...) is already a JSON value: moved, not serialized again;
+    // only the typed metadata is.
+    let mut m = match d.data {
+        serde_json::Value::Object(m) => m,
+        _ => serde_json::Map::new(),
+    };
+    let metadata = serde_json::to_value(&d.metadata).map_err(|e| ClusterError::Client(e.to_string()))?;
+    m.insert("metadata".into(), metadata);
+    if let Some(t) = d.types {
+        m.insert("apiVersion".into(), t.api_version.into());
+        m.insert("kind".into(), t.kind.into());
     }
-    Object::from_value(v).map_err(|e| ClusterError::Client(e.to_string()))
+    m.entry("apiVersion").or_insert_with(|| ar.api_version.clone().into());
+    m.entry("kind").or_insert_with(|| ar.kind.clone().into());
+    Object::from_value(serde_json::Value::Object(m)).map_err(|e| ClusterError::Client(e.to_string()))
 }
 
 #[async_trait]
