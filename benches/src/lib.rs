@@ -118,8 +118,13 @@ pub mod fleet {
 
     /// The manifest of [`application`] for a repository at `repo_url`.
     pub fn application_yaml(i: usize, repo_url: &str) -> String {
+        application_yaml_into(i, repo_url, &format!("bench-{i}"))
+    }
+
+    /// The manifest of application `app-<i>` for a repository at `repo_url`, into `namespace`.
+    pub fn application_yaml_into(i: usize, repo_url: &str, namespace: &str) -> String {
         format!(
-            "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {{name: app-{i}, namespace: argocd}}\nspec:\n  project: default\n  source: {{repoURL: '{repo_url}', targetRevision: HEAD, path: apps/app-{i}}}\n  destination: {{server: 'https://kubernetes.default.svc', namespace: bench-{i}}}\n  syncPolicy:\n    automated: {{prune: true, selfHeal: true}}\n    syncOptions: [CreateNamespace=true]\n"
+            "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {{name: app-{i}, namespace: argocd}}\nspec:\n  project: default\n  source: {{repoURL: '{repo_url}', targetRevision: HEAD, path: apps/app-{i}}}\n  destination: {{server: 'https://kubernetes.default.svc', namespace: {namespace}}}\n  syncPolicy:\n    automated: {{prune: true, selfHeal: true}}\n    syncOptions: [CreateNamespace=true]\n"
         )
     }
 }
