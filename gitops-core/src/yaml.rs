@@ -5,7 +5,7 @@
 //! kubectl-like layout (keys sorted, sequences not indented under their key, `---` between
 //! documents).
 
-pub use crate::yaml_load::{go_int, is_yaml_float, resolves_to_non_string};
+pub use crate::yaml_load::{go_int, is_yaml_float, resolve_plain, resolves_to_non_string};
 use serde_json::Value;
 
 use crate::error::{Error, Location, Result};

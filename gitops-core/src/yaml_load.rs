@@ -385,6 +385,18 @@ fn timestamp(s: &str) -> Option<String> {
     }
 }
 
+/// A plain (unquoted, untagged) scalar's text resolved as Kustomize's YAML library reads it:
+/// `0755` is 493, `true` a boolean, `~` null, anything else that is not a number a string.
+///
+/// ```
+/// use gitops_core::yaml::resolve_plain;
+/// assert_eq!(resolve_plain("0755"), serde_json::json!(493));
+/// assert_eq!(resolve_plain("web"), serde_json::json!("web"));
+/// ```
+pub fn resolve_plain(text: &str) -> Value {
+    resolve(text.to_string(), TScalarStyle::Plain, None).unwrap_or_else(|_| Value::String(text.to_string()))
+}
+
 /// Whether a plain scalar would be read as something other than this string by a YAML 1.1 or
 /// 1.2 reader (go-yaml v3's `resolve`, plus the old booleans and base-60 numbers it also
 /// quotes): such strings must be quoted when written.

@@ -1266,12 +1266,14 @@ fn finish(
     if want_origins {
         for (o, origin) in objects.iter_mut().zip(&origins) {
             if let Some(text) = origin {
+                stringify_annotations(o);
                 o.set_annotation("config.kubernetes.io/origin", text);
             }
         }
     }
     for (o, text) in objects.iter_mut().zip(&transformations) {
         if !text.is_empty() {
+            stringify_annotations(o);
             o.set_annotation("alpha.config.kubernetes.io/transformations", text);
         }
     }
@@ -1328,6 +1330,20 @@ fn finish(
         }
     }
     Ok(objects)
+}
+
+/// Kustomize sets build annotations through the object's string map of annotations, so the
+/// others come back as strings: a number or boolean a replacement put there is quoted.
+fn stringify_annotations(o: &mut Object) {
+    if let Some(Value::Object(m)) = o.as_value_mut().pointer_mut("/metadata/annotations") {
+        for v in m.values_mut() {
+            match v {
+                Value::Number(n) => *v = Value::String(n.to_string()),
+                Value::Bool(b) => *v = Value::String(b.to_string()),
+                _ => {}
+            }
+        }
+    }
 }
 
 fn acc_view(acc: &mut [Res]) -> Vec<crate::nameref::Entry<'_>> {

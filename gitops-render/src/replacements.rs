@@ -190,8 +190,33 @@ fn put(slot: &mut Value, value: &Value, opts: Option<&ReplacementOptions>) {
             }
             *slot = Value::String(parts.join(d));
         }
+        // A scalar target keeps its type and takes the source's text (Kustomize copies only
+        // the node's value, so `"3"` into `replicas: 1` is the number 3); a field created for
+        // the replacement has no type yet, so the text is read as a plain YAML scalar.
+        (_, Value::String(_), v) if is_scalar(v) => *slot = Value::String(scalar_text(v)),
+        (_, Value::Number(_), v) if is_scalar(v) => {
+            let text = scalar_text(v);
+            *slot = match gitops_core::yaml::resolve_plain(&text) {
+                n @ Value::Number(_) => n,
+                _ => Value::String(text),
+            }
+        }
+        (_, Value::Bool(_), v) if is_scalar(v) => {
+            let text = scalar_text(v);
+            *slot = match gitops_core::yaml::resolve_plain(&text) {
+                b @ Value::Bool(_) => b,
+                _ => Value::String(text),
+            }
+        }
+        (_, Value::Null, v) if is_scalar(v) && !v.is_null() => {
+            *slot = gitops_core::yaml::resolve_plain(&scalar_text(v))
+        }
         _ => *slot = value.clone(),
     }
+}
+
+fn is_scalar(v: &Value) -> bool {
+    !matches!(v, Value::Object(_) | Value::Array(_))
 }
 
 /// Applies one replacement to the objects, each with its earlier ids.
