@@ -5,7 +5,7 @@
 //! kubectl-like layout (keys sorted, sequences not indented under their key, `---` between
 //! documents).
 
-pub use crate::yaml_load::{go_int, is_yaml_float, resolve_plain, resolves_to_non_string};
+pub use crate::yaml_load::{Dialect, go_int, is_yaml_float, reads_as_string, resolve_plain, resolves_to_non_string};
 use serde_json::Value;
 
 use crate::error::{Error, Location, Result};
@@ -96,7 +96,7 @@ fn is_blank(text: &str) -> bool {
 /// 1000, `yes` stays a string, an unquoted date becomes an RFC 3339 string. `None` for an
 /// empty document.
 pub fn parse_value(text: &str, source_name: &str, document: usize, first_line: usize) -> Result<Option<Value>> {
-    parse_value_with(text, source_name, document, first_line, false).map(|(v, _)| v)
+    parse_value_with(text, source_name, document, first_line, false, Dialect::V3).map(|(v, _)| v)
 }
 
 /// [`parse_value`], where a key repeated in a mapping replaces the earlier value instead of
@@ -107,7 +107,20 @@ pub fn parse_value(text: &str, source_name: &str, document: usize, first_line: u
 /// assert_eq!(v["a"], 2);
 /// ```
 pub fn parse_value_lenient(text: &str, source_name: &str) -> Result<Option<Value>> {
-    parse_value_with(text, source_name, 0, 1, true).map(|(v, _)| v)
+    parse_value_with(text, source_name, 0, 1, true, Dialect::V3).map(|(v, _)| v)
+}
+
+/// A file as `sigs.k8s.io/yaml` reads it before Go's JSON decoding (Kustomize's
+/// kustomization and `configurations` files): go-yaml v2's YAML 1.1 scalars, so `yes`, `on`
+/// and `n` are booleans and a date stays the text it was written as; a repeated key replaces
+/// the earlier value.
+///
+/// ```
+/// let v = gitops_core::yaml::parse_value_go_yaml_v2("a: yes\nb: 2024-01-01\nc: 1_000\n", "k.yaml").unwrap().unwrap();
+/// assert_eq!(v, serde_json::json!({"a": true, "b": "2024-01-01", "c": 1000}));
+/// ```
+pub fn parse_value_go_yaml_v2(text: &str, source_name: &str) -> Result<Option<Value>> {
+    parse_value_with(text, source_name, 0, 1, true, Dialect::V2).map(|(v, _)| v)
 }
 
 /// A parsed value (`None` for an empty document) with the keys that repeated an earlier key
@@ -124,7 +137,7 @@ pub type WithDuplicates = (Option<Value>, Vec<(usize, String)>);
 /// assert_eq!(dups, [(2, "c".to_string()), (3, "a".to_string())]);
 /// ```
 pub fn parse_value_reporting_duplicates(text: &str, source_name: &str) -> Result<WithDuplicates> {
-    parse_value_with(text, source_name, 0, 1, true)
+    parse_value_with(text, source_name, 0, 1, true, Dialect::V3)
 }
 
 fn parse_value_with(
@@ -133,6 +146,7 @@ fn parse_value_with(
     document: usize,
     first_line: usize,
     last_key_wins: bool,
+    dialect: Dialect,
 ) -> Result<WithDuplicates> {
     if is_blank(text) {
         return Ok((None, Vec::new()));
@@ -145,6 +159,7 @@ fn parse_value_with(
     };
     let mut builder = crate::yaml_load::Builder::new(text.len());
     builder.last_key_wins = last_key_wins;
+    builder.dialect = dialect;
     let mut parser = yaml_rust2::parser::Parser::new_from_str(text);
     loop {
         let (event, mark) =

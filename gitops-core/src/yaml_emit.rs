@@ -192,18 +192,10 @@ fn inline_scalar(v: &Value) -> String {
     }
 }
 
+/// A float as go-yaml writes it: `strconv.FormatFloat(f, 'g', -1, 64)`, so `1234567.5` is
+/// `1.2345675e+06` and `0.00001` is `1e-05`.
 fn format_float(f: f64) -> String {
-    let a = f.abs();
-    if a != 0.0 && !(1e-4..1e21).contains(&a) {
-        let s = format!("{f:e}");
-        // Go writes 1e+21, Rust 1e21.
-        match s.split_once('e') {
-            Some((m, e)) if !e.starts_with('-') => format!("{m}e+{e}"),
-            _ => s,
-        }
-    } else {
-        f.to_string()
-    }
+    crate::gofmt::format_g(f)
 }
 
 /// A string as YAML: plain when safe, double-quoted when a reader would take it for another

@@ -25,6 +25,8 @@ pub(crate) struct Builder {
     /// A key repeated in a mapping replaces the earlier value (Go's JSON decoding of a
     /// kustomization) instead of being an error.
     pub last_key_wins: bool,
+    /// Whose rules resolve plain scalars.
+    pub dialect: Dialect,
     /// The line of the event being built (set by the caller before each event).
     pub line: usize,
     /// Keys repeated in a mapping where the last one won, with the line of the repetition.
@@ -40,6 +42,7 @@ impl Builder {
             result: None,
             budget: 20_000 + 4 * text_len,
             last_key_wins: false,
+            dialect: Dialect::V3,
             line: 0,
             duplicates: Vec::new(),
         }
@@ -66,7 +69,7 @@ impl Builder {
                 if self.in_key_position() && style == TScalarStyle::Plain && text == "<<" && tag.is_none() {
                     return self.push(Value::String(MERGE_KEY.into()), 1, anchor);
                 }
-                let v = resolve(text, style, tag.as_ref())?;
+                let v = resolve(text, style, tag.as_ref(), self.dialect)?;
                 self.push(v, 1, anchor)
             }
             Event::Alias(id) => {
@@ -141,6 +144,10 @@ impl Builder {
                             Value::String(s) => s,
                             Value::Number(n) => n.to_string(),
                             Value::Bool(b) => b.to_string(),
+                            // Go's YAML-to-JSON conversion refuses a null key.
+                            Value::Null if self.dialect == Dialect::V2 => {
+                                return Err("a mapping key is null, which has no JSON form".into());
+                            }
                             Value::Null => "null".into(),
                             _ => return Err("a mapping key must be a scalar".into()),
                         };
@@ -186,13 +193,121 @@ fn core_tag(tag: Option<&Tag>) -> Option<&str> {
     if t.handle == "!!" || t.handle == "tag:yaml.org,2002:" { Some(t.suffix.as_str()) } else { None }
 }
 
-/// Resolves a scalar as Kustomize's YAML library (go-yaml v3) does, then as its JSON round
-/// trip does (integral floats become integers, timestamps RFC 3339 strings).
-pub(crate) fn resolve(text: String, style: TScalarStyle, tag: Option<&Tag>) -> Result<Value, String> {
+/// Which Go YAML library's rules resolve a plain scalar.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Dialect {
+    /// go-yaml v3 (Kustomize's kyaml, for resources and patches): YAML 1.2 booleans only, a
+    /// timestamp becomes RFC 3339 text through the JSON round trip.
+    #[default]
+    V3,
+    /// go-yaml v2 under Go's JSON decoding (`sigs.k8s.io/yaml`, which Kustomize uses for the
+    /// kustomization file and its `configurations`): YAML 1.1 booleans (`yes`, `on`, `n`, ...)
+    /// and a timestamp that stays the text it was written as.
+    V2,
+}
+
+/// What a plain scalar is to go-yaml.
+#[derive(Debug, PartialEq)]
+enum Plain {
+    Null,
+    Bool(bool),
+    Int(Value),
+    Float(f64),
+    /// A timestamp, in RFC 3339.
+    Timestamp(String),
+    Str,
+}
+
+/// go-yaml's `resolve` of an untagged plain scalar. The first character decides what it may
+/// be, as go-yaml's resolve table does: a number only from a digit, a sign or a dot; a
+/// number's underscores are dropped before it is read; an integer is Go's `ParseInt(s, 0,
+/// 64)` or else `ParseUint`; one out of range is read as a float, and a float out of range
+/// (`1e400`) stays text.
+fn plain_kind(s: &str, dialect: Dialect) -> Plain {
+    match s {
+        "" | "~" | "null" | "Null" | "NULL" => return Plain::Null,
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => return Plain::Float(f64::INFINITY),
+        "-.inf" | "-.Inf" | "-.INF" => return Plain::Float(f64::NEG_INFINITY),
+        ".nan" | ".NaN" | ".NAN" => return Plain::Float(f64::NAN),
+        _ => {}
+    }
+    if let Some(b) = parse_bool(s) {
+        return Plain::Bool(b);
+    }
+    if dialect == Dialect::V2
+        && let Some(b) = yaml11_bool(s)
+    {
+        return Plain::Bool(b);
+    }
+    match s.as_bytes()[0] {
+        b'.' => go_parse_float(s).map_or(Plain::Str, Plain::Float),
+        b'0'..=b'9' | b'+' | b'-' => {
+            if let Some(ts) = timestamp(s) {
+                return Plain::Timestamp(ts);
+            }
+            let plain: std::borrow::Cow<'_, str> = if s.contains('_') { s.replace('_', "").into() } else { s.into() };
+            if let Some(v) = go_int64_or_uint64(&plain) {
+                return Plain::Int(v);
+            }
+            if is_yaml_float(&plain)
+                && let Ok(f) = plain.parse::<f64>()
+                && f.is_finite()
+            {
+                return Plain::Float(f);
+            }
+            Plain::Str
+        }
+        _ => Plain::Str,
+    }
+}
+
+/// The booleans YAML 1.1 adds to `true` and `false`.
+fn yaml11_bool(s: &str) -> Option<bool> {
+    match s {
+        "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" => Some(true),
+        "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" => Some(false),
+        _ => None,
+    }
+}
+
+/// Go's `strconv.ParseFloat(s, 64)` of text that starts with a dot: underscores only between
+/// digits, and a value out of range is an error.
+fn go_parse_float(s: &str) -> Option<f64> {
+    let b = s.as_bytes();
+    if b.iter().enumerate().any(|(i, &c)| {
+        c == b'_' && !(i > 0 && b[i - 1].is_ascii_digit() && b.get(i + 1).is_some_and(u8::is_ascii_digit))
+    }) {
+        return None;
+    }
+    if !b.iter().all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-' | b'_')) {
+        return None;
+    }
+    let f: f64 = s.replace('_', "").parse().ok()?;
+    f.is_finite().then_some(f)
+}
+
+/// An integer as go-yaml reads it: `ParseInt(s, 0, 64)`, else `ParseUint(s, 0, 64)` (which
+/// takes no sign).
+fn go_int64_or_uint64(s: &str) -> Option<Value> {
+    let v = go_int(s)?;
+    if let Ok(i) = i64::try_from(v) {
+        return Some(Value::Number(i.into()));
+    }
+    let unsigned = !s.starts_with(['-', '+']);
+    u64::try_from(v).ok().filter(|_| unsigned).map(|u| Value::Number(u.into()))
+}
+
+/// Resolves a scalar as Kustomize's YAML library does (go-yaml v3, or v2 for the files it
+/// reads with `sigs.k8s.io/yaml`), then as its JSON round trip does (integral floats become
+/// integers, timestamps RFC 3339 strings under v3).
+pub(crate) fn resolve(text: String, style: TScalarStyle, tag: Option<&Tag>, dialect: Dialect) -> Result<Value, String> {
     match core_tag(tag) {
         Some("str") | Some("binary") => return Ok(Value::String(text)),
         Some("null") => return Ok(Value::Null),
-        Some("bool") => return parse_bool(&text).map(Value::Bool).ok_or_else(|| format!("{text:?} is not a boolean")),
+        Some("bool") => {
+            let b = parse_bool(&text).or_else(|| if dialect == Dialect::V2 { yaml11_bool(&text) } else { None });
+            return b.map(Value::Bool).ok_or_else(|| format!("{text:?} is not a boolean"));
+        }
         Some("int") => return parse_int(&text).ok_or_else(|| format!("{text:?} is not an integer")),
         Some("float") => return parse_float(&text).unwrap_or_else(|| Err(format!("{text:?} is not a number"))),
         _ => {}
@@ -200,22 +315,15 @@ pub(crate) fn resolve(text: String, style: TScalarStyle, tag: Option<&Tag>) -> R
     if style != TScalarStyle::Plain {
         return Ok(Value::String(text));
     }
-    if matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL") {
-        return Ok(Value::Null);
+    match plain_kind(&text, dialect) {
+        Plain::Null => Ok(Value::Null),
+        Plain::Bool(b) => Ok(Value::Bool(b)),
+        Plain::Int(v) => Ok(v),
+        Plain::Float(f) if !f.is_finite() => Err(format!("{text} cannot be represented in JSON")),
+        Plain::Float(f) => Ok(float_value(f)),
+        Plain::Timestamp(ts) if dialect == Dialect::V3 => Ok(Value::String(ts)),
+        Plain::Timestamp(_) | Plain::Str => Ok(Value::String(text)),
     }
-    if let Some(b) = parse_bool(&text) {
-        return Ok(Value::Bool(b));
-    }
-    if let Some(v) = parse_int(&text) {
-        return Ok(v);
-    }
-    if let Some(v) = parse_float(&text) {
-        return v;
-    }
-    if let Some(ts) = timestamp(&text) {
-        return Ok(Value::String(ts));
-    }
-    Ok(Value::String(text))
 }
 
 fn parse_bool(s: &str) -> Option<bool> {
@@ -322,13 +430,22 @@ fn parse_float(s: &str) -> Option<Result<Value, String>> {
     Some(Ok(float_value(f)))
 }
 
-/// A float as Go's JSON round trip leaves it: integral values become integers.
+/// A float as Kustomize's JSON round trip leaves it: Go's JSON writes an integral value
+/// below 1e21 as its shortest digits without an exponent (`9.3e18` as `9300000000000000000`),
+/// which go-yaml then reads as an integer when it fits `int64` or `uint64`; anything else
+/// stays a float.
 pub(crate) fn float_value(f: f64) -> Value {
-    if f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 {
-        Value::Number((f as i64).into())
-    } else {
-        Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null)
+    if f.fract() == 0.0 && f.abs() < 1e21 {
+        // Rust's Display writes the same shortest digits, padded with zeros, as Go's 'f'.
+        let text = format!("{f}");
+        if let Ok(i) = text.parse::<i64>() {
+            return Value::Number(i.into());
+        }
+        if let Ok(u) = text.parse::<u64>() {
+            return Value::Number(u.into());
+        }
     }
+    Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null)
 }
 
 /// Plain timestamps as go-yaml v3 reads them, written back in RFC 3339.
@@ -394,39 +511,27 @@ fn timestamp(s: &str) -> Option<String> {
 /// assert_eq!(resolve_plain("web"), serde_json::json!("web"));
 /// ```
 pub fn resolve_plain(text: &str) -> Value {
-    resolve(text.to_string(), TScalarStyle::Plain, None).unwrap_or_else(|_| Value::String(text.to_string()))
+    resolve(text.to_string(), TScalarStyle::Plain, None, Dialect::V3)
+        .unwrap_or_else(|_| Value::String(text.to_string()))
 }
 
 /// Whether a plain scalar would be read as something other than this string by a YAML 1.1 or
 /// 1.2 reader (go-yaml v3's `resolve`, plus the old booleans and base-60 numbers it also
 /// quotes): such strings must be quoted when written.
 pub fn resolves_to_non_string(s: &str) -> bool {
-    matches!(s, "" | "~" | "null" | "Null" | "NULL")
-        || parse_bool(s).is_some()
-        || matches!(
-            s,
-            "y" | "Y"
-                | "yes"
-                | "Yes"
-                | "YES"
-                | "n"
-                | "N"
-                | "no"
-                | "No"
-                | "NO"
-                | "on"
-                | "On"
-                | "ON"
-                | "off"
-                | "Off"
-                | "OFF"
-        )
-        || parse_int(s).is_some()
-        // go-yaml drops `_` before reading a number.
-        || (s.contains('_') && (parse_int(&s.replace('_', "")).is_some() || parse_float(&s.replace('_', "")).is_some()))
-        || parse_float(s).is_some()
-        || timestamp(s).is_some()
-        || is_base60(s)
+    !reads_as_string(s) || yaml11_bool(s).is_some() || is_base60(s)
+}
+
+/// Whether go-yaml v3 reads this text, written plain, as the same string: not as a null,
+/// boolean (`true`, not `yes`), number or timestamp.
+///
+/// ```
+/// use gitops_core::yaml::reads_as_string;
+/// assert!(reads_as_string("yes") && reads_as_string("web") && reads_as_string("1:30"));
+/// assert!(!reads_as_string("1") && !reads_as_string("true") && !reads_as_string("2024-01-01"));
+/// ```
+pub fn reads_as_string(s: &str) -> bool {
+    plain_kind(s, Dialect::V3) == Plain::Str
 }
 
 fn is_base60(s: &str) -> bool {
@@ -443,7 +548,7 @@ mod tests {
     use serde_json::json;
 
     fn plain(s: &str) -> Value {
-        resolve(s.to_string(), TScalarStyle::Plain, None).unwrap()
+        resolve(s.to_string(), TScalarStyle::Plain, None, Dialect::V3).unwrap()
     }
 
     #[test]
@@ -464,17 +569,58 @@ mod tests {
         assert_eq!(plain("2024-01-01T10:20:30+02:00"), json!("2024-01-01T10:20:30+02:00"));
         assert_eq!(plain("1.2.3"), json!("1.2.3"));
         assert_eq!(plain("v1"), json!("v1"));
-        assert_eq!(plain("99999999999999999999"), json!("99999999999999999999"));
-        assert_eq!(resolve("0755".into(), TScalarStyle::DoubleQuoted, None).unwrap(), json!("0755"));
-        assert!(resolve(".inf".into(), TScalarStyle::Plain, None).is_err());
+        // Out of range for int64 and uint64: a float, as go-yaml reads it.
+        assert_eq!(plain("99999999999999999999"), json!(1e20));
+        assert_eq!(plain("-9223372036854775809"), json!(-9.223372036854776e18));
+        assert_eq!(plain("18446744073709551615"), json!(18446744073709551615u64));
+        assert_eq!(plain("+18446744073709551615"), json!(1.8446744073709552e19));
+        // Integral floats come back from Go's JSON as integers when they fit 64 bits.
+        assert_eq!(plain("9.3e18"), json!(9300000000000000000u64));
+        assert_eq!(plain("-9.2e18"), json!(-9200000000000000000i64));
+        assert_eq!(plain("-9.3e18"), json!(-9.3e18));
+        assert_eq!(plain("9223372036854775808.0"), json!(9223372036854776000u64));
+        assert_eq!(plain("123456789012345678.5"), json!(123456789012345680u64));
+        // A float out of range stays text (Go's ParseFloat fails).
+        assert_eq!(plain("1e400"), json!("1e400"));
+        // Underscores are dropped from a number that starts with a digit or a sign.
+        assert_eq!(plain("1_000"), json!(1000));
+        assert_eq!(plain("0x_1_0"), json!(16));
+        assert_eq!(plain("1_0.5"), json!(10.5));
+        assert_eq!(plain("-_1"), json!(-1));
+        assert_eq!(plain("1e_3"), json!(1000));
+        assert_eq!(plain("2024_01_01"), json!(20240101));
+        assert_eq!(plain("_1"), json!("_1"));
+        // From a dot: Go's ParseFloat, underscores only between digits.
+        assert_eq!(plain(".5_0"), json!(0.5));
+        assert_eq!(plain("._5"), json!("._5"));
+        assert_eq!(resolve("0755".into(), TScalarStyle::DoubleQuoted, None, Dialect::V3).unwrap(), json!("0755"));
+        assert!(resolve(".inf".into(), TScalarStyle::Plain, None, Dialect::V3).is_err());
+    }
+
+    #[test]
+    fn yaml_1_1_rules_for_files_read_with_go_yaml_v2() {
+        let v2 = |s: &str| resolve(s.to_string(), TScalarStyle::Plain, None, Dialect::V2).unwrap();
+        for (s, b) in [("yes", true), ("on", true), ("Y", true), ("no", false), ("OFF", false), ("n", false)] {
+            assert_eq!(v2(s), json!(b), "{s}");
+            assert_eq!(plain(s), json!(s), "{s}");
+        }
+        assert_eq!(v2("2024-01-01"), json!("2024-01-01"));
+        assert_eq!(v2("2001-12-14t21:59:43.10-05:00"), json!("2001-12-14t21:59:43.10-05:00"));
+        assert_eq!(v2("1_000"), json!(1000));
+        assert_eq!(v2("~"), json!(null));
+        assert_eq!(v2("1:30"), json!("1:30"));
+        let tag = Tag { handle: "!!".into(), suffix: "bool".into() };
+        assert_eq!(resolve("on".into(), TScalarStyle::Plain, Some(&tag), Dialect::V2).unwrap(), json!(true));
+        assert!(resolve("on".into(), TScalarStyle::Plain, Some(&tag), Dialect::V3).is_err());
     }
 
     #[test]
     fn strings_that_need_quotes() {
-        for s in ["", "true", "yes", "y", "0644", "1e3", "12", "null", "~", "2024-01-01", "1:20"] {
+        for s in ["", "true", "yes", "y", "0644", "1e3", "12", "null", "~", "2024-01-01", "1:20", "1_000", ".5", "1e20"]
+        {
             assert!(resolves_to_non_string(s), "{s}");
         }
-        for s in ["hello", "v1.2.3", "nginx:1.25", "a b", "0x", "1.2.3"] {
+        for s in ["hello", "v1.2.3", "nginx:1.25", "a b", "0x", "1.2.3", "1e400", "_1", "._5"] {
             assert!(!resolves_to_non_string(s), "{s}");
         }
     }

@@ -521,31 +521,66 @@ pub(crate) fn kustomization_file(tree: &dyn FileTree, dir: &str) -> Result<Strin
 pub fn load_kustomization(tree: &dyn FileTree, dir: &str) -> Result<(String, Kustomization), Error> {
     let file = kustomization_file(tree, dir)?;
     let text = tree.read_to_string(&file)?;
-    // Kustomize decodes the file with Go's JSON rules: a repeated key replaces the earlier
-    // one, and a field name matches case-insensitively (`nameprefix`).
-    let value = yaml::parse_value_lenient(&text, &file)?;
-    let Some(mut value) = value else {
+    // Kustomize reads the file with go-yaml v2 (`yes` is a boolean, a date stays text, a
+    // repeated key replaces the earlier one), then decodes it with Go's JSON rules.
+    let Some(value) = yaml::parse_value_go_yaml_v2(&text, &file)? else {
         return Err(kerr(&file, "", "kustomization file is empty"));
     };
-    if let Value::Object(map) = &mut value {
-        let renames: Vec<(String, &str)> = map
-            .keys()
-            .filter(|k| !crate::kustomization::FIELDS.contains(&k.as_str()))
-            .filter_map(|k| {
-                crate::kustomization::FIELDS.iter().find(|f| f.eq_ignore_ascii_case(k)).map(|f| (k.clone(), *f))
-            })
-            .collect();
-        for (from, to) in renames {
-            if let Some(v) = map.remove(&from) {
-                map.insert(to.to_string(), v);
-            }
-        }
-    }
-    let k: Kustomization = serde_path_to_error::deserialize(value).map_err(|e| {
+    // Every field but the type's is Go's zero value (absent, `null` or ""): Kustomize
+    // refuses the file as empty. An empty list or map (`resources: []`) is not zero.
+    let empty = value.as_object().is_some_and(|m| {
+        m.iter().all(|(k, v)| {
+            k.eq_ignore_ascii_case("apiVersion")
+                || k.eq_ignore_ascii_case("kind")
+                || v.is_null()
+                || v.as_str() == Some("")
+        })
+    });
+    let k: Kustomization = serde_path_to_error::deserialize(crate::go_json::GoJson(value)).map_err(|e| {
         let field = e.path().to_string();
         kerr(&file, if field == "." { String::new() } else { field }, e.into_inner().to_string())
     })?;
+    if empty {
+        let what =
+            k.kind.as_deref().filter(|s| !s.is_empty()).map_or("kustomization".to_string(), |s| format!("kind {s}"));
+        return Err(kerr(&file, "", format!("kustomization file is empty ({what} with no fields)")));
+    }
+    check_metadata_keys(&file, &k)?;
     Ok((file, k))
+}
+
+/// Kustomize writes the labels and annotations a kustomization adds through YAML, where a key
+/// that reads as a number, boolean, null or date (`"1"`, `"true"`) comes back as one, and the
+/// build fails; refused here with the field that holds it.
+fn check_metadata_keys(file: &str, k: &Kustomization) -> Result<(), Error> {
+    let mut maps: Vec<(String, &std::collections::BTreeMap<String, String>)> =
+        vec![("commonLabels".into(), &k.common_labels), ("commonAnnotations".into(), &k.common_annotations)];
+    for (i, l) in k.labels.iter().enumerate() {
+        maps.push((format!("labels[{i}].pairs"), &l.pairs));
+    }
+    let mut options = vec![("generatorOptions".to_string(), &k.generator_options)];
+    for (name, gens) in [("configMapGenerator", &k.config_map_generator), ("secretGenerator", &k.secret_generator)] {
+        options.extend(gens.iter().enumerate().map(|(i, g)| (format!("{name}[{i}].options"), &g.options)));
+    }
+    for (field, o) in options {
+        if let Some(o) = o {
+            maps.push((format!("{field}.labels"), &o.labels));
+            maps.push((format!("{field}.annotations"), &o.annotations));
+        }
+    }
+    for (field, map) in maps {
+        if let Some(key) = map.keys().find(|key| !yaml::reads_as_string(key)) {
+            return Err(kerr(
+                file,
+                field,
+                format!(
+                    "the key {key:?} reads as a number, boolean, null or date in YAML, not a string; Kustomize \
+                     cannot add it as a label or annotation"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn is_remote(entry: &str) -> bool {
@@ -872,6 +907,22 @@ impl Build<'_> {
                         if obj.kind() == "Kustomization" && obj.group() == "kustomize.config.k8s.io" {
                             return Err(kerr(&file, field, format!("{p} is a kustomization file, not a resource")));
                         }
+                        // Kustomize reads a resource's annotations back through YAML, where a
+                        // key like "1" or "true" is no longer a string: its build fails.
+                        if let Some(Value::Object(notes)) = obj.get("/metadata/annotations")
+                            && let Some(key) = notes.keys().find(|k| !yaml::reads_as_string(k))
+                        {
+                            return Err(kerr(
+                                &p,
+                                "metadata.annotations",
+                                format!(
+                                    "{} {:?}: the annotation key {key:?} reads as a number, boolean, null or date \
+                                     in YAML, not a string; Kustomize cannot build with it",
+                                    obj.kind(),
+                                    obj.name()
+                                ),
+                            ));
+                        }
                         let mut r = Res::new(obj);
                         r.origin = Some(Origin::File(p.clone()));
                         add_resource(acc, r, &file)?;
@@ -909,9 +960,13 @@ impl Build<'_> {
             let field = format!("configurations[{i}]");
             let (p, bytes) = self.read_file(dir, &file, &field, c)?;
             let text = String::from_utf8(bytes).map_err(|_| kerr(&file, &field, format!("{p}: not valid UTF-8")))?;
-            let value = yaml::parse_value(&text, &p, 0, 1)?.unwrap_or(Value::Null);
-            let config: TransformerConfig = serde_path_to_error::deserialize(value)
+            // Read as the kustomization is: go-yaml v2, then Go's JSON rules.
+            let value = yaml::parse_value_go_yaml_v2(&text, &p)?.unwrap_or(Value::Null);
+            let config: TransformerConfig = serde_path_to_error::deserialize(crate::go_json::GoJson(value))
                 .map_err(|e| kerr(&p, e.path().to_string(), e.inner().to_string()))?;
+            if let Some((section, i)) = config.pathless_spec() {
+                return Err(kerr(&p, format!("{section}[{i}].path"), "a field spec needs a path"));
+            }
             cfg.merge(config).map_err(|e| kerr(&file, &field, e))?;
         }
         // `crds`: OpenAPI definitions whose markers add field specs.

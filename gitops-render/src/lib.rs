@@ -31,6 +31,7 @@ mod crds;
 pub mod directory;
 pub mod error;
 mod fields;
+mod go_json;
 pub mod helm;
 pub mod helm_repo;
 pub mod helm_source;

@@ -156,6 +156,11 @@ fn errors_name_the_kustomization_file() {
             "e28-sort-options-fifo-with-legacy",
             "'sortOptions.legacySortOptions' is set but the selected sort order is 'fifo'",
         ),
+        ("e34-yes-annotation-is-a-boolean", "commonAnnotations.enabled"),
+        ("e35-only-kind-is-empty", "empty"),
+        ("e36-label-key-reads-as-number", "commonLabels"),
+        ("e37-annotation-key-reads-as-boolean", "metadata.annotations"),
+        ("e38-null-key", "null"),
     ] {
         let err = render(&dir.join(case)).unwrap_err();
         assert!(err.contains(needle), "{case}: {err}");

@@ -9,10 +9,9 @@
 //! cases (default 120) and `GITOPS_DIFF_SEED` the first seed; a failing case is written to a
 //! directory named in the failure, to reproduce with `kubectl kustomize DIR/overlay`.
 //!
-//! Known divergence, not generated: Kustomize decodes the kustomization file itself with
-//! go-yaml v2 (YAML 1.1), so a plain `on`/`yes`/`y`/`off`/`no` is a boolean there (and refused
-//! as a label or annotation value), `1_000` a number, `~` an empty string, and a date stays
-//! text; we read it with the YAML 1.2 rules of resources.
+//! The kustomization files are written with the scalars Kustomize's go-yaml v2 reads its own
+//! way (YAML 1.1 booleans such as `yes` and `on`, `~`, dates, numbers with `_`), and the field
+//! names in other cases than their own, which Go's JSON decoding accepts.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -120,7 +119,7 @@ fn base(rng: &mut Rng, files: &mut Files) {
         rng.pick(&["info", "debug", "\"true\"", "0755"])
     );
     if rng.chance(20) {
-        k.push_str("  options:\n    disableNameSuffixHash: true\n");
+        let _ = writeln!(k, "  options:\n    disableNameSuffixHash: {}", rng.pick(&["true", "yes", "on", "Y", "True"]));
     }
     k.push_str("secretGenerator:\n- name: sec\n  literals:\n  - password=s3cret\n");
     if rng.chance(30) {
@@ -130,9 +129,9 @@ fn base(rng: &mut Rng, files: &mut Files) {
         let _ = writeln!(k, "namePrefix: {}", rng.pick(&["base-", "b-"]));
     }
     if rng.chance(30) {
-        let _ = write!(k, "labels:\n- pairs:\n    tier: {}\n", rng.pick(&["backend", "web"]));
+        let _ = write!(k, "labels:\n- pairs:\n    tier: {}\n", rng.pick(&["backend", "web", "~", "2024-01-01"]));
         if rng.chance(50) {
-            k.push_str("  includeSelectors: true\n");
+            let _ = writeln!(k, "  includeSelectors: {}", rng.pick(&["true", "yes", "On"]));
         }
     }
     files.push(("base/kustomization.yaml".into(), k));
@@ -142,7 +141,7 @@ fn overlay(rng: &mut Rng, files: &mut Files) {
     let mut k =
         String::from("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- ../base\n");
     if rng.chance(50) {
-        let _ = writeln!(k, "namePrefix: {}", rng.pick(&["prod-", "staging-", "x-"]));
+        let _ = writeln!(k, "{}: {}", rng.pick(&["namePrefix", "nameprefix"]), rng.pick(&["prod-", "staging-", "x-"]));
     }
     if rng.chance(40) {
         let _ = writeln!(k, "nameSuffix: {}", rng.pick(&["-v2", "-eu"]));
@@ -157,16 +156,25 @@ fn overlay(rng: &mut Rng, files: &mut Files) {
         1 => {
             let _ = write!(k, "labels:\n- pairs:\n    env: {}\n", rng.pick(&["prod", "staging"]));
             if rng.chance(50) {
-                k.push_str("  includeSelectors: true\n");
+                let _ = writeln!(
+                    k,
+                    "  {}: {}",
+                    rng.pick(&["includeSelectors", "IncludeSelectors"]),
+                    rng.pick(&["true", "y", "off"])
+                );
             }
             if rng.chance(50) {
-                k.push_str("  includeTemplates: true\n");
+                let _ = writeln!(k, "  includeTemplates: {}", rng.pick(&["true", "YES", "no"]));
             }
         }
         _ => {}
     }
     if rng.chance(40) {
-        let _ = write!(k, "commonAnnotations:\n  owner: {}\n", rng.pick(&["team-a", "\"42\"", "\"true\""]));
+        let _ = write!(
+            k,
+            "commonAnnotations:\n  owner: {}\n",
+            rng.pick(&["team-a", "\"42\"", "\"true\"", "~", "2024-01-01", "\"yes\"", "2001-12-14 21:59:43.10"])
+        );
     }
     if rng.chance(60) {
         k.push_str("images:\n");

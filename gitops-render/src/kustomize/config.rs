@@ -48,6 +48,35 @@ pub(crate) struct TransformerConfig {
 }
 
 impl TransformerConfig {
+    /// The first spec without a path, as `(section, index)`: Kustomize accepts such a file
+    /// but fails ("cannot set or create an empty field name") once the spec selects an
+    /// object; refused when the file is read, where its name and the field can be given.
+    pub(crate) fn pathless_spec(&self) -> Option<(String, usize)> {
+        let lists = [
+            ("namePrefix", &self.name_prefix),
+            ("nameSuffix", &self.name_suffix),
+            ("namespace", &self.namespace),
+            ("commonLabels", &self.common_labels),
+            ("labels", &self.labels),
+            ("templateLabels", &self.template_labels),
+            ("commonAnnotations", &self.common_annotations),
+            ("varReference", &self.var_reference),
+            ("images", &self.images),
+            ("replicas", &self.replicas),
+        ];
+        for (name, list) in lists {
+            if let Some(i) = list.iter().position(|s| s.path.is_empty()) {
+                return Some((name.to_string(), i));
+            }
+        }
+        for (n, nr) in self.name_reference.iter().enumerate() {
+            if let Some(i) = nr.field_specs.iter().position(|s| s.path.is_empty()) {
+                return Some((format!("nameReference[{n}].fieldSpecs"), i));
+            }
+        }
+        None
+    }
+
     /// Merges `other` in as Kustomize does ([`merge_one`]), each list then sorted; the same
     /// spec with a different `create` is Kustomize's "conflicting fieldspecs" error, named by
     /// the list it is in.

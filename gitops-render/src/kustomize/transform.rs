@@ -88,7 +88,10 @@ impl Build<'_> {
             }
             .map_err(|e| kerr(file, &field, format!("failed to merge labels: {e}")))?;
             let pairs: Vec<(String, String)> = l.pairs.iter().map(|(a, b)| (a.clone(), b.clone())).collect();
-            apply_pairs(acc, &specs, &pairs);
+            // Kustomize's label transformer does nothing without labels: no empty maps made.
+            if !pairs.is_empty() {
+                apply_pairs(acc, &specs, &pairs);
+            }
             ran(acc, "LabelTransformer");
         }
         if !k.common_labels.is_empty() {
