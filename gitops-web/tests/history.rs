@@ -193,9 +193,19 @@ async fn history_names_who_synced_and_outlives_the_agent_and_drift_names_its_mak
     let scale = json!({"spec": {"replicas": 5}});
     let params = kube::api::PatchParams { field_manager: Some("kubectl-scale".into()), ..Default::default() };
     deployments.patch_scale("web", &params, &kube::api::Patch::Merge(&scale)).await.unwrap();
-    let (status, body) = request(addr, "POST", "/api/v1/applications/web/refresh", Some((BOB, "{}"))).await;
-    assert_eq!(status, 200, "{body}");
-    let d = detail(addr).await;
+    // The agent sees live objects through its watches, so the scale reaches it a moment later
+    // (as in Argo CD's cache): a refresh asked before the watch event arrives still finds the
+    // object in sync, and the next one must not.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let d = loop {
+        let (status, body) = request(addr, "POST", "/api/v1/applications/web/refresh", Some((BOB, "{}"))).await;
+        assert_eq!(status, 200, "{body}");
+        let d = detail(addr).await;
+        if d["sync"] == "OutOfSync" || Instant::now() > deadline {
+            break d;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(d["sync"], "OutOfSync", "{d}");
     let node = d["tree"].as_array().unwrap().iter().find(|n| n["kind"] == "Deployment").unwrap().clone();
     let by: Vec<&str> = node["changed_by"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
