@@ -99,17 +99,6 @@ pub fn parse_value(text: &str, source_name: &str, document: usize, first_line: u
     parse_value_with(text, source_name, document, first_line, false, Dialect::V3).map(|(v, _)| v)
 }
 
-/// [`parse_value`], where a key repeated in a mapping replaces the earlier value instead of
-/// being an error, as Go's decoders read a kustomization.
-///
-/// ```
-/// let v = gitops_core::yaml::parse_value_lenient("a: 1\na: 2\n", "k.yaml").unwrap().unwrap();
-/// assert_eq!(v["a"], 2);
-/// ```
-pub fn parse_value_lenient(text: &str, source_name: &str) -> Result<Option<Value>> {
-    parse_value_with(text, source_name, 0, 1, true, Dialect::V3).map(|(v, _)| v)
-}
-
 /// A file as `sigs.k8s.io/yaml` reads it before Go's JSON decoding (Kustomize's
 /// kustomization and `configurations` files): go-yaml v2's YAML 1.1 scalars, so `yes`, `on`
 /// and `n` are booleans and a date stays the text it was written as; a repeated key replaces
@@ -127,8 +116,9 @@ pub fn parse_value_go_yaml_v2(text: &str, source_name: &str) -> Result<Option<Va
 /// of their mapping: `(line, key)`.
 pub type WithDuplicates = (Option<Value>, Vec<(usize, String)>);
 
-/// [`parse_value_lenient`], also returning every key that repeated an earlier one of its
-/// mapping, with the (1-based) line of the repetition, in document order: what Go's YAML
+/// [`parse_value`], where a key repeated in a mapping replaces the earlier value instead of
+/// being an error (as Go's decoders read it), also returning every key that repeated an
+/// earlier one of its mapping, with the (1-based) line of the repetition, in document order: what Go's YAML
 /// decoder reports as `line N: key "k" already set in map` when it decodes strictly.
 ///
 /// ```
