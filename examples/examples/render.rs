@@ -114,7 +114,7 @@ fn render(
     // The tree is rooted at the filesystem root so that `../base` outside DIR resolves, as
     // it does for kubectl; the load restrictor still keeps files inside each kustomization.
     let abs = std::fs::canonicalize(dir).map_err(|e| format!("{dir}: {e}"))?;
-    let tree = DirTree::new("/")?;
+    let tree = DirTree::snapshot("/")?;
     let rel = abs.to_string_lossy().trim_start_matches('/').to_string();
     let cache = std::env::temp_dir().join("gitops-render-cache");
     let source = gitops_git::GitSource::new(&cache)?;

@@ -19,6 +19,20 @@ pub(crate) struct GoJson(pub Value);
 
 type Error = serde_json::Error;
 
+/// Decodes `value` with Go's rules. The path of the field at fault is only tracked when the
+/// decoding fails: then `again` gives the same value afresh and it is decoded once more with
+/// its path tracked. The error is the field's path (`.` for the top) and the message.
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(
+    value: Value,
+    again: impl FnOnce() -> Value,
+) -> Result<T, (String, String)> {
+    match T::deserialize(GoJson(value)) {
+        Ok(t) => Ok(t),
+        Err(_) => serde_path_to_error::deserialize(GoJson(again()))
+            .map_err(|e| (e.path().to_string(), e.into_inner().to_string())),
+    }
+}
+
 impl GoJson {
     fn any<'de, V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         match self.0 {
@@ -35,29 +49,73 @@ impl GoJson {
             }
             Value::String(s) => visitor.visit_string(s),
             Value::Array(items) => visitor.visit_seq(Seq(items.into_iter())),
-            Value::Object(map) => visitor.visit_map(Fields { iter: map.into_iter(), value: None }),
+            Value::Object(map) => visitor.visit_map(Fields::owned(map)),
+        }
+    }
+
+    fn structure<'de, V: Visitor<'de>>(
+        map: Map<String, Value>,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        visitor.visit_map(Fields { iter: go_fields(map, fields).into_iter(), value: None })
+    }
+}
+
+/// A key of an object being decoded: the file's own text, or a struct field's name.
+enum Key {
+    Owned(String),
+    Field(&'static str),
+}
+
+impl Key {
+    fn as_str(&self) -> &str {
+        match self {
+            Key::Owned(s) => s,
+            Key::Field(f) => f,
         }
     }
 }
 
-/// The object's keys renamed to the struct's field names they match case-insensitively,
-/// and every field it lacks added as `null` (Go's zero value).
-fn go_fields(map: Map<String, Value>, fields: &'static [&'static str]) -> Map<String, Value> {
-    let mut out = Map::new();
-    for (key, value) in map {
-        let name = if fields.contains(&key.as_str()) {
-            key
+/// The struct field a key names: the field of exactly that name, or else the first whose
+/// name matches without regard to case (Go's rule).
+fn field_of(key: &str, fields: &'static [&'static str]) -> Option<usize> {
+    fields.iter().position(|f| *f == key).or_else(|| {
+        if key.is_ascii() {
+            fields.iter().position(|f| f.eq_ignore_ascii_case(key))
         } else {
-            match fields.iter().find(|f| f.to_lowercase() == key.to_lowercase()) {
-                Some(f) => (*f).to_string(),
-                None => key,
-            }
-        };
-        out.insert(name, value);
+            // Non-ASCII letters can lower-case to ASCII ones (the Kelvin sign is `k`).
+            let key = key.to_lowercase();
+            fields.iter().position(|f| f.to_lowercase() == key)
+        }
+    })
+}
+
+/// The object's keys renamed to the struct's field names they match case-insensitively,
+/// and every field it lacks added as `null` (Go's zero value); in key order, as a map of them
+/// would be. Of several keys for one field the last (in the object's key order) wins.
+fn go_fields(map: Map<String, Value>, fields: &'static [&'static str]) -> Vec<(Key, Value)> {
+    let mut out: Vec<(Key, Value)> = Vec::with_capacity(map.len() + fields.len());
+    let mut at: Vec<Option<usize>> = vec![None; fields.len()];
+    for (key, value) in map {
+        match field_of(&key, fields) {
+            Some(f) => match at[f] {
+                Some(i) => out[i].1 = value,
+                None => {
+                    at[f] = Some(out.len());
+                    out.push((Key::Field(fields[f]), value));
+                }
+            },
+            None => out.push((Key::Owned(key), value)),
+        }
     }
-    for f in fields {
-        out.entry(*f).or_insert(Value::Null);
+    for (f, seen) in fields.iter().zip(&at) {
+        if seen.is_none() {
+            out.push((Key::Field(f), Value::Null));
+        }
     }
+    // Keys are distinct: an unknown key matches no field name, not even by case.
+    out.sort_unstable_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
     out
 }
 
@@ -90,7 +148,7 @@ impl<'de> Deserializer<'de> for GoJson {
         deserialize_str => visit_str(""),
         deserialize_string => visit_str(""),
         deserialize_seq => visit_seq(Seq(Vec::new().into_iter())),
-        deserialize_map => visit_map(Fields { iter: Map::new().into_iter(), value: None }),
+        deserialize_map => visit_map(Fields { iter: Vec::new().into_iter(), value: None }),
     }
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
@@ -111,8 +169,8 @@ impl<'de> Deserializer<'de> for GoJson {
         visitor: V,
     ) -> Result<V::Value, Error> {
         match self.0 {
-            Value::Null => GoJson(Value::Object(go_fields(Map::new(), fields))).any(visitor),
-            Value::Object(map) => GoJson(Value::Object(go_fields(map, fields))).any(visitor),
+            Value::Null => GoJson::structure(Map::new(), fields, visitor),
+            Value::Object(map) => GoJson::structure(map, fields, visitor),
             other => GoJson(other).any(visitor),
         }
     }
@@ -149,19 +207,31 @@ impl<'de> SeqAccess<'de> for Seq {
     }
 }
 
-struct Fields {
-    iter: serde_json::map::IntoIter,
+struct Fields<I> {
+    iter: I,
     value: Option<Value>,
 }
 
-impl<'de> MapAccess<'de> for Fields {
+type OwnedKeys = std::iter::Map<serde_json::map::IntoIter, fn((String, Value)) -> (Key, Value)>;
+
+impl Fields<OwnedKeys> {
+    fn owned(map: Map<String, Value>) -> Self {
+        let owned: fn((String, Value)) -> (Key, Value) = |(k, v)| (Key::Owned(k), v);
+        Fields { iter: map.into_iter().map(owned), value: None }
+    }
+}
+
+impl<'de, I: Iterator<Item = (Key, Value)>> MapAccess<'de> for Fields<I> {
     type Error = Error;
 
     fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, Error> {
         match self.iter.next() {
             Some((k, v)) => {
                 self.value = Some(v);
-                seed.deserialize(k.into_deserializer()).map(Some)
+                match k {
+                    Key::Owned(k) => seed.deserialize(k.into_deserializer()).map(Some),
+                    Key::Field(f) => seed.deserialize(f.into_deserializer()).map(Some),
+                }
             }
             None => Ok(None),
         }
@@ -180,6 +250,7 @@ mod tests {
     use serde::Deserialize;
     use serde_json::json;
 
+    use super::decode as decode_value;
     use super::*;
 
     #[derive(Debug, Default, Deserialize, PartialEq)]
@@ -243,5 +314,15 @@ mod tests {
         assert!(decode(json!({"items": [{"count": "2"}]})).is_err());
         let e = decode(json!({"nope": 1})).unwrap_err().to_string();
         assert!(e.contains("unknown field `nope`"), "{e}");
+    }
+
+    #[test]
+    fn decode_names_the_field_only_when_it_fails() {
+        let ok: Outer = decode_value(json!({"nameprefix": "p-"}), || unreachable!("decoded once")).unwrap();
+        assert_eq!(ok.name_prefix.as_deref(), Some("p-"));
+        let bad = || json!({"items": [{"name": "a"}, {"count": "2"}]});
+        let (path, msg) = decode_value::<Outer>(bad(), bad).unwrap_err();
+        assert_eq!(path, "items[1].count");
+        assert!(msg.contains("invalid type"), "{msg}");
     }
 }

@@ -536,10 +536,9 @@ pub fn load_kustomization(tree: &dyn FileTree, dir: &str) -> Result<(String, Kus
                 || v.as_str() == Some("")
         })
     });
-    let k: Kustomization = serde_path_to_error::deserialize(crate::go_json::GoJson(value)).map_err(|e| {
-        let field = e.path().to_string();
-        kerr(&file, if field == "." { String::new() } else { field }, e.into_inner().to_string())
-    })?;
+    let again = || yaml::parse_value_go_yaml_v2(&text, &file).ok().flatten().unwrap_or(Value::Null);
+    let k: Kustomization = crate::go_json::decode(value, again)
+        .map_err(|(field, msg)| kerr(&file, if field == "." { String::new() } else { field }, msg))?;
     if empty {
         let what =
             k.kind.as_deref().filter(|s| !s.is_empty()).map_or("kustomization".to_string(), |s| format!("kind {s}"));
@@ -826,6 +825,14 @@ impl Build<'_> {
         let mut kinds = Vec::with_capacity(entries.len());
         let mut built: Vec<Option<Result<Built, Error>>> = (0..entries.len()).map(|_| None).collect();
         let mut remote = vec![false; entries.len()];
+        // What each local entry is, looked up ahead: on all CPUs for a long list (a fleet's
+        // root lists hundreds of directories). Errors are still met in list order below.
+        let tree = self.tree;
+        let local: Vec<Option<String>> = entries
+            .iter()
+            .map(|(_, e)| if is_remote_file(e) || is_remote(e) { None } else { join(dir, e).ok() })
+            .collect();
+        let mut looked = gitops_core::par_map(&local, 128, |p| p.as_deref().map(|p| tree.kind(p)));
         for (i, (field, entry)) in entries.iter().enumerate() {
             if is_remote_file(entry) {
                 kinds.push((entry.to_string(), Some(EntryKind::File)));
@@ -838,7 +845,7 @@ impl Build<'_> {
                 continue;
             }
             let p = join(dir, entry).map_err(|_| kerr(&file, field, format!("{entry:?} is outside the repository")))?;
-            let kind = self.tree.kind(&p)?;
+            let kind = looked[i].take().unwrap_or_else(|| tree.kind(&p))?;
             kinds.push((p, kind));
         }
         let dirs: Vec<usize> =
@@ -962,8 +969,9 @@ impl Build<'_> {
             let text = String::from_utf8(bytes).map_err(|_| kerr(&file, &field, format!("{p}: not valid UTF-8")))?;
             // Read as the kustomization is: go-yaml v2, then Go's JSON rules.
             let value = yaml::parse_value_go_yaml_v2(&text, &p)?.unwrap_or(Value::Null);
-            let config: TransformerConfig = serde_path_to_error::deserialize(crate::go_json::GoJson(value))
-                .map_err(|e| kerr(&p, e.path().to_string(), e.inner().to_string()))?;
+            let again = || yaml::parse_value_go_yaml_v2(&text, &p).ok().flatten().unwrap_or(Value::Null);
+            let config: TransformerConfig =
+                crate::go_json::decode(value, again).map_err(|(field, msg)| kerr(&p, field, msg))?;
             if let Some((section, i)) = config.pathless_spec() {
                 return Err(kerr(&p, format!("{section}[{i}].path"), "a field spec needs a path"));
             }
