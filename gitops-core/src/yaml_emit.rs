@@ -1,6 +1,7 @@
 //! Writes JSON values as YAML in the layout kubectl and Kustomize use.
 
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 use crate::yaml_load::resolves_to_non_string;
 
@@ -101,8 +102,11 @@ fn emit_after(v: &Value, indent: usize, width: usize, out: &mut String) {
         other => {
             out.push(' ');
             let text = inline_scalar(other);
-            if width > 0 && matches!(other, Value::String(_)) {
-                let column = out[out.rfind('\n').map_or(0, |i| i + 1)..].chars().count();
+            let line_start = out.rfind('\n').map_or(0, |i| i + 1);
+            // A line folds only at a space past `width` columns; bytes are at least as many
+            // as characters, so a line shorter in bytes than `width` cannot fold.
+            if width > 0 && matches!(other, Value::String(_)) && out.len() - line_start + text.len() > width {
+                let column = out[line_start..].chars().count();
                 fold(&text, column, indent + 2, width, out);
             } else {
                 out.push_str(&text);
@@ -148,19 +152,17 @@ fn fold(text: &str, column: usize, indent: usize, width: usize, out: &mut String
 fn emit_seq(a: &[Value], indent: usize, width: usize, out: &mut String) {
     for item in a {
         match item {
+            // The item's first line starts at `indent + 2` like the rest: written in place,
+            // its two spaces before that column become the dash.
             Value::Object(m) if !m.is_empty() => {
-                let mut inner = String::new();
-                emit_map(m, indent + 2, width, &mut inner);
-                pad(out, indent);
-                out.push_str("- ");
-                out.push_str(&inner[indent + 2..]);
+                let start = out.len();
+                emit_map(m, indent + 2, width, out);
+                out.replace_range(start + indent..start + indent + 2, "- ");
             }
             Value::Array(items) if !items.is_empty() => {
-                let mut inner = String::new();
-                emit_seq(items, indent + 2, width, &mut inner);
-                pad(out, indent);
-                out.push_str("- ");
-                out.push_str(&inner[indent + 2..]);
+                let start = out.len();
+                emit_seq(items, indent + 2, width, out);
+                out.replace_range(start + indent..start + indent + 2, "- ");
             }
             other => {
                 pad(out, indent);
@@ -175,15 +177,15 @@ fn use_block(s: &str) -> bool {
     s.contains('\n') && !s.starts_with([' ', '\t']) && !s.chars().any(|c| c.is_control() && c != '\n' && c != '\t')
 }
 
-fn inline_scalar(v: &Value) -> String {
+fn inline_scalar(v: &Value) -> Cow<'_, str> {
     match v {
         Value::Null => "null".into(),
-        Value::Bool(b) => b.to_string(),
+        Value::Bool(b) => if *b { "true" } else { "false" }.into(),
         Value::Number(n) => {
             if let Some(f) = n.as_f64().filter(|_| n.is_f64()) {
-                format_float(f)
+                format_float(f).into()
             } else {
-                n.to_string()
+                n.to_string().into()
             }
         }
         Value::String(s) => quote(s),
@@ -200,14 +202,14 @@ fn format_float(f: f64) -> String {
 
 /// A string as YAML: plain when safe, double-quoted when a reader would take it for another
 /// type or it holds characters that need escapes, single-quoted otherwise.
-pub(crate) fn quote(s: &str) -> String {
+pub(crate) fn quote(s: &str) -> Cow<'_, str> {
     if resolves_to_non_string(s) || needs_escapes(s) {
-        return double_quoted(s);
+        return Cow::Owned(double_quoted(s));
     }
     if plain_ok(s) {
-        return s.to_string();
+        return Cow::Borrowed(s);
     }
-    format!("'{}'", s.replace('\'', "''"))
+    Cow::Owned(format!("'{}'", s.replace('\'', "''")))
 }
 
 fn needs_escapes(s: &str) -> bool {

@@ -536,10 +536,9 @@ pub fn reads_as_string(s: &str) -> bool {
 
 fn is_base60(s: &str) -> bool {
     let body = s.trim_start_matches(['-', '+']);
-    let parts: Vec<&str> = body.split(':').collect();
-    parts.len() > 1
-        && parts[0].chars().next().is_some_and(|c| c.is_ascii_digit() && c != '0')
-        && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit() || c == '.' || c == '_'))
+    body.contains(':')
+        && body.chars().next().is_some_and(|c| c.is_ascii_digit() && c != '0')
+        && body.split(':').all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit() || c == '.' || c == '_'))
 }
 
 #[cfg(test)]
