@@ -99,6 +99,13 @@ impl<T: FileTree + ?Sized> FileTree for std::sync::Arc<T> {
 /// assert!(normalize("../secrets").is_err());
 /// ```
 pub fn normalize(path: &str) -> Result<String> {
+    if is_normal(path) {
+        return Ok(path.to_string());
+    }
+    normalize_segments(path)
+}
+
+fn normalize_segments(path: &str) -> Result<String> {
     let mut parts: Vec<&str> = Vec::new();
     for seg in path.split('/') {
         match seg {
@@ -119,7 +126,18 @@ pub fn normalize(path: &str) -> Result<String> {
 
 /// Joins a directory and a relative path, then normalizes.
 pub fn join(dir: &str, rel: &str) -> Result<String> {
-    if dir.is_empty() { normalize(rel) } else { normalize(&format!("{dir}/{rel}")) }
+    if dir.is_empty() {
+        normalize(rel)
+    } else if !rel.is_empty() && is_normal(dir) && is_normal(rel) {
+        Ok(format!("{dir}/{rel}"))
+    } else {
+        normalize(&format!("{dir}/{rel}"))
+    }
+}
+
+/// Whether a path is already what [`normalize`] makes of it: no empty, `.` or `..` segment.
+fn is_normal(path: &str) -> bool {
+    path.is_empty() || path.split('/').all(|seg| !matches!(seg, "" | "." | ".."))
 }
 
 /// A tree held in memory: path to bytes; directories are implied by the paths.
@@ -478,6 +496,32 @@ mod tests {
             let t = DirTree::snapshot(dir.path()).unwrap();
             for _ in 0..2 {
                 assert!(t.read("base/leak").unwrap_err().to_string().contains("outside"));
+            }
+        }
+    }
+
+    #[test]
+    fn normalize_and_join_shortcuts_agree_with_the_segment_walk() {
+        let segs = ["a", "bc", ".", "..", "", ".a", "a.."];
+        let mut paths = vec![String::new()];
+        for _ in 0..4 {
+            let longer: Vec<String> = paths
+                .iter()
+                .flat_map(|p| segs.iter().map(move |s| if p.is_empty() { s.to_string() } else { format!("{p}/{s}") }))
+                .collect();
+            paths.extend(longer);
+        }
+        let show = |r: Result<String>| r.map_err(|e| e.to_string());
+        for p in &paths {
+            assert_eq!(show(normalize(p)), show(normalize_segments(p)), "{p:?}");
+        }
+        for d in paths.iter().step_by(7) {
+            for r in paths.iter().step_by(5) {
+                let slow = if d.is_empty() { normalize_segments(r) } else { normalize_segments(&format!("{d}/{r}")) };
+                assert_eq!(show(join(d, r)).is_ok(), slow.is_ok(), "{d:?} + {r:?}");
+                if let (Ok(a), Ok(b)) = (join(d, r), slow) {
+                    assert_eq!(a, b, "{d:?} + {r:?}");
+                }
             }
         }
     }
