@@ -241,12 +241,18 @@ impl FileTree for MemTree {
 pub struct DirTree {
     root: PathBuf,
     dirs: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, PathBuf>>>,
-    entries: Option<std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Entry>>>>,
+    entries: Option<std::sync::Arc<std::sync::Mutex<std::collections::HashMap<Box<str>, Seen>>>>,
 }
 
-/// A looked-up path: its resolved location and whether it is a directory, or `None` when it
-/// does not exist.
-type Entry = Option<(PathBuf, bool)>;
+/// What a snapshot remembers of a path it looked up. Only paths with no symlink in their last
+/// step are remembered (their location follows from their directory's); one through a symlink
+/// is looked up again each time.
+#[derive(Clone, Copy, Debug)]
+enum Seen {
+    Missing,
+    File,
+    Dir,
+}
 
 impl DirTree {
     /// A tree rooted at a directory, which must exist.
@@ -285,27 +291,47 @@ impl DirTree {
         if p.is_empty() {
             return Ok(Some((self.root.clone(), true)));
         }
-        let Some(entries) = &self.entries else { return self.look_up(&p) };
-        if let Some(known) = entries.lock().map_err(|_| poisoned())?.get(&p) {
-            return Ok(known.clone());
+        let Some(entries) = &self.entries else { return Ok(self.look_up(&p)?.0) };
+        let known = entries.lock().map_err(|_| poisoned())?.get(p.as_str()).copied();
+        match known {
+            Some(Seen::Missing) => return Ok(None),
+            Some(seen) => {
+                let (parent, name) = p.rsplit_once('/').unwrap_or(("", &p));
+                if let Some(dir) = self.resolve_dir(parent)? {
+                    return Ok(Some((dir.join(name), matches!(seen, Seen::Dir))));
+                }
+            }
+            None => {}
         }
-        let found = self.look_up(&p)?;
-        entries.lock().map_err(|_| poisoned())?.insert(p, found.clone());
+        let (found, plain) = self.look_up(&p)?;
+        if plain {
+            let seen = match &found {
+                None => Seen::Missing,
+                Some((_, true)) => Seen::Dir,
+                Some((_, false)) => Seen::File,
+            };
+            entries.lock().map_err(|_| poisoned())?.insert(p.into_boxed_str(), seen);
+        }
         Ok(found)
     }
 
-    fn look_up(&self, p: &str) -> Result<Option<(PathBuf, bool)>> {
+    /// The resolved path of an entry and whether it is a directory, and whether that took no
+    /// symlink in the last step.
+    fn look_up(&self, p: &str) -> Result<(Option<(PathBuf, bool)>, bool)> {
         let (parent, name) = p.rsplit_once('/').unwrap_or(("", p));
-        let Some(dir) = self.resolve_dir(parent)? else { return Ok(None) };
+        let Some(dir) = self.resolve_dir(parent)? else { return Ok((None, true)) };
         let full = dir.join(name);
         match std::fs::symlink_metadata(&full) {
             // Not a symlink: its path is already free of them.
-            Ok(m) if !m.file_type().is_symlink() => Ok(Some((full, m.is_dir()))),
-            Ok(_) => Ok(self.canonical(p, &full)?.map(|c| {
-                let is_dir = c.is_dir();
-                (c, is_dir)
-            })),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Ok(m) if !m.file_type().is_symlink() => Ok((Some((full, m.is_dir())), true)),
+            Ok(_) => Ok((
+                self.canonical(p, &full)?.map(|c| {
+                    let is_dir = c.is_dir();
+                    (c, is_dir)
+                }),
+                false,
+            )),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((None, true)),
             Err(e) => Err(Error::FileTree { path: p.into(), reason: e.to_string() }),
         }
     }
@@ -493,9 +519,15 @@ mod tests {
             let outside = tempfile::tempdir().unwrap();
             std::fs::write(outside.path().join("secret"), "s").unwrap();
             std::os::unix::fs::symlink(outside.path().join("secret"), dir.path().join("base/leak")).unwrap();
+            std::os::unix::fs::symlink("cm.yaml", dir.path().join("base/alias.yaml")).unwrap();
+            std::os::unix::fs::symlink(dir.path().join("base"), dir.path().join("linked")).unwrap();
             let t = DirTree::snapshot(dir.path()).unwrap();
             for _ in 0..2 {
                 assert!(t.read("base/leak").unwrap_err().to_string().contains("outside"));
+                assert_eq!(t.read("base/alias.yaml").unwrap(), b"y");
+                assert_eq!(t.real_path("base/alias.yaml").unwrap().as_deref(), Some("base/cm.yaml"));
+                assert_eq!(t.real_path("linked/cm.yaml").unwrap().as_deref(), Some("base/cm.yaml"));
+                assert_eq!(t.kind("linked").unwrap(), Some(EntryKind::Dir));
             }
         }
     }
