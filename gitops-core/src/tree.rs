@@ -241,8 +241,11 @@ impl FileTree for MemTree {
 pub struct DirTree {
     root: PathBuf,
     dirs: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, PathBuf>>>,
-    entries: Option<std::sync::Arc<std::sync::Mutex<std::collections::HashMap<Box<str>, Seen>>>>,
+    entries: Option<Snapshot>,
 }
+
+/// What [`DirTree::snapshot`] saw of each path.
+type Snapshot = std::sync::Arc<std::sync::Mutex<std::collections::HashMap<Box<str>, Seen>>>;
 
 /// What a snapshot remembers of a path it looked up. Only paths with no symlink in their last
 /// step are remembered (their location follows from their directory's); one through a symlink
