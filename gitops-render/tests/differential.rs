@@ -2,7 +2,8 @@
 //! seeded generator combines a base (workloads, RBAC, generators, references between them) and
 //! an overlay (prefix/suffix, namespace, labels with and without selectors, annotations,
 //! images, replicas, generator merges, strategic-merge and JSON 6902 patches with several kinds
-//! of targets, replacements, components) at random, and both renderers build the result.
+//! of targets, replacements, components, built-in transformer plugins under `transformers:`)
+//! at random, and both renderers build the result.
 //! The outputs must be byte-identical, and where kubectl refuses a build we must refuse it too.
 //!
 //! Skipped when `kubectl` is not on PATH (CI installs it). `GITOPS_DIFF_CASES` sets how many
@@ -239,7 +240,84 @@ fn overlay(rng: &mut Rng, files: &mut Files) {
         ));
         k.push_str("components:\n- ../component\n");
     }
+    plugins(rng, files, &mut k);
     files.push(("overlay/kustomization.yaml".into(), k));
+}
+
+/// Built-in plugin configurations under `transformers:`, in files: their fields written with
+/// YAML 1.1 scalars and in other letter cases too, and several plugins in one list, which run
+/// in the listed order over the overlay's resources.
+///
+/// Only with `GITOPS_DIFF_PLUGINS=1`, for now: on 300 seeds it still finds divergences not yet
+/// fixed (a date as a label value, which Kustomize writes in RFC 3339; a
+/// ReplicaCountTransformer whose `fieldSpecs` leave out the kind of the resource it names,
+/// which kubectl refuses; and, without plugins, a JSON 6902 `replace` of a missing key in an
+/// existing map, which kubectl applies as an add). Each case that fails is kept on disk.
+fn plugins(rng: &mut Rng, files: &mut Files, k: &mut String) {
+    if std::env::var_os("GITOPS_DIFF_PLUGINS").is_none() || !rng.chance(35) {
+        return;
+    }
+    let value = |rng: &mut Rng| rng.pick(&["web", "yes", "0o17", "2024-01-01", "\"on\"", "~", "1_000", "\"7\"", "off"]);
+    let mut listed = Vec::new();
+    for i in 0..1 + rng.below(3) {
+        let head = format!("apiVersion: builtin\nmetadata:\n  name: p{i}\n");
+        let body = match rng.below(7) {
+            0 => format!(
+                "kind: PrefixSuffixTransformer\n{}: {}\n{}:\n- path: metadata/name\n",
+                rng.pick(&["prefix", "Prefix"]),
+                rng.pick(&["pre-", "yes-", "\"1-\""]),
+                rng.pick(&["fieldSpecs", "fieldspecs"])
+            ),
+            1 => format!(
+                "kind: PrefixSuffixTransformer\nsuffix: {}\nfieldSpecs:\n- path: metadata/name\n  kind: {}\n",
+                rng.pick(&["-s", "-on"]),
+                rng.pick(&["Deployment", "ConfigMap", "Service"])
+            ),
+            2 => format!(
+                "kind: LabelTransformer\nlabels:\n  tier: {}\nfieldSpecs:\n- path: metadata/labels\n  create: {}\n{}",
+                value(rng),
+                rng.pick(&["true", "yes", "on"]),
+                if rng.chance(50) {
+                    "- path: spec/selector/matchLabels\n  kind: Deployment\n  create: true\n"
+                } else {
+                    ""
+                }
+            ),
+            3 => format!(
+                "kind: AnnotationsTransformer\nannotations:\n  note: {}\n  Other: {}\nfieldSpecs:\n- path: metadata/annotations\n  create: true\n",
+                value(rng),
+                value(rng)
+            ),
+            4 => format!(
+                "kind: ImageTagTransformer\nimageTag:\n  name: {}\n  {}: {}\n",
+                rng.pick(&["nginx", "busybox"]),
+                rng.pick(&["newTag", "newtag"]),
+                rng.pick(&["\"2.0\"", "latest", "v1_2"])
+            ),
+            5 => format!(
+                "kind: ReplicaCountTransformer\nreplica:\n  name: {}\n  count: {}\nfieldSpecs:\n- path: spec/replicas\n  create: true\n  kind: Deployment\n",
+                rng.pick(&["web", "db"]),
+                rng.pick(&["2", "0x3", "1_0"])
+            ),
+            _ => format!(
+                "kind: NamespaceTransformer\nmetadata:\n  name: ns{i}\n  namespace: {}\nunsetOnly: {}\n",
+                rng.pick(&["plugin-ns", "other"]),
+                rng.pick(&["false", "true", "no"])
+            ),
+        };
+        // The namespace transformer's metadata replaces the head's.
+        let text = if body.contains("NamespaceTransformer") {
+            format!("apiVersion: builtin\n{body}")
+        } else {
+            format!("{head}{body}")
+        };
+        files.push((format!("overlay/plugin{i}.yaml"), text));
+        listed.push(format!("- plugin{i}.yaml\n"));
+    }
+    k.push_str("transformers:\n");
+    for l in listed {
+        k.push_str(&l);
+    }
 }
 
 fn case(seed: u64) -> Files {

@@ -189,15 +189,21 @@ impl Build<'_> {
                 None => Ok(Vec::new()),
             }
         };
+        // Kustomize reads the configuration's scalars, then decodes the map into
+        // map[string]string through sigs.k8s.io/yaml, which writes a number or boolean as its
+        // text and a null as "". (A timestamp it writes in RFC 3339; here it stays as written.)
         let pairs = |name: &str| -> Vec<(String, String)> {
-            body.get(name)
-                .and_then(Value::as_object)
-                .map(|m| {
-                    m.iter()
-                        .map(|(k, v)| (k.clone(), v.as_str().map(String::from).unwrap_or_else(|| v.to_string())))
-                        .collect()
+            let Some(m) = body.get(name).and_then(Value::as_object) else { return Vec::new() };
+            m.iter()
+                .map(|(k, v)| {
+                    let text = match v {
+                        Value::Null => String::new(),
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    (k.clone(), text)
                 })
-                .unwrap_or_default()
+                .collect()
         };
         let synthetic = match kind {
             "PatchTransformer" => json!({"patches": [Value::Object(body.clone())]}),
@@ -246,7 +252,21 @@ impl Build<'_> {
             "ReplacementTransformer" => json!({"replacements": field("replacements")}),
             "NamespaceTransformer" => {
                 let ns = v.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("").to_string();
-                if body.get("unsetOnly").and_then(Value::as_bool) == Some(true) {
+                let unset_only = match body.get("unsetOnly") {
+                    None | Some(Value::Null) => false,
+                    Some(Value::Bool(b)) => *b,
+                    Some(other) => {
+                        return Err(kerr(
+                            file,
+                            format!("{}.unsetOnly", config.field),
+                            format!(
+                                "NamespaceTransformer: cannot unmarshal {} into a boolean",
+                                gitops_core::object::type_name(other)
+                            ),
+                        ));
+                    }
+                };
+                if unset_only {
                     for r in acc.iter_mut().filter(|r| r.obj.namespace().is_empty()) {
                         super::set_namespace(r, &ns);
                     }
@@ -268,8 +288,10 @@ impl Build<'_> {
                 return Err(kerr(file, &config.field, format!("unable to load builtin {other}.builtin.[noGrp]")));
             }
         };
-        let k: Kustomization = serde_path_to_error::deserialize(synthetic)
-            .map_err(|e| kerr(file, format!("{} ({kind}).{}", config.field, e.path()), e.inner().to_string()))?;
+        // Go's JSON rules, as Kustomize decodes a plugin's configuration (`newtag` is `newTag`).
+        let again = synthetic.clone();
+        let k: Kustomization = crate::go_json::decode(synthetic, || again)
+            .map_err(|(path, msg)| kerr(file, format!("{} ({kind}).{path}", config.field), msg))?;
         // Noted as configured by this configuration (its name and namespace), as Kustomize
         // notes a transformer of `transformers:`.
         let mut by = String::new();
