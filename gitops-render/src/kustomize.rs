@@ -398,6 +398,9 @@ struct Build<'a> {
     record_transformations: bool,
     /// While a `transformers:` configuration runs: its `name`/`namespace` lines.
     configured_by: Option<std::sync::Arc<str>>,
+    /// While a ReplicaCountTransformer configuration runs: its own field specs, which stand
+    /// in for the built-in and configured ones.
+    replica_specs: Option<Vec<crate::kustomization::FieldSpec>>,
 }
 
 /// A kustomization's `openapi` field: where it is in the walk, and what it asks for.
@@ -491,6 +494,7 @@ impl Kustomize {
             custom,
             record_transformations: false,
             configured_by: None,
+            replica_specs: None,
         };
         let mut acc = Vec::new();
         let (file, k) = b.run(dir, &mut acc, Expect::Root, &mut config)?;
@@ -675,6 +679,7 @@ impl Build<'_> {
             custom: self.custom,
             record_transformations: self.record_transformations,
             configured_by: None,
+            replica_specs: None,
         };
         let mut out = Vec::new();
         let mut config = TransformerConfig::default();
@@ -872,6 +877,7 @@ impl Build<'_> {
                             custom: self.custom,
                             record_transformations: self.record_transformations,
                             configured_by: None,
+                            replica_specs: None,
                         };
                         let kinds = &kinds;
                         scope.spawn(move || {

@@ -304,8 +304,13 @@ impl Build<'_> {
             }
         }
         self.configured_by = (!by.is_empty()).then(|| by.into());
+        // A ReplicaCountTransformer sets the fields its own specs name, and only those.
+        if kind == "ReplicaCountTransformer" {
+            self.replica_specs = Some(specs()?);
+        }
         let result = self.transform(dir, file, &k, acc, cfg);
         self.configured_by = None;
+        self.replica_specs = None;
         result
     }
 }

@@ -119,7 +119,7 @@ impl Build<'_> {
         }
         // replicas: the built-in specs and the configured ones, one list as in Kustomize.
         if !k.replicas.is_empty() {
-            let specs = &eff.replicas;
+            let specs = self.replica_specs.as_deref().unwrap_or(&eff.replicas);
             for (i, rep) in k.replicas.iter().enumerate() {
                 let mut found = false;
                 for r in acc.iter_mut().filter(|r| r.has_name(&rep.name)) {
