@@ -191,7 +191,7 @@ impl Build<'_> {
         };
         // Kustomize reads the configuration's scalars, then decodes the map into
         // map[string]string through sigs.k8s.io/yaml, which writes a number or boolean as its
-        // text and a null as "". (A timestamp it writes in RFC 3339; here it stays as written.)
+        // text and a null as "" (a timestamp is already RFC 3339 text when read).
         let pairs = |name: &str| -> Vec<(String, String)> {
             let Some(m) = body.get(name).and_then(Value::as_object) else { return Vec::new() };
             m.iter()
