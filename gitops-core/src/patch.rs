@@ -281,6 +281,32 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
     }
 }
 
+/// A JSON patch as Go's evanphx/json-patch (v4) applies it, which the Kubernetes API server
+/// and Kustomize both use: `replace` of a key missing from an object that exists adds it, as
+/// that library does; everything else is [`json_patch`] (RFC 6902). A failing operation is
+/// reported with its index.
+pub fn json_patch_go(target: &mut Value, ops: &Value) -> Result<(), PatchError> {
+    let Some(list) = ops.as_array() else { return json_patch(target, ops) };
+    let mut probe = target.clone();
+    let mut rewritten = Vec::with_capacity(list.len());
+    for op in list {
+        let mut op = op.clone();
+        if op.get("op").and_then(Value::as_str) == Some("replace")
+            && let Some(path) = op.get("path").and_then(Value::as_str)
+            && probe.pointer(path).is_none()
+            && let Some((parent, _)) = path.rsplit_once('/')
+            && probe.pointer(parent).is_some_and(Value::is_object)
+            && let Some(map) = op.as_object_mut()
+        {
+            map.insert("op".into(), Value::String("add".into()));
+        }
+        // An operation that fails here fails again below, where its index is reported.
+        let _ = json_patch(&mut probe, &Value::Array(vec![op.clone()]));
+        rewritten.push(op);
+    }
+    json_patch(target, &Value::Array(rewritten))
+}
+
 /// Applies a JSON patch (RFC 6902): a list of `add`, `remove`, `replace`, `move`, `copy`
 /// and `test` operations. All or nothing: on error `target` is unchanged.
 pub fn json_patch(target: &mut Value, ops: &Value) -> Result<(), PatchError> {

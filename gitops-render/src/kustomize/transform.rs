@@ -278,7 +278,8 @@ impl Build<'_> {
                 let r = &mut acc[i];
                 r.store_previous_id();
                 let mut v = r.obj.as_value().clone();
-                patch::json_patch(&mut v, ops).map_err(|e| kerr(file, field, format!("{}: {e}", r.id())))?;
+                // Kustomize applies it with evanphx/json-patch, as the API server does.
+                patch::json_patch_go(&mut v, ops).map_err(|e| kerr(file, field, format!("{}: {e}", r.id())))?;
                 r.obj = Object::from_value_without_api_version(v).map_err(|e| kerr(file, field, e.to_string()))?;
             }
             return Ok(());

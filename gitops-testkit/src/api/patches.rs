@@ -332,22 +332,5 @@ impl State {
 /// A JSON patch as the API server applies it (evanphx/json-patch): `replace` of a missing key
 /// of an object adds it, as that library does; everything else is RFC 6902.
 pub(super) fn server_json_patch(doc: &mut Value, ops: &Value) -> Result<(), patch::PatchError> {
-    let Some(list) = ops.as_array() else { return patch::json_patch(doc, ops) };
-    let mut probe = doc.clone();
-    let mut rewritten = Vec::with_capacity(list.len());
-    for op in list {
-        let mut op = op.clone();
-        if op.get("op").and_then(Value::as_str) == Some("replace")
-            && let Some(path) = op.get("path").and_then(Value::as_str)
-            && probe.pointer(path).is_none()
-            && let Some((parent, _)) = path.rsplit_once('/')
-            && probe.pointer(parent).is_some_and(Value::is_object)
-        {
-            op["op"] = json!("add");
-        }
-        // Ops that fail are left for the real application to report with their index.
-        let _ = patch::json_patch(&mut probe, &json!([op.clone()]));
-        rewritten.push(op);
-    }
-    patch::json_patch(doc, &Value::Array(rewritten))
+    patch::json_patch_go(doc, ops)
 }
