@@ -358,9 +358,15 @@ impl Res {
 
     fn id(&self) -> String {
         let o = &self.obj;
-        let ns = if o.namespace().is_empty() { "[noNs]" } else { o.namespace() };
-        format!("{}.{}.{}/{}.{}", o.kind(), o.version(), o.group(), o.name(), ns)
+        id_text(o.api_version(), o.kind(), o.namespace(), o.name())
     }
+}
+
+/// Kustomize's text of a resource id: `kind.version.group/name.namespace`, `[noNs]` for none.
+pub(super) fn id_text(api_version: &str, kind: &str, namespace: &str, name: &str) -> String {
+    let (group, version) = gitops_core::object::split_api_version(api_version);
+    let ns = if namespace.is_empty() { "[noNs]" } else { namespace };
+    format!("{kind}.{version}.{group}/{name}.{ns}")
 }
 
 /// A nested kustomization's resources and transformer configuration.

@@ -452,11 +452,7 @@ fn smp_one(
     let node = schema.node_for(&r.obj);
     // Merged in place: a failed patch fails the build, so the resource is not needed whole
     // after one; its id for the error is the one it had before.
-    let id = || {
-        let (group, version) = gitops_core::object::split_api_version(&before.0);
-        let ns = if before.2.is_empty() { "[noNs]" } else { &before.2 };
-        format!("{}.{version}.{group}/{}.{ns}", before.1, before.3)
-    };
+    let id = || super::id_text(&before.0, &before.1, &before.2, &before.3);
     let mut v = std::mem::take(r.obj.as_value_mut());
     patch::strategic_merge(&mut v, doc, node, opts).map_err(|e| format!("{}: {e}", id()))?;
     if !v.is_object() {

@@ -187,7 +187,7 @@ impl State {
         match ct {
             "application/merge-patch+json" => patch::merge_patch(&mut doc, &patch_value),
             // The real server says no more than this about a failing operation.
-            "application/json-patch+json" => server_json_patch(&mut doc, &patch_value).map_err(|e| {
+            "application/json-patch+json" => patch::json_patch_go(&mut doc, &patch_value).map_err(|e| {
                 tracing::debug!(error = %e, "JSON patch failed");
                 ApiError::new(
                     422,
@@ -327,10 +327,4 @@ impl State {
             }
         }
     }
-}
-
-/// A JSON patch as the API server applies it (evanphx/json-patch): `replace` of a missing key
-/// of an object adds it, as that library does; everything else is RFC 6902.
-pub(super) fn server_json_patch(doc: &mut Value, ops: &Value) -> Result<(), patch::PatchError> {
-    patch::json_patch_go(doc, ops)
 }
