@@ -165,3 +165,9 @@ fn render_repo(
     let objects = renderer.render(&tree, &path)?;
     Ok(objects)
 }
+
+/// mimalloc (built without transparent huge pages, which would double the peak memory): on a
+/// 500-application fleet the whole render takes about a quarter less time than with the system
+/// allocator, for about 1 MB more peak memory (`cargo bench --bench render_vs_kubectl`).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -53,6 +53,7 @@ pub mod tree;
 pub mod validation;
 pub mod yaml;
 mod yaml_emit;
+mod yaml_fast;
 mod yaml_load;
 
 pub use error::{Error, Location, Result};

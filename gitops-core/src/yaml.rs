@@ -147,18 +147,23 @@ fn parse_value_with(
         location: Some(Location { line: line + first_line - 1, column }),
         message,
     };
-    let mut builder = crate::yaml_load::Builder::new(text.len());
-    builder.last_key_wins = last_key_wins;
-    builder.dialect = dialect;
-    let mut parser = yaml_rust2::parser::Parser::new_from_str(text);
-    loop {
-        let (event, mark) =
-            parser.next_token().map_err(|e| err(e.marker().line(), e.marker().col() + 1, e.info().to_string()))?;
-        if matches!(event, yaml_rust2::Event::StreamEnd) {
-            break;
-        }
-        builder.line = mark.line() + first_line - 1;
-        builder.on_event(event).map_err(|m| err(mark.line(), mark.col() + 1, m))?;
+    let new_builder = || {
+        let mut builder = crate::yaml_load::Builder::new(text.len());
+        builder.last_key_wins = last_key_wins;
+        builder.dialect = dialect;
+        builder
+    };
+    // The common block subset is read line by line; anything else (and any error) is read
+    // again with yaml-rust2, which reports it.
+    let mut builder = new_builder();
+    let fast = crate::yaml_fast::feed(text, &mut |event, line| {
+        builder.line = line + first_line - 1;
+        builder.on_event(event)
+    });
+    if fast.is_err() {
+        builder = new_builder();
+        read_with_yaml_rust2(text, first_line, &mut builder)
+            .map_err(|(line, column, message)| err(line, column, message))?;
     }
     let (value, duplicates) = builder.finish();
     Ok((
@@ -168,6 +173,32 @@ fn parse_value_with(
         },
         duplicates,
     ))
+}
+
+/// Whether the fast line-by-line reader read `text` (`Ok(true)`) or left it to yaml-rust2
+/// (`Ok(false)`), and `Err` with both event lists if it read it differently from yaml-rust2.
+/// For differential tests and fuzzing; not a stable interface.
+#[doc(hidden)]
+pub fn compare_fast_reader(text: &str) -> std::result::Result<bool, String> {
+    crate::yaml_fast::compare_with_yaml_rust2(text)
+}
+
+/// Feeds yaml-rust2's events to the builder; an error comes with its line and column.
+fn read_with_yaml_rust2(
+    text: &str,
+    first_line: usize,
+    builder: &mut crate::yaml_load::Builder,
+) -> std::result::Result<(), (usize, usize, String)> {
+    let mut parser = yaml_rust2::parser::Parser::new_from_str(text);
+    loop {
+        let (event, mark) =
+            parser.next_token().map_err(|e| (e.marker().line(), e.marker().col() + 1, e.info().to_string()))?;
+        if matches!(event, yaml_rust2::Event::StreamEnd) {
+            return Ok(());
+        }
+        builder.line = mark.line() + first_line - 1;
+        builder.on_event(event).map_err(|m| (mark.line(), mark.col() + 1, m))?;
+    }
 }
 
 /// Parses a YAML stream into JSON values, one per non-empty document, without checking
