@@ -137,7 +137,18 @@ pub fn join(dir: &str, rel: &str) -> Result<String> {
 
 /// Whether a path is already what [`normalize`] makes of it: no empty, `.` or `..` segment.
 fn is_normal(path: &str) -> bool {
-    path.is_empty() || path.split('/').all(|seg| !matches!(seg, "" | "." | ".."))
+    // One pass over the bytes: this runs for every path a build touches.
+    let b = path.as_bytes();
+    let mut start = 0;
+    for i in 0..=b.len() {
+        if i == b.len() || b[i] == b'/' {
+            if matches!(&b[start..i], b"" | b"." | b"..") {
+                return b.is_empty();
+            }
+            start = i + 1;
+        }
+    }
+    true
 }
 
 /// A tree held in memory: path to bytes; directories are implied by the paths.
