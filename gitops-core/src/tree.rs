@@ -336,8 +336,14 @@ impl DirTree {
         let Some(dir) = self.resolve_dir(parent)? else { return Ok((None, true)) };
         let full = dir.join(name);
         match std::fs::symlink_metadata(&full) {
-            // Not a symlink: its path is already free of them.
-            Ok(m) if !m.file_type().is_symlink() => Ok((Some((full, m.is_dir())), true)),
+            // Not a symlink: its path is already free of them. A directory is remembered as
+            // `resolve_dir` remembers it, for the files that will be read in it.
+            Ok(m) if !m.file_type().is_symlink() => {
+                if m.is_dir() {
+                    self.dirs.lock().map_err(|_| poisoned())?.insert(p.to_string(), full.clone());
+                }
+                Ok((Some((full, m.is_dir())), true))
+            }
             Ok(_) => Ok((
                 self.canonical(p, &full)?.map(|c| {
                     let is_dir = c.is_dir();

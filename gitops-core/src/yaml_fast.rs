@@ -305,6 +305,11 @@ impl<'a> Reader<'a, '_> {
             }
             k += 1;
         }
+        // A block that runs to the end of a text with no final line break: yaml-rust2 has its
+        // own ideas of the last line breaks there.
+        if k == self.lines.len() && self.lines.last().is_some_and(|l| !l.is_empty()) {
+            return Err(GiveUp);
+        }
         let body = &self.lines[first..end];
         let mut s = String::with_capacity(body.iter().map(|l| l.len() + 1).sum());
         if literal {
@@ -617,6 +622,9 @@ mod tests {
         ] {
             gives_up(text);
         }
+        // Found by the fuzz target: a block at the end of a text without a final line break.
+        gives_up("k: |\n    line\n    ");
+        gives_up("k: |\n  line");
     }
 
     #[test]
@@ -823,6 +831,8 @@ mod tests {
                 lines.swap(i, j);
             }
         }
-        lines.join("\n") + "\n"
+        let text = lines.join("\n");
+        // Now and then without the final line break.
+        if rng.below(5) == 0 { text } else { text + "\n" }
     }
 }
