@@ -863,12 +863,12 @@ impl Build<'_> {
             (0..entries.len()).filter(|&i| kinds[i].1 == Some(EntryKind::Dir) && !remote[i]).collect();
         let workers = gitops_core::cpus().min(dirs.len());
         if workers > 1 {
-            let chunks: Vec<Vec<usize>> =
-                (0..workers).map(|w| dirs.iter().copied().skip(w).step_by(workers).collect()).collect();
+            // Each worker takes the next directory when it is done with one, so that all end
+            // together whatever each directory costs.
+            let next = std::sync::atomic::AtomicUsize::new(0);
             let results: Vec<Vec<(usize, Result<Built, Error>)>> = std::thread::scope(|scope| {
-                let handles: Vec<_> = chunks
-                    .into_iter()
-                    .map(|chunk| {
+                let handles: Vec<_> = (0..workers)
+                    .map(|_| {
                         let mut sub = Build {
                             tree: self.tree,
                             restrictor: self.restrictor,
@@ -885,11 +885,10 @@ impl Build<'_> {
                             configured_by: None,
                             replica_specs: None,
                         };
-                        let kinds = &kinds;
+                        let (kinds, dirs, next) = (&kinds, &dirs, &next);
                         scope.spawn(move || {
-                            chunk
-                                .into_iter()
-                                .map(|i| {
+                            std::iter::from_fn(|| dirs.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)))
+                                .map(|&i| {
                                     let mut out = Vec::new();
                                     let mut config = TransformerConfig::default();
                                     sub.position.push(i);
@@ -1196,17 +1195,11 @@ pub fn hash_suffix(obj: &Object) -> String {
         .replace('\u{2028}', "\\u2028")
         .replace('\u{2029}', "\\u2029");
     let digest = Sha256::digest(json.as_bytes());
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    hex[..10]
-        .chars()
-        .map(|c| match c {
-            '0' => 'g',
-            '1' => 'h',
-            '3' => 'k',
-            'a' => 'm',
-            'e' => 't',
-            c => c,
-        })
+    // The first ten hex digits, with Kustomize's substitutions (0 g, 1 h, 3 k, a m, e t).
+    const DIGITS: &[u8; 16] = b"gh2k456789mbcdtf";
+    digest[..5]
+        .iter()
+        .flat_map(|b| [DIGITS[usize::from(b >> 4)] as char, DIGITS[usize::from(b & 15)] as char])
         .collect()
 }
 
@@ -1289,8 +1282,12 @@ fn finish(
     vars: &[crate::kustomization::Var],
     config: &TransformerConfig,
 ) -> Result<Vec<Object>, Error> {
-    for r in acc.iter_mut().filter(|r| r.needs_hash) {
-        let name = format!("{}-{}", r.obj.name(), hash_suffix(&r.obj));
+    // The suffixes are independent of one another: worked out on all CPUs.
+    let hashed: Vec<usize> = (0..acc.len()).filter(|&i| acc[i].needs_hash).collect();
+    let suffixes = gitops_core::par_map(&hashed, 64, |&i| hash_suffix(&acc[i].obj));
+    for (i, suffix) in hashed.into_iter().zip(suffixes) {
+        let r = &mut acc[i];
+        let name = format!("{}-{}", r.obj.name(), suffix);
         let ns = r.obj.namespace().to_string();
         r.store_previous_id();
         r.rename(&ns, &name);
