@@ -74,10 +74,10 @@ fn is_entry(text: &str) -> bool {
     b.first() == Some(&b'-') && (b.len() == 1 || b[1] == b' ')
 }
 
-/// Empty, or only a comment (which needs a space before it, unless it starts the text).
+/// Empty, or spaces then a comment (a `#` needs a space before it to start one).
 fn is_rest_blank(rest: &str) -> bool {
     let t = rest.trim_start_matches(' ');
-    t.is_empty() || (t.starts_with('#') && (t.len() < rest.len() || rest.is_empty()))
+    t.is_empty() || (t.starts_with('#') && t.len() < rest.len())
 }
 
 fn scalar(text: String, style: TScalarStyle) -> Event {
@@ -273,7 +273,7 @@ impl<'a> Reader<'a, '_> {
         if strip {
             header = &header[1..];
         }
-        if !is_rest_blank(header) || header.starts_with('#') {
+        if !is_rest_blank(header) {
             return Err(GiveUp);
         }
         self.i += 1;
