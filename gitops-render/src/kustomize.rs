@@ -1121,6 +1121,33 @@ fn check_duplicates(acc: &[Res], file: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// Kustomize's namespace transformer fails when it leaves two resources with one id (group,
+/// version, kind, name and effective namespace: "default" for none, and no namespace at all for
+/// a cluster-scoped kind): "namespace transformation produces ID conflict". Called after the
+/// namespace is set on every resource, which finds every pair Kustomize's check after each
+/// resource finds (the last of a pair to change sees the other as it ends).
+fn check_namespace_conflicts(acc: &[Res], file: &str, field: &str) -> Result<(), Error> {
+    let mut seen = std::collections::HashMap::with_capacity(acc.len());
+    for (i, r) in acc.iter().enumerate() {
+        let o = &r.obj;
+        let ns = if tables::is_cluster_scoped(o.api_version(), o.kind()) {
+            None
+        } else if o.namespace().is_empty() {
+            Some("default")
+        } else {
+            Some(o.namespace())
+        };
+        if let Some(first) = seen.insert((o.api_version(), o.kind(), ns, o.name()), i) {
+            return Err(kerr(
+                file,
+                field,
+                format!("namespace transformation produces ID conflict: {} and {}", acc[first].id(), r.id()),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn set_namespace(r: &mut Res, ns: &str) {
     let (api, kind) = (r.obj.api_version().to_string(), r.obj.kind().to_string());
     if tables::is_cluster_scoped(&api, &kind) {
