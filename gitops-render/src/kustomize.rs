@@ -1104,48 +1104,44 @@ fn add_resource(acc: &mut Vec<Res>, r: Res, _file: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// Fails on two resources with the same id (group, version, kind, namespace, name), in one
-/// pass over the accumulator.
-fn check_duplicates(acc: &[Res], file: &str) -> Result<(), Error> {
-    let mut seen = std::collections::HashSet::with_capacity(acc.len());
-    for r in acc {
-        let o = &r.obj;
-        if !seen.insert((o.api_version(), o.kind(), o.namespace(), o.name())) {
-            return Err(kerr(
-                file,
-                "resources",
-                format!("may not add resource with an already registered id: {}", r.id()),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Kustomize's namespace transformer fails when it leaves two resources with one id (group,
-/// version, kind, name and effective namespace: "default" for none, and no namespace at all for
-/// a cluster-scoped kind): "namespace transformation produces ID conflict". Called after the
-/// namespace is set on every resource, which finds every pair Kustomize's check after each
-/// resource finds (the last of a pair to change sees the other as it ends).
-fn check_namespace_conflicts(acc: &[Res], file: &str, field: &str) -> Result<(), Error> {
+/// The first two resources (in order) with one id, as Kustomize's `ResId.Equals` compares
+/// ids: group and version, kind, name and effective namespace ("default" for none, none at all
+/// for a cluster-scoped kind).
+fn same_id(acc: &[Res]) -> Option<(&Res, &Res)> {
     let mut seen = std::collections::HashMap::with_capacity(acc.len());
     for (i, r) in acc.iter().enumerate() {
         let o = &r.obj;
-        let ns = if tables::is_cluster_scoped(o.api_version(), o.kind()) {
-            None
-        } else if o.namespace().is_empty() {
-            Some("default")
-        } else {
-            Some(o.namespace())
-        };
-        if let Some(first) = seen.insert((o.api_version(), o.kind(), ns, o.name()), i) {
-            return Err(kerr(
-                file,
-                field,
-                format!("namespace transformation produces ID conflict: {} and {}", acc[first].id(), r.id()),
-            ));
+        let key = (o.api_version(), o.kind(), r.effective_namespace(o.kind(), o.namespace()), o.name());
+        if let Some(first) = seen.insert(key, i) {
+            return Some((&acc[first], r));
         }
     }
-    Ok(())
+    None
+}
+
+/// Fails on two resources with one id ([`same_id`]), in one pass over the accumulator.
+fn check_duplicates(acc: &[Res], file: &str) -> Result<(), Error> {
+    match same_id(acc) {
+        Some((_, r)) => {
+            Err(kerr(file, "resources", format!("may not add resource with an already registered id: {}", r.id())))
+        }
+        None => Ok(()),
+    }
+}
+
+/// Kustomize's namespace transformer fails when it leaves two resources with one id:
+/// "namespace transformation produces ID conflict". Checked once every namespace is set, which
+/// finds every pair Kustomize's check after each resource finds (the last of a pair to change
+/// sees the other as it ends).
+fn check_namespace_conflicts(acc: &[Res], file: &str) -> Result<(), Error> {
+    match same_id(acc) {
+        Some((a, b)) => Err(kerr(
+            file,
+            "namespace",
+            format!("namespace transformation produces ID conflict: {} and {}", a.id(), b.id()),
+        )),
+        None => Ok(()),
+    }
 }
 
 fn set_namespace(r: &mut Res, ns: &str) {

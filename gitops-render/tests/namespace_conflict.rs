@@ -29,3 +29,15 @@ fn one_name_in_other_kinds_or_with_a_new_namespace_is_no_conflict() {
     assert_eq!(objects.len(), 3);
     assert!(objects.iter().all(|o| o.namespace() == "one"));
 }
+
+#[test]
+fn no_namespace_and_default_are_one_id() {
+    // Kustomize compares effective namespaces: an object without one is in "default".
+    let tree = MemTree::new().with_file("k/kustomization.yaml", "resources:\n- objects.yaml\n").with_file(
+        "k/objects.yaml",
+        cm("settings", "default") + "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n",
+    );
+    let err = Kustomize::default().build(&tree, "k").unwrap_err().to_string();
+    assert!(err.contains("may not add resource with an already registered id"), "{err}");
+    assert!(err.contains("ConfigMap.v1./settings"), "{err}");
+}

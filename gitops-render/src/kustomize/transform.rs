@@ -53,7 +53,7 @@ impl Build<'_> {
                 set_namespace(r, ns);
             }
             on_extra_fields(acc, &cfg.namespace, true, &mut |slot| *slot = Value::String(ns.into()));
-            check_namespace_conflicts(acc, file, "namespace")?;
+            check_namespace_conflicts(acc, file)?;
             ran(acc, "NamespaceTransformer");
         }
         // namePrefix, nameSuffix
