@@ -26,6 +26,7 @@ use serde_json::{Map, Value};
 
 use crate::object::parse_pointer;
 
+mod kyaml;
 pub mod server;
 use crate::schema::{ListInfo, Node, Shape};
 
@@ -128,7 +129,7 @@ fn merge_value(
                     None => {
                         let mut fresh = match pv {
                             Value::Object(_) => Value::Object(Map::new()),
-                            Value::Array(_) => Value::Array(Vec::new()),
+                            Value::Array(_) if !options.kustomize => Value::Array(Vec::new()),
                             _ => Value::Null,
                         };
                         merge_value(&mut fresh, pv, child, options, path)?;
@@ -138,6 +139,13 @@ fn merge_value(
                     }
                 }
                 path.truncate(len);
+            }
+            if options.kustomize {
+                // kyaml walks the target's fields the patch does not have too, and puts
+                // their keyed lists through its merge.
+                for (k, tv) in tmap.iter_mut().filter(|(k, _)| !pmap.contains_key(*k)) {
+                    normalize(tv, node.field(k).unwrap_or(node), options, path)?;
+                }
             }
             Ok(())
         }
@@ -187,6 +195,10 @@ fn merge_list(
 ) -> Result<(), PatchError> {
     let original: Vec<Value> = match std::mem::take(target) {
         Value::Array(a) => a,
+        // kyaml merges a list the target lacks (or has as null) into the patch's own.
+        _ if options.kustomize => {
+            items.iter().filter(|i| i.get("$patch").and_then(Value::as_str) != Some("replace")).cloned().collect()
+        }
         _ => Vec::new(),
     };
     let is_replace = |i: &Value| i.get("$patch").and_then(Value::as_str) == Some("replace");
@@ -203,6 +215,14 @@ fn merge_list(
         return Ok(());
     }
     let item_node = node.item().unwrap_or(node);
+    if options.kustomize {
+        let keys: Vec<String> =
+            if !info.map_keys.is_empty() { info.map_keys.clone() } else { info.merge_key.iter().cloned().collect() };
+        if !keys.is_empty() {
+            *target = Value::Array(merge_list_kyaml(original, items, &keys, item_node, options, path)?);
+            return Ok(());
+        }
+    }
     let Some(key) = info.merge_key.as_deref() else {
         // A primitive list with strategy merge: a union, the patch's items first.
         let mut out: Vec<Value> = Vec::new();
@@ -259,6 +279,105 @@ fn merge_list(
     out.extend(original.into_iter().zip(used).filter(|(_, u)| !u).map(|(o, _)| o));
     *target = Value::Array(out);
     Ok(())
+}
+
+/// A keyed list merged as Kustomize merges it (kyaml's walker, patch items first): see
+/// [`kyaml`].
+fn merge_list_kyaml(
+    mut dest: Vec<Value>,
+    items: &[Value],
+    keys: &[String],
+    item_node: Node<'_>,
+    options: &SmpOptions,
+    path: &mut String,
+) -> Result<Vec<Value>, PatchError> {
+    let mut list = kyaml::values_list(items, &dest, keys);
+    if keys.len() > 1 {
+        kyaml::merge_values(&mut list);
+    }
+    let mut added: Vec<Value> = Vec::new();
+    let mut valid_keys = keys.to_vec();
+    for values in &list {
+        let (vk, vv) = kyaml::validate_keys(&list, values, keys);
+        valid_keys.clone_from(&vk);
+        let len = path.len();
+        path.push_str(&format!("[{}]", vv.join(",")));
+        let val = match (kyaml::find(&dest, &vk, &vv), kyaml::find(items, &vk, &vv)) {
+            (Some(i), Some(j)) => {
+                merge_value(&mut dest[i], &items[j], item_node, options, path)?;
+                Some(dest[i].clone())
+            }
+            (Some(i), None) => {
+                normalize(&mut dest[i], item_node, options, path)?;
+                Some(dest[i].clone())
+            }
+            (None, Some(j)) => {
+                let mut fresh = Value::Object(Map::new());
+                merge_value(&mut fresh, &items[j], item_node, options, path)?;
+                Some(fresh)
+            }
+            (None, None) => None,
+        };
+        path.truncate(len);
+        let mut val = val.filter(|v| !v.is_null() && !v.as_object().is_some_and(Map::is_empty));
+        let Some(v) = val.as_mut() else {
+            // Cleared (deleted, or matched nowhere): the target's items with these keys go.
+            if !vk.is_empty() {
+                kyaml::set_element(&mut dest, None, &vk, &vv);
+                continue;
+            }
+            kyaml::set_element(&mut added, None, &vk, &vv);
+            continue;
+        };
+        if let Value::Object(m) = v {
+            for (k, value) in vk.iter().zip(&vv) {
+                if !m.contains_key(k) && !value.is_empty() {
+                    m.insert(k.clone(), plain_scalar(value));
+                }
+            }
+        }
+        kyaml::set_element(&mut added, Some(v), &vk, &vv);
+    }
+    if list.is_empty() {
+        return Ok(dest);
+    }
+    kyaml::append_list(&mut added, &dest, &valid_keys);
+    Ok(added)
+}
+
+/// Kustomize's merge of a target value the patch does not reach: its keyed lists (at any
+/// depth through maps and keyed list items) are merged with nothing, as kyaml's walker does.
+fn normalize(v: &mut Value, node: Node<'_>, options: &SmpOptions, path: &mut String) -> Result<(), PatchError> {
+    match v {
+        Value::Object(m) => {
+            for (k, c) in m.iter_mut() {
+                if c.is_object() || c.is_array() {
+                    normalize(c, node.field(k).unwrap_or(node), options, path)?;
+                }
+            }
+            Ok(())
+        }
+        Value::Array(_) => match node.list_ref().filter(|i| i.smp_merges()) {
+            Some(info) if !info.map_keys.is_empty() || info.merge_key.is_some() => {
+                merge_list(v, &[], info, node, options, path)
+            }
+            _ => Ok(()),
+        },
+        _ => Ok(()),
+    }
+}
+
+/// A plain YAML scalar of this text, as kyaml writes a key it fills in: an integer or a
+/// boolean when it reads as one, else a string.
+fn plain_scalar(text: &str) -> Value {
+    if let Ok(n) = text.parse::<i64>() {
+        return Value::Number(n.into());
+    }
+    match text {
+        "true" => Value::Bool(true),
+        "false" => Value::Bool(false),
+        _ => Value::String(text.to_string()),
+    }
 }
 
 /// Applies a JSON merge patch (RFC 7386).

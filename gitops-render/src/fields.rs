@@ -8,9 +8,23 @@ use crate::kustomization::FieldSpec;
 /// entered item by item). With `create`, missing maps are created, and `f` is called with
 /// a `Null` slot for a missing last field.
 pub(crate) fn walk(value: &mut Value, path: &[&str], create: bool, f: &mut dyn FnMut(&mut Value)) {
+    walk_in(value, path, create, false, f)
+}
+
+/// [`walk`], but a list at the end of the path is handed to `f` whole, as Kustomize's field
+/// spec filter hands a setter whatever node the path ends on.
+pub(crate) fn walk_to_end(value: &mut Value, path: &[&str], create: bool, f: &mut dyn FnMut(&mut Value)) {
+    walk_in(value, path, create, true, f)
+}
+
+fn walk_in(value: &mut Value, path: &[&str], create: bool, whole_lists: bool, f: &mut dyn FnMut(&mut Value)) {
+    if whole_lists && path.is_empty() {
+        f(value);
+        return;
+    }
     if let Value::Array(items) = value {
         for item in items {
-            walk(item, path, create, f);
+            walk_in(item, path, create, whole_lists, f);
         }
         return;
     }
@@ -29,13 +43,17 @@ pub(crate) fn walk(value: &mut Value, path: &[&str], create: bool, f: &mut dyn F
         map.insert(seg.to_string(), if rest.is_empty() { Value::Null } else { Value::Object(Map::new()) });
     }
     let child = map.get_mut(seg).expect("present or created");
+    if child.is_null() && seg.len() != first.len() {
+        // Kustomize takes the `[]` as a hint: a null list becomes an empty one.
+        *child = Value::Array(Vec::new());
+    }
     if child.is_null() && !rest.is_empty() {
         if !create_here {
             return;
         }
         *child = Value::Object(Map::new());
     }
-    walk(child, rest, create, f);
+    walk_in(child, rest, create, whole_lists, f);
 }
 
 /// Sets string pairs into the map at each spec's path.

@@ -22,8 +22,10 @@ use crate::fields;
 
 mod config;
 mod generate;
+mod namespace;
 mod plugins;
 mod transform;
+mod valueadd;
 
 use crate::kustomization::{
     FieldSpec, GeneratorArgs, GeneratorOptions, Kustomization, PatchEntry, ReplacementEntry, Target,
@@ -404,9 +406,13 @@ struct Build<'a> {
     record_transformations: bool,
     /// While a `transformers:` configuration runs: its `name`/`namespace` lines.
     configured_by: Option<std::sync::Arc<str>>,
+    /// The file of the `transformers:` configuration running, for `transformerAnnotations`.
+    configured_in: Option<std::sync::Arc<str>>,
     /// While a ReplicaCountTransformer configuration runs: its own field specs, which stand
     /// in for the built-in and configured ones.
     replica_specs: Option<Vec<crate::kustomization::FieldSpec>>,
+    /// While an ImageTagTransformer configuration runs: its own field specs.
+    image_specs: Option<Vec<crate::kustomization::FieldSpec>>,
 }
 
 /// A kustomization's `openapi` field: where it is in the walk, and what it asks for.
@@ -500,7 +506,9 @@ impl Kustomize {
             custom,
             record_transformations: false,
             configured_by: None,
+            configured_in: None,
             replica_specs: None,
+            image_specs: None,
         };
         let mut acc = Vec::new();
         let (file, k) = b.run(dir, &mut acc, Expect::Root, &mut config)?;
@@ -685,7 +693,9 @@ impl Build<'_> {
             custom: self.custom,
             record_transformations: self.record_transformations,
             configured_by: None,
+            configured_in: None,
             replica_specs: None,
+            image_specs: None,
         };
         let mut out = Vec::new();
         let mut config = TransformerConfig::default();
@@ -883,7 +893,9 @@ impl Build<'_> {
                             custom: self.custom,
                             record_transformations: self.record_transformations,
                             configured_by: None,
+                            configured_in: None,
                             replica_specs: None,
+                            image_specs: None,
                         };
                         let (kinds, dirs, next) = (&kinds, &dirs, &next);
                         scope.spawn(move || {
@@ -1133,58 +1145,12 @@ fn check_duplicates(acc: &[Res], file: &str) -> Result<(), Error> {
 /// "namespace transformation produces ID conflict". Checked once every namespace is set, which
 /// finds every pair Kustomize's check after each resource finds (the last of a pair to change
 /// sees the other as it ends).
-fn check_namespace_conflicts(acc: &[Res], file: &str) -> Result<(), Error> {
+fn check_namespace_conflicts(acc: &[Res], file: &str, field: &str) -> Result<(), Error> {
     match same_id(acc) {
-        Some((a, b)) => Err(kerr(
-            file,
-            "namespace",
-            format!("namespace transformation produces ID conflict: {} and {}", a.id(), b.id()),
-        )),
+        Some((a, b)) => {
+            Err(kerr(file, field, format!("namespace transformation produces ID conflict: {} and {}", a.id(), b.id())))
+        }
         None => Ok(()),
-    }
-}
-
-fn set_namespace(r: &mut Res, ns: &str) {
-    let (api, kind) = (r.obj.api_version().to_string(), r.obj.kind().to_string());
-    if tables::is_cluster_scoped(&api, &kind) {
-        if api == "v1" && kind == "Namespace" {
-            r.rename("", ns);
-        }
-        let v = r.obj.as_value_mut();
-        match kind.as_str() {
-            "APIService" => {
-                // Created when missing, as Kustomize's namespace field spec for it says.
-                fields::walk(v, &["spec", "service", "namespace"], true, &mut |s| *s = Value::String(ns.into()));
-            }
-            "CustomResourceDefinition" => {
-                fields::walk(
-                    v,
-                    &["spec", "conversion", "webhook", "clientConfig", "service", "namespace"],
-                    false,
-                    &mut |s| *s = Value::String(ns.into()),
-                );
-            }
-            "ClusterRoleBinding" => set_subject_namespaces(v, ns),
-            _ => {}
-        }
-        return;
-    }
-    let name = r.obj.name().to_string();
-    r.rename(ns, &name);
-    if kind == "RoleBinding" {
-        set_subject_namespaces(r.obj.as_value_mut(), ns);
-    }
-}
-
-fn set_subject_namespaces(v: &mut Value, ns: &str) {
-    if let Some(Value::Array(subjects)) = v.get_mut("subjects") {
-        for s in subjects {
-            if s.get("name").and_then(Value::as_str) == Some("default")
-                && s.get("kind").and_then(Value::as_str) == Some("ServiceAccount")
-            {
-                s["namespace"] = Value::String(ns.into());
-            }
-        }
     }
 }
 

@@ -33,11 +33,14 @@ impl Build<'_> {
         list: &str,
         entries: &[String],
     ) -> Result<Vec<PluginConfig>, Error> {
-        let mut out = Vec::new();
+        // Kustomize runs the inline configurations first, then those of files and
+        // directories, each group in the listed order.
+        let (mut out, mut from_files) = (Vec::new(), Vec::new());
         for (i, entry) in entries.iter().enumerate() {
             let field = format!("{list}[{i}]");
             let mut source = file.to_string();
-            let docs: Vec<Value> = if entry.contains('\n') || entry.trim_start().starts_with("apiVersion:") {
+            let inline = entry.contains('\n') || entry.trim_start().starts_with("apiVersion:");
+            let docs: Vec<Value> = if inline {
                 yaml::parse_values(entry, &format!("{file} {field}"), &ParseOptions::default())?
                     .into_iter()
                     .map(|(_, _, v)| v)
@@ -83,9 +86,11 @@ impl Build<'_> {
                         ),
                     ));
                 }
-                out.push(PluginConfig { field: field.clone(), value, source: source.clone() });
+                let config = PluginConfig { field: field.clone(), value, source: source.clone() };
+                if inline { out.push(config) } else { from_files.push(config) }
             }
         }
+        out.extend(from_files);
         Ok(out)
     }
 
@@ -177,6 +182,26 @@ impl Build<'_> {
         acc: &mut Vec<Res>,
         cfg: &TransformerConfig,
     ) -> Result<(), Error> {
+        // Noted as configured by this configuration (its file, name and namespace), as
+        // Kustomize notes a transformer of `transformers:`.
+        self.configured_by = configured_by(&config.value);
+        self.configured_in = Some(config.source.as_str().into());
+        let result = self.builtin_transformer(dir, file, config, acc, cfg);
+        self.configured_by = None;
+        self.configured_in = None;
+        self.replica_specs = None;
+        self.image_specs = None;
+        result
+    }
+
+    fn builtin_transformer(
+        &mut self,
+        dir: &str,
+        file: &str,
+        config: &PluginConfig,
+        acc: &mut Vec<Res>,
+        cfg: &TransformerConfig,
+    ) -> Result<(), Error> {
         let v = &config.value;
         let kind = v.get("kind").and_then(Value::as_str).unwrap_or("");
         let body = body_of(v);
@@ -245,6 +270,14 @@ impl Build<'_> {
                 if kind != "PrefixTransformer" {
                     add_affix(acc, &text("suffix"), false, &specs);
                 }
+                self.note_plugin(
+                    acc,
+                    match kind {
+                        "PrefixTransformer" => "PrefixTransformer",
+                        "SuffixTransformer" => "SuffixTransformer",
+                        _ => "PrefixSuffixTransformer",
+                    },
+                );
                 return Ok(());
             }
             "ImageTagTransformer" => json!({"images": [field("imageTag")]}),
@@ -266,20 +299,35 @@ impl Build<'_> {
                         ));
                     }
                 };
-                if unset_only {
-                    for r in acc.iter_mut().filter(|r| r.obj.namespace().is_empty()) {
-                        super::set_namespace(r, &ns);
-                    }
-                    return Ok(());
+                let subjects = match body.get("setRoleBindingSubjects") {
+                    None | Some(Value::Null) => Ok(None),
+                    Some(Value::String(s)) => Ok(Some(s.as_str())),
+                    Some(other) => Err(format!(
+                        "NamespaceTransformer: cannot unmarshal {} into a string",
+                        gitops_core::object::type_name(other)
+                    )),
                 }
-                json!({"namespace": ns})
+                .and_then(super::namespace::SubjectMode::parse)
+                .map_err(|e| kerr(file, format!("{}.setRoleBindingSubjects", config.field), e))?;
+                let specs = specs()?;
+                let t = super::namespace::NamespaceTransformer { namespace: &ns, specs: &specs, unset_only, subjects };
+                t.run(acc, file, &config.field)?;
+                self.note_plugin(acc, "NamespaceTransformer");
+                return Ok(());
             }
             "LabelTransformer" => {
                 apply_pairs(acc, &specs()?, &pairs("labels"));
+                self.note_plugin(acc, "LabelTransformer");
                 return Ok(());
             }
             "AnnotationsTransformer" => {
                 apply_pairs(acc, &specs()?, &pairs("annotations"));
+                self.note_plugin(acc, "AnnotationsTransformer");
+                return Ok(());
+            }
+            "ValueAddTransformer" => {
+                self.value_add(dir, file, config, acc)?;
+                self.note_plugin(acc, "ValueAddTransformer");
                 return Ok(());
             }
             // The hashes of generated objects are applied when they are generated.
@@ -292,27 +340,41 @@ impl Build<'_> {
         let again = synthetic.clone();
         let k: Kustomization = crate::go_json::decode(synthetic, || again)
             .map_err(|(path, msg)| kerr(file, format!("{} ({kind}).{path}", config.field), msg))?;
-        // Noted as configured by this configuration (its name and namespace), as Kustomize
-        // notes a transformer of `transformers:`.
-        let mut by = String::new();
-        for key in ["name", "namespace"] {
-            if let Some(text) = v.pointer(&format!("/metadata/{key}")).and_then(Value::as_str) {
-                by.push_str(&format!(
-                    "    {key}: {}\n",
-                    gitops_core::yaml::to_yaml(&Value::String(text.into())).trim_end()
-                ));
-            }
-        }
-        self.configured_by = (!by.is_empty()).then(|| by.into());
         // A ReplicaCountTransformer sets the fields its own specs name, and only those.
         if kind == "ReplicaCountTransformer" {
             self.replica_specs = Some(specs()?);
         }
-        let result = self.transform(dir, file, &k, acc, cfg);
-        self.configured_by = None;
-        self.replica_specs = None;
-        result
+        // So does an ImageTagTransformer, after its walk over every container.
+        if kind == "ImageTagTransformer" {
+            self.image_specs = Some(specs()?);
+        }
+        self.transform(dir, file, &k, acc, cfg)
     }
+
+    /// Notes, for `transformerAnnotations`, that a `transformers:` configuration of `kind`
+    /// ran over every resource of `acc`: Kustomize records the file it was read from and its
+    /// name and namespace.
+    fn note_plugin(&self, acc: &mut [Res], kind: &'static str) {
+        if let (true, Some(configured_in)) = (self.record_transformations, &self.configured_in) {
+            for r in acc.iter_mut() {
+                r.transformations.push((configured_in.clone(), kind, self.configured_by.clone()));
+            }
+        }
+    }
+}
+
+/// A configuration's `name` and `namespace` lines, as `transformerAnnotations` shows them.
+fn configured_by(v: &Value) -> Option<std::sync::Arc<str>> {
+    let mut by = String::new();
+    for key in ["name", "namespace"] {
+        if let Some(text) = v.pointer(&format!("/metadata/{key}")).and_then(Value::as_str) {
+            by.push_str(&format!(
+                "    {key}: {}\n",
+                gitops_core::yaml::to_yaml(&Value::String(text.into())).trim_end()
+            ));
+        }
+    }
+    (!by.is_empty()).then(|| by.into())
 }
 
 /// The fields of a ConfigMapGenerator or SecretGenerator configuration.
@@ -320,7 +382,7 @@ const GENERATOR_FIELDS: [&str; 9] =
     ["name", "namespace", "behavior", "literals", "files", "envs", "env", "type", "options"];
 
 /// A configuration without its `apiVersion`, `kind` and `metadata`.
-fn body_of(v: &Value) -> Map<String, Value> {
+pub(super) fn body_of(v: &Value) -> Map<String, Value> {
     let mut m = v.as_object().cloned().unwrap_or_default();
     for k in ["apiVersion", "kind", "metadata"] {
         m.remove(k);

@@ -16,7 +16,8 @@ impl Build<'_> {
         let eff = cfg.effective().map_err(|e| kerr(file, "configurations", e))?;
         // Each built-in transformer Kustomize configures is noted on every resource it ran
         // over (when `transformerAnnotations` asks), whether or not it changed it.
-        let configured_in: Option<std::sync::Arc<str>> = self.record_transformations.then(|| file.into());
+        let configured_in: Option<std::sync::Arc<str>> =
+            self.record_transformations.then(|| self.configured_in.clone().unwrap_or_else(|| file.into()));
         let ran = |acc: &mut Vec<Res>, kind: &'static str| {
             if let Some(configured_in) = &configured_in {
                 for r in acc.iter_mut() {
@@ -48,12 +49,13 @@ impl Build<'_> {
         }
         // namespace
         if let Some(ns) = k.namespace.as_deref().filter(|n| !n.is_empty()) {
-            for r in acc.iter_mut() {
-                r.store_previous_id();
-                set_namespace(r, ns);
-            }
-            on_extra_fields(acc, &cfg.namespace, true, &mut |slot| *slot = Value::String(ns.into()));
-            check_namespace_conflicts(acc, file)?;
+            let t = namespace::NamespaceTransformer {
+                namespace: ns,
+                specs: &eff.namespace,
+                unset_only: false,
+                subjects: namespace::SubjectMode::DefaultOnly,
+            };
+            t.run(acc, file, "namespace")?;
             ran(acc, "NamespaceTransformer");
         }
         // namePrefix, nameSuffix
@@ -166,15 +168,20 @@ impl Build<'_> {
             for r in acc.iter_mut() {
                 override_images(r.obj.as_value_mut(), one);
             }
-            // Image fields configured elsewhere (a custom resource's `spec/image`): changed
-            // where they name a matching image, never created.
-            on_extra_fields(acc, &cfg.images, false, &mut |slot| {
-                if let Value::String(current) = slot
-                    && let Some(new) = image.rewrite(current)
-                {
-                    *current = new;
-                }
-            });
+            // Then the image field specs (the defaults and configured ones, or a
+            // configuration's own), as Kustomize's ImageTagTransformer does after its walk
+            // over every container: changed where they name a matching image, never created;
+            // CustomResourceDefinitions are left alone.
+            let specs = self.image_specs.as_deref().unwrap_or(&eff.images);
+            for r in acc.iter_mut().filter(|r| r.obj.kind() != "CustomResourceDefinition") {
+                on_fields(r, specs, false, &mut |slot| {
+                    if let Value::String(current) = slot
+                        && let Some(new) = image.rewrite(current)
+                    {
+                        *current = new;
+                    }
+                });
+            }
             ran(acc, "ImageTagTransformer");
         }
         // replacements
@@ -359,18 +366,8 @@ fn acc_objects(acc: &mut [Res]) -> Vec<(&mut Object, &[PrevId])> {
     acc.iter_mut().map(|r| (&mut r.obj, r.history.as_slice())).collect()
 }
 
-/// Calls `f` on every field the configured specs select (with `create`, and a spec that asks
-/// for it, missing fields are created as `Null` first).
-fn on_extra_fields(acc: &mut [Res], specs: &[FieldSpec], create: bool, f: &mut dyn FnMut(&mut Value)) {
-    if specs.is_empty() {
-        return;
-    }
-    for r in acc.iter_mut() {
-        on_fields(r, specs, create, f);
-    }
-}
-
-/// [`on_extra_fields`] for one resource; whether any spec selected it.
+/// Calls `f` on every field of `r` the specs select (with `create`, and a spec that asks for
+/// it, missing fields are created as `Null` first); whether any spec selected it.
 pub(super) fn on_fields(r: &mut Res, specs: &[FieldSpec], create: bool, f: &mut dyn FnMut(&mut Value)) -> bool {
     let hits: Vec<&FieldSpec> =
         specs.iter().filter(|s| s.matches(r.obj.group(), r.obj.version(), r.obj.kind())).collect();
@@ -450,7 +447,14 @@ fn smp_one(
             gitops_core::object::type_name(doc)
         ));
     }
-    let node = schema.node_for(&r.obj);
+    // Kustomize merges with the first schema it knows of the target's type, then of the
+    // patch's kind under the target's apiVersion (a patch of kind Deployment merges its
+    // containers by name into a custom kind it targets).
+    let patch_kind = doc.get("kind").and_then(Value::as_str).unwrap_or("");
+    let node = schema
+        .node(r.obj.group(), r.obj.version(), r.obj.kind())
+        .or_else(|| schema.node(r.obj.group(), r.obj.version(), patch_kind))
+        .unwrap_or_else(|| schema.untyped());
     // Merged in place: a failed patch fails the build, so the resource is not needed whole
     // after one; its id for the error is the one it had before.
     let id = || super::id_text(&before.0, &before.1, &before.2, &before.3);
@@ -488,9 +492,13 @@ fn anchored(pattern: &str) -> Result<Regex, String> {
 }
 
 /// The indices of resources a patch target selects.
-fn select(acc: &[Res], t: &Target) -> Result<Vec<usize>, String> {
-    let name = t.name.as_deref().map(anchored).transpose()?;
-    let ns = t.namespace.as_deref().map(anchored).transpose()?;
+pub(super) fn select(acc: &[Res], t: &Target) -> Result<Vec<usize>, String> {
+    // Each part set and not empty is an anchored regular expression, as Kustomize's
+    // `SelectorRegex` reads a target (`kind: Deployment|StatefulSet`).
+    let part = |p: &Option<String>| p.as_deref().filter(|p| !p.is_empty()).map(anchored).transpose();
+    let (group, version, kind) = (part(&t.group)?, part(&t.version)?, part(&t.kind)?);
+    let name = part(&t.name)?;
+    let ns = part(&t.namespace)?;
     let labels = t.label_selector.as_deref().map(LabelSelector::parse).transpose()?;
     let annotations = t.annotation_selector.as_deref().map(LabelSelector::parse).transpose()?;
     Ok(acc
@@ -498,9 +506,9 @@ fn select(acc: &[Res], t: &Target) -> Result<Vec<usize>, String> {
         .enumerate()
         .filter(|(_, r)| {
             let o = &r.obj;
-            t.group.as_deref().is_none_or(|g| g == o.group())
-                && t.version.as_deref().is_none_or(|v| v == o.version())
-                && t.kind.as_deref().is_none_or(|k| k == o.kind())
+            group.as_ref().is_none_or(|re| re.is_match(o.group()))
+                && version.as_ref().is_none_or(|re| re.is_match(o.version()))
+                && kind.as_ref().is_none_or(|re| re.is_match(o.kind()))
                 && name.as_ref().is_none_or(|re| re.is_match(o.name()) || re.is_match(r.original().2))
                 && ns.as_ref().is_none_or(|re| {
                     // Kustomize matches the original and the current effective namespace.
