@@ -368,6 +368,8 @@ impl Res {
 pub(super) fn id_text(api_version: &str, kind: &str, namespace: &str, name: &str) -> String {
     let (group, version) = gitops_core::object::split_api_version(api_version);
     let ns = if namespace.is_empty() { "[noNs]" } else { namespace };
+    let group = if group.is_empty() { "[noGrp]" } else { group };
+    let version = if version.is_empty() { "[noVer]" } else { version };
     format!("{kind}.{version}.{group}/{name}.{ns}")
 }
 

@@ -16,7 +16,7 @@ fn two_namespaces_folded_into_one_is_an_id_conflict() {
     let err = Kustomize::default().build(&tree, "k").unwrap_err().to_string();
     assert!(err.contains("k/kustomization.yaml"), "{err}");
     assert!(err.contains("namespace transformation produces ID conflict"), "{err}");
-    assert!(err.contains("ConfigMap.v1./settings.one"), "{err}");
+    assert!(err.contains("ConfigMap.v1.[noGrp]/settings.one"), "{err}");
 }
 
 #[test]
@@ -39,5 +39,5 @@ fn no_namespace_and_default_are_one_id() {
     );
     let err = Kustomize::default().build(&tree, "k").unwrap_err().to_string();
     assert!(err.contains("may not add resource with an already registered id"), "{err}");
-    assert!(err.contains("ConfigMap.v1./settings"), "{err}");
+    assert!(err.contains("ConfigMap.v1.[noGrp]/settings"), "{err}");
 }

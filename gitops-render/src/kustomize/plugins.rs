@@ -38,12 +38,13 @@ impl Build<'_> {
         let (mut out, mut from_files) = (Vec::new(), Vec::new());
         for (i, entry) in entries.iter().enumerate() {
             let field = format!("{list}[{i}]");
-            let mut source = file.to_string();
+            let source = file.to_string();
             let inline = entry.contains('\n') || entry.trim_start().starts_with("apiVersion:");
-            let docs: Vec<Value> = if inline {
+            // Each configuration with the file it came from.
+            let docs: Vec<(Value, String)> = if inline {
                 yaml::parse_values(entry, &format!("{file} {field}"), &ParseOptions::default())?
                     .into_iter()
-                    .map(|(_, _, v)| v)
+                    .map(|(_, _, v)| (v, source.clone()))
                     .collect()
             } else {
                 let p =
@@ -57,21 +58,28 @@ impl Build<'_> {
                         let r = self.run(&p, &mut sub, Expect::Kustomization, &mut config);
                         self.position.pop();
                         r?;
-                        sub.into_iter().map(|r| r.obj.into_value()).collect()
+                        sub.into_iter()
+                            .map(|r| {
+                                let from = match &r.origin {
+                                    Some(super::Origin::File(path)) => path.clone(),
+                                    _ => p.clone(),
+                                };
+                                (r.obj.into_value(), from)
+                            })
+                            .collect()
                     }
                     _ => {
                         let (path, bytes) = self.read_file(dir, file, &field, entry)?;
                         let text = String::from_utf8(bytes)
                             .map_err(|_| kerr(file, &field, format!("{path}: not valid UTF-8")))?;
-                        source = path;
-                        yaml::parse_values(&text, &source, &ParseOptions::default())?
+                        yaml::parse_values(&text, &path, &ParseOptions::default())?
                             .into_iter()
-                            .map(|(_, _, v)| v)
+                            .map(|(_, _, v)| (v, path.clone()))
                             .collect()
                     }
                 }
             };
-            for value in docs {
+            for (value, source) in docs {
                 if !value.is_object() {
                     return Err(kerr(file, &field, "a plugin configuration must be a mapping"));
                 }
@@ -86,7 +94,7 @@ impl Build<'_> {
                         ),
                     ));
                 }
-                let config = PluginConfig { field: field.clone(), value, source: source.clone() };
+                let config = PluginConfig { field: field.clone(), value, source };
                 if inline { out.push(config) } else { from_files.push(config) }
             }
         }

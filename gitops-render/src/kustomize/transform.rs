@@ -309,6 +309,11 @@ impl Build<'_> {
                     for i in delete.into_iter().rev() {
                         acc.remove(i);
                     }
+                    // Kustomize adds the patched resources back one by one, and refuses two
+                    // with one id (a name or kind change may make them so).
+                    if allow_name_change || allow_kind_change {
+                        check_duplicates(acc, file)?;
+                    }
                 }
             }
         }
@@ -346,7 +351,7 @@ impl Build<'_> {
             })
             .map(|(i, _)| i)
             .collect();
-        let shown = format!("{kind}.{version}.{group}/{name}.{}", if ns.is_empty() { "[noNs]" } else { ns });
+        let shown = super::id_text(api, kind, ns, name);
         match matches.as_slice() {
             [] => Err(kerr(file, field, format!("no resource matches the patch target {shown}"))),
             [i] => {
@@ -355,7 +360,11 @@ impl Build<'_> {
                     return Ok(());
                 }
                 smp_one(&mut acc[*i], doc, self.schema(), opts, allow_name_change, false)
-                    .map_err(|m| kerr(file, field, m))
+                    .map_err(|m| kerr(file, field, m))?;
+                if allow_name_change {
+                    check_duplicates(acc, file)?;
+                }
+                Ok(())
             }
             _ => Err(kerr(file, field, format!("the patch target {shown} matches {} resources", matches.len()))),
         }
