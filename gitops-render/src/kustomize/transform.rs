@@ -473,7 +473,14 @@ fn smp_one(
         return Err(format!("{}: the strategic merge patch did not leave an object", id()));
     }
     if !allow_kind_change {
-        v["apiVersion"] = Value::String(before.0.clone());
+        // A resource without an apiVersion (Kustomize reads one) stays without it.
+        if before.0.is_empty() {
+            if let Some(m) = v.as_object_mut() {
+                m.remove("apiVersion");
+            }
+        } else {
+            v["apiVersion"] = Value::String(before.0.clone());
+        }
         v["kind"] = Value::String(before.1.clone());
     }
     let new_name = v.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
