@@ -290,7 +290,8 @@ impl Object {
     }
 
     fn checked(value: Value, require_api_version: bool) -> Result<Self> {
-        validate(&value, require_api_version).map_err(|message| Error::InvalidObject {
+        // Without a required apiVersion, the object is read as Kustomize reads it.
+        validate(&value, require_api_version, !require_api_version).map_err(|message| Error::InvalidObject {
             source_name: "<value>".into(),
             document: 0,
             location: None,
@@ -560,7 +561,13 @@ pub fn escape_pointer_token(token: &str) -> String {
 }
 
 /// Checks the fields every object needs; the message names the missing field.
-pub(crate) fn validate(value: &Value, require_api_version: bool) -> std::result::Result<(), String> {
+/// With `scalar_labels`, a label value may be a number, boolean or null, as Kustomize reads
+/// one.
+pub(crate) fn validate(
+    value: &Value,
+    require_api_version: bool,
+    scalar_labels: bool,
+) -> std::result::Result<(), String> {
     let Value::Object(map) = value else {
         return Err(format!("expected a mapping (an object), found {}", type_name(value)));
     };
@@ -600,7 +607,10 @@ pub(crate) fn validate(value: &Value, require_api_version: bool) -> std::result:
             match v {
                 Value::Null => {}
                 Value::Object(m) => {
-                    if let Some((k, v)) = m.iter().find(|(_, v)| !v.is_string()) {
+                    let allowed = |v: &Value| {
+                        v.is_string() || (scalar_labels && f == "labels" && !v.is_array() && !v.is_object())
+                    };
+                    if let Some((k, v)) = m.iter().find(|(_, v)| !allowed(v)) {
                         return Err(format!("field \"metadata.{f}.{k}\" must be a string, found {}", type_name(v)));
                     }
                 }

@@ -37,13 +37,23 @@ impl LabelSelector {
 
     /// Whether a label map matches.
     pub fn matches(&self, labels: Option<&Map<String, Value>>) -> bool {
-        let get = |k: &str| labels.and_then(|l| l.get(k)).and_then(Value::as_str);
+        // A value written as another scalar (`tier: 1`) matches as its text, as Kustomize
+        // reads labels.
+        let get = |k: &str| -> Option<std::borrow::Cow<'_, str>> {
+            match labels?.get(k)? {
+                Value::String(s) => Some(s.as_str().into()),
+                Value::Number(n) => Some(n.to_string().into()),
+                Value::Bool(b) => Some(b.to_string().into()),
+                Value::Null => Some("".into()),
+                _ => None,
+            }
+        };
         let int = |k: &str| get(k).and_then(|v| v.parse::<i64>().ok());
         self.reqs.iter().all(|r| match r {
-            Req::Eq(k, v) => get(k) == Some(v.as_str()),
-            Req::Ne(k, v) => get(k) != Some(v.as_str()),
-            Req::In(k, vs) => get(k).is_some_and(|x| vs.iter().any(|v| v == x)),
-            Req::NotIn(k, vs) => get(k).is_none_or(|x| !vs.iter().any(|v| v == x)),
+            Req::Eq(k, v) => get(k).as_deref() == Some(v.as_str()),
+            Req::Ne(k, v) => get(k).as_deref() != Some(v.as_str()),
+            Req::In(k, vs) => get(k).is_some_and(|x| vs.iter().any(|v| *v == *x)),
+            Req::NotIn(k, vs) => get(k).is_none_or(|x| !vs.iter().any(|v| *v == *x)),
             Req::Exists(k) => get(k).is_some(),
             Req::NotExists(k) => get(k).is_none(),
             Req::Gt(k, n) => int(k).is_some_and(|x| x > *n),

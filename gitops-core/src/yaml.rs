@@ -23,11 +23,15 @@ pub struct ParseOptions {
     /// Whether an object must have an `apiVersion`. Kustomize reads resources without one
     /// (a kind only its own transformers touch); the API server never accepts them.
     pub require_api_version: bool,
+    /// Whether label values written as other scalars (`tier: 1`) are read as strings, as the
+    /// API server needs them. Kustomize keeps them as written (its annotations it always
+    /// reads as strings).
+    pub stringify_labels: bool,
 }
 
 impl Default for ParseOptions {
     fn default() -> Self {
-        Self { max_document_bytes: 8 << 20, flatten_lists: true, require_api_version: true }
+        Self { max_document_bytes: 8 << 20, flatten_lists: true, require_api_version: true, stringify_labels: true }
     }
 }
 
@@ -259,25 +263,27 @@ pub fn parse_objects(stream: &str, source_name: &str, options: &ParseOptions) ->
                 }
             };
             for (i, mut item) in items.into_iter().enumerate() {
-                stringify_metadata_scalars(&mut item);
-                validate(&item, options.require_api_version).map_err(|m| invalid(format!("items[{i}]: {m}")))?;
+                stringify_metadata_scalars(&mut item, options.stringify_labels);
+                validate(&item, options.require_api_version, !options.stringify_labels)
+                    .map_err(|m| invalid(format!("items[{i}]: {m}")))?;
                 out.push(Object::from_value_unchecked(item));
             }
             continue;
         }
         let mut value = value;
-        stringify_metadata_scalars(&mut value);
-        validate(&value, options.require_api_version).map_err(invalid)?;
+        stringify_metadata_scalars(&mut value, options.stringify_labels);
+        validate(&value, options.require_api_version, !options.stringify_labels).map_err(invalid)?;
         out.push(Object::from_value_unchecked(value));
     }
     Ok(out)
 }
 
-/// Label and annotation values written as other scalars (`happy: true`, `port: 8080`) read as
-/// the strings they spell, as Kustomize (kyaml) reads them.
-fn stringify_metadata_scalars(value: &mut Value) {
+/// Annotation values (and with `labels`, label values) written as other scalars
+/// (`happy: true`, `port: 8080`) read as the strings they spell.
+fn stringify_metadata_scalars(value: &mut Value, labels: bool) {
     let Some(Value::Object(meta)) = value.get_mut("metadata") else { return };
-    for f in ["labels", "annotations"] {
+    let fields: &[&str] = if labels { &["labels", "annotations"] } else { &["annotations"] };
+    for &f in fields {
         if let Some(Value::Object(m)) = meta.get_mut(f) {
             for v in m.values_mut() {
                 let text = match v {

@@ -29,7 +29,18 @@ fn pad(out: &mut String, n: usize) {
 }
 
 fn emit_map(m: &Map<String, Value>, indent: usize, width: usize, out: &mut String) {
-    for (k, v) in m {
+    // Keys in go-yaml's order (what kubectl and Kustomize write): usually the map's own
+    // byte order already, so it is only sorted when two neighbours disagree.
+    let in_order = m.keys().zip(m.keys().skip(1)).all(|(a, b)| go_key_order(a, b) != std::cmp::Ordering::Greater);
+    let mut sorted: Vec<(&String, &Value)>;
+    let entries: &mut dyn Iterator<Item = (&String, &Value)> = if in_order {
+        &mut m.iter()
+    } else {
+        sorted = m.iter().collect();
+        sorted.sort_by(|a, b| go_key_order(a.0, b.0));
+        &mut sorted.into_iter()
+    };
+    for (k, v) in entries {
         pad(out, indent);
         if is_simple_key(k) {
             out.push_str(&quote(k));
@@ -39,6 +50,55 @@ fn emit_map(m: &Map<String, Value>, indent: usize, width: usize, out: &mut Strin
             emit_explicit_entry(k, v, indent, width, out);
         }
     }
+}
+
+/// go-yaml v2's order of map keys (`keyList.Less`, which `kubectl kustomize` writes with,
+/// through sigs.k8s.io/yaml): rune by rune, two letters by code point, a non-letter before a
+/// letter, and runs of digits by their numeric value ("a9" before "a10").
+pub(crate) fn go_key_order(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let (ar, br): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    for i in 0..ar.len().min(br.len()) {
+        if ar[i] == br[i] {
+            continue;
+        }
+        let (al, bl) = (ar[i].is_alphabetic(), br[i].is_alphabetic());
+        if al && bl {
+            return ar[i].cmp(&br[i]);
+        }
+        if al || bl {
+            return if bl { Ordering::Less } else { Ordering::Greater };
+        }
+        let (mut an, mut bn) = (0i64, 0i64);
+        if ar[i] == '0' || br[i] == '0' {
+            let mut j = i;
+            while j > 0 && ar[j - 1].is_ascii_digit() {
+                j -= 1;
+                if ar[j] != '0' {
+                    (an, bn) = (1, 1);
+                    break;
+                }
+            }
+        }
+        let mut ai = i;
+        while ai < ar.len() && ar[ai].is_ascii_digit() {
+            an = an.wrapping_mul(10).wrapping_add(i64::from(ar[ai] as u8 - b'0'));
+            ai += 1;
+        }
+        let mut bi = i;
+        while bi < br.len() && br[bi].is_ascii_digit() {
+            bn = bn.wrapping_mul(10).wrapping_add(i64::from(br[bi] as u8 - b'0'));
+            bi += 1;
+        }
+        if an != bn {
+            return an.cmp(&bn);
+        }
+        if ai != bi {
+            return ai.cmp(&bi);
+        }
+        return ar[i].cmp(&br[i]);
+    }
+    ar.len().cmp(&br.len())
 }
 
 /// Whether a key may be written as `key: value`. As libyaml and go-yaml decide it: a key
@@ -173,8 +233,11 @@ fn emit_seq(a: &[Value], indent: usize, width: usize, out: &mut String) {
     }
 }
 
+/// Whether a string is written as a literal block: it has a line break, does not start with
+/// a space, and holds nothing go-yaml counts unprintable (a tab among them, which sends it to
+/// double quotes).
 fn use_block(s: &str) -> bool {
-    s.contains('\n') && !s.starts_with([' ', '\t']) && !s.chars().any(|c| c.is_control() && c != '\n' && c != '\t')
+    s.contains('\n') && !s.starts_with(' ') && !s.chars().any(|c| c.is_control() && c != '\n')
 }
 
 fn inline_scalar(v: &Value) -> Cow<'_, str> {
@@ -272,6 +335,16 @@ fn double_quoted(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn keys_in_go_yaml_order() {
+        // As `kubectl kustomize` v5.5 writes a ConfigMap's data keys.
+        let mut keys = vec!["zeta", "alpha", "client_ca", "clientAuth", "b_c", "bA", "a10", "a9", "a09x", "1a", "12"];
+        keys.sort_by(|a, b| super::go_key_order(a, b));
+        assert_eq!(keys, ["12", "1a", "a9", "a09x", "a10", "alpha", "b_c", "bA", "client_ca", "clientAuth", "zeta"]);
+        let v = serde_json::json!({"data": {"file10": "x", "file9": "y", "file_a": "z", "fileB": "w"}});
+        assert_eq!(super::emit(&v), "data:\n  file_a: z\n  file9: \"y\"\n  file10: x\n  fileB: w\n");
+    }
+
     use super::*;
     use serde_json::json;
 

@@ -930,7 +930,8 @@ impl Build<'_> {
                     let text =
                         String::from_utf8(bytes).map_err(|_| kerr(&file, field, format!("{p}: not valid UTF-8")))?;
                     // Kustomize reads a resource without an apiVersion (the API server will not).
-                    let opts = ParseOptions { require_api_version: false, ..ParseOptions::default() };
+                    let opts =
+                        ParseOptions { require_api_version: false, stringify_labels: false, ..ParseOptions::default() };
                     let objects = yaml::parse_objects(&text, &p, &opts)?;
                     if !objects.is_empty() {
                         self.resources_read_at(i);
@@ -1341,6 +1342,15 @@ fn finish(
         }
     }
     let mut objects: Vec<Object> = objects.into_iter().zip(local).filter(|(_, l)| !l).map(|(o, _)| o).collect();
+    // Kustomize keeps its own annotations on every resource while it builds and removes them
+    // at the end, and with them an annotations field left null or empty.
+    for o in objects.iter_mut() {
+        if let Some(meta) = o.as_value_mut().get_mut("metadata").and_then(Value::as_object_mut)
+            && meta.get("annotations").is_some_and(|a| a.is_null() || a.as_object().is_some_and(Map::is_empty))
+        {
+            meta.remove("annotations");
+        }
+    }
     if let Some(so) = &k.sort_options {
         match so.order.as_deref() {
             Some("fifo") if so.legacy_sort_options.is_some() => {
