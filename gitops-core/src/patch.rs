@@ -153,6 +153,11 @@ fn merge_value(
             let info = node.list_ref().filter(|i| i.smp_merges());
             match info {
                 Some(info) => merge_list(target, items, info, node, options, path),
+                // Kustomize (kyaml) takes a list it does not merge as the patch wrote it.
+                None if options.kustomize => {
+                    *target = patch.clone();
+                    Ok(())
+                }
                 None => {
                     // Replaced, but a `$patch: replace` marker item is dropped.
                     let kept: Vec<Value> = items
@@ -193,6 +198,33 @@ fn merge_list(
     options: &SmpOptions,
     path: &mut String,
 ) -> Result<(), PatchError> {
+    if options.kustomize {
+        // kyaml's list directive: an item that is only `$patch: delete|replace|merge`.
+        fn lone(i: &Value) -> Option<&str> {
+            i.as_object().filter(|m| m.len() == 1).and_then(|m| m.get("$patch")?.as_str())
+        }
+        if let Some(directive) = items.iter().find_map(lone) {
+            let rest: Vec<Value> = items.iter().filter(|i| lone(i).is_none()).cloned().collect();
+            match directive {
+                "delete" => {
+                    *target = Value::Null;
+                    return Ok(());
+                }
+                "replace" => {
+                    let strip = |mut i: Value| {
+                        if let Some(m) = i.as_object_mut() {
+                            m.remove("$patch");
+                        }
+                        i
+                    };
+                    *target = Value::Array(rest.into_iter().map(strip).collect());
+                    return Ok(());
+                }
+                "merge" => return merge_list(target, &rest, info, node, options, path),
+                other => return Err(perr(path, format!("unknown $patch directive {other:?}"))),
+            }
+        }
+    }
     let original: Vec<Value> = match std::mem::take(target) {
         Value::Array(a) => a,
         // kyaml merges a list the target lacks (or has as null) into the patch's own.
