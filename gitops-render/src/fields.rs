@@ -80,3 +80,21 @@ pub(crate) fn set_pairs<'a>(
         });
     }
 }
+
+/// `path` split on `delim`, where a part ending in a backslash joins the next one with the
+/// delimiter in place of the backslash (`a\\.b.c` on `.` is `a.b`, `c`), as Kustomize splits
+/// field paths.
+pub(crate) fn split_escaped(path: &str, delim: char) -> Vec<String> {
+    let mut parts: Vec<String> = Vec::new();
+    for p in path.split(delim) {
+        match parts.last_mut() {
+            Some(last) if last.ends_with('\\') => {
+                last.pop();
+                last.push(delim);
+                last.push_str(p);
+            }
+            _ => parts.push(p.to_string()),
+        }
+    }
+    parts
+}

@@ -12,114 +12,211 @@ use crate::kustomize::kerr;
 use crate::nameref::{PrevId, ids};
 use crate::tables::{self, effective_namespace};
 
-#[derive(Debug, Clone, PartialEq)]
-enum Seg {
-    Field(String),
-    Match(String, String),
-    Index(usize),
-    All,
-}
-
-fn parse_path(path: &str) -> Result<Vec<Seg>, String> {
+/// Kustomize's `SmarterPathSplitter`: a field path split on dots (`\\.` is a dot in a
+/// name); a bracketed part that holds dots is one part, a list matcher when it holds `=` and
+/// else a field name without its brackets (`[a.b/c]` is the field `a.b/c`).
+fn split_path(path: &str) -> Vec<String> {
+    let parts = crate::fields::split_escaped(path.strip_prefix('.').unwrap_or(path), '.');
     let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut depth = 0;
-    let mut chars = path.chars().peekable();
-    let mut parts = Vec::new();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' if chars.peek() == Some(&'.') => {
-                cur.push('.');
-                chars.next();
+    let mut i = 0;
+    while i < parts.len() {
+        let elem = &parts[i];
+        if elem.starts_with('[') && !elem.ends_with(']') {
+            let mut group = vec![elem.clone()];
+            while i < parts.len() - 1 {
+                i += 1;
+                group.push(parts[i].clone());
+                if parts[i].ends_with(']') {
+                    break;
+                }
             }
-            '[' => {
-                depth += 1;
-                cur.push(c);
+            let joined = group.join(".");
+            if joined.contains('=') {
+                out.push(joined);
+            } else {
+                out.push(joined.trim_matches(|c| c == '[' || c == ']').to_string());
             }
-            ']' => {
-                depth -= 1;
-                cur.push(c);
-            }
-            '.' if depth == 0 => parts.push(std::mem::take(&mut cur)),
-            c => cur.push(c),
-        }
-    }
-    parts.push(cur);
-    for p in parts {
-        if p.is_empty() {
-            return Err(format!("invalid field path {path:?}: empty segment"));
-        }
-        if let Some(inner) = p.strip_prefix('[').and_then(|x| x.strip_suffix(']')) {
-            let (k, v) = inner.split_once('=').ok_or_else(|| format!("invalid selector {p:?} in {path:?}"))?;
-            out.push(Seg::Match(k.into(), v.into()));
-        } else if p == "*" {
-            out.push(Seg::All);
-        } else if let Ok(i) = p.parse::<usize>() {
-            out.push(Seg::Index(i));
         } else {
-            out.push(Seg::Field(p));
+            out.push(elem.clone());
         }
+        i += 1;
     }
-    Ok(out)
+    // kyaml drops blank parts.
+    out.into_iter().map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect()
 }
 
-fn get<'a>(v: &'a Value, segs: &[Seg]) -> Option<&'a Value> {
-    let Some((first, rest)) = segs.split_first() else { return Some(v) };
-    match (first, v) {
-        (Seg::Field(f), Value::Object(m)) => get(m.get(f)?, rest),
-        (Seg::Index(i), Value::Array(a)) => get(a.get(*i)?, rest),
-        (Seg::Match(k, val), Value::Array(a)) => {
-            get(a.iter().find(|i| i.get(k).map(scalar_text).as_deref() == Some(val.as_str()))?, rest)
-        }
-        _ => None,
-    }
+fn is_index(p: &str) -> Option<usize> {
+    p.parse::<i64>().ok().filter(|i| *i >= 0).map(|i| i as usize)
 }
 
+fn is_list_match(p: &str) -> bool {
+    p.starts_with('[') && p.ends_with(']')
+}
+
+/// `[name=value]` as (name, value); `[=value]` matches a scalar item.
+fn split_match(p: &str) -> Result<(&str, &str), String> {
+    let inner = p.strip_prefix('[').unwrap_or(p).strip_suffix(']').unwrap_or(p);
+    inner
+        .split_once('=')
+        .ok_or_else(|| "list path element must contain fieldName=fieldValue for element to match".to_string())
+}
+
+/// The text kyaml compares a scalar by.
 fn scalar_text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
+        Value::Null => String::new(),
         other => other.to_string(),
     }
 }
 
-/// Visits every slot a path names; returns how many were found. With `create`, missing map
-/// fields are created.
-fn visit(v: &mut Value, segs: &[Seg], create: bool, f: &mut dyn FnMut(&mut Value)) -> usize {
-    let Some((first, rest)) = segs.split_first() else {
-        f(v);
-        return 1;
-    };
-    match first {
-        Seg::Field(name) => {
-            if v.is_null() && create {
-                *v = Value::Object(Map::new());
-            }
-            let Value::Object(m) = v else { return 0 };
-            if !m.contains_key(name) {
-                if !create {
-                    return 0;
-                }
-                m.insert(name.clone(), Value::Null);
-            }
-            visit(m.get_mut(name).expect("present"), rest, create, f)
+/// Kustomize's source lookup (kyaml's `PathGetter` without creating): fields, indices, `-`
+/// for the last item, and `[name=value]` for the first item with exactly that value.
+fn lookup<'a>(v: &'a Value, parts: &[String]) -> Result<Option<&'a Value>, String> {
+    let Some((part, rest)) = parts.split_first() else { return Ok(Some(v)) };
+    let next = if let Ok(i) = part.parse::<i64>() {
+        if i < 0 {
+            return Err(format!("array index {i} cannot be negative"));
         }
-        Seg::Index(i) => match v {
-            Value::Array(a) => a.get_mut(*i).map(|x| visit(x, rest, create, f)).unwrap_or(0),
-            _ => 0,
-        },
-        Seg::Match(k, val) => match v {
-            Value::Array(a) => a
-                .iter_mut()
-                .filter(|i| i.get(k).map(scalar_text).as_deref() == Some(val.as_str()))
-                .map(|i| visit(i, rest, create, f))
-                .sum(),
-            _ => 0,
-        },
-        Seg::All => match v {
-            Value::Array(a) => a.iter_mut().map(|i| visit(i, rest, create, f)).sum(),
-            Value::Object(m) => m.values_mut().map(|i| visit(i, rest, create, f)).sum(),
-            _ => 0,
-        },
+        v.as_array().and_then(|a| a.get(i as usize))
+    } else if part == "-" {
+        v.as_array().and_then(|a| a.last())
+    } else if part == "*" {
+        return Err("wildcard is not supported in PathGetter".into());
+    } else if is_list_match(part) {
+        let (name, value) = split_match(part)?;
+        v.as_array().and_then(|a| {
+            a.iter().find(|item| {
+                if name.is_empty() {
+                    !item.is_object() && !item.is_array() && scalar_text(item) == value
+                } else {
+                    item.get(name).is_some_and(|f| !f.is_object() && !f.is_array() && scalar_text(f) == value)
+                }
+            })
+        })
+    } else {
+        v.as_object().and_then(|m| m.get(part.as_str()))
+    };
+    match next {
+        Some(n) => lookup(n, rest),
+        None => Ok(None),
+    }
+}
+
+/// What a created node is, from the part after it (kyaml's `getPathPartKind`).
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Scalar,
+    Map,
+    List,
+}
+
+fn kind_of(v: &Value) -> Kind {
+    match v {
+        Value::Object(_) => Kind::Map,
+        Value::Array(_) => Kind::List,
+        _ => Kind::Scalar,
+    }
+}
+
+fn part_kind(next: Option<&String>, last: Kind) -> Value {
+    let kind = match next {
+        Some(n) if is_list_match(n) || is_index(n).is_some() => Kind::List,
+        Some(_) => Kind::Map,
+        None => last,
+    };
+    match kind {
+        Kind::Scalar => Value::Null,
+        Kind::Map => Value::Object(Map::new()),
+        Kind::List => Value::Array(Vec::new()),
+    }
+}
+
+/// Kustomize's target lookup (kyaml's `PathMatcher`): calls `f` on every field the path
+/// names, creating what is missing when `create` gives the kind of the value to write.
+/// List matchers are unanchored regular expressions, as there.
+fn matcher(
+    v: &mut Value,
+    parts: &[String],
+    create: Option<Kind>,
+    f: &mut dyn FnMut(&mut Value) -> Result<(), String>,
+) -> Result<usize, String> {
+    let Some((part, rest)) = parts.split_first() else {
+        f(v)?;
+        return Ok(1);
+    };
+    let not_list = |v: &Value| format!("wrong node kind: expected SequenceNode but got {}", node_kind(v));
+    if let Some(idx) = is_index(part) {
+        let Value::Array(items) = v else { return Err(not_list(v)) };
+        if items.len() == idx
+            && let Some(kind) = create
+        {
+            items.push(part_kind(rest.first(), kind));
+        }
+        if items.len() < idx + 1 {
+            return Err(format!("index {idx} specified but only {} elements found", items.len()));
+        }
+        return matcher(&mut items[idx], rest, create, f);
+    }
+    if is_list_match(part) {
+        let (name, pattern) = split_match(part)?;
+        let re = regex::Regex::new(pattern).map_err(|e| format!("invalid regular expression {pattern:?}: {e}"))?;
+        let Value::Array(items) = v else { return Err(not_list(v)) };
+        let matches = |item: &Value| {
+            if name.is_empty() {
+                !item.is_object() && !item.is_array() && re.is_match(&scalar_text(item))
+            } else {
+                item.get(name).is_some_and(|f| !f.is_null() && re.is_match(&scalar_text(f)))
+            }
+        };
+        if !items.iter().any(matches) {
+            if create.is_none() {
+                return Ok(0);
+            }
+            let value = gitops_core::yaml::resolve_plain(pattern);
+            items.push(if name.is_empty() {
+                value
+            } else {
+                let mut m = Map::new();
+                m.insert(name.to_string(), value);
+                Value::Object(m)
+            });
+        }
+        let mut n = 0;
+        for item in items.iter_mut().filter(|i| matches(i)) {
+            n += matcher(item, rest, create, f)?;
+        }
+        return Ok(n);
+    }
+    if part == "*" {
+        let Value::Array(items) = v else { return Err(not_list(v)) };
+        let mut n = 0;
+        for item in items.iter_mut() {
+            n += matcher(item, rest, create, f)?;
+        }
+        return Ok(n);
+    }
+    if v.is_null() {
+        if create.is_none() {
+            return Ok(0);
+        }
+        *v = Value::Object(Map::new());
+    }
+    let Value::Object(m) = v else {
+        return Err(format!("wrong node kind: expected MappingNode but got {}", node_kind(v)));
+    };
+    if !m.contains_key(part.as_str()) {
+        let Some(kind) = create else { return Ok(0) };
+        m.insert(part.clone(), part_kind(rest.first(), kind));
+    }
+    matcher(m.get_mut(part.as_str()).expect("present or created"), rest, create, f)
+}
+
+fn node_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Object(_) => "MappingNode",
+        Value::Array(_) => "SequenceNode",
+        _ => "ScalarNode",
     }
 }
 
@@ -163,19 +260,34 @@ fn target_selected(o: &Object, prev: &[PrevId], select: &Selector, reject: &[Sel
     Ok(id_selected(o, prev, select) && !reject.iter().any(|r| has_id_part(r) && id_selected(o, prev, r)))
 }
 
-fn pick(value: &Value, opts: Option<&ReplacementOptions>) -> Value {
-    match (opts.and_then(|o| o.delimiter.as_deref()), value) {
-        (Some(d), Value::String(s)) if !d.is_empty() => {
-            let parts: Vec<&str> = s.split(d).collect();
-            let i = opts.map(|o| o.index).unwrap_or(0);
-            let i = if i < 0 { 0 } else { (i as usize).min(parts.len().saturating_sub(1)) };
-            Value::String(parts.get(i).copied().unwrap_or("").to_string())
+/// The source value, or with a delimiter, its `index`th part (Kustomize's
+/// `getRefinedValue`: a scalar only, and an index inside it).
+fn pick(value: &Value, opts: Option<&ReplacementOptions>) -> Result<Value, String> {
+    match opts.and_then(|o| o.delimiter.as_deref()).filter(|d| !d.is_empty()) {
+        None => Ok(value.clone()),
+        Some(_) if value.is_object() || value.is_array() => {
+            Err("delimiter option can only be used with scalar nodes".into())
         }
-        _ => value.clone(),
+        Some(d) => {
+            let text = scalar_text(value);
+            let parts: Vec<&str> = text.split(d).collect();
+            let i = opts.map(|o| o.index).unwrap_or(0);
+            if i < 0 || i as usize >= parts.len() {
+                return Err(format!("options.index {i} is out of bounds for value {text}"));
+            }
+            Ok(match value {
+                Value::String(_) => Value::String(parts[i as usize].to_string()),
+                _ => gitops_core::yaml::resolve_plain(parts[i as usize]),
+            })
+        }
     }
 }
 
-fn put(slot: &mut Value, value: &Value, opts: Option<&ReplacementOptions>) {
+fn put(slot: &mut Value, value: &Value, opts: Option<&ReplacementOptions>) -> Result<(), String> {
+    if opts.and_then(|o| o.delimiter.as_deref()).is_some_and(|d| !d.is_empty()) && (slot.is_object() || slot.is_array())
+    {
+        return Err("delimiter option can only be used with scalar nodes".into());
+    }
     match (opts.and_then(|o| o.delimiter.as_deref()), &*slot, value) {
         (Some(d), Value::String(s), v) if !d.is_empty() => {
             let mut parts: Vec<String> = s.split(d).map(String::from).collect();
@@ -213,6 +325,7 @@ fn put(slot: &mut Value, value: &Value, opts: Option<&ReplacementOptions>) {
         }
         _ => *slot = value.clone(),
     }
+    Ok(())
 }
 
 fn is_scalar(v: &Value) -> bool {
@@ -248,26 +361,41 @@ pub(crate) fn apply(
             ));
         }
     };
-    let path = source.field_path.as_deref().unwrap_or("metadata.name");
-    let segs = parse_path(path).map_err(|m| kerr(file, format!("{field}.source.fieldPath"), m))?;
-    let value = get(objects[src].0.as_value(), &segs).ok_or_else(|| {
-        kerr(file, format!("{field}.source.fieldPath"), format!("{path:?} not found in {}", objects[src].0.key()))
-    })?;
-    let value = pick(value, source.options.as_ref());
+    let path = source.field_path.as_deref().filter(|p| !p.is_empty()).unwrap_or("metadata.name");
+    let sf = format!("{field}.source.fieldPath");
+    let found = lookup(objects[src].0.as_value(), &split_path(path)).map_err(|m| kerr(file, &sf, m))?;
+    // Kustomize: a missing, null or empty source is an error.
+    let value = found
+        .filter(|v| {
+            !v.is_null() && !v.as_object().is_some_and(Map::is_empty) && !v.as_array().is_some_and(Vec::is_empty)
+        })
+        .ok_or_else(|| {
+            kerr(file, &sf, format!("fieldPath `{path}` is missing for replacement source {}", objects[src].0.key()))
+        })?;
+    let value = pick(value, source.options.as_ref()).map_err(|m| kerr(file, format!("{field}.source"), m))?;
+    let create = kind_of(&value);
     for (ti, t) in r.targets.iter().enumerate() {
         let tf = format!("{field}.targets[{ti}]");
-        let select = t.select.clone().unwrap_or_default();
+        let select = t.select.clone().ok_or_else(|| kerr(file, &tf, "target must specify resources to select"))?;
         for (o, prev) in objects.iter_mut() {
             if !target_selected(o, prev, &select, &t.reject).map_err(|m| kerr(file, &tf, m))? {
                 continue;
             }
-            let create = t.options.as_ref().is_some_and(|o| o.create);
-            for fp in &t.field_paths {
-                let segs = parse_path(fp).map_err(|m| kerr(file, &tf, m))?;
+            let create = t.options.as_ref().is_some_and(|o| o.create).then_some(create);
+            let default = ["metadata.name".to_string()];
+            let paths = if t.field_paths.is_empty() { &default[..] } else { &t.field_paths[..] };
+            for fp in paths {
                 let key = o.key();
-                let n = visit(o.as_value_mut(), &segs, create, &mut |slot| put(slot, &value, t.options.as_ref()));
-                if n == 0 && !create {
-                    return Err(kerr(file, &tf, format!("unable to find field {fp:?} in replacement target {key}")));
+                let missing = || {
+                    let what = if create.is_some() { "find or create" } else { "find" };
+                    format!("unable to {what} field {fp:?} in replacement target {key}")
+                };
+                let n = matcher(o.as_value_mut(), &split_path(fp), create, &mut |slot| {
+                    put(slot, &value, t.options.as_ref())
+                })
+                .map_err(|m| kerr(file, &tf, format!("{}: {m}", missing())))?;
+                if n == 0 {
+                    return Err(kerr(file, &tf, missing()));
                 }
             }
         }

@@ -292,6 +292,19 @@ impl Build<'_> {
             }
             return Ok(());
         }
+        // Kustomize reads a strategic merge patch as resources: mappings with a kind.
+        for (i, _, d) in &docs {
+            let why = match d {
+                Value::Object(m) if m.get("kind").and_then(Value::as_str).is_some_and(|k| !k.is_empty()) => continue,
+                Value::Object(_) => "has no kind",
+                _ => "must be a mapping with a kind, or a list of JSON 6902 operations",
+            };
+            return Err(kerr(
+                file,
+                field,
+                format!("unable to parse SM or JSON patch from {source}: document {i} {why}"),
+            ));
+        }
         for (_, _, doc) in &docs {
             match &p.target {
                 None => self.untargeted_smp(file, field, doc, acc, smp_opts, allow_name_change)?,

@@ -107,17 +107,7 @@ impl Build<'_> {
 /// when missing: to `value`, or with `position` > 0, to the field's path with `value` inserted
 /// as part `position - 1`.
 fn add_value(v: &mut Value, path: &str, value: &str, position: i64) -> Result<(), String> {
-    let mut fields: Vec<String> = Vec::new();
-    for part in path.split('/') {
-        match fields.last_mut() {
-            Some(last) if last.ends_with('\\') => {
-                last.pop();
-                last.push('/');
-                last.push_str(part);
-            }
-            _ => fields.push(part.to_string()),
-        }
-    }
+    let fields = crate::fields::split_escaped(path, '/');
     let mut node = v;
     for (i, f) in fields.iter().enumerate() {
         if node.is_null() {
