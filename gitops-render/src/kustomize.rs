@@ -1019,7 +1019,7 @@ impl Build<'_> {
             cfg.merge(config).map_err(|e| kerr(&file, &field, e))?;
         }
 
-        check_duplicates(acc, &file)?;
+        check_duplicates(acc, &file, "resources")?;
         let checked = acc.len();
 
         // 2. Generators.
@@ -1070,7 +1070,7 @@ impl Build<'_> {
 
         // Generators only add: with nothing added, the check above still holds.
         if acc.len() != checked {
-            check_duplicates(acc, &file)?;
+            check_duplicates(acc, &file, "resources")?;
         }
 
         // 3. Components, on this accumulator.
@@ -1135,10 +1135,10 @@ fn same_id(acc: &[Res]) -> Option<(&Res, &Res)> {
 }
 
 /// Fails on two resources with one id ([`same_id`]), in one pass over the accumulator.
-fn check_duplicates(acc: &[Res], file: &str) -> Result<(), Error> {
+fn check_duplicates(acc: &[Res], file: &str, field: &str) -> Result<(), Error> {
     match same_id(acc) {
         Some((_, r)) => {
-            Err(kerr(file, "resources", format!("may not add resource with an already registered id: {}", r.id())))
+            Err(kerr(file, field, format!("may not add resource with an already registered id: {}", r.id())))
         }
         None => Ok(()),
     }

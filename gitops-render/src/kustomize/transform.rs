@@ -325,7 +325,7 @@ impl Build<'_> {
                     // Kustomize adds the patched resources back one by one, and refuses two
                     // with one id (a name or kind change may make them so).
                     if allow_name_change || allow_kind_change {
-                        check_duplicates(acc, file)?;
+                        check_duplicates(acc, file, field)?;
                     }
                 }
             }
@@ -375,7 +375,7 @@ impl Build<'_> {
                 smp_one(&mut acc[*i], doc, self.schema(), opts, allow_name_change, false)
                     .map_err(|m| kerr(file, field, m))?;
                 if allow_name_change {
-                    check_duplicates(acc, file)?;
+                    check_duplicates(acc, file, field)?;
                 }
                 Ok(())
             }
