@@ -621,6 +621,19 @@ pub(crate) fn validate(
     Ok(())
 }
 
+/// The text a YAML scalar was written as, the way Kustomize (kyaml) compares and copies
+/// scalars: a string itself, a number or boolean as written, a null as "". `None` for a list
+/// or mapping.
+pub fn scalar_text(value: &Value) -> Option<std::borrow::Cow<'_, str>> {
+    match value {
+        Value::String(s) => Some(s.as_str().into()),
+        Value::Number(n) => Some(n.to_string().into()),
+        Value::Bool(b) => Some(b.to_string().into()),
+        Value::Null => Some("".into()),
+        Value::Array(_) | Value::Object(_) => None,
+    }
+}
+
 /// A short name of a JSON value's type, for error messages.
 pub fn type_name(value: &Value) -> &'static str {
     match value {

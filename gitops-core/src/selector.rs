@@ -39,15 +39,7 @@ impl LabelSelector {
     pub fn matches(&self, labels: Option<&Map<String, Value>>) -> bool {
         // A value written as another scalar (`tier: 1`) matches as its text, as Kustomize
         // reads labels.
-        let get = |k: &str| -> Option<std::borrow::Cow<'_, str>> {
-            match labels?.get(k)? {
-                Value::String(s) => Some(s.as_str().into()),
-                Value::Number(n) => Some(n.to_string().into()),
-                Value::Bool(b) => Some(b.to_string().into()),
-                Value::Null => Some("".into()),
-                _ => None,
-            }
-        };
+        let get = |k: &str| crate::object::scalar_text(labels?.get(k)?);
         let int = |k: &str| get(k).and_then(|v| v.parse::<i64>().ok());
         self.reqs.iter().all(|r| match r {
             Req::Eq(k, v) => get(k).as_deref() == Some(v.as_str()),

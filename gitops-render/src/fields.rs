@@ -98,3 +98,12 @@ pub(crate) fn split_escaped(path: &str, delim: char) -> Vec<String> {
     }
     parts
 }
+
+/// The YAML node kind of a value, as Kustomize's errors name it.
+pub(crate) fn node_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Object(_) => "MappingNode",
+        Value::Array(_) => "SequenceNode",
+        _ => "ScalarNode",
+    }
+}

@@ -61,13 +61,9 @@ fn split_match(p: &str) -> Result<(&str, &str), String> {
         .ok_or_else(|| "list path element must contain fieldName=fieldValue for element to match".to_string())
 }
 
-/// The text kyaml compares a scalar by.
+/// The text kyaml compares and copies a scalar by ("" for a list or mapping).
 fn scalar_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
+    gitops_core::object::scalar_text(v).unwrap_or_default().into_owned()
 }
 
 /// Kustomize's source lookup (kyaml's `PathGetter` without creating): fields, indices, `-`
@@ -145,7 +141,8 @@ fn matcher(
         f(v)?;
         return Ok(1);
     };
-    let not_list = |v: &Value| format!("wrong node kind: expected SequenceNode but got {}", node_kind(v));
+    let not_list =
+        |v: &Value| format!("wrong node kind: expected SequenceNode but got {}", crate::fields::node_kind(v));
     if let Some(idx) = is_index(part) {
         let Value::Array(items) = v else { return Err(not_list(v)) };
         if items.len() == idx
@@ -203,21 +200,13 @@ fn matcher(
         *v = Value::Object(Map::new());
     }
     let Value::Object(m) = v else {
-        return Err(format!("wrong node kind: expected MappingNode but got {}", node_kind(v)));
+        return Err(format!("wrong node kind: expected MappingNode but got {}", crate::fields::node_kind(v)));
     };
     if !m.contains_key(part.as_str()) {
         let Some(kind) = create else { return Ok(0) };
         m.insert(part.clone(), part_kind(rest.first(), kind));
     }
     matcher(m.get_mut(part.as_str()).expect("present or created"), rest, create, f)
-}
-
-fn node_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Object(_) => "MappingNode",
-        Value::Array(_) => "SequenceNode",
-        _ => "ScalarNode",
-    }
 }
 
 /// Kustomize's `ResId.IsSelectedBy` over any of the object's ids: group, version and kind,

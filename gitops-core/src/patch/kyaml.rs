@@ -18,12 +18,7 @@ use serde_json::{Map, Value};
 
 /// The text kyaml compares a key field by: a scalar's text, "" for a null or a collection.
 fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Number(n) => n.to_string(),
-        Value::Bool(b) => b.to_string(),
-        Value::Null | Value::Array(_) | Value::Object(_) => String::new(),
-    }
+    crate::object::scalar_text(v).unwrap_or_default().into_owned()
 }
 
 /// kyaml's `ElementValuesList` for one item: each key's text, "" when missing or empty.

@@ -113,8 +113,7 @@ impl NamespaceTransformer<'_> {
             Value::Null => true,
             Value::String(s) => s.is_empty(),
             Value::Bool(_) | Value::Number(_) => false,
-            Value::Array(_) => return Err("SequenceNode"),
-            Value::Object(_) => return Err("MappingNode"),
+            Value::Array(_) | Value::Object(_) => return Err(crate::fields::node_kind(slot)),
         };
         if empty || !self.unset_only {
             *slot = Value::String(self.namespace.to_string());

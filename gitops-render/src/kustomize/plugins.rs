@@ -278,8 +278,9 @@ impl Build<'_> {
                 if kind != "PrefixTransformer" {
                     add_affix(acc, &text("suffix"), false, &specs);
                 }
-                self.note_plugin(
+                self.note_transformer(
                     acc,
+                    file,
                     match kind {
                         "PrefixTransformer" => "PrefixTransformer",
                         "SuffixTransformer" => "SuffixTransformer",
@@ -320,22 +321,22 @@ impl Build<'_> {
                 let specs = specs()?;
                 let t = super::namespace::NamespaceTransformer { namespace: &ns, specs: &specs, unset_only, subjects };
                 t.run(acc, file, &config.field)?;
-                self.note_plugin(acc, "NamespaceTransformer");
+                self.note_transformer(acc, file, "NamespaceTransformer");
                 return Ok(());
             }
             "LabelTransformer" => {
                 apply_pairs(acc, &specs()?, &pairs("labels"));
-                self.note_plugin(acc, "LabelTransformer");
+                self.note_transformer(acc, file, "LabelTransformer");
                 return Ok(());
             }
             "AnnotationsTransformer" => {
                 apply_pairs(acc, &specs()?, &pairs("annotations"));
-                self.note_plugin(acc, "AnnotationsTransformer");
+                self.note_transformer(acc, file, "AnnotationsTransformer");
                 return Ok(());
             }
             "ValueAddTransformer" => {
                 self.value_add(dir, file, config, acc)?;
-                self.note_plugin(acc, "ValueAddTransformer");
+                self.note_transformer(acc, file, "ValueAddTransformer");
                 return Ok(());
             }
             // The hashes of generated objects are applied when they are generated.
@@ -357,17 +358,6 @@ impl Build<'_> {
             self.image_specs = Some(specs()?);
         }
         self.transform(dir, file, &k, acc, cfg)
-    }
-
-    /// Notes, for `transformerAnnotations`, that a `transformers:` configuration of `kind`
-    /// ran over every resource of `acc`: Kustomize records the file it was read from and its
-    /// name and namespace.
-    fn note_plugin(&self, acc: &mut [Res], kind: &'static str) {
-        if let (true, Some(configured_in)) = (self.record_transformations, &self.configured_in) {
-            for r in acc.iter_mut() {
-                r.transformations.push((configured_in.clone(), kind, self.configured_by.clone()));
-            }
-        }
     }
 }
 

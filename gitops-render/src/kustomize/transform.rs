@@ -14,17 +14,7 @@ impl Build<'_> {
     ) -> Result<(), Error> {
         let smp_opts = SmpOptions { kustomize: true };
         let eff = cfg.effective().map_err(|e| kerr(file, "configurations", e))?;
-        // Each built-in transformer Kustomize configures is noted on every resource it ran
-        // over (when `transformerAnnotations` asks), whether or not it changed it.
-        let configured_in: Option<std::sync::Arc<str>> =
-            self.record_transformations.then(|| self.configured_in.clone().unwrap_or_else(|| file.into()));
-        let ran = |acc: &mut Vec<Res>, kind: &'static str| {
-            if let Some(configured_in) = &configured_in {
-                for r in acc.iter_mut() {
-                    r.transformations.push((configured_in.clone(), kind, self.configured_by.clone()));
-                }
-            }
-        };
+        let ran = |acc: &mut Vec<Res>, kind: &'static str| self.note_transformer(acc, file, kind);
         // patchesStrategicMerge
         for (i, entry) in k.patches_strategic_merge.iter().enumerate() {
             let field = format!("patchesStrategicMerge[{i}]");
@@ -331,6 +321,19 @@ impl Build<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Notes, for `transformerAnnotations`, that a built-in transformer of `kind` ran over
+    /// every resource of `acc`, whether or not it changed it: configured in the running
+    /// `transformers:` configuration's file (with its name and namespace), else in `file`.
+    pub(super) fn note_transformer(&self, acc: &mut [Res], file: &str, kind: &'static str) {
+        if !self.record_transformations {
+            return;
+        }
+        let configured_in: std::sync::Arc<str> = self.configured_in.clone().unwrap_or_else(|| file.into());
+        for r in acc.iter_mut() {
+            r.transformations.push((configured_in.clone(), kind, self.configured_by.clone()));
+        }
     }
 
     pub(super) fn untargeted_smp(

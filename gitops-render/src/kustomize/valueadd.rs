@@ -119,13 +119,8 @@ fn add_value(v: &mut Value, path: &str, value: &str, position: i64) -> Result<()
         let last = i + 1 == fields.len();
         node = map.entry(f.clone()).or_insert_with(|| if last { Value::Null } else { Value::Object(Map::new()) });
     }
-    let current = match node {
-        Value::Null => String::new(),
-        Value::String(s) => s.clone(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
-        Value::Array(_) => return Err(format!("{path}: wrong node kind: expected ScalarNode but got SequenceNode")),
-        Value::Object(_) => return Err(format!("{path}: wrong node kind: expected ScalarNode but got MappingNode")),
+    let Some(current) = gitops_core::object::scalar_text(node).map(|t| t.into_owned()) else {
+        return Err(format!("{path}: wrong node kind: expected ScalarNode but got {}", crate::fields::node_kind(node)));
     };
     *node =
         Value::String(if position > 0 { insert_path_part(&current, position - 1, value) } else { value.to_string() });
