@@ -199,71 +199,21 @@ fn merge_list(
     path: &mut String,
 ) -> Result<(), PatchError> {
     if options.kustomize {
-        // kyaml's list directive: an item that is only `$patch: delete|replace|merge`.
-        fn lone(i: &Value) -> Option<&str> {
-            i.as_object().filter(|m| m.len() == 1).and_then(|m| m.get("$patch")?.as_str())
-        }
-        if let Some(directive) = items.iter().find_map(lone) {
-            let rest: Vec<Value> = items.iter().filter(|i| lone(i).is_none()).cloned().collect();
-            match directive {
-                "delete" => {
-                    *target = Value::Null;
-                    return Ok(());
-                }
-                "replace" => {
-                    let strip = |mut i: Value| {
-                        if let Some(m) = i.as_object_mut() {
-                            m.remove("$patch");
-                        }
-                        i
-                    };
-                    *target = Value::Array(rest.into_iter().map(strip).collect());
-                    return Ok(());
-                }
-                "merge" => return merge_list(target, &rest, info, node, options, path),
-                other => return Err(perr(path, format!("unknown $patch directive {other:?}"))),
-            }
-        }
+        return merge_list_kustomize(target, items, info, node, options, path);
     }
     let original: Vec<Value> = match std::mem::take(target) {
         Value::Array(a) => a,
-        // kyaml merges a list the target lacks (or has as null) into the patch's own.
-        _ if options.kustomize => {
-            items.iter().filter(|i| i.get("$patch").and_then(Value::as_str) != Some("replace")).cloned().collect()
-        }
         _ => Vec::new(),
     };
-    let is_replace = |i: &Value| i.get("$patch").and_then(Value::as_str) == Some("replace");
-    if options.kustomize {
-        let kept: Vec<Value> = items.iter().filter(|i| !is_replace(i)).cloned().collect();
-        if kept.len() != items.len() {
-            *target = Value::Array(original);
-            return merge_list(target, &kept, info, node, options, path);
-        }
-    } else if items.iter().any(is_replace) {
+    if items.iter().any(is_replace) {
         *target = Value::Array(
             items.iter().filter(|i| i.get("$patch").is_none()).map(|i| strip_directives(i, options)).collect(),
         );
         return Ok(());
     }
     let item_node = node.item().unwrap_or(node);
-    if options.kustomize {
-        let keys: Vec<String> =
-            if !info.map_keys.is_empty() { info.map_keys.clone() } else { info.merge_key.iter().cloned().collect() };
-        if !keys.is_empty() {
-            *target = Value::Array(merge_list_kyaml(original, items, &keys, item_node, options, path)?);
-            return Ok(());
-        }
-    }
     let Some(key) = info.merge_key.as_deref() else {
-        // A primitive list with strategy merge: a union, the patch's items first.
-        let mut out: Vec<Value> = Vec::new();
-        for i in items.iter().chain(original.iter()) {
-            if !out.contains(i) {
-                out.push(i.clone());
-            }
-        }
-        *target = Value::Array(out);
+        *target = Value::Array(union(items, original));
         return Ok(());
     };
     let mut used = vec![false; original.len()];
@@ -272,12 +222,8 @@ fn merge_list(
         let Some(pmap) = pitem.as_object() else {
             return Err(perr(path, format!("item {n} of a list merged by {key:?} is not a mapping")));
         };
-        let kv = match pmap.get(key) {
-            Some(kv) => kv,
-            // Kustomize (kyaml) adds an item without the merge key as a new one; the API
-            // server refuses it.
-            None if options.kustomize => &Value::Null,
-            None => return Err(perr(path, format!("item {n} has no merge key {key:?}"))),
+        let Some(kv) = pmap.get(key) else {
+            return Err(perr(path, format!("item {n} has no merge key {key:?}")));
         };
         let found = if kv.is_null() {
             None
@@ -310,6 +256,79 @@ fn merge_list(
     }
     out.extend(original.into_iter().zip(used).filter(|(_, u)| !u).map(|(o, _)| o));
     *target = Value::Array(out);
+    Ok(())
+}
+
+fn is_replace(item: &Value) -> bool {
+    item.get("$patch").and_then(Value::as_str) == Some("replace")
+}
+
+/// A primitive list with strategy merge: a union, the patch's items first.
+fn union(items: &[Value], original: Vec<Value>) -> Vec<Value> {
+    let mut out: Vec<Value> = Vec::new();
+    for i in items.iter().chain(original.iter()) {
+        if !out.contains(i) {
+            out.push(i.clone());
+        }
+    }
+    out
+}
+
+/// A list merged as Kustomize (kyaml) merges it: its list directives, then keyed lists by
+/// [`merge_list_kyaml`] and others as a union.
+fn merge_list_kustomize(
+    target: &mut Value,
+    items: &[Value],
+    info: &ListInfo,
+    node: Node<'_>,
+    options: &SmpOptions,
+    path: &mut String,
+) -> Result<(), PatchError> {
+    // kyaml's list directive: an item that is only `$patch: delete|replace|merge`.
+    fn lone(i: &Value) -> Option<&str> {
+        i.as_object().filter(|m| m.len() == 1).and_then(|m| m.get("$patch")?.as_str())
+    }
+    if let Some(directive) = items.iter().find_map(lone) {
+        let rest: Vec<Value> = items.iter().filter(|i| lone(i).is_none()).cloned().collect();
+        match directive {
+            "delete" => {
+                *target = Value::Null;
+                return Ok(());
+            }
+            "replace" => {
+                let strip = |mut i: Value| {
+                    if let Some(m) = i.as_object_mut() {
+                        m.remove("$patch");
+                    }
+                    i
+                };
+                *target = Value::Array(rest.into_iter().map(strip).collect());
+                return Ok(());
+            }
+            "merge" => return merge_list_kustomize(target, &rest, info, node, options, path),
+            other => return Err(perr(path, format!("unknown $patch directive {other:?}"))),
+        }
+    }
+    // An item marked `$patch: replace` among others is left out.
+    if items.iter().any(is_replace) {
+        let kept: Vec<Value> = items.iter().filter(|i| !is_replace(i)).cloned().collect();
+        if !target.is_array() {
+            // kyaml merges a list the target lacks (or has as null) into the patch's own.
+            *target = Value::Array(kept.clone());
+        }
+        return merge_list_kustomize(target, &kept, info, node, options, path);
+    }
+    let original: Vec<Value> = match std::mem::take(target) {
+        Value::Array(a) => a,
+        _ => items.to_vec(),
+    };
+    let keys: Vec<String> =
+        if !info.map_keys.is_empty() { info.map_keys.clone() } else { info.merge_key.iter().cloned().collect() };
+    *target = Value::Array(if keys.is_empty() {
+        union(items, original)
+    } else {
+        merge_list_kyaml(original, items, &keys, node.item().unwrap_or(node), options, path)?
+    });
     Ok(())
 }
 

@@ -1,5 +1,7 @@
 //! Field specs: the paths transformers write to, per kind, and a walker over them.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 
 use crate::kustomization::FieldSpec;
@@ -7,17 +9,23 @@ use crate::kustomization::FieldSpec;
 /// Calls `f` on every value at `path` (segments separated by `/`; lists on the way are
 /// entered item by item). With `create`, missing maps are created, and `f` is called with
 /// a `Null` slot for a missing last field.
-pub(crate) fn walk(value: &mut Value, path: &[&str], create: bool, f: &mut dyn FnMut(&mut Value)) {
+pub(crate) fn walk<S: AsRef<str>>(value: &mut Value, path: &[S], create: bool, f: &mut dyn FnMut(&mut Value)) {
     walk_in(value, path, create, false, f)
 }
 
 /// [`walk`], but a list at the end of the path is handed to `f` whole, as Kustomize's field
 /// spec filter hands a setter whatever node the path ends on.
-pub(crate) fn walk_to_end(value: &mut Value, path: &[&str], create: bool, f: &mut dyn FnMut(&mut Value)) {
+pub(crate) fn walk_to_end<S: AsRef<str>>(value: &mut Value, path: &[S], create: bool, f: &mut dyn FnMut(&mut Value)) {
     walk_in(value, path, create, true, f)
 }
 
-fn walk_in(value: &mut Value, path: &[&str], create: bool, whole_lists: bool, f: &mut dyn FnMut(&mut Value)) {
+fn walk_in<S: AsRef<str>>(
+    value: &mut Value,
+    path: &[S],
+    create: bool,
+    whole_lists: bool,
+    f: &mut dyn FnMut(&mut Value),
+) {
     if whole_lists && path.is_empty() {
         f(value);
         return;
@@ -32,6 +40,7 @@ fn walk_in(value: &mut Value, path: &[&str], create: bool, whole_lists: bool, f:
         f(value);
         return;
     };
+    let first = first.as_ref();
     let seg = first.trim_end_matches("[]");
     // `name[]` names a list: Kustomize enters it when it is there and never creates one.
     let create_here = create && seg.len() == first.len();
@@ -67,8 +76,7 @@ pub(crate) fn set_pairs<'a>(
         if !s.matches(group, version, kind) {
             continue;
         }
-        let segs: Vec<&str> = s.path.split('/').collect();
-        walk(value, &segs, s.create, &mut |slot| {
+        walk(value, &spec_path(&s.path), s.create, &mut |slot| {
             if slot.is_null() {
                 *slot = Value::Object(Map::new());
             }
@@ -78,6 +86,18 @@ pub(crate) fn set_pairs<'a>(
                 }
             }
         });
+    }
+}
+
+/// A field spec's path as Kustomize's field spec filter splits it (kyaml's `PathSplitter` on
+/// `/`): `\/` is a slash inside a field name (`metadata/annotations/a.io\/b`), and a leading `/`
+/// is ignored. Borrowed from `path` when nothing is escaped, as on the hot paths.
+pub(crate) fn spec_path(path: &str) -> Vec<Cow<'_, str>> {
+    let path = path.strip_prefix('/').unwrap_or(path);
+    if path.contains('\\') {
+        split_escaped(path, '/').into_iter().map(Cow::Owned).collect()
+    } else {
+        path.split('/').map(Cow::Borrowed).collect()
     }
 }
 
@@ -105,5 +125,23 @@ pub(crate) fn node_kind(v: &Value) -> &'static str {
         Value::Object(_) => "MappingNode",
         Value::Array(_) => "SequenceNode",
         _ => "ScalarNode",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_spec_paths_split_as_kyaml_splits_them() {
+        let split = |p: &str| spec_path(p).into_iter().map(Cow::into_owned).collect::<Vec<_>>();
+        assert_eq!(split("metadata/name"), ["metadata", "name"]);
+        // A leading slash is ignored; an escaped one stays inside the field name.
+        assert_eq!(split("/data/x.io\\/labels"), ["data", "x.io/labels"]);
+        assert_eq!(split("/"), [""]);
+        assert!(matches!(spec_path("spec/template")[0], Cow::Borrowed(_)));
+        // `split_escaped` keeps a leading empty part: ValueAddTransformer and replacements
+        // split without dropping it.
+        assert_eq!(split_escaped("/a\\/b/c", '/'), ["", "a/b", "c"]);
     }
 }

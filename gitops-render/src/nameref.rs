@@ -15,6 +15,7 @@
 //! - a field that is a map (`subjects`, a webhook's `clientConfig.service`) takes the name
 //!   and the namespace, its candidates chosen by the map's `namespace` first.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
@@ -142,23 +143,6 @@ fn prefixes_suffixes_equal(c: &Candidate, prefixes: &[String], suffixes: &[Strin
     part(&c.prefixes, prefixes) && part(&c.suffixes, suffixes)
 }
 
-/// Splits a field spec path at `/`, keeping `\/` (and `~1`) as a slash inside a key.
-fn split_path(path: &str) -> Vec<String> {
-    let mut out = vec![String::new()];
-    let mut chars = path.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' if chars.peek() == Some(&'/') => {
-                chars.next();
-                out.last_mut().expect("never empty").push('/');
-            }
-            '/' => out.push(String::new()),
-            c => out.last_mut().expect("never empty").push(c),
-        }
-    }
-    out.into_iter().map(|s| s.replace("~1", "/")).collect()
-}
-
 /// The referrer's side of one rule applied to one field.
 struct Referrer<'a> {
     cluster_scoped: bool,
@@ -252,11 +236,11 @@ pub(crate) fn fix(entries: &mut [Entry<'_>], rules: &[NameReferenceSpec]) -> Res
             }
         }
     }
-    let specs: Vec<(usize, &FieldSpec, Vec<String>)> = rules
+    let specs: Vec<(usize, &FieldSpec, Vec<Cow<'_, str>>)> = rules
         .iter()
         .enumerate()
         .flat_map(|(i, r)| r.field_specs.iter().map(move |f| (i, f)))
-        .map(|(i, f)| (i, f, split_path(&f.path)))
+        .map(|(i, f)| (i, f, crate::fields::spec_path(&f.path)))
         .collect();
     let ctx = Context { candidates: &candidates, by_name: &by_name, specs: &specs, rules };
     // Each entry's references are rewritten from the shared candidates alone, so entries are
@@ -286,7 +270,7 @@ pub(crate) fn fix(entries: &mut [Entry<'_>], rules: &[NameReferenceSpec]) -> Res
 struct Context<'a> {
     candidates: &'a [Candidate],
     by_name: &'a HashMap<&'a str, Vec<usize>>,
-    specs: &'a [(usize, &'a FieldSpec, Vec<String>)],
+    specs: &'a [(usize, &'a FieldSpec, Vec<Cow<'a, str>>)],
     rules: &'a [NameReferenceSpec],
 }
 
@@ -296,7 +280,7 @@ fn fix_entry(index: usize, e: &mut Entry<'_>, ctx: &Context<'_>) -> Result<(), S
     let me = &candidates[index];
     // Rules select a referrer by its original kind.
     let org_kind = e.history.first().map_or(me.kind.as_str(), |p| p.kind.as_str());
-    let applicable: Vec<&(usize, &FieldSpec, Vec<String>)> = specs
+    let applicable: Vec<&(usize, &FieldSpec, Vec<Cow<'_, str>>)> = specs
         .iter()
         .filter(|(_, f, _)| {
             Selector { group: f.group.as_deref(), version: f.version.as_deref(), kind: f.kind.as_deref() }.selects(
@@ -347,9 +331,8 @@ fn fix_entry(index: usize, e: &mut Entry<'_>, ctx: &Context<'_>) -> Result<(), S
             suffixes: &me.suffixes,
             role_ref: if spec.path.ends_with("roleRef/name") { role_ref.clone() } else { None },
         };
-        let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
         let mut failure: Option<String> = None;
-        walk(v, &segs, false, &mut |slot| {
+        walk(v, segs, false, &mut |slot| {
             if failure.is_some() {
                 return;
             }
@@ -424,7 +407,7 @@ mod tests {
         let sa = rules.iter().find(|r| r.kind == "ServiceAccount").unwrap();
         assert!(sa.field_specs.iter().any(|f| f.path == "subjects" && f.kind.as_deref() == Some("RoleBinding")));
         assert_eq!(
-            split_path("metadata/annotations/nginx.ingress.kubernetes.io\\/auth-secret"),
+            crate::fields::spec_path("metadata/annotations/nginx.ingress.kubernetes.io\\/auth-secret"),
             ["metadata", "annotations", "nginx.ingress.kubernetes.io/auth-secret"]
         );
     }

@@ -91,7 +91,7 @@ fn expand(s: &str, values: &[(String, Value)]) -> Value {
     Value::String(out)
 }
 
-fn substitute(v: &mut Value, path: &[&str], values: &[(String, Value)]) {
+fn substitute<S: AsRef<str>>(v: &mut Value, path: &[S], values: &[(String, Value)]) {
     match v {
         Value::Array(items) => {
             for item in items {
@@ -100,7 +100,7 @@ fn substitute(v: &mut Value, path: &[&str], values: &[(String, Value)]) {
         }
         Value::Object(m) => match path.split_first() {
             Some((first, rest)) => {
-                if let Some(child) = m.get_mut(*first) {
+                if let Some(child) = m.get_mut(first.as_ref()) {
                     substitute(child, rest, values);
                 }
             }
@@ -152,8 +152,7 @@ pub(crate) fn apply(
     for o in objects.iter_mut() {
         let (group, version, kind) = (o.group().to_string(), o.version().to_string(), o.kind().to_string());
         for spec in fields.iter().filter(|f| f.matches(&group, &version, &kind)) {
-            let parts: Vec<&str> = spec.path.split('/').collect();
-            substitute(o.as_value_mut(), &parts, &values);
+            substitute(o.as_value_mut(), &crate::fields::spec_path(&spec.path), &values);
         }
     }
     Ok(())

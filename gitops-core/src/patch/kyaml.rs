@@ -17,8 +17,8 @@
 use serde_json::{Map, Value};
 
 /// The text kyaml compares a key field by: a scalar's text, "" for a null or a collection.
-fn text(v: &Value) -> String {
-    crate::object::scalar_text(v).unwrap_or_default().into_owned()
+fn text(v: &Value) -> std::borrow::Cow<'_, str> {
+    crate::object::scalar_text(v).unwrap_or_default()
 }
 
 /// kyaml's `ElementValuesList` for one item: each key's text, "" when missing or empty.
@@ -28,7 +28,7 @@ fn key_values(item: &Value, keys: &[String]) -> Vec<String> {
             None | Some(Value::Null) => String::new(),
             Some(Value::Object(m)) if m.is_empty() => String::new(),
             Some(Value::Array(a)) if a.is_empty() => String::new(),
-            Some(v) => text(v),
+            Some(v) => text(v).into_owned(),
         })
         .collect()
 }
@@ -101,7 +101,7 @@ pub(super) fn find(list: &[Value], keys: &[String], values: &[String]) -> Option
     }
     list.iter().position(|item| {
         let Some(m) = item.as_object() else { return false };
-        keys.iter().zip(&values).all(|(k, v)| m.get(k).is_some_and(|f| text(f) == *v))
+        keys.iter().zip(&values).all(|(k, v)| m.get(k).is_some_and(|f| text(f) == v.as_str()))
     })
 }
 
@@ -165,7 +165,7 @@ pub(super) fn append_list(dst: &mut Vec<Value>, src: &[Value], keys: &[String]) 
             match item.get(key) {
                 // Go appends the item for each key it lacks, and goes on to the next key.
                 None => dst.push(item.clone()),
-                Some(v) => values.push(text(v)),
+                Some(v) => values.push(text(v).into_owned()),
             }
         }
         if keys.len() > 1 {

@@ -91,9 +91,8 @@ impl NamespaceTransformer<'_> {
 
     /// Sets the namespace at `path` (missing fields created with `create`).
     fn set_at(&self, v: &mut Value, path: &str, create: bool, id: &str) -> Result<(), String> {
-        let segs: Vec<&str> = path.split('/').collect();
         let mut wrong = None;
-        fields::walk_to_end(v, &segs, create, &mut |slot| {
+        fields::walk_to_end(v, &fields::spec_path(path), create, &mut |slot| {
             if let Err(kind) = self.set(slot) {
                 wrong.get_or_insert(kind);
             }

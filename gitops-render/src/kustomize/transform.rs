@@ -397,8 +397,7 @@ pub(super) fn on_fields(r: &mut Res, specs: &[FieldSpec], create: bool, f: &mut 
     let hits: Vec<&FieldSpec> =
         specs.iter().filter(|s| s.matches(r.obj.group(), r.obj.version(), r.obj.kind())).collect();
     for s in &hits {
-        let segs: Vec<&str> = s.path.split('/').collect();
-        fields::walk(r.obj.as_value_mut(), &segs, create && s.create, f);
+        fields::walk(r.obj.as_value_mut(), &fields::spec_path(&s.path), create && s.create, f);
     }
     !hits.is_empty()
 }
@@ -429,8 +428,7 @@ pub(super) fn add_affix(acc: &mut [Res], affix: &str, is_prefix: bool, specs: &[
                 }
                 r.store_previous_id();
             }
-            let segs: Vec<&str> = spec.path.split('/').collect();
-            fields::walk(r.obj.as_value_mut(), &segs, spec.create, &mut |slot| {
+            fields::walk(r.obj.as_value_mut(), &fields::spec_path(&spec.path), spec.create, &mut |slot| {
                 let current = slot.as_str().unwrap_or("");
                 let text = if is_prefix { format!("{affix}{current}") } else { format!("{current}{affix}") };
                 if slot.is_string() || slot.is_null() {
