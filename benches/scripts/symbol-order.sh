@@ -29,7 +29,8 @@ for dir in "${runs[@]}"; do
     i=$((i + 1))
     valgrind --tool=callgrind --demangle=no --callgrind-out-file="$work/cg.$i" "$bin" "$dir" >/dev/null 2>&1 || true
 done
-# `fn=(id) name` and `cfn=(id) name` name a function the first time it appears in a profile.
-cat "$work"/cg.* | sed -nE 's/^c?fn=\([0-9]+\) (.*)$/\1/p' | grep -vE '^(0x|\(below main\))' | sort -u >"$work/order"
+# `fn=(id) name` and `cfn=(id) name` name a function the first time it appears in a profile;
+# a recursive call is `name'2`, which is the same function.
+cat "$work"/cg.* | sed -nE 's/^c?fn=\([0-9]+\) (.*)$/\1/p' | sed -E "s/'[0-9]+$//" | grep -vE '^(0x|\(below main\))' | sort -u >"$work/order"
 mv "$work/order" examples/symbol-order.txt
 wc -l examples/symbol-order.txt
