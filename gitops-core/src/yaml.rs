@@ -335,28 +335,15 @@ pub fn to_yaml_stream_folded<'a>(objects: impl IntoIterator<Item = &'a Object>, 
     out
 }
 
-/// [`to_yaml_stream_folded`] written to `out`, consuming the objects: chunks are emitted (and
-/// their objects freed) on all CPUs and written in order as they are done, so a large stream
-/// is never held whole.
-pub fn write_yaml_stream_folded(
-    objects: Vec<Object>,
-    width: usize,
-    out: &mut dyn std::io::Write,
-) -> std::io::Result<()> {
+/// [`to_yaml_stream_folded`] written to `out`: chunks are emitted on all CPUs and written in
+/// order as they are done, so the text of a large stream is never held whole.
+pub fn write_yaml_stream_folded(objects: &[Object], width: usize, out: &mut dyn std::io::Write) -> std::io::Result<()> {
     const CHUNK: usize = 64;
-    let mut chunks = Vec::new();
-    let mut rest = objects.into_iter();
-    loop {
-        let chunk: Vec<Object> = rest.by_ref().take(CHUNK).collect();
-        if chunk.is_empty() {
-            break;
-        }
-        chunks.push(chunk);
-    }
+    let chunks: Vec<&[Object]> = objects.chunks(CHUNK).collect();
     // Chunk `index`'s text: each object after the stream's first has its separator.
-    let emit = |index: usize, chunk: Vec<Object>| {
+    let emit = |index: usize, chunk: &[Object]| {
         let mut text = String::new();
-        for (i, object) in chunk.into_iter().enumerate() {
+        for (i, object) in chunk.iter().enumerate() {
             if index > 0 || i > 0 {
                 text.push_str("---\n");
             }
@@ -425,10 +412,10 @@ mod tests {
             .collect();
         let expected = to_yaml_stream_folded(&objects, 80);
         let mut written = Vec::new();
-        write_yaml_stream_folded(objects, 80, &mut written).unwrap();
+        write_yaml_stream_folded(&objects, 80, &mut written).unwrap();
         assert_eq!(String::from_utf8(written).unwrap(), expected);
         let mut empty = Vec::new();
-        write_yaml_stream_folded(Vec::new(), 80, &mut empty).unwrap();
+        write_yaml_stream_folded(&[], 80, &mut empty).unwrap();
         assert!(empty.is_empty());
     }
 
