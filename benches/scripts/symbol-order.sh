@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Writes examples/symbol-order.txt: the (mangled) functions the `render` example runs, as
+# Writes gitops-render-cli/symbol-order.txt: the (mangled) functions the `render` example runs, as
 # callgrind sees them over a 500-application fleet and every case of the Kustomize suite, and
 # as page faults on code show them in real runs of the fleet. examples/build.rs hands the list
 # to the linker (lld's --symbol-ordering-file), which lays those functions out together at the
@@ -18,7 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 command -v valgrind >/dev/null || { echo "symbol-order.sh: valgrind is needed" >&2; exit 2; }
-out=examples/symbol-order.txt
+out=gitops-render-cli/symbol-order.txt
 cargo build --release --example render
 bin=target/release/examples/render
 work=$(mktemp -d)
