@@ -95,7 +95,7 @@ impl Selector<'_> {
 }
 
 /// What the fix-up needs to know of a resource that may be referred to.
-struct Candidate {
+struct Candidate<'a> {
     group: String,
     version: String,
     kind: String,
@@ -104,12 +104,12 @@ struct Candidate {
     cluster_scoped: bool,
     /// Earlier ids with Kustomize's effective namespace ("default" for none; `None` for a
     /// cluster-scoped kind).
-    prev: Vec<(String, Option<String>, String)>,
-    prefixes: Vec<String>,
-    suffixes: Vec<String>,
+    prev: Vec<(&'a str, Option<&'a str>, &'a str)>,
+    prefixes: &'a [String],
+    suffixes: &'a [String],
 }
 
-impl Candidate {
+impl Candidate<'_> {
     fn effective_namespace(&self) -> Option<&str> {
         effective(self.cluster_scoped, &self.namespace)
     }
@@ -117,7 +117,7 @@ impl Candidate {
     /// The namespace of its original id.
     fn original_namespace(&self) -> Option<&str> {
         match self.prev.first() {
-            Some((_, ns, _)) => ns.as_deref(),
+            Some(&(_, ns, _)) => ns,
             None => self.effective_namespace(),
         }
     }
@@ -138,7 +138,7 @@ fn same_ending(a: &[String], b: &[String]) -> bool {
     long.ends_with(short)
 }
 
-fn prefixes_suffixes_equal(c: &Candidate, prefixes: &[String], suffixes: &[String], allow_empty: bool) -> bool {
+fn prefixes_suffixes_equal(c: &Candidate<'_>, prefixes: &[String], suffixes: &[String], allow_empty: bool) -> bool {
     let part = |x: &[String], y: &[String]| (allow_empty && (x.is_empty() || y.is_empty())) || same_ending(x, y);
     part(&c.prefixes, prefixes) && part(&c.suffixes, suffixes)
 }
@@ -155,16 +155,16 @@ struct Referrer<'a> {
 
 impl Referrer<'_> {
     /// Kustomize's `selectReferral`: `Ok(None)` when no candidate is left.
-    fn select<'c>(
+    fn select<'c, 'd>(
         &self,
         old: &str,
-        pool: impl Iterator<Item = &'c Candidate>,
+        pool: impl Iterator<Item = &'c Candidate<'d>>,
         target: &Selector<'_>,
         with_namespace: bool,
-    ) -> Result<Option<&'c Candidate>, Vec<&'c Candidate>> {
+    ) -> Result<Option<&'c Candidate<'d>>, Vec<&'c Candidate<'d>>> {
         let own_ns = effective(self.cluster_scoped, self.namespace);
-        let mut found: Vec<&Candidate> = pool
-            .filter(|c| c.prev.iter().any(|(_, _, n)| n == old))
+        let mut found: Vec<&Candidate<'d>> = pool
+            .filter(|c| c.prev.iter().any(|&(_, _, n)| n == old))
             .filter(|c| c.prev_selected_by(target))
             .filter(|c| {
                 self.role_ref
@@ -191,7 +191,7 @@ impl Referrer<'_> {
     }
 }
 
-fn id_text(c: &Candidate) -> String {
+fn id_text(c: &Candidate<'_>) -> String {
     let ns = if c.namespace.is_empty() { "[noNs]" } else { c.namespace.as_str() };
     let group = if c.group.is_empty() { "[noGrp]" } else { c.group.as_str() };
     format!("{}.{}.{}/{}.{}", c.kind, c.version, group, c.name, ns)
@@ -199,13 +199,15 @@ fn id_text(c: &Candidate) -> String {
 
 /// Rewrites name references in every entry. The error names the referrer, the field and the
 /// candidates when a name could mean several objects.
-pub(crate) fn fix(entries: &mut [Entry<'_>], rules: &[NameReferenceSpec]) -> Result<(), String> {
+pub(crate) fn fix<'a>(entries: &mut [Entry<'a>], rules: &[NameReferenceSpec]) -> Result<(), String> {
     if entries.iter().all(|e| e.history.is_empty()) {
         return Ok(());
     }
     // Each entry's candidate is its own map lookups and copies: on all CPUs for a long list.
-    let candidates: Vec<Candidate> = gitops_core::par_map(entries, 256, |e| {
+    // Earlier ids, prefixes and suffixes are borrowed (the fix-up changes only the objects).
+    let candidates: Vec<Candidate<'a>> = gitops_core::par_map(entries, 256, |e| {
         let api = e.obj.api_version();
+        let history: &'a [PrevId] = e.history;
         let cluster_scoped = tables::is_cluster_scoped(api, e.obj.kind());
         Candidate {
             group: e.obj.group().into(),
@@ -214,23 +216,22 @@ pub(crate) fn fix(entries: &mut [Entry<'_>], rules: &[NameReferenceSpec]) -> Res
             name: e.obj.name().into(),
             namespace: e.obj.namespace().into(),
             cluster_scoped,
-            prev: e
-                .history
+            prev: history
                 .iter()
                 .map(|p| {
                     let scoped = tables::is_cluster_scoped(api, &p.kind);
-                    (p.kind.clone(), effective(scoped, &p.namespace).map(String::from), p.name.clone())
+                    (p.kind.as_str(), effective(scoped, &p.namespace), p.name.as_str())
                 })
                 .collect(),
-            prefixes: e.prefixes.to_vec(),
-            suffixes: e.suffixes.to_vec(),
+            prefixes: e.prefixes,
+            suffixes: e.suffixes,
         }
     });
     // Candidates by an earlier name, in resource order: a field's value is looked up.
     let mut by_name: HashMap<&str, Vec<usize>> = HashMap::new();
     for (i, c) in candidates.iter().enumerate() {
-        for (_, _, n) in &c.prev {
-            let list = by_name.entry(n.as_str()).or_default();
+        for &(_, _, n) in &c.prev {
+            let list = by_name.entry(n).or_default();
             if list.last() != Some(&i) {
                 list.push(i);
             }
@@ -268,7 +269,7 @@ pub(crate) fn fix(entries: &mut [Entry<'_>], rules: &[NameReferenceSpec]) -> Res
 /// What every entry's rewrite reads: the candidates, indexed by earlier name, and the rules'
 /// field specs with their paths split.
 struct Context<'a> {
-    candidates: &'a [Candidate],
+    candidates: &'a [Candidate<'a>],
     by_name: &'a HashMap<&'a str, Vec<usize>>,
     specs: &'a [(usize, &'a FieldSpec, Vec<Cow<'a, str>>)],
     rules: &'a [NameReferenceSpec],
@@ -307,7 +308,7 @@ fn fix_entry(index: usize, e: &mut Entry<'_>, ctx: &Context<'_>) -> Result<(), S
         Vec::new()
     };
     let own_ns = me.effective_namespace();
-    let reachable = |c: &Candidate| {
+    let reachable = |c: &Candidate<'_>| {
         me.cluster_scoped
             || c.cluster_scoped
             || c.effective_namespace() == own_ns
@@ -350,10 +351,10 @@ fn fix_entry(index: usize, e: &mut Entry<'_>, ctx: &Context<'_>) -> Result<(), S
                         return;
                     };
                     let ns = map.get("namespace").map(|n| n.as_str().unwrap_or("").to_string());
-                    let in_ns: Vec<&Candidate> = match &ns {
+                    let in_ns: Vec<&Candidate<'_>> = match &ns {
                         None => pool(&old).collect(),
                         Some(ns) => {
-                            let by_original: Vec<&Candidate> =
+                            let by_original: Vec<&Candidate<'_>> =
                                 pool(&old).filter(|c| c.original_namespace() == Some(ns.as_str())).collect();
                             let any_original = candidates
                                 .iter()
