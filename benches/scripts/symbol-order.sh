@@ -47,7 +47,7 @@ cat "$work/hot" "$work/rest" >"$out"
 # never run under it. A real run names them: each page fault on code outside the ordered part
 # is a function the list lacks (with perf; without it, the list stays as callgrind wrote it).
 if perf record -q -c 1 -e page-faults -d -o "$work/probe.data" true >/dev/null 2>&1; then
-    for _ in 1 2 3 4; do
+    for _ in 1 2 3 4 5 6 7 8; do
         cargo build -q --release --example render
         nm --defined-only "$bin" | awk '{print $3}' | sort -u >"$work/defined"
         perf record -q -c 1 -e page-faults -d -o "$work/pf.data" -- \
