@@ -6,7 +6,8 @@
 # start of .text, the fleet's first. The kernel maps a binary's code in blocks (16 pages, or a
 # whole large folio) around each page it touches; with the code a build runs packed together
 # rather than spread over 13 MB of text, `render` keeps about 3 MB less of its binary in
-# memory (see README, "Benchmarks"). The binary is static, so the C library's functions are in the list too.
+# memory (see README, "Benchmarks"). The binary is static, so the C library's functions are
+# in the list too.
 #
 # The list names functions exactly. Workspace crates are built with one codegen unit in
 # release (Cargo.toml), so their functions carry no `.llvm.<hash>` suffix, which changed with
