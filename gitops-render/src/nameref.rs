@@ -140,7 +140,7 @@ fn same_ending(a: &[String], b: &[String]) -> bool {
 
 fn prefixes_suffixes_equal(c: &Candidate<'_>, prefixes: &[String], suffixes: &[String], allow_empty: bool) -> bool {
     let part = |x: &[String], y: &[String]| (allow_empty && (x.is_empty() || y.is_empty())) || same_ending(x, y);
-    part(&c.prefixes, prefixes) && part(&c.suffixes, suffixes)
+    part(c.prefixes, prefixes) && part(c.suffixes, suffixes)
 }
 
 /// The referrer's side of one rule applied to one field.
@@ -328,8 +328,8 @@ fn fix_entry(index: usize, e: &mut Entry<'_>, ctx: &Context<'_>) -> Result<(), S
         let referrer = Referrer {
             cluster_scoped: me.cluster_scoped,
             namespace: &me.namespace,
-            prefixes: &me.prefixes,
-            suffixes: &me.suffixes,
+            prefixes: me.prefixes,
+            suffixes: me.suffixes,
             role_ref: if spec.path.ends_with("roleRef/name") { role_ref.clone() } else { None },
         };
         let mut failure: Option<String> = None;
