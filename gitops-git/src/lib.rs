@@ -788,6 +788,20 @@ impl GitSource {
                 self.sync_with(url, gix::remote::fetch::Shallow::undo(), std::time::Instant::now())?;
                 self.resolve_in(&path, url, reference)
             }
+            Err(Error::UnknownRevision { .. }) => {
+                // Looked up once more, between fetches (the repository's lock held) and with
+                // the repository opened afresh, before the revision is called unknown: a
+                // handle kept from before a fetch, or a fetch of another pass under way,
+                // must not fail an application whose revision is there.
+                let lock = self.lock_for(url);
+                let _guard = lock.lock().expect("repository lock");
+                self.opened.lock().expect("opened lock").remove(&path);
+                let again = self.resolve_in(&path, url, reference);
+                if again.is_ok() {
+                    tracing::warn!(repo = %redact(url), reference, "a revision was found only on a second look-up");
+                }
+                again
+            }
             other => other,
         }
     }
@@ -988,7 +1002,11 @@ where
         };
         let path = repo.git_dir().join("HEAD");
         if std::fs::read_to_string(&path).ok().as_deref() != Some(head.as_str()) {
-            std::fs::write(path, head)?;
+            // Written beside and renamed over: a resolve reading HEAD meanwhile sees the old
+            // file or the new one, never an empty one.
+            let next = repo.git_dir().join("HEAD.lock");
+            std::fs::write(&next, head)?;
+            std::fs::rename(&next, &path)?;
         }
     }
     Ok(())
