@@ -25,30 +25,19 @@ fn main() {
 }
 
 /// Links the binaries with `-z pack-relative-relocs` (DT_RELR, GNU ld 2.38+ with glibc 2.36+)
-/// when the C toolchain accepts it: a position-independent binary then carries a few kB of
+/// when the toolchain accepts it: a position-independent binary then carries a few kB of
 /// relocations instead of a megabyte, which the loader would read and apply at every start
-/// (measured on `render`: 1.2 MB less peak memory). Elsewhere nothing changes.
+/// (measured on `render` while it was dynamic: 1.2 MB less peak memory; it is now static, at
+/// a fixed address, with none of them). Elsewhere nothing changes.
 fn pack_relative_relocations() {
     let var = |k: &str| std::env::var(k).unwrap_or_default();
     if var("CARGO_CFG_TARGET_OS") != "linux" || var("CARGO_CFG_TARGET_ENV") != "gnu" {
         return;
     }
-    let Ok(out) = std::env::var("OUT_DIR") else { return };
-    let dir = std::path::Path::new(&out);
-    let src = dir.join("relr-probe.c");
-    if std::fs::write(&src, "int main(void) { return 0; }\n").is_err() {
-        return;
-    }
-    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-    let probe = std::process::Command::new(cc)
-        .arg("-Wl,-z,pack-relative-relocs")
-        .arg(&src)
-        .arg("-o")
-        .arg(dir.join("relr-probe"))
-        .stderr(std::process::Stdio::null())
-        .status();
-    if probe.is_ok_and(|s| s.success()) {
-        println!("cargo:rustc-link-arg-examples=-Wl,-z,pack-relative-relocs");
+    // Run too: a C library older than 2.36 refuses to load such a binary.
+    let flags = ["-Wl,-z,pack-relative-relocs".to_string()];
+    if links("relr", &flags, true) {
+        println!("cargo:rustc-link-arg-examples={}", flags[0]);
     }
 }
 
@@ -141,7 +130,7 @@ fn links(name: &str, flags: &[String], run: bool) -> bool {
     let dir = std::path::Path::new(&out);
     let src = dir.join(format!("{name}-probe.rs"));
     let bin = dir.join(format!("{name}-probe"));
-    if std::fs::write(&src, "fn main() { println!(\"{}\", std::env::args().count()); }\n").is_err() {
+    if std::fs::write(&src, "fn main() {}\n").is_err() {
         return false;
     }
     let mut probe = std::process::Command::new(rustc);

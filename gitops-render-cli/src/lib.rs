@@ -14,7 +14,7 @@
 //! the loader, mapped in large blocks around the few functions it calls) were 2 MB of its
 //! 21 MB. So this package's example is linked statically, at a fixed address (see
 //! `examples/build.rs`, which this package shares), with the functions a build runs, the C
-//! library's among them, laid out first (`symbol-order.txt`): 18.4 MB on the
+//! library's among them, laid out first (`symbol-order.txt`): about 18 MB on the
 //! 500-application fleet. The other examples stay dynamic: a statically linked glibc resolves
 //! host names only through the NSS modules of the glibc it was built with, which the agent's
 //! container image need not carry.
