@@ -251,12 +251,16 @@ impl FileTree for MemTree {
 #[derive(Clone, Debug)]
 pub struct DirTree {
     root: PathBuf,
-    dirs: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, PathBuf>>>,
+    dirs: std::sync::Arc<std::sync::Mutex<PathMap<String, PathBuf>>>,
     entries: Option<Snapshot>,
 }
 
 /// What [`DirTree::snapshot`] saw of each path.
-type Snapshot = std::sync::Arc<std::sync::Mutex<std::collections::HashMap<Box<str>, Seen>>>;
+type Snapshot = std::sync::Arc<std::sync::Mutex<PathMap<Box<str>, Seen>>>;
+
+/// The maps of paths a tree remembers: hashed with foldhash (randomly seeded per process),
+/// which costs a fraction of SipHash on paths this long.
+type PathMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// What a snapshot remembers of a path it looked up. Only paths with no symlink in their last
 /// step are remembered (their location follows from their directory's); one through a symlink

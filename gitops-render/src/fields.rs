@@ -41,7 +41,12 @@ fn walk_in<S: AsRef<str>>(
         return;
     };
     let first = first.as_ref();
-    let seg = first.trim_end_matches("[]");
+    // `trim_end_matches("[]")`, without building a substring searcher on every step (a
+    // fifth of this walk's cost).
+    let mut seg = first;
+    while let Some(s) = seg.strip_suffix("[]") {
+        seg = s;
+    }
     // `name[]` names a list: Kustomize enters it when it is there and never creates one.
     let create_here = create && seg.len() == first.len();
     let Value::Object(map) = value else { return };
