@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::hash::SeededHashMap;
 
 /// What a path in a tree is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -251,16 +252,12 @@ impl FileTree for MemTree {
 #[derive(Clone, Debug)]
 pub struct DirTree {
     root: PathBuf,
-    dirs: std::sync::Arc<std::sync::Mutex<PathMap<String, PathBuf>>>,
+    dirs: std::sync::Arc<std::sync::Mutex<SeededHashMap<String, PathBuf>>>,
     entries: Option<Snapshot>,
 }
 
 /// What [`DirTree::snapshot`] saw of each path.
-type Snapshot = std::sync::Arc<std::sync::Mutex<PathMap<Box<str>, Seen>>>;
-
-/// The maps of paths a tree remembers: hashed with foldhash (randomly seeded per process),
-/// which costs a fraction of SipHash on paths this long.
-type PathMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+type Snapshot = std::sync::Arc<std::sync::Mutex<SeededHashMap<Box<str>, Seen>>>;
 
 /// What a snapshot remembers of a path it looked up. Only paths with no symlink in their last
 /// step are remembered (their location follows from their directory's); one through a symlink

@@ -1004,7 +1004,9 @@ where
         if std::fs::read_to_string(&path).ok().as_deref() != Some(head.as_str()) {
             // Written beside and renamed over: a resolve reading HEAD meanwhile sees the old
             // file or the new one, never an empty one.
-            let next = repo.git_dir().join("HEAD.lock");
+            // Not `HEAD.lock`, git's and gix's own lock file: one left by a crash here would
+            // stop them from ever updating HEAD.
+            let next = repo.git_dir().join("HEAD.gitops-new");
             std::fs::write(&next, head)?;
             std::fs::rename(&next, &path)?;
         }

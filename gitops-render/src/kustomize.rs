@@ -1123,8 +1123,7 @@ fn add_resource(acc: &mut Vec<Res>, r: Res, _file: &str) -> Result<(), Error> {
 /// ids: group and version, kind, name and effective namespace ("default" for none, none at all
 /// for a cluster-scoped kind).
 fn same_id(acc: &[Res]) -> Option<(&Res, &Res)> {
-    let mut seen =
-        std::collections::HashMap::with_capacity_and_hasher(acc.len(), foldhash::fast::RandomState::default());
+    let mut seen = gitops_core::hash::SeededHashMap::with_capacity_and_hasher(acc.len(), Default::default());
     for (i, r) in acc.iter().enumerate() {
         let o = &r.obj;
         let key = (o.api_version(), o.kind(), r.effective_namespace(o.kind(), o.namespace()), o.name());

@@ -48,7 +48,6 @@ for f, s in sorted(srcs.items()):
                 if kind in 'KC': path = path.rstrip('/') + '/kustomization.yaml'
                 fs[os.path.normpath('/' + path).lstrip('/')] = content
             else:
-                if not ok: break
                 how, build = mm.groups()
                 b = os.path.normpath('/' + build).lstrip('/') or '.'
                 kfile = lambda n: os.path.normpath(os.path.join(b, n))
