@@ -66,6 +66,45 @@ pub use stage::{
 };
 pub use tree::{DirEntry, DirTree, EntryKind, FileTree, MemTree};
 
+/// `text` split at every `delim` byte, as `text.split(char::from(delim))` splits it, for an
+/// ASCII `delim`. A plain scan: the standard library's character searcher costs more to set
+/// up than the short lines and path segments a build splits take to read.
+///
+/// ```
+/// let parts: Vec<&str> = gitops_core::split_ascii("a/b//c/", b'/').collect();
+/// assert_eq!(parts, "a/b//c/".split('/').collect::<Vec<_>>());
+/// ```
+pub fn split_ascii(text: &str, delim: u8) -> SplitAscii<'_> {
+    debug_assert!(delim.is_ascii(), "split_ascii splits at an ASCII byte");
+    SplitAscii { rest: Some(text), delim }
+}
+
+/// The iterator of [`split_ascii`].
+#[derive(Clone, Debug)]
+pub struct SplitAscii<'a> {
+    rest: Option<&'a str>,
+    delim: u8,
+}
+
+impl<'a> Iterator for SplitAscii<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let rest = self.rest?;
+        match rest.bytes().position(|b| b == self.delim) {
+            // An ASCII byte is a whole character: both sides are valid UTF-8.
+            Some(i) => {
+                self.rest = Some(&rest[i + 1..]);
+                Some(&rest[..i])
+            }
+            None => {
+                self.rest = None;
+                Some(rest)
+            }
+        }
+    }
+}
+
 /// `f` of every item, in order, worked out on all CPUs in contiguous chunks once there are at
 /// least `min` items per CPU (below that, on the calling thread).
 pub fn par_map<T: Sync, R: Send>(items: &[T], min: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
@@ -100,5 +139,15 @@ mod tests {
             assert_eq!(super::par_map(&items, min, |i| i * i), want, "min {min}");
         }
         assert!(super::par_map(&[] as &[u64], 1, |i| *i).is_empty());
+    }
+
+    #[test]
+    fn split_ascii_splits_as_str_split() {
+        for text in ["", "/", "a", "a/", "/a", "a//b", "ä/ö//ü/", "line\nnext\n", "\n\n"] {
+            for delim in [b'/', b'\n'] {
+                let ours: Vec<&str> = super::split_ascii(text, delim).collect();
+                assert_eq!(ours, text.split(char::from(delim)).collect::<Vec<_>>(), "{text:?} at {delim}");
+            }
+        }
     }
 }

@@ -13,19 +13,32 @@ pub(crate) fn emit(v: &Value) -> String {
 /// columns, as go-yaml v2 (`yaml.Marshal` in kubeseal and older kubectl) does; 0 never folds.
 pub(crate) fn emit_wrapped(v: &Value, width: usize) -> String {
     let mut out = String::new();
+    emit_wrapped_into(v, width, &mut out);
+    out
+}
+
+/// [`emit_wrapped`], appended to `out` (a stream's writer emits every document into one
+/// buffer rather than a string of its own each).
+pub(crate) fn emit_wrapped_into(v: &Value, width: usize, out: &mut String) {
     match v {
-        Value::Object(m) if !m.is_empty() => emit_map(m, 0, width, &mut out),
-        Value::Array(a) if !a.is_empty() => emit_seq(a, 0, width, &mut out),
+        Value::Object(m) if !m.is_empty() => emit_map(m, 0, width, out),
+        Value::Array(a) if !a.is_empty() => emit_seq(a, 0, width, out),
         other => {
             out.push_str(&inline_scalar(other));
             out.push('\n');
         }
     }
-    out
 }
 
 fn pad(out: &mut String, n: usize) {
-    out.extend(std::iter::repeat_n(' ', n));
+    // Whole runs of spaces, not a character at a time: every line of the output starts here.
+    const SPACES: &str = "                                ";
+    let mut n = n;
+    while n > SPACES.len() {
+        out.push_str(SPACES);
+        n -= SPACES.len();
+    }
+    out.push_str(&SPACES[..n]);
 }
 
 fn emit_map(m: &Map<String, Value>, indent: usize, width: usize, out: &mut String) {
@@ -56,38 +69,50 @@ fn emit_map(m: &Map<String, Value>, indent: usize, width: usize, out: &mut Strin
 /// through sigs.k8s.io/yaml): rune by rune, two letters by code point, a non-letter before a
 /// letter, and runs of digits by their numeric value ("a9" before "a10").
 pub(crate) fn go_key_order(a: &str, b: &str) -> std::cmp::Ordering {
-    use std::cmp::Ordering;
+    // Keys are nearly always ASCII, where a byte is a rune: compared in place, without
+    // collecting either key's characters (two allocations per comparison).
+    if a.is_ascii() && b.is_ascii() {
+        return rune_order(a.as_bytes(), b.as_bytes());
+    }
     let (ar, br): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    rune_order(&ar, &br)
+}
+
+/// [`go_key_order`] over two keys' runes (bytes when both keys are ASCII).
+fn rune_order<T: Copy + Into<char>>(ar: &[T], br: &[T]) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let rune = |s: &[T], i: usize| -> char { s[i].into() };
     for i in 0..ar.len().min(br.len()) {
-        if ar[i] == br[i] {
+        let (a, b) = (rune(ar, i), rune(br, i));
+        if a == b {
             continue;
         }
-        let (al, bl) = (ar[i].is_alphabetic(), br[i].is_alphabetic());
+        let (al, bl) = (a.is_alphabetic(), b.is_alphabetic());
         if al && bl {
-            return ar[i].cmp(&br[i]);
+            return a.cmp(&b);
         }
         if al || bl {
             return if bl { Ordering::Less } else { Ordering::Greater };
         }
         let (mut an, mut bn) = (0i64, 0i64);
-        if ar[i] == '0' || br[i] == '0' {
+        if a == '0' || b == '0' {
             let mut j = i;
-            while j > 0 && ar[j - 1].is_ascii_digit() {
+            while j > 0 && rune(ar, j - 1).is_ascii_digit() {
                 j -= 1;
-                if ar[j] != '0' {
+                if rune(ar, j) != '0' {
                     (an, bn) = (1, 1);
                     break;
                 }
             }
         }
         let mut ai = i;
-        while ai < ar.len() && ar[ai].is_ascii_digit() {
-            an = an.wrapping_mul(10).wrapping_add(i64::from(ar[ai] as u8 - b'0'));
+        while ai < ar.len() && rune(ar, ai).is_ascii_digit() {
+            an = an.wrapping_mul(10).wrapping_add(i64::from(rune(ar, ai) as u8 - b'0'));
             ai += 1;
         }
         let mut bi = i;
-        while bi < br.len() && br[bi].is_ascii_digit() {
-            bn = bn.wrapping_mul(10).wrapping_add(i64::from(br[bi] as u8 - b'0'));
+        while bi < br.len() && rune(br, bi).is_ascii_digit() {
+            bn = bn.wrapping_mul(10).wrapping_add(i64::from(rune(br, bi) as u8 - b'0'));
             bi += 1;
         }
         if an != bn {
@@ -96,7 +121,7 @@ pub(crate) fn go_key_order(a: &str, b: &str) -> std::cmp::Ordering {
         if ai != bi {
             return ai.cmp(&bi);
         }
-        return ar[i].cmp(&br[i]);
+        return a.cmp(&b);
     }
     ar.len().cmp(&br.len())
 }
@@ -343,6 +368,29 @@ mod tests {
         assert_eq!(keys, ["12", "1a", "a9", "a09x", "a10", "alpha", "b_c", "bA", "client_ca", "clientAuth", "zeta"]);
         let v = serde_json::json!({"data": {"file10": "x", "file9": "y", "file_a": "z", "fileB": "w"}});
         assert_eq!(super::emit(&v), "data:\n  file_a: z\n  file9: \"y\"\n  file10: x\n  fileB: w\n");
+    }
+
+    #[test]
+    fn ascii_keys_order_the_same_as_bytes_and_as_runes() {
+        // Every key of up to three characters from an alphabet with letters of both cases,
+        // digits (with zeros, for the numeric runs) and punctuation: the byte comparison used
+        // for ASCII keys gives the rune comparison's answer on every pair.
+        let alphabet = ['a', 'B', 'z', '0', '1', '9', '-', '.', '_'];
+        let mut keys = vec![String::new()];
+        for _ in 0..3 {
+            let longer: Vec<String> =
+                keys.iter().flat_map(|k| alphabet.iter().map(move |c| format!("{k}{c}"))).collect();
+            keys.extend(longer);
+        }
+        keys.sort();
+        keys.dedup();
+        for a in &keys {
+            let ac: Vec<char> = a.chars().collect();
+            for b in &keys {
+                let bc: Vec<char> = b.chars().collect();
+                assert_eq!(super::rune_order(a.as_bytes(), b.as_bytes()), super::rune_order(&ac, &bc), "{a:?} {b:?}");
+            }
+        }
     }
 
     use super::*;

@@ -29,7 +29,7 @@ pub(crate) fn feed(text: &str, sink: &mut dyn FnMut(Event, usize) -> Result<(), 
     if !plain_text(text) {
         return Err(GiveUp);
     }
-    let lines: Vec<&str> = text.split('\n').collect();
+    let lines: Vec<&str> = crate::split_ascii(text, b'\n').collect();
     if lines.iter().any(|l| l.starts_with("---") || l.starts_with("...") || l.starts_with('%')) {
         return Err(GiveUp);
     }

@@ -96,13 +96,54 @@ pub(crate) fn set_pairs<'a>(
 
 /// A field spec's path as Kustomize's field spec filter splits it (kyaml's `PathSplitter` on
 /// `/`): `\/` is a slash inside a field name (`metadata/annotations/a.io\/b`), and a leading `/`
-/// is ignored. Borrowed from `path` when nothing is escaped, as on the hot paths.
-pub(crate) fn spec_path(path: &str) -> Vec<Cow<'_, str>> {
+/// is ignored. Borrowed from `path` when nothing is escaped, as on the hot paths, and held
+/// without an allocation when it has few segments (transformers split a spec's path for every
+/// object they visit).
+pub(crate) fn spec_path(path: &str) -> SpecPath<'_> {
     let path = path.strip_prefix('/').unwrap_or(path);
-    if path.contains('\\') {
-        split_escaped(path, '/').into_iter().map(Cow::Owned).collect()
-    } else {
-        path.split('/').map(Cow::Borrowed).collect()
+    let (mut slashes, mut escaped) = (0, false);
+    for b in path.bytes() {
+        match b {
+            b'/' => slashes += 1,
+            b'\\' => escaped = true,
+            _ => {}
+        }
+    }
+    if escaped {
+        return SpecPath::Spilled(split_escaped(path, '/').into_iter().map(Cow::Owned).collect());
+    }
+    if slashes >= INLINE_SEGMENTS {
+        return SpecPath::Spilled(gitops_core::split_ascii(path, b'/').map(Cow::Borrowed).collect());
+    }
+    let mut segments: [Cow<'_, str>; INLINE_SEGMENTS] = Default::default();
+    let mut len = 0;
+    for (slot, segment) in segments.iter_mut().zip(gitops_core::split_ascii(path, b'/')) {
+        *slot = Cow::Borrowed(segment);
+        len += 1;
+    }
+    SpecPath::Inline(segments, len)
+}
+
+/// How many segments a [`SpecPath`] holds in place (Kustomize's built-in specs have at most 7).
+const INLINE_SEGMENTS: usize = 8;
+
+/// A split field spec path (see [`spec_path`]): a slice of segments.
+#[derive(Debug)]
+pub(crate) enum SpecPath<'a> {
+    /// Up to [`INLINE_SEGMENTS`] segments, the first `.1` of them used.
+    Inline([Cow<'a, str>; INLINE_SEGMENTS], usize),
+    /// A longer path, or one with escaped slashes.
+    Spilled(Vec<Cow<'a, str>>),
+}
+
+impl<'a> std::ops::Deref for SpecPath<'a> {
+    type Target = [Cow<'a, str>];
+
+    fn deref(&self) -> &Self::Target {
+        match self {
+            SpecPath::Inline(segments, len) => &segments[..*len],
+            SpecPath::Spilled(segments) => segments,
+        }
     }
 }
 
@@ -139,12 +180,17 @@ mod tests {
 
     #[test]
     fn field_spec_paths_split_as_kyaml_splits_them() {
-        let split = |p: &str| spec_path(p).into_iter().map(Cow::into_owned).collect::<Vec<_>>();
+        let split = |p: &str| spec_path(p).iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(split("metadata/name"), ["metadata", "name"]);
         // A leading slash is ignored; an escaped one stays inside the field name.
         assert_eq!(split("/data/x.io\\/labels"), ["data", "x.io/labels"]);
         assert_eq!(split("/"), [""]);
         assert!(matches!(spec_path("spec/template")[0], Cow::Borrowed(_)));
+        // Eight segments fit in place; nine spill to the heap; both split the same way.
+        assert!(matches!(spec_path("a/b/c/d/e/f/g/h"), SpecPath::Inline(_, 8)));
+        assert_eq!(split("a/b/c/d/e/f/g/h"), ["a", "b", "c", "d", "e", "f", "g", "h"]);
+        assert!(matches!(spec_path("a/b/c/d/e/f/g/h/i"), SpecPath::Spilled(_)));
+        assert_eq!(split("a/b/c/d/e/f/g/h/i"), ["a", "b", "c", "d", "e", "f", "g", "h", "i"]);
         // `split_escaped` keeps a leading empty part: ValueAddTransformer and replacements
         // split without dropping it.
         assert_eq!(split_escaped("/a\\/b/c", '/'), ["", "a/b", "c"]);

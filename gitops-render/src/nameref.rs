@@ -15,14 +15,13 @@
 //! - a field that is a map (`subjects`, a webhook's `clientConfig.service`) takes the name
 //!   and the namespace, its candidates chosen by the map's `namespace` first.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use gitops_core::Object;
 use serde_json::Value;
 
-use crate::fields::walk;
+use crate::fields::{SpecPath, walk};
 use crate::kustomization::{FieldSpec, gvk_selects};
 use crate::kustomize::NameReferenceSpec;
 use crate::tables;
@@ -237,7 +236,7 @@ pub(crate) fn fix<'a>(entries: &mut [Entry<'a>], rules: &[NameReferenceSpec]) ->
             }
         }
     }
-    let specs: Vec<(usize, &FieldSpec, Vec<Cow<'_, str>>)> = rules
+    let specs: Vec<(usize, &FieldSpec, SpecPath<'_>)> = rules
         .iter()
         .enumerate()
         .flat_map(|(i, r)| r.field_specs.iter().map(move |f| (i, f)))
@@ -271,7 +270,7 @@ pub(crate) fn fix<'a>(entries: &mut [Entry<'a>], rules: &[NameReferenceSpec]) ->
 struct Context<'a> {
     candidates: &'a [Candidate<'a>],
     by_name: &'a HashMap<&'a str, Vec<usize>>,
-    specs: &'a [(usize, &'a FieldSpec, Vec<Cow<'a, str>>)],
+    specs: &'a [(usize, &'a FieldSpec, SpecPath<'a>)],
     rules: &'a [NameReferenceSpec],
 }
 
@@ -281,7 +280,7 @@ fn fix_entry(index: usize, e: &mut Entry<'_>, ctx: &Context<'_>) -> Result<(), S
     let me = &candidates[index];
     // Rules select a referrer by its original kind.
     let org_kind = e.history.first().map_or(me.kind.as_str(), |p| p.kind.as_str());
-    let applicable: Vec<&(usize, &FieldSpec, Vec<Cow<'_, str>>)> = specs
+    let applicable: Vec<&(usize, &FieldSpec, SpecPath<'_>)> = specs
         .iter()
         .filter(|(_, f, _)| {
             Selector { group: f.group.as_deref(), version: f.version.as_deref(), kind: f.kind.as_deref() }.selects(
@@ -408,7 +407,7 @@ mod tests {
         let sa = rules.iter().find(|r| r.kind == "ServiceAccount").unwrap();
         assert!(sa.field_specs.iter().any(|f| f.path == "subjects" && f.kind.as_deref() == Some("RoleBinding")));
         assert_eq!(
-            crate::fields::spec_path("metadata/annotations/nginx.ingress.kubernetes.io\\/auth-secret"),
+            *crate::fields::spec_path("metadata/annotations/nginx.ingress.kubernetes.io\\/auth-secret"),
             ["metadata", "annotations", "nginx.ingress.kubernetes.io/auth-secret"]
         );
     }

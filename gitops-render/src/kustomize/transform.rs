@@ -394,8 +394,9 @@ fn acc_objects(acc: &mut [Res]) -> Vec<(&mut Object, &[PrevId])> {
 /// Calls `f` on every field of `r` the specs select (with `create`, and a spec that asks for
 /// it, missing fields are created as `Null` first); whether any spec selected it.
 pub(super) fn on_fields(r: &mut Res, specs: &[FieldSpec], create: bool, f: &mut dyn FnMut(&mut Value)) -> bool {
-    let hits: Vec<&FieldSpec> =
-        specs.iter().filter(|s| s.matches(r.obj.group(), r.obj.version(), r.obj.kind())).collect();
+    // The object's group, version and kind looked up once, not once per spec.
+    let (group, version, kind) = (r.obj.group(), r.obj.version(), r.obj.kind());
+    let hits: Vec<&FieldSpec> = specs.iter().filter(|s| s.matches(group, version, kind)).collect();
     for s in &hits {
         fields::walk(r.obj.as_value_mut(), &fields::spec_path(&s.path), create && s.create, f);
     }
