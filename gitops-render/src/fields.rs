@@ -50,13 +50,14 @@ fn walk_in<S: AsRef<str>>(
     // `name[]` names a list: Kustomize enters it when it is there and never creates one.
     let create_here = create && seg.len() == first.len();
     let Value::Object(map) = value else { return };
-    if !map.contains_key(seg) {
-        if !create_here {
-            return;
+    // One lookup when the field is there (nearly always), a second only to create it.
+    let child = match map.get_mut(seg) {
+        Some(child) => child,
+        None if create_here => {
+            map.entry(seg.to_string()).or_insert(if rest.is_empty() { Value::Null } else { Value::Object(Map::new()) })
         }
-        map.insert(seg.to_string(), if rest.is_empty() { Value::Null } else { Value::Object(Map::new()) });
-    }
-    let child = map.get_mut(seg).expect("present or created");
+        None => return,
+    };
     if child.is_null() && seg.len() != first.len() {
         // Kustomize takes the `[]` as a hint: a null list becomes an empty one.
         *child = Value::Array(Vec::new());

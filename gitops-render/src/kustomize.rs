@@ -32,7 +32,7 @@ use crate::kustomization::{
 };
 use crate::nameref::PrevId;
 use crate::tables;
-pub(crate) use config::{NameReferenceSpec, TransformerConfig, merge_all, merge_one};
+pub(crate) use config::{NameReferenceSpec, TransformerConfig};
 use gitops_core::selector::LabelSelector;
 
 /// The names a kustomization file may have, in the order Kustomize looks for them.

@@ -242,7 +242,25 @@ pub(crate) fn fix<'a>(entries: &mut [Entry<'a>], rules: &[NameReferenceSpec]) ->
         .flat_map(|(i, r)| r.field_specs.iter().map(move |f| (i, f)))
         .map(|(i, f)| (i, f, crate::fields::spec_path(&f.path)))
         .collect();
-    let ctx = Context { candidates: &candidates, by_name: &by_name, specs: &specs, rules };
+    // The specs by the kind they select (most name one), and those for any kind: an entry
+    // checks only the specs its kind could match, not all of them (Kustomize's defaults
+    // are over two hundred).
+    let mut by_kind: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut any_kind = Vec::new();
+    for (i, (_, f, _)) in specs.iter().enumerate() {
+        match f.kind.as_deref().filter(|k| !k.is_empty()) {
+            Some(kind) => by_kind.entry(kind).or_default().push(i),
+            None => any_kind.push(i),
+        }
+    }
+    let ctx = Context {
+        candidates: &candidates,
+        by_name: &by_name,
+        specs: &specs,
+        by_kind: &by_kind,
+        any_kind: &any_kind,
+        rules,
+    };
     // Each entry's references are rewritten from the shared candidates alone, so entries are
     // done in parallel, in contiguous chunks; the first error in entry order is reported.
     let workers = gitops_core::cpus().min(entries.len() / 256).max(1);
@@ -271,17 +289,26 @@ struct Context<'a> {
     candidates: &'a [Candidate<'a>],
     by_name: &'a HashMap<&'a str, Vec<usize>>,
     specs: &'a [(usize, &'a FieldSpec, SpecPath<'a>)],
+    /// Indexes into `specs`, in order, of the specs that name each kind.
+    by_kind: &'a HashMap<&'a str, Vec<usize>>,
+    /// Indexes into `specs`, in order, of the specs for any kind.
+    any_kind: &'a [usize],
     rules: &'a [NameReferenceSpec],
 }
 
 /// Rewrites the name references of entry `index`.
 fn fix_entry(index: usize, e: &mut Entry<'_>, ctx: &Context<'_>) -> Result<(), String> {
-    let Context { candidates, by_name, specs, rules } = *ctx;
+    let Context { candidates, by_name, specs, by_kind, any_kind, rules } = *ctx;
     let me = &candidates[index];
     // Rules select a referrer by its original kind.
     let org_kind = e.history.first().map_or(me.kind.as_str(), |p| p.kind.as_str());
-    let applicable: Vec<&(usize, &FieldSpec, SpecPath<'_>)> = specs
-        .iter()
+    // The specs of this kind and those of any kind, back in the specs' order.
+    let mut maybe: Vec<usize> = by_kind.get(org_kind).map_or(&[][..], Vec::as_slice).to_vec();
+    maybe.extend_from_slice(any_kind);
+    maybe.sort_unstable();
+    let applicable: Vec<&(usize, &FieldSpec, SpecPath<'_>)> = maybe
+        .into_iter()
+        .map(|i| &specs[i])
         .filter(|(_, f, _)| {
             Selector { group: f.group.as_deref(), version: f.version.as_deref(), kind: f.kind.as_deref() }.selects(
                 &me.group,

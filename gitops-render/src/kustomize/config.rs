@@ -241,6 +241,40 @@ fn default_effective() -> &'static TransformerConfig {
     })
 }
 
+/// The field specs a `labels:` entry writes to: its own `fields`, the configuration's
+/// `labels`, then the selector specs (`includeSelectors`), or the template specs
+/// (`includeTemplates`) and `metadata/labels`, merged as Kustomize merges them. The error is
+/// Kustomize's message.
+pub(crate) fn label_specs(
+    fields: &[FieldSpec],
+    eff: &TransformerConfig,
+    include_selectors: bool,
+    include_templates: bool,
+) -> Result<Vec<FieldSpec>, String> {
+    let mut specs = fields.to_vec();
+    merge_all(&mut specs, eff.labels.clone()).map_err(|e| format!("failed to merge labels: {e}"))?;
+    if include_selectors {
+        merge_all(&mut specs, eff.common_labels.clone()).map_err(|e| format!("failed to merge labels: {e}"))?;
+    } else {
+        if include_templates {
+            merge_all(&mut specs, eff.template_labels.clone())
+                .map_err(|e| format!("failed to merge template fieldSpec: {e}"))?;
+        }
+        merge_one(&mut specs, FieldSpec { path: "metadata/labels".into(), create: true, ..FieldSpec::default() })
+            .map_err(|e| format!("failed to merge labels: {e}"))?;
+    }
+    Ok(specs)
+}
+
+/// [`label_specs`] of an entry without `fields` under the default configuration, worked out
+/// once per combination of the two flags: what nearly every `labels:` entry uses.
+pub(crate) fn default_label_specs(include_selectors: bool, include_templates: bool) -> &'static [FieldSpec] {
+    static SPECS: [OnceLock<Vec<FieldSpec>>; 4] = [const { OnceLock::new() }; 4];
+    SPECS[usize::from(include_selectors) * 2 + usize::from(include_templates)].get_or_init(|| {
+        label_specs(&[], default_effective(), include_selectors, include_templates).expect("the defaults merge")
+    })
+}
+
 /// One `nameReference` entry: the referenced kind and the fields that name it.
 #[derive(Clone, Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]

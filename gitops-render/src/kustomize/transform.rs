@@ -2,6 +2,7 @@
 //! (strategic merge and JSON 6902, targeted or not).
 
 use super::*;
+use std::borrow::Cow;
 
 impl Build<'_> {
     pub(super) fn transform(
@@ -64,22 +65,13 @@ impl Build<'_> {
         // `metadata/labels`, merged as Kustomize merges them.
         for (i, l) in k.labels.iter().enumerate() {
             let field = format!("labels[{i}]");
-            let mut specs = l.fields.clone();
-            merge_all(&mut specs, eff.labels.clone())
-                .map_err(|e| kerr(file, &field, format!("failed to merge labels: {e}")))?;
-            if l.include_selectors {
-                merge_all(&mut specs, eff.common_labels.clone())
+            let specs: Cow<'_, [FieldSpec]> = if l.fields.is_empty() && matches!(eff, Cow::Borrowed(_)) {
+                Cow::Borrowed(config::default_label_specs(l.include_selectors, l.include_templates))
             } else {
-                if l.include_templates {
-                    merge_all(&mut specs, eff.template_labels.clone())
-                        .map_err(|e| kerr(file, &field, format!("failed to merge template fieldSpec: {e}")))?;
-                }
-                merge_one(
-                    &mut specs,
-                    FieldSpec { path: "metadata/labels".into(), create: true, ..FieldSpec::default() },
-                )
-            }
-            .map_err(|e| kerr(file, &field, format!("failed to merge labels: {e}")))?;
+                config::label_specs(&l.fields, &eff, l.include_selectors, l.include_templates)
+                    .map_err(|e| kerr(file, &field, e))?
+                    .into()
+            };
             let pairs: Vec<(String, String)> = l.pairs.iter().map(|(a, b)| (a.clone(), b.clone())).collect();
             // Kustomize's label transformer does nothing without labels: no empty maps made.
             if !pairs.is_empty() {
