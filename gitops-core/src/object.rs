@@ -543,8 +543,7 @@ pub fn pointer_get<'a>(value: &'a Value, pointer: &str) -> Option<&'a Value> {
     let rest = pointer.strip_prefix('/')?;
     let mut cur = value;
     for raw in crate::split_ascii(rest, b'/') {
-        let token: std::borrow::Cow<'_, str> =
-            if raw.contains('~') { raw.replace("~1", "/").replace("~0", "~").into() } else { raw.into() };
+        let token = unescape_token(raw);
         cur = match cur {
             Value::Object(map) => map.get(token.as_ref())?,
             // As serde_json reads an index: digits only, no sign, no leading zero.
@@ -565,7 +564,12 @@ pub fn parse_pointer(pointer: &str) -> Result<Vec<String>> {
     let Some(rest) = pointer.strip_prefix('/') else {
         return Err(path_err(pointer, "a JSON pointer starts with '/'"));
     };
-    Ok(rest.split('/').map(|t| t.replace("~1", "/").replace("~0", "~")).collect())
+    Ok(crate::split_ascii(rest, b'/').map(|t| unescape_token(t).into_owned()).collect())
+}
+
+/// A JSON pointer token unescaped (`~1` is `/`, `~0` is `~`), borrowed when it has no escape.
+fn unescape_token(raw: &str) -> std::borrow::Cow<'_, str> {
+    if raw.contains('~') { raw.replace("~1", "/").replace("~0", "~").into() } else { raw.into() }
 }
 
 /// The fields of ObjectMeta (metav1), in Go struct order: what typed decoding keeps of

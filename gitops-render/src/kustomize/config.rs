@@ -244,8 +244,29 @@ fn default_effective() -> &'static TransformerConfig {
 /// The field specs a `labels:` entry writes to: its own `fields`, the configuration's
 /// `labels`, then the selector specs (`includeSelectors`), or the template specs
 /// (`includeTemplates`) and `metadata/labels`, merged as Kustomize merges them. The error is
-/// Kustomize's message.
-pub(crate) fn label_specs(
+/// Kustomize's message. An entry without `fields` under the default configuration (nearly
+/// every one) takes them from a memo, one per combination of the two flags: the merge costs
+/// thousands of instructions per entry.
+pub(crate) fn label_specs<'a>(
+    fields: &[FieldSpec],
+    eff: &'a TransformerConfig,
+    include_selectors: bool,
+    include_templates: bool,
+) -> Result<Cow<'a, [FieldSpec]>, String> {
+    static DEFAULTS: [OnceLock<Vec<FieldSpec>>; 4] = [const { OnceLock::new() }; 4];
+    let default = default_effective();
+    if fields.is_empty() && std::ptr::eq(eff, default) {
+        let memo = &DEFAULTS[usize::from(include_selectors) * 2 + usize::from(include_templates)];
+        if let Some(specs) = memo.get() {
+            return Ok(Cow::Borrowed(specs));
+        }
+        let specs = merge_label_specs(&[], default, include_selectors, include_templates)?;
+        return Ok(Cow::Borrowed(memo.get_or_init(|| specs)));
+    }
+    merge_label_specs(fields, eff, include_selectors, include_templates).map(Cow::Owned)
+}
+
+fn merge_label_specs(
     fields: &[FieldSpec],
     eff: &TransformerConfig,
     include_selectors: bool,
@@ -264,15 +285,6 @@ pub(crate) fn label_specs(
             .map_err(|e| format!("failed to merge labels: {e}"))?;
     }
     Ok(specs)
-}
-
-/// [`label_specs`] of an entry without `fields` under the default configuration, worked out
-/// once per combination of the two flags: what nearly every `labels:` entry uses.
-pub(crate) fn default_label_specs(include_selectors: bool, include_templates: bool) -> &'static [FieldSpec] {
-    static SPECS: [OnceLock<Vec<FieldSpec>>; 4] = [const { OnceLock::new() }; 4];
-    SPECS[usize::from(include_selectors) * 2 + usize::from(include_templates)].get_or_init(|| {
-        label_specs(&[], default_effective(), include_selectors, include_templates).expect("the defaults merge")
-    })
 }
 
 /// One `nameReference` entry: the referenced kind and the fields that name it.

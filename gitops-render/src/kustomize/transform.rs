@@ -2,7 +2,6 @@
 //! (strategic merge and JSON 6902, targeted or not).
 
 use super::*;
-use std::borrow::Cow;
 
 impl Build<'_> {
     pub(super) fn transform(
@@ -65,13 +64,8 @@ impl Build<'_> {
         // `metadata/labels`, merged as Kustomize merges them.
         for (i, l) in k.labels.iter().enumerate() {
             let field = format!("labels[{i}]");
-            let specs: Cow<'_, [FieldSpec]> = if l.fields.is_empty() && matches!(eff, Cow::Borrowed(_)) {
-                Cow::Borrowed(config::default_label_specs(l.include_selectors, l.include_templates))
-            } else {
-                config::label_specs(&l.fields, &eff, l.include_selectors, l.include_templates)
-                    .map_err(|e| kerr(file, &field, e))?
-                    .into()
-            };
+            let specs = config::label_specs(&l.fields, &eff, l.include_selectors, l.include_templates)
+                .map_err(|e| kerr(file, &field, e))?;
             let pairs: Vec<(String, String)> = l.pairs.iter().map(|(a, b)| (a.clone(), b.clone())).collect();
             // Kustomize's label transformer does nothing without labels: no empty maps made.
             if !pairs.is_empty() {
