@@ -196,8 +196,8 @@ fn seconds(v: &str) -> Result<Duration, String> {
     v.parse::<f64>()
         .ok()
         .filter(|s| *s > 0.0 && s.is_finite())
-        .map(Duration::from_secs_f64)
-        .ok_or_else(|| format!("`{v}` is not a positive number of seconds"))
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .ok_or_else(|| format!("`{v}` is not a positive number of seconds that fits a duration"))
 }
 
 fn env_secret(flag: &str, var: &str) -> Result<String, String> {

@@ -63,6 +63,94 @@ pub fn parse_rfc3339(text: &str) -> Option<i64> {
     Some(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s)
 }
 
+/// Reads a Go `time.Duration` as `time.ParseDuration` does (`1h30m`, `-1.5s`, `300ms`, `0`) and
+/// returns nanoseconds; `None` for text Go rejects, including any value beyond Go's range
+/// (about 292 years either way).
+pub fn parse_go_duration(text: &str) -> Option<i64> {
+    const LIMIT: u64 = 1 << 63;
+    let (neg, mut s) = match text.as_bytes().first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
+    };
+    if s == "0" {
+        return Some(0);
+    }
+    if s.is_empty() {
+        return None;
+    }
+    let mut total: u64 = 0;
+    while !s.is_empty() {
+        let b = s.as_bytes();
+        if !(b[0] == b'.' || b[0].is_ascii_digit()) {
+            return None;
+        }
+        // The whole part: any overflow is an error.
+        let int_len = b.iter().take_while(|c| c.is_ascii_digit()).count();
+        let mut whole: u64 = 0;
+        for &c in &b[..int_len] {
+            if whole > LIMIT / 10 {
+                return None;
+            }
+            whole = whole * 10 + u64::from(c - b'0');
+            if whole > LIMIT {
+                return None;
+            }
+        }
+        s = &s[int_len..];
+        // The fraction: digits past what fits are dropped, as Go drops them.
+        let (mut frac, mut scale, mut frac_len) = (0u64, 1f64, 0usize);
+        if let Some(rest) = s.strip_prefix('.') {
+            frac_len = rest.bytes().take_while(u8::is_ascii_digit).count();
+            let mut full = false;
+            for c in rest[..frac_len].bytes() {
+                if full || frac > (LIMIT - 1) / 10 {
+                    full = true;
+                    continue;
+                }
+                let next = frac * 10 + u64::from(c - b'0');
+                if next > LIMIT {
+                    full = true;
+                    continue;
+                }
+                frac = next;
+                scale *= 10.0;
+            }
+            s = &rest[frac_len..];
+        }
+        if int_len == 0 && frac_len == 0 {
+            return None;
+        }
+        let unit_len = s.find(|c: char| c == '.' || c.is_ascii_digit()).unwrap_or(s.len());
+        let unit: u64 = match &s[..unit_len] {
+            "ns" => 1,
+            "us" | "\u{b5}s" | "\u{3bc}s" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
+            _ => return None,
+        };
+        s = &s[unit_len..];
+        if whole > LIMIT / unit {
+            return None;
+        }
+        let mut value = whole * unit;
+        if frac > 0 {
+            value += (frac as f64 * (unit as f64 / scale)) as u64;
+            if value > LIMIT {
+                return None;
+            }
+        }
+        total = total.checked_add(value).filter(|t| *t <= LIMIT)?;
+    }
+    match (neg, total) {
+        (true, LIMIT) => Some(i64::MIN),
+        (true, t) => Some(-(t as i64)),
+        (false, t) => i64::try_from(t).ok(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,6 +162,45 @@ mod tests {
         }
         assert_eq!(parse_rfc3339("2026-11-27T14:02:20.123456Z"), parse_rfc3339("2026-11-27T14:02:20Z"));
         assert_eq!(parse_rfc3339("2026-11-27 14:02:20"), None);
+    }
+
+    #[test]
+    fn go_durations() {
+        let cases: &[(&str, Option<i64>)] = &[
+            ("0", Some(0)),
+            ("+0", Some(0)),
+            ("-0", Some(0)),
+            ("5s", Some(5_000_000_000)),
+            ("1h30m", Some(5_400_000_000_000)),
+            ("1h2m3.5s", Some(3_723_500_000_000)),
+            ("-1.5h", Some(-5_400_000_000_000)),
+            ("300ms", Some(300_000_000)),
+            (".5s", Some(500_000_000)),
+            ("1.s", Some(1_000_000_000)),
+            ("10\u{b5}s", Some(10_000)),
+            ("10\u{3bc}s", Some(10_000)),
+            ("3us", Some(3_000)),
+            ("7ns", Some(7)),
+            ("9223372036854775807ns", Some(i64::MAX)),
+            ("-9223372036854775808ns", Some(i64::MIN)),
+            ("9223372036854775808ns", None),
+            ("2562047h47m16.854775807s", Some(i64::MAX)),
+            ("2562048h", None),
+            ("0.100000000000000000000h", Some(360_000_000_000)),
+            ("", None),
+            ("-", None),
+            ("s", None),
+            (".s", None),
+            ("5", None),
+            ("5x", None),
+            ("1d", None),
+            (" 5s", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse_go_duration(text), *want, "{text:?}");
+        }
+        let long = format!("3{}m", "9".repeat(150));
+        assert_eq!(parse_go_duration(&long), None, "overflow is an error, not a panic");
     }
 
     #[test]

@@ -133,36 +133,16 @@ impl RetryPolicy {
 
     /// The wait before retry number `n` (0-based).
     pub fn backoff(&self, n: u32) -> std::time::Duration {
-        let secs = self.duration.as_secs_f64() * self.factor.max(1.0).powi(n as i32);
-        std::time::Duration::from_secs_f64(secs.min(self.max_duration.as_secs_f64()))
+        let grown = self.duration.as_secs_f64() * self.factor.max(1.0).powi(n.min(i32::MAX as u32) as i32);
+        std::time::Duration::try_from_secs_f64(grown).map_or(self.max_duration, |d| d.min(self.max_duration))
     }
 }
 
-/// A Go duration (`5s`, `3m`, `1h30m`, `250ms`).
+/// A Go duration (`5s`, `3m`, `1h30m`, `250ms`) as Argo CD reads it with `time.ParseDuration`;
+/// a negative one waits nothing, and text Go rejects (or cannot hold) is `None`.
 pub fn parse_go_duration(s: &str) -> Option<std::time::Duration> {
-    let mut total = 0f64;
-    let mut rest = s.trim();
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
-        let n: f64 = rest[..num_len].parse().ok()?;
-        rest = &rest[num_len..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
-        let unit = match &rest[..unit_len] {
-            "h" => 3600.0,
-            "m" => 60.0,
-            "s" => 1.0,
-            "ms" => 0.001,
-            "us" | "µs" => 1e-6,
-            "ns" => 1e-9,
-            _ => return None,
-        };
-        total += n * unit;
-        rest = &rest[unit_len..];
-    }
-    Some(std::time::Duration::from_secs_f64(total))
+    let nanos = gitops_core::time::parse_go_duration(s)?;
+    Some(std::time::Duration::from_nanos(nanos.max(0) as u64))
 }
 
 impl Application {
@@ -328,6 +308,21 @@ spec:
         assert_eq!(p.backoff(0), std::time::Duration::from_secs(1));
         assert_eq!(p.backoff(1), std::time::Duration::from_secs(3));
         assert_eq!(p.backoff(2), std::time::Duration::from_secs(5), "capped by maxDuration");
+    }
+
+    #[test]
+    fn out_of_range_retry_durations_fall_back_without_panicking() {
+        // Found by the `application` fuzz target: a maxDuration past Go's range used to panic in
+        // `Duration::from_secs_f64`. Go's ParseDuration rejects it, so the default applies.
+        let huge = format!("3{}m", "9".repeat(120));
+        let text = format!(
+            "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {{name: a}}\nspec:\n  source: {{repoURL: r, path: p}}\n  destination: {{namespace: n}}\n  syncPolicy:\n    retry: {{limit: 3, backoff: {{duration: 2562047h, factor: 1000, maxDuration: {huge}}}}}\n"
+        );
+        let p = Application::from_yaml(&text, "a.yaml").unwrap().retry_policy().unwrap();
+        assert_eq!(p.max_duration, std::time::Duration::from_secs(180));
+        assert_eq!(p.backoff(0), std::time::Duration::from_secs(180));
+        assert_eq!(p.backoff(u32::MAX), std::time::Duration::from_secs(180));
+        assert_eq!(parse_go_duration("-5s"), Some(std::time::Duration::ZERO));
     }
 
     #[test]

@@ -216,36 +216,6 @@ fn go_duration(nanos: i64) -> String {
     }
 }
 
-/// Reads Go's `time.Duration` text (`1h2m3.5s`, `300ms`) as nanoseconds.
-fn parse_go_duration(text: &str) -> Option<i64> {
-    let (sign, mut rest) = match text.strip_prefix('-') {
-        Some(r) => (-1.0, r),
-        None => (1.0, text.strip_prefix('+').unwrap_or(text)),
-    };
-    if rest == "0" {
-        return Some(0);
-    }
-    let mut total = 0.0;
-    while !rest.is_empty() {
-        let end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-        let number: f64 = rest[..end].parse().ok()?;
-        rest = &rest[end..];
-        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
-        let scale = match &rest[..unit_end] {
-            "ns" => 1.0,
-            "us" | "µs" | "μs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return None,
-        };
-        total += number * scale;
-        rest = &rest[unit_end..];
-    }
-    Some((sign * total).round() as i64)
-}
-
 fn trim_fraction(n: u64, div: u64) -> String {
     let whole = n / div;
     let frac = n % div;
@@ -316,7 +286,7 @@ fn fill(message: &mut DynamicMessage, v: &Value) -> Result<(), String> {
         ("apimachinery.pkg.apis.meta.v1.Duration", Value::String(t)) => {
             message.set_field_by_name(
                 "duration",
-                Pv::I64(parse_go_duration(t).ok_or_else(|| format!("not a duration: {t:?}"))?),
+                Pv::I64(gitops_core::time::parse_go_duration(t).ok_or_else(|| format!("not a duration: {t:?}"))?),
             );
             return Ok(());
         }
@@ -445,8 +415,8 @@ mod tests {
             "message": "nope", "reason": "NotFound", "code": 404});
         assert!(encode(&status).is_ok());
         assert!(encode(&json!({"apiVersion": "v1", "kind": "ConfigMap", "bogus": 1})).is_err());
-        assert_eq!(parse_go_duration("1h2m3.5s"), Some(3_723_500_000_000));
-        assert_eq!(parse_go_duration("300ms"), Some(300_000_000));
+        assert_eq!(gitops_core::time::parse_go_duration("1h2m3.5s"), Some(3_723_500_000_000));
+        assert_eq!(gitops_core::time::parse_go_duration("300ms"), Some(300_000_000));
         assert!(accepts_protobuf_first("application/vnd.kubernetes.protobuf,application/json"));
         assert!(!accepts_protobuf_first("application/json, application/vnd.kubernetes.protobuf"));
     }
