@@ -202,8 +202,43 @@ fn read_with_yaml_rust2(
             return Ok(());
         }
         builder.line = mark.line() + first_line - 1;
+        let event = match event {
+            // yaml-rust2 ends a block scalar whose last line ends the text with a line break
+            // the text does not have; go-yaml (and the YAML spec) keep only breaks that are
+            // there, so `|` over a file's unterminated last line ends without one.
+            yaml_rust2::Event::Scalar(mut value, style, anchor, tag)
+                if matches!(
+                    style,
+                    yaml_rust2::scanner::TScalarStyle::Literal | yaml_rust2::scanner::TScalarStyle::Folded
+                ) && value.ends_with('\n')
+                    && block_runs_off_the_end(text, mark.line(), mark.col()) =>
+            {
+                value.pop();
+                yaml_rust2::Event::Scalar(value, style, anchor, tag)
+            }
+            other => other,
+        };
         builder.on_event(event).map_err(|m| (mark.line(), mark.col() + 1, m))?;
     }
+}
+
+/// Whether the block scalar whose content starts on line `line` (1-based) at column `indent`
+/// runs to the end of `text`, whose last line has no line break after it and reaches the
+/// content's column (yaml-rust2 adds a break for such a line, content or spaces): every line
+/// from its first is blank or indented at least as far as its content.
+fn block_runs_off_the_end(text: &str, line: usize, indent: usize) -> bool {
+    if text.ends_with(['\n', '\r']) || line == 0 {
+        return false;
+    }
+    let lines: Vec<&str> = crate::split_ascii(text, b'\n').collect();
+    let Some(last) = lines.last() else { return false };
+    if last.len() < indent.max(1) || line > lines.len() {
+        return false;
+    }
+    lines[line - 1..].iter().all(|l| {
+        let content = l.trim_start_matches(' ');
+        content.trim_end_matches('\r').is_empty() || l.len() - content.len() >= indent
+    })
 }
 
 /// Parses a YAML stream into JSON values, one per non-empty document, without checking
@@ -397,6 +432,25 @@ mod tests {
 
     fn opts() -> ParseOptions {
         ParseOptions::default()
+    }
+
+    #[test]
+    fn a_block_on_an_unterminated_last_line_ends_without_a_line_break() {
+        // As go-yaml (`kubectl kustomize`) reads them; yaml-rust2 alone adds the break.
+        let value = |text: &str| parse_value(text, "t.yaml", 0, 1).unwrap().unwrap();
+        assert_eq!(value("a: |\n  x\n  y")["a"], "x\ny");
+        assert_eq!(value("a: |+\n  x\n  y")["a"], "x\ny");
+        assert_eq!(value("a: >\n  x\n  y")["a"], "x y");
+        assert_eq!(value("a: |\n  x\n  y\n")["a"], "x\ny\n");
+        assert_eq!(value("a: |\n  x\n  ")["a"], "x\n");
+        assert_eq!(value("a: |+\n  x\n  ")["a"], "x\n");
+        assert_eq!(value("a: |\n  x\n ")["a"], "x\n");
+        // The last line belongs to something else: the block keeps its break.
+        assert_eq!(value("a: |\n  x\n# end")["a"], "x\n");
+        let v = value("a: |\n  x\nb: |\n  y");
+        assert_eq!((v["a"].as_str(), v["b"].as_str()), (Some("x\n"), Some("y")));
+        let v = value("l:\n- |\n  x\n- |\n  y");
+        assert_eq!(v["l"], serde_json::json!(["x\n", "y"]));
     }
 
     #[test]

@@ -167,10 +167,16 @@ fn emit_after(v: &Value, indent: usize, width: usize, out: &mut String) {
         }
         Value::String(s) if use_block(s) => {
             out.push_str(" |");
+            // go-yaml's indentation indicator (its indent, 2) when the text starts with a
+            // space or a line break, which would otherwise set the block's indentation.
+            if s.starts_with([' ', '\n']) {
+                out.push('2');
+            }
             let trailing = s.len() - s.trim_end_matches('\n').len();
             match trailing {
                 0 => out.push('-'),
-                1 => {}
+                // A lone line break is kept, as go-yaml keeps it ("+").
+                1 if s.len() > 1 => {}
                 _ => out.push('+'),
             }
             out.push('\n');
@@ -258,11 +264,12 @@ fn emit_seq(a: &[Value], indent: usize, width: usize, out: &mut String) {
     }
 }
 
-/// Whether a string is written as a literal block: it has a line break, does not start with
-/// a space, and holds nothing go-yaml counts unprintable (a tab among them, which sends it to
-/// double quotes).
+/// Whether a string is written as a literal block, as go-yaml decides (`analyze_scalar`): it
+/// has a line break, and no space before a line break or at its end (a reader would lose
+/// those), and holds nothing go-yaml counts unprintable (a tab among them, in the go-yaml of
+/// Kustomize v5.5): such text goes to double quotes instead.
 fn use_block(s: &str) -> bool {
-    s.contains('\n') && !s.starts_with(' ') && !s.chars().any(|c| c.is_control() && c != '\n')
+    s.contains('\n') && !s.ends_with(' ') && !s.contains(" \n") && !s.chars().any(|c| c.is_control() && c != '\n')
 }
 
 fn inline_scalar(v: &Value) -> Cow<'_, str> {
@@ -360,6 +367,34 @@ fn double_quoted(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn literal_blocks_where_go_yaml_writes_them() {
+        // As `kubectl kustomize` v5.5 writes each string.
+        let cases = [
+            ("x\ny", "a: |-\n  x\n  y\n"),
+            ("x\ny\n", "a: |\n  x\n  y\n"),
+            ("x\n\n", "a: |+\n  x\n\n"),
+            // A space before a line break, or at the end, would be lost: double quotes.
+            ("x \ny", "a: \"x \\ny\"\n"),
+            ("x\ny ", "a: \"x\\ny \"\n"),
+            ("x\n \n", "a: \"x\\n \\n\"\n"),
+            // A space after a line break is kept in a block.
+            ("x\n y", "a: |-\n  x\n   y\n"),
+            // A leading space or line break takes the indentation indicator.
+            (" x\ny", "a: |2-\n   x\n  y\n"),
+            ("  x\n", "a: |2\n    x\n"),
+            ("\nx", "a: |2-\n\n  x\n"),
+            ("\n", "a: |2+\n\n"),
+            ("\n\n", "a: |2+\n\n\n"),
+            // A tab or a carriage return: double quotes.
+            ("x\ty\nz", "a: \"x\\ty\\nz\"\n"),
+            ("x\r\ny", "a: \"x\\r\\ny\"\n"),
+        ];
+        for (value, want) in cases {
+            assert_eq!(super::emit(&serde_json::json!({ "a": value })), want, "{value:?}");
+        }
+    }
+
     #[test]
     fn keys_in_go_yaml_order() {
         // As `kubectl kustomize` v5.5 writes a ConfigMap's data keys.
