@@ -101,7 +101,8 @@ impl State {
         let revision_of = |p: &Value| {
             p.pointer("/metadata/labels/controller-revision-hash").and_then(Value::as_str).map(String::from)
         };
-        // Scale up, in ordinal order.
+        // Scale up, in ordinal order (a burst at most per sync, as for ReplicaSets).
+        let mut created = 0;
         for i in 0..replicas {
             let pod_name = format!("{name}-{i}");
             if let Some(p) = self.pod_named(&ns, &pod_name) {
@@ -111,7 +112,8 @@ impl State {
                 continue;
             }
             self.create_set_pod(res, set, &pods_res, i, &update_revision);
-            if !parallel {
+            created += 1;
+            if !parallel || created >= crate::workloads::BURST_PODS {
                 break;
             }
         }

@@ -17,6 +17,12 @@ use crate::controllers::Simulation;
 use crate::registry::Resource;
 use gitops_core::Propagation;
 
+/// The Pods a controller creates or deletes in one sync, as kube-controller-manager's
+/// ReplicaSet (`BurstReplicas`) and Job (`MaxPodCreateDeletePerSync`) controllers: the rest
+/// follow in later syncs (here, the owner's next write). A ReplicaSet asking for millions of
+/// Pods cannot hold a write for minutes.
+pub(crate) const BURST_PODS: i64 = 500;
+
 /// `maxSurge`/`maxUnavailable` against `replicas`: an int, or a percentage rounded up or down.
 pub fn int_or_percent(v: Option<&Value>, default: &str, replicas: i64, round_up: bool) -> i64 {
     let v = v.cloned().unwrap_or_else(|| json!(default));
@@ -118,10 +124,11 @@ impl State {
     }
 
     /// Creates `n` Pods from a template, controlled by `owner`.
+    /// Creates `n` Pods for `owner`, at most [`BURST_PODS`] of them in one sync.
     fn create_pods(&mut self, owner_res: &Resource, owner: &Value, template: &Value, n: i64, finalizers: &[&str]) {
         let Some(pods) = self.pods_res() else { return };
         let ns = meta_str(owner, "namespace").to_string();
-        for _ in 0..n {
+        for _ in 0..n.min(BURST_PODS) {
             let mut meta = template.get("metadata").cloned().filter(Value::is_object).unwrap_or(json!({}));
             meta["generateName"] = json!(format!("{}-", meta_str(owner, "name")));
             meta["namespace"] = json!(ns);
@@ -165,7 +172,7 @@ impl State {
             let template = rs.pointer("/spec/template").cloned().unwrap_or(json!({}));
             self.create_pods(res, &rs, &template, want - have, &[]);
         } else {
-            for pod in pods.iter().take((have - want) as usize) {
+            for pod in pods.iter().take((have - want).min(BURST_PODS) as usize) {
                 self.delete_pod(pod);
             }
         }

@@ -27,3 +27,29 @@ fn a_deployment_whose_selector_match_labels_is_a_string() {
     let created = state.create(&res, &target, valid, &opts).expect("a valid Deployment is created");
     assert_eq!(created.pointer("/metadata/name").and_then(|n| n.as_str()), Some("ok"));
 }
+
+#[test]
+fn a_replica_set_asking_for_millions_of_pods_gets_a_burst_per_sync() {
+    // Found by the api_request fuzz target: a Deployment with 2,222,222 replicas made its
+    // ReplicaSet create every Pod in one write (minutes, a gigabyte). The controller creates
+    // 500 per sync, as kube-controller-manager's BurstReplicas; one write of a ReplicaSet is
+    // one sync.
+    let mut state = State::new();
+    let opts = WriteOptions { manager: "fuzz".into(), ..Default::default() };
+    let target = Target { namespace: "default".into(), name: String::new(), subresource: String::new() };
+    let sa = state.registry.by_kind("", "v1", "ServiceAccount").cloned().unwrap();
+    let account = serde_json::json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}});
+    let _ = state.create(&sa, &target, account, &opts);
+    let res = state.registry.by_kind("apps", "v1", "ReplicaSet").cloned().unwrap();
+    let body = serde_json::json!({
+        "apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "w"},
+        "spec": {"replicas": 2_222_222, "selector": {"matchLabels": {"a": "b"}},
+                 "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}
+    });
+    let created = state.create(&res, &target, body, &opts).expect("the ReplicaSet is created");
+    let pods = state.registry.by_kind("", "v1", "Pod").cloned().unwrap();
+    let n = state.select(&pods, "default", &Default::default(), &Default::default()).len();
+    assert_eq!(n, 500);
+    let rs = state.get_object(&res, "default", "w").cloned().unwrap();
+    assert_eq!(rs.pointer("/status/replicas").and_then(|r| r.as_i64()), Some(500), "{created}");
+}
