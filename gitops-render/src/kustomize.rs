@@ -1157,20 +1157,17 @@ fn check_namespace_conflicts(acc: &[Res], file: &str, field: &str) -> Result<(),
     }
 }
 
-/// Kustomize's hash suffix of a generated ConfigMap or Secret.
+/// Kustomize's hash suffix of a generated ConfigMap or Secret. As its hasher reads them, a
+/// `data` or `binaryData` map counts even when empty; a missing `data` is "".
 pub fn hash_suffix(obj: &Object) -> String {
     let v = obj.as_value();
-    let data = v
-        .get("data")
-        .filter(|d| d.as_object().is_some_and(|m| !m.is_empty()))
-        .cloned()
-        .unwrap_or(Value::String(String::new()));
+    let data = v.get("data").filter(|d| d.is_object()).cloned().unwrap_or(Value::String(String::new()));
     let mut m = Map::new();
     m.insert("data".into(), data);
     m.insert("kind".into(), Value::String(obj.kind().into()));
     m.insert("name".into(), Value::String(String::new()));
     if obj.kind() == "ConfigMap" {
-        if let Some(b) = v.get("binaryData").filter(|d| d.as_object().is_some_and(|m| !m.is_empty())) {
+        if let Some(b) = v.get("binaryData").filter(|d| d.is_object()) {
             m.insert("binaryData".into(), b.clone());
         }
     } else {

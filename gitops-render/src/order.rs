@@ -25,6 +25,17 @@ fn or(s: &str, none: &str) -> String {
     if s.is_empty() { none.to_string() } else { s.to_string() }
 }
 
+/// Kustomize's `legacyResIDSortString` after its group/version/kind: `namespace|name`, with
+/// `~X` and `~N` for an empty part.
+fn namespace_name(namespace: &str, name: &str) -> String {
+    let (ns, nm) = (if namespace.is_empty() { "~X" } else { namespace }, if name.is_empty() { "~N" } else { name });
+    let mut text = String::with_capacity(ns.len() + 1 + nm.len());
+    text.push_str(ns);
+    text.push('|');
+    text.push_str(nm);
+    text
+}
+
 fn gvk_string(o: &Object) -> String {
     gvk_text(o.group(), o.version(), o.kind())
 }
@@ -46,8 +57,9 @@ struct SortKey {
     gvk: String,
     namespace_kind: bool,
     no_group: bool,
-    namespace: String,
-    name: String,
+    /// Namespace and name as Kustomize compares them: one text, `namespace|name`, so that
+    /// `kubeflow-system|a` sorts before `kubeflow|b` (`-` is before `|`).
+    namespace_name: String,
 }
 
 impl SortKey {
@@ -58,8 +70,7 @@ impl SortKey {
             namespace_kind: o.kind() == "Namespace",
             no_group: o.group().is_empty(),
             // Objects without a namespace (or name) sort after those with one.
-            namespace: or(o.namespace(), "~X"),
-            name: or(o.name(), "~N"),
+            namespace_name: namespace_name(o.namespace(), o.name()),
         }
     }
 
@@ -75,6 +86,6 @@ impl SortKey {
             }
             return self.gvk.cmp(&b.gvk);
         }
-        (&self.namespace, &self.name).cmp(&(&b.namespace, &b.name))
+        self.namespace_name.cmp(&b.namespace_name)
     }
 }

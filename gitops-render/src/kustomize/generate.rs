@@ -106,7 +106,9 @@ impl Build<'_> {
             }
         }
         let root = obj.as_value_mut().as_object_mut().expect("an object");
-        if !text_data.is_empty() {
+        // Kustomize gives a Secret its `data` map even when it is empty (`data: {}`, which its
+        // hash then includes); a ConfigMap gets one only with an entry.
+        if !text_data.is_empty() || secret {
             root.insert("data".into(), Value::Object(text_data));
         }
         if !binary.is_empty() {
@@ -159,30 +161,41 @@ impl Build<'_> {
                         format!("{kind} {name:?} to {behavior} was not found in the resources"),
                     ));
                 };
-                let target = existing.obj.as_value_mut().as_object_mut().expect("an object");
-                let src = obj.as_value().as_object().expect("an object");
-                for f in ["data", "binaryData"] {
-                    if behavior == "replace" {
-                        target.remove(f);
+                // As Kustomize's `appendReplaceOrMerge`: the generated object takes the place
+                // of the resource, with the resource's name and namespace, its labels and
+                // annotations under the generator's, and for `merge` its data and binaryData
+                // under the generator's. Anything else of the resource (`type`, `immutable`,
+                // `stringData`) is the generator's now.
+                let mut merged = obj.as_value().clone();
+                let old = existing.obj.as_value();
+                let old_meta = old.get("metadata").and_then(Value::as_object);
+                let meta = merged
+                    .as_object_mut()
+                    .expect("an object")
+                    .entry("metadata")
+                    .or_insert_with(|| Value::Object(Map::new()))
+                    .as_object_mut()
+                    .expect("generated metadata is a map");
+                for f in ["labels", "annotations"] {
+                    let mut m = old_meta.and_then(|o| o.get(f)).and_then(Value::as_object).cloned().unwrap_or_default();
+                    m.extend(meta.get(f).and_then(Value::as_object).cloned().unwrap_or_default());
+                    set_or_remove(meta, f, m);
+                }
+                for f in ["name", "namespace"] {
+                    match old_meta.and_then(|o| o.get(f)) {
+                        Some(v) => meta.insert(f.into(), v.clone()),
+                        None => meta.remove(f),
+                    };
+                }
+                let root = merged.as_object_mut().expect("an object");
+                if behavior == "merge" {
+                    for f in ["data", "binaryData"] {
+                        let mut m = old.get(f).and_then(Value::as_object).cloned().unwrap_or_default();
+                        m.extend(root.get(f).and_then(Value::as_object).cloned().unwrap_or_default());
+                        set_or_remove(root, f, m);
                     }
-                    if let Some(Value::Object(m)) = src.get(f) {
-                        let t = target.entry(f).or_insert_with(|| Value::Object(Map::new()));
-                        if let Value::Object(t) = t {
-                            for (k, v) in m {
-                                t.insert(k.clone(), v.clone());
-                            }
-                        }
-                    }
                 }
-                if immutable {
-                    target.insert("immutable".into(), Value::Bool(true));
-                }
-                for (k, v) in &labels {
-                    existing.obj.set_label(k, v);
-                }
-                for (k, v) in &annotations {
-                    existing.obj.set_annotation(k, v);
-                }
+                existing.obj = Object::from_value_unchecked(merged);
                 if disable_hash {
                     existing.needs_hash = false;
                 }
@@ -199,6 +212,15 @@ impl Build<'_> {
                 format!("unknown behavior {other:?} (create, merge or replace)"),
             )),
         }
+    }
+}
+
+/// `m` as field `f` of `map`, or no field `f` when `m` is empty (as Kustomize sets a map).
+fn set_or_remove(map: &mut Map<String, Value>, f: &str, m: Map<String, Value>) {
+    if m.is_empty() {
+        map.remove(f);
+    } else {
+        map.insert(f.into(), Value::Object(m));
     }
 }
 
