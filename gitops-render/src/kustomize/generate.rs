@@ -123,27 +123,6 @@ impl Build<'_> {
 
         let behavior = g.behavior.as_deref().unwrap_or("create");
         match behavior {
-            "create" => {
-                // Kustomize compares namespaces with "" meaning "default" here.
-                let ns = tables::effective_namespace(false, obj.namespace());
-                if acc.iter().any(|r| {
-                    r.obj.kind() == kind
-                        && r.obj.group().is_empty()
-                        && r.obj.name() == name
-                        && tables::effective_namespace(false, r.obj.namespace()) == ns
-                }) {
-                    return Err(kerr(
-                        file,
-                        format!("{field}.behavior"),
-                        format!("{kind} {name:?} exists; behavior must be merge or replace"),
-                    ));
-                }
-                let mut r = Res::new(obj);
-                r.needs_hash = !disable_hash;
-                let kind = if secret { "SecretGenerator" } else { "ConfigMapGenerator" };
-                r.origin = Some(Origin::Generator { kustomization: file.to_string(), kind, name: None });
-                add_resource(acc, r, file)
-            }
             "merge" | "replace" => {
                 let ns = obj.namespace().to_string();
                 let existing = acc.iter_mut().find(|r| {
@@ -206,11 +185,28 @@ impl Build<'_> {
                 }
                 Ok(())
             }
-            other => Err(kerr(
-                file,
-                format!("{field}.behavior"),
-                format!("unknown behavior {other:?} (create, merge or replace)"),
-            )),
+            // Kustomize takes any other behavior (or none) for create.
+            _ => {
+                // Kustomize compares namespaces with "" meaning "default" here.
+                let ns = tables::effective_namespace(false, obj.namespace());
+                if acc.iter().any(|r| {
+                    r.obj.kind() == kind
+                        && r.obj.group().is_empty()
+                        && r.obj.name() == name
+                        && tables::effective_namespace(false, r.obj.namespace()) == ns
+                }) {
+                    return Err(kerr(
+                        file,
+                        format!("{field}.behavior"),
+                        format!("{kind} {name:?} exists; behavior must be merge or replace"),
+                    ));
+                }
+                let mut r = Res::new(obj);
+                r.needs_hash = !disable_hash;
+                let kind = if secret { "SecretGenerator" } else { "ConfigMapGenerator" };
+                r.origin = Some(Origin::Generator { kustomization: file.to_string(), kind, name: None });
+                add_resource(acc, r, file)
+            }
         }
     }
 }
