@@ -141,9 +141,8 @@ fn merge_value(
                 path.truncate(len);
             }
             if options.kustomize {
-                // kyaml walks the target's fields the patch does not have too: it drops those
-                // that are null, and puts their keyed lists through its merge.
-                tmap.retain(|k, v| !v.is_null() || pmap.contains_key(k));
+                // kyaml walks the target's fields the patch does not have too, and puts
+                // their keyed lists through its merge.
                 for (k, tv) in tmap.iter_mut().filter(|(k, _)| !pmap.contains_key(*k)) {
                     normalize(tv, node.field(k).unwrap_or(node), options, path)?;
                 }
@@ -402,7 +401,6 @@ fn merge_list_kyaml(
 fn normalize(v: &mut Value, node: Node<'_>, options: &SmpOptions, path: &mut String) -> Result<(), PatchError> {
     match v {
         Value::Object(m) => {
-            m.retain(|_, c| !c.is_null());
             for (k, c) in m.iter_mut() {
                 if c.is_object() || c.is_array() {
                     normalize(c, node.field(k).unwrap_or(node), options, path)?;
