@@ -21,14 +21,14 @@ pub(crate) fn gvk_text(group: &str, version: &str, kind: &str) -> String {
 }
 
 /// `s`, or Kustomize's placeholder for an empty part (which sorts after letters).
-fn or(s: &str, none: &str) -> String {
-    if s.is_empty() { none.to_string() } else { s.to_string() }
+fn or<'a>(s: &'a str, none: &'a str) -> &'a str {
+    if s.is_empty() { none } else { s }
 }
 
 /// Kustomize's `legacyResIDSortString` after its group/version/kind: `namespace|name`, with
 /// `~X` and `~N` for an empty part.
 fn namespace_name(namespace: &str, name: &str) -> String {
-    let (ns, nm) = (if namespace.is_empty() { "~X" } else { namespace }, if name.is_empty() { "~N" } else { name });
+    let (ns, nm) = (or(namespace, "~X"), or(name, "~N"));
     let mut text = String::with_capacity(ns.len() + 1 + nm.len());
     text.push_str(ns);
     text.push('|');
