@@ -71,6 +71,87 @@ pub fn strategic_merge(
     merge_value(target, patch, node, options, &mut path)
 }
 
+/// What a bare null (a value written with nothing after its key) is while a merge runs: a
+/// text no YAML document can hold as a value Kustomize reads (it has NUL characters).
+const BARE_NULL: &str = "\u{0}bare null\u{0}";
+
+fn is_bare_null(v: &Value) -> bool {
+    matches!(v, Value::String(s) if s == BARE_NULL)
+}
+
+/// [`strategic_merge`] with Kustomize's options, told which nulls of `target` were written
+/// with no value at all (`strategy:`; JSON pointers, as
+/// [`parse_objects_with_bare_nulls`](crate::yaml::parse_objects_with_bare_nulls) gives them).
+///
+/// kyaml's merge walks every map of the target it reaches, the patch's or not, and every
+/// item of the keyed lists in them; on the way it drops a field whose value has no text,
+/// and keeps an explicit `null` or `~` (kubebuilder's `creationTimestamp: null`). Nulls in
+/// lists it does not merge by key stay. `bare_nulls` is updated to where those left are
+/// after the merge.
+///
+/// ```
+/// use gitops_core::{patch, schema::Schema};
+/// use serde_json::json;
+/// let mut d = json!({"metadata": {"name": "d", "creationTimestamp": null}, "spec": {"strategy": null}});
+/// let mut bare = vec!["/spec/strategy".to_string()];
+/// let node = Schema::builtin().node("apps", "v1", "Deployment").unwrap();
+/// let options = patch::SmpOptions { kustomize: true };
+/// patch::strategic_merge_kyaml(&mut d, &json!({"spec": {"replicas": 2}}), node, &options, &mut bare).unwrap();
+/// assert_eq!(d, json!({"metadata": {"name": "d", "creationTimestamp": null}, "spec": {"replicas": 2}}));
+/// assert!(bare.is_empty());
+/// ```
+pub fn strategic_merge_kyaml(
+    target: &mut Value,
+    patch: &Value,
+    node: Node<'_>,
+    options: &SmpOptions,
+    bare_nulls: &mut Vec<String>,
+) -> Result<(), PatchError> {
+    if bare_nulls.is_empty() || !options.kustomize {
+        return strategic_merge(target, patch, node, options);
+    }
+    for p in bare_nulls.iter() {
+        // An annotation written with no value was read as an empty text (Kustomize writes it
+        // back so when nothing merges it).
+        if let Some(slot) = target.pointer_mut(p).filter(|v| v.is_null() || v.as_str() == Some("")) {
+            *slot = Value::String(BARE_NULL.into());
+        }
+    }
+    let merged = strategic_merge(target, patch, node, options);
+    bare_nulls.clear();
+    let mut path = String::new();
+    unmark_bare_nulls(target, &mut path, bare_nulls);
+    merged
+}
+
+/// Turns the bare-null marks left in `v` back into nulls, noting where they are.
+fn unmark_bare_nulls(v: &mut Value, path: &mut String, found: &mut Vec<String>) {
+    let len = path.len();
+    match v {
+        Value::Object(m) => {
+            for (k, c) in m.iter_mut() {
+                path.push('/');
+                path.push_str(&k.replace('~', "~0").replace('/', "~1"));
+                unmark_bare_nulls(c, path, found);
+                path.truncate(len);
+            }
+        }
+        Value::Array(items) => {
+            for (i, c) in items.iter_mut().enumerate() {
+                path.push('/');
+                path.push_str(&i.to_string());
+                unmark_bare_nulls(c, path, found);
+                path.truncate(len);
+            }
+        }
+        _ if is_bare_null(v) => {
+            *v = Value::Null;
+            found.push(path.clone());
+        }
+        _ => {}
+    }
+}
+
 fn is_directive(key: &str) -> bool {
     key.starts_with("$setElementOrder/") || key == "$retainKeys" || key.starts_with("$deleteFromPrimitiveList/")
 }
@@ -141,8 +222,9 @@ fn merge_value(
                 path.truncate(len);
             }
             if options.kustomize {
-                // kyaml walks the target's fields the patch does not have too, and puts
-                // their keyed lists through its merge.
+                // kyaml walks the target's fields the patch does not have too: it drops
+                // those written with no value, and puts their keyed lists through its merge.
+                tmap.retain(|k, v| !is_bare_null(v) || pmap.contains_key(k));
                 for (k, tv) in tmap.iter_mut().filter(|(k, _)| !pmap.contains_key(*k)) {
                     normalize(tv, node.field(k).unwrap_or(node), options, path)?;
                 }
@@ -401,6 +483,7 @@ fn merge_list_kyaml(
 fn normalize(v: &mut Value, node: Node<'_>, options: &SmpOptions, path: &mut String) -> Result<(), PatchError> {
     match v {
         Value::Object(m) => {
+            m.retain(|_, c| !is_bare_null(c));
             for (k, c) in m.iter_mut() {
                 if c.is_object() || c.is_array() {
                     normalize(c, node.field(k).unwrap_or(node), options, path)?;

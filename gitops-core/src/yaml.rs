@@ -27,11 +27,22 @@ pub struct ParseOptions {
     /// API server needs them. Kustomize keeps them as written (its annotations it always
     /// reads as strings).
     pub stringify_labels: bool,
+    /// Whether a top-level object's annotation values written as other plain scalars keep
+    /// the text they were written as (`0x10` stays `"0x10"`, `null` is `"null"`, nothing is
+    /// `""`), as Kustomize writes them back. Otherwise a number or boolean becomes the text
+    /// of its value (`"16"`) and a null is refused, as a JSON decoder would read them.
+    pub annotations_as_written: bool,
 }
 
 impl Default for ParseOptions {
     fn default() -> Self {
-        Self { max_document_bytes: 8 << 20, flatten_lists: true, require_api_version: true, stringify_labels: true }
+        Self {
+            max_document_bytes: 8 << 20,
+            flatten_lists: true,
+            require_api_version: true,
+            stringify_labels: true,
+            annotations_as_written: false,
+        }
     }
 }
 
@@ -101,7 +112,7 @@ fn is_blank(text: &str) -> bool {
 /// 1000, `yes` stays a string, an unquoted date becomes an RFC 3339 string. `None` for an
 /// empty document.
 pub fn parse_value(text: &str, source_name: &str, document: usize, first_line: usize) -> Result<Option<Value>> {
-    parse_value_with(text, source_name, document, first_line, false, Dialect::V3).map(|(v, _)| v)
+    parse_value_with(text, source_name, document, first_line, false, Dialect::V3, false).map(|(v, _, _)| v)
 }
 
 /// A file as `sigs.k8s.io/yaml` reads it before Go's JSON decoding (Kustomize's
@@ -114,7 +125,7 @@ pub fn parse_value(text: &str, source_name: &str, document: usize, first_line: u
 /// assert_eq!(v, serde_json::json!({"a": true, "b": "2024-01-01", "c": 1000}));
 /// ```
 pub fn parse_value_go_yaml_v2(text: &str, source_name: &str) -> Result<Option<Value>> {
-    parse_value_with(text, source_name, 0, 1, true, Dialect::V2).map(|(v, _)| v)
+    parse_value_with(text, source_name, 0, 1, true, Dialect::V2, false).map(|(v, _, _)| v)
 }
 
 /// A parsed value (`None` for an empty document) with the keys that repeated an earlier key
@@ -132,8 +143,11 @@ pub type WithDuplicates = (Option<Value>, Vec<(usize, String)>);
 /// assert_eq!(dups, [(2, "c".to_string()), (3, "a".to_string())]);
 /// ```
 pub fn parse_value_reporting_duplicates(text: &str, source_name: &str) -> Result<WithDuplicates> {
-    parse_value_with(text, source_name, 0, 1, true, Dialect::V3)
+    parse_value_with(text, source_name, 0, 1, true, Dialect::V3, false).map(|(v, d, _)| (v, d))
 }
+
+/// A parsed value, the keys that repeated an earlier one, and the bare nulls.
+type Parsed = (Option<Value>, Vec<(usize, String)>, Vec<String>);
 
 fn parse_value_with(
     text: &str,
@@ -142,9 +156,10 @@ fn parse_value_with(
     first_line: usize,
     last_key_wins: bool,
     dialect: Dialect,
-) -> Result<WithDuplicates> {
+    annotations_as_written: bool,
+) -> Result<Parsed> {
     if is_blank(text) {
-        return Ok((None, Vec::new()));
+        return Ok((None, Vec::new(), Vec::new()));
     }
     let err = |line: usize, column: usize, message: String| Error::Yaml {
         source_name: source_name.into(),
@@ -156,6 +171,7 @@ fn parse_value_with(
         let mut builder = crate::yaml_load::Builder::new(text.len());
         builder.last_key_wins = last_key_wins;
         builder.dialect = dialect;
+        builder.annotations_as_written = annotations_as_written;
         builder
     };
     // The common block subset is read line by line; anything else (and any error) is read
@@ -170,13 +186,14 @@ fn parse_value_with(
         read_with_yaml_rust2(text, first_line, &mut builder)
             .map_err(|(line, column, message)| err(line, column, message))?;
     }
-    let (value, duplicates) = builder.finish();
+    let (value, duplicates, bare_nulls) = builder.finish();
     Ok((
         match value {
             Some(Value::Null) | None => None,
             Some(v) => Some(v),
         },
         duplicates,
+        bare_nulls,
     ))
 }
 
@@ -244,6 +261,14 @@ fn block_runs_off_the_end(text: &str, line: usize, indent: usize) -> bool {
 /// Parses a YAML stream into JSON values, one per non-empty document, without checking
 /// that they are Kubernetes objects. Each value comes with its document index and first line.
 pub fn parse_values(stream: &str, source_name: &str, options: &ParseOptions) -> Result<Vec<(usize, usize, Value)>> {
+    Ok(parse_documents(stream, source_name, options)?.into_iter().map(|(i, l, v, _)| (i, l, v)).collect())
+}
+
+/// A document's index, first line, value and bare nulls.
+type ParsedDocument = (usize, usize, Value, Vec<String>);
+
+/// [`parse_values`], each value with its bare nulls.
+fn parse_documents(stream: &str, source_name: &str, options: &ParseOptions) -> Result<Vec<ParsedDocument>> {
     let mut out = Vec::new();
     for doc in split_documents(stream) {
         if doc.text.len() > options.max_document_bytes {
@@ -258,8 +283,17 @@ pub fn parse_values(stream: &str, source_name: &str, options: &ParseOptions) -> 
                 ),
             });
         }
-        if let Some(value) = parse_value(doc.text, source_name, doc.index, doc.first_line)? {
-            out.push((doc.index, doc.first_line, value));
+        let (value, _, bare_nulls) = parse_value_with(
+            doc.text,
+            source_name,
+            doc.index,
+            doc.first_line,
+            false,
+            Dialect::V3,
+            options.annotations_as_written,
+        )?;
+        if let Some(value) = value {
+            out.push((doc.index, doc.first_line, value, bare_nulls));
         }
     }
     Ok(out)
@@ -281,8 +315,27 @@ pub fn parse_values(stream: &str, source_name: &str, options: &ParseOptions) -> 
 /// assert!(err.to_string().contains("bad.yaml: document 0"));
 /// ```
 pub fn parse_objects(stream: &str, source_name: &str, options: &ParseOptions) -> Result<Vec<Object>> {
+    Ok(parse_objects_with_bare_nulls(stream, source_name, options)?.into_iter().map(|(o, _)| o).collect())
+}
+
+/// [`parse_objects`], each object with its bare nulls: the JSON pointers of the mapping
+/// values written with nothing after their key (`strategy:`), which Kustomize's strategic
+/// merge drops while it keeps an explicit `null` (see
+/// [`patch::strategic_merge_kyaml`](crate::patch::strategic_merge_kyaml)).
+///
+/// ```
+/// use gitops_core::yaml::{parse_objects_with_bare_nulls, ParseOptions};
+/// let text = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  labels:\n  annotations: null\n";
+/// let parsed = parse_objects_with_bare_nulls(text, "cm.yaml", &ParseOptions::default()).unwrap();
+/// assert_eq!(parsed[0].1, ["/metadata/labels"]);
+/// ```
+pub fn parse_objects_with_bare_nulls(
+    stream: &str,
+    source_name: &str,
+    options: &ParseOptions,
+) -> Result<Vec<(Object, Vec<String>)>> {
     let mut out = Vec::new();
-    for (index, first_line, value) in parse_values(stream, source_name, options)? {
+    for (index, first_line, value, bare_nulls) in parse_documents(stream, source_name, options)? {
         let invalid = |message: String| Error::InvalidObject {
             source_name: source_name.into(),
             document: index,
@@ -302,16 +355,38 @@ pub fn parse_objects(stream: &str, source_name: &str, options: &ParseOptions) ->
                 stringify_metadata_scalars(&mut item, options.stringify_labels);
                 validate(&item, options.require_api_version, !options.stringify_labels)
                     .map_err(|m| invalid(format!("items[{i}]: {m}")))?;
-                out.push(Object::from_value_unchecked(item));
+                // Kustomize reads a list's items through their JSON form, where a null written
+                // with no value becomes an explicit one.
+                out.push((Object::from_value_unchecked(item), Vec::new()));
             }
             continue;
         }
         let mut value = value;
         stringify_metadata_scalars(&mut value, options.stringify_labels);
         validate(&value, options.require_api_version, !options.stringify_labels).map_err(invalid)?;
-        out.push(Object::from_value_unchecked(value));
+        out.push((Object::from_value_unchecked(value), bare_nulls));
     }
     Ok(out)
+}
+
+/// Turns a top-level object's annotation values that are numbers, booleans or null into the
+/// text of their JSON form (`true`, `493`, `null`), as Kustomize writes annotations back after
+/// it has patched an object's JSON form.
+///
+/// ```
+/// let mut v = serde_json::json!({"metadata": {"annotations": {"a": 1, "b": null, "c": "x"}}});
+/// gitops_core::yaml::annotations_as_json_text(&mut v);
+/// assert_eq!(v, serde_json::json!({"metadata": {"annotations": {"a": "1", "b": "null", "c": "x"}}}));
+/// ```
+pub fn annotations_as_json_text(value: &mut Value) {
+    let Some(Value::Object(notes)) = value.get_mut("metadata").and_then(|m| m.get_mut("annotations")) else {
+        return;
+    };
+    for v in notes.values_mut() {
+        if matches!(v, Value::Null | Value::Bool(_) | Value::Number(_)) {
+            *v = Value::String(v.to_string());
+        }
+    }
 }
 
 /// Annotation values (and with `labels`, label values) written as other scalars

@@ -31,6 +31,14 @@ pub(crate) struct Builder {
     pub line: usize,
     /// Keys repeated in a mapping where the last one won, with the line of the repetition.
     pub duplicates: Vec<(usize, String)>,
+    /// Where a mapping value is written with nothing after its key (`strategy:`), as JSON
+    /// pointers: go-yaml gives such a null an empty text, which Kustomize's strategic merge
+    /// drops where an explicit `null` or `~` stays. Values reached through an alias or a
+    /// merge key are not listed.
+    pub bare_nulls: Vec<String>,
+    /// Whether the root mapping's `metadata.annotations` values written as plain scalars
+    /// are read as the text they were written as (Kustomize writes them back so).
+    pub annotations_as_written: bool,
 }
 
 impl Builder {
@@ -45,11 +53,44 @@ impl Builder {
             dialect: Dialect::V3,
             line: 0,
             duplicates: Vec::new(),
+            bare_nulls: Vec::new(),
+            annotations_as_written: false,
         }
     }
 
-    pub fn finish(self) -> (Option<Value>, Vec<(usize, String)>) {
-        (self.result, self.duplicates)
+    /// The value, the repeated keys and the [`bare_nulls`](Self::bare_nulls).
+    pub fn finish(self) -> (Option<Value>, Vec<(usize, String)>, Vec<String>) {
+        (self.result, self.duplicates, self.bare_nulls)
+    }
+
+    /// Whether the value about to be pushed is one of the root's `metadata.annotations`.
+    fn at_annotation(&self) -> bool {
+        match &self.stack[..] {
+            [Frame::Map { key: Some(m), .. }, Frame::Map { key: Some(a), .. }, Frame::Map { key: Some(_), .. }] => {
+                m == "metadata" && a == "annotations"
+            }
+            _ => false,
+        }
+    }
+
+    /// The JSON pointer of the mapping value about to be pushed, unless the value is not a
+    /// mapping's, or sits under a merge key.
+    fn value_pointer(&self) -> Option<String> {
+        if !matches!(self.stack.last(), Some(Frame::Map { key: Some(_), .. })) {
+            return None;
+        }
+        let mut out = String::new();
+        for frame in &self.stack {
+            out.push('/');
+            match frame {
+                Frame::Seq { items, .. } => out.push_str(&items.len().to_string()),
+                Frame::Map { key: Some(k), .. } if k != MERGE_KEY => {
+                    out.push_str(&k.replace('~', "~0").replace('/', "~1"));
+                }
+                Frame::Map { .. } => return None,
+            }
+        }
+        Some(out)
     }
 
     fn in_key_position(&self) -> bool {
@@ -68,6 +109,20 @@ impl Builder {
             Event::Scalar(text, style, anchor, tag) => {
                 if self.in_key_position() && style == TScalarStyle::Plain && text == "<<" && tag.is_none() {
                     return self.push(Value::String(MERGE_KEY.into()), 1, anchor);
+                }
+                // A value with no text at all (not `~`, not `null`): only a plain empty
+                // scalar, untagged or tagged null, is one.
+                if text.is_empty()
+                    && style == TScalarStyle::Plain
+                    && anchor == 0
+                    && (tag.is_none() || core_tag(tag.as_ref()) == Some("null"))
+                    && let Some(pointer) = self.value_pointer()
+                {
+                    self.bare_nulls.push(pointer);
+                }
+                if self.annotations_as_written && style == TScalarStyle::Plain && tag.is_none() && self.at_annotation()
+                {
+                    return self.push(Value::String(text), 1, anchor);
                 }
                 let v = resolve(text, style, tag.as_ref(), self.dialect)?;
                 self.push(v, 1, anchor)

@@ -284,6 +284,8 @@ struct Res {
     /// The built-in transformers that ran over it (the kustomization file that configured
     /// each, and its kind), for `buildMetadata: [transformerAnnotations]`.
     transformations: Vec<Transformation>,
+    /// Its nulls written with no value (`strategy:`), which a strategic merge patch drops.
+    bare_nulls: Vec<String>,
 }
 
 /// A built-in transformer that ran over a resource: the kustomization that configured it, its
@@ -324,6 +326,7 @@ impl Res {
             needs_hash: false,
             origin: None,
             transformations: Vec::new(),
+            bare_nulls: Vec::new(),
         }
     }
 
@@ -930,13 +933,17 @@ impl Build<'_> {
                     let text =
                         String::from_utf8(bytes).map_err(|_| kerr(&file, field, format!("{p}: not valid UTF-8")))?;
                     // Kustomize reads a resource without an apiVersion (the API server will not).
-                    let opts =
-                        ParseOptions { require_api_version: false, stringify_labels: false, ..ParseOptions::default() };
-                    let objects = yaml::parse_objects(&text, &p, &opts)?;
+                    let opts = ParseOptions {
+                        require_api_version: false,
+                        stringify_labels: false,
+                        annotations_as_written: true,
+                        ..ParseOptions::default()
+                    };
+                    let objects = yaml::parse_objects_with_bare_nulls(&text, &p, &opts)?;
                     if !objects.is_empty() {
                         self.resources_read_at(i);
                     }
-                    for obj in objects {
+                    for (obj, bare_nulls) in objects {
                         if obj.kind() == "Kustomization" && obj.group() == "kustomize.config.k8s.io" {
                             return Err(kerr(&file, field, format!("{p} is a kustomization file, not a resource")));
                         }
@@ -957,6 +964,7 @@ impl Build<'_> {
                             ));
                         }
                         let mut r = Res::new(obj);
+                        r.bare_nulls = bare_nulls;
                         r.origin = Some(Origin::File(p.clone()));
                         add_resource(acc, r, &file)?;
                     }

@@ -19,7 +19,7 @@ impl Build<'_> {
         for (i, entry) in k.patches_strategic_merge.iter().enumerate() {
             let field = format!("patchesStrategicMerge[{i}]");
             let (source, text) = self.patch_text(dir, file, &field, Some(entry), None)?;
-            let docs = yaml::parse_values(&text, &source, &ParseOptions::default())?;
+            let docs = yaml::parse_values(&text, &source, &patch_parse_options())?;
             if docs.is_empty() {
                 // Kustomize: "patch appears to be empty" (a file of nothing, or only comments).
                 return Err(kerr(file, field, format!("patch appears to be empty: {source}")));
@@ -244,7 +244,7 @@ impl Build<'_> {
             return Err(kerr(file, field, "a patch takes 'path' or 'patch', not both"));
         }
         let (source, text) = self.patch_text(dir, file, field, p.path.as_deref(), p.patch.as_deref())?;
-        let docs = yaml::parse_values(&text, &source, &ParseOptions::default())?;
+        let docs = yaml::parse_values(&text, &source, &patch_parse_options())?;
         if docs.is_empty() {
             return Err(kerr(file, field, "the patch is empty"));
         }
@@ -252,7 +252,22 @@ impl Build<'_> {
         let allow_kind_change = p.options.get("allowKindChange").copied().unwrap_or(false);
         let is_json6902 = matches!(docs[0].2, Value::Array(_));
         if is_json6902 || !smp_allowed {
-            let ops = &docs[0].2;
+            // Kustomize reads JSON 6902 operations written as YAML with `sigs.k8s.io/yaml`
+            // (go-yaml v2's YAML 1.1: `value: yes` is a boolean), the first document only.
+            let v2;
+            let ops = if is_json6902 && !text.trim_start().starts_with('[') {
+                let mut first = None;
+                for d in yaml::split_documents(&text) {
+                    first = yaml::parse_value_go_yaml_v2(d.text, &source)?;
+                    if first.is_some() {
+                        break;
+                    }
+                }
+                v2 = first.unwrap_or(Value::Null);
+                &v2
+            } else {
+                &docs[0].2
+            };
             if !ops.is_array() {
                 return Err(kerr(file, field, "a JSON 6902 patch must be a list of operations"));
             }
@@ -264,7 +279,11 @@ impl Build<'_> {
                 let mut v = r.obj.as_value().clone();
                 // Kustomize applies it with evanphx/json-patch, as the API server does.
                 patch::json_patch_go(&mut v, ops).map_err(|e| kerr(file, field, format!("{}: {e}", r.id())))?;
+                yaml::annotations_as_json_text(&mut v);
                 r.obj = Object::from_value_without_api_version(v).map_err(|e| kerr(file, field, e.to_string()))?;
+                // Kustomize patches the object's JSON form and reads it back: a null written
+                // with no value comes back as an explicit `null`.
+                r.bare_nulls.clear();
             }
             return Ok(());
         }
@@ -433,6 +452,12 @@ pub(super) fn apply_pairs(acc: &mut [Res], specs: &[FieldSpec], pairs: &[(String
     }
 }
 
+/// How a patch file is read: its annotation values are the text they were written as, as
+/// Kustomize writes them back (`0x20` stays `"0x20"`).
+fn patch_parse_options() -> ParseOptions {
+    ParseOptions { annotations_as_written: true, ..ParseOptions::default() }
+}
+
 fn smp_one(
     r: &mut Res,
     doc: &Value,
@@ -469,7 +494,7 @@ fn smp_one(
     // after one; its id for the error is the one it had before.
     let id = || super::id_text(&before.0, &before.1, &before.2, &before.3);
     let mut v = std::mem::take(r.obj.as_value_mut());
-    patch::strategic_merge(&mut v, doc, node, opts).map_err(|e| format!("{}: {e}", id()))?;
+    patch::strategic_merge_kyaml(&mut v, doc, node, opts, &mut r.bare_nulls).map_err(|e| format!("{}: {e}", id()))?;
     if !v.is_object() {
         return Err(format!("{}: the strategic merge patch did not leave an object", id()));
     }
