@@ -32,6 +32,10 @@ pub struct ParseOptions {
     /// `""`), as Kustomize writes them back. Otherwise a number or boolean becomes the text
     /// of its value (`"16"`) and a null is refused, as a JSON decoder would read them.
     pub annotations_as_written: bool,
+    /// Whether a mapping key that YAML reads as something other than a string (`9110`,
+    /// `true`, `~`, `2024-01-01`) is an error, as it is to Kustomize (Go's JSON encoding of
+    /// the object fails on it). Otherwise it becomes the text of its value (`"9110"`).
+    pub string_keys_only: bool,
 }
 
 impl Default for ParseOptions {
@@ -42,6 +46,7 @@ impl Default for ParseOptions {
             require_api_version: true,
             stringify_labels: true,
             annotations_as_written: false,
+            string_keys_only: false,
         }
     }
 }
@@ -112,7 +117,7 @@ fn is_blank(text: &str) -> bool {
 /// 1000, `yes` stays a string, an unquoted date becomes an RFC 3339 string. `None` for an
 /// empty document.
 pub fn parse_value(text: &str, source_name: &str, document: usize, first_line: usize) -> Result<Option<Value>> {
-    parse_value_with(text, source_name, document, first_line, false, Dialect::V3, false).map(|(v, _, _)| v)
+    parse_value_with(text, source_name, document, first_line, false, Dialect::V3, None).map(|(v, _, _)| v)
 }
 
 /// A file as `sigs.k8s.io/yaml` reads it before Go's JSON decoding (Kustomize's
@@ -125,7 +130,7 @@ pub fn parse_value(text: &str, source_name: &str, document: usize, first_line: u
 /// assert_eq!(v, serde_json::json!({"a": true, "b": "2024-01-01", "c": 1000}));
 /// ```
 pub fn parse_value_go_yaml_v2(text: &str, source_name: &str) -> Result<Option<Value>> {
-    parse_value_with(text, source_name, 0, 1, true, Dialect::V2, false).map(|(v, _, _)| v)
+    parse_value_with(text, source_name, 0, 1, true, Dialect::V2, None).map(|(v, _, _)| v)
 }
 
 /// A parsed value (`None` for an empty document) with the keys that repeated an earlier key
@@ -143,7 +148,7 @@ pub type WithDuplicates = (Option<Value>, Vec<(usize, String)>);
 /// assert_eq!(dups, [(2, "c".to_string()), (3, "a".to_string())]);
 /// ```
 pub fn parse_value_reporting_duplicates(text: &str, source_name: &str) -> Result<WithDuplicates> {
-    parse_value_with(text, source_name, 0, 1, true, Dialect::V3, false).map(|(v, d, _)| (v, d))
+    parse_value_with(text, source_name, 0, 1, true, Dialect::V3, None).map(|(v, d, _)| (v, d))
 }
 
 /// A parsed value, the keys that repeated an earlier one, and the bare nulls.
@@ -156,7 +161,7 @@ fn parse_value_with(
     first_line: usize,
     last_key_wins: bool,
     dialect: Dialect,
-    annotations_as_written: bool,
+    options: Option<&ParseOptions>,
 ) -> Result<Parsed> {
     if is_blank(text) {
         return Ok((None, Vec::new(), Vec::new()));
@@ -171,7 +176,10 @@ fn parse_value_with(
         let mut builder = crate::yaml_load::Builder::new(text.len());
         builder.last_key_wins = last_key_wins;
         builder.dialect = dialect;
-        builder.annotations_as_written = annotations_as_written;
+        if let Some(o) = options {
+            builder.annotations_as_written = o.annotations_as_written;
+            builder.string_keys_only = o.string_keys_only;
+        }
         builder
     };
     // The common block subset is read line by line; anything else (and any error) is read
@@ -283,15 +291,8 @@ fn parse_documents(stream: &str, source_name: &str, options: &ParseOptions) -> R
                 ),
             });
         }
-        let (value, _, bare_nulls) = parse_value_with(
-            doc.text,
-            source_name,
-            doc.index,
-            doc.first_line,
-            false,
-            Dialect::V3,
-            options.annotations_as_written,
-        )?;
+        let (value, _, bare_nulls) =
+            parse_value_with(doc.text, source_name, doc.index, doc.first_line, false, Dialect::V3, Some(options))?;
         if let Some(value) = value {
             out.push((doc.index, doc.first_line, value, bare_nulls));
         }

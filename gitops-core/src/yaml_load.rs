@@ -39,6 +39,8 @@ pub(crate) struct Builder {
     /// Whether the root mapping's `metadata.annotations` values written as plain scalars
     /// are read as the text they were written as (Kustomize writes them back so).
     pub annotations_as_written: bool,
+    /// Whether a mapping key read as anything but a string is an error.
+    pub string_keys_only: bool,
 }
 
 impl Builder {
@@ -55,6 +57,7 @@ impl Builder {
             duplicates: Vec::new(),
             bare_nulls: Vec::new(),
             annotations_as_written: false,
+            string_keys_only: false,
         }
     }
 
@@ -123,6 +126,20 @@ impl Builder {
                 if self.annotations_as_written && style == TScalarStyle::Plain && tag.is_none() && self.at_annotation()
                 {
                     return self.push(Value::String(text), 1, anchor);
+                }
+                if self.string_keys_only && self.in_key_position() {
+                    let timestamp = style == TScalarStyle::Plain
+                        && tag.is_none()
+                        && matches!(plain_kind(&text, self.dialect), Plain::Timestamp(_));
+                    let v = resolve(text.clone(), style, tag.as_ref(), self.dialect)?;
+                    if timestamp || !v.is_string() {
+                        let what = if timestamp { "a timestamp" } else { crate::object::type_name(&v) };
+                        return Err(format!(
+                            "the mapping key {text} reads as {what}, not a string: Kustomize cannot build \
+                             with it (quote it: \"{text}\")"
+                        ));
+                    }
+                    return self.push(v, 1, anchor);
                 }
                 let v = resolve(text, style, tag.as_ref(), self.dialect)?;
                 self.push(v, 1, anchor)

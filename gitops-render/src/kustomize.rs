@@ -937,6 +937,7 @@ impl Build<'_> {
                         require_api_version: false,
                         stringify_labels: false,
                         annotations_as_written: true,
+                        string_keys_only: true,
                         ..ParseOptions::default()
                     };
                     let objects = yaml::parse_objects_with_bare_nulls(&text, &p, &opts)?;

@@ -453,7 +453,9 @@ pub(super) fn apply_pairs(acc: &mut [Res], specs: &[FieldSpec], pairs: &[(String
 }
 
 /// How a patch file is read: its annotation values are the text they were written as, as
-/// Kustomize writes them back (`0x20` stays `"0x20"`).
+/// Kustomize writes them back (`0x20` stays `"0x20"`). A key that reads as a number is taken
+/// as its text: Kustomize merges it into the target's quoted key of that text (and fails only
+/// where it adds it, which is not told apart here).
 fn patch_parse_options() -> ParseOptions {
     ParseOptions { annotations_as_written: true, ..ParseOptions::default() }
 }
