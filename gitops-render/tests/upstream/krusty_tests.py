@@ -14,9 +14,21 @@ git = lambda *a: subprocess.check_output(['git', '--git-dir', REPO, *a]).decode(
 files = [f for f in git('ls-tree', '--name-only', REV, 'api/krusty/').split() if f.endswith('_test.go')]
 srcs = {f: git('show', f'{REV}:{f}') for f in files}
 consts = {}
+helpers = {}
 for s in srcs.values():
     for m in re.finditer(r'(?m)^\s*(\w+)\s*=\s*`(.*?)`', s, re.S):
         consts[m.group(1)] = m.group(2)
+    # Helpers that write files into the harness (`makeBase(th)`) are spliced where called.
+    for m in re.finditer(r'(?ms)^func (\w+)\(th \*?kusttest_test\.Harness\) \{\n(.*?)^\}', s):
+        helpers[m.group(1)] = m.group(2)
+# th.WriteLegacyConfigs writes Kustomize's default field specs, one constant after another.
+LEGACY = ''.join(
+    re.search(r'%s\s*=\s*`(.*?)`' % n, ''.join(
+        git('show', f'{REV}:{f}') for f in git('ls-tree', '--name-only', REV, 'api/internal/konfig/builtinpluginconsts/').split()
+    ), re.S).group(1)
+    for n in ['namePrefixFieldSpecs', 'nameSuffixFieldSpecs', 'commonLabelFieldSpecs', 'templateLabelFieldSpecs',
+              'commonAnnotationFieldSpecs', 'namespaceFieldSpecs', 'varReferenceFieldSpecs',
+              'nameReferenceFieldSpecs', 'imagesFieldSpecs', 'replicasFieldSpecs'])
 known = set()
 if os.environ.get('ONLY_NEW', '1') == '1':
     for c in os.listdir(os.path.join(SUITE, 'cases')):
@@ -29,6 +41,11 @@ for f, s in sorted(srcs.items()):
     for m in re.finditer(r'(?ms)^func (Test\w+)\(t \*testing\.T\) \{\n(.*?)^\}', s):
         name, body = m.group(1), m.group(2)
         if name in known: continue
+        for h, hb in helpers.items():
+            body = body.replace(f'{h}(th)', hb)
+        body = re.sub(r'th\.WriteLegacyConfigs\(("[^"]*")\)', r'th.WriteF(\1, LEGACY_CONFIGS)', body)
+        # The test's own constants (`const k = `...``) before the package's.
+        local = {m.group(1): m.group(2) for m in re.finditer(r'(?m)^\s*(?:const\s+)?(\w+)\s*:?=\s*`(.*?)`', body, re.S)}
         if SKIP.search(body) or 't.Run(' in body or 'for _, ' in body:
             skipped += 1; continue
         events = sorted([(w.start(), 'w', w) for w in WRITE.finditer(body)] + [(r.start(), 'r', r) for r in RUN.finditer(body)], key=lambda e: e[0])
@@ -43,6 +60,8 @@ for f, s in sorted(srcs.items()):
                 else:
                     path = json.loads(path)
                 if content.startswith('`'): content = content[1:-1]
+                elif content == 'LEGACY_CONFIGS': content = LEGACY
+                elif content in local: content = local[content]
                 elif content in consts: content = consts[content]
                 else: ok = False; break
                 if kind in 'KC': path = path.rstrip('/') + '/kustomization.yaml'
