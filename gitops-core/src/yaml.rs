@@ -36,6 +36,10 @@ pub struct ParseOptions {
     /// `true`, `~`, `2024-01-01`) is an error, as it is to Kustomize (Go's JSON encoding of
     /// the object fails on it). Otherwise it becomes the text of its value (`"9110"`).
     pub string_keys_only: bool,
+    /// Whether a folded block scalar (`>`) reads as what it becomes once go-yaml has written
+    /// it in that style and read it back, which Kustomize does to every resource it builds
+    /// (see `folded_round_trip` in the emitter: `"one\n  two\n"` gains an empty line).
+    pub folded_as_kustomize_writes: bool,
 }
 
 impl Default for ParseOptions {
@@ -47,6 +51,7 @@ impl Default for ParseOptions {
             stringify_labels: true,
             annotations_as_written: false,
             string_keys_only: false,
+            folded_as_kustomize_writes: false,
         }
     }
 }
@@ -179,6 +184,7 @@ fn parse_value_with(
         if let Some(o) = options {
             builder.annotations_as_written = o.annotations_as_written;
             builder.string_keys_only = o.string_keys_only;
+            builder.folded_as_kustomize_writes = o.folded_as_kustomize_writes;
         }
         builder
     };

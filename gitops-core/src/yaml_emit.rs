@@ -269,7 +269,84 @@ fn emit_seq(a: &[Value], indent: usize, width: usize, out: &mut String) {
 /// those), and holds nothing go-yaml counts unprintable (a tab among them, in the go-yaml of
 /// Kustomize v5.5): such text goes to double quotes instead.
 fn use_block(s: &str) -> bool {
-    s.contains('\n') && !s.ends_with(' ') && !s.contains(" \n") && !s.chars().any(|c| c.is_control() && c != '\n')
+    s.contains('\n') && block_allowed(s)
+}
+
+/// go-yaml's `block_allowed`: no space at the end or before a line break, and nothing it
+/// counts unprintable but the line break.
+fn block_allowed(s: &str) -> bool {
+    !s.ends_with(' ') && !s.contains(" \n") && !s.chars().any(|c| c.is_control() && c != '\n')
+}
+
+/// What a folded block scalar (`>`) holding `v` reads back as after go-yaml (v3, as in
+/// Kustomize) has written it in that style, which Kustomize does to every resource it builds.
+///
+/// go-yaml's folded writer puts an empty line after each line of content that does not
+/// start with a space (so that its break survives folding), but tests the start of the whole
+/// value instead of the next line; and where the next line is more indented, a reader keeps
+/// both the break and the empty line. So `"one\n  two\n"` comes back as
+/// `"one\n\n  two\n"`. Text go-yaml would not write as a block, or has no line break, comes
+/// back as it was.
+pub(crate) fn folded_round_trip(v: &str) -> Cow<'_, str> {
+    if !v.contains('\n') || !block_allowed(v) || v.contains(['\r', '\u{85}', '\u{2028}', '\u{2029}']) {
+        return Cow::Borrowed(v);
+    }
+    // The writer: each line of the block, "" for an empty one (lines keep their own leading
+    // spaces, after the block's indentation).
+    let first_is_blank = v.trim_start_matches('\n').starts_with([' ', '\t']) || v.trim_start_matches('\n').is_empty();
+    let mut lines: Vec<&str> = Vec::new();
+    let mut rest = v;
+    while let Some(at) = rest.find('\n') {
+        let line = &rest[..at];
+        lines.push(line);
+        if !line.is_empty() && !line.starts_with([' ', '\t']) && !first_is_blank {
+            lines.push("");
+        }
+        rest = &rest[at + 1..];
+    }
+    if !rest.is_empty() {
+        lines.push(rest);
+    }
+    // The chomping indicator the writer puts in the header.
+    let keep = v.ends_with("\n\n") || v == "\n";
+    let strip = !v.ends_with('\n');
+    // The reader (libyaml's block scalar scan, folded).
+    let mut out = String::with_capacity(v.len() + 8);
+    let mut trailing = 0usize;
+    let mut i = 0;
+    while i < lines.len() && lines[i].is_empty() {
+        trailing += 1;
+        i += 1;
+    }
+    let (mut leading_break, mut leading_blank) = (false, false);
+    while i < lines.len() {
+        let line = lines[i];
+        let trailing_blank = line.starts_with([' ', '\t']);
+        if leading_break && !leading_blank && !trailing_blank {
+            if trailing == 0 {
+                out.push(' ');
+            }
+        } else if leading_break {
+            out.push('\n');
+        }
+        out.extend(std::iter::repeat_n('\n', trailing));
+        trailing = 0;
+        leading_blank = trailing_blank;
+        out.push_str(line);
+        leading_break = true;
+        i += 1;
+        while i < lines.len() && lines[i].is_empty() {
+            trailing += 1;
+            i += 1;
+        }
+    }
+    if !strip && leading_break {
+        out.push('\n');
+    }
+    if keep {
+        out.extend(std::iter::repeat_n('\n', trailing));
+    }
+    Cow::Owned(out)
 }
 
 fn inline_scalar(v: &Value) -> Cow<'_, str> {
@@ -392,6 +469,23 @@ mod tests {
         ];
         for (value, want) in cases {
             assert_eq!(super::emit(&serde_json::json!({ "a": value })), want, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn folded_blocks_come_back_as_go_yaml_reads_what_it_wrote() {
+        // Pairs checked with kubectl kustomize v5.5 (a ConfigMap value written with `>`).
+        for (read, built) in [
+            ("one\n  two\nthree\n", "one\n\n  two\nthree\n"),
+            ("x\n\n y\n", "x\n\n\n y\n"),
+            ("keep\n\n", "keep\n\n\n"),
+            ("x\n y\n\nz\n", "x\n\n y\n\nz\n"),
+            ("p\nq\n\nr", "p\nq\n\nr"),
+            ("plain folded\n", "plain folded\n"),
+            (" leading\nnext\n", " leading\nnext\n"),
+            ("trailing space \nx\n", "trailing space \nx\n"),
+        ] {
+            assert_eq!(super::folded_round_trip(read), built, "{read:?}");
         }
     }
 

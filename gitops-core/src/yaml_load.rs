@@ -41,6 +41,8 @@ pub(crate) struct Builder {
     pub annotations_as_written: bool,
     /// Whether a mapping key read as anything but a string is an error.
     pub string_keys_only: bool,
+    /// Whether a folded block scalar reads as go-yaml reads it back after writing it.
+    pub folded_as_kustomize_writes: bool,
 }
 
 impl Builder {
@@ -58,6 +60,7 @@ impl Builder {
             bare_nulls: Vec::new(),
             annotations_as_written: false,
             string_keys_only: false,
+            folded_as_kustomize_writes: false,
         }
     }
 
@@ -109,7 +112,13 @@ impl Builder {
                 }
                 Ok(())
             }
-            Event::Scalar(text, style, anchor, tag) => {
+            Event::Scalar(mut text, style, anchor, tag) => {
+                if self.folded_as_kustomize_writes
+                    && style == TScalarStyle::Folded
+                    && let std::borrow::Cow::Owned(changed) = crate::yaml_emit::folded_round_trip(&text)
+                {
+                    text = changed;
+                }
                 if self.in_key_position() && style == TScalarStyle::Plain && text == "<<" && tag.is_none() {
                     return self.push(Value::String(MERGE_KEY.into()), 1, anchor);
                 }

@@ -938,6 +938,7 @@ impl Build<'_> {
                         stringify_labels: false,
                         annotations_as_written: true,
                         string_keys_only: true,
+                        folded_as_kustomize_writes: true,
                         ..ParseOptions::default()
                     };
                     let objects = yaml::parse_objects_with_bare_nulls(&text, &p, &opts)?;

@@ -453,11 +453,12 @@ pub(super) fn apply_pairs(acc: &mut [Res], specs: &[FieldSpec], pairs: &[(String
 }
 
 /// How a patch file is read: its annotation values are the text they were written as, as
-/// Kustomize writes them back (`0x20` stays `"0x20"`). A key that reads as a number is taken
+/// Kustomize writes them back (`0x20` stays `"0x20"`), and its folded block scalars as
+/// Kustomize writes them (see [`ParseOptions::folded_as_kustomize_writes`]). A key that reads as a number is taken
 /// as its text: Kustomize merges it into the target's quoted key of that text (and fails only
 /// where it adds it, which is not told apart here).
 fn patch_parse_options() -> ParseOptions {
-    ParseOptions { annotations_as_written: true, ..ParseOptions::default() }
+    ParseOptions { annotations_as_written: true, folded_as_kustomize_writes: true, ..ParseOptions::default() }
 }
 
 fn smp_one(
