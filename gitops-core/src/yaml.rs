@@ -517,6 +517,17 @@ mod tests {
     }
 
     #[test]
+    fn binary_scalars_are_decoded_as_go_yaml_decodes_them() {
+        // kubectl kustomize v5.5: `!!binary aGVsbG8=` is written back as `hello`.
+        let value = |text: &str| parse_value(text, "t.yaml", 0, 1).map(|v| v.unwrap());
+        assert_eq!(value("a: !!binary aGVsbG8=").unwrap()["a"], "hello");
+        assert_eq!(value("a: !!binary |\n  aGVsbG8g\n  d29ybGQ=\n").unwrap()["a"], "hello world");
+        assert_eq!(value("a: !!binary /w==").unwrap()["a"], "\u{fffd}");
+        let err = value("a: !!binary \"not base64!\"").unwrap_err().to_string();
+        assert!(err.contains("invalid base64"), "{err}");
+    }
+
+    #[test]
     fn a_block_on_an_unterminated_last_line_ends_without_a_line_break() {
         // As go-yaml (`kubectl kustomize`) reads them; yaml-rust2 alone adds the break.
         let value = |text: &str| parse_value(text, "t.yaml", 0, 1).unwrap().unwrap();

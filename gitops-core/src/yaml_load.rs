@@ -383,7 +383,17 @@ fn go_int64_or_uint64(s: &str) -> Option<Value> {
 /// integers, timestamps RFC 3339 strings under v3).
 pub(crate) fn resolve(text: String, style: TScalarStyle, tag: Option<&Tag>, dialect: Dialect) -> Result<Value, String> {
     match core_tag(tag) {
-        Some("str") | Some("binary") => return Ok(Value::String(text)),
+        Some("str") => return Ok(Value::String(text)),
+        // go-yaml decodes base64 (Go's decoder skips line breaks); the bytes become a string
+        // as Go's JSON encoding writes them (invalid UTF-8 replaced).
+        Some("binary") => {
+            use base64::Engine as _;
+            let compact: String = text.chars().filter(|c| *c != '\n' && *c != '\r').collect();
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(compact.as_bytes())
+                .map_err(|_| "!!binary value contains invalid base64 data".to_string())?;
+            return Ok(Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        }
         Some("null") => return Ok(Value::Null),
         Some("bool") => {
             let b = parse_bool(&text).or_else(|| if dialect == Dialect::V2 { yaml11_bool(&text) } else { None });
