@@ -272,12 +272,24 @@ type Snapshot = std::sync::Arc<std::sync::Mutex<SeededHashMap<Box<str>, Seen>>>;
 /// What a snapshot remembers of a path it looked up. Only paths with no symlink in their last
 /// step are remembered (their location follows from their directory's); one through a symlink
 /// is looked up again each time.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 enum Seen {
     Missing,
     File,
     Dir,
+    /// A file read when it was looked up (its bytes serve the read that follows).
+    Read(Vec<u8>),
 }
+
+/// What opening a path found: [`DirTree::snapshot`] looks a file up by reading it.
+enum Fetched {
+    Missing,
+    Dir,
+    File(Vec<u8>),
+}
+
+/// The largest file a lookup reads ahead; a bigger one is read when it is asked for.
+const READ_AHEAD_LIMIT: u64 = 1 << 20;
 
 impl DirTree {
     /// A tree rooted at a directory, which must exist.
@@ -294,8 +306,10 @@ impl DirTree {
 
     /// A tree that remembers what every path it was asked about is (a file, a directory,
     /// missing) for its lifetime: a consistent view for one job, with fewer system calls. A
-    /// file created or removed after its path was looked up is not seen; file contents are
-    /// still read afresh.
+    /// file created or removed after its path was looked up is not seen. Looking up a path
+    /// that names a file (it has an extension) reads it, and the first read of it returns
+    /// those bytes: one `open` where a lookup and a read would take a `stat` and an `open`;
+    /// later reads are afresh.
     pub fn snapshot(root: impl AsRef<Path>) -> Result<Self> {
         Ok(Self { entries: Some(Default::default()), ..Self::new(root)? })
     }
@@ -306,27 +320,50 @@ impl DirTree {
     }
 
     fn resolve(&self, path: &str) -> Result<Option<PathBuf>> {
-        Ok(self.resolve_kind(path)?.map(|(p, _)| p))
+        Ok(self.resolve_kind(path, false)?.map(|(p, _)| p))
     }
 
     /// The resolved path of an entry and whether it is a directory (one `lstat` when it is
-    /// not a symlink).
-    fn resolve_kind(&self, path: &str) -> Result<Option<(PathBuf, bool)>> {
+    /// not a symlink). With `read_ahead`, a snapshot looks up a path that names a file by
+    /// opening and reading it instead, and keeps the bytes for the read that follows.
+    fn resolve_kind(&self, path: &str, read_ahead: bool) -> Result<Option<(PathBuf, bool)>> {
         let p = normalize(path)?;
         if p.is_empty() {
             return Ok(Some((self.root.clone(), true)));
         }
         let Some(entries) = &self.entries else { return Ok(self.look_up(&p)?.0) };
-        let known = entries.lock().map_err(|_| poisoned())?.get(p.as_str()).copied();
+        let known = entries.lock().map_err(|_| poisoned())?.get(p.as_str()).map(|seen| match seen {
+            Seen::Missing => None,
+            Seen::Dir => Some(true),
+            Seen::File | Seen::Read(_) => Some(false),
+        });
         match known {
-            Some(Seen::Missing) => return Ok(None),
-            Some(seen) => {
+            Some(None) => return Ok(None),
+            Some(Some(is_dir)) => {
                 let (parent, name) = p.rsplit_once('/').unwrap_or(("", &p));
                 if let Some(dir) = self.resolve_dir(parent)? {
-                    return Ok(Some((dir.join(name), matches!(seen, Seen::Dir))));
+                    return Ok(Some((dir.join(name), is_dir)));
                 }
             }
             None => {}
+        }
+        if read_ahead && names_a_file(&p) {
+            let (parent, name) = p.rsplit_once('/').unwrap_or(("", &p));
+            if let Some(dir) = self.resolve_dir(parent)? {
+                let full = dir.join(name);
+                if let Some(fetched) = read_plain(&full) {
+                    let (found, seen) = match fetched {
+                        Fetched::Missing => (None, Seen::Missing),
+                        Fetched::Dir => {
+                            self.dirs.lock().map_err(|_| poisoned())?.insert(p.clone(), full.clone());
+                            (Some((full, true)), Seen::Dir)
+                        }
+                        Fetched::File(bytes) => (Some((full, false)), Seen::Read(bytes)),
+                    };
+                    entries.lock().map_err(|_| poisoned())?.insert(p.into_boxed_str(), seen);
+                    return Ok(found);
+                }
+            }
         }
         let (found, plain) = self.look_up(&p)?;
         if plain {
@@ -338,6 +375,20 @@ impl DirTree {
             entries.lock().map_err(|_| poisoned())?.insert(p.into_boxed_str(), seen);
         }
         Ok(found)
+    }
+
+    /// The bytes a snapshot read when it looked the path up, once.
+    fn take_read_ahead(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        let Some(entries) = &self.entries else { return Ok(None) };
+        let p = normalize(path)?;
+        let mut map = entries.lock().map_err(|_| poisoned())?;
+        match map.get_mut(p.as_str()) {
+            Some(seen @ Seen::Read(_)) => match std::mem::replace(seen, Seen::File) {
+                Seen::Read(bytes) => Ok(Some(bytes)),
+                _ => Ok(None),
+            },
+            _ => Ok(None),
+        }
     }
 
     /// The resolved path of an entry and whether it is a directory, and whether that took no
@@ -404,6 +455,43 @@ impl DirTree {
     }
 }
 
+/// Whether a path's last step has an extension (`kustomization.yaml`, `cm.json`): likely a
+/// file, looked up by reading it; a directory is looked up with one `lstat`, which costs less
+/// than opening it.
+fn names_a_file(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    name.len() > 1 && name[1..].contains('.')
+}
+
+/// Opens a path (whose directory is resolved) without following a symlink in its last step,
+/// and reads it: what it is, and a file's bytes. `None` leaves the path to [`DirTree::look_up`]:
+/// a symlink, a file bigger than [`READ_AHEAD_LIMIT`], any error but a missing entry (which
+/// `look_up` reports as it always does).
+#[cfg(unix)]
+fn read_plain(full: &Path) -> Option<Fetched> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    // Non-blocking, so that a FIFO's open does not wait for a writer.
+    let opened = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(full);
+    let file = match opened {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some(Fetched::Missing),
+        Err(_) => return None,
+    };
+    let mut bytes = Vec::with_capacity(8 << 10);
+    match file.take(READ_AHEAD_LIMIT + 1).read_to_end(&mut bytes) {
+        Ok(n) if n as u64 <= READ_AHEAD_LIMIT => Some(Fetched::File(bytes)),
+        Ok(_) => None,
+        Err(e) if e.kind() == std::io::ErrorKind::IsADirectory => Some(Fetched::Dir),
+        Err(_) => None,
+    }
+}
+
+#[cfg(not(unix))]
+fn read_plain(_full: &Path) -> Option<Fetched> {
+    None
+}
+
 /// A file's bytes, read without asking its size first: the files of a config repository are
 /// small, and that `fstat` would be a third of the system calls of reading one.
 fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
@@ -421,6 +509,9 @@ fn poisoned() -> Error {
 
 impl FileTree for DirTree {
     fn read(&self, path: &str) -> Result<Vec<u8>> {
+        if let Some(bytes) = self.take_read_ahead(path)? {
+            return Ok(bytes);
+        }
         let full = self.resolve(path)?.ok_or_else(|| Error::NotFound { path: path.into() })?;
         read_file(&full).map_err(|e| Error::FileTree { path: path.into(), reason: e.to_string() })
     }
@@ -435,7 +526,8 @@ impl FileTree for DirTree {
             let child = join(dir, &name)?;
             // Entries whose symlinks leave the tree are left out of listings; reading
             // them by name gives the error.
-            if let Ok(Some(kind)) = self.kind(&child) {
+            if let Ok(Some((_, is_dir))) = self.resolve_kind(&child, false) {
+                let kind = if is_dir { EntryKind::Dir } else { EntryKind::File };
                 out.push(DirEntry { name, kind });
             }
         }
@@ -444,7 +536,7 @@ impl FileTree for DirTree {
     }
 
     fn kind(&self, path: &str) -> Result<Option<EntryKind>> {
-        Ok(self.resolve_kind(path)?.map(|(_, dir)| if dir { EntryKind::Dir } else { EntryKind::File }))
+        Ok(self.resolve_kind(path, true)?.map(|(_, dir)| if dir { EntryKind::Dir } else { EntryKind::File }))
     }
 
     fn real_path(&self, path: &str) -> Result<Option<String>> {
@@ -532,11 +624,13 @@ mod tests {
         assert_eq!(t.kind("base/cm.yaml").unwrap(), Some(EntryKind::File));
         assert_eq!(t.real_path("base/./cm.yaml").unwrap().as_deref(), Some("base/cm.yaml"));
         assert_eq!(t.kind("base/new.yaml").unwrap(), None);
-        // What was looked up stays as it was seen; contents are read afresh.
+        // What was looked up stays as it was seen. The lookup of a file read it: the first
+        // read returns those bytes, later reads are afresh.
         std::fs::write(dir.path().join("base/new.yaml"), "n").unwrap();
         assert_eq!(t.kind("base/new.yaml").unwrap(), None);
         assert!(matches!(t.read("base/new.yaml"), Err(Error::NotFound { .. })));
         std::fs::write(dir.path().join("base/cm.yaml"), "y").unwrap();
+        assert_eq!(t.read("base/cm.yaml").unwrap(), b"x");
         assert_eq!(t.read("base/cm.yaml").unwrap(), b"y");
         // A fresh tree sees the new file; a large file is read whole.
         let big = "z".repeat(100_000);
@@ -560,6 +654,52 @@ mod tests {
                 assert_eq!(t.real_path("linked/cm.yaml").unwrap().as_deref(), Some("base/cm.yaml"));
                 assert_eq!(t.kind("linked").unwrap(), Some(EntryKind::Dir));
             }
+        }
+    }
+
+    #[test]
+    fn dir_tree_snapshot_lookups_that_read_ahead() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("conf.d/x")).unwrap();
+        std::fs::write(dir.path().join("conf.d/a.yaml"), "a").unwrap();
+        let big = "b".repeat(READ_AHEAD_LIMIT as usize + 10);
+        std::fs::write(dir.path().join("big.yaml"), &big).unwrap();
+        let t = DirTree::snapshot(dir.path()).unwrap();
+        // A directory named like a file is one; what is under it is found through it.
+        assert_eq!(t.kind("conf.d").unwrap(), Some(EntryKind::Dir));
+        assert!(matches!(t.read("conf.d"), Err(Error::FileTree { .. })));
+        assert_eq!(t.kind("conf.d/x").unwrap(), Some(EntryKind::Dir));
+        assert_eq!(t.kind("conf.d/a.yaml").unwrap(), Some(EntryKind::File));
+        assert_eq!(t.read("conf.d/a.yaml").unwrap(), b"a");
+        assert_eq!(t.kind("conf.d/none.yaml").unwrap(), None);
+        // A file under a file is missing, as `lstat` finds it.
+        assert_eq!(t.kind("conf.d/a.yaml/b.yaml").unwrap(), None);
+        // Past the limit the lookup leaves the file, and the read reads it whole.
+        assert_eq!(t.kind("big.yaml").unwrap(), Some(EntryKind::File));
+        assert_eq!(t.read("big.yaml").unwrap(), big.as_bytes());
+        let names: Vec<_> = t.list("conf.d").unwrap().into_iter().map(|e| (e.name, e.kind)).collect();
+        assert_eq!(names, [("a.yaml".to_string(), EntryKind::File), ("x".to_string(), EntryKind::Dir)]);
+        #[cfg(unix)]
+        {
+            // Symlinks are never read ahead: one leaving the tree is refused, one inside is
+            // followed.
+            let outside = tempfile::tempdir().unwrap();
+            std::fs::write(outside.path().join("s.yaml"), "secret").unwrap();
+            std::os::unix::fs::symlink(outside.path().join("s.yaml"), dir.path().join("leak.yaml")).unwrap();
+            std::os::unix::fs::symlink("conf.d/a.yaml", dir.path().join("alias.yaml")).unwrap();
+            std::os::unix::fs::symlink("conf.d", dir.path().join("link.d")).unwrap();
+            let t = DirTree::snapshot(dir.path()).unwrap();
+            assert!(t.kind("leak.yaml").unwrap_err().to_string().contains("outside"));
+            assert!(t.read("leak.yaml").unwrap_err().to_string().contains("outside"));
+            assert_eq!(t.kind("alias.yaml").unwrap(), Some(EntryKind::File));
+            assert_eq!(t.real_path("alias.yaml").unwrap().as_deref(), Some("conf.d/a.yaml"));
+            assert_eq!(t.read("alias.yaml").unwrap(), b"a");
+            assert_eq!(t.kind("link.d").unwrap(), Some(EntryKind::Dir));
+            assert_eq!(t.real_path("link.d/a.yaml").unwrap().as_deref(), Some("conf.d/a.yaml"));
+            // A FIFO does not block the lookup.
+            let made = std::process::Command::new("mkfifo").arg(dir.path().join("pipe.yaml")).status().unwrap();
+            assert!(made.success());
+            assert_eq!(t.kind("pipe.yaml").unwrap(), Some(EntryKind::File));
         }
     }
 

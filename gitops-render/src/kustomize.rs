@@ -605,6 +605,13 @@ fn check_metadata_keys(file: &str, k: &Kustomization) -> Result<(), Error> {
     Ok(())
 }
 
+/// Whether a path's last step has an extension (`app.yaml`), as files' names mostly do and
+/// directories' mostly do not.
+fn has_extension(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    name.len() > 1 && name[1..].contains('.')
+}
+
 fn is_remote(entry: &str) -> bool {
     entry.contains("://") || entry.starts_with("git@") || entry.starts_with("github.com/")
 }
@@ -619,7 +626,7 @@ fn within(dir: &str, path: &str) -> bool {
     dir.is_empty() || path == dir || path.starts_with(&format!("{dir}/"))
 }
 
-impl Build<'_> {
+impl<'a> Build<'a> {
     /// Whether `path` may be read from the kustomization in `dir`: always when the load
     /// restrictor is lifted; otherwise only when the file's real location (every symlink
     /// resolved) is in or below the kustomization's real directory, as Kustomize checks it.
@@ -684,24 +691,7 @@ impl Build<'_> {
             .ok_or_else(|| kerr(file, field, format!("remote resource {entry:?}: not a Git repository URL")))?;
         let tree =
             loader(&repo, &reference).map_err(|e| kerr(file, field, format!("remote resource {entry:?}: {e}")))?;
-        let mut sub = Build {
-            tree: &*tree,
-            restrictor: self.restrictor,
-            stack: Vec::new(),
-            vars: self.vars,
-            remote: self.remote,
-            remote_files: self.remote_files,
-            remote_policy: self.remote_policy,
-            helm: self.helm,
-            position: self.child_position(index),
-            openapi: self.openapi,
-            custom: self.custom,
-            record_transformations: self.record_transformations,
-            configured_by: None,
-            configured_in: None,
-            replica_specs: None,
-            image_specs: None,
-        };
+        let mut sub = self.nested(&*tree, Vec::new(), self.child_position(index));
         let mut out = Vec::new();
         let mut config = TransformerConfig::default();
         sub.run(&normalize(&path)?, &mut out, Expect::Kustomization, &mut config).map_err(|e| match e {
@@ -711,6 +701,69 @@ impl Build<'_> {
             other => other,
         })?;
         Ok((out, config))
+    }
+
+    /// A build with this one's settings, over `tree`, from `stack` and `position` (a nested
+    /// kustomization built apart: on another thread, or from a remote repository).
+    fn nested<'t>(&self, tree: &'t dyn FileTree, stack: Vec<String>, position: Vec<usize>) -> Build<'t>
+    where
+        'a: 't,
+    {
+        Build {
+            tree,
+            restrictor: self.restrictor,
+            stack,
+            vars: self.vars,
+            remote: self.remote,
+            remote_files: self.remote_files,
+            remote_policy: self.remote_policy,
+            helm: self.helm,
+            position,
+            openapi: self.openapi,
+            custom: self.custom,
+            record_transformations: self.record_transformations,
+            configured_by: None,
+            configured_in: None,
+            replica_specs: None,
+            image_specs: None,
+        }
+    }
+
+    /// Builds the kustomization in directory `p`, entry `index` of this one.
+    fn build_entry(&mut self, p: &str, index: usize) -> Result<Built, Error> {
+        let mut out = Vec::new();
+        let mut config = TransformerConfig::default();
+        self.position.push(index);
+        let r = self.run(p, &mut out, Expect::Kustomization, &mut config).map(|_| (out, config));
+        self.position.pop();
+        r
+    }
+
+    /// Runs `work` for each of `items` (entry indexes) on all CPUs, each worker with its own
+    /// build state (a copy of the cycle-detection stack and position). Each worker takes the
+    /// next item when it is done with one, so that all end together whatever each costs.
+    fn in_parallel<T: Send>(
+        &self,
+        items: &[usize],
+        work: impl Fn(&mut Build<'a>, usize) -> T + Sync,
+    ) -> Vec<(usize, T)> {
+        let workers = gitops_core::cpus().min(items.len()).max(1);
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let (next, work) = (&next, &work);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers)
+                .map(|_| {
+                    let mut sub = self.nested(self.tree, self.stack.clone(), self.position.clone());
+                    scope.spawn(move || {
+                        std::iter::from_fn(|| items.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)))
+                            .map(|&i| (i, work(&mut sub, i)))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            // A panic in a worker is the build's panic, as on one thread.
+            handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+        })
     }
 
     fn read_file(&self, dir: &str, file: &str, field: &str, entry: &str) -> Result<(String, Vec<u8>), Error> {
@@ -851,14 +904,30 @@ impl Build<'_> {
         let mut kinds = Vec::with_capacity(entries.len());
         let mut built: Vec<Option<Result<Built, Error>>> = (0..entries.len()).map(|_| None).collect();
         let mut remote = vec![false; entries.len()];
-        // What each local entry is, looked up ahead: on all CPUs for a long list (a fleet's
-        // root lists hundreds of directories). Errors are still met in list order below.
         let tree = self.tree;
         let local: Vec<Option<String>> = entries
             .iter()
             .map(|(_, e)| if is_remote_file(e) || is_remote(e) { None } else { join(dir, e).ok() })
             .collect();
-        let mut looked = gitops_core::par_map(&local, 128, |p| p.as_deref().map(|p| tree.kind(p)));
+        // Entries with no extension are most likely directories (a fleet's root lists hundreds):
+        // with several, the workers look each one up and build it when it is one, so that the
+        // lookups run on all CPUs too. Errors are still met in list order below.
+        let mut looked: Vec<Option<Result<Option<EntryKind>, gitops_core::Error>>> =
+            (0..entries.len()).map(|_| None).collect();
+        let likely_dirs: Vec<usize> =
+            (0..entries.len()).filter(|&i| local[i].as_deref().is_some_and(|p| !has_extension(p))).collect();
+        if gitops_core::cpus() > 1 && likely_dirs.len() > 1 {
+            let local = &local;
+            for (i, (kind, b)) in self.in_parallel(&likely_dirs, |sub, i| {
+                let p = local[i].as_deref().unwrap_or_default();
+                let kind = tree.kind(p);
+                let b = matches!(kind, Ok(Some(EntryKind::Dir))).then(|| sub.build_entry(p, i));
+                (kind, b)
+            }) {
+                looked[i] = Some(kind);
+                built[i] = b;
+            }
+        }
         for (i, (field, entry)) in entries.iter().enumerate() {
             if is_remote_file(entry) {
                 kinds.push((entry.to_string(), Some(EntryKind::File)));
@@ -874,54 +943,13 @@ impl Build<'_> {
             let kind = looked[i].take().unwrap_or_else(|| tree.kind(&p))?;
             kinds.push((p, kind));
         }
-        let dirs: Vec<usize> =
-            (0..entries.len()).filter(|&i| kinds[i].1 == Some(EntryKind::Dir) && !remote[i]).collect();
-        let workers = gitops_core::cpus().min(dirs.len());
-        if workers > 1 {
-            // Each worker takes the next directory when it is done with one, so that all end
-            // together whatever each directory costs.
-            let next = std::sync::atomic::AtomicUsize::new(0);
-            let results: Vec<Vec<(usize, Result<Built, Error>)>> = std::thread::scope(|scope| {
-                let handles: Vec<_> = (0..workers)
-                    .map(|_| {
-                        let mut sub = Build {
-                            tree: self.tree,
-                            restrictor: self.restrictor,
-                            stack: self.stack.clone(),
-                            vars: self.vars,
-                            remote: self.remote,
-                            remote_files: self.remote_files,
-                            remote_policy: self.remote_policy,
-                            helm: self.helm,
-                            position: self.position.clone(),
-                            openapi: self.openapi,
-                            custom: self.custom,
-                            record_transformations: self.record_transformations,
-                            configured_by: None,
-                            configured_in: None,
-                            replica_specs: None,
-                            image_specs: None,
-                        };
-                        let (kinds, dirs, next) = (&kinds, &dirs, &next);
-                        scope.spawn(move || {
-                            std::iter::from_fn(|| dirs.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)))
-                                .map(|&i| {
-                                    let mut out = Vec::new();
-                                    let mut config = TransformerConfig::default();
-                                    sub.position.push(i);
-                                    let r = sub
-                                        .run(&kinds[i].0, &mut out, Expect::Kustomization, &mut config)
-                                        .map(|_| (out, config));
-                                    sub.position.pop();
-                                    (i, r)
-                                })
-                                .collect::<Vec<_>>()
-                        })
-                    })
-                    .collect();
-                handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
-            });
-            for (i, r) in results.into_iter().flatten() {
+        // Directories the workers did not build (none, or one named like a file).
+        let dirs: Vec<usize> = (0..entries.len())
+            .filter(|&i| kinds[i].1 == Some(EntryKind::Dir) && !remote[i] && built[i].is_none())
+            .collect();
+        if gitops_core::cpus() > 1 && dirs.len() > 1 {
+            let kinds = &kinds;
+            for (i, r) in self.in_parallel(&dirs, |sub, i| sub.build_entry(&kinds[i].0, i)) {
                 built[i] = Some(r);
             }
         }
@@ -974,14 +1002,7 @@ impl Build<'_> {
                 Some(EntryKind::Dir) => {
                     let result = match built[i].take() {
                         Some(r) => r,
-                        None => {
-                            let mut sub = Vec::new();
-                            let mut config = TransformerConfig::default();
-                            self.position.push(i);
-                            let r = self.run(p, &mut sub, Expect::Kustomization, &mut config).map(|_| (sub, config));
-                            self.position.pop();
-                            r
-                        }
+                        None => self.build_entry(p, i),
                     };
                     let (sub, sub_config) = result.map_err(|e| match e {
                         Error::NoKustomization { dir } => {
