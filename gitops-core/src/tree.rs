@@ -281,13 +281,6 @@ enum Seen {
     Read(Vec<u8>),
 }
 
-/// What opening a path found: [`DirTree::snapshot`] looks a file up by reading it.
-enum Fetched {
-    Missing,
-    Dir,
-    File(Vec<u8>),
-}
-
 /// The largest file a lookup reads ahead; a bigger one is read when it is asked for.
 const READ_AHEAD_LIMIT: u64 = 1 << 20;
 
@@ -340,30 +333,27 @@ impl DirTree {
         match known {
             Some(None) => return Ok(None),
             Some(Some(is_dir)) => {
-                let (parent, name) = p.rsplit_once('/').unwrap_or(("", &p));
-                if let Some(dir) = self.resolve_dir(parent)? {
-                    return Ok(Some((dir.join(name), is_dir)));
+                if let Some(full) = self.in_resolved_dir(&p)? {
+                    return Ok(Some((full, is_dir)));
                 }
             }
             None => {}
         }
-        if read_ahead && names_a_file(&p) {
-            let (parent, name) = p.rsplit_once('/').unwrap_or(("", &p));
-            if let Some(dir) = self.resolve_dir(parent)? {
-                let full = dir.join(name);
-                if let Some(fetched) = read_plain(&full) {
-                    let (found, seen) = match fetched {
-                        Fetched::Missing => (None, Seen::Missing),
-                        Fetched::Dir => {
-                            self.dirs.lock().map_err(|_| poisoned())?.insert(p.clone(), full.clone());
-                            (Some((full, true)), Seen::Dir)
-                        }
-                        Fetched::File(bytes) => (Some((full, false)), Seen::Read(bytes)),
-                    };
-                    entries.lock().map_err(|_| poisoned())?.insert(p.into_boxed_str(), seen);
-                    return Ok(found);
+        if read_ahead
+            && has_extension(&p)
+            && let Some(full) = self.in_resolved_dir(&p)?
+            && let Some(seen) = read_plain(&full)
+        {
+            let found = match seen {
+                Seen::Missing => None,
+                Seen::Dir => {
+                    self.dirs.lock().map_err(|_| poisoned())?.insert(p.clone(), full.clone());
+                    Some((full, true))
                 }
-            }
+                Seen::File | Seen::Read(_) => Some((full, false)),
+            };
+            entries.lock().map_err(|_| poisoned())?.insert(p.into_boxed_str(), seen);
+            return Ok(found);
         }
         let (found, plain) = self.look_up(&p)?;
         if plain {
@@ -377,26 +367,28 @@ impl DirTree {
         Ok(found)
     }
 
-    /// The bytes a snapshot read when it looked the path up, once.
-    fn take_read_ahead(&self, path: &str) -> Result<Option<Vec<u8>>> {
+    /// The bytes a snapshot read when it looked the (normalized) path up, once.
+    fn take_read_ahead(&self, p: &str) -> Result<Option<Vec<u8>>> {
         let Some(entries) = &self.entries else { return Ok(None) };
-        let p = normalize(path)?;
         let mut map = entries.lock().map_err(|_| poisoned())?;
-        match map.get_mut(p.as_str()) {
-            Some(seen @ Seen::Read(_)) => match std::mem::replace(seen, Seen::File) {
-                Seen::Read(bytes) => Ok(Some(bytes)),
-                _ => Ok(None),
-            },
-            _ => Ok(None),
-        }
+        let Some(seen) = map.get_mut(p) else { return Ok(None) };
+        let Seen::Read(bytes) = seen else { return Ok(None) };
+        let bytes = std::mem::take(bytes);
+        *seen = Seen::File;
+        Ok(Some(bytes))
+    }
+
+    /// Where a path is when its directory is resolved (symlinks followed), with its last
+    /// step as written; `None` when the directory is not there.
+    fn in_resolved_dir(&self, p: &str) -> Result<Option<PathBuf>> {
+        let (parent, name) = p.rsplit_once('/').unwrap_or(("", p));
+        Ok(self.resolve_dir(parent)?.map(|dir| dir.join(name)))
     }
 
     /// The resolved path of an entry and whether it is a directory, and whether that took no
     /// symlink in the last step.
     fn look_up(&self, p: &str) -> Result<(Option<(PathBuf, bool)>, bool)> {
-        let (parent, name) = p.rsplit_once('/').unwrap_or(("", p));
-        let Some(dir) = self.resolve_dir(parent)? else { return Ok((None, true)) };
-        let full = dir.join(name);
+        let Some(full) = self.in_resolved_dir(p)? else { return Ok((None, true)) };
         match std::fs::symlink_metadata(&full) {
             // Not a symlink: its path is already free of them. A directory is remembered as
             // `resolve_dir` remembers it, for the files that will be read in it.
@@ -455,40 +447,41 @@ impl DirTree {
     }
 }
 
-/// Whether a path's last step has an extension (`kustomization.yaml`, `cm.json`): likely a
-/// file, looked up by reading it; a directory is looked up with one `lstat`, which costs less
-/// than opening it.
-fn names_a_file(path: &str) -> bool {
+/// Whether a path's last step has an extension (`kustomization.yaml`, `cm.json`), as files'
+/// names mostly do and directories' mostly do not: a guess for choosing the cheaper way to
+/// look a path up, never for what the path is. A snapshot looks such a path up by reading it,
+/// a directory with one `lstat` (which costs less than opening it).
+pub fn has_extension(path: &str) -> bool {
     let name = path.rsplit('/').next().unwrap_or(path);
     name.len() > 1 && name[1..].contains('.')
 }
 
 /// Opens a path (whose directory is resolved) without following a symlink in its last step,
-/// and reads it: what it is, and a file's bytes. `None` leaves the path to [`DirTree::look_up`]:
-/// a symlink, a file bigger than [`READ_AHEAD_LIMIT`], any error but a missing entry (which
-/// `look_up` reports as it always does).
+/// and reads it: missing, a directory, or a file with its bytes (`Seen::Read`). `None` leaves
+/// the path to [`DirTree::look_up`]: a symlink, a file bigger than [`READ_AHEAD_LIMIT`], any
+/// error but a missing entry (which `look_up` reports as it always does).
 #[cfg(unix)]
-fn read_plain(full: &Path) -> Option<Fetched> {
+fn read_plain(full: &Path) -> Option<Seen> {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
     // Non-blocking, so that a FIFO's open does not wait for a writer.
     let opened = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(full);
     let file = match opened {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some(Fetched::Missing),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some(Seen::Missing),
         Err(_) => return None,
     };
     let mut bytes = Vec::with_capacity(8 << 10);
     match file.take(READ_AHEAD_LIMIT + 1).read_to_end(&mut bytes) {
-        Ok(n) if n as u64 <= READ_AHEAD_LIMIT => Some(Fetched::File(bytes)),
+        Ok(n) if n as u64 <= READ_AHEAD_LIMIT => Some(Seen::Read(bytes)),
         Ok(_) => None,
-        Err(e) if e.kind() == std::io::ErrorKind::IsADirectory => Some(Fetched::Dir),
+        Err(e) if e.kind() == std::io::ErrorKind::IsADirectory => Some(Seen::Dir),
         Err(_) => None,
     }
 }
 
 #[cfg(not(unix))]
-fn read_plain(_full: &Path) -> Option<Fetched> {
+fn read_plain(_full: &Path) -> Option<Seen> {
     None
 }
 
@@ -509,10 +502,11 @@ fn poisoned() -> Error {
 
 impl FileTree for DirTree {
     fn read(&self, path: &str) -> Result<Vec<u8>> {
-        if let Some(bytes) = self.take_read_ahead(path)? {
+        let p = normalize(path)?;
+        if let Some(bytes) = self.take_read_ahead(&p)? {
             return Ok(bytes);
         }
-        let full = self.resolve(path)?.ok_or_else(|| Error::NotFound { path: path.into() })?;
+        let full = self.resolve(&p)?.ok_or_else(|| Error::NotFound { path: path.into() })?;
         read_file(&full).map_err(|e| Error::FileTree { path: path.into(), reason: e.to_string() })
     }
 

@@ -605,13 +605,6 @@ fn check_metadata_keys(file: &str, k: &Kustomization) -> Result<(), Error> {
     Ok(())
 }
 
-/// Whether a path's last step has an extension (`app.yaml`), as files' names mostly do and
-/// directories' mostly do not.
-fn has_extension(path: &str) -> bool {
-    let name = path.rsplit('/').next().unwrap_or(path);
-    name.len() > 1 && name[1..].contains('.')
-}
-
 fn is_remote(entry: &str) -> bool {
     entry.contains("://") || entry.starts_with("git@") || entry.starts_with("github.com/")
 }
@@ -905,7 +898,7 @@ impl<'a> Build<'a> {
         let mut built: Vec<Option<Result<Built, Error>>> = (0..entries.len()).map(|_| None).collect();
         let mut remote = vec![false; entries.len()];
         let tree = self.tree;
-        let local: Vec<Option<String>> = entries
+        let mut local: Vec<Option<String>> = entries
             .iter()
             .map(|(_, e)| if is_remote_file(e) || is_remote(e) { None } else { join(dir, e).ok() })
             .collect();
@@ -914,8 +907,9 @@ impl<'a> Build<'a> {
         // lookups run on all CPUs too. Errors are still met in list order below.
         let mut looked: Vec<Option<Result<Option<EntryKind>, gitops_core::Error>>> =
             (0..entries.len()).map(|_| None).collect();
-        let likely_dirs: Vec<usize> =
-            (0..entries.len()).filter(|&i| local[i].as_deref().is_some_and(|p| !has_extension(p))).collect();
+        let likely_dirs: Vec<usize> = (0..entries.len())
+            .filter(|&i| local[i].as_deref().is_some_and(|p| !gitops_core::tree::has_extension(p)))
+            .collect();
         if gitops_core::cpus() > 1 && likely_dirs.len() > 1 {
             let local = &local;
             for (i, (kind, b)) in self.in_parallel(&likely_dirs, |sub, i| {
@@ -939,7 +933,9 @@ impl<'a> Build<'a> {
                 kinds.push((entry.to_string(), Some(EntryKind::Dir)));
                 continue;
             }
-            let p = join(dir, entry).map_err(|_| kerr(&file, field, format!("{entry:?} is outside the repository")))?;
+            let Some(p) = local[i].take() else {
+                return Err(kerr(&file, field, format!("{entry:?} is outside the repository")));
+            };
             let kind = looked[i].take().unwrap_or_else(|| tree.kind(&p))?;
             kinds.push((p, kind));
         }
