@@ -1150,11 +1150,39 @@ fn add_resource(acc: &mut Vec<Res>, r: Res, _file: &str) -> Result<(), Error> {
 /// ids: group and version, kind, name and effective namespace ("default" for none, none at all
 /// for a cluster-scoped kind).
 fn same_id(acc: &[Res]) -> Option<(&Res, &Res)> {
+    fn key(r: &Res) -> (&str, &str, Option<&str>, &str) {
+        let o = &r.obj;
+        (o.api_version(), o.kind(), r.effective_namespace(o.kind(), o.namespace()), o.name())
+    }
+    // A fleet's root holds thousands of resources: their ids (four map lookups each) are
+    // hashed on all CPUs, and the pass in order compares hashes, and ids only where two
+    // hashes agree. Two different ids with one hash (never seen in practice) send the check
+    // the plain way, which compares ids alone.
+    const PARALLEL_FROM: usize = 1024;
+    if acc.len() >= PARALLEL_FROM && gitops_core::cpus() > 1 {
+        use std::hash::BuildHasher;
+        let state = foldhash::fast::RandomState::default();
+        let hashes = gitops_core::par_map(acc, PARALLEL_FROM / 2, |r| state.hash_one(key(r)));
+        let mut seen: gitops_core::hash::FxHashMap<u64, usize> =
+            gitops_core::hash::FxHashMap::with_capacity_and_hasher(acc.len(), Default::default());
+        let mut collided = false;
+        for (i, &h) in hashes.iter().enumerate() {
+            if let Some(&first) = seen.get(&h) {
+                if key(&acc[first]) == key(&acc[i]) {
+                    return Some((&acc[first], &acc[i]));
+                }
+                collided = true;
+                break;
+            }
+            seen.insert(h, i);
+        }
+        if !collided {
+            return None;
+        }
+    }
     let mut seen = gitops_core::hash::SeededHashMap::with_capacity_and_hasher(acc.len(), Default::default());
     for (i, r) in acc.iter().enumerate() {
-        let o = &r.obj;
-        let key = (o.api_version(), o.kind(), r.effective_namespace(o.kind(), o.namespace()), o.name());
-        if let Some(first) = seen.insert(key, i) {
+        if let Some(first) = seen.insert(key(r), i) {
             return Some((&acc[first], r));
         }
     }
@@ -1188,35 +1216,71 @@ fn check_namespace_conflicts(acc: &[Res], file: &str, field: &str) -> Result<(),
 /// `data` or `binaryData` map counts even when empty; a missing `data` is "".
 pub fn hash_suffix(obj: &Object) -> String {
     let v = obj.as_value();
-    let data = v.get("data").filter(|d| d.is_object()).cloned().unwrap_or(Value::String(String::new()));
-    let mut m = Map::new();
-    m.insert("data".into(), data);
-    m.insert("kind".into(), Value::String(obj.kind().into()));
-    m.insert("name".into(), Value::String(String::new()));
+    let text = |s: &str| Value::String(s.to_string());
+    let (kind, empty) = (text(obj.kind()), text(""));
+    // The fields Kustomize hashes, in key order (as a map of them would be written), borrowed
+    // from the object rather than copied.
+    let mut fields: Vec<(&str, &Value)> = Vec::with_capacity(6);
+    let map_or = |key: &str| v.get(key).filter(|d| d.is_object());
     if obj.kind() == "ConfigMap" {
-        if let Some(b) = v.get("binaryData").filter(|d| d.is_object()) {
-            m.insert("binaryData".into(), b.clone());
+        if let Some(b) = map_or("binaryData") {
+            fields.push(("binaryData", b));
         }
+        fields.push(("data", map_or("data").unwrap_or(&empty)));
+        fields.push(("kind", &kind));
+        fields.push(("name", &empty));
     } else {
-        m.insert("type".into(), v.get("type").cloned().unwrap_or(Value::String(String::new())));
-        if let Some(s) = v.get("stringData").filter(|d| d.is_object()) {
-            m.insert("stringData".into(), s.clone());
+        fields.push(("data", map_or("data").unwrap_or(&empty)));
+        fields.push(("kind", &kind));
+        fields.push(("name", &empty));
+        if let Some(s) = map_or("stringData") {
+            fields.push(("stringData", s));
         }
+        fields.push(("type", v.get("type").unwrap_or(&empty)));
     }
-    let json = serde_json::to_string(&Value::Object(m))
-        .expect("JSON values serialize")
-        .replace('<', "\\u003c")
-        .replace('>', "\\u003e")
-        .replace('&', "\\u0026")
-        .replace('\u{2028}', "\\u2028")
-        .replace('\u{2029}', "\\u2029");
-    let digest = Sha256::digest(json.as_bytes());
+    let json = serde_json::to_string(&HashedFields(&fields)).expect("JSON values serialize");
+    let digest = Sha256::digest(go_html_escape(json).as_bytes());
     // The first ten hex digits, with Kustomize's substitutions (0 g, 1 h, 3 k, a m, e t).
     const DIGITS: &[u8; 16] = b"gh2k456789mbcdtf";
     digest[..5]
         .iter()
         .flat_map(|b| [DIGITS[usize::from(b >> 4)] as char, DIGITS[usize::from(b & 15)] as char])
         .collect()
+}
+
+/// The fields [`hash_suffix`] hashes, written as one JSON object in the order given.
+struct HashedFields<'a>(&'a [(&'a str, &'a Value)]);
+
+impl serde::Serialize for HashedFields<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (k, v) in self.0 {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+/// JSON as Go's encoder writes it: `<`, `>`, `&`, U+2028 and U+2029 escaped. Most texts have
+/// none of them and are returned as they are.
+fn go_html_escape(json: String) -> String {
+    let special = |c: char| matches!(c, '<' | '>' | '&' | '\u{2028}' | '\u{2029}');
+    if !json.contains(special) {
+        return json;
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Kustomize's name-reference filter refuses a (Cluster)RoleBinding subject that names a
@@ -1512,11 +1576,57 @@ mod fuzz_regressions {
         let e = super::Kustomize::default().render(&tree, "").unwrap_err().to_string();
         assert!(e.contains("must be a mapping"), "{e}");
     }
+
+    #[test]
+    fn hash_suffixes_are_kubectls_with_go_escapes() {
+        // `kubectl kustomize` v5.5 names these html-hk847bkc75 and s-g89k2h7h9h: Go's JSON
+        // escapes <, >, & and U+2028 before the text is hashed.
+        let cm = gitops_core::Object::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "html"},
+            "data": {"A": "<a&b>", "B": "x\u{2028}y"},
+        }))
+        .unwrap();
+        assert_eq!(super::hash_suffix(&cm), "hk847bkc75");
+        let secret = gitops_core::Object::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "type": "kubernetes.io/tls",
+            "data": {"tls.crt": "PGM+", "tls.key": "Jms="},
+        }))
+        .unwrap();
+        assert_eq!(super::hash_suffix(&secret), "g89k2h7h9h");
+        assert_eq!(super::go_html_escape("plain".into()), "plain");
+        assert_eq!(super::go_html_escape("<&>\u{2029}".into()), "\\u003c\\u0026\\u003e\\u2029");
+    }
 }
 
 #[cfg(test)]
 mod large_builds {
     use gitops_core::{MemTree, Renderer};
+
+    /// A build large enough that resource ids are hashed on several threads for the duplicate
+    /// check (from 1,024 resources): the first repeated id in resource order is reported, a
+    /// namespace or kind apart is no repetition, and a clean build passes.
+    #[test]
+    fn duplicate_ids_in_a_large_build() {
+        let cm =
+            |name: &str, ns: &str| format!("---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}{ns}}}\n");
+        let mut text = String::new();
+        for i in 0..1200 {
+            text.push_str(&cm(&format!("cm-{i}"), ""));
+            // The same names again, in another namespace and as Secrets: different ids.
+            text.push_str(&cm(&format!("cm-{i}"), ", namespace: other"));
+            text.push_str(&format!("---\napiVersion: v1\nkind: Secret\nmetadata: {{name: cm-{i}}}\n"));
+        }
+        let tree = |extra: &str| {
+            MemTree::new()
+                .with_file("all.yaml", format!("{text}{extra}"))
+                .with_file("kustomization.yaml", "resources: [all.yaml]\n")
+        };
+        let objects = super::Kustomize::default().render(&tree(""), "").unwrap();
+        assert_eq!(objects.len(), 3600);
+        let twice = format!("{}{}{}", cm("cm-900", ", namespace: other"), cm("cm-5", ""), cm("cm-5", ""));
+        let e = super::Kustomize::default().render(&tree(&twice), "").unwrap_err().to_string();
+        assert!(e.contains("already registered id") && e.contains("cm-900"), "{e}");
+    }
 
     /// A build large enough that name references are rewritten on several threads (the work is
     /// split in chunks from 512 resources): every chunk's references follow the renames, and of
