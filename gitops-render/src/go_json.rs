@@ -15,25 +15,37 @@ use serde::de::{self, DeserializeSeed, Deserializer, IntoDeserializer, MapAccess
 use serde_json::{Map, Value};
 
 /// A value to decode with Go's JSON rules: `T::deserialize(GoJson(value))`.
-pub(crate) struct GoJson(pub Value);
+///
+/// With `FILL` (the default), every field a struct's object lacks is decoded from `null`, its
+/// Go zero value. Without it, a missing field is left to serde: `None`, the field's
+/// `#[serde(default)]`, or an error for a field that has neither. [`decode`] tries that first
+/// (a kustomization names a few of its forty fields), and decodes again with `FILL` when it
+/// fails; it gives the same value where it succeeds, because every default of the structs
+/// decoded so is the zero value.
+pub(crate) struct GoJson<const FILL: bool = true>(pub Value);
 
 type Error = serde_json::Error;
 
-/// Decodes `value` with Go's rules. The path of the field at fault is only tracked when the
-/// decoding fails: then `again` gives the same value afresh and it is decoded once more with
-/// its path tracked. The error is the field's path (`.` for the top) and the message.
+/// Decodes `value` with Go's rules: first leaving the fields the objects lack to serde, then,
+/// when that fails, with every missing field filled with `null` (see [`GoJson`]). The path of
+/// the field at fault is only tracked when that fails too. `again` gives the same value afresh
+/// for the further tries. The error is the field's path (`.` for the top) and the message.
 pub(crate) fn decode<T: serde::de::DeserializeOwned>(
     value: Value,
     again: impl FnOnce() -> Value,
 ) -> Result<T, (String, String)> {
-    match T::deserialize(GoJson(value)) {
+    if let Ok(t) = T::deserialize(GoJson::<false>(value)) {
+        return Ok(t);
+    }
+    let value = again();
+    match T::deserialize(GoJson::<true>(value.clone())) {
         Ok(t) => Ok(t),
-        Err(_) => serde_path_to_error::deserialize(GoJson(again()))
+        Err(_) => serde_path_to_error::deserialize(GoJson::<true>(value))
             .map_err(|e| (e.path().to_string(), e.into_inner().to_string())),
     }
 }
 
-impl GoJson {
+impl<const FILL: bool> GoJson<FILL> {
     fn any<'de, V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         match self.0 {
             Value::Null => visitor.visit_unit(),
@@ -48,8 +60,8 @@ impl GoJson {
                 }
             }
             Value::String(s) => visitor.visit_string(s),
-            Value::Array(items) => visitor.visit_seq(Seq(items.into_iter())),
-            Value::Object(map) => visitor.visit_map(Fields::owned(map)),
+            Value::Array(items) => visitor.visit_seq(Seq::<FILL>(items.into_iter())),
+            Value::Object(map) => visitor.visit_map(Fields::<OwnedKeys, FILL>::owned(map)),
         }
     }
 
@@ -58,7 +70,7 @@ impl GoJson {
         fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Error> {
-        visitor.visit_map(Fields { iter: go_fields(map, fields).into_iter(), value: None })
+        visitor.visit_map(Fields::<_, FILL> { iter: go_fields(map, fields, FILL).into_iter(), value: None })
     }
 }
 
@@ -92,10 +104,11 @@ fn field_of(key: &str, fields: &'static [&'static str]) -> Option<usize> {
 }
 
 /// The object's keys renamed to the struct's field names they match case-insensitively,
-/// and every field it lacks added as `null` (Go's zero value); in key order, as a map of them
-/// would be. Of several keys for one field the last (in the object's key order) wins.
-fn go_fields(map: Map<String, Value>, fields: &'static [&'static str]) -> Vec<(Key, Value)> {
-    let mut out: Vec<(Key, Value)> = Vec::with_capacity(map.len() + fields.len());
+/// and with `fill` every field it lacks added as `null` (Go's zero value); in key order, as a
+/// map of them would be. Of several keys for one field the last (in the object's key order)
+/// wins.
+fn go_fields(map: Map<String, Value>, fields: &'static [&'static str], fill: bool) -> Vec<(Key, Value)> {
+    let mut out: Vec<(Key, Value)> = Vec::with_capacity(map.len() + if fill { fields.len() } else { 0 });
     let mut at: Vec<Option<usize>> = vec![None; fields.len()];
     for (key, value) in map {
         match field_of(&key, fields) {
@@ -110,7 +123,7 @@ fn go_fields(map: Map<String, Value>, fields: &'static [&'static str]) -> Vec<(K
         }
     }
     for (f, seen) in fields.iter().zip(&at) {
-        if seen.is_none() {
+        if fill && seen.is_none() {
             out.push((Key::Field(f), Value::Null));
         }
     }
@@ -130,7 +143,7 @@ macro_rules! zero_on_null {
     };
 }
 
-impl<'de> Deserializer<'de> for GoJson {
+impl<'de, const FILL: bool> Deserializer<'de> for GoJson<FILL> {
     type Error = Error;
 
     zero_on_null! {
@@ -147,8 +160,8 @@ impl<'de> Deserializer<'de> for GoJson {
         deserialize_f64 => visit_f64(0.0),
         deserialize_str => visit_str(""),
         deserialize_string => visit_str(""),
-        deserialize_seq => visit_seq(Seq(Vec::new().into_iter())),
-        deserialize_map => visit_map(Fields { iter: Vec::new().into_iter(), value: None }),
+        deserialize_seq => visit_seq(Seq::<FILL>(Vec::new().into_iter())),
+        deserialize_map => visit_map(Fields::<_, FILL> { iter: Vec::new().into_iter(), value: None }),
     }
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
@@ -169,9 +182,9 @@ impl<'de> Deserializer<'de> for GoJson {
         visitor: V,
     ) -> Result<V::Value, Error> {
         match self.0 {
-            Value::Null => GoJson::structure(Map::new(), fields, visitor),
-            Value::Object(map) => GoJson::structure(map, fields, visitor),
-            other => GoJson(other).any(visitor),
+            Value::Null => GoJson::<FILL>::structure(Map::new(), fields, visitor),
+            Value::Object(map) => GoJson::<FILL>::structure(map, fields, visitor),
+            other => GoJson::<FILL>(other).any(visitor),
         }
     }
 
@@ -193,13 +206,13 @@ impl<'de> Deserializer<'de> for GoJson {
     }
 }
 
-struct Seq(std::vec::IntoIter<Value>);
+struct Seq<const FILL: bool>(std::vec::IntoIter<Value>);
 
-impl<'de> SeqAccess<'de> for Seq {
+impl<'de, const FILL: bool> SeqAccess<'de> for Seq<FILL> {
     type Error = Error;
 
     fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, Error> {
-        self.0.next().map(|v| seed.deserialize(GoJson(v))).transpose()
+        self.0.next().map(|v| seed.deserialize(GoJson::<FILL>(v))).transpose()
     }
 
     fn size_hint(&self) -> Option<usize> {
@@ -207,21 +220,21 @@ impl<'de> SeqAccess<'de> for Seq {
     }
 }
 
-struct Fields<I> {
+struct Fields<I, const FILL: bool> {
     iter: I,
     value: Option<Value>,
 }
 
 type OwnedKeys = std::iter::Map<serde_json::map::IntoIter, fn((String, Value)) -> (Key, Value)>;
 
-impl Fields<OwnedKeys> {
+impl<const FILL: bool> Fields<OwnedKeys, FILL> {
     fn owned(map: Map<String, Value>) -> Self {
         let owned: fn((String, Value)) -> (Key, Value) = |(k, v)| (Key::Owned(k), v);
         Fields { iter: map.into_iter().map(owned), value: None }
     }
 }
 
-impl<'de, I: Iterator<Item = (Key, Value)>> MapAccess<'de> for Fields<I> {
+impl<'de, I: Iterator<Item = (Key, Value)>, const FILL: bool> MapAccess<'de> for Fields<I, FILL> {
     type Error = Error;
 
     fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, Error> {
@@ -239,7 +252,7 @@ impl<'de, I: Iterator<Item = (Key, Value)>> MapAccess<'de> for Fields<I> {
 
     fn next_value_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<T::Value, Error> {
         let v = self.value.take().ok_or_else(|| de::Error::custom("a map value was asked for before its key"))?;
-        seed.deserialize(GoJson(v))
+        seed.deserialize(GoJson::<FILL>(v))
     }
 }
 
@@ -276,7 +289,7 @@ mod tests {
     }
 
     fn decode(v: Value) -> Result<Outer, Error> {
-        Outer::deserialize(GoJson(v))
+        Outer::deserialize(GoJson::<true>(v))
     }
 
     #[test]
@@ -314,6 +327,35 @@ mod tests {
         assert!(decode(json!({"items": [{"count": "2"}]})).is_err());
         let e = decode(json!({"nope": 1})).unwrap_err().to_string();
         assert!(e.contains("unknown field `nope`"), "{e}");
+    }
+
+    #[test]
+    fn without_filling_missing_fields_decoding_agrees_or_fails() {
+        // Every default of these structs is the zero value: where the decoding that leaves
+        // missing fields to serde succeeds, it gives what filling them with nulls gives.
+        let cases = [
+            json!({}),
+            json!({"namePrefix": "p-", "labels": {"a": "b"}}),
+            json!({"NAMEPREFIX": "p-", "items": [{"name": "n", "count": 1, "on": true}]}),
+            json!({"inner": {"name": "n", "count": 2, "on": false}, "extra": null, "names": ["x"]}),
+            json!({"items": null, "inner": null}),
+        ];
+        for v in cases {
+            let sparse = Outer::deserialize(GoJson::<false>(v.clone())).unwrap();
+            assert_eq!(sparse, decode(v.clone()).unwrap(), "{v}");
+            assert_eq!(decode_value::<Outer>(v.clone(), || unreachable!("decoded once")).unwrap(), sparse);
+        }
+        // A struct field with no default that the object lacks fails without filling; decode
+        // then fills it, once more from the text.
+        let v = json!({"items": [{"Count": 2}], "Inner": {"NAME": "n"}});
+        assert!(Outer::deserialize(GoJson::<false>(v.clone())).is_err());
+        let mut again = 0;
+        let o: Outer = decode_value(v.clone(), || {
+            again += 1;
+            v.clone()
+        })
+        .unwrap();
+        assert_eq!((o.items[0].count, o.inner.unwrap().name.as_str(), again), (2, "n", 1));
     }
 
     #[test]
