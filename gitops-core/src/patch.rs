@@ -452,8 +452,7 @@ fn merge_list_kyaml(
             (None, None) => None,
         };
         path.truncate(len);
-        let mut val = val.filter(|v| !v.is_null() && !v.as_object().is_some_and(Map::is_empty));
-        let Some(v) = val.as_mut() else {
+        let Some(mut v) = val.filter(|v| !v.is_null() && !v.as_object().is_some_and(Map::is_empty)) else {
             // Cleared (deleted, or matched nowhere): the target's items with these keys go.
             if !vk.is_empty() {
                 kyaml::set_element(&mut dest, None, &vk, &vv);
@@ -462,14 +461,14 @@ fn merge_list_kyaml(
             kyaml::set_element(&mut added, None, &vk, &vv);
             continue;
         };
-        if let Value::Object(m) = v {
+        if let Value::Object(m) = &mut v {
             for (k, value) in vk.iter().zip(&vv) {
                 if !m.contains_key(k) && !value.is_empty() {
                     m.insert(k.clone(), plain_scalar(value));
                 }
             }
         }
-        kyaml::set_element(&mut added, Some(v), &vk, &vv);
+        kyaml::set_element(&mut added, Some(std::borrow::Cow::Owned(v)), &vk, &vv);
     }
     if list.is_empty() {
         return Ok(dest);

@@ -14,6 +14,8 @@
 //! `ElementSetter` and `ElementMatcher` step by step, so that the corner cases agree with
 //! `kubectl kustomize`.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 
 /// The text kyaml compares a key field by: a scalar's text, "" for a null or a collection.
@@ -113,11 +115,15 @@ fn field_matches(m: &Map<String, Value>, key: &str, value: &str) -> bool {
 
 /// kyaml's `ElementSetter`: null and empty-map items are dropped; items matching the keys
 /// are replaced by `element` (or dropped without one); items that do not match are kept
-/// only when values are given; `element` is appended when nothing matched.
-pub(super) fn set_element(list: &mut Vec<Value>, element: Option<&Value>, keys: &[String], values: &[String]) {
+/// only when values are given; `element` is appended when nothing matched. A matching item
+/// equal to the element stays as it is; elsewhere the element is moved to its last place and
+/// copied only to the places before (there is seldom more than one).
+pub(super) fn set_element(list: &mut Vec<Value>, element: Option<Cow<'_, Value>>, keys: &[String], values: &[String]) {
     let mapping_setter = keys.first().is_some_and(|k| !k.is_empty());
     let mut out = Vec::with_capacity(list.len() + 1);
     let mut found_any = false;
+    // Where `element` goes in `out`: a null holds each place until the end.
+    let mut places = Vec::new();
     for item in std::mem::take(list) {
         if item.is_null() || item.as_object().is_some_and(Map::is_empty) {
             continue;
@@ -145,14 +151,27 @@ pub(super) fn set_element(list: &mut Vec<Value>, element: Option<&Value>, keys: 
             continue;
         }
         found_any = true;
-        if let Some(e) = element {
-            out.push(e.clone());
+        match &element {
+            Some(e) if item == **e => out.push(item),
+            Some(_) => {
+                places.push(out.len());
+                out.push(Value::Null);
+            }
+            None => {}
         }
     }
     *list = out;
     match element {
-        Some(e) if !e.is_null() && !found_any => list.push(e.clone()),
-        _ => {}
+        Some(e) if !e.is_null() && !found_any => list.push(e.into_owned()),
+        Some(e) => {
+            if let Some((&last, earlier)) = places.split_last() {
+                for &i in earlier {
+                    list[i] = e.as_ref().clone();
+                }
+                list[last] = e.into_owned();
+            }
+        }
+        None => {}
     }
 }
 
@@ -171,7 +190,7 @@ pub(super) fn append_list(dst: &mut Vec<Value>, src: &[Value], keys: &[String]) 
         if keys.len() > 1 {
             set_element(dst, None, keys, &values);
         }
-        set_element(dst, Some(item), keys, &values);
+        set_element(dst, Some(Cow::Borrowed(item)), keys, &values);
     }
 }
 
@@ -198,10 +217,18 @@ mod tests {
     fn setter_replaces_matches_and_appends_otherwise() {
         let keys = s(&["name"]);
         let mut list = vec![json!({"name": "a", "x": 1}), json!({}), json!({"name": "b"})];
-        set_element(&mut list, Some(&json!({"name": "a", "x": 2})), &keys, &s(&["a"]));
+        set_element(&mut list, Some(Cow::Owned(json!({"name": "a", "x": 2}))), &keys, &s(&["a"]));
         assert_eq!(list, vec![json!({"name": "a", "x": 2}), json!({"name": "b"})]);
-        set_element(&mut list, Some(&json!({"name": "c"})), &keys, &s(&["c"]));
+        set_element(&mut list, Some(Cow::Owned(json!({"name": "c"}))), &keys, &s(&["c"]));
         assert_eq!(list.len(), 3);
+        // Every match takes the element, a borrowed one as an owned one; equal items stay.
+        let mut twice = vec![json!({"name": "a"}), json!({"name": "b", "y": 1}), json!({"name": "a", "x": 2})];
+        let element = json!({"name": "a", "x": 2});
+        set_element(&mut twice, Some(Cow::Borrowed(&element)), &keys, &s(&["a"]));
+        assert_eq!(twice, vec![element.clone(), json!({"name": "b", "y": 1}), element.clone()]);
+        set_element(&mut twice, Some(Cow::Borrowed(&json!({"name": "d"}))), &keys, &s(&["d"]));
+        assert_eq!(twice.len(), 4);
+        assert_eq!(twice[3], json!({"name": "d"}));
         // No values: nothing matches and nothing is kept.
         set_element(&mut list, None, &keys, &[]);
         assert!(list.is_empty());
