@@ -375,6 +375,25 @@ fn format_float(f: f64) -> String {
 /// A string as YAML: plain when safe, double-quoted when a reader would take it for another
 /// type or it holds characters that need escapes, single-quoted otherwise.
 pub(crate) fn quote(s: &str) -> Cow<'_, str> {
+    if is_plain_word(s) {
+        return Cow::Borrowed(s);
+    }
+    quote_checked(s)
+}
+
+/// Whether a text is written plain for certain, by a cheap test that most keys and names pass:
+/// it starts with an ASCII letter and has only letters, digits, `-`, `_`, `.` and `/` (nothing
+/// to escape or that YAML reads as syntax), and it is longer than the longest word YAML 1.1
+/// reads as a boolean or null (`false`); a shorter one is looked up among those words.
+fn is_plain_word(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.first().is_some_and(u8::is_ascii_alphabetic)
+        && b.iter().all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b'/'))
+        && (b.len() > 5 || !resolves_to_non_string(s))
+}
+
+/// [`quote`] for any text.
+fn quote_checked(s: &str) -> Cow<'_, str> {
     if resolves_to_non_string(s) || needs_escapes(s) {
         return Cow::Owned(double_quoted(s));
     }
@@ -444,6 +463,75 @@ fn double_quoted(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn plain_words_are_what_the_full_check_writes_plain() {
+        // Every word of YAML 1.1 and 1.2 that reads as a boolean or null, and words like them.
+        let mut words: Vec<String> = [
+            "y",
+            "Y",
+            "yes",
+            "Yes",
+            "YES",
+            "n",
+            "N",
+            "no",
+            "No",
+            "NO",
+            "on",
+            "On",
+            "ON",
+            "off",
+            "Off",
+            "OFF",
+            "true",
+            "True",
+            "TRUE",
+            "false",
+            "False",
+            "FALSE",
+            "null",
+            "Null",
+            "NULL",
+            "nan",
+            "inf",
+            "Infinity",
+            "yess",
+            "nulls",
+            "falsey",
+            "offset",
+            "name",
+            "kind",
+            "apiVersion",
+            "a.b/c-d_e",
+            "x1",
+            "e1",
+            "E10",
+            "t",
+            "f",
+        ]
+        .iter()
+        .map(|w| w.to_string())
+        .collect();
+        // All words of up to three letters from a mixed alphabet, and longer ones.
+        let alphabet = ["a", "n", "o", "y", "N", "O", "Y", "e", "s", "f", "1", ".", "-", "/", "_"];
+        for a in alphabet {
+            for b in alphabet {
+                for c in alphabet {
+                    words.push(format!("{a}{b}{c}"));
+                    words.push(format!("{a}{b}"));
+                    words.push(format!("{a}{b}{c}{a}{b}{c}"));
+                }
+            }
+        }
+        for w in &words {
+            if is_plain_word(w) {
+                assert!(matches!(quote_checked(w), Cow::Borrowed(p) if p == w), "{w}");
+            }
+            assert_eq!(quote(w), quote_checked(w), "{w}");
+        }
+        assert!(!is_plain_word("yes") && !is_plain_word("False") && !is_plain_word("a: b") && !is_plain_word("1a"));
+    }
+
     #[test]
     fn literal_blocks_where_go_yaml_writes_them() {
         // As `kubectl kustomize` v5.5 writes each string.

@@ -72,17 +72,19 @@ fn walk_in<S: AsRef<str>>(
 }
 
 /// Sets string pairs into the map at each spec's path.
-pub(crate) fn set_pairs<'a>(
+pub(crate) fn set_pairs(
     value: &mut Value,
     (group, version, kind): (&str, &str, &str),
-    specs: impl IntoIterator<Item = &'a FieldSpec>,
+    specs: &mut SplitSpecs<'_>,
     pairs: &[(String, String)],
 ) {
-    for s in specs {
+    for i in 0..specs.len() {
+        let s = specs.spec(i);
         if !s.matches(group, version, kind) {
             continue;
         }
-        walk(value, &spec_path(&s.path), s.create, &mut |slot| {
+        let create = s.create;
+        walk(value, specs.path(i), create, &mut |slot| {
             if slot.is_null() {
                 *slot = Value::Object(Map::new());
             }
@@ -92,6 +94,33 @@ pub(crate) fn set_pairs<'a>(
                 }
             }
         });
+    }
+}
+
+/// Field specs with their paths split, each when it is first needed: a transformer walks the
+/// same specs over every resource, and splits each path once rather than once a resource.
+pub(crate) struct SplitSpecs<'a> {
+    specs: &'a [FieldSpec],
+    paths: Vec<Option<SpecPath<'a>>>,
+}
+
+impl<'a> SplitSpecs<'a> {
+    pub(crate) fn new(specs: &'a [FieldSpec]) -> Self {
+        SplitSpecs { specs, paths: specs.iter().map(|_| None).collect() }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.specs.len()
+    }
+
+    pub(crate) fn spec(&self, i: usize) -> &'a FieldSpec {
+        &self.specs[i]
+    }
+
+    /// Spec `i`'s path, split.
+    pub(crate) fn path(&mut self, i: usize) -> &SpecPath<'a> {
+        let specs = self.specs;
+        self.paths[i].get_or_insert_with(|| spec_path(&specs[i].path))
     }
 }
 

@@ -101,8 +101,9 @@ impl Build<'_> {
             let specs = self.replica_specs.as_deref().unwrap_or(&eff.replicas);
             for (i, rep) in k.replicas.iter().enumerate() {
                 let mut found = false;
+                let mut split = fields::SplitSpecs::new(specs);
                 for r in acc.iter_mut().filter(|r| r.has_name(&rep.name)) {
-                    found |= on_fields(r, specs, true, &mut |slot| *slot = Value::from(rep.count));
+                    found |= on_fields(r, &mut split, true, &mut |slot| *slot = Value::from(rep.count));
                 }
                 if !found {
                     let gvks: Vec<String> = specs
@@ -148,9 +149,9 @@ impl Build<'_> {
             // configuration's own), as Kustomize's ImageTagTransformer does after its walk
             // over every container: changed where they name a matching image, never created;
             // CustomResourceDefinitions are left alone.
-            let specs = self.image_specs.as_deref().unwrap_or(&eff.images);
+            let mut specs = fields::SplitSpecs::new(self.image_specs.as_deref().unwrap_or(&eff.images));
             for r in acc.iter_mut().filter(|r| r.obj.kind() != "CustomResourceDefinition") {
-                on_fields(r, specs, false, &mut |slot| {
+                on_fields(r, &mut specs, false, &mut |slot| {
                     if let Value::String(current) = slot
                         && let Some(new) = image.rewrite(current)
                     {
@@ -398,12 +399,18 @@ fn acc_objects(acc: &mut [Res]) -> Vec<(&mut Object, &[PrevId])> {
 
 /// Calls `f` on every field of `r` the specs select (with `create`, and a spec that asks for
 /// it, missing fields are created as `Null` first); whether any spec selected it.
-pub(super) fn on_fields(r: &mut Res, specs: &[FieldSpec], create: bool, f: &mut dyn FnMut(&mut Value)) -> bool {
+pub(super) fn on_fields(
+    r: &mut Res,
+    specs: &mut fields::SplitSpecs<'_>,
+    create: bool,
+    f: &mut dyn FnMut(&mut Value),
+) -> bool {
     // The object's group, version and kind looked up once, not once per spec.
     let (group, version, kind) = (r.obj.group(), r.obj.version(), r.obj.kind());
-    let hits: Vec<&FieldSpec> = specs.iter().filter(|s| s.matches(group, version, kind)).collect();
-    for s in &hits {
-        fields::walk(r.obj.as_value_mut(), &fields::spec_path(&s.path), create && s.create, f);
+    let hits: Vec<usize> = (0..specs.len()).filter(|&i| specs.spec(i).matches(group, version, kind)).collect();
+    for &i in &hits {
+        let create = create && specs.spec(i).create;
+        fields::walk(r.obj.as_value_mut(), specs.path(i), create, f);
     }
     !hits.is_empty()
 }
@@ -446,9 +453,10 @@ pub(super) fn add_affix(acc: &mut [Res], affix: &str, is_prefix: bool, specs: &[
 }
 
 pub(super) fn apply_pairs(acc: &mut [Res], specs: &[FieldSpec], pairs: &[(String, String)]) {
+    let mut specs = fields::SplitSpecs::new(specs);
     for r in acc.iter_mut() {
         let (g, v, k) = (r.obj.group().to_string(), r.obj.version().to_string(), r.obj.kind().to_string());
-        fields::set_pairs(r.obj.as_value_mut(), (&g, &v, &k), specs, pairs);
+        fields::set_pairs(r.obj.as_value_mut(), (&g, &v, &k), &mut specs, pairs);
     }
 }
 
