@@ -137,6 +137,10 @@ impl Builder {
                     return self.push(Value::String(text), 1, anchor);
                 }
                 if self.string_keys_only && self.in_key_position() {
+                    // Nearly every key is plain text that reads as a string: taken as it is.
+                    if style == TScalarStyle::Plain && tag.is_none() && plain_kind(&text, self.dialect) == Plain::Str {
+                        return self.push(Value::String(text), 1, anchor);
+                    }
                     let timestamp = style == TScalarStyle::Plain
                         && tag.is_none()
                         && matches!(plain_kind(&text, self.dialect), Plain::Timestamp(_));
