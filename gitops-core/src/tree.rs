@@ -4,6 +4,7 @@
 //! [`normalize`] resolves `.` and `..` and refuses paths that climb above the root, so no
 //! implementation can be led outside its tree by a path.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -100,10 +101,16 @@ impl<T: FileTree + ?Sized> FileTree for std::sync::Arc<T> {
 /// assert!(normalize("../secrets").is_err());
 /// ```
 pub fn normalize(path: &str) -> Result<String> {
+    normalized(path).map(Cow::into_owned)
+}
+
+/// [`normalize`], borrowed when the path already is normal (as nearly every path a build
+/// looks up is: it was joined by [`join`]).
+fn normalized(path: &str) -> Result<Cow<'_, str>> {
     if is_normal(path) {
-        return Ok(path.to_string());
+        return Ok(Cow::Borrowed(path));
     }
-    normalize_segments(path)
+    normalize_segments(path).map(Cow::Owned)
 }
 
 fn normalize_segments(path: &str) -> Result<String> {
@@ -313,28 +320,32 @@ impl DirTree {
     }
 
     fn resolve(&self, path: &str) -> Result<Option<PathBuf>> {
-        Ok(self.resolve_kind(path, false)?.map(|(p, _)| p))
+        Ok(self.resolve_kind(path, false, true)?.and_then(|(p, _)| p))
     }
 
-    /// The resolved path of an entry and whether it is a directory (one `lstat` when it is
-    /// not a symlink). With `read_ahead`, a snapshot looks up a path that names a file by
-    /// opening and reading it instead, and keeps the bytes for the read that follows.
-    fn resolve_kind(&self, path: &str, read_ahead: bool) -> Result<Option<(PathBuf, bool)>> {
-        let p = normalize(path)?;
+    /// The resolved path of an entry (when `want_path`, or when it had to be looked up) and
+    /// whether it is a directory (one `lstat` when it is not a symlink). With `read_ahead`, a
+    /// snapshot looks up a path that names a file by opening and reading it instead, and keeps
+    /// the bytes for the read that follows.
+    fn resolve_kind(&self, path: &str, read_ahead: bool, want_path: bool) -> Result<Option<(Option<PathBuf>, bool)>> {
+        let found = |f: Option<(PathBuf, bool)>| f.map(|(full, is_dir)| (Some(full), is_dir));
+        let p = normalized(path)?;
         if p.is_empty() {
-            return Ok(Some((self.root.clone(), true)));
+            return Ok(Some((Some(self.root.clone()), true)));
         }
-        let Some(entries) = &self.entries else { return Ok(self.look_up(&p)?.0) };
-        let known = entries.lock().map_err(|_| poisoned())?.get(p.as_str()).map(|seen| match seen {
+        let Some(entries) = &self.entries else { return Ok(found(self.look_up(&p)?.0)) };
+        let known = entries.lock().map_err(|_| poisoned())?.get(p.as_ref()).map(|seen| match seen {
             Seen::Missing => None,
             Seen::Dir => Some(true),
             Seen::File | Seen::Read(_) => Some(false),
         });
         match known {
             Some(None) => return Ok(None),
+            // What it is is known: its path is worked out only when asked for.
+            Some(Some(is_dir)) if !want_path => return Ok(Some((None, is_dir))),
             Some(Some(is_dir)) => {
                 if let Some(full) = self.in_resolved_dir(&p)? {
-                    return Ok(Some((full, is_dir)));
+                    return Ok(Some((Some(full), is_dir)));
                 }
             }
             None => {}
@@ -344,27 +355,27 @@ impl DirTree {
             && let Some(full) = self.in_resolved_dir(&p)?
             && let Some(seen) = read_plain(&full)
         {
-            let found = match seen {
+            let result = match seen {
                 Seen::Missing => None,
                 Seen::Dir => {
-                    self.dirs.lock().map_err(|_| poisoned())?.insert(p.clone(), full.clone());
+                    self.dirs.lock().map_err(|_| poisoned())?.insert(p.to_string(), full.clone());
                     Some((full, true))
                 }
                 Seen::File | Seen::Read(_) => Some((full, false)),
             };
-            entries.lock().map_err(|_| poisoned())?.insert(p.into_boxed_str(), seen);
-            return Ok(found);
+            entries.lock().map_err(|_| poisoned())?.insert(p.into_owned().into_boxed_str(), seen);
+            return Ok(found(result));
         }
-        let (found, plain) = self.look_up(&p)?;
+        let (result, plain) = self.look_up(&p)?;
         if plain {
-            let seen = match &found {
+            let seen = match &result {
                 None => Seen::Missing,
                 Some((_, true)) => Seen::Dir,
                 Some((_, false)) => Seen::File,
             };
-            entries.lock().map_err(|_| poisoned())?.insert(p.into_boxed_str(), seen);
+            entries.lock().map_err(|_| poisoned())?.insert(p.into_owned().into_boxed_str(), seen);
         }
-        Ok(found)
+        Ok(found(result))
     }
 
     /// The bytes a snapshot read when it looked the (normalized) path up, once.
@@ -382,6 +393,15 @@ impl DirTree {
     /// step as written; `None` when the directory is not there.
     fn in_resolved_dir(&self, p: &str) -> Result<Option<PathBuf>> {
         let (parent, name) = p.rsplit_once('/').unwrap_or(("", p));
+        // A known directory's path is joined in place: one allocation, not a copy and a join.
+        if !parent.is_empty()
+            && let Some(known) = self.dirs.lock().map_err(|_| poisoned())?.get(parent)
+        {
+            let mut full = PathBuf::with_capacity(known.as_os_str().len() + 1 + name.len());
+            full.push(known);
+            full.push(name);
+            return Ok(Some(full));
+        }
         Ok(self.resolve_dir(parent)?.map(|dir| dir.join(name)))
     }
 
@@ -502,7 +522,7 @@ fn poisoned() -> Error {
 
 impl FileTree for DirTree {
     fn read(&self, path: &str) -> Result<Vec<u8>> {
-        let p = normalize(path)?;
+        let p = normalized(path)?;
         if let Some(bytes) = self.take_read_ahead(&p)? {
             return Ok(bytes);
         }
@@ -520,7 +540,7 @@ impl FileTree for DirTree {
             let child = join(dir, &name)?;
             // Entries whose symlinks leave the tree are left out of listings; reading
             // them by name gives the error.
-            if let Ok(Some((_, is_dir))) = self.resolve_kind(&child, false) {
+            if let Ok(Some((_, is_dir))) = self.resolve_kind(&child, false, false) {
                 let kind = if is_dir { EntryKind::Dir } else { EntryKind::File };
                 out.push(DirEntry { name, kind });
             }
@@ -530,7 +550,7 @@ impl FileTree for DirTree {
     }
 
     fn kind(&self, path: &str) -> Result<Option<EntryKind>> {
-        Ok(self.resolve_kind(path, true)?.map(|(_, dir)| if dir { EntryKind::Dir } else { EntryKind::File }))
+        Ok(self.resolve_kind(path, true, false)?.map(|(_, dir)| if dir { EntryKind::Dir } else { EntryKind::File }))
     }
 
     fn real_path(&self, path: &str) -> Result<Option<String>> {
