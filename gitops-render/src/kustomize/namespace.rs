@@ -62,7 +62,9 @@ impl NamespaceTransformer<'_> {
         let api = r.obj.api_version().to_string();
         let (group, version) = gitops_core::object::split_api_version(&api);
         let (group, version, kind) = (group.to_string(), version.to_string(), r.obj.kind().to_string());
-        let id = r.id();
+        // The id an error names is the object's before it changes, written out only for one.
+        let (namespace, name) = (r.obj.namespace().to_string(), r.obj.name().to_string());
+        let id = || super::id_text(&api, &kind, &namespace, &name);
         let v = r.obj.as_value_mut();
         if !tables::is_cluster_scoped(&api, &kind) {
             self.set_at(v, "metadata/namespace", true, &id)?;
@@ -90,7 +92,7 @@ impl NamespaceTransformer<'_> {
     }
 
     /// Sets the namespace at `path` (missing fields created with `create`).
-    fn set_at(&self, v: &mut Value, path: &str, create: bool, id: &str) -> Result<(), String> {
+    fn set_at(&self, v: &mut Value, path: &str, create: bool, id: &dyn Fn() -> String) -> Result<(), String> {
         let mut wrong = None;
         fields::walk_to_end(v, &fields::spec_path(path), create, &mut |slot| {
             if let Err(kind) = self.set(slot) {
@@ -99,7 +101,8 @@ impl NamespaceTransformer<'_> {
         });
         match wrong {
             Some(kind) => Err(format!(
-                "namespace field specs must target scalar nodes: considering field '{path}' of object {id}: wrong node kind: expected ScalarNode but got {kind}"
+                "namespace field specs must target scalar nodes: considering field '{path}' of object {}: wrong node kind: expected ScalarNode but got {kind}",
+                id()
             )),
             None => Ok(()),
         }
