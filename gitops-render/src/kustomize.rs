@@ -616,7 +616,7 @@ fn outside_root(file: &str, field: &str, path: &str, dir: &str) -> Error {
 }
 
 fn within(dir: &str, path: &str) -> bool {
-    dir.is_empty() || path == dir || path.starts_with(&format!("{dir}/"))
+    dir.is_empty() || path.strip_prefix(dir).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 impl<'a> Build<'a> {

@@ -443,7 +443,10 @@ pub(super) fn add_affix(acc: &mut [Res], affix: &str, is_prefix: bool, specs: &[
             }
             fields::walk(r.obj.as_value_mut(), &fields::spec_path(&spec.path), spec.create, &mut |slot| {
                 let current = slot.as_str().unwrap_or("");
-                let text = if is_prefix { format!("{affix}{current}") } else { format!("{current}{affix}") };
+                let (first, second) = if is_prefix { (affix, current) } else { (current, affix) };
+                let mut text = String::with_capacity(first.len() + second.len());
+                text.push_str(first);
+                text.push_str(second);
                 if slot.is_string() || slot.is_null() {
                     *slot = Value::String(text);
                 }
