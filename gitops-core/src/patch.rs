@@ -434,7 +434,14 @@ fn merge_list_kyaml(
         let (vk, vv) = kyaml::validate_keys(&list, values, keys);
         valid_keys.clone_from(&vk);
         let len = path.len();
-        path.push_str(&format!("[{}]", vv.join(",")));
+        path.push('[');
+        for (i, v) in vv.iter().enumerate() {
+            if i > 0 {
+                path.push(',');
+            }
+            path.push_str(v);
+        }
+        path.push(']');
         let val = match (kyaml::find(&dest, &vk, &vv), kyaml::find(items, &vk, &vv)) {
             (Some(i), Some(j)) => {
                 merge_value(&mut dest[i], &items[j], item_node, options, path)?;

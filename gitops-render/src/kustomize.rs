@@ -575,31 +575,39 @@ pub fn load_kustomization(tree: &dyn FileTree, dir: &str) -> Result<(String, Kus
 /// that reads as a number, boolean, null or date (`"1"`, `"true"`) comes back as one, and the
 /// build fails; refused here with the field that holds it.
 fn check_metadata_keys(file: &str, k: &Kustomization) -> Result<(), Error> {
-    let mut maps: Vec<(String, &std::collections::BTreeMap<String, String>)> =
-        vec![("commonLabels".into(), &k.common_labels), ("commonAnnotations".into(), &k.common_annotations)];
+    // The field is named only for an error: every kustomization is checked.
+    let check = |field: &dyn Fn() -> String, map: &std::collections::BTreeMap<String, String>| match map
+        .keys()
+        .find(|key| !yaml::reads_as_string(key))
+    {
+        Some(key) => Err(kerr(
+            file,
+            field(),
+            format!(
+                "the key {key:?} reads as a number, boolean, null or date in YAML, not a string; Kustomize \
+                 cannot add it as a label or annotation"
+            ),
+        )),
+        None => Ok(()),
+    };
+    check(&|| "commonLabels".into(), &k.common_labels)?;
+    check(&|| "commonAnnotations".into(), &k.common_annotations)?;
     for (i, l) in k.labels.iter().enumerate() {
-        maps.push((format!("labels[{i}].pairs"), &l.pairs));
+        check(&|| format!("labels[{i}].pairs"), &l.pairs)?;
     }
-    let mut options = vec![("generatorOptions".to_string(), &k.generator_options)];
-    for (name, gens) in [("configMapGenerator", &k.config_map_generator), ("secretGenerator", &k.secret_generator)] {
-        options.extend(gens.iter().enumerate().map(|(i, g)| (format!("{name}[{i}].options"), &g.options)));
-    }
-    for (field, o) in options {
+    let options = |name: &str, i: usize| {
+        if name.is_empty() { "generatorOptions".to_string() } else { format!("{name}[{i}].options") }
+    };
+    let generators = [("configMapGenerator", &k.config_map_generator), ("secretGenerator", &k.secret_generator)];
+    let all = std::iter::once(("", 0, &k.generator_options)).chain(
+        generators
+            .into_iter()
+            .flat_map(|(name, gens)| gens.iter().enumerate().map(move |(i, g)| (name, i, &g.options))),
+    );
+    for (name, i, o) in all {
         if let Some(o) = o {
-            maps.push((format!("{field}.labels"), &o.labels));
-            maps.push((format!("{field}.annotations"), &o.annotations));
-        }
-    }
-    for (field, map) in maps {
-        if let Some(key) = map.keys().find(|key| !yaml::reads_as_string(key)) {
-            return Err(kerr(
-                file,
-                field,
-                format!(
-                    "the key {key:?} reads as a number, boolean, null or date in YAML, not a string; Kustomize \
-                     cannot add it as a label or annotation"
-                ),
-            ));
+            check(&|| format!("{}.labels", options(name, i)), &o.labels)?;
+            check(&|| format!("{}.annotations", options(name, i)), &o.annotations)?;
         }
     }
     Ok(())
@@ -1575,6 +1583,30 @@ mod fuzz_regressions {
             .with_file("cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n");
         let e = super::Kustomize::default().render(&tree, "").unwrap_err().to_string();
         assert!(e.contains("must be a mapping"), "{e}");
+    }
+
+    /// Label and annotation keys that YAML reads as another type are refused, the first in
+    /// field order named: common labels and annotations, `labels`, then the generator options.
+    #[test]
+    fn metadata_keys_that_are_not_strings_name_their_field() {
+        let cases = [
+            ("commonLabels: {\"1\": a}\nlabels: [{pairs: {\"true\": b}}]\n", "commonLabels"),
+            ("labels: [{pairs: {a: b}}, {pairs: {\"true\": b}}]\n", "labels[1].pairs"),
+            ("generatorOptions: {annotations: {\"null\": x}}\n", "generatorOptions.annotations"),
+            (
+                "configMapGenerator:\n- {name: a, literals: [k=v]}\n- {name: b, literals: [k=v], options: {labels: {\"2024-01-01\": x}}}\n",
+                "configMapGenerator[1].options.labels",
+            ),
+            (
+                "secretGenerator:\n- {name: s, literals: [k=v], options: {annotations: {\"1.5\": x}}}\n",
+                "secretGenerator[0].options.annotations",
+            ),
+        ];
+        for (text, field) in cases {
+            let tree = MemTree::new().with_file("kustomization.yaml", text);
+            let e = super::Kustomize::default().render(&tree, "").unwrap_err().to_string();
+            assert!(e.contains(field) && e.contains("not a string"), "{field}: {e}");
+        }
     }
 
     #[test]

@@ -373,9 +373,9 @@ impl Build<'_> {
             })
             .map(|(i, _)| i)
             .collect();
-        let shown = super::id_text(api, kind, ns, name);
+        let shown = || super::id_text(api, kind, ns, name);
         match matches.as_slice() {
-            [] => Err(kerr(file, field, format!("no resource matches the patch target {shown}"))),
+            [] => Err(kerr(file, field, format!("no resource matches the patch target {}", shown()))),
             [i] => {
                 if patch::is_delete_patch(doc) {
                     acc.remove(*i);
@@ -388,7 +388,7 @@ impl Build<'_> {
                 }
                 Ok(())
             }
-            _ => Err(kerr(file, field, format!("the patch target {shown} matches {} resources", matches.len()))),
+            _ => Err(kerr(file, field, format!("the patch target {} matches {} resources", shown(), matches.len()))),
         }
     }
 }
