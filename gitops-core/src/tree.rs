@@ -269,8 +269,16 @@ impl FileTree for MemTree {
 #[derive(Clone, Debug)]
 pub struct DirTree {
     root: PathBuf,
-    dirs: std::sync::Arc<std::sync::Mutex<SeededHashMap<String, PathBuf>>>,
+    dirs: std::sync::Arc<std::sync::Mutex<SeededHashMap<String, KnownDir>>>,
     entries: Option<Snapshot>,
+}
+
+/// A directory's resolved path, and whether it is the path as written under the root (no
+/// symlink on the way), so that what is in it is where its name says.
+#[derive(Clone, Debug)]
+struct KnownDir {
+    full: PathBuf,
+    as_written: bool,
 }
 
 /// What [`DirTree::snapshot`] saw of each path.
@@ -358,7 +366,7 @@ impl DirTree {
             let result = match seen {
                 Seen::Missing => None,
                 Seen::Dir => {
-                    self.dirs.lock().map_err(|_| poisoned())?.insert(p.to_string(), full.clone());
+                    self.remember_dir(&p, full.clone())?;
                     Some((full, true))
                 }
                 Seen::File | Seen::Read(_) => Some((full, false)),
@@ -397,8 +405,8 @@ impl DirTree {
         if !parent.is_empty()
             && let Some(known) = self.dirs.lock().map_err(|_| poisoned())?.get(parent)
         {
-            let mut full = PathBuf::with_capacity(known.as_os_str().len() + 1 + name.len());
-            full.push(known);
+            let mut full = PathBuf::with_capacity(known.full.as_os_str().len() + 1 + name.len());
+            full.push(&known.full);
             full.push(name);
             return Ok(Some(full));
         }
@@ -414,7 +422,7 @@ impl DirTree {
             // `resolve_dir` remembers it, for the files that will be read in it.
             Ok(m) if !m.file_type().is_symlink() => {
                 if m.is_dir() {
-                    self.dirs.lock().map_err(|_| poisoned())?.insert(p.to_string(), full.clone());
+                    self.remember_dir(p, full.clone())?;
                 }
                 Ok((Some((full, m.is_dir())), true))
             }
@@ -437,7 +445,7 @@ impl DirTree {
             return Ok(Some(self.root.clone()));
         }
         if let Some(known) = self.dirs.lock().map_err(|_| poisoned())?.get(dir) {
-            return Ok(Some(known.clone()));
+            return Ok(Some(known.full.clone()));
         }
         let (parent, name) = dir.rsplit_once('/').unwrap_or(("", dir));
         let Some(parent) = self.resolve_dir(parent)? else { return Ok(None) };
@@ -452,9 +460,35 @@ impl DirTree {
         };
         // Only found directories are remembered: one created later is still seen.
         if let Some(found) = &resolved {
-            self.dirs.lock().map_err(|_| poisoned())?.insert(dir.to_string(), found.clone());
+            self.remember_dir(dir, found.clone())?;
         }
         Ok(resolved)
+    }
+
+    /// Remembers a directory's resolved path.
+    fn remember_dir(&self, dir: &str, full: PathBuf) -> Result<()> {
+        let as_written = full.strip_prefix(&self.root).ok().and_then(Path::to_str) == Some(dir);
+        self.dirs.lock().map_err(|_| poisoned())?.insert(dir.to_string(), KnownDir { full, as_written });
+        Ok(())
+    }
+
+    /// A snapshot's answer to [`FileTree::real_path`] from what it knows, with no lookup and
+    /// no path built: a known directory whose resolved path is as written, or a known entry
+    /// (looked up with no symlink in its last step) in one. `None` leaves it to the full
+    /// resolution.
+    fn known_real_path(&self, p: &str) -> Result<Option<String>> {
+        let Some(entries) = &self.entries else { return Ok(None) };
+        let dirs = self.dirs.lock().map_err(|_| poisoned())?;
+        if dirs.get(p).is_some_and(|d| d.as_written) {
+            return Ok(Some(p.to_string()));
+        }
+        let parent = p.rsplit_once('/').map_or("", |(parent, _)| parent);
+        if !parent.is_empty() && !dirs.get(parent).is_some_and(|d| d.as_written) {
+            return Ok(None);
+        }
+        drop(dirs);
+        let known = entries.lock().map_err(|_| poisoned())?.get(p).is_some_and(|seen| !matches!(seen, Seen::Missing));
+        Ok(known.then(|| p.to_string()))
     }
 
     fn canonical(&self, p: &str, full: &Path) -> Result<Option<PathBuf>> {
@@ -554,7 +588,14 @@ impl FileTree for DirTree {
     }
 
     fn real_path(&self, path: &str) -> Result<Option<String>> {
-        let Some(full) = self.resolve(path)? else { return Ok(None) };
+        let p = normalized(path)?;
+        if p.is_empty() {
+            return Ok(Some(String::new()));
+        }
+        if let Some(known) = self.known_real_path(&p)? {
+            return Ok(Some(known));
+        }
+        let Some(full) = self.resolve(&p)? else { return Ok(None) };
         // Resolved paths are canonical and inside the root (`canonical` refuses the others).
         let rel = full
             .strip_prefix(&self.root)
@@ -710,6 +751,18 @@ mod tests {
             assert_eq!(t.read("alias.yaml").unwrap(), b"a");
             assert_eq!(t.kind("link.d").unwrap(), Some(EntryKind::Dir));
             assert_eq!(t.real_path("link.d/a.yaml").unwrap().as_deref(), Some("conf.d/a.yaml"));
+            // Real paths of known entries: under a symlinked directory still resolved, elsewhere
+            // as written; a missing one has none.
+            for _ in 0..2 {
+                assert_eq!(t.kind("link.d/x").unwrap(), Some(EntryKind::Dir));
+                assert_eq!(t.real_path("link.d/x").unwrap().as_deref(), Some("conf.d/x"));
+                assert_eq!(t.real_path("link.d").unwrap().as_deref(), Some("conf.d"));
+                assert_eq!(t.kind("conf.d/x").unwrap(), Some(EntryKind::Dir));
+                assert_eq!(t.real_path("conf.d/x").unwrap().as_deref(), Some("conf.d/x"));
+                assert_eq!(t.real_path("conf.d/a.yaml").unwrap().as_deref(), Some("conf.d/a.yaml"));
+                assert_eq!(t.real_path("conf.d/none.yaml").unwrap(), None);
+                assert_eq!(t.real_path("").unwrap().as_deref(), Some(""));
+            }
             // A FIFO does not block the lookup.
             let made = std::process::Command::new("mkfifo").arg(dir.path().join("pipe.yaml")).status().unwrap();
             assert!(made.success());
