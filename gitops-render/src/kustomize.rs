@@ -1188,6 +1188,17 @@ fn same_id(acc: &[Res]) -> Option<(&Res, &Res)> {
             return None;
         }
     }
+    // Most kustomizations hold a few resources: their ids are compared pairwise, with no map.
+    const PAIRWISE_UP_TO: usize = 16;
+    if acc.len() <= PAIRWISE_UP_TO {
+        let keys: Vec<_> = acc.iter().map(key).collect();
+        for (i, k) in keys.iter().enumerate() {
+            if let Some(first) = keys[..i].iter().position(|earlier| earlier == k) {
+                return Some((&acc[first], &acc[i]));
+            }
+        }
+        return None;
+    }
     let mut seen = gitops_core::hash::SeededHashMap::with_capacity_and_hasher(acc.len(), Default::default());
     for (i, r) in acc.iter().enumerate() {
         if let Some(first) = seen.insert(key(r), i) {
