@@ -155,18 +155,24 @@ fn slash_joined(dir: &str, rel: &str) -> String {
 
 /// Whether a path is already what [`normalize`] makes of it: no empty, `.` or `..` segment.
 fn is_normal(path: &str) -> bool {
-    // One pass over the bytes: this runs for every path a build touches.
-    let b = path.as_bytes();
-    let mut start = 0;
-    for i in 0..=b.len() {
-        if i == b.len() || b[i] == b'/' {
-            if matches!(&b[start..i], b"" | b"." | b"..") {
-                return b.is_empty();
+    // One pass over the bytes, counting each segment's length and dots (a segment of dots
+    // alone, at most two, is "", "." or ".."): this runs for every path a build touches.
+    if path.is_empty() {
+        return true;
+    }
+    let (mut len, mut dots) = (0usize, 0usize);
+    for &c in path.as_bytes() {
+        if c == b'/' {
+            if len == dots && len <= 2 {
+                return false;
             }
-            start = i + 1;
+            (len, dots) = (0, 0);
+        } else {
+            len += 1;
+            dots += usize::from(c == b'.');
         }
     }
-    true
+    !(len == dots && len <= 2)
 }
 
 /// A tree held in memory: path to bytes; directories are implied by the paths.
@@ -772,7 +778,7 @@ mod tests {
 
     #[test]
     fn normalize_and_join_shortcuts_agree_with_the_segment_walk() {
-        let segs = ["a", "bc", ".", "..", "", ".a", "a.."];
+        let segs = ["a", "bc", ".", "..", "", ".a", "a..", "..."];
         let mut paths = vec![String::new()];
         for _ in 0..4 {
             let longer: Vec<String> = paths

@@ -193,14 +193,18 @@ fn emit_after(v: &Value, indent: usize, width: usize, out: &mut String) {
         other => {
             out.push(' ');
             let text = inline_scalar(other);
-            let line_start = out.rfind('\n').map_or(0, |i| i + 1);
             // A line folds only at a space past `width` columns; bytes are at least as many
-            // as characters, so a line shorter in bytes than `width` cannot fold.
-            if width > 0 && matches!(other, Value::String(_)) && out.len() - line_start + text.len() > width {
-                let column = out[line_start..].chars().count();
-                fold(&text, column, indent + 2, width, out);
-            } else {
-                out.push_str(&text);
+            // as characters, so a line shorter in bytes than `width` cannot fold. Only a
+            // string folds: the line's start is looked for only before one.
+            let line_start = (width > 0 && matches!(other, Value::String(_)))
+                .then(|| out.as_bytes().iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1))
+                .filter(|&start| out.len() - start + text.len() > width);
+            match line_start {
+                Some(start) => {
+                    let column = out[start..].chars().count();
+                    fold(&text, column, indent + 2, width, out);
+                }
+                None => out.push_str(&text),
             }
             out.push('\n');
         }
