@@ -130,7 +130,14 @@ fn rune_order<T: Copy + Into<char>>(ar: &[T], br: &[T]) -> std::cmp::Ordering {
 /// over 128 bytes or one holding a line break is written in the explicit `? key` form (YAML
 /// readers refuse implicit keys past 1024 characters, and one line must hold the whole key).
 fn is_simple_key(k: &str) -> bool {
-    k.len() <= 128 && !k.contains(['\n', '\r', '\u{85}', '\u{2028}', '\u{2029}'])
+    if k.len() > 128 {
+        return false;
+    }
+    // An ASCII key (nearly every one) needs only a test of its bytes.
+    if k.is_ascii() {
+        return !k.bytes().any(|b| b == b'\n' || b == b'\r');
+    }
+    !k.contains(['\n', '\r', '\u{85}', '\u{2028}', '\u{2029}'])
 }
 
 /// Writes `? key` then `: value`, the value laid out as after a sequence dash: a mapping
@@ -273,7 +280,7 @@ fn emit_seq(a: &[Value], indent: usize, width: usize, out: &mut String) {
 /// those), and holds nothing go-yaml counts unprintable (a tab among them, in the go-yaml of
 /// Kustomize v5.5): such text goes to double quotes instead.
 fn use_block(s: &str) -> bool {
-    s.contains('\n') && block_allowed(s)
+    s.as_bytes().contains(&b'\n') && block_allowed(s)
 }
 
 /// go-yaml's `block_allowed`: no space at the end or before a line break, and nothing it
