@@ -103,6 +103,34 @@ pub fn go_quote(s: &str) -> String {
     out
 }
 
+/// JSON text as Go's `encoding/json` writes it, from serde_json's: the escapes are the same
+/// but for `<`, `>`, `&`, U+2028 and U+2029, which Go writes as `\u003c`, `\u003e`, `\u0026`,
+/// `\u2028` and `\u2029`. Those characters occur in JSON only inside strings, so the text is
+/// escaped as a whole; most texts have none of them and are returned as they are.
+pub fn go_json_escapes(json: String) -> String {
+    let special = |c: char| matches!(c, '<' | '>' | '&' | '\u{2028}' | '\u{2029}');
+    if !json.contains(special) {
+        return json;
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A JSON string as Go's `encoding/json` writes it (see [`go_json_escapes`]).
+pub fn go_json_string(s: &str) -> String {
+    go_json_escapes(serde_json::to_string(s).expect("a string serializes"))
+}
+
 /// Go's `%v` of a JSON value as apimachinery decodes it (`map[k:v]` with sorted keys, `[a b]`,
 /// `<nil>`): a number written as an integer that fits an int64 is an integer, every other
 /// number a float64, written in `%g`'s shortest form (`1.5`, `1e+20`, `1e-05`, `1e+06`).
@@ -128,6 +156,17 @@ pub fn go_format(v: &Value) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn json_as_go_escapes_it() {
+        assert_eq!(go_json_escapes("{\"a\":\"plain\"}".into()), "{\"a\":\"plain\"}");
+        assert_eq!(go_json_escapes("\"<&>\u{2029}\"".into()), "\"\\u003c\\u0026\\u003e\\u2029\"");
+        // serde_json's own escapes are Go's: short forms, other control characters as \u00xx.
+        assert_eq!(
+            go_json_string("<&> \"q\"\u{2028}\u{1}\u{8}\u{c}\\\n\u{7f}"),
+            "\"\\u003c\\u0026\\u003e \\\"q\\\"\\u2028\\u0001\\b\\f\\\\\\n\u{7f}\""
+        );
+    }
 
     #[test]
     fn values_as_go_prints_them() {

@@ -435,12 +435,7 @@ fn merge_list_kyaml(
         valid_keys.clone_from(&vk);
         let len = path.len();
         path.push('[');
-        for (i, v) in vv.iter().enumerate() {
-            if i > 0 {
-                path.push(',');
-            }
-            path.push_str(v);
-        }
+        path.push_str(&vv.join(","));
         path.push(']');
         let val = match (kyaml::find(&dest, &vk, &vv), kyaml::find(items, &vk, &vv)) {
             (Some(i), Some(j)) => {

@@ -595,19 +595,17 @@ fn check_metadata_keys(file: &str, k: &Kustomization) -> Result<(), Error> {
     for (i, l) in k.labels.iter().enumerate() {
         check(&|| format!("labels[{i}].pairs"), &l.pairs)?;
     }
-    let options = |name: &str, i: usize| {
-        if name.is_empty() { "generatorOptions".to_string() } else { format!("{name}[{i}].options") }
+    let options = |field: &dyn Fn() -> String, o: &Option<crate::kustomization::GeneratorOptions>| match o {
+        Some(o) => {
+            check(&|| format!("{}.labels", field()), &o.labels)?;
+            check(&|| format!("{}.annotations", field()), &o.annotations)
+        }
+        None => Ok(()),
     };
-    let generators = [("configMapGenerator", &k.config_map_generator), ("secretGenerator", &k.secret_generator)];
-    let all = std::iter::once(("", 0, &k.generator_options)).chain(
-        generators
-            .into_iter()
-            .flat_map(|(name, gens)| gens.iter().enumerate().map(move |(i, g)| (name, i, &g.options))),
-    );
-    for (name, i, o) in all {
-        if let Some(o) = o {
-            check(&|| format!("{}.labels", options(name, i)), &o.labels)?;
-            check(&|| format!("{}.annotations", options(name, i)), &o.annotations)?;
+    options(&|| "generatorOptions".into(), &k.generator_options)?;
+    for (name, gens) in [("configMapGenerator", &k.config_map_generator), ("secretGenerator", &k.secret_generator)] {
+        for (i, g) in gens.iter().enumerate() {
+            options(&|| format!("{name}[{i}].options"), &g.options)?;
         }
     }
     Ok(())
@@ -1158,51 +1156,22 @@ fn add_resource(acc: &mut Vec<Res>, r: Res, _file: &str) -> Result<(), Error> {
 /// ids: group and version, kind, name and effective namespace ("default" for none, none at all
 /// for a cluster-scoped kind).
 fn same_id(acc: &[Res]) -> Option<(&Res, &Res)> {
-    fn key(r: &Res) -> (&str, &str, Option<&str>, &str) {
-        let o = &r.obj;
+    // Each id is four map lookups: worked out on all CPUs for a long list (a fleet's root
+    // holds thousands), then compared in order.
+    let indexes: Vec<usize> = (0..acc.len()).collect();
+    let keys = gitops_core::par_map(&indexes, 512, |&i| {
+        let (r, o) = (&acc[i], &acc[i].obj);
         (o.api_version(), o.kind(), r.effective_namespace(o.kind(), o.namespace()), o.name())
+    });
+    if keys.len() <= 16 {
+        // A few resources (most kustomizations): compared pairwise, with no map.
+        let first = |i: usize| keys[..i].iter().position(|earlier| *earlier == keys[i]);
+        return (0..keys.len()).find_map(|i| first(i).map(|f| (&acc[f], &acc[i])));
     }
-    // A fleet's root holds thousands of resources: their ids (four map lookups each) are
-    // hashed on all CPUs, and the pass in order compares hashes, and ids only where two
-    // hashes agree. Two different ids with one hash (never seen in practice) send the check
-    // the plain way, which compares ids alone.
-    const PARALLEL_FROM: usize = 1024;
-    if acc.len() >= PARALLEL_FROM && gitops_core::cpus() > 1 {
-        use std::hash::BuildHasher;
-        let state = foldhash::fast::RandomState::default();
-        let hashes = gitops_core::par_map(acc, PARALLEL_FROM / 2, |r| state.hash_one(key(r)));
-        let mut seen: gitops_core::hash::FxHashMap<u64, usize> =
-            gitops_core::hash::FxHashMap::with_capacity_and_hasher(acc.len(), Default::default());
-        let mut collided = false;
-        for (i, &h) in hashes.iter().enumerate() {
-            if let Some(&first) = seen.get(&h) {
-                if key(&acc[first]) == key(&acc[i]) {
-                    return Some((&acc[first], &acc[i]));
-                }
-                collided = true;
-                break;
-            }
-            seen.insert(h, i);
-        }
-        if !collided {
-            return None;
-        }
-    }
-    // Most kustomizations hold a few resources: their ids are compared pairwise, with no map.
-    const PAIRWISE_UP_TO: usize = 16;
-    if acc.len() <= PAIRWISE_UP_TO {
-        let keys: Vec<_> = acc.iter().map(key).collect();
-        for (i, k) in keys.iter().enumerate() {
-            if let Some(first) = keys[..i].iter().position(|earlier| earlier == k) {
-                return Some((&acc[first], &acc[i]));
-            }
-        }
-        return None;
-    }
-    let mut seen = gitops_core::hash::SeededHashMap::with_capacity_and_hasher(acc.len(), Default::default());
-    for (i, r) in acc.iter().enumerate() {
-        if let Some(first) = seen.insert(key(r), i) {
-            return Some((&acc[first], r));
+    let mut seen = gitops_core::hash::SeededHashMap::with_capacity_and_hasher(keys.len(), Default::default());
+    for (i, key) in keys.iter().enumerate() {
+        if let Some(f) = seen.insert(key, i) {
+            return Some((&acc[f], &acc[i]));
         }
     }
     None
@@ -1258,7 +1227,7 @@ pub fn hash_suffix(obj: &Object) -> String {
         fields.push(("type", v.get("type").unwrap_or(&empty)));
     }
     let json = serde_json::to_string(&HashedFields(&fields)).expect("JSON values serialize");
-    let digest = Sha256::digest(go_html_escape(json).as_bytes());
+    let digest = Sha256::digest(gitops_core::gofmt::go_json_escapes(json).as_bytes());
     // The first ten hex digits, with Kustomize's substitutions (0 g, 1 h, 3 k, a m, e t).
     const DIGITS: &[u8; 16] = b"gh2k456789mbcdtf";
     digest[..5]
@@ -1279,27 +1248,6 @@ impl serde::Serialize for HashedFields<'_> {
         }
         map.end()
     }
-}
-
-/// JSON as Go's encoder writes it: `<`, `>`, `&`, U+2028 and U+2029 escaped. Most texts have
-/// none of them and are returned as they are.
-fn go_html_escape(json: String) -> String {
-    let special = |c: char| matches!(c, '<' | '>' | '&' | '\u{2028}' | '\u{2029}');
-    if !json.contains(special) {
-        return json;
-    }
-    let mut out = String::with_capacity(json.len() + 16);
-    for c in json.chars() {
-        match c {
-            '<' => out.push_str("\\u003c"),
-            '>' => out.push_str("\\u003e"),
-            '&' => out.push_str("\\u0026"),
-            '\u{2028}' => out.push_str("\\u2028"),
-            '\u{2029}' => out.push_str("\\u2029"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// Kustomize's name-reference filter refuses a (Cluster)RoleBinding subject that names a
@@ -1636,8 +1584,6 @@ mod fuzz_regressions {
         }))
         .unwrap();
         assert_eq!(super::hash_suffix(&secret), "g89k2h7h9h");
-        assert_eq!(super::go_html_escape("plain".into()), "plain");
-        assert_eq!(super::go_html_escape("<&>\u{2029}".into()), "\\u003c\\u0026\\u003e\\u2029");
     }
 }
 

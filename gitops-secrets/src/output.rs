@@ -33,28 +33,8 @@ pub fn write(value: &Value, format: Format) -> String {
     }
 }
 
-/// A JSON string as Go's `encoding/json` writes it (`<`, `>`, `&`, U+2028 and U+2029
-/// escaped).
-pub fn go_json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
+/// A JSON string as Go's `encoding/json` writes it.
+pub use gitops_core::gofmt::go_json_string;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Ctx {

@@ -420,6 +420,7 @@ pub(super) fn on_fields(
 /// affix; a `metadata/name` spec also records the affix and the earlier id (for name
 /// references).
 pub(super) fn add_affix(acc: &mut [Res], affix: &str, is_prefix: bool, specs: &[FieldSpec]) {
+    let mut specs = fields::SplitSpecs::new(specs);
     for r in acc.iter_mut() {
         let org_kind = r.original().0.to_string();
         let group = r.obj.group().to_string();
@@ -429,7 +430,8 @@ pub(super) fn add_affix(acc: &mut [Res], affix: &str, is_prefix: bool, specs: &[
             continue;
         }
         let version = r.obj.version().to_string();
-        for spec in specs {
+        for i in 0..specs.len() {
+            let spec = specs.spec(i);
             if !spec.matches(&group, &version, &org_kind) {
                 continue;
             }
@@ -441,12 +443,9 @@ pub(super) fn add_affix(acc: &mut [Res], affix: &str, is_prefix: bool, specs: &[
                 }
                 r.store_previous_id();
             }
-            fields::walk(r.obj.as_value_mut(), &fields::spec_path(&spec.path), spec.create, &mut |slot| {
+            fields::walk(r.obj.as_value_mut(), specs.path(i), spec.create, &mut |slot| {
                 let current = slot.as_str().unwrap_or("");
-                let (first, second) = if is_prefix { (affix, current) } else { (current, affix) };
-                let mut text = String::with_capacity(first.len() + second.len());
-                text.push_str(first);
-                text.push_str(second);
+                let text = if is_prefix { [affix, current].concat() } else { [current, affix].concat() };
                 if slot.is_string() || slot.is_null() {
                     *slot = Value::String(text);
                 }
