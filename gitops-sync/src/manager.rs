@@ -72,6 +72,7 @@ pub struct Manager<S, R, D, C> {
     /// The ApplySet ids owned, and those known, at the last [`Manager::claim`].
     owned: std::sync::Mutex<Option<(HashSet<String>, HashSet<String>)>>,
     handovers: AtomicU64,
+    handed_away: AtomicU64,
 }
 
 /// The applications, by ApplySet id, in the order they were added.
@@ -100,6 +101,7 @@ where
             ownership: Default::default(),
             owned: Default::default(),
             handovers: AtomicU64::new(0),
+            handed_away: AtomicU64::new(0),
         };
         for app in apps {
             manager.insert(app);
@@ -197,7 +199,9 @@ where
 
     /// The applications (ApplySet ids) this replica owns now that it did not own at the last
     /// call (every owned one on the first call): reconcile them, they were just handed over.
-    /// Those known at the last call count as handovers; new applications do not.
+    /// Those known at the last call count as handovers; new applications do not. Those owned
+    /// at the last call, still known and no longer owned count as handed away
+    /// ([`Manager::handed_away`]).
     pub fn claim(&self) -> BTreeSet<String> {
         let ids: Vec<String> = self.apps.read().expect("apps lock").order.clone();
         let now: HashSet<String> = ids.iter().filter(|id| self.owns_id(id)).cloned().collect();
@@ -208,6 +212,8 @@ where
                 let g: BTreeSet<String> = now.difference(before).cloned().collect();
                 let handed = g.iter().filter(|id| known_before.contains(*id)).count();
                 self.handovers.fetch_add(handed as u64, Ordering::Relaxed);
+                let away = before.iter().filter(|id| known.contains(*id) && !now.contains(*id)).count();
+                self.handed_away.fetch_add(away as u64, Ordering::Relaxed);
                 g
             }
             None => now.iter().cloned().collect(),
@@ -230,6 +236,14 @@ where
     /// Applications handed over to this replica since it started (see [`Manager::claim`]).
     pub fn handovers(&self) -> u64 {
         self.handovers.load(Ordering::Relaxed)
+    }
+
+    /// Applications this replica owned and handed to another since it started (see
+    /// [`Manager::claim`]); with [`Manager::handovers`] it accounts for what it owns now: after
+    /// the first claim, owned = first share + handovers - handed away (for a set that does not
+    /// change).
+    pub fn handed_away(&self) -> u64 {
+        self.handed_away.load(Ordering::Relaxed)
     }
 
     /// A receiver that changes with ownership (never without an ownership).

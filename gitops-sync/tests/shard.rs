@@ -284,9 +284,13 @@ async fn three_replicas_share_300_applications_and_survive_a_kill_and_a_newcomer
     all_see(&[&a, &c, &d], 3).await;
     tokio::time::sleep(LEASE + Duration::from_millis(500)).await;
     let share = d.manager.owned_count();
-    eprintln!("the newcomer owns {share} of {APPS}; handovers to it: {}", d.manager.handovers());
+    let (to_d, from_d) = (d.manager.handovers() as usize, d.manager.handed_away() as usize);
+    eprintln!("the newcomer owns {share} of {APPS}; handovers to it: {to_d}, away from it: {from_d}");
     assert!((70..=130).contains(&share), "the newcomer owns {share}");
-    assert_eq!(d.manager.handovers() as usize, share, "everything the newcomer owns was handed over");
+    // It may first count the killed replica's Lease (not yet seen to expire by it) as a member
+    // and hand a few applications on when it drops it; what it owns came by handovers.
+    assert_eq!(to_d - from_d, share, "everything the newcomer owns was handed over");
+    assert!(from_d <= to_d / 10, "the newcomer handed away {from_d} of {to_d}");
     let since = Instant::now();
     fx.source.set(REPO, "c4", tree("four"));
     wait_for("the change after the newcomer", Duration::from_secs(30), || async { fx.count("four").await == APPS })
