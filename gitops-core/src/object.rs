@@ -259,12 +259,23 @@ impl From<Object> for Value {
 }
 
 fn str_at<'a>(value: &'a Value, a: &str, b: Option<&str>) -> &'a str {
-    let v = value.get(a);
+    let v = field(value, a);
     let v = match b {
-        Some(b) => v.and_then(|v| v.get(b)),
+        Some(b) => v.and_then(|v| field(v, b)),
         None => v,
     };
     v.and_then(Value::as_str).unwrap_or("")
+}
+
+/// A mapping's field. An object's top level and `metadata` hold a handful of fields, where a
+/// scan that compares lengths before bytes costs a fraction of the tree search's byte
+/// comparisons; a larger mapping is searched.
+fn field<'a>(value: &'a Value, key: &str) -> Option<&'a Value> {
+    let m = value.as_object()?;
+    if m.len() > 8 {
+        return m.get(key);
+    }
+    m.iter().find(|(k, _)| k.len() == key.len() && k.as_bytes() == key.as_bytes()).map(|(_, v)| v)
 }
 
 impl Object {
@@ -687,6 +698,22 @@ pub fn type_name(value: &Value) -> &'static str {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn field_is_the_mappings_get_for_small_and_large_mappings() {
+        // Keys of equal length that differ in one byte, a prefix, the empty key, and more
+        // fields than the scan takes (the tree's search then).
+        let keys = ["kind", "kine", "kin", "", "name", "namespace", "metadata", "spec", "data", "a", "b", "c"];
+        for n in 0..=keys.len() {
+            let m: Map<String, Value> = keys[..n].iter().enumerate().map(|(i, k)| (k.to_string(), json!(i))).collect();
+            let v = Value::Object(m.clone());
+            for k in keys.iter().chain(&["kinds", "z", "Kind"]) {
+                assert_eq!(field(&v, k), m.get(*k), "{n} fields, key {k:?}");
+            }
+        }
+        assert_eq!(field(&json!(["kind"]), "kind"), None);
+        assert_eq!(field(&json!("kind"), "kind"), None);
+    }
 
     #[test]
     fn pointer_get_finds_what_serde_json_finds() {
