@@ -952,7 +952,7 @@ impl<'a> Identity<'a> {
             match k.as_str() {
                 "apiVersion" => {
                     let api = v.as_str().unwrap_or("");
-                    (id.group, id.version) = api.split_once('/').unwrap_or(("", api));
+                    (id.group, id.version) = crate::object::split_api_version(api);
                 }
                 "kind" => id.kind = v.as_str().unwrap_or(""),
                 "metadata" => {

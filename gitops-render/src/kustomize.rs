@@ -1158,6 +1158,8 @@ fn add_resource(acc: &mut Vec<Res>, r: Res, _file: &str) -> Result<(), Error> {
 fn same_id(acc: &[Res]) -> Option<(&Res, &Res)> {
     // Each id is four map lookups: worked out on all CPUs for a long list (a fleet's root
     // holds thousands), then compared in order.
+    // The map is over indexes so that the ids borrow from `acc` (a closure over `&Res` could
+    // not return borrows of it).
     let indexes: Vec<usize> = (0..acc.len()).collect();
     let keys = gitops_core::par_map(&indexes, 512, |&i| {
         let (r, o) = (&acc[i], &acc[i].obj);

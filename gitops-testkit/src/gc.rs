@@ -119,7 +119,7 @@ impl State {
     fn resource_of_ref(&self, r: &Value) -> Option<Resource> {
         let api_version = r.get("apiVersion").and_then(Value::as_str).unwrap_or("");
         let kind = r.get("kind").and_then(Value::as_str).unwrap_or("");
-        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        let (group, version) = gitops_core::object::split_api_version(api_version);
         self.registry
             .by_kind(group, version, kind)
             .or_else(|| self.registry.resources().iter().find(|x| x.group == group && x.kind == kind))
