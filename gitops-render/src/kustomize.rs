@@ -4,7 +4,7 @@
 //! generators, components, then the built-in transformers in their fixed order; at the
 //! root, hash suffixes, name references, the local-config drop and the output order.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use base64::Engine;
 use gitops_core::object::{ImageOverride, override_images};
@@ -15,15 +15,16 @@ use gitops_core::yaml::{self, ParseOptions};
 use gitops_core::{Object, Renderer};
 use regex::Regex;
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
 use crate::error::Error;
 use crate::fields;
 
 mod config;
+mod finish;
 mod generate;
 mod namespace;
 mod plugins;
+mod res;
 mod transform;
 mod valueadd;
 
@@ -33,7 +34,11 @@ use crate::kustomization::{
 use crate::nameref::PrevId;
 use crate::tables;
 pub(crate) use config::{NameReferenceSpec, TransformerConfig};
+use finish::finish;
+pub use finish::hash_suffix;
 use gitops_core::selector::LabelSelector;
+use res::id_text;
+use res::{Origin, Res, add_resource, bind_vars, check_duplicates, check_namespace_conflicts};
 
 /// The names a kustomization file may have, in the order Kustomize looks for them.
 pub const KUSTOMIZATION_FILE_NAMES: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
@@ -263,117 +268,6 @@ impl FileTree for EditedTree<'_> {
     fn real_path(&self, path: &str) -> gitops_core::Result<Option<String>> {
         self.inner.real_path(path)
     }
-}
-
-/// One resource in the accumulator, with the history Kustomize keeps of it.
-#[derive(Clone, Debug)]
-struct Res {
-    obj: Object,
-    /// Earlier ids, oldest first, recorded where Kustomize records them (namespace, name
-    /// prefix and suffix, JSON patches, patches allowed to rename, the hash suffix), whether
-    /// or not the id changed.
-    history: Vec<PrevId>,
-    /// Name prefixes and suffixes applied, innermost first (for telling name references apart).
-    prefixes: Vec<String>,
-    suffixes: Vec<String>,
-    /// The vars bound to it where they were declared; their values are read from it at the end.
-    var_refs: Vec<String>,
-    needs_hash: bool,
-    /// Where it came from, for `buildMetadata: [originAnnotations]`.
-    origin: Option<Origin>,
-    /// The built-in transformers that ran over it (the kustomization file that configured
-    /// each, and its kind), for `buildMetadata: [transformerAnnotations]`.
-    transformations: Vec<Transformation>,
-    /// Its nulls written with no value (`strategy:`), which a strategic merge patch drops.
-    bare_nulls: Vec<String>,
-}
-
-/// A built-in transformer that ran over a resource: the kustomization that configured it, its
-/// kind, and for one configured in `transformers:` its own `name` and `namespace` lines.
-type Transformation = (std::sync::Arc<str>, &'static str, Option<std::sync::Arc<str>>);
-
-/// A resource's origin: the file it was read from, or the kustomization and generator that
-/// made it (paths inside the tree).
-#[derive(Clone, Debug)]
-enum Origin {
-    File(String),
-    /// `name`: a built-in plugin configuration's own name (`generators:` entries).
-    Generator {
-        kustomization: String,
-        kind: &'static str,
-        name: Option<String>,
-    },
-}
-
-/// `to` relative to directory `from` (both inside the tree), as Kustomize prints origins.
-fn relative(from: &str, to: &str) -> String {
-    let a: Vec<&str> = from.split('/').filter(|s| !s.is_empty()).collect();
-    let b: Vec<&str> = to.split('/').filter(|s| !s.is_empty()).collect();
-    let common = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
-    let mut parts: Vec<&str> = std::iter::repeat_n("..", a.len() - common).collect();
-    parts.extend(&b[common..]);
-    parts.join("/")
-}
-
-impl Res {
-    fn new(obj: Object) -> Self {
-        Res {
-            obj,
-            history: Vec::new(),
-            prefixes: Vec::new(),
-            suffixes: Vec::new(),
-            var_refs: Vec::new(),
-            needs_hash: false,
-            origin: None,
-            transformations: Vec::new(),
-            bare_nulls: Vec::new(),
-        }
-    }
-
-    fn rename(&mut self, namespace: &str, name: &str) {
-        self.obj.set_name(name);
-        self.obj.set_namespace(namespace);
-    }
-
-    /// Records the current id as an earlier one (Kustomize's `StorePreviousId`).
-    fn store_previous_id(&mut self) {
-        self.history.push(PrevId {
-            kind: self.obj.kind().to_string(),
-            namespace: self.obj.namespace().to_string(),
-            name: self.obj.name().to_string(),
-        });
-    }
-
-    /// The original id (kind, namespace, name): the first earlier one, else the current.
-    fn original(&self) -> (&str, &str, &str) {
-        match self.history.first() {
-            Some(p) => (&p.kind, &p.namespace, &p.name),
-            None => (self.obj.kind(), self.obj.namespace(), self.obj.name()),
-        }
-    }
-
-    /// Kustomize's effective namespace of one of this resource's ids.
-    fn effective_namespace<'a>(&self, kind: &str, namespace: &'a str) -> Option<&'a str> {
-        tables::effective_namespace(tables::is_cluster_scoped(self.obj.api_version(), kind), namespace)
-    }
-
-    fn has_name(&self, name: &str) -> bool {
-        self.obj.name() == name || self.history.iter().any(|p| p.name == name)
-    }
-
-    fn id(&self) -> String {
-        let o = &self.obj;
-        id_text(o.api_version(), o.kind(), o.namespace(), o.name())
-    }
-}
-
-/// Kustomize's text of a resource id: `kind.version.group/name.namespace`, `[noNs]` for none.
-pub(super) fn id_text(api_version: &str, kind: &str, namespace: &str, name: &str) -> String {
-    let (group, version) = gitops_core::object::split_api_version(api_version);
-    let ns = if namespace.is_empty() { "[noNs]" } else { namespace };
-    let group = if group.is_empty() { "[noGrp]" } else { group };
-    let version = if version.is_empty() { "[noVer]" } else { version };
-    format!("{kind}.{version}.{group}/{name}.{ns}")
 }
 
 /// A nested kustomization's resources and transformer configuration.
@@ -1145,346 +1039,6 @@ impl<'a> Build<'a> {
         }
         Ok((file, k))
     }
-}
-
-fn add_resource(acc: &mut Vec<Res>, r: Res, _file: &str) -> Result<(), Error> {
-    acc.push(r);
-    Ok(())
-}
-
-/// The first two resources (in order) with one id, as Kustomize's `ResId.Equals` compares
-/// ids: group and version, kind, name and effective namespace ("default" for none, none at all
-/// for a cluster-scoped kind).
-fn same_id(acc: &[Res]) -> Option<(&Res, &Res)> {
-    // Each id is four map lookups: worked out on all CPUs for a long list (a fleet's root
-    // holds thousands), then compared in order.
-    // The map is over indexes so that the ids borrow from `acc` (a closure over `&Res` could
-    // not return borrows of it).
-    let indexes: Vec<usize> = (0..acc.len()).collect();
-    let keys = gitops_core::par_map(&indexes, 512, |&i| {
-        let (r, o) = (&acc[i], &acc[i].obj);
-        (o.api_version(), o.kind(), r.effective_namespace(o.kind(), o.namespace()), o.name())
-    });
-    if keys.len() <= 16 {
-        // A few resources (most kustomizations): compared pairwise, with no map.
-        let first = |i: usize| keys[..i].iter().position(|earlier| *earlier == keys[i]);
-        return (0..keys.len()).find_map(|i| first(i).map(|f| (&acc[f], &acc[i])));
-    }
-    let mut seen = gitops_core::hash::SeededHashMap::with_capacity_and_hasher(keys.len(), Default::default());
-    for (i, key) in keys.iter().enumerate() {
-        if let Some(f) = seen.insert(key, i) {
-            return Some((&acc[f], &acc[i]));
-        }
-    }
-    None
-}
-
-/// Fails on two resources with one id ([`same_id`]), in one pass over the accumulator.
-fn check_duplicates(acc: &[Res], file: &str, field: &str) -> Result<(), Error> {
-    match same_id(acc) {
-        Some((_, r)) => {
-            Err(kerr(file, field, format!("may not add resource with an already registered id: {}", r.id())))
-        }
-        None => Ok(()),
-    }
-}
-
-/// Kustomize's namespace transformer fails when it leaves two resources with one id:
-/// "namespace transformation produces ID conflict". Checked once every namespace is set, which
-/// finds every pair Kustomize's check after each resource finds (the last of a pair to change
-/// sees the other as it ends).
-fn check_namespace_conflicts(acc: &[Res], file: &str, field: &str) -> Result<(), Error> {
-    match same_id(acc) {
-        Some((a, b)) => {
-            Err(kerr(file, field, format!("namespace transformation produces ID conflict: {} and {}", a.id(), b.id())))
-        }
-        None => Ok(()),
-    }
-}
-
-/// Kustomize's hash suffix of a generated ConfigMap or Secret. As its hasher reads them, a
-/// `data` or `binaryData` map counts even when empty; a missing `data` is "".
-pub fn hash_suffix(obj: &Object) -> String {
-    let v = obj.as_value();
-    let text = |s: &str| Value::String(s.to_string());
-    let (kind, empty) = (text(obj.kind()), text(""));
-    // The fields Kustomize hashes, in key order (as a map of them would be written), borrowed
-    // from the object rather than copied.
-    let mut fields: Vec<(&str, &Value)> = Vec::with_capacity(6);
-    let map_or = |key: &str| v.get(key).filter(|d| d.is_object());
-    if obj.kind() == "ConfigMap" {
-        if let Some(b) = map_or("binaryData") {
-            fields.push(("binaryData", b));
-        }
-        fields.push(("data", map_or("data").unwrap_or(&empty)));
-        fields.push(("kind", &kind));
-        fields.push(("name", &empty));
-    } else {
-        fields.push(("data", map_or("data").unwrap_or(&empty)));
-        fields.push(("kind", &kind));
-        fields.push(("name", &empty));
-        if let Some(s) = map_or("stringData") {
-            fields.push(("stringData", s));
-        }
-        fields.push(("type", v.get("type").unwrap_or(&empty)));
-    }
-    let json = serde_json::to_string(&HashedFields(&fields)).expect("JSON values serialize");
-    let digest = Sha256::digest(gitops_core::gofmt::go_json_escapes(json).as_bytes());
-    // The first ten hex digits, with Kustomize's substitutions (0 g, 1 h, 3 k, a m, e t).
-    const DIGITS: &[u8; 16] = b"gh2k456789mbcdtf";
-    digest[..5]
-        .iter()
-        .flat_map(|b| [DIGITS[usize::from(b >> 4)] as char, DIGITS[usize::from(b & 15)] as char])
-        .collect()
-}
-
-/// The fields [`hash_suffix`] hashes, written as one JSON object in the order given.
-struct HashedFields<'a>(&'a [(&'a str, &'a Value)]);
-
-impl serde::Serialize for HashedFields<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut map = serializer.serialize_map(Some(self.0.len()))?;
-        for (k, v) in self.0 {
-            map.serialize_entry(k, v)?;
-        }
-        map.end()
-    }
-}
-
-/// Kustomize's name-reference filter refuses a (Cluster)RoleBinding subject that names a
-/// ServiceAccount of the build with a `namespace` key and no value.
-fn check_blank_subject_namespaces(file: &str, acc: &[Res]) -> Result<(), Error> {
-    let accounts: HashSet<&str> = acc
-        .iter()
-        .filter(|r| r.obj.kind() == "ServiceAccount" && r.obj.group().is_empty())
-        .flat_map(|r| std::iter::once(r.obj.name()).chain(r.history.iter().map(|p| p.name.as_str())))
-        .collect();
-    for r in acc.iter().filter(|r| matches!(r.obj.kind(), "RoleBinding" | "ClusterRoleBinding")) {
-        let subjects = r.obj.get("/subjects").and_then(Value::as_array).cloned().unwrap_or_default();
-        for s in subjects {
-            // `namespace:` with no value (an empty string is a namespace that matches nothing).
-            let blank = matches!(s.get("namespace"), Some(Value::Null));
-            let name = s.get("name").and_then(Value::as_str).unwrap_or("");
-            if blank && s.get("kind").and_then(Value::as_str) == Some("ServiceAccount") && accounts.contains(name) {
-                return Err(kerr(file, "", format!("Invalid Input: namespace is blank for resource {:?}", r.id())));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Binds each var of a kustomization to the one resource of its accumulator that its
-/// `objref` names, by the resource's current or any earlier id (Kustomize's `MergeVars`):
-/// the group, version, kind and name must equal the reference's, and the namespace too when
-/// the reference gives one or names a cluster-scoped kind. Several matches are an error;
-/// none leaves the var unbound, which is reported when values are read at the end.
-fn bind_vars(file: &str, vars: &[crate::kustomization::Var], acc: &mut [Res]) -> Result<(), Error> {
-    for v in vars {
-        let r = &v.objref;
-        let (group, version) = match &r.api_version {
-            Some(api) => {
-                let (g, ver) = gitops_core::object::split_api_version(api);
-                (g.to_string(), ver.to_string())
-            }
-            None => (r.group.clone().unwrap_or_default(), r.version.clone().unwrap_or_default()),
-        };
-        let kind = r.kind.as_deref().unwrap_or("");
-        let api = if group.is_empty() { version.clone() } else { format!("{group}/{version}") };
-        let cluster_scoped = tables::is_cluster_scoped(&api, kind);
-        let ns = r.namespace.as_deref().unwrap_or("");
-        let want_ns = (!ns.is_empty() || cluster_scoped).then(|| tables::effective_namespace(cluster_scoped, ns));
-        let matched: Vec<usize> = acc
-            .iter()
-            .enumerate()
-            .filter(|(_, res)| res.obj.group() == group && res.obj.version() == version)
-            .filter(|(_, res)| {
-                crate::nameref::ids(&res.obj, &res.history).any(|(k, n, name)| {
-                    k == kind && name == r.name && want_ns.is_none_or(|w| w == res.effective_namespace(k, n))
-                })
-            })
-            .map(|(i, _)| i)
-            .collect();
-        match matched.as_slice() {
-            [i] => acc[*i].var_refs.push(v.name.clone()),
-            [] => {}
-            many => {
-                return Err(kerr(
-                    file,
-                    "vars",
-                    format!(
-                        "found {} resId matches for var {} (unable to disambiguate)",
-                        many.len(),
-                        crate::vars::describe(v, true)
-                    ),
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
-fn finish(
-    file: &str,
-    k: &Kustomization,
-    mut acc: Vec<Res>,
-    vars: &[crate::kustomization::Var],
-    config: &TransformerConfig,
-) -> Result<Vec<Object>, Error> {
-    // The suffixes are independent of one another: worked out on all CPUs.
-    let hashed: Vec<usize> = (0..acc.len()).filter(|&i| acc[i].needs_hash).collect();
-    let suffixes = gitops_core::par_map(&hashed, 64, |&i| hash_suffix(&acc[i].obj));
-    for (i, suffix) in hashed.into_iter().zip(suffixes) {
-        let r = &mut acc[i];
-        let name = format!("{}-{}", r.obj.name(), suffix);
-        let ns = r.obj.namespace().to_string();
-        r.store_previous_id();
-        r.rename(&ns, &name);
-    }
-    check_blank_subject_namespaces(file, &acc)?;
-    let eff = config.effective().map_err(|e| kerr(file, "configurations", e))?;
-    crate::nameref::fix(&mut acc_view(&mut acc), &eff.name_reference).map_err(|m| kerr(file, "", m))?;
-    // The vars bound to each resource, and origins (for originAnnotations) only when asked for.
-    let bound: Vec<Vec<String>> =
-        if vars.is_empty() { Vec::new() } else { acc.iter().map(|r| r.var_refs.clone()).collect() };
-    let root_dir = file.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
-    let want_origins = k.build_metadata.iter().any(|b| b == "originAnnotations");
-    let origins: Vec<Option<String>> = acc
-        .iter()
-        .filter(|_| want_origins)
-        .map(|r| {
-            r.origin.as_ref().map(|o| match o {
-                Origin::File(p) => format!("path: {}\n", relative(root_dir, p)),
-                Origin::Generator { kustomization, kind, name } => format!(
-                    "configuredIn: {}\nconfiguredBy:\n  apiVersion: builtin\n  kind: {kind}\n{}",
-                    relative(root_dir, kustomization),
-                    name.as_ref().map(|n| format!("  name: {n}\n")).unwrap_or_default()
-                ),
-            })
-        })
-        .collect();
-    let want_transformations = k.build_metadata.iter().any(|b| b == "transformerAnnotations");
-    let transformations: Vec<String> = acc
-        .iter()
-        .filter(|_| want_transformations)
-        .map(|r| {
-            r.transformations
-                .iter()
-                .map(|(configured_in, kind, by)| {
-                    format!(
-                        "- configuredIn: {}\n  configuredBy:\n    apiVersion: builtin\n    kind: {kind}\n{}",
-                        relative(root_dir, configured_in),
-                        by.as_deref().unwrap_or("")
-                    )
-                })
-                .collect()
-        })
-        .collect();
-    let local: Vec<bool> =
-        acc.iter().map(|r| r.obj.annotation("config.kubernetes.io/local-config") == Some("true")).collect();
-    let mut objects: Vec<Object> = acc.into_iter().map(|r| r.obj).collect();
-    crate::vars::apply(file, vars, &mut objects, &bound, &eff.var_reference)?;
-    if want_origins {
-        for (o, origin) in objects.iter_mut().zip(&origins) {
-            if let Some(text) = origin {
-                stringify_annotations(o);
-                o.set_annotation("config.kubernetes.io/origin", text);
-            }
-        }
-    }
-    for (o, text) in objects.iter_mut().zip(&transformations) {
-        if !text.is_empty() {
-            stringify_annotations(o);
-            o.set_annotation("alpha.config.kubernetes.io/transformations", text);
-        }
-    }
-    let mut objects: Vec<Object> = objects.into_iter().zip(local).filter(|(_, l)| !l).map(|(o, _)| o).collect();
-    // Kustomize keeps its own annotations on every resource while it builds and removes them
-    // at the end, and with them an annotations field left null or empty.
-    for o in objects.iter_mut() {
-        if let Some(meta) = o.as_value_mut().get_mut("metadata").and_then(Value::as_object_mut)
-            && meta.get("annotations").is_some_and(|a| a.is_null() || a.as_object().is_some_and(Map::is_empty))
-        {
-            meta.remove("annotations");
-        }
-    }
-    if let Some(so) = &k.sort_options {
-        match so.order.as_deref() {
-            Some("fifo") if so.legacy_sort_options.is_some() => {
-                return Err(kerr(
-                    file,
-                    "sortOptions.legacySortOptions",
-                    "the field 'sortOptions.legacySortOptions' is set but the selected sort order is 'fifo', not 'legacy'",
-                ));
-            }
-            Some("fifo" | "legacy") => {}
-            _ => {
-                return Err(kerr(
-                    file,
-                    "sortOptions.order",
-                    "the field 'sortOptions.order' must be one of [fifo, legacy]",
-                ));
-            }
-        }
-    }
-    match k.sort_options.as_ref().and_then(|s| s.order.as_deref()) {
-        Some("fifo") => {}
-        Some("legacy") | None => {
-            let legacy = k.sort_options.as_ref().and_then(|s| s.legacy_sort_options.clone());
-            let (first, last): (Vec<String>, Vec<String>) = match legacy {
-                Some(l) => (l.order_first, l.order_last),
-                None => (
-                    tables::ORDER_FIRST.iter().map(|s| s.to_string()).collect(),
-                    tables::ORDER_LAST.iter().map(|s| s.to_string()).collect(),
-                ),
-            };
-            crate::order::sort_legacy(&mut objects, &first, &last);
-        }
-        Some(other) => {
-            return Err(kerr(file, "sortOptions.order", format!("unknown order {other:?} (legacy or fifo)")));
-        }
-    }
-    let mut seen = HashSet::new();
-    for b in &k.build_metadata {
-        if !seen.insert(b.as_str()) {
-            continue;
-        }
-        match b.as_str() {
-            "managedByLabel" => {
-                for o in objects.iter_mut() {
-                    o.set_label("app.kubernetes.io/managed-by", "kustomize-(devel)");
-                }
-            }
-            "originAnnotations" | "transformerAnnotations" => {}
-            other => return Err(kerr(file, "buildMetadata", format!("unknown option {other:?}"))),
-        }
-    }
-    Ok(objects)
-}
-
-/// Kustomize sets build annotations through the object's string map of annotations, so the
-/// others come back as strings: a number or boolean a replacement put there is quoted.
-fn stringify_annotations(o: &mut Object) {
-    if let Some(Value::Object(m)) = o.as_value_mut().pointer_mut("/metadata/annotations") {
-        for v in m.values_mut() {
-            match v {
-                Value::Number(n) => *v = Value::String(n.to_string()),
-                Value::Bool(b) => *v = Value::String(b.to_string()),
-                _ => {}
-            }
-        }
-    }
-}
-
-fn acc_view(acc: &mut [Res]) -> Vec<crate::nameref::Entry<'_>> {
-    acc.iter_mut()
-        .map(|r| crate::nameref::Entry {
-            obj: &mut r.obj,
-            history: &r.history,
-            prefixes: &r.prefixes,
-            suffixes: &r.suffixes,
-        })
-        .collect()
 }
 
 #[cfg(test)]
