@@ -197,6 +197,13 @@ fn emit_after(v: &Value, indent: usize, width: usize, out: &mut String) {
                 out.push('\n');
             }
         }
+        Value::String(s) if unicode_breaks_single_quoted(s) => {
+            out.push(' ');
+            let column = out.len() - out.as_bytes().iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+            let column = out[out.len() - column..].chars().count();
+            single_quoted_with_breaks(s, column, indent + 2, width, out);
+            out.push('\n');
+        }
         other => {
             out.push(' ');
             let text = inline_scalar(other);
@@ -216,6 +223,67 @@ fn emit_after(v: &Value, indent: usize, width: usize, out: &mut String) {
             out.push('\n');
         }
     }
+}
+
+/// Whether go-yaml writes a one-line string in single quotes with its U+2028 and U+2029 as
+/// they are: it counts them line breaks (so not plain) but printable (so not double-quoted),
+/// unless the string holds a line feed (a literal block), anything else it escapes or a tab,
+/// or a space next to one of them.
+fn unicode_breaks_single_quoted(s: &str) -> bool {
+    if s.is_ascii() || !s.contains(['\u{2028}', '\u{2029}']) {
+        return false;
+    }
+    let is_break = |c: char| matches!(c, '\u{2028}' | '\u{2029}');
+    let chars: Vec<char> = s.chars().collect();
+    !chars.iter().any(|&c| c == '\t' || c.is_control() || unprintable(c))
+        && !chars.windows(2).any(|w| (w[0] == ' ' && is_break(w[1])) || (is_break(w[0]) && w[1] == ' '))
+}
+
+/// go-yaml's single-quoted writer for a string [`unicode_breaks_single_quoted`] selects: each
+/// U+2028 or U+2029 is written as it is and counts as the end of a line, so the text after it
+/// starts with `indent` spaces on the same physical line (what `kubectl kustomize` prints:
+/// `'x\u{2028}    y'`); past `width` a space between words is a line break (0: never).
+fn single_quoted_with_breaks(s: &str, column: usize, indent: usize, width: usize, out: &mut String) {
+    let chars: Vec<char> = s.chars().collect();
+    out.push('\'');
+    let mut col = column + 1;
+    let (mut spaces, mut breaks) = (false, false);
+    for (i, &c) in chars.iter().enumerate() {
+        match c {
+            ' ' => {
+                let fold = width > 0 && !spaces && col > width && i > 0 && i + 1 < chars.len() && chars[i + 1] != ' ';
+                if fold {
+                    out.push('\n');
+                    pad(out, indent);
+                    col = indent;
+                } else {
+                    out.push(' ');
+                    col += 1;
+                }
+                spaces = true;
+            }
+            '\u{2028}' | '\u{2029}' => {
+                out.push(c);
+                col = 0;
+                breaks = true;
+            }
+            _ => {
+                if breaks {
+                    pad(out, indent - col.min(indent));
+                    col = col.max(indent);
+                }
+                if c == '\'' {
+                    out.push('\'');
+                    col += 1;
+                }
+                out.push(c);
+                col += 1;
+                spaces = false;
+                breaks = false;
+            }
+        }
+    }
+    out.push('\'');
 }
 
 /// Writes a scalar starting at `column`, replacing a single space by a line break and
@@ -286,7 +354,15 @@ fn use_block(s: &str) -> bool {
 /// go-yaml's `block_allowed`: no space at the end or before a line break, and nothing it
 /// counts unprintable but the line break.
 fn block_allowed(s: &str) -> bool {
-    !s.ends_with(' ') && !s.contains(" \n") && !s.chars().any(|c| c.is_control() && c != '\n')
+    !s.ends_with(' ') && !s.contains(" \n") && !s.chars().any(|c| c != '\n' && (c.is_control() || unprintable(c)))
+}
+
+/// The characters go-yaml's `is_printable` refuses besides the controls (`char::is_control`):
+/// the byte order mark, U+FFFE and U+FFFF, and everything past the Basic Multilingual Plane
+/// (its test knows UTF-8 sequences of up to three bytes). A string holding one is written in
+/// double quotes, the character escaped.
+fn unprintable(c: char) -> bool {
+    matches!(c, '\u{feff}' | '\u{fffe}' | '\u{ffff}' | '\u{10000}'..)
 }
 
 /// What a folded block scalar (`>`) holding `v` reads back as after go-yaml (v3, as in
@@ -415,7 +491,7 @@ fn quote_checked(s: &str) -> Cow<'_, str> {
 }
 
 fn needs_escapes(s: &str) -> bool {
-    s.chars().any(|c| c.is_control() || c == '\u{feff}' || c == '\u{2028}' || c == '\u{2029}')
+    s.chars().any(|c| c.is_control() || unprintable(c) || c == '\u{2028}' || c == '\u{2029}')
 }
 
 fn plain_ok(s: &str) -> bool {
@@ -456,13 +532,24 @@ fn double_quoted(s: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\t' => out.push_str("\\t"),
             '\r' => out.push_str("\\r"),
+            // go-yaml's escapes: its short ones, else `\x`, `\u` or `\U` and upper-case digits.
             '\u{0}' => out.push_str("\\0"),
-            c if c.is_control() || c == '\u{feff}' || c == '\u{2028}' || c == '\u{2029}' => {
+            '\u{7}' => out.push_str("\\a"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{b}' => out.push_str("\\v"),
+            '\u{c}' => out.push_str("\\f"),
+            '\u{1b}' => out.push_str("\\e"),
+            '\u{85}' => out.push_str("\\N"),
+            '\u{2028}' => out.push_str("\\L"),
+            '\u{2029}' => out.push_str("\\P"),
+            c if c.is_control() || unprintable(c) => {
                 let n = c as u32;
                 if n <= 0xff {
                     out.push_str(&format!("\\x{n:02X}"));
-                } else {
+                } else if n <= 0xffff {
                     out.push_str(&format!("\\u{n:04X}"));
+                } else {
+                    out.push_str(&format!("\\U{n:08X}"));
                 }
             }
             c => out.push(c),
@@ -677,6 +764,42 @@ mod tests {
         let text = emit(&seq);
         assert_eq!(text, format!("s:\n- ? {long}\n  :\n  - 1\n  - 2\n"));
         assert_eq!(crate::yaml::parse_value(&text, "t", 0, 1).unwrap().unwrap(), seq);
+    }
+
+    /// The bytes `kubectl kustomize` v5.5 printed for these values (2026-12-07): go-yaml's
+    /// short escapes, `\U` past the Basic Multilingual Plane, and U+2028/U+2029 written as they
+    /// are in single quotes, the text after one indented on the same line (a map value by the
+    /// key's column plus two, a sequence item by the dash's), double quotes where a space or a
+    /// tab is next to one.
+    #[test]
+    fn escapes_and_unicode_line_breaks_as_kubectl_writes_them() {
+        let v = json!({
+            "data": {
+                "a": "x\u{2028}y",
+                "b": "\u{2028}x",
+                "c": "x\u{2029}",
+                "d": "a\u{2028}\u{2028}b",
+                "e": "it\u{2028}s'q",
+                "f": "x \u{2028}y",
+                "g": "x\u{2028} y",
+                "h": "x\u{2028}\ty",
+                "i": format!("{}\u{2028}{}end", "word ".repeat(20), "tail ".repeat(20)),
+                "j": format!("{}z\u{2029}y", "w ".repeat(50)),
+                "k": "a\u{7}b\u{8}c\u{b}d\u{c}e\u{1b}f\u{1}g\u{1f}h\u{85}i",
+                "l": "\u{1f680}",
+            },
+            "spec": {"args": ["x\u{2028}y", "p\u{2029}q\u{2028}r"], "env": [{"value": "v\u{2028}w"}]}
+        });
+        let want = "data:\n  a: 'x\u{2028}    y'\n  b: '\u{2028}    x'\n  c: 'x\u{2029}'\n  d: 'a\u{2028}\u{2028}    b'\n  \
+                    e: 'it\u{2028}    s''q'\n  f: \"x \\Ly\"\n  g: \"x\\L y\"\n  h: \"x\\L\\ty\"\n  \
+                    i: \"word word word word word word word word word word word word word word word word\n    \
+                    word word word word \\Ltail tail tail tail tail tail tail tail tail tail tail tail\n    \
+                    tail tail tail tail tail tail tail tail end\"\n  \
+                    j: 'w w w w w w w w w w w w w w w w w w w w w w w w w w w w w w w w w w w w w w\n    \
+                    w w w w w w w w w w w w z\u{2029}    y'\n  \
+                    k: \"a\\ab\\bc\\vd\\fe\\ef\\x01g\\x1Fh\\Ni\"\n  l: \"\\U0001F680\"\n\
+                    spec:\n  args:\n  - 'x\u{2028}    y'\n  - 'p\u{2029}    q\u{2028}    r'\n  env:\n  - value: 'v\u{2028}      w'\n";
+        assert_eq!(emit_wrapped(&v, 80), want);
     }
 
     #[test]

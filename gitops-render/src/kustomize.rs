@@ -22,6 +22,7 @@ use crate::fields;
 mod config;
 mod finish;
 mod generate;
+mod json_trip;
 mod namespace;
 mod plugins;
 mod res;

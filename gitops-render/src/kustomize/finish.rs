@@ -7,6 +7,7 @@ use gitops_core::Object;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use super::json_trip;
 use super::res::{Origin, Res, relative};
 use super::{TransformerConfig, kerr};
 use crate::error::Error;
@@ -92,11 +93,23 @@ pub(super) fn finish(
     vars: &[crate::kustomization::Var],
     config: &TransformerConfig,
 ) -> Result<Vec<Object>, Error> {
-    // The suffixes are independent of one another: worked out on all CPUs.
-    let hashed: Vec<usize> = (0..acc.len()).filter(|&i| acc[i].needs_hash).collect();
-    let suffixes = gitops_core::par_map(&hashed, 64, |&i| hash_suffix(&acc[i].obj));
-    for (i, suffix) in hashed.into_iter().zip(suffixes) {
-        let r = &mut acc[i];
+    // Kustomize's round trip of each resource through JSON (`json_trip`), then the hash
+    // suffixes of the generated ones, which see its result. Both are independent of other
+    // resources: worked out on all CPUs, the round trip walked again only where its cheap test
+    // finds a character it may change (nearly never).
+    let indexes: Vec<usize> = (0..acc.len()).collect();
+    let checked = gitops_core::par_map(&indexes, 64, |&i| {
+        let r = &acc[i];
+        let suspicious = json_trip::suspicious(r.obj.as_value());
+        (suspicious, (r.needs_hash && !suspicious).then(|| hash_suffix(&r.obj)))
+    });
+    for (r, (suspicious, suffix)) in acc.iter_mut().zip(checked) {
+        let mut suffix = suffix;
+        if suspicious {
+            json_trip::apply(r.obj.as_value_mut()).map_err(|e| kerr(file, "", format!("{}: {e}", r.id())))?;
+            suffix = r.needs_hash.then(|| hash_suffix(&r.obj));
+        }
+        let Some(suffix) = suffix else { continue };
         let name = format!("{}-{}", r.obj.name(), suffix);
         let ns = r.obj.namespace().to_string();
         r.store_previous_id();
