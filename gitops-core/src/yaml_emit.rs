@@ -11,6 +11,12 @@ pub(crate) fn emit(v: &Value) -> String {
 
 /// Like [`emit`], folding long plain and quoted values at spaces once a line passes `width`
 /// columns, as go-yaml v2 (`yaml.Marshal` in kubeseal and older kubectl) does; 0 never folds.
+///
+/// With a width, a string holding U+2028 or U+2029 is also written as go-yaml writes it (what
+/// `kubectl kustomize` prints): each counts as a line break, and the text after one starts
+/// with the indentation again on the same physical line, which a YAML 1.2 reader reads back
+/// with those spaces. With 0 such text reads back as it was (double quotes, or a literal block
+/// holding them as they are).
 pub(crate) fn emit_wrapped(v: &Value, width: usize) -> String {
     let mut out = String::new();
     emit_wrapped_into(v, width, &mut out);
@@ -176,28 +182,31 @@ fn emit_after(v: &Value, indent: usize, width: usize, out: &mut String) {
             out.push_str(" |");
             // go-yaml's indentation indicator (its indent, 2) when the text starts with a
             // space or a line break, which would otherwise set the block's indentation.
-            if s.starts_with([' ', '\n']) {
+            let go_breaks = width > 0;
+            if s.starts_with([' ', '\n']) || go_breaks && s.starts_with(['\u{2028}', '\u{2029}']) {
                 out.push('2');
             }
             let trailing = s.len() - s.trim_end_matches('\n').len();
-            match trailing {
-                0 => out.push('-'),
-                // A lone line break is kept, as go-yaml keeps it ("+").
-                1 if s.len() > 1 => {}
-                _ => out.push('+'),
+            // go-yaml's chomping indicator: strip ("-") with no line break at the end, keep
+            // ("+") with two (or a lone one), else none; U+2028 and U+2029 count as breaks.
+            let is_break = |c: char| c == '\n' || go_breaks && matches!(c, '\u{2028}' | '\u{2029}');
+            let mut last = s.chars().rev();
+            match (last.next(), last.next()) {
+                (Some(c), _) if !is_break(c) => out.push('-'),
+                (Some(_), None) => out.push('+'),
+                (Some(_), Some(c)) if is_break(c) => out.push('+'),
+                _ => {}
             }
             out.push('\n');
             let body = if trailing == 1 { &s[..s.len() - 1] } else { s.as_str() };
             let body = if trailing > 1 { &body[..body.len() - 1] } else { body };
             for line in body.split('\n') {
-                if !line.is_empty() {
-                    pad(out, indent + 2);
-                    out.push_str(line);
-                }
+                block_line(line, indent + 2, go_breaks, out);
                 out.push('\n');
             }
         }
-        Value::String(s) if unicode_breaks_single_quoted(s) => {
+        // go-yaml's way with U+2028/U+2029, in its layout only (see `emit_wrapped`).
+        Value::String(s) if width > 0 && unicode_breaks_single_quoted(s) => {
             out.push(' ');
             let column = out.len() - out.as_bytes().iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
             let column = out[out.len() - column..].chars().count();
@@ -222,6 +231,30 @@ fn emit_after(v: &Value, indent: usize, width: usize, out: &mut String) {
             }
             out.push('\n');
         }
+    }
+}
+
+/// One line of a literal block, indented. With `go_breaks`, as go-yaml's writer counts U+2028
+/// and U+2029 line breaks: each is written as it is, and the text after it starts with the
+/// indentation again, on the same physical line; a line that starts with one is not indented
+/// before it.
+fn block_line(line: &str, indent: usize, go_breaks: bool, out: &mut String) {
+    if !go_breaks || line.is_ascii() || !line.contains(['\u{2028}', '\u{2029}']) {
+        if !line.is_empty() {
+            pad(out, indent);
+            out.push_str(line);
+        }
+        return;
+    }
+    let mut at_break = true;
+    for c in line.chars() {
+        if matches!(c, '\u{2028}' | '\u{2029}') {
+            at_break = true;
+        } else if at_break {
+            pad(out, indent);
+            at_break = false;
+        }
+        out.push(c);
     }
 }
 
@@ -354,7 +387,10 @@ fn use_block(s: &str) -> bool {
 /// go-yaml's `block_allowed`: no space at the end or before a line break, and nothing it
 /// counts unprintable but the line break.
 fn block_allowed(s: &str) -> bool {
-    !s.ends_with(' ') && !s.contains(" \n") && !s.chars().any(|c| c != '\n' && (c.is_control() || unprintable(c)))
+    !s.ends_with(' ')
+        && !s.contains(" \n")
+        && !s.chars().any(|c| c != '\n' && (c.is_control() || unprintable(c)))
+        && (s.is_ascii() || !s.contains(" \u{2028}") && !s.contains(" \u{2029}"))
 }
 
 /// The characters go-yaml's `is_printable` refuses besides the controls (`char::is_control`):
@@ -802,10 +838,29 @@ mod tests {
         assert_eq!(emit_wrapped(&v, 80), want);
     }
 
+    /// Literal blocks as `kubectl kustomize` v5.5 printed them (2026-12-07): a character it
+    /// escapes, or a space before U+2028, sends the text to double quotes; U+2028 and U+2029
+    /// inside a block are written as they are, the text after them indented again on the same
+    /// line, and count as line breaks for the chomping indicator and the indentation one.
+    #[test]
+    fn literal_blocks_with_unicode_line_breaks_as_kubectl_writes_them() {
+        let v = json!({
+            "a": "a\nb\u{1f600}",
+            "b": "a\nb\u{2028}c\n",
+            "c": "a\nb\u{feff}",
+            "d": "l1\nl2 \u{2028}x",
+            "e": "a\n\u{2028}b\n\u{2028}\n",
+            "f": "\u{2028}x\ny",
+        });
+        let want = "a: \"a\\nb\\U0001F600\"\nb: |\n  a\n  b\u{2028}  c\nc: \"a\\nb\\uFEFF\"\n\
+                    d: \"l1\\nl2 \\Lx\"\ne: |+\n  a\n\u{2028}  b\n\u{2028}\nf: |2-\n\u{2028}  x\n  y\n";
+        assert_eq!(emit_wrapped(&v, 80), want);
+    }
+
     #[test]
     fn round_trip_through_the_reader() {
-        let v =
-            json!({"k": ["", " lead", "trail ", "it's", "\u{7}", "a\n\nb\n\n", "- x", "{a}", "1.0", ".5", "@x", "%x"]});
+        let v = json!({"k": ["", " lead", "trail ", "it's", "\u{7}", "a\n\nb\n\n", "- x", "{a}", "1.0", ".5", "@x", "%x",
+                "x\u{2028}y", "a\nb\u{2028}c\n", "\u{2028}x\ny", "a\nb\u{2029}", "a\n\u{2028}b\n\u{2028}\n", "\u{1f600}\u{85}"]});
         let text = emit(&v);
         let back = crate::yaml::parse_value(&text, "t", 0, 1).unwrap().unwrap();
         assert_eq!(back, v, "{text}");
