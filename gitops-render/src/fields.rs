@@ -10,115 +10,34 @@ use crate::kustomization::FieldSpec;
 /// entered item by item). With `create`, missing maps are created, and `f` is called with
 /// a `Null` slot for a missing last field.
 pub(crate) fn walk<S: AsRef<str>>(value: &mut Value, path: &[S], create: bool, f: &mut dyn FnMut(&mut Value)) {
-    walk_in(value, path, create, false, &mut (), &mut |_: &(), v: &mut Value| f(v))
+    walk_in(value, path, create, false, f)
 }
 
 /// [`walk`], but a list at the end of the path is handed to `f` whole, as Kustomize's field
 /// spec filter hands a setter whatever node the path ends on.
 pub(crate) fn walk_to_end<S: AsRef<str>>(value: &mut Value, path: &[S], create: bool, f: &mut dyn FnMut(&mut Value)) {
-    walk_in(value, path, create, true, &mut (), &mut |_: &(), v: &mut Value| f(v))
+    walk_in(value, path, create, true, f)
 }
 
-/// Where a walk is: kept only by the walks that need it (`()` keeps nothing, at no cost to
-/// the others), as the steps taken, made into a JSON pointer only when asked for.
-trait Trail<'p> {
-    fn enter(&mut self, step: Step<'p>);
-    fn leave(&mut self);
-}
-
-#[derive(Clone, Copy)]
-enum Step<'p> {
-    Key(&'p str),
-    Item(usize),
-}
-
-impl<'p> Trail<'p> for () {
-    fn enter(&mut self, _: Step<'p>) {}
-    fn leave(&mut self) {}
-}
-
-/// The steps of a walk in place (a walk runs for every resource and spec: no allocation).
-/// Field specs are a few steps deep; a walk deeper than it holds loses its place, and
-/// [`Steps::pointer_to`] then gives nothing.
-struct Steps<'p> {
-    steps: [Step<'p>; 24],
-    depth: usize,
-}
-
-impl<'p> Steps<'p> {
-    fn new() -> Self {
-        Steps { steps: [Step::Item(0); 24], depth: 0 }
-    }
-
-    /// The JSON pointer of the steps, then `key`.
-    fn pointer_to(&self, key: &str) -> Option<String> {
-        let steps = self.steps.get(..self.depth)?;
-        Some(pointer_to(steps, key))
-    }
-}
-
-impl<'p> Trail<'p> for Steps<'p> {
-    fn enter(&mut self, step: Step<'p>) {
-        if let Some(slot) = self.steps.get_mut(self.depth) {
-            *slot = step;
-        }
-        self.depth += 1;
-    }
-    fn leave(&mut self) {
-        self.depth -= 1;
-    }
-}
-
-fn pointer_to(steps: &[Step<'_>], key: &str) -> String {
-    let len = |s: &Step<'_>| match s {
-        Step::Key(k) => k.len() + 1,
-        Step::Item(_) => 4,
-    };
-    let mut out = String::with_capacity(steps.iter().map(len).sum::<usize>() + key.len() + 1);
-    for step in steps.iter().copied().chain(std::iter::once(Step::Key(key))) {
-        out.push('/');
-        match step {
-            // Escaped a run at a time: label keys hold a `/` (`app.kubernetes.io/name`).
-            Step::Key(k) => {
-                let mut rest = k;
-                while let Some(at) = rest.find(['~', '/']) {
-                    out.push_str(&rest[..at]);
-                    out.push_str(if rest.as_bytes()[at] == b'~' { "~0" } else { "~1" });
-                    rest = &rest[at + 1..];
-                }
-                out.push_str(rest);
-            }
-            Step::Item(i) => {
-                use std::fmt::Write as _;
-                let _ = write!(out, "{i}");
-            }
-        }
-    }
-    out
-}
-
-fn walk_in<'p, S: AsRef<str>, T: Trail<'p>, F: FnMut(&T, &mut Value)>(
+fn walk_in<S: AsRef<str>>(
     value: &mut Value,
-    path: &'p [S],
+    path: &[S],
     create: bool,
     whole_lists: bool,
-    trail: &mut T,
-    f: &mut F,
+    f: &mut dyn FnMut(&mut Value),
 ) {
     if whole_lists && path.is_empty() {
-        f(trail, value);
+        f(value);
         return;
     }
     if let Value::Array(items) = value {
-        for (i, item) in items.iter_mut().enumerate() {
-            trail.enter(Step::Item(i));
-            walk_in(item, path, create, whole_lists, trail, f);
-            trail.leave();
+        for item in items {
+            walk_in(item, path, create, whole_lists, f);
         }
         return;
     }
     let Some((first, rest)) = path.split_first() else {
-        f(trail, value);
+        f(value);
         return;
     };
     let first = first.as_ref();
@@ -149,44 +68,33 @@ fn walk_in<'p, S: AsRef<str>, T: Trail<'p>, F: FnMut(&T, &mut Value)>(
         }
         *child = Value::Object(Map::new());
     }
-    trail.enter(Step::Key(seg));
-    walk_in(child, rest, create, whole_lists, trail, f);
-    trail.leave();
+    walk_in(child, rest, create, whole_lists, f);
 }
 
-/// Sets string pairs into the map at each spec's path. Returns, for each pair, the JSON
-/// pointers of the fields it created (a key that was not there): Kustomize's setter makes one
-/// YAML node per pair and resource, and puts that same node at every field it creates, so
-/// they stay one value (see `Res::aliases`).
+/// Sets string pairs into the map at each spec's path.
 pub(crate) fn set_pairs(
     value: &mut Value,
     (group, version, kind): (&str, &str, &str),
     specs: &mut SplitSpecs<'_>,
     pairs: &[(String, String)],
-) -> Vec<Vec<String>> {
-    let mut created: Vec<Vec<String>> = vec![Vec::new(); pairs.len()];
+) {
     for i in 0..specs.len() {
         let s = specs.spec(i);
         if !s.matches(group, version, kind) {
             continue;
         }
         let create = s.create;
-        walk_in(value, specs.path(i), create, false, &mut Steps::new(), &mut |at: &Steps<'_>, slot: &mut Value| {
+        walk(value, specs.path(i), create, &mut |slot| {
             if slot.is_null() {
                 *slot = Value::Object(Map::new());
             }
             if let Value::Object(m) = slot {
-                for (n, (k, v)) in pairs.iter().enumerate() {
-                    if m.insert(k.clone(), Value::String(v.clone())).is_none()
-                        && let Some(pointer) = at.pointer_to(k)
-                    {
-                        created[n].push(pointer);
-                    }
+                for (k, v) in pairs {
+                    m.insert(k.clone(), Value::String(v.clone()));
                 }
             }
         });
     }
-    created
 }
 
 /// Field specs with their paths split, each when it is first needed: a transformer walks the
@@ -299,32 +207,6 @@ pub(crate) fn node_kind(v: &Value) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The fields `set_pairs` creates, as JSON pointers that serde_json finds: through lists
-    /// item by item, keys with `/` and `~` escaped; a key that was there is not listed.
-    #[test]
-    fn set_pairs_lists_the_fields_it_created() {
-        let mut v = serde_json::json!({
-            "metadata": {"labels": {"app.kubernetes.io/name": "old"}},
-            "spec": {"claims": [{"metadata": {}}, {"metadata": {"labels": {}}}]}
-        });
-        let spec = |path: &str| FieldSpec { group: None, version: None, kind: None, path: path.into(), create: true };
-        let specs = [spec("metadata/labels"), spec("spec/claims[]/metadata/labels")];
-        let pairs = [("app.kubernetes.io/name".to_string(), "web".to_string()), ("a~b".to_string(), "x".to_string())];
-        let created = set_pairs(&mut v, ("", "v1", "Thing"), &mut SplitSpecs::new(&specs), &pairs);
-        assert_eq!(
-            created[0],
-            [
-                "/spec/claims/0/metadata/labels/app.kubernetes.io~1name",
-                "/spec/claims/1/metadata/labels/app.kubernetes.io~1name"
-            ]
-        );
-        assert_eq!(created[1].len(), 3);
-        for p in created.iter().flatten() {
-            assert!(v.pointer(p).is_some_and(|x| x == "web" || x == "x"), "{p}");
-        }
-        assert_eq!(v["metadata"]["labels"]["app.kubernetes.io/name"], "web");
-    }
 
     #[test]
     fn field_spec_paths_split_as_kyaml_splits_them() {

@@ -39,7 +39,7 @@ use finish::finish;
 pub use finish::hash_suffix;
 use gitops_core::selector::LabelSelector;
 use res::id_text;
-use res::{Alias, Origin, Res, add_resource, bind_vars, check_duplicates, check_namespace_conflicts};
+use res::{Origin, Res, add_resource, bind_vars, check_duplicates, check_namespace_conflicts};
 
 /// The names a kustomization file may have, in the order Kustomize looks for them.
 pub const KUSTOMIZATION_FILE_NAMES: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];

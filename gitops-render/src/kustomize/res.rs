@@ -5,7 +5,6 @@ use crate::error::Error;
 use crate::nameref::PrevId;
 use crate::tables;
 use gitops_core::Object;
-use serde_json::Value;
 
 use super::kerr;
 
@@ -30,20 +29,6 @@ pub(super) struct Res {
     pub(super) transformations: Vec<Transformation>,
     /// Its nulls written with no value (`strategy:`), which a strategic merge patch drops.
     pub(super) bare_nulls: Vec<String>,
-    /// Fields that are one YAML node in Kustomize: its label and annotation setters put one
-    /// node at every field they create in a resource, and a later in-place write to any of
-    /// them (a label or annotation setter, a strategic merge patch, a replacement) changes
-    /// them all. kubectl shows it: a base's `labels` with `includeSelectors`, then an overlay's
-    /// `labels` without, leaves the overlay's value in the selectors too.
-    pub(super) aliases: Vec<Alias>,
-}
-
-/// Fields of a resource that share one YAML node (as JSON pointers), and the value they had
-/// when they were last made equal.
-#[derive(Clone, Debug)]
-pub(super) struct Alias {
-    pub(super) pointers: Vec<String>,
-    pub(super) value: Value,
 }
 
 /// A built-in transformer that ran over a resource: the kustomization that configured it, its
@@ -85,39 +70,7 @@ impl Res {
             origin: None,
             transformations: Vec::new(),
             bare_nulls: Vec::new(),
-            aliases: Vec::new(),
         }
-    }
-
-    /// After writes that Kustomize makes in place: a field that shares a node with others
-    /// ([`aliases`](Res::aliases)) and changed gives its value to all of them (the last one
-    /// changed, in their order, when several did). A field gone leaves its group.
-    pub(super) fn sync_aliases(&mut self) {
-        use gitops_core::object::pointer_get;
-        for a in &mut self.aliases {
-            let v = self.obj.as_value();
-            let (mut changed, mut gone) = (None, false);
-            for p in &a.pointers {
-                match pointer_get(v, p) {
-                    None => gone = true,
-                    Some(now) if *now != a.value => changed = Some(now.clone()),
-                    Some(_) => {}
-                }
-            }
-            if gone {
-                a.pointers.retain(|p| pointer_get(v, p).is_some());
-            }
-            if let Some(new) = changed {
-                let v = self.obj.as_value_mut();
-                for p in &a.pointers {
-                    if let Some(slot) = v.pointer_mut(p) {
-                        *slot = new.clone();
-                    }
-                }
-                a.value = new;
-            }
-        }
-        self.aliases.retain(|a| a.pointers.len() > 1);
     }
 
     pub(super) fn rename(&mut self, namespace: &str, name: &str) {

@@ -188,8 +188,6 @@ impl Build<'_> {
             };
             for r in &reps {
                 crate::replacements::apply(r, acc_objects(acc), file, &field)?;
-                // A replacement sets its targets in place: fields sharing a node follow.
-                acc.iter_mut().for_each(Res::sync_aliases);
             }
         }
         if !k.replacements.is_empty() {
@@ -285,10 +283,8 @@ impl Build<'_> {
                 yaml::annotations_as_json_text(&mut v);
                 r.obj = Object::from_value_without_api_version(v).map_err(|e| kerr(file, field, e.to_string()))?;
                 // Kustomize patches the object's JSON form and reads it back: a null written
-                // with no value comes back as an explicit `null`, and fields that shared a
-                // node are apart.
+                // with no value comes back as an explicit `null`.
                 r.bare_nulls.clear();
-                r.aliases.clear();
             }
             return Ok(());
         }
@@ -462,23 +458,8 @@ pub(super) fn apply_pairs(acc: &mut [Res], specs: &[FieldSpec], pairs: &[(String
     let mut specs = fields::SplitSpecs::new(specs);
     for r in acc.iter_mut() {
         let (g, v, k) = (r.obj.group().to_string(), r.obj.version().to_string(), r.obj.kind().to_string());
-        let created = fields::set_pairs(r.obj.as_value_mut(), (&g, &v, &k), &mut specs, pairs);
-        // An existing field is written in place: its node's other fields follow.
-        r.sync_aliases();
-        for (pointers, (_, value)) in created.into_iter().zip(pairs) {
-            if pointers.len() > 1 {
-                r.aliases.push(Alias { pointers, value: Value::String(value.clone()) });
-            }
-        }
+        fields::set_pairs(r.obj.as_value_mut(), (&g, &v, &k), &mut specs, pairs);
     }
-}
-
-/// Whether a patch may write the field at `pointer`: it holds the map the field is in, or the
-/// pointer goes through a list (whose items a strategic merge matches by key, not index).
-fn reaches(doc: &Value, pointer: &str) -> bool {
-    let parent = pointer.rsplit_once('/').map_or("", |(parent, _)| parent);
-    parent.split('/').any(|step| !step.is_empty() && step.bytes().all(|b| b.is_ascii_digit()))
-        || gitops_core::object::pointer_get(doc, parent).is_some()
 }
 
 /// How a patch file is read: its annotation values are the text they were written as, as
@@ -560,11 +541,6 @@ fn smp_one(
         r.obj.set_name(&new_name);
     }
     let _ = new_ns;
-    // The merge writes scalars in place, as Kustomize's does: fields sharing a node follow
-    // (looked at only when the patch reaches the map of one of them).
-    if r.aliases.iter().any(|a| a.pointers.iter().any(|p| reaches(doc, p))) {
-        r.sync_aliases();
-    }
     Ok(())
 }
 
