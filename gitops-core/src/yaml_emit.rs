@@ -210,7 +210,7 @@ fn emit_after(v: &Value, indent: usize, width: usize, out: &mut String) {
             out.push(' ');
             let column = out.len() - out.as_bytes().iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
             let column = out[out.len() - column..].chars().count();
-            single_quoted_with_breaks(s, column, indent + 2, width, out);
+            fold(&single_quoted(s), column, indent + 2, width, out);
             out.push('\n');
         }
         other => {
@@ -272,64 +272,32 @@ fn unicode_breaks_single_quoted(s: &str) -> bool {
         && !chars.windows(2).any(|w| (w[0] == ' ' && is_break(w[1])) || (is_break(w[0]) && w[1] == ' '))
 }
 
-/// go-yaml's single-quoted writer for a string [`unicode_breaks_single_quoted`] selects: each
-/// U+2028 or U+2029 is written as it is and counts as the end of a line, so the text after it
-/// starts with `indent` spaces on the same physical line (what `kubectl kustomize` prints:
-/// `'x\u{2028}    y'`); past `width` a space between words is a line break (0: never).
-fn single_quoted_with_breaks(s: &str, column: usize, indent: usize, width: usize, out: &mut String) {
-    let chars: Vec<char> = s.chars().collect();
-    out.push('\'');
-    let mut col = column + 1;
-    let (mut spaces, mut breaks) = (false, false);
-    for (i, &c) in chars.iter().enumerate() {
-        match c {
-            ' ' => {
-                let fold = width > 0 && !spaces && col > width && i > 0 && i + 1 < chars.len() && chars[i + 1] != ' ';
-                if fold {
-                    out.push('\n');
-                    pad(out, indent);
-                    col = indent;
-                } else {
-                    out.push(' ');
-                    col += 1;
-                }
-                spaces = true;
-            }
-            '\u{2028}' | '\u{2029}' => {
-                out.push(c);
-                col = 0;
-                breaks = true;
-            }
-            _ => {
-                if breaks {
-                    pad(out, indent - col.min(indent));
-                    col = col.max(indent);
-                }
-                if c == '\'' {
-                    out.push('\'');
-                    col += 1;
-                }
-                out.push(c);
-                col += 1;
-                spaces = false;
-                breaks = false;
-            }
-        }
-    }
-    out.push('\'');
-}
-
 /// Writes a scalar starting at `column`, replacing a single space by a line break and
 /// `indent` spaces whenever the line already passed `width` (libyaml's rule). Double-quoted
-/// text escapes a space that would start the next line.
+/// text escapes a space that would start the next line. A U+2028 or U+2029 (only single-quoted
+/// text holds one as it is, see [`unicode_breaks_single_quoted`]) ends a line for go-yaml: the
+/// text after it starts with `indent` spaces, on the same physical line.
 fn fold(text: &str, column: usize, indent: usize, width: usize, out: &mut String) {
     let chars: Vec<char> = text.chars().collect();
     let quoted = matches!(chars.first(), Some('"' | '\''));
     let double = chars.first() == Some(&'"');
     let mut col = column;
     let mut prev_space = false;
+    let mut after_break = false;
     for (i, &c) in chars.iter().enumerate() {
         let interior = !quoted || (i > 1 && i + 2 < chars.len());
+        if matches!(c, '\u{2028}' | '\u{2029}') {
+            out.push(c);
+            col = 0;
+            after_break = true;
+            prev_space = false;
+            continue;
+        }
+        if after_break && (!quoted || i + 1 < chars.len()) {
+            pad(out, indent.saturating_sub(col));
+            col = col.max(indent);
+        }
+        after_break = false;
         if c == ' ' {
             let next_space = chars.get(i + 1) == Some(&' ');
             if !prev_space && col > width && interior && (double || !next_space) {
@@ -523,7 +491,11 @@ fn quote_checked(s: &str) -> Cow<'_, str> {
     if plain_ok(s) {
         return Cow::Borrowed(s);
     }
-    Cow::Owned(format!("'{}'", s.replace('\'', "''")))
+    Cow::Owned(single_quoted(s))
+}
+
+fn single_quoted(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
 }
 
 fn needs_escapes(s: &str) -> bool {

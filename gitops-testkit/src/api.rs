@@ -451,7 +451,7 @@ impl State {
         self.objects.get(&Self::key(res, namespace, name))
     }
 
-    pub(crate) fn render(&self, res: &Resource, v: &Value) -> Value {
+    fn render(&self, res: &Resource, v: &Value) -> Value {
         let mut out = v.clone();
         if let Some(m) = out.as_object_mut() {
             m.insert("apiVersion".into(), json!(res.api_version()));

@@ -111,16 +111,11 @@ impl State {
     /// The live (not deleting) Pods `uid` controls, newest first.
     pub(crate) fn controlled_pods(&self, namespace: &str, uid: &str) -> Vec<Value> {
         let Some(pods) = self.pods_res() else { return Vec::new() };
-        // One range of the store, and only the owner's Pods rendered, not every Pod of the
-        // namespace: a ReplicaSet of many replicas asks for them after every burst.
-        let start = (pods.group.clone(), pods.plural.clone(), namespace.to_string(), String::new());
-        let mut out: Vec<Value> = self
-            .objects
-            .range(start..)
-            .take_while(|((g, p, ns, _), _)| *g == pods.group && *p == pods.plural && ns == namespace)
-            .filter(|(_, p)| is_controlled_by(p, uid) && p.pointer("/metadata/deletionTimestamp").is_none())
-            .map(|(_, p)| self.render(&pods, p))
-            .collect();
+        // Only the owner's Pods rendered, not every Pod of the namespace: a ReplicaSet of many
+        // replicas asks for them after every burst.
+        let mut out = self.select_where(&pods, namespace, |p| {
+            is_controlled_by(p, uid) && p.pointer("/metadata/deletionTimestamp").is_none()
+        });
         let created = |p: &Value| {
             (meta_str(p, "creationTimestamp").to_string(), meta_str(p, "resourceVersion").parse::<u64>().unwrap_or(0))
         };

@@ -103,8 +103,7 @@ pub(super) fn finish(
         let suspicious = json_trip::suspicious(r.obj.as_value());
         (suspicious, (r.needs_hash && !suspicious).then(|| hash_suffix(&r.obj)))
     });
-    for (r, (suspicious, suffix)) in acc.iter_mut().zip(checked) {
-        let mut suffix = suffix;
+    for (r, (suspicious, mut suffix)) in acc.iter_mut().zip(checked) {
         if suspicious {
             json_trip::apply(r.obj.as_value_mut()).map_err(|e| kerr(file, "", format!("{}: {e}", r.id())))?;
             suffix = r.needs_hash.then(|| hash_suffix(&r.obj));

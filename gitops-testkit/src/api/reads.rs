@@ -19,6 +19,14 @@ impl State {
         labels: &LabelSelector,
         fields: &FieldSelector,
     ) -> Vec<Value> {
+        self.select_where(res, namespace, |v| {
+            labels.matches(v.pointer("/metadata/labels").and_then(Value::as_object)) && fields.matches(v)
+        })
+    }
+
+    /// The stored objects of a resource (in a namespace, or all of them) that `keep` takes,
+    /// rendered: only those are rendered.
+    pub(crate) fn select_where(&self, res: &Resource, namespace: &str, keep: impl Fn(&Value) -> bool) -> Vec<Value> {
         // Keys sort by (group, plural, namespace, name): one range, not a scan of everything.
         let start = (res.group.clone(), res.plural.clone(), namespace.to_string(), String::new());
         self.objects
@@ -26,9 +34,7 @@ impl State {
             .take_while(|((g, p, ns, _), _)| {
                 *g == res.group && *p == res.plural && (namespace.is_empty() || ns == namespace)
             })
-            .filter(|(_, v)| {
-                labels.matches(v.pointer("/metadata/labels").and_then(Value::as_object)) && fields.matches(v)
-            })
+            .filter(|(_, v)| keep(v))
             .map(|(_, v)| self.render(res, v))
             .collect()
     }
