@@ -71,29 +71,55 @@ fn walk_in<S: AsRef<str>>(
     walk_in(child, rest, create, whole_lists, f);
 }
 
-/// Sets string pairs into the map at each spec's path.
+/// Sets string pairs into the map at each spec's path. `created` is set, for each pair, to the
+/// specs (bit `i` for spec `i`, the first 128) at whose every field the pair's key was not
+/// there before: Kustomize's setter makes one YAML node per pair and resource and puts it at
+/// every field it creates (see `kustomize::alias`).
 pub(crate) fn set_pairs(
     value: &mut Value,
     (group, version, kind): (&str, &str, &str),
     specs: &mut SplitSpecs<'_>,
     pairs: &[(String, String)],
+    created: &mut Vec<u128>,
 ) {
+    created.clear();
+    created.resize(pairs.len(), 0);
     for i in 0..specs.len() {
         let s = specs.spec(i);
         if !s.matches(group, version, kind) {
             continue;
         }
         let create = s.create;
+        // Per pair: whether the walk created the key somewhere, and found it somewhere.
+        let (mut made, mut found) = (0u128, 0u128);
         walk(value, specs.path(i), create, &mut |slot| {
             if slot.is_null() {
                 *slot = Value::Object(Map::new());
             }
             if let Value::Object(m) = slot {
-                for (k, v) in pairs {
-                    m.insert(k.clone(), Value::String(v.clone()));
+                for (n, (k, v)) in pairs.iter().enumerate() {
+                    let bit = 1u128.checked_shl(n as u32).unwrap_or(0);
+                    match m.get_mut(k.as_str()) {
+                        Some(old) => {
+                            *old = Value::String(v.clone());
+                            found |= bit;
+                        }
+                        None => {
+                            m.insert(k.clone(), Value::String(v.clone()));
+                            made |= bit;
+                        }
+                    }
                 }
             }
         });
+        if let Some(spec_bit) = 1u128.checked_shl(i as u32) {
+            for (n, mask) in created.iter_mut().enumerate().take(128) {
+                let bit = 1u128 << n;
+                if made & bit != 0 && found & bit == 0 {
+                    *mask |= spec_bit;
+                }
+            }
+        }
     }
 }
 

@@ -19,6 +19,7 @@ use serde_json::{Map, Value};
 use crate::error::Error;
 use crate::fields;
 
+mod alias;
 mod config;
 mod finish;
 mod generate;

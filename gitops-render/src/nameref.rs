@@ -93,13 +93,14 @@ impl Selector<'_> {
     }
 }
 
-/// What the fix-up needs to know of a resource that may be referred to.
+/// What the fix-up needs to know of a resource that may be referred to. Its id is copied
+/// (the fix-up changes the objects) into one string: a root's fix-up holds one candidate per
+/// resource of the build at once.
 struct Candidate<'a> {
-    group: String,
-    version: String,
-    kind: String,
-    name: String,
-    namespace: String,
+    /// The kind, name, namespace, group and version, one after another, each ending at
+    /// `ends[i]`.
+    id: Box<str>,
+    ends: [u32; 5],
     cluster_scoped: bool,
     /// Earlier ids with Kustomize's effective namespace ("default" for none; `None` for a
     /// cluster-scoped kind).
@@ -108,9 +109,51 @@ struct Candidate<'a> {
     suffixes: &'a [String],
 }
 
-impl Candidate<'_> {
+impl<'a> Candidate<'a> {
+    /// `parts`: the kind, name, namespace, group and version.
+    fn new(
+        parts: [&str; 5],
+        cluster_scoped: bool,
+        prev: Vec<(&'a str, Option<&'a str>, &'a str)>,
+        e: &Entry<'a>,
+    ) -> Self {
+        let mut id = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+        let mut ends = [0u32; 5];
+        for (end, part) in ends.iter_mut().zip(parts) {
+            id.push_str(part);
+            // An id longer than 4 GiB is cut short (no object of a build is near that).
+            *end = u32::try_from(id.len()).unwrap_or(u32::MAX);
+        }
+        Candidate { id: id.into_boxed_str(), ends, cluster_scoped, prev, prefixes: e.prefixes, suffixes: e.suffixes }
+    }
+
+    fn part(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        self.id.get(start..self.ends[i] as usize).unwrap_or("")
+    }
+
+    fn kind(&self) -> &str {
+        self.part(0)
+    }
+
+    fn name(&self) -> &str {
+        self.part(1)
+    }
+
+    fn namespace(&self) -> &str {
+        self.part(2)
+    }
+
+    fn group(&self) -> &str {
+        self.part(3)
+    }
+
+    fn version(&self) -> &str {
+        self.part(4)
+    }
+
     fn effective_namespace(&self) -> Option<&str> {
-        effective(self.cluster_scoped, &self.namespace)
+        effective(self.cluster_scoped, self.namespace())
     }
 
     /// The namespace of its original id.
@@ -122,7 +165,7 @@ impl Candidate<'_> {
     }
 
     fn prev_selected_by(&self, s: &Selector<'_>) -> bool {
-        self.prev.iter().any(|(kind, _, _)| s.selects(&self.group, &self.version, kind))
+        self.prev.iter().any(|(kind, _, _)| s.selects(self.group(), self.version(), kind))
     }
 }
 
@@ -173,7 +216,7 @@ impl Referrer<'_> {
             .filter(|c| {
                 self.cluster_scoped
                     || c.cluster_scoped
-                    || c.kind == "ServiceAccount"
+                    || c.kind() == "ServiceAccount"
                     || c.effective_namespace() == own_ns
             })
             .collect();
@@ -185,15 +228,15 @@ impl Referrer<'_> {
         }
         let Some(first) = found.first().copied() else { return Ok(None) };
         let identical =
-            found.iter().all(|c| c.name == first.name && (!with_namespace || c.namespace == first.namespace));
+            found.iter().all(|c| c.name() == first.name() && (!with_namespace || c.namespace() == first.namespace()));
         if identical { Ok(Some(first)) } else { Err(found) }
     }
 }
 
 fn id_text(c: &Candidate<'_>) -> String {
-    let ns = if c.namespace.is_empty() { "[noNs]" } else { c.namespace.as_str() };
-    let group = if c.group.is_empty() { "[noGrp]" } else { c.group.as_str() };
-    format!("{}.{}.{}/{}.{}", c.kind, c.version, group, c.name, ns)
+    let ns = if c.namespace().is_empty() { "[noNs]" } else { c.namespace() };
+    let group = if c.group().is_empty() { "[noGrp]" } else { c.group() };
+    format!("{}.{}.{}/{}.{}", c.kind(), c.version(), group, c.name(), ns)
 }
 
 /// Rewrites name references in every entry. The error names the referrer, the field and the
@@ -208,23 +251,15 @@ pub(crate) fn fix<'a>(entries: &mut [Entry<'a>], rules: &[NameReferenceSpec]) ->
         let api = e.obj.api_version();
         let history: &'a [PrevId] = e.history;
         let cluster_scoped = tables::is_cluster_scoped(api, e.obj.kind());
-        Candidate {
-            group: e.obj.group().into(),
-            version: e.obj.version().into(),
-            kind: e.obj.kind().into(),
-            name: e.obj.name().into(),
-            namespace: e.obj.namespace().into(),
-            cluster_scoped,
-            prev: history
-                .iter()
-                .map(|p| {
-                    let scoped = tables::is_cluster_scoped(api, &p.kind);
-                    (p.kind.as_str(), effective(scoped, &p.namespace), p.name.as_str())
-                })
-                .collect(),
-            prefixes: e.prefixes,
-            suffixes: e.suffixes,
-        }
+        let prev = history
+            .iter()
+            .map(|p| {
+                let scoped = tables::is_cluster_scoped(api, &p.kind);
+                (p.kind.as_str(), effective(scoped, &p.namespace), p.name.as_str())
+            })
+            .collect();
+        let parts = [e.obj.kind(), e.obj.name(), e.obj.namespace(), e.obj.group(), e.obj.version()];
+        Candidate::new(parts, cluster_scoped, prev, e)
     });
     // Candidates by an earlier name, in resource order: a field's value is looked up.
     let mut by_name: HashMap<&str, Vec<usize>> = HashMap::new();
@@ -301,7 +336,7 @@ fn fix_entry(index: usize, e: &mut Entry<'_>, ctx: &Context<'_>) -> Result<(), S
     let Context { candidates, by_name, specs, by_kind, any_kind, rules } = *ctx;
     let me = &candidates[index];
     // Rules select a referrer by its original kind.
-    let org_kind = e.history.first().map_or(me.kind.as_str(), |p| p.kind.as_str());
+    let org_kind = e.history.first().map_or(me.kind(), |p| p.kind.as_str());
     // The specs of this kind and those of any kind, back in the specs' order.
     let mut maybe: Vec<usize> = by_kind.get(org_kind).map_or(&[][..], Vec::as_slice).to_vec();
     maybe.extend_from_slice(any_kind);
@@ -311,8 +346,8 @@ fn fix_entry(index: usize, e: &mut Entry<'_>, ctx: &Context<'_>) -> Result<(), S
         .map(|i| &specs[i])
         .filter(|(_, f, _)| {
             Selector { group: f.group.as_deref(), version: f.version.as_deref(), kind: f.kind.as_deref() }.selects(
-                &me.group,
-                &me.version,
+                me.group(),
+                me.version(),
                 org_kind,
             )
         })
@@ -321,7 +356,7 @@ fn fix_entry(index: usize, e: &mut Entry<'_>, ctx: &Context<'_>) -> Result<(), S
         return Ok(());
     }
     // The namespaces of a RoleBinding's ServiceAccount subjects, whose accounts it may name.
-    let subject_namespaces: Vec<String> = if me.kind == "RoleBinding" {
+    let subject_namespaces: Vec<String> = if me.kind() == "RoleBinding" {
         e.obj
             .get("/subjects")
             .and_then(Value::as_array)
@@ -338,7 +373,7 @@ fn fix_entry(index: usize, e: &mut Entry<'_>, ctx: &Context<'_>) -> Result<(), S
         me.cluster_scoped
             || c.cluster_scoped
             || c.effective_namespace() == own_ns
-            || subject_namespaces.contains(&c.namespace)
+            || subject_namespaces.iter().any(|n| n == c.namespace())
     };
     let role_ref = e.obj.get("/roleRef").and_then(|r| {
         let g = r.get("apiGroup")?.as_str()?;
@@ -353,7 +388,7 @@ fn fix_entry(index: usize, e: &mut Entry<'_>, ctx: &Context<'_>) -> Result<(), S
             Selector { group: rule.group.as_deref(), version: rule.version.as_deref(), kind: Some(&rule.kind) };
         let referrer = Referrer {
             cluster_scoped: me.cluster_scoped,
-            namespace: &me.namespace,
+            namespace: me.namespace(),
             prefixes: me.prefixes,
             suffixes: me.suffixes,
             role_ref: if spec.path.ends_with("roleRef/name") { role_ref.clone() } else { None },
@@ -368,7 +403,7 @@ fn fix_entry(index: usize, e: &mut Entry<'_>, ctx: &Context<'_>) -> Result<(), S
             let result = match slot {
                 Value::String(old) => referrer.select(old, pool(old), &target, false).map(|found| {
                     if let Some(c) = found {
-                        *old = c.name.clone();
+                        *old = c.name().to_string();
                     }
                 }),
                 Value::Object(map) => {
@@ -395,12 +430,12 @@ fn fix_entry(index: usize, e: &mut Entry<'_>, ctx: &Context<'_>) -> Result<(), S
                     };
                     referrer.select(&old, in_ns.into_iter(), &target, true).map(|found| {
                         let Some(c) = found else { return };
-                        if c.name == old && c.namespace.is_empty() {
+                        if c.name() == old && c.namespace().is_empty() {
                             return;
                         }
-                        map.insert("name".into(), Value::String(c.name.clone()));
-                        if !c.namespace.is_empty() {
-                            map.insert("namespace".into(), Value::String(c.namespace.clone()));
+                        map.insert("name".into(), Value::String(c.name().to_string()));
+                        if !c.namespace().is_empty() {
+                            map.insert("namespace".into(), Value::String(c.namespace().to_string()));
                         }
                     })
                 }

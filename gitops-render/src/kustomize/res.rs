@@ -29,6 +29,8 @@ pub(super) struct Res {
     pub(super) transformations: Vec<Transformation>,
     /// Its nulls written with no value (`strategy:`), which a strategic merge patch drops.
     pub(super) bare_nulls: Vec<String>,
+    /// Its fields that are one YAML node in Kustomize (see [`alias`](super::alias)).
+    pub(super) aliases: Vec<super::alias::Alias>,
 }
 
 /// A built-in transformer that ran over a resource: the kustomization that configured it, its
@@ -70,6 +72,15 @@ impl Res {
             origin: None,
             transformations: Vec::new(),
             bare_nulls: Vec::new(),
+            aliases: Vec::new(),
+        }
+    }
+
+    /// After a write Kustomize makes in place: fields that share a node follow the one that
+    /// changed.
+    pub(super) fn sync_aliases(&mut self) {
+        if !self.aliases.is_empty() {
+            super::alias::sync_all(&mut self.aliases, self.obj.as_value_mut());
         }
     }
 

@@ -188,6 +188,8 @@ impl Build<'_> {
             };
             for r in &reps {
                 crate::replacements::apply(r, acc_objects(acc), file, &field)?;
+                // A replacement sets its targets in place: fields sharing a node follow.
+                acc.iter_mut().for_each(Res::sync_aliases);
             }
         }
         if !k.replacements.is_empty() {
@@ -283,8 +285,10 @@ impl Build<'_> {
                 yaml::annotations_as_json_text(&mut v);
                 r.obj = Object::from_value_without_api_version(v).map_err(|e| kerr(file, field, e.to_string()))?;
                 // Kustomize patches the object's JSON form and reads it back: a null written
-                // with no value comes back as an explicit `null`.
+                // with no value comes back as an explicit `null`, and fields that shared a
+                // node are apart.
                 r.bare_nulls.clear();
+                r.aliases.clear();
             }
             return Ok(());
         }
@@ -455,11 +459,25 @@ pub(super) fn add_affix(acc: &mut [Res], affix: &str, is_prefix: bool, specs: &[
 }
 
 pub(super) fn apply_pairs(acc: &mut [Res], specs: &[FieldSpec], pairs: &[(String, String)]) {
-    let mut specs = fields::SplitSpecs::new(specs);
-    for r in acc.iter_mut() {
+    let mut split = fields::SplitSpecs::new(specs);
+    let mut created = Vec::new();
+    // The nodes made, per resource: (resource, pair, specs), shared once all are known.
+    let mut made: Vec<(usize, usize, u128)> = Vec::new();
+    for (i, r) in acc.iter_mut().enumerate() {
         let (g, v, k) = (r.obj.group().to_string(), r.obj.version().to_string(), r.obj.kind().to_string());
-        fields::set_pairs(r.obj.as_value_mut(), (&g, &v, &k), &mut specs, pairs);
+        fields::set_pairs(r.obj.as_value_mut(), (&g, &v, &k), &mut split, pairs, &mut created);
+        // A field that was there is written in place: its node's other fields follow.
+        r.sync_aliases();
+        for (n, &mask) in created.iter().enumerate() {
+            // A node at one field is no alias: one spec counts only when it goes through a
+            // list (and so may reach several fields).
+            let one_list = mask.count_ones() == 1 && specs[mask.trailing_zeros() as usize].path.contains("[]");
+            if mask.count_ones() > 1 || one_list {
+                made.push((i, n, mask));
+            }
+        }
     }
+    alias::record(acc, specs, pairs, &made);
 }
 
 /// How a patch file is read: its annotation values are the text they were written as, as
@@ -541,6 +559,8 @@ fn smp_one(
         r.obj.set_name(&new_name);
     }
     let _ = new_ns;
+    // The merge writes scalars in place, as Kustomize's does: fields sharing a node follow.
+    r.sync_aliases();
     Ok(())
 }
 
