@@ -331,7 +331,10 @@ impl State {
                 }
                 Some(r) => {
                     let scaled = self.scale_replicaset(rs_res, &r, new_n, &annotations);
-                    changed |= scaled != r;
+                    // Another pass only when this one scaled: what a pass does depends on the
+                    // ReplicaSets' replicas, not on their status (the Pods a burst made).
+                    let replicas_of = |r: &Value| r.pointer("/spec/replicas").and_then(Value::as_i64);
+                    changed |= replicas_of(&scaled) != replicas_of(&r);
                     new_rs = Some(scaled);
                 }
             }

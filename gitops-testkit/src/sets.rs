@@ -127,6 +127,7 @@ impl State {
                     .and_then(|(_, o)| o.parse::<i64>().ok())
                     .is_some_and(|o| o >= replicas)
             })
+            .cloned()
             .collect();
         for p in extra {
             let t = Target { namespace: ns.clone(), name: meta_str(&p, "name").into(), subresource: String::new() };
@@ -136,7 +137,7 @@ impl State {
             }
         }
         // A rolling update replaces the highest ordinal behind, once every Pod is ready.
-        let pods = self.controlled_pods(&ns, meta_str(set, "uid"));
+        let pods: Vec<Value> = self.controlled_pods(&ns, meta_str(set, "uid")).into_iter().cloned().collect();
         if !on_delete && pods.iter().all(is_ready) {
             let mut behind: Vec<&Value> =
                 pods.iter().filter(|p| revision_of(p).as_deref() != Some(update_revision.as_str())).collect();
@@ -146,7 +147,7 @@ impl State {
                 let _ = self.delete(&pods_res, &t, Some(Propagation::Background), false);
             }
         }
-        let pods = self.controlled_pods(&ns, meta_str(set, "uid"));
+        let pods: Vec<Value> = self.controlled_pods(&ns, meta_str(set, "uid")).into_iter().cloned().collect();
         let updated =
             pods.iter().filter(|p| revision_of(p).as_deref() == Some(update_revision.as_str())).count() as i64;
         let Some(current) = self.get_object(res, &ns, &name).cloned() else { return };

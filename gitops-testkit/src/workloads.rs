@@ -94,9 +94,9 @@ fn controller_ref(owner_res: &Resource, owner: &Value) -> Value {
 }
 
 fn is_controlled_by(pod: &Value, uid: &str) -> bool {
-    pod.pointer("/metadata/ownerReferences")
-        .and_then(Value::as_array)
-        .is_some_and(|refs| refs.iter().any(|r| r["uid"] == json!(uid) && r["controller"] == json!(true)))
+    pod.pointer("/metadata/ownerReferences").and_then(Value::as_array).is_some_and(|refs| {
+        refs.iter().any(|r| r["uid"].as_str() == Some(uid) && r["controller"].as_bool() == Some(true))
+    })
 }
 
 fn i64_at(v: &Value, p: &str) -> Option<i64> {
@@ -108,19 +108,23 @@ impl State {
         self.registry.by_kind("", "v1", "Pod").cloned()
     }
 
-    /// The live (not deleting) Pods `uid` controls, newest first.
-    pub(crate) fn controlled_pods(&self, namespace: &str, uid: &str) -> Vec<Value> {
-        let Some(pods) = self.pods_res() else { return Vec::new() };
-        // Only the owner's Pods rendered, not every Pod of the namespace: a ReplicaSet of many
-        // replicas asks for them after every burst.
-        let mut out = self.select_where(&pods, namespace, |p| {
-            is_controlled_by(p, uid) && p.pointer("/metadata/deletionTimestamp").is_none()
-        });
-        let created = |p: &Value| {
-            (meta_str(p, "creationTimestamp").to_string(), meta_str(p, "resourceVersion").parse::<u64>().unwrap_or(0))
-        };
+    /// The live (not deleting) Pods `uid` controls, newest first, as stored: a ReplicaSet of
+    /// many replicas looks at them after every burst, so they are neither copied nor rendered
+    /// (callers copy the few they delete).
+    pub(crate) fn controlled_pods<'s>(&'s self, namespace: &'s str, uid: &'s str) -> Vec<&'s Value> {
+        let Some(pods) = self.registry.by_kind("", "v1", "Pod") else { return Vec::new() };
+        let mut out: Vec<&Value> = self
+            .stored_in(pods, namespace, move |p| {
+                is_controlled_by(p, uid) && p.pointer("/metadata/deletionTimestamp").is_none()
+            })
+            .collect();
         // Keys worked out once each, not once a comparison.
-        out.sort_by_cached_key(|p| std::cmp::Reverse(created(p)));
+        out.sort_by_cached_key(|p| {
+            std::cmp::Reverse((
+                meta_str(p, "creationTimestamp"),
+                meta_str(p, "resourceVersion").parse::<u64>().unwrap_or(0),
+            ))
+        });
         out
     }
 
@@ -167,28 +171,33 @@ impl State {
         }
         let uid = meta_str(&rs, "uid").to_string();
         let want = i64_at(&rs, "/spec/replicas").unwrap_or(1);
-        let pods = self.controlled_pods(namespace, &uid);
-        let have = pods.len() as i64;
+        let (have, doomed) = {
+            let pods = self.controlled_pods(namespace, &uid);
+            let extra = (pods.len() as i64 - want).clamp(0, BURST_PODS) as usize;
+            (pods.len() as i64, pods.into_iter().take(extra).cloned().collect::<Vec<Value>>())
+        };
         if have < want {
             let template = rs.pointer("/spec/template").cloned().unwrap_or(json!({}));
             self.create_pods(res, &rs, &template, want - have, &[]);
         } else {
-            for pod in pods.iter().take((have - want).min(BURST_PODS) as usize) {
+            for pod in &doomed {
                 self.delete_pod(pod);
             }
         }
-        let pods = self.controlled_pods(namespace, &uid);
-        let template_labels =
-            rs.pointer("/spec/template/metadata/labels").and_then(Value::as_object).cloned().unwrap_or_default();
-        let fully = pods
-            .iter()
-            .filter(|p| {
-                let labels = p.pointer("/metadata/labels").and_then(Value::as_object);
-                template_labels.iter().all(|(k, v)| labels.is_some_and(|l| l.get(k) == Some(v)))
-            })
-            .count();
+        let template_labels = rs.pointer("/spec/template/metadata/labels").and_then(Value::as_object);
+        let (count, fully) = {
+            let pods = self.controlled_pods(namespace, &uid);
+            let fully = pods
+                .iter()
+                .filter(|p| {
+                    let labels = p.pointer("/metadata/labels").and_then(Value::as_object);
+                    template_labels.into_iter().flatten().all(|(k, v)| labels.is_some_and(|l| l.get(k) == Some(v)))
+                })
+                .count();
+            (pods.len(), fully)
+        };
         let Some(current) = self.get_object(res, namespace, name).cloned() else { return };
-        let mut status = json!({"replicas": pods.len(), "terminatingReplicas": 0,
+        let mut status = json!({"replicas": count, "terminatingReplicas": 0,
             "observedGeneration": i64_at(&current, "/metadata/generation").unwrap_or(1)});
         if fully > 0 {
             status["fullyLabeledReplicas"] = json!(fully);
@@ -271,7 +280,7 @@ impl State {
             return;
         }
         let suspended = job.pointer("/spec/suspend").and_then(Value::as_bool) == Some(true);
-        let pods = self.controlled_pods(&ns, &uid);
+        let pods: Vec<Value> = self.controlled_pods(&ns, &uid).into_iter().cloned().collect();
         if suspended {
             for pod in &pods {
                 self.delete_pod(pod);

@@ -53,3 +53,40 @@ fn a_replica_set_asking_for_millions_of_pods_gets_a_burst_per_sync() {
     let rs = state.get_object(&res, "default", "w").cloned().unwrap();
     assert_eq!(rs.pointer("/status/replicas").and_then(|r| r.as_i64()), Some(500), "{created}");
 }
+
+#[test]
+fn a_deployment_asking_for_millions_of_pods_gets_a_burst_per_sync_of_its_replica_set() {
+    // Found by the api_request fuzz target (a libFuzzer timeout): a Deployment of 22,222,221
+    // replicas took 16 s to create. The rollout ran another pass of the Deployment controller
+    // whenever its ReplicaSet's status changed, and each pass was another burst of 500 Pods
+    // (16 passes), each burst looking at every Pod copied. A pass now follows only a pass that
+    // scaled, so the write makes the bursts of the ReplicaSet's creation and of its one scale.
+    let mut state = State::new();
+    let opts = WriteOptions { manager: "fuzz".into(), ..Default::default() };
+    let target = Target { namespace: "default".into(), name: String::new(), subresource: String::new() };
+    let sa = state.registry.by_kind("", "v1", "ServiceAccount").cloned().unwrap();
+    let account = serde_json::json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}});
+    let _ = state.create(&sa, &target, account, &opts);
+    let res = state.registry.by_kind("apps", "v1", "Deployment").cloned().unwrap();
+    let body = serde_json::json!({
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+        "spec": {"replicas": 22_222_221, "selector": {"matchLabels": {"a": "b"}},
+                 "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}
+    });
+    state.create(&res, &target, body, &opts).expect("the Deployment is created");
+    let pods = state.registry.by_kind("", "v1", "Pod").cloned().unwrap();
+    let count = |state: &State| state.select(&pods, "default", &Default::default(), &Default::default()).len();
+    let first = count(&state);
+    assert!((500..=1000).contains(&first), "{first} Pods after the create");
+    // The Deployment is served on: a later write of it works, and its ReplicaSet's status
+    // counts its Pods.
+    let patch = br#"{"metadata":{"labels":{"x":"y"}}}"#;
+    let target = Target { name: "d".into(), ..target };
+    state.patch(&res, &target, "application/merge-patch+json", patch, &opts).expect("the patch is applied");
+    let rs_res = state.registry.by_kind("apps", "v1", "ReplicaSet").cloned().unwrap();
+    let sets = state.select(&rs_res, "default", &Default::default(), &Default::default());
+    assert_eq!(sets.len(), 1);
+    assert_eq!(sets[0].pointer("/spec/replicas").and_then(|r| r.as_i64()), Some(22_222_221));
+
+    assert_eq!(sets[0].pointer("/status/replicas").and_then(|r| r.as_i64()), Some(count(&state) as i64));
+}

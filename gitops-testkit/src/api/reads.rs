@@ -27,16 +27,26 @@ impl State {
     /// The stored objects of a resource (in a namespace, or all of them) that `keep` takes,
     /// rendered: only those are rendered.
     pub(crate) fn select_where(&self, res: &Resource, namespace: &str, keep: impl Fn(&Value) -> bool) -> Vec<Value> {
+        self.stored_in(res, namespace, keep).map(|v| self.render(res, v)).collect()
+    }
+
+    /// The stored objects of a resource (in a namespace, or all of them) that `keep` takes,
+    /// as stored (without `apiVersion` and `kind`), in key order.
+    pub(crate) fn stored_in<'s>(
+        &'s self,
+        res: &'s Resource,
+        namespace: &'s str,
+        keep: impl Fn(&Value) -> bool + 's,
+    ) -> impl Iterator<Item = &'s Value> + 's {
         // Keys sort by (group, plural, namespace, name): one range, not a scan of everything.
         let start = (res.group.clone(), res.plural.clone(), namespace.to_string(), String::new());
         self.objects
             .range(start..)
-            .take_while(|((g, p, ns, _), _)| {
+            .take_while(move |((g, p, ns, _), _)| {
                 *g == res.group && *p == res.plural && (namespace.is_empty() || ns == namespace)
             })
-            .filter(|(_, v)| keep(v))
-            .map(|(_, v)| self.render(res, v))
-            .collect()
+            .map(|(_, v)| v)
+            .filter(move |v| keep(v))
     }
 
     /// GET of a collection.
