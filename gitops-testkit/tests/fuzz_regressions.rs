@@ -34,18 +34,9 @@ fn a_replica_set_asking_for_millions_of_pods_gets_a_burst_per_sync() {
     // ReplicaSet create every Pod in one write (minutes, a gigabyte). The controller creates
     // 500 per sync, as kube-controller-manager's BurstReplicas; one write of a ReplicaSet is
     // one sync.
-    let mut state = State::new();
-    let opts = WriteOptions { manager: "fuzz".into(), ..Default::default() };
-    let target = Target { namespace: "default".into(), name: String::new(), subresource: String::new() };
-    let sa = state.registry.by_kind("", "v1", "ServiceAccount").cloned().unwrap();
-    let account = serde_json::json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}});
-    let _ = state.create(&sa, &target, account, &opts);
+    let (mut state, opts, target) = with_default_account();
     let res = state.registry.by_kind("apps", "v1", "ReplicaSet").cloned().unwrap();
-    let body = serde_json::json!({
-        "apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "w"},
-        "spec": {"replicas": 2_222_222, "selector": {"matchLabels": {"a": "b"}},
-                 "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}
-    });
+    let body = workload("ReplicaSet", "w", 2_222_222);
     let created = state.create(&res, &target, body, &opts).expect("the ReplicaSet is created");
     let pods = state.registry.by_kind("", "v1", "Pod").cloned().unwrap();
     let n = state.select(&pods, "default", &Default::default(), &Default::default()).len();
@@ -61,18 +52,9 @@ fn a_deployment_asking_for_millions_of_pods_gets_a_burst_per_sync_of_its_replica
     // whenever its ReplicaSet's status changed, and each pass was another burst of 500 Pods
     // (16 passes), each burst looking at every Pod copied. A pass now follows only a pass that
     // scaled, so the write makes the bursts of the ReplicaSet's creation and of its one scale.
-    let mut state = State::new();
-    let opts = WriteOptions { manager: "fuzz".into(), ..Default::default() };
-    let target = Target { namespace: "default".into(), name: String::new(), subresource: String::new() };
-    let sa = state.registry.by_kind("", "v1", "ServiceAccount").cloned().unwrap();
-    let account = serde_json::json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}});
-    let _ = state.create(&sa, &target, account, &opts);
+    let (mut state, opts, target) = with_default_account();
     let res = state.registry.by_kind("apps", "v1", "Deployment").cloned().unwrap();
-    let body = serde_json::json!({
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
-        "spec": {"replicas": 22_222_221, "selector": {"matchLabels": {"a": "b"}},
-                 "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}
-    });
+    let body = workload("Deployment", "d", 22_222_221);
     state.create(&res, &target, body, &opts).expect("the Deployment is created");
     let pods = state.registry.by_kind("", "v1", "Pod").cloned().unwrap();
     let count = |state: &State| state.select(&pods, "default", &Default::default(), &Default::default()).len();
@@ -89,4 +71,25 @@ fn a_deployment_asking_for_millions_of_pods_gets_a_burst_per_sync_of_its_replica
     assert_eq!(sets[0].pointer("/spec/replicas").and_then(|r| r.as_i64()), Some(22_222_221));
 
     assert_eq!(sets[0].pointer("/status/replicas").and_then(|r| r.as_i64()), Some(count(&state) as i64));
+}
+
+/// A server with the `default` ServiceAccount in `default` (Pods need it), the options of a
+/// write, and a target in `default`.
+fn with_default_account() -> (State, WriteOptions, Target) {
+    let mut state = State::new();
+    let opts = WriteOptions { manager: "fuzz".into(), ..Default::default() };
+    let target = Target { namespace: "default".into(), name: String::new(), subresource: String::new() };
+    let sa = state.registry.by_kind("", "v1", "ServiceAccount").cloned().unwrap();
+    let account = serde_json::json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}});
+    let _ = state.create(&sa, &target, account, &opts);
+    (state, opts, target)
+}
+
+/// An `apps/v1` workload of `replicas` Pods labelled `a: b`.
+fn workload(kind: &str, name: &str, replicas: i64) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": "apps/v1", "kind": kind, "metadata": {"name": name},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": {"a": "b"}},
+                 "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}
+    })
 }
