@@ -851,6 +851,9 @@ impl<'a> Build<'a> {
                 built[i] = Some(r);
             }
         }
+        // Room for the built directories' resources at once, not grown by doubling (a root of
+        // 500 applications copied its list of 1,500 resources eleven times, 0.5 MB in all).
+        acc.reserve(built.iter().flatten().filter_map(|b| b.as_ref().ok()).map(|(sub, _)| sub.len()).sum());
         for (i, (field, entry)) in entries.iter().enumerate() {
             let p = &kinds[i].0;
             match kinds[i].1 {

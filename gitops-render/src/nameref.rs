@@ -26,19 +26,41 @@ use crate::kustomization::{FieldSpec, gvk_selects};
 use crate::kustomize::NameReferenceSpec;
 use crate::tables;
 
-/// An earlier id of a resource, as Kustomize's build annotations keep it.
+/// An earlier id of a resource, as Kustomize's build annotations keep it: its kind,
+/// namespace and name in one string (a build keeps a few for every resource until its end).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct PrevId {
-    pub kind: String,
-    pub namespace: String,
-    pub name: String,
+    id: Box<str>,
+    kind_end: u32,
+    namespace_end: u32,
+}
+
+impl PrevId {
+    pub(crate) fn new(kind: &str, namespace: &str, name: &str) -> Self {
+        let id = [kind, namespace, name].concat();
+        // Parts past 4 GiB are cut short (no object of a build is near that).
+        let end = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        PrevId { id: id.into(), kind_end: end(kind.len()), namespace_end: end(kind.len() + namespace.len()) }
+    }
+
+    pub(crate) fn kind(&self) -> &str {
+        self.id.get(..self.kind_end as usize).unwrap_or("")
+    }
+
+    pub(crate) fn namespace(&self) -> &str {
+        self.id.get(self.kind_end as usize..self.namespace_end as usize).unwrap_or("")
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        self.id.get(self.namespace_end as usize..).unwrap_or("")
+    }
 }
 
 /// Every id of an object, as Kustomize's `MakeResIds`: the current one, then the earlier ones,
 /// as (kind, namespace, name); an earlier id has the current group and version.
 pub(crate) fn ids<'a>(obj: &'a Object, prev: &'a [PrevId]) -> impl Iterator<Item = (&'a str, &'a str, &'a str)> {
     std::iter::once((obj.kind(), obj.namespace(), obj.name()))
-        .chain(prev.iter().map(|p| (p.kind.as_str(), p.namespace.as_str(), p.name.as_str())))
+        .chain(prev.iter().map(|p| (p.kind(), p.namespace(), p.name())))
 }
 
 /// A view of one resource for the fix-up.
@@ -254,8 +276,8 @@ pub(crate) fn fix<'a>(entries: &mut [Entry<'a>], rules: &[NameReferenceSpec]) ->
         let prev = history
             .iter()
             .map(|p| {
-                let scoped = tables::is_cluster_scoped(api, &p.kind);
-                (p.kind.as_str(), effective(scoped, &p.namespace), p.name.as_str())
+                let scoped = tables::is_cluster_scoped(api, p.kind());
+                (p.kind(), effective(scoped, p.namespace()), p.name())
             })
             .collect();
         let parts = [e.obj.kind(), e.obj.name(), e.obj.namespace(), e.obj.group(), e.obj.version()];
@@ -336,7 +358,7 @@ fn fix_entry(index: usize, e: &mut Entry<'_>, ctx: &Context<'_>) -> Result<(), S
     let Context { candidates, by_name, specs, by_kind, any_kind, rules } = *ctx;
     let me = &candidates[index];
     // Rules select a referrer by its original kind.
-    let org_kind = e.history.first().map_or(me.kind(), |p| p.kind.as_str());
+    let org_kind = e.history.first().map_or(me.kind(), |p| p.kind());
     // The specs of this kind and those of any kind, back in the specs' order.
     let mut maybe: Vec<usize> = by_kind.get(org_kind).map_or(&[][..], Vec::as_slice).to_vec();
     maybe.extend_from_slice(any_kind);
@@ -472,6 +494,14 @@ mod tests {
             *crate::fields::spec_path("metadata/annotations/nginx.ingress.kubernetes.io\\/auth-secret"),
             ["metadata", "annotations", "nginx.ingress.kubernetes.io/auth-secret"]
         );
+    }
+
+    #[test]
+    fn an_earlier_id_gives_back_its_parts() {
+        for (kind, namespace, name) in [("Deployment", "prod", "web"), ("ClusterRole", "", "r"), ("", "", "")] {
+            let p = PrevId::new(kind, namespace, name);
+            assert_eq!((p.kind(), p.namespace(), p.name()), (kind, namespace, name));
+        }
     }
 
     #[test]

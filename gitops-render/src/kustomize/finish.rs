@@ -70,7 +70,7 @@ pub(super) fn check_blank_subject_namespaces(file: &str, acc: &[Res]) -> Result<
     let accounts: HashSet<&str> = acc
         .iter()
         .filter(|r| r.obj.kind() == "ServiceAccount" && r.obj.group().is_empty())
-        .flat_map(|r| std::iter::once(r.obj.name()).chain(r.history.iter().map(|p| p.name.as_str())))
+        .flat_map(|r| std::iter::once(r.obj.name()).chain(r.history.iter().map(|p| p.name())))
         .collect();
     for r in acc.iter().filter(|r| matches!(r.obj.kind(), "RoleBinding" | "ClusterRoleBinding")) {
         let subjects = r.obj.get("/subjects").and_then(Value::as_array).cloned().unwrap_or_default();

@@ -91,17 +91,13 @@ impl Res {
 
     /// Records the current id as an earlier one (Kustomize's `StorePreviousId`).
     pub(super) fn store_previous_id(&mut self) {
-        self.history.push(PrevId {
-            kind: self.obj.kind().to_string(),
-            namespace: self.obj.namespace().to_string(),
-            name: self.obj.name().to_string(),
-        });
+        self.history.push(PrevId::new(self.obj.kind(), self.obj.namespace(), self.obj.name()));
     }
 
     /// The original id (kind, namespace, name): the first earlier one, else the current.
     pub(super) fn original(&self) -> (&str, &str, &str) {
         match self.history.first() {
-            Some(p) => (&p.kind, &p.namespace, &p.name),
+            Some(p) => (p.kind(), p.namespace(), p.name()),
             None => (self.obj.kind(), self.obj.namespace(), self.obj.name()),
         }
     }
@@ -112,7 +108,7 @@ impl Res {
     }
 
     pub(super) fn has_name(&self, name: &str) -> bool {
-        self.obj.name() == name || self.history.iter().any(|p| p.name == name)
+        self.obj.name() == name || self.history.iter().any(|p| p.name() == name)
     }
 
     pub(super) fn id(&self) -> String {
