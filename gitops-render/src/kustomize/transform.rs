@@ -440,11 +440,11 @@ pub(super) fn add_affix(acc: &mut [Res], affix: &str, is_prefix: bool, specs: &[
                 continue;
             }
             if spec.path == "metadata/name" && !affix.is_empty() {
-                if is_prefix {
-                    r.prefixes.push(affix.to_string())
-                } else {
-                    r.suffixes.push(affix.to_string())
-                }
+                // Most resources get one prefix or suffix: room for one at a time (a list
+                // grown by doubling would hold four, kept to the build's end).
+                let list = if is_prefix { &mut r.prefixes } else { &mut r.suffixes };
+                list.reserve_exact(1);
+                list.push(affix.to_string());
                 r.store_previous_id();
             }
             fields::walk(r.obj.as_value_mut(), specs.path(i), spec.create, &mut |slot| {
