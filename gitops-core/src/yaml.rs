@@ -226,6 +226,10 @@ fn read_with_yaml_rust2(
     builder: &mut crate::yaml_load::Builder,
 ) -> std::result::Result<(), (usize, usize, String)> {
     let mut parser = yaml_rust2::parser::Parser::new_from_str(text);
+    // Which open collections are flow ones (`[`, `{`), innermost last; the byte offset of
+    // each line, worked out at the first collection.
+    let mut flow: Vec<bool> = Vec::new();
+    let mut line_starts: Vec<usize> = Vec::new();
     loop {
         let (event, mark) =
             parser.next_token().map_err(|e| (e.marker().line(), e.marker().col() + 1, e.info().to_string()))?;
@@ -233,6 +237,24 @@ fn read_with_yaml_rust2(
             return Ok(());
         }
         builder.line = mark.line() + first_line - 1;
+        match event {
+            yaml_rust2::Event::SequenceStart(..) | yaml_rust2::Event::MappingStart(..) => {
+                if line_starts.is_empty() {
+                    line_starts = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
+                }
+                // The event's mark is at the collection's first character: `[` or `{` for a
+                // flow one (a block sequence's is its `-`, a block mapping's its first key).
+                let at = line_starts
+                    .get(mark.line().saturating_sub(1))
+                    .and_then(|&start| text[start..].chars().take_while(|c| *c != '\n').nth(mark.col()));
+                flow.push(flow.last() == Some(&true) || matches!(at, Some('[' | '{')));
+            }
+            yaml_rust2::Event::SequenceEnd | yaml_rust2::Event::MappingEnd => {
+                flow.pop();
+            }
+            _ => {}
+        }
+        builder.in_flow = flow.last() == Some(&true);
         let event = match event {
             // yaml-rust2 ends a block scalar whose last line ends the text with a line break
             // the text does not have; go-yaml (and the YAML spec) keep only breaks that are

@@ -43,6 +43,9 @@ pub(crate) struct Builder {
     pub string_keys_only: bool,
     /// Whether a folded block scalar reads as go-yaml reads it back after writing it.
     pub folded_as_kustomize_writes: bool,
+    /// Whether the next event is inside a flow collection (`[...]`, `{...}`); set by the
+    /// caller, which sees the text.
+    pub in_flow: bool,
 }
 
 impl Builder {
@@ -61,6 +64,7 @@ impl Builder {
             annotations_as_written: false,
             string_keys_only: false,
             folded_as_kustomize_writes: false,
+            in_flow: false,
         }
     }
 
@@ -153,6 +157,18 @@ impl Builder {
                         ));
                     }
                     return self.push(v, 1, anchor);
+                }
+                // Kustomize's JSON round trip writes a resource with go-yaml, which quotes a
+                // scalar with a `:` inside a flow collection, and reads it back: a timestamp
+                // written there with its time stays the text it was (a date alone does not).
+                if self.in_flow
+                    && self.dialect == Dialect::V3
+                    && style == TScalarStyle::Plain
+                    && tag.is_none()
+                    && text.contains(':')
+                    && matches!(plain_kind(&text, self.dialect), Plain::Timestamp(_))
+                {
+                    return self.push(Value::String(text), 1, anchor);
                 }
                 let v = resolve(text, style, tag.as_ref(), self.dialect)?;
                 self.push(v, 1, anchor)
@@ -416,9 +432,22 @@ pub(crate) fn resolve(text: String, style: TScalarStyle, tag: Option<&Tag>, dial
         Plain::Int(v) => Ok(v),
         Plain::Float(f) if !f.is_finite() => Err(format!("{text} cannot be represented in JSON")),
         Plain::Float(f) => Ok(float_value(f)),
+        // Kustomize fails here: Go's `Time.MarshalJSON` refuses a zone offset of 24 hours,
+        // which go-yaml reads.
+        Plain::Timestamp(ts) if dialect == Dialect::V3 && zone_hours(&ts) == Some(24) => {
+            Err("a timestamp whose zone offset is 24 hours, which Kustomize cannot write as JSON \
+                 (timezone hour outside of range [0,23])"
+                .to_string())
+        }
         Plain::Timestamp(ts) if dialect == Dialect::V3 => Ok(Value::String(ts)),
         Plain::Timestamp(_) | Plain::Str => Ok(Value::String(text)),
     }
+}
+
+/// The hours of a numeric zone offset at the end of an RFC 3339 time (`+05:30` is 5).
+fn zone_hours(rfc3339: &str) -> Option<u32> {
+    let zone = rfc3339.get(rfc3339.len().checked_sub(6)?..)?;
+    zone.starts_with(['+', '-']).then(|| zone[1..3].parse().ok()).flatten()
 }
 
 fn parse_bool(s: &str) -> Option<bool> {
@@ -543,57 +572,120 @@ pub(crate) fn float_value(f: f64) -> Value {
     Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null)
 }
 
-/// Plain timestamps as go-yaml v3 reads them, written back in RFC 3339.
+/// Plain timestamps as go-yaml v3 reads them (`parseTimestamp`): text that starts with four
+/// digits and `-` and that Go's `time.Parse` reads in one of go-yaml's four layouts,
+/// `2006-1-2T15:4:5.999999999Z07:00`, the same with a lower-case `t`, `2006-1-2 15:4:5.999999999`
+/// (no zone) and `2006-1-2`. Written back as Go's JSON writes a time: RFC 3339 with the
+/// fraction's trailing zeros dropped and `Z` for a zero offset. Not a timestamp to go-yaml,
+/// so kept as text: `2001-12-14 21:59:43.10 -5` (a zone after a space), `2001-02-30` (no such
+/// day), `2001-12-14T21:59:43+05` (a zone without minutes). A zone of 24 hours (`+24:00`) is
+/// a timestamp that Go's JSON cannot write: see [`resolve`].
 fn timestamp(s: &str) -> Option<String> {
-    let (date, rest) = match s.find(['T', 't', ' ']) {
-        Some(i) => (&s[..i], Some(&s[i + 1..])),
-        None => (s, None),
+    let b = s.as_bytes();
+    if b.len() < 5 || !b[..4].iter().all(u8::is_ascii_digit) || b[4] != b'-' {
+        return None;
+    }
+    [Some(b'T'), Some(b't'), Some(b' '), None].into_iter().find_map(|clock| go_time(b, clock))
+}
+
+/// Go's `time.Parse` of `b` in one of go-yaml's layouts: the date, then, after the `clock`
+/// separator, the time with an optional fraction and (after `T` or `t`) a zone.
+fn go_time(b: &[u8], clock: Option<u8>) -> Option<String> {
+    let mut at = 0;
+    let year = go_num(b, &mut at, 4)?;
+    let month = go_lit(b, &mut at, b'-').and_then(|_| go_num(b, &mut at, 2))?;
+    let day = go_lit(b, &mut at, b'-').and_then(|_| go_num(b, &mut at, 2))?;
+    if !(1..=12).contains(&month) || day < 1 || day > days_in(month, year) {
+        return None;
+    }
+    let date = format!("{year:04}-{month:02}-{day:02}");
+    let Some(sep) = clock else {
+        return (at == b.len()).then(|| format!("{date}T00:00:00Z"));
     };
-    let parts: Vec<&str> = date.split('-').collect();
-    if parts.len() != 3 || parts[0].len() != 4 || !parts.iter().all(|p| !p.is_empty() && p.len() <= 2 || p.len() == 4) {
-        return None;
-    }
-    let nums: Vec<u32> = parts.iter().map(|p| p.parse().ok()).collect::<Option<_>>()?;
-    let (y, m, d) = (nums[0], nums[1], nums[2]);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
-        return None;
-    }
-    let date = format!("{y:04}-{m:02}-{d:02}");
-    match rest {
-        None => Some(format!("{date}T00:00:00Z")),
-        Some(time) => {
-            let time = time.trim();
-            let (clock, zone) = match time.find(['Z', 'z', '+', '-']) {
-                Some(i) => (&time[..i], &time[i..]),
-                None => (time, ""),
-            };
-            let clock = clock.trim();
-            let hms: Vec<&str> = clock.split(':').collect();
-            if hms.len() != 3
-                || hms[..2].iter().any(|p| p.is_empty() || p.len() > 2 || !p.chars().all(|c| c.is_ascii_digit()))
-            {
-                return None;
-            }
-            let (sec, frac) = hms[2].split_once('.').unwrap_or((hms[2], ""));
-            if sec.is_empty()
-                || sec.len() > 2
-                || !sec.chars().all(|c| c.is_ascii_digit())
-                || !frac.chars().all(|c| c.is_ascii_digit())
-            {
-                return None;
-            }
-            let h: u32 = hms[0].parse().ok()?;
-            let mi: u32 = hms[1].parse().ok()?;
-            let se: u32 = sec.parse().ok()?;
-            let frac = frac.trim_end_matches('0');
-            let frac = if frac.is_empty() { String::new() } else { format!(".{frac}") };
-            let zone = match zone.trim() {
-                "" | "Z" | "z" => "Z".to_string(),
-                z if z.len() == 3 => format!("{z}:00"),
-                z => z.to_string(),
-            };
-            Some(format!("{date}T{h:02}:{mi:02}:{se:02}{frac}{zone}"))
+    go_lit(b, &mut at, sep)?;
+    if sep == b' ' {
+        // Go's `time.Parse` takes a space of the layout as a run of spaces.
+        while b.get(at) == Some(&b' ') {
+            at += 1;
         }
+    }
+    let hour = go_num(b, &mut at, 2).filter(|h| *h < 24)?;
+    let minute = go_lit(b, &mut at, b':').and_then(|_| go_num(b, &mut at, 2)).filter(|m| *m < 60)?;
+    let second = go_lit(b, &mut at, b':').and_then(|_| go_num(b, &mut at, 2)).filter(|s| *s < 60)?;
+    // A fraction after `.` or `,`: every digit is taken, the first nine count.
+    let mut nanos = String::new();
+    if matches!(b.get(at), Some(b'.' | b',')) && b.get(at + 1).is_some_and(u8::is_ascii_digit) {
+        at += 1;
+        while let Some(d) = b.get(at).filter(|d| d.is_ascii_digit()) {
+            if nanos.len() < 9 {
+                nanos.push(char::from(*d));
+            }
+            at += 1;
+        }
+    }
+    // The zone: `Z`, or a sign and two-digit hours and minutes (`-05:00`); none after a space.
+    let mut offset = 0i64;
+    if sep != b' ' {
+        match b.get(at) {
+            Some(b'Z') => at += 1,
+            Some(&sign @ (b'+' | b'-')) if b.len() >= at + 6 && b[at + 3] == b':' => {
+                let two = |i: usize| {
+                    b[i..i + 2]
+                        .iter()
+                        .all(u8::is_ascii_digit)
+                        .then(|| i64::from(b[i] - b'0') * 10 + i64::from(b[i + 1] - b'0'))
+                };
+                let (h, m) = (two(at + 1)?, two(at + 4)?);
+                if h > 24 || m > 60 {
+                    return None;
+                }
+                offset = if sign == b'-' { -(h * 60 + m) } else { h * 60 + m };
+                at += 6;
+            }
+            _ => return None,
+        }
+    }
+    if at != b.len() {
+        return None;
+    }
+    let nanos = nanos.trim_end_matches('0');
+    let fraction = if nanos.is_empty() { String::new() } else { format!(".{nanos}") };
+    let zone = match offset {
+        0 => "Z".to_string(),
+        o => format!("{}{:02}:{:02}", if o < 0 { '-' } else { '+' }, o.abs() / 60, o.abs() % 60),
+    };
+    Some(format!("{date}T{hour:02}:{minute:02}:{second:02}{fraction}{zone}"))
+}
+
+/// Go's `getnum` (one or two digits, the second taken when it is a digit), or four digits
+/// for a year.
+fn go_num(b: &[u8], at: &mut usize, width: usize) -> Option<u32> {
+    b.get(*at).filter(|c| c.is_ascii_digit())?;
+    let len = if width == 4 {
+        if !b.get(*at..*at + 4)?.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        4
+    } else if b.get(*at + 1).is_some_and(u8::is_ascii_digit) {
+        2
+    } else {
+        1
+    };
+    let n = b[*at..*at + len].iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0'));
+    *at += len;
+    Some(n)
+}
+
+fn go_lit(b: &[u8], at: &mut usize, c: u8) -> Option<()> {
+    (b.get(*at) == Some(&c)).then(|| *at += 1)
+}
+
+fn days_in(month: u32, year: u32) -> u32 {
+    match month {
+        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
     }
 }
 
@@ -706,6 +798,63 @@ mod tests {
         let tag = Tag { handle: "!!".into(), suffix: "bool".into() };
         assert_eq!(resolve("on".into(), TScalarStyle::Plain, Some(&tag), Dialect::V2).unwrap(), json!(true));
         assert!(resolve("on".into(), TScalarStyle::Plain, Some(&tag), Dialect::V3).is_err());
+    }
+
+    #[test]
+    fn timestamps_as_go_yaml_parses_them() {
+        // Each pair checked against `kubectl kustomize` v5.5 (case 164 of gitops-render).
+        for (text, read) in [
+            ("2001-12-14t21:59:43.10-05:00", "2001-12-14T21:59:43.1-05:00"),
+            ("2001-12-14 21:59:43.10", "2001-12-14T21:59:43.1Z"),
+            ("2001-12-14  21:59:43", "2001-12-14T21:59:43Z"),
+            ("2001-1-2T3:4:5Z", "2001-01-02T03:04:05Z"),
+            ("2000-02-29", "2000-02-29T00:00:00Z"),
+            ("0000-01-01", "0000-01-01T00:00:00Z"),
+            ("2001-12-14T21:59:43-00:00", "2001-12-14T21:59:43Z"),
+            ("2001-12-14T21:59:43.1234567891234Z", "2001-12-14T21:59:43.123456789Z"),
+            ("2001-12-14T21:59:43,5Z", "2001-12-14T21:59:43.5Z"),
+            ("2001-12-14T21:59:43.000Z", "2001-12-14T21:59:43Z"),
+        ] {
+            assert_eq!(plain(text), json!(read), "{text}");
+        }
+        // Not a time to go-yaml: kept as written.
+        for text in [
+            "2001-12-14 21:59:43.10 -5",
+            "2001-12-14T21:59:43.10 -05:00",
+            "2001-02-29",
+            "2001-02-30",
+            "2001-13-01",
+            "2001-12-14T24:00:00Z",
+            "2001-12-14T23:59:60Z",
+            "2001-12-14T21:59:43+05",
+            "2001-12-14T21:59:43+0530",
+            "2001-12-14T21:59:43+25:00",
+            "2001-12-14T21:59:43z",
+            "2001-12-14T21:59:43",
+            "2001-12-14T21:59:43.Z",
+            "2001-12-14 21:59",
+            "12001-12-14",
+            "2001-12-14x",
+        ] {
+            assert_eq!(plain(text), json!(text), "{text}");
+        }
+        // A time go-yaml reads and Go's JSON cannot write.
+        let err = resolve("2001-12-14T21:59:43+24:30".into(), TScalarStyle::Plain, None, Dialect::V3).unwrap_err();
+        assert!(err.contains("24 hours") && !err.contains("21:59"), "{err}");
+    }
+
+    #[test]
+    fn a_time_in_a_flow_collection_stays_text() {
+        let doc = "f1: [2001-12-14T21:59:43Z, 2001-1-2]\nf2: {x: 2001-12-14 21:59:43}\nb: 2001-12-14T21:59:43Z\n";
+        let v = crate::yaml::parse_value(doc, "t.yaml", 0, 1).unwrap().unwrap();
+        assert_eq!(
+            v,
+            json!({"f1": ["2001-12-14T21:59:43Z", "2001-01-02T00:00:00Z"], "f2": {"x": "2001-12-14 21:59:43"},
+                   "b": "2001-12-14T21:59:43Z"})
+        );
+        let doc = "a: [x, {y: [2001-12-14t21:59:43Z]}]\nb:\n- 2001-12-14t21:59:43Z\n";
+        let v = crate::yaml::parse_value(doc, "t.yaml", 0, 1).unwrap().unwrap();
+        assert_eq!(v, json!({"a": ["x", {"y": ["2001-12-14t21:59:43Z"]}], "b": ["2001-12-14T21:59:43Z"]}));
     }
 
     #[test]
