@@ -32,6 +32,13 @@ pub struct ParseOptions {
     /// `""`), as Kustomize writes them back. Otherwise a number or boolean becomes the text
     /// of its value (`"16"`) and a null is refused, as a JSON decoder would read them.
     pub annotations_as_written: bool,
+    /// With `annotations_as_written`, whether an annotation value written as a plain null
+    /// (`null`, `Null`, `NULL`, `~`, nothing) stays a null instead of becoming that text: in a
+    /// strategic merge patch a null deletes the annotation, as Kustomize's merge reads it.
+    pub annotation_nulls: bool,
+    /// With `annotations_as_written`, whether a top-level object's label values written as
+    /// plain scalars keep their text too (nulls included).
+    pub labels_as_written: bool,
     /// Whether a mapping key that YAML reads as something other than a string (`9110`,
     /// `true`, `~`, `2024-01-01`) is an error, as it is to Kustomize (Go's JSON encoding of
     /// the object fails on it). Otherwise it becomes the text of its value (`"9110"`).
@@ -50,6 +57,8 @@ impl Default for ParseOptions {
             require_api_version: true,
             stringify_labels: true,
             annotations_as_written: false,
+            annotation_nulls: false,
+            labels_as_written: false,
             string_keys_only: false,
             folded_as_kustomize_writes: false,
         }
@@ -183,6 +192,8 @@ fn parse_value_with(
         builder.dialect = dialect;
         if let Some(o) = options {
             builder.annotations_as_written = o.annotations_as_written;
+            builder.annotation_nulls = o.annotation_nulls;
+            builder.labels_as_written = o.labels_as_written;
             builder.string_keys_only = o.string_keys_only;
             builder.folded_as_kustomize_writes = o.folded_as_kustomize_writes;
         }

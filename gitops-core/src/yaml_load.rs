@@ -39,6 +39,10 @@ pub(crate) struct Builder {
     /// Whether the root mapping's `metadata.annotations` values written as plain scalars
     /// are read as the text they were written as (Kustomize writes them back so).
     pub annotations_as_written: bool,
+    /// With `annotations_as_written`, whether a plain null annotation value stays a null.
+    pub annotation_nulls: bool,
+    /// With `annotations_as_written`, whether label values keep their text too.
+    pub labels_as_written: bool,
     /// Whether a mapping key read as anything but a string is an error.
     pub string_keys_only: bool,
     /// Whether a folded block scalar reads as go-yaml reads it back after writing it.
@@ -62,6 +66,8 @@ impl Builder {
             duplicates: Vec::new(),
             bare_nulls: Vec::new(),
             annotations_as_written: false,
+            annotation_nulls: false,
+            labels_as_written: false,
             string_keys_only: false,
             folded_as_kustomize_writes: false,
             in_flow: false,
@@ -73,13 +79,20 @@ impl Builder {
         (self.result, self.duplicates, self.bare_nulls)
     }
 
-    /// Whether the value about to be pushed is one of the root's `metadata.annotations`.
-    fn at_annotation(&self) -> bool {
+    /// Whether the value about to be pushed is one of the root's `metadata.annotations`
+    /// (with `labels_as_written`, or `metadata.labels`), and which.
+    fn at_annotation(&self) -> Option<bool> {
         match &self.stack[..] {
-            [Frame::Map { key: Some(m), .. }, Frame::Map { key: Some(a), .. }, Frame::Map { key: Some(_), .. }] => {
-                m == "metadata" && a == "annotations"
+            [Frame::Map { key: Some(m), .. }, Frame::Map { key: Some(a), .. }, Frame::Map { key: Some(_), .. }]
+                if m == "metadata" =>
+            {
+                match a.as_str() {
+                    "annotations" => Some(true),
+                    "labels" if self.labels_as_written => Some(false),
+                    _ => None,
+                }
             }
-            _ => false,
+            _ => None,
         }
     }
 
@@ -136,7 +149,11 @@ impl Builder {
                 {
                     self.bare_nulls.push(pointer);
                 }
-                if self.annotations_as_written && style == TScalarStyle::Plain && tag.is_none() && self.at_annotation()
+                if self.annotations_as_written
+                    && style == TScalarStyle::Plain
+                    && tag.is_none()
+                    && let Some(annotation) = self.at_annotation()
+                    && !(annotation && self.annotation_nulls && plain_kind(&text, self.dialect) == Plain::Null)
                 {
                     return self.push(Value::String(text), 1, anchor);
                 }

@@ -19,12 +19,13 @@ impl Build<'_> {
         for (i, entry) in k.patches_strategic_merge.iter().enumerate() {
             let field = format!("patchesStrategicMerge[{i}]");
             let (source, text) = self.patch_text(dir, file, &field, Some(entry), None)?;
-            let docs = yaml::parse_values(&text, &source, &patch_parse_options())?;
+            let docs = yaml::parse_values(&text, &source, &patch_parse_options(true))?;
             if docs.is_empty() {
                 // Kustomize: "patch appears to be empty" (a file of nothing, or only comments).
                 return Err(kerr(file, field, format!("patch appears to be empty: {source}")));
             }
-            for (_, _, doc) in docs {
+            for (_, _, mut doc) in docs {
+                as_copy_merged(&mut doc);
                 self.untargeted_smp(file, &field, &doc, acc, &smp_opts, false)?;
             }
         }
@@ -247,7 +248,7 @@ impl Build<'_> {
             return Err(kerr(file, field, "a patch takes 'path' or 'patch', not both"));
         }
         let (source, text) = self.patch_text(dir, file, field, p.path.as_deref(), p.patch.as_deref())?;
-        let docs = yaml::parse_values(&text, &source, &patch_parse_options())?;
+        let docs = yaml::parse_values(&text, &source, &patch_parse_options(p.target.is_some()))?;
         if docs.is_empty() {
             return Err(kerr(file, field, "the patch is empty"));
         }
@@ -309,6 +310,9 @@ impl Build<'_> {
             match &p.target {
                 None => self.untargeted_smp(file, field, doc, acc, smp_opts, allow_name_change)?,
                 Some(target) => {
+                    let mut doc = doc.clone();
+                    as_copy_merged(&mut doc);
+                    let doc = &doc;
                     let selected = select(acc, target).map_err(|m| kerr(file, format!("{field}.target"), m))?;
                     let mut delete = Vec::new();
                     for i in selected {
@@ -485,8 +489,47 @@ pub(super) fn apply_pairs(acc: &mut [Res], specs: &[FieldSpec], pairs: &[(String
 /// Kustomize writes them (see [`ParseOptions::folded_as_kustomize_writes`]). A key that reads as a number is taken
 /// as its text: Kustomize merges it into the target's quoted key of that text (and fails only
 /// where it adds it, which is not told apart here).
-fn patch_parse_options() -> ParseOptions {
-    ParseOptions { annotations_as_written: true, folded_as_kustomize_writes: true, ..ParseOptions::default() }
+///
+/// Kustomize merges a patch in one of two ways. A `patches` entry without a target is merged
+/// as it is: an annotation written as a null stays one, and deletes the target's. A targeted
+/// one, and a `patchesStrategicMerge` one, is merged through a copy whose labels and
+/// annotations were rewritten as maps of strings (`CopyMergeMetaDataFieldsFrom`): each takes
+/// the text it was written as, a null its `null`, `~` or nothing (see [`as_copy_merged`]).
+fn patch_parse_options(copy_merged: bool) -> ParseOptions {
+    ParseOptions {
+        annotations_as_written: true,
+        annotation_nulls: !copy_merged,
+        labels_as_written: copy_merged,
+        folded_as_kustomize_writes: true,
+        ..ParseOptions::default()
+    }
+}
+
+/// A strategic merge patch as Kustomize merges a targeted or `patchesStrategicMerge` one:
+/// its labels and annotations read as maps of strings and written back (every value the
+/// text it was written as, which `patch_parse_options(true)` kept; a list's or mapping's
+/// nothing), and an empty or null map left out, so that it deletes nothing.
+fn as_copy_merged(doc: &mut Value) {
+    let Some(meta) = doc.get_mut("metadata").and_then(Value::as_object_mut) else { return };
+    for field in ["labels", "annotations"] {
+        match meta.get_mut(field) {
+            Some(Value::Object(m)) if !m.is_empty() => {
+                for v in m.values_mut() {
+                    let text = match v {
+                        Value::String(_) => continue,
+                        Value::Number(n) => n.to_string(),
+                        Value::Bool(b) => b.to_string(),
+                        Value::Null | Value::Array(_) | Value::Object(_) => String::new(),
+                    };
+                    *v = Value::String(text);
+                }
+            }
+            Some(_) => {
+                meta.remove(field);
+            }
+            None => {}
+        }
+    }
 }
 
 fn smp_one(
