@@ -279,10 +279,21 @@ impl Build<'_> {
             let selected = select(acc, target).map_err(|m| kerr(file, format!("{field}.target"), m))?;
             for i in selected {
                 let r = &mut acc[i];
-                r.store_previous_id();
+                // A `patches` entry stores the resource's id first, so that references follow
+                // a rename; `patchesJson6902` does not.
+                if smp_allowed {
+                    r.store_previous_id();
+                }
                 let mut v = r.obj.as_value().clone();
+                // The operations see Kustomize's internal annotations (an id stored before, a
+                // generator's): `metadata.annotations` is there for an `add` below it.
+                let internal = !r.history.is_empty() || matches!(r.origin, Some(Origin::Generator { .. }));
+                let added = internal && add_empty_annotations(&mut v);
                 // Kustomize applies it with evanphx/json-patch, as the API server does.
                 patch::json_patch_go(&mut v, ops).map_err(|e| kerr(file, field, format!("{}: {e}", r.id())))?;
+                if added {
+                    remove_empty_annotations(&mut v);
+                }
                 yaml::annotations_as_json_text(&mut v);
                 r.obj = Object::from_value_without_api_version(v).map_err(|e| kerr(file, field, e.to_string()))?;
                 // Kustomize patches the object's JSON form and reads it back: a null written
@@ -502,6 +513,26 @@ fn patch_parse_options(copy_merged: bool) -> ParseOptions {
         labels_as_written: copy_merged,
         folded_as_kustomize_writes: true,
         ..ParseOptions::default()
+    }
+}
+
+/// Gives an object without annotations (or with null ones) an empty map of them; whether it
+/// did.
+fn add_empty_annotations(v: &mut Value) -> bool {
+    let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) else { return false };
+    if meta.get("annotations").is_some_and(|a| !a.is_null()) {
+        return false;
+    }
+    meta.insert("annotations".into(), Value::Object(Map::new()));
+    true
+}
+
+/// Drops an empty map of annotations, as Kustomize drops it with its internal ones.
+fn remove_empty_annotations(v: &mut Value) {
+    if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut)
+        && meta.get("annotations").and_then(Value::as_object).is_some_and(Map::is_empty)
+    {
+        meta.remove("annotations");
     }
 }
 
