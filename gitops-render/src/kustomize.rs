@@ -305,6 +305,10 @@ struct Build<'a> {
     /// Whether the top kustomization asks for `buildMetadata: [transformerAnnotations]`
     /// (Kustomize gives every kustomization of the build the top one's `buildMetadata`).
     record_transformations: bool,
+    /// Whether the top kustomization has any `buildMetadata`: Kustomize then keeps every
+    /// resource's origin in an annotation while it builds (and drops it at the end unless
+    /// asked for), so a JSON patch finds `metadata.annotations` there.
+    origins_annotated: bool,
     /// While a `transformers:` configuration runs: its `name`/`namespace` lines.
     configured_by: Option<std::sync::Arc<str>>,
     /// The file of the `transformers:` configuration running, for `transformerAnnotations`.
@@ -406,6 +410,7 @@ impl Kustomize {
             openapi,
             custom,
             record_transformations: false,
+            origins_annotated: false,
             configured_by: None,
             configured_in: None,
             replica_specs: None,
@@ -617,6 +622,7 @@ impl<'a> Build<'a> {
             openapi: self.openapi,
             custom: self.custom,
             record_transformations: self.record_transformations,
+            origins_annotated: self.origins_annotated,
             configured_by: None,
             configured_in: None,
             replica_specs: None,
@@ -733,6 +739,7 @@ impl<'a> Build<'a> {
         }
         if self.position.is_empty() && self.stack.len() == 1 {
             self.record_transformations = k.build_metadata.iter().any(|b| b == "transformerAnnotations");
+            self.origins_annotated = !k.build_metadata.is_empty();
         }
         let kind = k.kind.as_deref().unwrap_or("Kustomization");
         match (expect, kind) {

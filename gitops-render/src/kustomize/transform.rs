@@ -286,8 +286,10 @@ impl Build<'_> {
                 }
                 let mut v = r.obj.as_value().clone();
                 // The operations see Kustomize's internal annotations (an id stored before, a
-                // generator's): `metadata.annotations` is there for an `add` below it.
-                let internal = !r.history.is_empty() || matches!(r.origin, Some(Origin::Generator { .. }));
+                // generator's, an origin): `metadata.annotations` is there for an `add` below it.
+                let internal = !r.history.is_empty()
+                    || matches!(r.origin, Some(Origin::Generator { .. }))
+                    || (self.origins_annotated && r.origin.is_some());
                 let added = internal && add_empty_annotations(&mut v);
                 // Kustomize applies it with evanphx/json-patch, as the API server does.
                 patch::json_patch_go(&mut v, ops).map_err(|e| kerr(file, field, format!("{}: {e}", r.id())))?;
