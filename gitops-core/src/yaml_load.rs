@@ -739,10 +739,37 @@ pub fn reads_as_string(s: &str) -> bool {
 }
 
 fn is_base60(s: &str) -> bool {
-    let body = s.trim_start_matches(['-', '+']);
-    body.contains(':')
-        && body.chars().next().is_some_and(|c| c.is_ascii_digit() && c != '0')
-        && body.split(':').all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit() || c == '.' || c == '_'))
+    // go-yaml's `isBase60Float`: `^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$`.
+    let b = s.as_bytes();
+    let digit = |i: usize| b.get(i).is_some_and(u8::is_ascii_digit);
+    let mut i = usize::from(matches!(b.first(), Some(b'+' | b'-')));
+    if !digit(i) {
+        return false;
+    }
+    i += 1;
+    while digit(i) || b.get(i) == Some(&b'_') {
+        i += 1;
+    }
+    let mut groups = 0;
+    while b.get(i) == Some(&b':') {
+        // One digit, or two when the first is 0 to 5 (a digit after one digit could not
+        // be followed by anything the pattern allows).
+        if !digit(i + 1) {
+            return false;
+        }
+        i += if b[i + 1] <= b'5' && digit(i + 2) { 3 } else { 2 };
+        groups += 1;
+    }
+    if groups == 0 {
+        return false;
+    }
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        while digit(i) || b.get(i) == Some(&b'_') {
+            i += 1;
+        }
+    }
+    i == b.len()
 }
 
 #[cfg(test)]
@@ -882,6 +909,17 @@ mod tests {
         }
         for s in ["hello", "v1.2.3", "nginx:1.25", "a b", "0x", "1.2.3", "1e400", "_1", "._5"] {
             assert!(!resolves_to_non_string(s), "{s}");
+        }
+        // Base 60 as go-yaml's writer quotes it (each checked against kubectl kustomize v5.5).
+        for s in
+            ["06:00", "0:30", "1:2:3", "1:5", "1:05.5", "1:30.", "1_0:30", "-0:30", "09:7", "1:30.5_", "190:20:30.15"]
+        {
+            assert!(is_base60(s), "{s}");
+        }
+        for s in
+            ["1:99", "1:60", "1.5:30", "1:3_0", "1:30:", ":30", "12:345", "1:2.5:3", "1:69", "1::30", "_1:30", "1:0_0"]
+        {
+            assert!(!is_base60(s), "{s}");
         }
     }
 }
