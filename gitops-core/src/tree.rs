@@ -54,6 +54,15 @@ pub trait FileTree: Send + Sync {
         Ok(self.kind(&p)?.map(|_| p))
     }
 
+    /// The tree path of an absolute filesystem path (`/home/me/repo/base/cm.yaml`), for a
+    /// tree that is a directory on disk and a path inside it (`..` is resolved as written,
+    /// as Go's `filepath.Clean` does); `None` otherwise: a tree with no place on disk (a Git
+    /// object tree, a tree in memory) has no absolute paths.
+    fn tree_path_of(&self, path: &str) -> Option<String> {
+        let _ = path;
+        None
+    }
+
     /// A file as UTF-8 text.
     fn read_to_string(&self, path: &str) -> Result<String> {
         let bytes = self.read(path)?;
@@ -74,6 +83,9 @@ impl<T: FileTree + ?Sized> FileTree for &T {
     fn real_path(&self, path: &str) -> Result<Option<String>> {
         (**self).real_path(path)
     }
+    fn tree_path_of(&self, path: &str) -> Option<String> {
+        (**self).tree_path_of(path)
+    }
 }
 
 impl<T: FileTree + ?Sized> FileTree for std::sync::Arc<T> {
@@ -88,6 +100,9 @@ impl<T: FileTree + ?Sized> FileTree for std::sync::Arc<T> {
     }
     fn real_path(&self, path: &str) -> Result<Option<String>> {
         (**self).real_path(path)
+    }
+    fn tree_path_of(&self, path: &str) -> Option<String> {
+        (**self).tree_path_of(path)
     }
 }
 
@@ -593,6 +608,21 @@ impl FileTree for DirTree {
         Ok(self.resolve_kind(path, true, false)?.map(|(_, dir)| if dir { EntryKind::Dir } else { EntryKind::File }))
     }
 
+    fn tree_path_of(&self, path: &str) -> Option<String> {
+        if !path.starts_with('/') {
+            return None;
+        }
+        let p = normalize(path).ok()?;
+        let root = self.root.to_str()?.trim_start_matches('/');
+        if root.is_empty() {
+            return Some(p);
+        }
+        if p == root {
+            return Some(String::new());
+        }
+        p.strip_prefix(root).and_then(|rest| rest.strip_prefix('/')).map(str::to_string)
+    }
+
     fn real_path(&self, path: &str) -> Result<Option<String>> {
         let p = normalized(path)?;
         if p.is_empty() {
@@ -632,6 +662,24 @@ mod tests {
         assert!(matches!(t.list("e"), Err(Error::FileTree { .. })));
         assert!(t.read("../etc/passwd").is_err());
         assert!(MemTree::new().insert("..", "x").is_err());
+    }
+
+    #[test]
+    fn absolute_paths_map_into_a_tree_on_disk_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let abs = root.to_str().unwrap();
+        let tree = DirTree::new(&root).unwrap();
+        assert_eq!(tree.tree_path_of(&format!("{abs}/a/b.yaml")).as_deref(), Some("a/b.yaml"));
+        assert_eq!(tree.tree_path_of(&format!("{abs}/a/../c/./d.yaml")).as_deref(), Some("c/d.yaml"));
+        assert_eq!(tree.tree_path_of(abs).as_deref(), Some(""));
+        // Beside the root, above it, and a name that only starts like it.
+        assert_eq!(tree.tree_path_of(&format!("{abs}/../x")), None);
+        assert_eq!(tree.tree_path_of(&format!("{abs}x/a.yaml")), None);
+        assert_eq!(tree.tree_path_of("/../../x"), None);
+        assert_eq!(tree.tree_path_of("a/b.yaml"), None, "a relative path is not absolute");
+        assert_eq!(DirTree::new("/").unwrap().tree_path_of("/etc/x/../hosts").as_deref(), Some("etc/hosts"));
+        assert_eq!(MemTree::new().with_file("a", "x").tree_path_of("/a"), None);
     }
 
     #[test]

@@ -270,6 +270,10 @@ impl FileTree for EditedTree<'_> {
     fn real_path(&self, path: &str) -> gitops_core::Result<Option<String>> {
         self.inner.real_path(path)
     }
+
+    fn tree_path_of(&self, path: &str) -> Option<String> {
+        self.inner.tree_path_of(path)
+    }
 }
 
 /// A nested kustomization's resources and transformer configuration.
@@ -421,6 +425,12 @@ impl Kustomize {
         let vars = vars.into_inner().unwrap_or_default();
         finish(&file, &k, acc, &vars, &config)
     }
+}
+
+/// Kustomize's error for a kustomization directory (a resource, component or transformer
+/// entry) given as an absolute path: files may be, directories may not.
+pub(super) fn absolute_root(file: &str, field: &str, entry: &str) -> Error {
+    kerr(file, field, format!("new root {entry:?} cannot be absolute"))
 }
 
 /// The path of a directory's kustomization file: Kustomize's errors when there is none or
@@ -667,6 +677,22 @@ impl<'a> Build<'a> {
         })
     }
 
+    /// The tree path an entry of the kustomization in `dir` names: relative to `dir`, or an
+    /// absolute filesystem path, which Kustomize loads (as a file: a directory given so is
+    /// refused, see [`absolute_root`]) when it is in the tree.
+    pub(crate) fn entry_path(&self, dir: &str, file: &str, field: &str, entry: &str) -> Result<String, Error> {
+        if entry.starts_with('/') {
+            return self.tree.tree_path_of(entry).ok_or_else(|| {
+                kerr(
+                    file,
+                    field,
+                    format!("{entry:?} is an absolute path outside the tree (or the tree is not on disk)"),
+                )
+            });
+        }
+        join(dir, entry).map_err(|_| kerr(file, field, format!("{entry:?} is outside the repository")))
+    }
+
     fn read_file(&self, dir: &str, file: &str, field: &str, entry: &str) -> Result<(String, Vec<u8>), Error> {
         if entry.starts_with("http://") || entry.starts_with("https://") {
             let Some(fetch) = self.remote_files else {
@@ -684,7 +710,7 @@ impl<'a> Build<'a> {
             let bytes = fetch(entry).map_err(|e| kerr(file, field, format!("remote file {entry:?}: {e}")))?;
             return Ok((entry.to_string(), bytes));
         }
-        let p = join(dir, entry).map_err(|_| kerr(file, field, format!("{entry:?} is outside the repository")))?;
+        let p = self.entry_path(dir, file, field, entry)?;
         if !self.loadable(dir, &p) {
             return Err(outside_root(file, field, &p, dir));
         }
@@ -809,7 +835,11 @@ impl<'a> Build<'a> {
         let tree = self.tree;
         let mut local: Vec<Option<String>> = entries
             .iter()
-            .map(|(_, e)| if is_remote_file(e) || is_remote(e) { None } else { join(dir, e).ok() })
+            .map(
+                |(field, e)| {
+                    if is_remote_file(e) || is_remote(e) { None } else { self.entry_path(dir, &file, field, e).ok() }
+                },
+            )
             .collect();
         // Entries with no extension are most likely directories (a fleet's root lists hundreds):
         // with several, the workers look each one up and build it when it is one, so that the
@@ -817,6 +847,7 @@ impl<'a> Build<'a> {
         let mut looked: Vec<Option<Result<Option<EntryKind>, gitops_core::Error>>> =
             (0..entries.len()).map(|_| None).collect();
         let likely_dirs: Vec<usize> = (0..entries.len())
+            .filter(|&i| !entries[i].1.starts_with('/'))
             .filter(|&i| local[i].as_deref().is_some_and(|p| !gitops_core::tree::has_extension(p)))
             .collect();
         if gitops_core::cpus() > 1 && likely_dirs.len() > 1 {
@@ -843,9 +874,15 @@ impl<'a> Build<'a> {
                 continue;
             }
             let Some(p) = local[i].take() else {
-                return Err(kerr(&file, field, format!("{entry:?} is outside the repository")));
+                return Err(self
+                    .entry_path(dir, &file, field, entry)
+                    .err()
+                    .unwrap_or_else(|| kerr(&file, field, format!("{entry:?} is outside the repository"))));
             };
             let kind = looked[i].take().unwrap_or_else(|| tree.kind(&p))?;
+            if kind == Some(EntryKind::Dir) && entry.starts_with('/') {
+                return Err(absolute_root(&file, field, entry));
+            }
             kinds.push((p, kind));
         }
         // Directories the workers did not build (none, or one named like a file).
@@ -1015,6 +1052,9 @@ impl<'a> Build<'a> {
         // 3. Components, on this accumulator.
         for (i, c) in k.components.iter().enumerate() {
             let field = format!("components[{i}]");
+            if c.starts_with('/') {
+                return Err(absolute_root(&file, &field, c));
+            }
             let p = join(dir, c).map_err(|_| kerr(&file, &field, format!("{c:?} is outside the repository")))?;
             if self.tree.kind(&p)? != Some(EntryKind::Dir) {
                 return Err(kerr(&file, &field, format!("{c:?} is not a directory")));

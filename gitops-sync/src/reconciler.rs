@@ -45,6 +45,9 @@ impl<T: FileTree + ?Sized> FileTree for RecordingTree<'_, T> {
         self.note(path);
         self.inner.real_path(path)
     }
+    fn tree_path_of(&self, path: &str) -> Option<String> {
+        self.inner.tree_path_of(path)
+    }
 }
 
 /// Whether two lists of revisions name the same commits (however they were asked for: a

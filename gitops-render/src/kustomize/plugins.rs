@@ -7,7 +7,7 @@
 //! entry, an `ImageTagTransformer` an `images` entry, ...), except labels and annotations,
 //! whose field specs are the configuration's own. Exec, container and Go plugins are refused.
 
-use gitops_core::tree::{EntryKind, join};
+use gitops_core::tree::EntryKind;
 use gitops_core::yaml::{self, ParseOptions};
 use serde_json::{Map, Value, json};
 
@@ -47,9 +47,11 @@ impl Build<'_> {
                     .map(|(_, _, v)| (v, source.clone()))
                     .collect()
             } else {
-                let p =
-                    join(dir, entry).map_err(|_| kerr(file, &field, format!("{entry:?} is outside the repository")))?;
+                let p = self.entry_path(dir, file, &field, entry)?;
                 match self.tree.kind(&p)? {
+                    Some(EntryKind::Dir) if entry.starts_with('/') => {
+                        return Err(super::absolute_root(file, &field, entry));
+                    }
                     Some(EntryKind::Dir) => {
                         // A kustomization whose output is the configurations.
                         let mut sub = Vec::new();

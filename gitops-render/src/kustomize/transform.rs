@@ -218,7 +218,7 @@ impl Build<'_> {
             return Ok((p, text));
         }
         if !looks_inline {
-            let p = join(dir, entry).ok();
+            let p = self.entry_path(dir, file, field, entry).ok();
             if let Some(p) = p
                 && (self.tree.kind(&p)? == Some(EntryKind::File) || !self.loadable(dir, &p))
             {

@@ -65,6 +65,9 @@ impl FileTree for DecryptingTree<'_> {
     fn real_path(&self, path: &str) -> gitops_core::Result<Option<String>> {
         self.inner.real_path(path)
     }
+    fn tree_path_of(&self, path: &str) -> Option<String> {
+        self.inner.tree_path_of(path)
+    }
 }
 
 /// A [`Renderer`] that renders through `inner` with SOPS files decrypted on read. Without
