@@ -58,8 +58,7 @@ pub trait FileTree: Send + Sync {
     /// tree that is a directory on disk and a path inside it (`..` is resolved as written,
     /// as Go's `filepath.Clean` does); `None` otherwise: a tree with no place on disk (a Git
     /// object tree, a tree in memory) has no absolute paths.
-    fn tree_path_of(&self, path: &str) -> Option<String> {
-        let _ = path;
+    fn tree_path_of(&self, _path: &str) -> Option<String> {
         None
     }
 

@@ -431,7 +431,7 @@ pub fn annotations_as_json_text(value: &mut Value) {
 
 /// Annotation values (and with `labels`, label values) written as other scalars
 /// (`happy: true`, `port: 8080`) read as the strings they spell.
-fn stringify_metadata_scalars(value: &mut Value, labels: bool) {
+pub fn stringify_metadata_scalars(value: &mut Value, labels: bool) {
     let Some(Value::Object(meta)) = value.get_mut("metadata") else { return };
     let fields: &[&str] = if labels { &["labels", "annotations"] } else { &["annotations"] };
     for &f in fields {

@@ -429,7 +429,7 @@ impl Kustomize {
 
 /// Kustomize's error for a kustomization directory (a resource, component or transformer
 /// entry) given as an absolute path: files may be, directories may not.
-pub(super) fn absolute_root(file: &str, field: &str, entry: &str) -> Error {
+fn absolute_root(file: &str, field: &str, entry: &str) -> Error {
     kerr(file, field, format!("new root {entry:?} cannot be absolute"))
 }
 
@@ -680,7 +680,7 @@ impl<'a> Build<'a> {
     /// The tree path an entry of the kustomization in `dir` names: relative to `dir`, or an
     /// absolute filesystem path, which Kustomize loads (as a file: a directory given so is
     /// refused, see [`absolute_root`]) when it is in the tree.
-    pub(crate) fn entry_path(&self, dir: &str, file: &str, field: &str, entry: &str) -> Result<String, Error> {
+    fn entry_path(&self, dir: &str, file: &str, field: &str, entry: &str) -> Result<String, Error> {
         if entry.starts_with('/') {
             return self.tree.tree_path_of(entry).ok_or_else(|| {
                 kerr(
@@ -833,27 +833,26 @@ impl<'a> Build<'a> {
         let mut built: Vec<Option<Result<Built, Error>>> = (0..entries.len()).map(|_| None).collect();
         let mut remote = vec![false; entries.len()];
         let tree = self.tree;
-        let mut local: Vec<Option<String>> = entries
+        // Each local entry's tree path (or why it has none); `None` for a remote one.
+        let mut local: Vec<Option<Result<String, Error>>> = entries
             .iter()
-            .map(
-                |(field, e)| {
-                    if is_remote_file(e) || is_remote(e) { None } else { self.entry_path(dir, &file, field, e).ok() }
-                },
-            )
+            .map(|(field, e)| (!is_remote_file(e) && !is_remote(e)).then(|| self.entry_path(dir, &file, field, e)))
             .collect();
         // Entries with no extension are most likely directories (a fleet's root lists hundreds):
         // with several, the workers look each one up and build it when it is one, so that the
         // lookups run on all CPUs too. Errors are still met in list order below.
         let mut looked: Vec<Option<Result<Option<EntryKind>, gitops_core::Error>>> =
             (0..entries.len()).map(|_| None).collect();
+        // (An absolute entry is left to the loop below: as a directory, it is refused.)
         let likely_dirs: Vec<usize> = (0..entries.len())
-            .filter(|&i| !entries[i].1.starts_with('/'))
-            .filter(|&i| local[i].as_deref().is_some_and(|p| !gitops_core::tree::has_extension(p)))
+            .filter(|&i| {
+                matches!(&local[i], Some(Ok(p)) if !entries[i].1.starts_with('/') && !gitops_core::tree::has_extension(p))
+            })
             .collect();
         if gitops_core::cpus() > 1 && likely_dirs.len() > 1 {
             let local = &local;
             for (i, (kind, b)) in self.in_parallel(&likely_dirs, |sub, i| {
-                let p = local[i].as_deref().unwrap_or_default();
+                let p = local[i].as_ref().and_then(|p| p.as_deref().ok()).unwrap_or_default();
                 let kind = tree.kind(p);
                 let b = matches!(kind, Ok(Some(EntryKind::Dir))).then(|| sub.build_entry(p, i));
                 (kind, b)
@@ -863,21 +862,18 @@ impl<'a> Build<'a> {
             }
         }
         for (i, (field, entry)) in entries.iter().enumerate() {
-            if is_remote_file(entry) {
-                kinds.push((entry.to_string(), Some(EntryKind::File)));
-                continue;
-            }
-            if is_remote(entry) {
-                built[i] = Some(self.build_remote(&file, field, entry, i));
-                remote[i] = true;
-                kinds.push((entry.to_string(), Some(EntryKind::Dir)));
-                continue;
-            }
-            let Some(p) = local[i].take() else {
-                return Err(self
-                    .entry_path(dir, &file, field, entry)
-                    .err()
-                    .unwrap_or_else(|| kerr(&file, field, format!("{entry:?} is outside the repository"))));
+            let p = match local[i].take() {
+                Some(p) => p?,
+                None if is_remote_file(entry) => {
+                    kinds.push((entry.to_string(), Some(EntryKind::File)));
+                    continue;
+                }
+                None => {
+                    built[i] = Some(self.build_remote(&file, field, entry, i));
+                    remote[i] = true;
+                    kinds.push((entry.to_string(), Some(EntryKind::Dir)));
+                    continue;
+                }
             };
             let kind = looked[i].take().unwrap_or_else(|| tree.kind(&p))?;
             if kind == Some(EntryKind::Dir) && entry.starts_with('/') {

@@ -319,21 +319,20 @@ impl Build<'_> {
                 format!("unable to parse SM or JSON patch from {source}: document {i} {why}"),
             ));
         }
-        for (_, _, doc) in &docs {
+        for (_, _, mut doc) in docs {
             match &p.target {
-                None => self.untargeted_smp(file, field, doc, acc, smp_opts, allow_name_change)?,
+                None => self.untargeted_smp(file, field, &doc, acc, smp_opts, allow_name_change)?,
                 Some(target) => {
-                    let mut doc = doc.clone();
                     as_copy_merged(&mut doc);
-                    let doc = &doc;
                     let selected = select(acc, target).map_err(|m| kerr(file, format!("{field}.target"), m))?;
+                    let delete_patch = patch::is_delete_patch(&doc);
                     let mut delete = Vec::new();
                     for i in selected {
-                        if patch::is_delete_patch(doc) {
+                        if delete_patch {
                             delete.push(i);
                             continue;
                         }
-                        smp_one(&mut acc[i], doc, self.schema(), smp_opts, allow_name_change, allow_kind_change)
+                        smp_one(&mut acc[i], &doc, self.schema(), smp_opts, allow_name_change, allow_kind_change)
                             .map_err(|m| kerr(file, field, m))?;
                     }
                     for i in delete.into_iter().rev() {
@@ -547,14 +546,8 @@ fn as_copy_merged(doc: &mut Value) {
     for field in ["labels", "annotations"] {
         match meta.get_mut(field) {
             Some(Value::Object(m)) if !m.is_empty() => {
-                for v in m.values_mut() {
-                    let text = match v {
-                        Value::String(_) => continue,
-                        Value::Number(n) => n.to_string(),
-                        Value::Bool(b) => b.to_string(),
-                        Value::Null | Value::Array(_) | Value::Object(_) => String::new(),
-                    };
-                    *v = Value::String(text);
+                for v in m.values_mut().filter(|v| matches!(v, Value::Null | Value::Array(_) | Value::Object(_))) {
+                    *v = Value::String(String::new());
                 }
             }
             Some(_) => {
@@ -563,6 +556,8 @@ fn as_copy_merged(doc: &mut Value) {
             None => {}
         }
     }
+    // Numbers and booleans (written with a tag, so not kept as written) as the text they read as.
+    yaml::stringify_metadata_scalars(doc, true);
 }
 
 fn smp_one(
