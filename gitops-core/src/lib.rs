@@ -51,6 +51,7 @@ pub mod stage;
 pub mod time;
 pub mod tree;
 pub mod validation;
+pub mod value;
 pub mod yaml;
 mod yaml_emit;
 mod yaml_fast;
