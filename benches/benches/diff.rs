@@ -18,7 +18,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use gitops_core::diff::{self, DiffOptions};
 use gitops_core::yaml::{self, ParseOptions};
 use gitops_core::{FieldSet, Object, Schema};
-use serde_json::{Value, json};
+use gitops_core::{json, value::Value};
 
 /// Live as the API server returns it after `gitops` applied `desired`: managedFields, uid,
 /// resourceVersion, status.
@@ -112,13 +112,13 @@ fn objects() -> Vec<(&'static str, Object, Object)> {
     let live: Value = serde_json::from_str(&std::fs::read_to_string(format!("{corpus}/live.json")).unwrap()).unwrap();
     let deploy_live = Object::from_value(live).unwrap();
     // A 10 KB ConfigMap.
-    let data: serde_json::Map<String, Value> =
+    let data: gitops_core::value::Map<String, Value> =
         (0..100).map(|i| (format!("key-{i:03}"), Value::String(format!("value {i} ").repeat(10)))).collect();
     let cm = Object::from_value(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "big", "namespace": "bench"}, "data": data})).unwrap();
     // A 50 KB custom resource (no schema: maps granular, lists atomic).
     let rules: Vec<Value> = (0..280).map(|i| json!({"name": format!("rule-{i}"), "match": {"host": format!("svc-{i}.example.com"), "path": format!("/api/v{i}")}, "weight": i, "headers": {"x-team": "payments", "x-tier": "gold"}})).collect();
     let cr = Object::from_value(json!({"apiVersion": "example.com/v1", "kind": "Router", "metadata": {"name": "edge", "namespace": "bench"},
-        "spec": {"rules": rules, "routes": (0..280).map(|i| (format!("route-{i}"), json!({"target": format!("svc-{i}"), "timeout": "30s"}))).collect::<serde_json::Map<_, _>>()}})).unwrap();
+        "spec": {"rules": rules, "routes": (0..280).map(|i| (format!("route-{i}"), json!({"target": format!("svc-{i}"), "timeout": "30s"}))).collect::<gitops_core::value::Map<_, _>>()}})).unwrap();
     let cm_live = live_of(&cm);
     let cr_live = live_of(&cr);
     eprintln!(

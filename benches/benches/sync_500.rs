@@ -84,7 +84,7 @@ async fn run_once(n: usize) -> Run {
     let direct = KubeCluster::new(testkit.client());
     let deploy = GroupVersionKind::new("apps", "v1", "Deployment");
     let app = n / 2;
-    let scale = Object::from_value(serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment",
+    let scale = Object::from_value(gitops_core::json!({"apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": format!("app-{app}"), "namespace": format!("bench-{app}")}, "spec": {"replicas": 5}}))
     .unwrap();
     let t = Instant::now();
@@ -120,7 +120,7 @@ async fn run_controller(n: usize) -> (Duration, Duration, u64) {
     }
     let projects = GroupVersionKind::new("argoproj.io", "v1alpha1", "AppProject");
     let ns = Object::from_value(
-        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "argocd"}}),
+        gitops_core::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "argocd"}}),
     );
     direct.apply(&ns.unwrap(), &ApplyOptions::default()).await.unwrap();
     let apps = GroupVersionKind::new("argoproj.io", "v1alpha1", "Application");
@@ -128,7 +128,7 @@ async fn run_controller(n: usize) -> (Duration, Duration, u64) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     for i in 0..n {
-        let app = serde_json::to_value(application(i)).unwrap();
+        let app = gitops_core::value::to_value(application(i)).unwrap();
         direct.apply(&Object::from_value(app).unwrap(), &ApplyOptions::default()).await.unwrap();
     }
     let source = MemSource::default();

@@ -88,7 +88,7 @@ async fn client(path: &str, writes: &Arc<AtomicU64>) -> kube::Client {
 }
 
 fn namespace(name: &str) -> Object {
-    Object::from_value(serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}))
+    Object::from_value(gitops_core::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}))
         .expect("a Namespace")
 }
 

@@ -14,8 +14,8 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use gitops_core::{json, value::Value};
 use gitops_secrets::{Certificate, KeyPair, KeyRing, PrivateKey, Scope, SealOptions, SystemEntropy, UnsealOptions};
-use serde_json::{Value, json};
 
 fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../gitops-secrets/tests/data/sealed/generated")
@@ -78,7 +78,7 @@ fn bench(c: &mut Criterion) {
     let label = Scope::Strict.label("bench", "db");
     let item =
         gitops_secrets::crypto::encrypt(cert.public_key(), &label, &[7u8; 32], &mut SystemEntropy::default()).unwrap();
-    let items: serde_json::Map<String, Value> =
+    let items: gitops_core::value::Map<String, Value> =
         (0..10).map(|i| (format!("item-{i}"), json!(format!("{:032}", i)))).collect();
     let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db", "namespace": "bench"},
                         "stringData": items});

@@ -6,7 +6,7 @@
 //! ```
 
 use gitops_core::Object;
-use serde_json::json;
+use gitops_core::json;
 
 /// A Deployment as Git holds it, with `containers` containers.
 pub fn deployment(name: &str, containers: usize) -> Object {

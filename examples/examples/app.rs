@@ -7,9 +7,9 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand, ValueEnum};
+use gitops_core::value::Value;
 use gitops_sync::controller::client::{self, ClientError};
 use kube::api::{Api, DynamicObject};
-use serde_json::Value;
 
 /// Argo CD Applications from the command line: list, inspect, sync, roll back, refresh.
 #[derive(Parser, Debug)]
@@ -176,11 +176,11 @@ async fn list(api: &Api<DynamicObject>, output: Option<Output>, members: Option<
         .await
         .map_err(|e| e.to_string())?
         .into_iter()
-        .map(|o| serde_json::to_value(o).unwrap_or_default())
+        .map(|o| gitops_core::value::to_value(o).unwrap_or_default())
         .collect();
     match output {
         Some(o @ (Output::Json | Output::Yaml)) => {
-            print_value(&serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}), o);
+            print_value(&gitops_core::json!({"apiVersion": "v1", "kind": "List", "items": items}), o);
             return Ok(true);
         }
         Some(Output::Name) => {
@@ -254,7 +254,8 @@ fn print_table(header: &[&str], rows: &[Vec<String>]) {
 }
 
 async fn get(api: &Api<DynamicObject>, name: &str, output: Option<Output>) -> Result<bool, String> {
-    let app = serde_json::to_value(api.get(name).await.map_err(|e| format!("{name}: {e}"))?).unwrap_or_default();
+    let app =
+        gitops_core::value::to_value(api.get(name).await.map_err(|e| format!("{name}: {e}"))?).unwrap_or_default();
     if let Some(o @ (Output::Json | Output::Yaml)) = output {
         print_value(&app, o);
         return Ok(true);
@@ -308,7 +309,8 @@ async fn get(api: &Api<DynamicObject>, name: &str, output: Option<Output>) -> Re
 }
 
 async fn diff(api: &Api<DynamicObject>, name: &str) -> Result<bool, String> {
-    let app = serde_json::to_value(api.get(name).await.map_err(|e| format!("{name}: {e}"))?).unwrap_or_default();
+    let app =
+        gitops_core::value::to_value(api.get(name).await.map_err(|e| format!("{name}: {e}"))?).unwrap_or_default();
     let mut same = true;
     for r in app.pointer("/status/resources").and_then(Value::as_array).into_iter().flatten() {
         if at(r, "/status") == "OutOfSync" {
@@ -324,7 +326,7 @@ async fn diff(api: &Api<DynamicObject>, name: &str) -> Result<bool, String> {
 async fn wait(api: &Api<DynamicObject>, name: &str, since: &str, timeout: Duration) -> Result<bool, String> {
     let started = Instant::now();
     loop {
-        let app = serde_json::to_value(api.get(name).await.map_err(|e| e.to_string())?).unwrap_or_default();
+        let app = gitops_core::value::to_value(api.get(name).await.map_err(|e| e.to_string())?).unwrap_or_default();
         let finished = at(&app, "/status/operationState/finishedAt");
         if app.get("operation").is_none_or(Value::is_null) && !finished.is_empty() && finished >= since {
             let phase = at(&app, "/status/operationState/phase");

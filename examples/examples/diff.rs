@@ -87,8 +87,8 @@ impl Drift {
         }
     }
 
-    fn to_value(&self) -> serde_json::Value {
-        serde_json::json!({
+    fn to_value(&self) -> gitops_core::value::Value {
+        gitops_core::json!({
             "application": self.app,
             "object": {"group": self.key.group, "kind": self.key.kind, "namespace": self.key.namespace, "name": self.key.name},
             "action": self.action, "paths": self.paths, "diff": self.diff,
@@ -128,7 +128,7 @@ fn print(drifts: &[Drift], output: Option<Output>) {
             }
         }
         Some(o @ (Output::Json | Output::Yaml)) => {
-            let list = serde_json::json!({"items": drifts.iter().map(Drift::to_value).collect::<Vec<_>>()});
+            let list = gitops_core::json!({"items": drifts.iter().map(Drift::to_value).collect::<Vec<_>>()});
             if o == Output::Json {
                 println!("{}", serde_json::to_string_pretty(&list).unwrap_or_default());
             } else {

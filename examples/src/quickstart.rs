@@ -123,7 +123,7 @@ pub async fn run() -> Result<bool, Error> {
     let controller_key = KeyPair::generate(4096, "", DEFAULT_KEY_TTL)?;
     let cert = controller_key.certificate.clone().ok_or("the key has a certificate")?;
     let password = format!("pw-{}", std::process::id());
-    let secret = serde_json::json!({"apiVersion": "v1", "kind": "Secret",
+    let secret = gitops_core::json!({"apiVersion": "v1", "kind": "Secret",
         "metadata": {"name": "db-credentials", "namespace": "payments-prod"},
         "type": "Opaque", "stringData": {"username": "payments", "password": password}});
     let sealed = gitops_secrets::seal(&secret, &cert, &SealOptions::default(), &mut SystemEntropy::default())?;
@@ -209,7 +209,7 @@ pub async fn run() -> Result<bool, Error> {
     step(3, "drift: someone runs `kubectl scale deployment/web --replicas=5`, self-heal reverts it");
     let deploy = GroupVersionKind::new("apps", "v1", "Deployment");
     let scale = Object::from_value(
-        serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "payments-prod"}, "spec": {"replicas": 5}}),
+        gitops_core::json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "payments-prod"}, "spec": {"replicas": 5}}),
     )?;
     cluster.apply(&scale, &ApplyOptions { field_manager: "kubectl".into(), force: true, dry_run: false }).await?;
     let live = cluster.get(&deploy, "payments-prod", "web").await?.ok_or("the Deployment is gone")?;

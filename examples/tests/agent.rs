@@ -16,7 +16,7 @@ fn repo(dir: &Path) -> std::path::PathBuf {
     let repo = dir.join("repo");
     copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config-repo"), &repo);
     let pair = gitops_secrets::KeyPair::generate(2048, "", gitops_secrets::keys::DEFAULT_KEY_TTL).unwrap();
-    let secret = serde_json::json!({"apiVersion": "v1", "kind": "Secret",
+    let secret = gitops_core::json!({"apiVersion": "v1", "kind": "Secret",
         "metadata": {"name": "db", "namespace": "payments-prod"}, "stringData": {"password": "s3cr3t-value"}});
     let sealed = gitops_secrets::seal(
         &secret,
@@ -132,7 +132,7 @@ async fn one_pass_syncs_unseals_and_reports() {
         page.contains("href=\"/applications/payments\"") && page.contains("Synced") && page.contains("Healthy"),
         "{page}"
     );
-    let api: serde_json::Value = serde_json::from_str(&body("/api/v1/applications".into()).await).unwrap();
+    let api: gitops_core::value::Value = serde_json::from_str(&body("/api/v1/applications".into()).await).unwrap();
     assert_eq!(api["items"][0]["name"], "payments");
     assert_eq!(api["items"][0]["sync"], "Synced");
     assert_eq!(api["counts"]["healthy"], 1);
@@ -170,7 +170,7 @@ async fn dry_run_shows_a_masked_diff_and_writes_nothing() {
     assert!(agent.once(false, std::time::Duration::from_secs(1)).await.unwrap());
     // Someone edits the Secret by hand; a dry-run agent on the same cluster reports it, masked.
     let secret_gvk = GroupVersionKind::new("", "v1", "Secret");
-    let edit = gitops_core::Object::from_value(serde_json::json!({"apiVersion": "v1", "kind": "Secret",
+    let edit = gitops_core::Object::from_value(gitops_core::json!({"apiVersion": "v1", "kind": "Secret",
         "metadata": {"name": "db", "namespace": "payments-prod"}, "data": {"password": "aGFja2Vk"}}))
     .unwrap();
     agent
@@ -317,7 +317,7 @@ fn remote_files_come_through_the_git_source_as_kubectl_reads_them() {
     let names: Vec<&str> = objects.iter().map(|o| o.name()).collect();
     assert!(names.contains(&"p-remote") && names.iter().any(|n| n.starts_with("p-gen-")), "{names:?}");
     let remote = objects.iter().find(|o| o.name() == "p-remote").unwrap();
-    assert_eq!(remote.get("/data").unwrap(), &serde_json::json!({"a": "1", "b": "2"}));
+    assert_eq!(remote.get("/data").unwrap(), &gitops_core::json!({"a": "1", "b": "2"}));
     // The same objects as kubectl, when it is here.
     if let Ok(out) = std::process::Command::new("kubectl").arg("kustomize").arg(&app).output()
         && out.status.success()

@@ -21,9 +21,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
+use gitops_core::{json, value::Value};
 use gitops_testkit::git::run_git as git;
 use gitops_testkit::{Fault, FaultAction, TestCluster};
-use serde_json::{Value, json};
 
 const PART_OF: &str = "applyset.kubernetes.io/part-of";
 

@@ -108,15 +108,15 @@ fn diff_output_formats() {
     let (code, text) = run(&["--desired", &desired, "--live", &live, "-o", "name"]);
     assert_eq!((code, text.trim()), (Some(1), "deployment.apps/web"));
     let (_, text) = run(&["--desired", &desired, "--live", &live, "-o", "json"]);
-    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let v: gitops_core::value::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(v["items"][0]["object"]["kind"], "Deployment");
     assert_eq!(v["items"][0]["action"], "update");
-    assert_eq!(v["items"][0]["paths"], serde_json::json!(["/spec/replicas"]));
+    assert_eq!(v["items"][0]["paths"], gitops_core::json!(["/spec/replicas"]));
     let (_, text) = run(&["--desired", &desired, "--live", &live, "-o", "yaml"]);
     assert!(text.contains("kind: Deployment") && text.contains("- /spec/replicas"), "{text}");
     let (code, text) = run(&["--desired", &desired, "--live", &desired, "-o", "json"]);
     assert_eq!(code, Some(0));
-    assert_eq!(serde_json::from_str::<serde_json::Value>(&text).unwrap(), serde_json::json!({"items": []}));
+    assert_eq!(serde_json::from_str::<gitops_core::value::Value>(&text).unwrap(), gitops_core::json!({"items": []}));
 
     let secret = write(
         "secret.yaml",

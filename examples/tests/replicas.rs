@@ -50,7 +50,7 @@ fn synced(dir: &Path, name: &str, from: usize) -> std::collections::BTreeSet<Str
     let text = std::fs::read_to_string(dir.join(format!("{name}.log"))).unwrap_or_default();
     text.lines()
         .skip(from)
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|l| serde_json::from_str::<gitops_core::value::Value>(l).ok())
         .filter(|v| v.pointer("/fields/message").and_then(|m| m.as_str()) == Some("synced"))
         .filter_map(|v| v.pointer("/fields/app").and_then(|a| a.as_str()).map(str::to_string))
         .collect()

@@ -80,7 +80,7 @@ async fn sops_and_sealed_secrets_side_by_side() {
     .unwrap();
     // A SealedSecret.
     let pair = gitops_secrets::KeyPair::generate(2048, "", gitops_secrets::keys::DEFAULT_KEY_TTL).unwrap();
-    let plain = serde_json::json!({"apiVersion": "v1", "kind": "Secret",
+    let plain = gitops_core::json!({"apiVersion": "v1", "kind": "Secret",
         "metadata": {"name": "db", "namespace": "payments-prod"}, "stringData": {"password": SEALED_VALUE}});
     let sealed = gitops_secrets::seal(
         &plain,
@@ -180,7 +180,7 @@ async fn keys_come_from_a_secret_named_as_flux_names_them() {
         gitops_examples::agent::connect(&Config { embedded: true, ..Config::default() }).await.unwrap();
     let cluster = gitops_sync::KubeCluster::new(client);
     let b64 = |p: &str| base64::engine::general_purpose::STANDARD.encode(std::fs::read(vectors().join(p)).unwrap());
-    let secret = serde_json::json!({"apiVersion": "v1", "kind": "Secret",
+    let secret = gitops_core::json!({"apiVersion": "v1", "kind": "Secret",
         "metadata": {"name": "sops-keys", "namespace": "default"},
         "data": {"identity.agekey": b64("keys/age/other.txt"), "team.asc": b64("keys/pgp/sops_functional_tests_key.asc"), "README": "aGk="}});
     cluster.apply(&gitops_core::Object::from_value(secret).unwrap(), &Default::default()).await.unwrap();

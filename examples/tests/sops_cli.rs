@@ -54,7 +54,7 @@ fn all_keys(dir: &Path) -> Vec<(&'static str, PathBuf)> {
 fn decrypt_prints_what_sops_printed_and_refuses_tampered_files() {
     let dir = tempfile::tempdir().unwrap();
     let env = all_keys(dir.path());
-    let manifest: serde_json::Value =
+    let manifest: gitops_core::value::Value =
         serde_json::from_slice(&std::fs::read(vectors().join("manifest.json")).unwrap()).unwrap();
     for f in manifest["files"].as_array().unwrap().iter().chain(manifest["lenient"].as_array().unwrap()) {
         let file = vectors().join(f["file"].as_str().unwrap());
@@ -90,7 +90,7 @@ fn extract_encrypt_in_place_creation_rules_and_updatekeys() {
     let out = sops(&["-d", "--extract", r#"["nope"]"#, file.to_str().unwrap()], &env, dir.path());
     assert_eq!(out.status.code(), Some(91));
     let out = sops(&["-d", "--output-type", "json", file.to_str().unwrap()], &env, dir.path());
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let json: gitops_core::value::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["service"]["replicas"], 3);
 
     // .sops.yaml chooses keys and options by path; -e -i encrypts in place.

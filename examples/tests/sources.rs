@@ -349,14 +349,14 @@ async fn helm_credentials_come_from_argo_cd_repository_secrets() {
     let cluster = gitops_sync::KubeCluster::new(client);
     use base64::Engine;
     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-    let ns = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "argocd"}});
+    let ns = gitops_core::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "argocd"}});
     cluster.apply(&gitops_core::Object::from_value(ns).unwrap(), &Default::default()).await.unwrap();
     for (name, kind, ty, url) in [
         ("charts", "repository", "helm", "https://charts.example.com/stable"),
         ("all-charts", "repo-creds", "helm", "https://registry.example.com/"),
         ("config", "repository", "git", "https://git.example.com/config.git"),
     ] {
-        let secret = serde_json::json!({"apiVersion": "v1", "kind": "Secret",
+        let secret = gitops_core::json!({"apiVersion": "v1", "kind": "Secret",
             "metadata": {"name": name, "namespace": "argocd", "labels": {"argocd.argoproj.io/secret-type": kind}},
             "data": {"type": b64(ty), "url": b64(url), "username": b64("robot"), "password": b64("pa55-word")}});
         cluster.apply(&gitops_core::Object::from_value(secret).unwrap(), &Default::default()).await.unwrap();

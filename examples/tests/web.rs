@@ -128,13 +128,13 @@ async fn the_ui_and_api_show_drift_live_and_guard_actions() {
     assert!(!page.body.contains("<script>alert(1)</script>"), "markup from an Application is escaped");
     assert!(page.body.contains("alert(1)"), "the broken application's message is on the page: {}", page.body);
     let filtered = request(addr, "GET", "/api/v1/applications?status=Synced", &[], "").await;
-    let json: serde_json::Value = serde_json::from_str(&filtered.body).unwrap();
+    let json: gitops_core::value::Value = serde_json::from_str(&filtered.body).unwrap();
     assert_eq!(json["items"].as_array().unwrap().len(), 1);
     assert_eq!(json["items"][0]["name"], "payments");
 
     // The tree: Deployment -> ReplicaSet (made by the testkit's Deployment controller).
     let detail = request(addr, "GET", "/api/v1/applications/payments", &[], "").await;
-    let app: serde_json::Value = serde_json::from_str(&detail.body).unwrap();
+    let app: gitops_core::value::Value = serde_json::from_str(&detail.body).unwrap();
     let deployment = app["tree"].as_array().unwrap().iter().find(|n| n["kind"] == "Deployment").expect("a Deployment");
     assert_eq!(deployment["children"][0]["kind"], "ReplicaSet", "{deployment}");
     let html = request(addr, "GET", "/applications/payments", &[], "").await;
@@ -160,7 +160,7 @@ async fn the_ui_and_api_show_drift_live_and_guard_actions() {
         seen.push_str(&String::from_utf8_lossy(&buf[..n]));
     }
     let gvk = GroupVersionKind::new("apps", "v1", "Deployment");
-    let scaled = Object::from_value(serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment",
+    let scaled = Object::from_value(gitops_core::json!({"apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": "web", "namespace": "payments-prod"}, "spec": {"replicas": 7}}))
     .unwrap();
     let changed = Instant::now();
@@ -186,7 +186,7 @@ async fn the_ui_and_api_show_drift_live_and_guard_actions() {
     assert!(diff.body.contains("replicas"), "{}", diff.body);
 
     // A drifted Secret: its diff is shown, its values never.
-    let secret = Object::from_value(serde_json::json!({"apiVersion": "v1", "kind": "Secret",
+    let secret = Object::from_value(gitops_core::json!({"apiVersion": "v1", "kind": "Secret",
         "metadata": {"name": "db", "namespace": "payments-prod"}, "stringData": {"password": "changed-by-hand-0001"}}))
     .unwrap();
     agent
@@ -205,7 +205,7 @@ async fn the_ui_and_api_show_drift_live_and_guard_actions() {
     }
 
     // The live manifests are shown, the Secret's with its values masked.
-    let app: serde_json::Value =
+    let app: gitops_core::value::Value =
         serde_json::from_str(&request(addr, "GET", "/api/v1/applications/payments", &[], "").await.body).unwrap();
     let secret_node = app["tree"].as_array().unwrap().iter().find(|n| n["kind"] == "Secret").unwrap();
     let live = secret_node["live"].as_str().unwrap();
@@ -243,11 +243,11 @@ async fn the_ui_and_api_show_drift_live_and_guard_actions() {
     )
     .await;
     assert_eq!(ok.status, 200, "{}", ok.body);
-    let app: serde_json::Value =
+    let app: gitops_core::value::Value =
         serde_json::from_str(&request(addr, "GET", "/api/v1/applications/payments", &[], "").await.body).unwrap();
     assert_eq!(app["sync"], "Synced", "{app}");
     let replicas = agent.cluster.get(&gvk, "payments-prod", "web").await.unwrap().unwrap();
-    assert_eq!(replicas.get("/spec/replicas"), Some(&serde_json::json!(3)));
+    assert_eq!(replicas.get("/spec/replicas"), Some(&gitops_core::json!(3)));
     // The action is an Event of the application, with who asked.
     let events = app["events"].as_array().unwrap();
     assert!(
@@ -289,7 +289,7 @@ async fn the_ui_and_api_show_drift_live_and_guard_actions() {
     )
     .await;
     assert_eq!(ok.status, 200, "{}", ok.body);
-    let app: serde_json::Value =
+    let app: gitops_core::value::Value =
         serde_json::from_str(&request(addr, "GET", "/api/v1/applications/payments", &[], "").await.body).unwrap();
     let history = app["history"].as_array().unwrap();
     assert_eq!(history.len(), 2, "{history:?}");
@@ -389,7 +389,7 @@ async fn in_a_real_browser() {
     {
         println!("{line}");
         if let Some((namespace, name)) = line.strip_prefix("NEED scale ").and_then(|d| d.split_once('/')) {
-            let scaled = Object::from_value(serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            let scaled = Object::from_value(gitops_core::json!({"apiVersion": "apps/v1", "kind": "Deployment",
                 "metadata": {"name": name, "namespace": namespace}, "spec": {"replicas": 5}}))
             .unwrap();
             let opts = ApplyOptions { field_manager: "kubectl".into(), force: true, dry_run: false };
@@ -511,7 +511,7 @@ async fn webhooks_refresh_the_pushed_repository() {
     std::fs::write(&k, std::fs::read_to_string(&k).unwrap().replace("count: 3", "count: 2")).unwrap();
     git(&repo, &["commit", "-q", "-am", "two replicas"]);
 
-    let payload = serde_json::json!({"ref": "refs/heads/main", "repository": {"clone_url": format!("file://{}", repo.display()), "html_url": "https://github.com/example/other"}}).to_string();
+    let payload = gitops_core::json!({"ref": "refs/heads/main", "repository": {"clone_url": format!("file://{}", repo.display()), "html_url": "https://github.com/example/other"}}).to_string();
     let hook = |headers: Vec<(&'static str, String)>, body: String| async move {
         let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
         request(addr, "POST", "/api/webhook", &h, &body).await
@@ -531,12 +531,12 @@ async fn webhooks_refresh_the_pushed_repository() {
     );
     let r = hook(gh(github_signature("gh-hook-secret-1234", &payload)), payload.clone()).await;
     assert_eq!(r.status, 202, "{}", r.body);
-    let answer: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    let answer: gitops_core::value::Value = serde_json::from_str(&r.body).unwrap();
     // Both applications of that repository (the broken one too), none of another.
-    assert_eq!(answer["refreshed"], serde_json::json!(["broken", "payments"]));
+    assert_eq!(answer["refreshed"], gitops_core::json!(["broken", "payments"]));
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let app: serde_json::Value =
+        let app: gitops_core::value::Value =
             serde_json::from_str(&request(addr, "GET", "/api/v1/applications/payments", &[], "").await.body).unwrap();
         if app["revision_message"] == "two replicas" {
             break;
@@ -550,17 +550,17 @@ async fn webhooks_refresh_the_pushed_repository() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(replicas.get("/spec/replicas"), Some(&serde_json::json!(2)));
+    assert_eq!(replicas.get("/spec/replicas"), Some(&gitops_core::json!(2)));
 
     // GitLab, right after: authenticated, and rate limited for this application.
     let gl_payload =
-        serde_json::json!({"project": {"git_http_url": format!("file://{}.git", repo.display())}}).to_string();
+        gitops_core::json!({"project": {"git_http_url": format!("file://{}.git", repo.display())}}).to_string();
     let gl = |token: &str| vec![("X-Gitlab-Event", "Push Hook".to_string()), ("X-Gitlab-Token", token.to_string())];
     assert_eq!(hook(gl("not-the-token"), gl_payload.clone()).await.status, 401);
     let r = hook(gl("gl-hook-token-5678"), gl_payload.clone()).await;
     assert_eq!(r.status, 202, "{}", r.body);
-    let answer: serde_json::Value = serde_json::from_str(&r.body).unwrap();
-    assert!(answer["rateLimited"].as_array().unwrap().contains(&serde_json::json!("payments")), "{}", r.body);
+    let answer: gitops_core::value::Value = serde_json::from_str(&r.body).unwrap();
+    assert!(answer["rateLimited"].as_array().unwrap().contains(&gitops_core::json!("payments")), "{}", r.body);
 
     // Bounded bodies; a sender without a secret configured is refused.
     let big = "x".repeat(2 << 20);

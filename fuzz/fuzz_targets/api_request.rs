@@ -30,7 +30,7 @@ fuzz_target!(|data: &[u8]| {
         subresource: String::new(),
     };
     let opts = WriteOptions { manager: "fuzz".into(), ..Default::default() };
-    let name = match serde_json::from_slice::<serde_json::Value>(create) {
+    let name = match serde_json::from_slice::<gitops_core::value::Value>(create) {
         Ok(body) => match state.create(&res, &target, body, &opts) {
             Ok(created) => created.pointer("/metadata/name").and_then(|n| n.as_str()).unwrap_or("x").to_string(),
             Err(_) => "x".to_string(),

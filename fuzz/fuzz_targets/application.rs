@@ -12,6 +12,6 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     if let Ok(Some(value)) = gitops_core::yaml::parse_value(text, "project.yaml", 0, 1) {
-        let _ = gitops_sync::project::AppProject::from_value(&value);
+        let _ = gitops_sync::project::AppProject::from_value(&serde_json::Value::from(value));
     }
 });

@@ -7,7 +7,8 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let mut parts = data.splitn(2, |b| *b == 0);
     let (Some(a), Some(b)) = (parts.next(), parts.next()) else { return };
-    let (Ok(target), Ok(p)) = (serde_json::from_slice::<serde_json::Value>(a), serde_json::from_slice(b)) else {
+    let (Ok(target), Ok(p)) = (serde_json::from_slice::<gitops_core::value::Value>(a), serde_json::from_slice(b))
+    else {
         return;
     };
     let mut t = target.clone();

@@ -16,7 +16,7 @@
 //!
 //! ```
 //! use gitops_core::{diff, Object, Schema};
-//! use serde_json::json;
+//! use gitops_core::json;
 //! let desired = Object::from_value(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "1"}})).unwrap();
 //! let mut live = desired.clone();
 //! live.set("/metadata/uid", json!("1234")).unwrap();
@@ -37,9 +37,9 @@ pub use normalize::{jq_pointers, masked_for_display, without_server_fields};
 pub use owners::{FieldOwner, field_owners};
 pub use set::{DiffCache, SetDiff, diff_set, diff_set_cached};
 
+use crate::value::{Map, Value};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
 use crate::fieldset::{FieldSet, PathElement, item_matches_key, merge_into, remove_at};
 use crate::hash::{FxHashMap, FxHashSet, FxHasher};
@@ -789,7 +789,7 @@ fn fields_v1_step<'v>(v: &'v Value, k: &str) -> Option<&'v Value> {
 /// node, is mostly never loaded. A key not found ahead falls back to a lookup, so the result
 /// is right whatever the order.
 struct SortedCursor<'a> {
-    iter: serde_json::map::Iter<'a>,
+    iter: crate::value::Iter<'a>,
     map: &'a Map<String, Value>,
 }
 
@@ -1119,9 +1119,9 @@ fn finish(
         for c in changes.iter_mut() {
             if c.path.starts_with("/data") || c.path.starts_with("/stringData") {
                 for v in [&mut c.before, &mut c.after].into_iter().flatten() {
-                    let mut wrapper = serde_json::json!({"data": {"v": v.clone()}});
+                    let mut wrapper = crate::json!({"data": {"v": v.clone()}});
                     if let Value::Object(m) = v {
-                        wrapper = serde_json::json!({"data": m.clone()});
+                        wrapper = crate::json!({"data": m.clone()});
                         mask_secret(&mut wrapper, &mut masks);
                         *v = wrapper["data"].clone();
                     } else {

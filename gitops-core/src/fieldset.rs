@@ -6,7 +6,7 @@
 //!
 //! ```
 //! use gitops_core::fieldset::FieldSet;
-//! use serde_json::json;
+//! use gitops_core::json;
 //! let fields = json!({"f:spec": {"f:replicas": {}, "f:template": {"f:spec": {"f:containers": {
 //!     "k:{\"name\":\"web\"}": {".": {}, "f:image": {}, "f:name": {}}}}}}});
 //! let set = FieldSet::from_fields_v1(&fields).unwrap();
@@ -16,7 +16,7 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{Map, Value};
+use crate::value::{Map, Value};
 
 use crate::error::{Error, Result};
 use crate::schema::{ListType, Node};
@@ -628,8 +628,8 @@ fn merge_ordered(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::json;
     use crate::schema::Schema;
-    use serde_json::json;
 
     fn deployment_fields() -> Value {
         // As a real kube-apiserver v1.36 wrote it for `kubectl apply --server-side`.

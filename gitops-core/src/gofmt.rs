@@ -2,7 +2,7 @@
 //! of a decoded JSON value, which the API server quotes in its error messages and SOPS
 //! hashes and prints.
 
-use serde_json::Value;
+use crate::value::Value;
 
 /// The shortest decimal digits of `f` and its decimal exponent: `f = 0.d1d2... x 10^dp`.
 fn digits(f: f64) -> (String, i32) {
@@ -155,7 +155,7 @@ pub fn go_format(v: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::json;
 
     #[test]
     fn json_as_go_escapes_it() {

@@ -3,8 +3,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::value::{Map, Value};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 
@@ -283,7 +283,7 @@ fn field<'a>(value: &'a Value, key: &str) -> Option<&'a Value> {
 impl Object {
     /// A new object with `apiVersion`, `kind` and `metadata.name` set.
     pub fn new(api_version: &str, kind: &str, name: &str) -> Self {
-        Object(serde_json::json!({
+        Object(crate::json!({
             "apiVersion": api_version,
             "kind": kind,
             "metadata": {"name": name},
@@ -537,15 +537,15 @@ fn list_index(pointer: &str, token: &str, len: usize) -> Result<usize> {
     Ok(i)
 }
 
-/// The value at a JSON pointer (RFC 6901), as `serde_json::Value::pointer` finds it, with no
+/// The value at a JSON pointer (RFC 6901), as `gitops_core::value::Value::pointer` finds it, with no
 /// allocation for a token without escapes (`~1` is `/`, `~0` is `~`): serde_json builds two
 /// strings per token, which made a lookup cost thousands of instructions on hot paths.
 ///
 /// ```
-/// let v = serde_json::json!({"metadata": {"name": "web", "a/b": 1}, "items": [10, 20]});
-/// assert_eq!(gitops_core::object::pointer_get(&v, "/metadata/name"), Some(&serde_json::json!("web")));
-/// assert_eq!(gitops_core::object::pointer_get(&v, "/metadata/a~1b"), Some(&serde_json::json!(1)));
-/// assert_eq!(gitops_core::object::pointer_get(&v, "/items/1"), Some(&serde_json::json!(20)));
+/// let v = gitops_core::json!({"metadata": {"name": "web", "a/b": 1}, "items": [10, 20]});
+/// assert_eq!(gitops_core::object::pointer_get(&v, "/metadata/name"), Some(&gitops_core::json!("web")));
+/// assert_eq!(gitops_core::object::pointer_get(&v, "/metadata/a~1b"), Some(&gitops_core::json!(1)));
+/// assert_eq!(gitops_core::object::pointer_get(&v, "/items/1"), Some(&gitops_core::json!(20)));
 /// assert_eq!(gitops_core::object::pointer_get(&v, "/items/01"), None);
 /// assert_eq!(gitops_core::object::pointer_get(&v, "metadata"), None);
 /// ```
@@ -699,7 +699,7 @@ pub fn type_name(value: &Value) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::json;
 
     #[test]
     fn api_versions_split_at_their_first_slash() {
@@ -729,7 +729,7 @@ mod tests {
 
     #[test]
     fn pointer_get_finds_what_serde_json_finds() {
-        let v = serde_json::json!({
+        let v = crate::json!({
             "a": {"b/c": [1, {"~d": 2}], "": 3, "0": 4},
             "list": [[5], 6],
         });

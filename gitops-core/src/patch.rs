@@ -12,7 +12,7 @@
 //!
 //! ```
 //! use gitops_core::{patch, schema::Schema};
-//! use serde_json::json;
+//! use gitops_core::json;
 //! let mut deploy = json!({"spec": {"template": {"spec": {"containers": [
 //!     {"name": "app", "image": "app:1"}, {"name": "proxy", "image": "envoy"}]}}}});
 //! let p = json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "app:2"}]}}}});
@@ -22,7 +22,7 @@
 //! assert_eq!(deploy["spec"]["template"]["spec"]["containers"][1]["name"], "proxy");
 //! ```
 
-use serde_json::{Map, Value};
+use crate::value::{Map, Value};
 
 use crate::object::parse_pointer;
 
@@ -91,7 +91,7 @@ fn is_bare_null(v: &Value) -> bool {
 ///
 /// ```
 /// use gitops_core::{patch, schema::Schema};
-/// use serde_json::json;
+/// use gitops_core::json;
 /// let mut d = json!({"metadata": {"name": "d", "creationTimestamp": null}, "spec": {"strategy": null}});
 /// let mut bare = vec!["/spec/strategy".to_string()];
 /// let node = Schema::builtin().node("apps", "v1", "Deployment").unwrap();
@@ -684,8 +684,8 @@ fn remove(doc: &mut Value, path: &str) -> Result<Value, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::json;
     use crate::schema::Schema;
-    use serde_json::json;
 
     fn pod_template() -> Node<'static> {
         Schema::builtin().node("", "v1", "PodTemplate").unwrap()

@@ -22,8 +22,8 @@
 
 use std::sync::{Arc, OnceLock};
 
+use crate::value::{Map, Value};
 use serde::Deserialize;
-use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 use crate::hash::FxHashMap;
@@ -835,7 +835,7 @@ mod tests {
 
     #[test]
     fn openapi_v2_documents() {
-        let doc = serde_json::json!({"definitions": {
+        let doc = crate::json!({"definitions": {
             "v1.Runner": {
                 "type": "object",
                 "x-kubernetes-group-version-kind": [{"group": "ci.example.com", "version": "v1", "kind": "Runner"}],
@@ -865,7 +865,7 @@ mod tests {
         // Only what the document defines.
         assert!(schema.node("apps", "v1", "Deployment").is_none());
         // Broken documents are refused with the reason.
-        assert!(Schema::from_openapi_v2(&serde_json::json!({"swagger": "2.0"})).unwrap_err().contains("definitions"));
+        assert!(Schema::from_openapi_v2(&crate::json!({"swagger": "2.0"})).unwrap_err().contains("definitions"));
         // Over the built-in kinds: both, the document's first.
         let both = Schema::builtin().with_overrides(&schema);
         let steps =
@@ -874,7 +874,7 @@ mod tests {
         let containers =
             both.node("apps", "v1", "Deployment").unwrap().path(&["spec", "template", "spec", "containers"]);
         assert_eq!(containers.unwrap().list().unwrap().merge_key.as_deref(), Some("name"));
-        let bad = serde_json::json!({"definitions": {"x": {"x-kubernetes-group-version-kind": [{"group": "g"}]}}});
+        let bad = crate::json!({"definitions": {"x": {"x-kubernetes-group-version-kind": [{"group": "g"}]}}});
         assert!(Schema::from_openapi_v2(&bad).unwrap_err().contains("\"x\""));
     }
 
@@ -882,7 +882,7 @@ mod tests {
     fn openapi_documents_may_refer_to_kubernetes_definitions() {
         // A custom kind whose template is Kubernetes' own PodTemplateSpec, which the document
         // names but does not define.
-        let doc = serde_json::json!({"definitions": {"example.com.v1.Thing": {
+        let doc = crate::json!({"definitions": {"example.com.v1.Thing": {
             "x-kubernetes-group-version-kind": [{"group": "example.com", "version": "v1", "kind": "Thing"}],
             "properties": {"spec": {"properties": {
                 "template": {"$ref": "#/definitions/io.k8s.api.core.v1.PodTemplateSpec"},
@@ -896,7 +896,7 @@ mod tests {
         assert_eq!(items.list_type, ListType::Atomic);
         assert!(thing.path(&["spec", "other"]).unwrap().is_untyped());
         // Recursive built-in types are copied once.
-        let props = serde_json::json!({"definitions": {"example.com.v1.S": {
+        let props = crate::json!({"definitions": {"example.com.v1.S": {
             "x-kubernetes-group-version-kind": [{"group": "example.com", "version": "v1", "kind": "S"}],
             "properties": {"schema": {"$ref": "#/definitions/io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaProps"}}}}});
         let s = Schema::from_openapi_v2(&props).unwrap();

@@ -1,6 +1,6 @@
 //! Kubernetes label selectors (`a=b,c!=d,e in (f,g),!h`): patch targets, list filters.
 
-use serde_json::{Map, Value};
+use crate::value::{Map, Value};
 
 use crate::validation::{is_dns_subdomain, is_name_part, label_value_error};
 
@@ -303,7 +303,7 @@ impl Parser {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::json;
 
     #[test]
     fn selectors() {

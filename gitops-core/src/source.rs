@@ -5,7 +5,7 @@
 //!
 //! ```
 //! use gitops_core::source::{AppSource, RenderRequest};
-//! let source: AppSource = serde_json::from_value(serde_json::json!({
+//! let source: AppSource = gitops_core::value::from_value(gitops_core::json!({
 //!     "repoURL": "https://example.com/charts.git", "path": "charts/web",
 //!     "helm": {"valueFiles": ["values-prod.yaml"], "parameters": [{"name": "image.tag", "value": "$ARGOCD_APP_REVISION_SHORT"}]}
 //! })).unwrap();
@@ -15,8 +15,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::value::Value;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::tree::FileTree;
 
@@ -493,8 +493,8 @@ mod tests {
     #[test]
     fn replica_counts() {
         let r = |v: Value| KustomizeReplica { name: "a".into(), count: v }.int_count();
-        assert_eq!(r(serde_json::json!(3)), Ok(3));
-        assert_eq!(r(serde_json::json!("4")), Ok(4));
-        assert!(r(serde_json::json!("four")).is_err());
+        assert_eq!(r(crate::json!(3)), Ok(3));
+        assert_eq!(r(crate::json!("4")), Ok(4));
+        assert!(r(crate::json!("four")).is_err());
     }
 }

@@ -18,6 +18,7 @@
 //! # Ok::<(), serde_json::Error>(())
 //! ```
 
+mod deserializer;
 mod map;
 
 pub use map::{Entry, IntoIter, IntoValues, Iter, IterMut, Keys, Map, OccupiedEntry, VacantEntry, Values, ValuesMut};
@@ -452,7 +453,9 @@ impl<'de> de::Deserialize<'de> for Value {
             fn visit_i128<E: de::Error>(self, n: i128) -> Result<Value, E> {
                 match i64::try_from(n) {
                     Ok(n) => Ok(Value::Number(n.into())),
-                    Err(_) => u64::try_from(n).map(|n| Value::Number(n.into())).map_err(|_| E::custom("number out of range")),
+                    Err(_) => {
+                        u64::try_from(n).map(|n| Value::Number(n.into())).map_err(|_| E::custom("number out of range"))
+                    }
                 }
             }
 
@@ -529,13 +532,13 @@ impl From<serde_json::Value> for Value {
 }
 
 /// Any serializable value as a [`Value`], as `serde_json::to_value` makes one.
-pub fn to_value<T: Serialize + ?Sized>(value: &T) -> Result<Value, serde_json::Error> {
+pub fn to_value<T: Serialize>(value: T) -> Result<Value, serde_json::Error> {
     serde_json::to_value(value).map(Value::from)
 }
 
 /// A [`Value`] read as any deserializable type, as `serde_json::from_value` reads one.
 pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, serde_json::Error> {
-    serde_json::from_value(serde_json::Value::from(value))
+    T::deserialize(value)
 }
 
 macro_rules! from_number {
@@ -693,6 +696,12 @@ impl PartialEq<Value> for bool {
     }
 }
 
+impl PartialEq<bool> for &Value {
+    fn eq(&self, other: &bool) -> bool {
+        **self == *other
+    }
+}
+
 macro_rules! eq_number {
     ($as:ident $wide:ty: $($t:ty)*) => {$(
         impl PartialEq<$t> for Value {
@@ -704,6 +713,18 @@ macro_rules! eq_number {
         impl PartialEq<Value> for $t {
             fn eq(&self, other: &Value) -> bool {
                 other == self
+            }
+        }
+
+        impl PartialEq<$t> for &Value {
+            fn eq(&self, other: &$t) -> bool {
+                **self == *other
+            }
+        }
+
+        impl PartialEq<$t> for &mut Value {
+            fn eq(&self, other: &$t) -> bool {
+                **self == *other
             }
         }
     )*};
@@ -766,8 +787,12 @@ mod tests {
         }
         m.retain(|k, _| k.as_str() > "m");
         assert_eq!(m.keys().collect::<Vec<_>>(), ["q", "x", "z"]);
-        let collected: Map = [("b", 1), ("a", 2), ("b", 3)].into_iter().map(|(k, v)| (k.to_string(), v.into())).collect();
-        assert_eq!(collected.iter().map(|(k, v)| (k.as_str(), v.as_i64().unwrap())).collect::<Vec<_>>(), [("a", 2), ("b", 3)]);
+        let collected: Map =
+            [("b", 1), ("a", 2), ("b", 3)].into_iter().map(|(k, v)| (k.to_string(), v.into())).collect();
+        assert_eq!(
+            collected.iter().map(|(k, v)| (k.as_str(), v.as_i64().unwrap())).collect::<Vec<_>>(),
+            [("a", 2), ("b", 3)]
+        );
     }
 
     #[test]

@@ -5,8 +5,8 @@
 //! kubectl-like layout (keys sorted, sequences not indented under their key, `---` between
 //! documents).
 
+use crate::value::Value;
 pub use crate::yaml_load::{Dialect, go_int, is_yaml_float, reads_as_string, resolve_plain, resolves_to_non_string};
-use serde_json::Value;
 
 use crate::error::{Error, Location, Result};
 use crate::object::{Object, type_name, validate};
@@ -141,7 +141,7 @@ pub fn parse_value(text: &str, source_name: &str, document: usize, first_line: u
 ///
 /// ```
 /// let v = gitops_core::yaml::parse_value_go_yaml_v2("a: yes\nb: 2024-01-01\nc: 1_000\n", "k.yaml").unwrap().unwrap();
-/// assert_eq!(v, serde_json::json!({"a": true, "b": "2024-01-01", "c": 1000}));
+/// assert_eq!(v, gitops_core::json!({"a": true, "b": "2024-01-01", "c": 1000}));
 /// ```
 pub fn parse_value_go_yaml_v2(text: &str, source_name: &str) -> Result<Option<Value>> {
     parse_value_with(text, source_name, 0, 1, true, Dialect::V2, None).map(|(v, _, _)| v)
@@ -158,7 +158,7 @@ pub type WithDuplicates = (Option<Value>, Vec<(usize, String)>);
 ///
 /// ```
 /// let (v, dups) = gitops_core::yaml::parse_value_reporting_duplicates("a: 1\nb: {c: 1, c: 2}\na: 3\n", "x").unwrap();
-/// assert_eq!(v.unwrap(), serde_json::json!({"a": 3, "b": {"c": 2}}));
+/// assert_eq!(v.unwrap(), gitops_core::json!({"a": 3, "b": {"c": 2}}));
 /// assert_eq!(dups, [(2, "c".to_string()), (3, "a".to_string())]);
 /// ```
 pub fn parse_value_reporting_duplicates(text: &str, source_name: &str) -> Result<WithDuplicates> {
@@ -414,9 +414,9 @@ pub fn parse_objects_with_bare_nulls(
 /// it has patched an object's JSON form.
 ///
 /// ```
-/// let mut v = serde_json::json!({"metadata": {"annotations": {"a": 1, "b": null, "c": "x"}}});
+/// let mut v = gitops_core::json!({"metadata": {"annotations": {"a": 1, "b": null, "c": "x"}}});
 /// gitops_core::yaml::annotations_as_json_text(&mut v);
-/// assert_eq!(v, serde_json::json!({"metadata": {"annotations": {"a": "1", "b": "null", "c": "x"}}}));
+/// assert_eq!(v, gitops_core::json!({"metadata": {"annotations": {"a": "1", "b": "null", "c": "x"}}}));
 /// ```
 pub fn annotations_as_json_text(value: &mut Value) {
     let Some(Value::Object(notes)) = value.get_mut("metadata").and_then(|m| m.get_mut("annotations")) else {
@@ -543,7 +543,7 @@ pub fn write_yaml_stream_folded(objects: &[Object], width: usize, out: &mut dyn 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::json;
 
     fn opts() -> ParseOptions {
         ParseOptions::default()
@@ -576,7 +576,7 @@ mod tests {
         let v = value("a: |\n  x\nb: |\n  y");
         assert_eq!((v["a"].as_str(), v["b"].as_str()), (Some("x\n"), Some("y")));
         let v = value("l:\n- |\n  x\n- |\n  y");
-        assert_eq!(v["l"], serde_json::json!(["x\n", "y"]));
+        assert_eq!(v["l"], crate::json!(["x\n", "y"]));
     }
 
     #[test]

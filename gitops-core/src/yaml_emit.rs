@@ -1,6 +1,6 @@
 //! Writes JSON values as YAML in the layout kubectl and Kustomize use.
 
-use serde_json::{Map, Value};
+use crate::value::{Map, Value};
 use std::borrow::Cow;
 
 use crate::yaml_load::resolves_to_non_string;
@@ -662,7 +662,7 @@ mod tests {
             ("x\r\ny", "a: \"x\\r\\ny\"\n"),
         ];
         for (value, want) in cases {
-            assert_eq!(super::emit(&serde_json::json!({ "a": value })), want, "{value:?}");
+            assert_eq!(super::emit(&crate::json!({ "a": value })), want, "{value:?}");
         }
     }
 
@@ -689,7 +689,7 @@ mod tests {
         let mut keys = vec!["zeta", "alpha", "client_ca", "clientAuth", "b_c", "bA", "a10", "a9", "a09x", "1a", "12"];
         keys.sort_by(|a, b| super::go_key_order(a, b));
         assert_eq!(keys, ["12", "1a", "a9", "a09x", "a10", "alpha", "b_c", "bA", "client_ca", "clientAuth", "zeta"]);
-        let v = serde_json::json!({"data": {"file10": "x", "file9": "y", "file_a": "z", "fileB": "w"}});
+        let v = crate::json!({"data": {"file10": "x", "file9": "y", "file_a": "z", "fileB": "w"}});
         assert_eq!(super::emit(&v), "data:\n  file_a: z\n  file9: \"y\"\n  file10: x\n  fileB: w\n");
     }
 
@@ -717,12 +717,12 @@ mod tests {
     }
 
     use super::*;
-    use serde_json::json;
+    use crate::json;
 
     #[test]
     fn folds_like_go_yaml_v2() {
         let long = "word ".repeat(30).trim_end().to_string();
-        let v = serde_json::json!({ "k": long, "q": format!("{{ {long}") });
+        let v = crate::json!({ "k": long, "q": format!("{{ {long}") });
         let folded = emit_wrapped(&v, 80);
         assert!(folded.lines().all(|l| l.len() <= 86), "{folded}");
         assert!(folded.contains("\n  word"), "{folded}");

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use serde_json::{Map, Number, Value};
+use crate::value::{Map, Number, Value};
 use yaml_rust2::Event;
 use yaml_rust2::parser::Tag;
 use yaml_rust2::scanner::TScalarStyle;
@@ -711,8 +711,8 @@ fn days_in(month: u32, year: u32) -> u32 {
 ///
 /// ```
 /// use gitops_core::yaml::resolve_plain;
-/// assert_eq!(resolve_plain("0755"), serde_json::json!(493));
-/// assert_eq!(resolve_plain("web"), serde_json::json!("web"));
+/// assert_eq!(resolve_plain("0755"), gitops_core::json!(493));
+/// assert_eq!(resolve_plain("web"), gitops_core::json!("web"));
 /// ```
 pub fn resolve_plain(text: &str) -> Value {
     resolve(text.to_string(), TScalarStyle::Plain, None, Dialect::V3)
@@ -775,7 +775,7 @@ fn is_base60(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::json;
 
     fn plain(s: &str) -> Value {
         resolve(s.to_string(), TScalarStyle::Plain, None, Dialect::V3).unwrap()

@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
+use gitops_core::value::Value;
 use gitops_core::yaml::{self, ParseOptions};
 use gitops_core::{Object, Schema, diff};
-use serde_json::Value;
 
 #[test]
 fn every_recorded_pair_gets_the_servers_verdict() {

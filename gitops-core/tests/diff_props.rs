@@ -2,8 +2,8 @@
 
 use gitops_core::diff::{self, DiffOptions, IgnoreRule, Op};
 use gitops_core::{Object, Schema};
+use gitops_core::{json, value::Value};
 use proptest::prelude::*;
-use serde_json::{Value, json};
 
 fn obj(v: Value) -> Object {
     Object::from_value(v).unwrap()
@@ -215,7 +215,7 @@ proptest! {
     fn masked_output_never_contains_a_secret_value(values in prop::collection::btree_map("[a-z]{1,6}", "[A-Za-z0-9]{6,20}", 1..5), changed in "[A-Za-z0-9]{6,20}") {
         let desired = obj(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "stringData": values}));
         let first = values.keys().next().unwrap().clone();
-        let mut live_data = serde_json::Map::new();
+        let mut live_data = gitops_core::value::Map::new();
         use base64::Engine;
         for (k, v) in &values {
             let v = if *k == first { &changed } else { v };

@@ -22,7 +22,7 @@ use crate::helm::HelmOptions;
 /// let tree = MemTree::new()
 ///     .with_file("app/kustomization.yaml", "resources: [cm.yaml]\n")
 ///     .with_file("app/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm}\n");
-/// let source: AppSource = serde_json::from_value(serde_json::json!({
+/// let source: AppSource = gitops_core::value::from_value(gitops_core::json!({
 ///     "repoURL": "https://example.com/config.git", "path": "app",
 ///     "kustomize": {"namePrefix": "web-", "commonLabels": {"app": "$ARGOCD_APP_NAME"}}
 /// })).unwrap();
@@ -165,7 +165,7 @@ mod tests {
 
     #[test]
     fn a_plugin_is_refused_with_a_reason() {
-        let source = AppSource { plugin: Some(serde_json::json!({"name": "x"})), ..Default::default() };
+        let source = AppSource { plugin: Some(gitops_core::json!({"name": "x"})), ..Default::default() };
         let err = AutoRenderer::default()
             .render_source(&MemTree::new(), &RenderRequest::new(&source, "a", "b", "c"))
             .unwrap_err();

@@ -8,7 +8,7 @@
 //! Definitions are followed through `$ref`; a type is a kind when it has `apiVersion`, `kind`
 //! and `metadata` properties, and its kind is the last dot-separated part of its name.
 
-use serde_json::{Map, Value};
+use gitops_core::value::{Map, Value};
 
 use crate::kustomization::FieldSpec;
 use crate::kustomize::{NameReferenceSpec, TransformerConfig};
@@ -90,7 +90,7 @@ fn load(tc: &mut TransformerConfig, kind: &str, types: &Map<String, Value>, type
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use gitops_core::json;
 
     #[test]
     fn markers_become_field_specs() {

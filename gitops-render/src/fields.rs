@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-use serde_json::{Map, Value};
+use gitops_core::value::{Map, Value};
 
 use crate::kustomization::FieldSpec;
 

@@ -11,8 +11,8 @@
 //!
 //! Type mismatches stay errors (a number where a string is expected), as in Go.
 
+use gitops_core::value::{Map, Value};
 use serde::de::{self, DeserializeSeed, Deserializer, IntoDeserializer, MapAccess, SeqAccess, Visitor};
-use serde_json::{Map, Value};
 
 /// A value to decode with Go's JSON rules: `T::deserialize(GoJson(value))`.
 ///
@@ -225,7 +225,7 @@ struct Fields<I, const FILL: bool> {
     value: Option<Value>,
 }
 
-type OwnedKeys = std::iter::Map<serde_json::map::IntoIter, fn((String, Value)) -> (Key, Value)>;
+type OwnedKeys = std::iter::Map<gitops_core::value::IntoIter, fn((String, Value)) -> (Key, Value)>;
 
 impl<const FILL: bool> Fields<OwnedKeys, FILL> {
     fn owned(map: Map<String, Value>) -> Self {
@@ -260,8 +260,8 @@ impl<'de, I: Iterator<Item = (Key, Value)>, const FILL: bool> MapAccess<'de> for
 mod tests {
     use std::collections::BTreeMap;
 
+    use gitops_core::json;
     use serde::Deserialize;
-    use serde_json::json;
 
     use super::decode as decode_value;
     use super::*;

@@ -15,8 +15,8 @@ use std::process::Command;
 use gitops_core::Object;
 use gitops_core::patch::merge_patch;
 use gitops_core::tree::{EntryKind, FileTree, join};
+use gitops_core::value::{Map, Value};
 use gitops_core::yaml::{self, ParseOptions};
-use serde_json::{Map, Value};
 
 /// How charts are inflated: the `helm` binary (v3), and the capabilities `helm template`
 /// is told about (`kubectl kustomize --helm-kube-version`, `--helm-api-versions`).
@@ -310,7 +310,7 @@ pub(crate) fn inflate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use gitops_core::json;
 
     fn chart(inline: Value, merge: &str) -> HelmChart {
         HelmChart {

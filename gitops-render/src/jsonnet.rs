@@ -137,11 +137,11 @@ pub(crate) fn evaluate(
         worker.join().map_err(|_| "the evaluator failed".to_string())?
     })
     .map_err(&fail)?;
-    let value: serde_json::Value =
+    let value: gitops_core::value::Value =
         serde_json::from_str(&json).map_err(|e| fail(format!("failed to unmarshal generated json: {e}")))?;
     let items = match value {
-        serde_json::Value::Array(items) => items,
-        other @ serde_json::Value::Object(_) => vec![other],
+        gitops_core::value::Value::Array(items) => items,
+        other @ gitops_core::value::Value::Object(_) => vec![other],
         other => return Err(fail(format!("the result is {other}, not an object or an array of objects"))),
     };
     items

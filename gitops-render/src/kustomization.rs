@@ -5,8 +5,8 @@
 
 use std::collections::BTreeMap;
 
+use gitops_core::value::Value;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 /// A kustomization (or a `kind: Component`) file.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]

@@ -11,10 +11,10 @@ use gitops_core::object::{ImageOverride, override_images};
 use gitops_core::patch::{self, SmpOptions};
 use gitops_core::schema::Schema;
 use gitops_core::tree::{EntryKind, FileTree, join, normalize};
+use gitops_core::value::{Map, Value};
 use gitops_core::yaml::{self, ParseOptions};
 use gitops_core::{Object, Renderer};
 use regex::Regex;
-use serde_json::{Map, Value};
 
 use crate::error::Error;
 use crate::fields;
@@ -1176,13 +1176,13 @@ mod fuzz_regressions {
     fn hash_suffixes_are_kubectls_with_go_escapes() {
         // `kubectl kustomize` v5.5 names these html-hk847bkc75 and s-g89k2h7h9h: Go's JSON
         // escapes <, >, & and U+2028 before the text is hashed.
-        let cm = gitops_core::Object::from_value(serde_json::json!({
+        let cm = gitops_core::Object::from_value(gitops_core::json!({
             "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "html"},
             "data": {"A": "<a&b>", "B": "x\u{2028}y"},
         }))
         .unwrap();
         assert_eq!(super::hash_suffix(&cm), "hk847bkc75");
-        let secret = gitops_core::Object::from_value(serde_json::json!({
+        let secret = gitops_core::Object::from_value(gitops_core::json!({
             "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "type": "kubernetes.io/tls",
             "data": {"tls.crt": "PGM+", "tls.key": "Jms="},
         }))

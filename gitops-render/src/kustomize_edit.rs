@@ -8,7 +8,10 @@ use gitops_core::FileTree;
 use gitops_core::source::{KustomizeSource, RenderRequest};
 use gitops_core::tree::{EntryKind, normalize};
 use gitops_core::yaml;
-use serde_json::{Map, Value, json};
+use gitops_core::{
+    json,
+    value::{Map, Value},
+};
 
 /// Whether the options change anything but the images (which the text editor applies).
 pub(crate) fn edits_beyond_images(k: &KustomizeSource) -> bool {

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use gitops_core::Object;
-use serde_json::Value;
+use gitops_core::value::Value;
 
 use crate::fields::{SpecPath, walk};
 use crate::kustomization::{FieldSpec, gvk_selects};

@@ -1,7 +1,7 @@
 //! `replacements`: copy a field of one object into fields of others.
 
 use gitops_core::Object;
-use serde_json::{Map, Value};
+use gitops_core::value::{Map, Value};
 
 use crate::error::Error;
 use crate::kustomization::{ReplacementEntry, ReplacementOptions, Selector};

@@ -2,7 +2,7 @@
 //! object (default `metadata.name`, so prefixes, suffixes and hashes are seen), in Kustomize's
 //! default set of fields (`fieldspecs.txt`) and those the build's configurations add.
 
-use serde_json::Value;
+use gitops_core::value::Value;
 
 use crate::Error;
 use crate::kustomization::Var;
@@ -161,7 +161,7 @@ pub(crate) fn apply(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use gitops_core::json;
 
     #[test]
     fn expansion_follows_kubernetes() {

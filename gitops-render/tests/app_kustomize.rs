@@ -4,10 +4,10 @@
 
 use std::process::Command;
 
+use gitops_core::json;
 use gitops_core::source::{AppSource, KustomizeReplica, KustomizeSource, RenderRequest};
 use gitops_core::{DirTree, Object, Renderer, yaml};
 use gitops_render::AutoRenderer;
-use serde_json::json;
 
 const OVERLAY: &str = "resources:\n- ../base\ncommonLabels:\n  team: shop\n";
 
@@ -50,7 +50,7 @@ fn ours(dir: &std::path::Path, options: KustomizeSource) -> Result<Vec<Object>, 
     AutoRenderer::default().render_source(&tree, &RenderRequest::new(&source, "shop", "shop-prod", "0123456789abcdef"))
 }
 
-fn values(objects: &[Object]) -> Vec<serde_json::Value> {
+fn values(objects: &[Object]) -> Vec<gitops_core::value::Value> {
     objects.iter().map(|o| o.as_value().clone()).collect()
 }
 

@@ -6,10 +6,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use gitops_core::value::Value;
 use gitops_core::yaml::{self, ParseOptions};
 use gitops_core::{DirTree, Object};
 use gitops_render::Kustomize;
-use serde_json::Value;
 
 fn cases() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases");

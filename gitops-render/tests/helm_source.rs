@@ -10,11 +10,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use gitops_core::json;
 use gitops_core::source::{AppSource, HelmFileParameter, HelmParameter, HelmSource, RenderRequest};
 use gitops_core::yaml::{self, ParseOptions};
 use gitops_core::{DirTree, MemTree, Object, Renderer};
 use gitops_render::{AutoRenderer, HelmOptions};
-use serde_json::json;
 
 fn helm() -> Option<PathBuf> {
     let candidate = std::env::var_os("GITOPS_TEST_HELM").map(PathBuf::from).unwrap_or_else(|| "helm".into());
@@ -67,7 +67,7 @@ fn ours(helm: &Path, tree: &dyn gitops_core::FileTree, source: &AppSource, app: 
         .unwrap()
 }
 
-fn keyed(objects: &[Object]) -> Vec<(String, serde_json::Value)> {
+fn keyed(objects: &[Object]) -> Vec<(String, gitops_core::value::Value)> {
     let mut v: Vec<_> = objects
         .iter()
         .map(|o| {

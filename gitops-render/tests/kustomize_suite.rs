@@ -7,9 +7,9 @@
 use std::path::{Path, PathBuf};
 
 use gitops_core::DirTree;
+use gitops_core::value::Value;
 use gitops_core::yaml::{self, ParseOptions};
 use gitops_render::Kustomize;
-use serde_json::Value;
 
 /// Cases that do not pass yet, each with what is missing.
 const KNOWN_FAILURES: [(&str, &str); 0] = [];

@@ -8,8 +8,11 @@ use aws_lc_rs::rsa::{KeySize, OaepPrivateDecryptingKey, PrivateDecryptingKey};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use gitops_core::Object;
+use gitops_core::{
+    json,
+    value::{Map, Value},
+};
 use num_bigint::BigUint;
-use serde_json::{Map, Value, json};
 use zeroize::Zeroizing;
 
 use crate::der::{self, Reader, oid, tag};

@@ -18,7 +18,7 @@
 //!
 //! ```
 //! use gitops_secrets::{KeyPair, KeyRing, SealOptions, SystemEntropy, UnsealOptions};
-//! use serde_json::json;
+//! use gitops_core::json;
 //!
 //! # fn main() -> Result<(), gitops_secrets::Error> {
 //! let pair = KeyPair::generate(2048, "", gitops_secrets::keys::DEFAULT_KEY_TTL)?;

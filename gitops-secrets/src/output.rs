@@ -2,7 +2,7 @@
 //! HTML-safe escapes) and go-yaml v2 (`---` before each document, keys sorted, long values
 //! folded at 80 columns).
 
-use serde_json::{Map, Value};
+use gitops_core::value::{Map, Value};
 
 /// Output format (kubeseal's `-o`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -6,7 +6,10 @@ use std::time::SystemTime;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use serde_json::{Map, Value, json};
+use gitops_core::{
+    json,
+    value::{Map, Value},
+};
 use zeroize::Zeroizing;
 
 use crate::crypto::{self, Entropy, OpenError};

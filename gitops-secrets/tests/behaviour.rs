@@ -7,12 +7,12 @@ use std::time::SystemTime;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use gitops_core::{Decryptor, Object};
+use gitops_core::{json, value::Value};
 use gitops_secrets::keys::DEFAULT_KEY_TTL;
 use gitops_secrets::{
     Certificate, KeyPair, KeyRing, PrivateKey, Scope, SealOptions, SealedSecretsDecryptor, SystemEntropy,
     UnsealOptions, crypto,
 };
-use serde_json::{Value, json};
 
 fn test_key() -> KeyPair {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/sealed/generated");

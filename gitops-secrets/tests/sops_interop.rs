@@ -7,8 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use gitops_core::value::Value;
 use gitops_secrets::sops::{self, Config, DecryptOptions, Format, Keys, Recipient};
-use serde_json::Value;
 
 const AGE: &str = "age1lzd99uklcjnc0e7d860axevet2cz99ce9pq6tzuzd05l5nr28ams36nvun";
 const AGE_OTHER: &str = "age1afnrdrkyvy0sl5e08t9ffs4c7g5e5npc8luf7hjc77syewg5gajsls4r90";

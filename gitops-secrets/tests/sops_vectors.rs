@@ -6,8 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
+use gitops_core::value::Value;
 use gitops_secrets::sops::{self, DecryptOptions, ErrorKind, Format, Keys};
-use serde_json::Value;
 
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/sops")

@@ -4,11 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use gitops_core::value::Value;
 use gitops_secrets::output::{to_go_json, to_go_yaml};
 use gitops_secrets::{
     Certificate, DeterministicEntropy, Entropy, KeyRing, PrivateKey, Scope, SealOptions, UnsealOptions, crypto,
 };
-use serde_json::Value;
 
 fn data(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/sealed").join(rel)
@@ -133,7 +133,7 @@ fn the_upstream_test_certificate_parses_to_its_modulus_and_expires_as_kubeseal_s
     assert_eq!(cert.public_key().bits(), 4096);
     assert_eq!(cert.public_key().fingerprint(), "SHA256:GGkvu+e9oSv0lC5zQgZeFDtW/h7L0lSIV4QFz6+0tcI");
 
-    let secret = serde_json::json!({"apiVersion": "v1", "kind": "Secret",
+    let secret = gitops_core::json!({"apiVersion": "v1", "kind": "Secret",
         "metadata": {"name": "s", "namespace": "n"}, "stringData": {"a": "b"}});
     let after = UNIX_EPOCH + Duration::from_secs(cert.not_after() as u64 + 86_400);
     let options = SealOptions { now: Some(after), ..SealOptions::default() };

@@ -177,7 +177,7 @@ pub(crate) fn to_object(d: DynamicObject, ar: &ApiResource) -> Result<Object, Cl
     }
     m.entry("apiVersion").or_insert_with(|| ar.api_version.clone().into());
     m.entry("kind").or_insert_with(|| ar.kind.clone().into());
-    Object::from_value(serde_json::Value::Object(m)).map_err(|e| ClusterError::Client(e.to_string()))
+    Object::from_value(serde_json::Value::Object(m).into()).map_err(|e| ClusterError::Client(e.to_string()))
 }
 
 #[async_trait]

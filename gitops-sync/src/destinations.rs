@@ -542,7 +542,7 @@ mod tests {
         };
         let cm = |ns: &str| {
             gitops_core::Object::from_value(
-                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": ns}}),
+                gitops_core::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": ns}}),
             )
             .unwrap()
         };
@@ -551,7 +551,7 @@ mod tests {
         let e = t.check_object(&cm("b"), true, "a").unwrap_err();
         assert!(e.contains("ConfigMap b/c") && e.contains("namespace 'b' is not managed in cluster 'prod'"), "{e}");
         let ns = gitops_core::Object::from_value(
-            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x"}}),
+            gitops_core::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x"}}),
         )
         .unwrap();
         assert!(t.check_object(&ns, false, "a").unwrap_err().contains("cluster-scoped"));

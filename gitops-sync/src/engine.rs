@@ -376,8 +376,8 @@ pub async fn wait_healthy<C: Cluster>(cluster: &C, result: &SyncResult, timeout:
 /// ApplySet parent again would change nothing and is skipped: a steady pass writes nothing).
 fn same_metadata(live: Option<&Object>, wanted: &Object) -> bool {
     let Some(live) = live else { return false };
-    let covered = |want: Option<&serde_json::Map<String, serde_json::Value>>,
-                   have: Option<&serde_json::Map<String, serde_json::Value>>| {
+    let covered = |want: Option<&gitops_core::value::Map<String, gitops_core::value::Value>>,
+                   have: Option<&gitops_core::value::Map<String, gitops_core::value::Value>>| {
         want.is_none_or(|w| w.iter().all(|(k, v)| have.and_then(|h| h.get(k)) == Some(v)))
     };
     covered(wanted.labels(), live.labels()) && covered(wanted.annotations(), live.annotations())
@@ -481,8 +481,8 @@ struct Planned {
 }
 
 /// Paths where two JSON values differ (for the server-side dry-run diff).
-fn json_diff_paths(a: &serde_json::Value, b: &serde_json::Value, path: &str, out: &mut Vec<String>) {
-    use serde_json::Value;
+fn json_diff_paths(a: &gitops_core::value::Value, b: &gitops_core::value::Value, path: &str, out: &mut Vec<String>) {
+    use gitops_core::value::Value;
     match (a, b) {
         (Value::Object(x), Value::Object(y)) => {
             let keys: BTreeSet<&String> = x.keys().chain(y.keys()).collect();

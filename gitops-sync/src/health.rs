@@ -1,8 +1,8 @@
 //! Health, kstatus-style: Current, InProgress, Failed, Terminating, Unknown.
 
 use gitops_core::Object;
+use gitops_core::value::Value;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 /// The health of an object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -146,7 +146,7 @@ pub fn health(o: &Object) -> Health {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use gitops_core::json;
 
     fn obj(v: Value) -> Object {
         Object::from_value(v).unwrap()

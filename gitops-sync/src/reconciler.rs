@@ -564,7 +564,7 @@ impl<S: Source, R: Renderer, D: Decryptor, C: Cluster> Reconciler<S, R, D, C> {
             "source": {"component": self.field_manager.clone()},
             "firstTimestamp": ts, "lastTimestamp": ts, "count": 1,
         });
-        let Ok(event) = gitops_core::Object::from_value(event) else { return };
+        let Ok(event) = gitops_core::Object::from_value(event.into()) else { return };
         let opts = gitops_core::ApplyOptions { field_manager: self.field_manager.clone(), force: true, dry_run: false };
         if let Err(e) = cluster.apply(&event, &opts).await {
             tracing::debug!(error = %e, "could not record an event");

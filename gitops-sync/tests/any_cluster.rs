@@ -5,10 +5,10 @@
 
 use std::time::Duration;
 
+use gitops_core::json;
 use gitops_core::{ApplyOptions, Cluster, GroupVersionKind, Object, Propagation};
 use gitops_sync::KubeCluster;
 use gitops_sync::engine::{self, Action, SyncOptions};
-use serde_json::json;
 
 async fn connect() -> (Option<gitops_testkit::TestCluster>, KubeCluster) {
     match std::env::var("GITOPS_TEST_KUBECONFIG") {

@@ -7,9 +7,9 @@
 use std::time::{Duration, Instant};
 
 use gitops_core::{ApplyOptions, Cluster, GroupVersionKind, MemSource, MemTree, NoDecryption, Object};
+use gitops_core::{json, value::Value};
 use gitops_sync::{KubeCluster, Reconciler};
 use gitops_testkit::{Simulation, TestCluster};
-use serde_json::{Value, json};
 
 mod common;
 use common::Yamls;

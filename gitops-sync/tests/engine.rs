@@ -1,10 +1,10 @@
 //! The sync engine against the testkit API server, over HTTP with the real kube-client.
 
+use gitops_core::json;
 use gitops_core::{Cluster, GroupVersionKind, Object};
 use gitops_sync::engine::{self, Action, PART_OF, SyncOptions};
 use gitops_sync::{Health, KubeCluster};
 use gitops_testkit::{Simulation, TestCluster};
-use serde_json::json;
 
 fn objects(image: &str, with_service: bool) -> Vec<Object> {
     let mut out = vec![Object::from_value(json!({

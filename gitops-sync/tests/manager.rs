@@ -53,7 +53,7 @@ async fn replicas(cluster: &KubeCluster, ns: &str) -> Option<i64> {
 }
 
 fn scale(ns: &str, n: i64) -> Object {
-    Object::from_value(serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment",
+    Object::from_value(gitops_core::json!({"apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": "web", "namespace": ns}, "spec": {"replicas": n}}))
     .unwrap()
 }
@@ -204,7 +204,7 @@ async fn a_failed_sync_is_retried_as_sync_policy_retry_says() {
 async fn a_kind_the_watch_cannot_list_is_read_from_the_server_without_waiting_again() {
     let testkit = TestCluster::start().await.unwrap();
     let c = KubeCluster::with_cache_timeout(testkit.client(), Duration::from_millis(300));
-    let cm = Object::from_value(serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+    let cm = Object::from_value(gitops_core::json!({"apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": "x", "namespace": "default"}, "data": {}}))
     .unwrap();
     c.apply(&cm, &kubectl()).await.unwrap();
@@ -238,7 +238,7 @@ async fn a_member_that_loses_its_applyset_label_is_healed() {
     let label_of =
         |d: DynamicObject| d.metadata.labels.unwrap_or_default().get("applyset.kubernetes.io/part-of").cloned();
     assert_eq!(label_of(api.get("web").await.unwrap()), Some(id.clone()));
-    let unlabel = serde_json::json!({"metadata": {"labels": {"applyset.kubernetes.io/part-of": null}}});
+    let unlabel = gitops_core::json!({"metadata": {"labels": {"applyset.kubernetes.io/part-of": null}}});
     api.patch("web", &PatchParams::default(), &Patch::Merge(&unlabel)).await.unwrap();
     let took = wait_for("the label restored", Duration::from_secs(5), async || {
         label_of(api.get("web").await.unwrap()).as_deref() == Some(id.as_str())

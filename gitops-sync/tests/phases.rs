@@ -2,17 +2,17 @@
 //! stops the sync and runs SyncFail, prune in its wave or last, Replace=true for immutable
 //! fields, and the server-side dry-run diff.
 
+use gitops_core::json;
 use gitops_core::{ApplyOptions, Cluster, GroupVersionKind, Object};
 use gitops_sync::engine::{self, Action, SyncOptions};
 use gitops_sync::{Health, KubeCluster};
 use gitops_testkit::{Simulation, TestCluster};
-use serde_json::json;
 
-fn obj(v: serde_json::Value) -> Object {
+fn obj(v: gitops_core::value::Value) -> Object {
     Object::from_value(v).unwrap()
 }
 
-fn job(name: &str, hook: &str, extra: serde_json::Value) -> Object {
+fn job(name: &str, hook: &str, extra: gitops_core::value::Value) -> Object {
     let mut ann = json!({"argocd.argoproj.io/hook": hook});
     if let Some(m) = extra.as_object() {
         for (k, v) in m {
@@ -241,7 +241,7 @@ async fn an_interrupted_sync_is_completed_by_the_next_one() {
 #[tokio::test]
 async fn generate_name_and_helm_hooks_run_as_argo_cd_runs_them() {
     let (_t, c) = cluster(Simulation::Healthy).await;
-    let with_generate_name = |prefix: &str, annotations: serde_json::Value| {
+    let with_generate_name = |prefix: &str, annotations: gitops_core::value::Value| {
         obj(json!({"apiVersion": "batch/v1", "kind": "Job",
             "metadata": {"generateName": prefix, "annotations": annotations},
             "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "run", "image": "busybox"}]}}}}))

@@ -8,12 +8,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use gitops_core::json;
 use gitops_core::{ApplyOptions, Cluster, GroupVersionKind, MemSource, MemTree, NoDecryption, Object};
 use gitops_sync::shard::{Membership, MembershipOptions};
 use gitops_sync::{Action, ApplicationController, ControllerOptions, KubeCluster, Manager, ManagerOptions, Reconciler};
 use gitops_testkit::support::wait_for;
 use gitops_testkit::{Fault, FaultAction, Simulation, TestCluster};
-use serde_json::json;
 
 mod common;
 use common::Yamls;

@@ -4,7 +4,7 @@
 //! and the `kube-root-ca.crt` ConfigMap). None of it is attributed to the writer in
 //! `managedFields`, as on a real server.
 
-use serde_json::{Value, json};
+use gitops_core::{json, value::Value};
 
 use crate::api::{ApiError, State, Target, WriteOptions};
 
@@ -130,7 +130,7 @@ impl State {
     }
 }
 
-fn containers_mount(spec: &serde_json::Map<String, Value>, path: &str) -> bool {
+fn containers_mount(spec: &gitops_core::value::Map<String, Value>, path: &str) -> bool {
     ["initContainers", "containers"].iter().any(|list| {
         spec.get(*list).and_then(Value::as_array).into_iter().flatten().any(|c| {
             c.get("volumeMounts")
@@ -145,7 +145,7 @@ fn containers_mount(spec: &serde_json::Map<String, Value>, path: &str) -> bool {
 /// The QoS class of a pod's containers: Guaranteed when every container has CPU and memory
 /// limits equal to its requests, BestEffort when none has any request or limit, else
 /// Burstable.
-pub fn qos_class(spec: &serde_json::Map<String, Value>) -> &'static str {
+pub fn qos_class(spec: &gitops_core::value::Map<String, Value>) -> &'static str {
     let containers: Vec<&Value> = ["initContainers", "containers"]
         .iter()
         .flat_map(|l| spec.get(*l).and_then(Value::as_array).into_iter().flatten())

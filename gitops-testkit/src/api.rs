@@ -7,7 +7,10 @@ use gitops_core::schema::Schema;
 use gitops_core::selector::LabelSelector;
 use gitops_core::yaml;
 use gitops_core::{Object, Propagation};
-use serde_json::{Map, Value, json};
+use gitops_core::{
+    json,
+    value::{Map, Value},
+};
 use tokio::sync::broadcast;
 
 mod custom;

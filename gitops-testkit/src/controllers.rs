@@ -2,7 +2,7 @@
 //! creates ReplicaSets and writes status (Pods never become available), and, when the
 //! workload simulation is on, workloads get the status a healthy rollout would write.
 
-use serde_json::{Value, json};
+use gitops_core::{json, value::Value};
 
 use crate::api::{State, meta_str, now};
 use crate::managed;

@@ -3,7 +3,10 @@
 //! field manager), [`allocate`] runs in the registry (cluster IPs, controller UIDs, status
 //! stubs), after field ownership was computed.
 
-use serde_json::{Map, Value, json};
+use gitops_core::{
+    json,
+    value::{Map, Value},
+};
 
 fn obj(v: &mut Value) -> &mut Map<String, Value> {
     if !v.is_object() {

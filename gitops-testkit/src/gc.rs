@@ -15,7 +15,7 @@
 //!
 //! The validation of `metadata.ownerReferences` the API server does before storing is here too.
 
-use serde_json::{Value, json};
+use gitops_core::{json, value::Value};
 
 use crate::admission::Cause;
 use crate::api::{State, Target, meta_str, now};

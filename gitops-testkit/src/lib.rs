@@ -10,7 +10,7 @@
 //!
 //! let cluster = TestCluster::start().await?;
 //! let cms: Api<ConfigMap> = Api::namespaced(cluster.client(), "default");
-//! let cm: ConfigMap = serde_json::from_value(serde_json::json!({
+//! let cm: ConfigMap = gitops_core::value::from_value(gitops_core::json!({
 //!     "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"}, "data": {"color": "blue"}
 //! }))?;
 //! let stored = cms.patch("settings", &PatchParams::apply("gitops"), &Patch::Apply(&cm)).await?;

@@ -4,7 +4,7 @@
 use gitops_core::fieldset::{FieldSet, PathElement, find_item};
 pub use gitops_core::fieldset::{merge, remove_at, value_at};
 use gitops_core::schema::{ListType, Node};
-use serde_json::{Value, json};
+use gitops_core::{json, value::Value};
 
 /// One entry of `metadata.managedFields`.
 #[derive(Clone, Debug)]

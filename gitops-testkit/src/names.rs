@@ -2,7 +2,7 @@
 //! (qualified names), label values, ConfigMap and Secret data keys; with its messages.
 
 use gitops_core::validation;
-use serde_json::Value;
+use gitops_core::value::Value;
 
 use crate::admission::Cause;
 

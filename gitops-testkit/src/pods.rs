@@ -2,7 +2,7 @@
 //! containers change; the existing ones stay as they are) and `pods/binding` (what a
 //! scheduler posts to put a Pod on a node).
 
-use serde_json::{Value, json};
+use gitops_core::{json, value::Value};
 
 use crate::admission::Cause;
 use crate::api::{ApiError, State, Target, meta_str, now};

@@ -20,9 +20,9 @@
 use std::sync::OnceLock;
 
 use base64::Engine;
+use gitops_core::value::{Map, Value};
 use prost::Message;
 use prost_reflect::{DescriptorPool, DynamicMessage, MapKey, MessageDescriptor, ReflectMessage, Value as Pv};
-use serde_json::{Map, Value};
 
 /// The media type of Kubernetes' protocol-buffer encoding.
 pub const CONTENT_TYPE: &str = "application/vnd.kubernetes.protobuf";
@@ -142,8 +142,8 @@ fn field_json(v: &Pv) -> Option<Value> {
         Pv::I64(n) => Value::from(*n),
         Pv::U32(n) => Value::from(*n),
         Pv::U64(n) => Value::from(*n),
-        Pv::F32(n) => serde_json::Number::from_f64(f64::from(*n)).filter(|_| *n != 0.0).map(Value::Number)?,
-        Pv::F64(n) => serde_json::Number::from_f64(*n).filter(|_| *n != 0.0).map(Value::Number)?,
+        Pv::F32(n) => gitops_core::value::Number::from_f64(f64::from(*n)).filter(|_| *n != 0.0).map(Value::Number)?,
+        Pv::F64(n) => gitops_core::value::Number::from_f64(*n).filter(|_| *n != 0.0).map(Value::Number)?,
         Pv::String(s) if s.is_empty() => return None,
         Pv::String(s) => Value::String(s.clone()),
         Pv::Bytes(b) => Value::String(base64::engine::general_purpose::STANDARD.encode(b)),
@@ -364,7 +364,7 @@ fn scalar_or_message(kind: &prost_reflect::Kind, v: &Value, list: bool, map: boo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use gitops_core::json;
 
     #[test]
     fn objects_round_trip_through_the_wire_form() {

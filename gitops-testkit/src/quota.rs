@@ -2,7 +2,10 @@
 //! create that would exceed a quota of its namespace (or a pod that leaves out a request or
 //! limit a quota tracks), and the quota controller writes `status.hard` and `status.used`.
 
-use serde_json::{Map, Value, json};
+use gitops_core::{
+    json,
+    value::{Map, Value},
+};
 
 use crate::api::{ApiError, State, meta_str};
 use crate::registry::Resource;

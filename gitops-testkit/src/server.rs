@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::Response;
 use gitops_core::Propagation;
 use gitops_core::selector::LabelSelector;
-use serde_json::{Value, json};
+use gitops_core::{json, value::Value};
 
 use crate::api::{ApiError, Event, FieldSelector, State, Target, WriteOptions};
 use crate::faults::FaultAction;
@@ -160,7 +160,7 @@ pub async fn handle(shared: Shared, method: Method, uri: Uri, headers: HeaderMap
             }
             // kubectl asks for OpenAPI v3 to learn that the server validates fields itself.
             ["openapi", "v3"] => {
-                let mut paths = serde_json::Map::new();
+                let mut paths = gitops_core::value::Map::new();
                 paths.insert("api/v1".into(), json!({"serverRelativeURL": "/openapi/v3/api/v1"}));
                 for (g, vs) in state.registry.groups().iter().filter(|(g, _)| !g.is_empty()) {
                     for v in vs {
@@ -180,8 +180,8 @@ pub async fn handle(shared: Shared, method: Method, uri: Uri, headers: HeaderMap
                     ["apis", g, v] => (*g, *v),
                     _ => return not_found_page(),
                 };
-                let mut schemas = serde_json::Map::new();
-                let mut paths = serde_json::Map::new();
+                let mut schemas = gitops_core::value::Map::new();
+                let mut paths = gitops_core::value::Map::new();
                 for r in state.registry.resources().iter().filter(|r| r.group == group && r.version == version) {
                     // The fieldValidation parameter tells kubectl the server validates fields.
                     let gvk = json!({"group": group, "version": version, "kind": r.kind});
@@ -726,7 +726,7 @@ fn tokio_stream_from(
 /// The `autoscaling/v1` Scale view of a scalable object.
 fn scale_of(obj: &Value, paths: &crate::api::ScalePaths) -> Value {
     let meta = obj.get("metadata").cloned().unwrap_or_default();
-    let mut m = serde_json::Map::new();
+    let mut m = gitops_core::value::Map::new();
     for f in ["name", "namespace", "uid", "resourceVersion", "creationTimestamp"] {
         if let Some(v) = meta.get(f) {
             m.insert(f.into(), v.clone());

@@ -12,7 +12,10 @@
 //!   `volumeClaimTemplates` become PersistentVolumeClaims `<claim>-<pod>`;
 //! - a DaemonSet wants one Pod per Node its `nodeSelector` matches: none without Nodes.
 
-use serde_json::{Map, Value, json};
+use gitops_core::{
+    json,
+    value::{Map, Value},
+};
 
 use crate::api::{State, Target, meta_str};
 use crate::controllers::Simulation;

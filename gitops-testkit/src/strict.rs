@@ -19,8 +19,11 @@ use std::fmt;
 
 use gitops_core::fieldset::{FieldSet, PathElement};
 use gitops_core::schema::{ListType, Node, Shape};
+use gitops_core::{
+    json,
+    value::{Map, Value},
+};
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::{Map, Value, json};
 
 use crate::api::{ApiError, State};
 use crate::registry::Resource;
@@ -222,7 +225,7 @@ impl<'de> Visitor<'de> for Walk<'_, '_, '_> {
     }
 
     fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+        Ok(gitops_core::value::Number::from_f64(v).map_or(Value::Null, Value::Number))
     }
 
     fn visit_str<E>(self, v: &str) -> Result<Value, E> {

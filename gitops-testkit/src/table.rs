@@ -3,7 +3,7 @@
 //! `additionalPrinterColumns` (simple JSONPaths such as `.status.sync.status`), then Age, as
 //! the apiextensions server builds it.
 
-use serde_json::{Value, json};
+use gitops_core::{json, value::Value};
 
 /// Whether the request accepts a Table.
 pub fn wants_table(accept: &str) -> bool {

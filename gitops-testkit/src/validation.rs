@@ -2,7 +2,7 @@
 //! reasons, field paths and messages of the real apiextensions server: types, required
 //! fields, enums, patterns, numeric bounds and `multipleOf`, string lengths, item counts.
 
-use serde_json::Value;
+use gitops_core::value::Value;
 
 use crate::admission::Cause;
 
@@ -180,7 +180,7 @@ fn number(f: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use gitops_core::json;
 
     #[test]
     fn causes() {

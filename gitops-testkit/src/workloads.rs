@@ -10,7 +10,7 @@
 //! - Job: `min(parallelism, completions)` Pods with the job-tracking finalizer; a suspended
 //!   Job's Pods are deleted and its status says so.
 
-use serde_json::{Value, json};
+use gitops_core::{json, value::Value};
 
 use crate::api::{State, Target, meta_str, now};
 use crate::controllers::Simulation;

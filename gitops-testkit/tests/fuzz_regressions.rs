@@ -10,7 +10,7 @@ fn a_deployment_whose_selector_match_labels_is_a_string() {
     let res = state.registry.by_kind("apps", "v1", "Deployment").cloned().unwrap();
     let target = Target { namespace: "default".into(), name: String::new(), subresource: String::new() };
     let opts = WriteOptions { manager: "fuzz".into(), ..Default::default() };
-    let body = serde_json::json!({
+    let body = gitops_core::json!({
         "apiVeRsion": "p/pasv1", "ki=d": "Deployment", "metadata": {"name": "w"},
         "spec": {"replicas": 0, "selector": {"matchLabels": "c", "imag": {"a": "b"}},
                  "template": {"vetadata": {"labe|s": {"a": "b"}},
@@ -19,7 +19,7 @@ fn a_deployment_whose_selector_match_labels_is_a_string() {
     // Found by the api_request fuzz target: the Deployment controller indexed into the
     // string. Whatever the answer, the server keeps serving: a later valid create works.
     let _ = state.create(&res, &target, body, &opts);
-    let valid = serde_json::json!({
+    let valid = gitops_core::json!({
         "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "ok"},
         "spec": {"selector": {"matchLabels": {"a": "b"}},
                  "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}
@@ -80,14 +80,14 @@ fn with_default_account() -> (State, WriteOptions, Target) {
     let opts = WriteOptions { manager: "fuzz".into(), ..Default::default() };
     let target = Target { namespace: "default".into(), name: String::new(), subresource: String::new() };
     let sa = state.registry.by_kind("", "v1", "ServiceAccount").cloned().unwrap();
-    let account = serde_json::json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}});
+    let account = gitops_core::json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}});
     let _ = state.create(&sa, &target, account, &opts);
     (state, opts, target)
 }
 
 /// An `apps/v1` workload of `replicas` Pods labelled `a: b`.
-fn workload(kind: &str, name: &str, replicas: i64) -> serde_json::Value {
-    serde_json::json!({
+fn workload(kind: &str, name: &str, replicas: i64) -> gitops_core::value::Value {
+    gitops_core::json!({
         "apiVersion": "apps/v1", "kind": kind, "metadata": {"name": name},
         "spec": {"replicas": replicas, "selector": {"matchLabels": {"a": "b"}},
                  "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}

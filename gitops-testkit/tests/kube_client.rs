@@ -2,15 +2,17 @@
 //! conflicts, dry-run, finalizers, garbage collection, watch resume and 410.
 
 use futures::StreamExt;
+use gitops_core::json;
 use gitops_testkit::TestCluster;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
-use serde_json::json;
 
-fn cm(name: &str, data: serde_json::Value) -> ConfigMap {
-    serde_json::from_value(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": data}))
-        .unwrap()
+fn cm(name: &str, data: gitops_core::value::Value) -> ConfigMap {
+    gitops_core::value::from_value(
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": data}),
+    )
+    .unwrap()
 }
 
 #[tokio::test]
@@ -79,7 +81,7 @@ async fn finalizers_and_garbage_collection() {
     assert!(api.get_opt("held").await.unwrap().is_none());
 
     let deploys: Api<Deployment> = Api::namespaced(c.client(), "default");
-    let d: Deployment = serde_json::from_value(json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+    let d: Deployment = gitops_core::value::from_value(json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
         "spec": {"selector": {"matchLabels": {"app": "web"}}, "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]}}}})).unwrap();
     deploys.create(&PostParams::default(), &d).await.unwrap();
     let rs: Api<ReplicaSet> = Api::namespaced(c.client(), "default");
@@ -132,7 +134,7 @@ async fn watch_streams_resumes_and_expires() {
 async fn the_scale_subresource_reads_and_writes_replicas() {
     let c = TestCluster::start().await.unwrap();
     let api: Api<Deployment> = Api::namespaced(c.client(), "default");
-    let d: Deployment = serde_json::from_value(json!({"apiVersion": "apps/v1", "kind": "Deployment",
+    let d: Deployment = gitops_core::value::from_value(json!({"apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": "web"}, "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
         "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "web", "image": "nginx"}]}}}}))
     .unwrap();

@@ -296,7 +296,7 @@ where
             "type": if reason.ends_with("Failed") { "Warning" } else { "Normal" },
             "source": {"component": "gitops-web"}, "firstTimestamp": ts, "lastTimestamp": ts, "count": 1,
         });
-        if let Ok(event) = Object::from_value(event) {
+        if let Ok(event) = Object::from_value(event.into()) {
             let opts = gitops_core::ApplyOptions { field_manager: "gitops-web".into(), force: true, dry_run: false };
             if let Err(e) = cluster.apply(&event, &opts).await {
                 tracing::debug!(error = %e, "could not record the web action's event");

@@ -10,11 +10,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gitops_core::{ApplyOptions, Cluster, GroupVersionKind, MemSource, MemTree, NoDecryption, Object};
+use gitops_core::{json, value::Value};
 use gitops_sync::{ApplicationController, ControllerOptions, KubeCluster, Manager, Reconciler};
 use gitops_testkit::support::Yamls;
 use gitops_testkit::{Simulation, TestCluster};
 use gitops_web::{ManagerBackend, WebOptions};
-use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const REPO: &str = "mem://config";

@@ -3,7 +3,7 @@
 //! `spec.replicas` through the `scale` subresource; once the field is applied back from Git
 //! the ownership moves, so this is read from the live object before the sync writes.
 
-use serde_json::{Map, Value};
+use crate::value::{Map, Value};
 
 use super::key_names;
 
@@ -192,7 +192,7 @@ fn same_text(v: &Value, text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::json;
 
     fn live() -> Value {
         json!({

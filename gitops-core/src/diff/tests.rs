@@ -6,7 +6,7 @@ fn maps_iterate_in_key_order() {
     let v: Value = serde_json::from_str(r#"{"spec": 1, "metadata": 2, "apiVersion": 3, "kind": 4}"#).unwrap();
     let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
     assert_eq!(keys, ["apiVersion", "kind", "metadata", "spec"]);
-    let o = Object::from_value(serde_json::json!({"metadata": {"uid": "u", "namespace": "n", "name": "a"},
+    let o = Object::from_value(crate::json!({"metadata": {"uid": "u", "namespace": "n", "name": "a"},
         "kind": "ConfigMap", "apiVersion": "v1"}))
     .unwrap();
     let id = Identity::of(&o);
@@ -18,7 +18,7 @@ fn the_cache_reuses_in_sync_verdicts_only_while_nothing_changed() {
     let schema = Schema::builtin();
     let opts = DiffOptions::default();
     let mk = |name: &str, color: &str, rv: &str| {
-        Object::from_value(serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+        Object::from_value(crate::json!({"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": name, "namespace": "n", "uid": format!("u-{name}"), "resourceVersion": rv},
             "data": {"color": color}}))
         .unwrap()
@@ -70,7 +70,7 @@ fn metadata_keys_told_apart_by_length() {
 fn flat_field_set_keys() {
     let k = parse_flat_key(r#"{"containerPort":8080,"protocol":"TCP"}"#).unwrap();
     assert_eq!(&*k, &[("containerPort", Lit::Num("8080")), ("protocol", Lit::Str("TCP"))]);
-    let items = serde_json::json!([{"containerPort": 80}, {"containerPort": 8080}]);
+    let items = crate::json!([{"containerPort": 80}, {"containerPort": 8080}]);
     assert_eq!(find_keyed_flat(Some(&items), &k), Some(&items[1]), "protocol defaults to TCP");
     assert!(parse_flat_key(r#"{"name":"a\"b"}"#).is_none(), "escapes go to the full parser");
     assert!(parse_flat_key(r#"{"a":{"b":1}}"#).is_none());
@@ -281,7 +281,7 @@ fn quantities() {
         assert!(equivalent(Some(&Value::from(a)), Some(&Value::from(b))), "{a} {b}");
     }
     assert!(!equivalent(Some(&Value::from("1")), Some(&Value::from("2"))));
-    assert!(equivalent(Some(&serde_json::json!(1)), Some(&Value::from("1"))));
-    assert!(equivalent(Some(&serde_json::json!({})), None));
+    assert!(equivalent(Some(&crate::json!(1)), Some(&Value::from("1"))));
+    assert!(equivalent(Some(&crate::json!({})), None));
     assert!(parse_quantity("abc").is_none());
 }

@@ -16,7 +16,7 @@
 
 use std::borrow::Cow;
 
-use serde_json::{Map, Value};
+use crate::value::{Map, Value};
 
 /// The text kyaml compares a key field by: a scalar's text, "" for a null or a collection.
 fn text(v: &Value) -> std::borrow::Cow<'_, str> {
@@ -197,7 +197,7 @@ pub(super) fn append_list(dst: &mut Vec<Value>, src: &[Value], keys: &[String]) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::json;
 
     fn s(v: &[&str]) -> Vec<String> {
         v.iter().map(|x| x.to_string()).collect()

@@ -17,7 +17,7 @@
 //! for a list of lists, 500 (no reason) for the rest, with apimachinery's messages (Go's `%v`
 //! rendering of the values).
 
-use serde_json::{Map, Value};
+use crate::value::{Map, Value};
 
 use crate::schema::{ListInfo, Node, Shape};
 
@@ -448,8 +448,8 @@ fn check_order(patch: &[Value], order: &[Value], merge_key: Option<&str>) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::json;
     use crate::schema::Schema;
-    use serde_json::json;
 
     fn cm_node() -> Node<'static> {
         Schema::builtin().node("", "v1", "ConfigMap").unwrap()

@@ -564,3 +564,21 @@ impl IntoIterator for Map<String, Value> {
         IntoIter(self.entries.into_iter())
     }
 }
+
+impl Clone for Iter<'_> {
+    fn clone(&self) -> Self {
+        Iter(self.0.clone())
+    }
+}
+
+impl Clone for Keys<'_> {
+    fn clone(&self) -> Self {
+        Keys(self.0.clone())
+    }
+}
+
+impl Clone for Values<'_> {
+    fn clone(&self) -> Self {
+        Values(self.0.clone())
+    }
+}

@@ -14,7 +14,7 @@
 
 use std::sync::Arc;
 
-use serde_json::Value;
+use gitops_core::value::Value;
 
 use crate::fields::{spec_path, walk};
 
@@ -158,7 +158,7 @@ mod tests {
 
     #[test]
     fn a_changed_field_gives_its_value_to_the_others() {
-        let mut v = serde_json::json!({
+        let mut v = gitops_core::json!({
             "metadata": {"labels": {"app": "b"}},
             "spec": {"selector": {"app": "a"}, "other": {"app": "a"}}
         });
@@ -175,7 +175,7 @@ mod tests {
 
     #[test]
     fn a_field_gone_leaves_the_node() {
-        let mut v = serde_json::json!({"metadata": {"labels": {"app": "a"}}, "spec": {"selector": {}}});
+        let mut v = gitops_core::json!({"metadata": {"labels": {"app": "a"}}, "spec": {"selector": {}}});
         let mut aliases = vec![alias(&["metadata/labels", "spec/selector"], 0b11)];
         sync_all(&mut aliases, &mut v);
         assert!(aliases.is_empty());
@@ -183,7 +183,7 @@ mod tests {
 
     #[test]
     fn fields_through_a_list_are_each_part_of_the_node() {
-        let mut v = serde_json::json!({
+        let mut v = gitops_core::json!({
             "metadata": {"labels": {"app": "a"}},
             "spec": {"claims": [{"labels": {"app": "a"}}, {"labels": {"app": "z"}}]}
         });

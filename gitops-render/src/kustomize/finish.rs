@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use gitops_core::Object;
-use serde_json::{Map, Value};
+use gitops_core::value::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::json_trip;

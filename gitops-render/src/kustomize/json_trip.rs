@@ -13,7 +13,7 @@
 //! The generated ConfigMaps and Secrets take the round trip before their hash suffix: kubectl's
 //! hash of a literal `x\u{85}y` is that of `x y`.
 
-use serde_json::Value;
+use gitops_core::value::Value;
 
 const NEL: char = '\u{85}';
 
@@ -159,7 +159,7 @@ fn round_trip(s: &str) -> Result<Option<String>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use gitops_core::json;
 
     /// Each case as `kubectl kustomize` v5.5 built it from a ConfigMap value (2026-12-07).
     #[test]

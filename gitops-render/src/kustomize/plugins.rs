@@ -9,7 +9,10 @@
 
 use gitops_core::tree::EntryKind;
 use gitops_core::yaml::{self, ParseOptions};
-use serde_json::{Map, Value, json};
+use gitops_core::{
+    json,
+    value::{Map, Value},
+};
 
 use super::transform::{add_affix, apply_pairs};
 use super::{Build, Expect, Res, TransformerConfig, kerr};

@@ -225,10 +225,10 @@ mod tests {
 
     #[test]
     fn escaped_slashes_name_one_field_and_maps_are_created() {
-        let mut v = serde_json::json!({"kind": "SomeKind"});
+        let mut v = gitops_core::json!({"kind": "SomeKind"});
         add_value(&mut v, "spec/resourceRef\\/external", "valueAdded", 0).unwrap();
         assert_eq!(v["spec"]["resourceRef/external"], "valueAdded");
-        let mut v = serde_json::json!({"spec": {"ref": ["x"]}});
+        let mut v = gitops_core::json!({"spec": {"ref": ["x"]}});
         let e = add_value(&mut v, "spec/ref", "v", 0).unwrap_err();
         assert!(e.contains("expected ScalarNode but got SequenceNode"), "{e}");
     }

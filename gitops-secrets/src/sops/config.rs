@@ -1,8 +1,8 @@
 //! `.sops.yaml`: creation rules that choose keys and options by file path, as `sops`
 //! reads them.
 
+use gitops_core::value::Value as Json;
 use regex::Regex;
-use serde_json::Value as Json;
 
 use super::{EncryptOptions, Error, ErrorKind, Recipient};
 

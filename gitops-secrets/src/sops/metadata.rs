@@ -2,7 +2,7 @@
 //! key, the MAC, and the encryption rules; read weakly typed as SOPS reads it (a flat store
 //! holds every value as a string), written in the order SOPS 3.11 writes it.
 
-use serde_json::{Map, Value as Json};
+use gitops_core::value::{Map, Value as Json};
 
 use super::tree::{Branch, Item, Scalar, Value};
 
@@ -139,7 +139,7 @@ pub fn to_json(v: &Value) -> Json {
             Scalar::Null => Json::Null,
             Scalar::Str(s) | Scalar::Time(s) => Json::String(s.clone()),
             Scalar::Int(i) => Json::from(*i),
-            Scalar::Float(f) => serde_json::Number::from_f64(*f).map_or(Json::Null, Json::Number),
+            Scalar::Float(f) => gitops_core::value::Number::from_f64(*f).map_or(Json::Null, Json::Number),
             Scalar::Bool(b) => Json::Bool(*b),
             Scalar::Bytes(b) => Json::String(String::from_utf8_lossy(b).into_owned()),
         },

@@ -2,6 +2,7 @@
 //! `summary`, `conditions`, `operationState`, `history`, `reconciledAt`, built from an
 //! [`AppState`].
 
+use gitops_core::value::Value as CoreValue;
 use serde_json::{Map, Value, json};
 
 use crate::engine::{Action, SyncResult};
@@ -66,9 +67,9 @@ pub fn images(state: &AppState) -> Vec<String> {
         let v = o.as_value();
         for spec in ["/spec/template/spec", "/spec", "/spec/jobTemplate/spec/template/spec"] {
             for list in ["initContainers", "containers"] {
-                let Some(cs) = v.pointer(&format!("{spec}/{list}")).and_then(Value::as_array) else { continue };
+                let Some(cs) = v.pointer(&format!("{spec}/{list}")).and_then(CoreValue::as_array) else { continue };
                 for c in cs {
-                    if let Some(i) = c.get("image").and_then(Value::as_str) {
+                    if let Some(i) = c.get("image").and_then(CoreValue::as_str) {
                         out.insert(i.to_string());
                     }
                 }

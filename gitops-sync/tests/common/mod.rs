@@ -18,7 +18,7 @@ pub async fn install_crds(direct: &gitops_sync::KubeCluster) {
         }
     }
     let ns = Object::from_value(
-        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "argocd"}}),
+        gitops_core::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "argocd"}}),
     );
     direct.apply(&ns.unwrap(), &kubectl).await.unwrap();
     let gvk = gitops_core::GroupVersionKind::new("argoproj.io", "v1alpha1", "Application");
