@@ -115,11 +115,15 @@ pub fn par_map<T: Sync, R: Send>(items: &[T], min: usize, f: impl Fn(&T) -> R + 
     }
     let size = items.len().div_ceil(workers);
     let f = &f;
+    let (first, rest) = items.split_at(size.min(items.len()));
     std::thread::scope(|scope| {
+        // The calling thread does the first chunk: one thread fewer to start.
         let handles: Vec<_> =
-            items.chunks(size).map(|chunk| scope.spawn(move || chunk.iter().map(f).collect::<Vec<R>>())).collect();
+            rest.chunks(size).map(|chunk| scope.spawn(move || chunk.iter().map(f).collect::<Vec<R>>())).collect();
+        let mut out: Vec<R> = first.iter().map(f).collect();
         // A panic in `f` is the caller's panic, as on one thread.
-        handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+        out.extend(handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))));
+        out
     })
 }
 

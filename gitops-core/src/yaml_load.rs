@@ -212,7 +212,10 @@ impl Builder {
                 self.open(Frame::Map { map: Map::new(), key: None, merges: Vec::new(), anchor, nodes: 1 })
             }
             Event::SequenceEnd => match self.stack.pop() {
-                Some(Frame::Seq { items, anchor, nodes }) => self.push(Value::Array(items), nodes, anchor),
+                Some(Frame::Seq { mut items, anchor, nodes }) => {
+                    items.shrink_to_fit();
+                    self.push(Value::Array(items), nodes, anchor)
+                }
                 _ => Err("unbalanced sequence end".into()),
             },
             Event::MappingEnd => match self.stack.pop() {
@@ -225,6 +228,7 @@ impl Builder {
                             map.entry(k).or_insert(v);
                         }
                     }
+                    map.shrink_to_fit();
                     self.push(Value::Object(map), nodes, anchor)
                 }
                 _ => Err("unbalanced mapping end".into()),

@@ -661,19 +661,23 @@ impl<'a> Build<'a> {
         let workers = gitops_core::cpus().min(items.len()).max(1);
         let next = std::sync::atomic::AtomicUsize::new(0);
         let (next, work) = (&next, &work);
+        let run = move |mut sub: Build<'a>| {
+            std::iter::from_fn(|| items.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)))
+                .map(|&i| (i, work(&mut sub, i)))
+                .collect::<Vec<_>>()
+        };
         std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..workers)
+            let handles: Vec<_> = (1..workers)
                 .map(|_| {
-                    let mut sub = self.nested(self.tree, self.stack.clone(), self.position.clone());
-                    scope.spawn(move || {
-                        std::iter::from_fn(|| items.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)))
-                            .map(|&i| (i, work(&mut sub, i)))
-                            .collect::<Vec<_>>()
-                    })
+                    let sub = self.nested(self.tree, self.stack.clone(), self.position.clone());
+                    scope.spawn(move || run(sub))
                 })
                 .collect();
+            // The calling thread is a worker too: one thread fewer to start.
+            let mut out = run(self.nested(self.tree, self.stack.clone(), self.position.clone()));
             // A panic in a worker is the build's panic, as on one thread.
-            handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+            out.extend(handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))));
+            out
         })
     }
 

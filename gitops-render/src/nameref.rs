@@ -325,18 +325,26 @@ pub(crate) fn fix<'a>(entries: &mut [Entry<'a>], rules: &[NameReferenceSpec]) ->
         return entries.iter_mut().enumerate().try_for_each(|(i, e)| fix_entry(i, e, &ctx));
     }
     let size = entries.len().div_ceil(workers);
+    let (first, rest) = entries.split_at_mut(size);
     std::thread::scope(|scope| {
-        let handles: Vec<_> = entries
+        let ctx = &ctx;
+        let handles: Vec<_> = rest
             .chunks_mut(size)
             .enumerate()
             .map(|(c, chunk)| {
-                let ctx = &ctx;
-                scope.spawn(move || chunk.iter_mut().enumerate().try_for_each(|(j, e)| fix_entry(c * size + j, e, ctx)))
+                scope.spawn(move || {
+                    chunk.iter_mut().enumerate().try_for_each(|(j, e)| fix_entry((c + 1) * size + j, e, ctx))
+                })
             })
             .collect();
-        handles
+        // The calling thread does the first chunk; its error comes first in entry order.
+        let mine = first.iter_mut().enumerate().try_for_each(|(i, e)| fix_entry(i, e, ctx));
+        let theirs = handles
             .into_iter()
-            .try_for_each(|h| h.join().unwrap_or_else(|_| Err("a name reference worker panicked".into())))
+            .map(|h| h.join().unwrap_or_else(|_| Err("a name reference worker panicked".into())))
+            .collect::<Vec<_>>();
+        mine?;
+        theirs.into_iter().collect()
     })
 }
 
