@@ -269,15 +269,9 @@ fn str_at<'a>(value: &'a Value, a: &str, b: Option<&str>) -> &'a str {
     v.and_then(Value::as_str).unwrap_or("")
 }
 
-/// A mapping's field. An object's top level and `metadata` hold a handful of fields, where a
-/// scan that compares lengths before bytes costs a fraction of the tree search's byte
-/// comparisons; a larger mapping is searched.
+/// A mapping's field.
 fn field<'a>(value: &'a Value, key: &str) -> Option<&'a Value> {
-    let m = value.as_object()?;
-    if m.len() > 8 {
-        return m.get(key);
-    }
-    m.iter().find(|(k, _)| k.len() == key.len() && k.as_bytes() == key.as_bytes()).map(|(_, v)| v)
+    value.as_object()?.get(key)
 }
 
 impl Object {
