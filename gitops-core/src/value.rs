@@ -21,7 +21,9 @@
 mod deserializer;
 mod map;
 
-pub use map::{Entry, IntoIter, IntoValues, Iter, IterMut, Keys, Map, OccupiedEntry, VacantEntry, Values, ValuesMut};
+pub use map::{
+    Entry, IntoIter, IntoValues, Iter, IterMut, Keys, Map, MapBuilder, OccupiedEntry, VacantEntry, Values, ValuesMut,
+};
 pub use serde_json::Number;
 
 use serde::de::{self, DeserializeOwned, MapAccess, SeqAccess, Visitor};
@@ -824,5 +826,29 @@ mod tests {
         let back: Vec<f64> = from_value(json!([1.0, 2.5])).unwrap();
         assert_eq!(back, [1.0, 2.5]);
         assert_eq!(to_value(&back).unwrap(), json!([1.0, 2.5]));
+    }
+}
+
+#[cfg(test)]
+mod builder_tests {
+    use super::*;
+
+    #[test]
+    fn map_builder_takes_keys_in_any_order_the_last_value_winning() {
+        let mut b = MapBuilder::new();
+        // Past the scan limit, so that the hash index answers too.
+        for i in (0..100).rev() {
+            assert_eq!(b.insert(format!("k{i:03}"), Value::from(i)), None);
+        }
+        assert!(b.contains_key("k050"));
+        assert_eq!(b.insert("k050".into(), Value::from("again")), Some(Value::from(50)));
+        assert_eq!(b.insert("k000".into(), Value::Null), Some(Value::from(0)));
+        let m = b.finish();
+        assert_eq!(m.len(), 100);
+        let keys: Vec<&String> = m.keys().collect();
+        assert!(keys.windows(2).all(|w| w[0] < w[1]), "sorted and unique");
+        assert_eq!(m["k050"], "again");
+        assert!(m["k000"].is_null());
+        assert_eq!(m["k099"], 99);
     }
 }

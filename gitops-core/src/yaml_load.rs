@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use crate::value::{Map, Number, Value};
+use crate::value::{Map, MapBuilder, Number, Value};
 use yaml_rust2::Event;
 use yaml_rust2::parser::Tag;
 use yaml_rust2::scanner::TScalarStyle;
@@ -13,7 +13,7 @@ const MAX_DEPTH: usize = 512;
 
 enum Frame {
     Seq { items: Vec<Value>, anchor: usize, nodes: usize },
-    Map { map: Map<String, Value>, key: Option<String>, merges: Vec<Map<String, Value>>, anchor: usize, nodes: usize },
+    Map { map: MapBuilder, key: Option<String>, merges: Vec<Map<String, Value>>, anchor: usize, nodes: usize },
 }
 
 /// Turns events into one value.
@@ -209,7 +209,7 @@ impl Builder {
                 if self.in_key_position() {
                     return Err("a mapping key must be a scalar, found a mapping".into());
                 }
-                self.open(Frame::Map { map: Map::new(), key: None, merges: Vec::new(), anchor, nodes: 1 })
+                self.open(Frame::Map { map: MapBuilder::new(), key: None, merges: Vec::new(), anchor, nodes: 1 })
             }
             Event::SequenceEnd => match self.stack.pop() {
                 Some(Frame::Seq { mut items, anchor, nodes }) => {
@@ -225,11 +225,12 @@ impl Builder {
                     }
                     for m in merges {
                         for (k, v) in m {
-                            map.entry(k).or_insert(v);
+                            if !map.contains_key(&k) {
+                                map.insert(k, v);
+                            }
                         }
                     }
-                    map.shrink_to_fit();
-                    self.push(Value::Object(map), nodes, anchor)
+                    self.push(Value::Object(map.finish()), nodes, anchor)
                 }
                 _ => Err("unbalanced mapping end".into()),
             },
@@ -277,7 +278,7 @@ impl Builder {
                             if !self.last_key_wins {
                                 return Err(format!("duplicate key {k:?} in a mapping"));
                             }
-                            map.remove(&k);
+                            // The value that follows replaces the earlier one.
                             self.duplicates.push((self.line, k.clone()));
                         }
                         *key = Some(k);

@@ -590,3 +590,59 @@ impl Clone for Values<'_> {
         Values(self.0.clone())
     }
 }
+
+/// Builds a [`Map`] from entries in any order: each key is inserted in constant time (a scan
+/// while the map is small, a hash index past [`BUILDER_SCAN`] entries) and the entries are
+/// sorted once at the end, where inserting into the sorted map one by one moves half of it on
+/// every key out of order (a reader of a 10,000-key mapping would move 2.8 GB).
+#[derive(Default)]
+pub struct MapBuilder {
+    entries: Entries,
+    index: Option<crate::hash::FxHashMap<String, usize>>,
+}
+
+/// Up to this many entries, a [`MapBuilder`] finds a key by a scan.
+const BUILDER_SCAN: usize = 16;
+
+impl MapBuilder {
+    /// An empty builder.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn position(&self, key: &str) -> Option<usize> {
+        match &self.index {
+            Some(index) => index.get(key).copied(),
+            None => self.entries.iter().position(|(k, _)| k == key),
+        }
+    }
+
+    /// Whether `key` was inserted.
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.position(key).is_some()
+    }
+
+    /// Sets `k` to `v`, returning the value it replaces.
+    pub fn insert(&mut self, k: String, v: Value) -> Option<Value> {
+        if let Some(i) = self.position(&k) {
+            return Some(std::mem::replace(&mut self.entries[i].1, v));
+        }
+        if let Some(index) = &mut self.index {
+            index.insert(k.clone(), self.entries.len());
+        } else if self.entries.len() == BUILDER_SCAN {
+            let mut index: crate::hash::FxHashMap<String, usize> = Default::default();
+            index.extend(self.entries.iter().enumerate().map(|(i, (k, _))| (k.clone(), i)));
+            index.insert(k.clone(), self.entries.len());
+            self.index = Some(index);
+        }
+        self.entries.push((k, v));
+        None
+    }
+
+    /// The map, its entries sorted, with no spare room.
+    pub fn finish(self) -> Map<String, Value> {
+        let mut map = Map::from_entries(self.entries);
+        map.shrink_to_fit();
+        map
+    }
+}
