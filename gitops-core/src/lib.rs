@@ -1,6 +1,8 @@
 //! The vocabulary of the gitops toolkit: every other crate speaks through this one.
 //!
 //! - [`Object`] and [`ObjectKey`]: a manifest as JSON data and its identity;
+//! - [`value`]: that JSON data, `serde_json`'s value with objects as compact sorted vectors
+//!   (converting to and from `serde_json::Value` where a library wants one);
 //! - [`yaml`]: multi-document YAML in and out, with errors that name file, document, line;
 //! - [`schema`]: the list-merge schema of built-in kinds (strategic merge patch keys and
 //!   server-side apply list types), one table for the renderer, the API server and the diff;
