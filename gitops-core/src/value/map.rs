@@ -592,7 +592,7 @@ impl Clone for Values<'_> {
 }
 
 /// Builds a [`Map`] from entries in any order: each key is inserted in constant time (a scan
-/// while the map is small, a hash index past [`BUILDER_SCAN`] entries) and the entries are
+/// while the map is small, a hash index past 16 entries) and the entries are
 /// sorted once at the end, where inserting into the sorted map one by one moves half of it on
 /// every key out of order (a reader of a 10,000-key mapping would move 2.8 GB).
 #[derive(Default)]
