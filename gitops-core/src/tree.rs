@@ -527,7 +527,9 @@ impl DirTree {
 /// a directory with one `lstat` (which costs less than opening it).
 pub fn has_extension(path: &str) -> bool {
     let name = path.rsplit('/').next().unwrap_or(path);
-    name.len() > 1 && name[1..].contains('.')
+    // By bytes: a '.' is never part of a multi-byte character, whose first byte may start the
+    // name (slicing the text there would panic).
+    name.len() > 1 && name.as_bytes()[1..].contains(&b'.')
 }
 
 /// Opens a path (whose directory is resolved) without following a symlink in its last step,
@@ -645,6 +647,13 @@ impl FileTree for DirTree {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn has_extension_takes_any_first_character() {
+        assert!(super::has_extension("a/\u{48e}aml.yaml"));
+        assert!(!super::has_extension("\u{48e}aml"));
+        assert!(!super::has_extension(".hidden"));
+    }
 
     #[test]
     fn mem_tree() {
