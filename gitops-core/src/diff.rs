@@ -1119,15 +1119,15 @@ fn finish(
         for c in changes.iter_mut() {
             if c.path.starts_with("/data") || c.path.starts_with("/stringData") {
                 for v in [&mut c.before, &mut c.after].into_iter().flatten() {
-                    let mut wrapper = crate::json!({"data": {"v": v.clone()}});
-                    if let Value::Object(m) = v {
-                        wrapper = crate::json!({"data": m.clone()});
-                        mask_secret(&mut wrapper, &mut masks);
-                        *v = wrapper["data"].clone();
-                    } else {
-                        mask_secret(&mut wrapper, &mut masks);
-                        *v = wrapper["data"]["v"].clone();
-                    }
+                    // Masked as a Secret's `data` would be: a map of values as it is, one value
+                    // under a key of its own. Moved in and out, not copied.
+                    let one = |k: &str, v: Value| Value::Object(Map::from_entries(vec![(k.to_string(), v)]));
+                    let is_map = v.is_object();
+                    let data = if is_map { v.take() } else { one("v", v.take()) };
+                    let mut wrapper = one("data", data);
+                    mask_secret(&mut wrapper, &mut masks);
+                    let mut data = wrapper["data"].take();
+                    *v = if is_map { data } else { data.get_mut("v").map(Value::take).unwrap_or_default() };
                 }
             }
         }

@@ -117,7 +117,7 @@ pub fn par_map<T: Sync, R: Send>(items: &[T], min: usize, f: impl Fn(&T) -> R + 
     }
     let size = items.len().div_ceil(workers);
     let f = &f;
-    let (first, rest) = items.split_at(size.min(items.len()));
+    let (first, rest) = items.split_at(size);
     std::thread::scope(|scope| {
         // The calling thread does the first chunk: one thread fewer to start.
         let handles: Vec<_> =

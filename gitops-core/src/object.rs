@@ -261,27 +261,24 @@ impl From<Object> for Value {
 }
 
 fn str_at<'a>(value: &'a Value, a: &str, b: Option<&str>) -> &'a str {
-    let v = field(value, a);
+    let v = value.get(a);
     let v = match b {
-        Some(b) => v.and_then(|v| field(v, b)),
+        Some(b) => v.and_then(|v| v.get(b)),
         None => v,
     };
     v.and_then(Value::as_str).unwrap_or("")
 }
 
-/// A mapping's field.
-fn field<'a>(value: &'a Value, key: &str) -> Option<&'a Value> {
-    value.as_object()?.get(key)
-}
-
 impl Object {
     /// A new object with `apiVersion`, `kind` and `metadata.name` set.
     pub fn new(api_version: &str, kind: &str, name: &str) -> Self {
-        Object(crate::json!({
-            "apiVersion": api_version,
-            "kind": kind,
-            "metadata": {"name": name},
-        }))
+        // Built in place (keys in order): `json!` would build a serde_json value and convert it.
+        let metadata = Map::from_entries(vec![("name".into(), name.into())]);
+        Object(Value::Object(Map::from_entries(vec![
+            ("apiVersion".into(), api_version.into()),
+            ("kind".into(), kind.into()),
+            ("metadata".into(), Value::Object(metadata)),
+        ])))
     }
 
     /// Wraps a JSON value, checking that it is a mapping with `apiVersion`, `kind` and
@@ -450,7 +447,7 @@ impl Object {
 
     /// The value at a JSON pointer (RFC 6901), such as `/spec/replicas`.
     pub fn get(&self, pointer: &str) -> Option<&Value> {
-        pointer_get(&self.0, pointer)
+        self.0.pointer(pointer)
     }
 
     /// Sets the value at a JSON pointer, creating the maps on the way. A list index
@@ -531,52 +528,11 @@ fn list_index(pointer: &str, token: &str, len: usize) -> Result<usize> {
     Ok(i)
 }
 
-/// The value at a JSON pointer (RFC 6901), as `gitops_core::value::Value::pointer` finds it, with no
-/// allocation for a token without escapes (`~1` is `/`, `~0` is `~`): serde_json builds two
-/// strings per token, which made a lookup cost thousands of instructions on hot paths.
-///
-/// ```
-/// let v = gitops_core::json!({"metadata": {"name": "web", "a/b": 1}, "items": [10, 20]});
-/// assert_eq!(gitops_core::object::pointer_get(&v, "/metadata/name"), Some(&gitops_core::json!("web")));
-/// assert_eq!(gitops_core::object::pointer_get(&v, "/metadata/a~1b"), Some(&gitops_core::json!(1)));
-/// assert_eq!(gitops_core::object::pointer_get(&v, "/items/1"), Some(&gitops_core::json!(20)));
-/// assert_eq!(gitops_core::object::pointer_get(&v, "/items/01"), None);
-/// assert_eq!(gitops_core::object::pointer_get(&v, "metadata"), None);
-/// ```
-pub fn pointer_get<'a>(value: &'a Value, pointer: &str) -> Option<&'a Value> {
-    if pointer.is_empty() {
-        return Some(value);
-    }
-    let rest = pointer.strip_prefix('/')?;
-    let mut cur = value;
-    for raw in crate::split_ascii(rest, b'/') {
-        let token = unescape_token(raw);
-        cur = match cur {
-            Value::Object(map) => map.get(token.as_ref())?,
-            // As serde_json reads an index: digits only, no sign, no leading zero.
-            Value::Array(items) if !token.starts_with('+') && (token == "0" || !token.starts_with('0')) => {
-                items.get(token.parse::<usize>().ok()?)?
-            }
-            _ => return None,
-        };
-    }
-    Some(cur)
-}
-
 /// Splits a JSON pointer into unescaped tokens (`~1` is `/`, `~0` is `~`).
 pub fn parse_pointer(pointer: &str) -> Result<Vec<String>> {
-    if pointer.is_empty() {
-        return Ok(Vec::new());
-    }
-    let Some(rest) = pointer.strip_prefix('/') else {
-        return Err(path_err(pointer, "a JSON pointer starts with '/'"));
-    };
-    Ok(crate::split_ascii(rest, b'/').map(|t| unescape_token(t).into_owned()).collect())
-}
-
-/// A JSON pointer token unescaped (`~1` is `/`, `~0` is `~`), borrowed when it has no escape.
-fn unescape_token(raw: &str) -> std::borrow::Cow<'_, str> {
-    if raw.contains('~') { raw.replace("~1", "/").replace("~0", "~").into() } else { raw.into() }
+    let tokens =
+        crate::value::pointer_tokens(pointer).ok_or_else(|| path_err(pointer, "a JSON pointer starts with '/'"))?;
+    Ok(tokens.map(std::borrow::Cow::into_owned).collect())
 }
 
 /// The fields of ObjectMeta (metav1), in Go struct order: what typed decoding keeps of
@@ -702,53 +658,6 @@ mod tests {
         {
             let want = text.split_once('/').unwrap_or(("", text));
             assert_eq!(split_api_version(text), want, "{text:?}");
-        }
-    }
-
-    #[test]
-    fn field_is_the_mappings_get_for_small_and_large_mappings() {
-        // Keys of equal length that differ in one byte, a prefix, the empty key, and more
-        // fields than the scan takes (the tree's search then).
-        let keys = ["kind", "kine", "kin", "", "name", "namespace", "metadata", "spec", "data", "a", "b", "c"];
-        for n in 0..=keys.len() {
-            let m: Map<String, Value> = keys[..n].iter().enumerate().map(|(i, k)| (k.to_string(), json!(i))).collect();
-            let v = Value::Object(m.clone());
-            for k in keys.iter().chain(&["kinds", "z", "Kind"]) {
-                assert_eq!(field(&v, k), m.get(*k), "{n} fields, key {k:?}");
-            }
-        }
-        assert_eq!(field(&json!(["kind"]), "kind"), None);
-        assert_eq!(field(&json!("kind"), "kind"), None);
-    }
-
-    #[test]
-    fn pointer_get_finds_what_serde_json_finds() {
-        let v = crate::json!({
-            "a": {"b/c": [1, {"~d": 2}], "": 3, "0": 4},
-            "list": [[5], 6],
-        });
-        for p in [
-            "",
-            "/",
-            "/a",
-            "/a/b~1c",
-            "/a/b~1c/0",
-            "/a/b~1c/1/~0d",
-            "/a/",
-            "/a/0",
-            "/list/0/0",
-            "/list/1",
-            "/list/2",
-            "/list/01",
-            "/list/+1",
-            "/list/-",
-            "/list/",
-            "a",
-            "/missing/x",
-            "/a/b~1c/1/~0d/deeper",
-            "/a/b~01c",
-        ] {
-            assert_eq!(super::pointer_get(&v, p), v.pointer(p), "{p:?}");
         }
     }
 

@@ -203,40 +203,23 @@ impl Value {
         self.is_null().then_some(())
     }
 
-    /// The value at a JSON pointer (RFC 6901), such as `/spec/template/0`.
+    /// The value at a JSON pointer (RFC 6901), such as `/spec/template/0`; a token without
+    /// escapes is looked up in place, with no allocation.
     pub fn pointer(&self, pointer: &str) -> Option<&Value> {
-        if pointer.is_empty() {
-            return Some(self);
-        }
-        let rest = pointer.strip_prefix('/')?;
-        let mut target = self;
-        for token in rest.split('/') {
-            let token = unescape_token(token);
-            target = match target {
-                Value::Object(m) => m.get(&*token)?,
-                Value::Array(a) => a.get(array_index(&token)?)?,
-                _ => return None,
-            };
-        }
-        Some(target)
+        pointer_tokens(pointer)?.try_fold(self, |target, token| match target {
+            Value::Object(m) => m.get(&*token),
+            Value::Array(a) => a.get(array_index(&token)?),
+            _ => None,
+        })
     }
 
     /// As [`Value::pointer`], mutable.
     pub fn pointer_mut(&mut self, pointer: &str) -> Option<&mut Value> {
-        if pointer.is_empty() {
-            return Some(self);
-        }
-        let rest = pointer.strip_prefix('/')?;
-        let mut target = self;
-        for token in rest.split('/') {
-            let token = unescape_token(token);
-            target = match target {
-                Value::Object(m) => m.get_mut(&*token)?,
-                Value::Array(a) => a.get_mut(array_index(&token)?)?,
-                _ => return None,
-            };
-        }
-        Some(target)
+        pointer_tokens(pointer)?.try_fold(self, |target, token| match target {
+            Value::Object(m) => m.get_mut(&*token),
+            Value::Array(a) => a.get_mut(array_index(&token)?),
+            _ => None,
+        })
     }
 
     /// The value, leaving `null` in its place.
@@ -244,14 +227,15 @@ impl Value {
     pub fn take(&mut self) -> Value {
         std::mem::take(self)
     }
-
-    /// Does nothing: objects keep their keys sorted.
-    pub fn sort_all_objects(&mut self) {}
 }
 
-/// A pointer token with `~1` and `~0` decoded.
-fn unescape_token(token: &str) -> Cow<'_, str> {
-    if token.contains('~') { Cow::Owned(token.replace("~1", "/").replace("~0", "~")) } else { Cow::Borrowed(token) }
+/// The tokens of a JSON pointer with `~1` and `~0` decoded (borrowed when a token has no
+/// escape); `None` when the pointer is neither empty nor starts with `/`.
+pub(crate) fn pointer_tokens(pointer: &str) -> Option<impl Iterator<Item = Cow<'_, str>>> {
+    let rest = if pointer.is_empty() { None } else { Some(pointer.strip_prefix('/')?) };
+    Some(rest.into_iter().flat_map(|r| crate::split_ascii(r, b'/')).map(|token| {
+        if token.contains('~') { Cow::Owned(token.replace("~1", "/").replace("~0", "~")) } else { Cow::Borrowed(token) }
+    }))
 }
 
 /// An array position in a pointer: decimal digits, without a sign or leading zero.
@@ -813,6 +797,62 @@ mod tests {
         assert_eq!(format!("{v}"), r#"{"a":{"b":[null,{"c/d":"e","t~":0}]}}"#);
         assert_eq!(format!("{:?}", Value::from("s")), r#"String("s")"#);
         assert_eq!(format!("{v:#}"), serde_json::to_string_pretty(&serde_json::Value::from(v.clone())).unwrap());
+    }
+
+    #[test]
+    fn get_finds_what_serde_json_finds_in_small_and_large_mappings() {
+        // Keys of equal length that differ in one byte, a prefix, the empty key, and more
+        // fields than the scan takes (the ordered search then).
+        let keys = ["kind", "kine", "kin", "", "name", "namespace", "metadata", "spec", "data", "a", "b", "c"];
+        for n in 0..=keys.len() {
+            let m: Map<String, Value> = keys[..n].iter().enumerate().map(|(i, k)| (k.to_string(), json!(i))).collect();
+            let v = Value::Object(m.clone());
+            let theirs = serde_json::Value::from(v.clone());
+            for k in keys.iter().chain(&["kinds", "z", "Kind"]) {
+                assert_eq!(v.get(k), m.get(*k), "{n} fields, key {k:?}");
+                assert_eq!(
+                    v.get(k).cloned().map(serde_json::Value::from).as_ref(),
+                    theirs.get(k),
+                    "{n} fields, key {k:?}"
+                );
+            }
+        }
+        assert_eq!(json!(["kind"]).get("kind"), None);
+        assert_eq!(json!("kind").get("kind"), None);
+    }
+
+    #[test]
+    fn pointer_finds_what_serde_json_finds() {
+        let v = json!({
+            "a": {"b/c": [1, {"~d": 2}], "": 3, "0": 4},
+            "list": [[5], 6],
+        });
+        let theirs = serde_json::Value::from(v.clone());
+        for p in [
+            "",
+            "/",
+            "/a",
+            "/a/b~1c",
+            "/a/b~1c/0",
+            "/a/b~1c/1/~0d",
+            "/a/",
+            "/a/0",
+            "/list/0/0",
+            "/list/1",
+            "/list/2",
+            "/list/01",
+            "/list/+1",
+            "/list/-",
+            "/list/",
+            "a",
+            "/missing/x",
+            "/a/b~1c/1/~0d/deeper",
+            "/a/b~01c",
+        ] {
+            assert_eq!(v.pointer(p).cloned().map(serde_json::Value::from).as_ref(), theirs.pointer(p), "{p:?}");
+            let mut m = v.clone();
+            assert_eq!(m.pointer_mut(p).map(|x| x.clone()), v.pointer(p).cloned(), "{p:?}");
+        }
     }
 
     #[test]

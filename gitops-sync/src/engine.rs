@@ -376,8 +376,7 @@ pub async fn wait_healthy<C: Cluster>(cluster: &C, result: &SyncResult, timeout:
 /// ApplySet parent again would change nothing and is skipped: a steady pass writes nothing).
 fn same_metadata(live: Option<&Object>, wanted: &Object) -> bool {
     let Some(live) = live else { return false };
-    let covered = |want: Option<&gitops_core::value::Map<String, gitops_core::value::Value>>,
-                   have: Option<&gitops_core::value::Map<String, gitops_core::value::Value>>| {
+    let covered = |want: Option<&gitops_core::value::Map>, have: Option<&gitops_core::value::Map>| {
         want.is_none_or(|w| w.iter().all(|(k, v)| have.and_then(|h| h.get(k)) == Some(v)))
     };
     covered(wanted.labels(), live.labels()) && covered(wanted.annotations(), live.annotations())

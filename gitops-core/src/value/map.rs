@@ -25,6 +25,17 @@ type Entries = Vec<(String, Value)>;
 /// Up to this many entries, a key is looked up by a scan.
 const SCAN: usize = 8;
 
+/// Where `key` is among `entries` in any order: lengths and first bytes are compared before
+/// whole keys.
+#[inline]
+fn scan(entries: &[(String, Value)], key: &str) -> Option<usize> {
+    let kb = key.as_bytes();
+    entries.iter().position(|(k, _)| {
+        let k = k.as_bytes();
+        k.len() == kb.len() && k.first() == kb.first() && k == kb
+    })
+}
+
 impl Map<String, Value> {
     /// An empty map.
     #[inline]
@@ -42,16 +53,16 @@ impl Map<String, Value> {
     /// inserting them one by one would).
     pub fn from_entries(mut entries: Entries) -> Self {
         if !entries.windows(2).all(|w| w[0].0 < w[1].0) {
-            // A stable sort keeps repeated keys in their order: the last of a run wins.
+            // A stable sort keeps repeated keys in their order; of a run, the kept (first)
+            // entry takes the value of each later one as it goes, so the last value wins.
             entries.sort_by(|a, b| a.0.cmp(&b.0));
-            let mut out: Entries = Vec::with_capacity(entries.len());
-            for (k, v) in entries {
-                match out.last_mut() {
-                    Some(last) if last.0 == k => last.1 = v,
-                    _ => out.push((k, v)),
+            entries.dedup_by(|later, kept| {
+                let same = later.0 == kept.0;
+                if same {
+                    std::mem::swap(&mut later.1, &mut kept.1);
                 }
-            }
-            entries = out;
+                same
+            });
         }
         Map { entries }
     }
@@ -77,11 +88,7 @@ impl Map<String, Value> {
         if entries.len() > SCAN {
             return entries.binary_search_by(|(k, _)| k.as_str().cmp(key)).ok();
         }
-        let kb = key.as_bytes();
-        entries.iter().position(|(k, _)| {
-            let k = k.as_bytes();
-            k.len() == kb.len() && k.first() == kb.first() && k == kb
-        })
+        scan(entries, key)
     }
 
     /// Removes every entry.
@@ -143,16 +150,6 @@ impl Map<String, Value> {
     /// Removes `key`, returning its key and value.
     pub fn remove_entry<Q: ?Sized + AsRef<str>>(&mut self, key: &Q) -> Option<(String, Value)> {
         self.position(key.as_ref()).map(|i| self.entries.remove(i))
-    }
-
-    /// As [`Map::remove`] (entries stay sorted either way).
-    pub fn shift_remove<Q: ?Sized + AsRef<str>>(&mut self, key: &Q) -> Option<Value> {
-        self.remove(key)
-    }
-
-    /// As [`Map::remove`] (entries stay sorted either way).
-    pub fn swap_remove<Q: ?Sized + AsRef<str>>(&mut self, key: &Q) -> Option<Value> {
-        self.remove(key)
     }
 
     /// Moves every entry of `other` into this map (its values win), leaving it empty.
@@ -227,23 +224,10 @@ impl Map<String, Value> {
         self.entries.retain_mut(|(k, v)| keep(k, v));
     }
 
-    /// Does nothing: the keys are always sorted.
-    pub fn sort_keys(&mut self) {}
-
-    /// The first entry, by key order.
-    pub fn first_key_value(&self) -> Option<(&String, &Value)> {
-        self.entries.first().map(|(k, v)| (k, v))
-    }
-
     /// The entries as a sorted slice.
     #[inline]
     pub fn as_slice(&self) -> &[(String, Value)] {
         &self.entries
-    }
-
-    /// The entries, in key order, as a vector.
-    pub fn into_entries(self) -> Entries {
-        self.entries
     }
 
     /// Frees spare room of the entry vector.
@@ -406,10 +390,7 @@ impl<'a> Entry<'a> {
 
     /// The value, inserting `default` when absent.
     pub fn or_insert(self, default: Value) -> &'a mut Value {
-        match self {
-            Entry::Vacant(e) => e.insert(default),
-            Entry::Occupied(e) => e.into_mut(),
-        }
+        self.or_insert_with(|| default)
     }
 
     /// The value, inserting `default()` when absent.
@@ -613,7 +594,7 @@ impl MapBuilder {
     fn position(&self, key: &str) -> Option<usize> {
         match &self.index {
             Some(index) => index.get(key).copied(),
-            None => self.entries.iter().position(|(k, _)| k == key),
+            None => scan(&self.entries, key),
         }
     }
 

@@ -373,8 +373,8 @@ impl Build<'_> {
     ) -> Result<(), Error> {
         let kind = doc.get("kind").and_then(Value::as_str).unwrap_or("");
         let api = doc.get("apiVersion").and_then(Value::as_str).unwrap_or("");
-        let name = gitops_core::object::pointer_get(doc, "/metadata/name").and_then(Value::as_str).unwrap_or("");
-        let ns = gitops_core::object::pointer_get(doc, "/metadata/namespace").and_then(Value::as_str).unwrap_or("");
+        let name = doc.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+        let ns = doc.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("");
         if kind.is_empty() || name.is_empty() {
             return Err(kerr(file, field, "a strategic merge patch without a target needs kind and metadata.name"));
         }
@@ -611,10 +611,8 @@ fn smp_one(
         }
         v["kind"] = Value::String(before.1.clone());
     }
-    let new_name =
-        gitops_core::object::pointer_get(&v, "/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
-    let new_ns =
-        gitops_core::object::pointer_get(&v, "/metadata/namespace").and_then(Value::as_str).unwrap_or("").to_string();
+    let new_name = v.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+    let new_ns = v.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("").to_string();
     if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
         if !allow_name_change {
             meta.insert("name".into(), Value::String(before.3.clone()));
