@@ -649,6 +649,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn is_normal_agrees_with_a_segment_by_segment_reading() {
+        // Every path of up to six characters from an alphabet of the characters that matter.
+        let by_segments = |p: &str| p.is_empty() || p.split('/').all(|s| !matches!(s, "" | "." | ".."));
+        let alphabet = ['a', '.', '/', '\u{e9}'];
+        let mut paths = vec![String::new()];
+        for _ in 0..6 {
+            let longer: Vec<String> =
+                paths.iter().flat_map(|p| alphabet.iter().map(move |c| format!("{p}{c}"))).collect();
+            for p in &longer {
+                assert_eq!(is_normal(p), by_segments(p), "{p:?}");
+            }
+            paths = longer;
+        }
+        assert!(is_normal("apps/app0017/overlays/prod/kustomization.yaml"));
+        assert!(is_normal("a/.hidden/...x/..."));
+        for p in ["a/../b", "./a", "a/.", "a//b", "/a", "a/"] {
+            assert!(!is_normal(p), "{p:?}");
+        }
+    }
+
+    #[test]
     fn has_extension_takes_any_first_character() {
         assert!(super::has_extension("a/\u{48e}aml.yaml"));
         assert!(!super::has_extension("\u{48e}aml"));

@@ -9,6 +9,8 @@
 //! decides a text is wrong on its own, so its only duty is to agree with yaml-rust2 on what
 //! it accepts; `tests::agrees_with_yaml_rust2` and the `yaml_fast` fuzz target check that.
 
+use std::borrow::Cow;
+
 use yaml_rust2::Event;
 use yaml_rust2::scanner::TScalarStyle;
 
@@ -101,11 +103,11 @@ impl<'a> Reader<'a, '_> {
 
     /// A block collection that starts on line `self.i` at column `indent`.
     fn block_node(&mut self, indent: usize) -> R {
-        let text = &self.lines[self.i][indent..];
+        let text: &'a str = &self.lines[self.i][indent..];
         if is_entry(text) {
             self.sequence(indent, false)
-        } else if key(text)?.is_some() {
-            self.mapping(indent, None)
+        } else if let Some(first) = key(text)? {
+            self.mapping(indent, first)
         } else {
             // A scalar on its own line (or a flow collection): left to yaml-rust2.
             Err(GiveUp)
@@ -142,8 +144,8 @@ impl<'a> Reader<'a, '_> {
                 self.value_below(indent, false)?;
             } else if is_entry(item) {
                 return Err(GiveUp);
-            } else if key(item)?.is_some() {
-                self.mapping(col, Some(item))?;
+            } else if let Some(first) = key(item)? {
+                self.mapping(col, first)?;
             } else {
                 self.inline_value(item, indent)?;
             }
@@ -154,14 +156,18 @@ impl<'a> Reader<'a, '_> {
         self.emit(Event::SequenceEnd, self.i + 1)
     }
 
-    /// A block mapping whose keys start at column `indent`; `first` is the text of its first
-    /// entry when that follows a sequence's dash on the same line.
-    fn mapping(&mut self, indent: usize, mut first: Option<&'a str>) -> R {
+    /// A block mapping whose keys start at column `indent`, its first key (on the current
+    /// line, after a sequence's dash or not) already read.
+    fn mapping(&mut self, indent: usize, first: Key<'a>) -> R {
         self.emit(Event::MappingStart(0, None), self.i + 1)?;
+        let mut first = Some(first);
         loop {
-            let text = first.take().unwrap_or_else(|| &self.lines[self.i][indent..]);
-            let Some((k, style, rest)) = key(text)? else { return Err(GiveUp) };
-            self.emit(scalar(k, style), self.i + 1)?;
+            let entry = match first.take() {
+                Some(entry) => Some(entry),
+                None => key(&self.lines[self.i][indent..])?,
+            };
+            let Some((k, style, rest)) = entry else { return Err(GiveUp) };
+            self.emit(scalar(k.into_owned(), style), self.i + 1)?;
             let value = rest.trim_start_matches(' ');
             if value.is_empty() || value.starts_with('#') {
                 self.value_below(indent, true)?;
@@ -355,12 +361,16 @@ impl<'a> Reader<'a, '_> {
     }
 }
 
+/// A mapping entry's key (borrowed when plain), its style, and the text after the colon.
+type Key<'a> = (Cow<'a, str>, TScalarStyle, &'a str);
+
 /// The key of a mapping entry that starts `text`, with its style and the text after the
 /// colon; `None` when `text` is not `key: ...` (a scalar, or something else).
-fn key(text: &str) -> R<Option<(String, TScalarStyle, &str)>> {
+fn key(text: &str) -> R<Option<Key<'_>>> {
     match text.as_bytes()[0] {
         b'"' | b'\'' => {
             let Ok((k, style, rest)) = quoted(text) else { return Ok(None) };
+            let k: Cow<'_, str> = Cow::Owned(k);
             let rest = rest.trim_start_matches(' ');
             match rest.strip_prefix(':') {
                 Some(after) if after.is_empty() || after.starts_with(' ') => {
@@ -383,7 +393,7 @@ fn key(text: &str) -> R<Option<(String, TScalarStyle, &str)>> {
                         if k.len() > MAX_KEY {
                             return Err(GiveUp);
                         }
-                        return Ok(Some((k.to_string(), TScalarStyle::Plain, &text[n + 1..])));
+                        return Ok(Some((Cow::Borrowed(k), TScalarStyle::Plain, &text[n + 1..])));
                     }
                     _ => {}
                 }

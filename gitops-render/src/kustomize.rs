@@ -357,7 +357,22 @@ impl Kustomize {
     pub fn build(&self, tree: &dyn FileTree, path: &str) -> Result<Vec<Object>, Error> {
         let dir = normalize(path)?;
         let declared = std::sync::Mutex::new((Vec::new(), None));
-        let first = self.build_with(tree, &dir, &declared, None)?;
+        let first = std::thread::scope(|scope| {
+            // The built-in schema and Kustomize's default configuration are read once per
+            // process, when a build first needs them, and every worker waits for them then
+            // (about a millisecond): started here, they are read while this thread reads the
+            // root kustomization, which in a fleet lists hundreds of entries.
+            static WARM: std::sync::Once = std::sync::Once::new();
+            if !WARM.is_completed() && gitops_core::cpus() > 1 {
+                scope.spawn(|| {
+                    WARM.call_once(|| {
+                        Schema::builtin();
+                        config::warm();
+                    })
+                });
+            }
+            self.build_with(tree, &dir, &declared, None)
+        })?;
         let (declared, first_read) = declared.into_inner().unwrap_or_default();
         let Some(decl) = declared.into_iter().min_by(|a, b| a.position.cmp(&b.position)) else {
             return Ok(first);

@@ -230,6 +230,14 @@ pub(crate) fn default_config() -> &'static TransformerConfig {
     })
 }
 
+/// Reads the default configuration (and the label specs of each pair of flags) ahead of
+/// their first use.
+pub(crate) fn warm() {
+    for (selectors, templates) in [(false, false), (false, true), (true, false), (true, true)] {
+        let _ = label_specs(&[], default_effective(), selectors, templates);
+    }
+}
+
 /// The defaults merged into an empty configuration: what a build without `configurations`
 /// uses.
 fn default_effective() -> &'static TransformerConfig {
