@@ -451,6 +451,11 @@ fn plain(text: &str, flow: bool) -> R<&str> {
                 break;
             }
             b'[' | b'{' | b'}' | b'#' | b'\'' | b'"' if flow => return Err(GiveUp),
+            // yaml-rust2 looks for a new start after each run of spaces in a flow scalar, and
+            // refuses `-` before a flow indicator there (`[x -]`).
+            b'-' if flow && n > 0 && b[n - 1] == b' ' && b.get(n + 1).is_some_and(|&c| is_flow(c)) => {
+                return Err(GiveUp);
+            }
             _ => {}
         }
     }
@@ -635,6 +640,10 @@ mod tests {
         // Found by the fuzz target: a block at the end of a text without a final line break.
         gives_up("k: |\n    line\n    ");
         gives_up("k: |\n  line");
+        // yaml-rust2 refuses a `-` before a flow indicator after a space inside a flow scalar.
+        gives_up("apa: [\"--a=1\",b  ,x& -]\n");
+        gives_up("a: [x -,y]\n");
+        reads("a: [x -y, z - w, -v]\n");
     }
 
     #[test]
