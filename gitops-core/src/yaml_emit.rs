@@ -56,7 +56,7 @@ fn emit_map(m: &Map<String, Value>, indent: usize, width: usize, out: &mut Strin
         &mut m.iter()
     } else {
         sorted = m.iter().collect();
-        sorted.sort_by(|a, b| go_key_order(a.0, b.0));
+        stable_sort(&mut sorted, &|a, b| go_key_order(a.0, b.0));
         &mut sorted.into_iter()
     };
     for (k, v) in entries {
@@ -68,6 +68,37 @@ fn emit_map(m: &Map<String, Value>, indent: usize, width: usize, out: &mut Strin
         } else {
             emit_explicit_entry(k, v, indent, width, out);
         }
+    }
+}
+
+/// A stable merge sort that cannot panic whatever `order` answers. go-yaml's key order is
+/// not a total order on every set of keys (a long run of digits has a numeric value that wraps,
+/// as Go's does), and the standard library's sorts may panic on such an order, where Go's sort
+/// only gives some order: a document's keys, whatever they are, must still be written. On a
+/// total order it gives what a stable sort gives.
+fn stable_sort<T: Copy>(items: &mut [T], order: &dyn Fn(&T, &T) -> std::cmp::Ordering) {
+    if items.len() < 2 {
+        return;
+    }
+    let mid = items.len() / 2;
+    stable_sort(&mut items[..mid], order);
+    stable_sort(&mut items[mid..], order);
+    if order(&items[mid - 1], &items[mid]) != std::cmp::Ordering::Greater {
+        return;
+    }
+    // Merged into place from a copy of the left half: the write position never passes the
+    // right half's read position.
+    let left = items[..mid].to_vec();
+    let (mut i, mut j, mut k) = (0, mid, 0);
+    while i < left.len() {
+        if j < items.len() && order(&items[j], &left[i]) == std::cmp::Ordering::Less {
+            items[k] = items[j];
+            j += 1;
+        } else {
+            items[k] = left[i];
+            i += 1;
+        }
+        k += 1;
     }
 }
 
@@ -691,6 +722,36 @@ mod tests {
         assert_eq!(keys, ["12", "1a", "a9", "a09x", "a10", "alpha", "b_c", "bA", "client_ca", "clientAuth", "zeta"]);
         let v = crate::json!({"data": {"file10": "x", "file9": "y", "file_a": "z", "fileB": "w"}});
         assert_eq!(super::emit(&v), "data:\n  file_a: z\n  file9: \"y\"\n  file10: x\n  fileB: w\n");
+    }
+
+    #[test]
+    fn keys_whose_order_is_not_total_are_written() {
+        // Found by the fuzz target: runs of digits whose numeric values wrap make go-yaml's
+        // order inconsistent, and the standard library's sort panicked on these keys.
+        let keys = [
+            "633331686666660267168560694  apiVdat",
+            "63666660267168",
+            "6366666026716866667, si666d8560694aa",
+            "6333323tA",
+            "6666666666atA",
+            "636666\t000  wwwta",
+            "00011049135098406041141  apiVdat",
+            "6666\u{16}666666a333",
+            "dat4d",
+        ];
+        let map: crate::value::Map<String, crate::value::Value> =
+            keys.iter().map(|k| (k.to_string(), crate::value::Value::from(1))).collect();
+        let text = super::emit(&crate::value::Value::Object(map));
+        assert_eq!(text.lines().count(), keys.len(), "{text}");
+        // On a total order (here: runs of digits of one length, letters of both cases), the
+        // sort is the standard library's stable sort.
+        let owned: Vec<String> =
+            (0..300).map(|i| format!("{}{:03}x{:02}", ["k", "K", "k_"][i % 3], (i * 7919) % 101, i % 13)).collect();
+        let mut words: Vec<&str> = owned.iter().map(String::as_str).collect();
+        let mut expected = words.clone();
+        expected.sort_by(|a, b| super::go_key_order(a, b));
+        super::stable_sort(&mut words, &|a, b| super::go_key_order(a, b));
+        assert_eq!(words, expected);
     }
 
     #[test]
