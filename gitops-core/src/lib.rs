@@ -129,6 +129,37 @@ pub fn par_map<T: Sync, R: Send>(items: &[T], min: usize, f: impl Fn(&T) -> R + 
     })
 }
 
+/// A stable merge sort that cannot panic whatever `order` answers, for orders copied from Go
+/// that are not total on every input. go-yaml's key order is not one on every set of keys (a long run of digits has a numeric value that wraps,
+/// as Go's does), and the standard library's sorts may panic on such an order, where Go's sort
+/// only gives some order: a document's keys, whatever they are, must still be written. On a
+/// total order it gives what a stable sort gives.
+pub fn stable_sort_by<T: Copy>(items: &mut [T], order: &dyn Fn(&T, &T) -> std::cmp::Ordering) {
+    if items.len() < 2 {
+        return;
+    }
+    let mid = items.len() / 2;
+    stable_sort_by(&mut items[..mid], order);
+    stable_sort_by(&mut items[mid..], order);
+    if order(&items[mid - 1], &items[mid]) != std::cmp::Ordering::Greater {
+        return;
+    }
+    // Merged into place from a copy of the left half: the write position never passes the
+    // right half's read position.
+    let left = items[..mid].to_vec();
+    let (mut i, mut j, mut k) = (0, mid, 0);
+    while i < left.len() {
+        if j < items.len() && order(&items[j], &left[i]) == std::cmp::Ordering::Less {
+            items[k] = items[j];
+            j += 1;
+        } else {
+            items[k] = left[i];
+            i += 1;
+        }
+        k += 1;
+    }
+}
+
 /// The CPUs this process may use, asked once: the standard library reads the cgroup files on
 /// every call, which cost a tenth of a 500-application build when asked per directory.
 pub fn cpus() -> usize {

@@ -56,7 +56,7 @@ fn emit_map(m: &Map<String, Value>, indent: usize, width: usize, out: &mut Strin
         &mut m.iter()
     } else {
         sorted = m.iter().collect();
-        stable_sort(&mut sorted, &|a, b| go_key_order(a.0, b.0));
+        crate::stable_sort_by(&mut sorted, &|a, b| go_key_order(a.0, b.0));
         &mut sorted.into_iter()
     };
     for (k, v) in entries {
@@ -68,37 +68,6 @@ fn emit_map(m: &Map<String, Value>, indent: usize, width: usize, out: &mut Strin
         } else {
             emit_explicit_entry(k, v, indent, width, out);
         }
-    }
-}
-
-/// A stable merge sort that cannot panic whatever `order` answers. go-yaml's key order is
-/// not a total order on every set of keys (a long run of digits has a numeric value that wraps,
-/// as Go's does), and the standard library's sorts may panic on such an order, where Go's sort
-/// only gives some order: a document's keys, whatever they are, must still be written. On a
-/// total order it gives what a stable sort gives.
-fn stable_sort<T: Copy>(items: &mut [T], order: &dyn Fn(&T, &T) -> std::cmp::Ordering) {
-    if items.len() < 2 {
-        return;
-    }
-    let mid = items.len() / 2;
-    stable_sort(&mut items[..mid], order);
-    stable_sort(&mut items[mid..], order);
-    if order(&items[mid - 1], &items[mid]) != std::cmp::Ordering::Greater {
-        return;
-    }
-    // Merged into place from a copy of the left half: the write position never passes the
-    // right half's read position.
-    let left = items[..mid].to_vec();
-    let (mut i, mut j, mut k) = (0, mid, 0);
-    while i < left.len() {
-        if j < items.len() && order(&items[j], &left[i]) == std::cmp::Ordering::Less {
-            items[k] = items[j];
-            j += 1;
-        } else {
-            items[k] = left[i];
-            i += 1;
-        }
-        k += 1;
     }
 }
 
@@ -750,7 +719,7 @@ mod tests {
         let mut words: Vec<&str> = owned.iter().map(String::as_str).collect();
         let mut expected = words.clone();
         expected.sort_by(|a, b| super::go_key_order(a, b));
-        super::stable_sort(&mut words, &|a, b| super::go_key_order(a, b));
+        crate::stable_sort_by(&mut words, &|a, b| super::go_key_order(a, b));
         assert_eq!(words, expected);
     }
 

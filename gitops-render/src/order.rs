@@ -48,9 +48,13 @@ pub fn sort_legacy(objects: &mut Vec<Object>, first: &[String], last: &[String])
     // Each object's key is worked out once (its parts are map lookups and a formatted
     // string), on all CPUs for a long list, not in every comparison; the sort is stable.
     let keys = gitops_core::par_map(objects, 256, |o| SortKey::of(o, first, last));
-    let mut keyed: Vec<(SortKey, Object)> = keys.into_iter().zip(std::mem::take(objects)).collect();
-    keyed.sort_by(|a, b| a.0.compare(&b.0));
-    objects.extend(keyed.into_iter().map(|(_, o)| o));
+    // Sorted by a sort that cannot panic: Kustomize's order is not total when a Namespace
+    // kind's group sorts after the core group's placeholder (`~G`), and Go's sort does not
+    // mind, where the standard library's may panic.
+    let mut order: Vec<usize> = (0..keys.len()).collect();
+    gitops_core::stable_sort_by(&mut order, &|&a, &b| keys[a].compare(&keys[b]));
+    let mut slots: Vec<Option<Object>> = std::mem::take(objects).into_iter().map(Some).collect();
+    objects.extend(order.into_iter().filter_map(|i| slots[i].take()));
 }
 
 /// The parts of an object that Kustomize's legacy order compares.
@@ -89,5 +93,50 @@ impl SortKey {
             return self.gvk.cmp(&b.gvk);
         }
         self.namespace_name.cmp(&b.namespace_name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use gitops_core::Object;
+
+    fn names(objects: &[Object]) -> Vec<&str> {
+        objects.iter().map(Object::name).collect()
+    }
+
+    #[test]
+    fn namespaces_of_any_group_are_sorted_without_a_panic() {
+        // A group that sorts after `~G` (the core group's placeholder) makes Kustomize's order
+        // cyclic: core before `a.io` (reversed), `a.io` before `ÿ.io`, `ÿ.io` before core
+        // (reversed). Every object is still written, once.
+        let objects: Vec<Object> = [("v1", "core1"), ("a.io/v1", "a"), ("\u{ff}.io/v1", "y"), ("v2", "core2")]
+            .iter()
+            .cycle()
+            .take(40)
+            .enumerate()
+            .map(|(i, (api, name))| Object::new(api, "Namespace", &format!("{name}-{i:02}")))
+            .collect();
+        let mut sorted = objects.clone();
+        super::sort_legacy(&mut sorted, &[], &[]);
+        let mut got = names(&sorted);
+        got.sort_unstable();
+        let mut want = names(&objects);
+        want.sort_unstable();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn kinds_then_groups_then_namespace_and_name() {
+        let mut objects = vec![
+            Object::new("apps/v1", "Deployment", "web"),
+            Object::new("v1", "Service", "web"),
+            Object::new("v1", "Namespace", "team"),
+            Object::new("v1", "ConfigMap", "b"),
+            Object::new("v1", "ConfigMap", "a"),
+        ];
+        let first: Vec<String> = ["Namespace", "ConfigMap"].iter().map(|s| s.to_string()).collect();
+        super::sort_legacy(&mut objects, &first, &[]);
+        assert_eq!(names(&objects), ["team", "a", "b", "web", "web"]);
+        assert_eq!(objects[3].kind(), "Deployment", "apps_v1_Deployment sorts before ~G_v1_Service");
     }
 }
