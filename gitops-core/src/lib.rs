@@ -130,10 +130,9 @@ pub fn par_map<T: Sync, R: Send>(items: &[T], min: usize, f: impl Fn(&T) -> R + 
 }
 
 /// A stable merge sort that cannot panic whatever `order` answers, for orders copied from Go
-/// that are not total on every input. go-yaml's key order is not one on every set of keys (a long run of digits has a numeric value that wraps,
-/// as Go's does), and the standard library's sorts may panic on such an order, where Go's sort
-/// only gives some order: a document's keys, whatever they are, must still be written. On a
-/// total order it gives what a stable sort gives.
+/// that are not total on every input (go-yaml's key order, Kustomize's legacy resource order):
+/// the standard library's sorts may panic on such an order, where Go's sort only gives some
+/// order. On a total order it gives what a stable sort gives.
 pub fn stable_sort_by<T: Copy>(items: &mut [T], order: &dyn Fn(&T, &T) -> std::cmp::Ordering) {
     if items.len() < 2 {
         return;

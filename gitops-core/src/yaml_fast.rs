@@ -528,9 +528,6 @@ fn quoted(text: &str) -> R<(String, TScalarStyle, &str)> {
     Err(GiveUp)
 }
 
-/// What the fast reader makes of `text` next to yaml-rust2: `Ok(true)` when it read it and
-/// gave the same events (scalars on the same lines), `Ok(false)` when it gave up, `Err` with
-/// both event lists when they differ. For the differential tests and the fuzz target.
 /// Whether yaml-rust2's error is its refusal of a `-` before a flow indicator where that
 /// `-` follows spaces inside a plain scalar (not at the start of one, where YAML refuses it
 /// too).
@@ -543,6 +540,9 @@ fn dash_inside_flow_scalar(text: &str, e: &yaml_rust2::ScanError) -> bool {
     content.len() < before.len() && !content.ends_with([',', '[', '{', '\n']) && !content.is_empty()
 }
 
+/// What the fast reader makes of `text` next to yaml-rust2: `Ok(true)` when it read it and
+/// gave the same events (scalars on the same lines), `Ok(false)` when it gave up, `Err` with
+/// both event lists when they differ. For the differential tests and the fuzz target.
 pub(crate) fn compare_with_yaml_rust2(text: &str) -> Result<bool, String> {
     let mut fast = Vec::new();
     let read = feed(text, &mut |event, line| {
