@@ -289,7 +289,7 @@ impl FileTree for MemTree {
 #[derive(Clone, Debug)]
 pub struct DirTree {
     root: PathBuf,
-    dirs: std::sync::Arc<std::sync::Mutex<SeededHashMap<String, KnownDir>>>,
+    dirs: std::sync::Arc<Shards<String, KnownDir>>,
     entries: Option<Snapshot>,
 }
 
@@ -302,7 +302,35 @@ struct KnownDir {
 }
 
 /// What [`DirTree::snapshot`] saw of each path.
-type Snapshot = std::sync::Arc<std::sync::Mutex<SeededHashMap<Box<str>, Seen>>>;
+type Snapshot = std::sync::Arc<Shards<Box<str>, Seen>>;
+
+/// A map from paths split into shards, each behind a lock of its own: the threads of a build
+/// look paths up all the time, and with one lock they waited for each other (a thread that
+/// finds the lock held sleeps, and on a busy machine wakes up late), most of all while the
+/// other grew the whole map.
+#[derive(Debug)]
+struct Shards<K, V> {
+    hasher: foldhash::fast::RandomState,
+    shards: Box<[std::sync::Mutex<SeededHashMap<K, V>>]>,
+}
+
+/// How many shards: enough that two or three threads seldom meet on one.
+const SHARDS: usize = 32;
+
+impl<K, V> Default for Shards<K, V> {
+    fn default() -> Self {
+        Self { hasher: Default::default(), shards: (0..SHARDS).map(|_| Default::default()).collect() }
+    }
+}
+
+impl<K, V> Shards<K, V> {
+    /// The locked shard that holds `key`.
+    fn lock(&self, key: &str) -> Result<std::sync::MutexGuard<'_, SeededHashMap<K, V>>> {
+        use std::hash::BuildHasher;
+        let shard = self.hasher.hash_one(key) as usize % SHARDS;
+        self.shards[shard].lock().map_err(|_| poisoned())
+    }
+}
 
 /// What a snapshot remembers of a path it looked up. Only paths with no symlink in their last
 /// step are remembered (their location follows from their directory's); one through a symlink
@@ -362,7 +390,7 @@ impl DirTree {
             return Ok(Some((Some(self.root.clone()), true)));
         }
         let Some(entries) = &self.entries else { return Ok(found(self.look_up(&p)?.0)) };
-        let known = entries.lock().map_err(|_| poisoned())?.get(p.as_ref()).map(|seen| match seen {
+        let known = entries.lock(&p)?.get(p.as_ref()).map(|seen| match seen {
             Seen::Missing => None,
             Seen::Dir => Some(true),
             Seen::File | Seen::Read(_) => Some(false),
@@ -391,7 +419,7 @@ impl DirTree {
                 }
                 Seen::File | Seen::Read(_) => Some((full, false)),
             };
-            entries.lock().map_err(|_| poisoned())?.insert(p.into_owned().into_boxed_str(), seen);
+            entries.lock(&p)?.insert(p.into_owned().into_boxed_str(), seen);
             return Ok(found(result));
         }
         let (result, plain) = self.look_up(&p)?;
@@ -401,7 +429,7 @@ impl DirTree {
                 Some((_, true)) => Seen::Dir,
                 Some((_, false)) => Seen::File,
             };
-            entries.lock().map_err(|_| poisoned())?.insert(p.into_owned().into_boxed_str(), seen);
+            entries.lock(&p)?.insert(p.into_owned().into_boxed_str(), seen);
         }
         Ok(found(result))
     }
@@ -409,7 +437,7 @@ impl DirTree {
     /// The bytes a snapshot read when it looked the (normalized) path up, once.
     fn take_read_ahead(&self, p: &str) -> Result<Option<Vec<u8>>> {
         let Some(entries) = &self.entries else { return Ok(None) };
-        let mut map = entries.lock().map_err(|_| poisoned())?;
+        let mut map = entries.lock(p)?;
         let Some(seen) = map.get_mut(p) else { return Ok(None) };
         let Seen::Read(bytes) = seen else { return Ok(None) };
         let bytes = std::mem::take(bytes);
@@ -423,7 +451,7 @@ impl DirTree {
         let (parent, name) = p.rsplit_once('/').unwrap_or(("", p));
         // A known directory's path is joined in place: one allocation, not a copy and a join.
         if !parent.is_empty()
-            && let Some(known) = self.dirs.lock().map_err(|_| poisoned())?.get(parent)
+            && let Some(known) = self.dirs.lock(parent)?.get(parent)
         {
             let mut full = PathBuf::with_capacity(known.full.as_os_str().len() + 1 + name.len());
             full.push(&known.full);
@@ -464,7 +492,7 @@ impl DirTree {
         if dir.is_empty() {
             return Ok(Some(self.root.clone()));
         }
-        if let Some(known) = self.dirs.lock().map_err(|_| poisoned())?.get(dir) {
+        if let Some(known) = self.dirs.lock(dir)?.get(dir) {
             return Ok(Some(known.full.clone()));
         }
         let (parent, name) = dir.rsplit_once('/').unwrap_or(("", dir));
@@ -488,7 +516,7 @@ impl DirTree {
     /// Remembers a directory's resolved path.
     fn remember_dir(&self, dir: &str, full: PathBuf) -> Result<()> {
         let as_written = full.strip_prefix(&self.root).ok().and_then(Path::to_str) == Some(dir);
-        self.dirs.lock().map_err(|_| poisoned())?.insert(dir.to_string(), KnownDir { full, as_written });
+        self.dirs.lock(dir)?.insert(dir.to_string(), KnownDir { full, as_written });
         Ok(())
     }
 
@@ -498,16 +526,14 @@ impl DirTree {
     /// resolution.
     fn known_real_path(&self, p: &str) -> Result<Option<String>> {
         let Some(entries) = &self.entries else { return Ok(None) };
-        let dirs = self.dirs.lock().map_err(|_| poisoned())?;
-        if dirs.get(p).is_some_and(|d| d.as_written) {
+        if self.dirs.lock(p)?.get(p).is_some_and(|d| d.as_written) {
             return Ok(Some(p.to_string()));
         }
         let parent = p.rsplit_once('/').map_or("", |(parent, _)| parent);
-        if !parent.is_empty() && !dirs.get(parent).is_some_and(|d| d.as_written) {
+        if !parent.is_empty() && !self.dirs.lock(parent)?.get(parent).is_some_and(|d| d.as_written) {
             return Ok(None);
         }
-        drop(dirs);
-        let known = entries.lock().map_err(|_| poisoned())?.get(p).is_some_and(|seen| !matches!(seen, Seen::Missing));
+        let known = entries.lock(p)?.get(p).is_some_and(|seen| !matches!(seen, Seen::Missing));
         Ok(known.then(|| p.to_string()))
     }
 
@@ -793,6 +819,39 @@ mod tests {
                 assert_eq!(t.kind("linked").unwrap(), Some(EntryKind::Dir));
             }
         }
+    }
+
+    #[test]
+    fn a_snapshot_shared_by_threads_answers_as_one_thread_does() {
+        // Many directories (their lookups land on every shard), each read by several threads
+        // at once, through one snapshot: every thread sees every file, kind and real path.
+        let dir = tempfile::tempdir().unwrap();
+        for d in 0..40 {
+            std::fs::create_dir_all(dir.path().join(format!("apps/a{d}/base"))).unwrap();
+            std::fs::write(dir.path().join(format!("apps/a{d}/base/cm.yaml")), format!("n: {d}")).unwrap();
+        }
+        #[cfg(unix)]
+        std::os::unix::fs::symlink("a0", dir.path().join("apps/link")).unwrap();
+        let t = DirTree::snapshot(dir.path()).unwrap();
+        std::thread::scope(|scope| {
+            for offset in 0..4 {
+                let t = &t;
+                scope.spawn(move || {
+                    for i in 0..40 {
+                        let d = (i + offset * 10) % 40;
+                        let base = format!("apps/a{d}/base");
+                        assert_eq!(t.kind(&base).unwrap(), Some(EntryKind::Dir));
+                        let file = format!("{base}/cm.yaml");
+                        assert_eq!(t.kind(&file).unwrap(), Some(EntryKind::File));
+                        assert_eq!(t.read(&file).unwrap(), format!("n: {d}").as_bytes());
+                        assert_eq!(t.real_path(&file).unwrap().as_deref(), Some(file.as_str()));
+                        assert_eq!(t.kind(&format!("{base}/none.yaml")).unwrap(), None);
+                    }
+                    #[cfg(unix)]
+                    assert_eq!(t.real_path("apps/link/base/cm.yaml").unwrap().as_deref(), Some("apps/a0/base/cm.yaml"));
+                });
+            }
+        });
     }
 
     #[test]
