@@ -302,7 +302,7 @@ struct Build<'a> {
     position: Vec<usize>,
     /// The `openapi` fields met, and the earliest point in the walk where a resource was read
     /// (first pass).
-    openapi: &'a std::sync::Mutex<(Vec<OpenApiDecl>, Option<Vec<usize>>)>,
+    openapi: &'a std::sync::RwLock<(Vec<OpenApiDecl>, Option<Vec<usize>>)>,
     /// The custom schema of the build, with the position of the kustomization that set it
     /// (second pass).
     custom: Option<&'a (Vec<usize>, Schema)>,
@@ -356,7 +356,7 @@ impl Kustomize {
     /// where it is process-wide state): a build that has one is run a second time with it.
     pub fn build(&self, tree: &dyn FileTree, path: &str) -> Result<Vec<Object>, Error> {
         let dir = normalize(path)?;
-        let declared = std::sync::Mutex::new((Vec::new(), None));
+        let declared = std::sync::RwLock::new((Vec::new(), None));
         let first = std::thread::scope(|scope| {
             // The built-in schema and Kustomize's default configuration are read once per
             // process, when a build first needs them, and every worker waits for them then
@@ -402,7 +402,7 @@ impl Kustomize {
                     _ => schema,
                 };
                 let custom = (decl.position, schema);
-                self.build_with(tree, &dir, &std::sync::Mutex::new((Vec::new(), None)), Some(&custom))
+                self.build_with(tree, &dir, &std::sync::RwLock::new((Vec::new(), None)), Some(&custom))
             }
         }
     }
@@ -411,7 +411,7 @@ impl Kustomize {
         &self,
         tree: &dyn FileTree,
         dir: &str,
-        openapi: &std::sync::Mutex<(Vec<OpenApiDecl>, Option<Vec<usize>>)>,
+        openapi: &std::sync::RwLock<(Vec<OpenApiDecl>, Option<Vec<usize>>)>,
         custom: Option<&(Vec<usize>, Schema)>,
     ) -> Result<Vec<Object>, Error> {
         let vars = std::sync::Mutex::new(Vec::new());
@@ -573,10 +573,18 @@ impl<'a> Build<'a> {
     /// Notes that resources were read at entry `index` of this kustomization (the entries
     /// past the resources: generators, then components).
     fn resources_read_at(&self, index: usize) {
-        let mut seen = self.openapi.lock().expect("openapi lock");
-        // Compared in place: a position is only copied when it is the earliest yet.
+        // Compared in place: a position is only copied when it is the earliest yet. Every
+        // resource file read asks, on every worker: the question is asked under the shared
+        // lock, and only an earlier position takes the lock alone (and asks again).
         let here = || self.position.iter().copied().chain([index]);
-        if seen.1.as_ref().is_none_or(|p| here().lt(p.iter().copied())) {
+        let earlier = |seen: &(Vec<OpenApiDecl>, Option<Vec<usize>>)| {
+            seen.1.as_ref().is_none_or(|p| here().lt(p.iter().copied()))
+        };
+        if !earlier(&self.openapi.read().expect("openapi lock")) {
+            return;
+        }
+        let mut seen = self.openapi.write().expect("openapi lock");
+        if earlier(&seen) {
             seen.1 = Some(here().collect());
         }
     }
@@ -830,7 +838,7 @@ impl<'a> Build<'a> {
                 }
                 None => None,
             };
-            self.openapi.lock().expect("openapi lock").0.push(OpenApiDecl {
+            self.openapi.write().expect("openapi lock").0.push(OpenApiDecl {
                 position: self.position.clone(),
                 file: file.clone(),
                 version: o.get("version").cloned(),
