@@ -134,18 +134,24 @@ pub fn par_map<T: Sync, R: Send>(items: &[T], min: usize, f: impl Fn(&T) -> R + 
 /// the standard library's sorts may panic on such an order, where Go's sort only gives some
 /// order. On a total order it gives what a stable sort gives.
 pub fn stable_sort_by<T: Copy>(items: &mut [T], order: &dyn Fn(&T, &T) -> std::cmp::Ordering) {
+    merge_sort(items, order, &mut Vec::with_capacity(items.len() / 2));
+}
+
+/// [`stable_sort_by`] with one buffer for every merge's copy of its left half.
+fn merge_sort<T: Copy>(items: &mut [T], order: &dyn Fn(&T, &T) -> std::cmp::Ordering, left: &mut Vec<T>) {
     if items.len() < 2 {
         return;
     }
     let mid = items.len() / 2;
-    stable_sort_by(&mut items[..mid], order);
-    stable_sort_by(&mut items[mid..], order);
+    merge_sort(&mut items[..mid], order, left);
+    merge_sort(&mut items[mid..], order, left);
     if order(&items[mid - 1], &items[mid]) != std::cmp::Ordering::Greater {
         return;
     }
     // Merged into place from a copy of the left half: the write position never passes the
     // right half's read position.
-    let left = items[..mid].to_vec();
+    left.clear();
+    left.extend_from_slice(&items[..mid]);
     let (mut i, mut j, mut k) = (0, mid, 0);
     while i < left.len() {
         if j < items.len() && order(&items[j], &left[i]) == std::cmp::Ordering::Less {

@@ -9,7 +9,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::hash::SeededHashMap;
 
 /// What a path in a tree is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -289,7 +288,7 @@ impl FileTree for MemTree {
 #[derive(Clone, Debug)]
 pub struct DirTree {
     root: PathBuf,
-    dirs: std::sync::Arc<Shards<String, KnownDir>>,
+    dirs: std::sync::Arc<Shards<KnownDir>>,
     entries: Option<Snapshot>,
 }
 
@@ -302,33 +301,67 @@ struct KnownDir {
 }
 
 /// What [`DirTree::snapshot`] saw of each path.
-type Snapshot = std::sync::Arc<Shards<Box<str>, Seen>>;
+type Snapshot = std::sync::Arc<Shards<Seen>>;
 
 /// A map from paths split into shards, each behind a lock of its own: the threads of a build
 /// look paths up all the time, and with one lock they waited for each other (a thread that
 /// finds the lock held sleeps, and on a busy machine wakes up late), most of all while the
-/// other grew the whole map.
+/// other grew the whole map. A path is hashed once, for its shard and its place in it.
 #[derive(Debug)]
-struct Shards<K, V> {
+struct Shards<V> {
     hasher: foldhash::fast::RandomState,
-    shards: Box<[std::sync::Mutex<SeededHashMap<K, V>>]>,
+    shards: Box<[std::sync::Mutex<Table<V>>]>,
 }
+
+/// One shard's entries: paths with what is known of them.
+type Table<V> = hashbrown::HashTable<(Box<str>, V)>;
 
 /// How many shards: enough that two or three threads seldom meet on one.
 const SHARDS: usize = 32;
 
-impl<K, V> Default for Shards<K, V> {
+impl<V> Default for Shards<V> {
     fn default() -> Self {
         Self { hasher: Default::default(), shards: (0..SHARDS).map(|_| Default::default()).collect() }
     }
 }
 
-impl<K, V> Shards<K, V> {
-    /// The locked shard that holds `key`.
-    fn lock(&self, key: &str) -> Result<std::sync::MutexGuard<'_, SeededHashMap<K, V>>> {
+impl<V> Shards<V> {
+    /// The locked shard that holds `key`, ready to look it up or set it.
+    fn lock<'k>(&self, key: &'k str) -> Result<Shard<'_, 'k, V>> {
         use std::hash::BuildHasher;
-        let shard = self.hasher.hash_one(key) as usize % SHARDS;
-        self.shards[shard].lock().map_err(|_| poisoned())
+        let hash = self.hasher.hash_one(key);
+        // Bits the table does not use to place an entry (it takes the low ones and the top 7).
+        let table = self.shards[(hash >> 32) as usize % SHARDS].lock().map_err(|_| poisoned())?;
+        Ok(Shard { hasher: &self.hasher, table, key, hash })
+    }
+}
+
+/// One key's shard, locked.
+struct Shard<'a, 'k, V> {
+    hasher: &'a foldhash::fast::RandomState,
+    table: std::sync::MutexGuard<'a, Table<V>>,
+    key: &'k str,
+    hash: u64,
+}
+
+impl<V> Shard<'_, '_, V> {
+    fn get(&self) -> Option<&V> {
+        self.table.find(self.hash, |(k, _)| **k == *self.key).map(|(_, v)| v)
+    }
+
+    fn get_mut(&mut self) -> Option<&mut V> {
+        let (hash, key) = (self.hash, self.key);
+        self.table.find_mut(hash, |(k, _)| **k == *key).map(|(_, v)| v)
+    }
+
+    fn insert(mut self, value: V) {
+        use std::hash::BuildHasher;
+        if let Some(old) = self.get_mut() {
+            *old = value;
+            return;
+        }
+        let hasher = self.hasher;
+        self.table.insert_unique(self.hash, (self.key.into(), value), |(k, _)| hasher.hash_one(&**k));
     }
 }
 
@@ -390,7 +423,7 @@ impl DirTree {
             return Ok(Some((Some(self.root.clone()), true)));
         }
         let Some(entries) = &self.entries else { return Ok(found(self.look_up(&p)?.0)) };
-        let known = entries.lock(&p)?.get(p.as_ref()).map(|seen| match seen {
+        let known = entries.lock(&p)?.get().map(|seen| match seen {
             Seen::Missing => None,
             Seen::Dir => Some(true),
             Seen::File | Seen::Read(_) => Some(false),
@@ -419,7 +452,7 @@ impl DirTree {
                 }
                 Seen::File | Seen::Read(_) => Some((full, false)),
             };
-            entries.lock(&p)?.insert(p.into_owned().into_boxed_str(), seen);
+            entries.lock(&p)?.insert(seen);
             return Ok(found(result));
         }
         let (result, plain) = self.look_up(&p)?;
@@ -429,7 +462,7 @@ impl DirTree {
                 Some((_, true)) => Seen::Dir,
                 Some((_, false)) => Seen::File,
             };
-            entries.lock(&p)?.insert(p.into_owned().into_boxed_str(), seen);
+            entries.lock(&p)?.insert(seen);
         }
         Ok(found(result))
     }
@@ -437,8 +470,8 @@ impl DirTree {
     /// The bytes a snapshot read when it looked the (normalized) path up, once.
     fn take_read_ahead(&self, p: &str) -> Result<Option<Vec<u8>>> {
         let Some(entries) = &self.entries else { return Ok(None) };
-        let mut map = entries.lock(p)?;
-        let Some(seen) = map.get_mut(p) else { return Ok(None) };
+        let mut shard = entries.lock(p)?;
+        let Some(seen) = shard.get_mut() else { return Ok(None) };
         let Seen::Read(bytes) = seen else { return Ok(None) };
         let bytes = std::mem::take(bytes);
         *seen = Seen::File;
@@ -451,7 +484,7 @@ impl DirTree {
         let (parent, name) = p.rsplit_once('/').unwrap_or(("", p));
         // A known directory's path is joined in place: one allocation, not a copy and a join.
         if !parent.is_empty()
-            && let Some(known) = self.dirs.lock(parent)?.get(parent)
+            && let Some(known) = self.dirs.lock(parent)?.get()
         {
             let mut full = PathBuf::with_capacity(known.full.as_os_str().len() + 1 + name.len());
             full.push(&known.full);
@@ -492,7 +525,7 @@ impl DirTree {
         if dir.is_empty() {
             return Ok(Some(self.root.clone()));
         }
-        if let Some(known) = self.dirs.lock(dir)?.get(dir) {
+        if let Some(known) = self.dirs.lock(dir)?.get() {
             return Ok(Some(known.full.clone()));
         }
         let (parent, name) = dir.rsplit_once('/').unwrap_or(("", dir));
@@ -516,7 +549,7 @@ impl DirTree {
     /// Remembers a directory's resolved path.
     fn remember_dir(&self, dir: &str, full: PathBuf) -> Result<()> {
         let as_written = full.strip_prefix(&self.root).ok().and_then(Path::to_str) == Some(dir);
-        self.dirs.lock(dir)?.insert(dir.to_string(), KnownDir { full, as_written });
+        self.dirs.lock(dir)?.insert(KnownDir { full, as_written });
         Ok(())
     }
 
@@ -526,14 +559,14 @@ impl DirTree {
     /// resolution.
     fn known_real_path(&self, p: &str) -> Result<Option<String>> {
         let Some(entries) = &self.entries else { return Ok(None) };
-        if self.dirs.lock(p)?.get(p).is_some_and(|d| d.as_written) {
+        if self.dirs.lock(p)?.get().is_some_and(|d| d.as_written) {
             return Ok(Some(p.to_string()));
         }
         let parent = p.rsplit_once('/').map_or("", |(parent, _)| parent);
-        if !parent.is_empty() && !self.dirs.lock(parent)?.get(parent).is_some_and(|d| d.as_written) {
+        if !parent.is_empty() && !self.dirs.lock(parent)?.get().is_some_and(|d| d.as_written) {
             return Ok(None);
         }
-        let known = entries.lock(p)?.get(p).is_some_and(|seen| !matches!(seen, Seen::Missing));
+        let known = entries.lock(p)?.get().is_some_and(|seen| !matches!(seen, Seen::Missing));
         Ok(known.then(|| p.to_string()))
     }
 
