@@ -147,6 +147,9 @@ fn render(
         helm,
     }
     .build(&tree, &rel)?;
+    // Kept to the end of the process, as the objects are (see `main`): the snapshot of a
+    // 500-application fleet is thousands of small allocations, 0.2-0.4 ms to free one by one.
+    std::mem::forget(tree);
     Ok(objects)
 }
 

@@ -46,8 +46,11 @@ fn gvk_string(o: &Object) -> String {
 /// `last` after), then GVK text, then namespace (objects without one last), then name.
 pub fn sort_legacy(objects: &mut Vec<Object>, first: &[String], last: &[String]) {
     // Each object's key is worked out once (its parts are map lookups and a formatted
-    // string), on all CPUs for a long list, not in every comparison; the sort is stable.
-    let keys = gitops_core::par_map(objects, 256, |o| SortKey::of(o, first, last));
+    // string), not in every comparison; the sort is stable. On this thread: a thread started
+    // for half of a 500-application fleet's 1,500 keys began its half 0.1 to 1 ms later on a
+    // virtual machine's idle CPU, and this step of the build took 1.06 ms with it, 0.61 ms
+    // without (medians of 60 runs).
+    let keys: Vec<SortKey> = objects.iter().map(|o| SortKey::of(o, first, last)).collect();
     // Sorted by a sort that cannot panic: Kustomize's order is not total when a Namespace
     // kind's group sorts after the core group's placeholder (`~G`), and Go's sort does not
     // mind, where the standard library's may panic.
