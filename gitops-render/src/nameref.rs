@@ -410,7 +410,6 @@ fn fix_entry(index: usize, e: &mut Entry<'_>, ctx: &Context<'_>) -> Result<(), S
         let k = r.get("kind")?.as_str()?;
         Some((g.to_string(), k.to_string()))
     });
-    let referrer_id = id_text(me);
     let v = e.obj.as_value_mut();
     for (rule_index, spec, segs) in applicable {
         let rule = &rules[*rule_index];
@@ -477,7 +476,7 @@ fn fix_entry(index: usize, e: &mut Entry<'_>, ctx: &Context<'_>) -> Result<(), S
             }
         });
         if let Some(message) = failure {
-            return Err(format!("updating name reference in '{}' field of '{referrer_id}': {message}", spec.path));
+            return Err(format!("updating name reference in '{}' field of '{}': {message}", spec.path, id_text(me)));
         }
     }
     Ok(())
