@@ -356,12 +356,14 @@ impl<V> Shard<'_, '_, V> {
 
     fn insert(mut self, value: V) {
         use std::hash::BuildHasher;
-        if let Some(old) = self.get_mut() {
-            *old = value;
-            return;
+        // One probe finds the key or the slot for it.
+        let (hasher, key) = (self.hasher, self.key);
+        match self.table.entry(self.hash, |(k, _)| **k == *key, |(k, _)| hasher.hash_one(&**k)) {
+            hashbrown::hash_table::Entry::Occupied(mut old) => old.get_mut().1 = value,
+            hashbrown::hash_table::Entry::Vacant(slot) => {
+                slot.insert((key.into(), value));
+            }
         }
-        let hasher = self.hasher;
-        self.table.insert_unique(self.hash, (self.key.into(), value), |(k, _)| hasher.hash_one(&**k));
     }
 }
 
